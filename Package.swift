@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "nnbuild",
+    products: [
+        .library(name: "ModelSpec", targets: ["ModelSpec"]),
+        .library(name: "LayerRegistry", targets: ["LayerRegistry"]),
+        .library(name: "Builtins", targets: ["Builtins"]),
+        .executable(name: "nnbuild", targets: ["nnbuild"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: json-c parses every JSON document, OpenBLAS does every matrix product.
+        .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        // Text and bytes: spec JSON, the safetensors weight blob, .npy files. No math.
+        .target(name: "ModelSpec", dependencies: ["CJSONC"]),
+        // The contract a layer author links against: tensor, Layer, context, registry, model.
+        .target(name: "LayerRegistry", dependencies: ["ModelSpec"]),
+        // Every built-in layer, one file per family, and the one list that registers them.
+        .target(name: "Builtins", dependencies: ["LayerRegistry", "ModelSpec", "CBLAS"]),
+        // The thin command-line front.
+        .executableTarget(name: "nnbuild", dependencies: [
+            "ModelSpec", "LayerRegistry", "Builtins",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "ModelSpecTests", dependencies: ["ModelSpec"]),
+        .testTarget(name: "LayerRegistryTests", dependencies: ["LayerRegistry", "ModelSpec"]),
+        .testTarget(name: "BuiltinsTests", dependencies: ["Builtins", "LayerRegistry", "ModelSpec"]),
+        .testTarget(name: "nnbuildTests", dependencies: ["nnbuild"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,129 @@
+import Foundation
+import LayerRegistry
+
+/// An element-wise (or, for softmax, last-axis) activation function, by its Keras name.
+public enum Activation: Sendable, Equatable {
+    case linear, relu, relu6, sigmoid, hardSigmoid, hardSilu, tanh, softmax, logSoftmax, softplus, softsign
+    case elu(alpha: Float)
+    case selu
+    case gelu(approximate: Bool)
+    case silu, exponential
+    case leakyRelu(negativeSlope: Float)
+    case mish
+
+    /// Every name `named(_:)` accepts.
+    public static let names = ["linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "tanh",
+                               "softmax", "log_softmax", "softplus", "softsign", "elu", "selu", "gelu", "gelu_approximate",
+                               "swish", "silu", "exponential", "leaky_relu", "mish"]
+
+    /// The activation Keras calls `name` (None and an empty name mean linear).
+    public static func named(_ name: String) -> Activation? {
+        switch name.lowercased() {
+        case "linear", "none", "": return .linear
+        case "relu": return .relu
+        case "relu6": return .relu6
+        case "sigmoid": return .sigmoid
+        case "hard_sigmoid": return .hardSigmoid
+        case "hard_silu", "hard_swish": return .hardSilu
+        case "tanh": return .tanh
+        case "softmax": return .softmax
+        case "log_softmax": return .logSoftmax
+        case "softplus": return .softplus
+        case "softsign": return .softsign
+        case "elu": return .elu(alpha: 1)
+        case "selu": return .selu
+        case "gelu": return .gelu(approximate: false)
+        case "gelu_approximate": return .gelu(approximate: true)
+        case "swish", "silu": return .silu
+        case "exponential": return .exponential
+        case "leaky_relu": return .leakyRelu(negativeSlope: 0.2)
+        case "mish": return .mish
+        default: return nil
+        }
+    }
+
+    /// Reads config key `key` (default linear) and resolves it, failing on an unknown name.
+    public static func from(_ context: LayerContext, key: String = "activation", default defaultName: String = "linear") throws -> Activation {
+        let name = try context.activationName(key, default: defaultName)
+        guard let activation = named(name) else {
+            throw context.error("unknown activation '\(name)'; expected one of \(names.joined(separator: ", "))", key: key)
+        }
+        return activation
+    }
+
+    /// Applies the activation in place; softmax and log-softmax work on groups of `axisLength`.
+    public func apply(_ values: UnsafeMutableBufferPointer<Float>, axisLength: Int) {
+        let count = values.count
+        guard let x = values.baseAddress, count > 0 else { return }
+        switch self {
+        case .linear: return
+        case .relu: for i in 0..<count { x[i] = Swift.max(x[i], 0) }
+        case .relu6: for i in 0..<count { x[i] = Swift.min(Swift.max(x[i], 0), 6) }
+        case .sigmoid: for i in 0..<count { x[i] = Activation.sigmoid(x[i]) }
+        case .hardSigmoid: for i in 0..<count { x[i] = Swift.min(Swift.max(x[i] + 3, 0), 6) / 6 }
+        case .hardSilu: for i in 0..<count { x[i] = x[i] * (Swift.min(Swift.max(x[i] + 3, 0), 6) / 6) }
+        case .tanh: for i in 0..<count { x[i] = Foundation.tanh(x[i]) }
+        case .softmax, .logSoftmax:
+            let length = Swift.max(axisLength, 1)
+            var start = 0
+            while start + length <= count {
+                Activation.softmaxRow(x + start, length: length, log: self == .logSoftmax)
+                start += length
+            }
+        case .softplus: for i in 0..<count { x[i] = Activation.softplus(x[i]) }
+        case .softsign: for i in 0..<count { x[i] = x[i] / (1 + Swift.abs(x[i])) }
+        case let .elu(alpha): for i in 0..<count where x[i] <= 0 { x[i] = alpha * Foundation.expm1(x[i]) }
+        case .selu:
+            let alpha: Float = 1.6732632423543772, scale: Float = 1.0507009873554805
+            for i in 0..<count { x[i] = x[i] > 0 ? scale * x[i] : scale * alpha * Foundation.expm1(x[i]) }
+        case let .gelu(approximate):
+            if approximate {
+                let c = Float((2 / Double.pi).squareRoot())
+                for i in 0..<count {
+                    let v = x[i]
+                    x[i] = 0.5 * v * (1 + Foundation.tanh(c * (v + 0.044715 * v * v * v)))
+                }
+            } else {
+                for i in 0..<count {
+                    let v = Double(x[i])
+                    x[i] = Float(0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot())))
+                }
+            }
+        case .silu: for i in 0..<count { x[i] = x[i] * Activation.sigmoid(x[i]) }
+        case .exponential: for i in 0..<count { x[i] = Foundation.exp(x[i]) }
+        case let .leakyRelu(slope): for i in 0..<count where x[i] < 0 { x[i] *= slope }
+        case .mish: for i in 0..<count { x[i] = x[i] * Foundation.tanh(Activation.softplus(x[i])) }
+        }
+    }
+
+    /// Applies the activation to a whole array whose last axis has `axisLength` items.
+    public func apply(_ values: inout [Float], axisLength: Int) {
+        guard self != .linear else { return }
+        values.withUnsafeMutableBufferPointer { apply($0, axisLength: axisLength) }
+    }
+
+    @inlinable
+    public static func sigmoid(_ v: Float) -> Float {
+        v >= 0 ? 1 / (1 + Foundation.exp(-v)) : { let e = Foundation.exp(v); return e / (1 + e) }()
+    }
+
+    @inlinable
+    public static func softplus(_ v: Float) -> Float {
+        Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v)))
+    }
+
+    /// Softmax (or log-softmax) of `length` values in place, max-shifted for stability.
+    static func softmaxRow(_ x: UnsafeMutablePointer<Float>, length: Int, log: Bool) {
+        var peak = -Float.infinity
+        for i in 0..<length { peak = Swift.max(peak, x[i]) }
+        if !peak.isFinite { peak = 0 }
+        var sum: Double = 0
+        for i in 0..<length { sum += Double(Foundation.exp(x[i] - peak)) }
+        if log {
+            let logSum = Float(Foundation.log(sum))
+            for i in 0..<length { x[i] = x[i] - peak - logSum }
+        } else {
+            for i in 0..<length { x[i] = Float(Double(Foundation.exp(x[i] - peak)) / sum) }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+import LayerRegistry
+
+/// The built-in layers. Each family's file registers its own layers through the same
+/// `LayerRegistry.register` call a user's code uses; this is the one list of families.
+public enum Builtins {
+    /// Registers every built-in layer into `registry`.
+    public static func register(into registry: LayerRegistry) {
+        registerCore(registry)
+    }
+}
+
+extension LayerRegistry {
+    /// A registry holding every built-in layer, ready for users' additions and overrides.
+    public static func withBuiltins() -> LayerRegistry {
+        let registry = LayerRegistry()
+        Builtins.register(into: registry)
+        return registry
+    }
+}

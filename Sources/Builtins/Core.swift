@@ -1,0 +1,181 @@
+import LayerRegistry
+
+// Core layers: InputLayer, Dense, Activation, Flatten, Reshape, RepeatVector and the layers that
+// are the identity at inference (Dropout and friends).
+
+/// Passes its input through: `InputLayer`, and `Dropout`, `SpatialDropout1D/2D/3D`,
+/// `GaussianNoise`, `GaussianDropout`, `AlphaDropout`, which only act while training.
+public struct Identity: Layer {
+    public let outputShape: [Int?]
+    public var maskBehavior: MaskBehavior { .propagates }
+
+    public func forward(_ input: Tensor) throws -> Tensor { input }
+
+    static func inputFactory(_ context: LayerContext) throws -> any Layer {
+        // An InputLayer anywhere must agree with the shape flowing into it.
+        for key in ["batch_shape", "batch_input_shape"] where context.has(key) {
+            guard case let .array(items)? = context.value(key) else { continue }
+            let declared: [Int?] = items.dropFirst().map { if case let .int(v) = $0 { return Int(v) } else { return nil } }
+            if declared.count != context.inputShape.count || zip(declared, context.inputShape).contains(where: { $0 != nil && $1 != nil && $0 != $1 }) {
+                throw context.error("declares input \(describeShape(declared)) but receives \(describeShape(context.inputShape))", key: key)
+            }
+        }
+        return Identity(outputShape: context.inputShape)
+    }
+
+    static func trainingOnlyFactory(_ context: LayerContext) throws -> any Layer {
+        // Keras 3 stores the seed generator's state as a variable; it plays no part at inference.
+        context.ignoreWeight("seed_generator_state")
+        context.ignoreWeight("state")
+        if context.has("rate") {
+            let rate = try context.double("rate")
+            guard rate >= 0, rate <= 1 else { throw context.error("'rate' must be in [0, 1], found \(rate)", key: "rate") }
+        }
+        return Identity(outputShape: context.inputShape)
+    }
+}
+
+/// `Dense`: y = activation(x · kernel + bias) on the last axis of an input of any rank.
+///
+/// Config: `units`, `activation` ("linear"), `use_bias` (true). Weights: `kernel` (in, units), `bias` (units).
+public struct Dense: Layer {
+    public let units: Int
+    public let inputSize: Int
+    public let kernel: Weight
+    public let bias: Weight?
+    public let activation: Activation
+    public let outputShape: [Int?]
+    public var maskBehavior: MaskBehavior { .propagates }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        try context.requireRank(1, 2, 3, 4, 5, meaning: "(batch, ..., features)")
+        let units = try context.positiveInt("units")
+        let inputSize = try context.inputDimension(-1)
+        let activation = try Activation.from(context)
+        let kernel = try context.weight("kernel", shape: [inputSize, units])
+        let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [units]) : nil
+        return Dense(units: units, inputSize: inputSize, kernel: kernel, bias: bias, activation: activation,
+                     outputShape: Array(context.inputShape.dropLast()) + [units])
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        guard input.shape.last == inputSize else {
+            throw NNError(.input, "Dense", "expects \(inputSize) features on the last axis, found shape \(input.shape)")
+        }
+        let rows = input.count / inputSize
+        var output = [Float](repeating: 0, count: rows * units)
+        input.data.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                if let bias {
+                    for row in 0..<rows { (y.baseAddress! + row * units).update(from: bias.values.baseAddress!, count: units) }
+                }
+                Gemm.gemm(x.baseAddress!, kernel.values.baseAddress!, y.baseAddress!, m: rows, n: units, k: inputSize,
+                          accumulate: bias != nil)
+                activation.apply(y, axisLength: units)
+            }
+        }
+        return Tensor(shape: Array(input.shape.dropLast()) + [units], data: output)
+    }
+}
+
+/// `Activation`: applies the activation named by `activation`.
+public struct ActivationLayer: Layer {
+    public let activation: Activation
+    public let outputShape: [Int?]
+    public var maskBehavior: MaskBehavior { .propagates }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        ActivationLayer(activation: try Activation.from(context, default: "linear"), outputShape: context.inputShape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        var output = input
+        activation.apply(&output.data, axisLength: input.shape.last ?? 1)
+        return output
+    }
+}
+
+/// `Flatten`: (batch, d1, d2, ...) → (batch, d1·d2·...). Data is already channels-last C order.
+public struct Flatten: Layer {
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        if context.has("data_format"), try context.choice("data_format", default: "channels_last", allowed: ["channels_last", "channels_first"]) == "channels_first", context.inputShape.count > 1 {
+            throw context.error("data_format \"channels_first\" is not supported; nnbuild runs channels_last models", key: "data_format")
+        }
+        var size = 1
+        for axis in 0..<context.inputShape.count { size *= try context.inputDimension(axis) }
+        return Flatten(outputShape: [size])
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        Tensor(shape: [input.batch, input.sampleSize], data: input.data)
+    }
+}
+
+/// `Reshape`: to `target_shape` (batch excluded), where one entry may be -1.
+public struct Reshape: Layer {
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let target = try context.intList("target_shape")
+        var known = 1
+        for axis in 0..<context.inputShape.count { known *= try context.inputDimension(axis) }
+        let unknown = target.filter { $0 == -1 }.count
+        guard unknown <= 1, target.allSatisfy({ $0 > 0 || $0 == -1 }) else {
+            throw context.error("'target_shape' must hold positive sizes and at most one -1, found \(target)", key: "target_shape")
+        }
+        let product = target.filter { $0 > 0 }.reduce(1, *)
+        var shape = target
+        if unknown == 1 {
+            guard product > 0, known % product == 0 else {
+                throw context.error("cannot reshape \(describeShape(context.inputShape)) (\(known) values) to \(target)", key: "target_shape")
+            }
+            shape[target.firstIndex(of: -1)!] = known / product
+        } else if product != known {
+            throw context.error("cannot reshape \(describeShape(context.inputShape)) (\(known) values) to \(target) (\(product) values)", key: "target_shape")
+        }
+        return Reshape(outputShape: shape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        Tensor(shape: [input.batch] + outputShape.map { $0 ?? 1 }, data: input.data)
+    }
+}
+
+/// `RepeatVector`: (batch, features) → (batch, n, features).
+public struct RepeatVector: Layer {
+    public let times: Int
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        try context.requireRank(1, meaning: "(batch, features)")
+        let times = try context.positiveInt("n")
+        return RepeatVector(times: times, outputShape: [times, try context.inputDimension(0)])
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        let features = input.sampleSize
+        var output = [Float]()
+        output.reserveCapacity(input.count * times)
+        for row in 0..<input.batch {
+            let slice = input.data[(row * features)..<((row + 1) * features)]
+            for _ in 0..<times { output.append(contentsOf: slice) }
+        }
+        return Tensor(shape: [input.batch, times, features], data: output)
+    }
+}
+
+extension Builtins {
+    static func registerCore(_ registry: LayerRegistry) {
+        registry.register("InputLayer", origin: "builtin", summary: "Declares the model's input shape and dtype.", factory: Identity.inputFactory)
+        registry.register("Dense", origin: "builtin", summary: "activation(x · kernel + bias) on the last axis.", factory: Dense.factory)
+        registry.register("Activation", origin: "builtin", summary: "Applies a named activation.", factory: ActivationLayer.factory)
+        registry.register("Flatten", origin: "builtin", summary: "Flattens each sample to one axis.", factory: Flatten.factory)
+        registry.register("Reshape", origin: "builtin", summary: "Reshapes each sample to target_shape.", factory: Reshape.factory)
+        registry.register("RepeatVector", origin: "builtin", summary: "Repeats a vector n times along a new time axis.", factory: RepeatVector.factory)
+        for name in ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"] {
+            registry.register(name, origin: "builtin", summary: "Identity at inference (acts only in training).", factory: Identity.trainingOnlyFactory)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import CBLAS
+
+/// Matrix products, all row-major.
+///
+/// `gemm` is the fast path through OpenBLAS; `naiveGemm` is its twin, kept for tests.
+public enum Gemm {
+    /// c[m×n] = a[m×k] · b[k×n] (b given as [n×k] when `transposeB`), plus c's old value when
+    /// `accumulate`.
+    @inlinable
+    public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                            m: Int, n: Int, k: Int, transposeB: Bool = false, accumulate: Bool = false) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            if !accumulate { c.update(repeating: 0, count: m * n) }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(transposeB ? k : n),
+                    accumulate ? 1 : 0, c, Int32(n))
+    }
+
+    /// The naive twin of `gemm`, in double precision accumulation.
+    public static func naiveGemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                                 m: Int, n: Int, k: Int, transposeB: Bool = false, accumulate: Bool = false) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: Double = accumulate ? Double(c[i * n + j]) : 0
+                for p in 0..<k {
+                    sum += Double(a[i * k + p]) * Double(transposeB ? b[j * k + p] : b[p * n + j])
+                }
+                c[i * n + j] = Float(sum)
+            }
+        }
+    }
+
+    /// Sets the number of threads OpenBLAS uses.
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(count, 1)))
+    }
+}

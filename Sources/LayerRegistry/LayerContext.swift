@@ -1,0 +1,264 @@
+/// What a layer factory receives: the layer's spec, its input shape, typed access to its Keras
+/// config (with Keras's defaults and clear errors), weight look-up by name with the expected
+/// shape, and the means to build nested layers (as `Bidirectional` and `TimeDistributed` do).
+public final class LayerContext {
+    /// The layer as written in the spec.
+    public let spec: LayerSpec
+    /// Per-sample input shape (batch axis excluded); nil marks a run-time dimension.
+    public let inputShape: [Int?]
+    /// Whether the input carries a sequence mask.
+    public let inputCarriesMask: Bool
+    /// The registry the model is built from, for nested layers.
+    public let registry: LayerRegistry
+    /// Names of the enclosing layers then this one: the weight look-up scope.
+    public let scope: [String]
+    /// The layer whose output feeds this one, for messages (`layer 'flatten' (Flatten)`).
+    public let previousLabel: String?
+    let binder: WeightBinder
+    let source: String
+    /// Parameters this layer and its nested layers declared, for the summary.
+    public private(set) var parameterCount = 0
+
+    init(spec: LayerSpec, inputShape: [Int?], inputCarriesMask: Bool, registry: LayerRegistry,
+         scope: [String], previousLabel: String?, binder: WeightBinder, source: String) {
+        self.spec = spec
+        self.inputShape = inputShape
+        self.inputCarriesMask = inputCarriesMask
+        self.registry = registry
+        self.scope = scope
+        self.previousLabel = previousLabel
+        self.binder = binder
+        self.source = source
+    }
+
+    public var name: String { spec.name }
+    public var config: JSONValue { spec.config }
+    /// `layer 'conv2d' (Conv2D)`.
+    public var label: String { spec.label }
+
+    // MARK: - Errors
+
+    /// Where the layer, or one of its config keys, sits in the spec file.
+    public func location(_ key: String? = nil) -> String {
+        "\(source): \(spec.path).config" + (key.map { ".\($0)" } ?? "")
+    }
+
+    /// An error about this layer, optionally about one config key.
+    public func error(_ message: String, key: String? = nil) -> NNError {
+        NNError(.layer, key == nil ? "\(source): \(spec.path)" : location(key), "\(label): \(message)")
+    }
+
+    /// Fails unless the input rank is one of `ranks` (batch excluded), naming what came before.
+    @discardableResult
+    public func requireRank(_ ranks: Int..., meaning: String) throws -> [Int?] {
+        guard ranks.contains(inputShape.count) else {
+            let from = previousLabel.map { " from \($0)" } ?? ""
+            throw error("expects input of shape \(meaning), found \(describeShape(inputShape))\(from)")
+        }
+        return inputShape
+    }
+
+    /// The size of input axis `axis` (negative counts from the end), which must be known.
+    public func inputDimension(_ axis: Int) throws -> Int {
+        let index = axis < 0 ? inputShape.count + axis : axis
+        guard index >= 0, index < inputShape.count else {
+            throw error("expects an input with an axis \(axis), found \(describeShape(inputShape))")
+        }
+        guard let size = inputShape[index] else {
+            throw error("needs input axis \(index + 1) to have a known size, found \(describeShape(inputShape)); set it in the input shape")
+        }
+        return size
+    }
+
+    // MARK: - Config values
+
+    /// The raw value of `key`, nil when absent.
+    public func value(_ key: String) -> JSONValue? { config[key] }
+
+    /// Whether `key` is present and not null.
+    public func has(_ key: String) -> Bool {
+        guard let value = config[key] else { return false }
+        return !value.isNull
+    }
+
+    /// An integer; `defaultValue` when absent or null (required when there is none).
+    public func int(_ key: String, default defaultValue: Int? = nil) throws -> Int {
+        guard let raw = config[key], !raw.isNull else {
+            if let defaultValue { return defaultValue }
+            throw error("missing required key '\(key)'", key: key)
+        }
+        guard let number = integer(raw) else { throw error("'\(key)' must be an integer, found \(raw.brief())", key: key) }
+        return number
+    }
+
+    /// A positive integer bounded by `maximum` (so absurd sizes fail before any allocation).
+    public func positiveInt(_ key: String, default defaultValue: Int? = nil, maximum: Int = 1 << 28) throws -> Int {
+        let number = try int(key, default: defaultValue)
+        guard number > 0 else { throw error("'\(key)' must be a positive integer, found \(number)", key: key) }
+        guard number <= maximum else { throw error("'\(key)' is \(number); the largest accepted is \(maximum)", key: key) }
+        return number
+    }
+
+    /// An integer or null.
+    public func optionalInt(_ key: String) throws -> Int? {
+        guard has(key) else { return nil }
+        return try int(key)
+    }
+
+    public func double(_ key: String, default defaultValue: Double? = nil) throws -> Double {
+        guard let raw = config[key], !raw.isNull else {
+            if let defaultValue { return defaultValue }
+            throw error("missing required key '\(key)'", key: key)
+        }
+        switch raw {
+        case let .int(number): return Double(number)
+        case let .double(number): return number
+        default: throw error("'\(key)' must be a number, found \(raw.brief())", key: key)
+        }
+    }
+
+    public func float(_ key: String, default defaultValue: Float? = nil) throws -> Float {
+        Float(try double(key, default: defaultValue.map(Double.init)))
+    }
+
+    /// A number or null.
+    public func optionalDouble(_ key: String) throws -> Double? {
+        guard has(key) else { return nil }
+        return try double(key)
+    }
+
+    public func bool(_ key: String, default defaultValue: Bool? = nil) throws -> Bool {
+        guard let raw = config[key], !raw.isNull else {
+            if let defaultValue { return defaultValue }
+            throw error("missing required key '\(key)'", key: key)
+        }
+        guard case let .bool(flag) = raw else { throw error("'\(key)' must be true or false, found \(raw.brief())", key: key) }
+        return flag
+    }
+
+    public func string(_ key: String, default defaultValue: String? = nil) throws -> String {
+        guard let raw = config[key], !raw.isNull else {
+            if let defaultValue { return defaultValue }
+            throw error("missing required key '\(key)'", key: key)
+        }
+        guard case let .string(text) = raw else { throw error("'\(key)' must be a string, found \(raw.brief())", key: key) }
+        return text
+    }
+
+    /// A string that must be one of `allowed` (compared case-insensitively, returned lowercased).
+    public func choice(_ key: String, default defaultValue: String, allowed: [String]) throws -> String {
+        let text = try string(key, default: defaultValue).lowercased()
+        guard allowed.contains(text) else {
+            throw error("'\(key)' must be one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(text)\"", key: key)
+        }
+        return text
+    }
+
+    /// `count` integers given as one integer (repeated) or a list of `count`, as Keras's
+    /// `kernel_size`, `strides`, `pool_size` and `dilation_rate` are.
+    public func ints(_ key: String, count: Int, default defaultValue: [Int]? = nil) throws -> [Int] {
+        guard let raw = config[key], !raw.isNull else {
+            if let defaultValue { return defaultValue }
+            throw error("missing required key '\(key)'", key: key)
+        }
+        if let number = integer(raw) { return Array(repeating: number, count: count) }
+        if case let .array(items) = raw, items.count == count {
+            let numbers = items.compactMap(integer)
+            if numbers.count == count { return numbers }
+        }
+        throw error("'\(key)' must be an integer or a list of \(count) integers, found \(raw.brief())", key: key)
+    }
+
+    /// Like `ints`, each value positive.
+    public func positiveInts(_ key: String, count: Int, default defaultValue: [Int]? = nil, maximum: Int = 1 << 20) throws -> [Int] {
+        let numbers = try ints(key, count: count, default: defaultValue)
+        guard numbers.allSatisfy({ $0 > 0 && $0 <= maximum }) else {
+            throw error("'\(key)' must hold positive integers (at most \(maximum)), found \(numbers)", key: key)
+        }
+        return numbers
+    }
+
+    /// A list of integers of any length (Reshape's `target_shape`).
+    public func intList(_ key: String) throws -> [Int] {
+        guard let raw = config[key], case let .array(items) = raw else {
+            throw error("'\(key)' must be a list of integers, found \(config[key]?.brief() ?? "nothing")", key: key)
+        }
+        let numbers = items.compactMap(integer)
+        guard numbers.count == items.count else {
+            throw error("'\(key)' must be a list of integers, found \(raw.brief())", key: key)
+        }
+        return numbers
+    }
+
+    private func integer(_ value: JSONValue) -> Int? {
+        switch value {
+        case let .int(number) where number >= Int64(Int32.min) && number <= Int64(Int32.max): return Int(number)
+        case let .double(number) where number.rounded() == number && abs(number) <= Double(Int32.max): return Int(number)
+        default: return nil
+        }
+    }
+
+    /// The name of an activation, from a string or a serialized Keras activation object.
+    public func activationName(_ key: String = "activation", default defaultValue: String = "linear") throws -> String {
+        guard let raw = config[key], !raw.isNull else { return defaultValue }
+        switch raw {
+        case let .string(name): return name
+        case .object:
+            if case let .string(name)? = raw["config"] { return name }
+            if case let .string(name)? = raw["class_name"] { return name }
+            fallthrough
+        default:
+            throw error("'\(key)' must name an activation, found \(raw.brief())", key: key)
+        }
+    }
+
+    // MARK: - Weights
+
+    /// The weight `variable` of this layer, which must have `shape`. Missing or mis-shaped
+    /// weights are collected and reported together once the whole model is built.
+    public func weight(_ variable: String, shape: [Int]) throws -> Weight {
+        let weight = try binder.resolve(scope: scope, variable: variable, shape: shape, label: label, location: "\(source): \(spec.path)")
+        parameterCount += shape.reduce(1, *)
+        return weight
+    }
+
+    /// Declares a tensor this layer owns but does not use at inference (e.g. a seed state), so
+    /// strict loading does not report it as unused.
+    public func ignoreWeight(_ variable: String) {
+        binder.ignore(scope: scope, variable: variable)
+    }
+
+    /// Records a weight problem without stopping the build (it is reported with the others).
+    public func reportWeightProblem(_ message: String) {
+        binder.report(NNError(.weights, "\(source): \(spec.path)", "\(label): \(message)"))
+    }
+
+    // MARK: - Nested layers
+
+    /// The nested layer spec at config key `key` (`{"class_name": ..., "config": {...}}`).
+    public func nestedSpec(_ key: String) throws -> LayerSpec {
+        guard let raw = config[key], !raw.isNull else { throw error("missing required key '\(key)' (a nested layer)", key: key) }
+        guard case .object = raw, case let .string(className)? = raw["class_name"] else {
+            throw error("'\(key)' must be a layer object with class_name and config, found \(raw.brief())", key: key)
+        }
+        let nestedConfig = raw["config"] ?? .object([])
+        guard case .object = nestedConfig else { throw error("'\(key).config' must be an object", key: key) }
+        var registered: String?
+        if case let .string(value)? = raw["registered_name"] { registered = value }
+        var name = DefaultNamer.snakeCase(className)
+        if case let .string(value)? = nestedConfig["name"], !value.isEmpty { name = value }
+        return LayerSpec(className: className, registeredName: registered, name: name, config: nestedConfig,
+                         path: "\(spec.path).config.\(key)", buildConfig: raw["build_config"])
+    }
+
+    /// Builds `nested` through the registry, as a sub-layer of this one (its weights are looked up
+    /// under this layer's scope), for `inputShape` (this layer's input shape by default).
+    public func buildNested(_ nested: LayerSpec, inputShape: [Int?]? = nil) throws -> any Layer {
+        let context = LayerContext(spec: nested, inputShape: inputShape ?? self.inputShape, inputCarriesMask: inputCarriesMask,
+                                   registry: registry, scope: scope + [nested.name], previousLabel: previousLabel,
+                                   binder: binder, source: source)
+        let layer = try registry.make(context)
+        parameterCount += context.parameterCount
+        return layer
+    }
+}

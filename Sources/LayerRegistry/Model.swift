@@ -1,0 +1,91 @@
+/// A built Sequential model: one layer per spec entry, each made by its registered factory.
+/// There is no per-architecture model class; the spec alone decides what runs.
+public struct Model: Sendable {
+    /// One built layer with what the summary shows about it.
+    public struct Node: Sendable {
+        public let spec: LayerSpec
+        public let layer: any Layer
+        public let inputShape: [Int?]
+        public let outputShape: [Int?]
+        public let parameterCount: Int
+        /// Whether this layer's output carries a sequence mask.
+        public let carriesMask: Bool
+    }
+
+    public let description: ModelDescription
+    public let nodes: [Node]
+
+    public var inputShape: [Int?] { description.inputShape }
+    public var outputShape: [Int?] { nodes.last?.outputShape ?? description.inputShape }
+    public var parameterCount: Int { nodes.reduce(0) { $0 + $1.parameterCount } }
+
+    /// Builds every layer through `registry`, binding weights from `weights` when given (without
+    /// weights the model has zeros, enough to check shapes). Weight problems are collected and
+    /// thrown together as `NNErrors`; a config problem stops the build at that layer.
+    public static func build(_ description: ModelDescription, registry: LayerRegistry, weights: WeightStore? = nil) throws -> Model {
+        let binder = WeightBinder(store: weights)
+        var nodes: [Node] = []
+        var shape = description.inputShape
+        var carriesMask = false
+        var previousLabel: String?
+        for spec in description.layers {
+            let context = LayerContext(spec: spec, inputShape: shape, inputCarriesMask: carriesMask, registry: registry,
+                                       scope: [spec.name], previousLabel: previousLabel, binder: binder, source: description.source)
+            let layer: any Layer
+            do {
+                layer = try registry.make(context)
+            } catch let error as NNError where !binder.problems.isEmpty && error.kind == .layer {
+                throw NNErrors(binder.problems + [error])
+            }
+            let output = layer.outputShape
+            switch layer.maskBehavior {
+            case .drops: carriesMask = false
+            case .propagates: break
+            case .produces: carriesMask = true
+            }
+            nodes.append(Node(spec: spec, layer: layer, inputShape: shape, outputShape: output,
+                              parameterCount: context.parameterCount, carriesMask: carriesMask))
+            shape = output
+            previousLabel = spec.label
+        }
+        let problems = binder.problems + binder.unusedProblems()
+        if !problems.isEmpty { throw NNErrors(problems) }
+        return Model(description: description, nodes: nodes)
+    }
+
+    /// Runs the whole model on a batch whose per-sample shape matches `inputShape`.
+    public func predict(_ input: Tensor) throws -> Tensor {
+        try checkShape(input.shape, source: "input")
+        var value = input
+        for node in nodes {
+            value = try node.layer.apply(value)
+        }
+        value.mask = nil
+        return value
+    }
+
+    /// Checks a batch shape against the model's input shape.
+    public func checkShape(_ shape: [Int], source: String) throws {
+        let expected = inputShape
+        let matches = shape.count == expected.count + 1 && zip(shape.dropFirst(), expected).allSatisfy { $1 == nil || $0 == $1 }
+        guard matches, shape.first.map({ $0 > 0 }) ?? false, shape.dropFirst().allSatisfy({ $0 > 0 }) else {
+            throw NNError(.input, source, "input has shape \(shape.map(String.init).joined(separator: "×")), expected \(describeShape(expected)) with the batch first")
+        }
+    }
+
+    /// Turns an input array into a batch for this model, checking shape and dtype. A single sample
+    /// (the per-sample shape without a batch axis) becomes a batch of one.
+    public func batch(from array: NumericArray, source: String) throws -> Tensor {
+        var shape = array.shape
+        if shape.count == inputShape.count, zip(shape, inputShape).allSatisfy({ $1 == nil || $0 == $1 }) {
+            shape.insert(1, at: 0)
+        }
+        try checkShape(shape, source: source)
+        if description.inputDType.hasPrefix("int") || description.inputDType.hasPrefix("uint") {
+            for (index, value) in array.values.enumerated() where value.rounded() != value || !value.isFinite {
+                throw NNError(.input, source, "the model takes \(description.inputDType) input (token ids), found \(value) at flat position \(index) of a \(array.dtype) array")
+            }
+        }
+        return Tensor(shape: shape, data: array.values)
+    }
+}

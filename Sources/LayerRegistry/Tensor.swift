@@ -1,0 +1,98 @@
+@_exported import ModelSpec
+
+/// A dense float32 array, batch axis first, channels last, in C order.
+///
+/// `mask`, when present, marks which time steps of a sequence are real: `batch × time` flags,
+/// as made by `Embedding(mask_zero=True)` or `Masking` and consumed by recurrent and pooling layers.
+public struct Tensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var data: [Float]
+    public var mask: [Bool]?
+
+    public init(shape: [Int], data: [Float], mask: [Bool]? = nil) {
+        self.shape = shape
+        self.data = data
+        self.mask = mask
+    }
+
+    public init(zeros shape: [Int]) {
+        self.init(shape: shape, data: [Float](repeating: 0, count: shape.reduce(1, *)))
+    }
+
+    public var batch: Int { shape.first ?? 1 }
+    public var count: Int { data.count }
+    public var rank: Int { shape.count }
+
+    /// The element count of one sample (everything after the batch axis).
+    public var sampleSize: Int { shape.dropFirst().reduce(1, *) }
+
+    /// Whether step `step` of row `row` is real (true when there is no mask).
+    @inlinable
+    public func isStepValid(row: Int, step: Int) -> Bool {
+        guard let mask else { return true }
+        return mask[row * shape[1] + step]
+    }
+}
+
+/// A weight tensor resolved from the weight blob, read in place when possible.
+public struct Weight: Sendable {
+    /// The tensor's name in the weight blob, or the variable name when building without weights.
+    public let name: String
+    public let shape: [Int]
+    public let storage: FloatStorage
+
+    public init(name: String, shape: [Int], storage: FloatStorage) {
+        self.name = name
+        self.shape = shape
+        self.storage = storage
+    }
+
+    public var values: UnsafeBufferPointer<Float> { storage.buffer }
+    public var count: Int { storage.count }
+    public subscript(index: Int) -> Float { storage[index] }
+}
+
+/// How a layer treats the sequence mask of its input.
+public enum MaskBehavior: Sendable {
+    /// The output carries no mask (the default, as for a Keras layer without masking support).
+    case drops
+    /// The output carries the input's mask unchanged (Dense on sequences, Dropout, Activation...).
+    case propagates
+    /// The layer sets the output's mask itself (Embedding with `mask_zero`, Masking).
+    case produces
+}
+
+/// The one protocol every layer implements, built-in or not.
+///
+/// A layer is an immutable value made by its factory, which has already checked its config and
+/// weights against the input shape; `forward` only runs it.
+public protocol Layer: Sendable {
+    /// Per-sample output shape for the input shape the layer was built for; nil marks a
+    /// dimension known only at run time (a sequence of any length).
+    var outputShape: [Int?] { get }
+    /// What happens to the sequence mask. Defaults to `.drops`.
+    var maskBehavior: MaskBehavior { get }
+    /// Computes the output for a batch.
+    func forward(_ input: Tensor) throws -> Tensor
+}
+
+extension Layer {
+    public var maskBehavior: MaskBehavior { .drops }
+
+    /// Runs `forward` and applies the layer's mask behaviour: what models and wrapper layers call.
+    public func apply(_ input: Tensor) throws -> Tensor {
+        var output = try forward(input)
+        switch maskBehavior {
+        case .drops: output.mask = nil
+        case .propagates: output.mask = input.mask
+        case .produces: break
+        }
+        return output
+    }
+}
+
+/// Formats a per-sample shape with the batch axis as Keras prints it: `(None, 32, 32, 3)`.
+public func describeShape(_ shape: [Int?]) -> String {
+    let dims = ["None"] + shape.map { $0.map(String.init) ?? "None" }
+    return "(" + dims.joined(separator: ", ") + (dims.count == 1 ? ",)" : ")")
+}

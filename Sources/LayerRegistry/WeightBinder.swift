@@ -1,0 +1,114 @@
+/// Matches the weights layers ask for with the tensors in the blob, and collects every problem
+/// (missing, mis-shaped, ambiguous, unused) so that they are reported together.
+///
+/// A request names its scope (the layer's name, then nested sub-layer names) and a variable
+/// (`kernel`). A tensor matches when its path, split on `/` with Keras 2's `:0` dropped, ends with
+/// the variable and holds the innermost scope name as an earlier segment. That accepts Keras 3
+/// (`sequential/lstm/lstm_cell/kernel`), Keras 2 (`lstm/lstm_cell/kernel:0`), a model rebuilt from
+/// JSON (`forward_lstm/lstm_cell/kernel`) and hand-written blobs (`lstm/kernel`). Among several
+/// matches, those holding more of the scope win, then those with the fewest extra segments; a tie
+/// left after that is reported as ambiguous rather than guessed.
+final class WeightBinder {
+    let store: WeightStore?
+    private(set) var problems: [NNError] = []
+    private var used: Set<String> = []
+    private let paths: [(name: String, segments: [String])]
+    /// Largest tensor a layer may declare, in elements (8 GiB of float32).
+    static let maximumElements = 1 << 31
+
+    init(store: WeightStore?) {
+        self.store = store
+        paths = (store?.entries ?? []).map { entry in
+            var segments = entry.name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            if let last = segments.last, let colon = last.lastIndex(of: ":"), last[last.index(after: colon)...].allSatisfy(\.isNumber) {
+                segments[segments.count - 1] = String(last[..<colon])
+            }
+            return (entry.name, segments)
+        }
+    }
+
+    func report(_ error: NNError) { problems.append(error) }
+
+    func resolve(scope: [String], variable: String, shape: [Int], label: String, location: String) throws -> Weight {
+        var elements = 1
+        for size in shape {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: max(size, 0))
+            guard size > 0, !overflow, product <= WeightBinder.maximumElements else {
+                let bytes = shape.map { Double(max($0, 0)) }.reduce(4, *)
+                throw NNError(.layer, location, "\(label): weight '\(variable)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
+            }
+            elements = product
+        }
+        guard let store else {
+            return Weight(name: (scope + [variable]).joined(separator: "/"), shape: shape, storage: FloatStorage(zeros: elements))
+        }
+        let placeholder = Weight(name: variable, shape: shape, storage: FloatStorage(zeros: elements))
+        guard let innermost = scope.last else { return placeholder }
+        var candidates = paths.filter { path in
+            path.segments.count >= 2 && path.segments.last == variable && !used.contains(path.name)
+                && path.segments.dropLast().contains(innermost)
+        }
+        if candidates.count > 1 {
+            func matched(_ segments: [String]) -> Int {
+                var count = 0
+                var start = 0
+                for name in scope {
+                    if let at = segments[start..<(segments.count - 1)].firstIndex(of: name) {
+                        count += 1
+                        start = at + 1
+                    }
+                }
+                return count
+            }
+            let best = candidates.map { matched($0.segments) }.max() ?? 0
+            candidates = candidates.filter { matched($0.segments) == best }
+            let fewest = candidates.map { $0.segments.count }.min() ?? 0
+            candidates = candidates.filter { $0.segments.count == fewest }
+        }
+        let wanted = (scope + [variable]).joined(separator: "/")
+        guard candidates.count == 1, let match = candidates.first, let entry = store.entry(named: match.name) else {
+            if candidates.isEmpty {
+                report(NNError(.weights, location, "\(label): weight '\(variable)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'"))
+            } else {
+                let names = candidates.map { "'\($0.name)'" }.joined(separator: ", ")
+                report(NNError(.weights, location, "\(label): weight '\(variable)' is ambiguous: \(names) all match '…\(wanted)'"))
+            }
+            return placeholder
+        }
+        used.insert(match.name)
+        guard entry.shape == shape else {
+            report(NNError(.weights, location, "\(label): weight '\(variable)' ('\(entry.name)') has shape \(entry.shape), expected \(shape)"))
+            return placeholder
+        }
+        return Weight(name: entry.name, shape: shape, storage: store.floats(entry))
+    }
+
+    /// Marks a tensor the layer knows it does not need (e.g. a seed generator's state).
+    func ignore(scope: [String], variable: String) {
+        guard let innermost = scope.last else { return }
+        for path in paths where path.segments.last == variable && path.segments.dropLast().contains(innermost) {
+            used.insert(path.name)
+        }
+    }
+
+    /// One problem per tensor in the blob that no layer asked for.
+    func unusedProblems() -> [NNError] {
+        guard let store else { return [] }
+        return store.entries.filter { !used.contains($0.name) }.map {
+            NNError(.weights, store.source, "tensor '\($0.name)' (shape \($0.shape)) is not used by any layer of the model")
+        }
+    }
+}
+
+func formatBytes(_ bytes: Double) -> String {
+    let units = ["bytes", "KB", "MB", "GB", "TB", "PB", "EB"]
+    var value = bytes
+    var unit = 0
+    while value >= 1000, unit < units.count - 1 {
+        value /= 1000
+        unit += 1
+    }
+    return unit == 0 ? "\(Int(value)) bytes" : "\(String(format: "%.1f", value)) \(units[unit])"
+}
+
+import Foundation

@@ -1,0 +1,314 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Float32 values that live either in a mapped weight file (zero-copy) or in memory nnbuild owns.
+/// The owner reference keeps the mapping or allocation alive as long as any view of it exists.
+public struct FloatStorage: @unchecked Sendable {
+    public let base: UnsafePointer<Float>
+    public let count: Int
+    private let owner: AnyObject
+
+    init(base: UnsafePointer<Float>, count: Int, owner: AnyObject) {
+        self.base = base
+        self.count = count
+        self.owner = owner
+    }
+
+    /// Copies `values` into storage nnbuild owns.
+    public init(_ values: [Float]) {
+        let box = OwnedFloats(values)
+        self.init(base: UnsafePointer(box.pointer), count: values.count, owner: box)
+    }
+
+    /// `count` zeros, for building a model without its weights.
+    public init(zeros count: Int) {
+        self.init([Float](repeating: 0, count: count))
+    }
+
+    public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: base, count: count) }
+
+    public subscript(index: Int) -> Float { base[index] }
+
+    public var array: [Float] { Array(buffer) }
+
+    /// True when the values are read in place from the mapped file.
+    public var isMapped: Bool { owner is MappedFile }
+}
+
+final class OwnedFloats {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ values: [Float]) {
+        pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+        values.withUnsafeBufferPointer { source in
+            if let base = source.baseAddress { pointer.initialize(from: base, count: values.count) }
+        }
+    }
+    deinit { pointer.deallocate() }
+}
+
+/// A read-only memory mapping of a whole file.
+final class MappedFile {
+    let bytes: UnsafeRawBufferPointer
+    private let mapped: Bool
+
+    init(path: String) throws {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            let reason = errno == ENOENT ? "no such file" : "cannot be opened for reading (\(String(cString: strerror(errno))))"
+            throw NNError(.io, path, reason)
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw NNError(.io, path, "cannot read the file's size") }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { throw NNError(.io, path, "is not a regular file") }
+        let size = Int(status.st_size)
+        if size == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            mapped = false
+            return
+        }
+        // MAP_PRIVATE + PROT_READ: nothing nnbuild does can ever change the user's file.
+        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
+            throw NNError(.io, path, "cannot be mapped into memory (\(String(cString: strerror(errno))))")
+        }
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+        mapped = true
+    }
+
+    init(copying data: [UInt8]) {
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
+        raw.copyBytes(from: data)
+        bytes = UnsafeRawBufferPointer(start: raw.baseAddress, count: data.count)
+        mapped = false
+    }
+
+    deinit {
+        if mapped, let base = bytes.baseAddress {
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        } else if !mapped, let base = bytes.baseAddress {
+            UnsafeMutableRawPointer(mutating: base).deallocate()
+        }
+    }
+}
+
+/// The tensors of a safetensors weight blob: names, dtypes, shapes and their bytes, checked as the
+/// reference reader checks them. Float32 data that is aligned is used in place from the mapping.
+public final class WeightStore: @unchecked Sendable {
+    public enum DType: String, Sendable, CaseIterable {
+        case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+
+        public var size: Int {
+            switch self {
+            case .f32: return 4
+            case .f16, .bf16: return 2
+            case .f64: return 8
+            }
+        }
+    }
+
+    public struct Entry: Sendable {
+        public var name: String
+        public var dtype: DType
+        public var shape: [Int]
+        /// Byte range inside the data section (after the header).
+        public var offsets: Range<Int>
+        public var count: Int { shape.reduce(1, *) }
+    }
+
+    /// The reference reader's cap on the JSON header.
+    public static let maximumHeaderSize = 100_000_000
+
+    public let source: String
+    public let entries: [Entry]
+    public let metadata: [String: String]
+    private let file: MappedFile
+    private let dataStart: Int
+    private let byName: [String: Int]
+
+    /// Maps and checks the file at `path`.
+    public convenience init(path: String) throws {
+        try self.init(file: try MappedFile(path: path), source: path)
+    }
+
+    /// Checks an in-memory blob (tests, or data from standard input).
+    public convenience init(bytes: [UInt8], source: String = "<weights>") throws {
+        try self.init(file: MappedFile(copying: bytes), source: source)
+    }
+
+    private init(file: MappedFile, source: String) throws {
+        self.file = file
+        self.source = source
+        let bytes = file.bytes
+        func fail(_ message: String) -> NNError { NNError(.weights, source, message) }
+
+        guard bytes.count >= 8 else {
+            throw fail("the file is \(bytes.count) bytes; a safetensors file starts with an 8-byte header length")
+        }
+        var headerLength: UInt64 = 0
+        for index in 0..<8 { headerLength |= UInt64(bytes[index]) << (8 * UInt64(index)) }
+        guard headerLength <= UInt64(WeightStore.maximumHeaderSize) else {
+            throw fail("the header length field says \(headerLength) bytes; the largest accepted is \(WeightStore.maximumHeaderSize) (is this a safetensors file?)")
+        }
+        let headerSize = Int(headerLength)
+        guard 8 + headerSize <= bytes.count else {
+            throw fail("the header length field says \(headerSize) bytes, but only \(bytes.count - 8) bytes follow it (truncated file?)")
+        }
+        guard headerSize >= 2, bytes[8] == UInt8(ascii: "{") else {
+            throw fail("the header does not start with '{'; expected a JSON object (is this a safetensors file?)")
+        }
+        let headerBytes = UnsafeBufferPointer(start: bytes.baseAddress!.advanced(by: 8).assumingMemoryBound(to: UInt8.self), count: headerSize)
+        if let duplicate = WeightStore.duplicateTopLevelKey(headerBytes) {
+            throw fail("header: tensor name '\(duplicate)' appears twice")
+        }
+        let header: JSONValue
+        do {
+            header = try JSONParser.parse(headerBytes, source: "\(source) header")
+        } catch let error as NNError {
+            throw NNError(.weights, error.location, error.message)
+        }
+        guard case let .object(members) = header else {
+            throw fail("the header is \(header.typeDescription), expected a JSON object")
+        }
+
+        dataStart = 8 + headerSize
+        let dataSize = bytes.count - dataStart
+        var metadata: [String: String] = [:]
+        var entries: [Entry] = []
+        for (name, value) in members {
+            let location = "tensor '\(name)'"
+            if name == "__metadata__" {
+                guard case let .object(pairs) = value else { throw fail("__metadata__ must be an object of strings") }
+                for (key, item) in pairs {
+                    guard case let .string(text) = item else { throw fail("__metadata__.\(key) must be a string, found \(item.typeDescription)") }
+                    metadata[key] = text
+                }
+                continue
+            }
+            guard case .object = value else { throw fail("\(location): expected an object with dtype, shape, data_offsets") }
+            guard case let .string(dtypeName)? = value["dtype"] else { throw fail("\(location): missing or non-string dtype") }
+            guard let dtype = DType(rawValue: dtypeName) else {
+                let known = ["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL", "F8_E4M3", "F8_E5M2"]
+                if known.contains(dtypeName) {
+                    throw fail("\(location): dtype \(dtypeName) is not supported for weights; expected F32, F16, BF16 or F64")
+                }
+                throw fail("\(location): unknown dtype '\(dtypeName)'; expected F32, F16, BF16 or F64")
+            }
+            guard case let .array(shapeItems)? = value["shape"] else { throw fail("\(location): missing or non-array shape") }
+            var shape: [Int] = []
+            var elements = 1
+            for item in shapeItems {
+                guard case let .int(size) = item, size >= 0, size <= Int64(Int32.max) else {
+                    throw fail("\(location): shape \(value["shape"]!.brief()) must hold non-negative integers")
+                }
+                shape.append(Int(size))
+                let (product, overflow) = elements.multipliedReportingOverflow(by: Int(size))
+                guard !overflow, product <= Int(Int32.max) * 4 else { throw fail("\(location): shape \(shape) holds too many elements") }
+                elements = product
+            }
+            guard case let .array(offsetItems)? = value["data_offsets"], offsetItems.count == 2,
+                  case let .int(begin) = offsetItems[0], case let .int(end) = offsetItems[1] else {
+                throw fail("\(location): data_offsets must be [begin, end]")
+            }
+            guard begin >= 0, end >= begin else { throw fail("\(location): data_offsets [\(begin), \(end)] run backwards") }
+            guard end <= Int64(dataSize) else {
+                throw fail("\(location): data_offsets end at byte \(end), but the data section holds only \(dataSize) bytes (truncated file?)")
+            }
+            let (byteCount, overflow) = elements.multipliedReportingOverflow(by: dtype.size)
+            guard !overflow, byteCount == Int(end - begin) else {
+                throw fail("\(location): shape \(shape) of \(dtypeName) needs \(elements) × \(dtype.size) = \(elements * dtype.size) bytes, but data_offsets [\(begin), \(end)] hold \(end - begin)")
+            }
+            entries.append(Entry(name: name, dtype: dtype, shape: shape, offsets: Int(begin)..<Int(end)))
+        }
+        // Offsets must tile the data section from 0 with no gap or overlap, and end at end of file.
+        var cursor = 0
+        for entry in entries.sorted(by: { ($0.offsets.lowerBound, $0.offsets.upperBound) < ($1.offsets.lowerBound, $1.offsets.upperBound) }) {
+            if entry.offsets.lowerBound != cursor {
+                let what = entry.offsets.lowerBound > cursor ? "leaves a gap" : "overlaps the previous tensor"
+                throw fail("tensor '\(entry.name)': data_offsets start at \(entry.offsets.lowerBound), expected \(cursor); the layout \(what)")
+            }
+            cursor = entry.offsets.upperBound
+        }
+        if cursor != dataSize {
+            throw fail("the tensors cover \(cursor) bytes of data but the file holds \(dataSize) after the header (\(dataSize - cursor) trailing bytes)")
+        }
+        self.entries = entries.sorted { $0.name < $1.name }
+        self.metadata = metadata
+        var byName: [String: Int] = [:]
+        for (index, entry) in self.entries.enumerated() { byName[entry.name] = index }
+        self.byName = byName
+    }
+
+    public func entry(named name: String) -> Entry? {
+        byName[name].map { entries[$0] }
+    }
+
+    /// The values of `entry` as Float: in place when the data is aligned float32, else converted.
+    public func floats(_ entry: Entry) -> FloatStorage {
+        let start = file.bytes.baseAddress!.advanced(by: dataStart + entry.offsets.lowerBound)
+        let count = entry.count
+        switch entry.dtype {
+        case .f32:
+            if Int(bitPattern: start) % MemoryLayout<Float>.alignment == 0 {
+                return FloatStorage(base: start.assumingMemoryBound(to: Float.self), count: count, owner: file)
+            }
+            return FloatStorage((0..<count).map { start.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) })
+        case .f64:
+            return FloatStorage((0..<count).map { Float(start.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self)) })
+        case .f16:
+            return FloatStorage((0..<count).map { WeightStore.halfToFloat(start.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) })
+        case .bf16:
+            return FloatStorage((0..<count).map { Float(bitPattern: UInt32(start.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) << 16) })
+        }
+    }
+
+    /// IEEE half to single precision, including subnormals, infinities and NaN.
+    static func halfToFloat(_ bits: UInt16) -> Float {
+        let sign = UInt32(bits & 0x8000) << 16
+        let exponent = Int(bits >> 10) & 0x1F
+        let mantissa = UInt32(bits & 0x3FF)
+        if exponent == 0 {
+            let value = Float(mantissa) * Float(sign == 0 ? 1 : -1) / 16_777_216 // 2^-24
+            return value
+        }
+        if exponent == 0x1F {
+            return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
+        }
+        return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
+    }
+
+    /// json-c keeps only the last of duplicate keys, so duplicates in the top-level object are found
+    /// by a scan of the raw text: a key is a string at depth 1 followed by ':'.
+    static func duplicateTopLevelKey(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var seen = Set<[UInt8]>()
+        var depth = 0
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                var end = index + 1
+                var escaped = false
+                while end < bytes.count {
+                    if escaped { escaped = false } else if bytes[end] == UInt8(ascii: "\\") { escaped = true } else if bytes[end] == UInt8(ascii: "\"") { break }
+                    end += 1
+                }
+                if depth == 1 {
+                    var after = end + 1
+                    while after < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[after]) { after += 1 }
+                    if after < bytes.count, bytes[after] == UInt8(ascii: ":") {
+                        let key = Array(bytes[(index + 1)..<min(end, bytes.count)])
+                        if !seen.insert(key).inserted { return String(decoding: key, as: UTF8.self) }
+                    }
+                }
+                index = end + 1
+                continue
+            }
+            if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
+            if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
+            index += 1
+        }
+        return nil
+    }
+}

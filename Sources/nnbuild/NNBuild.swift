@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Builtins
+import LayerRegistry
+
+@main
+struct NNBuild: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nnbuild",
+        abstract: "Run Keras Sequential models (CNN, SimpleRNN, LSTM, GRU, Bidirectional) without TensorFlow.",
+        discussion: """
+        A model is a Keras-style Sequential spec (what model.to_json() writes, or hand-written) plus a \
+        safetensors weight blob keyed by Keras variable paths.
+
+        Exit codes: 0 success; 1 invalid model, weights or input (every problem is printed on stderr, \
+        one per line); 64 usage error.
+        """,
+        subcommands: [Validate.self, Infer.self]
+    )
+}
+
+/// The spec and weight arguments every model-running subcommand takes.
+struct ModelArguments: ParsableArguments {
+    @Argument(help: "The model spec: Keras to_json() output or a hand-written Sequential config.")
+    var spec: String
+}
+
+/// Runs `body`, turning nnbuild errors into one line per problem on stderr and exit code 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error where error is NNError || error is NNErrors {
+        for problem in error.nnProblems { Console.error("error: \(problem)") }
+        throw ExitCode(1)
+    }
+}
+
+enum Console {
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    static var stderrIsTerminal: Bool { isatty(2) != 0 }
+}
+
+/// Loads a spec and optional weights and builds the model with the built-in registry.
+func loadModel(spec: String, weights: String?) throws -> Model {
+    let description = try ModelDescription.load(path: spec)
+    let store = try weights.map { try WeightStore(path: $0) }
+    return try Model.build(description, registry: .withBuiltins(), weights: store)
+}

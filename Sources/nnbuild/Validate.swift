@@ -1,0 +1,58 @@
+import ArgumentParser
+import LayerRegistry
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a model and print its summary; list every problem found.",
+        discussion: "Exit code 0 when the model builds (with its weights, when given), 1 otherwise."
+    )
+
+    @OptionGroup var model: ModelArguments
+
+    @Argument(help: "The safetensors weight blob; when given, every weight is checked by name and shape.")
+    var weights: String?
+
+    func run() throws {
+        try reportingErrors {
+            let built = try loadModel(spec: model.spec, weights: weights)
+            print(Summary.text(for: built, weightsChecked: weights != nil))
+        }
+    }
+}
+
+/// A table like Keras's `model.summary()`.
+enum Summary {
+    static func text(for model: Model, weightsChecked: Bool) -> String {
+        let rows = model.nodes.map { node in
+            ["\(node.spec.name) (\(node.spec.className))", describeShape(node.outputShape) + (node.carriesMask ? " masked" : ""),
+             grouped(node.parameterCount)]
+        }
+        let header = ["Layer (type)", "Output Shape", "Param #"]
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in i == 2 ? String(repeating: " ", count: widths[i] - cell.count) + cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "   ")
+        }
+        let rule = String(repeating: "─", count: widths.reduce(6, +))
+        var out = ["Model: \"\(model.description.name)\" (\(model.description.format.rawValue) spec, input \(describeShape(model.inputShape)) \(model.description.inputDType))", rule, line(header), rule]
+        out += rows.map(line)
+        out.append(rule)
+        out.append("Total params: \(grouped(model.parameterCount))")
+        out.append(weightsChecked ? "Weights: every tensor found with the expected shape, none unused." : "Weights: not checked (no weight file given).")
+        if model.nodes.contains(where: \.carriesMask) {
+            out.append("masked: the layer's output carries a sequence mask (padding steps are skipped downstream).")
+        }
+        return out.joined(separator: "\n")
+    }
+
+    static func grouped(_ number: Int) -> String {
+        let digits = String(number)
+        var out = ""
+        for (i, c) in digits.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return String(out.reversed())
+    }
+}
