@@ -71,6 +71,7 @@ final class WeightBinder {
                 report(NNError(.weights, location, "\(label): weight '\(variable)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'"))
             } else {
                 let names = candidates.map { "'\($0.name)'" }.joined(separator: ", ")
+                for candidate in candidates { used.insert(candidate.name) }
                 report(NNError(.weights, location, "\(label): weight '\(variable)' is ambiguous: \(names) all match '…\(wanted)'"))
             }
             return placeholder

@@ -1,0 +1,90 @@
+import XCTest
+@testable import ModelSpec
+
+final class ModelDescriptionTests: XCTestCase {
+    func testKeras3InputLayer() throws {
+        let spec = try ModelDescription.parse(#"""
+        {"module": "keras", "class_name": "Sequential", "config": {"name": "seq", "layers": [
+          {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1], "dtype": "float32", "name": "input_layer"}, "registered_name": null},
+          {"module": "keras.layers", "class_name": "Flatten", "config": {"name": "flatten", "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}}, "registered_name": null, "build_config": {"input_shape": [null, 28, 28, 1]}}
+        ]}}
+        """#)
+        XCTAssertEqual(spec.format, .keras3)
+        XCTAssertEqual(spec.name, "seq")
+        XCTAssertEqual(spec.inputShape, [28, 28, 1])
+        XCTAssertEqual(spec.inputDType, "float32")
+        XCTAssertEqual(spec.layers.map(\.name), ["input_layer", "flatten"])
+        XCTAssertEqual(spec.layers[1].path, "config.layers[1]")
+    }
+
+    func testKeras2BatchInputShapeOnFirstLayer() throws {
+        let spec = try ModelDescription.parse(#"""
+        {"class_name": "Sequential", "keras_version": "2.15.0", "backend": "tensorflow", "config": {"name": "sequential", "layers": [
+          {"class_name": "Dense", "config": {"name": "dense", "units": 3, "batch_input_shape": [null, 5], "dtype": "float32"}}
+        ]}}
+        """#)
+        XCTAssertEqual(spec.format, .keras2)
+        XCTAssertEqual(spec.kerasVersion, "2.15.0")
+        XCTAssertEqual(spec.inputShape, [5])
+    }
+
+    func testHandWrittenSpecGetsKerasDefaultNames() throws {
+        let spec = try ModelDescription.parse(#"""
+        {"class_name": "Sequential", "config": {"layers": [
+          {"class_name": "Dense", "config": {"units": 4, "input_shape": [6]}},
+          {"class_name": "Dense", "config": {"units": 2}},
+          {"class_name": "SimpleRNN"}, {"class_name": "ReLU"}, {"class_name": "Conv2D"}, {"class_name": "GlobalAveragePooling2D"}
+        ]}}
+        """#)
+        XCTAssertEqual(spec.format, .handwritten)
+        XCTAssertEqual(spec.inputShape, [6])
+        XCTAssertEqual(spec.layers.map(\.name), ["dense", "dense_1", "simple_rnn", "re_lu", "conv2d", "global_average_pooling2d"])
+    }
+
+    func testBuildConfigGivesTheInputShape() throws {
+        let spec = try ModelDescription.parse(#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"units": 1}, "build_config": {"input_shape": [null, 7]}}]}}"#)
+        XCTAssertEqual(spec.inputShape, [7])
+    }
+
+    func testUnknownTimeDimensionIsNil() throws {
+        let spec = try ModelDescription.parse(#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, null], "dtype": "int32"}}]}}"#)
+        XCTAssertEqual(spec.inputShape, [nil])
+        XCTAssertEqual(spec.inputDType, "int32")
+    }
+
+    func testFunctionalModelIsRefusedClearly() {
+        XCTAssertThrowsError(try ModelDescription.parse(#"{"class_name": "Functional", "config": {"layers": []}}"#)) { error in
+            XCTAssertTrue("\(error)".contains("Functional model is not supported yet"), "\(error)")
+        }
+    }
+
+    func testMissingInputShapeSaysHowToFixIt() {
+        XCTAssertThrowsError(try ModelDescription.parse(#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"units": 1}}]}}"#, source: "m.json")) { error in
+            XCTAssertEqual((error as? NNError)?.location, "m.json: config.layers[0]")
+            XCTAssertTrue("\(error)".contains("InputLayer"), "\(error)")
+        }
+    }
+
+    func testErrorsNameTheJSONPath() {
+        XCTAssertThrowsError(try ModelDescription.parse(#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 3]}}, {"class_name": 5}]}}"#, source: "m.json")) { error in
+            XCTAssertEqual((error as? NNError)?.location, "m.json: config.layers[1].class_name")
+        }
+        XCTAssertThrowsError(try ModelDescription.parse(#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, -3]}}]}}"#, source: "m.json")) { error in
+            XCTAssertEqual((error as? NNError)?.location, "m.json: config.layers[0].config.batch_shape[1]")
+        }
+    }
+
+    func testDuplicateLayerNamesAreRefused() {
+        XCTAssertThrowsError(try ModelDescription.parse(#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"name": "d", "units": 1, "input_shape": [2]}}, {"class_name": "Dense", "config": {"name": "d", "units": 1}}]}}"#)) { error in
+            XCTAssertTrue("\(error)".contains("used twice"), "\(error)")
+        }
+    }
+
+    func testSnakeCaseMatchesKeras() {
+        XCTAssertEqual(DefaultNamer.snakeCase("BatchNormalization"), "batch_normalization")
+        XCTAssertEqual(DefaultNamer.snakeCase("LSTM"), "lstm")
+        XCTAssertEqual(DefaultNamer.snakeCase("GRU"), "gru")
+        XCTAssertEqual(DefaultNamer.snakeCase("MaxPooling2D"), "max_pooling2d")
+        XCTAssertEqual(DefaultNamer.snakeCase("LeakyReLU"), "leaky_re_lu")
+    }
+}
