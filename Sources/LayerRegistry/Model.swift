@@ -89,3 +89,14 @@ public struct Model: Sendable {
         return Tensor(shape: shape, data: array.values)
     }
 }
+
+extension Model {
+    /// When the model starts with a layer taking indices (token ids), the number of valid ids.
+    public var inputIndexLimit: Int? {
+        for node in nodes {
+            if let indexed = node.layer as? TakesIndices { return indexed.indexLimit }
+            if node.spec.className != "InputLayer" { return nil }
+        }
+        return nil
+    }
+}

@@ -96,3 +96,9 @@ public func describeShape(_ shape: [Int?]) -> String {
     let dims = ["None"] + shape.map { $0.map(String.init) ?? "None" }
     return "(" + dims.joined(separator: ", ") + (dims.count == 1 ? ",)" : ")")
 }
+
+/// A layer whose input is integer indices, such as `Embedding`: tools that make inputs (for
+/// example `nnbuild bench`) draw ids in `0..<indexLimit`.
+public protocol TakesIndices {
+    var indexLimit: Int { get }
+}

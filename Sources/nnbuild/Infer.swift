@@ -9,7 +9,8 @@ struct Infer: ParsableCommand {
         Input: a .npy file (float32, float64, int32 or int64, C order) or JSON nested arrays; without \
         --input, standard input is read (JSON, or .npy detected by its magic). A single sample without \
         a batch axis is accepted as a batch of one. Output: .npy when the path ends in .npy, else JSON; \
-        without --output, JSON on standard output.
+        without --output, JSON on standard output. With --top-k or --class-names, the classes and \
+        probabilities of each row are printed instead.
         """
     )
 
@@ -24,13 +25,37 @@ struct Infer: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write the output: .npy when the name ends in .npy, else JSON (default: standard output).")
     var output: String?
 
+    @Option(name: .customLong("top-k"), help: "Print the K most probable classes of each row.")
+    var topK: Int?
+
+    @Option(help: "Class names, one per line or a JSON array of strings, for printing classes.")
+    var classNames: String?
+
+    @Option(help: "Rows run at once; larger inputs are split and show progress on a terminal.")
+    var batchSize = 256
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, found \(topK)") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, found \(batchSize)") }
+    }
+
     func run() throws {
         try reportingErrors {
+            runtime.apply()
             let built = try loadModel(spec: model.spec, weights: weights)
             let array = try InputFile.read(path: input)
             let batch = try built.batch(from: array, source: input ?? "<stdin>")
-            let result = try built.predict(batch)
-            try OutputFile.write(NumericArray(shape: result.shape, values: result.data), to: output)
+            let result = try Batching.predict(built, batch, batchSize: batchSize)
+            let values = NumericArray(shape: result.shape, values: result.data)
+            let names = try classNames.map(ClassNames.read)
+            if topK != nil || names != nil {
+                if output != nil { try OutputFile.write(values, to: output) }
+                print(try ClassNames.topKReport(values, k: topK ?? 1, names: names))
+            } else {
+                try OutputFile.write(values, to: output)
+            }
         }
     }
 }
@@ -45,8 +70,7 @@ enum InputFile {
         } else {
             bytes = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
         }
-        if Npy.isNpy(bytes) { return try Npy.read(bytes, source: source) }
-        if path?.hasSuffix(".npy") == true { return try Npy.read(bytes, source: source) }
+        if Npy.isNpy(bytes) || path?.hasSuffix(".npy") == true { return try Npy.read(bytes, source: source) }
         do {
             return try JSONArray.read(try JSONParser.parse(bytes, source: source), source: source)
         } catch let error as NNError where error.kind == .json {
@@ -56,17 +80,64 @@ enum InputFile {
 }
 
 enum OutputFile {
-    /// Writes .npy or JSON; an existing file is replaced atomically (write, then rename).
+    /// Writes .npy or JSON; an existing file is replaced atomically (write, then rename), so an
+    /// interrupted run never leaves a half-written file.
     static func write(_ array: NumericArray, to path: String?) throws {
         guard let path else {
             print(JSONArray.text(array))
             return
         }
         let bytes = path.hasSuffix(".npy") ? Npy.encode(array) : Array((JSONArray.text(array) + "\n").utf8)
+        try writeAtomically(bytes, to: path)
+    }
+
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             throw NNError(.io, path, "cannot write the output: \(error.localizedDescription)")
         }
+    }
+}
+
+/// Class names for classifier output, and the per-row top-k report.
+enum ClassNames {
+    static func read(_ path: String) throws -> [String] {
+        let bytes = try FileBytes.read(path: path)
+        if let first = bytes.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "[") {
+            guard case let .array(items) = try JSONParser.parse(bytes, source: path) else { return [] }
+            return try items.enumerated().map { index, item in
+                guard case let .string(name) = item else { throw NNError(.input, "\(path): [\(index)]", "expected a class name string, found \(item.brief())") }
+                return name
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Class index and probability pairs of one row, best first. A single sigmoid output is read
+    /// as the probability of class 1.
+    static func ranked(_ row: ArraySlice<Float>) -> [(Int, Float)] {
+        if row.count == 1, let p = row.first { return [(1, p), (0, 1 - p)] }
+        return row.enumerated().map { ($0.offset, $0.element) }.sorted { $0.1 > $1.1 }
+    }
+
+    static func topKReport(_ output: NumericArray, k: Int, names: [String]?) throws -> String {
+        guard output.shape.count == 2 else {
+            throw NNError(.input, "output", "--top-k and --class-names need a (batch, classes) output, the model gives \(output.shape)")
+        }
+        let classes = output.shape[1]
+        if let names, names.count != max(classes, 2) {
+            throw NNError(.input, "class names", "\(names.count) names given, the model has \(max(classes, 2)) classes")
+        }
+        var lines: [String] = []
+        for row in 0..<output.shape[0] {
+            let ranked = ranked(output.values[(row * classes)..<((row + 1) * classes)]).prefix(k)
+            let items = ranked.map { index, p in
+                "\(names?[index] ?? "class \(index)") \(String(format: "%.4f", p))"
+            }
+            lines.append("row \(row): " + items.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -15,7 +15,7 @@ struct NNBuild: ParsableCommand {
         Exit codes: 0 success; 1 invalid model, weights or input (every problem is printed on stderr, \
         one per line); 64 usage error.
         """,
-        subcommands: [Validate.self, Infer.self]
+        subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self]
     )
 }
 

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import LayerRegistry
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput, latency, load time and peak memory of a model.",
+        discussion: """
+        Without --input a valid random batch is made (token ids inside the embedding's range). For each \
+        batch size the model runs repeatedly for --seconds after a warm-up. --json prints one array with \
+        an object per batch size with the keys batch, samples_per_s, p50_ms, p90_ms, p99_ms, load_ms, \
+        peak_rss_mb.
+        """
+    )
+
+    @OptionGroup var model: ModelArguments
+
+    @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
+    var weights: String
+
+    @Option(help: "Comma-separated batch sizes.")
+    var batch = "1,64"
+
+    @Option(help: "Seconds of timed runs per batch size.")
+    var seconds = 3.0
+
+    @Option(name: .shortAndLong, help: "Input rows (.npy or JSON), repeated to fill each batch (default: random).")
+    var input: String?
+
+    @Flag(help: "Print one JSON array with an object per batch size.")
+    var json = false
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--batch takes positive integers separated by commas, found '\(batch)'")
+        }
+        if !(seconds > 0) { throw ValidationError("--seconds must be positive, found \(seconds)") }
+    }
+
+    var batchSizes: [Int] { batch.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func run() throws {
+        try reportingErrors {
+            runtime.apply()
+            var loads: [Double] = []
+            var built: Model?
+            for _ in 0..<5 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                built = try loadModel(spec: model.spec, weights: weights)
+                loads.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            guard let built else { return }
+            let loadMs = loads.sorted()[loads.count / 2]
+            let rows = try input.map { try built.batch(from: try InputFile.read(path: $0), source: $0) }
+            var results: [JSONValue] = []
+            var lines: [String] = []
+            for size in batchSizes {
+                let batch = rows.map { Bench.tile($0, to: size) } ?? Bench.randomBatch(for: built, size: size)
+                let latencies = try Bench.time(built, batch, seconds: seconds)
+                let total = latencies.reduce(0, +)
+                let perSecond = Double(size * latencies.count) / total
+                let sorted = latencies.sorted()
+                func quantile(_ q: Double) -> Double { sorted[min(Int(q * Double(sorted.count)), sorted.count - 1)] * 1000 }
+                let rss = Bench.peakResidentMB()
+                results.append(.object([
+                    ("batch", .int(Int64(size))), ("samples_per_s", .double(perSecond.rounded(places: 1))),
+                    ("p50_ms", .double(quantile(0.5).rounded(places: 4))), ("p90_ms", .double(quantile(0.9).rounded(places: 4))),
+                    ("p99_ms", .double(quantile(0.99).rounded(places: 4))), ("load_ms", .double(loadMs.rounded(places: 3))),
+                    ("peak_rss_mb", .double(rss.rounded(places: 1))),
+                ]))
+                lines.append(String(format: "%8d %14.1f %10.3f %10.3f %10.3f %10.2f %12.1f", size, perSecond, quantile(0.5), quantile(0.9), quantile(0.99), loadMs, rss))
+            }
+            if json {
+                print(JSONWriter.string(.array(results)))
+            } else {
+                print("model \(model.spec): input \(describeShape(built.inputShape)), \(built.parameterCount) parameters, \(latenciesNote)")
+                print(["batch".leftPad(8), "samples/s".leftPad(14), "p50 ms".leftPad(10), "p90 ms".leftPad(10), "p99 ms".leftPad(10), "load ms".leftPad(10), "peak RSS MB".leftPad(12)].joined(separator: " "))
+                lines.forEach { print($0) }
+            }
+        }
+    }
+
+    var latenciesNote: String { "\(seconds) s per batch size" }
+
+    /// Runs the model until `seconds` have passed (after a short warm-up); returns each run's seconds.
+    static func time(_ model: Model, _ batch: Tensor, seconds: Double) throws -> [Double] {
+        let warmUpEnd = DispatchTime.now().uptimeNanoseconds + UInt64(min(0.3, seconds / 5) * 1e9)
+        repeat { _ = try model.predict(batch) } while DispatchTime.now().uptimeNanoseconds < warmUpEnd
+        var latencies: [Double] = []
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        repeat {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.predict(batch)
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        } while DispatchTime.now().uptimeNanoseconds < end || latencies.count < 3
+        return latencies
+    }
+
+    static func tile(_ rows: Tensor, to size: Int) -> Tensor {
+        let rowSize = rows.sampleSize
+        var data: [Float] = []
+        data.reserveCapacity(size * rowSize)
+        for index in 0..<size {
+            let row = index % rows.batch
+            data += rows.data[(row * rowSize)..<((row + 1) * rowSize)]
+        }
+        return Tensor(shape: [size] + rows.shape.dropFirst(), data: data)
+    }
+
+    /// A deterministic random batch: token ids in 1..<limit for index inputs, else N(0, 1).
+    static func randomBatch(for model: Model, size: Int, seed: UInt64 = 42) -> Tensor {
+        let shape = [size] + model.inputShape.map { $0 ?? 32 }
+        var generator = SplitMix(state: seed)
+        let count = shape.reduce(1, *)
+        let data: [Float]
+        if let limit = model.inputIndexLimit {
+            data = (0..<count).map { _ in Float(1 + Int(generator.next() % UInt64(max(limit - 1, 1)))) }
+        } else {
+            data = (0..<count).map { _ in
+                let u1 = max(Double(generator.next() >> 11) / Double(1 << 53), 1e-12), u2 = Double(generator.next() >> 11) / Double(1 << 53)
+                return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+            }
+        }
+        return Tensor(shape: shape, data: data)
+    }
+
+    /// The process's peak resident set size (VmHWM) in MB.
+    static func peakResidentMB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+            return kb / 1024
+        }
+        return 0
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Double {
+    func rounded(places: Int) -> Double {
+        let scale = pow(10, Double(places))
+        return (self * scale).rounded() / scale
+    }
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String { String(repeating: " ", count: max(width - count, 0)) + self }
+}

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import LayerRegistry
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a classifier on labelled inputs: accuracy, per-class precision/recall/F1, confusion matrix.",
+        discussion: """
+        The predicted class of a row is the argmax of the model's output (a single sigmoid output: \
+        class 1 when ≥ 0.5). The report is laid out like scikit-learn's classification_report; \
+        --json prints scikit-learn's output_dict form plus "confusion_matrix" (rows: true class, \
+        columns: predicted class). Labels: integer .npy, a JSON array, or one-hot rows.
+        """
+    )
+
+    @OptionGroup var model: ModelArguments
+
+    @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
+    var weights: String
+
+    @Option(name: .shortAndLong, help: "Input batch (.npy or JSON).")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "True class of each row: integer .npy, JSON array, or one-hot rows.")
+    var labels: String
+
+    @Option(help: "Class names, one per line or a JSON array of strings.")
+    var classNames: String?
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Option(help: "Digits after the decimal point in the text report.")
+    var digits = 4
+
+    @Option(help: "Rows run at once; larger inputs are split and show progress on a terminal.")
+    var batchSize = 256
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        try reportingErrors {
+            runtime.apply()
+            let built = try loadModel(spec: model.spec, weights: weights)
+            let batch = try built.batch(from: try InputFile.read(path: input), source: input)
+            let output = try Batching.predict(built, batch, batchSize: batchSize, label: "eval")
+            guard output.shape.count == 2 else {
+                throw NNError(.input, model.spec, "eval needs a classifier with (batch, classes) output, the model gives \(describeShape(built.outputShape))")
+            }
+            let classes = max(output.shape[1], 2)
+            let predicted = (0..<output.shape[0]).map { row -> Int in
+                ClassNames.ranked(output.data[(row * output.shape[1])..<((row + 1) * output.shape[1])])[0].0
+            }
+            let truth = try Labels.read(labels, rows: output.shape[0], classes: classes)
+            let names = try classNames.map(ClassNames.read) ?? (0..<classes).map(String.init)
+            guard names.count == classes else {
+                throw NNError(.input, classNames ?? "", "\(names.count) class names given, the model has \(classes) classes")
+            }
+            let report = ClassificationReport(truth: truth, predicted: predicted, names: names)
+            print(json ? report.json : report.text(digits: digits))
+        }
+    }
+}
+
+enum Labels {
+    static func read(_ path: String, rows: Int, classes: Int) throws -> [Int] {
+        let array = try InputFile.read(path: path)
+        var labels: [Int]
+        if array.shape.count == 2, array.shape[1] == classes {
+            labels = (0..<array.shape[0]).map { argmax(array.values[($0 * classes)..<(($0 + 1) * classes)]) }
+        } else if array.shape.count == 1 || (array.shape.count == 2 && array.shape[1] == 1) {
+            labels = []
+            for (index, value) in array.values.enumerated() {
+                guard value.rounded() == value, value >= 0, value < Float(classes) else {
+                    throw NNError(.input, "\(path): [\(index)]", "expected a class index in 0..<\(classes), found \(value)")
+                }
+                labels.append(Int(value))
+            }
+        } else {
+            throw NNError(.input, path, "expected \(rows) class indices or (\(rows), \(classes)) one-hot rows, found shape \(array.shape)")
+        }
+        guard labels.count == rows else {
+            throw NNError(.input, path, "holds \(labels.count) labels, the input has \(rows) rows")
+        }
+        return labels
+    }
+}
+
+/// Per-class precision, recall, F1 and support, as scikit-learn computes them (a 0/0 is 0).
+struct ClassificationReport {
+    struct Row {
+        var name: String
+        var precision: Double
+        var recall: Double
+        var f1: Double
+        var support: Int
+    }
+
+    let rows: [Row]
+    let accuracy: Double
+    let total: Int
+    let macro: Row
+    let weighted: Row
+    let confusion: [[Int]]
+
+    init(truth: [Int], predicted: [Int], names: [String]) {
+        let classes = names.count
+        var confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes)
+        for (t, p) in zip(truth, predicted) { confusion[t][p] += 1 }
+        self.confusion = confusion
+        func ratio(_ a: Int, _ b: Int) -> Double { b == 0 ? 0 : Double(a) / Double(b) }
+        let rows: [Row] = (0..<classes).map { c in
+            let hit = confusion[c][c]
+            let predictedCount = (0..<classes).reduce(0) { $0 + confusion[$1][c] }
+            let support = confusion[c].reduce(0, +)
+            let precision = ratio(hit, predictedCount)
+            let recall = ratio(hit, support)
+            let f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall)
+            return Row(name: names[c], precision: precision, recall: recall, f1: f1, support: support)
+        }
+        self.rows = rows
+        let total = truth.count
+        self.total = total
+        accuracy = ratio(zip(truth, predicted).filter { $0 == $1 }.count, total)
+        let n = Double(max(classes, 1))
+        macro = Row(name: "macro avg", precision: rows.map(\.precision).reduce(0, +) / n,
+                    recall: rows.map(\.recall).reduce(0, +) / n, f1: rows.map(\.f1).reduce(0, +) / n, support: total)
+        let weight = { (value: KeyPath<Row, Double>) in
+            total == 0 ? 0 : rows.map { $0[keyPath: value] * Double($0.support) }.reduce(0, +) / Double(total)
+        }
+        weighted = Row(name: "weighted avg", precision: weight(\.precision), recall: weight(\.recall), f1: weight(\.f1), support: total)
+    }
+
+    /// scikit-learn's classification_report layout, then the confusion matrix.
+    func text(digits: Int) -> String {
+        let width = max(rows.map(\.name.count).max() ?? 0, "weighted avg".count, digits)
+        func pad(_ text: String, _ size: Int) -> String { String(repeating: " ", count: max(size - text.count, 0)) + text }
+        func number(_ value: Double) -> String { pad(String(format: "%.\(digits)f", value), 9) }
+        func line(_ row: Row) -> String {
+            pad(row.name, width) + "  " + [number(row.precision), number(row.recall), number(row.f1), pad(String(row.support), 9)].joined(separator: " ")
+        }
+        var out = pad("", width) + "  " + ["precision", "recall", "f1-score", "support"].map { pad($0, 9) }.joined(separator: " ") + "\n\n"
+        out += rows.map(line).joined(separator: "\n") + "\n\n"
+        out += pad("accuracy", width) + "  " + [pad("", 9), pad("", 9), number(accuracy), pad(String(total), 9)].joined(separator: " ") + "\n"
+        out += line(macro) + "\n" + line(weighted) + "\n\n"
+        out += "confusion matrix (rows: true class, columns: predicted class)\n"
+        let cell = max(confusion.flatMap { $0 }.map { String($0).count }.max() ?? 1, 1)
+        let nameWidth = rows.map(\.name.count).max() ?? 1
+        out += String(repeating: " ", count: nameWidth) + "  " + (0..<rows.count).map { pad(String($0), cell) }.joined(separator: " ") + "\n"
+        for (index, counts) in confusion.enumerated() {
+            out += pad(rows[index].name, nameWidth) + "  " + counts.map { pad(String($0), cell) }.joined(separator: " ") + "\n"
+        }
+        return out
+    }
+
+    /// scikit-learn's `output_dict=True` form, plus the confusion matrix.
+    var json: String {
+        func entry(_ row: Row) -> JSONValue {
+            .object([("precision", .double(row.precision)), ("recall", .double(row.recall)),
+                     ("f1-score", .double(row.f1)), ("support", .int(Int64(row.support)))])
+        }
+        var members = rows.map { ($0.name, entry($0)) }
+        members.append(("accuracy", .double(accuracy)))
+        members.append(("macro avg", entry(macro)))
+        members.append(("weighted avg", entry(weighted)))
+        members.append(("confusion_matrix", .array(confusion.map { .array($0.map { .int(Int64($0)) }) })))
+        return JSONWriter.string(.object(members))
+    }
+}
