@@ -32,7 +32,7 @@ let package = Package(
         .testTarget(name: "ModelSpecTests", dependencies: ["ModelSpec"]),
         .testTarget(name: "LayerRegistryTests", dependencies: ["LayerRegistry", "ModelSpec"]),
         .testTarget(name: "BuiltinsTests", dependencies: ["Builtins", "LayerRegistry", "ModelSpec"]),
-        .testTarget(name: "nnbuildTests", dependencies: ["nnbuild"]),
+        .testTarget(name: "nnbuildTests", dependencies: ["ModelSpec"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -53,7 +53,7 @@ public final class LayerRegistry: @unchecked Sendable {
     public func make(_ context: LayerContext) throws -> any Layer {
         guard let registration = registration(for: context.spec) else {
             let near = closestNames(to: context.spec.className)
-            let hint = near.isEmpty ? "" : "; did you mean \(near.map { "'\($0)'" }.joined(separator: ", "))?"
+            let hint = near.isEmpty ? "" : "; closest registered: \(near.map { "'\($0)'" }.joined(separator: ", "))"
             throw NNError(.unknownLayer, "\(context.source): \(context.spec.path).class_name",
                           "unknown layer type '\(context.spec.className)' (layer '\(context.spec.name)')\(hint). Register a factory for it, or load a plugin that does (`nnbuild layers` lists what is registered).")
         }

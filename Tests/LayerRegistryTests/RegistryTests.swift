@@ -86,7 +86,7 @@ final class RegistryTests: XCTestCase {
     func testUnknownTypeListsClosestNames() {
         XCTAssertThrowsError(try Model.build(spec(#"{"class_name": "Scal"}"#), registry: registry)) { error in
             XCTAssertEqual((error as? NNError)?.kind, .unknownLayer)
-            XCTAssertTrue("\(error)".contains("did you mean 'Scale'"), "\(error)")
+            XCTAssertTrue("\(error)".contains("closest registered: 'Scale'"), "\(error)")
             XCTAssertEqual((error as? NNError)?.location, "m.json: config.layers[1].class_name")
         }
     }

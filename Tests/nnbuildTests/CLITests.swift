@@ -1,0 +1,186 @@
+import Foundation
+import XCTest
+import ModelSpec
+
+/// Runs the built `nnbuild` binary as a user would and checks its output and exit codes.
+final class CLITests: XCTestCase {
+    static var binary: URL {
+        // The test bundle sits next to the products in .build/<config>/.
+        var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("nnbuild").path) {
+            dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/debug")
+        }
+        return dir.appendingPathComponent("nnbuild")
+    }
+
+    struct Run {
+        var status: Int32
+        var signaled: Bool
+        var stdout: String
+        var stderr: String
+    }
+
+    @discardableResult
+    func run(_ arguments: [String], stdin: Data? = nil) throws -> Run {
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+                   stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // A 2 → 2 softmax classifier: logits = x · [[1, -1], [2, 0]] + [0, 1].
+        try write("model.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 2]}}, {"class_name": "Dense", "config": {"name": "out", "units": 2, "activation": "softmax"}}]}}"#)
+        try writeBlob("weights.safetensors", [("sequential/out/kernel", [2, 2], [1, -1, 2, 0]), ("sequential/out/bias", [2], [0, 1])])
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    func write(_ name: String, _ text: String) throws {
+        try Data(text.utf8).write(to: dir.appendingPathComponent(name))
+    }
+
+    func writeBlob(_ name: String, _ tensors: [(String, [Int], [Float])]) throws {
+        var offset = 0
+        var entries: [String] = []
+        var data: [UInt8] = []
+        for (tensor, shape, values) in tensors {
+            entries.append("\"\(tensor)\": {\"dtype\": \"F32\", \"shape\": \(shape), \"data_offsets\": [\(offset), \(offset + values.count * 4)]}")
+            offset += values.count * 4
+            for value in values { data += withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init) }
+        }
+        let header = Array(("{" + entries.joined(separator: ", ") + "}").utf8)
+        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + data).write(to: dir.appendingPathComponent(name))
+    }
+
+    func softmax(_ logits: [Double]) -> [Double] {
+        let e = logits.map { Foundation.exp($0 - logits.max()!) }
+        return e.map { $0 / e.reduce(0, +) }
+    }
+
+    func testValidatePrintsASummary() throws {
+        let result = try run(["validate", path("model.json"), path("weights.safetensors")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("out (Dense)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("(None, 2)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("Total params: 6"), result.stdout)
+    }
+
+    func testInferFromJSONOnStandardInputToStandardOutput() throws {
+        let result = try run(["infer", path("model.json"), path("weights.safetensors")], stdin: Data("[[1, 0], [0, 1]]".utf8))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let output = try JSONArray.read(try JSONParser.parse(result.stdout, source: "out"), source: "out")
+        XCTAssertEqual(output.shape, [2, 2])
+        let expected = softmax([1, 0]) + softmax([2, 1])
+        for (a, b) in zip(output.values, expected) { XCTAssertEqual(Double(a), b, accuracy: 1e-6) }
+    }
+
+    func testInferNpyInAndOutAndReplacesExistingOutput() throws {
+        try Data(Npy.encode(NumericArray(shape: [1, 2], values: [1, 1]))).write(to: dir.appendingPathComponent("x.npy"))
+        try write("y.npy", "old contents")
+        let result = try run(["infer", path("model.json"), path("weights.safetensors"), "--input", path("x.npy"), "--output", path("y.npy")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let output = try Npy.read(FileBytes.read(path: path("y.npy")), source: "y")
+        let expected = softmax([3, 0])
+        XCTAssertEqual(Double(output.values[0]), expected[0], accuracy: 1e-6)
+    }
+
+    func testTopKWithClassNames() throws {
+        try write("classes.txt", "negative\npositive\n")
+        let result = try run(["infer", path("model.json"), path("weights.safetensors"), "--top-k", "1", "--class-names", path("classes.txt")], stdin: Data("[[3, 0]]".utf8))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "row 0: negative \(String(format: "%.4f", softmax([3, -2])[0]))\n")
+    }
+
+    func testWrongInputShapeIsOneClearError() throws {
+        let result = try run(["infer", path("model.json"), path("weights.safetensors")], stdin: Data("[[1, 2, 3]]".utf8))
+        XCTAssertEqual(result.status, 1)
+        XCTAssertFalse(result.signaled)
+        XCTAssertEqual(result.stderr, "error: <stdin>: input has shape 1×3, expected (None, 2) with the batch first\n")
+    }
+
+    func testMalformedJSONSpecNamesLineAndColumn() throws {
+        try write("bad.json", "{\"class_name\": \"Sequential\",\n \"config\": {\"layers\": [}\n}")
+        let result = try run(["validate", path("bad.json")])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.hasPrefix("error: \(path("bad.json")):2:24: invalid JSON"), result.stderr)
+    }
+
+    func testUnknownLayerSuggestsNames() throws {
+        try write("unknown.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"units": 2, "input_shape": [2]}}, {"class_name": "Dens", "config": {"units": 2}}]}}"#)
+        let result = try run(["validate", path("unknown.json")])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("config.layers[1].class_name: unknown layer type 'Dens' (layer 'dens'); closest registered: 'Dense'. Register a factory"), result.stderr)
+    }
+
+    func testWeightProblemsAreListedOnePerLine() throws {
+        try writeBlob("bad.safetensors", [("sequential/out/kernel", [3, 2], [1, 2, 3, 4, 5, 6]), ("sequential/other/kernel", [1], [0])])
+        let result = try run(["validate", path("model.json"), path("bad.safetensors")])
+        XCTAssertEqual(result.status, 1)
+        let lines = result.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, result.stderr)
+        XCTAssertTrue(lines[0].contains("layer 'out' (Dense): weight 'kernel' ('sequential/out/kernel') has shape [3, 2], expected [2, 2]"), result.stderr)
+        XCTAssertTrue(lines[1].contains("layer 'out' (Dense): weight 'bias' of shape [2] is missing"), result.stderr)
+        XCTAssertTrue(lines[2].contains("tensor 'sequential/other/kernel' (shape [1]) is not used"), result.stderr)
+    }
+
+    func testMissingFilesAreClearErrors() throws {
+        let result = try run(["infer", path("nope.json"), path("weights.safetensors")])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "error: \(path("nope.json")): no such file\n")
+    }
+
+    func testCompareFailsPastTheTolerance() throws {
+        try write("x.json", "[[1, 0]]")
+        try write("good.json", "[[" + softmax([1, 0]).map { String($0) }.joined(separator: ", ") + "]]")
+        try write("wrong.json", "[[0.5, 0.5]]")
+        let good = try run(["compare", path("model.json"), path("weights.safetensors"), "-i", path("x.json"), "-e", path("good.json")])
+        XCTAssertEqual(good.status, 0, good.stdout + good.stderr)
+        XCTAssertTrue(good.stdout.contains("argmax agreement: 1/1 rows"), good.stdout)
+        let wrong = try run(["compare", path("model.json"), path("weights.safetensors"), "-i", path("x.json"), "-e", path("wrong.json")])
+        XCTAssertEqual(wrong.status, 2)
+        XCTAssertTrue(wrong.stdout.contains("FAIL"), wrong.stdout)
+    }
+
+    func testBenchJSONHasTheDocumentedKeys() throws {
+        let result = try run(["bench", path("model.json"), path("weights.safetensors"), "--batch", "1,4", "--seconds", "0.05", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        guard case let .array(items) = try JSONParser.parse(result.stdout, source: "bench") else { return XCTFail(result.stdout) }
+        XCTAssertEqual(items.count, 2)
+        for item in items {
+            guard case let .object(members) = item else { return XCTFail() }
+            XCTAssertEqual(members.map(\.0), ["batch", "samples_per_s", "p50_ms", "p90_ms", "p99_ms", "load_ms", "peak_rss_mb"])
+        }
+    }
+
+    func testHelpDocumentsExitCodes() throws {
+        let result = try run(["--help"])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.stdout.contains("Exit codes: 0 success; 1 invalid model, weights or input"), result.stdout)
+    }
+
+    func testUsageErrorsUseArgumentParserExitCode() throws {
+        let result = try run(["infer", path("model.json")])
+        XCTAssertEqual(result.status, 64)
+    }
+}
