@@ -18,6 +18,8 @@ public final class LayerContext {
     let source: String
     /// Parameters this layer and its nested layers declared, for the summary.
     public private(set) var parameterCount = 0
+    /// Records the config keys and weights a factory reads, for `nnbuild layers NAME`.
+    var trace: ConfigTrace?
 
     init(spec: LayerSpec, inputShape: [Int?], inputCarriesMask: Bool, registry: LayerRegistry,
          scope: [String], previousLabel: String?, binder: WeightBinder, source: String) {
@@ -83,6 +85,7 @@ public final class LayerContext {
 
     /// An integer; `defaultValue` when absent or null (required when there is none).
     public func int(_ key: String, default defaultValue: Int? = nil) throws -> Int {
+        trace?.note(key, kind: "integer", default: defaultValue.map { "\($0)" }, present: has(key))
         guard let raw = config[key], !raw.isNull else {
             if let defaultValue { return defaultValue }
             throw error("missing required key '\(key)'", key: key)
@@ -106,6 +109,7 @@ public final class LayerContext {
     }
 
     public func double(_ key: String, default defaultValue: Double? = nil) throws -> Double {
+        trace?.note(key, kind: "number", default: defaultValue.map { "\($0)" }, present: has(key))
         guard let raw = config[key], !raw.isNull else {
             if let defaultValue { return defaultValue }
             throw error("missing required key '\(key)'", key: key)
@@ -128,6 +132,7 @@ public final class LayerContext {
     }
 
     public func bool(_ key: String, default defaultValue: Bool? = nil) throws -> Bool {
+        trace?.note(key, kind: "boolean", default: defaultValue.map { "\($0)" }, present: has(key))
         guard let raw = config[key], !raw.isNull else {
             if let defaultValue { return defaultValue }
             throw error("missing required key '\(key)'", key: key)
@@ -137,6 +142,7 @@ public final class LayerContext {
     }
 
     public func string(_ key: String, default defaultValue: String? = nil) throws -> String {
+        trace?.note(key, kind: "string", default: defaultValue.map { "\"\($0)\"" }, present: has(key))
         guard let raw = config[key], !raw.isNull else {
             if let defaultValue { return defaultValue }
             throw error("missing required key '\(key)'", key: key)
@@ -147,6 +153,7 @@ public final class LayerContext {
 
     /// A string that must be one of `allowed` (compared case-insensitively, returned lowercased).
     public func choice(_ key: String, default defaultValue: String, allowed: [String]) throws -> String {
+        trace?.note(key, kind: "one of " + allowed.joined(separator: ", "), default: "\"\(defaultValue)\"", present: has(key))
         let text = try string(key, default: defaultValue).lowercased()
         guard allowed.contains(text) else {
             throw error("'\(key)' must be one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), found \"\(text)\"", key: key)
@@ -157,6 +164,7 @@ public final class LayerContext {
     /// `count` integers given as one integer (repeated) or a list of `count`, as Keras's
     /// `kernel_size`, `strides`, `pool_size` and `dilation_rate` are.
     public func ints(_ key: String, count: Int, default defaultValue: [Int]? = nil) throws -> [Int] {
+        trace?.note(key, kind: "integer or list of \(count)", default: defaultValue.map { "\($0)" }, present: has(key))
         guard let raw = config[key], !raw.isNull else {
             if let defaultValue { return defaultValue }
             throw error("missing required key '\(key)'", key: key)
@@ -180,6 +188,7 @@ public final class LayerContext {
 
     /// A list of integers of any length (Reshape's `target_shape`).
     public func intList(_ key: String) throws -> [Int] {
+        trace?.note(key, kind: "list of integers", default: nil, present: has(key))
         guard let raw = config[key], case let .array(items) = raw else {
             throw error("'\(key)' must be a list of integers, found \(config[key]?.brief() ?? "nothing")", key: key)
         }
@@ -200,6 +209,7 @@ public final class LayerContext {
 
     /// The name of an activation, from a string or a serialized Keras activation object.
     public func activationName(_ key: String = "activation", default defaultValue: String = "linear") throws -> String {
+        trace?.note(key, kind: "activation name", default: "\"\(defaultValue)\"", present: has(key))
         guard let raw = config[key], !raw.isNull else { return defaultValue }
         switch raw {
         case let .string(name): return name
@@ -217,6 +227,7 @@ public final class LayerContext {
     /// The weight `variable` of this layer, which must have `shape`. Missing or mis-shaped
     /// weights are collected and reported together once the whole model is built.
     public func weight(_ variable: String, shape: [Int]) throws -> Weight {
+        trace?.weights.append((variable, shape))
         let weight = try binder.resolve(scope: scope, variable: variable, shape: shape, label: label, location: "\(source): \(spec.path)")
         parameterCount += shape.reduce(1, *)
         return weight
@@ -237,6 +248,7 @@ public final class LayerContext {
 
     /// The nested layer spec at config key `key` (`{"class_name": ..., "config": {...}}`).
     public func nestedSpec(_ key: String) throws -> LayerSpec {
+        trace?.note(key, kind: "nested layer", default: nil, present: has(key))
         guard let raw = config[key], !raw.isNull else { throw error("missing required key '\(key)' (a nested layer)", key: key) }
         guard case .object = raw, case let .string(className)? = raw["class_name"] else {
             throw error("'\(key)' must be a layer object with class_name and config, found \(raw.brief())", key: key)

@@ -18,6 +18,8 @@ public final class LayerRegistry: @unchecked Sendable {
 
     private var registrations: [String: Registration] = [:]
     private var aliasTargets: [String: String] = [:]
+    /// While a plugin registers: its origin, what it registered, and names it clashed on.
+    private var session: (origin: String, registered: [String], conflicts: [String])?
 
     public init() {}
 
@@ -25,9 +27,31 @@ public final class LayerRegistry: @unchecked Sendable {
     /// `aliases`, replacing any earlier registration of those names.
     public func register(_ name: String, aliases: [String] = [], origin: String = "user", summary: String = "",
                          factory: @escaping LayerFactory) {
+        var origin = origin
+        if let current = session {
+            origin = current.origin
+            for taken in [name] + aliases {
+                if current.registered.contains(taken) || aliases.filter({ $0 == taken }).count > 1 {
+                    session?.conflicts.append("registers '\(taken)' twice")
+                } else if let other = registration(named: taken), other.origin != "builtin", other.origin != "user" {
+                    session?.conflicts.append("registers '\(taken)', already registered by \(other.origin)")
+                }
+            }
+            session?.registered.append(contentsOf: [name] + aliases)
+        }
         for alias in aliases { aliasTargets[alias] = name }
         aliasTargets[name] = nil
         registrations[name] = Registration(name: name, aliases: aliases, origin: origin, summary: summary, factory: factory)
+    }
+
+    func beginPluginSession(origin: String) -> String {
+        session = (origin, [], [])
+        return origin
+    }
+
+    func endPluginSession(_ origin: String) -> (registered: [String], conflicts: [String]) {
+        defer { session = nil }
+        return (session?.registered ?? [], session?.conflicts ?? [])
     }
 
     /// Whether any registration answers to `name`.

@@ -48,7 +48,7 @@ struct Bench: ParsableCommand {
             var built: Model?
             for _ in 0..<5 {
                 let start = DispatchTime.now().uptimeNanoseconds
-                built = try loadModel(spec: model.spec, weights: weights)
+                built = try model.load(weights: weights)
                 loads.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
             }
             guard let built else { return }

@@ -38,7 +38,7 @@ struct Compare: ParsableCommand {
         var exceeded = false
         try reportingErrors {
             runtime.apply()
-            let built = try loadModel(spec: model.spec, weights: weights)
+            let built = try model.load(weights: weights)
             let batch = try built.batch(from: try InputFile.read(path: input), source: input)
             let got = try Batching.predict(built, batch, batchSize: batchSize)
             let want = try InputFile.read(path: expected)

@@ -41,7 +41,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             runtime.apply()
-            let built = try loadModel(spec: model.spec, weights: weights)
+            let built = try model.load(weights: weights)
             let batch = try built.batch(from: try InputFile.read(path: input), source: input)
             let output = try Batching.predict(built, batch, batchSize: batchSize, label: "eval")
             guard output.shape.count == 2 else {

@@ -44,7 +44,7 @@ struct Infer: ParsableCommand {
     func run() throws {
         try reportingErrors {
             runtime.apply()
-            let built = try loadModel(spec: model.spec, weights: weights)
+            let built = try model.load(weights: weights)
             let array = try InputFile.read(path: input)
             let batch = try built.batch(from: array, source: input ?? "<stdin>")
             let result = try Batching.predict(built, batch, batchSize: batchSize)

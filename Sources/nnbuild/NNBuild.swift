@@ -15,14 +15,43 @@ struct NNBuild: ParsableCommand {
         Exit codes: 0 success; 1 invalid model, weights or input (every problem is printed on stderr, \
         one per line); 64 usage error.
         """,
-        subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self]
+        subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self]
     )
+
+    /// Accepts `--plugin PATH` before the subcommand too (`nnbuild --plugin x.so infer ...`) by
+    /// moving it after the subcommand's name, where every subcommand declares it.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        var leading: [String] = []
+        while let first = arguments.first {
+            if first == "--plugin", arguments.count >= 2 {
+                leading += arguments.prefix(2)
+                arguments.removeFirst(2)
+            } else if first.hasPrefix("--plugin=") {
+                leading.append(arguments.removeFirst())
+            } else {
+                break
+            }
+        }
+        if !leading.isEmpty, !arguments.isEmpty { arguments.insert(contentsOf: leading, at: 1) } else { arguments = leading + arguments }
+        main(arguments)
+    }
 }
 
-/// The spec and weight arguments every model-running subcommand takes.
+/// The spec argument and plugin options every model-running subcommand takes.
 struct ModelArguments: ParsableArguments {
     @Argument(help: "The model spec: Keras to_json() output or a hand-written Sequential config.")
     var spec: String
+
+    @OptionGroup var plugins: PluginOptions
+
+    /// Loads the spec and optional weights and builds the model with built-ins and plugins.
+    func load(weights: String?) throws -> Model {
+        let registry = try plugins.registry()
+        let description = try ModelDescription.load(path: spec)
+        let store = try weights.map { try WeightStore(path: $0) }
+        return try Model.build(description, registry: registry, weights: store)
+    }
 }
 
 /// Runs `body`, turning nnbuild errors into one line per problem on stderr and exit code 1.
@@ -41,11 +70,4 @@ enum Console {
     }
 
     static var stderrIsTerminal: Bool { isatty(2) != 0 }
-}
-
-/// Loads a spec and optional weights and builds the model with the built-in registry.
-func loadModel(spec: String, weights: String?) throws -> Model {
-    let description = try ModelDescription.load(path: spec)
-    let store = try weights.map { try WeightStore(path: $0) }
-    return try Model.build(description, registry: .withBuiltins(), weights: store)
 }

@@ -14,7 +14,7 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let built = try loadModel(spec: model.spec, weights: weights)
+            let built = try model.load(weights: weights)
             print(Summary.text(for: built, weightsChecked: weights != nil))
         }
     }

@@ -1,0 +1,18 @@
+import ArgumentParser
+import Builtins
+import LayerRegistry
+
+/// `--plugin PATH` (repeatable) plus NNBUILD_PLUGIN_PATH: shared libraries that register layers.
+struct PluginOptions: ParsableArguments {
+    @Option(name: .customLong("plugin"), help: ArgumentHelp("A layer plugin (.so) to load; repeatable. NNBUILD_PLUGIN_PATH adds more (colon-separated).", valueName: "path"))
+    var paths: [String] = []
+
+    /// The built-in registry with every plugin's layers added.
+    func registry() throws -> LayerRegistry {
+        let registry = LayerRegistry.withBuiltins()
+        for path in PluginLoader.environmentPaths + paths {
+            try PluginLoader.load(path, into: registry)
+        }
+        return registry
+    }
+}
