@@ -16,4 +16,18 @@ if [ -d ../shared/conformance ]; then
 else
   echo "(../shared/conformance not present; skipped)"
 fi
+echo "== Examples/CustomLayer: a Keras custom layer via the Swift API and as a plugin"
+example=Examples/CustomLayer
+if (cd "$example" && swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Building|^Build complete'); then :; fi
+demo="$example/.build/debug/custom-layer-demo"
+plugin="$example/.build/debug/libCustomLayerPlugin.so"
+fixture="$example/fixture"
+if [ -x "$demo" ] && [ -f "$plugin" ]; then
+  python3 tools/check_output.py <("$demo" "$fixture/model.json" "$fixture/weights.safetensors" "$fixture/input.npy") \
+    "$fixture/expected.npy" --label "Swift API" || status=1
+  .build/release/nnbuild --plugin "$plugin" compare "$fixture/model.json" "$fixture/weights.safetensors" \
+    --input "$fixture/input.npy" --expected "$fixture/expected.npy" || status=1
+else
+  echo "FAIL: Examples/CustomLayer did not build"; status=1
+fi
 exit $status

@@ -1,0 +1,104 @@
+import XCTest
+import Builtins
+import LayerRegistry
+
+/// Builds a one-layer model around `layer` (a JSON layer object) for `input` shape, with weights.
+func buildSingle(_ layer: String, input: [Int?], weights: [(String, [Int], [Float])] = []) throws -> Model {
+    let shape = "[null, " + input.map { $0.map(String.init) ?? "null" }.joined(separator: ", ") + "]"
+    let description = try ModelDescription.parse(#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": \#(shape)}}, \#(layer)]}}"#, source: "test.json")
+    var offset = 0
+    var entries: [String] = []
+    var data: [UInt8] = []
+    for (name, dims, values) in weights {
+        entries.append("\"\(name)\": {\"dtype\": \"F32\", \"shape\": \(dims), \"data_offsets\": [\(offset), \(offset + values.count * 4)]}")
+        offset += values.count * 4
+        for value in values { data += withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init) }
+    }
+    let header = Array(("{" + entries.joined(separator: ", ") + "}").utf8)
+    let store = weights.isEmpty ? nil : try WeightStore(bytes: withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + data)
+    return try Model.build(description, registry: .withBuiltins(), weights: store)
+}
+
+func assertClose(_ got: [Float], _ want: [Float], accuracy: Float = 1e-6, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(got.count, want.count, "count", file: file, line: line)
+    for (index, (a, b)) in zip(got, want).enumerated() where abs(a - b) > accuracy * (1 + abs(b)) {
+        XCTFail("[\(index)]: got \(a), want \(b)", file: file, line: line)
+        return
+    }
+}
+
+final class CoreTests: XCTestCase {
+    func testDenseLiteral() throws {
+        // [1, 2] · [[1, 2, 3], [4, 5, 6]] + [0.5, 0, -1] = [9.5, 12, 14]
+        let model = try buildSingle(#"{"class_name": "Dense", "config": {"name": "d", "units": 3}}"#, input: [2],
+                                    weights: [("d/kernel", [2, 3], [1, 2, 3, 4, 5, 6]), ("d/bias", [3], [0.5, 0, -1])])
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 2], data: [1, 2])).data, [9.5, 12, 14])
+    }
+
+    func testDenseAppliesToTheLastAxisOfSequences() throws {
+        let model = try buildSingle(#"{"class_name": "Dense", "config": {"name": "d", "units": 1, "use_bias": false, "activation": "relu"}}"#, input: [3, 2],
+                                    weights: [("d/kernel", [2, 1], [1, -1])])
+        XCTAssertEqual(model.outputShape, [3, 1])
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 3, 2], data: [1, 2, 5, 1, 0, 0])).data, [0, 4, 0])
+    }
+
+    func testDenseChecksTheInputRank() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "Dense", "config": {"units": 1}}"#, input: [nil])) { error in
+            XCTAssertTrue("\(error)".contains("needs input axis 1 to have a known size"), "\(error)")
+        }
+    }
+
+    func testUnknownActivationIsAnErrorNotLinear() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "Dense", "config": {"units": 1, "activation": "relu7"}}"#, input: [2])) { error in
+            XCTAssertEqual((error as? NNError)?.location, "test.json: config.layers[1].config.activation")
+            XCTAssertTrue("\(error)".contains("unknown activation 'relu7'"), "\(error)")
+        }
+    }
+
+    func testWrongConfigTypesNameTheKey() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "Dense", "config": {"units": "32"}}"#, input: [2])) { error in
+            XCTAssertEqual("\(error)", #"test.json: config.layers[1].config.units: layer 'dense' (Dense): 'units' must be an integer, found "32""#)
+        }
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "Dense", "config": {"units": 0}}"#, input: [2])) { error in
+            XCTAssertTrue("\(error)".contains("'units' must be a positive integer, found 0"), "\(error)")
+        }
+    }
+
+    func testAbsurdDenseIsRefusedBeforeAllocating() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "Dense", "config": {"units": 200000000}}"#, input: [100000])) { error in
+            XCTAssertTrue("\(error)".contains("weight 'kernel' would have shape [100000, 200000000] (80.0 TB)"), "\(error)")
+        }
+    }
+
+    func testFlattenReshapeRepeatVector() throws {
+        let flat = try buildSingle(#"{"class_name": "Flatten"}"#, input: [2, 3, 2])
+        XCTAssertEqual(flat.outputShape, [12])
+        let reshape = try buildSingle(#"{"class_name": "Reshape", "config": {"target_shape": [-1, 3]}}"#, input: [6])
+        XCTAssertEqual(reshape.outputShape, [2, 3])
+        XCTAssertEqual(try reshape.predict(Tensor(shape: [1, 6], data: [1, 2, 3, 4, 5, 6])).shape, [1, 2, 3])
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "Reshape", "config": {"target_shape": [4]}}"#, input: [6]))
+        let repeatVector = try buildSingle(#"{"class_name": "RepeatVector", "config": {"n": 3}}"#, input: [2])
+        XCTAssertEqual(try repeatVector.predict(Tensor(shape: [1, 2], data: [1, 2])).data, [1, 2, 1, 2, 1, 2])
+    }
+
+    func testTrainingOnlyLayersAreIdentity() throws {
+        for name in ["Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout"] {
+            let model = try buildSingle(#"{"class_name": "\#(name)", "config": {"rate": 0.5, "stddev": 1.0}}"#, input: [2, 2, 1])
+            XCTAssertEqual(try model.predict(Tensor(shape: [1, 2, 2, 1], data: [1, 2, 3, 4])).data, [1, 2, 3, 4], name)
+        }
+    }
+
+    func testGemmMatchesItsNaiveTwin() {
+        var generator = SystemRandomNumberGenerator()
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 10, 128)] {
+            let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &generator) }
+            for transposeB in [false, true] {
+                var fast = [Float](repeating: 0.5, count: m * n), slow = fast
+                Gemm.gemm(a, b, &fast, m: m, n: n, k: k, transposeB: transposeB, accumulate: true)
+                Gemm.naiveGemm(a, b, &slow, m: m, n: n, k: k, transposeB: transposeB, accumulate: true)
+                assertClose(fast, slow, accuracy: 1e-5)
+            }
+        }
+    }
+}
