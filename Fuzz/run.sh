@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets and runs each for SECONDS (default 600), starting from the seed
+# corpus (real files: the committed fixtures and examples). Crashing inputs land in
+# Fuzz/crashes/<target>/; commit them under Tests/Malformed/ as regression tests once fixed.
+#   Fuzz/run.sh [SECONDS] [FuzzSpec|FuzzWeights]
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds=${1:-600}
+targets=${2:-"FuzzSpec FuzzWeights"}
+swift build -c release --sanitize fuzzer --sanitize address -Xswiftc -sanitize-coverage=edge,trace-cmp 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+for target in $targets; do
+  corpus=corpus/$target
+  mkdir -p "$corpus" crashes/$target
+  if [ "$target" = FuzzSpec ]; then
+    find ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.json' -size -64k -exec cp {} "$corpus/" \; 2>/dev/null || true
+  else
+    find ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.safetensors' -size -256k -exec cp {} "$corpus/" \; 2>/dev/null || true
+  fi
+  echo "== $target for $seconds s (corpus: $(ls "$corpus" | wc -l) files)"
+  ".build/release/$target" "$corpus" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
+    -artifact_prefix="crashes/$target/" -print_final_stats=1 2>&1 | tail -n 15
+done
