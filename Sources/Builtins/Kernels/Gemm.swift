@@ -19,6 +19,15 @@ public enum Gemm {
                     accumulate ? 1 : 0, c, Int32(n))
     }
 
+    /// c[m×n] = a[m×k] · b[k×n] (+ c), each matrix a row-major view with its own leading dimension.
+    @inlinable
+    public static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                            _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool) {
+        guard m > 0, n > 0, k > 0 else { return }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb),
+                    accumulate ? 1 : 0, c, Int32(ldc))
+    }
+
     /// The naive twin of `gemm`, in double precision accumulation.
     public static func naiveGemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                                  m: Int, n: Int, k: Int, transposeB: Bool = false, accumulate: Bool = false) {
