@@ -9,6 +9,9 @@ public enum Builtins {
         registerConvolution(registry)
         registerPooling(registry)
         registerReshaping(registry)
+        registerEmbedding(registry)
+        registerRecurrent(registry)
+        registerWrappers(registry)
     }
 }
 

@@ -71,7 +71,7 @@ struct Comparison {
             let a = Double(got[index]), b = Double(want[index])
             var absolute = abs(a - b)
             if a.isNaN && b.isNaN || a == b { absolute = 0 } else if absolute.isNaN { absolute = .infinity }
-            let relative = absolute / (1 + abs(b))
+            let relative = absolute == 0 ? 0 : absolute / (1 + abs(b))
             if relative > maxRelative || (relative.isNaN && !maxRelative.isNaN) {
                 maxRelative = relative
                 worstIndex = index

@@ -1,0 +1,145 @@
+import LayerRegistry
+
+/// `SimpleRNN`: h' = activation(x·kernel + bias + h·recurrent_kernel).
+/// Weights: `kernel` (features, units), `recurrent_kernel` (units, units), `bias` (units).
+public struct SimpleRNNCell: RecurrentCell {
+    public let units: Int
+    public let kernel: Weight
+    public let recurrentKernel: Weight
+    public let inputBias: Weight?
+    public let activation: Activation
+    public var gateWidth: Int { units }
+    public var stateCount: Int { 1 }
+    public var scratchPerRow: Int { 0 }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let options = try RecurrentOptions.read(context, defaultRecurrent: nil)
+        let features = try context.inputDimension(-1), units = options.units
+        let cell = SimpleRNNCell(units: units, kernel: try context.weight("kernel", shape: [features, units]),
+                                 recurrentKernel: try context.weight("recurrent_kernel", shape: [units, units]),
+                                 inputBias: options.useBias ? try context.weight("bias", shape: [units]) : nil,
+                                 activation: options.activation)
+        return try RecurrentLayer(cell: cell, options: options, context: context)
+    }
+
+    public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
+        Gemm.gemm(states, recurrentKernel.values.baseAddress!, projected, m: rows, n: units, k: units, accumulate: true)
+        activation.apply(UnsafeMutableBufferPointer(start: projected, count: rows * units), axisLength: units)
+        states.update(from: projected, count: rows * units)
+    }
+}
+
+/// `LSTM`, gates in Keras's column order i, f, c, o:
+/// z = x·kernel + bias + h·recurrent_kernel; c' = σ(z_f)·c + σ(z_i)·act(z_c); h' = σ(z_o)·act(c').
+/// Weights: `kernel` (features, 4·units), `recurrent_kernel` (units, 4·units), `bias` (4·units).
+public struct LSTMCell: RecurrentCell {
+    public let units: Int
+    public let kernel: Weight
+    public let recurrentKernel: Weight
+    public let inputBias: Weight?
+    public let activation: Activation
+    public let recurrentActivation: Activation
+    public var gateWidth: Int { 4 * units }
+    public var stateCount: Int { 2 }
+    public var scratchPerRow: Int { 0 }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let options = try RecurrentOptions.read(context, defaultRecurrent: "sigmoid")
+        let features = try context.inputDimension(-1), units = options.units
+        let cell = LSTMCell(units: units, kernel: try context.weight("kernel", shape: [features, 4 * units]),
+                            recurrentKernel: try context.weight("recurrent_kernel", shape: [units, 4 * units]),
+                            inputBias: options.useBias ? try context.weight("bias", shape: [4 * units]) : nil,
+                            activation: options.activation, recurrentActivation: options.recurrentActivation)
+        return try RecurrentLayer(cell: cell, options: options, context: context)
+    }
+
+    public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
+        let h = states, c = states + rows * units
+        Gemm.gemm(h, recurrentKernel.values.baseAddress!, projected, m: rows, n: 4 * units, k: units, accumulate: true)
+        for row in 0..<rows {
+            let z = projected + row * 4 * units
+            let gates = UnsafeMutableBufferPointer(start: z, count: 4 * units)
+            // i and f, then o: recurrent activation; c: activation.
+            recurrentActivation.apply(UnsafeMutableBufferPointer(rebasing: gates[0..<(2 * units)]), axisLength: units)
+            activation.apply(UnsafeMutableBufferPointer(rebasing: gates[(2 * units)..<(3 * units)]), axisLength: units)
+            recurrentActivation.apply(UnsafeMutableBufferPointer(rebasing: gates[(3 * units)..<(4 * units)]), axisLength: units)
+            let cRow = c + row * units
+            for u in 0..<units { cRow[u] = z[units + u] * cRow[u] + z[u] * z[2 * units + u] }
+            // h' = o · act(c'), computed in the c-gate slot to avoid another buffer.
+            let cell = UnsafeMutableBufferPointer(start: z + 2 * units, count: units)
+            cell.baseAddress!.update(from: cRow, count: units)
+            activation.apply(cell, axisLength: units)
+            let hRow = h + row * units
+            for u in 0..<units { hRow[u] = z[3 * units + u] * cell[u] }
+        }
+    }
+}
+
+/// `GRU`, gates in Keras's column order z, r, h.
+///
+/// reset_after=true (default): bias (2, 3·units) = input bias, recurrent bias;
+///   r multiplies (h·recurrent_kernel_h + recurrent_bias_h).
+/// reset_after=false: bias (3·units,); ĥ = act(x·W_h + b_h + (r·h)·U_h).
+/// h' = z·h + (1 − z)·ĥ. Weights: `kernel` (features, 3·units), `recurrent_kernel` (units, 3·units), `bias`.
+public struct GRUCell: RecurrentCell {
+    public let units: Int
+    public let kernel: Weight
+    public let recurrentKernel: Weight
+    public let inputBias: Weight?
+    /// reset_after only: the recurrent half of the bias, offset into the same tensor.
+    public let recurrentBiasOffset: Int?
+    public let resetAfter: Bool
+    public let activation: Activation
+    public let recurrentActivation: Activation
+    public var gateWidth: Int { 3 * units }
+    public var stateCount: Int { 1 }
+    public var scratchPerRow: Int { 3 * units }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let options = try RecurrentOptions.read(context, defaultRecurrent: "sigmoid")
+        let features = try context.inputDimension(-1), units = options.units
+        let resetAfter = try context.bool("reset_after", default: true)
+        let bias = options.useBias ? try context.weight("bias", shape: resetAfter ? [2, 3 * units] : [3 * units]) : nil
+        let cell = GRUCell(units: units, kernel: try context.weight("kernel", shape: [features, 3 * units]),
+                           recurrentKernel: try context.weight("recurrent_kernel", shape: [units, 3 * units]),
+                           inputBias: bias, recurrentBiasOffset: resetAfter && bias != nil ? 3 * units : nil,
+                           resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation)
+        return try RecurrentLayer(cell: cell, options: options, context: context)
+    }
+
+    public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
+        let u3 = 3 * units
+        let h = states
+        let recurrent = recurrentKernel.values.baseAddress!
+        if resetAfter {
+            // scratch = h·U (+ recurrent bias), all three gates.
+            if let offset = recurrentBiasOffset, let bias = inputBias {
+                for row in 0..<rows { (scratch + row * u3).update(from: bias.values.baseAddress! + offset, count: u3) }
+            }
+            Gemm.gemm(h, recurrent, scratch, m: rows, n: u3, k: units, accumulate: recurrentBiasOffset != nil)
+            for row in 0..<rows {
+                let x = projected + row * u3, r = scratch + row * u3
+                for j in 0..<(2 * units) { x[j] += r[j] }
+                recurrentActivation.apply(UnsafeMutableBufferPointer(start: x, count: 2 * units), axisLength: units)
+                for j in 0..<units { x[2 * units + j] += x[units + j] * r[2 * units + j] }
+            }
+        } else {
+            // z and r from h·U_zr; then ĥ from (r·h)·U_h.
+            Gemm.gemm(h, lda: units, recurrent, ldb: u3, scratch, ldc: u3, m: rows, n: 2 * units, k: units, accumulate: false)
+            for row in 0..<rows {
+                let x = projected + row * u3, r = scratch + row * u3
+                for j in 0..<(2 * units) { x[j] += r[j] }
+                recurrentActivation.apply(UnsafeMutableBufferPointer(start: x, count: 2 * units), axisLength: units)
+                for j in 0..<units { r[2 * units + j] = x[units + j] * h[row * units + j] }
+            }
+            Gemm.gemm(scratch + 2 * units, lda: u3, recurrent + 2 * units, ldb: u3, projected + 2 * units, ldc: u3,
+                      m: rows, n: units, k: units, accumulate: true)
+        }
+        for row in 0..<rows {
+            let x = projected + row * u3
+            activation.apply(UnsafeMutableBufferPointer(start: x + 2 * units, count: units), axisLength: units)
+            let hRow = h + row * units
+            for j in 0..<units { hRow[j] = x[j] * hRow[j] + (1 - x[j]) * x[2 * units + j] }
+        }
+    }
+}

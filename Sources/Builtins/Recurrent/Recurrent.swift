@@ -1,0 +1,160 @@
+import LayerRegistry
+
+/// One recurrent cell's weights and its step arithmetic. The sequence runner does everything that
+/// is common to every cell: the input projection of all steps at once, masks, direction, outputs.
+public protocol RecurrentCell: Sendable {
+    var units: Int { get }
+    /// Width of the input projection: units × gates.
+    var gateWidth: Int { get }
+    /// Number of state vectors (1, or 2 for LSTM's h and c); the first is the output.
+    var stateCount: Int { get }
+    /// (features, gateWidth)
+    var kernel: Weight { get }
+    /// Added to the input projection of every step, if any.
+    var inputBias: Weight? { get }
+    /// Floats of scratch space per batch row that `step` may use.
+    var scratchPerRow: Int { get }
+    /// One step for `rows` rows: `projected` holds x·kernel + inputBias (rows × gateWidth), `states`
+    /// the current states (stateCount × rows × units, updated in place), `scratch` rows × scratchPerRow.
+    func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>)
+}
+
+/// The configuration every Keras recurrent layer shares, read by one function for all of them.
+struct RecurrentOptions {
+    var units: Int
+    var returnSequences: Bool
+    var goBackwards: Bool
+    var zeroOutputForMask: Bool
+    var activation: Activation
+    var recurrentActivation: Activation
+    var useBias: Bool
+
+    /// Config: `units`, `activation` ("tanh"), `recurrent_activation` (`defaultRecurrent`),
+    /// `use_bias` (true), `return_sequences` (false), `go_backwards` (false), `zero_output_for_mask`
+    /// (false); `dropout`, `recurrent_dropout`, `unit_forget_bias`, `unroll` act only in training
+    /// or are layout hints; `return_state` and `stateful` are refused.
+    static func read(_ context: LayerContext, defaultRecurrent: String?) throws -> RecurrentOptions {
+        try context.requireRank(2, meaning: "(batch, steps, features)")
+        if try context.bool("return_state", default: false) {
+            throw context.error("return_state=true is not supported yet (a Sequential model passes one tensor between layers)", key: "return_state")
+        }
+        if try context.bool("stateful", default: false) {
+            throw context.error("stateful=true is not supported yet; nnbuild runs each batch from zero state", key: "stateful")
+        }
+        if try context.bool("time_major", default: false) {
+            throw context.error("time_major=true is not supported; give inputs as (batch, steps, features)", key: "time_major")
+        }
+        for key in ["dropout", "recurrent_dropout"] where context.has(key) {
+            let rate = try context.double(key)
+            guard rate >= 0, rate <= 1 else { throw context.error("'\(key)' must be in [0, 1], found \(rate)", key: key) }
+        }
+        _ = try context.bool("unit_forget_bias", default: true)
+        _ = try context.bool("unroll", default: false)
+        return RecurrentOptions(
+            units: try context.positiveInt("units", maximum: 1 << 16),
+            returnSequences: try context.bool("return_sequences", default: false),
+            goBackwards: try context.bool("go_backwards", default: false),
+            zeroOutputForMask: try context.bool("zero_output_for_mask", default: false),
+            activation: try Activation.from(context, key: "activation", default: "tanh"),
+            recurrentActivation: defaultRecurrent == nil ? .linear : try Activation.from(context, key: "recurrent_activation", default: defaultRecurrent ?? "sigmoid"),
+            useBias: try context.bool("use_bias", default: true))
+    }
+}
+
+/// A Keras recurrent layer: a cell run over the sequence.
+///
+/// All steps' input projections are one GEMM over (batch · steps) rows; each step then does one
+/// small GEMM for the recurrent projection and the cell's fused gate arithmetic, with every buffer
+/// allocated before the time loop. A masked step leaves the state unchanged; its output (with
+/// `return_sequences`) is zeros when `zero_output_for_mask`, else the previous output, as in Keras.
+/// With `go_backwards` the steps run last to first and the sequence output stays in that order.
+public struct RecurrentLayer: Layer {
+    public let cell: any RecurrentCell
+    public let returnSequences: Bool
+    public let goBackwards: Bool
+    public let zeroOutputForMask: Bool
+    public let features: Int
+    public let outputShape: [Int?]
+    public var maskBehavior: MaskBehavior { returnSequences ? .propagates : .drops }
+
+    init(cell: any RecurrentCell, options: RecurrentOptions, context: LayerContext) throws {
+        self.cell = cell
+        returnSequences = options.returnSequences
+        goBackwards = options.goBackwards
+        zeroOutputForMask = options.zeroOutputForMask
+        features = try context.inputDimension(-1)
+        outputShape = options.returnSequences ? [context.inputShape[0], options.units] : [options.units]
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        guard input.rank == 3, input.shape[2] == features else {
+            throw NNError(.input, "recurrent layer", "expects (batch, steps, \(features)), found \(input.shape)")
+        }
+        let batch = input.batch, steps = input.shape[1]
+        let units = cell.units, width = cell.gateWidth
+        var projected = [Float](repeating: 0, count: batch * steps * width)
+        var states = [Float](repeating: 0, count: cell.stateCount * batch * units)
+        var saved = [Float](repeating: 0, count: cell.stateCount * batch * units)
+        var stepInput = [Float](repeating: 0, count: batch * width)
+        var scratch = [Float](repeating: 0, count: max(batch * cell.scratchPerRow, 1))
+        var output = [Float](repeating: 0, count: returnSequences ? batch * steps * units : batch * units)
+        var lastOutput = [Float](repeating: 0, count: batch * units)
+        let mask = input.mask
+        input.data.withUnsafeBufferPointer { x in
+            projected.withUnsafeMutableBufferPointer { p in
+                if let bias = cell.inputBias {
+                    for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
+                }
+                Gemm.gemm(x.baseAddress!, cell.kernel.values.baseAddress!, p.baseAddress!, m: batch * steps, n: width, k: features,
+                          accumulate: cell.inputBias != nil)
+                states.withUnsafeMutableBufferPointer { h in
+                    for position in 0..<steps {
+                        let t = goBackwards ? steps - 1 - position : position
+                        // Gather this step's rows: row b of the projection is at (b · steps + t).
+                        for b in 0..<batch {
+                            stepInput.withUnsafeMutableBufferPointer { s in
+                                (s.baseAddress! + b * width).update(from: p.baseAddress! + (b * steps + t) * width, count: width)
+                            }
+                        }
+                        let anyMasked = mask.map { m in (0..<batch).contains { !m[$0 * steps + t] } } ?? false
+                        if anyMasked { saved.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: h.baseAddress!, count: h.count) } }
+                        stepInput.withUnsafeMutableBufferPointer { s in
+                            scratch.withUnsafeMutableBufferPointer { w in
+                                cell.step(projected: s.baseAddress!, states: h.baseAddress!, rows: batch, scratch: w.baseAddress!)
+                            }
+                        }
+                        for b in 0..<batch {
+                            let valid = mask.map { $0[b * steps + t] } ?? true
+                            if !valid {
+                                for state in 0..<cell.stateCount {
+                                    let offset = (state * batch + b) * units
+                                    for u in 0..<units { h[offset + u] = saved[offset + u] }
+                                }
+                            } else {
+                                for u in 0..<units { lastOutput[b * units + u] = h[b * units + u] }
+                            }
+                            if returnSequences {
+                                let target = (b * steps + position) * units
+                                for u in 0..<units {
+                                    output[target + u] = valid ? h[b * units + u] : (zeroOutputForMask ? 0 : lastOutput[b * units + u])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !returnSequences { output = lastOutput }
+        return Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output)
+    }
+}
+
+extension Builtins {
+    static func registerRecurrent(_ registry: LayerRegistry) {
+        registry.register("SimpleRNN", origin: "builtin", summary: "h = activation(x·W + h·U + b) over the sequence.", factory: SimpleRNNCell.factory)
+        registry.register("LSTM", aliases: ["CuDNNLSTM"], origin: "builtin", summary: "Long short-term memory (gates i, f, c, o).", factory: LSTMCell.factory)
+        registry.register("GRU", aliases: ["CuDNNGRU"], origin: "builtin", summary: "Gated recurrent unit (gates z, r, h; reset_after true or false).", factory: GRUCell.factory)
+        registry.register("Bidirectional", origin: "builtin", summary: "Runs any registered recurrent layer forwards and backwards and merges the two.",
+                          factory: Bidirectional.factory)
+    }
+}
