@@ -12,6 +12,8 @@ public enum Builtins {
         registerEmbedding(registry)
         registerRecurrent(registry)
         registerWrappers(registry)
+        registerNormalization(registry)
+        registerActivations(registry)
     }
 }
 

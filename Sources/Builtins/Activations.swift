@@ -1,0 +1,138 @@
+import Foundation
+import LayerRegistry
+
+/// `ReLU`, `LeakyReLU`, `ELU`, `ThresholdedReLU`, `PReLU` and `Softmax` as layers.
+public struct ElementwiseActivation: Layer {
+    public let function: @Sendable (Float) -> Float
+    public let outputShape: [Int?]
+    public var maskBehavior: MaskBehavior { .propagates }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        var output = input
+        for i in output.data.indices { output.data[i] = function(output.data[i]) }
+        return output
+    }
+
+    /// Keras 3's relu(x, negative_slope, max_value, threshold): x above the threshold (clipped to
+    /// max_value), negative_slope · (x − threshold) below it.
+    /// Config: `max_value` (null), `negative_slope` (0), `threshold` (0).
+    static func reluFactory(_ context: LayerContext) throws -> any Layer {
+        let maxValue = try context.optionalDouble("max_value").map(Float.init)
+        let slope = try context.float("negative_slope", default: 0)
+        let threshold = try context.float("threshold", default: 0)
+        if let maxValue, maxValue < 0 { throw context.error("'max_value' must not be negative, found \(maxValue)", key: "max_value") }
+        if slope < 0 { throw context.error("'negative_slope' must not be negative, found \(slope)", key: "negative_slope") }
+        return ElementwiseActivation(function: { x in
+            var y = x > threshold ? x : 0
+            if let maxValue { y = min(max(y, 0), maxValue) }
+            if slope != 0 { y -= slope * max(threshold - x, 0) }
+            return y
+        }, outputShape: context.inputShape)
+    }
+
+    /// Config: `negative_slope` (Keras 3) or `alpha` (Keras 2), default 0.3.
+    static func leakyFactory(_ context: LayerContext) throws -> any Layer {
+        let slope = try context.float(context.has("negative_slope") || !context.has("alpha") ? "negative_slope" : "alpha", default: 0.3)
+        return ElementwiseActivation(function: { $0 >= 0 ? $0 : slope * $0 }, outputShape: context.inputShape)
+    }
+
+    /// Config: `alpha` (1.0).
+    static func eluFactory(_ context: LayerContext) throws -> any Layer {
+        let alpha = try context.float("alpha", default: 1)
+        return ElementwiseActivation(function: { $0 > 0 ? $0 : alpha * Foundation.expm1($0) }, outputShape: context.inputShape)
+    }
+
+    /// Config: `theta` (1.0): x where x > theta, else 0.
+    static func thresholdedFactory(_ context: LayerContext) throws -> any Layer {
+        let theta = try context.float("theta", default: 1)
+        return ElementwiseActivation(function: { $0 > theta ? $0 : 0 }, outputShape: context.inputShape)
+    }
+}
+
+/// `PReLU`: x for x ≥ 0, alpha · x below, with a learned `alpha` shared along `shared_axes`.
+public struct PReLU: Layer {
+    public let alpha: Weight
+    /// alpha's index for each element of a sample.
+    public let alphaIndex: [Int]
+    public let outputShape: [Int?]
+    public var maskBehavior: MaskBehavior { .propagates }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let dims = try (0..<context.inputShape.count).map { try context.inputDimension($0) }
+        var shared = Set<Int>()
+        if context.has("shared_axes") {
+            if case .array? = context.value("shared_axes") { shared = Set(try context.intList("shared_axes")) } else { shared = [try context.int("shared_axes")] }
+        }
+        guard shared.allSatisfy({ $0 >= 1 && $0 <= dims.count }) else {
+            throw context.error("'shared_axes' must name axes 1...\(dims.count), found \(shared.sorted())", key: "shared_axes")
+        }
+        let alphaShape = dims.enumerated().map { shared.contains($0.offset + 1) ? 1 : $0.element }
+        let alpha = try context.weight("alpha", shape: alphaShape)
+        let count = dims.reduce(1, *)
+        var index = [Int](repeating: 0, count: count)
+        for flat in 0..<count {
+            var rest = flat, target = 0, stride = 1
+            for axis in (0..<dims.count).reversed() {
+                let coordinate = rest % dims[axis]
+                rest /= dims[axis]
+                if alphaShape[axis] != 1 { target += coordinate * stride }
+                stride *= alphaShape[axis]
+            }
+            index[flat] = target
+        }
+        return PReLU(alpha: alpha, alphaIndex: index, outputShape: context.inputShape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        var output = input
+        let per = alphaIndex.count
+        for i in output.data.indices where output.data[i] < 0 { output.data[i] *= alpha[alphaIndex[i % per]] }
+        return output
+    }
+}
+
+/// `Softmax` over `axis` (-1; an integer or a list of adjacent axes).
+public struct SoftmaxLayer: Layer {
+    /// Elements in the softmax group and the stride between them.
+    public let length: Int
+    public let inner: Int
+    public let outputShape: [Int?]
+    public var maskBehavior: MaskBehavior { .propagates }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let axes = try normalizedAxes(context)
+        guard axes == Array(axes[0]...axes[axes.count - 1]) else { throw context.error("'axis' must name adjacent axes", key: "axis") }
+        var inner = 1
+        for axis in (axes.last! + 1)..<context.inputShape.count { inner *= try context.inputDimension(axis) }
+        return SoftmaxLayer(length: try axes.map { try context.inputDimension($0) }.reduce(1, *), inner: inner, outputShape: context.inputShape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        var output = input
+        if inner == 1 {
+            Activation.softmax.apply(&output.data, axisLength: length)
+            return output
+        }
+        let block = length * inner
+        var group = [Float](repeating: 0, count: length)
+        for start in stride(from: 0, to: output.count, by: block) {
+            for offset in 0..<inner {
+                for k in 0..<length { group[k] = output.data[start + k * inner + offset] }
+                Activation.softmax.apply(&group, axisLength: length)
+                for k in 0..<length { output.data[start + k * inner + offset] = group[k] }
+            }
+        }
+        return output
+    }
+}
+
+extension Builtins {
+    static func registerActivations(_ registry: LayerRegistry) {
+        registry.register("ReLU", origin: "builtin", summary: "relu with max_value, negative_slope and threshold.", factory: ElementwiseActivation.reluFactory)
+        registry.register("LeakyReLU", origin: "builtin", summary: "x, or negative_slope · x below zero.", factory: ElementwiseActivation.leakyFactory)
+        registry.register("ELU", origin: "builtin", summary: "x, or alpha · (exp(x) − 1) below zero.", factory: ElementwiseActivation.eluFactory)
+        registry.register("ThresholdedReLU", origin: "builtin", summary: "x above theta, else 0 (Keras 2).", factory: ElementwiseActivation.thresholdedFactory)
+        registry.register("PReLU", origin: "builtin", summary: "Leaky ReLU with a learned slope per element.", factory: PReLU.factory)
+        registry.register("Softmax", origin: "builtin", summary: "Softmax over axis.", factory: SoftmaxLayer.factory)
+    }
+}
