@@ -184,3 +184,71 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(result.status, 64)
     }
 }
+
+/// Plugin loading failures, each one clear error with no crash.
+final class PluginCLITests: XCTestCase {
+    func run(_ arguments: [String], environment: [String: String]? = nil) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit)
+        return (process.terminationStatus, text)
+    }
+
+    /// Compiles a C shared library exporting the given source, or skips when no C compiler exists.
+    func sharedLibrary(_ source: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-plugin-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let c = dir.appendingPathComponent("plugin.c"), so = dir.appendingPathComponent("libplugin.so")
+        try Data(source.utf8).write(to: c)
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        cc.arguments = ["cc", "-shared", "-fPIC", "-o", so.path, c.path]
+        try cc.run()
+        cc.waitUntilExit()
+        try XCTSkipUnless(cc.terminationStatus == 0, "no C compiler to build a test plugin")
+        return so.path
+    }
+
+    func testMissingPluginFile() throws {
+        let (status, stderr) = try run(["--plugin", "/nonexistent/libx.so", "layers"])
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(stderr, "error: /nonexistent/libx.so: no such plugin file\n")
+    }
+
+    func testLibraryWithoutTheEntryPoints() throws {
+        let path = try sharedLibrary("int unrelated(void) { return 1; }\n")
+        let (status, stderr) = try run(["layers", "--plugin", path])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(stderr.contains("does not export nnbuild_plugin_abi_version; is it an nnbuild plugin?"), stderr)
+    }
+
+    func testIncompatibleABIVersionNamesBoth() throws {
+        let path = try sharedLibrary("int nnbuild_plugin_abi_version(void) { return 999; }\nvoid nnbuild_plugin_register(void *r) {}\n")
+        let (status, stderr) = try run(["layers"], environment: ["NNBUILD_PLUGIN_PATH": path])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(stderr.contains("was built for layer registry ABI version 999, this nnbuild has version 1"), stderr)
+    }
+
+    func testPluginThatRegistersNothing() throws {
+        let path = try sharedLibrary("int nnbuild_plugin_abi_version(void) { return 1; }\nvoid nnbuild_plugin_register(void *r) {}\n")
+        let (status, stderr) = try run(["--plugin", path, "layers"])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(stderr.contains("registered no layer type"), stderr)
+    }
+
+    func testNotASharedLibrary() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-plugin-\(UUID().uuidString).so").path
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: path))
+        let (status, stderr) = try run(["--plugin", path, "layers"])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(stderr.contains("cannot be loaded as a shared library"), stderr)
+    }
+}
