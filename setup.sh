@@ -24,6 +24,8 @@ swift build -c release --product nnbuild 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' ||
 test -x .build/release/nnbuild
 
 example=specs/text_bilstm
+echo "setup: the sentences behind $example/input.json:" >&2
+nl -v0 -w1 -s': ' "$example/sentences.txt" >&2
 echo "setup: running: nnbuild infer $example/model.json $example/weights.safetensors --input $example/input.json --top-k 3 --class-names $example/classes.txt" >&2
 .build/release/nnbuild infer "$example/model.json" "$example/weights.safetensors" \
   --input "$example/input.json" --top-k 3 --class-names "$example/classes.txt"

@@ -166,7 +166,7 @@ def tabular_mlp():
 
     def data(n):
         y = rng.integers(0, 3, size=n)
-        return (centers[y] + rng.normal(0, 1.5, size=(n, 8))).astype(np.float32), y.astype(np.int64)
+        return (centers[y] + rng.normal(0, 3.0, size=(n, 8))).astype(np.float32), y.astype(np.int64)
 
     x, y = data(3000)
     model = keras.Sequential([keras.Input((8,)), layers.Dense(32, activation="relu"), layers.BatchNormalization(),
@@ -192,7 +192,7 @@ def cifar10_cnn():
         for i, c in enumerate(y):
             angle = np.pi * c / 10
             stripes = 0.5 + 0.5 * np.sin((np.cos(angle) * xx + np.sin(angle) * yy) * (0.3 + 0.05 * c))
-            images[i] = colors[c][None, None, :] * stripes[..., None] + rng.normal(0, 0.1, size=(32, 32, 3))
+            images[i] = colors[c][None, None, :] * stripes[..., None] + rng.normal(0, 0.6, size=(32, 32, 3))
         return images, y.astype(np.int64)
 
     x, y = data(2000)
@@ -207,7 +207,7 @@ def cifar10_cnn():
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=3, batch_size=64, verbose=0)
     sample, _ = data(4)
-    export(model, "cifar10_cnn", sample, names, data(200), float16=True)
+    export(model, "cifar10_cnn", sample, names, data(40), float16=True)
 
 
 EXAMPLES = {"text_bilstm": text_bilstm, "text_simplernn": text_simplernn, "sine_gru": sine_gru,

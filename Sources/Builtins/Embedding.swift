@@ -33,7 +33,8 @@ public struct Embedding: Layer, TakesIndices {
         try output.withUnsafeMutableBufferPointer { y in
             for (index, value) in input.data.enumerated() {
                 guard value.rounded() == value, value >= 0, value < Float(inputDim) else {
-                    throw NNError(.input, "input", "token id \(value) at batch row \(index / perRow), position \(index % perRow) is outside the embedding's range [0, \(inputDim)) (layer Embedding, input_dim \(inputDim))")
+                    let id = value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+                    throw NNError(.input, "input", "token id \(id) at batch row \(index / perRow), position \(index % perRow) is outside the embedding's range [0, \(inputDim)) (layer Embedding, input_dim \(inputDim))")
                 }
                 (y.baseAddress! + index * outputDim).update(from: table + Int(value) * outputDim, count: outputDim)
             }
