@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A built Sequential model: one layer per spec entry, each made by its registered factory.
 /// There is no per-architecture model class; the spec alone decides what runs.
 public struct Model: Sendable {
@@ -62,6 +64,19 @@ public struct Model: Sendable {
         }
         value.mask = nil
         return value
+    }
+
+    /// Runs the model like `predict`, timing each layer (seconds per node, in order).
+    public func profile(_ input: Tensor) throws -> [Double] {
+        try checkShape(input.shape, source: "input")
+        var value = input
+        var times: [Double] = []
+        for node in nodes {
+            let start = DispatchTime.now().uptimeNanoseconds
+            value = try node.layer.apply(value)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return times
     }
 
     /// Checks a batch shape against the model's input shape.

@@ -30,6 +30,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON array with an object per batch size.")
     var json = false
 
+    @Flag(help: "Also print the time each layer takes (median of runs), per batch size.")
+    var profile = false
+
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
@@ -70,6 +73,16 @@ struct Bench: ParsableCommand {
                     ("p99_ms", .double(quantile(0.99).rounded(places: 4))), ("load_ms", .double(loadMs.rounded(places: 3))),
                     ("peak_rss_mb", .double(rss.rounded(places: 1))),
                 ]))
+                if profile {
+                    var runs: [[Double]] = []
+                    for _ in 0..<max(5, min(50, latencies.count / 2)) { runs.append(try built.profile(batch)) }
+                    let medians = (0..<built.nodes.count).map { index in runs.map { $0[index] }.sorted()[runs.count / 2] }
+                    let total = medians.reduce(0, +)
+                    lines.append("  batch \(size) per layer (median ms, share):")
+                    for (node, time) in zip(built.nodes, medians) {
+                        lines.append(String(format: "    %-40@ %9.3f %5.1f%%", "\(node.spec.name) (\(node.spec.className))" as NSString, time * 1000, 100 * time / max(total, 1e-12)))
+                    }
+                }
                 lines.append(String(format: "%8d %14.1f %10.3f %10.3f %10.3f %10.2f %12.1f", size, perSecond, quantile(0.5), quantile(0.9), quantile(0.99), loadMs, rss))
             }
             if json {
