@@ -6,6 +6,9 @@ public enum Builtins {
     /// Registers every built-in layer into `registry`.
     public static func register(into registry: LayerRegistry) {
         registerCore(registry)
+        registerConvolution(registry)
+        registerPooling(registry)
+        registerReshaping(registry)
     }
 }
 
