@@ -31,7 +31,7 @@ package struct ConvolutionGeometry: Sendable, Equatable {
 }
 
 /// Largest im2col buffer one call allocates, in floats (64 MB); bigger batches run in row chunks.
-package let convolutionColumnLimit = 1 << 24
+package let convolutionColumnLimit = 1 << 21
 
 /// Grouped 2-D convolution as im2col + one GEMM per group over the whole batch (in chunks of output
 /// pixels when the column buffer would pass `convolutionColumnLimit`).
@@ -44,31 +44,34 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
     guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
     let filters = g.filters, groupFilters = g.groupFilters, groupChannels = g.groupChannels
     let pixels = batch * g.rows.output * g.columns.output
-    if let bias = bias?.baseAddress {
-        for pixel in 0..<pixels { (y + pixel * filters).update(from: bias, count: filters) }
-    } else {
-        y.update(repeating: 0, count: pixels * filters)
-    }
+    // Each group's GEMM overwrites its own filter columns, so the output needs no clearing.
     if g.isPointwise {
         for group in 0..<g.groups {
             stridedGemm(x + group * groupChannels, lda: g.channels, w + group * groupFilters, ldb: filters,
                         y + group * groupFilters, ldc: filters, m: pixels, n: groupFilters, k: groupChannels)
         }
-        return
-    }
-    let patch = g.patchSize
-    let chunk = max(1, min(pixels, columnLimit / max(patch, 1)))
-    let columns = UnsafeMutablePointer<Float>.allocate(capacity: chunk * patch)
-    defer { columns.deallocate() }
-    var first = 0
-    while first < pixels {
-        let count = min(chunk, pixels - first)
-        for group in 0..<g.groups {
-            im2col(x, geometry: g, group: group, pixels: first..<(first + count), into: columns)
-            stridedGemm(columns, lda: patch, w + group * groupFilters, ldb: filters,
-                        y + first * filters + group * groupFilters, ldc: filters, m: count, n: groupFilters, k: patch)
+    } else {
+        let patch = g.patchSize
+        let chunk = max(1, min(pixels, columnLimit / max(patch, 1)))
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: chunk * patch)
+        defer { columns.deallocate() }
+        var first = 0
+        while first < pixels {
+            let count = min(chunk, pixels - first)
+            for group in 0..<g.groups {
+                im2col(x, geometry: g, group: group, pixels: first..<(first + count), into: columns)
+                stridedGemm(columns, lda: patch, w + group * groupFilters, ldb: filters,
+                            y + first * filters + group * groupFilters, ldc: filters, m: count, n: groupFilters, k: patch)
+            }
+            first += count
         }
-        first += count
+    }
+    if let bias = bias?.baseAddress {
+        var row = y
+        for _ in 0..<pixels {
+            for filter in 0..<filters { row[filter] += bias[filter] }
+            row += filters
+        }
     }
 }
 
@@ -112,14 +115,18 @@ package func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeomet
     }
 }
 
-/// c[m×n] += a[m×k] · b[k×n], row-major with explicit leading dimensions, so one group's
+/// c[m×n] = a[m×k] · b[k×n], row-major with explicit leading dimensions, so one group's
 /// channels and filters can be read and written in place inside the full tensors.
 @inline(__always)
 package func stridedGemm(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                          _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int) {
-    guard m > 0, n > 0, k > 0 else { return }
+    guard m > 0, n > 0 else { return }
+    guard k > 0 else {
+        for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
+        return
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                a, Int32(lda), b, Int32(ldb), 1, c, Int32(ldc))
+                a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
 }
 
 /// The naive twin of `convolve2D`: a direct convolution accumulated in double precision, kept
