@@ -49,14 +49,6 @@ struct ConvolutionSettings: Sendable, Equatable {
     }
 }
 
-/// Fails on `data_format: "channels_first"`: nnbuild runs channels-last models only.
-func requireChannelsLast(_ context: LayerContext) throws {
-    let format = try context.choice("data_format", default: "channels_last", allowed: ["channels_last", "channels_first"])
-    guard format == "channels_last" else {
-        throw context.error("data_format \"channels_first\" is not supported; nnbuild runs channels_last models (expected \"channels_last\")", key: "data_format")
-    }
-}
-
 /// The kernel of a convolution, merged with its LoRA update when the config enables one
 /// (kernel + lora_alpha / lora_rank · lora_kernel_a · lora_kernel_b, as Keras computes it).
 func convolutionKernel(_ context: LayerContext, shape: [Int]) throws -> Weight {
@@ -103,6 +95,7 @@ public struct Conv2D: Layer {
         guard let columns = settings.window(axis: 1, length: width) else {
             throw context.error("\(settings.misfit(axis: 1, length: width, unit: "columns")) (input \(describeShape(context.inputShape)))", key: "kernel_size")
         }
+        try requireOutputSize(context, [rows.output, columns.output, settings.filters], key: "filters")
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
@@ -151,6 +144,7 @@ public struct Conv1D: Layer {
             }
             steps = window.output
         }
+        try requireOutputSize(context, [steps, settings.filters], key: "filters")
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
@@ -166,6 +160,7 @@ public struct Conv1D: Layer {
         guard let columns = settings.window(axis: 0, length: length) else {
             throw NNError(.input, label, settings.misfit(axis: 0, length: length, unit: "steps"))
         }
+        try requireOutputSize([columns.output, settings.filters], label: label)
         let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
         return runConvolution(input, batch: input.batch, geometry: geometry, kernel: kernel, bias: bias, activation: activation,

@@ -42,13 +42,6 @@ func sideAmounts(_ context: LayerContext, _ key: String, axes: Int, default defa
     return amounts
 }
 
-/// Checks a run-time input against the per-sample shape a layer was built for (nil = any size).
-func checkInput(_ input: Tensor, built: [Int?], label: String) throws {
-    guard input.shape.count == built.count + 1, zip(input.shape.dropFirst(), built).allSatisfy({ $1 == nil || $0 == $1 }) else {
-        throw NNError(.input, label, "expects input of shape \(describeShape(built)), found \(input.shape)")
-    }
-}
-
 /// `ZeroPadding1D` / `ZeroPadding2D` / `Cropping1D` / `Cropping2D`: adds zero rows and columns
 /// around each sample, or removes them. The 1-D layers accept a run-time sequence length.
 ///
@@ -104,6 +97,7 @@ public struct SpatialPadding: Layer {
         for axis in 0..<spatialRank {
             output[axis] = output[axis].map { $0 + amounts[axis].0 + amounts[axis].1 }
         }
+        try requireOutputSize(context, output)
         return SpatialPadding(label: context.label, inputShape: context.inputShape, amounts: amounts, outputShape: output)
     }
 
@@ -119,6 +113,7 @@ public struct SpatialPadding: Layer {
         guard outputHeight > 0, outputWidth > 0 else {
             throw NNError(.input, label, "cropping (\(-horizontal.0), \(-horizontal.1)) removes every one of the input's \(width) steps; expected more than \(-horizontal.0 - horizontal.1)")
         }
+        try requireOutputSize([outputHeight, outputWidth, channels], label: label)
         let count = input.batch * outputHeight * outputWidth * channels
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in
@@ -158,6 +153,7 @@ public struct UpSampling: Layer {
         try context.requireRank(2, meaning: "(batch, steps, channels)")
         let channels = try context.inputDimension(-1)
         let size = try context.positiveInt("size", default: 2, maximum: 1 << 16)
+        try requireOutputSize(context, [context.inputShape[0].map { $0 * size }, channels], key: "size")
         return UpSampling(label: context.label, inputShape: context.inputShape, rowFactor: 1, columnFactor: size,
                           interpolation: .nearest, weights: nil, outputShape: [context.inputShape[0].map { $0 * size }, channels])
     }
@@ -171,6 +167,11 @@ public struct UpSampling: Layer {
         let name = try context.choice("interpolation", default: "nearest", allowed: Interpolation.allCases.map(\.rawValue))
         let interpolation = Interpolation(rawValue: name) ?? .nearest
         let outputHeight = height * size[0], outputWidth = width * size[1]
+        try requireOutputSize(context, [outputHeight, outputWidth, channels], key: "size")
+        // Interpolation weights are precomputed per output row and column.
+        if interpolation != .nearest, max(outputHeight, outputWidth) > 1 << 20 {
+            throw context.error("interpolation \"\(name)\" would produce \(outputHeight)×\(outputWidth) images; the largest side accepted is \(1 << 20) (\"nearest\" has no such limit)", key: "size")
+        }
         var weights: (rows: ResampleWeights, columns: ResampleWeights)?
         switch interpolation {
         case .nearest: weights = nil
@@ -198,6 +199,7 @@ public struct UpSampling: Layer {
         let width = input.shape[twoD ? 2 : 1]
         let channels = input.shape[input.rank - 1]
         let outputHeight = height * rowFactor, outputWidth = width * columnFactor
+        try requireOutputSize([outputHeight, outputWidth, channels], label: label)
         let count = input.batch * outputHeight * outputWidth * channels
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in

@@ -89,6 +89,10 @@ final class ReshapingTests: XCTestCase {
              #"must be one of "nearest", "bilinear", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic", found "cubic""#),
             (#""class_name": "UpSampling1D", "config": {"name": "up", "size": 0}"#, [3, 1], "config.size",
              "'size' must be a positive integer, found 0"),
+            (#""class_name": "UpSampling2D", "config": {"name": "up", "size": 65536}"#, [40000, 3, 1], "config.size",
+             "more than 2147483648 values per sample"),
+            (#""class_name": "UpSampling2D", "config": {"name": "up", "size": [1, 65536], "interpolation": "bilinear"}"#, [1, 20, 1], "config.size",
+             "the largest side accepted is 1048576"),
             (#""class_name": "UpSampling2D", "config": {"name": "up"}"#, [3, 1], "layers[1]",
              "expects input of shape (batch, height, width, channels), found (None, 3, 1)"),
         ]
