@@ -30,7 +30,8 @@ package struct ConvolutionGeometry: Sendable, Equatable {
     }
 }
 
-/// Largest im2col buffer one call allocates, in floats (64 MB); bigger batches run in row chunks.
+/// Largest im2col buffer one call allocates, in floats (8 MB): a chunk the GEMM reads back while it
+/// is still in cache; bigger batches run in chunks of output pixels.
 package let convolutionColumnLimit = 1 << 21
 
 /// Grouped 2-D convolution as im2col + one GEMM per group over the whole batch (in chunks of output
