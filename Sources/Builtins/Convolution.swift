@@ -1,98 +1,194 @@
 import LayerRegistry
 
-/// `Conv2D` and `Conv1D`: y = activation(conv(x, kernel) + bias), channels-last, as im2col + GEMM.
+// Convolution layers: Conv1D and Conv2D, channels last, with strides, dilation, groups and
+// Keras's valid / same (/ causal) padding. Both run the im2col + GEMM kernel.
+
+/// The window settings of a convolution along its spatial axes, read from a Keras config.
+struct ConvolutionSettings: Sendable, Equatable {
+    var kernelSize: [Int]
+    var strides: [Int]
+    var dilation: [Int]
+    var padding: WindowPadding
+    var filters: Int
+    var groups: Int
+
+    /// Reads `filters`, `kernel_size`, `strides`, `padding`, `dilation_rate`, `groups` and
+    /// `data_format` for a convolution over `rank` spatial axes with `channels` input channels.
+    static func read(_ context: LayerContext, rank: Int, channels: Int, paddings: [String]) throws -> ConvolutionSettings {
+        try requireChannelsLast(context)
+        let filters = try context.positiveInt("filters")
+        let kernelSize = try context.positiveInts("kernel_size", count: rank)
+        let strides = try context.positiveInts("strides", count: rank, default: Array(repeating: 1, count: rank))
+        let dilation = try context.positiveInts("dilation_rate", count: rank, default: Array(repeating: 1, count: rank))
+        let paddingName = try context.choice("padding", default: "valid", allowed: paddings)
+        let groups = try context.positiveInt("groups", default: 1)
+        if strides.contains(where: { $0 > 1 }) && dilation.contains(where: { $0 > 1 }) {
+            throw context.error("strides \(strides) together with dilation_rate \(dilation) is not supported (Keras refuses strides > 1 with dilation_rate > 1); expected one of them to be 1", key: "dilation_rate")
+        }
+        guard filters % groups == 0 else {
+            throw context.error("'filters' (\(filters)) must be divisible by 'groups' (\(groups))", key: "groups")
+        }
+        guard channels % groups == 0 else {
+            throw context.error("the input's \(channels) channels must be divisible by 'groups' (\(groups)), found input \(describeShape(context.inputShape))", key: "groups")
+        }
+        return ConvolutionSettings(kernelSize: kernelSize, strides: strides, dilation: dilation,
+                                   padding: WindowPadding(rawValue: paddingName) ?? .valid, filters: filters, groups: groups)
+    }
+
+    /// The window along spatial axis `axis` over `length` input cells, nil when a "valid" kernel
+    /// does not fit.
+    func window(axis: Int, length: Int) -> WindowAxis? {
+        WindowAxis.place(input: length, size: kernelSize[axis], stride: strides[axis], dilation: dilation[axis], padding: padding)
+    }
+
+    /// Why no output fits: "the kernel spans 5 steps (kernel_size 3, dilation_rate 2) but the input has 4 with padding \"valid\"".
+    func misfit(axis: Int, length: Int, unit: String) -> String {
+        let span = (kernelSize[axis] - 1) * dilation[axis] + 1
+        let dilated = dilation[axis] > 1 ? " (kernel_size \(kernelSize[axis]), dilation_rate \(dilation[axis]))" : ""
+        return "the kernel spans \(span) \(unit)\(dilated) but the input has \(length) with padding \"\(padding.rawValue)\"; expected an input of at least \(span) \(unit) or padding \"same\""
+    }
+}
+
+/// The kernel of a convolution, merged with its LoRA update when the config enables one
+/// (kernel + lora_alpha / lora_rank · lora_kernel_a · lora_kernel_b, as Keras computes it).
+func convolutionKernel(_ context: LayerContext, shape: [Int]) throws -> Weight {
+    let kernel = try context.weight("kernel", shape: shape)
+    guard context.has("lora_rank") else { return kernel }
+    let rank = try context.positiveInt("lora_rank", maximum: 1 << 16)
+    let alpha = try context.has("lora_alpha") ? context.double("lora_alpha") : Double(rank)
+    let filters = shape[shape.count - 1], rows = shape.dropLast().reduce(1, *)
+    let down = try context.weight("lora_kernel_a", shape: Array(shape.dropLast()) + [rank])
+    let up = try context.weight("lora_kernel_b", shape: [rank, filters])
+    var merged = kernel.storage.array
+    let scale = Float(alpha / Double(rank))
+    var product = [Float](repeating: 0, count: rows * filters)
+    product.withUnsafeMutableBufferPointer { c in
+        if let a = down.values.baseAddress, let b = up.values.baseAddress, let c = c.baseAddress {
+            Gemm.gemm(a, b, c, m: rows, n: filters, k: rank)
+        }
+    }
+    for index in merged.indices { merged[index] += scale * product[index] }
+    return Weight(name: kernel.name, shape: shape, storage: FloatStorage(merged))
+}
+
+/// `Conv2D`: y = activation(conv(x, kernel) + bias) over (height, width), channels last.
 ///
-/// Config: `filters`, `kernel_size`, `strides` (1), `padding` ("valid"; "same"; Conv1D also
-/// "causal"), `dilation_rate` (1), `groups` (1), `use_bias` (true), `activation` ("linear").
-/// Weights: `kernel` (kh, kw, in/groups, filters) — (k, in/groups, filters) for Conv1D — and `bias` (filters).
-public struct Convolution: Layer {
-    public let rank: Int
-    public let filters: Int
-    public let groups: Int
-    public let channels: Int
-    public let kernelSize: [Int]
-    public let strides: [Int]
-    public let dilation: [Int]
-    public let padding: String
+/// Config: `filters`, `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate` (1),
+/// `groups` (1), `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
+/// Weights: `kernel` (kh, kw, in / groups, filters), `bias` (filters).
+public struct Conv2D: Layer {
+    let label: String
+    let geometry: ConvolutionGeometry
     public let kernel: Weight
     public let bias: Weight?
     public let activation: Activation
     public let outputShape: [Int?]
 
-    static func factory(rank: Int) -> LayerFactory {
-        { context in
-            let meaning = rank == 2 ? "(batch, height, width, channels)" : "(batch, steps, channels)"
-            try context.requireRank(rank + 1, meaning: meaning)
-            if context.has("data_format"), try context.choice("data_format", default: "channels_last", allowed: ["channels_last", "channels_first"]) != "channels_last" {
-                throw context.error("data_format \"channels_first\" is not supported; nnbuild runs channels_last models", key: "data_format")
-            }
-            let filters = try context.positiveInt("filters", maximum: 1 << 20)
-            let kernelSize = try context.positiveInts("kernel_size", count: rank)
-            let strides = try context.positiveInts("strides", count: rank, default: Array(repeating: 1, count: rank))
-            let dilation = try context.positiveInts("dilation_rate", count: rank, default: Array(repeating: 1, count: rank))
-            let padding = try context.choice("padding", default: "valid", allowed: rank == 1 ? ["valid", "same", "causal"] : ["valid", "same"])
-            if strides.contains(where: { $0 > 1 }) && dilation.contains(where: { $0 > 1 }) {
-                throw context.error("strides \(strides) > 1 together with dilation_rate \(dilation) > 1 is not allowed (as in Keras)", key: "strides")
-            }
-            let groups = try context.positiveInt("groups", default: 1)
-            let channels = try context.inputDimension(-1)
-            guard channels % groups == 0, filters % groups == 0 else {
-                throw context.error("groups \(groups) must divide both the input channels (\(channels)) and filters (\(filters))", key: "groups")
-            }
-            let activation = try Activation.from(context)
-            let kernel = try context.weight("kernel", shape: kernelSize + [channels / groups, filters])
-            let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [filters]) : nil
-            var spatial: [Int?] = Array(context.inputShape.dropLast())
-            for axis in 0..<rank {
-                guard let size = spatial[axis] else {
-                    guard rank == 1 else { throw context.error("needs known height and width, found \(describeShape(context.inputShape))") }
-                    continue
-                }
-                let geometry = WindowGeometry.make(input: (1, size), kernel: (1, kernelSize[axis]), strides: (1, strides[axis]),
-                                                   dilation: (1, dilation[axis]), padding: padding)
-                guard geometry.isValid else {
-                    throw context.error("kernel_size \(kernelSize[axis]) (dilation \(dilation[axis])) does not fit input size \(size) with padding \"\(padding)\" (input \(describeShape(context.inputShape)))", key: "kernel_size")
-                }
-                spatial[axis] = geometry.outputWidth
-            }
-            return Convolution(rank: rank, filters: filters, groups: groups, channels: channels, kernelSize: kernelSize, strides: strides,
-                               dilation: dilation, padding: padding, kernel: kernel, bias: bias, activation: activation,
-                               outputShape: spatial + [filters])
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        try context.requireRank(3, meaning: "(batch, height, width, channels)")
+        let height = try context.inputDimension(0), width = try context.inputDimension(1)
+        let channels = try context.inputDimension(2)
+        let settings = try ConvolutionSettings.read(context, rank: 2, channels: channels, paddings: ["valid", "same"])
+        guard let rows = settings.window(axis: 0, length: height) else {
+            throw context.error("\(settings.misfit(axis: 0, length: height, unit: "rows")) (input \(describeShape(context.inputShape)))", key: "kernel_size")
         }
-    }
-
-    func geometry(height: Int, width: Int) -> WindowGeometry {
-        rank == 2
-            ? WindowGeometry.make(input: (height, width), kernel: (kernelSize[0], kernelSize[1]), strides: (strides[0], strides[1]),
-                                  dilation: (dilation[0], dilation[1]), padding: padding)
-            : WindowGeometry.make(input: (1, width), kernel: (1, kernelSize[0]), strides: (1, strides[0]), dilation: (1, dilation[0]), padding: padding)
+        guard let columns = settings.window(axis: 1, length: width) else {
+            throw context.error("\(settings.misfit(axis: 1, length: width, unit: "columns")) (input \(describeShape(context.inputShape)))", key: "kernel_size")
+        }
+        try requireOutputSize(context, [rows.output, columns.output, settings.filters], key: "filters")
+        let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
+        let activation = try Activation.from(context)
+        let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
+        let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
+        return Conv2D(label: context.label, geometry: geometry, kernel: kernel, bias: bias, activation: activation,
+                      outputShape: [rows.output, columns.output, settings.filters])
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let height = rank == 2 ? input.shape[1] : 1
-        let width = input.shape[rank]
-        let g = geometry(height: height, width: width)
-        guard g.isValid else {
-            throw NNError(.input, "Conv\(rank)D", "kernel \(kernelSize) does not fit an input of shape \(input.shape)")
+        let g = geometry
+        guard input.shape.count == 4, input.shape[1] == g.rows.input, input.shape[2] == g.columns.input, input.shape[3] == g.channels else {
+            throw NNError(.input, label, "expects input of shape (batch, \(g.rows.input), \(g.columns.input), \(g.channels)), found \(input.shape)")
         }
-        let outputShape = [input.batch] + (rank == 2 ? [g.outputHeight, g.outputWidth] : [g.outputWidth]) + [filters]
-        var output = [Float](repeating: 0, count: outputShape.reduce(1, *))
-        input.data.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                ConvolutionKernels.convolve(x.baseAddress!, batch: input.batch, channels: channels, kernel: kernel.values.baseAddress!,
-                                            bias: bias?.values.baseAddress, filters: filters, groups: groups, geometry: g, output: y.baseAddress!)
-                activation.apply(y, axisLength: filters)
-            }
-        }
-        return Tensor(shape: outputShape, data: output)
+        return runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, bias: bias, activation: activation,
+                              shape: [input.batch, g.rows.output, g.columns.output, g.filters])
     }
+}
+
+/// `Conv1D`: y = activation(conv(x, kernel) + bias) over time, channels last; the sequence may
+/// have a run-time length.
+///
+/// Config: `filters`, `kernel_size`, `strides` (1), `padding` ("valid" | "same" | "causal"; causal
+/// pads (kernel_size - 1)·dilation_rate steps before), `dilation_rate` (1), `groups` (1),
+/// `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
+/// Weights: `kernel` (k, in / groups, filters), `bias` (filters).
+public struct Conv1D: Layer {
+    let label: String
+    let settings: ConvolutionSettings
+    /// The sequence length the layer was built for, nil when it is known only at run time.
+    let inputSteps: Int?
+    let channels: Int
+    public let kernel: Weight
+    public let bias: Weight?
+    public let activation: Activation
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        try context.requireRank(2, meaning: "(batch, steps, channels)")
+        let channels = try context.inputDimension(1)
+        let settings = try ConvolutionSettings.read(context, rank: 1, channels: channels, paddings: ["valid", "same", "causal"])
+        var steps: Int?
+        let length = context.inputShape[0]
+        if let length = context.inputShape[0] {
+            guard let window = settings.window(axis: 0, length: length) else {
+                throw context.error("\(settings.misfit(axis: 0, length: length, unit: "steps")) (input \(describeShape(context.inputShape)))", key: "kernel_size")
+            }
+            steps = window.output
+        }
+        try requireOutputSize(context, [steps, settings.filters], key: "filters")
+        let activation = try Activation.from(context)
+        let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
+        let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
+        return Conv1D(label: context.label, settings: settings, inputSteps: length, channels: channels, kernel: kernel, bias: bias,
+                      activation: activation, outputShape: [steps, settings.filters])
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        guard input.shape.count == 3, input.shape[2] == channels, inputSteps == nil || input.shape[1] == inputSteps else {
+            throw NNError(.input, label, "expects input of shape (batch, \(inputSteps.map(String.init) ?? "steps"), \(channels)), found \(input.shape)")
+        }
+        let length = input.shape[1]
+        guard let columns = settings.window(axis: 0, length: length) else {
+            throw NNError(.input, label, settings.misfit(axis: 0, length: length, unit: "steps"))
+        }
+        try requireOutputSize([columns.output, settings.filters], label: label)
+        let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
+        let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
+        return runConvolution(input, batch: input.batch, geometry: geometry, kernel: kernel, bias: bias, activation: activation,
+                              shape: [input.batch, columns.output, settings.filters])
+    }
+}
+
+/// Runs the convolution kernel and the activation into a new tensor of `shape`.
+private func runConvolution(_ input: Tensor, batch: Int, geometry: ConvolutionGeometry, kernel: Weight, bias: Weight?,
+                            activation: Activation, shape: [Int]) -> Tensor {
+    let count = batch * geometry.outputCount
+    let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        input.data.withUnsafeBufferPointer { x in
+            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry)
+        }
+        activation.apply(buffer, axisLength: geometry.filters)
+        initialized = count
+    }
+    return Tensor(shape: shape, data: data)
 }
 
 extension Builtins {
     static func registerConvolution(_ registry: LayerRegistry) {
-        registry.register("Conv2D", aliases: ["Convolution2D"], origin: "builtin", summary: "2-D convolution (channels last), as im2col + GEMM.",
-                          factory: Convolution.factory(rank: 2))
-        registry.register("Conv1D", aliases: ["Convolution1D"], origin: "builtin", summary: "1-D convolution over time; padding valid, same or causal.",
-                          factory: Convolution.factory(rank: 1))
+        registry.register("Conv2D", aliases: ["Convolution2D"], origin: "builtin",
+                          summary: "2-D convolution over (height, width) with strides, dilation, groups and valid/same padding.",
+                          factory: Conv2D.factory)
+        registry.register("Conv1D", aliases: ["Convolution1D"], origin: "builtin",
+                          summary: "1-D convolution over time with strides, dilation, groups and valid/same/causal padding.",
+                          factory: Conv1D.factory)
     }
 }

@@ -1,127 +1,236 @@
 import LayerRegistry
 
-/// `ZeroPadding1D/2D` and `Cropping1D/2D`: move every cell by an offset into a larger (zeros
-/// around) or smaller (edges dropped) grid. Config: `padding` / `cropping` as an integer, one per
-/// spatial axis, or a (before, after) pair per axis.
-public struct PadCrop: Layer {
-    public let rank: Int
-    /// (before, after) per spatial axis; negative for cropping.
-    public let margins: [(Int, Int)]
+// Spatial reshaping layers: zero padding, cropping and upsampling of sequences (1-D) and images
+// (2-D), channels last.
+
+/// Reads `key` as (before, after) amounts per spatial axis, as Keras accepts them: one integer for
+/// every side, one entry per axis (an integer for both sides or a pair), or for one axis a pair.
+func sideAmounts(_ context: LayerContext, _ key: String, axes: Int, default defaultValue: [(Int, Int)]) throws -> [(Int, Int)] {
+    guard let raw = context.value(key), !raw.isNull else { return defaultValue }
+    let limit = 1 << 20
+    func integer(_ value: JSONValue) -> Int? {
+        switch value {
+        case let .int(number) where number >= 0 && number <= limit: return Int(number)
+        case let .double(number) where number.rounded() == number && number >= 0 && number <= Double(limit): return Int(number)
+        default: return nil
+        }
+    }
+    func pair(_ value: JSONValue) -> (Int, Int)? {
+        if let amount = integer(value) { return (amount, amount) }
+        if case let .array(items) = value, items.count == 2, let before = integer(items[0]), let after = integer(items[1]) {
+            return (before, after)
+        }
+        return nil
+    }
+    var amounts: [(Int, Int)]?
+    if let amount = integer(raw) {
+        amounts = Array(repeating: (amount, amount), count: axes)
+    } else if axes == 1 {
+        if case let .array(items) = raw, items.count == 2, let before = integer(items[0]), let after = integer(items[1]) {
+            amounts = [(before, after)]
+        }
+    } else if case let .array(items) = raw, items.count == axes {
+        let pairs = items.compactMap(pair)
+        if pairs.count == axes { amounts = pairs }
+    }
+    guard let amounts else {
+        let expected = axes == 1
+            ? "an integer or a pair (before, after)"
+            : "an integer, a pair (rows, columns) or a pair of pairs ((top, bottom), (left, right))"
+        throw context.error("'\(key)' must be \(expected) of non-negative integers (at most \(limit)), found \(raw.brief())", key: key)
+    }
+    return amounts
+}
+
+/// `ZeroPadding1D` / `ZeroPadding2D` / `Cropping1D` / `Cropping2D`: adds zero rows and columns
+/// around each sample, or removes them. The 1-D layers accept a run-time sequence length.
+///
+/// Config: `padding` (1-D: 1 or (left, right); 2-D: (1, 1), an integer, (rows, columns) or
+/// ((top, bottom), (left, right))), or `cropping` (1-D: (1, 1); 2-D: ((0, 0), (0, 0)), same forms);
+/// `data_format` ("channels_last").
+public struct SpatialPadding: Layer {
+    let label: String
+    let inputShape: [Int?]
+    /// (before, after) per spatial axis: positive pads with zeros, negative crops.
+    let amounts: [(Int, Int)]
     public let outputShape: [Int?]
 
-    static func factory(rank: Int, crop: Bool) -> LayerFactory {
+    static func paddingFactory(spatialRank: Int) -> LayerFactory {
         { context in
-            try context.requireRank(rank + 1, meaning: rank == 2 ? "(batch, height, width, channels)" : "(batch, steps, features)")
-            let key = crop ? "cropping" : "padding"
-            let defaultValue: JSONValue = rank == 1 ? .int(1) : .array([.int(crop ? 0 : 1), .int(crop ? 0 : 1)])
-            let margins = try pairs(context, key: key, rank: rank, default: defaultValue).map { crop ? (-$0.0, -$0.1) : $0 }
-            var shape = context.inputShape
-            for axis in 0..<rank {
-                guard let size = shape[axis] else {
-                    guard rank == 1 else { throw context.error("needs known height and width, found \(describeShape(context.inputShape))") }
-                    continue
-                }
-                let result = size + margins[axis].0 + margins[axis].1
-                guard result > 0 else { throw context.error("\(key) removes all of axis \(axis + 1) (size \(size))", key: key) }
-                shape[axis] = result
-            }
-            return PadCrop(rank: rank, margins: margins, outputShape: shape)
+            try requireRank(context, spatialRank)
+            try requireChannelsLast(context)
+            let amounts = try sideAmounts(context, "padding", axes: spatialRank, default: Array(repeating: (1, 1), count: spatialRank))
+            return try make(context, spatialRank: spatialRank, amounts: amounts)
         }
     }
 
-    static func pairs(_ context: LayerContext, key: String, rank: Int, default defaultValue: JSONValue) throws -> [(Int, Int)] {
-        let raw = context.value(key).flatMap { $0.isNull ? nil : $0 } ?? defaultValue
-        func int(_ value: JSONValue) -> Int? {
-            if case let .int(number) = value, number >= 0, number < 1 << 20 { return Int(number) }
-            return nil
-        }
-        if let single = int(raw) { return Array(repeating: (single, single), count: rank) }
-        if case let .array(items) = raw {
-            if rank == 1, items.count == 2, let a = int(items[0]), let b = int(items[1]) { return [(a, b)] }
-            if items.count == rank {
-                let parsed: [(Int, Int)?] = items.map { item in
-                    if let v = int(item) { return (v, v) }
-                    if case let .array(pair) = item, pair.count == 2, let a = int(pair[0]), let b = int(pair[1]) { return (a, b) }
-                    return nil
+    static func croppingFactory(spatialRank: Int) -> LayerFactory {
+        { context in
+            try requireRank(context, spatialRank)
+            if spatialRank == 2 { try requireChannelsLast(context) }
+            let defaultAmount = spatialRank == 1 ? 1 : 0
+            let amounts = try sideAmounts(context, "cropping", axes: spatialRank,
+                                          default: Array(repeating: (defaultAmount, defaultAmount), count: spatialRank))
+            for (axis, amount) in amounts.enumerated() {
+                if let length = context.inputShape[axis], amount.0 + amount.1 >= length {
+                    let unit = spatialRank == 1 ? "steps" : (axis == 0 ? "rows" : "columns")
+                    throw context.error("cropping (\(amount.0), \(amount.1)) removes \(amount.0 + amount.1) of the input's \(length) \(unit); expected fewer than \(length) (input \(describeShape(context.inputShape)))", key: "cropping")
                 }
-                if parsed.allSatisfy({ $0 != nil }) { return parsed.compactMap { $0 } }
             }
+            return try make(context, spatialRank: spatialRank, amounts: amounts.map { (-$0.0, -$0.1) })
         }
-        throw context.error("'\(key)' must be a non-negative integer, \(rank) integers, or \(rank) (before, after) pairs, found \(raw.brief())", key: key)
+    }
+
+    private static func requireRank(_ context: LayerContext, _ spatialRank: Int) throws {
+        if spatialRank == 1 {
+            try context.requireRank(2, meaning: "(batch, steps, channels)")
+        } else {
+            try context.requireRank(3, meaning: "(batch, height, width, channels)")
+            _ = try context.inputDimension(0)
+            _ = try context.inputDimension(1)
+        }
+        _ = try context.inputDimension(-1)
+    }
+
+    private static func make(_ context: LayerContext, spatialRank: Int, amounts: [(Int, Int)]) throws -> SpatialPadding {
+        var output = context.inputShape
+        for axis in 0..<spatialRank {
+            output[axis] = output[axis].map { $0 + amounts[axis].0 + amounts[axis].1 }
+        }
+        try requireOutputSize(context, output)
+        return SpatialPadding(label: context.label, inputShape: context.inputShape, amounts: amounts, outputShape: output)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let height = rank == 2 ? input.shape[1] : 1
-        let width = input.shape[rank]
-        let channels = input.shape[rank + 1]
-        let (top, bottom) = rank == 2 ? margins[0] : (0, 0)
-        let (left, right) = margins[rank - 1]
-        let outH = height + top + bottom, outW = width + left + right
-        guard outH > 0, outW > 0 else { throw NNError(.input, "cropping", "removes every cell of an input of shape \(input.shape)") }
-        var output = [Float](repeating: 0, count: input.batch * outH * outW * channels)
-        for b in 0..<input.batch {
-            for h in max(0, -top)..<min(height, outH - top) {
-                for w in max(0, -left)..<min(width, outW - left) {
-                    let source = ((b * height + h) * width + w) * channels
-                    let target = ((b * outH + h + top) * outW + w + left) * channels
-                    output.replaceSubrange(target..<(target + channels), with: input.data[source..<(source + channels)])
-                }
-            }
+        try checkInput(input, built: inputShape, label: label)
+        let twoD = amounts.count == 2
+        let height = twoD ? input.shape[1] : 1
+        let width = input.shape[twoD ? 2 : 1]
+        let channels = input.shape[input.rank - 1]
+        let vertical = twoD ? amounts[0] : (0, 0)
+        let horizontal = amounts[amounts.count - 1]
+        let outputHeight = height + vertical.0 + vertical.1, outputWidth = width + horizontal.0 + horizontal.1
+        guard outputHeight > 0, outputWidth > 0 else {
+            throw NNError(.input, label, "cropping (\(-horizontal.0), \(-horizontal.1)) removes every one of the input's \(width) steps; expected more than \(-horizontal.0 - horizontal.1)")
         }
-        return Tensor(shape: [input.batch] + (rank == 2 ? [outH, outW] : [outW]) + [channels], data: output)
+        try requireOutputSize([outputHeight, outputWidth, channels], label: label)
+        let count = input.batch * outputHeight * outputWidth * channels
+        let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            input.data.withUnsafeBufferPointer { x in
+                pad2D(x, batch: input.batch, height: height, width: width, channels: channels,
+                      top: vertical.0, bottom: vertical.1, left: horizontal.0, right: horizontal.1, into: buffer)
+            }
+            initialized = count
+        }
+        let shape = [input.batch] + (twoD ? [outputHeight, outputWidth] : [outputWidth]) + [channels]
+        return Tensor(shape: shape, data: data)
     }
 }
 
-/// `UpSampling1D` / `UpSampling2D` with nearest-neighbour repetition. Config: `size` (2),
-/// `interpolation` ("nearest"; other modes are refused).
+/// How `UpSampling2D` fills the new cells.
+enum Interpolation: String, Sendable, CaseIterable {
+    case nearest, bilinear, bicubic, area, lanczos3, lanczos5, gaussian, mitchellcubic
+}
+
+/// `UpSampling1D` / `UpSampling2D`: enlarges each sample by whole factors. Nearest repeats each
+/// cell; the other interpolations follow TensorFlow's `tf.image.resize` (half-pixel centres, no
+/// antialiasing), which Keras calls.
+///
+/// Config: `size` (1-D: 2; 2-D: (2, 2), an integer or (rows, columns)), `interpolation` (2-D:
+/// "nearest" | "bilinear" | "bicubic" | "area" | "lanczos3" | "lanczos5", and Keras 2's "gaussian" |
+/// "mitchellcubic"), `data_format` ("channels_last").
 public struct UpSampling: Layer {
-    public let rank: Int
-    public let size: [Int]
+    let label: String
+    let inputShape: [Int?]
+    let rowFactor: Int
+    let columnFactor: Int
+    let interpolation: Interpolation
+    /// Separable weights for interpolations other than nearest (2-D, known size).
+    let weights: (rows: ResampleWeights, columns: ResampleWeights)?
     public let outputShape: [Int?]
 
-    static func factory(rank: Int) -> LayerFactory {
-        { context in
-            try context.requireRank(rank + 1, meaning: rank == 2 ? "(batch, height, width, channels)" : "(batch, steps, features)")
-            let size = try context.positiveInts(rank == 1 ? "size" : "size", count: rank, default: Array(repeating: 2, count: rank), maximum: 1 << 12)
-            if rank == 2 {
-                let mode = try context.string("interpolation", default: "nearest")
-                guard mode == "nearest" else {
-                    throw context.error("interpolation \"\(mode)\" is not supported yet; only \"nearest\"", key: "interpolation")
-                }
-            }
-            var shape = context.inputShape
-            for axis in 0..<rank { shape[axis] = shape[axis].map { $0 * size[axis] } }
-            return UpSampling(rank: rank, size: size, outputShape: shape)
+    static func factory1D(_ context: LayerContext) throws -> any Layer {
+        try context.requireRank(2, meaning: "(batch, steps, channels)")
+        let channels = try context.inputDimension(-1)
+        let size = try context.positiveInt("size", default: 2, maximum: 1 << 16)
+        try requireOutputSize(context, [context.inputShape[0].map { $0 * size }, channels], key: "size")
+        return UpSampling(label: context.label, inputShape: context.inputShape, rowFactor: 1, columnFactor: size,
+                          interpolation: .nearest, weights: nil, outputShape: [context.inputShape[0].map { $0 * size }, channels])
+    }
+
+    static func factory2D(_ context: LayerContext) throws -> any Layer {
+        try context.requireRank(3, meaning: "(batch, height, width, channels)")
+        let height = try context.inputDimension(0), width = try context.inputDimension(1)
+        let channels = try context.inputDimension(2)
+        try requireChannelsLast(context)
+        let size = try context.positiveInts("size", count: 2, default: [2, 2], maximum: 1 << 16)
+        let name = try context.choice("interpolation", default: "nearest", allowed: Interpolation.allCases.map(\.rawValue))
+        let interpolation = Interpolation(rawValue: name) ?? .nearest
+        let outputHeight = height * size[0], outputWidth = width * size[1]
+        try requireOutputSize(context, [outputHeight, outputWidth, channels], key: "size")
+        // Interpolation weights are precomputed per output row and column.
+        if interpolation != .nearest, max(outputHeight, outputWidth) > 1 << 20 {
+            throw context.error("interpolation \"\(name)\" would produce \(outputHeight)×\(outputWidth) images; the largest side accepted is \(1 << 20) (\"nearest\" has no such limit)", key: "size")
         }
+        var weights: (rows: ResampleWeights, columns: ResampleWeights)?
+        switch interpolation {
+        case .nearest: weights = nil
+        case .bilinear: weights = (.bilinear(input: height, output: outputHeight), .bilinear(input: width, output: outputWidth))
+        case .bicubic: weights = (.bicubic(input: height, output: outputHeight), .bicubic(input: width, output: outputWidth))
+        case .area: weights = (.area(input: height, output: outputHeight), .area(input: width, output: outputWidth))
+        case .lanczos3, .lanczos5, .gaussian, .mitchellcubic:
+            let filter: ResampleFilter = switch interpolation {
+            case .lanczos3: .lanczos3
+            case .lanczos5: .lanczos5
+            case .gaussian: .gaussian
+            default: .mitchellCubic
+            }
+            weights = (.scaleAndTranslate(input: height, output: outputHeight, filter: filter),
+                       .scaleAndTranslate(input: width, output: outputWidth, filter: filter))
+        }
+        return UpSampling(label: context.label, inputShape: context.inputShape, rowFactor: size[0], columnFactor: size[1],
+                          interpolation: interpolation, weights: weights, outputShape: [outputHeight, outputWidth, channels])
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let height = rank == 2 ? input.shape[1] : 1
-        let width = input.shape[rank]
-        let channels = input.shape[rank + 1]
-        let sh = rank == 2 ? size[0] : 1, sw = size[rank - 1]
-        let outH = height * sh, outW = width * sw
-        var output = [Float](repeating: 0, count: input.batch * outH * outW * channels)
-        for b in 0..<input.batch {
-            for h in 0..<outH {
-                for w in 0..<outW {
-                    let source = ((b * height + h / sh) * width + w / sw) * channels
-                    let target = ((b * outH + h) * outW + w) * channels
-                    output.replaceSubrange(target..<(target + channels), with: input.data[source..<(source + channels)])
+        try checkInput(input, built: inputShape, label: label)
+        let twoD = input.rank == 4
+        let height = twoD ? input.shape[1] : 1
+        let width = input.shape[twoD ? 2 : 1]
+        let channels = input.shape[input.rank - 1]
+        let outputHeight = height * rowFactor, outputWidth = width * columnFactor
+        try requireOutputSize([outputHeight, outputWidth, channels], label: label)
+        let count = input.batch * outputHeight * outputWidth * channels
+        let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            input.data.withUnsafeBufferPointer { x in
+                if let weights {
+                    resample2D(x, batch: input.batch, channels: channels, rows: weights.rows, columns: weights.columns, into: buffer)
+                } else {
+                    upsampleNearest2D(x, batch: input.batch, height: height, width: width, channels: channels,
+                                      rowFactor: rowFactor, columnFactor: columnFactor, into: buffer)
                 }
             }
+            initialized = count
         }
-        return Tensor(shape: [input.batch] + (rank == 2 ? [outH, outW] : [outW]) + [channels], data: output)
+        let shape = [input.batch] + (twoD ? [outputHeight, outputWidth] : [outputWidth]) + [channels]
+        return Tensor(shape: shape, data: data)
     }
 }
 
 extension Builtins {
     static func registerReshaping(_ registry: LayerRegistry) {
-        registry.register("ZeroPadding2D", origin: "builtin", summary: "Adds rows and columns of zeros around each image.", factory: PadCrop.factory(rank: 2, crop: false))
-        registry.register("ZeroPadding1D", origin: "builtin", summary: "Adds zero steps before and after each sequence.", factory: PadCrop.factory(rank: 1, crop: false))
-        registry.register("Cropping2D", origin: "builtin", summary: "Removes rows and columns at the edges of each image.", factory: PadCrop.factory(rank: 2, crop: true))
-        registry.register("Cropping1D", origin: "builtin", summary: "Removes steps at the start and end of each sequence.", factory: PadCrop.factory(rank: 1, crop: true))
-        registry.register("UpSampling2D", origin: "builtin", summary: "Repeats rows and columns (nearest neighbour).", factory: UpSampling.factory(rank: 2))
-        registry.register("UpSampling1D", origin: "builtin", summary: "Repeats each step.", factory: UpSampling.factory(rank: 1))
+        registry.register("ZeroPadding2D", origin: "builtin", summary: "Adds rows and columns of zeros around each image.",
+                          factory: SpatialPadding.paddingFactory(spatialRank: 2))
+        registry.register("ZeroPadding1D", origin: "builtin", summary: "Adds zero steps at the start and end of each sequence.",
+                          factory: SpatialPadding.paddingFactory(spatialRank: 1))
+        registry.register("Cropping2D", origin: "builtin", summary: "Removes rows and columns from the edges of each image.",
+                          factory: SpatialPadding.croppingFactory(spatialRank: 2))
+        registry.register("Cropping1D", origin: "builtin", summary: "Removes steps from the start and end of each sequence.",
+                          factory: SpatialPadding.croppingFactory(spatialRank: 1))
+        registry.register("UpSampling2D", origin: "builtin",
+                          summary: "Enlarges each image by whole factors (nearest, bilinear, bicubic, area or Lanczos).",
+                          factory: UpSampling.factory2D)
+        registry.register("UpSampling1D", origin: "builtin", summary: "Repeats each time step size times.",
+                          factory: UpSampling.factory1D)
     }
 }

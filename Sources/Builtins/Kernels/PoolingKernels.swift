@@ -1,0 +1,112 @@
+/// The shape of a 2-D pooling, channels last. A 1-D pooling is the same with a height of one.
+package struct PoolingGeometry: Sendable, Equatable {
+    package var rows: WindowAxis
+    package var columns: WindowAxis
+    package var channels: Int
+
+    package init(rows: WindowAxis, columns: WindowAxis, channels: Int) {
+        self.rows = rows
+        self.columns = columns
+        self.channels = channels
+    }
+
+    package var inputCount: Int { rows.input * columns.input * channels }
+    package var outputCount: Int { rows.output * columns.output * channels }
+}
+
+/// Max over each window; padding cells take no part (as TensorFlow's "SAME" max pooling).
+///
+/// input [batch, H, W, C] → output [batch, outH, outW, C]
+package func maxPool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
+                       geometry g: PoolingGeometry) {
+    pool2D(input, batch: batch, into: output, geometry: g, average: false)
+}
+
+/// Mean over each window, dividing by the number of input cells it covers, so padding cells take
+/// no part (as TensorFlow's "SAME" average pooling).
+///
+/// input [batch, H, W, C] → output [batch, outH, outW, C]
+package func averagePool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
+                           geometry g: PoolingGeometry) {
+    pool2D(input, batch: batch, into: output, geometry: g, average: true)
+}
+
+private func pool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
+                    geometry g: PoolingGeometry, average: Bool) {
+    guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    let channels = g.channels, width = g.columns.input
+    var out = y
+    for image in 0..<batch {
+        let base = x + image * g.inputCount
+        for outRow in 0..<g.rows.output {
+            let (rowStart, rowFirst, rowEnd) = g.rows.taps(at: outRow)
+            for outColumn in 0..<g.columns.output {
+                let (columnStart, columnFirst, columnEnd) = g.columns.taps(at: outColumn)
+                if average {
+                    out.update(repeating: 0, count: channels)
+                    for tapRow in rowFirst..<rowEnd {
+                        var cell = base + ((rowStart + tapRow) * width + columnStart + columnFirst) * channels
+                        for _ in columnFirst..<columnEnd {
+                            for channel in 0..<channels { out[channel] += cell[channel] }
+                            cell += channels
+                        }
+                    }
+                    let count = Float(max((rowEnd - rowFirst) * (columnEnd - columnFirst), 1))
+                    for channel in 0..<channels { out[channel] /= count }
+                } else {
+                    out.update(repeating: -.infinity, count: channels)
+                    for tapRow in rowFirst..<rowEnd {
+                        var cell = base + ((rowStart + tapRow) * width + columnStart + columnFirst) * channels
+                        for _ in columnFirst..<columnEnd {
+                            for channel in 0..<channels { out[channel] = max(out[channel], cell[channel]) }
+                            cell += channels
+                        }
+                    }
+                }
+                out += channels
+            }
+        }
+    }
+}
+
+/// Mean over all steps of each sample, or over the steps `mask` marks as real when given (a row
+/// with none gives NaN, 0/0, as Keras does).
+///
+/// input [batch, steps, C], mask [batch, steps]? → output [batch, C]
+package func globalAveragePool(_ input: UnsafeBufferPointer<Float>, batch: Int, steps: Int, channels: Int,
+                               mask: UnsafeBufferPointer<Bool>?, into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress, channels > 0 else { return }
+    // Double accumulation keeps long sums (56×56 feature maps) within float rounding of Keras.
+    let sums = UnsafeMutablePointer<Double>.allocate(capacity: channels)
+    defer { sums.deallocate() }
+    for image in 0..<batch {
+        sums.update(repeating: 0, count: channels)
+        var counted = 0
+        var cell = x + image * steps * channels
+        for step in 0..<steps {
+            defer { cell += channels }
+            if let mask, !mask[image * steps + step] { continue }
+            counted += 1
+            for channel in 0..<channels { sums[channel] += Double(cell[channel]) }
+        }
+        let out = y + image * channels
+        for channel in 0..<channels { out[channel] = Float(sums[channel] / Double(counted)) }
+    }
+}
+
+/// Max over all steps of each sample.
+///
+/// input [batch, steps, C] → output [batch, C]
+package func globalMaxPool(_ input: UnsafeBufferPointer<Float>, batch: Int, steps: Int, channels: Int,
+                           into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    for image in 0..<batch {
+        let out = y + image * channels
+        out.update(repeating: -.infinity, count: channels)
+        var cell = x + image * steps * channels
+        for _ in 0..<steps {
+            for channel in 0..<channels { out[channel] = max(out[channel], cell[channel]) }
+            cell += channels
+        }
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+
+/// Zero-pads (or, with negative amounts, crops) the two spatial axes. A 1-D layer is the same with a
+/// height of one.
+///
+/// input [batch, H, W, C] → output [batch, H + top + bottom, W + left + right, C]
+package func pad2D(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int, channels: Int,
+                   top: Int, bottom: Int, left: Int, right: Int, into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    let outputHeight = height + top + bottom, outputWidth = width + left + right
+    guard outputHeight > 0, outputWidth > 0 else { return }
+    // The input columns that land in the output, and where they land.
+    let firstColumn = max(0, -left), endColumn = min(width, width + right)
+    let copied = max(endColumn - firstColumn, 0) * channels
+    let before = max(left, 0) * channels, after = max(right, 0) * channels
+    var out = y
+    for image in 0..<batch {
+        for outRow in 0..<outputHeight {
+            let inputRow = outRow - top
+            if inputRow < 0 || inputRow >= height {
+                out.update(repeating: 0, count: outputWidth * channels)
+            } else {
+                out.update(repeating: 0, count: before)
+                (out + before).update(from: x + ((image * height + inputRow) * width + firstColumn) * channels, count: copied)
+                (out + before + copied).update(repeating: 0, count: after)
+            }
+            out += outputWidth * channels
+        }
+    }
+}
+
+/// Nearest-neighbour upsampling by whole factors: each cell repeated `rowFactor` × `columnFactor`
+/// times (Keras's `ops.repeat` on each axis).
+///
+/// input [batch, H, W, C] → output [batch, H·rowFactor, W·columnFactor, C]
+package func upsampleNearest2D(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int, channels: Int,
+                               rowFactor: Int, columnFactor: Int, into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    let outputRow = width * columnFactor * channels
+    var out = y
+    for image in 0..<batch {
+        for row in 0..<height {
+            let first = out
+            var cell = x + (image * height + row) * width * channels
+            for _ in 0..<width {
+                for _ in 0..<columnFactor {
+                    out.update(from: cell, count: channels)
+                    out += channels
+                }
+                cell += channels
+            }
+            for _ in 1..<max(rowFactor, 1) {
+                out.update(from: first, count: outputRow)
+                out += outputRow
+            }
+        }
+    }
+}
+
+/// Separable interpolation weights along one axis: output position `o` is
+/// Σ weights[o·taps + t] · input[indices[o·taps + t]] over t in 0..<taps.
+package struct ResampleWeights: Sendable, Equatable {
+    package var input: Int
+    package var output: Int
+    package var taps: Int
+    package var indices: [Int]
+    package var weights: [Float]
+
+    package init(input: Int, output: Int, taps: Int, indices: [Int], weights: [Float]) {
+        self.input = input
+        self.output = output
+        self.taps = taps
+        self.indices = indices
+        self.weights = weights
+    }
+
+    /// TensorFlow's half-pixel source coordinate of output `position`: (o + 0.5)·in/out - 0.5.
+    @inline(__always)
+    static func halfPixel(_ position: Int, scale: Float) -> Float {
+        (Float(position) + 0.5) * scale - 0.5
+    }
+
+    /// `resize_bilinear` with half-pixel centres: lerp between ⌊s⌋ and ⌈s⌉, clamped to the edges.
+    package static func bilinear(input: Int, output: Int) -> ResampleWeights {
+        let scale = Float(input) / Float(output)
+        var indices: [Int] = [], weights: [Float] = []
+        for position in 0..<output {
+            let source = halfPixel(position, scale: scale)
+            let floor = source.rounded(.down)
+            let lerp = source - floor
+            indices += [min(max(Int(floor), 0), input - 1), min(max(Int(source.rounded(.up)), 0), input - 1)]
+            weights += [1 - lerp, lerp]
+        }
+        return ResampleWeights(input: input, output: output, taps: 2, indices: indices, weights: weights)
+    }
+
+    /// `resize_bicubic` with half-pixel centres: Keys' cubic (a = -0.5) read from TensorFlow's
+    /// 1024-entry table; taps outside the input get weight 0 and the rest are renormalised.
+    package static func bicubic(input: Int, output: Int) -> ResampleWeights {
+        let tableSize = 1024
+        let a: Float = -0.5
+        var table = [Float](repeating: 0, count: (tableSize + 1) * 2)
+        for i in 0...tableSize {
+            var x = Float(Double(i) / Double(tableSize))
+            table[i * 2] = ((a + 2) * x - (a + 3)) * x * x + 1
+            x += 1
+            table[i * 2 + 1] = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        }
+        let scale = Float(input) / Float(output)
+        var indices: [Int] = [], weights: [Float] = []
+        for position in 0..<output {
+            let source = halfPixel(position, scale: scale)
+            let base = Int(source.rounded(.down))
+            let offset = Int((( source - source.rounded(.down)) * Float(tableSize)).rounded(.toNearestOrEven))
+            let raw = [table[offset * 2 + 1], table[offset * 2], table[(tableSize - offset) * 2], table[(tableSize - offset) * 2 + 1]]
+            var tapWeights: [Float] = []
+            for tap in 0..<4 {
+                let index = base - 1 + tap
+                indices.append(min(max(index, 0), input - 1))
+                tapWeights.append(index >= 0 && index < input ? raw[tap] : 0)
+            }
+            let sum = tapWeights.reduce(0, +)
+            if abs(sum) >= 1000 * Float.leastNormalMagnitude { tapWeights = tapWeights.map { $0 * (1 / sum) } }
+            weights += tapWeights
+        }
+        return ResampleWeights(input: input, output: output, taps: 4, indices: indices, weights: weights)
+    }
+
+    /// `resize_area`: each output cell averages the input it covers, weighted by overlap.
+    package static func area(input: Int, output: Int) -> ResampleWeights {
+        let scale = Float(input) / Float(output)
+        var spans: [[(Int, Float)]] = []
+        for position in 0..<output {
+            let start = Float(position) * scale, end = Float(position + 1) * scale
+            var span: [(Int, Float)] = []
+            var cell = Int(start.rounded(.down))
+            while Float(cell) < end {
+                let overlap = min(Float(cell + 1), end) - max(Float(cell), start)
+                span.append((min(max(cell, 0), input - 1), overlap / scale))
+                cell += 1
+            }
+            spans.append(span)
+        }
+        return padded(spans, input: input)
+    }
+
+    /// `scale_and_translate` with `filter` and no antialiasing (upsampling needs none): the filter
+    /// sampled at the input centres within its radius of each output centre, normalised to sum to one.
+    package static func scaleAndTranslate(input: Int, output: Int, filter: ResampleFilter) -> ResampleWeights {
+        let radius = filter.radius
+        let inverseScale = 1 / (Float(output) / Float(input))
+        var spans: [[(Int, Float)]] = []
+        for position in 0..<output {
+            let sample = (Float(position) + 0.5) * inverseScale
+            guard sample >= 0, sample <= Float(input) else { spans.append([]); continue }
+            let start = min(max(Int((sample - radius - 0.5).rounded(.up)), 0), input - 1)
+            let end = min(max(Int((sample + radius - 0.5).rounded(.down)), 0), input - 1) + 1
+            var span: [(Int, Float)] = []
+            var total: Float = 0
+            for source in start..<end {
+                let weight = filter(Float(source) + 0.5 - sample)
+                total += weight
+                span.append((source, weight))
+            }
+            let normal = abs(total) >= 1000 * Float.leastNormalMagnitude
+            spans.append(span.map { ($0.0, normal ? $0.1 * (1 / total) : 0) })
+        }
+        return padded(spans, input: input)
+    }
+
+    /// Spans of varying length as fixed-width taps (unused taps weigh nothing).
+    private static func padded(_ spans: [[(Int, Float)]], input: Int) -> ResampleWeights {
+        let taps = max(spans.map(\.count).max() ?? 1, 1)
+        var indices: [Int] = [], weights: [Float] = []
+        for span in spans {
+            for tap in 0..<taps {
+                indices.append(tap < span.count ? span[tap].0 : 0)
+                weights.append(tap < span.count ? span[tap].1 : 0)
+            }
+        }
+        return ResampleWeights(input: input, output: spans.count, taps: taps, indices: indices, weights: weights)
+    }
+}
+
+/// The filters of TensorFlow's `scale_and_translate`, as `tf.image.resize` uses them.
+package enum ResampleFilter: Sendable {
+    case lanczos3, lanczos5, gaussian, mitchellCubic
+
+    var radius: Float {
+        switch self {
+        case .lanczos3: 3
+        case .lanczos5: 5
+        case .gaussian: 1.5
+        case .mitchellCubic: 2
+        }
+    }
+
+    /// The filter's weight at distance `value` from the sample point.
+    func callAsFunction(_ value: Float) -> Float {
+        let x = abs(value)
+        switch self {
+        case .lanczos3, .lanczos5:
+            let r = radius
+            if x > r { return 0 }
+            if x <= 1e-3 { return 1 }
+            let pi: Float = 3.14159265359
+            return r * sin(pi * x) * sin(pi * x / r) / (pi * pi * x * x)
+        case .gaussian:
+            // sigma = radius / 3 = 0.5, Turkowski's choice for a 3-pixel support.
+            if x >= radius { return 0 }
+            let sigma = radius / 3
+            return Float(exp(-Double(x) * Double(x) / (2 * Double(sigma) * Double(sigma))))
+        case .mitchellCubic:
+            // Mitchell–Netravali with B = C = 1/3.
+            if x >= 2 { return 0 }
+            if x >= 1 { return (((-7 / 18) * x + 2) * x - 10 / 3) * x + 16 / 9 }
+            return (((7 / 6) * x - 2) * x) * x + 8 / 9
+        }
+    }
+}
+
+/// Separable resampling: along the width with `columns`, then along the height with `rows`.
+///
+/// input [batch, rows.input, columns.input, C] → output [batch, rows.output, columns.output, C]
+package func resample2D(_ input: UnsafeBufferPointer<Float>, batch: Int, channels: Int,
+                        rows: ResampleWeights, columns: ResampleWeights, into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress, channels > 0 else { return }
+    let height = rows.input, width = columns.input
+    let outputWidth = columns.output
+    let rowSize = outputWidth * channels
+    // One image resampled along the width, reused for every output row.
+    let across = UnsafeMutablePointer<Float>.allocate(capacity: height * rowSize)
+    defer { across.deallocate() }
+    columns.indices.withUnsafeBufferPointer { columnIndex in
+        columns.weights.withUnsafeBufferPointer { columnWeight in
+            rows.indices.withUnsafeBufferPointer { rowIndex in
+                rows.weights.withUnsafeBufferPointer { rowWeight in
+                    for image in 0..<batch {
+                        let source = x + image * height * width * channels
+                        var out = across
+                        for row in 0..<height {
+                            let line = source + row * width * channels
+                            for column in 0..<outputWidth {
+                                out.update(repeating: 0, count: channels)
+                                for tap in 0..<columns.taps {
+                                    let weight = columnWeight[column * columns.taps + tap]
+                                    if weight == 0 { continue }
+                                    let cell = line + columnIndex[column * columns.taps + tap] * channels
+                                    for channel in 0..<channels { out[channel] += weight * cell[channel] }
+                                }
+                                out += channels
+                            }
+                        }
+                        let target = y + image * rows.output * rowSize
+                        for row in 0..<rows.output {
+                            let out = target + row * rowSize
+                            out.update(repeating: 0, count: rowSize)
+                            for tap in 0..<rows.taps {
+                                let weight = rowWeight[row * rows.taps + tap]
+                                if weight == 0 { continue }
+                                let line = across + rowIndex[row * rows.taps + tap] * rowSize
+                                for index in 0..<rowSize { out[index] += weight * line[index] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+import XCTest
+@testable import Builtins
+import LayerRegistry
+
+final class ConvolutionTests: XCTestCase {
+    // MARK: - Hand-computed values
+
+    /// x = 1…9 as a 3×3 image, kernel [[1, 2], [3, 4]], bias 1.
+    private func conv2D(padding: String, strides: Int = 1) throws -> Tensor {
+        let layer = #"{"class_name": "Conv2D", "config": {"name": "conv", "filters": 1, "kernel_size": 2, "strides": \#(strides), "padding": "\#(padding)"}}"#
+        let model = try HandBuilt.model(input: [3, 3, 1], layers: [layer],
+                                        weights: ["conv/kernel": ([2, 2, 1, 1], [1, 2, 3, 4]), "conv/bias": ([1], [1])])
+        return try HandBuilt.run(model, shape: [1, 3, 3, 1], (1...9).map(Float.init))
+    }
+
+    func testConv2DValid() throws {
+        let y = try conv2D(padding: "valid")
+        XCTAssertEqual(y.shape, [1, 2, 2, 1])
+        // 1·1 + 2·2 + 4·3 + 5·4 = 37, then + bias.
+        assertClose(y.data, [38, 48, 68, 78])
+    }
+
+    func testConv2DSameEvenKernelPadsBottomRight() throws {
+        let y = try conv2D(padding: "same")
+        XCTAssertEqual(y.shape, [1, 3, 3, 1])
+        // The one padding row and column go after the input: the last column sees x[·, 2] and zeros.
+        assertClose(y.data, [38, 48, 3 + 18 + 1,
+                             68, 78, 6 + 27 + 1,
+                             7 + 16 + 1, 8 + 18 + 1, 9 + 1])
+    }
+
+    func testConv2DSameStrideTwo() throws {
+        // ceil(3/2) = 2 outputs; total padding (2-1)·2 + 2 - 3 = 1, all after.
+        let y = try conv2D(padding: "same", strides: 2)
+        XCTAssertEqual(y.shape, [1, 2, 2, 1])
+        assertClose(y.data, [38, 3 + 18 + 1, 7 + 16 + 1, 9 + 1])
+    }
+
+    private func conv1D(_ options: String, input: [Float] = [1, 2, 3, 4]) throws -> Tensor {
+        let layer = #"{"class_name": "Conv1D", "config": {"name": "conv", "filters": 1, "kernel_size": 2, "use_bias": false, \#(options)}}"#
+        // Tap 0 weighs 10, tap 1 weighs 1.
+        let model = try HandBuilt.model(input: [nil, 1], layers: [layer], weights: ["conv/kernel": ([2, 1, 1], [10, 1])])
+        return try HandBuilt.run(model, shape: [1, input.count, 1], input)
+    }
+
+    func testConv1DCausal() throws {
+        let y = try conv1D(#""padding": "causal""#)
+        // y[t] = 10·x[t-1] + x[t], with x[-1] = 0.
+        assertClose(y.data, [1, 12, 23, 34])
+    }
+
+    func testConv1DCausalDilated() throws {
+        let y = try conv1D(#""padding": "causal", "dilation_rate": 2"#)
+        assertClose(y.data, [1, 2, 13, 24])
+    }
+
+    func testConv1DCausalStrided() throws {
+        let y = try conv1D(#""padding": "causal", "strides": 2"#, input: [1, 2, 3, 4, 5])
+        // Outputs at t = 0, 2, 4.
+        XCTAssertEqual(y.shape, [1, 3, 1])
+        assertClose(y.data, [1, 23, 45])
+    }
+
+    func testConv1DValidAndSameOnRunTimeLength() throws {
+        assertClose(try conv1D(#""padding": "valid""#).data, [12, 23, 34])
+        // Same with an even kernel: the padding step goes after the input.
+        assertClose(try conv1D(#""padding": "same""#).data, [12, 23, 34, 40])
+        assertClose(try conv1D(#""padding": "valid""#, input: [5, 6]).data, [56])
+    }
+
+    func testGroupsUseTheirOwnChannels() throws {
+        // Two groups of one channel each, a 1×1 kernel: filter 0 sees channel 0 only, filter 1 channel 1 only.
+        let layer = #"{"class_name": "Conv2D", "config": {"name": "conv", "filters": 2, "kernel_size": 1, "groups": 2}}"#
+        let model = try HandBuilt.model(input: [1, 2, 2], layers: [layer],
+                                        weights: ["conv/kernel": ([1, 1, 1, 2], [2, 3]), "conv/bias": ([2], [0.5, -0.5])])
+        let y = try HandBuilt.run(model, shape: [1, 1, 2, 2], [1, 10, 2, 20])
+        assertClose(y.data, [2.5, 29.5, 4.5, 59.5])
+    }
+
+    func testActivationAppliesOverFilters() throws {
+        let layer = #"{"class_name": "Conv1D", "config": {"name": "conv", "filters": 2, "kernel_size": 1, "use_bias": false, "activation": "softmax"}}"#
+        let model = try HandBuilt.model(input: [2, 1], layers: [layer], weights: ["conv/kernel": ([1, 1, 2], [1, 0])])
+        let y = try HandBuilt.run(model, shape: [1, 2, 1], [0, log(3)])
+        assertClose(y.data, [0.5, 0.5, 0.75, 0.25])
+    }
+
+    // MARK: - Fast kernel against its naive twin
+
+    func testIm2colGemmMatchesNaiveTwinOnRandomShapes() {
+        var random = SplitMix(seed: 42)
+        var checked = 0
+        for trial in 0..<150 {
+            let groups = [1, 1, 2, 3].randomElement(using: &random) ?? 1
+            let channels = groups * Int.random(in: 1...3, using: &random)
+            let filters = groups * Int.random(in: 1...3, using: &random)
+            let oneD = trial % 3 == 0
+            let kernelHeight = oneD ? 1 : Int.random(in: 1...4, using: &random)
+            let kernelWidth = Int.random(in: 1...4, using: &random)
+            let dilated = Bool.random(using: &random)
+            let strideHeight = dilated || oneD ? 1 : Int.random(in: 1...3, using: &random)
+            let strideWidth = dilated ? 1 : Int.random(in: 1...3, using: &random)
+            let dilationHeight = dilated && !oneD ? Int.random(in: 1...3, using: &random) : 1
+            let dilationWidth = dilated ? Int.random(in: 1...3, using: &random) : 1
+            let paddings: [WindowPadding] = oneD ? [.valid, .same, .causal] : [.valid, .same]
+            let padding = paddings.randomElement(using: &random) ?? .valid
+            let height = oneD ? 1 : Int.random(in: 1...9, using: &random)
+            let width = Int.random(in: 1...11, using: &random)
+            let batch = Int.random(in: 1...3, using: &random)
+            guard let rows = WindowAxis.place(input: height, size: kernelHeight, stride: strideHeight, dilation: dilationHeight, padding: oneD ? .valid : padding),
+                  let columns = WindowAxis.place(input: width, size: kernelWidth, stride: strideWidth, dilation: dilationWidth, padding: padding) else {
+                continue
+            }
+            let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: filters, groups: groups)
+            let input = random.floats(batch * geometry.inputCount)
+            let kernel = random.floats(kernelHeight * kernelWidth * geometry.groupChannels * filters)
+            let bias: [Float]? = Bool.random(using: &random) ? random.floats(filters) : nil
+            let count = batch * geometry.outputCount
+            var fast = [Float](repeating: .nan, count: count), chunked = fast, naive = fast
+            input.withUnsafeBufferPointer { x in
+                kernel.withUnsafeBufferPointer { w in
+                    let b = bias?.withUnsafeBufferPointer { $0 }
+                    fast.withUnsafeMutableBufferPointer { convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry) }
+                    // A tiny column budget forces one output pixel per GEMM, exercising the chunked path.
+                    chunked.withUnsafeMutableBufferPointer { convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, columnLimit: 1) }
+                    naive.withUnsafeMutableBufferPointer { naiveConvolve2D(x, batch: batch, w, b, into: $0, geometry: geometry) }
+                }
+            }
+            let description = "trial \(trial): \(geometry)"
+            XCTAssertFalse(fast.contains(where: \.isNaN), "unwritten output in \(description)")
+            assertClose(fast, naive, tolerance: 1e-5, description)
+            assertClose(chunked, naive, tolerance: 1e-5, description)
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 100, "too few random shapes fit their kernels")
+    }
+
+    func testWindowPlacementMatchesTensorFlow() {
+        // same: ceil(in/stride) outputs, padding (out-1)·stride + span - in, the smaller half first.
+        XCTAssertEqual(WindowAxis.place(input: 7, size: 4, stride: 2, padding: .same),
+                       WindowAxis(input: 7, size: 4, stride: 2, dilation: 1, padBefore: 1, output: 4))
+        XCTAssertEqual(WindowAxis.place(input: 5, size: 3, stride: 1, dilation: 2, padding: .same)?.padBefore, 2)
+        XCTAssertEqual(WindowAxis.place(input: 6, size: 1, stride: 4, padding: .same)?.padBefore, 0)
+        XCTAssertEqual(WindowAxis.place(input: 10, size: 3, stride: 3, dilation: 2, padding: .causal),
+                       WindowAxis(input: 10, size: 3, stride: 3, dilation: 2, padBefore: 4, output: 4))
+        XCTAssertEqual(WindowAxis.place(input: 9, size: 3, stride: 2, dilation: 2, padding: .valid)?.output, 3)
+        XCTAssertNil(WindowAxis.place(input: 4, size: 3, stride: 1, dilation: 2, padding: .valid))
+    }
+
+    // MARK: - Errors
+
+    private let conv2DLayer = #"{"class_name": "Conv2D", "config": {"name": "conv", "filters": 4, "kernel_size": 3}}"#
+
+    func testConv2DAfterFlattenNamesTheShapeAndTheLayerBefore() throws {
+        let flatten = #"{"class_name": "Flatten", "config": {"name": "flatten"}}"#
+        let message = try XCTUnwrap(HandBuilt.buildError(input: [4, 4, 1], layers: [flatten, conv2DLayer]))
+        XCTAssertTrue(message.contains("layer 'conv' (Conv2D): expects input of shape (batch, height, width, channels), found (None, 16) from layer 'flatten' (Flatten)"), message)
+    }
+
+    func testKernelLargerThanInputIsAClearError() throws {
+        let message = try XCTUnwrap(HandBuilt.buildError(input: [2, 5, 1], layers: [conv2DLayer]))
+        XCTAssertTrue(message.contains("config.kernel_size"), message)
+        XCTAssertTrue(message.contains("the kernel spans 3 rows but the input has 2 with padding \"valid\""), message)
+        // Same padding makes it fit.
+        let same = #"{"class_name": "Conv2D", "config": {"name": "conv", "filters": 4, "kernel_size": 3, "padding": "same"}}"#
+        XCTAssertNil(HandBuilt.buildError(input: [2, 5, 1], layers: [same]))
+        let dilated = #"{"class_name": "Conv1D", "config": {"name": "conv", "filters": 1, "kernel_size": 3, "dilation_rate": 3}}"#
+        let dilatedMessage = try XCTUnwrap(HandBuilt.buildError(input: [6, 1], layers: [dilated]))
+        XCTAssertTrue(dilatedMessage.contains("the kernel spans 7 steps (kernel_size 3, dilation_rate 3) but the input has 6"), dilatedMessage)
+    }
+
+    func testRunTimeSequenceShorterThanKernelThrows() throws {
+        let model = try HandBuilt.model(input: [nil, 1], layers: [#"{"class_name": "Conv1D", "config": {"name": "conv", "filters": 1, "kernel_size": 4}}"#])
+        XCTAssertThrowsError(try HandBuilt.run(model, shape: [1, 3, 1], [1, 2, 3])) { error in
+            XCTAssertTrue("\(error)".contains("the kernel spans 4 steps but the input has 3"), "\(error)")
+        }
+    }
+
+    func testConfigErrorsNameTheKey() throws {
+        let cases: [(String, String, String)] = [
+            (#""filters": 4, "kernel_size": 3, "data_format": "channels_first""#, "config.data_format", "data_format \"channels_first\" is not supported"),
+            (#""filters": 4, "kernel_size": 3, "strides": 2, "dilation_rate": [1, 2]"#, "config.dilation_rate", "strides [2, 2] together with dilation_rate [1, 2]"),
+            (#""filters": 3, "kernel_size": 1, "groups": 2"#, "config.groups", "'filters' (3) must be divisible by 'groups' (2)"),
+            (#""filters": 4, "kernel_size": 1, "groups": 4"#, "config.groups", "the input's 2 channels must be divisible by 'groups' (4)"),
+            (#""filters": 4, "kernel_size": [3, 3, 3]"#, "config.kernel_size", "must be an integer or a list of 2 integers, found"),
+            (#""filters": 4, "kernel_size": 0"#, "config.kernel_size", "must hold positive integers"),
+            (#""filters": 4, "kernel_size": 3, "padding": "causal""#, "config.padding", #"must be one of "valid", "same", found "causal""#),
+            (#""kernel_size": 3"#, "config.filters", "missing required key 'filters'"),
+            (#""filters": 268435456, "kernel_size": 1"#, "config.filters", "more than 2147483648 values per sample"),
+        ]
+        for (config, location, text) in cases {
+            let layer = #"{"class_name": "Conv2D", "config": {"name": "conv", \#(config)}}"#
+            let message = try XCTUnwrap(HandBuilt.buildError(input: [5, 5, 2], layers: [layer]), config)
+            XCTAssertTrue(message.contains(location), "\(config): \(message)")
+            XCTAssertTrue(message.contains(text), "\(config): \(message)")
+        }
+    }
+
+    func testMisShapedKernelIsReported() throws {
+        let layer = #"{"class_name": "Conv2D", "config": {"name": "conv", "filters": 2, "kernel_size": 2, "groups": 2}}"#
+        XCTAssertThrowsError(try HandBuilt.model(input: [3, 3, 4], layers: [layer],
+                                                 weights: ["conv/kernel": ([2, 2, 4, 2], Array(repeating: 0, count: 32)), "conv/bias": ([2], [0, 0])])) { error in
+            XCTAssertTrue("\(error)".contains("weight 'kernel' ('conv/kernel') has shape [2, 2, 4, 2], expected [2, 2, 2, 2]"), "\(error)")
+        }
+    }
+
+    // MARK: - Keras fixtures
+
+    func testKerasConv2DValid() { assertMatchesKeras("conv2d_valid") }
+    func testKerasConv2DSameOdd() { assertMatchesKeras("conv2d_same_odd") }
+    func testKerasConv2DSameEven() { assertMatchesKeras("conv2d_same_even") }
+    func testKerasConv2DStrides() { assertMatchesKeras("conv2d_strides") }
+    func testKerasConv2DRect() { assertMatchesKeras("conv2d_rect") }
+    func testKerasConv2DDilation() { assertMatchesKeras("conv2d_dilation") }
+    func testKerasConv2DGroups() { assertMatchesKeras("conv2d_groups") }
+    func testKerasConv1D() { assertMatchesKeras("conv1d") }
+
+    func testMoreKerasCases() throws {
+        try assertMatchesKerasWherePresent(["conv2d_valid_relu", "conv2d_same_even_strides", "conv2d_same_odd_stride", "conv2d_same_kernel_larger",
+                     "conv2d_dilation_same", "conv2d_dilation_valid", "conv2d_dilation_sparse", "conv2d_groups_same",
+                     "conv2d_groups_depthwise", "conv2d_nobias_strides", "conv2d_pointwise_groups", "conv2d_pointwise_stride",
+                     "conv2d_softmax", "conv2d_lora", "conv1d_valid", "conv1d_same_even", "conv1d_causal_dilation",
+                     "conv1d_causal_strides", "conv1d_groups", "conv1d_unknown_length", "conv1d_dilation_sparse",
+                     "conv1d_lora_alpha", "cnn_pipeline", "text_cnn"])
+    }
+}

@@ -1,0 +1,146 @@
+import XCTest
+@testable import Builtins
+import LayerRegistry
+
+final class PoolingTests: XCTestCase {
+    private let grid: [Float] = (1...16).map(Float.init)
+
+    private func pool2D(_ className: String, _ options: String, input: [Float]? = nil) throws -> Tensor {
+        let layer = #"{"class_name": "\#(className)", "config": {"name": "pool", \#(options)}}"#
+        let model = try HandBuilt.model(input: [4, 4, 1], layers: [layer])
+        return try HandBuilt.run(model, shape: [1, 4, 4, 1], input ?? grid)
+    }
+
+    // MARK: - Hand-computed values (x = 1…16 as a 4×4 image)
+
+    func testMaxPoolingDefaultsToTwoByTwoWithStridesOfThePoolSize() throws {
+        let y = try pool2D("MaxPooling2D", #""strides": null"#)
+        XCTAssertEqual(y.shape, [1, 2, 2, 1])
+        assertClose(y.data, [6, 8, 14, 16])
+    }
+
+    func testSamePaddedMaxIgnoresPaddedCells() throws {
+        // ceil(4/2) = 2 outputs; padding (2-1)·2 + 3 - 4 = 1, after. All-negative input: a padded
+        // zero would win if padding took part.
+        let y = try pool2D("MaxPooling2D", #""pool_size": 3, "strides": 2, "padding": "same""#, input: grid.map { -$0 })
+        assertClose(y.data, [-1, -3, -9, -11])
+    }
+
+    func testSamePaddedAverageDividesByRealCells() throws {
+        let y = try pool2D("AveragePooling2D", #""pool_size": [3, 3], "strides": [2, 2], "padding": "same""#)
+        // Windows rows 0-2 × cols 0-2 (9 cells), rows 0-2 × cols 2-3 (6), rows 2-3 × cols 0-2 (6), rows 2-3 × cols 2-3 (4).
+        assertClose(y.data, [6, 7.5, 12, 13.5])
+    }
+
+    func testValidAverageWithRectangularWindowAndStrides() throws {
+        let y = try pool2D("AveragePooling2D", #""pool_size": [2, 3], "strides": [2, 1]"#)
+        XCTAssertEqual(y.shape, [1, 2, 2, 1])
+        assertClose(y.data, [4, 5, 12, 13])
+    }
+
+    func testPooling1DOnRunTimeLength() throws {
+        let layer = #"{"class_name": "MaxPooling1D", "config": {"name": "pool", "pool_size": 3, "strides": 2, "padding": "same"}}"#
+        let model = try HandBuilt.model(input: [nil, 2], layers: [layer])
+        XCTAssertEqual(model.outputShape, [nil, 2])
+        let y = try HandBuilt.run(model, shape: [1, 5, 2], [1, -1, 5, -5, 2, -2, 4, -4, 3, -3])
+        // Outputs at steps 0, 2, 4 over windows [-1…1], [1…3], [3…5], padded steps left out.
+        XCTAssertEqual(y.shape, [1, 3, 2])
+        assertClose(y.data, [5, -1, 5, -2, 4, -3])
+        let average = #"{"class_name": "AveragePooling1D", "config": {"name": "pool", "pool_size": 2, "strides": 1}}"#
+        let averaged = try HandBuilt.run(try HandBuilt.model(input: [nil, 1], layers: [average]), shape: [1, 4, 1], [1, 2, 4, 8])
+        assertClose(averaged.data, [1.5, 3, 6])
+    }
+
+    func testKeras2PoolLengthAndStrideKeys() throws {
+        let layer = #"{"class_name": "AveragePooling1D", "config": {"name": "pool", "pool_length": 3, "stride": 1}}"#
+        let y = try HandBuilt.run(try HandBuilt.model(input: [5, 1], layers: [layer]), shape: [1, 5, 1], [1, 2, 3, 4, 5])
+        assertClose(y.data, [2, 3, 4])
+    }
+
+    func testGlobalPooling2DWithAndWithoutKeepdims() throws {
+        let average = try HandBuilt.model(input: [2, 2, 2], layers: [#"{"class_name": "GlobalAveragePooling2D", "config": {"name": "pool"}}"#])
+        let y = try HandBuilt.run(average, shape: [1, 2, 2, 2], [1, 10, 2, 20, 3, 30, 4, 40])
+        XCTAssertEqual(y.shape, [1, 2])
+        assertClose(y.data, [2.5, 25])
+        let maximum = try HandBuilt.model(input: [2, 2, 2], layers: [#"{"class_name": "GlobalMaxPooling2D", "config": {"name": "pool", "keepdims": true}}"#])
+        XCTAssertEqual(maximum.outputShape, [1, 1, 2])
+        let z = try HandBuilt.run(maximum, shape: [1, 2, 2, 2], [-1, -10, -2, -20, -3, -30, -4, -40])
+        XCTAssertEqual(z.shape, [1, 1, 1, 2])
+        assertClose(z.data, [-1, -10])
+    }
+
+    // MARK: - Masks (Keras 3: checked with Embedding(mask_zero=True) in front)
+
+    private func layer(_ className: String, input: [Int?] = [3, 1]) throws -> any Layer {
+        let model = try HandBuilt.model(input: input, layers: [#"{"class_name": "\#(className)", "config": {"name": "pool"}}"#])
+        return try XCTUnwrap(model.nodes.last).layer
+    }
+
+    func testGlobalAveragePooling1DAveragesUnmaskedStepsAndGivesNaNForAnEmptyRow() throws {
+        let masked = Tensor(shape: [3, 3, 1], data: [1, 2, 9, 4, 5, 6, 7, 8, 9],
+                            mask: [true, true, false, false, true, true, false, false, false])
+        let y = try layer("GlobalAveragePooling1D").apply(masked)
+        assertClose(y.data, [1.5, 5.5, .nan])
+        XCTAssertNil(y.mask, "Keras's GlobalAveragePooling1D.compute_mask returns None")
+    }
+
+    func testGlobalMaxPooling1DIgnoresTheMask() throws {
+        let masked = Tensor(shape: [1, 3, 1], data: [1, 2, 9], mask: [true, true, false])
+        let y = try layer("GlobalMaxPooling1D").apply(masked)
+        assertClose(y.data, [9])
+    }
+
+    func testPooling1DLayersDropTheMask() throws {
+        for className in ["MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D"] {
+            XCTAssertEqual(try layer(className, input: [4, 1]).maskBehavior, .drops, className)
+        }
+        let masked = Tensor(shape: [1, 4, 1], data: [1, 2, 3, 4], mask: [true, true, false, false])
+        XCTAssertNil(try layer("MaxPooling1D", input: [4, 1]).apply(masked).mask)
+    }
+
+    // MARK: - Errors
+
+    func testConfigAndShapeErrors() throws {
+        let cases: [(String, [Int?], String, String)] = [
+            (#""class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": 5}"#, [4, 4, 1], "config.pool_size",
+             "the pooling window spans 5 rows but the input has 4 with padding \"valid\""),
+            (#""class_name": "MaxPooling2D", "config": {"name": "pool", "data_format": "channels_first"}"#, [4, 4, 1], "config.data_format",
+             "data_format \"channels_first\" is not supported"),
+            (#""class_name": "AveragePooling2D", "config": {"name": "pool", "strides": 0}"#, [4, 4, 1], "config.strides",
+             "must hold positive integers"),
+            (#""class_name": "MaxPooling1D", "config": {"name": "pool", "padding": "causal"}"#, [4, 1], "config.padding",
+             #"must be one of "valid", "same", found "causal""#),
+            (#""class_name": "MaxPooling2D", "config": {"name": "pool"}"#, [16], "layers[1]",
+             "expects input of shape (batch, height, width, channels), found (None, 16)"),
+            (#""class_name": "GlobalAveragePooling1D", "config": {"name": "pool"}"#, [4, 4, 1], "layers[1]",
+             "expects input of shape (batch, steps, channels), found (None, 4, 4, 1)"),
+        ]
+        for (layer, input, location, text) in cases {
+            let message = try XCTUnwrap(HandBuilt.buildError(input: input, layers: ["{\(layer)}"]), layer)
+            XCTAssertTrue(message.contains(location), "\(layer): \(message)")
+            XCTAssertTrue(message.contains(text), "\(layer): \(message)")
+        }
+        let model = try HandBuilt.model(input: [nil, 1], layers: [#"{"class_name": "MaxPooling1D", "config": {"name": "pool", "pool_size": 3}}"#])
+        XCTAssertThrowsError(try HandBuilt.run(model, shape: [1, 2, 1], [1, 2])) { error in
+            XCTAssertTrue("\(error)".contains("the pooling window spans 3 steps but the input has 2"), "\(error)")
+        }
+    }
+
+    // MARK: - Keras fixtures
+
+    func testKerasMaxPooling2D() { assertMatchesKeras("maxpool2d") }
+    func testKerasAveragePooling2D() { assertMatchesKeras("avgpool2d") }
+    func testKerasPooling1D() { assertMatchesKeras("pool1d") }
+    func testKerasGlobalAveragePooling2D() { assertMatchesKeras("global_avg_pool2d") }
+    func testKerasGlobalPooling2D() { assertMatchesKeras("global_pool2d") }
+    func testKerasGlobalPooling1D() { assertMatchesKeras("global_pool1d") }
+
+    func testMoreKerasCases() throws {
+        try assertMatchesKerasWherePresent([
+            "maxpool2d_default", "maxpool2d_same_strides", "maxpool2d_same_even", "maxpool2d_valid_odd",
+            "avgpool2d_same_strides", "avgpool2d_same_even", "avgpool2d_valid", "maxpool1d_default", "maxpool1d_same",
+            "avgpool1d_same", "avgpool1d_unknown_length", "global_avgpool2d", "global_maxpool2d_keepdims",
+            "global_avgpool1d_keepdims", "global_maxpool1d",
+        ])
+    }
+}
