@@ -3,13 +3,27 @@ import LayerRegistry
 
 /// `ReLU`, `LeakyReLU`, `ELU`, `ThresholdedReLU`, `PReLU` and `Softmax` as layers.
 public struct ElementwiseActivation: Layer {
+    /// A named activation when the config reduces to one (vectorized), else a general function.
+    public let activation: Activation?
     public let function: @Sendable (Float) -> Float
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
 
+    init(activation: Activation? = nil, function: @escaping @Sendable (Float) -> Float, outputShape: [Int?]) {
+        self.activation = activation
+        self.function = function
+        self.outputShape = outputShape
+    }
+
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
-        for i in output.data.indices { output.data[i] = function(output.data[i]) }
+        if let activation {
+            activation.apply(&output.data, axisLength: 1)
+            return output
+        }
+        output.data.withUnsafeMutableBufferPointer { y in
+            for i in y.indices { y[i] = function(y[i]) }
+        }
         return output
     }
 
@@ -22,7 +36,8 @@ public struct ElementwiseActivation: Layer {
         let threshold = try context.float("threshold", default: 0)
         if let maxValue, maxValue < 0 { throw context.error("'max_value' must not be negative, found \(maxValue)", key: "max_value") }
         if slope < 0 { throw context.error("'negative_slope' must not be negative, found \(slope)", key: "negative_slope") }
-        return ElementwiseActivation(function: { x in
+        let plain: Activation? = slope == 0 && threshold == 0 ? (maxValue == nil ? .relu : maxValue == 6 ? .relu6 : nil) : nil
+        return ElementwiseActivation(activation: plain, function: { x in
             var y = x > threshold ? x : 0
             if let maxValue { y = min(max(y, 0), maxValue) }
             if slope != 0 { y -= slope * max(threshold - x, 0) }
@@ -33,13 +48,13 @@ public struct ElementwiseActivation: Layer {
     /// Config: `negative_slope` (Keras 3) or `alpha` (Keras 2), default 0.3.
     static func leakyFactory(_ context: LayerContext) throws -> any Layer {
         let slope = try context.float(context.has("negative_slope") || !context.has("alpha") ? "negative_slope" : "alpha", default: 0.3)
-        return ElementwiseActivation(function: { $0 >= 0 ? $0 : slope * $0 }, outputShape: context.inputShape)
+        return ElementwiseActivation(activation: .leakyRelu(negativeSlope: slope), function: { $0 >= 0 ? $0 : slope * $0 }, outputShape: context.inputShape)
     }
 
     /// Config: `alpha` (1.0).
     static func eluFactory(_ context: LayerContext) throws -> any Layer {
         let alpha = try context.float("alpha", default: 1)
-        return ElementwiseActivation(function: { $0 > 0 ? $0 : alpha * Foundation.expm1($0) }, outputShape: context.inputShape)
+        return ElementwiseActivation(activation: .elu(alpha: alpha), function: { $0 > 0 ? $0 : alpha * Foundation.expm1($0) }, outputShape: context.inputShape)
     }
 
     /// Config: `theta` (1.0): x where x > theta, else 0.

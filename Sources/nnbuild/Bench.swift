@@ -80,7 +80,8 @@ struct Bench: ParsableCommand {
                     let total = medians.reduce(0, +)
                     lines.append("  batch \(size) per layer (median ms, share):")
                     for (node, time) in zip(built.nodes, medians) {
-                        lines.append(String(format: "    %-40@ %9.3f %5.1f%%", "\(node.spec.name) (\(node.spec.className))" as NSString, time * 1000, 100 * time / max(total, 1e-12)))
+                        lines.append("    " + "\(node.spec.name) (\(node.spec.className))".padding(toLength: 40, withPad: " ", startingAt: 0)
+                                     + String(format: " %9.3f %5.1f%%", time * 1000, 100 * time / max(total, 1e-12)))
                     }
                 }
                 lines.append(String(format: "%8d %14.1f %10.3f %10.3f %10.3f %10.2f %12.1f", size, perSecond, quantile(0.5), quantile(0.9), quantile(0.99), loadMs, rss))

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Builtins
 import LayerRegistry
 
@@ -21,6 +24,10 @@ struct NNBuild: ParsableCommand {
     /// Accepts `--plugin PATH` before the subcommand too (`nnbuild --plugin x.so infer ...`) by
     /// moving it after the subcommand's name, where every subcommand declares it.
     static func main() {
+        // Keep freed activation buffers in the heap instead of returning them to the kernel, so
+        // each layer's output reuses memory rather than page-faulting in fresh zeroed pages.
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 32 << 20)
+        _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 256 << 20)
         var arguments = Array(CommandLine.arguments.dropFirst())
         var leading: [String] = []
         while let first = arguments.first {
@@ -71,3 +78,7 @@ enum Console {
 
     static var stderrIsTerminal: Bool { isatty(2) != 0 }
 }
+
+/// glibc's mallopt (malloc.h is not part of the Glibc module).
+@_silgen_name("mallopt")
+func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

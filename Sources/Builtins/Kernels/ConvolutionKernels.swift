@@ -102,10 +102,15 @@ package func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeomet
             let destination = row + tapRow * rowLength
             if columnFirst > 0 { destination.update(repeating: 0, count: columnFirst * groupChannels) }
             var source = base + (inputRow * cols.input + columnStart + columnFirst * cols.dilation) * channels
-            let step = cols.dilation * channels
-            for tapColumn in columnFirst..<columnEnd {
-                (destination + tapColumn * groupChannels).update(from: source, count: groupChannels)
-                source += step
+            if cols.dilation == 1, groupChannels == channels {
+                // The taps of one kernel row are adjacent pixels: one contiguous copy.
+                (destination + columnFirst * groupChannels).update(from: source, count: (columnEnd - columnFirst) * channels)
+            } else {
+                let step = cols.dilation * channels
+                for tapColumn in columnFirst..<columnEnd {
+                    (destination + tapColumn * groupChannels).update(from: source, count: groupChannels)
+                    source += step
+                }
             }
             if columnEnd < cols.size {
                 (destination + columnEnd * groupChannels).update(repeating: 0, count: (cols.size - columnEnd) * groupChannels)
