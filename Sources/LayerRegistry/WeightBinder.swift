@@ -13,8 +13,8 @@ final class WeightBinder {
     private(set) var problems: [NNError] = []
     private var used: Set<String> = []
     private let paths: [(name: String, segments: [String])]
-    /// Largest tensor a layer may declare, in elements (8 GiB of float32).
-    static let maximumElements = 1 << 31
+    /// Largest tensor a layer may declare, in elements (1 GiB of float32).
+    static let maximumElements = 1 << 28
 
     init(store: WeightStore?) {
         self.store = store

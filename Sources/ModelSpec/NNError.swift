@@ -53,6 +53,13 @@ public struct NNErrors: Error, CustomStringConvertible, Sendable {
 }
 
 extension Error {
+    /// Each problem with its class, for printing one per line as `error[class]: where: what`.
+    public var nnClassifiedProblems: [(kind: String, text: String)] {
+        if let many = self as? NNErrors { return many.errors.map { ($0.kind.rawValue, $0.description) } }
+        if let one = self as? NNError { return [(one.kind.rawValue, one.description)] }
+        return [("internal", "\(self)")]
+    }
+
     /// The individual problems inside this error, for printing one per line.
     public var nnProblems: [String] {
         if let many = self as? NNErrors { return many.errors.map(\.description) }

@@ -23,9 +23,11 @@ public struct FloatStorage: @unchecked Sendable {
         self.init(base: UnsafePointer(box.pointer), count: values.count, owner: box)
     }
 
-    /// `count` zeros, for building a model without its weights.
+    /// `count` zeros, for building a model without its weights. The memory comes from calloc, so
+    /// pages nobody reads are never touched.
     public init(zeros count: Int) {
-        self.init([Float](repeating: 0, count: count))
+        let box = ZeroFloats(count: count)
+        self.init(base: UnsafePointer(box.pointer), count: count, owner: box)
     }
 
     public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: base, count: count) }
@@ -47,6 +49,15 @@ final class OwnedFloats {
         }
     }
     deinit { pointer.deallocate() }
+}
+
+final class ZeroFloats {
+    let pointer: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        let raw = calloc(max(count, 1), MemoryLayout<Float>.size) ?? UnsafeMutableRawPointer.allocate(byteCount: 4, alignment: 4)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+    deinit { free(pointer) }
 }
 
 /// A read-only memory mapping of a whole file.

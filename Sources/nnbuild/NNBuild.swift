@@ -66,7 +66,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error where error is NNError || error is NNErrors {
-        for problem in error.nnProblems { Console.error("error: \(problem)") }
+        for problem in error.nnClassifiedProblems { Console.error("error[\(problem.kind)]: \(problem.text)") }
         throw ExitCode(1)
     }
 }

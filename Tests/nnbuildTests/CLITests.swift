@@ -116,14 +116,14 @@ final class CLITests: XCTestCase {
         let result = try run(["infer", path("model.json"), path("weights.safetensors")], stdin: Data("[[1, 2, 3]]".utf8))
         XCTAssertEqual(result.status, 1)
         XCTAssertFalse(result.signaled)
-        XCTAssertEqual(result.stderr, "error: <stdin>: input has shape 1×3, expected (None, 2) with the batch first\n")
+        XCTAssertEqual(result.stderr, "error[input]: <stdin>: input has shape 1×3, expected (None, 2) with the batch first\n")
     }
 
     func testMalformedJSONSpecNamesLineAndColumn() throws {
         try write("bad.json", "{\"class_name\": \"Sequential\",\n \"config\": {\"layers\": [}\n}")
         let result = try run(["validate", path("bad.json")])
         XCTAssertEqual(result.status, 1)
-        XCTAssertTrue(result.stderr.hasPrefix("error: \(path("bad.json")):2:24: invalid JSON"), result.stderr)
+        XCTAssertTrue(result.stderr.hasPrefix("error[json]: \(path("bad.json")):2:24: invalid JSON"), result.stderr)
     }
 
     func testUnknownLayerSuggestsNames() throws {
@@ -147,7 +147,7 @@ final class CLITests: XCTestCase {
     func testMissingFilesAreClearErrors() throws {
         let result = try run(["infer", path("nope.json"), path("weights.safetensors")])
         XCTAssertEqual(result.status, 1)
-        XCTAssertEqual(result.stderr, "error: \(path("nope.json")): no such file\n")
+        XCTAssertEqual(result.stderr, "error[io]: \(path("nope.json")): no such file\n")
     }
 
     func testCompareFailsPastTheTolerance() throws {
@@ -220,7 +220,7 @@ final class PluginCLITests: XCTestCase {
     func testMissingPluginFile() throws {
         let (status, stderr) = try run(["--plugin", "/nonexistent/libx.so", "layers"])
         XCTAssertEqual(status, 1)
-        XCTAssertEqual(stderr, "error: /nonexistent/libx.so: no such plugin file\n")
+        XCTAssertEqual(stderr, "error[plugin]: /nonexistent/libx.so: no such plugin file\n")
     }
 
     func testLibraryWithoutTheEntryPoints() throws {
