@@ -7,7 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-600}
 targets=${2:-"FuzzSpec FuzzWeights"}
-swift build -c release --sanitize fuzzer --sanitize address -Xswiftc -sanitize-coverage=edge,trace-cmp 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+# A clean build: objects left from a build with other coverage flags make libFuzzer refuse to run.
+# swiftc's -sanitize=fuzzer adds no coverage by itself here, hence the explicit flags.
+rm -rf .build
+swift build -c release --sanitize fuzzer --sanitize address \
+  -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
 for target in $targets; do
   corpus=corpus/$target
   mkdir -p "$corpus" crashes/$target
