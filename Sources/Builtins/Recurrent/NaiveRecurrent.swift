@@ -1,0 +1,84 @@
+/// The naive twin of `RecurrentLayer` and its cells: one row, one step, one unit at a time, in
+/// double precision, straight from the Keras formulas. Tests compare the fast path against it.
+public enum NaiveRecurrent {
+    public enum Kind: Sendable { case simple, lstm, gru(resetAfter: Bool) }
+
+    /// x (batch, steps, features) → (batch, steps, units) or (batch, units).
+    public static func run(_ kind: Kind, x: [Float], batch: Int, steps: Int, features: Int, units: Int,
+                           kernel: [Float], recurrentKernel: [Float], bias: [Float]?, activation: Activation = .tanh,
+                           recurrentActivation: Activation = .sigmoid, mask: [Bool]? = nil, goBackwards: Bool = false,
+                           returnSequences: Bool = false, zeroOutputForMask: Bool = false) -> [Float] {
+        let gates: Int
+        switch kind {
+        case .simple: gates = 1
+        case .lstm: gates = 4
+        case .gru: gates = 3
+        }
+        let width = gates * units
+        func act(_ f: Activation, _ v: Double) -> Double {
+            var value = [Float(v)]
+            f.apply(&value, axisLength: 1)
+            return Double(value[0])
+        }
+        var output = [Float](repeating: 0, count: returnSequences ? batch * steps * units : batch * units)
+        for b in 0..<batch {
+            var h = [Double](repeating: 0, count: units), c = h
+            var last = h
+            for position in 0..<steps {
+                let t = goBackwards ? steps - 1 - position : position
+                let valid = mask?[b * steps + t] ?? true
+                if valid {
+                    // Input and recurrent projections, per gate column.
+                    var xw = [Double](repeating: 0, count: width), hu = xw
+                    for j in 0..<width {
+                        for f in 0..<features { xw[j] += Double(x[(b * steps + t) * features + f]) * Double(kernel[f * width + j]) }
+                        for k in 0..<units { hu[j] += h[k] * Double(recurrentKernel[k * width + j]) }
+                    }
+                    switch kind {
+                    case .simple:
+                        h = (0..<units).map { act(activation, xw[$0] + hu[$0] + Double(bias?[$0] ?? 0)) }
+                    case .lstm:
+                        for u in 0..<units {
+                            func z(_ gate: Int) -> Double { xw[gate * units + u] + hu[gate * units + u] + Double(bias?[gate * units + u] ?? 0) }
+                            let i = act(recurrentActivation, z(0)), f = act(recurrentActivation, z(1))
+                            let g = act(activation, z(2)), o = act(recurrentActivation, z(3))
+                            c[u] = f * c[u] + i * g
+                        }
+                        h = (0..<units).map { u in
+                            act(recurrentActivation, xw[3 * units + u] + hu[3 * units + u] + Double(bias?[3 * units + u] ?? 0)) * act(activation, c[u])
+                        }
+                    case let .gru(resetAfter):
+                        let inputBias = { (j: Int) in Double(bias?[j] ?? 0) }
+                        let recurrentBias = { (j: Int) in resetAfter ? Double(bias?[width + j] ?? 0) : 0 }
+                        var next = h
+                        for u in 0..<units {
+                            let z = act(recurrentActivation, xw[u] + inputBias(u) + hu[u] + recurrentBias(u))
+                            let r = act(recurrentActivation, xw[units + u] + inputBias(units + u) + hu[units + u] + recurrentBias(units + u))
+                            let candidate: Double
+                            if resetAfter {
+                                candidate = act(activation, xw[2 * units + u] + inputBias(2 * units + u) + r * (hu[2 * units + u] + recurrentBias(2 * units + u)))
+                            } else {
+                                var reset = 0.0
+                                for k in 0..<units {
+                                    let rk = act(recurrentActivation, xw[units + k] + inputBias(units + k) + hu[units + k])
+                                    reset += rk * h[k] * Double(recurrentKernel[k * width + 2 * units + u])
+                                }
+                                candidate = act(activation, xw[2 * units + u] + inputBias(2 * units + u) + reset)
+                            }
+                            next[u] = z * h[u] + (1 - z) * candidate
+                        }
+                        h = next
+                    }
+                    last = h
+                }
+                if returnSequences {
+                    for u in 0..<units {
+                        output[(b * steps + position) * units + u] = Float(valid ? h[u] : (zeroOutputForMask ? 0 : last[u]))
+                    }
+                }
+            }
+            if !returnSequences { for u in 0..<units { output[b * units + u] = Float(last[u]) } }
+        }
+        return output
+    }
+}

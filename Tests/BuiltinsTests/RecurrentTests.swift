@@ -1,0 +1,139 @@
+import XCTest
+import Builtins
+import LayerRegistry
+
+final class RecurrentTests: XCTestCase {
+    var generator = SplitMix(seed: 7)
+
+    func random(_ count: Int, scale: Float = 0.6) -> [Float] {
+        (0..<count).map { _ in Float.random(in: -scale...scale, using: &generator) }
+    }
+
+    /// Builds one recurrent layer with random weights and compares it with the naive twin.
+    func check(_ className: String, _ kind: NaiveRecurrent.Kind, config: String = "", units: Int = 5, features: Int = 3, steps: Int = 6,
+               batch: Int = 4, mask: [Bool]? = nil, useBias: Bool = true, returnSequences: Bool = false, goBackwards: Bool = false,
+               zeroOutputForMask: Bool = false, file: StaticString = #filePath, line: UInt = #line) throws {
+        let gates: Int
+        var biasShape: [Int]
+        switch kind {
+        case .simple: gates = 1; biasShape = [units]
+        case .lstm: gates = 4; biasShape = [4 * units]
+        case let .gru(resetAfter): gates = 3; biasShape = resetAfter ? [2, 3 * units] : [3 * units]
+        }
+        let kernel = random(features * gates * units), recurrent = random(units * gates * units)
+        let bias = useBias ? random(biasShape.reduce(1, *)) : nil
+        var weights: [(String, [Int], [Float])] = [("rnn/kernel", [features, gates * units], kernel), ("rnn/recurrent_kernel", [units, gates * units], recurrent)]
+        if let bias { weights.append(("rnn/bias", biasShape, bias)) }
+        let options = #""units": \#(units), "use_bias": \#(useBias), "return_sequences": \#(returnSequences), "go_backwards": \#(goBackwards), "zero_output_for_mask": \#(zeroOutputForMask)"#
+        let model = try buildSingle(#"{"class_name": "\#(className)", "config": {"name": "rnn", \#(options)\#(config)}}"#, input: [steps, features], weights: weights)
+        let x = random(batch * steps * features, scale: 1.5)
+        let output = try model.nodes[1].layer.apply(Tensor(shape: [batch, steps, features], data: x, mask: mask))
+        let expected = NaiveRecurrent.run(kind, x: x, batch: batch, steps: steps, features: features, units: units, kernel: kernel,
+                                          recurrentKernel: recurrent, bias: bias, mask: mask, goBackwards: goBackwards,
+                                          returnSequences: returnSequences, zeroOutputForMask: zeroOutputForMask)
+        XCTAssertEqual(output.shape, returnSequences ? [batch, steps, units] : [batch, units], file: file, line: line)
+        assertClose(output.data, expected, accuracy: 1e-5, file: file, line: line)
+        XCTAssertEqual(output.mask == nil, !(returnSequences && mask != nil), "mask propagates only with return_sequences", file: file, line: line)
+    }
+
+    /// Post-padded rows of real lengths 6, 3, 1 and 0 (all padding).
+    let padded: [Bool] = [6, 3, 1, 0].flatMap { length in (0..<6).map { $0 < length } }
+
+    func testFastCellsMatchTheNaiveTwin() throws {
+        let kinds: [(String, NaiveRecurrent.Kind)] = [("SimpleRNN", .simple), ("LSTM", .lstm), ("GRU", .gru(resetAfter: true))]
+        for (name, kind) in kinds {
+            for returnSequences in [false, true] {
+                for goBackwards in [false, true] {
+                    try check(name, kind, returnSequences: returnSequences, goBackwards: goBackwards)
+                    try check(name, kind, mask: padded, returnSequences: returnSequences, goBackwards: goBackwards)
+                    try check(name, kind, mask: padded, returnSequences: returnSequences, goBackwards: goBackwards, zeroOutputForMask: true)
+                }
+            }
+            try check(name, kind, useBias: false)
+        }
+    }
+
+    func testGRUResetBeforeTheRecurrentProduct() throws {
+        try check("GRU", .gru(resetAfter: false), config: #", "reset_after": false"#)
+        try check("GRU", .gru(resetAfter: false), config: #", "reset_after": false"#, mask: padded, returnSequences: true, goBackwards: true)
+        try check("GRU", .gru(resetAfter: false), config: #", "reset_after": false"#, useBias: false)
+    }
+
+    func testAllPaddingRowGivesTheInitialState() throws {
+        let model = try buildSingle(#"{"class_name": "SimpleRNN", "config": {"units": 2}}"#, input: [3, 1])
+        let output = try model.nodes[1].layer.apply(Tensor(shape: [1, 3, 1], data: [5, 5, 5], mask: [false, false, false]))
+        XCTAssertEqual(output.data, [0, 0])
+    }
+
+    func testUnsupportedOptionsAreRefusedClearly() {
+        for (key, message) in [("return_state", "return_state=true is not supported yet"), ("stateful", "stateful=true is not supported yet")] {
+            XCTAssertThrowsError(try buildSingle(#"{"class_name": "LSTM", "config": {"units": 2, "\#(key)": true}}"#, input: [3, 1])) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "LSTM", "config": {"units": 2}}"#, input: [3])) { error in
+            XCTAssertTrue("\(error)".contains("expects input of shape (batch, steps, features)"), "\(error)")
+        }
+    }
+
+    /// A user's recurrent layer: the running sum of the first feature over unmasked steps.
+    struct RunningSum: Layer {
+        let returnSequences: Bool
+        let goBackwards: Bool
+        let outputShape: [Int?]
+        var maskBehavior: MaskBehavior { returnSequences ? .propagates : .drops }
+
+        func forward(_ input: Tensor) throws -> Tensor {
+            let steps = input.shape[1], features = input.shape[2]
+            var out: [Float] = []
+            var finals: [Float] = []
+            for b in 0..<input.batch {
+                var sum: Float = 0
+                for position in 0..<steps {
+                    let t = goBackwards ? steps - 1 - position : position
+                    if input.isStepValid(row: b, step: t) { sum += input.data[(b * steps + t) * features] }
+                    out.append(sum)
+                }
+                finals.append(sum)
+            }
+            return returnSequences ? Tensor(shape: [input.batch, steps, 1], data: out) : Tensor(shape: [input.batch, 1], data: finals)
+        }
+
+        static func factory(_ context: LayerContext) throws -> any Layer {
+            let sequences = try context.bool("return_sequences", default: false)
+            return RunningSum(returnSequences: sequences, goBackwards: try context.bool("go_backwards", default: false),
+                              outputShape: sequences ? [context.inputShape[0], 1] : [1])
+        }
+    }
+
+    func testBidirectionalWrapsAUserRegisteredLayer() throws {
+        let registry = LayerRegistry.withBuiltins()
+        registry.register("RunningSum", factory: RunningSum.factory)
+        let spec = try ModelDescription.parse(#"""
+        {"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 3, 1]}},
+          {"class_name": "Bidirectional", "config": {"merge_mode": "concat", "layer": {"class_name": "RunningSum", "config": {"name": "sum", "return_sequences": true}}}}]}}
+        """#)
+        let model = try Model.build(spec, registry: registry)
+        XCTAssertEqual(model.outputShape, [3, 2])
+        // Forward running sums of [1, 2, 4]: 1, 3, 7; backward (run on 4, 2, 1, then reversed back): 7, 6, 4.
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 3, 1], data: [1, 2, 4])).data, [1, 7, 3, 6, 7, 4])
+    }
+
+    func testBidirectionalMergeModesAndKeras2DerivedBackwardLayer() throws {
+        let registry = LayerRegistry.withBuiltins()
+        registry.register("RunningSum", factory: RunningSum.factory)
+        for (mode, expected) in [("sum", [Float(8), 9, 11]), ("mul", [7, 18, 28]), ("ave", [4, 4.5, 5.5])] {
+            let spec = try ModelDescription.parse(#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 3, 1]}}, {"class_name": "Bidirectional", "config": {"merge_mode": "\#(mode)", "layer": {"class_name": "RunningSum", "config": {"return_sequences": true}}}}]}}"#)
+            let output = try Model.build(spec, registry: registry).predict(Tensor(shape: [1, 3, 1], data: [1, 2, 4]))
+            XCTAssertEqual(output.data, expected, mode)
+        }
+    }
+
+    func testEveryRecurrentFixtureMatchesKeras() {
+        for name in ["simple_rnn_stack", "simple_rnn_options", "bidi_simple_rnn", "lstm_seq_stack", "lstm_options", "bidi_lstm_stack",
+                     "gru_reset_after_true", "gru_reset_after_false", "gru_options", "bidi_gru_sum", "bidi_merge_modes", "masked_lstm",
+                     "masked_bidi_lstm", "masked_gru", "masked_simple_rnn_pool", "masked_dense_seq", "masking_layer", "repeat_vector"] {
+            assertMatchesKeras(name)
+        }
+    }
+}
