@@ -14,6 +14,12 @@ public enum Gemm {
             if !accumulate { c.update(repeating: 0, count: m * n) }
             return
         }
+        if m == 1 {
+            // One row (a batch of one, a recurrent step): a matrix-vector product is far lighter.
+            cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(transposeB ? n : k), Int32(transposeB ? k : n),
+                        1, b, Int32(transposeB ? k : n), a, 1, accumulate ? 1 : 0, c, 1)
+            return
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(transposeB ? k : n),
                     accumulate ? 1 : 0, c, Int32(n))
@@ -24,6 +30,10 @@ public enum Gemm {
     public static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                             _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool) {
         guard m > 0, n > 0, k > 0 else { return }
+        if m == 1 {
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(ldb), a, 1, accumulate ? 1 : 0, c, 1)
+            return
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb),
                     accumulate ? 1 : 0, c, Int32(ldc))
     }

@@ -92,15 +92,25 @@ public struct RecurrentLayer: Layer {
         }
         let batch = input.batch, steps = input.shape[1]
         let units = cell.units, width = cell.gateWidth
+        // Time-major input, so that one step's projections for the whole batch are adjacent rows.
+        var timeMajor = input.data
+        if batch > 1 {
+            for b in 0..<batch {
+                for t in 0..<steps {
+                    let source = (b * steps + t) * features, target = (t * batch + b) * features
+                    for f in 0..<features { timeMajor[target + f] = input.data[source + f] }
+                }
+            }
+        }
         var projected = [Float](repeating: 0, count: batch * steps * width)
         var states = [Float](repeating: 0, count: cell.stateCount * batch * units)
         var saved = [Float](repeating: 0, count: cell.stateCount * batch * units)
-        var stepInput = [Float](repeating: 0, count: batch * width)
         var scratch = [Float](repeating: 0, count: max(batch * cell.scratchPerRow, 1))
         var output = [Float](repeating: 0, count: returnSequences ? batch * steps * units : batch * units)
         var lastOutput = [Float](repeating: 0, count: batch * units)
+        var stepValid = [Bool](repeating: true, count: batch)
         let mask = input.mask
-        input.data.withUnsafeBufferPointer { x in
+        timeMajor.withUnsafeBufferPointer { x in
             projected.withUnsafeMutableBufferPointer { p in
                 if let bias = cell.inputBias {
                     for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
@@ -108,35 +118,33 @@ public struct RecurrentLayer: Layer {
                 Gemm.gemm(x.baseAddress!, cell.kernel.values.baseAddress!, p.baseAddress!, m: batch * steps, n: width, k: features,
                           accumulate: cell.inputBias != nil)
                 states.withUnsafeMutableBufferPointer { h in
-                    for position in 0..<steps {
-                        let t = goBackwards ? steps - 1 - position : position
-                        // Gather this step's rows: row b of the projection is at (b · steps + t).
-                        for b in 0..<batch {
-                            stepInput.withUnsafeMutableBufferPointer { s in
-                                (s.baseAddress! + b * width).update(from: p.baseAddress! + (b * steps + t) * width, count: width)
-                            }
-                        }
-                        let anyMasked = mask.map { m in (0..<batch).contains { !m[$0 * steps + t] } } ?? false
-                        if anyMasked { saved.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: h.baseAddress!, count: h.count) } }
-                        stepInput.withUnsafeMutableBufferPointer { s in
-                            scratch.withUnsafeMutableBufferPointer { w in
-                                cell.step(projected: s.baseAddress!, states: h.baseAddress!, rows: batch, scratch: w.baseAddress!)
-                            }
-                        }
-                        for b in 0..<batch {
-                            let valid = mask.map { $0[b * steps + t] } ?? true
-                            if !valid {
-                                for state in 0..<cell.stateCount {
-                                    let offset = (state * batch + b) * units
-                                    for u in 0..<units { h[offset + u] = saved[offset + u] }
+                    scratch.withUnsafeMutableBufferPointer { w in
+                        for position in 0..<steps {
+                            let t = goBackwards ? steps - 1 - position : position
+                            var anyMasked = false
+                            if let mask {
+                                for b in 0..<batch {
+                                    stepValid[b] = mask[b * steps + t]
+                                    anyMasked = anyMasked || !stepValid[b]
                                 }
-                            } else {
-                                for u in 0..<units { lastOutput[b * units + u] = h[b * units + u] }
                             }
-                            if returnSequences {
-                                let target = (b * steps + position) * units
-                                for u in 0..<units {
-                                    output[target + u] = valid ? h[b * units + u] : (zeroOutputForMask ? 0 : lastOutput[b * units + u])
+                            if anyMasked { saved.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: h.baseAddress!, count: h.count) } }
+                            cell.step(projected: p.baseAddress! + t * batch * width, states: h.baseAddress!, rows: batch, scratch: w.baseAddress!)
+                            for b in 0..<batch {
+                                let valid = stepValid[b]
+                                if !valid {
+                                    for state in 0..<cell.stateCount {
+                                        let offset = (state * batch + b) * units
+                                        for u in 0..<units { h[offset + u] = saved[offset + u] }
+                                    }
+                                } else {
+                                    for u in 0..<units { lastOutput[b * units + u] = h[b * units + u] }
+                                }
+                                if returnSequences {
+                                    let target = (b * steps + position) * units
+                                    for u in 0..<units {
+                                        output[target + u] = valid ? h[b * units + u] : (zeroOutputForMask ? 0 : lastOutput[b * units + u])
+                                    }
                                 }
                             }
                         }
