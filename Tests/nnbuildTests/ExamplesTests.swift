@@ -98,4 +98,23 @@ final class ExamplesTests: XCTestCase {
         XCTAssertEqual(status, 1)
         XCTAssertTrue(stderr.contains("token id 999 at batch row 0, position 3 is outside the embedding's range [0, 47)"), stderr)
     }
+
+    func testValidateShowsSequenceShapesAndMasks() throws {
+        let (status, stdout, _) = try nnbuild(["validate", file("text_bilstm", "model.json"), file("text_bilstm", "weights.safetensors")])
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(stdout.contains("embedding (Embedding)           (None, 24, 16) masked       752"), stdout)
+        XCTAssertTrue(stdout.contains("bidirectional (Bidirectional)   (None, 48)                7,872"), stdout)
+        XCTAssertTrue(stdout.contains("Total params: 8,771"), stdout)
+    }
+
+    /// Two threads give the single-threaded result within float rounding.
+    func testThreadCountDoesNotChangeResults() throws {
+        let arguments = ["infer", file("cifar10_cnn", "model.json"), file("cifar10_cnn", "weights.safetensors"), "--input", file("cifar10_cnn", "eval_input.npy")]
+        let one = try nnbuild(arguments + ["--threads", "1"]), two = try nnbuild(arguments + ["--threads", "2"])
+        XCTAssertEqual(one.0, 0, one.2)
+        let a = try JSONArray.read(try JSONParser.parse(one.1, source: "1"), source: "1")
+        let b = try JSONArray.read(try JSONParser.parse(two.1, source: "2"), source: "2")
+        XCTAssertEqual(a.shape, b.shape)
+        for (x, y) in zip(a.values, b.values) { XCTAssertEqual(x, y, accuracy: 1e-6 * (1 + abs(y))) }
+    }
 }
