@@ -100,9 +100,7 @@ public struct Flatten: Layer {
     public let outputShape: [Int?]
 
     static func factory(_ context: LayerContext) throws -> any Layer {
-        if context.has("data_format"), try context.choice("data_format", default: "channels_last", allowed: ["channels_last", "channels_first"]) == "channels_first", context.inputShape.count > 1 {
-            throw context.error("data_format \"channels_first\" is not supported; nnbuild runs channels_last models", key: "data_format")
-        }
+        if context.inputShape.count > 1 { try requireChannelsLast(context) }
         var size = 1
         for axis in 0..<context.inputShape.count { size *= try context.inputDimension(axis) }
         return Flatten(outputShape: [size])
