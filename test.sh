@@ -16,6 +16,9 @@ if [ -d ../shared/conformance ]; then
 else
   echo "(../shared/conformance not present; skipped)"
 fi
+echo "== Keras round trip (skipped without TensorFlow)"
+python3 tools/roundtrip_test.py .build/release/nnbuild || status=1
+
 echo "== Examples/CustomLayer: a Keras custom layer via the Swift API and as a plugin"
 example=Examples/CustomLayer
 if (cd "$example" && swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Building|^Build complete'); then :; fi

@@ -92,8 +92,15 @@ def main():
 
     try:
         model = keras.models.load_model(args.model, compile=False)
-    except Exception as error:  # an unknown custom class, a corrupt file
-        print("error: %s: cannot be loaded by Keras: %s (a custom layer's class must be importable)" % (args.model, error), file=sys.stderr)
+    except Exception as error:  # a Lambda layer, an unknown custom class, a corrupt file
+        text = str(error)
+        if "Lambda" in text:
+            reason = "it contains a Lambda layer, whose Python code cannot be exported; write it as a registered custom layer"
+        elif "Unknown layer" in text or "Could not locate class" in text:
+            reason = "it uses a custom layer class Keras cannot find; import the module that defines it (with @keras.saving.register_keras_serializable) before exporting: %s" % text.splitlines()[0]
+        else:
+            reason = "Keras cannot load it: %s" % text.splitlines()[0]
+        print("error: %s: %s" % (args.model, reason), file=sys.stderr)
         sys.exit(2)
     try:
         export_model(model, args.outdir, sample_for(model, args.sample, args.seed) if args.sample else None)
