@@ -1,12 +1,13 @@
 import Foundation
+import Builtins
 import LayerRegistry
 
 /// Runs a model over a large input in chunks of `batchSize` rows, with progress on standard error
 /// when it is a terminal (and quiet otherwise).
 enum Batching {
-    static func predict(_ model: Model, _ input: Tensor, batchSize: Int, label: String = "inference") throws -> Tensor {
+    static func predict(_ model: Model, _ input: Tensor, batchSize: Int, threads: Int, label: String = "inference") throws -> Tensor {
         let rows = input.batch
-        guard rows > batchSize else { return try model.predict(input) }
+        guard rows > batchSize else { return try model.predict(input, threads: threads) }
         let rowSize = input.sampleSize
         var output: [Float] = []
         var outputShape: [Int] = []
@@ -15,7 +16,7 @@ enum Batching {
         while start < rows {
             let end = min(start + batchSize, rows)
             let chunk = Tensor(shape: [end - start] + input.shape.dropFirst(), data: Array(input.data[(start * rowSize)..<(end * rowSize)]))
-            let result = try model.predict(chunk)
+            let result = try model.predict(chunk, threads: threads)
             if outputShape.isEmpty {
                 outputShape = result.shape
                 output.reserveCapacity(rows * result.sampleSize)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Builtins
 import LayerRegistry
 
 struct Bench: ParsableCommand {
@@ -61,7 +62,7 @@ struct Bench: ParsableCommand {
             var lines: [String] = []
             for size in batchSizes {
                 let batch = rows.map { Bench.tile($0, to: size) } ?? Bench.randomBatch(for: built, size: size)
-                let latencies = try Bench.time(built, batch, seconds: seconds)
+                let latencies = try Bench.time(built, batch, seconds: seconds, threads: runtime.count)
                 let total = latencies.reduce(0, +)
                 let perSecond = Double(size * latencies.count) / total
                 let sorted = latencies.sorted()
@@ -99,14 +100,14 @@ struct Bench: ParsableCommand {
     var latenciesNote: String { "\(seconds) s per batch size" }
 
     /// Runs the model until `seconds` have passed (after a short warm-up); returns each run's seconds.
-    static func time(_ model: Model, _ batch: Tensor, seconds: Double) throws -> [Double] {
+    static func time(_ model: Model, _ batch: Tensor, seconds: Double, threads: Int) throws -> [Double] {
         let warmUpEnd = DispatchTime.now().uptimeNanoseconds + UInt64(min(0.3, seconds / 5) * 1e9)
-        repeat { _ = try model.predict(batch) } while DispatchTime.now().uptimeNanoseconds < warmUpEnd
+        repeat { _ = try model.predict(batch, threads: threads) } while DispatchTime.now().uptimeNanoseconds < warmUpEnd
         var latencies: [Double] = []
         let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
         repeat {
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = try model.predict(batch)
+            _ = try model.predict(batch, threads: threads)
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         } while DispatchTime.now().uptimeNanoseconds < end || latencies.count < 3
         return latencies

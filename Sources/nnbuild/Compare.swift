@@ -40,7 +40,7 @@ struct Compare: ParsableCommand {
             runtime.apply()
             let built = try model.load(weights: weights)
             let batch = try built.batch(from: try InputFile.read(path: input), source: input)
-            let got = try Batching.predict(built, batch, batchSize: batchSize)
+            let got = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
             let want = try InputFile.read(path: expected)
             guard got.shape == want.shape else {
                 throw NNError(.input, expected, "holds shape \(want.shape), the model gives \(got.shape)")

@@ -47,7 +47,7 @@ struct Infer: ParsableCommand {
             let built = try model.load(weights: weights)
             let array = try InputFile.read(path: input)
             let batch = try built.batch(from: array, source: input ?? "<stdin>")
-            let result = try Batching.predict(built, batch, batchSize: batchSize)
+            let result = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
             let values = NumericArray(shape: result.shape, values: result.data)
             let names = try classNames.map(ClassNames.read)
             if topK != nil || names != nil {

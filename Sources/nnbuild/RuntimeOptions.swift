@@ -1,16 +1,20 @@
 import ArgumentParser
 import Builtins
+import Foundation
 
 /// Options about how the engine runs, shared by every command that runs a model.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "Threads for matrix products (default: every core).")
+    @Option(help: "Threads to run on (default: every core). A batch is split across them; a single row uses them inside matrix products.")
     var threads: Int?
+
+    /// The thread count in force: --threads, else every active core.
+    var count: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
     }
 
     func apply() {
-        if let threads { Gemm.setThreads(threads) }
+        Gemm.setThreads(count)
     }
 }
