@@ -1,4 +1,6 @@
 import XCTest
+import Builtins
+import LayerRegistry
 
 /// Every committed Keras fixture, through one and the same code path: the spec alone decides what
 /// runs (CNN, SimpleRNN, LSTM, GRU, Bidirectional alike).
