@@ -1,114 +1,203 @@
 #!/usr/bin/env python3
-"""Exports a Keras Sequential model for nnbuild: model.json, weights.safetensors, and a sample.
+"""Exports a Keras Sequential model for nnbuild: model.json, weights.safetensors and a sample.
 
-    python3 tools/keras_export.py MODEL OUTDIR [--sample N] [--seed S]
+Usage:
 
-MODEL is a Keras 3 `.keras` file or a legacy `.h5`. OUTDIR receives
-  model.json            model.to_json(), verbatim
-  weights.safetensors   every variable, keyed by its Keras variable path (sequential/dense/kernel), float32
-  input.npy, expected.npy   with --sample N: a valid random batch of N and Keras's model.predict on it
-From Python, `export_model(model, outdir, sample_input=None)` does the same for a live model.
-Needs only keras, numpy and safetensors. Exits 2 with a message for what cannot be exported.
+    python3 tools/keras_export.py MODEL OUTDIR [--sample N] [--seed S] [--import MODULE ...]
+
+MODEL is a Keras 3 `.keras` file or a legacy `.h5` file. OUTDIR receives
+
+    model.json           model.to_json(), verbatim
+    weights.safetensors  every weight of the model, float32, keyed by its Keras variable path
+                         (`v.path`, e.g. `sequential/conv2d/kernel`)
+    input.npy            with --sample N: a valid random batch of N (float32 standard normal, or
+                         int32 token ids inside the Embedding's input_dim when the model starts
+                         with an Embedding; with mask_zero=True every row but the first is
+                         post-padded with zeros and, for N > 2, the last row is all padding)
+    expected.npy         with --sample N: model.predict(input), float32
+
+From Python, `export_model(model, outdir, sample_input=None)` does the same for a live model and
+`sample_for(model, n, seed)` makes such a batch.
+
+What is exported: `model.weights` (trainable and non-trainable weights: kernels, biases,
+BatchNormalization moving statistics, LoRA factors). Keras 3 also lists one int64
+`seed_generator_state` variable per Dropout-like layer (Dropout, SpatialDropout*, GaussianNoise,
+GaussianDropout, AlphaDropout) in `model.variables`; that is random-number state, not a weight,
+inference never uses it, and it is left out.
+
+What is refused, with a message on stderr and exit status 2 (ExportError from Python):
+a model that is not a Sequential, a Lambda layer or a lambda activation (Python code, not
+data), a model nested as a layer, a weight that is not floating point (a quantized model), and a
+file whose custom layer class is not importable (pass --import MODULE for the module that
+defines and registers it).
+
+Needs only keras (with a backend), numpy and safetensors.
 """
 import argparse
+import importlib
 import os
+import re
 import sys
 
 import numpy as np
 
+# Keras 3 tracks this state variable for every layer that draws random numbers.
+SEED_STATE = "seed_generator_state"
+
 
 class ExportError(Exception):
-    pass
+    """The model cannot be exported for nnbuild; the message says why and what to do."""
+
+
+def _all_layers(model):
+    """Every layer below `model`, wrapped ones included (a Bidirectional's LSTM, a TimeDistributed's Dense)."""
+    found, stack = [], list(model.layers)
+    while stack:
+        layer = stack.pop(0)
+        found.append(layer)
+        stack.extend(getattr(layer, "_layers", None) or [])
+        for attribute in ("layer", "forward_layer", "backward_layer"):
+            inner = getattr(layer, attribute, None)
+            if inner is not None and inner not in found and inner not in stack and hasattr(inner, "get_config"):
+                stack.append(inner)
+    return found
+
+
+def _is_lambda(function):
+    """A Python lambda, which Keras would serialize as bytecode rather than by name."""
+    return callable(function) and getattr(function, "__name__", "") == "<lambda>"
 
 
 def check_exportable(model):
+    """Raises ExportError when nnbuild could not run what `model.to_json()` would describe."""
     import keras
 
     if not isinstance(model, keras.Sequential):
-        raise ExportError("only Sequential models can be exported (found %s); nnbuild runs Sequential models" % type(model).__name__)
-    for layer in model.layers:
+        raise ExportError("only Sequential models can be exported (found %s '%s'); nnbuild runs Sequential models"
+                          % (type(model).__name__, model.name))
+    for layer in _all_layers(model):
         if isinstance(layer, keras.layers.Lambda):
             raise ExportError("layer '%s' is a Lambda layer: its Python code cannot be exported; "
                               "write it as a registered custom layer instead" % layer.name)
+        if isinstance(layer, keras.Model):
+            raise ExportError("layer '%s' is a nested %s model; rebuild the model as one flat Sequential"
+                              % (layer.name, type(layer).__name__))
+        for key in ("activation", "recurrent_activation"):
+            if _is_lambda(getattr(layer, key, None)):
+                raise ExportError("layer '%s' has a Python lambda as its %s, which cannot be exported; "
+                                  "use a named activation or a registered function" % (layer.name, key))
 
 
 def weights_of(model):
-    """Every variable keyed by its Keras variable path, as float32 arrays.
-
-    Keras 3 also tracks non-weight state (a Dropout's seed generator state): only float variables
-    that belong to a layer's weights are exported.
-    """
+    """Every weight of `model` keyed by its Keras variable path, as contiguous float32 arrays."""
     tensors = {}
     for variable in model.weights:
         path = getattr(variable, "path", None) or variable.name
+        if path.split("/")[-1].split(":")[0] == SEED_STATE:  # not a weight (see the module docstring)
+            continue
         value = np.asarray(variable.numpy())
         if not np.issubdtype(value.dtype, np.floating):
-            continue
+            raise ExportError("weight '%s' has dtype %s; only floating-point weights can be exported "
+                              "(a quantized model? export it before quantizing)" % (path, value.dtype))
         if path in tensors:
-            raise ExportError("two variables share the path '%s'" % path)
+            raise ExportError("two weights share the path '%s'; give the layers distinct names" % path)
         tensors[path] = np.ascontiguousarray(value.astype(np.float32))
     return tensors
 
 
 def sample_for(model, n, seed=0):
-    """A valid random batch: token ids inside the Embedding's range, else standard normal floats."""
+    """A valid random batch of `n` for `model`'s input (unknown dimensions become 16).
+
+    Token ids in [1, input_dim) when the model starts with an Embedding; with mask_zero=True the
+    first row is whole, the others are post-padded with zeros to random shorter lengths and, for
+    n > 2, the last row is all padding. Otherwise
+    float32 standard normal values (small non-negative integers for another integer input).
+    """
     import keras
 
     rng = np.random.default_rng(seed)
-    shape = (n,) + tuple(d if d is not None else 16 for d in model.input_shape[1:])
-    first = next((l for l in model.layers if not isinstance(l, keras.layers.InputLayer)), None)
+    shape = (n,) + tuple(16 if d is None else d for d in model.input_shape[1:])
+    first = next((layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)), None)
     if isinstance(first, keras.layers.Embedding):
-        x = rng.integers(1, first.input_dim, size=shape).astype(np.int32)
+        x = rng.integers(1, max(first.input_dim, 2), size=shape).astype(np.int32)
         if first.mask_zero and len(shape) == 2:
-            for row in range(n):  # post-padded rows of different real lengths, one all padding
-                keep = 0 if row == n - 1 and n > 2 else int(rng.integers(1, shape[1] + 1))
+            steps = shape[1]
+            for row in range(1, n):  # row 0 keeps every step; the others are post-padded
+                keep = 0 if row == n - 1 and n > 2 else int(rng.integers(1, max(steps, 2)))
                 x[row, keep:] = 0
         return x
+    dtype = getattr(model.inputs[0], "dtype", "float32") if getattr(model, "inputs", None) else "float32"
+    if "int" in str(dtype):
+        return rng.integers(0, 10, size=shape).astype(np.int32)
     return rng.standard_normal(shape).astype(np.float32)
 
 
 def export_model(model, outdir, sample_input=None):
+    """Writes OUTDIR/model.json and weights.safetensors, and with `sample_input` input.npy and expected.npy."""
     from safetensors.numpy import save_file
 
     check_exportable(model)
+    tensors = weights_of(model)
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "model.json"), "w") as f:
         f.write(model.to_json())
-    save_file(weights_of(model), os.path.join(outdir, "weights.safetensors"))
+    save_file(tensors, os.path.join(outdir, "weights.safetensors"))
     if sample_input is not None:
+        expected = np.asarray(model.predict(sample_input, verbose=0), dtype=np.float32)
         np.save(os.path.join(outdir, "input.npy"), sample_input)
-        np.save(os.path.join(outdir, "expected.npy"), np.asarray(model.predict(sample_input, verbose=0), dtype=np.float32))
+        np.save(os.path.join(outdir, "expected.npy"), expected)
 
 
-def main():
-    ap = argparse.ArgumentParser(description="Export a Keras Sequential model for nnbuild.")
-    ap.add_argument("model", help="a Keras 3 .keras file or a legacy .h5 file")
-    ap.add_argument("outdir")
-    ap.add_argument("--sample", type=int, default=0, help="also write a random input batch of N and Keras's predictions")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+def _load_failure(path, error):
+    """One line saying why Keras could not load `path`."""
+    text = str(error)
+    missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text) or re.search(r"Unknown (?:layer|object)[^:]*: '?([\w.>]+)", text)
+    if "Lambda" in text or "lambda" in text:
+        return "it contains a Lambda layer or lambda function, whose Python code cannot be exported; write it as a registered custom layer"
+    if missing:
+        return ("it uses the custom class '%s', which is not importable here; pass --import MODULE for the module that "
+                "defines it with @keras.saving.register_keras_serializable()" % missing.group(1))
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "Keras cannot load it: %s" % (lines[0] if lines else type(error).__name__)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Export a Keras Sequential model for nnbuild.")
+    parser.add_argument("model", help="a Keras 3 .keras file or a legacy .h5 file")
+    parser.add_argument("outdir", help="directory to write model.json and weights.safetensors into")
+    parser.add_argument("--sample", type=int, default=0, metavar="N", help="also write a random input batch of N and Keras's predictions")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random input batch")
+    parser.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (it defines and registers a custom layer)")
+    args = parser.parse_args(argv)
+    if args.sample < 0:
+        parser.error("--sample must be positive")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    sys.path.insert(0, os.getcwd())
+    try:
+        for module in args.modules:
+            importlib.import_module(module)
+    except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
+        print("error: cannot import %s: %s" % (module, error), file=sys.stderr)
+        return 2
+    if not os.path.isfile(args.model):
+        print("error: %s: no such file" % args.model, file=sys.stderr)
+        return 2
     try:
         model = keras.models.load_model(args.model, compile=False)
-    except Exception as error:  # a Lambda layer, an unknown custom class, a corrupt file
-        text = str(error)
-        if "Lambda" in text:
-            reason = "it contains a Lambda layer, whose Python code cannot be exported; write it as a registered custom layer"
-        elif "Unknown layer" in text or "Could not locate class" in text:
-            reason = "it uses a custom layer class Keras cannot find; import the module that defines it (with @keras.saving.register_keras_serializable) before exporting: %s" % text.splitlines()[0]
-        else:
-            reason = "Keras cannot load it: %s" % text.splitlines()[0]
-        print("error: %s: %s" % (args.model, reason), file=sys.stderr)
-        sys.exit(2)
+    except Exception as error:  # noqa: BLE001 - a Lambda layer, an unknown custom class, a corrupt file
+        print("error: %s: %s" % (args.model, _load_failure(args.model, error)), file=sys.stderr)
+        return 2
     try:
         export_model(model, args.outdir, sample_for(model, args.sample, args.seed) if args.sample else None)
     except ExportError as error:
         print("error: %s: %s" % (args.model, error), file=sys.stderr)
-        sys.exit(2)
+        return 2
     print("wrote %s (model.json, weights.safetensors%s)" % (args.outdir, ", input.npy, expected.npy" if args.sample else ""))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
