@@ -2,13 +2,28 @@
 """Regenerates every committed test fixture from real Keras, deterministically.
 
     pip install tensorflow-cpu==2.20.0 safetensors
-    python3 tools/make_fixtures.py [CASE ...]
+    python3 tools/make_fixtures.py [CASE ...]        # all cases, or only those named
+    python3 tools/make_fixtures.py --list            # names and descriptions
 
-Each case becomes Tests/Fixtures/<case>/ with model.json (to_json, verbatim), weights.safetensors
-(keyed by Keras variable path), input.npy and expected.npy (model.predict). Weights are drawn from
-a seeded normal distribution (moving variances from a uniform one) so biases, statistics and
-gates are all exercised. Tests/Fixtures/MANIFEST.json lists the cases and the versions that made
-them. Tests compare with max |ours - keras| / (1 + |keras|) <= 1e-5.
+Each case becomes Tests/Fixtures/<case>/ with
+
+    model.json            model.to_json(), verbatim (hand-written for keras2_style and handwritten_minimal)
+    weights.safetensors   every weight, float32, keyed by its Keras variable path
+    input.npy             a batch of 2-4 inputs (float32, or int32 token ids)
+    expected.npy          Keras's model.predict on it, float32
+
+Determinism: every case starts a fresh Keras session (so layer names restart at `dense`,
+`sequential`, whatever else runs) and seeds numpy and Keras with the CRC-32 of its name. After
+building, every weight is redrawn from that seed (normal * 0.5; BatchNormalization moving
+variances uniform in [0.5, 1.5]) so biases, statistics and gates are all exercised. Running one
+case alone reproduces exactly the files the full run makes.
+
+Every written case is then rebuilt from its own model.json in a fresh session, given its weights
+by path and run again (tools/verify_fixtures.py); a mismatch stops the script. Where the rebuilt
+model's variable paths differ from the file's keys, MANIFEST.json records it under
+"weight_name_quirks". Tests/Fixtures/MANIFEST.json also lists each case with a one-line
+description, the versions that made them and where each name of the original task list lives.
+Swift tests compare with max |ours - keras| / (1 + |keras|) <= 1e-5.
 """
 import json
 import os
@@ -26,14 +41,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
 
 from keras_export import export_model  # noqa: E402
+from verify_fixtures import NOT_RELOADABLE, ReloadError, quirk_summary, verify_case  # noqa: E402
 
-CASES = {}
+CASES = {}  # name -> (description, build(rng) -> (model, input) or Fixture)
 
 
-def case(description):
+class Fixture:
+    """A case whose files are not plain to_json/variable paths: a hand-written spec and key names."""
+
+    def __init__(self, model, x, spec, key):
+        self.model, self.x, self.spec, self.key = model, x, spec, key
+
+
+def case(description, fan_in_scaled=False):
+    """Registers a case; `fan_in_scaled` draws kernels with std sqrt(2 / fan_in) instead of 0.5."""
     def register(fn):
+        fn.fan_in_scaled = fan_in_scaled
         CASES[fn.__name__] = (description, fn)
         return fn
     return register
@@ -66,6 +92,10 @@ def dense_relu(rng):
 @case("Dense on a (time, features) input applies to the last axis")
 def dense_3d(rng):
     return seq((5, 3), L.Dense(4, activation="elu"), L.Dense(2, use_bias=False)), floats(rng, 3, 5, 3)
+
+@case("Dense without bias on 2-D input, linear then tanh")
+def dense_nobias(rng):
+    return seq((6,), L.Dense(5, use_bias=False), L.Dense(3, use_bias=False, activation="tanh")), floats(rng, 4, 6)
 
 
 ACTIVATIONS = ["linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax", "softplus",
@@ -120,6 +150,10 @@ def conv2d_rect(rng):
 def conv2d_groups(rng):
     return conv(rng, 6, 4, L.Conv2D(6, 3, groups=2, padding="same"))
 
+@case("Conv2D without bias: 3x3 valid relu, then 2x2 same sigmoid")
+def conv2d_nobias_act(rng):
+    return conv(rng, 7, 3, L.Conv2D(4, 3, use_bias=False, activation="relu"), L.Conv2D(3, 2, padding="same", use_bias=False, activation="sigmoid"))
+
 
 @case("MaxPooling2D: default strides, explicit strides, same padding, non-square")
 def maxpool2d(rng):
@@ -131,7 +165,7 @@ def avgpool2d(rng):
     return conv(rng, 7, 2, L.AveragePooling2D(2, padding="same"), L.AveragePooling2D(3, strides=1, padding="same"), L.AveragePooling2D((2, 3), strides=(2, 1)))
 
 
-@case("GlobalAveragePooling2D and GlobalMaxPooling2D (keepdims)")
+@case("Conv2D, GlobalMaxPooling2D(keepdims=True), Flatten, Dense")
 def global_pool2d(rng):
     return conv(rng, 5, 3, L.Conv2D(4, 3), L.GlobalMaxPooling2D(keepdims=True), L.Flatten(), L.Dense(3))
 
@@ -139,6 +173,10 @@ def global_pool2d(rng):
 @case("GlobalAveragePooling2D")
 def global_avg_pool2d(rng):
     return conv(rng, 5, 3, L.GlobalAveragePooling2D())
+
+@case("GlobalMaxPooling2D with keepdims=True, then without")
+def global_max_pool2d(rng):
+    return conv(rng, 5, 3, L.GlobalMaxPooling2D(keepdims=True), L.GlobalMaxPooling2D())
 
 
 @case("Flatten and Reshape with -1")
@@ -166,6 +204,10 @@ def relu_layer(rng):
 def activation_layers(rng):
     return seq((4, 6), L.LeakyReLU(negative_slope=0.2), L.Dense(6), L.LeakyReLU(), L.ELU(alpha=0.7), L.Dense(5), L.Softmax()), floats(rng, 3, 4, 6, scale=2)
 
+@case("Softmax layer on 3-D input over axis 1 and axis -1, then on 2-D input")
+def softmax_layer(rng):
+    return seq((4, 5), L.Softmax(axis=1), L.Dense(5), L.Softmax(), L.Flatten(), L.Dense(6), L.Softmax()), floats(rng, 3, 4, 5, scale=2)
+
 
 @case("BatchNormalization on conv and dense outputs; center/scale off; epsilon")
 def batchnorm(rng):
@@ -182,6 +224,52 @@ def layernorm(rng):
 def rmsnorm(rng):
     return seq((4, 6), L.RMSNormalization(), L.Dense(5), L.RMSNormalization(epsilon=0.1)), floats(rng, 3, 4, 6, scale=3)
 
+@case("CIFAR-10 CNN layout on 32x32x3 (Conv same relu + MaxPool 2, three times, the last pool strides 1; Flatten, "
+      "Dropout, Dense relu, Dropout, Dense softmax) at widths 8/16/32 and Dense 32: the classic 32/64/128 and Dense 256 "
+      "hold 1.7 M weights (6.9 MB); weights scaled by fan-in so the softmax does not saturate", fan_in_scaled=True)
+def cifar_cnn(rng):
+    return seq((32, 32, 3), L.Conv2D(8, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
+               L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
+               L.Conv2D(32, 3, padding="same", activation="relu"), L.MaxPooling2D(2, strides=1),
+               L.Flatten(), L.Dropout(0.5), L.Dense(32, activation="relu"), L.Dropout(0.5),
+               L.Dense(10, activation="softmax")), floats(rng, 2, 32, 32, 3)
+
+
+def keras2_dense(layer, activation, input_shape=None):
+    """A Dense layer as Keras 2 (tf.keras <= 2.12 style) serialized it: plain string dtype, no "module"."""
+    config = {"name": layer.name, "trainable": True}
+    if input_shape is not None:
+        config["batch_input_shape"] = [None] + list(input_shape)
+    config.update({"dtype": "float32", "units": layer.units, "activation": activation, "use_bias": layer.use_bias,
+                   "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+                   "bias_initializer": {"class_name": "Zeros", "config": {}},
+                   "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+                   "kernel_constraint": None, "bias_constraint": None})
+    return {"class_name": "Dense", "config": config}
+
+
+@case("hand-written Keras-2-style JSON (no InputLayer, batch_input_shape on the first Dense, string dtype, "
+      "activation 'swish', keras_version 2.15.0) and Keras 2 weight names 'dense/kernel:0'")
+def keras2_style(rng):
+    model = seq((6,), L.Dense(8, activation="relu"), L.Dropout(0.25), L.Dense(5, activation="swish"), L.Dense(3, activation="softmax"))
+    first, dropout, second, third = model.layers
+    spec = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        keras2_dense(first, "relu", input_shape=(6,)),
+        {"class_name": "Dropout", "config": {"name": dropout.name, "trainable": True, "dtype": "float32", "rate": 0.25,
+                                             "noise_shape": None, "seed": None}},
+        keras2_dense(second, "swish"),
+        keras2_dense(third, "softmax")]},
+        "keras_version": "2.15.0", "backend": "tensorflow"}
+    return Fixture(model, floats(rng, 4, 6), json.dumps(spec), key=lambda path: path.split("/", 1)[1] + ":0")
+
+
+@case("the minimal hand-written spec: no names (Keras defaults dense, dense_1), no dtype, weights 'dense/kernel'")
+def handwritten_minimal(rng):
+    spec = ('{"class_name":"Sequential","config":{"layers":[{"class_name":"InputLayer","config":{"batch_shape":[null,6]}},'
+            '{"class_name":"Dense","config":{"units":4,"activation":"relu"}},{"class_name":"Dense","config":{"units":2}}]}}')
+    model = seq((6,), L.Dense(4, activation="relu"), L.Dense(2))
+    return Fixture(model, floats(rng, 4, 6), spec, key=lambda path: path.split("/", 1)[1])
+
 
 # Sequences (issue 3) ----------------------------------------------------------------------------
 
@@ -189,9 +277,13 @@ VOCAB = 50
 PADDED = [9, 5, 1, 0]   # post-padded real lengths, the last row all padding
 
 
-@case("Embedding without and with mask_zero, then Dense per step")
+@case("Embedding (mask_zero=False), then Dense per step")
 def embedding(rng):
     return seq((9,), L.Embedding(VOCAB, 6), L.Dense(3), dtype="int32"), tokens(rng, 3, 9, VOCAB)
+
+@case("Embedding with mask_zero=True, then Dense per step (padded steps still give Dense(embeddings[0]))")
+def embedding_mask_zero(rng):
+    return seq((9,), L.Embedding(VOCAB, 6, mask_zero=True), L.Dense(3), dtype="int32"), tokens(rng, 4, 9, VOCAB, PADDED)
 
 
 @case("SimpleRNN stack with growing sizes 16 -> 32 -> 48")
@@ -256,6 +348,12 @@ def bidi_merge_modes(rng):
                L.Bidirectional(L.GRU(4, return_sequences=True), merge_mode="ave"),
                L.Bidirectional(L.SimpleRNN(3), merge_mode="concat"), L.Dense(2)), floats(rng, 3, 6, 3)
 
+@case("Bidirectional merge modes mul, ave, sum without return_sequences (RepeatVector in between)")
+def bidi_merge_modes_last(rng):
+    return seq((6, 3), L.Bidirectional(L.LSTM(4), merge_mode="mul"), L.RepeatVector(3),
+               L.Bidirectional(L.GRU(4), merge_mode="ave"), L.RepeatVector(2),
+               L.Bidirectional(L.SimpleRNN(3), merge_mode="sum"), L.Dense(2)), floats(rng, 3, 6, 3)
+
 
 @case("masked LSTM: post-padded batch, different lengths, one all-padding row")
 def masked_lstm(rng):
@@ -269,7 +367,7 @@ def masked_bidi_lstm(rng):
                L.Dense(3, activation="softmax"), dtype="int32"), tokens(rng, 4, 9, VOCAB, PADDED)
 
 
-@case("masked GRU and SimpleRNN returning sequences")
+@case("masked GRU and SimpleRNN returning sequences, then a go_backwards GRU")
 def masked_gru(rng):
     return seq((9,), L.Embedding(VOCAB, 8, mask_zero=True), L.GRU(5, return_sequences=True), L.SimpleRNN(4, return_sequences=True),
                L.GRU(3, go_backwards=True), dtype="int32"), tokens(rng, 4, 9, VOCAB, PADDED)
@@ -285,6 +383,41 @@ def masked_simple_rnn_pool(rng):
 def masked_dense_seq(rng):
     return seq((9,), L.Embedding(VOCAB, 8, mask_zero=True), L.Dense(6, activation="tanh"), L.Dropout(0.3), L.LSTM(4),
                dtype="int32"), tokens(rng, 4, 9, VOCAB, PADDED)
+
+@case("masked LSTM returning sequences as the output: padded steps repeat the last real output (zero_output_for_mask=False)")
+def masked_lstm_seq_out(rng):
+    return seq((7,), L.Embedding(VOCAB, 5, mask_zero=True), L.LSTM(4, return_sequences=True), dtype="int32"), \
+        tokens(rng, 4, 7, VOCAB, [7, 4, 1, 0])
+
+
+@case("masked GRU returning sequences as the output: padded steps repeat the last real output")
+def masked_gru_seq_out(rng):
+    return seq((7,), L.Embedding(VOCAB, 5, mask_zero=True), L.GRU(4, return_sequences=True), dtype="int32"), \
+        tokens(rng, 4, 7, VOCAB, [7, 4, 1, 0])
+
+
+@case("masked SimpleRNN go_backwards returning sequences: outputs in processing (reversed) order, leading padded steps zero")
+def masked_simple_rnn_seq_out(rng):
+    return seq((7,), L.Embedding(VOCAB, 5, mask_zero=True), L.SimpleRNN(4, return_sequences=True, go_backwards=True), dtype="int32"), \
+        tokens(rng, 4, 7, VOCAB, [7, 4, 1, 0])
+
+
+@case("masked LSTM with zero_output_for_mask=True: padded steps output zeros")
+def masked_lstm_zero_output(rng):
+    return seq((7,), L.Embedding(VOCAB, 5, mask_zero=True), L.LSTM(4, return_sequences=True, zero_output_for_mask=True), dtype="int32"), \
+        tokens(rng, 4, 7, VOCAB, [7, 4, 1, 0])
+
+
+@case("masked Bidirectional LSTM returning sequences as the output: both halves give zeros at padded steps")
+def masked_bidi_seq_out(rng):
+    return seq((7,), L.Embedding(VOCAB, 5, mask_zero=True), L.Bidirectional(L.LSTM(3, return_sequences=True)), dtype="int32"), \
+        tokens(rng, 4, 7, VOCAB, [7, 4, 1, 0])
+
+
+@case("masked LSTM sequences into Flatten (which drops the mask) and Dense: the repeated outputs at padded steps count")
+def masked_flatten(rng):
+    return seq((6,), L.Embedding(VOCAB, 5, mask_zero=True), L.LSTM(3, return_sequences=True), L.Flatten(), L.Dense(2), dtype="int32"), \
+        tokens(rng, 4, 6, VOCAB, [6, 3, 1, 0])
 
 
 @case("Masking layer on float input with all-zero steps")
@@ -302,12 +435,12 @@ def conv1d(rng):
                L.Conv1D(2, 3, padding="causal")), floats(rng, 3, 12, 3)
 
 
-@case("MaxPooling1D, AveragePooling1D (same and valid), GlobalMax/GlobalAveragePooling1D")
+@case("MaxPooling1D 2, AveragePooling1D 2 same, AveragePooling1D 3 strides 1 valid")
 def pool1d(rng):
     return seq((11, 3), L.MaxPooling1D(2), L.AveragePooling1D(2, padding="same"), L.AveragePooling1D(3, strides=1, padding="valid")), floats(rng, 3, 11, 3)
 
 
-@case("GlobalMaxPooling1D and GlobalAveragePooling1D without mask")
+@case("Conv1D then GlobalMaxPooling1D (no mask)")
 def global_pool1d(rng):
     return seq((8, 3), L.Conv1D(4, 2), L.GlobalMaxPooling1D()), floats(rng, 3, 8, 3)
 
@@ -322,153 +455,275 @@ def repeat_vector(rng):
     return seq((4,), L.Dense(5), L.RepeatVector(3), L.LSTM(4, return_sequences=True), L.TimeDistributed(L.Dense(2))), floats(rng, 3, 4)
 
 
-@case("Conv1D text classifier with GlobalMaxPooling1D")
+@case("Conv1D text classifier: Embedding, Conv1D relu, MaxPooling1D, GlobalAveragePooling1D (no mask), Dense")
 def conv1d_text(rng):
     return seq((12,), L.Embedding(VOCAB, 8), L.Conv1D(6, 3, activation="relu"), L.MaxPooling1D(2), L.GlobalAveragePooling1D(), L.Dense(3),
                dtype="int32"), tokens(rng, 3, 12, VOCAB)
 
 
-# Spatial layers in more configurations (ported from the conv branch's script) -------------------
+# Spatial layers in more configurations: one layer (or a short pipeline) per case ---------------
 
-def spatial_cases():
-    C = []
-    case = lambda name, input_shape, layer_list, batch=3, seed=0, length=None, dtype="float32": (name, input_shape, layer_list, batch, seed, length)
-    C.append(case("conv2d_valid_relu", (7, 9, 3), [L.Conv2D(4, 3, activation="relu")]))
-    C.append(case("conv2d_same_even_strides", (8, 7, 2), [L.Conv2D(5, (4, 2), strides=(2, 3), padding="same")]))
-    C.append(case("conv2d_same_odd_stride", (9, 9, 3), [L.Conv2D(4, 3, strides=2, padding="same", activation="tanh")]))
-    C.append(case("conv2d_same_kernel_larger", (3, 2, 2), [L.Conv2D(3, (5, 4), padding="same")]))
-    C.append(case("conv2d_dilation_same", (11, 10, 3), [L.Conv2D(4, 3, dilation_rate=(2, 3), padding="same")]))
-    C.append(case("conv2d_dilation_valid", (11, 10, 3), [L.Conv2D(4, (2, 3), dilation_rate=(3, 2))]))
-    C.append(case("conv2d_groups_same", (6, 7, 4), [L.Conv2D(6, 3, groups=2, padding="same")]))
-    C.append(case("conv2d_groups_depthwise", (6, 5, 4), [L.Conv2D(8, (3, 2), strides=(2, 1), groups=4)]))
-    C.append(case("conv2d_nobias_strides", (8, 9, 3), [L.Conv2D(4, (3, 2), strides=(2, 1), use_bias=False, activation="sigmoid")]))
-    C.append(case("conv2d_pointwise_groups", (5, 4, 6), [L.Conv2D(4, 1, groups=2)]))
-    C.append(case("conv2d_pointwise_stride", (5, 4, 6), [L.Conv2D(4, 1, strides=2, padding="same")]))
-    C.append(case("conv2d_softmax", (5, 5, 2), [L.Conv2D(3, 2, activation="softmax")]))
-    C.append(case("conv1d_valid", (10, 3), [L.Conv1D(4, 3, activation="relu")]))
-    C.append(case("conv1d_same_even", (9, 3), [L.Conv1D(4, 4, strides=2, padding="same")]))
-    C.append(case("conv1d_causal_dilation", (10, 2), [L.Conv1D(3, 3, padding="causal", dilation_rate=2)]))
-    C.append(case("conv1d_causal_strides", (11, 2), [L.Conv1D(3, 4, padding="causal", strides=3)]))
-    C.append(case("conv1d_groups", (8, 6), [L.Conv1D(9, 2, groups=3, padding="same", dilation_rate=2)]))
-    C.append(case("conv1d_unknown_length", (None, 3), [L.Conv1D(4, 3, padding="same"), L.Conv1D(2, 2, strides=2)], length=9))
-    C.append(case("maxpool2d_default", (8, 6, 3), [L.MaxPooling2D()]))
-    C.append(case("maxpool2d_same_strides", (7, 8, 2), [L.MaxPooling2D(3, strides=2, padding="same")]))
-    C.append(case("maxpool2d_same_even", (5, 6, 2), [L.MaxPooling2D((2, 3), strides=1, padding="same")]))
-    C.append(case("maxpool2d_valid_odd", (7, 7, 2), [L.MaxPooling2D(3, strides=(2, 1))]))
-    C.append(case("avgpool2d_same_strides", (7, 8, 2), [L.AveragePooling2D(3, strides=2, padding="same")]))
-    C.append(case("avgpool2d_same_even", (5, 6, 2), [L.AveragePooling2D((2, 4), strides=(1, 3), padding="same")]))
-    C.append(case("avgpool2d_valid", (6, 7, 3), [L.AveragePooling2D((2, 3), strides=(1, 2))]))
-    C.append(case("maxpool1d_default", (9, 3), [L.MaxPooling1D()]))
-    C.append(case("maxpool1d_same", (9, 3), [L.MaxPooling1D(3, strides=2, padding="same")]))
-    C.append(case("avgpool1d_same", (10, 3), [L.AveragePooling1D(4, strides=3, padding="same")]))
-    C.append(case("avgpool1d_unknown_length", (None, 3), [L.AveragePooling1D(2, strides=1)], length=7))
-    C.append(case("global_avgpool2d", (5, 6, 3), [L.GlobalAveragePooling2D()]))
-    C.append(case("global_maxpool2d_keepdims", (5, 6, 3), [L.GlobalMaxPooling2D(keepdims=True)]))
-    C.append(case("global_avgpool1d_keepdims", (7, 4), [L.GlobalAveragePooling1D(keepdims=True)]))
-    C.append(case("global_maxpool1d", (None, 4), [L.GlobalMaxPooling1D()], length=6))
-    C.append(case("zero_padding2d_int", (3, 4, 2), [L.ZeroPadding2D(2)]))
-    C.append(case("zero_padding2d_pair", (3, 4, 2), [L.ZeroPadding2D((1, 3))]))
-    C.append(case("zero_padding2d_nested", (3, 4, 2), [L.ZeroPadding2D(((0, 2), (3, 1)))]))
-    C.append(case("zero_padding1d", (5, 2), [L.ZeroPadding1D((2, 1))]))
-    C.append(case("cropping1d", (7, 2), [L.Cropping1D((2, 1))]))
-    C.append(case("cropping2d", (7, 8, 2), [L.Cropping2D(((1, 2), (0, 3)))]))
-    C.append(case("cropping2d_int", (7, 8, 2), [L.Cropping2D(2)]))
-    C.append(case("upsampling1d", (4, 3), [L.UpSampling1D(3)]))
-    C.append(case("upsampling2d_nearest", (3, 4, 2), [L.UpSampling2D((2, 3))]))
-    C.append(case("upsampling2d_bilinear", (3, 4, 2), [L.UpSampling2D((2, 3), interpolation="bilinear")]))
-    C.append(case("upsampling2d_bilinear_square", (4, 5, 2), [L.UpSampling2D(4, interpolation="bilinear")]))
-    C.append(case("upsampling2d_bicubic", (4, 5, 2), [L.UpSampling2D((3, 2), interpolation="bicubic")]))
-    C.append(case("upsampling2d_area", (4, 5, 2), [L.UpSampling2D((3, 2), interpolation="area")]))
-    C.append(case("upsampling2d_lanczos3", (4, 5, 2), [L.UpSampling2D((3, 2), interpolation="lanczos3")]))
-    C.append(case("upsampling2d_lanczos5", (4, 5, 2), [L.UpSampling2D((2, 3), interpolation="lanczos5")]))
-    C.append(case("cnn_pipeline", (12, 11, 3), [
-        L.ZeroPadding2D(1), L.Conv2D(8, 3, strides=2, activation="relu"), L.AveragePooling2D(2, padding="same"),
-        L.UpSampling2D(2), L.Cropping2D(((1, 0), (0, 1))), L.Conv2D(6, 2, groups=2, dilation_rate=2, padding="same"),
-        L.GlobalMaxPooling2D(), L.Dense(3)]))
-    C.append(case("text_cnn", (20, 8), [
-        L.Conv1D(16, 5, padding="causal", activation="relu"), L.MaxPooling1D(2), L.ZeroPadding1D(1),
-        L.Conv1D(8, 3, dilation_rate=2, activation="relu"), L.UpSampling1D(2), L.Cropping1D(1),
-        L.AveragePooling1D(3, padding="same"), L.GlobalAveragePooling1D(), L.Dense(2)]))
-    C.append(case("conv1d_dilation_sparse", (2, 3), [L.Conv1D(2, 2, dilation_rate=3, padding="same")]))
-    C.append(case("conv2d_dilation_sparse", (3, 2, 2), [L.Conv2D(3, 3, dilation_rate=(2, 4), padding="same")]))
-    C.append(case("conv2d_lora", (6, 5, 3), [L.Conv2D(4, 3, lora_rank=2)]))
-    C.append(case("conv1d_lora_alpha", (6, 3), [L.Conv1D(4, 2, lora_rank=3, lora_alpha=1.5, padding="causal")]))
-    return C
+def spatial(name, input_shape, make_layers, batch=3, length=None):
+    """A case of `make_layers()` on a float batch of `batch`; `length` fills an unknown (None) input dimension."""
+    def build(rng):
+        shape = (batch,) + tuple(length if d is None else d for d in input_shape)
+        return keras.Sequential([keras.Input(input_shape)] + make_layers()), floats(rng, *shape)
+    build.__name__ = name
+    CASES[name] = (None, build)  # described from the built layers
 
 
-def add_spatial_cases():
-    for name, input_shape, layer_list, batch, seed, length in spatial_cases():
-        def build(rng, input_shape=input_shape, layer_list=layer_list, batch=batch, length=length):
-            shape = (batch,) + tuple(length if d is None else d for d in input_shape)
-            return keras.Sequential([keras.Input(input_shape)] + layer_list), floats(rng, *shape)
-        CASES[name] = ("%s: %s" % (name, ", ".join(type(l).__name__ for l in layer_list)), build)
+spatial("conv2d_valid_relu", (7, 9, 3), lambda: [L.Conv2D(4, 3, activation="relu")])
+spatial("conv2d_same_even_strides", (8, 7, 2), lambda: [L.Conv2D(5, (4, 2), strides=(2, 3), padding="same")])
+spatial("conv2d_same_odd_stride", (9, 9, 3), lambda: [L.Conv2D(4, 3, strides=2, padding="same", activation="tanh")])
+spatial("conv2d_same_kernel_larger", (3, 2, 2), lambda: [L.Conv2D(3, (5, 4), padding="same")])
+spatial("conv2d_dilation_same", (11, 10, 3), lambda: [L.Conv2D(4, 3, dilation_rate=(2, 3), padding="same")])
+spatial("conv2d_dilation_valid", (11, 10, 3), lambda: [L.Conv2D(4, (2, 3), dilation_rate=(3, 2))])
+spatial("conv2d_groups_same", (6, 7, 4), lambda: [L.Conv2D(6, 3, groups=2, padding="same")])
+spatial("conv2d_groups_depthwise", (6, 5, 4), lambda: [L.Conv2D(8, (3, 2), strides=(2, 1), groups=4)])
+spatial("conv2d_nobias_strides", (8, 9, 3), lambda: [L.Conv2D(4, (3, 2), strides=(2, 1), use_bias=False, activation="sigmoid")])
+spatial("conv2d_pointwise_groups", (5, 4, 6), lambda: [L.Conv2D(4, 1, groups=2)])
+spatial("conv2d_pointwise_stride", (5, 4, 6), lambda: [L.Conv2D(4, 1, strides=2, padding="same")])
+spatial("conv2d_softmax", (5, 5, 2), lambda: [L.Conv2D(3, 2, activation="softmax")])
+spatial("conv1d_valid", (10, 3), lambda: [L.Conv1D(4, 3, activation="relu")])
+spatial("conv1d_same_even", (9, 3), lambda: [L.Conv1D(4, 4, strides=2, padding="same")])
+spatial("conv1d_causal_dilation", (10, 2), lambda: [L.Conv1D(3, 3, padding="causal", dilation_rate=2)])
+spatial("conv1d_causal_strides", (11, 2), lambda: [L.Conv1D(3, 4, padding="causal", strides=3)])
+spatial("conv1d_groups", (8, 6), lambda: [L.Conv1D(9, 2, groups=3, padding="same", dilation_rate=2)])
+spatial("conv1d_unknown_length", (None, 3), lambda: [L.Conv1D(4, 3, padding="same"), L.Conv1D(2, 2, strides=2)], length=9)
+spatial("maxpool2d_default", (8, 6, 3), lambda: [L.MaxPooling2D()])
+spatial("maxpool2d_same_strides", (7, 8, 2), lambda: [L.MaxPooling2D(3, strides=2, padding="same")])
+spatial("maxpool2d_same_even", (5, 6, 2), lambda: [L.MaxPooling2D((2, 3), strides=1, padding="same")])
+spatial("maxpool2d_valid_odd", (7, 7, 2), lambda: [L.MaxPooling2D(3, strides=(2, 1))])
+spatial("avgpool2d_same_strides", (7, 8, 2), lambda: [L.AveragePooling2D(3, strides=2, padding="same")])
+spatial("avgpool2d_same_even", (5, 6, 2), lambda: [L.AveragePooling2D((2, 4), strides=(1, 3), padding="same")])
+spatial("avgpool2d_valid", (6, 7, 3), lambda: [L.AveragePooling2D((2, 3), strides=(1, 2))])
+spatial("maxpool1d_default", (9, 3), lambda: [L.MaxPooling1D()])
+spatial("maxpool1d_same", (9, 3), lambda: [L.MaxPooling1D(3, strides=2, padding="same")])
+spatial("avgpool1d_same", (10, 3), lambda: [L.AveragePooling1D(4, strides=3, padding="same")])
+spatial("avgpool1d_unknown_length", (None, 3), lambda: [L.AveragePooling1D(2, strides=1)], length=7)
+spatial("global_avgpool2d", (5, 6, 3), lambda: [L.GlobalAveragePooling2D()])
+spatial("global_maxpool2d_keepdims", (5, 6, 3), lambda: [L.GlobalMaxPooling2D(keepdims=True)])
+spatial("global_avgpool1d_keepdims", (7, 4), lambda: [L.GlobalAveragePooling1D(keepdims=True)])
+spatial("global_maxpool1d", (None, 4), lambda: [L.GlobalMaxPooling1D()], length=6)
+spatial("zero_padding2d_int", (3, 4, 2), lambda: [L.ZeroPadding2D(2)])
+spatial("zero_padding2d_pair", (3, 4, 2), lambda: [L.ZeroPadding2D((1, 3))])
+spatial("zero_padding2d_nested", (3, 4, 2), lambda: [L.ZeroPadding2D(((0, 2), (3, 1)))])
+spatial("zero_padding1d", (5, 2), lambda: [L.ZeroPadding1D((2, 1))])
+spatial("cropping1d", (7, 2), lambda: [L.Cropping1D((2, 1))])
+spatial("cropping2d", (7, 8, 2), lambda: [L.Cropping2D(((1, 2), (0, 3)))])
+spatial("cropping2d_int", (7, 8, 2), lambda: [L.Cropping2D(2)])
+spatial("upsampling1d", (4, 3), lambda: [L.UpSampling1D(3)])
+spatial("upsampling2d_nearest", (3, 4, 2), lambda: [L.UpSampling2D((2, 3))])
+spatial("upsampling2d_bilinear", (3, 4, 2), lambda: [L.UpSampling2D((2, 3), interpolation="bilinear")])
+spatial("upsampling2d_bilinear_square", (4, 5, 2), lambda: [L.UpSampling2D(4, interpolation="bilinear")])
+spatial("upsampling2d_bicubic", (4, 5, 2), lambda: [L.UpSampling2D((3, 2), interpolation="bicubic")])
+spatial("upsampling2d_area", (4, 5, 2), lambda: [L.UpSampling2D((3, 2), interpolation="area")])
+spatial("upsampling2d_lanczos3", (4, 5, 2), lambda: [L.UpSampling2D((3, 2), interpolation="lanczos3")])
+spatial("upsampling2d_lanczos5", (4, 5, 2), lambda: [L.UpSampling2D((2, 3), interpolation="lanczos5")])
+spatial("cnn_pipeline", (12, 11, 3), lambda: [
+    L.ZeroPadding2D(1), L.Conv2D(8, 3, strides=2, activation="relu"), L.AveragePooling2D(2, padding="same"),
+    L.UpSampling2D(2), L.Cropping2D(((1, 0), (0, 1))), L.Conv2D(6, 2, groups=2, dilation_rate=2, padding="same"),
+    L.GlobalMaxPooling2D(), L.Dense(3)])
+spatial("text_cnn", (20, 8), lambda: [
+    L.Conv1D(16, 5, padding="causal", activation="relu"), L.MaxPooling1D(2), L.ZeroPadding1D(1),
+    L.Conv1D(8, 3, dilation_rate=2, activation="relu"), L.UpSampling1D(2), L.Cropping1D(1),
+    L.AveragePooling1D(3, padding="same"), L.GlobalAveragePooling1D(), L.Dense(2)])
+spatial("conv1d_dilation_sparse", (2, 3), lambda: [L.Conv1D(2, 2, dilation_rate=3, padding="same")])
+spatial("conv2d_dilation_sparse", (3, 2, 2), lambda: [L.Conv2D(3, 3, dilation_rate=(2, 4), padding="same")])
+spatial("conv2d_lora", (6, 5, 3), lambda: [L.Conv2D(4, 3, lora_rank=2)])
+spatial("conv1d_lora_alpha", (6, 3), lambda: [L.Conv1D(4, 2, lora_rank=3, lora_alpha=1.5, padding="causal")])
 
 
-def add_tf_interpolation_cases():
+# Cases made from another case's files -----------------------------------------------------------
+
+def tf_interpolation_case(method, size):
     """Keras 2's UpSampling2D also took TF's "gaussian" and "mitchellcubic"; Keras 3 refuses them,
-    so their expected output comes from tf.image.resize, which Keras 2 called."""
-    import tensorflow as tf
+    so the spec is upsampling2d_bicubic's with the interpolation changed and the expected output
+    comes from tf.image.resize, which Keras 2 called."""
+    def derive():
+        import tensorflow as tf
 
-    for method, size in [("gaussian", (3, 2)), ("mitchellcubic", (2, 3))]:
         name = "upsampling2d_" + method
         src, dst = os.path.join(OUT, "upsampling2d_bicubic"), os.path.join(OUT, name)
         shutil.rmtree(dst, ignore_errors=True)
         shutil.copytree(src, dst)
-        spec = json.load(open(os.path.join(dst, "model.json")))
+        with open(os.path.join(dst, "model.json")) as f:
+            spec = json.load(f)
         config = spec["config"]["layers"][1]["config"]
         config["interpolation"], config["size"] = method, list(size)
-        json.dump(spec, open(os.path.join(dst, "model.json"), "w"))
+        with open(os.path.join(dst, "model.json"), "w") as f:
+            json.dump(spec, f)
         x = np.load(os.path.join(dst, "input.npy"))
         y = tf.image.resize(x, (x.shape[1] * size[0], x.shape[2] * size[1]), method=method).numpy()
         np.save(os.path.join(dst, "expected.npy"), y.astype("float32"))
-        CASES[name] = ("UpSampling2D interpolation %s (expected from tf.image.resize)" % method, None)
+    return derive
 
 
-add_spatial_cases()
+DERIVED = {  # name -> (description, base case, derive())
+    "upsampling2d_gaussian": ("UpSampling2D interpolation gaussian (expected from tf.image.resize)", "upsampling2d_bicubic",
+                              tf_interpolation_case("gaussian", (3, 2))),
+    "upsampling2d_mitchellcubic": ("UpSampling2D interpolation mitchellcubic (expected from tf.image.resize)", "upsampling2d_bicubic",
+                                   tf_interpolation_case("mitchellcubic", (2, 3))),
+}
+
+# Names of the original task list that are not fixture names, and the fixtures that cover them.
+TASK_NAMES = {
+    "leaky_relu_layer": ["activation_layers"], "elu_layer": ["activation_layers"],
+    "global_avg_pool1d": ["global_avgpool1d_keepdims", "conv1d_text", "text_cnn", "masked_simple_rnn_pool"],
+    "global_max_pool1d": ["global_maxpool1d", "global_pool1d"],
+    "maxpool1d": ["pool1d", "maxpool1d_default", "maxpool1d_same"],
+    "avgpool1d": ["pool1d", "avgpool1d_same", "avgpool1d_unknown_length"],
+    "conv1d_same": ["conv1d", "conv1d_same_even"], "conv1d_causal": ["conv1d", "conv1d_causal_dilation", "conv1d_causal_strides"],
+    "masked_simple_rnn_seq": ["masked_simple_rnn_pool", "masked_simple_rnn_seq_out"],
+    "gelu approximate=True": [],
+}
+
+NOTES = [
+    "gelu: 'gelu' in a spec is the exact erf form; keras.activations.gelu(x, approximate=True) cannot be serialized "
+    "(functools.partial is refused, a lambda becomes bytecode), so no fixture has it",
+    "swish and hard_swish serialize as 'silu' and 'hard_silu' in Keras 3; 'swish' appears only in keras2_style",
+    "masked_simple_rnn_pool: Keras gives NaN for the all-padding row (GlobalAveragePooling1D divides 0 by 0 unmasked steps)",
+    "keras2_style and handwritten_minimal are refused by keras.models.model_from_json (no 'module' keys); Keras's "
+    "legacy loader for .h5 files reads them (handwritten_minimal needs a model name added) and reproduces expected.npy",
+    "a model rebuilt by model_from_json, or loaded from a .keras file, has variable paths without the model-name "
+    "prefix ('dense/kernel' for the live model's 'sequential/dense/kernel'); sub-layers of Bidirectional and "
+    "TimeDistributed lose their wrapper segment too ('forward_lstm/lstm_cell/kernel', 'dense/kernel'); a model "
+    "loaded from .h5 keeps 'sequential/' for plain layers but not for wrapped ones",
+]
 
 
-def randomize(model, rng):
+def randomize(model, rng, fan_in_scaled=False):
+    """Redraws every weight: normal * 0.5 (or He-scaled kernels), moving variances uniform [0.5, 1.5]."""
     for v in model.variables:
         if not np.issubdtype(np.dtype(v.dtype), np.floating):
             continue
         if "moving_variance" in v.path:
             v.assign(rng.uniform(0.5, 1.5, size=v.shape).astype("float32"))
+        elif fan_in_scaled and len(v.shape) >= 2:
+            fan_in = int(np.prod(v.shape[:-1]))
+            v.assign((rng.standard_normal(v.shape) * np.sqrt(2.0 / fan_in)).astype("float32"))
         else:
             v.assign((rng.standard_normal(v.shape) * 0.5).astype("float32"))
 
 
-def main():
-    chosen = sys.argv[1:] or list(CASES)
+DESCRIBED_KEYS = ("filters", "units", "kernel_size", "strides", "padding", "dilation_rate", "groups", "pool_size", "size",
+                  "interpolation", "cropping", "keepdims", "use_bias", "activation", "lora_rank", "lora_alpha")
+
+
+def describe(model):
+    """'Conv2D(filters=4, kernel_size=(3, 3), ...) on (7, 9, 3)': the layers with their non-default settings."""
+    import inspect
+
+    def plain(value):
+        return tuple(plain(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+    parts = []
+    for layer in model.layers:
+        config = layer.get_config()
+        defaults = {k: p.default for k, p in inspect.signature(type(layer).__init__).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        settings = []
+        for key in DESCRIBED_KEYS:
+            if key not in config or (key == "lora_alpha" and not config.get("lora_rank")):
+                continue
+            value, default = plain(config[key]), plain(defaults.get(key, "<required>"))
+            if value == default or (isinstance(value, tuple) and all(v == default for v in value)):
+                continue
+            if (key, value) == ("activation", "linear") or (key == "strides" and value == plain(config.get("pool_size"))):
+                continue  # the defaults None, spelled out by get_config
+            settings.append("%s=%s" % (key, value))
+        parts.append("%s(%s)" % (type(layer).__name__, ", ".join(settings)))
+    return "%s on %s" % (", ".join(parts), tuple(model.input_shape[1:]))
+
+
+def generate(name):
+    """Builds, randomizes, writes and reloads one case; returns (description, weight-name quirks)."""
+    from keras_export import weights_of
+
+    description, build = CASES[name]
+    keras.backend.clear_session()  # names restart at sequential/dense: files depend on this case only
+    seed = zlib.crc32(name.encode())
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed % (1 << 31))
+    built = build(rng)
+    fixture = built if isinstance(built, Fixture) else Fixture(built[0], built[1], None, None)
+    randomize(fixture.model, rng, getattr(build, "fan_in_scaled", False))
+    outdir = os.path.join(OUT, name)
+    shutil.rmtree(outdir, ignore_errors=True)
+    if fixture.spec is None:
+        export_model(fixture.model, outdir, sample_input=fixture.x)
+    else:
+        os.makedirs(outdir)
+        with open(os.path.join(outdir, "model.json"), "w") as f:
+            f.write(fixture.spec)
+        save_file({fixture.key(path): value for path, value in weights_of(fixture.model).items()},
+                  os.path.join(outdir, "weights.safetensors"))
+        np.save(os.path.join(outdir, "input.npy"), fixture.x)
+        np.save(os.path.join(outdir, "expected.npy"), np.asarray(fixture.model.predict(fixture.x, verbose=0), dtype=np.float32))
+    description = description or describe(fixture.model)
+    _, renamed, _ = verify_case(outdir)
+    # Dropping the leading model name is what every rebuilt model does; record only other differences.
+    unusual = [(path, key) for path, key in renamed if key.split("/")[1:] != path.split("/")]
+    return description, quirk_summary(unusual)
+
+
+def folder_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def main(argv):
+    if argv[:1] == ["--list"]:
+        for name, (description, _) in list(CASES.items()) + [(n, (d[0], None)) for n, d in DERIVED.items()]:
+            print("%-28s %s" % (name, description or "(described from its layers when built)"))
+        return 0
+    unknown = [name for name in argv if name not in CASES and name not in DERIVED]
+    if unknown:
+        print("error: unknown case(s) %s; --list shows them" % ", ".join(unknown), file=sys.stderr)
+        return 2
+    chosen = argv or list(CASES) + list(DERIVED)
     os.makedirs(OUT, exist_ok=True)
     manifest_path = os.path.join(OUT, "MANIFEST.json")
-    manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else {"cases": {}}
+    manifest = {"cases": {}, "weight_name_quirks": {}}
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            manifest.update(json.load(f))
     import tensorflow as tf
+
     manifest["made_by"] = {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__,
                            "script": "tools/make_fixtures.py", "tolerance": "max |ours - keras| / (1 + |keras|) <= 1e-5"}
-    chosen = [name for name in chosen if CASES[name][1] is not None]
+    quirks = manifest.setdefault("weight_name_quirks", {})
+    total = len(chosen)
     for index, name in enumerate(chosen):
-        description, build = CASES[name]
-        seed = zlib.crc32(name.encode())  # stable whatever other cases exist
-        rng = np.random.default_rng(seed)
-        keras.utils.set_random_seed(seed % (1 << 31))
-        model, x = build(rng)
-        if x is None:
-            x = floats(rng, 2, *model.input_shape[1:])
-        randomize(model, rng)
-        outdir = os.path.join(OUT, name)
-        shutil.rmtree(outdir, ignore_errors=True)
-        export_model(model, outdir, sample_input=x)
+        if name in DERIVED:
+            description, base, derive = DERIVED[name]
+            derive()
+            note = "not reloaded: " + NOT_RELOADABLE[name]
+        else:
+            try:
+                description, unusual = generate(name)
+            except ReloadError as error:
+                print("[%d/%d] %s: FAILED to reload: %s" % (index + 1, total, name, error), file=sys.stderr)
+                return 1
+            quirks.pop(name, None)
+            if unusual:
+                quirks[name] = unusual
+            note = "reloads" + (" (keys by suffix: %s)" % "; ".join(unusual) if unusual else "")
         manifest["cases"][name] = description
-        print("[%d/%d] %s: %s" % (index + 1, len(chosen), name, description), flush=True)
-    if "upsampling2d_bicubic" in chosen:
-        add_tf_interpolation_cases()
-        for name in ("upsampling2d_gaussian", "upsampling2d_mitchellcubic"):
-            manifest["cases"][name] = CASES[name][0]
-    manifest["cases"] = dict(sorted(manifest["cases"].items()))
+        print("[%d/%d] %s: %s [%.1f KB, %s]" % (index + 1, total, name, description, folder_size(os.path.join(OUT, name)) / 1024, note),
+              flush=True)
+    on_disk = {d for d in os.listdir(OUT) if os.path.isfile(os.path.join(OUT, d, "model.json"))}
+    manifest["cases"] = {k: v for k, v in sorted(manifest["cases"].items()) if k in on_disk}
+    manifest["weight_name_quirks"] = {k: v for k, v in sorted(quirks.items()) if k in on_disk}
+    manifest["reload_check"] = ("every case except %s is rebuilt from its model.json in a fresh Keras session, given its "
+                                "weights by path and reproduces expected.npy (tools/verify_fixtures.py)" % ", ".join(sorted(NOT_RELOADABLE)))
+    manifest["task_names"] = TASK_NAMES
+    manifest["notes"] = NOTES
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
+    print("%d cases, %.0f KB in %s" % (len(on_disk), folder_size(OUT) / 1024, os.path.relpath(OUT, ROOT)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))
