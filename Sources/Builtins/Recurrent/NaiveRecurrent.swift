@@ -38,15 +38,15 @@ public enum NaiveRecurrent {
                     case .simple:
                         h = (0..<units).map { act(activation, xw[$0] + hu[$0] + Double(bias?[$0] ?? 0)) }
                     case .lstm:
+                        var outputGate = [Double](repeating: 0, count: units)
                         for u in 0..<units {
                             func z(_ gate: Int) -> Double { xw[gate * units + u] + hu[gate * units + u] + Double(bias?[gate * units + u] ?? 0) }
                             let i = act(recurrentActivation, z(0)), f = act(recurrentActivation, z(1))
-                            let g = act(activation, z(2)), o = act(recurrentActivation, z(3))
+                            let g = act(activation, z(2))
+                            outputGate[u] = act(recurrentActivation, z(3))
                             c[u] = f * c[u] + i * g
                         }
-                        h = (0..<units).map { u in
-                            act(recurrentActivation, xw[3 * units + u] + hu[3 * units + u] + Double(bias?[3 * units + u] ?? 0)) * act(activation, c[u])
-                        }
+                        h = (0..<units).map { u in outputGate[u] * act(activation, c[u]) }
                     case let .gru(resetAfter):
                         let inputBias = { (j: Int) in Double(bias?[j] ?? 0) }
                         let recurrentBias = { (j: Int) in resetAfter ? Double(bias?[width + j] ?? 0) : 0 }
