@@ -2,52 +2,59 @@ import Dispatch
 import Foundation
 import LayerRegistry
 
+/// Runs `count` independent tasks on the threads `Gemm.setThreads` allows: concurrently, each
+/// with single-threaded BLAS, when more than one is allowed; else in order. A task that runs
+/// inside another (a Bidirectional half inside a batch slice) sees one thread and runs in order,
+/// so threads never nest. Results come back in task order; the first error is rethrown.
+public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -> [T] {
+    let threads = Gemm.allowedThreads
+    guard threads > 1, count > 1 else { return try (0..<count).map(task) }
+    var results = [Result<T, Error>?](repeating: nil, count: count)
+    Gemm.setThreads(1)
+    Gemm.useThreads(forWork: 0)  // settled here, so the concurrent tasks never change it
+    defer { Gemm.setThreads(threads) }
+    try withoutActuallyEscaping(task) { task in
+        let shared = UncheckedSendable(task)
+        results.withUnsafeMutableBufferPointer { slots in
+            let slots = UncheckedSendable(slots)
+            DispatchQueue.concurrentPerform(iterations: count) { index in
+                slots.value[index] = Result { try shared.value(index) }
+            }
+        }
+        _ = try results.map { try $0?.get() }
+    }
+    return try results.map { try $0!.get() }
+}
+
 extension Model {
     /// Runs a batch on `threads` cores: a batch of at least two rows is split into one slice per
     /// thread, each slice run through the whole model with single-threaded BLAS (no hand-offs
-    /// between layers); a single row runs with multi-threaded BLAS instead. Results equal the
+    /// between layers); a single row runs with multi-threaded BLAS for large products and lets
+    /// layers with independent halves (Bidirectional) run them concurrently. Results equal the
     /// single-threaded run's within float rounding.
     public func predict(_ input: Tensor, threads: Int) throws -> Tensor {
-        let threads = max(threads, 1)
+        Gemm.setThreads(threads)
         let rows = input.batch
-        guard threads > 1, rows > 1 else {
-            Gemm.setThreads(threads)
-            return try predict(input)
-        }
-        let slices = min(threads, rows)
+        let slices = min(max(threads, 1), rows)
+        guard slices > 1 else { return try predict(input) }
         let rowSize = input.sampleSize
         let bounds = (0...slices).map { $0 * rows / slices }
-        var results = [Result<Tensor, Error>?](repeating: nil, count: slices)
-        Gemm.setThreads(1)
-        defer { Gemm.setThreads(threads) }
-        results.withUnsafeMutableBufferPointer { slots in
-            let slots = UncheckedBuffer(slots)
-            DispatchQueue.concurrentPerform(iterations: slices) { index in
-                let start = bounds[index], end = bounds[index + 1]
-                let part = Tensor(shape: [end - start] + input.shape.dropFirst(),
-                                  data: Array(input.data[(start * rowSize)..<(end * rowSize)]),
-                                  mask: input.mask.map { Array($0[(start * input.shape[1])..<(end * input.shape[1])]) })
-                slots.buffer[index] = Result { try self.predict(part) }
-            }
+        let parts = try runConcurrently(slices) { index in
+            let start = bounds[index], end = bounds[index + 1]
+            let part = Tensor(shape: [end - start] + input.shape.dropFirst(),
+                              data: Array(input.data[(start * rowSize)..<(end * rowSize)]),
+                              mask: input.mask.map { Array($0[(start * input.shape[1])..<(end * input.shape[1])]) })
+            return try self.predict(part)
         }
         var data: [Float] = []
-        var shape: [Int] = []
-        for result in results {
-            guard let result else { continue }
-            let part = try result.get()
-            if shape.isEmpty {
-                shape = part.shape
-                data.reserveCapacity(rows * part.sampleSize)
-            }
-            data += part.data
-        }
-        shape[0] = rows
-        return Tensor(shape: shape, data: data)
+        data.reserveCapacity(rows * parts[0].sampleSize)
+        for part in parts { data += part.data }
+        return Tensor(shape: [rows] + parts[0].shape.dropFirst(), data: data)
     }
 }
 
-/// Lets each concurrent slice write its own slot of one buffer.
-private struct UncheckedBuffer<Element>: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<Element>
-    init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
+/// Hands a value to concurrent tasks that each touch only their own part of it.
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

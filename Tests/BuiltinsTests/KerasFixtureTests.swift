@@ -31,4 +31,24 @@ final class ParallelTests: XCTestCase {
             }
         }
     }
+
+    /// One row with two threads: large products use threaded BLAS and a Bidirectional runs its two
+    /// halves side by side; each row still equals its single-threaded result.
+    func testSingleRowsWithTwoThreadsMatchOneThread() throws {
+        for name in ["masked_bidi_lstm", "bidi_gru_sum", "bidi_merge_modes", "bidi_lstm_stack", "conv2d_strides"] {
+            let dir = Fixtures.root.appendingPathComponent(name)
+            let model = try Model.build(try ModelDescription.load(path: dir.appendingPathComponent("model.json").path), registry: .withBuiltins(),
+                                        weights: try WeightStore(path: dir.appendingPathComponent("weights.safetensors").path))
+            let path = dir.appendingPathComponent("input.npy").path
+            let input = try model.batch(from: try Npy.read(FileBytes.read(path: path), source: path), source: path)
+            let whole = try model.predict(input, threads: 1)
+            let rowSize = input.sampleSize, outputSize = whole.sampleSize
+            for row in 0..<input.batch {
+                let one = Tensor(shape: [1] + input.shape.dropFirst(), data: Array(input.data[(row * rowSize)..<((row + 1) * rowSize)]))
+                let two = try model.predict(one, threads: 2)
+                XCTAssertEqual(two.shape, [1] + whole.shape.dropFirst(), name)
+                assertClose(two.data, Array(whole.data[(row * outputSize)..<((row + 1) * outputSize)]), accuracy: 1e-6)
+            }
+        }
+    }
 }

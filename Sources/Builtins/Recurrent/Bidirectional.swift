@@ -79,8 +79,10 @@ public struct Bidirectional: Layer {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let a = try forwardLayer.apply(input)
-        var b = try backwardLayer.apply(input)
+        // The halves are independent: on a single row with two threads they run side by side.
+        let halves = try runConcurrently(2) { try ($0 == 0 ? forwardLayer : backwardLayer).apply(input) }
+        let a = halves[0]
+        var b = halves[1]
         guard a.shape.dropLast() == b.shape.dropLast() else {
             throw NNError(.input, "Bidirectional", "the halves gave shapes \(a.shape) and \(b.shape)")
         }

@@ -91,34 +91,46 @@ public struct RecurrentLayer: Layer {
             throw NNError(.input, "recurrent layer", "expects (batch, steps, \(features)), found \(input.shape)")
         }
         let batch = input.batch, steps = input.shape[1]
-        let units = cell.units, width = cell.gateWidth
-        // Time-major input, so that one step's projections for the whole batch are adjacent rows.
-        var timeMajor = input.data
-        if batch > 1 {
-            for b in 0..<batch {
-                for t in 0..<steps {
-                    let source = (b * steps + t) * features, target = (t * batch + b) * features
-                    for f in 0..<features { timeMajor[target + f] = input.data[source + f] }
-                }
-            }
-        }
+        let units = cell.units, width = cell.gateWidth, stateSize = cell.stateCount * batch * units
         var projected = [Float](repeating: 0, count: batch * steps * width)
-        var states = [Float](repeating: 0, count: cell.stateCount * batch * units)
-        var saved = [Float](repeating: 0, count: cell.stateCount * batch * units)
+        var states = [Float](repeating: 0, count: stateSize)
+        var saved = [Float](repeating: 0, count: stateSize)
         var scratch = [Float](repeating: 0, count: max(batch * cell.scratchPerRow, 1))
         var output = [Float](repeating: 0, count: returnSequences ? batch * steps * units : batch * units)
         var lastOutput = [Float](repeating: 0, count: batch * units)
         var stepValid = [Bool](repeating: true, count: batch)
         let mask = input.mask
-        timeMajor.withUnsafeBufferPointer { x in
-            projected.withUnsafeMutableBufferPointer { p in
-                if let bias = cell.inputBias {
-                    for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
+        // Time-major input, so that one step's projections for the whole batch are adjacent rows.
+        var timeMajor: [Float]
+        if batch > 1 {
+            timeMajor = [Float](repeating: 0, count: input.count)
+            input.data.withUnsafeBufferPointer { source in
+                timeMajor.withUnsafeMutableBufferPointer { target in
+                    for b in 0..<batch {
+                        for t in 0..<steps {
+                            (target.baseAddress! + (t * batch + b) * features)
+                                .update(from: source.baseAddress! + (b * steps + t) * features, count: features)
+                        }
+                    }
                 }
-                Gemm.gemm(x.baseAddress!, cell.kernel.values.baseAddress!, p.baseAddress!, m: batch * steps, n: width, k: features,
-                          accumulate: cell.inputBias != nil)
-                states.withUnsafeMutableBufferPointer { h in
-                    scratch.withUnsafeMutableBufferPointer { w in
+            }
+        } else {
+            timeMajor = input.data
+        }
+        timeMajor.withUnsafeBufferPointer { x in
+          projected.withUnsafeMutableBufferPointer { p in
+            states.withUnsafeMutableBufferPointer { hBuffer in
+              saved.withUnsafeMutableBufferPointer { savedBuffer in
+                scratch.withUnsafeMutableBufferPointer { w in
+                  output.withUnsafeMutableBufferPointer { outBuffer in
+                    lastOutput.withUnsafeMutableBufferPointer { lastBuffer in
+                        let h = hBuffer.baseAddress!, keep = savedBuffer.baseAddress!
+                        let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
+                        if let bias = cell.inputBias {
+                            for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
+                        }
+                        Gemm.gemm(x.baseAddress!, cell.kernel.values.baseAddress!, p.baseAddress!, m: batch * steps, n: width, k: features,
+                                  accumulate: cell.inputBias != nil)
                         for position in 0..<steps {
                             let t = goBackwards ? steps - 1 - position : position
                             var anyMasked = false
@@ -128,29 +140,37 @@ public struct RecurrentLayer: Layer {
                                     anyMasked = anyMasked || !stepValid[b]
                                 }
                             }
-                            if anyMasked { saved.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: h.baseAddress!, count: h.count) } }
-                            cell.step(projected: p.baseAddress! + t * batch * width, states: h.baseAddress!, rows: batch, scratch: w.baseAddress!)
+                            if anyMasked { keep.update(from: h, count: stateSize) }
+                            cell.step(projected: p.baseAddress! + t * batch * width, states: h, rows: batch, scratch: w.baseAddress!)
                             for b in 0..<batch {
                                 let valid = stepValid[b]
-                                if !valid {
+                                if valid {
+                                    (last + b * units).update(from: h + b * units, count: units)
+                                } else {
+                                    // A masked step leaves every state of this row as it was.
                                     for state in 0..<cell.stateCount {
                                         let offset = (state * batch + b) * units
-                                        for u in 0..<units { h[offset + u] = saved[offset + u] }
+                                        (h + offset).update(from: keep + offset, count: units)
                                     }
-                                } else {
-                                    for u in 0..<units { lastOutput[b * units + u] = h[b * units + u] }
                                 }
                                 if returnSequences {
-                                    let target = (b * steps + position) * units
-                                    for u in 0..<units {
-                                        output[target + u] = valid ? h[b * units + u] : (zeroOutputForMask ? 0 : lastOutput[b * units + u])
+                                    let target = out + (b * steps + position) * units
+                                    if valid {
+                                        target.update(from: h + b * units, count: units)
+                                    } else if zeroOutputForMask {
+                                        target.update(repeating: 0, count: units)
+                                    } else {
+                                        target.update(from: last + b * units, count: units)
                                     }
                                 }
                             }
                         }
                     }
+                  }
                 }
+              }
             }
+          }
         }
         if !returnSequences { output = lastOutput }
         return Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output)
