@@ -1,36 +1,73 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift unit, CLI and Keras-fixture tests (swift test), then the shared Keras
 # conformance cases through the release binary. Needs no TensorFlow: fixtures are committed files.
+# Ends with one line totalling every section: `total: N passed, M failed`.
 set -uo pipefail
 cd "$(dirname "$0")"
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 status=0
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Adds a section's "N passed, M failed" line (or XCTest's closing line) to the totals.
+count() {
+  local line
+  line=$(grep -E "^(Test Suite 'All tests'.*|.*Executed [0-9]+ tests?, with [0-9]+ failures?.*)$" "$log" | tail -1)
+  if [ -n "$line" ]; then
+    local n f
+    n=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$line"); f=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$line")
+    passed=$((passed + n - f)); failed=$((failed + f)); return
+  fi
+  line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  if [ -n "$line" ]; then
+    passed=$((passed + $(sed -E 's/^([A-Za-z]+: )?([0-9]+) passed.*/\2/' <<<"$line")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+  fi
+}
 
 echo "== swift test"
-swift test || status=1
+swift test --disable-swift-testing 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count
 
 echo "== Keras conformance cases (../shared/conformance, max relative error 1e-5)"
+swift build -c release --product nnbuild 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
 if [ -d ../shared/conformance ]; then
-  swift build -c release --product nnbuild 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
-  python3 ../shared/conformance/check.py .build/release/nnbuild ../shared/conformance --tol 1e-5 || status=1
+  python3 ../shared/conformance/check.py .build/release/nnbuild ../shared/conformance --tol 1e-5 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  count
 else
   echo "(../shared/conformance not present; skipped)"
 fi
+
 echo "== Keras round trip (skipped without TensorFlow)"
-python3 tools/roundtrip_test.py .build/release/nnbuild || status=1
+python3 tools/roundtrip_test.py .build/release/nnbuild 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count
 
 echo "== Examples/CustomLayer: a Keras custom layer via the Swift API and as a plugin"
 example=Examples/CustomLayer
-if (cd "$example" && swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Building|^Build complete'); then :; fi
+(cd "$example" && swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Building|^Build complete') || true
 demo="$example/.build/debug/custom-layer-demo"
 plugin="$example/.build/debug/libCustomLayerPlugin.so"
 fixture="$example/fixture"
 if [ -x "$demo" ] && [ -f "$plugin" ]; then
   python3 tools/check_output.py <("$demo" "$fixture/model.json" "$fixture/weights.safetensors" "$fixture/input.npy") \
-    "$fixture/expected.npy" --label "Swift API" || status=1
-  .build/release/nnbuild --plugin "$plugin" compare "$fixture/model.json" "$fixture/weights.safetensors" \
-    --input "$fixture/input.npy" --expected "$fixture/expected.npy" || status=1
+    "$fixture/expected.npy" --label "Swift API" 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  count
+  if .build/release/nnbuild --plugin "$plugin" compare "$fixture/model.json" "$fixture/weights.safetensors" \
+       --input "$fixture/input.npy" --expected "$fixture/expected.npy"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); status=1
+  fi
 else
-  echo "FAIL: Examples/CustomLayer did not build"; status=1
+  echo "FAIL: Examples/CustomLayer did not build"; failed=$((failed + 1)); status=1
 fi
+
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a step failed without saying how many
+echo "total: $passed passed, $failed failed"
 exit $status
