@@ -47,6 +47,7 @@ public struct Weight: Sendable {
         self.storage = storage
     }
 
+    /// Valid while this weight is alive (layers keep their weights in stored properties).
     public var values: UnsafeBufferPointer<Float> { storage.buffer }
     public var count: Int { storage.count }
     public subscript(index: Int) -> Float { storage[index] }

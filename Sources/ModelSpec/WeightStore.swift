@@ -30,11 +30,19 @@ public struct FloatStorage: @unchecked Sendable {
         self.init(base: UnsafePointer(box.pointer), count: count, owner: box)
     }
 
+    /// The values. The pointer is valid only while this storage (or a `Weight` holding it) is
+    /// alive: keep the storage in a stored property, as layers do, or use `withBuffer`.
     public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: base, count: count) }
+
+    /// Calls `body` with the values, keeping their memory alive until it returns, so even a
+    /// temporary (`store.floats(entry).withBuffer { ... }`) is safe.
+    public func withBuffer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try withExtendedLifetime(owner) { try body(buffer) }
+    }
 
     public subscript(index: Int) -> Float { base[index] }
 
-    public var array: [Float] { Array(buffer) }
+    public var array: [Float] { withBuffer { Array($0) } }
 
     /// True when the values are read in place from the mapped file.
     public var isMapped: Bool { owner is MappedFile }

@@ -11,7 +11,7 @@ public func fuzzWeights(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     guard let store = try? WeightStore(bytes: bytes, source: "fuzz") else { return 0 }
     var sum: Float = 0
-    for entry in store.entries { sum += store.floats(entry).buffer.reduce(0, +) }
+    for entry in store.entries { sum += store.floats(entry).withBuffer { $0.reduce(0, +) } }
     if let description, let model = try? Model.build(description, registry: registry, weights: store) {
         _ = try? model.predict(Tensor(shape: [1, 4], data: [1, 2, 3, sum.isFinite ? 0 : 1]))
     }
