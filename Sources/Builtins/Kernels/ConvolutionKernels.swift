@@ -30,9 +30,10 @@ package struct ConvolutionGeometry: Sendable, Equatable {
     }
 }
 
-/// Largest im2col buffer one call allocates, in floats (8 MB): a chunk the GEMM reads back while it
-/// is still in cache; bigger batches run in chunks of output pixels.
-package let convolutionColumnLimit = 1 << 21
+/// Largest im2col buffer one call allocates, in floats (1 MB); bigger batches run in chunks of
+/// output pixels. 8 MB chunks were no faster (cnn_cifar, batch 64) and, one per batch slice, put
+/// peak memory at 69 MB; 1 MB gives 60 MB.
+package let convolutionColumnLimit = 1 << 18
 
 /// Grouped 2-D convolution as im2col + one GEMM per group over the whole batch (in chunks of output
 /// pixels when the column buffer would pass `convolutionColumnLimit`).
