@@ -8,8 +8,8 @@
 For every workload it builds the model in Keras with fixed seeds, exports it with
 tools/keras_export.py, converts it to ONNX with tf2onnx, and times all three on the same inputs,
 one after another in this process's run. It checks that ONNX Runtime's and nnbuild's outputs agree
-with Keras's (max |x - keras| / (1 + |keras|)), prints samples/s for each and the ratio
-nnbuild / ONNX Runtime, and writes Benchmarks/results.json and a Markdown table
+with Keras's (max |x - keras| / (1 + |keras|); nnbuild within 1e-5), prints samples/s for each
+and the ratio nnbuild / ONNX Runtime, times a whole `nnbuild infer` process (median of 15), and writes Benchmarks/results.json and a Markdown table
 (Benchmarks/results.md) for BENCHMARKS.md.
 """
 import argparse
@@ -175,11 +175,19 @@ def main():
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
             bench = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)[0]
+            # A whole process as a user runs it (start, load, run, write), median of 15.
+            walls = []
+            for _ in range(15):
+                start = time.perf_counter()
+                subprocess.run([args.nnbuild, "infer", os.path.join(outdir, "model.json"), os.path.join(outdir, "weights.safetensors"),
+                                "--input", x_path, "--output", ours_path], check=True)
+                walls.append((time.perf_counter() - start) * 1000)
+            process_ms = sorted(walls)[len(walls) // 2]
             row = {
                 "workload": name, "batch": batch,
                 "keras_samples_per_s": round(keras_rate, 1), "onnxruntime_samples_per_s": round(onnx_rate, 1),
                 "nnbuild_samples_per_s": bench["samples_per_s"], "ratio_nnbuild_onnxruntime": round(bench["samples_per_s"] / onnx_rate, 3),
-                "nnbuild_p50_ms": bench["p50_ms"], "nnbuild_peak_rss_mb": bench["peak_rss_mb"], "nnbuild_load_ms": bench["load_ms"],
+                "nnbuild_p50_ms": bench["p50_ms"], "nnbuild_infer_process_ms": round(process_ms, 1), "nnbuild_peak_rss_mb": bench["peak_rss_mb"], "nnbuild_load_ms": bench["load_ms"],
                 "onnx_vs_keras_rel_err": rel_err(onnx_out, want), "nnbuild_vs_keras_rel_err": rel_err(ours, want),
             }
             rows.append(row)
@@ -190,16 +198,17 @@ def main():
     result = {"date": time.strftime("%Y-%m-%d"), "versions": versions, "seconds": args.seconds, "rows": rows}
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
-    lines = ["| workload | batch | Keras tf.function | ONNX Runtime | nnbuild | nnbuild / ORT | nnbuild p50 ms | peak RSS MB | max rel err vs Keras (ORT / nnbuild) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| workload | batch | Keras tf.function | ONNX Runtime | nnbuild | nnbuild / ORT | nnbuild p50 ms | `nnbuild infer` process ms | peak RSS MB | max rel err vs Keras (ORT / nnbuild) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append("| %s | %d | %.0f | %.0f | %.0f | %.2f× | %.3f | %.1f | %.1e / %.1e |" % (
+        lines.append("| %s | %d | %.0f | %.0f | %.0f | %.2f× | %.3f | %.1f | %.1f | %.1e / %.1e |" % (
             r["workload"], r["batch"], r["keras_samples_per_s"], r["onnxruntime_samples_per_s"], r["nnbuild_samples_per_s"],
-            r["ratio_nnbuild_onnxruntime"], r["nnbuild_p50_ms"], r["nnbuild_peak_rss_mb"], r["onnx_vs_keras_rel_err"], r["nnbuild_vs_keras_rel_err"]))
+            r["ratio_nnbuild_onnxruntime"], r["nnbuild_p50_ms"], r["nnbuild_infer_process_ms"], r["nnbuild_peak_rss_mb"], r["onnx_vs_keras_rel_err"], r["nnbuild_vs_keras_rel_err"]))
     with open(os.path.splitext(args.out)[0] + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-    bad = [r for r in rows if not (r["nnbuild_vs_keras_rel_err"] <= 1e-4 and r["onnx_vs_keras_rel_err"] <= 1e-4)]
+    # nnbuild is held to the project's bar (1e-5); ONNX Runtime's conversion only to 1e-4.
+    bad = [r for r in rows if not (r["nnbuild_vs_keras_rel_err"] <= 1e-5 and r["onnx_vs_keras_rel_err"] <= 1e-4)]
     if bad:
         print("DISAGREEMENT with Keras in: %s" % ", ".join("%s@%d" % (r["workload"], r["batch"]) for r in bad))
         sys.exit(1)
