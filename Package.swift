@@ -16,13 +16,16 @@ let package = Package(
         // System libraries: json-c parses every JSON document, OpenBLAS does every matrix product.
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // Our own small AVX2 + FMA kernels (recurrent-step products, gate activations), chosen at
+        // run time so the binary still runs on any x86-64.
+        .target(name: "CKernels"),
 
         // Text and bytes: spec JSON, the safetensors weight blob, .npy files. No math.
         .target(name: "ModelSpec", dependencies: ["CJSONC"]),
         // The contract a layer author links against: tensor, Layer, context, registry, model.
         .target(name: "LayerRegistry", dependencies: ["ModelSpec"]),
         // Every built-in layer, one file per family, and the one list that registers them.
-        .target(name: "Builtins", dependencies: ["LayerRegistry", "ModelSpec", "CBLAS"]),
+        .target(name: "Builtins", dependencies: ["LayerRegistry", "ModelSpec", "CBLAS", "CKernels"]),
         // The thin command-line front.
         .executableTarget(name: "nnbuild", dependencies: [
             "ModelSpec", "LayerRegistry", "Builtins",
@@ -31,7 +34,7 @@ let package = Package(
 
         .testTarget(name: "ModelSpecTests", dependencies: ["ModelSpec"]),
         .testTarget(name: "LayerRegistryTests", dependencies: ["LayerRegistry", "ModelSpec"]),
-        .testTarget(name: "BuiltinsTests", dependencies: ["Builtins", "LayerRegistry", "ModelSpec"]),
+        .testTarget(name: "BuiltinsTests", dependencies: ["Builtins", "LayerRegistry", "ModelSpec", "CKernels"]),
         .testTarget(name: "nnbuildTests", dependencies: ["ModelSpec"]),
     ],
     swiftLanguageModes: [.v5]

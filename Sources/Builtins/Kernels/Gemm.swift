@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// Matrix products, all row-major.
 ///
@@ -13,6 +14,10 @@ public enum Gemm {
         useThreads(forWork: m * n * k)
         guard k > 0 else {
             if !accumulate { c.update(repeating: 0, count: m * n) }
+            return
+        }
+        if !transposeB, useSmallKernel(m: m, n: n, k: k) {
+            nnb_sgemm_small(a, k, b, n, c, n, m, n, k, accumulate ? 1 : 0)
             return
         }
         if m == 1 {
@@ -32,6 +37,10 @@ public enum Gemm {
                             _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool) {
         guard m > 0, n > 0, k > 0 else { return }
         useThreads(forWork: m * n * k)
+        if useSmallKernel(m: m, n: n, k: k) {
+            nnb_sgemm_small(a, lda, b, ldb, c, ldc, m, n, k, accumulate ? 1 : 0)
+            return
+        }
         if m == 1 {
             cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(ldb), a, 1, accumulate ? 1 : 0, c, 1)
             return
@@ -52,6 +61,17 @@ public enum Gemm {
                 c[i * n + j] = Float(sum)
             }
         }
+    }
+
+    /// Whether this CPU has AVX2 and FMA, for the kernels in CKernels.
+    public static let hasAVX2 = nnb_has_avx2_fma() != 0
+
+    /// Products below the threading threshold go to our own register-blocked kernel where the CPU
+    /// allows: a recurrent step multiplies by the same small matrix every step, and OpenBLAS packs
+    /// it anew on every call (bilstm_text at batch 64 ran its steps at about a third of peak).
+    @usableFromInline
+    static func useSmallKernel(m: Int, n: Int, k: Int) -> Bool {
+        hasAVX2 && m > 1 && m * n * k < threadedWork
     }
 
     /// Sets the number of threads OpenBLAS may use for a large product.

@@ -1,0 +1,21 @@
+#ifndef NNBUILD_CKERNELS_H
+#define NNBUILD_CKERNELS_H
+
+/// Small dense kernels with an AVX2 + FMA path chosen at run time; the binary itself targets the
+/// x86-64 baseline, so it still runs on CPUs without AVX2 (the callers fall back to OpenBLAS and
+/// the Swift SIMD code there).
+
+/// 1 when this CPU runs the AVX2 + FMA kernels below.
+int nnb_has_avx2_fma(void);
+
+/// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate), every matrix row-major with its leading
+/// dimension. For the small products of recurrent steps, where packing b on every call (as a
+/// general GEMM does) costs as much as the arithmetic. Requires nnb_has_avx2_fma().
+void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                     long m, long n, long k, int accumulate);
+
+/// In place: x = 1 / (1 + e^-x), and x = tanh(x) = 2σ(2x) − 1. Requires nnb_has_avx2_fma().
+void nnb_sigmoid(float *x, long count);
+void nnb_tanh(float *x, long count);
+
+#endif

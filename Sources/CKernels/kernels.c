@@ -1,0 +1,148 @@
+// AVX2 + FMA kernels, compiled per function (target attribute) and chosen at run time.
+#include "CKernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+int nnb_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+// rows × 16 columns of c from rows of a, accumulating over k; rows is 1...4.
+AVX2 static inline void block16(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                                long rows, long k, int accumulate) {
+    __m256 acc[4][2];
+    for (long r = 0; r < 4; r++) {
+        if (r < rows && accumulate) {
+            acc[r][0] = _mm256_loadu_ps(c + r * ldc);
+            acc[r][1] = _mm256_loadu_ps(c + r * ldc + 8);
+        } else {
+            acc[r][0] = _mm256_setzero_ps();
+            acc[r][1] = _mm256_setzero_ps();
+        }
+    }
+    if (rows == 4) {
+        for (long p = 0; p < k; p++) {
+            __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_loadu_ps(b + p * ldb + 8);
+            __m256 a0 = _mm256_broadcast_ss(a + p), a1 = _mm256_broadcast_ss(a + lda + p);
+            __m256 a2 = _mm256_broadcast_ss(a + 2 * lda + p), a3 = _mm256_broadcast_ss(a + 3 * lda + p);
+            acc[0][0] = _mm256_fmadd_ps(a0, b0, acc[0][0]); acc[0][1] = _mm256_fmadd_ps(a0, b1, acc[0][1]);
+            acc[1][0] = _mm256_fmadd_ps(a1, b0, acc[1][0]); acc[1][1] = _mm256_fmadd_ps(a1, b1, acc[1][1]);
+            acc[2][0] = _mm256_fmadd_ps(a2, b0, acc[2][0]); acc[2][1] = _mm256_fmadd_ps(a2, b1, acc[2][1]);
+            acc[3][0] = _mm256_fmadd_ps(a3, b0, acc[3][0]); acc[3][1] = _mm256_fmadd_ps(a3, b1, acc[3][1]);
+        }
+    } else {
+        for (long p = 0; p < k; p++) {
+            __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_loadu_ps(b + p * ldb + 8);
+            for (long r = 0; r < rows; r++) {
+                __m256 ar = _mm256_broadcast_ss(a + r * lda + p);
+                acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+            }
+        }
+    }
+    for (long r = 0; r < rows; r++) {
+        _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+        _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+    }
+}
+
+AVX2 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                          long m, long n, long k, int accumulate) {
+    long full = n - n % 16;
+    for (long i = 0; i < m; i += 4) {
+        long rows = m - i < 4 ? m - i : 4;
+        for (long j = 0; j < full; j += 16) {
+            block16(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, rows, k, accumulate);
+        }
+        // The last n % 16 columns, one at a time.
+        for (long r = i; r < i + rows; r++) {
+            for (long j = full; j < n; j++) {
+                float sum = accumulate ? c[r * ldc + j] : 0.0f;
+                for (long p = 0; p < k; p++) sum += a[r * lda + p] * b[p * ldb + j];
+                c[r * ldc + j] = sum;
+            }
+        }
+    }
+}
+
+// Cephes's expf, as FastMath.exp: n = round(x / ln 2) by the 1.5·2^23 trick, a degree-6
+// polynomial on the remainder, and 2^n built in the exponent bits.
+AVX2 static inline __m256 exp8(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3f)), _mm256_set1_ps(-87.3f));
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 shifted = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), magic);
+    __m256 fx = _mm256_sub_ps(shifted, magic);
+    x = _mm256_add_ps(_mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(0.693359375f))),
+                      _mm256_mul_ps(fx, _mm256_set1_ps(2.12194440e-4f)));
+    __m256 z = _mm256_mul_ps(x, x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(y, z), x), _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000 - 127));
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(bits, 23)));
+}
+
+// NaN passes through min/max as the second operand would; keep it NaN explicitly.
+AVX2 static inline __m256 keep_nan(__m256 input, __m256 result) {
+    return _mm256_blendv_ps(result, input, _mm256_cmp_ps(input, input, _CMP_UNORD_Q));
+}
+
+AVX2 void nnb_sigmoid(float *x, long count) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    long i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        _mm256_storeu_ps(x + i, keep_nan(v, _mm256_div_ps(one, _mm256_add_ps(one, e))));
+    }
+    if (i < count) {
+        float tail[8] = {0};
+        for (long j = 0; j < count - i; j++) tail[j] = x[i + j];
+        nnb_sigmoid(tail, 8);
+        for (long j = 0; j < count - i; j++) x[i + j] = tail[j];
+    }
+}
+
+AVX2 void nnb_tanh(float *x, long count) {
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), minusTwo = _mm256_set1_ps(-2.0f);
+    long i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = exp8(_mm256_mul_ps(minusTwo, v));
+        __m256 t = _mm256_sub_ps(_mm256_div_ps(two, _mm256_add_ps(one, e)), one);
+        _mm256_storeu_ps(x + i, keep_nan(v, t));
+    }
+    if (i < count) {
+        float tail[8] = {0};
+        for (long j = 0; j < count - i; j++) tail[j] = x[i + j];
+        nnb_tanh(tail, 8);
+        for (long j = 0; j < count - i; j++) x[i + j] = tail[j];
+    }
+}
+
+#else
+
+#include <math.h>
+
+int nnb_has_avx2_fma(void) { return 0; }
+void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                     long m, long n, long k, int accumulate) {
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) {
+            float sum = accumulate ? c[i * ldc + j] : 0.0f;
+            for (long p = 0; p < k; p++) sum += a[i * lda + p] * b[p * ldb + j];
+            c[i * ldc + j] = sum;
+        }
+}
+void nnb_sigmoid(float *x, long count) { for (long i = 0; i < count; i++) x[i] = 1.0f / (1.0f + expf(-x[i])); }
+void nnb_tanh(float *x, long count) { for (long i = 0; i < count; i++) x[i] = tanhf(x[i]); }
+
+#endif

@@ -1,0 +1,58 @@
+import CKernels
+import Foundation
+import XCTest
+import Builtins
+
+/// The AVX2 + FMA kernels in CKernels against their naive twins.
+final class SmallKernelTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Gemm.hasAVX2, "this CPU has no AVX2 + FMA; the OpenBLAS and Swift SIMD paths run instead")
+    }
+
+    /// Every edge: rows not a multiple of 4, columns not a multiple of 16, strided views, with
+    /// and without accumulation.
+    func testSmallGemmMatchesTheNaiveTwin() {
+        var generator = SystemRandomNumberGenerator()
+        let shapes = [(1, 1, 1), (2, 16, 3), (3, 17, 5), (4, 32, 64), (5, 15, 1), (7, 48, 9), (9, 100, 33), (32, 256, 64), (6, 3, 70)]
+        for (m, n, k) in shapes {
+            for accumulate in [false, true] {
+                // Each matrix sits in a wider buffer (leading dimension past its width).
+                let lda = k + 3, ldb = n + 5, ldc = n + 2
+                let a = (0..<(m * lda)).map { _ in Float.random(in: -1...1, using: &generator) }
+                let b = (0..<(k * ldb)).map { _ in Float.random(in: -1...1, using: &generator) }
+                var fast = (0..<(m * ldc)).map { _ in Float.random(in: -1...1, using: &generator) }
+                var want = fast
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum = accumulate ? Double(want[i * ldc + j]) : 0
+                        for p in 0..<k { sum += Double(a[i * lda + p]) * Double(b[p * ldb + j]) }
+                        want[i * ldc + j] = Float(sum)
+                    }
+                }
+                nnb_sgemm_small(a, lda, b, ldb, &fast, ldc, m, n, k, accumulate ? 1 : 0)
+                // Padding between rows of c is left alone; the view itself matches.
+                assertClose(fast, want, accuracy: 1e-5)
+            }
+        }
+    }
+
+    func testSigmoidAndTanhMatchFoundation() {
+        var inputs: [Float] = stride(from: -30, through: 30, by: 0.00731).map { Float($0) }
+        inputs += [0, -0.0, 1e-8, -1e-8, 100, -100, .infinity, -.infinity, 1, 2, 3]  // count not a multiple of 8
+        var sigmoid = inputs, tanh = inputs
+        nnb_sigmoid(&sigmoid, sigmoid.count)
+        nnb_tanh(&tanh, tanh.count)
+        var worstSigmoid = 0.0, worstTanh = 0.0
+        for (index, x) in inputs.enumerated() {
+            let s = 1 / (1 + Foundation.exp(-Double(x))), t = Foundation.tanh(Double(x))
+            worstSigmoid = max(worstSigmoid, abs(Double(sigmoid[index]) - s) / max(s, 1e-30))
+            worstTanh = max(worstTanh, abs(Double(tanh[index]) - t) / (1 + abs(t)))
+        }
+        XCTAssertLessThan(worstSigmoid, 5e-7)
+        XCTAssertLessThan(worstTanh, 3e-7)
+        var special: [Float] = [.nan, .nan]
+        nnb_sigmoid(&special[0], 1)
+        nnb_tanh(&special[1], 1)
+        XCTAssertTrue(special[0].isNaN && special[1].isNaN, "NaN stays NaN")
+    }
+}
