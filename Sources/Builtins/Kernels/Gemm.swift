@@ -1,5 +1,6 @@
 import CBLAS
 import CKernels
+import Foundation
 
 /// Matrix products, all row-major.
 ///
@@ -63,8 +64,10 @@ public enum Gemm {
         }
     }
 
-    /// Whether this CPU has AVX2 and FMA, for the kernels in CKernels.
-    public static let hasAVX2 = nnb_has_avx2_fma() != 0
+    /// Whether the kernels in CKernels run: this CPU has AVX2 and FMA, and the environment does
+    /// not set `NNBUILD_KERNELS=baseline` (which forces the portable OpenBLAS and Swift SIMD path,
+    /// for comparing the two or testing the fallback on any machine).
+    public static let hasAVX2 = nnb_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NNBUILD_KERNELS"] != "baseline"
 
     /// Products below the threading threshold go to our own register-blocked kernel where the CPU
     /// allows: a recurrent step multiplies by the same small matrix every step, and OpenBLAS packs
