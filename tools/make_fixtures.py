@@ -224,6 +224,19 @@ def layernorm(rng):
 def rmsnorm(rng):
     return seq((4, 6), L.RMSNormalization(), L.Dense(5), L.RMSNormalization(epsilon=0.1)), floats(rng, 3, 4, 6, scale=3)
 
+
+@case("LayerNormalization rms_scaling=True on inputs with a non-zero mean: Keras divides by the variance around the "
+      "mean and does not centre x (not the RMS)")
+def layernorm_rms_scaling(rng):
+    return seq((4, 6), L.LayerNormalization(rms_scaling=True), L.Dense(5), L.LayerNormalization(rms_scaling=True, epsilon=0.1)), \
+        floats(rng, 3, 4, 6, scale=3) + 1.5
+
+
+@case("activations given as layer objects (serialized as keras.layers dicts): LeakyReLU, ELU, ReLU(max_value=6), Softmax")
+def activation_layer_objects(rng):
+    return seq((6,), L.Dense(7, activation=L.LeakyReLU(negative_slope=0.1)), L.Dense(6, activation=L.ELU(alpha=0.5)),
+               L.Dense(5, activation=L.ReLU(max_value=6.0)), L.Dense(4, activation=L.Softmax())), floats(rng, 4, 6, scale=2)
+
 @case("CIFAR-10 CNN layout on 32x32x3 (Conv same relu + MaxPool 2, three times, the last pool strides 1; Flatten, "
       "Dropout, Dense relu, Dropout, Dense softmax) at widths 8/16/32 and Dense 32: the classic 32/64/128 and Dense 256 "
       "hold 1.7 M weights (6.9 MB); weights scaled by fan-in so the softmax does not saturate", fan_in_scaled=True)
@@ -377,6 +390,24 @@ def masked_gru(rng):
 def masked_simple_rnn_pool(rng):
     return seq((9,), L.Embedding(VOCAB, 8, mask_zero=True), L.SimpleRNN(5, return_sequences=True), L.GlobalAveragePooling1D(),
                L.Dense(2), dtype="int32"), tokens(rng, 4, 9, VOCAB, PADDED)
+
+
+@case("RMSNormalization does not support masking: Keras drops the mask there, so the SimpleRNN after it runs over the padding")
+def rmsnorm_drops_mask(rng):
+    return seq((9,), L.Embedding(VOCAB, 6, mask_zero=True), L.RMSNormalization(), L.SimpleRNN(4), dtype="int32"), \
+        tokens(rng, 4, 9, VOCAB, PADDED)
+
+
+@case("zero_output_for_mask=True without return_sequences: a row ending in padding gives zeros (the last step's output slot)")
+def masked_rnn_zero_output_last(rng):
+    return seq((7,), L.Embedding(VOCAB, 5, mask_zero=True), L.SimpleRNN(4, zero_output_for_mask=True), dtype="int32"), \
+        tokens(rng, 4, 7, VOCAB, [7, 4, 1, 0])
+
+
+@case("zero_output_for_mask=True, go_backwards, without return_sequences: the last step processed is the first one")
+def masked_gru_backwards_zero_output_last(rng):
+    return seq((7,), L.Embedding(VOCAB, 5, mask_zero=True), L.GRU(3, zero_output_for_mask=True, go_backwards=True), dtype="int32"), \
+        tokens(rng, 4, 7, VOCAB, [7, 4, 1, 0])
 
 
 @case("mask passes through Dense and Dropout on 3-D input into an LSTM")

@@ -44,12 +44,60 @@ public enum Activation: Sendable, Equatable {
     }
 
     /// Reads config key `key` (default linear) and resolves it, failing on an unknown name.
+    /// Besides a name, Keras 3 serializes an activation passed as a layer instance as the layer
+    /// itself (`{"module": "keras.layers", "class_name": "ReLU", "config": {...}}`); those whose
+    /// config is one of the functions here are read with their parameters, others are refused.
     public static func from(_ context: LayerContext, key: String = "activation", default defaultName: String = "linear") throws -> Activation {
+        if let raw = context.value(key), case .object? = raw["config"], case let .string(className)? = raw["class_name"] {
+            return try fromLayerObject(className, raw["config"] ?? .null, context: context, key: key)
+        }
         let name = try context.activationName(key, default: defaultName)
         guard let activation = named(name) else {
             throw context.error("unknown activation '\(name)'; expected one of \(names.joined(separator: ", "))", key: key)
         }
         return activation
+    }
+
+    /// An activation given as a serialized activation layer: ReLU, LeakyReLU, ELU, Softmax (last
+    /// axis) and Activation, with their configs; anything else is refused with what to do.
+    static func fromLayerObject(_ className: String, _ config: JSONValue, context: LayerContext, key: String) throws -> Activation {
+        func number(_ name: String) throws -> Double? {
+            switch config[name] {
+            case nil, .null?: return nil
+            case let .int(value)?: return Double(value)
+            case let .double(value)?: return value
+            case let other?: throw context.error("activation layer \(className): '\(name)' must be a number, found \(other.brief())", key: key)
+            }
+        }
+        let refuse = { (why: String) in
+            context.error("activation given as a \(className) layer \(why); put a separate \(className) layer after this one instead", key: key)
+        }
+        switch className {
+        case "ReLU":
+            let maxValue = try number("max_value"), slope = try number("negative_slope") ?? 0, threshold = try number("threshold") ?? 0
+            guard slope == 0, threshold == 0 else { throw refuse("with negative_slope or threshold is not supported") }
+            switch maxValue {
+            case nil: return .relu
+            case 6?: return .relu6
+            default: throw refuse("with max_value \(maxValue ?? 0) is not supported")
+            }
+        case "LeakyReLU":
+            return .leakyRelu(negativeSlope: Float(try number("alpha") ?? number("negative_slope") ?? 0.3))
+        case "ELU":
+            return .elu(alpha: Float(try number("alpha") ?? 1))
+        case "Softmax":
+            switch config["axis"] {
+            case nil, .null?, .int(-1)?: return .softmax
+            default: throw refuse("over an axis other than the last is not supported")
+            }
+        case "Activation":
+            guard case let .string(name)? = config["activation"], let activation = named(name) else {
+                throw refuse("whose activation is not one of \(names.joined(separator: ", "))")
+            }
+            return activation
+        default:
+            throw refuse("is not supported (ReLU, LeakyReLU, ELU, Softmax and Activation are)")
+        }
     }
 
     /// Applies the activation in place; softmax and log-softmax work on groups of `axisLength`.

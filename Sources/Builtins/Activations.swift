@@ -45,9 +45,10 @@ public struct ElementwiseActivation: Layer {
         }, outputShape: context.inputShape)
     }
 
-    /// Config: `negative_slope` (Keras 3) or `alpha` (Keras 2), default 0.3.
+    /// Config: `negative_slope` (Keras 3) or `alpha` (Keras 2), default 0.3; as in Keras 3's
+    /// constructor, `alpha` wins when both are given.
     static func leakyFactory(_ context: LayerContext) throws -> any Layer {
-        let slope = try context.float(context.has("negative_slope") || !context.has("alpha") ? "negative_slope" : "alpha", default: 0.3)
+        let slope = try context.float(context.has("alpha") ? "alpha" : "negative_slope", default: 0.3)
         return ElementwiseActivation(activation: .leakyRelu(negativeSlope: slope), function: { $0 >= 0 ? $0 : slope * $0 }, outputShape: context.inputShape)
     }
 

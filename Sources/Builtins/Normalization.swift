@@ -76,16 +76,23 @@ public struct BatchNormalization: Layer {
 
 /// `LayerNormalization` and `RMSNormalization`: normalize each sample over the trailing `axis`
 /// axes. LayerNormalization: y = (x − mean) / √(var + epsilon) · gamma + beta (config `epsilon`
-/// 0.001, `center`, `scale`, `rms_scaling`); RMSNormalization: y = x / √(mean(x²) + epsilon) · scale
-/// (config `epsilon` 1e-6, weight `scale`).
+/// 0.001, `center`, `scale`, `rms_scaling`, which gives y = x / √(var + epsilon) · gamma);
+/// RMSNormalization: y = x / √(mean(x²) + epsilon) · scale (config `epsilon` 1e-6, weight `scale`).
 public struct GroupNormalization: Layer {
     public let size: Int
     public let epsilon: Float
+    /// Whether the mean is subtracted from x (LayerNormalization without `rms_scaling`).
     public let centered: Bool
+    /// Whether the variance is taken around the mean (LayerNormalization, `rms_scaling` too) or
+    /// around zero, i.e. mean(x²) (RMSNormalization).
+    public let varianceAroundMean: Bool
     public let gamma: Weight?
     public let beta: Weight?
     public let outputShape: [Int?]
-    public var maskBehavior: MaskBehavior { .propagates }
+    /// LayerNormalization passes the mask on; RMSNormalization does not support masking, so
+    /// Keras drops the mask there and the layers after it see every step.
+    public let passesMask: Bool
+    public var maskBehavior: MaskBehavior { passesMask ? .propagates : .drops }
 
     static func factory(rms: Bool) -> LayerFactory {
         { context in
@@ -97,14 +104,17 @@ public struct GroupNormalization: Layer {
             let epsilon = try context.float("epsilon", default: rms ? 1e-6 : 1e-3)
             guard epsilon >= 0 else { throw context.error("'epsilon' must not be negative, found \(epsilon)", key: "epsilon") }
             if rms {
-                return GroupNormalization(size: shape.reduce(1, *), epsilon: epsilon, centered: false,
-                                          gamma: try context.weight("scale", shape: shape), beta: nil, outputShape: context.inputShape)
+                return GroupNormalization(size: shape.reduce(1, *), epsilon: epsilon, centered: false, varianceAroundMean: false,
+                                          gamma: try context.weight("scale", shape: shape), beta: nil, outputShape: context.inputShape,
+                                          passesMask: false)
             }
+            // rms_scaling (deprecated in Keras 3) is not RMS normalization: Keras computes
+            // x / sqrt(var(x) + eps) · gamma, the variance around the mean, x itself not centred.
             let rmsScaling = try context.bool("rms_scaling", default: false)
             let gamma = try context.bool("scale", default: true) || rmsScaling ? try context.weight("gamma", shape: shape) : nil
             let beta = try context.bool("center", default: true) && !rmsScaling ? try context.weight("beta", shape: shape) : nil
-            return GroupNormalization(size: shape.reduce(1, *), epsilon: epsilon, centered: !rmsScaling, gamma: gamma, beta: beta,
-                                      outputShape: context.inputShape)
+            return GroupNormalization(size: shape.reduce(1, *), epsilon: epsilon, centered: !rmsScaling, varianceAroundMean: true,
+                                      gamma: gamma, beta: beta, outputShape: context.inputShape, passesMask: true)
         }
     }
 
@@ -115,7 +125,7 @@ public struct GroupNormalization: Layer {
             var start = 0
             while start + n <= y.count {
                 var mean = 0.0
-                if centered {
+                if varianceAroundMean {
                     for i in 0..<n { mean += Double(y[start + i]) }
                     mean /= Double(n)
                 }
@@ -126,8 +136,9 @@ public struct GroupNormalization: Layer {
                 }
                 variance /= Double(n)
                 let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
+                let shift = centered ? Float(mean) : 0
                 for i in 0..<n {
-                    var value = (y[start + i] - Float(mean)) * inverse
+                    var value = (y[start + i] - shift) * inverse
                     if let gamma { value *= gamma[i] }
                     if let beta { value += beta[i] }
                     y[start + i] = value

@@ -42,6 +42,21 @@ final class ActivationsTests: XCTestCase {
     }
 
     func testActivationFixturesMatchKeras() {
-        for name in ["activations", "activation_layers", "relu_layer", "dense_relu", "dense_3d"] { assertMatchesKeras(name) }
+        for name in ["activations", "activation_layers", "relu_layer", "dense_relu", "dense_3d", "activation_layer_objects"] { assertMatchesKeras(name) }
+    }
+
+    /// Keras 3's LeakyReLU takes `alpha` over `negative_slope` when a config has both.
+    func testLeakyReluAlphaWinsOverNegativeSlope() throws {
+        let model = try buildSingle(#"{"class_name": "LeakyReLU", "config": {"negative_slope": 0.5, "alpha": 0.1}}"#, input: [2])
+        assertClose(try model.predict(Tensor(shape: [1, 2], data: [-1, 2])).data, [-0.1, 2])
+    }
+
+    /// An activation layer object whose config no activation function expresses is refused, naming what to do.
+    func testUnsupportedActivationLayerObjectIsRefused() {
+        let spec = #"{"class_name": "Dense", "config": {"units": 2, "activation": {"module": "keras.layers", "class_name": "ReLU", "config": {"max_value": 3.0, "negative_slope": 0.0, "threshold": 0.0}}}}"#
+        XCTAssertThrowsError(try buildSingle(spec, input: [2])) { error in
+            let message = error.nnProblems.joined()
+            XCTAssertTrue(message.contains("max_value 3.0") && message.contains("put a separate ReLU layer after this one"), message)
+        }
     }
 }

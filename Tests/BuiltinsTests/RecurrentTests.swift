@@ -132,8 +132,24 @@ final class RecurrentTests: XCTestCase {
     func testEveryRecurrentFixtureMatchesKeras() {
         for name in ["simple_rnn_stack", "simple_rnn_options", "bidi_simple_rnn", "lstm_seq_stack", "lstm_options", "bidi_lstm_stack",
                      "gru_reset_after_true", "gru_reset_after_false", "gru_options", "bidi_gru_sum", "bidi_merge_modes", "masked_lstm",
-                     "masked_bidi_lstm", "masked_gru", "masked_simple_rnn_pool", "masked_dense_seq", "masking_layer", "repeat_vector"] {
+                     "masked_bidi_lstm", "masked_gru", "masked_simple_rnn_pool", "masked_dense_seq", "masking_layer", "repeat_vector",
+                     "masked_rnn_zero_output_last", "masked_gru_backwards_zero_output_last", "rmsnorm_drops_mask"] {
             assertMatchesKeras(name)
         }
+    }
+
+    /// Keras's Bidirectional forces zero_output_for_mask to return_sequences on both halves, so a
+    /// hand-written false changes nothing: the Keras-made spec edited to say false still matches.
+    func testBidirectionalForcesZeroOutputForMask() throws {
+        let dir = Fixtures.root.appendingPathComponent("masked_bidi_seq_out")
+        let text = try String(contentsOf: dir.appendingPathComponent("model.json"), encoding: .utf8)
+        XCTAssertTrue(text.contains(#""zero_output_for_mask": true"#))
+        let edited = text.replacingOccurrences(of: #""zero_output_for_mask": true"#, with: #""zero_output_for_mask": false"#)
+        let model = try Model.build(try ModelDescription.parse(edited, source: "edited.json"), registry: .withBuiltins(),
+                                    weights: try WeightStore(path: dir.appendingPathComponent("weights.safetensors").path))
+        let inputPath = dir.appendingPathComponent("input.npy").path, expectedPath = dir.appendingPathComponent("expected.npy").path
+        let got = try model.predict(try model.batch(from: try Npy.read(FileBytes.read(path: inputPath), source: inputPath), source: inputPath))
+        let expected = try Npy.read(FileBytes.read(path: expectedPath), source: expectedPath)
+        assertClose(got.data, expected.values, accuracy: 1e-5)
     }
 }

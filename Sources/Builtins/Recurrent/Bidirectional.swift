@@ -40,17 +40,14 @@ public struct Bidirectional: Layer {
             backward.path = forward.path
             if !forward.name.hasPrefix("forward_") { forward.name = "forward_" + forward.name }
         }
-        // Keras zeroes masked steps of both halves' sequence outputs inside Bidirectional.
+        // Both halves must agree on return_sequences (Keras checks the same).
         for spec in [forward, backward] where try bool(spec, "return_sequences") != returnSequences {
             throw context.error("the forward and backward layers must agree on return_sequences")
         }
-        if returnSequences {
-            for index in 0..<2 {
-                var spec = index == 0 ? forward : backward
-                if spec.config["zero_output_for_mask"] == nil { spec.config = set(spec.config, "zero_output_for_mask", .bool(true)) }
-                if index == 0 { forward = spec } else { backward = spec }
-            }
-        }
+        // Keras's Bidirectional forces zero_output_for_mask to return_sequences on both halves,
+        // whatever their configs say.
+        forward.config = set(forward.config, "zero_output_for_mask", .bool(returnSequences))
+        backward.config = set(backward.config, "zero_output_for_mask", .bool(returnSequences))
         let forwardLayer = try context.buildNested(forward)
         let backwardLayer = try context.buildNested(backward)
         let a = forwardLayer.outputShape, b = backwardLayer.outputShape

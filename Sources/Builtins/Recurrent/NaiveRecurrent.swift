@@ -77,7 +77,11 @@ public enum NaiveRecurrent {
                     }
                 }
             }
-            if !returnSequences { for u in 0..<units { output[b * units + u] = Float(last[u]) } }
+            if !returnSequences {
+                // The last processed step's output: zeros when it was masked and zero_output_for_mask.
+                let finalValid = mask?[b * steps + (goBackwards ? 0 : steps - 1)] ?? true
+                for u in 0..<units { output[b * units + u] = zeroOutputForMask && !finalValid ? 0 : Float(last[u]) }
+            }
         }
         return output
     }

@@ -65,8 +65,9 @@ struct RecurrentOptions {
 ///
 /// All steps' input projections are one GEMM over (batch · steps) rows; each step then does one
 /// small GEMM for the recurrent projection and the cell's fused gate arithmetic, with every buffer
-/// allocated before the time loop. A masked step leaves the state unchanged; its output (with
-/// `return_sequences`) is zeros when `zero_output_for_mask`, else the previous output, as in Keras.
+/// allocated before the time loop. A masked step leaves the state unchanged; its output is zeros
+/// when `zero_output_for_mask`, else the previous output, as in Keras; without `return_sequences`
+/// the result is the last step's output, so a row ending in padding gives zeros in the first case.
 /// With `go_backwards` the steps run last to first and the sequence output stays in that order.
 public struct RecurrentLayer: Layer {
     public let cell: any RecurrentCell
@@ -172,7 +173,17 @@ public struct RecurrentLayer: Layer {
             }
           }
         }
-        if !returnSequences { output = lastOutput }
+        if !returnSequences {
+            // Keras's result is the output slot of the last step processed, which
+            // zero_output_for_mask zeroes when that step was masked (a row ending in padding).
+            if zeroOutputForMask, let mask, steps > 0 {
+                let finalStep = goBackwards ? 0 : steps - 1
+                for b in 0..<batch where !mask[b * steps + finalStep] {
+                    for u in 0..<units { lastOutput[b * units + u] = 0 }
+                }
+            }
+            output = lastOutput
+        }
         return Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output)
     }
 }
