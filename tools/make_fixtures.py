@@ -392,6 +392,12 @@ def masked_simple_rnn_pool(rng):
                L.Dense(2), dtype="int32"), tokens(rng, 4, 9, VOCAB, PADDED)
 
 
+@case("LoRA on Embedding (lora_embeddings_a/b) and Dense (lora_kernel_a/b, lora_alpha): merged into the weights at load")
+def dense_embedding_lora(rng):
+    return seq((6,), L.Embedding(VOCAB, 5, lora_rank=2), L.Flatten(), L.Dense(4, lora_rank=3, lora_alpha=1.5), dtype="int32"), \
+        tokens(rng, 3, 6, VOCAB)
+
+
 @case("RMSNormalization does not support masking: Keras drops the mask there, so the SimpleRNN after it runs over the padding")
 def rmsnorm_drops_mask(rng):
     return seq((9,), L.Embedding(VOCAB, 6, mask_zero=True), L.RMSNormalization(), L.SimpleRNN(4), dtype="int32"), \

@@ -49,26 +49,9 @@ struct ConvolutionSettings: Sendable, Equatable {
     }
 }
 
-/// The kernel of a convolution, merged with its LoRA update when the config enables one
-/// (kernel + lora_alpha / lora_rank · lora_kernel_a · lora_kernel_b, as Keras computes it).
+/// The kernel of a convolution, merged with its LoRA update when the config enables one.
 func convolutionKernel(_ context: LayerContext, shape: [Int]) throws -> Weight {
-    let kernel = try context.weight("kernel", shape: shape)
-    guard context.has("lora_rank") else { return kernel }
-    let rank = try context.positiveInt("lora_rank", maximum: 1 << 16)
-    let alpha = try context.has("lora_alpha") ? context.double("lora_alpha") : Double(rank)
-    let filters = shape[shape.count - 1], rows = shape.dropLast().reduce(1, *)
-    let down = try context.weight("lora_kernel_a", shape: Array(shape.dropLast()) + [rank])
-    let up = try context.weight("lora_kernel_b", shape: [rank, filters])
-    var merged = kernel.storage.array
-    let scale = Float(alpha / Double(rank))
-    var product = [Float](repeating: 0, count: rows * filters)
-    product.withUnsafeMutableBufferPointer { c in
-        if let a = down.values.baseAddress, let b = up.values.baseAddress, let c = c.baseAddress {
-            Gemm.gemm(a, b, c, m: rows, n: filters, k: rank)
-        }
-    }
-    for index in merged.indices { merged[index] += scale * product[index] }
-    return Weight(name: kernel.name, shape: shape, storage: FloatStorage(merged))
+    try context.weightWithLoRA("kernel", shape: shape, down: "lora_kernel_a", up: "lora_kernel_b")
 }
 
 /// `Conv2D`: y = activation(conv(x, kernel) + bias) over (height, width), channels last.

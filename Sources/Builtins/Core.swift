@@ -52,7 +52,7 @@ public struct Dense: Layer {
         let units = try context.positiveInt("units")
         let inputSize = try context.inputDimension(-1)
         let activation = try Activation.from(context)
-        let kernel = try context.weight("kernel", shape: [inputSize, units])
+        let kernel = try context.weightWithLoRA("kernel", shape: [inputSize, units], down: "lora_kernel_a", up: "lora_kernel_b")
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [units]) : nil
         return Dense(units: units, inputSize: inputSize, kernel: kernel, bias: bias, activation: activation,
                      outputShape: Array(context.inputShape.dropLast()) + [units])

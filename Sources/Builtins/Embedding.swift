@@ -22,7 +22,8 @@ public struct Embedding: Layer, TakesIndices {
         let outputDim = try context.positiveInt("output_dim", maximum: 1 << 20)
         guard inputDim < 1 << 24 else { throw context.error("'input_dim' \(inputDim) is too large: ids are exact in float32 only below 2^24", key: "input_dim") }
         return Embedding(inputDim: inputDim, outputDim: outputDim, maskZero: try context.bool("mask_zero", default: false),
-                         embeddings: try context.weight("embeddings", shape: [inputDim, outputDim]),
+                         embeddings: try context.weightWithLoRA("embeddings", shape: [inputDim, outputDim],
+                                                                 down: "lora_embeddings_a", up: "lora_embeddings_b"),
                          outputShape: context.inputShape + [outputDim])
     }
 
