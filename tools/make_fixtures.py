@@ -305,6 +305,13 @@ def simple_rnn_stack(rng):
                L.SimpleRNN(48), L.Dense(3, activation="softmax"), dtype="int32"), tokens(rng, 3, 9, VOCAB)
 
 
+@case("SimpleRNN stack at the sizes text models use, 64 -> 128 -> 256 (weights scaled by fan-in so tanh does not "
+      "saturate and hide errors)", fan_in_scaled=True)
+def simple_rnn_stack_64_128_256(rng):
+    return seq((9,), L.Embedding(VOCAB, 8), L.SimpleRNN(64, return_sequences=True), L.SimpleRNN(128, return_sequences=True),
+               L.SimpleRNN(256), L.Dense(3, activation="softmax"), dtype="int32"), tokens(rng, 3, 9, VOCAB)
+
+
 @case("SimpleRNN relu, no bias, go_backwards, return_sequences")
 def simple_rnn_options(rng):
     return seq((7, 4), L.SimpleRNN(5, activation="relu", use_bias=False, go_backwards=True, return_sequences=True),
