@@ -128,6 +128,41 @@ AVX2 void nnb_tanh(float *x, long count) {
     }
 }
 
+AVX2 static inline __m256 sigmoid8(__m256 v) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    return keep_nan(v, _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), v)))));
+}
+
+AVX2 static inline __m256 tanh8(__m256 v) {
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+    __m256 t = _mm256_sub_ps(_mm256_div_ps(two, _mm256_add_ps(one, exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), v)))), one);
+    return keep_nan(v, t);
+}
+
+AVX2 void nnb_lstm_gates(const float *z, float *c, float *h, long units) {
+    long u = 0;
+    for (; u + 8 <= units; u += 8) {
+        __m256 i = sigmoid8(_mm256_loadu_ps(z + u)), f = sigmoid8(_mm256_loadu_ps(z + units + u));
+        __m256 g = tanh8(_mm256_loadu_ps(z + 2 * units + u)), o = sigmoid8(_mm256_loadu_ps(z + 3 * units + u));
+        __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(c + u), _mm256_mul_ps(i, g));
+        _mm256_storeu_ps(c + u, cell);
+        _mm256_storeu_ps(h + u, _mm256_mul_ps(o, tanh8(cell)));
+    }
+    for (; u < units; u++) {
+        // The tail through the same 8-lane functions, one lane used.
+        float lanes[4][8] = {{0}};
+        for (int gate = 0; gate < 4; gate++) lanes[gate][0] = z[gate * units + u];
+        __m256 i = sigmoid8(_mm256_loadu_ps(lanes[0])), f = sigmoid8(_mm256_loadu_ps(lanes[1]));
+        __m256 g = tanh8(_mm256_loadu_ps(lanes[2])), o = sigmoid8(_mm256_loadu_ps(lanes[3]));
+        float previous[8] = {c[u]}, cellOut[8], hOut[8];
+        __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(previous), _mm256_mul_ps(i, g));
+        _mm256_storeu_ps(cellOut, cell);
+        _mm256_storeu_ps(hOut, _mm256_mul_ps(o, tanh8(cell)));
+        c[u] = cellOut[0];
+        h[u] = hOut[0];
+    }
+}
+
 #else
 
 #include <math.h>
@@ -144,5 +179,13 @@ void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *
 }
 void nnb_sigmoid(float *x, long count) { for (long i = 0; i < count; i++) x[i] = 1.0f / (1.0f + expf(-x[i])); }
 void nnb_tanh(float *x, long count) { for (long i = 0; i < count; i++) x[i] = tanhf(x[i]); }
+void nnb_lstm_gates(const float *z, float *c, float *h, long units) {
+    for (long u = 0; u < units; u++) {
+        float i = 1.0f / (1.0f + expf(-z[u])), f = 1.0f / (1.0f + expf(-z[units + u]));
+        float g = tanhf(z[2 * units + u]), o = 1.0f / (1.0f + expf(-z[3 * units + u]));
+        c[u] = f * c[u] + i * g;
+        h[u] = o * tanhf(c[u]);
+    }
+}
 
 #endif

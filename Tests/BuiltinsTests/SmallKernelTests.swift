@@ -6,7 +6,9 @@ import Builtins
 /// The AVX2 + FMA kernels in CKernels against their naive twins.
 final class SmallKernelTests: XCTestCase {
     override func setUpWithError() throws {
-        try XCTSkipUnless(Gemm.hasAVX2, "this CPU has no AVX2 + FMA; the OpenBLAS and Swift SIMD paths run instead")
+        // These call the C kernels directly, so they run whenever the CPU can (NNBUILD_KERNELS only
+        // steers which path the layers take).
+        try XCTSkipUnless(nnb_has_avx2_fma() != 0, "this CPU has no AVX2 + FMA; the OpenBLAS and Swift SIMD paths run instead")
     }
 
     /// Every edge: rows not a multiple of 4, columns not a multiple of 16, strided views, with
@@ -54,5 +56,24 @@ final class SmallKernelTests: XCTestCase {
         nnb_sigmoid(&special[0], 1)
         nnb_tanh(&special[1], 1)
         XCTAssertTrue(special[0].isNaN && special[1].isNaN, "NaN stays NaN")
+    }
+
+    /// The fused LSTM gate pass against the formula, including a tail that is not a multiple of 8.
+    func testFusedLSTMGatesMatchTheFormula() {
+        var generator = SystemRandomNumberGenerator()
+        for units in [1, 8, 13, 64] {
+            let z = (0..<(4 * units)).map { _ in Float.random(in: -6...6, using: &generator) }
+            var c = (0..<units).map { _ in Float.random(in: -2...2, using: &generator) }
+            var h = [Float](repeating: .nan, count: units)
+            let previous = c
+            nnb_lstm_gates(z, &c, &h, units)
+            for u in 0..<units {
+                func sigmoid(_ x: Float) -> Double { 1 / (1 + Foundation.exp(-Double(x))) }
+                let cell = sigmoid(z[units + u]) * Double(previous[u]) + sigmoid(z[u]) * Foundation.tanh(Double(z[2 * units + u]))
+                let out = sigmoid(z[3 * units + u]) * Foundation.tanh(cell)
+                XCTAssertEqual(Double(c[u]), cell, accuracy: 1e-6 * (1 + abs(cell)), "units \(units), c[\(u)]")
+                XCTAssertEqual(Double(h[u]), out, accuracy: 1e-6 * (1 + abs(out)), "units \(units), h[\(u)]")
+            }
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import LayerRegistry
 
 /// `SimpleRNN`: h' = activation(x·kernel + bias + h·recurrent_kernel).
@@ -56,6 +57,11 @@ public struct LSTMCell: RecurrentCell {
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         let h = states, c = states + rows * units
         Gemm.gemm(h, recurrentKernel.values.baseAddress!, projected, m: rows, n: 4 * units, k: units, accumulate: true)
+        if Gemm.hasAVX2, activation == .tanh, recurrentActivation == .sigmoid {
+            // Keras's default activations: one fused 8-lane pass per row.
+            for row in 0..<rows { nnb_lstm_gates(projected + row * 4 * units, c + row * units, h + row * units, units) }
+            return
+        }
         for row in 0..<rows {
             let z = projected + row * 4 * units
             let gates = UnsafeMutableBufferPointer(start: z, count: 4 * units)

@@ -93,18 +93,22 @@ public struct RecurrentLayer: Layer {
         }
         let batch = input.batch, steps = input.shape[1]
         let units = cell.units, width = cell.gateWidth, stateSize = cell.stateCount * batch * units
-        var projected = [Float](repeating: 0, count: batch * steps * width)
+        // Buffers that are written in full before any read skip zero-filling: the projections when
+        // the bias is copied into every row first, the saved states (copied before use), and the
+        // sequence output (every step writes every row). A BLAS call with beta 0 is not trusted to
+        // overwrite garbage (OpenBLAS's gemv scales by zero, which keeps NaN), so those stay zeroed.
+        var projected = cell.inputBias != nil ? uninitializedFloats(batch * steps * width) : [Float](repeating: 0, count: batch * steps * width)
         var states = [Float](repeating: 0, count: stateSize)
-        var saved = [Float](repeating: 0, count: stateSize)
+        var saved = uninitializedFloats(stateSize)
         var scratch = [Float](repeating: 0, count: max(batch * cell.scratchPerRow, 1))
-        var output = [Float](repeating: 0, count: returnSequences ? batch * steps * units : batch * units)
+        var output = returnSequences ? uninitializedFloats(batch * steps * units) : [Float](repeating: 0, count: batch * units)
         var lastOutput = [Float](repeating: 0, count: batch * units)
         var stepValid = [Bool](repeating: true, count: batch)
         let mask = input.mask
         // Time-major input, so that one step's projections for the whole batch are adjacent rows.
         var timeMajor: [Float]
         if batch > 1 {
-            timeMajor = [Float](repeating: 0, count: input.count)
+            timeMajor = uninitializedFloats(input.count)
             input.data.withUnsafeBufferPointer { source in
                 timeMajor.withUnsafeMutableBufferPointer { target in
                     for b in 0..<batch {
@@ -196,4 +200,10 @@ extension Builtins {
         registry.register("Bidirectional", origin: "builtin", summary: "Runs any registered recurrent layer forwards and backwards and merges the two.",
                           factory: Bidirectional.factory)
     }
+}
+
+/// `count` floats whose values the caller overwrites before reading any of them.
+@inline(__always)
+func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }

@@ -18,4 +18,9 @@ void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *
 void nnb_sigmoid(float *x, long count);
 void nnb_tanh(float *x, long count);
 
+/// One LSTM step's gate arithmetic for one row, in place, with Keras's default activations
+/// (sigmoid gates, tanh cell): z holds the 4·units pre-activations in Keras's order i, f, c, o;
+/// c' = σ(z_f)·c + σ(z_i)·tanh(z_c) and h' = σ(z_o)·tanh(c'). Requires nnb_has_avx2_fma().
+void nnb_lstm_gates(const float *z, float *c, float *h, long units);
+
 #endif
