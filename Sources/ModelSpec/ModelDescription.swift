@@ -30,6 +30,20 @@ public struct LayerSpec: Sendable {
     public var label: String { "layer '\(name)' (\(className))" }
 }
 
+extension LayerSpec {
+    /// The layer's dtype policy name (`float32`, `mixed_float16`, ...) from Keras 2's plain string
+    /// or Keras 3's `DTypePolicy` object; nil when the config names none.
+    public var dtypePolicy: String? {
+        switch config["dtype"] {
+        case let .string(name)?: return name
+        case let policy?:
+            if case let .string(name)? = policy["config"]?["name"] { return name }
+            return nil
+        case nil: return nil
+        }
+    }
+}
+
 /// A Sequential model description: where the JSON came from, the input it takes, and its layers.
 public struct ModelDescription: Sendable {
     public enum Format: String, Sendable {

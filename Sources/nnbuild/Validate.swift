@@ -40,6 +40,11 @@ enum Summary {
         out.append(rule)
         out.append("Total params: \(grouped(model.parameterCount))")
         out.append(weightsChecked ? "Weights: every tensor found with the expected shape, none unused." : "Weights: not checked (no weight file given).")
+        // nnbuild computes in float32; a 16-bit policy makes Keras round every layer's arithmetic.
+        let reduced = model.nodes.filter { ["mixed_float16", "mixed_bfloat16", "float16", "bfloat16"].contains($0.spec.dtypePolicy ?? "") }
+        if let policy = reduced.first?.spec.dtypePolicy {
+            out.append("note: \(reduced.count) layer(s) (\(reduced.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(reduced.count > 3 ? ", ..." : "")) use dtype policy \(policy); nnbuild computes in float32, Keras in 16-bit floats, so results differ by that rounding (about 1e-3).")
+        }
         if model.nodes.contains(where: \.carriesMask) {
             out.append("masked: the layer's output carries a sequence mask (padding steps are skipped downstream).")
         }

@@ -86,6 +86,16 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("Total params: 6"), result.stdout)
     }
 
+    /// A 16-bit dtype policy is computed in float32 here; validate says so instead of staying silent.
+    func testValidateNotesAMixedPrecisionPolicy() throws {
+        try write("mixed.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 2]}}, {"class_name": "Dense", "config": {"name": "out", "units": 2, "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "mixed_float16"}, "registered_name": null}}}]}}"#)
+        let result = try run(["validate", path("mixed.json"), path("weights.safetensors")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("note: 1 layer(s) ('out') use dtype policy mixed_float16; nnbuild computes in float32"), result.stdout)
+        let plain = try run(["validate", path("model.json")])
+        XCTAssertFalse(plain.stdout.contains("dtype policy"), plain.stdout)
+    }
+
     func testInferFromJSONOnStandardInputToStandardOutput() throws {
         let result = try run(["infer", path("model.json"), path("weights.safetensors")], stdin: Data("[[1, 0], [0, 1]]".utf8))
         XCTAssertEqual(result.status, 0, result.stderr)
