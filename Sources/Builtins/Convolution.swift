@@ -63,6 +63,8 @@ public struct Conv2D: Layer {
     let label: String
     let geometry: ConvolutionGeometry
     public let kernel: Weight
+    /// The kernel packed for the AVX2 GEMM at load (nil where that path does not run).
+    let packed: PackedKernel?
     public let bias: Weight?
     public let activation: Activation
     public let outputShape: [Int?]
@@ -83,8 +85,9 @@ public struct Conv2D: Layer {
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
-        return Conv2D(label: context.label, geometry: geometry, kernel: kernel, bias: bias, activation: activation,
-                      outputShape: [rows.output, columns.output, settings.filters])
+        return Conv2D(label: context.label, geometry: geometry, kernel: kernel,
+                      packed: PackedKernel(kernel.values, patch: geometry.patchSize, filters: settings.filters, groups: settings.groups),
+                      bias: bias, activation: activation, outputShape: [rows.output, columns.output, settings.filters])
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
@@ -92,7 +95,7 @@ public struct Conv2D: Layer {
         guard input.shape.count == 4, input.shape[1] == g.rows.input, input.shape[2] == g.columns.input, input.shape[3] == g.channels else {
             throw NNError(.input, label, "expects input of shape (batch, \(g.rows.input), \(g.columns.input), \(g.channels)), found \(input.shape)")
         }
-        return runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, bias: bias, activation: activation,
+        return runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, packed: packed, bias: bias, activation: activation,
                               shape: [input.batch, g.rows.output, g.columns.output, g.filters])
     }
 }
@@ -111,6 +114,8 @@ public struct Conv1D: Layer {
     let inputSteps: Int?
     let channels: Int
     public let kernel: Weight
+    /// The kernel packed for the AVX2 GEMM at load (nil where that path does not run).
+    let packed: PackedKernel?
     public let bias: Weight?
     public let activation: Activation
     public let outputShape: [Int?]
@@ -131,8 +136,10 @@ public struct Conv1D: Layer {
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
-        return Conv1D(label: context.label, settings: settings, inputSteps: length, channels: channels, kernel: kernel, bias: bias,
-                      activation: activation, outputShape: [steps, settings.filters])
+        let patch = settings.kernelSize.reduce(1, *) * (channels / settings.groups)
+        return Conv1D(label: context.label, settings: settings, inputSteps: length, channels: channels, kernel: kernel,
+                      packed: PackedKernel(kernel.values, patch: patch, filters: settings.filters, groups: settings.groups),
+                      bias: bias, activation: activation, outputShape: [steps, settings.filters])
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
@@ -146,18 +153,18 @@ public struct Conv1D: Layer {
         try requireOutputSize([columns.output, settings.filters], label: label)
         let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
-        return runConvolution(input, batch: input.batch, geometry: geometry, kernel: kernel, bias: bias, activation: activation,
-                              shape: [input.batch, columns.output, settings.filters])
+        return runConvolution(input, batch: input.batch, geometry: geometry, kernel: kernel, packed: packed, bias: bias,
+                              activation: activation, shape: [input.batch, columns.output, settings.filters])
     }
 }
 
 /// Runs the convolution kernel and the activation into a new tensor of `shape`.
-private func runConvolution(_ input: Tensor, batch: Int, geometry: ConvolutionGeometry, kernel: Weight, bias: Weight?,
-                            activation: Activation, shape: [Int]) -> Tensor {
+private func runConvolution(_ input: Tensor, batch: Int, geometry: ConvolutionGeometry, kernel: Weight, packed: PackedKernel?,
+                            bias: Weight?, activation: Activation, shape: [Int]) -> Tensor {
     let count = batch * geometry.outputCount
     let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         input.data.withUnsafeBufferPointer { x in
-            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry)
+            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry, packed: packed)
         }
         activation.apply(buffer, axisLength: geometry.filters)
         initialized = count

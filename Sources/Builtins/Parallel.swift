@@ -26,6 +26,16 @@ public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -
     return try results.map { try $0!.get() }
 }
 
+/// `runConcurrently` for tasks that cannot fail.
+public func runConcurrently<T>(_ count: Int, _ task: (Int) -> T) -> [T] {
+    do {
+        return try runConcurrently(count, { (index: Int) throws -> T in task(index) })
+    } catch {
+        // Unreachable: no task throws, and runConcurrently rethrows only what a task threw.
+        return []
+    }
+}
+
 extension Model {
     /// Runs a batch on `threads` cores: a batch of at least two rows is split into one slice per
     /// thread, each slice run through the whole model with single-threaded BLAS (no hand-offs

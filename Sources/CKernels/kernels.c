@@ -69,6 +69,78 @@ AVX2 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, fl
     }
 }
 
+void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
+    long panels = (n + 15) / 16;
+    for (long j = 0; j < panels; j++) {
+        float *panel = packed + j * k * 16;
+        long width = n - j * 16 < 16 ? n - j * 16 : 16;
+        for (long p = 0; p < k; p++)
+            for (long q = 0; q < 16; q++) panel[p * 16 + q] = q < width ? b[p * ldb + j * 16 + q] : 0.0f;
+    }
+}
+
+// Writes the first `width` columns of `rows` accumulator rows to c.
+AVX2 static inline void store_block(__m256 acc[6][2], long rows, long width, float *c, long ldc) {
+    for (long r = 0; r < rows; r++) {
+        if (width == 16) {
+            _mm256_storeu_ps(c + r * ldc, acc[r][0]);
+            _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
+        } else {
+            float lanes[16];
+            _mm256_storeu_ps(lanes, acc[r][0]);
+            _mm256_storeu_ps(lanes + 8, acc[r][1]);
+            for (long q = 0; q < width; q++) c[r * ldc + q] = lanes[q];
+        }
+    }
+}
+
+AVX2 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k) {
+    // 5 rows × 16 columns: 10 accumulators, 2 panel registers and room for the broadcasts in the
+    // 16 ymm registers. A 6-row block spilled one accumulator, and its store-reload chain through
+    // the stack serialized the loop (measured: slower than OpenBLAS).
+    long panels = (n + 15) / 16;
+    for (long i = 0; i < m; i += 5) {
+        long rows = m - i < 5 ? m - i : 5;
+        const float *ai = a + i * lda;
+        for (long j = 0; j < panels; j++) {
+            const float *bp = packed + j * k * 16;
+            long width = n - j * 16 < 16 ? n - j * 16 : 16;
+            __m256 acc[6][2];
+            if (rows == 5) {
+                __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+                __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00;
+                const float *a0p = ai, *a1p = ai + lda, *a2p = ai + 2 * lda, *a3p = ai + 3 * lda, *a4p = ai + 4 * lda;
+                for (long p = 0; p < k; p++) {
+                    __m256 b0 = _mm256_loadu_ps(bp + p * 16), b1 = _mm256_loadu_ps(bp + p * 16 + 8);
+                    __m256 ar = _mm256_broadcast_ss(a0p + p);
+                    c00 = _mm256_fmadd_ps(ar, b0, c00); c01 = _mm256_fmadd_ps(ar, b1, c01);
+                    ar = _mm256_broadcast_ss(a1p + p);
+                    c10 = _mm256_fmadd_ps(ar, b0, c10); c11 = _mm256_fmadd_ps(ar, b1, c11);
+                    ar = _mm256_broadcast_ss(a2p + p);
+                    c20 = _mm256_fmadd_ps(ar, b0, c20); c21 = _mm256_fmadd_ps(ar, b1, c21);
+                    ar = _mm256_broadcast_ss(a3p + p);
+                    c30 = _mm256_fmadd_ps(ar, b0, c30); c31 = _mm256_fmadd_ps(ar, b1, c31);
+                    ar = _mm256_broadcast_ss(a4p + p);
+                    c40 = _mm256_fmadd_ps(ar, b0, c40); c41 = _mm256_fmadd_ps(ar, b1, c41);
+                }
+                acc[0][0] = c00; acc[0][1] = c01; acc[1][0] = c10; acc[1][1] = c11; acc[2][0] = c20; acc[2][1] = c21;
+                acc[3][0] = c30; acc[3][1] = c31; acc[4][0] = c40; acc[4][1] = c41;
+            } else {
+                for (long r = 0; r < 6; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
+                for (long p = 0; p < k; p++) {
+                    __m256 b0 = _mm256_loadu_ps(bp + p * 16), b1 = _mm256_loadu_ps(bp + p * 16 + 8);
+                    for (long r = 0; r < rows; r++) {
+                        __m256 ar = _mm256_broadcast_ss(ai + r * lda + p);
+                        acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+                        acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+                    }
+                }
+            }
+            store_block(acc, rows, width, c + i * ldc + j * 16, ldc);
+        }
+    }
+}
+
 // Cephes's expf, as FastMath.exp: n = round(x / ln 2) by the 1.5·2^23 trick, a degree-6
 // polynomial on the remainder, and 2^n built in the exponent bits.
 AVX2 static inline __m256 exp8(__m256 x) {
@@ -179,6 +251,20 @@ void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *
 }
 void nnb_sigmoid(float *x, long count) { for (long i = 0; i < count; i++) x[i] = 1.0f / (1.0f + expf(-x[i])); }
 void nnb_tanh(float *x, long count) { for (long i = 0; i < count; i++) x[i] = tanhf(x[i]); }
+void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
+    long panels = (n + 15) / 16;
+    for (long j = 0; j < panels; j++)
+        for (long p = 0; p < k; p++)
+            for (long q = 0; q < 16; q++) packed[(j * k + p) * 16 + q] = j * 16 + q < n ? b[p * ldb + j * 16 + q] : 0.0f;
+}
+void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k) {
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) {
+            float sum = 0.0f;
+            for (long p = 0; p < k; p++) sum += a[i * lda + p] * packed[((j / 16) * k + p) * 16 + j % 16];
+            c[i * ldc + j] = sum;
+        }
+}
 void nnb_lstm_gates(const float *z, float *c, float *h, long units) {
     for (long u = 0; u < units; u++) {
         float i = 1.0f / (1.0f + expf(-z[u])), f = 1.0f / (1.0f + expf(-z[units + u]));

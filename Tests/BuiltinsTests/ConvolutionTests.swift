@@ -115,7 +115,7 @@ final class ConvolutionTests: XCTestCase {
             let kernel = random.floats(kernelHeight * kernelWidth * geometry.groupChannels * filters)
             let bias: [Float]? = Bool.random(using: &random) ? random.floats(filters) : nil
             let count = batch * geometry.outputCount
-            var fast = [Float](repeating: .nan, count: count), chunked = fast, naive = fast
+            var fast = [Float](repeating: .nan, count: count), chunked = fast, naive = fast, packedOut = fast, split = fast
             input.withUnsafeBufferPointer { x in
                 kernel.withUnsafeBufferPointer { w in
                     let b = bias?.withUnsafeBufferPointer { $0 }
@@ -123,12 +123,24 @@ final class ConvolutionTests: XCTestCase {
                     // A tiny column budget forces one output pixel per GEMM, exercising the chunked path.
                     chunked.withUnsafeMutableBufferPointer { convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, columnLimit: 1) }
                     naive.withUnsafeMutableBufferPointer { naiveConvolve2D(x, batch: batch, w, b, into: $0, geometry: geometry) }
+                    // The weights packed for the AVX2 kernel (where it runs), and the output pixels
+                    // split across two threads at any size.
+                    let packed = PackedKernel(w, patch: geometry.patchSize, filters: filters, groups: groups)
+                    packedOut.withUnsafeMutableBufferPointer { convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, packed: packed) }
+                    Gemm.setThreads(2)
+                    split.withUnsafeMutableBufferPointer {
+                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, packed: packed, columnLimit: 7, splitWork: 0)
+                    }
+                    Gemm.setThreads(1)
                 }
             }
             let description = "trial \(trial): \(geometry)"
             XCTAssertFalse(fast.contains(where: \.isNaN), "unwritten output in \(description)")
+            XCTAssertFalse(split.contains(where: \.isNaN), "unwritten output (split) in \(description)")
             assertClose(fast, naive, tolerance: 1e-5, description)
             assertClose(chunked, naive, tolerance: 1e-5, description)
+            assertClose(packedOut, naive, tolerance: 1e-5, "packed: " + description)
+            assertClose(split, naive, tolerance: 1e-5, "split: " + description)
             checked += 1
         }
         XCTAssertGreaterThan(checked, 100, "too few random shapes fit their kernels")

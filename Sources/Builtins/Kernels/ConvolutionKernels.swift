@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// The shape of a grouped 2-D convolution, channels last. A 1-D convolution is the same with a
 /// height of one (`rows` a 1-cell axis with a 1-tap window).
@@ -35,42 +36,99 @@ package struct ConvolutionGeometry: Sendable, Equatable {
 /// peak memory at 69 MB; 1 MB gives 60 MB.
 package let convolutionColumnLimit = 1 << 18
 
+/// A convolution kernel packed once, at load, into the panels `nnb_sgemm_packed` reads: one
+/// packing per group of the (patch × groupFilters) matrix, instead of OpenBLAS packing the same
+/// weights on every call.
+package struct PackedKernel: Sendable {
+    let panels: [Float]
+    let groupStride: Int
+
+    /// Packs `kernel` [kh, kw, C/groups, F] for `geometry`'s groups; nil where the AVX2 kernels
+    /// do not run (the OpenBLAS path needs no packing).
+    package init?(_ kernel: UnsafeBufferPointer<Float>, patch: Int, filters: Int, groups: Int) {
+        guard Gemm.hasAVX2, let w = kernel.baseAddress, patch > 0, filters > 0, groups > 0 else { return nil }
+        let groupFilters = filters / groups
+        let stride = (groupFilters + 15) / 16 * 16 * patch
+        groupStride = stride
+        panels = [Float](unsafeUninitializedCapacity: stride * groups) { buffer, initialized in
+            for group in 0..<groups {
+                nnb_pack_panels(w + group * groupFilters, filters, patch, groupFilters, buffer.baseAddress! + group * stride)
+            }
+            initialized = stride * groups
+        }
+    }
+}
+
 /// Grouped 2-D convolution as im2col + one GEMM per group over the whole batch (in chunks of output
-/// pixels when the column buffer would pass `convolutionColumnLimit`).
+/// pixels when the column buffer would pass `convolutionColumnLimit`). With `packed` the GEMM is
+/// our AVX2 kernel on the weights packed at load; otherwise OpenBLAS. When more than one thread is
+/// allowed (a single row) and the work reaches `splitWork` multiply-adds, the output pixels are split
+/// across the threads.
 ///
 /// input [batch, H, W, C] · kernel [kh, kw, C/groups, F] + bias [F] → output [batch, outH, outW, F]
 package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
                         _ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>?,
                         into output: UnsafeMutableBufferPointer<Float>,
-                        geometry g: ConvolutionGeometry, columnLimit: Int = convolutionColumnLimit) {
+                        geometry g: ConvolutionGeometry, packed: PackedKernel? = nil, columnLimit: Int = convolutionColumnLimit,
+                        splitWork: Int = Gemm.threadedWork) {
     guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
-    let filters = g.filters, groupFilters = g.groupFilters, groupChannels = g.groupChannels
     let pixels = batch * g.rows.output * g.columns.output
+    let threads = min(Gemm.allowedThreads, pixels)
+    guard threads > 1, pixels * g.patchSize * g.groupFilters >= splitWork else {
+        convolvePixels(0..<pixels, x, w, bias?.baseAddress, y, geometry: g, packed: packed, columnLimit: columnLimit)
+        return
+    }
+    let bounds = (0...threads).map { $0 * pixels / threads }
+    let shared = UncheckedPointers(x: x, w: w, bias: bias?.baseAddress, y: y)
+    _ = runConcurrently(threads) { part in
+        convolvePixels(bounds[part]..<bounds[part + 1], shared.x, shared.w, shared.bias, shared.y, geometry: g, packed: packed,
+                       columnLimit: columnLimit)
+    }
+}
+
+/// The pointers every slice of one convolution reads (and writes, each its own output rows).
+private struct UncheckedPointers: @unchecked Sendable {
+    let x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
+}
+
+/// Output pixels `range` (flat over batch, outH, outW) of `convolve2D`.
+private func convolvePixels(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                            _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, packed: PackedKernel?, columnLimit: Int) {
+    let filters = g.filters, groupFilters = g.groupFilters, groupChannels = g.groupChannels
+    // c[m × groupFilters] (ldc = filters) = a[m × k] · the group's kernel.
+    func product(_ a: UnsafePointer<Float>, lda: Int, group: Int, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int) {
+        if let packed {
+            packed.panels.withUnsafeBufferPointer { panels in
+                nnb_sgemm_packed(a, lda, panels.baseAddress! + group * packed.groupStride, c, filters, m, groupFilters, k)
+            }
+        } else {
+            stridedGemm(a, lda: lda, w + group * groupFilters, ldb: filters, c, ldc: filters, m: m, n: groupFilters, k: k)
+        }
+    }
     // Each group's GEMM overwrites its own filter columns, so the output needs no clearing.
     if g.isPointwise {
         for group in 0..<g.groups {
-            stridedGemm(x + group * groupChannels, lda: g.channels, w + group * groupFilters, ldb: filters,
-                        y + group * groupFilters, ldc: filters, m: pixels, n: groupFilters, k: groupChannels)
+            product(x + range.lowerBound * g.channels + group * groupChannels, lda: g.channels, group: group,
+                    y + range.lowerBound * filters + group * groupFilters, m: range.count, k: groupChannels)
         }
     } else {
         let patch = g.patchSize
-        let chunk = max(1, min(pixels, columnLimit / max(patch, 1)))
+        let chunk = max(1, min(range.count, columnLimit / max(patch, 1)))
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: chunk * patch)
         defer { columns.deallocate() }
-        var first = 0
-        while first < pixels {
-            let count = min(chunk, pixels - first)
+        var first = range.lowerBound
+        while first < range.upperBound {
+            let count = min(chunk, range.upperBound - first)
             for group in 0..<g.groups {
                 im2col(x, geometry: g, group: group, pixels: first..<(first + count), into: columns)
-                stridedGemm(columns, lda: patch, w + group * groupFilters, ldb: filters,
-                            y + first * filters + group * groupFilters, ldc: filters, m: count, n: groupFilters, k: patch)
+                product(columns, lda: patch, group: group, y + first * filters + group * groupFilters, m: count, k: patch)
             }
             first += count
         }
     }
-    if let bias = bias?.baseAddress {
-        var row = y
-        for _ in 0..<pixels {
+    if let bias {
+        var row = y + range.lowerBound * filters
+        for _ in range {
             for filter in 0..<filters { row[filter] += bias[filter] }
             row += filters
         }

@@ -18,6 +18,15 @@ void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *
 void nnb_sigmoid(float *x, long count);
 void nnb_tanh(float *x, long count);
 
+/// Packs b[k×n] (row-major, leading dimension ldb) into ceil(n/16) panels of k×16 floats each,
+/// columns past n zero: the layout nnb_sgemm_packed reads. packed holds ceil(n/16)·16·k floats.
+void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed);
+
+/// c[m×n] = a[m×k] · b[k×n], b packed once by nnb_pack_panels (as a layer does at load), with a
+/// 5×16 register block: a convolution's weights are reused for every chunk of every call without
+/// being packed again. Requires nnb_has_avx2_fma().
+void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k);
+
 /// One LSTM step's gate arithmetic for one row, in place, with Keras's default activations
 /// (sigmoid gates, tanh cell): z holds the 4·units pre-activations in Keras's order i, f, c, o;
 /// c' = σ(z_f)·c + σ(z_i)·tanh(z_c) and h' = σ(z_o)·tanh(c'). Requires nnb_has_avx2_fma().
