@@ -16,13 +16,18 @@ final class KerasFixtureTests: XCTestCase {
 
 /// Splitting a batch across threads gives the single-threaded result within float rounding.
 final class ParallelTests: XCTestCase {
+    /// A fixture's model with its weights, and its input batch.
+    func load(_ name: String) throws -> (Model, Tensor) {
+        let dir = Fixtures.root.appendingPathComponent(name)
+        let model = try Model.build(try ModelDescription.load(path: dir.appendingPathComponent("model.json").path), registry: .withBuiltins(),
+                                    weights: try WeightStore(path: dir.appendingPathComponent("weights.safetensors").path))
+        let path = dir.appendingPathComponent("input.npy").path
+        return (model, try model.batch(from: try Npy.read(FileBytes.read(path: path), source: path), source: path))
+    }
+
     func testSplitBatchesMatchTheSingleThreadedRun() throws {
         for name in ["masked_bidi_lstm", "conv2d_strides", "batchnorm", "simple_rnn_stack", "embedding"] {
-            let dir = Fixtures.root.appendingPathComponent(name)
-            let model = try Model.build(try ModelDescription.load(path: dir.appendingPathComponent("model.json").path), registry: .withBuiltins(),
-                                        weights: try WeightStore(path: dir.appendingPathComponent("weights.safetensors").path))
-            let path = dir.appendingPathComponent("input.npy").path
-            let input = try model.batch(from: try Npy.read(FileBytes.read(path: path), source: path), source: path)
+            let (model, input) = try load(name)
             let single = try model.predict(input, threads: 1)
             for threads in [2, 3, 8] {
                 let split = try model.predict(input, threads: threads)
@@ -36,11 +41,7 @@ final class ParallelTests: XCTestCase {
     /// halves side by side; each row still equals its single-threaded result.
     func testSingleRowsWithTwoThreadsMatchOneThread() throws {
         for name in ["masked_bidi_lstm", "bidi_gru_sum", "bidi_merge_modes", "bidi_lstm_stack", "conv2d_strides"] {
-            let dir = Fixtures.root.appendingPathComponent(name)
-            let model = try Model.build(try ModelDescription.load(path: dir.appendingPathComponent("model.json").path), registry: .withBuiltins(),
-                                        weights: try WeightStore(path: dir.appendingPathComponent("weights.safetensors").path))
-            let path = dir.appendingPathComponent("input.npy").path
-            let input = try model.batch(from: try Npy.read(FileBytes.read(path: path), source: path), source: path)
+            let (model, input) = try load(name)
             let whole = try model.predict(input, threads: 1)
             let rowSize = input.sampleSize, outputSize = whole.sampleSize
             for row in 0..<input.batch {
