@@ -16,7 +16,10 @@ struct NNBuild: ParsableCommand {
         safetensors weight blob keyed by Keras variable paths.
 
         Exit codes: 0 success; 1 invalid model, weights or input (every problem is printed on stderr, \
-        one per line); 64 usage error.
+        one per line); 2 compare found a difference past its tolerance; 64 usage error.
+
+        Environment: NNBUILD_PLUGIN_PATH, colon-separated layer plugins to load (as --plugin); \
+        NNBUILD_KERNELS=baseline, run on OpenBLAS and portable SIMD code instead of the AVX2 kernels.
         """,
         subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self]
     )

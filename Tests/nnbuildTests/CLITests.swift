@@ -187,6 +187,10 @@ final class CLITests: XCTestCase {
         let result = try run(["--help"])
         XCTAssertEqual(result.status, 0)
         XCTAssertTrue(result.stdout.contains("Exit codes: 0 success; 1 invalid model, weights or input"), result.stdout)
+        // The help wraps to the terminal's width: compare with whitespace collapsed.
+        let text = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        XCTAssertTrue(text.contains("2 compare found a difference past its tolerance; 64 usage error"), text)
+        XCTAssertTrue(text.contains("NNBUILD_KERNELS=baseline, run on OpenBLAS"), text)
     }
 
     func testUsageErrorsUseArgumentParserExitCode() throws {
