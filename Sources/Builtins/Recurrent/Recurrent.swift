@@ -1,3 +1,4 @@
+import CKernels
 import LayerRegistry
 
 /// One recurrent cell's weights and its step arithmetic. The sequence runner does everything that
@@ -76,6 +77,9 @@ public struct RecurrentLayer: Layer {
     public let zeroOutputForMask: Bool
     public let features: Int
     public let outputShape: [Int?]
+    /// The input kernel packed at load for the AVX2 GEMM of every step's input projection (nil
+    /// where that path does not run), as the convolutions do.
+    let packedKernel: PackedKernel?
     public var maskBehavior: MaskBehavior { returnSequences ? .propagates : .drops }
 
     init(cell: any RecurrentCell, options: RecurrentOptions, context: LayerContext) throws {
@@ -84,6 +88,7 @@ public struct RecurrentLayer: Layer {
         goBackwards = options.goBackwards
         zeroOutputForMask = options.zeroOutputForMask
         features = try context.inputDimension(-1)
+        packedKernel = PackedKernel(cell.kernel.values, patch: features, filters: cell.gateWidth, groups: 1)
         outputShape = options.returnSequences ? [context.inputShape[0], options.units] : [options.units]
     }
 
@@ -131,11 +136,24 @@ public struct RecurrentLayer: Layer {
                     lastOutput.withUnsafeMutableBufferPointer { lastBuffer in
                         let h = hBuffer.baseAddress!, keep = savedBuffer.baseAddress!
                         let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
-                        if let bias = cell.inputBias {
-                            for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
+                        if let packed = packedKernel {
+                            // Every step's projection in one product on the weights packed at load.
+                            packed.panels.withUnsafeBufferPointer { panels in
+                                nnb_sgemm_packed(x.baseAddress!, features, panels.baseAddress!, p.baseAddress!, width, batch * steps, width, features)
+                            }
+                            if let bias = cell.inputBias?.values.baseAddress {
+                                for row in 0..<(batch * steps) {
+                                    let target = p.baseAddress! + row * width
+                                    for j in 0..<width { target[j] += bias[j] }
+                                }
+                            }
+                        } else {
+                            if let bias = cell.inputBias {
+                                for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
+                            }
+                            Gemm.gemm(x.baseAddress!, cell.kernel.values.baseAddress!, p.baseAddress!, m: batch * steps, n: width, k: features,
+                                      accumulate: cell.inputBias != nil)
                         }
-                        Gemm.gemm(x.baseAddress!, cell.kernel.values.baseAddress!, p.baseAddress!, m: batch * steps, n: width, k: features,
-                                  accumulate: cell.inputBias != nil)
                         for position in 0..<steps {
                             let t = goBackwards ? steps - 1 - position : position
                             var anyMasked = false
