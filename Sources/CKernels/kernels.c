@@ -11,20 +11,24 @@ int nnb_has_avx2_fma(void) {
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
-// rows × 16 columns of c from rows of a, accumulating over k; rows is 1...4. The eight
-// accumulators are named variables so that they stay in registers: indexed through an array with
-// a run-time row count they lived on the stack, and the kernel ran at half OpenBLAS's speed. Rows
-// past `rows` read row 0 again and are computed but never stored.
-AVX2 static inline void block16(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
-                                long rows, long k, int accumulate) {
-    const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
-    float *r0 = c, *r1 = c + (rows > 1 ? ldc : 0), *r2 = c + (rows > 2 ? 2 * ldc : 0), *r3 = c + (rows > 3 ? 3 * ldc : 0);
-    __m256 c00, c01, c10, c11, c20, c21, c30, c31;
+// The one register-blocked core of both GEMM kernels: c[rows × width] (+)= a[rows × k] · b[k × 16],
+// where consecutive rows of b lie ldb floats apart (the matrix's row length, or 16 in a packed
+// panel). rows is 1...5 and width 1...16; accumulate only with width 16. The ten accumulators are
+// named variables so that they stay in registers: held in an array indexed by a run-time row count
+// they lived on the stack (half OpenBLAS's speed), and a sixth row spilled one of them. Rows past
+// `rows` read row 0 again and are computed but never stored.
+AVX2 static inline void tile(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                             long rows, long width, long k, int accumulate) {
+    const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0);
+    const float *a3 = a + (rows > 3 ? 3 * lda : 0), *a4 = a + (rows > 4 ? 4 * lda : 0);
+    float *r[5] = {c, c + (rows > 1 ? ldc : 0), c + (rows > 2 ? 2 * ldc : 0), c + (rows > 3 ? 3 * ldc : 0), c + (rows > 4 ? 4 * ldc : 0)};
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41;
     if (accumulate) {
-        c00 = _mm256_loadu_ps(r0); c01 = _mm256_loadu_ps(r0 + 8); c10 = _mm256_loadu_ps(r1); c11 = _mm256_loadu_ps(r1 + 8);
-        c20 = _mm256_loadu_ps(r2); c21 = _mm256_loadu_ps(r2 + 8); c30 = _mm256_loadu_ps(r3); c31 = _mm256_loadu_ps(r3 + 8);
+        c00 = _mm256_loadu_ps(r[0]); c01 = _mm256_loadu_ps(r[0] + 8); c10 = _mm256_loadu_ps(r[1]); c11 = _mm256_loadu_ps(r[1] + 8);
+        c20 = _mm256_loadu_ps(r[2]); c21 = _mm256_loadu_ps(r[2] + 8); c30 = _mm256_loadu_ps(r[3]); c31 = _mm256_loadu_ps(r[3] + 8);
+        c40 = _mm256_loadu_ps(r[4]); c41 = _mm256_loadu_ps(r[4] + 8);
     } else {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = _mm256_setzero_ps();
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = _mm256_setzero_ps();
     }
     for (long p = 0; p < k; p++) {
         __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_loadu_ps(b + p * ldb + 8);
@@ -36,11 +40,21 @@ AVX2 static inline void block16(const float *a, long lda, const float *b, long l
         c20 = _mm256_fmadd_ps(ar, b0, c20); c21 = _mm256_fmadd_ps(ar, b1, c21);
         ar = _mm256_broadcast_ss(a3 + p);
         c30 = _mm256_fmadd_ps(ar, b0, c30); c31 = _mm256_fmadd_ps(ar, b1, c31);
+        ar = _mm256_broadcast_ss(a4 + p);
+        c40 = _mm256_fmadd_ps(ar, b0, c40); c41 = _mm256_fmadd_ps(ar, b1, c41);
     }
-    _mm256_storeu_ps(r0, c00); _mm256_storeu_ps(r0 + 8, c01);
-    if (rows > 1) { _mm256_storeu_ps(r1, c10); _mm256_storeu_ps(r1 + 8, c11); }
-    if (rows > 2) { _mm256_storeu_ps(r2, c20); _mm256_storeu_ps(r2 + 8, c21); }
-    if (rows > 3) { _mm256_storeu_ps(r3, c30); _mm256_storeu_ps(r3 + 8, c31); }
+    __m256 results[5][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}};
+    for (long row = 0; row < rows; row++) {
+        if (width == 16) {
+            _mm256_storeu_ps(r[row], results[row][0]);
+            _mm256_storeu_ps(r[row] + 8, results[row][1]);
+        } else {
+            float lanes[16];
+            _mm256_storeu_ps(lanes, results[row][0]);
+            _mm256_storeu_ps(lanes + 8, results[row][1]);
+            for (long q = 0; q < width; q++) r[row][q] = lanes[q];
+        }
+    }
 }
 
 AVX2 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
@@ -49,9 +63,8 @@ AVX2 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, fl
     // Column blocks outermost: one block of b (k × 16) stays in L1 while every row block of a
     // (small here: a recurrent state) passes over it, instead of b streaming from L2 per row block.
     for (long j = 0; j < full; j += 16) {
-        for (long i = 0; i < m; i += 4) {
-            long rows = m - i < 4 ? m - i : 4;
-            block16(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, rows, k, accumulate);
+        for (long i = 0; i < m; i += 5) {
+            tile(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, m - i < 5 ? m - i : 5, 16, k, accumulate);
         }
     }
     // The last n % 16 columns, one at a time.
@@ -74,64 +87,14 @@ void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
     }
 }
 
-// Writes the first `width` columns of `rows` accumulator rows to c.
-AVX2 static inline void store_block(__m256 acc[6][2], long rows, long width, float *c, long ldc) {
-    for (long r = 0; r < rows; r++) {
-        if (width == 16) {
-            _mm256_storeu_ps(c + r * ldc, acc[r][0]);
-            _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]);
-        } else {
-            float lanes[16];
-            _mm256_storeu_ps(lanes, acc[r][0]);
-            _mm256_storeu_ps(lanes + 8, acc[r][1]);
-            for (long q = 0; q < width; q++) c[r * ldc + q] = lanes[q];
-        }
-    }
-}
-
 AVX2 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k) {
-    // 5 rows × 16 columns: 10 accumulators, 2 panel registers and room for the broadcasts in the
-    // 16 ymm registers. A 6-row block spilled one accumulator, and its store-reload chain through
-    // the stack serialized the loop (measured: slower than OpenBLAS).
+    // Rows outermost: a block of five rows of a (an im2col chunk: large) stays in L1 while the
+    // panels, packed and small, pass over it.
     long panels = (n + 15) / 16;
     for (long i = 0; i < m; i += 5) {
-        long rows = m - i < 5 ? m - i : 5;
-        const float *ai = a + i * lda;
         for (long j = 0; j < panels; j++) {
-            const float *bp = packed + j * k * 16;
-            long width = n - j * 16 < 16 ? n - j * 16 : 16;
-            __m256 acc[6][2];
-            if (rows == 5) {
-                __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-                __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00;
-                const float *a0p = ai, *a1p = ai + lda, *a2p = ai + 2 * lda, *a3p = ai + 3 * lda, *a4p = ai + 4 * lda;
-                for (long p = 0; p < k; p++) {
-                    __m256 b0 = _mm256_loadu_ps(bp + p * 16), b1 = _mm256_loadu_ps(bp + p * 16 + 8);
-                    __m256 ar = _mm256_broadcast_ss(a0p + p);
-                    c00 = _mm256_fmadd_ps(ar, b0, c00); c01 = _mm256_fmadd_ps(ar, b1, c01);
-                    ar = _mm256_broadcast_ss(a1p + p);
-                    c10 = _mm256_fmadd_ps(ar, b0, c10); c11 = _mm256_fmadd_ps(ar, b1, c11);
-                    ar = _mm256_broadcast_ss(a2p + p);
-                    c20 = _mm256_fmadd_ps(ar, b0, c20); c21 = _mm256_fmadd_ps(ar, b1, c21);
-                    ar = _mm256_broadcast_ss(a3p + p);
-                    c30 = _mm256_fmadd_ps(ar, b0, c30); c31 = _mm256_fmadd_ps(ar, b1, c31);
-                    ar = _mm256_broadcast_ss(a4p + p);
-                    c40 = _mm256_fmadd_ps(ar, b0, c40); c41 = _mm256_fmadd_ps(ar, b1, c41);
-                }
-                acc[0][0] = c00; acc[0][1] = c01; acc[1][0] = c10; acc[1][1] = c11; acc[2][0] = c20; acc[2][1] = c21;
-                acc[3][0] = c30; acc[3][1] = c31; acc[4][0] = c40; acc[4][1] = c41;
-            } else {
-                for (long r = 0; r < 6; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
-                for (long p = 0; p < k; p++) {
-                    __m256 b0 = _mm256_loadu_ps(bp + p * 16), b1 = _mm256_loadu_ps(bp + p * 16 + 8);
-                    for (long r = 0; r < rows; r++) {
-                        __m256 ar = _mm256_broadcast_ss(ai + r * lda + p);
-                        acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
-                        acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
-                    }
-                }
-            }
-            store_block(acc, rows, width, c + i * ldc + j * 16, ldc);
+            tile(a + i * lda, lda, packed + j * k * 16, 16, c + i * ldc + j * 16, ldc, m - i < 5 ? m - i : 5,
+                 n - j * 16 < 16 ? n - j * 16 : 16, k, 0);
         }
     }
 }
