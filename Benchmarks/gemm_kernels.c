@@ -19,7 +19,7 @@ int main(int argc, char **argv) {
         double t0 = now();
         for (int r = 0; r < reps; r++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, b, n, 0, c, n);
         double t1 = now();
-        for (int r = 0; r < reps; r++) nnb_sgemm_packed(a, k, p, c, n, m, n, k);
+        for (int r = 0; r < reps; r++) nnb_sgemm_packed(a, k, p, c, n, m, n, k, 0);
         double t2 = now();
         for (int r = 0; r < reps; r++) nnb_sgemm_small(a, k, b, n, c, n, m, n, k, 0);
         double t3 = now();

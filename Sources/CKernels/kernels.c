@@ -13,7 +13,7 @@ int nnb_has_avx2_fma(void) {
 
 // The one register-blocked core of both GEMM kernels: c[rows × width] (+)= a[rows × k] · b[k × 16],
 // where consecutive rows of b lie ldb floats apart (the matrix's row length, or 16 in a packed
-// panel). rows is 1...5 and width 1...16; accumulate only with width 16. The ten accumulators are
+// panel). rows is 1...5 and width 1...16. The ten accumulators are
 // named variables so that they stay in registers: held in an array indexed by a run-time row count
 // they lived on the stack (half OpenBLAS's speed), and a sixth row spilled one of them. Rows past
 // `rows` read row 0 again and are computed but never stored.
@@ -23,10 +23,17 @@ AVX2 static inline void tile(const float *a, long lda, const float *b, long ldb,
     const float *a3 = a + (rows > 3 ? 3 * lda : 0), *a4 = a + (rows > 4 ? 4 * lda : 0);
     float *r[5] = {c, c + (rows > 1 ? ldc : 0), c + (rows > 2 ? 2 * ldc : 0), c + (rows > 3 ? 3 * ldc : 0), c + (rows > 4 ? 4 * ldc : 0)};
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41;
-    if (accumulate) {
+    if (accumulate && width == 16) {
         c00 = _mm256_loadu_ps(r[0]); c01 = _mm256_loadu_ps(r[0] + 8); c10 = _mm256_loadu_ps(r[1]); c11 = _mm256_loadu_ps(r[1] + 8);
         c20 = _mm256_loadu_ps(r[2]); c21 = _mm256_loadu_ps(r[2] + 8); c30 = _mm256_loadu_ps(r[3]); c31 = _mm256_loadu_ps(r[3] + 8);
         c40 = _mm256_loadu_ps(r[4]); c41 = _mm256_loadu_ps(r[4] + 8);
+    } else if (accumulate) {
+        // A partial panel: read only the row's first `width` columns.
+        float lanes[5][16] = {{0}};
+        for (long row = 0; row < 5; row++) for (long q = 0; q < width; q++) lanes[row][q] = r[row][q];
+        c00 = _mm256_loadu_ps(lanes[0]); c01 = _mm256_loadu_ps(lanes[0] + 8); c10 = _mm256_loadu_ps(lanes[1]); c11 = _mm256_loadu_ps(lanes[1] + 8);
+        c20 = _mm256_loadu_ps(lanes[2]); c21 = _mm256_loadu_ps(lanes[2] + 8); c30 = _mm256_loadu_ps(lanes[3]); c31 = _mm256_loadu_ps(lanes[3] + 8);
+        c40 = _mm256_loadu_ps(lanes[4]); c41 = _mm256_loadu_ps(lanes[4] + 8);
     } else {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = _mm256_setzero_ps();
     }
@@ -87,14 +94,15 @@ void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
     }
 }
 
-AVX2 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k) {
+AVX2 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
+                           int accumulate) {
     // Rows outermost: a block of five rows of a (an im2col chunk: large) stays in L1 while the
     // panels, packed and small, pass over it.
     long panels = (n + 15) / 16;
     for (long i = 0; i < m; i += 5) {
         for (long j = 0; j < panels; j++) {
             tile(a + i * lda, lda, packed + j * k * 16, 16, c + i * ldc + j * 16, ldc, m - i < 5 ? m - i : 5,
-                 n - j * 16 < 16 ? n - j * 16 : 16, k, 0);
+                 n - j * 16 < 16 ? n - j * 16 : 16, k, accumulate);
         }
     }
 }
@@ -211,10 +219,11 @@ void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
         for (long p = 0; p < k; p++)
             for (long q = 0; q < 16; q++) packed[(j * k + p) * 16 + q] = j * 16 + q < n ? b[p * ldb + j * 16 + q] : 0.0f;
 }
-void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k) {
+void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
+                      int accumulate) {
     for (long i = 0; i < m; i++)
         for (long j = 0; j < n; j++) {
-            float sum = 0.0f;
+            float sum = accumulate ? c[i * ldc + j] : 0.0f;
             for (long p = 0; p < k; p++) sum += a[i * lda + p] * packed[((j / 16) * k + p) * 16 + j % 16];
             c[i * ldc + j] = sum;
         }

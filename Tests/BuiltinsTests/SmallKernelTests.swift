@@ -76,4 +76,34 @@ final class SmallKernelTests: XCTestCase {
             }
         }
     }
+
+    /// The packed kernel, overwriting and accumulating, on groups whose width is not a multiple of
+    /// 16 (a partial last panel) and on strided views of a and c.
+    func testPackedGemmMatchesTheNaiveTwin() throws {
+        var generator = SystemRandomNumberGenerator()
+        for (m, k, filters, groups) in [(1, 3, 5, 1), (2, 7, 16, 1), (6, 64, 48, 3), (11, 9, 40, 2), (32, 64, 256, 1), (5, 17, 33, 1)] {
+            let columns = filters / groups
+            let matrix = (0..<(k * filters)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let packed = try XCTUnwrap(matrix.withUnsafeBufferPointer { PackedKernel($0, patch: k, filters: filters, groups: groups) })
+            let lda = k + 2, ldc = filters + 3
+            let a = (0..<(m * lda)).map { _ in Float.random(in: -1...1, using: &generator) }
+            for accumulate in [false, true] {
+                for group in 0..<groups {
+                    var fast = (0..<(m * ldc)).map { _ in Float.random(in: -1...1, using: &generator) }
+                    var want = fast
+                    for i in 0..<m {
+                        for j in 0..<columns {
+                            var sum = accumulate ? Double(want[i * ldc + group * columns + j]) : 0
+                            for p in 0..<k { sum += Double(a[i * lda + p]) * Double(matrix[p * filters + group * columns + j]) }
+                            want[i * ldc + group * columns + j] = Float(sum)
+                        }
+                    }
+                    fast.withUnsafeMutableBufferPointer { c in
+                        packed.multiply(a, lda: lda, group: group, into: c.baseAddress! + group * columns, ldc: ldc, m: m, accumulate: accumulate)
+                    }
+                    assertClose(fast, want, accuracy: 1e-5)
+                }
+            }
+        }
+    }
 }

@@ -36,25 +36,42 @@ package struct ConvolutionGeometry: Sendable, Equatable {
 /// peak memory at 69 MB; 1 MB gives 60 MB.
 package let convolutionColumnLimit = 1 << 18
 
-/// A convolution kernel packed once, at load, into the panels `nnb_sgemm_packed` reads: one
-/// packing per group of the (patch × groupFilters) matrix, instead of OpenBLAS packing the same
-/// weights on every call.
+/// A weight matrix packed once, at load, into the panels `nnb_sgemm_packed` reads: one packing per
+/// group of its (rows × columns) column blocks, instead of OpenBLAS packing the same weights on
+/// every call. Convolutions pack their kernel (patch × filters per group); recurrent layers their
+/// input and recurrent kernels.
 package struct PackedKernel: Sendable {
     let panels: [Float]
     let groupStride: Int
+    /// The inner dimension of each product (k) and the columns of one group (n).
+    let rows: Int
+    let columns: Int
 
-    /// Packs `kernel` [kh, kw, C/groups, F] for `geometry`'s groups; nil where the AVX2 kernels
-    /// do not run (the OpenBLAS path needs no packing).
-    package init?(_ kernel: UnsafeBufferPointer<Float>, patch: Int, filters: Int, groups: Int) {
-        guard Gemm.hasAVX2, let w = kernel.baseAddress, patch > 0, filters > 0, groups > 0 else { return nil }
-        let groupFilters = filters / groups
-        let stride = (groupFilters + 15) / 16 * 16 * patch
+    /// Packs `matrix` [rows, filters] (row-major, e.g. a kernel [kh, kw, C/groups, F] with
+    /// rows = kh·kw·C/groups) as `groups` column groups of filters / groups; nil where the AVX2
+    /// kernels do not run (the OpenBLAS path needs no packing).
+    package init?(_ matrix: UnsafeBufferPointer<Float>, patch rows: Int, filters: Int, groups: Int) {
+        guard Gemm.hasAVX2, let w = matrix.baseAddress, rows > 0, filters > 0, groups > 0 else { return nil }
+        let columns = filters / groups
+        let stride = (columns + 15) / 16 * 16 * rows
+        self.rows = rows
+        self.columns = columns
         groupStride = stride
         panels = [Float](unsafeUninitializedCapacity: stride * groups) { buffer, initialized in
             for group in 0..<groups {
-                nnb_pack_panels(w + group * groupFilters, filters, patch, groupFilters, buffer.baseAddress! + group * stride)
+                nnb_pack_panels(w + group * columns, filters, rows, columns, buffer.baseAddress! + group * stride)
             }
             initialized = stride * groups
+        }
+    }
+
+    /// c[m × columns] (row stride ldc) = a[m × rows] (row stride lda) · group `group`, plus c's old
+    /// values when `accumulate`.
+    @inline(__always)
+    package func multiply(_ a: UnsafePointer<Float>, lda: Int, group: Int = 0, into c: UnsafeMutablePointer<Float>, ldc: Int,
+                          m: Int, accumulate: Bool = false) {
+        panels.withUnsafeBufferPointer { panels in
+            nnb_sgemm_packed(a, lda, panels.baseAddress! + group * groupStride, c, ldc, m, columns, rows, accumulate ? 1 : 0)
         }
     }
 }
@@ -98,9 +115,7 @@ private func convolvePixels(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ w:
     // c[m × groupFilters] (ldc = filters) = a[m × k] · the group's kernel.
     func product(_ a: UnsafePointer<Float>, lda: Int, group: Int, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int) {
         if let packed {
-            packed.panels.withUnsafeBufferPointer { panels in
-                nnb_sgemm_packed(a, lda, panels.baseAddress! + group * packed.groupStride, c, filters, m, groupFilters, k)
-            }
+            packed.multiply(a, lda: lda, group: group, into: c, ldc: filters, m: m)
         } else {
             stridedGemm(a, lda: lda, w + group * groupFilters, ldb: filters, c, ldc: filters, m: m, n: groupFilters, k: k)
         }

@@ -9,6 +9,8 @@ public struct SimpleRNNCell: RecurrentCell {
     public let recurrentKernel: Weight
     public let inputBias: Weight?
     public let activation: Activation
+    /// recurrent_kernel packed at load for the AVX2 kernel (nil where it does not run).
+    let packedRecurrent: PackedKernel?
     public var gateWidth: Int { units }
     public var stateCount: Int { 1 }
     public var scratchPerRow: Int { 0 }
@@ -16,15 +18,17 @@ public struct SimpleRNNCell: RecurrentCell {
     static func factory(_ context: LayerContext) throws -> any Layer {
         let options = try RecurrentOptions.read(context, defaultRecurrent: nil)
         let features = try context.inputDimension(-1), units = options.units
+        let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, units])
         let cell = SimpleRNNCell(units: units, kernel: try context.weight("kernel", shape: [features, units]),
-                                 recurrentKernel: try context.weight("recurrent_kernel", shape: [units, units]),
+                                 recurrentKernel: recurrentKernel,
                                  inputBias: options.useBias ? try context.weight("bias", shape: [units]) : nil,
-                                 activation: options.activation)
+                                 activation: options.activation,
+                                 packedRecurrent: PackedKernel(recurrentKernel.values, patch: units, filters: units, groups: 1))
         return try RecurrentLayer(cell: cell, options: options, context: context)
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
-        Gemm.gemm(states, recurrentKernel.values.baseAddress!, projected, m: rows, n: units, k: units, accumulate: true)
+        recurrentProduct(states, packedRecurrent, recurrentKernel, into: projected, rows: rows, n: units, k: units)
         activation.apply(UnsafeMutableBufferPointer(start: projected, count: rows * units), axisLength: units)
         states.update(from: projected, count: rows * units)
     }
@@ -40,6 +44,8 @@ public struct LSTMCell: RecurrentCell {
     public let inputBias: Weight?
     public let activation: Activation
     public let recurrentActivation: Activation
+    /// recurrent_kernel packed at load for the AVX2 kernel (nil where it does not run).
+    let packedRecurrent: PackedKernel?
     public var gateWidth: Int { 4 * units }
     public var stateCount: Int { 2 }
     public var scratchPerRow: Int { 0 }
@@ -47,16 +53,18 @@ public struct LSTMCell: RecurrentCell {
     static func factory(_ context: LayerContext) throws -> any Layer {
         let options = try RecurrentOptions.read(context, defaultRecurrent: "sigmoid")
         let features = try context.inputDimension(-1), units = options.units
+        let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, 4 * units])
         let cell = LSTMCell(units: units, kernel: try context.weight("kernel", shape: [features, 4 * units]),
-                            recurrentKernel: try context.weight("recurrent_kernel", shape: [units, 4 * units]),
+                            recurrentKernel: recurrentKernel,
                             inputBias: options.useBias ? try context.weight("bias", shape: [4 * units]) : nil,
-                            activation: options.activation, recurrentActivation: options.recurrentActivation)
+                            activation: options.activation, recurrentActivation: options.recurrentActivation,
+                            packedRecurrent: PackedKernel(recurrentKernel.values, patch: units, filters: 4 * units, groups: 1))
         return try RecurrentLayer(cell: cell, options: options, context: context)
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         let h = states, c = states + rows * units
-        Gemm.gemm(h, recurrentKernel.values.baseAddress!, projected, m: rows, n: 4 * units, k: units, accumulate: true)
+        recurrentProduct(h, packedRecurrent, recurrentKernel, into: projected, rows: rows, n: 4 * units, k: units)
         if Gemm.hasAVX2, activation == .tanh, recurrentActivation == .sigmoid {
             // Keras's default activations: one fused 8-lane pass per row.
             for row in 0..<rows { nnb_lstm_gates(projected + row * 4 * units, c + row * units, h + row * units, units) }
@@ -97,6 +105,9 @@ public struct GRUCell: RecurrentCell {
     public let resetAfter: Bool
     public let activation: Activation
     public let recurrentActivation: Activation
+    /// recurrent_kernel packed at load for the AVX2 kernel, one group per gate (z, r, h), so that
+    /// reset_after=false can multiply by the h columns alone.
+    let packedRecurrent: PackedKernel?
     public var gateWidth: Int { 3 * units }
     public var stateCount: Int { 1 }
     public var scratchPerRow: Int { 3 * units }
@@ -106,10 +117,12 @@ public struct GRUCell: RecurrentCell {
         let features = try context.inputDimension(-1), units = options.units
         let resetAfter = try context.bool("reset_after", default: true)
         let bias = options.useBias ? try context.weight("bias", shape: resetAfter ? [2, 3 * units] : [3 * units]) : nil
+        let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, 3 * units])
         let cell = GRUCell(units: units, kernel: try context.weight("kernel", shape: [features, 3 * units]),
-                           recurrentKernel: try context.weight("recurrent_kernel", shape: [units, 3 * units]),
+                           recurrentKernel: recurrentKernel,
                            inputBias: bias, recurrentBiasOffset: resetAfter && bias != nil ? 3 * units : nil,
-                           resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation)
+                           resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation,
+                           packedRecurrent: PackedKernel(recurrentKernel.values, patch: units, filters: 3 * units, groups: 3))
         return try RecurrentLayer(cell: cell, options: options, context: context)
     }
 
@@ -122,7 +135,13 @@ public struct GRUCell: RecurrentCell {
             if let offset = recurrentBiasOffset, let bias = inputBias {
                 for row in 0..<rows { (scratch + row * u3).update(from: bias.values.baseAddress! + offset, count: u3) }
             }
-            Gemm.gemm(h, recurrent, scratch, m: rows, n: u3, k: units, accumulate: recurrentBiasOffset != nil)
+            if let packed = packedRecurrent, rows > 1 {
+                for gate in 0..<3 {
+                    packed.multiply(h, lda: units, group: gate, into: scratch + gate * units, ldc: u3, m: rows, accumulate: recurrentBiasOffset != nil)
+                }
+            } else {
+                Gemm.gemm(h, recurrent, scratch, m: rows, n: u3, k: units, accumulate: recurrentBiasOffset != nil)
+            }
             for row in 0..<rows {
                 let x = projected + row * u3, r = scratch + row * u3
                 for j in 0..<(2 * units) { x[j] += r[j] }
@@ -131,15 +150,23 @@ public struct GRUCell: RecurrentCell {
             }
         } else {
             // z and r from h·U_zr; then ĥ from (r·h)·U_h.
-            Gemm.gemm(h, lda: units, recurrent, ldb: u3, scratch, ldc: u3, m: rows, n: 2 * units, k: units, accumulate: false)
+            if let packed = packedRecurrent, rows > 1 {
+                for gate in 0..<2 { packed.multiply(h, lda: units, group: gate, into: scratch + gate * units, ldc: u3, m: rows) }
+            } else {
+                Gemm.gemm(h, lda: units, recurrent, ldb: u3, scratch, ldc: u3, m: rows, n: 2 * units, k: units, accumulate: false)
+            }
             for row in 0..<rows {
                 let x = projected + row * u3, r = scratch + row * u3
                 for j in 0..<(2 * units) { x[j] += r[j] }
                 recurrentActivation.apply(UnsafeMutableBufferPointer(start: x, count: 2 * units), axisLength: units)
                 for j in 0..<units { r[2 * units + j] = x[units + j] * h[row * units + j] }
             }
-            Gemm.gemm(scratch + 2 * units, lda: u3, recurrent + 2 * units, ldb: u3, projected + 2 * units, ldc: u3,
-                      m: rows, n: units, k: units, accumulate: true)
+            if let packed = packedRecurrent, rows > 1 {
+                packed.multiply(scratch + 2 * units, lda: u3, group: 2, into: projected + 2 * units, ldc: u3, m: rows, accumulate: true)
+            } else {
+                Gemm.gemm(scratch + 2 * units, lda: u3, recurrent + 2 * units, ldb: u3, projected + 2 * units, ldc: u3,
+                          m: rows, n: units, k: units, accumulate: true)
+            }
         }
         for row in 0..<rows {
             let x = projected + row * u3
@@ -147,5 +174,17 @@ public struct GRUCell: RecurrentCell {
             let hRow = h + row * units
             for j in 0..<units { hRow[j] = x[j] * hRow[j] + (1 - x[j]) * x[2 * units + j] }
         }
+    }
+}
+
+/// c[rows × n] += h[rows × k] · recurrent_kernel: on the kernel packed at load when there is one
+/// and more than one row (a single row is a matrix-vector product, where OpenBLAS's sgemv wins).
+@inline(__always)
+func recurrentProduct(_ h: UnsafePointer<Float>, _ packed: PackedKernel?, _ kernel: Weight, into c: UnsafeMutablePointer<Float>,
+                      rows: Int, n: Int, k: Int) {
+    if let packed, rows > 1 {
+        packed.multiply(h, lda: k, into: c, ldc: n, m: rows, accumulate: true)
+    } else {
+        Gemm.gemm(h, kernel.values.baseAddress!, c, m: rows, n: n, k: k, accumulate: true)
     }
 }

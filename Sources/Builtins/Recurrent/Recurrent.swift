@@ -1,4 +1,3 @@
-import CKernels
 import LayerRegistry
 
 /// One recurrent cell's weights and its step arithmetic. The sequence runner does everything that
@@ -138,9 +137,7 @@ public struct RecurrentLayer: Layer {
                         let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
                         if let packed = packedKernel {
                             // Every step's projection in one product on the weights packed at load.
-                            packed.panels.withUnsafeBufferPointer { panels in
-                                nnb_sgemm_packed(x.baseAddress!, features, panels.baseAddress!, p.baseAddress!, width, batch * steps, width, features)
-                            }
+                            packed.multiply(x.baseAddress!, lda: features, into: p.baseAddress!, ldc: width, m: batch * steps)
                             if let bias = cell.inputBias?.values.baseAddress {
                                 for row in 0..<(batch * steps) {
                                     let target = p.baseAddress! + row * width

@@ -22,10 +22,11 @@ void nnb_tanh(float *x, long count);
 /// columns past n zero: the layout nnb_sgemm_packed reads. packed holds ceil(n/16)·16·k floats.
 void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed);
 
-/// c[m×n] = a[m×k] · b[k×n], b packed once by nnb_pack_panels (as a layer does at load), with a
-/// 5×16 register block: a convolution's weights are reused for every chunk of every call without
-/// being packed again. Requires nnb_has_avx2_fma().
-void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k);
+/// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate), b packed once by nnb_pack_panels (as a layer
+/// does at load), with a 5×16 register block: a convolution's or a recurrent cell's weights are
+/// reused on every call without being packed again. Requires nnb_has_avx2_fma().
+void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
+                      int accumulate);
 
 /// One LSTM step's gate arithmetic for one row, in place, with Keras's default activations
 /// (sigmoid gates, tanh cell): z holds the 4·units pre-activations in Keras's order i, f, c, o;
