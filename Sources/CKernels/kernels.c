@@ -151,27 +151,20 @@ AVX2 static inline __m256 tanh8(__m256 v) {
     return keep_nan(v, t);
 }
 
-AVX2 void nnb_sigmoid(float *x, long count) {
+// Applies an 8-lane function to count floats in place, the tail through a zero-padded vector.
+AVX2 static inline void map8(float *x, long count, __m256 (*function)(__m256)) {
     long i = 0;
-    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, sigmoid8(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, function(_mm256_loadu_ps(x + i)));
     if (i < count) {
         float tail[8] = {0};
         for (long j = 0; j < count - i; j++) tail[j] = x[i + j];
-        _mm256_storeu_ps(tail, sigmoid8(_mm256_loadu_ps(tail)));
+        _mm256_storeu_ps(tail, function(_mm256_loadu_ps(tail)));
         for (long j = 0; j < count - i; j++) x[i + j] = tail[j];
     }
 }
 
-AVX2 void nnb_tanh(float *x, long count) {
-    long i = 0;
-    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, tanh8(_mm256_loadu_ps(x + i)));
-    if (i < count) {
-        float tail[8] = {0};
-        for (long j = 0; j < count - i; j++) tail[j] = x[i + j];
-        _mm256_storeu_ps(tail, tanh8(_mm256_loadu_ps(tail)));
-        for (long j = 0; j < count - i; j++) x[i + j] = tail[j];
-    }
-}
+AVX2 void nnb_sigmoid(float *x, long count) { map8(x, count, sigmoid8); }
+AVX2 void nnb_tanh(float *x, long count) { map8(x, count, tanh8); }
 
 AVX2 void nnb_lstm_gates(const float *z, float *c, float *h, long units) {
     long u = 0;
