@@ -108,10 +108,10 @@ public enum Activation: Sendable, Equatable {
         case .linear: return
         case .relu: for i in 0..<count { x[i] = Swift.max(x[i], 0) }
         case .relu6: for i in 0..<count { x[i] = Swift.min(Swift.max(x[i], 0), 6) }
-        case .sigmoid: if Gemm.hasAVX2 { nnb_sigmoid(x, count) } else { FastMath.map(x, count: count, FastMath.sigmoid) }
+        case .sigmoid: if Gemm.useAVX2Kernels { nnb_sigmoid(x, count) } else { FastMath.map(x, count: count, FastMath.sigmoid) }
         case .hardSigmoid: for i in 0..<count { x[i] = Swift.min(Swift.max(x[i] + 3, 0), 6) / 6 }
         case .hardSilu: for i in 0..<count { x[i] = x[i] * (Swift.min(Swift.max(x[i] + 3, 0), 6) / 6) }
-        case .tanh: if Gemm.hasAVX2 { nnb_tanh(x, count) } else { FastMath.map(x, count: count, FastMath.tanh) }
+        case .tanh: if Gemm.useAVX2Kernels { nnb_tanh(x, count) } else { FastMath.map(x, count: count, FastMath.tanh) }
         case .softmax, .logSoftmax:
             let length = Swift.max(axisLength, 1)
             var start = 0

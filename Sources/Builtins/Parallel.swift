@@ -13,7 +13,7 @@ public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -
     Gemm.setThreads(1)
     Gemm.useThreads(forWork: 0)  // settled here, so the concurrent tasks never change it
     defer { Gemm.setThreads(threads) }
-    try withoutActuallyEscaping(task) { task in
+    withoutActuallyEscaping(task) { task in
         let shared = UncheckedSendable(task)
         results.withUnsafeMutableBufferPointer { slots in
             let slots = UncheckedSendable(slots)
@@ -21,9 +21,9 @@ public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -
                 slots.value[index] = Result { try shared.value(index) }
             }
         }
-        _ = try results.map { try $0?.get() }
     }
-    return try results.map { try $0!.get() }
+    // concurrentPerform has filled every slot.
+    return try results.compactMap { $0 }.map { try $0.get() }
 }
 
 /// `runConcurrently` for tasks that cannot fail.

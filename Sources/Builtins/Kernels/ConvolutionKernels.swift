@@ -1,5 +1,3 @@
-import CBLAS
-import CKernels
 
 /// The shape of a grouped 2-D convolution, channels last. A 1-D convolution is the same with a
 /// height of one (`rows` a 1-cell axis with a 1-tap window).
@@ -35,46 +33,6 @@ package struct ConvolutionGeometry: Sendable, Equatable {
 /// output pixels. 8 MB chunks were no faster (cnn_cifar, batch 64) and, one per batch slice, put
 /// peak memory at 69 MB; 1 MB gives 60 MB.
 package let convolutionColumnLimit = 1 << 18
-
-/// A weight matrix packed once, at load, into the panels `nnb_sgemm_packed` reads: one packing per
-/// group of its (rows × columns) column blocks, instead of OpenBLAS packing the same weights on
-/// every call. Convolutions pack their kernel (patch × filters per group); recurrent layers their
-/// input and recurrent kernels.
-package struct PackedKernel: Sendable {
-    let panels: [Float]
-    let groupStride: Int
-    /// The inner dimension of each product (k) and the columns of one group (n).
-    let rows: Int
-    let columns: Int
-
-    /// Packs `matrix` [rows, filters] (row-major, e.g. a kernel [kh, kw, C/groups, F] with
-    /// rows = kh·kw·C/groups) as `groups` column groups of filters / groups; nil where the AVX2
-    /// kernels do not run (the OpenBLAS path needs no packing).
-    package init?(_ matrix: UnsafeBufferPointer<Float>, patch rows: Int, filters: Int, groups: Int) {
-        guard Gemm.hasAVX2, let w = matrix.baseAddress, rows > 0, filters > 0, groups > 0 else { return nil }
-        let columns = filters / groups
-        let stride = (columns + 15) / 16 * 16 * rows
-        self.rows = rows
-        self.columns = columns
-        groupStride = stride
-        panels = [Float](unsafeUninitializedCapacity: stride * groups) { buffer, initialized in
-            for group in 0..<groups {
-                nnb_pack_panels(w + group * columns, filters, rows, columns, buffer.baseAddress! + group * stride)
-            }
-            initialized = stride * groups
-        }
-    }
-
-    /// c[m × columns] (row stride ldc) = a[m × rows] (row stride lda) · group `group`, plus c's old
-    /// values when `accumulate`.
-    @inline(__always)
-    package func multiply(_ a: UnsafePointer<Float>, lda: Int, group: Int = 0, into c: UnsafeMutablePointer<Float>, ldc: Int,
-                          m: Int, accumulate: Bool = false) {
-        panels.withUnsafeBufferPointer { panels in
-            nnb_sgemm_packed(a, lda, panels.baseAddress! + group * groupStride, c, ldc, m, columns, rows, accumulate ? 1 : 0)
-        }
-    }
-}
 
 /// Grouped 2-D convolution as im2col + one GEMM per group over the whole batch (in chunks of output
 /// pixels when the column buffer would pass `convolutionColumnLimit`). With `packed` the GEMM is
@@ -114,11 +72,8 @@ private func convolvePixels(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ w:
     let filters = g.filters, groupFilters = g.groupFilters, groupChannels = g.groupChannels
     // c[m × groupFilters] (ldc = filters) = a[m × k] · the group's kernel.
     func product(_ a: UnsafePointer<Float>, lda: Int, group: Int, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int) {
-        if let packed {
-            packed.multiply(a, lda: lda, group: group, into: c, ldc: filters, m: m)
-        } else {
-            stridedGemm(a, lda: lda, w + group * groupFilters, ldb: filters, c, ldc: filters, m: m, n: groupFilters, k: k)
-        }
+        Gemm.gemm(a, lda: lda, w + group * groupFilters, ldb: filters, c, ldc: filters, m: m, n: groupFilters, k: k,
+                  accumulate: false, packed: packed, group: group)
     }
     // Each group's GEMM overwrites its own filter columns, so the output needs no clearing.
     if g.isPointwise {
@@ -193,20 +148,6 @@ package func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeomet
         if rowEnd < rows.size { (row + rowEnd * rowLength).update(repeating: 0, count: (rows.size - rowEnd) * rowLength) }
         row += g.patchSize
     }
-}
-
-/// c[m×n] = a[m×k] · b[k×n], row-major with explicit leading dimensions, so one group's
-/// channels and filters can be read and written in place inside the full tensors.
-@inline(__always)
-package func stridedGemm(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-                         _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int) {
-    guard m > 0, n > 0 else { return }
-    guard k > 0 else {
-        for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
-        return
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
 }
 
 /// The naive twin of `convolve2D`: a direct convolution accumulated in double precision, kept

@@ -33,11 +33,17 @@ public enum Gemm {
     }
 
     /// c[m×n] = a[m×k] · b[k×n] (+ c), each matrix a row-major view with its own leading dimension.
-    @inlinable
-    public static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-                            _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool) {
+    /// With `packed` (b packed at load, as `group` of a `PackedKernel`), more than one row runs on
+    /// the packed kernel; a single row stays a matrix-vector product, where OpenBLAS wins.
+    package static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                             _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool,
+                             packed: PackedKernel? = nil, group: Int = 0) {
         guard m > 0, n > 0, k > 0 else { return }
         useThreads(forWork: m * n * k)
+        if let packed, m > 1 {
+            packed.multiply(a, lda: lda, group: group, into: c, ldc: ldc, m: m, accumulate: accumulate)
+            return
+        }
         if useSmallKernel(m: m, n: n, k: k) {
             nnb_sgemm_small(a, lda, b, ldb, c, ldc, m, n, k, accumulate ? 1 : 0)
             return
@@ -67,14 +73,14 @@ public enum Gemm {
     /// Whether the kernels in CKernels run: this CPU has AVX2 and FMA, and the environment does
     /// not set `NNBUILD_KERNELS=baseline` (which forces the portable OpenBLAS and Swift SIMD path,
     /// for comparing the two or testing the fallback on any machine).
-    public static let hasAVX2 = nnb_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NNBUILD_KERNELS"] != "baseline"
+    public static let useAVX2Kernels = nnb_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NNBUILD_KERNELS"] != "baseline"
 
     /// Products below the threading threshold go to our own register-blocked kernel where the CPU
     /// allows: a recurrent step multiplies by the same small matrix every step, and OpenBLAS packs
     /// it anew on every call (bilstm_text at batch 64 ran its steps at about a third of peak).
     @usableFromInline
     static func useSmallKernel(m: Int, n: Int, k: Int) -> Bool {
-        hasAVX2 && m > 1 && m * n * k < threadedWork
+        useAVX2Kernels && m > 1 && m * n * k < threadedWork
     }
 
     /// Sets the number of threads OpenBLAS may use for a large product.
@@ -98,6 +104,46 @@ public enum Gemm {
         if wanted != blasThreads {
             blasThreads = wanted
             openblas_set_num_threads(Int32(wanted))
+        }
+    }
+}
+
+/// A weight matrix packed once, at load, into the panels `nnb_sgemm_packed` reads: one packing per
+/// group of its (rows × columns) column blocks, instead of OpenBLAS packing the same weights on
+/// every call. Convolutions pack their kernel (patch × filters per group); recurrent layers their
+/// input and recurrent kernels.
+package struct PackedKernel: Sendable {
+    let panels: [Float]
+    let groupStride: Int
+    /// The inner dimension of each product (k) and the columns of one group (n).
+    let rows: Int
+    let columns: Int
+
+    /// Packs `matrix` [rows, filters] (row-major, e.g. a kernel [kh, kw, C/groups, F] with
+    /// rows = kh·kw·C/groups) as `groups` column groups of filters / groups; nil where the AVX2
+    /// kernels do not run (the OpenBLAS path needs no packing).
+    package init?(_ matrix: UnsafeBufferPointer<Float>, patch rows: Int, filters: Int, groups: Int) {
+        guard Gemm.useAVX2Kernels, let w = matrix.baseAddress, rows > 0, filters > 0, groups > 0 else { return nil }
+        let columns = filters / groups
+        let stride = (columns + 15) / 16 * 16 * rows
+        self.rows = rows
+        self.columns = columns
+        groupStride = stride
+        panels = [Float](unsafeUninitializedCapacity: stride * groups) { buffer, initialized in
+            for group in 0..<groups {
+                nnb_pack_panels(w + group * columns, filters, rows, columns, buffer.baseAddress! + group * stride)
+            }
+            initialized = stride * groups
+        }
+    }
+
+    /// c[m × columns] (row stride ldc) = a[m × rows] (row stride lda) · group `group`, plus c's old
+    /// values when `accumulate`.
+    @inline(__always)
+    package func multiply(_ a: UnsafePointer<Float>, lda: Int, group: Int = 0, into c: UnsafeMutablePointer<Float>, ldc: Int,
+                          m: Int, accumulate: Bool = false) {
+        panels.withUnsafeBufferPointer { panels in
+            nnb_sgemm_packed(a, lda, panels.baseAddress! + group * groupStride, c, ldc, m, columns, rows, accumulate ? 1 : 0)
         }
     }
 }

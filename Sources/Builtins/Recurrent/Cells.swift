@@ -28,7 +28,8 @@ public struct SimpleRNNCell: RecurrentCell {
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
-        recurrentProduct(states, packedRecurrent, recurrentKernel, into: projected, rows: rows, n: units, k: units)
+        Gemm.gemm(states, lda: units, recurrentKernel.values.baseAddress!, ldb: units, projected, ldc: units, m: rows, n: units, k: units,
+                  accumulate: true, packed: packedRecurrent)
         activation.apply(UnsafeMutableBufferPointer(start: projected, count: rows * units), axisLength: units)
         states.update(from: projected, count: rows * units)
     }
@@ -64,8 +65,9 @@ public struct LSTMCell: RecurrentCell {
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         let h = states, c = states + rows * units
-        recurrentProduct(h, packedRecurrent, recurrentKernel, into: projected, rows: rows, n: 4 * units, k: units)
-        if Gemm.hasAVX2, activation == .tanh, recurrentActivation == .sigmoid {
+        Gemm.gemm(h, lda: units, recurrentKernel.values.baseAddress!, ldb: 4 * units, projected, ldc: 4 * units, m: rows, n: 4 * units,
+                  k: units, accumulate: true, packed: packedRecurrent)
+        if Gemm.useAVX2Kernels, activation == .tanh, recurrentActivation == .sigmoid {
             // Keras's default activations: one fused 8-lane pass per row.
             for row in 0..<rows { nnb_lstm_gates(projected + row * 4 * units, c + row * units, h + row * units, units) }
             return
@@ -105,8 +107,8 @@ public struct GRUCell: RecurrentCell {
     public let resetAfter: Bool
     public let activation: Activation
     public let recurrentActivation: Activation
-    /// recurrent_kernel packed at load for the AVX2 kernel, one group per gate (z, r, h), so that
-    /// reset_after=false can multiply by the h columns alone.
+    /// recurrent_kernel packed at load for the AVX2 kernel: whole for reset_after=true, one group
+    /// per gate (z, r, h) for reset_after=false, which multiplies by the h columns alone.
     let packedRecurrent: PackedKernel?
     public var gateWidth: Int { 3 * units }
     public var stateCount: Int { 1 }
@@ -122,7 +124,7 @@ public struct GRUCell: RecurrentCell {
                            recurrentKernel: recurrentKernel,
                            inputBias: bias, recurrentBiasOffset: resetAfter && bias != nil ? 3 * units : nil,
                            resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation,
-                           packedRecurrent: PackedKernel(recurrentKernel.values, patch: units, filters: 3 * units, groups: 3))
+                           packedRecurrent: PackedKernel(recurrentKernel.values, patch: units, filters: 3 * units, groups: resetAfter ? 1 : 3))
         return try RecurrentLayer(cell: cell, options: options, context: context)
     }
 
@@ -135,13 +137,8 @@ public struct GRUCell: RecurrentCell {
             if let offset = recurrentBiasOffset, let bias = inputBias {
                 for row in 0..<rows { (scratch + row * u3).update(from: bias.values.baseAddress! + offset, count: u3) }
             }
-            if let packed = packedRecurrent, rows > 1 {
-                for gate in 0..<3 {
-                    packed.multiply(h, lda: units, group: gate, into: scratch + gate * units, ldc: u3, m: rows, accumulate: recurrentBiasOffset != nil)
-                }
-            } else {
-                Gemm.gemm(h, recurrent, scratch, m: rows, n: u3, k: units, accumulate: recurrentBiasOffset != nil)
-            }
+            Gemm.gemm(h, lda: units, recurrent, ldb: u3, scratch, ldc: u3, m: rows, n: u3, k: units, accumulate: recurrentBiasOffset != nil,
+                      packed: packedRecurrent)
             for row in 0..<rows {
                 let x = projected + row * u3, r = scratch + row * u3
                 for j in 0..<(2 * units) { x[j] += r[j] }
@@ -150,10 +147,9 @@ public struct GRUCell: RecurrentCell {
             }
         } else {
             // z and r from h·U_zr; then ĥ from (r·h)·U_h.
-            if let packed = packedRecurrent, rows > 1 {
-                for gate in 0..<2 { packed.multiply(h, lda: units, group: gate, into: scratch + gate * units, ldc: u3, m: rows) }
-            } else {
-                Gemm.gemm(h, lda: units, recurrent, ldb: u3, scratch, ldc: u3, m: rows, n: 2 * units, k: units, accumulate: false)
+            for gate in 0..<2 {
+                Gemm.gemm(h, lda: units, recurrent + gate * units, ldb: u3, scratch + gate * units, ldc: u3, m: rows, n: units, k: units,
+                          accumulate: false, packed: packedRecurrent, group: gate)
             }
             for row in 0..<rows {
                 let x = projected + row * u3, r = scratch + row * u3
@@ -161,12 +157,8 @@ public struct GRUCell: RecurrentCell {
                 recurrentActivation.apply(UnsafeMutableBufferPointer(start: x, count: 2 * units), axisLength: units)
                 for j in 0..<units { r[2 * units + j] = x[units + j] * h[row * units + j] }
             }
-            if let packed = packedRecurrent, rows > 1 {
-                packed.multiply(scratch + 2 * units, lda: u3, group: 2, into: projected + 2 * units, ldc: u3, m: rows, accumulate: true)
-            } else {
-                Gemm.gemm(scratch + 2 * units, lda: u3, recurrent + 2 * units, ldb: u3, projected + 2 * units, ldc: u3,
-                          m: rows, n: units, k: units, accumulate: true)
-            }
+            Gemm.gemm(scratch + 2 * units, lda: u3, recurrent + 2 * units, ldb: u3, projected + 2 * units, ldc: u3,
+                      m: rows, n: units, k: units, accumulate: true, packed: packedRecurrent, group: 2)
         }
         for row in 0..<rows {
             let x = projected + row * u3
@@ -174,17 +166,5 @@ public struct GRUCell: RecurrentCell {
             let hRow = h + row * units
             for j in 0..<units { hRow[j] = x[j] * hRow[j] + (1 - x[j]) * x[2 * units + j] }
         }
-    }
-}
-
-/// c[rows × n] += h[rows × k] · recurrent_kernel: on the kernel packed at load when there is one
-/// and more than one row (a single row is a matrix-vector product, where OpenBLAS's sgemv wins).
-@inline(__always)
-func recurrentProduct(_ h: UnsafePointer<Float>, _ packed: PackedKernel?, _ kernel: Weight, into c: UnsafeMutablePointer<Float>,
-                      rows: Int, n: Int, k: Int) {
-    if let packed, rows > 1 {
-        packed.multiply(h, lda: k, into: c, ldc: n, m: rows, accumulate: true)
-    } else {
-        Gemm.gemm(h, kernel.values.baseAddress!, c, m: rows, n: n, k: k, accumulate: true)
     }
 }

@@ -135,22 +135,11 @@ public struct RecurrentLayer: Layer {
                     lastOutput.withUnsafeMutableBufferPointer { lastBuffer in
                         let h = hBuffer.baseAddress!, keep = savedBuffer.baseAddress!
                         let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
-                        if let packed = packedKernel {
-                            // Every step's projection in one product on the weights packed at load.
-                            packed.multiply(x.baseAddress!, lda: features, into: p.baseAddress!, ldc: width, m: batch * steps)
-                            if let bias = cell.inputBias?.values.baseAddress {
-                                for row in 0..<(batch * steps) {
-                                    let target = p.baseAddress! + row * width
-                                    for j in 0..<width { target[j] += bias[j] }
-                                }
-                            }
-                        } else {
-                            if let bias = cell.inputBias {
-                                for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
-                            }
-                            Gemm.gemm(x.baseAddress!, cell.kernel.values.baseAddress!, p.baseAddress!, m: batch * steps, n: width, k: features,
-                                      accumulate: cell.inputBias != nil)
+                        if let bias = cell.inputBias {
+                            for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
                         }
+                        Gemm.gemm(x.baseAddress!, lda: features, cell.kernel.values.baseAddress!, ldb: width, p.baseAddress!, ldc: width,
+                                  m: batch * steps, n: width, k: features, accumulate: cell.inputBias != nil, packed: packedKernel)
                         for position in 0..<steps {
                             let t = goBackwards ? steps - 1 - position : position
                             var anyMasked = false
