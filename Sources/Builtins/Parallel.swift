@@ -1,4 +1,4 @@
-import Dispatch
+import CKernels
 import Foundation
 import LayerRegistry
 
@@ -6,6 +6,10 @@ import LayerRegistry
 /// with single-threaded BLAS, when more than one is allowed; else in order. A task that runs
 /// inside another (a Bidirectional half inside a batch slice) sees one thread and runs in order,
 /// so threads never nest. Results come back in task order; the first error is rethrown.
+///
+/// The threads are CKernels' pool (`nnb_parallel_for`), whose workers spin briefly between jobs:
+/// at batch 1 a model runs a parallel step every few tens of microseconds, and waking a parked
+/// thread for each (as Dispatch's concurrentPerform did) cost about as much as the step.
 public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -> [T] {
     let threads = Gemm.allowedThreads
     guard threads > 1, count > 1 else { return try (0..<count).map(task) }
@@ -13,16 +17,19 @@ public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -
     Gemm.setThreads(1)
     Gemm.useThreads(forWork: 0)  // settled here, so the concurrent tasks never change it
     defer { Gemm.setThreads(threads) }
-    withoutActuallyEscaping(task) { task in
-        let shared = UncheckedSendable(task)
-        results.withUnsafeMutableBufferPointer { slots in
-            let slots = UncheckedSendable(slots)
-            DispatchQueue.concurrentPerform(iterations: count) { index in
-                slots.value[index] = Result { try shared.value(index) }
+    results.withUnsafeMutableBufferPointer { slots in
+        let slots = UncheckedSendable(slots)
+        // Each task writes only its own slot.
+        let body: (Int) -> Void = { index in slots.value[index] = Result { try task(index) } }
+        withoutActuallyEscaping(body) { body in
+            withUnsafePointer(to: body) { pointer in
+                nnb_parallel_for(count, threads, { context, index in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+                }, UnsafeMutableRawPointer(mutating: pointer))
             }
         }
     }
-    // concurrentPerform has filled every slot.
+    // nnb_parallel_for has run every task, so every slot is filled.
     return try results.compactMap { $0 }.map { try $0.get() }
 }
 

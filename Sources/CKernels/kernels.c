@@ -1,5 +1,6 @@
 // AVX2 + FMA kernels, compiled per function (target attribute) and chosen at run time.
 #include "CKernels.h"
+#include <string.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -11,16 +12,24 @@ int nnb_has_avx2_fma(void) {
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
-// The one register-blocked core of both GEMM kernels: c[rows × width] (+)= a[rows × k] · b[k × 16],
-// where consecutive rows of b lie ldb floats apart (the matrix's row length, or 16 in a packed
-// panel). rows is 1...5 and width 1...16. The ten accumulators are
-// named variables so that they stay in registers: held in an array indexed by a run-time row count
-// they lived on the stack (half OpenBLAS's speed), and a sixth row spilled one of them. Rows past
-// `rows` read row 0 again and are computed but never stored.
-AVX2 static inline void tile(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
-                             long rows, long width, long k, int accumulate) {
-    const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0);
-    const float *a3 = a + (rows > 3 ? 3 * lda : 0), *a4 = a + (rows > 4 ? 4 * lda : 0);
+// Where the k values of one row of a lie: `rows` × `columns` runs of `span` contiguous floats,
+// run (r, q) starting r·row_step + q·column_step floats after the row's start. A plain matrix row
+// is one run of k; a convolution's patch, read straight from its (padded) input, is kh runs of
+// kw·C (or kh·kw runs of C/groups when taps are dilated or grouped).
+typedef struct { long rows, row_step, columns, column_step, span; } runs;
+
+// What happens to a result before it is stored: plus bias[column] when bias is not NULL, then
+// max(x, 0) when relu.
+typedef struct { const float *bias; int relu; } epilogue;
+
+// The one register-blocked core of every GEMM kernel: c[rows × width] (+)= a[rows × k] · b[k × 16],
+// where a's rows start at a[0..4] and lie as `layout` says, and consecutive rows of b lie ldb floats
+// apart (the matrix's row length, or 16 in a packed panel). rows is 1...5 and width 1...16. The ten
+// accumulators are named variables so that they stay in registers: held in an array indexed by a
+// run-time row count they lived on the stack (half OpenBLAS's speed), and a sixth row spilled one of
+// them. Rows past `rows` read row 0 again and are computed but never stored.
+AVX2 static inline __attribute__((always_inline)) void tile(const float *const a[5], runs layout, const float *b, long ldb, float *c, long ldc,
+                             long rows, long width, int accumulate, epilogue post) {
     float *r[5] = {c, c + (rows > 1 ? ldc : 0), c + (rows > 2 ? 2 * ldc : 0), c + (rows > 3 ? 3 * ldc : 0), c + (rows > 4 ? 4 * ldc : 0)};
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41;
     if (accumulate && width == 16) {
@@ -37,20 +46,51 @@ AVX2 static inline void tile(const float *a, long lda, const float *b, long ldb,
     } else {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = _mm256_setzero_ps();
     }
-    for (long p = 0; p < k; p++) {
-        __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_loadu_ps(b + p * ldb + 8);
-        __m256 ar = _mm256_broadcast_ss(a0 + p);
-        c00 = _mm256_fmadd_ps(ar, b0, c00); c01 = _mm256_fmadd_ps(ar, b1, c01);
-        ar = _mm256_broadcast_ss(a1 + p);
-        c10 = _mm256_fmadd_ps(ar, b0, c10); c11 = _mm256_fmadd_ps(ar, b1, c11);
-        ar = _mm256_broadcast_ss(a2 + p);
-        c20 = _mm256_fmadd_ps(ar, b0, c20); c21 = _mm256_fmadd_ps(ar, b1, c21);
-        ar = _mm256_broadcast_ss(a3 + p);
-        c30 = _mm256_fmadd_ps(ar, b0, c30); c31 = _mm256_fmadd_ps(ar, b1, c31);
-        ar = _mm256_broadcast_ss(a4 + p);
-        c40 = _mm256_fmadd_ps(ar, b0, c40); c41 = _mm256_fmadd_ps(ar, b1, c41);
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4];
+    long runs_left = layout.rows * layout.columns, run_column = 0;
+    for (;;) {
+        for (long p = 0; p < layout.span; p++, b += ldb) {
+            __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+            __m256 ar = _mm256_broadcast_ss(a0 + p);
+            c00 = _mm256_fmadd_ps(ar, b0, c00); c01 = _mm256_fmadd_ps(ar, b1, c01);
+            ar = _mm256_broadcast_ss(a1 + p);
+            c10 = _mm256_fmadd_ps(ar, b0, c10); c11 = _mm256_fmadd_ps(ar, b1, c11);
+            ar = _mm256_broadcast_ss(a2 + p);
+            c20 = _mm256_fmadd_ps(ar, b0, c20); c21 = _mm256_fmadd_ps(ar, b1, c21);
+            ar = _mm256_broadcast_ss(a3 + p);
+            c30 = _mm256_fmadd_ps(ar, b0, c30); c31 = _mm256_fmadd_ps(ar, b1, c31);
+            ar = _mm256_broadcast_ss(a4 + p);
+            c40 = _mm256_fmadd_ps(ar, b0, c40); c41 = _mm256_fmadd_ps(ar, b1, c41);
+        }
+        if (--runs_left == 0) break;
+        // The next run: along the row, or the first of the next row.
+        long step = layout.column_step;
+        if (++run_column == layout.columns) {
+            run_column = 0;
+            step = layout.row_step - (layout.columns - 1) * layout.column_step;
+        }
+        a0 += step; a1 += step; a2 += step; a3 += step; a4 += step;
     }
     __m256 results[5][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}};
+    if (post.bias || post.relu) {
+        __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
+        if (post.bias) {
+            float lanes[16] = {0};
+            for (long q = 0; q < width; q++) lanes[q] = post.bias[q];
+            bias0 = _mm256_loadu_ps(lanes);
+            bias1 = _mm256_loadu_ps(lanes + 8);
+        }
+        for (long row = 0; row < 5; row++) {
+            results[row][0] = _mm256_add_ps(results[row][0], bias0);
+            results[row][1] = _mm256_add_ps(results[row][1], bias1);
+            if (post.relu) {
+                // maxps returns its second operand when either is NaN: x second keeps NaN NaN, as
+                // Keras's relu does.
+                results[row][0] = _mm256_max_ps(_mm256_setzero_ps(), results[row][0]);
+                results[row][1] = _mm256_max_ps(_mm256_setzero_ps(), results[row][1]);
+            }
+        }
+    }
     for (long row = 0; row < rows; row++) {
         if (width == 16) {
             _mm256_storeu_ps(r[row], results[row][0]);
@@ -64,6 +104,11 @@ AVX2 static inline void tile(const float *a, long lda, const float *b, long ldb,
     }
 }
 
+// The rows of a plain row-major block of a: rows past `rows` repeat row 0.
+static inline void row_starts(const float *a, long lda, long rows, const float *starts[5]) {
+    for (long row = 0; row < 5; row++) starts[row] = a + (row < rows ? row * lda : 0);
+}
+
 AVX2 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                           long m, long n, long k, int accumulate) {
     long full = n - n % 16;
@@ -71,7 +116,10 @@ AVX2 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, fl
     // (small here: a recurrent state) passes over it, instead of b streaming from L2 per row block.
     for (long j = 0; j < full; j += 16) {
         for (long i = 0; i < m; i += 5) {
-            tile(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, m - i < 5 ? m - i : 5, 16, k, accumulate);
+            long rows = m - i < 5 ? m - i : 5;
+            const float *starts[5];
+            row_starts(a + i * lda, lda, rows, starts);
+            tile(starts, (runs){1, 0, 1, 0, k}, b + j, ldb, c + i * ldc + j, ldc, rows, 16, accumulate, (epilogue){0, 0});
         }
     }
     // The last n % 16 columns, one at a time.
@@ -89,21 +137,158 @@ void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
     for (long j = 0; j < panels; j++) {
         float *panel = packed + j * k * 16;
         long width = n - j * 16 < 16 ? n - j * 16 : 16;
-        for (long p = 0; p < k; p++)
-            for (long q = 0; q < 16; q++) panel[p * 16 + q] = q < width ? b[p * ldb + j * 16 + q] : 0.0f;
+        for (long p = 0; p < k; p++) {
+            const float *row = b + p * ldb + j * 16;
+            if (width == 16) {
+                memcpy(panel + p * 16, row, 16 * sizeof(float));
+            } else {
+                for (long q = 0; q < 16; q++) panel[p * 16 + q] = q < width ? row[q] : 0.0f;
+            }
+        }
+    }
+}
+
+// Stores 16 results of panel j for one row after the epilogue (and c's old values when
+// accumulate); only the first `width` columns are written.
+AVX2 static inline void store_row16(float *out, __m256 r0, __m256 r1, long width, int accumulate, const float *bias, int relu) {
+    float lanes[16];
+    if (width < 16) {
+        for (long q = 0; q < 16; q++) lanes[q] = 0.0f;
+        if (accumulate) for (long q = 0; q < width; q++) lanes[q] = out[q];
+    }
+    if (accumulate) {
+        r0 = _mm256_add_ps(r0, width < 16 ? _mm256_loadu_ps(lanes) : _mm256_loadu_ps(out));
+        r1 = _mm256_add_ps(r1, width < 16 ? _mm256_loadu_ps(lanes + 8) : _mm256_loadu_ps(out + 8));
+    }
+    if (bias) {
+        float b[16] = {0};
+        for (long q = 0; q < width; q++) b[q] = bias[q];
+        r0 = _mm256_add_ps(r0, _mm256_loadu_ps(b));
+        r1 = _mm256_add_ps(r1, _mm256_loadu_ps(b + 8));
+    }
+    if (relu) {
+        r0 = _mm256_max_ps(_mm256_setzero_ps(), r0);
+        r1 = _mm256_max_ps(_mm256_setzero_ps(), r1);
+    }
+    if (width == 16) {
+        _mm256_storeu_ps(out, r0);
+        _mm256_storeu_ps(out + 8, r1);
+    } else {
+        _mm256_storeu_ps(lanes, r0);
+        _mm256_storeu_ps(lanes + 8, r1);
+        for (long q = 0; q < width; q++) out[q] = lanes[q];
+    }
+}
+
+// One row times the panels: y[n] (+)= x[k] · packed, then the epilogue. Four panels (64 columns)
+// at a time, so that each broadcast of x[p] feeds eight independent FMAs; the panels stream from
+// memory side by side.
+AVX2 static void row_times_panels(const float *x, const float *packed, float *y, long n, long k, int accumulate,
+                                  epilogue post) {
+    long panels = (n + 15) / 16, j = 0;
+    for (; j + 4 <= panels; j += 4) {
+        const float *p0 = packed + j * k * 16, *p1 = p0 + k * 16, *p2 = p1 + k * 16, *p3 = p2 + k * 16;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        for (long p = 0; p < k; p++) {
+            __m256 xp = _mm256_broadcast_ss(x + p);
+            a0 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p0 + p * 16), a0); a1 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p0 + p * 16 + 8), a1);
+            b0 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p1 + p * 16), b0); b1 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p1 + p * 16 + 8), b1);
+            c0 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p2 + p * 16), c0); c1 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p2 + p * 16 + 8), c1);
+            d0 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p3 + p * 16), d0); d1 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p3 + p * 16 + 8), d1);
+        }
+        __m256 sums[4][2] = {{a0, a1}, {b0, b1}, {c0, c1}, {d0, d1}};
+        for (long q = 0; q < 4; q++) {
+            long column = (j + q) * 16, width = n - column < 16 ? n - column : 16;
+            store_row16(y + column, sums[q][0], sums[q][1], width, accumulate, post.bias ? post.bias + column : 0, post.relu);
+        }
+    }
+    for (; j < panels; j++) {
+        const float *panel = packed + j * k * 16;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+        long p = 0;
+        for (; p + 2 <= k; p += 2) {
+            __m256 x0 = _mm256_broadcast_ss(x + p), x1 = _mm256_broadcast_ss(x + p + 1);
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16), a0); a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16 + 8), a1);
+            b0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(panel + p * 16 + 16), b0); b1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(panel + p * 16 + 24), b1);
+        }
+        if (p < k) {
+            __m256 x0 = _mm256_broadcast_ss(x + p);
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16), a0); a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16 + 8), a1);
+        }
+        long column = j * 16, width = n - column < 16 ? n - column : 16;
+        store_row16(y + column, _mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), width, accumulate, post.bias ? post.bias + column : 0, post.relu);
     }
 }
 
 AVX2 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
-                           int accumulate) {
-    // Rows outermost: a block of five rows of a (an im2col chunk: large) stays in L1 while the
-    // panels, packed and small, pass over it.
+                           int accumulate, const float *bias, int relu) {
+    if (m == 1) {
+        row_times_panels(a, packed, c, n, k, accumulate, (epilogue){bias, relu});
+        return;
+    }
     long panels = (n + 15) / 16;
+    // Rows outermost: a block of five rows of a (large: a batch slice) stays in L1 while the
+    // panels, packed and small, pass over it. Blocking k as GotoBLAS does (for a Dense layer's
+    // 6272-long rows) measured 5 to 10% slower here, one or two threads: L3 keeps up.
     for (long i = 0; i < m; i += 5) {
+        long rows = m - i < 5 ? m - i : 5;
+        const float *starts[5];
+        row_starts(a + i * lda, lda, rows, starts);
         for (long j = 0; j < panels; j++) {
-            tile(a + i * lda, lda, packed + j * k * 16, 16, c + i * ldc + j * 16, ldc, m - i < 5 ? m - i : 5,
-                 n - j * 16 < 16 ? n - j * 16 : 16, k, accumulate);
+            tile(starts, (runs){1, 0, 1, 0, k}, packed + j * k * 16, 16, c + i * ldc + j * 16, ldc, rows,
+                 n - j * 16 < 16 ? n - j * 16 : 16, accumulate, (epilogue){bias ? bias + j * 16 : 0, relu});
         }
+    }
+}
+
+AVX2 void nnb_conv_packed(const float *x, long input_height, long input_width, long channels,
+                          long output_height, long output_width, long stride_height, long stride_width,
+                          long row_runs, long row_step, long column_runs, long column_step, long span,
+                          const float *packed, long n, float *c, long ldc, long first, long count,
+                          const float *bias, int relu) {
+    long k = row_runs * column_runs * span, panels = (n + 15) / 16;
+    long per_image = output_height * output_width;
+    runs layout = {row_runs, row_step, column_runs, column_step, span};
+    // The next pixel's position, advanced one pixel at a time (no division per pixel).
+    long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
+    for (long i = 0; i < count; i += 5) {
+        long rows = count - i < 5 ? count - i : 5;
+        const float *starts[5];
+        for (long q = 0; q < 5; q++) {
+            if (q < rows) {
+                starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels;
+                if (++column == output_width) {
+                    column = 0;
+                    if (++row == output_height) { row = 0; image++; }
+                }
+            } else {
+                starts[q] = starts[0];
+            }
+        }
+        float *out = c + i * ldc;
+        for (long j = 0; j < panels; j++) {
+            tile(starts, layout, packed + j * k * 16, 16, out + j * 16, ldc, rows, n - j * 16 < 16 ? n - j * 16 : 16, 0,
+                 (epilogue){bias ? bias + j * 16 : 0, relu});
+        }
+    }
+}
+
+AVX2 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out) {
+    long c = 0;
+    for (; c + 8 <= channels; c += 8) {
+        __m256 best = _mm256_set1_ps(-__builtin_inff());
+        for (long r = 0; r < rows; r++)
+            for (long q = 0; q < columns; q++) best = _mm256_max_ps(_mm256_loadu_ps(corner + r * row_step + q * column_step + c), best);
+        _mm256_storeu_ps(out + c, best);
+    }
+    for (; c < channels; c++) {
+        float best = -__builtin_inff();
+        for (long r = 0; r < rows; r++)
+            for (long q = 0; q < columns; q++) {
+                float v = corner[r * row_step + q * column_step + c];
+                best = v > best ? v : best;
+            }
+        out[c] = best;
     }
 }
 
@@ -213,13 +398,47 @@ void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
             for (long q = 0; q < 16; q++) packed[(j * k + p) * 16 + q] = j * 16 + q < n ? b[p * ldb + j * 16 + q] : 0.0f;
 }
 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
-                      int accumulate) {
+                      int accumulate, const float *bias, int relu) {
     for (long i = 0; i < m; i++)
         for (long j = 0; j < n; j++) {
             float sum = accumulate ? c[i * ldc + j] : 0.0f;
             for (long p = 0; p < k; p++) sum += a[i * lda + p] * packed[((j / 16) * k + p) * 16 + j % 16];
+            if (bias) sum += bias[j];
+            c[i * ldc + j] = relu && sum < 0 ? 0.0f : sum;
+        }
+}
+void nnb_conv_packed(const float *x, long input_height, long input_width, long channels,
+                     long output_height, long output_width, long stride_height, long stride_width,
+                     long row_runs, long row_step, long column_runs, long column_step, long span,
+                     const float *packed, long n, float *c, long ldc, long first, long count,
+                     const float *bias, int relu) {
+    long k = row_runs * column_runs * span, per_image = output_height * output_width;
+    for (long i = 0; i < count; i++) {
+        long pixel = first + i, image = pixel / per_image, row = pixel % per_image / output_width, column = pixel % output_width;
+        const float *corner = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels;
+        for (long j = 0; j < n; j++) {
+            float sum = 0.0f;
+            long p = 0;
+            for (long r = 0; r < row_runs; r++)
+                for (long q = 0; q < column_runs; q++)
+                    for (long s = 0; s < span; s++, p++)
+                        sum += corner[r * row_step + q * column_step + s] * packed[((j / 16) * k + p) * 16 + j % 16];
+            if (bias) sum += bias[j];
+            if (relu && sum < 0) sum = 0;
             c[i * ldc + j] = sum;
         }
+    }
+}
+void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out) {
+    for (long c = 0; c < channels; c++) {
+        float best = -INFINITY;
+        for (long r = 0; r < rows; r++)
+            for (long q = 0; q < columns; q++) {
+                float v = corner[r * row_step + q * column_step + c];
+                best = v > best ? v : best;
+            }
+        out[c] = best;
+    }
 }
 void nnb_lstm_gates(const float *z, float *c, float *h, long units) {
     for (long u = 0; u < units; u++) {

@@ -46,6 +46,18 @@ public struct FloatStorage: @unchecked Sendable {
 
     /// True when the values are read in place from the mapped file.
     public var isMapped: Bool { owner is MappedFile }
+
+    /// Says the values will not be read again soon (a layer has packed its own copy): the whole
+    /// pages of mapped values leave resident memory, to be read back from the file should anything
+    /// touch them again. Owned values are left alone. Only a hint: the values stay valid.
+    public func evict() {
+        guard isMapped, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = (Int(bitPattern: base + count)) / page * page
+        guard end > start, let address = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(address, end - start, Int32(MADV_DONTNEED))
+    }
 }
 
 final class OwnedFloats {

@@ -114,27 +114,37 @@ final class ConvolutionTests: XCTestCase {
             let input = random.floats(batch * geometry.inputCount)
             let kernel = random.floats(kernelHeight * kernelWidth * geometry.groupChannels * filters)
             let bias: [Float]? = Bool.random(using: &random) ? random.floats(filters) : nil
+            // ReLU runs inside the AVX2 kernel; other activations after it, block by block.
+            let activation = [Activation.linear, .relu, .sigmoid, .elu(alpha: 0.5)].randomElement(using: &random) ?? .linear
             let count = batch * geometry.outputCount
             var fast = [Float](repeating: .nan, count: count), chunked = fast, naive = fast, packedOut = fast, split = fast
             input.withUnsafeBufferPointer { x in
                 kernel.withUnsafeBufferPointer { w in
                     let b = bias?.withUnsafeBufferPointer { $0 }
-                    fast.withUnsafeMutableBufferPointer { convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry) }
+                    fast.withUnsafeMutableBufferPointer { convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation) }
                     // A tiny column budget forces one output pixel per GEMM, exercising the chunked path.
-                    chunked.withUnsafeMutableBufferPointer { convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, columnLimit: 1) }
-                    naive.withUnsafeMutableBufferPointer { naiveConvolve2D(x, batch: batch, w, b, into: $0, geometry: geometry) }
-                    // The weights packed for the AVX2 kernel (where it runs), and the output pixels
-                    // split across two threads at any size.
+                    chunked.withUnsafeMutableBufferPointer {
+                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, columnLimit: 1)
+                    }
+                    naive.withUnsafeMutableBufferPointer {
+                        naiveConvolve2D(x, batch: batch, w, b, into: $0, geometry: geometry)
+                        activation.apply($0, axisLength: filters)
+                    }
+                    // The weights packed for the AVX2 implicit GEMM (where it runs), and the output
+                    // pixels split across two threads at any size.
                     let packed = PackedKernel(w, patch: geometry.patchSize, filters: filters, groups: groups)
-                    packedOut.withUnsafeMutableBufferPointer { convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, packed: packed) }
+                    packedOut.withUnsafeMutableBufferPointer {
+                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, packed: packed)
+                    }
                     Gemm.setThreads(2)
                     split.withUnsafeMutableBufferPointer {
-                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, packed: packed, columnLimit: 7, splitWork: 0)
+                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, packed: packed,
+                                   columnLimit: 7, splitWork: 0)
                     }
                     Gemm.setThreads(1)
                 }
             }
-            let description = "trial \(trial): \(geometry)"
+            let description = "trial \(trial): \(geometry), \(activation)"
             XCTAssertFalse(fast.contains(where: \.isNaN), "unwritten output in \(description)")
             XCTAssertFalse(split.contains(where: \.isNaN), "unwritten output (split) in \(description)")
             assertClose(fast, naive, tolerance: 1e-5, description)

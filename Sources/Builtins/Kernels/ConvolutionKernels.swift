@@ -1,3 +1,5 @@
+import CKernels
+
 
 /// The shape of a grouped 2-D convolution, channels last. A 1-D convolution is the same with a
 /// height of one (`rows` a 1-cell axis with a 1-tap window).
@@ -34,31 +36,42 @@ package struct ConvolutionGeometry: Sendable, Equatable {
 /// peak memory at 69 MB; 1 MB gives 60 MB.
 package let convolutionColumnLimit = 1 << 18
 
-/// Grouped 2-D convolution as im2col + one GEMM per group over the whole batch (in chunks of output
-/// pixels when the column buffer would pass `convolutionColumnLimit`). With `packed` the GEMM is
-/// our AVX2 kernel on the weights packed at load; otherwise OpenBLAS. When more than one thread is
-/// allowed (a single row) and the work reaches `splitWork` multiply-adds, the output pixels are split
-/// across the threads.
+/// Grouped 2-D convolution, y = activation(conv(x, kernel) + bias), over the whole batch.
+///
+/// With `packed` (the kernel packed at load, where the AVX2 kernels run) it is an implicit GEMM:
+/// `nnb_conv_packed` reads each output pixel's patch where it lies in the input (padded once), adds
+/// the bias and applies a ReLU in the same pass, so nothing is copied into columns and the output
+/// is written once. Other activations follow block by block, while the block is still in cache.
+/// Without `packed` it is im2col + one OpenBLAS GEMM per group (in chunks of output pixels when the
+/// column buffer would pass `columnLimit`), bias and activation applied per chunk.
+/// When more than one thread is allowed (a single row) and the work reaches `splitWork`
+/// multiply-adds, the output pixels are split across the threads.
 ///
 /// input [batch, H, W, C] · kernel [kh, kw, C/groups, F] + bias [F] → output [batch, outH, outW, F]
 package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
                         _ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>?,
                         into output: UnsafeMutableBufferPointer<Float>,
-                        geometry g: ConvolutionGeometry, packed: PackedKernel? = nil, columnLimit: Int = convolutionColumnLimit,
-                        splitWork: Int = Gemm.threadedWork) {
+                        geometry g: ConvolutionGeometry, activation: Activation = .linear, packed: PackedKernel? = nil,
+                        columnLimit: Int = convolutionColumnLimit, splitWork: Int = Gemm.threadedWork) {
     guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
     let pixels = batch * g.rows.output * g.columns.output
+    let padded = packed.map { _ in PaddedInput(x, batch: batch, geometry: g) }
+    defer { padded?.release() }
+    let shared = UncheckedPointers(x: x, w: w, bias: bias?.baseAddress, y: y)
+    let run = { @Sendable (range: Range<Int>) in
+        if let packed, let padded {
+            convolveImplicit(range, padded, packed, shared.bias, shared.y, geometry: g, activation: activation)
+        } else {
+            convolvePixels(range, shared.x, shared.w, shared.bias, shared.y, geometry: g, activation: activation, columnLimit: columnLimit)
+        }
+    }
     let threads = min(Gemm.allowedThreads, pixels)
     guard threads > 1, pixels * g.patchSize * g.groupFilters >= splitWork else {
-        convolvePixels(0..<pixels, x, w, bias?.baseAddress, y, geometry: g, packed: packed, columnLimit: columnLimit)
+        run(0..<pixels)
         return
     }
     let bounds = (0...threads).map { $0 * pixels / threads }
-    let shared = UncheckedPointers(x: x, w: w, bias: bias?.baseAddress, y: y)
-    _ = runConcurrently(threads) { part in
-        convolvePixels(bounds[part]..<bounds[part + 1], shared.x, shared.w, shared.bias, shared.y, geometry: g, packed: packed,
-                       columnLimit: columnLimit)
-    }
+    _ = runConcurrently(threads) { part in run(bounds[part]..<bounds[part + 1]) }
 }
 
 /// The pointers every slice of one convolution reads (and writes, each its own output rows).
@@ -66,14 +79,87 @@ private struct UncheckedPointers: @unchecked Sendable {
     let x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
 }
 
-/// Output pixels `range` (flat over batch, outH, outW) of `convolve2D`.
+/// The input as the implicit GEMM reads it: zero-padded so that every tap of every output pixel
+/// lies inside (the input itself when no tap falls outside it).
+private struct PaddedInput: @unchecked Sendable {
+    let base: UnsafePointer<Float>
+    let height: Int
+    let width: Int
+    private let owned: UnsafeMutablePointer<Float>?
+
+    init(_ x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry) {
+        func extent(_ axis: WindowAxis) -> Int { max(axis.padBefore + axis.input, (axis.output - 1) * axis.stride + axis.span) }
+        height = extent(g.rows)
+        width = extent(g.columns)
+        guard g.rows.padBefore > 0 || g.columns.padBefore > 0 || height > g.rows.input || width > g.columns.input else {
+            base = x
+            owned = nil
+            return
+        }
+        let channels = g.channels, rowLength = g.columns.input * channels
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: batch * height * width * channels)
+        buffer.initialize(repeating: 0, count: batch * height * width * channels)
+        for image in 0..<batch {
+            for row in 0..<g.rows.input {
+                (buffer + ((image * height + row + g.rows.padBefore) * width + g.columns.padBefore) * channels)
+                    .update(from: x + (image * g.rows.input + row) * rowLength, count: rowLength)
+            }
+        }
+        base = UnsafePointer(buffer)
+        owned = buffer
+    }
+
+    func release() { owned?.deallocate() }
+}
+
+/// Output pixels `range` (flat over batch, outH, outW) of `convolve2D` as an implicit GEMM.
+private func convolveImplicit(_ range: Range<Int>, _ input: PaddedInput, _ packed: PackedKernel, _ bias: UnsafePointer<Float>?,
+                              _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, activation: Activation) {
+    // A kernel row's taps are adjacent in the input when undilated and ungrouped: one run of kw·C.
+    let merged = g.columns.dilation == 1 && g.groups == 1
+    let rowStep = g.rows.dilation * input.width * g.channels
+    let columnRuns = merged ? 1 : g.columns.size, columnStep = g.columns.dilation * g.channels
+    let span = merged ? g.columns.size * g.channels : g.groupChannels
+    let relu = activation == .relu
+    let rest: Activation = relu ? .linear : activation
+    // Blocks of about 128 KB of output when an activation follows, so that it finds them in cache.
+    let block = rest == .linear ? range.count : max(1, (1 << 15) / g.filters)
+    packed.panels.withUnsafeBufferPointer { panels in
+        var first = range.lowerBound
+        while first < range.upperBound {
+            let count = min(block, range.upperBound - first)
+            for group in 0..<g.groups {
+                nnb_conv_packed(input.base + group * g.groupChannels, input.height, input.width, g.channels,
+                                g.rows.output, g.columns.output, g.rows.stride, g.columns.stride,
+                                g.rows.size, rowStep, columnRuns, columnStep, span,
+                                panels.baseAddress! + group * packed.groupStride, g.groupFilters,
+                                y + first * g.filters + group * g.groupFilters, g.filters, first, count,
+                                bias.map { $0 + group * g.groupFilters }, relu ? 1 : 0)
+            }
+            rest.apply(UnsafeMutableBufferPointer(start: y + first * g.filters, count: count * g.filters), axisLength: g.filters)
+            first += count
+        }
+    }
+}
+
+/// Output pixels `range` (flat over batch, outH, outW) of `convolve2D` as im2col + OpenBLAS.
 private func convolvePixels(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                            _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, packed: PackedKernel?, columnLimit: Int) {
+                            _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, activation: Activation, columnLimit: Int) {
     let filters = g.filters, groupFilters = g.groupFilters, groupChannels = g.groupChannels
     // c[m × groupFilters] (ldc = filters) = a[m × k] · the group's kernel.
     func product(_ a: UnsafePointer<Float>, lda: Int, group: Int, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int) {
-        Gemm.gemm(a, lda: lda, w + group * groupFilters, ldb: filters, c, ldc: filters, m: m, n: groupFilters, k: k,
-                  accumulate: false, packed: packed, group: group)
+        Gemm.gemm(a, lda: lda, w + group * groupFilters, ldb: filters, c, ldc: filters, m: m, n: groupFilters, k: k, accumulate: false)
+    }
+    // Bias and activation on output pixels first..<first+count, just written.
+    func finish(_ first: Int, _ count: Int) {
+        var row = y + first * filters
+        if let bias {
+            for _ in 0..<count {
+                for filter in 0..<filters { row[filter] += bias[filter] }
+                row += filters
+            }
+        }
+        activation.apply(UnsafeMutableBufferPointer(start: y + first * filters, count: count * filters), axisLength: filters)
     }
     // Each group's GEMM overwrites its own filter columns, so the output needs no clearing.
     if g.isPointwise {
@@ -81,27 +167,22 @@ private func convolvePixels(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ w:
             product(x + range.lowerBound * g.channels + group * groupChannels, lda: g.channels, group: group,
                     y + range.lowerBound * filters + group * groupFilters, m: range.count, k: groupChannels)
         }
-    } else {
-        let patch = g.patchSize
-        let chunk = max(1, min(range.count, columnLimit / max(patch, 1)))
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: chunk * patch)
-        defer { columns.deallocate() }
-        var first = range.lowerBound
-        while first < range.upperBound {
-            let count = min(chunk, range.upperBound - first)
-            for group in 0..<g.groups {
-                im2col(x, geometry: g, group: group, pixels: first..<(first + count), into: columns)
-                product(columns, lda: patch, group: group, y + first * filters + group * groupFilters, m: count, k: patch)
-            }
-            first += count
-        }
+        finish(range.lowerBound, range.count)
+        return
     }
-    if let bias {
-        var row = y + range.lowerBound * filters
-        for _ in range {
-            for filter in 0..<filters { row[filter] += bias[filter] }
-            row += filters
+    let patch = g.patchSize
+    let chunk = max(1, min(range.count, columnLimit / max(patch, 1)))
+    let columns = UnsafeMutablePointer<Float>.allocate(capacity: chunk * patch)
+    defer { columns.deallocate() }
+    var first = range.lowerBound
+    while first < range.upperBound {
+        let count = min(chunk, range.upperBound - first)
+        for group in 0..<g.groups {
+            im2col(x, geometry: g, group: group, pixels: first..<(first + count), into: columns)
+            product(columns, lda: patch, group: group, y + first * filters + group * groupFilters, m: count, k: patch)
         }
+        finish(first, count)
+        first += count
     }
 }
 

@@ -1,6 +1,7 @@
 import CBLAS
 import CKernels
 import Foundation
+import LayerRegistry
 
 /// Matrix products, all row-major.
 ///
@@ -33,14 +34,14 @@ public enum Gemm {
     }
 
     /// c[m×n] = a[m×k] · b[k×n] (+ c), each matrix a row-major view with its own leading dimension.
-    /// With `packed` (b packed at load, as `group` of a `PackedKernel`), more than one row runs on
-    /// the packed kernel; a single row stays a matrix-vector product, where OpenBLAS wins.
+    /// With `packed` (b packed at load, as `group` of a `PackedKernel`) it runs on the packed
+    /// kernel, which beats OpenBLAS's sgemm and sgemv on every shape nnbuild multiplies.
     package static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                              _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool,
                              packed: PackedKernel? = nil, group: Int = 0) {
         guard m > 0, n > 0, k > 0 else { return }
         useThreads(forWork: m * n * k)
-        if let packed, m > 1 {
+        if let packed {
             packed.multiply(a, lda: lda, group: group, into: c, ldc: ldc, m: m, accumulate: accumulate)
             return
         }
@@ -137,13 +138,49 @@ package struct PackedKernel: Sendable {
         }
     }
 
+    /// Packs a layer's weight as above; the weight's mapped pages then leave memory, since only
+    /// the packed copy is read from here on (peak memory stays that of one copy).
+    package init?(_ weight: Weight, patch rows: Int, filters: Int, groups: Int) {
+        self.init(weight.values, patch: rows, filters: filters, groups: groups)
+        weight.storage.evict()
+    }
+
     /// c[m × columns] (row stride ldc) = a[m × rows] (row stride lda) · group `group`, plus c's old
-    /// values when `accumulate`.
-    @inline(__always)
+    /// values when `accumulate`, plus `bias` (columns values) when given, then max(·, 0) when
+    /// `relu`. A product of at least `Gemm.threadedWork` multiply-adds is split across the threads
+    /// allowed: by rows, or for fewer rows than threads (a batch of one) by 16-column panels.
     package func multiply(_ a: UnsafePointer<Float>, lda: Int, group: Int = 0, into c: UnsafeMutablePointer<Float>, ldc: Int,
-                          m: Int, accumulate: Bool = false) {
-        panels.withUnsafeBufferPointer { panels in
-            nnb_sgemm_packed(a, lda, panels.baseAddress! + group * groupStride, c, ldc, m, columns, rows, accumulate ? 1 : 0)
+                          m: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        let threads = Gemm.allowedThreads
+        let panelCount = (columns + 15) / 16
+        guard threads > 1, m * columns * rows >= Gemm.threadedWork, m >= threads || panelCount >= threads else {
+            run(a, lda: lda, group: group, c, ldc: ldc, rows: 0..<m, panels: 0..<panelCount, accumulate: accumulate, bias: bias, relu: relu)
+            return
+        }
+        let pointers = UncheckedProduct(a: a, c: c, bias: bias)
+        let byRows = m >= threads
+        let bounds = (0...threads).map { $0 * (byRows ? m : panelCount) / threads }
+        _ = runConcurrently(threads) { part in
+            let range = bounds[part]..<bounds[part + 1]
+            run(pointers.a, lda: lda, group: group, pointers.c, ldc: ldc, rows: byRows ? range : 0..<m, panels: byRows ? 0..<panelCount : range,
+                accumulate: accumulate, bias: pointers.bias, relu: relu)
         }
     }
+
+    /// Rows `rows` and 16-column panels `panels` of `multiply`, on this thread.
+    private func run(_ a: UnsafePointer<Float>, lda: Int, group: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>,
+                     panels: Range<Int>, accumulate: Bool, bias: UnsafePointer<Float>?, relu: Bool) {
+        guard !rows.isEmpty, !panels.isEmpty else { return }
+        let first = panels.lowerBound * 16, width = min(columns, panels.upperBound * 16) - first
+        self.panels.withUnsafeBufferPointer { packed in
+            nnb_sgemm_packed(a + rows.lowerBound * lda, lda, packed.baseAddress! + group * groupStride + first * self.rows,
+                             c + rows.lowerBound * ldc + first, ldc, rows.count, width, self.rows, accumulate ? 1 : 0,
+                             bias.map { $0 + first }, relu ? 1 : 0)
+        }
+    }
+}
+
+/// The pointers the slices of one packed product share, each slice writing its own part of c.
+private struct UncheckedProduct: @unchecked Sendable {
+    let a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?
 }

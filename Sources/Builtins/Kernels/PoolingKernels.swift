@@ -1,3 +1,5 @@
+import CKernels
+
 /// The shape of a 2-D pooling, channels last. A 1-D pooling is the same with a height of one.
 package struct PoolingGeometry: Sendable, Equatable {
     package var rows: WindowAxis
@@ -53,6 +55,9 @@ private func pool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output
                     }
                     let count = Float(max((rowEnd - rowFirst) * (columnEnd - columnFirst), 1))
                     for channel in 0..<channels { out[channel] /= count }
+                } else if Gemm.useAVX2Kernels {
+                    nnb_max_window(base + ((rowStart + rowFirst) * width + columnStart + columnFirst) * channels, rowEnd - rowFirst,
+                                   width * channels, columnEnd - columnFirst, channels, channels, out)
                 } else {
                     out.update(repeating: -.infinity, count: channels)
                     for tapRow in rowFirst..<rowEnd {

@@ -23,7 +23,7 @@ public struct SimpleRNNCell: RecurrentCell {
                                  recurrentKernel: recurrentKernel,
                                  inputBias: options.useBias ? try context.weight("bias", shape: [units]) : nil,
                                  activation: options.activation,
-                                 packedRecurrent: PackedKernel(recurrentKernel.values, patch: units, filters: units, groups: 1))
+                                 packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: units, groups: 1))
         return try RecurrentLayer(cell: cell, options: options, context: context)
     }
 
@@ -59,7 +59,7 @@ public struct LSTMCell: RecurrentCell {
                             recurrentKernel: recurrentKernel,
                             inputBias: options.useBias ? try context.weight("bias", shape: [4 * units]) : nil,
                             activation: options.activation, recurrentActivation: options.recurrentActivation,
-                            packedRecurrent: PackedKernel(recurrentKernel.values, patch: units, filters: 4 * units, groups: 1))
+                            packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: 4 * units, groups: 1))
         return try RecurrentLayer(cell: cell, options: options, context: context)
     }
 
@@ -124,7 +124,7 @@ public struct GRUCell: RecurrentCell {
                            recurrentKernel: recurrentKernel,
                            inputBias: bias, recurrentBiasOffset: resetAfter && bias != nil ? 3 * units : nil,
                            resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation,
-                           packedRecurrent: PackedKernel(recurrentKernel.values, patch: units, filters: 3 * units, groups: resetAfter ? 1 : 3))
+                           packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: 3 * units, groups: resetAfter ? 1 : 3))
         return try RecurrentLayer(cell: cell, options: options, context: context)
     }
 

@@ -87,7 +87,7 @@ public struct RecurrentLayer: Layer {
         goBackwards = options.goBackwards
         zeroOutputForMask = options.zeroOutputForMask
         features = try context.inputDimension(-1)
-        packedKernel = PackedKernel(cell.kernel.values, patch: features, filters: cell.gateWidth, groups: 1)
+        packedKernel = PackedKernel(cell.kernel, patch: features, filters: cell.gateWidth, groups: 1)
         outputShape = options.returnSequences ? [context.inputShape[0], options.units] : [options.units]
     }
 

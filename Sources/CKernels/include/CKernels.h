@@ -22,15 +22,50 @@ void nnb_tanh(float *x, long count);
 /// columns past n zero: the layout nnb_sgemm_packed reads. packed holds ceil(n/16)·16·k floats.
 void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed);
 
-/// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate), b packed once by nnb_pack_panels (as a layer
-/// does at load), with a 5×16 register block: a convolution's or a recurrent cell's weights are
-/// reused on every call without being packed again. Requires nnb_has_avx2_fma().
+/// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate) (+ bias[n] when bias is not NULL), then
+/// max(·, 0) when relu; b packed once by nnb_pack_panels (as a layer does at load). A 5×16
+/// register block for m > 1, a streaming row-times-panels product for m = 1: a convolution's, a
+/// Dense layer's or a recurrent cell's weights are reused on every call without being packed
+/// again. n may be fewer columns than were packed (the first panels only). Requires
+/// nnb_has_avx2_fma().
 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
-                      int accumulate);
+                      int accumulate, const float *bias, int relu);
+
+/// A convolution as an implicit GEMM: no im2col copy, each output pixel's patch is read where it
+/// lies in the input. c[count × n] (row stride ldc) = output pixels first..<first+count (flat over
+/// image, output row, output column) of x convolved with a kernel packed by nnb_pack_panels
+/// (k = row_runs·column_runs·span rows), plus bias[n] when bias is not NULL, then max(·, 0) when
+/// relu. x is [images, input_height, input_width, channels], padded so that every tap lies inside
+/// it and offset to the channel group's first channel; output pixel (row, column) has its window
+/// corner at input (row·stride_height, column·stride_width), and its patch is row_runs ×
+/// column_runs runs of span contiguous floats, run (r, q) at r·row_step + q·column_step floats from
+/// that corner. Requires nnb_has_avx2_fma().
+void nnb_conv_packed(const float *x, long input_height, long input_width, long channels,
+                     long output_height, long output_width, long stride_height, long stride_width,
+                     long row_runs, long row_step, long column_runs, long column_step, long span,
+                     const float *packed, long n, float *c, long ldc, long first, long count,
+                     const float *bias, int relu);
+
+/// out[c] = the max over a window of rows × columns cells of `channels` floats each, cell (r, q)
+/// at corner + r·row_step + q·column_step, for every channel c; NaN cells are passed over, and an
+/// empty window gives −∞. Requires nnb_has_avx2_fma().
+void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out);
 
 /// One LSTM step's gate arithmetic for one row, in place, with Keras's default activations
 /// (sigmoid gates, tanh cell): z holds the 4·units pre-activations in Keras's order i, f, c, o;
 /// c' = σ(z_f)·c + σ(z_i)·tanh(z_c) and h' = σ(z_o)·tanh(c'). Requires nnb_has_avx2_fma().
 void nnb_lstm_gates(const float *z, float *c, float *h, long units);
+
+/// A task of nnb_parallel_for: runs item `index` of a job.
+typedef void (*nnb_task)(void *context, long index);
+
+/// Runs task(context, i) for every i in 0..<count on up to `threads` threads (this one and the
+/// pool's workers, at most one per core), each taking a contiguous share, and returns when all
+/// are done. The workers spin briefly between jobs, then sleep. A call made while another job
+/// runs (from another thread, or from inside a task) runs its items in order on the caller.
+void nnb_parallel_for(long count, long threads, nnb_task task, void *context);
+
+/// The threads nnb_parallel_for can use at most: the workers plus the caller.
+long nnb_pool_threads(void);
 
 #endif
