@@ -100,6 +100,10 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
+    /// Whether each output depends on its own input only (every activation but softmax and
+    /// log-softmax, which work over an axis).
+    public var isElementwise: Bool { self != .softmax && self != .logSoftmax }
+
     /// Applies the activation in place; softmax and log-softmax work on groups of `axisLength`.
     public func apply(_ values: UnsafeMutableBufferPointer<Float>, axisLength: Int) {
         let count = values.count
@@ -174,5 +178,29 @@ public enum Activation: Sendable, Equatable {
         } else {
             for i in 0..<length { x[i] = Float(Double(Foundation.exp(x[i] - peak)) / sum) }
         }
+    }
+}
+
+/// A layer that does nothing but apply an element-wise activation (`Activation`, `ReLU`,
+/// `LeakyReLU`, `ELU`): a layer before it with a linear activation of its own can take it over
+/// (`FusesNext`) and apply it in the same pass.
+protocol ElementwiseActivationLayer: Layer {
+    /// The activation, nil when it is not one of `Activation`'s (then it cannot be fused).
+    var elementwiseActivation: Activation? { get }
+}
+
+/// A layer computing `activation(something)` that, while its activation is linear, takes over an
+/// element-wise activation layer after it: `fusing` returns a copy with that activation.
+protocol AbsorbsActivation: FusesNext {
+    var activation: Activation { get set }
+}
+
+extension AbsorbsActivation {
+    public func fusing(_ next: any Layer) -> (any Layer)? {
+        guard activation == .linear, next.maskBehavior == .propagates,
+              let absorbed = (next as? any ElementwiseActivationLayer)?.elementwiseActivation, absorbed.isElementwise else { return nil }
+        var fused = self
+        fused.activation = absorbed
+        return fused
     }
 }

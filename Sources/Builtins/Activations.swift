@@ -2,12 +2,14 @@ import Foundation
 import LayerRegistry
 
 /// `ReLU`, `LeakyReLU`, `ELU`, `ThresholdedReLU`, `PReLU` and `Softmax` as layers.
-public struct ElementwiseActivation: Layer {
+public struct ElementwiseActivation: ElementwiseActivationLayer {
     /// A named activation when the config reduces to one (vectorized), else a general function.
     public let activation: Activation?
     public let function: @Sendable (Float) -> Float
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
+
+    var elementwiseActivation: Activation? { activation }
 
     init(activation: Activation? = nil, function: @escaping @Sendable (Float) -> Float, outputShape: [Int?]) {
         self.activation = activation

@@ -59,14 +59,14 @@ func convolutionKernel(_ context: LayerContext, shape: [Int]) throws -> Weight {
 /// Config: `filters`, `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate` (1),
 /// `groups` (1), `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
 /// Weights: `kernel` (kh, kw, in / groups, filters), `bias` (filters).
-public struct Conv2D: Layer {
+public struct Conv2D: AbsorbsActivation {
     let label: String
     let geometry: ConvolutionGeometry
     public let kernel: Weight
     /// The kernel packed for the AVX2 GEMM at load (nil where that path does not run).
     let packed: PackedKernel?
     public let bias: Weight?
-    public let activation: Activation
+    public internal(set) var activation: Activation
     public let outputShape: [Int?]
 
     static func factory(_ context: LayerContext) throws -> any Layer {
@@ -86,7 +86,7 @@ public struct Conv2D: Layer {
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
         return Conv2D(label: context.label, geometry: geometry, kernel: kernel,
-                      packed: PackedKernel(kernel.values, patch: geometry.patchSize, filters: settings.filters, groups: settings.groups),
+                      packed: PackedKernel(kernel, patch: geometry.patchSize, filters: settings.filters, groups: settings.groups),
                       bias: bias, activation: activation, outputShape: [rows.output, columns.output, settings.filters])
     }
 
@@ -107,7 +107,7 @@ public struct Conv2D: Layer {
 /// pads (kernel_size - 1)·dilation_rate steps before), `dilation_rate` (1), `groups` (1),
 /// `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
 /// Weights: `kernel` (k, in / groups, filters), `bias` (filters).
-public struct Conv1D: Layer {
+public struct Conv1D: AbsorbsActivation {
     let label: String
     let settings: ConvolutionSettings
     /// The sequence length the layer was built for, nil when it is known only at run time.
@@ -117,7 +117,7 @@ public struct Conv1D: Layer {
     /// The kernel packed for the AVX2 GEMM at load (nil where that path does not run).
     let packed: PackedKernel?
     public let bias: Weight?
-    public let activation: Activation
+    public internal(set) var activation: Activation
     public let outputShape: [Int?]
 
     static func factory(_ context: LayerContext) throws -> any Layer {
@@ -138,7 +138,7 @@ public struct Conv1D: Layer {
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
         let patch = settings.kernelSize.reduce(1, *) * (channels / settings.groups)
         return Conv1D(label: context.label, settings: settings, inputSteps: length, channels: channels, kernel: kernel,
-                      packed: PackedKernel(kernel.values, patch: patch, filters: settings.filters, groups: settings.groups),
+                      packed: PackedKernel(kernel, patch: patch, filters: settings.filters, groups: settings.groups),
                       bias: bias, activation: activation, outputShape: [steps, settings.filters])
     }
 
@@ -164,9 +164,8 @@ private func runConvolution(_ input: Tensor, batch: Int, geometry: ConvolutionGe
     let count = batch * geometry.outputCount
     let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         input.data.withUnsafeBufferPointer { x in
-            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry, packed: packed)
+            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry, activation: activation, packed: packed)
         }
-        activation.apply(buffer, axisLength: geometry.filters)
         initialized = count
     }
     return Tensor(shape: shape, data: data)

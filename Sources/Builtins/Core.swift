@@ -38,12 +38,14 @@ public struct Identity: Layer {
 /// `Dense`: y = activation(x · kernel + bias) on the last axis of an input of any rank.
 ///
 /// Config: `units`, `activation` ("linear"), `use_bias` (true). Weights: `kernel` (in, units), `bias` (units).
-public struct Dense: Layer {
+public struct Dense: AbsorbsActivation {
     public let units: Int
     public let inputSize: Int
     public let kernel: Weight
+    /// The kernel packed for the AVX2 kernel at load (nil where that path does not run).
+    let packed: PackedKernel?
     public let bias: Weight?
-    public let activation: Activation
+    public internal(set) var activation: Activation
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
 
@@ -54,7 +56,8 @@ public struct Dense: Layer {
         let activation = try Activation.from(context)
         let kernel = try context.weightWithLoRA("kernel", shape: [inputSize, units], down: "lora_kernel_a", up: "lora_kernel_b")
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [units]) : nil
-        return Dense(units: units, inputSize: inputSize, kernel: kernel, bias: bias, activation: activation,
+        return Dense(units: units, inputSize: inputSize, kernel: kernel,
+                     packed: PackedKernel(kernel, patch: inputSize, filters: units, groups: 1), bias: bias, activation: activation,
                      outputShape: Array(context.inputShape.dropLast()) + [units])
     }
 
@@ -66,6 +69,14 @@ public struct Dense: Layer {
         var output = [Float](repeating: 0, count: rows * units)
         input.data.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
+                if let packed {
+                    // Bias and a ReLU in the kernel's store; other activations after.
+                    let relu = activation == .relu
+                    packed.multiply(x.baseAddress!, lda: inputSize, into: y.baseAddress!, ldc: units, m: rows,
+                                    bias: bias?.values.baseAddress, relu: relu)
+                    if !relu { activation.apply(y, axisLength: units) }
+                    return
+                }
                 if let bias {
                     for row in 0..<rows { (y.baseAddress! + row * units).update(from: bias.values.baseAddress!, count: units) }
                 }
@@ -79,10 +90,11 @@ public struct Dense: Layer {
 }
 
 /// `Activation`: applies the activation named by `activation`.
-public struct ActivationLayer: Layer {
+public struct ActivationLayer: ElementwiseActivationLayer {
     public let activation: Activation
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
+    var elementwiseActivation: Activation? { activation }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         ActivationLayer(activation: try Activation.from(context, default: "linear"), outputShape: context.inputShape)

@@ -14,8 +14,16 @@ public struct Model: Sendable {
         public let carriesMask: Bool
     }
 
+    /// What `predict` runs: one layer standing for `nodes` (more than one where a layer fused
+    /// the layers after it, see `FusesNext`).
+    public struct Step: Sendable {
+        public let layer: any Layer
+        public let nodes: Range<Int>
+    }
+
     public let description: ModelDescription
     public let nodes: [Node]
+    public let steps: [Step]
 
     public var inputShape: [Int?] { description.inputShape }
     public var outputShape: [Int?] { nodes.last?.outputShape ?? description.inputShape }
@@ -23,8 +31,10 @@ public struct Model: Sendable {
 
     /// Builds every layer through `registry`, binding weights from `weights` when given (without
     /// weights the model has zeros, enough to check shapes). Weight problems are collected and
-    /// thrown together as `NNErrors`; a config problem stops the build at that layer.
-    public static func build(_ description: ModelDescription, registry: LayerRegistry, weights: WeightStore? = nil) throws -> Model {
+    /// thrown together as `NNErrors`; a config problem stops the build at that layer. With `fuse`
+    /// (the default), layers that can run their successor in the same pass do (`FusesNext`).
+    public static func build(_ description: ModelDescription, registry: LayerRegistry, weights: WeightStore? = nil,
+                             fuse: Bool = true) throws -> Model {
         let binder = WeightBinder(store: weights)
         var nodes: [Node] = []
         var shape = description.inputShape
@@ -52,28 +62,45 @@ public struct Model: Sendable {
         }
         let problems = binder.problems + binder.unusedProblems()
         if !problems.isEmpty { throw NNErrors(problems) }
-        return Model(description: description, nodes: nodes)
+        return Model(description: description, nodes: nodes, steps: steps(nodes, fuse: fuse))
+    }
+
+    /// Each node's layer, absorbing the nodes after it for as long as it can fuse them (with `fuse`).
+    static func steps(_ nodes: [Node], fuse: Bool) -> [Step] {
+        var steps: [Step] = []
+        var index = 0
+        while index < nodes.count {
+            var layer = nodes[index].layer
+            var end = index + 1
+            while fuse, end < nodes.count, let fusing = layer as? any FusesNext, let fused = fusing.fusing(nodes[end].layer) {
+                layer = fused
+                end += 1
+            }
+            steps.append(Step(layer: layer, nodes: index..<end))
+            index = end
+        }
+        return steps
     }
 
     /// Runs the whole model on a batch whose per-sample shape matches `inputShape`.
     public func predict(_ input: Tensor) throws -> Tensor {
         try checkShape(input.shape, source: "input")
         var value = input
-        for node in nodes {
-            value = try node.layer.apply(value)
+        for step in steps {
+            value = try step.layer.apply(value)
         }
         value.mask = nil
         return value
     }
 
-    /// Runs the model like `predict`, timing each layer (seconds per node, in order).
+    /// Runs the model like `predict`, timing each step (seconds per step, in order).
     public func profile(_ input: Tensor) throws -> [Double] {
         try checkShape(input.shape, source: "input")
         var value = input
         var times: [Double] = []
-        for node in nodes {
+        for step in steps {
             let start = DispatchTime.now().uptimeNanoseconds
-            value = try node.layer.apply(value)
+            value = try step.layer.apply(value)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         return times

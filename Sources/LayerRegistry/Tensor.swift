@@ -92,6 +92,16 @@ extension Layer {
     }
 }
 
+/// A layer that can run the layer after it in the same pass: a convolution applies the ReLU that
+/// follows it while each block of its output is still in cache, instead of a second pass over
+/// memory. `Model.build` offers each layer its successor; a fused layer must compute exactly what
+/// the two compute one after the other, mask included, or decline. The model keeps both layers in
+/// its summary; only the run is fused.
+public protocol FusesNext: Layer {
+    /// One layer doing `self` then `next`, or nil to run them apart.
+    func fusing(_ next: any Layer) -> (any Layer)?
+}
+
 /// Formats a per-sample shape with the batch axis as Keras prints it: `(None, 32, 32, 3)`.
 public func describeShape(_ shape: [Int?]) -> String {
     let dims = ["None"] + shape.map { $0.map(String.init) ?? "None" }

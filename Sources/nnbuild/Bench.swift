@@ -77,11 +77,12 @@ struct Bench: ParsableCommand {
                 if profile {
                     var runs: [[Double]] = []
                     for _ in 0..<max(5, min(50, latencies.count / 2)) { runs.append(try built.profile(batch)) }
-                    let medians = (0..<built.nodes.count).map { index in runs.map { $0[index] }.sorted()[runs.count / 2] }
+                    let medians = (0..<built.steps.count).map { index in runs.map { $0[index] }.sorted()[runs.count / 2] }
                     let total = medians.reduce(0, +)
-                    lines.append("  batch \(size) per layer (median ms, share):")
-                    for (node, time) in zip(built.nodes, medians) {
-                        lines.append("    " + "\(node.spec.name) (\(node.spec.className))".padding(toLength: 40, withPad: " ", startingAt: 0)
+                    lines.append("  batch \(size) per layer (median ms, share; layers joined by + run fused, as one pass):")
+                    for (step, time) in zip(built.steps, medians) {
+                        let name = step.nodes.map { "\(built.nodes[$0].spec.name) (\(built.nodes[$0].spec.className))" }.joined(separator: " + ")
+                        lines.append("    " + name.padding(toLength: max(40, name.count), withPad: " ", startingAt: 0)
                                      + String(format: " %9.3f %5.1f%%", time * 1000, 100 * time / max(total, 1e-12)))
                     }
                 }

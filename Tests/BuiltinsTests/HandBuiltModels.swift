@@ -8,13 +8,13 @@ import LayerRegistry
 enum HandBuilt {
     /// A Sequential model taking per-sample `input`, with `layers` given as JSON objects and weights
     /// as name → (shape, values) (zeros for every weight when `weights` is nil).
-    static func model(input: [Int?], layers: [String], weights: [String: ([Int], [Float])]? = nil) throws -> Model {
+    static func model(input: [Int?], layers: [String], weights: [String: ([Int], [Float])]? = nil, fuse: Bool = true) throws -> Model {
         let shape = ([nil] + input).map { $0.map(String.init) ?? "null" }.joined(separator: ", ")
         let inputLayer = #"{"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [\#(shape)]}}"#
         let text = #"{"class_name": "Sequential", "config": {"name": "sequential", "layers": [\#(([inputLayer] + layers).joined(separator: ", "))]}}"#
         let description = try ModelDescription.parse(text)
         let store = try weights.map { try WeightStore(bytes: safetensors($0)) }
-        return try Model.build(description, registry: .withBuiltins(), weights: store)
+        return try Model.build(description, registry: .withBuiltins(), weights: store, fuse: fuse)
     }
 
     /// Runs `model` on a batch of `shape` holding `values`.

@@ -1,0 +1,49 @@
+import XCTest
+@testable import Builtins
+import LayerRegistry
+
+/// A layer with a linear activation takes over the element-wise activation layer after it
+/// (`FusesNext`); the fused model must compute what the layers compute one after the other.
+final class FusionTests: XCTestCase {
+    static let layers = [
+        #"{"class_name": "Conv2D", "config": {"name": "c1", "filters": 3, "kernel_size": 3, "padding": "same"}}"#,
+        #"{"class_name": "ReLU", "config": {"name": "r1"}}"#,
+        // Already has an activation: the Activation layer after it stays a step of its own.
+        #"{"class_name": "Conv2D", "config": {"name": "c2", "filters": 2, "kernel_size": 2, "activation": "tanh"}}"#,
+        #"{"class_name": "Activation", "config": {"name": "a2", "activation": "relu"}}"#,
+        #"{"class_name": "Flatten", "config": {"name": "f"}}"#,
+        #"{"class_name": "Dense", "config": {"name": "d1", "units": 4}}"#,
+        #"{"class_name": "LeakyReLU", "config": {"name": "l1", "negative_slope": 0.1}}"#,
+        #"{"class_name": "Dense", "config": {"name": "d2", "units": 3}}"#,
+        // Softmax works over an axis, not element by element: never fused.
+        #"{"class_name": "Activation", "config": {"name": "s", "activation": "softmax"}}"#,
+    ]
+
+    func weights() -> [String: ([Int], [Float])] {
+        var random = SplitMix(seed: 7)
+        let shapes: [String: [Int]] = ["c1/kernel": [3, 3, 2, 3], "c1/bias": [3], "c2/kernel": [2, 2, 3, 2], "c2/bias": [2],
+                                       "d1/kernel": [50, 4], "d1/bias": [4], "d2/kernel": [4, 3], "d2/bias": [3]]
+        return shapes.mapValues { shape in (shape, random.floats(shape.reduce(1, *))) }
+    }
+
+    func testConvolutionAndDenseAbsorbTheActivationAfterThem() throws {
+        let layers = Self.layers
+        let fused = try HandBuilt.model(input: [6, 6, 2], layers: layers, weights: weights())
+        let apart = try HandBuilt.model(input: [6, 6, 2], layers: layers, weights: weights(), fuse: false)
+        // Node 0 is the InputLayer.
+        XCTAssertEqual(fused.steps.map(\.nodes), [0..<1, 1..<3, 3..<4, 4..<5, 5..<6, 6..<8, 8..<9, 9..<10])
+        XCTAssertEqual(apart.steps.count, apart.nodes.count)
+        XCTAssertEqual(fused.nodes.count, apart.nodes.count, "the summary keeps every layer")
+        var random = SplitMix(seed: 8)
+        let x = Tensor(shape: [3, 6, 6, 2], data: random.floats(3 * 72))
+        let want = try apart.predict(x), got = try fused.predict(x)
+        XCTAssertEqual(got.shape, want.shape)
+        assertClose(got.data, want.data, tolerance: 1e-6)
+    }
+
+    func testAConvolutionAbsorbsOnlyOneActivation() throws {
+        let layers = [Self.layers[0], Self.layers[1], #"{"class_name": "ReLU", "config": {"name": "r2", "max_value": 6}}"#]
+        let model = try HandBuilt.model(input: [4, 4, 2], layers: layers, weights: ["c1/kernel": ([3, 3, 2, 3], [Float](repeating: 0.1, count: 54)), "c1/bias": ([3], [0, 0, 0])])
+        XCTAssertEqual(model.steps.map(\.nodes), [0..<1, 1..<3, 3..<4])
+    }
+}
