@@ -155,6 +155,13 @@ def conv2d_nobias_act(rng):
     return conv(rng, 7, 3, L.Conv2D(4, 3, use_bias=False, activation="relu"), L.Conv2D(3, 2, padding="same", use_bias=False, activation="sigmoid"))
 
 
+@case("Conv2D 3x3 at stride 1 with 16 or more channels (nnbuild's Winograd path): valid then same on odd sizes, "
+      "channel counts off multiples of 8, a separate ReLU layer, no bias with ELU", fan_in_scaled=True)
+def conv2d_winograd(rng):
+    return seq((11, 10, 18), L.Conv2D(21, 3, activation="relu"), L.Conv2D(19, 3, padding="same"), L.ReLU(),
+               L.Conv2D(17, 3, padding="same", use_bias=False, activation="elu")), floats(rng, 3, 11, 10, 18)
+
+
 @case("MaxPooling2D: default strides, explicit strides, same padding, non-square")
 def maxpool2d(rng):
     return conv(rng, 7, 2, L.MaxPooling2D(2, padding="same"), L.MaxPooling2D((2, 1), strides=(1, 2)), L.MaxPooling2D(3, strides=2, padding="same"))

@@ -65,6 +65,8 @@ public struct Conv2D: AbsorbsActivation {
     public let kernel: Weight
     /// The kernel packed for the AVX2 GEMM at load (nil where that path does not run).
     let packed: PackedKernel?
+    /// A 3×3 kernel at stride 1 transformed for Winograd's algorithm instead (nil where it does not apply).
+    let winograd: WinogradKernel?
     public let bias: Weight?
     public internal(set) var activation: Activation
     public let outputShape: [Int?]
@@ -85,8 +87,10 @@ public struct Conv2D: AbsorbsActivation {
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
+        let winograd = WinogradKernel(kernel, geometry: geometry)
         return Conv2D(label: context.label, geometry: geometry, kernel: kernel,
-                      packed: PackedKernel(kernel, patch: geometry.patchSize, filters: settings.filters, groups: settings.groups),
+                      packed: winograd != nil ? nil : PackedKernel(kernel, patch: geometry.patchSize, filters: settings.filters, groups: settings.groups),
+                      winograd: winograd,
                       bias: bias, activation: activation, outputShape: [rows.output, columns.output, settings.filters])
     }
 
@@ -95,7 +99,7 @@ public struct Conv2D: AbsorbsActivation {
         guard input.shape.count == 4, input.shape[1] == g.rows.input, input.shape[2] == g.columns.input, input.shape[3] == g.channels else {
             throw NNError(.input, label, "expects input of shape (batch, \(g.rows.input), \(g.columns.input), \(g.channels)), found \(input.shape)")
         }
-        return runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, packed: packed, bias: bias, activation: activation,
+        return runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, packed: packed, winograd: winograd, bias: bias, activation: activation,
                               shape: [input.batch, g.rows.output, g.columns.output, g.filters])
     }
 }
@@ -159,12 +163,13 @@ public struct Conv1D: AbsorbsActivation {
 }
 
 /// Runs the convolution kernel and the activation into a new tensor of `shape`.
-private func runConvolution(_ input: Tensor, batch: Int, geometry: ConvolutionGeometry, kernel: Weight, packed: PackedKernel?,
+private func runConvolution(_ input: Tensor, batch: Int, geometry: ConvolutionGeometry, kernel: Weight, packed: PackedKernel?, winograd: WinogradKernel? = nil,
                             bias: Weight?, activation: Activation, shape: [Int]) -> Tensor {
     let count = batch * geometry.outputCount
     let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         input.data.withUnsafeBufferPointer { x in
-            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry, activation: activation, packed: packed)
+            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry, activation: activation, packed: packed,
+                       winograd: winograd)
         }
         initialized = count
     }

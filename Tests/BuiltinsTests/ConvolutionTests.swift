@@ -156,6 +156,53 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertGreaterThan(checked, 100, "too few random shapes fit their kernels")
     }
 
+    func testWinogradMatchesNaiveTwinOnRandomShapes() throws {
+        var random = SplitMix(seed: 11)
+        var checked = 0
+        for trial in 0..<40 {
+            let channels = Int.random(in: 16...37, using: &random), filters = Int.random(in: 16...41, using: &random)
+            let padding: WindowPadding = Bool.random(using: &random) ? .same : .valid
+            let height = Int.random(in: 1...9, using: &random), width = Int.random(in: 1...9, using: &random)
+            let batch = Int.random(in: 1...3, using: &random)
+            guard let rows = WindowAxis.place(input: height, size: 3, stride: 1, padding: padding),
+                  let columns = WindowAxis.place(input: width, size: 3, stride: 1, padding: padding) else { continue }
+            let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: filters, groups: 1)
+            let input = random.floats(batch * geometry.inputCount), kernel = random.floats(9 * channels * filters)
+            let bias: [Float]? = Bool.random(using: &random) ? random.floats(filters) : nil
+            let activation = [Activation.linear, .relu, .tanh].randomElement(using: &random) ?? .linear
+            let count = batch * geometry.outputCount
+            var naive = [Float](repeating: .nan, count: count), fast = naive, split = naive
+            try input.withUnsafeBufferPointer { x in
+                try kernel.withUnsafeBufferPointer { w in
+                    let b = bias?.withUnsafeBufferPointer { $0 }
+                    naive.withUnsafeMutableBufferPointer {
+                        naiveConvolve2D(x, batch: batch, w, b, into: $0, geometry: geometry)
+                        activation.apply($0, axisLength: filters)
+                    }
+                    guard let winograd = WinogradKernel(w, geometry: geometry) else {
+                        // Only where the AVX2 kernels run.
+                        throw XCTSkip("Winograd needs the AVX2 kernels")
+                    }
+                    fast.withUnsafeMutableBufferPointer {
+                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, winograd: winograd)
+                    }
+                    Gemm.setThreads(2)
+                    split.withUnsafeMutableBufferPointer {
+                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, winograd: winograd, splitWork: 0)
+                    }
+                    Gemm.setThreads(1)
+                }
+            }
+            let description = "trial \(trial): \(geometry), \(activation)"
+            XCTAssertFalse(fast.contains(where: \.isNaN), "unwritten output in \(description)")
+            // Winograd's transforms round differently from a direct sum: 1e-5 of the output's scale.
+            assertClose(fast, naive, tolerance: 1e-5, description)
+            assertClose(split, naive, tolerance: 1e-5, "split: " + description)
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 25)
+    }
+
     func testWindowPlacementMatchesTensorFlow() {
         // same: ceil(in/stride) outputs, padding (out-1)·stride + span - in, the smaller half first.
         XCTAssertEqual(WindowAxis.place(input: 7, size: 4, stride: 2, padding: .same),

@@ -1,4 +1,5 @@
 import CKernels
+import LayerRegistry
 
 
 /// The shape of a grouped 2-D convolution, channels last. A 1-D convolution is the same with a
@@ -52,8 +53,12 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
                         _ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>?,
                         into output: UnsafeMutableBufferPointer<Float>,
                         geometry g: ConvolutionGeometry, activation: Activation = .linear, packed: PackedKernel? = nil,
-                        columnLimit: Int = convolutionColumnLimit, splitWork: Int = Gemm.threadedWork) {
+                        winograd: WinogradKernel? = nil, columnLimit: Int = convolutionColumnLimit, splitWork: Int = Gemm.threadedWork) {
     guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
+    if let winograd {
+        winograd.convolve(x, batch: batch, bias?.baseAddress, into: y, geometry: g, activation: activation, splitWork: splitWork)
+        return
+    }
     let pixels = batch * g.rows.output * g.columns.output
     let padded = packed.map { _ in PaddedInput(x, batch: batch, geometry: g) }
     defer { padded?.release() }
@@ -87,10 +92,11 @@ private struct PaddedInput: @unchecked Sendable {
     let width: Int
     private let owned: UnsafeMutablePointer<Float>?
 
-    init(_ x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry) {
+    /// At least `minimumHeight` × `minimumWidth` (Winograd's tiles reach past the last output).
+    init(_ x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry, minimumHeight: Int = 0, minimumWidth: Int = 0) {
         func extent(_ axis: WindowAxis) -> Int { max(axis.padBefore + axis.input, (axis.output - 1) * axis.stride + axis.span) }
-        height = extent(g.rows)
-        width = extent(g.columns)
+        height = max(extent(g.rows), minimumHeight)
+        width = max(extent(g.columns), minimumWidth)
         guard g.rows.padBefore > 0 || g.columns.padBefore > 0 || height > g.rows.input || width > g.columns.input else {
             base = x
             owned = nil
@@ -110,6 +116,66 @@ private struct PaddedInput: @unchecked Sendable {
     }
 
     func release() { owned?.deallocate() }
+}
+
+/// A 3×3 kernel at stride 1 transformed at load for Winograd F(2×2, 3×3) (`nnb_winograd_3x3`):
+/// 16 products per 2×2 output block and channel pair instead of 36. Made only where the AVX2
+/// kernels run, for kernels without dilation or groups and with at least 16 input channels and
+/// filters (below that the transforms cost more than the products save).
+package struct WinogradKernel: Sendable {
+    let panels: [Float]
+
+    package init?(_ kernel: UnsafeBufferPointer<Float>, geometry g: ConvolutionGeometry) {
+        guard Gemm.useAVX2Kernels, let w = kernel.baseAddress, g.rows.size == 3, g.columns.size == 3, g.rows.stride == 1,
+              g.columns.stride == 1, g.rows.dilation == 1, g.columns.dilation == 1, g.groups == 1,
+              g.channels >= 16, g.filters >= 16 else { return nil }
+        let channels = g.channels, filters = g.filters
+        let plane = (filters + 15) / 16 * 16 * channels
+        var transformed = [Float](repeating: 0, count: 16 * channels * filters)
+        transformed.withUnsafeMutableBufferPointer { nnb_winograd_kernel(w, channels, filters, $0.baseAddress!) }
+        panels = [Float](unsafeUninitializedCapacity: 16 * plane) { buffer, initialized in
+            transformed.withUnsafeBufferPointer { source in
+                for xi in 0..<16 {
+                    nnb_pack_panels(source.baseAddress! + xi * channels * filters, filters, channels, filters, buffer.baseAddress! + xi * plane)
+                }
+            }
+            initialized = 16 * plane
+        }
+    }
+
+    /// Packs a layer's weight as above; its mapped pages then leave memory (only the transformed
+    /// copy is read from here on).
+    package init?(_ weight: Weight, geometry g: ConvolutionGeometry) {
+        self.init(weight.values, geometry: g)
+        weight.storage.evict()
+    }
+
+    /// `convolve2D` on this kernel: tiles split across the threads allowed when the work reaches
+    /// `splitWork` multiply-adds (a batch of one; batches are split by rows before).
+    func convolve(_ x: UnsafePointer<Float>, batch: Int, _ bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
+                  geometry g: ConvolutionGeometry, activation: Activation, splitWork: Int) {
+        let tilesHigh = (g.rows.output + 1) / 2, tilesWide = (g.columns.output + 1) / 2
+        let tiles = batch * tilesHigh * tilesWide
+        let padded = PaddedInput(x, batch: batch, geometry: g, minimumHeight: 2 * tilesHigh + 2, minimumWidth: 2 * tilesWide + 2)
+        defer { padded.release() }
+        let relu = activation == .relu
+        let rest: Activation = relu ? .linear : activation
+        let shared = UncheckedPointers(x: x, w: x, bias: bias, y: y)
+        let run = { @Sendable (range: Range<Int>) in
+            panels.withUnsafeBufferPointer { panels in
+                nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
+                                 panels.baseAddress!, g.filters, shared.bias, relu ? 1 : 0, shared.y, range.lowerBound, range.count)
+            }
+        }
+        let threads = min(Gemm.allowedThreads, tiles)
+        if threads > 1, batch * g.rows.output * g.columns.output * g.patchSize * g.filters >= splitWork {
+            let bounds = (0...threads).map { $0 * tiles / threads }
+            _ = runConcurrently(threads) { part in run(bounds[part]..<bounds[part + 1]) }
+        } else {
+            run(0..<tiles)
+        }
+        rest.apply(UnsafeMutableBufferPointer(start: y, count: batch * g.outputCount), axisLength: g.filters)
+    }
 }
 
 /// Output pixels `range` (flat over batch, outH, outW) of `convolve2D` as an implicit GEMM.

@@ -51,6 +51,23 @@ void nnb_conv_packed(const float *x, long input_height, long input_width, long c
 /// empty window gives −∞. Requires nnb_has_avx2_fma().
 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out);
 
+/// Winograd F(2×2, 3×3), for 3×3 convolutions at stride 1 with at least a few channels.
+/// nnb_winograd_kernel transforms a kernel [3][3][channels][filters] into 16 matrices
+/// [16][channels][filters] (U = G g Gᵀ, computed in double); the caller packs each with
+/// nnb_pack_panels into ceil(filters/16)·16·channels floats, one after another.
+void nnb_winograd_kernel(const float *kernel, long channels, long filters, float *transformed);
+
+/// y = the convolution of x with that packed kernel, plus bias when not NULL, then max(·, 0) when
+/// relu, for 2×2 output tiles first..<first+count (flat over image, tile row, tile column; a tile
+/// row covers output rows 2r and 2r+1, the last one half when the output height is odd). x is
+/// [images, input_height, input_width, channels], padded so that output pixel (r, c) has its
+/// window corner at input (r, c) and every tile's 4×4 window lies inside: input_height ≥
+/// 2·ceil(output_height/2) + 2, likewise the width. y is [images, output_height, output_width,
+/// filters]. The products run on nnb_sgemm_packed, so this requires nnb_has_avx2_fma() too.
+void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
+                      long output_height, long output_width, const float *packed, long filters,
+                      const float *bias, int relu, float *y, long first, long count);
+
 /// One LSTM step's gate arithmetic for one row, in place, with Keras's default activations
 /// (sigmoid gates, tanh cell): z holds the 4·units pre-activations in Keras's order i, f, c, o;
 /// c' = σ(z_f)·c + σ(z_i)·tanh(z_c) and h' = σ(z_o)·tanh(c'). Requires nnb_has_avx2_fma().

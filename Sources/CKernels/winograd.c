@@ -1,0 +1,166 @@
+// Winograd's minimal filtering F(2×2, 3×3) for 3×3 convolutions at stride 1: each 2×2 block of
+// output pixels comes from a 4×4 input tile with 16 products per channel pair instead of 36, a
+// 2.25× cut in multiplies (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+// 2016). The 16 products of a block of tiles are 16 GEMMs on the packed AVX2 kernel.
+//
+//   V = Bᵀ d B (input tile),  U = G g Gᵀ (kernel, once at load),  Y = Aᵀ (U ⊙ V) A
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1]
+#include "CKernels.h"
+#include <stdlib.h>
+
+void nnb_winograd_kernel(const float *kernel, long channels, long filters, float *transformed) {
+    static const double g[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    long plane = channels * filters;
+    for (long c = 0; c < channels; c++) {
+        for (long f = 0; f < filters; f++) {
+            double w[3][3], half[4][3];
+            for (long a = 0; a < 3; a++)
+                for (long b = 0; b < 3; b++) w[a][b] = kernel[(a * 3 + b) * plane + c * filters + f];
+            for (long i = 0; i < 4; i++)
+                for (long b = 0; b < 3; b++) half[i][b] = g[i][0] * w[0][b] + g[i][1] * w[1][b] + g[i][2] * w[2][b];
+            for (long i = 0; i < 4; i++)
+                for (long j = 0; j < 4; j++)
+                    transformed[(i * 4 + j) * plane + c * filters + f] =
+                        (float)(half[i][0] * g[j][0] + half[i][1] * g[j][1] + half[i][2] * g[j][2]);
+        }
+    }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma")))
+typedef __m256 vec;
+#define LOAD(p) _mm256_loadu_ps(p)
+#define STORE(p, v) _mm256_storeu_ps(p, v)
+#define ADD(a, b) _mm256_add_ps(a, b)
+#define SUB(a, b) _mm256_sub_ps(a, b)
+#define WIDTH 8
+#else
+#define AVX2
+typedef float vec;
+#define LOAD(p) (*(p))
+#define STORE(p, v) (*(p) = (v))
+#define ADD(a, b) ((a) + (b))
+#define SUB(a, b) ((a) - (b))
+#define WIDTH 1
+#endif
+
+// Tiles per block: the block's transformed inputs (16 × 30 × C floats) and products
+// (16 × 30 × F) stay in L2 between the three stages; a multiple of the GEMM's 5-row tile.
+enum { BLOCK = 30 };
+
+// V[ξ][t][c..c+WIDTH) = (Bᵀ d B)[ξ] for the 4×4 tile whose corner is `corner` (row stride
+// `row_step` floats, column stride `channels`).
+AVX2 static inline void transform_input(const float *corner, long row_step, long channels, float *v, long plane) {
+    vec d[4][4], t[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) d[i][j] = LOAD(corner + i * row_step + j * channels);
+    for (int j = 0; j < 4; j++) {
+        t[0][j] = SUB(d[0][j], d[2][j]);
+        t[1][j] = ADD(d[1][j], d[2][j]);
+        t[2][j] = SUB(d[2][j], d[1][j]);
+        t[3][j] = SUB(d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; i++) {
+        STORE(v + (i * 4 + 0) * plane, SUB(t[i][0], t[i][2]));
+        STORE(v + (i * 4 + 1) * plane, ADD(t[i][1], t[i][2]));
+        STORE(v + (i * 4 + 2) * plane, SUB(t[i][2], t[i][1]));
+        STORE(v + (i * 4 + 3) * plane, SUB(t[i][1], t[i][3]));
+    }
+}
+
+// The 2×2 outputs Aᵀ m A of one tile for filters f..f+WIDTH, from m[ξ] at m + ξ·plane.
+AVX2 static inline void transform_output(const float *m, long plane, vec y[2][2]) {
+    vec s[2][4];
+    for (int j = 0; j < 4; j++) {
+        vec m0 = LOAD(m + (0 * 4 + j) * plane), m1 = LOAD(m + (1 * 4 + j) * plane);
+        vec m2 = LOAD(m + (2 * 4 + j) * plane), m3 = LOAD(m + (3 * 4 + j) * plane);
+        s[0][j] = ADD(ADD(m0, m1), m2);
+        s[1][j] = SUB(SUB(m1, m2), m3);
+    }
+    for (int i = 0; i < 2; i++) {
+        y[i][0] = ADD(ADD(s[i][0], s[i][1]), s[i][2]);
+        y[i][1] = SUB(SUB(s[i][1], s[i][2]), s[i][3]);
+    }
+}
+
+AVX2 static inline vec finish(vec v, const float *bias, long f, int relu) {
+#if WIDTH == 8
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + f));
+    if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+#else
+    if (bias) v += bias[f];
+    if (relu && v < 0) v = 0;
+#endif
+    return v;
+}
+
+AVX2 void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
+                           long output_height, long output_width, const float *packed, long filters,
+                           const float *bias, int relu, float *y, long first, long count) {
+    long tiles_high = (output_height + 1) / 2, tiles_wide = (output_width + 1) / 2, per_image = tiles_high * tiles_wide;
+    long panel_plane = (filters + 15) / 16 * 16 * channels;
+    long vector_channels = channels / WIDTH * WIDTH, vector_filters = filters / WIDTH * WIDTH;
+    long row_step = input_width * channels;
+    float *v = malloc(sizeof(float) * 16 * BLOCK * channels), *m = malloc(sizeof(float) * 16 * BLOCK * filters);
+    if (!v || !m) { free(v); free(m); return; }
+    for (long start = first; start < first + count; start += BLOCK) {
+        long tiles = first + count - start < BLOCK ? first + count - start : BLOCK;
+        long v_plane = tiles * channels, m_plane = tiles * filters;
+        for (long t = 0; t < tiles; t++) {
+            long tile = start + t, image = tile / per_image, row = tile % per_image / tiles_wide, column = tile % tiles_wide;
+            const float *corner = x + ((image * input_height + 2 * row) * input_width + 2 * column) * channels;
+            long c = 0;
+            for (; c < vector_channels; c += WIDTH) transform_input(corner + c, row_step, channels, v + t * channels + c, v_plane);
+            for (; c < channels; c++) {
+                // The last channels one at a time, through the same arithmetic.
+                float d[4][4], tmp[4][4];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) d[i][j] = corner[i * row_step + j * channels + c];
+                for (int j = 0; j < 4; j++) {
+                    tmp[0][j] = d[0][j] - d[2][j]; tmp[1][j] = d[1][j] + d[2][j];
+                    tmp[2][j] = d[2][j] - d[1][j]; tmp[3][j] = d[1][j] - d[3][j];
+                }
+                for (int i = 0; i < 4; i++) {
+                    float *out = v + t * channels + c + i * 4 * v_plane;
+                    out[0] = tmp[i][0] - tmp[i][2]; out[v_plane] = tmp[i][1] + tmp[i][2];
+                    out[2 * v_plane] = tmp[i][2] - tmp[i][1]; out[3 * v_plane] = tmp[i][1] - tmp[i][3];
+                }
+            }
+        }
+        for (long xi = 0; xi < 16; xi++)
+            nnb_sgemm_packed(v + xi * v_plane, channels, packed + xi * panel_plane, m + xi * m_plane, filters, tiles, filters,
+                             channels, 0, 0, 0);
+        for (long t = 0; t < tiles; t++) {
+            long tile = start + t, image = tile / per_image, row = tile % per_image / tiles_wide, column = tile % tiles_wide;
+            long rows = output_height - 2 * row < 2 ? 1 : 2, columns = output_width - 2 * column < 2 ? 1 : 2;
+            float *out = y + ((image * output_height + 2 * row) * output_width + 2 * column) * filters;
+            long f = 0;
+            for (; f < vector_filters; f += WIDTH) {
+                vec r[2][2];
+                transform_output(m + t * filters + f, m_plane, r);
+                for (long i = 0; i < rows; i++)
+                    for (long j = 0; j < columns; j++) STORE(out + (i * output_width + j) * filters + f, finish(r[i][j], bias, f, relu));
+            }
+            for (; f < filters; f++) {
+                float s[2][4], mm[4][4];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) mm[i][j] = m[(i * 4 + j) * m_plane + t * filters + f];
+                for (int j = 0; j < 4; j++) {
+                    s[0][j] = mm[0][j] + mm[1][j] + mm[2][j];
+                    s[1][j] = mm[1][j] - mm[2][j] - mm[3][j];
+                }
+                for (long i = 0; i < rows; i++)
+                    for (long j = 0; j < columns; j++) {
+                        float value = j == 0 ? s[i][0] + s[i][1] + s[i][2] : s[i][1] - s[i][2] - s[i][3];
+                        if (bias) value += bias[f];
+                        if (relu && value < 0) value = 0;
+                        out[(i * output_width + j) * filters + f] = value;
+                    }
+            }
+        }
+    }
+    free(v);
+    free(m);
+}
