@@ -293,14 +293,18 @@ AVX2 void nnb_max_window(const float *corner, long rows, long row_step, long col
 }
 
 // Cephes's expf, as FastMath.exp: n = round(x / ln 2) by the 1.5·2^23 trick, a degree-6
-// polynomial on the remainder, and 2^n built in the exponent bits.
+// polynomial on the remainder, and 2^n built in the exponent bits. The clamp keeps NaN (maxps
+// and minps return their second operand when either is NaN, so x goes second), and FMAs fold the
+// range reduction (ln 2 = 0.693359375 − 2.12194440e-4, the first part exact in a product with n):
+// 15 operations, down from 24 with a compare and blend to restore NaN, which made the LSTM gates
+// about a third faster.
 AVX2 static inline __m256 exp8(__m256 x) {
-    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3f)), _mm256_set1_ps(-87.3f));
+    x = _mm256_max_ps(_mm256_set1_ps(-87.3f), _mm256_min_ps(_mm256_set1_ps(88.3f), x));
     const __m256 magic = _mm256_set1_ps(12582912.0f);
-    __m256 shifted = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), magic);
+    __m256 shifted = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     __m256 fx = _mm256_sub_ps(shifted, magic);
-    x = _mm256_add_ps(_mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(0.693359375f))),
-                      _mm256_mul_ps(fx, _mm256_set1_ps(2.12194440e-4f)));
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fmadd_ps(fx, _mm256_set1_ps(2.12194440e-4f), x);
     __m256 z = _mm256_mul_ps(x, x);
     __m256 y = _mm256_set1_ps(1.9875691500e-4f);
     y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
@@ -308,14 +312,9 @@ AVX2 static inline __m256 exp8(__m256 x) {
     y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
     y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
     y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(y, z), x), _mm256_set1_ps(1.0f));
+    y = _mm256_add_ps(_mm256_fmadd_ps(y, z, x), _mm256_set1_ps(1.0f));
     __m256i bits = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000 - 127));
     return _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(bits, 23)));
-}
-
-// NaN passes through min/max as the second operand would; keep it NaN explicitly.
-AVX2 static inline __m256 keep_nan(__m256 input, __m256 result) {
-    return _mm256_blendv_ps(result, input, _mm256_cmp_ps(input, input, _CMP_UNORD_Q));
 }
 
 // 1 / x. A reciprocal estimate with a Newton step measured no faster here (the exp polynomial,
@@ -324,16 +323,16 @@ AVX2 static inline __m256 reciprocal8(__m256 x) {
     return _mm256_div_ps(_mm256_set1_ps(1.0f), x);
 }
 
+// NaN in gives NaN out: exp8 keeps it.
 AVX2 static inline __m256 sigmoid8(__m256 v) {
     __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), v));
-    return keep_nan(v, reciprocal8(_mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+    return reciprocal8(_mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
 // tanh(x) = 2σ(2x) − 1.
 AVX2 static inline __m256 tanh8(__m256 v) {
     __m256 e = exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), v));
-    __m256 t = _mm256_fmsub_ps(_mm256_set1_ps(2.0f), reciprocal8(_mm256_add_ps(_mm256_set1_ps(1.0f), e)), _mm256_set1_ps(1.0f));
-    return keep_nan(v, t);
+    return _mm256_fmsub_ps(_mm256_set1_ps(2.0f), reciprocal8(_mm256_add_ps(_mm256_set1_ps(1.0f), e)), _mm256_set1_ps(1.0f));
 }
 
 // Applies an 8-lane function to count floats in place, the tail through a zero-padded vector.
@@ -351,15 +350,20 @@ AVX2 static inline void map8(float *x, long count, __m256 (*function)(__m256)) {
 AVX2 void nnb_sigmoid(float *x, long count) { map8(x, count, sigmoid8); }
 AVX2 void nnb_tanh(float *x, long count) { map8(x, count, tanh8); }
 
-AVX2 void nnb_lstm_gates(const float *z, float *c, float *h, long units) {
+AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
+    // Two passes: the four gates and the new cell state, then h. In one pass, tanh(c') waited
+    // on the gates of its own lanes, and the out-of-order window could hold barely two such
+    // chains (90 cycles per 8 units). Split, every iteration of each pass is independent.
     long u = 0;
+    float *activated_o = z + 3 * units;
     for (; u + 8 <= units; u += 8) {
         __m256 i = sigmoid8(_mm256_loadu_ps(z + u)), f = sigmoid8(_mm256_loadu_ps(z + units + u));
         __m256 g = tanh8(_mm256_loadu_ps(z + 2 * units + u)), o = sigmoid8(_mm256_loadu_ps(z + 3 * units + u));
-        __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(c + u), _mm256_mul_ps(i, g));
-        _mm256_storeu_ps(c + u, cell);
-        _mm256_storeu_ps(h + u, _mm256_mul_ps(o, tanh8(cell)));
+        _mm256_storeu_ps(c + u, _mm256_fmadd_ps(f, _mm256_loadu_ps(c + u), _mm256_mul_ps(i, g)));
+        _mm256_storeu_ps(activated_o + u, o);
     }
+    for (long v = 0; v + 8 <= units; v += 8)
+        _mm256_storeu_ps(h + v, _mm256_mul_ps(_mm256_loadu_ps(activated_o + v), tanh8(_mm256_loadu_ps(c + v))));
     for (; u < units; u++) {
         // The tail through the same 8-lane functions, one lane used.
         float lanes[4][8] = {{0}};
@@ -440,7 +444,7 @@ void nnb_max_window(const float *corner, long rows, long row_step, long columns,
         out[c] = best;
     }
 }
-void nnb_lstm_gates(const float *z, float *c, float *h, long units) {
+void nnb_lstm_gates(float *z, float *c, float *h, long units) {
     for (long u = 0; u < units; u++) {
         float i = 1.0f / (1.0f + expf(-z[u])), f = 1.0f / (1.0f + expf(-z[units + u]));
         float g = tanhf(z[2 * units + u]), o = 1.0f / (1.0f + expf(-z[3 * units + u]));

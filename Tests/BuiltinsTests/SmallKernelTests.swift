@@ -66,7 +66,8 @@ final class SmallKernelTests: XCTestCase {
             var c = (0..<units).map { _ in Float.random(in: -2...2, using: &generator) }
             var h = [Float](repeating: .nan, count: units)
             let previous = c
-            nnb_lstm_gates(z, &c, &h, units)
+            var scratch = z  // the kernel overwrites the o quarter
+            nnb_lstm_gates(&scratch, &c, &h, units)
             for u in 0..<units {
                 func sigmoid(_ x: Float) -> Double { 1 / (1 + Foundation.exp(-Double(x))) }
                 let cell = sigmoid(z[units + u]) * Double(previous[u]) + sigmoid(z[u]) * Foundation.tanh(Double(z[2 * units + u]))

@@ -33,17 +33,28 @@ public enum Gemm {
                     accumulate ? 1 : 0, c, Int32(n))
     }
 
-    /// c[m×n] = a[m×k] · b[k×n] (+ c), each matrix a row-major view with its own leading dimension.
-    /// With `packed` (b packed at load, as `group` of a `PackedKernel`) it runs on the packed
-    /// kernel, which beats OpenBLAS's sgemm and sgemv on every shape nnbuild multiplies.
+    /// c[m×n] = a[m×k] · b[k×n] (+ bias[n] on every row) (+ c), each matrix a row-major view with its
+    /// own leading dimension. With `packed` (b packed at load, as `group` of a `PackedKernel`) it
+    /// runs on the packed kernel, which beats OpenBLAS's sgemm and sgemv on every shape nnbuild
+    /// multiplies, and adds the bias in its store.
     package static func gemm(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                              _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool,
-                             packed: PackedKernel? = nil, group: Int = 0) {
+                             bias: UnsafePointer<Float>? = nil, packed: PackedKernel? = nil, group: Int = 0) {
         guard m > 0, n > 0, k > 0 else { return }
         useThreads(forWork: m * n * k)
         if let packed {
-            packed.multiply(a, lda: lda, group: group, into: c, ldc: ldc, m: m, accumulate: accumulate)
+            packed.multiply(a, lda: lda, group: group, into: c, ldc: ldc, m: m, accumulate: accumulate, bias: bias)
             return
+        }
+        var accumulate = accumulate
+        if let bias, !accumulate {
+            // The bias first, then the product added to it.
+            for row in 0..<m { (c + row * ldc).update(from: bias, count: n) }
+            accumulate = true
+        } else if let bias {
+            for row in 0..<m {
+                for column in 0..<n { c[row * ldc + column] += bias[column] }
+            }
         }
         if useSmallKernel(m: m, n: n, k: k) {
             nnb_sgemm_small(a, lda, b, ldb, c, ldc, m, n, k, accumulate ? 1 : 0)

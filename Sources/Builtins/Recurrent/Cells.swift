@@ -134,11 +134,9 @@ public struct GRUCell: RecurrentCell {
         let recurrent = recurrentKernel.values.baseAddress!
         if resetAfter {
             // scratch = h·U (+ recurrent bias), all three gates.
-            if let offset = recurrentBiasOffset, let bias = inputBias {
-                for row in 0..<rows { (scratch + row * u3).update(from: bias.values.baseAddress! + offset, count: u3) }
-            }
-            Gemm.gemm(h, lda: units, recurrent, ldb: u3, scratch, ldc: u3, m: rows, n: u3, k: units, accumulate: recurrentBiasOffset != nil,
-                      packed: packedRecurrent)
+            let recurrentBias = recurrentBiasOffset.flatMap { offset in inputBias.map { $0.values.baseAddress! + offset } }
+            Gemm.gemm(h, lda: units, recurrent, ldb: u3, scratch, ldc: u3, m: rows, n: u3, k: units, accumulate: false,
+                      bias: recurrentBias, packed: packedRecurrent)
             for row in 0..<rows {
                 let x = projected + row * u3, r = scratch + row * u3
                 for j in 0..<(2 * units) { x[j] += r[j] }

@@ -135,11 +135,9 @@ public struct RecurrentLayer: Layer {
                     lastOutput.withUnsafeMutableBufferPointer { lastBuffer in
                         let h = hBuffer.baseAddress!, keep = savedBuffer.baseAddress!
                         let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
-                        if let bias = cell.inputBias {
-                            for row in 0..<(batch * steps) { (p.baseAddress! + row * width).update(from: bias.values.baseAddress!, count: width) }
-                        }
                         Gemm.gemm(x.baseAddress!, lda: features, cell.kernel.values.baseAddress!, ldb: width, p.baseAddress!, ldc: width,
-                                  m: batch * steps, n: width, k: features, accumulate: cell.inputBias != nil, packed: packedKernel)
+                                  m: batch * steps, n: width, k: features, accumulate: false, bias: cell.inputBias?.values.baseAddress,
+                                  packed: packedKernel)
                         for position in 0..<steps {
                             let t = goBackwards ? steps - 1 - position : position
                             var anyMasked = false
@@ -151,10 +149,12 @@ public struct RecurrentLayer: Layer {
                             }
                             if anyMasked { keep.update(from: h, count: stateSize) }
                             cell.step(projected: p.baseAddress! + t * batch * width, states: h, rows: batch, scratch: w.baseAddress!)
+                            // Without a mask every step is real: the last output is h after the loop.
+                            guard mask != nil || returnSequences else { continue }
                             for b in 0..<batch {
                                 let valid = stepValid[b]
                                 if valid {
-                                    (last + b * units).update(from: h + b * units, count: units)
+                                    if mask != nil { (last + b * units).update(from: h + b * units, count: units) }
                                 } else {
                                     // A masked step leaves every state of this row as it was.
                                     for state in 0..<cell.stateCount {
@@ -174,6 +174,7 @@ public struct RecurrentLayer: Layer {
                                 }
                             }
                         }
+                        if mask == nil { last.update(from: h, count: batch * units) }
                     }
                   }
                 }

@@ -70,8 +70,9 @@ void nnb_winograd_3x3(const float *x, long input_height, long input_width, long 
 
 /// One LSTM step's gate arithmetic for one row, in place, with Keras's default activations
 /// (sigmoid gates, tanh cell): z holds the 4·units pre-activations in Keras's order i, f, c, o;
-/// c' = σ(z_f)·c + σ(z_i)·tanh(z_c) and h' = σ(z_o)·tanh(c'). Requires nnb_has_avx2_fma().
-void nnb_lstm_gates(const float *z, float *c, float *h, long units);
+/// c' = σ(z_f)·c + σ(z_i)·tanh(z_c) and h' = σ(z_o)·tanh(c'). z's last quarter is overwritten
+/// (with σ(z_o)). Requires nnb_has_avx2_fma().
+void nnb_lstm_gates(float *z, float *c, float *h, long units);
 
 /// A task of nnb_parallel_for: runs item `index` of a job.
 typedef void (*nnb_task)(void *context, long index);
