@@ -42,8 +42,8 @@ public struct Dense: AbsorbsActivation {
     public let units: Int
     public let inputSize: Int
     public let kernel: Weight
-    /// The kernel packed for the AVX2 kernel at load (nil where that path does not run).
-    let packed: PackedKernel?
+    /// The kernel for the AVX2 kernels, packed on demand (nil where that path does not run).
+    let packed: PackedOnDemand?
     public let bias: Weight?
     public internal(set) var activation: Activation
     public let outputShape: [Int?]
@@ -57,7 +57,8 @@ public struct Dense: AbsorbsActivation {
         let kernel = try context.weightWithLoRA("kernel", shape: [inputSize, units], down: "lora_kernel_a", up: "lora_kernel_b")
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [units]) : nil
         return Dense(units: units, inputSize: inputSize, kernel: kernel,
-                     packed: PackedKernel(kernel, patch: inputSize, filters: units, groups: 1), bias: bias, activation: activation,
+                     packed: Gemm.useAVX2Kernels ? PackedOnDemand(kernel, rows: inputSize, columns: units) : nil, bias: bias,
+                     activation: activation,
                      outputShape: Array(context.inputShape.dropLast()) + [units])
     }
 
@@ -72,8 +73,12 @@ public struct Dense: AbsorbsActivation {
                 if let packed {
                     // Bias and a ReLU in the kernel's store; other activations after.
                     let relu = activation == .relu
-                    packed.multiply(x.baseAddress!, lda: inputSize, into: y.baseAddress!, ldc: units, m: rows,
-                                    bias: bias?.values.baseAddress, relu: relu)
+                    if let kernel = packed.kernel(rows: rows) {
+                        kernel.multiply(x.baseAddress!, lda: inputSize, into: y.baseAddress!, ldc: units, m: rows,
+                                        bias: bias?.values.baseAddress, relu: relu)
+                    } else {
+                        packed.rowTimesWeight(x.baseAddress!, into: y.baseAddress!, bias: bias?.values.baseAddress, relu: relu)
+                    }
                     if !relu { activation.apply(y, axisLength: units) }
                     return
                 }

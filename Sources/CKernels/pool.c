@@ -5,6 +5,7 @@
 // wake-up, yet an idle process does not burn a core.
 #include "CKernels.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -118,7 +119,14 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
     for (long index = 0; index < count / participants; index++) task(context, index);
     for (long p = 1; p < participants; p++) {
         worker *w = &workers[p - 1];
-        while (atomic_load_explicit(&w->state, memory_order_acquire) != DONE) relax();
+        // Spin while the worker is likely running; then yield, in case it waits for this very
+        // core (a worker just woken, or sharing the core with us): spinning on regardless held
+        // it off until the scheduler's next tick, 4 ms in a one-sample `nnbuild infer`.
+        long spins = 0;
+        while (atomic_load_explicit(&w->state, memory_order_acquire) != DONE) {
+            if (++spins < 4096) relax();
+            else sched_yield();
+        }
         atomic_store_explicit(&w->state, IDLE, memory_order_relaxed);
     }
     pthread_mutex_unlock(&pool_busy);

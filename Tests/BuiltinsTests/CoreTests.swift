@@ -28,6 +28,39 @@ func assertClose(_ got: [Float], _ want: [Float], accuracy: Float = 1e-6, file: 
 }
 
 final class CoreTests: XCTestCase {
+    /// Dense reads its kernel in place for a first single row, packs it for a second call or a
+    /// batch, and splits a large product across threads: every path must give the same numbers.
+    func testDenseInPlaceAndPackedPathsAgree() throws {
+        var random = SplitMix(seed: 5)
+        for (inputs, units, threads) in [(300, 37, 1), (1030, 1100, 2), (7, 3, 2)] {
+            let kernel = random.floats(inputs * units), bias = random.floats(units)
+            for activation in ["relu", "linear"] {
+                let model = try buildSingle(#"{"class_name": "Dense", "config": {"name": "d", "units": \#(units), "activation": "\#(activation)"}}"#,
+                                            input: [inputs], weights: [("d/kernel", [inputs, units], kernel), ("d/bias", [units], bias)])
+                let x = random.floats(3 * inputs)
+                var want = [Float](repeating: 0, count: 3 * units)
+                for row in 0..<3 {
+                    for unit in 0..<units {
+                        var sum = Double(bias[unit])
+                        for i in 0..<inputs { sum += Double(x[row * inputs + i]) * Double(kernel[i * units + unit]) }
+                        want[row * units + unit] = activation == "relu" ? Float(max(sum, 0)) : Float(sum)
+                    }
+                }
+                let first = Array(x[0..<inputs])
+                let once = try model.predict(Tensor(shape: [1, inputs], data: first), threads: threads)
+                let twice = try model.predict(Tensor(shape: [1, inputs], data: first), threads: threads)
+                let batch = try model.predict(Tensor(shape: [3, inputs], data: x), threads: threads)
+                let label = "\(inputs)×\(units) \(activation), \(threads) threads"
+                // A float32 sum of 1,030 products of values in [-1, 1] drifts by about 1e-5.
+                let tolerance: Float = inputs > 500 ? 1e-4 : 1e-5
+                assertClose(once.data, Array(want[0..<units]), tolerance: tolerance, "in place: " + label)
+                assertClose(twice.data, Array(want[0..<units]), tolerance: tolerance, "packed: " + label)
+                assertClose(batch.data, want, tolerance: tolerance, "batch: " + label)
+            }
+        }
+        Gemm.setThreads(1)
+    }
+
     func testDenseLiteral() throws {
         // [1, 2] · [[1, 2, 3], [4, 5, 6]] + [0.5, 0, -1] = [9.5, 12, 14]
         let model = try buildSingle(#"{"class_name": "Dense", "config": {"name": "d", "units": 3}}"#, input: [2],

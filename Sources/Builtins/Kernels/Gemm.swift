@@ -120,6 +120,55 @@ public enum Gemm {
     }
 }
 
+/// A weight matrix [rows × columns] packed on demand: at the first product of more than one row,
+/// or at the second call of any size. Until then a single row is multiplied by the weight in
+/// place (`nnb_row_times_matrix`, split across threads by columns), so a one-sample `nnbuild
+/// infer` never pays for packing a large Dense kernel (3 ms for 6272×256 here, nearly all page
+/// faults on fresh memory), while a server packs at its second request and runs faster after.
+final class PackedOnDemand: @unchecked Sendable {
+    private let lock = NSLock()
+    private var packed: PackedKernel?
+    private var calls = 0
+    let weight: Weight
+    let rows: Int
+    let columns: Int
+
+    init(_ weight: Weight, rows: Int, columns: Int) {
+        self.weight = weight
+        self.rows = rows
+        self.columns = columns
+    }
+
+    /// The packed kernel for a product of `m` rows, nil when this call should read the weight in place.
+    func kernel(rows m: Int) -> PackedKernel? {
+        lock.lock()
+        defer { lock.unlock() }
+        calls += 1
+        if packed == nil, m > 1 || calls > 1 {
+            packed = PackedKernel(weight, patch: rows, filters: columns, groups: 1)
+        }
+        return packed
+    }
+
+    /// y[columns] = x[rows] · the weight + bias, then max(·, 0) when `relu`, reading the weight in
+    /// place; split by columns across the threads allowed when it reaches `Gemm.threadedWork`.
+    func rowTimesWeight(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool) {
+        let threads = Gemm.allowedThreads, n = columns, k = rows
+        weight.storage.withBuffer { w in
+            let pointers = UncheckedProduct(a: x, c: y, bias: bias)
+            let b = UncheckedProduct(a: w.baseAddress!, c: y, bias: nil)
+            let parts = threads > 1 && n * k >= Gemm.threadedWork ? min(threads, (n + 15) / 16) : 1
+            // Parts on 16-column boundaries, so that each keeps whole vectors.
+            let bounds = (0...parts).map { min(n, ($0 * ((n + 15) / 16) / parts) * 16) }
+            _ = runConcurrently(parts) { part in
+                let first = bounds[part], width = bounds[part + 1] - first
+                guard width > 0 else { return }
+                nnb_row_times_matrix(pointers.a, b.a + first, n, pointers.c + first, width, k, 0, pointers.bias.map { $0 + first }, relu ? 1 : 0)
+            }
+        }
+    }
+}
+
 /// A weight matrix packed once, at load, into the panels `nnb_sgemm_packed` reads: one packing per
 /// group of its (rows × columns) column blocks, instead of OpenBLAS packing the same weights on
 /// every call. Convolutions pack their kernel (patch × filters per group); recurrent layers their

@@ -31,6 +31,13 @@ void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed);
 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
                       int accumulate, const float *bias, int relu);
 
+/// y[n] = x[k] · b[k×n] (row-major, leading dimension ldb) (+ y when accumulate) (+ bias) then
+/// max(·, 0) when relu: one row times a matrix read in place, as fast as the packed form (the
+/// product streams the matrix either way), so a layer need not pack a large kernel for batch-1
+/// inference. Requires nnb_has_avx2_fma().
+void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *y, long n, long k, int accumulate,
+                          const float *bias, int relu);
+
 /// A convolution as an implicit GEMM: no im2col copy, each output pixel's patch is read where it
 /// lies in the input. c[count × n] (row stride ldc) = output pixels first..<first+count (flat over
 /// image, output row, output column) of x convolved with a kernel packed by nnb_pack_panels
