@@ -100,6 +100,45 @@ final class PoolingTests: XCTestCase {
 
     // MARK: - Errors
 
+    /// The 8-lane max-pooling kernel (where AVX2 runs) against a direct loop, on channel counts
+    /// below, at and past a multiple of 8, with padding, strides and NaN cells.
+    func testMaxPoolingMatchesADirectLoopOnRandomShapes() {
+        var random = SplitMix(seed: 3)
+        for trial in 0..<60 {
+            let channels = Int.random(in: 1...19, using: &random), batch = Int.random(in: 1...2, using: &random)
+            let height = Int.random(in: 1...7, using: &random), width = Int.random(in: 1...7, using: &random)
+            let size = Int.random(in: 1...3, using: &random), stride = Int.random(in: 1...3, using: &random)
+            let padding: WindowPadding = Bool.random(using: &random) ? .same : .valid
+            guard let rows = WindowAxis.place(input: height, size: size, stride: stride, padding: padding),
+                  let columns = WindowAxis.place(input: width, size: size, stride: stride, padding: padding) else { continue }
+            let g = PoolingGeometry(rows: rows, columns: columns, channels: channels)
+            var x = random.floats(batch * g.inputCount)
+            if trial % 5 == 0 { x[0] = .nan }
+            var got = [Float](repeating: 0, count: batch * g.outputCount)
+            x.withUnsafeBufferPointer { input in got.withUnsafeMutableBufferPointer { maxPool2D(input, batch: batch, into: $0, geometry: g) } }
+            var want = [Float](repeating: -.infinity, count: got.count)
+            for image in 0..<batch {
+                for r in 0..<rows.output {
+                    for c in 0..<columns.output {
+                        for channel in 0..<channels {
+                            var best = -Float.infinity
+                            for i in 0..<size {
+                                for j in 0..<size {
+                                    let ir = r * stride - rows.padBefore + i, ic = c * stride - columns.padBefore + j
+                                    guard ir >= 0, ir < height, ic >= 0, ic < width else { continue }
+                                    let v = x[((image * height + ir) * width + ic) * channels + channel]
+                                    if v > best { best = v }  // NaN cells are passed over
+                                }
+                            }
+                            want[((image * rows.output + r) * columns.output + c) * channels + channel] = best
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(got, want, "trial \(trial): \(g)")
+        }
+    }
+
     func testConfigAndShapeErrors() throws {
         let cases: [(String, [Int?], String, String)] = [
             (#""class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": 5}"#, [4, 4, 1], "config.pool_size",
