@@ -28,20 +28,65 @@ public struct Embedding: Layer, TakesIndices {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let perRow = max(input.sampleSize, 1)
+        try checkIDs(input)
         var output = [Float](repeating: 0, count: input.count * outputDim)
         let table = embeddings.values.baseAddress!
-        try output.withUnsafeMutableBufferPointer { y in
+        output.withUnsafeMutableBufferPointer { y in
             for (index, value) in input.data.enumerated() {
-                guard value.rounded() == value, value >= 0, value < Float(inputDim) else {
-                    let id = value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
-                    throw NNError(.input, "input", "token id \(id) at batch row \(index / perRow), position \(index % perRow) is outside the embedding's range [0, \(inputDim)) (layer Embedding, input_dim \(inputDim))")
-                }
                 (y.baseAddress! + index * outputDim).update(from: table + Int(value) * outputDim, count: outputDim)
             }
         }
-        let mask = maskZero && input.rank == 2 ? input.data.map { $0 != 0 } : nil
-        return Tensor(shape: input.shape + [outputDim], data: output, mask: mask)
+        return Tensor(shape: input.shape + [outputDim], data: output, mask: mask(of: input))
+    }
+
+    /// Throws the input error for the first id that is not an integer in [0, input_dim).
+    func checkIDs(_ input: Tensor) throws {
+        let perRow = max(input.sampleSize, 1)
+        for (index, value) in input.data.enumerated() {
+            guard value.rounded() == value, value >= 0, value < Float(inputDim) else {
+                let id = value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+                throw NNError(.input, "input", "token id \(id) at batch row \(index / perRow), position \(index % perRow) is outside the embedding's range [0, \(inputDim)) (layer Embedding, input_dim \(inputDim))")
+            }
+        }
+    }
+
+    /// The mask the output carries: the non-zero ids with `mask_zero` on a (batch, steps) input.
+    func mask(of input: Tensor) -> [Bool]? {
+        maskZero && input.rank == 2 ? input.data.map { $0 != 0 } : nil
+    }
+}
+
+/// An Embedding fuses with the recurrent layer (or Bidirectional of two) reading its sequence:
+/// the layer's input projection of a token, E[id]·W + b, becomes a row of a table made once.
+extension Embedding: FusesNext {
+    public func fusing(_ next: any Layer) -> (any Layer)? {
+        guard outputShape.count == 2 else { return nil }
+        if let recurrent = next as? RecurrentLayer, let reading = recurrent.readingTokens(of: self) {
+            return TokenSequence(embedding: self, layer: reading)
+        }
+        if let wrapper = next as? Bidirectional, let forward = wrapper.forwardLayer as? RecurrentLayer,
+           let backward = wrapper.backwardLayer as? RecurrentLayer,
+           let forwardReading = forward.readingTokens(of: self), let backwardReading = backward.readingTokens(of: self) {
+            return TokenSequence(embedding: self, layer: Bidirectional(forwardLayer: forwardReading, backwardLayer: backwardReading,
+                                                                       merge: wrapper.merge, returnSequences: wrapper.returnSequences,
+                                                                       outputShape: wrapper.outputShape))
+        }
+        return nil
+    }
+}
+
+/// An Embedding and the recurrent layer after it, run as one (`Embedding.fusing`): the ids are
+/// checked and masked as the Embedding would, then go to the layer, which looks its input
+/// projections up by id.
+struct TokenSequence: Layer {
+    let embedding: Embedding
+    let layer: any Layer
+    var outputShape: [Int?] { layer.outputShape }
+    var maskBehavior: MaskBehavior { .produces }
+
+    func forward(_ input: Tensor) throws -> Tensor {
+        try embedding.checkIDs(input)
+        return try layer.apply(Tensor(shape: input.shape, data: input.data, mask: embedding.mask(of: input)))
     }
 }
 

@@ -47,3 +47,52 @@ final class FusionTests: XCTestCase {
         XCTAssertEqual(model.steps.map(\.nodes), [0..<1, 1..<3, 3..<4])
     }
 }
+
+/// An Embedding fuses with the recurrent layer after it: the layer looks its input projections up
+/// in a table of E·W + b (made on the second call or for a large batch) instead of multiplying.
+final class TokenFusionTests: XCTestCase {
+    func model(_ recurrent: String, prefixes: [String], fuse: Bool) throws -> Model {
+        let layers = [#"{"class_name": "Embedding", "config": {"name": "e", "input_dim": 40, "output_dim": 6, "mask_zero": true}}"#, recurrent,
+                      #"{"class_name": "Dense", "config": {"name": "d", "units": 2}}"#]
+        var random = SplitMix(seed: 21)
+        let outputs = 5 * prefixes.count
+        var weights: [String: ([Int], [Float])] = ["e/embeddings": ([40, 6], random.floats(240)),
+                                                   "d/kernel": ([outputs, 2], random.floats(outputs * 2)), "d/bias": ([2], random.floats(2))]
+        for prefix in prefixes {
+            weights[prefix + "/kernel"] = ([6, 20], random.floats(120))
+            weights[prefix + "/recurrent_kernel"] = ([5, 20], random.floats(100))
+            weights[prefix + "/bias"] = ([20], random.floats(20))
+        }
+        return try HandBuilt.model(input: [nil], layers: layers, weights: weights, fuse: fuse)
+    }
+
+    func testFusedRecurrentLayersMatchTheUnfusedOnEveryPath() throws {
+        let lstm = #"{"class_name": "LSTM", "config": {"name": "r", "units": 5}}"#
+        let bidirectional = #"{"class_name": "Bidirectional", "config": {"name": "b", "layer": {"class_name": "LSTM", "config": {"name": "r", "units": 5, "return_sequences": false}}}}"#
+        for (name, recurrent, prefixes) in [("LSTM", lstm, ["r"]), ("Bidirectional", bidirectional, ["b/forward_r", "b/backward_r"])] {
+            let fused = try model(recurrent, prefixes: prefixes, fuse: true), apart = try model(recurrent, prefixes: prefixes, fuse: false)
+            XCTAssertEqual(fused.steps.count, apart.steps.count - 1, "\(name): the Embedding fuses with the layer after it")
+            // One short row first (its few projections computed directly), then the same row again
+            // (now from the table), then a batch with padding and a fully padded row.
+            let single = Tensor(shape: [1, 3], data: [5, 17, 39])
+            let batch = Tensor(shape: [3, 4], data: [1, 2, 3, 0, 39, 0, 0, 0, 0, 0, 0, 0])
+            for (label, input) in [("first call", single), ("second call", single), ("batch", batch)] {
+                let got = try fused.predict(input), want = try apart.predict(input)
+                assertClose(got.data, want.data, tolerance: 1e-6, "\(name), \(label)")
+            }
+            // An id out of range gives the Embedding's message either way.
+            let bad = Tensor(shape: [1, 2], data: [3, 40])
+            var messages: [String] = []
+            for model in [fused, apart] {
+                do {
+                    _ = try model.predict(bad)
+                    XCTFail("\(name): id 40 of 40 accepted")
+                } catch {
+                    messages.append("\(error)")
+                }
+            }
+            XCTAssertEqual(messages.first, messages.last, name)
+            XCTAssertEqual(messages.count, 2)
+        }
+    }
+}

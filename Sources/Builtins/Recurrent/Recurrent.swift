@@ -1,3 +1,4 @@
+import Foundation
 import LayerRegistry
 
 /// One recurrent cell's weights and its step arithmetic. The sequence runner does everything that
@@ -79,6 +80,8 @@ public struct RecurrentLayer: Layer {
     /// The input kernel packed at load for the AVX2 GEMM of every step's input projection (nil
     /// where that path does not run), as the convolutions do.
     let packedKernel: PackedKernel?
+    /// Set when the layer reads token ids, fused with the Embedding before it (`TokenSequence`).
+    let tokens: TokenProjection?
     public var maskBehavior: MaskBehavior { returnSequences ? .propagates : .drops }
 
     init(cell: any RecurrentCell, options: RecurrentOptions, context: LayerContext) throws {
@@ -89,10 +92,29 @@ public struct RecurrentLayer: Layer {
         features = try context.inputDimension(-1)
         packedKernel = PackedKernel(cell.kernel, patch: features, filters: cell.gateWidth, groups: 1)
         outputShape = options.returnSequences ? [context.inputShape[0], options.units] : [options.units]
+        tokens = nil
+    }
+
+    private init(_ layer: RecurrentLayer, tokens: TokenProjection) {
+        cell = layer.cell
+        returnSequences = layer.returnSequences
+        goBackwards = layer.goBackwards
+        zeroOutputForMask = layer.zeroOutputForMask
+        features = layer.features
+        outputShape = layer.outputShape
+        packedKernel = layer.packedKernel
+        self.tokens = tokens
+    }
+
+    /// This layer reading token ids of `embedding` instead of its vectors, or nil when the
+    /// embedding does not feed it (another width) or the projection table would pass 32 MB.
+    func readingTokens(of embedding: Embedding) -> RecurrentLayer? {
+        guard tokens == nil, embedding.outputDim == features, embedding.inputDim * cell.gateWidth <= 1 << 23 else { return nil }
+        return RecurrentLayer(self, tokens: TokenProjection(embedding.embeddings, vocabulary: embedding.inputDim))
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        guard input.rank == 3, input.shape[2] == features else {
+        guard tokens != nil ? input.rank == 2 : input.rank == 3 && input.shape[2] == features else {
             throw NNError(.input, "recurrent layer", "expects (batch, steps, \(features)), found \(input.shape)")
         }
         let batch = input.batch, steps = input.shape[1]
@@ -110,8 +132,30 @@ public struct RecurrentLayer: Layer {
         var stepValid = [Bool](repeating: true, count: batch)
         let mask = input.mask
         // Time-major input, so that one step's projections for the whole batch are adjacent rows.
+        // Token ids (an Embedding fused in) look their projections up in the table of E·W + b once
+        // it is made, or else gather their embedding rows, time-major, for the product below.
         var timeMajor: [Float]
-        if batch > 1 {
+        var projectedAlready = false
+        if let tokens {
+            let table = tokens.table(rows: batch * steps, layer: self)
+            timeMajor = table == nil ? uninitializedFloats(batch * steps * features) : []
+            let rowLength = table == nil ? features : width
+            projected.withUnsafeMutableBufferPointer { p in
+                timeMajor.withUnsafeMutableBufferPointer { gathered in
+                    tokens.embeddings.storage.withBuffer { e in
+                        let source = table.map { UnsafePointer($0.pointer) } ?? e.baseAddress!
+                        let target = table == nil ? gathered.baseAddress! : p.baseAddress!
+                        for b in 0..<batch {
+                            for t in 0..<steps {
+                                let id = Int(input.data[b * steps + t])
+                                (target + (t * batch + b) * rowLength).update(from: source + id * rowLength, count: rowLength)
+                            }
+                        }
+                    }
+                }
+            }
+            projectedAlready = table != nil
+        } else if batch > 1 {
             timeMajor = uninitializedFloats(input.count)
             input.data.withUnsafeBufferPointer { source in
                 timeMajor.withUnsafeMutableBufferPointer { target in
@@ -135,9 +179,11 @@ public struct RecurrentLayer: Layer {
                     lastOutput.withUnsafeMutableBufferPointer { lastBuffer in
                         let h = hBuffer.baseAddress!, keep = savedBuffer.baseAddress!
                         let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
-                        Gemm.gemm(x.baseAddress!, lda: features, cell.kernel.values.baseAddress!, ldb: width, p.baseAddress!, ldc: width,
-                                  m: batch * steps, n: width, k: features, accumulate: false, bias: cell.inputBias?.values.baseAddress,
-                                  packed: packedKernel)
+                        if !projectedAlready {
+                            Gemm.gemm(x.baseAddress!, lda: features, cell.kernel.values.baseAddress!, ldb: width, p.baseAddress!, ldc: width,
+                                      m: batch * steps, n: width, k: features, accumulate: false, bias: cell.inputBias?.values.baseAddress,
+                                      packed: packedKernel)
+                        }
                         for position in 0..<steps {
                             let t = goBackwards ? steps - 1 - position : position
                             var anyMasked = false
@@ -195,6 +241,49 @@ public struct RecurrentLayer: Layer {
         }
         return Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output)
     }
+}
+
+/// The input projections of every token of an embedding, E·W + b (vocabulary × gate width), made
+/// on demand for a recurrent layer fused with the Embedding before it: a step's projection is
+/// then a row lookup, not a product. It is made on the second call, or at once for a call
+/// projecting at least a quarter as many rows as the table has (a large batch); a single short
+/// sequence projects its few rows directly and never pays for the table.
+final class TokenProjection: @unchecked Sendable {
+    let embeddings: Weight
+    let vocabulary: Int
+    private let lock = NSLock()
+    private var made: AlignedTable?
+    private var calls = 0
+
+    init(_ embeddings: Weight, vocabulary: Int) {
+        self.embeddings = embeddings
+        self.vocabulary = vocabulary
+    }
+
+    /// The table, made now if this call warrants it; nil while rows are projected directly.
+    func table(rows: Int, layer: RecurrentLayer) -> AlignedTable? {
+        lock.lock()
+        defer { lock.unlock() }
+        calls += 1
+        if made == nil, calls > 1 || rows * 4 >= vocabulary {
+            let width = layer.cell.gateWidth
+            let table = AlignedTable(count: vocabulary * width)
+            embeddings.storage.withBuffer { e in
+                Gemm.gemm(e.baseAddress!, lda: layer.features, layer.cell.kernel.values.baseAddress!, ldb: width, table.pointer, ldc: width,
+                          m: vocabulary, n: width, k: layer.features, accumulate: false,
+                          bias: layer.cell.inputBias?.values.baseAddress, packed: layer.packedKernel)
+            }
+            made = table
+        }
+        return made
+    }
+}
+
+/// Floats owned by a `TokenProjection`.
+final class AlignedTable: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(count: Int) { pointer = .allocate(capacity: max(count, 1)) }
+    deinit { pointer.deallocate() }
 }
 
 extension Builtins {
