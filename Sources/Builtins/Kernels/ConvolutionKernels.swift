@@ -84,6 +84,11 @@ private struct UncheckedPointers: @unchecked Sendable {
     let x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
 }
 
+/// The bias and output of a Winograd convolution, shared by its slices (each writes its own tiles).
+private struct UncheckedOutput: @unchecked Sendable {
+    let bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
+}
+
 /// The input as the implicit GEMM reads it: zero-padded so that every tap of every output pixel
 /// lies inside (the input itself when no tap falls outside it).
 private struct PaddedInput: @unchecked Sendable {
@@ -160,7 +165,7 @@ package struct WinogradKernel: Sendable {
         defer { padded.release() }
         let relu = activation == .relu
         let rest: Activation = relu ? .linear : activation
-        let shared = UncheckedPointers(x: x, w: x, bias: bias, y: y)
+        let shared = UncheckedOutput(bias: bias, y: y)
         let run = { @Sendable (range: Range<Int>) in
             panels.withUnsafeBufferPointer { panels in
                 nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,

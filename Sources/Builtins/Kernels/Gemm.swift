@@ -155,24 +155,24 @@ final class PackedOnDemand: @unchecked Sendable {
     func rowTimesWeight(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool) {
         let threads = Gemm.allowedThreads, n = columns, k = rows
         weight.storage.withBuffer { w in
-            let pointers = UncheckedProduct(a: x, c: y, bias: bias)
-            let b = UncheckedProduct(a: w.baseAddress!, c: y, bias: nil)
+            let pointers = UncheckedRowProduct(x: x, w: w.baseAddress!, y: y, bias: bias)
             let parts = threads > 1 && n * k >= Gemm.threadedWork ? min(threads, (n + 15) / 16) : 1
             // Parts on 16-column boundaries, so that each keeps whole vectors.
             let bounds = (0...parts).map { min(n, ($0 * ((n + 15) / 16) / parts) * 16) }
             _ = runConcurrently(parts) { part in
                 let first = bounds[part], width = bounds[part + 1] - first
                 guard width > 0 else { return }
-                nnb_row_times_matrix(pointers.a, b.a + first, n, pointers.c + first, width, k, 0, pointers.bias.map { $0 + first }, relu ? 1 : 0)
+                nnb_row_times_matrix(pointers.x, pointers.w + first, n, pointers.y + first, width, k, 0,
+                                     pointers.bias.map { $0 + first }, relu ? 1 : 0)
             }
         }
     }
 }
 
-/// A weight matrix packed once, at load, into the panels `nnb_sgemm_packed` reads: one packing per
-/// group of its (rows × columns) column blocks, instead of OpenBLAS packing the same weights on
-/// every call. Convolutions pack their kernel (patch × filters per group); recurrent layers their
-/// input and recurrent kernels.
+/// A weight matrix packed once into the panels `nnb_sgemm_packed` reads: one packing per group of
+/// its (rows × columns) column blocks, instead of OpenBLAS packing the same weights on every call.
+/// Convolutions pack their kernel (patch × filters per group) at load, recurrent layers their
+/// input and recurrent kernels; Dense packs on demand (`PackedOnDemand`).
 package struct PackedKernel: Sendable {
     let panels: [Float]
     let groupStride: Int
@@ -238,6 +238,11 @@ package struct PackedKernel: Sendable {
                              bias.map { $0 + first }, relu ? 1 : 0)
         }
     }
+}
+
+/// The pointers the column parts of one in-place row product share, each writing its own part of y.
+private struct UncheckedRowProduct: @unchecked Sendable {
+    let x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?
 }
 
 /// The pointers the slices of one packed product share, each slice writing its own part of c.
