@@ -45,6 +45,10 @@ enum Summary {
         if let policy = reduced.first?.spec.dtypePolicy {
             out.append("note: \(reduced.count) layer(s) (\(reduced.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(reduced.count > 3 ? ", ..." : "")) use dtype policy \(policy); nnbuild computes in float32, Keras in 16-bit floats, so results differ by that rounding (about 1e-3).")
         }
+        let fused = model.steps.filter { $0.nodes.count > 1 }.map { step in step.nodes.map { model.nodes[$0].spec.name }.joined(separator: " + ") }
+        if !fused.isEmpty {
+            out.append("Runs fused, each group as one pass with the same results: \(fused.joined(separator: ", ")).")
+        }
         if model.nodes.contains(where: \.carriesMask) {
             out.append("masked: the layer's output carries a sequence mask (padding steps are skipped downstream).")
         }

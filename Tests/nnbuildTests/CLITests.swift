@@ -96,6 +96,16 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(plain.stdout.contains("dtype policy"), plain.stdout)
     }
 
+    /// Layers that run fused are named, so the per-layer summary does not mislead.
+    func testValidateNamesTheLayersThatRunFused() throws {
+        try write("fused.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 2]}}, {"class_name": "Dense", "config": {"name": "out", "units": 2}}, {"class_name": "ReLU", "config": {"name": "act"}}]}}"#)
+        let result = try run(["validate", path("fused.json"), path("weights.safetensors")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("act (ReLU)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("Runs fused, each group as one pass with the same results: out + act."), result.stdout)
+        XCTAssertFalse(try run(["validate", path("model.json")]).stdout.contains("Runs fused"))
+    }
+
     func testInferFromJSONOnStandardInputToStandardOutput() throws {
         let result = try run(["infer", path("model.json"), path("weights.safetensors")], stdin: Data("[[1, 0], [0, 1]]".utf8))
         XCTAssertEqual(result.status, 0, result.stderr)
