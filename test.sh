@@ -56,11 +56,14 @@ count
 
 echo "== Examples/CustomLayer: a Keras custom layer via the Swift API and as a plugin"
 example=Examples/CustomLayer
-(cd "$example" && swift build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Building|^Build complete') || true
+# A failed build must not fall back on binaries left from an earlier one.
+built=1
+(cd "$example" && swift build) > "$log" 2>&1 || built=0
+grep -Ev '^\[[0-9]+/[0-9]+\]|^Building|^Build complete' "$log" || true
 demo="$example/.build/debug/custom-layer-demo"
 plugin="$example/.build/debug/libCustomLayerPlugin.so"
 fixture="$example/fixture"
-if [ -x "$demo" ] && [ -f "$plugin" ]; then
+if [ "$built" -eq 1 ] && [ -x "$demo" ] && [ -f "$plugin" ]; then
   python3 tools/check_output.py <("$demo" "$fixture/model.json" "$fixture/weights.safetensors" "$fixture/input.npy") \
     "$fixture/expected.npy" --label "Swift API" 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

@@ -71,16 +71,20 @@ public struct Dense: AbsorbsActivation {
         input.data.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 if let packed {
-                    // Bias and a ReLU in the kernel's store; other activations after.
+                    // Bias and a ReLU in the kernel's store; other activations after. A weight too
+                    // narrow to pack (see PackedKernel) takes the OpenBLAS path below for a batch.
                     let relu = activation == .relu
                     if let kernel = packed.kernel(rows: rows) {
                         kernel.multiply(x.baseAddress!, lda: inputSize, into: y.baseAddress!, ldc: units, m: rows,
                                         bias: bias?.values.baseAddress, relu: relu)
-                    } else {
-                        packed.rowTimesWeight(x.baseAddress!, into: y.baseAddress!, bias: bias?.values.baseAddress, relu: relu)
+                        if !relu { activation.apply(y, axisLength: units) }
+                        return
                     }
-                    if !relu { activation.apply(y, axisLength: units) }
-                    return
+                    if rows == 1 {
+                        packed.rowTimesWeight(x.baseAddress!, into: y.baseAddress!, bias: bias?.values.baseAddress, relu: relu)
+                        if !relu { activation.apply(y, axisLength: units) }
+                        return
+                    }
                 }
                 if let bias {
                     for row in 0..<rows { (y.baseAddress! + row * units).update(from: bias.values.baseAddress!, count: units) }

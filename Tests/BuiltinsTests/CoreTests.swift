@@ -32,7 +32,8 @@ final class CoreTests: XCTestCase {
     /// batch, and splits a large product across threads: every path must give the same numbers.
     func testDenseInPlaceAndPackedPathsAgree() throws {
         var random = SplitMix(seed: 5)
-        for (inputs, units, threads) in [(300, 37, 1), (1030, 1100, 2), (7, 3, 2)] {
+        // 70000 × 1 would grow 16-fold packed: it is refused, and a batch takes the OpenBLAS path.
+        for (inputs, units, threads) in [(300, 37, 1), (1030, 1100, 2), (7, 3, 2), (70000, 1, 2)] {
             let kernel = random.floats(inputs * units), bias = random.floats(units)
             for activation in ["relu", "linear"] {
                 let model = try buildSingle(#"{"class_name": "Dense", "config": {"name": "d", "units": \#(units), "activation": "\#(activation)"}}"#,
@@ -52,7 +53,7 @@ final class CoreTests: XCTestCase {
                 let batch = try model.predict(Tensor(shape: [3, inputs], data: x), threads: threads)
                 let label = "\(inputs)×\(units) \(activation), \(threads) threads"
                 // A float32 sum of 1,030 products of values in [-1, 1] drifts by about 1e-5.
-                let tolerance: Float = inputs > 500 ? 1e-4 : 1e-5
+                let tolerance: Float = inputs > 50000 ? 1e-3 : inputs > 500 ? 1e-4 : 1e-5
                 assertClose(once.data, Array(want[0..<units]), tolerance: tolerance, "in place: " + label)
                 assertClose(twice.data, Array(want[0..<units]), tolerance: tolerance, "packed: " + label)
                 assertClose(batch.data, want, tolerance: tolerance, "batch: " + label)

@@ -78,6 +78,22 @@ final class SmallKernelTests: XCTestCase {
         }
     }
 
+    /// Packing pads columns to 16: a weight it would more than double (and that is not tiny) stays
+    /// unpacked, so a one-filter convolution over many channels cannot ask for 16 times its size
+    /// (found by the spec fuzzer: a 622 MB kernel asked for 10 GB).
+    func testPackingNeverMoreThanDoublesALargeWeight() throws {
+        guard Gemm.useAVX2Kernels else { throw XCTSkip("packing happens only where the AVX2 kernels run") }
+        let weights = [Float](repeating: 0.5, count: 1 << 20)
+        weights.withUnsafeBufferPointer { w in
+            // (Compared with nil rather than XCTAssertNil, which would print a packed megabyte.)
+            XCTAssertTrue(PackedKernel(w, patch: 1 << 20, filters: 1, groups: 1) == nil, "one column: 16 times the size")
+            XCTAssertTrue(PackedKernel(w, patch: 1 << 17, filters: 7, groups: 1) == nil, "seven columns: 16/7 of the size")
+            XCTAssertTrue(PackedKernel(w, patch: 1 << 17, filters: 8, groups: 1) != nil, "eight columns: exactly twice")
+            XCTAssertTrue(PackedKernel(w, patch: 1 << 16, filters: 16, groups: 1) != nil, "sixteen columns: no padding")
+            XCTAssertTrue(PackedKernel(w, patch: 1 << 10, filters: 10, groups: 1) != nil, "small: packed whatever the padding")
+        }
+    }
+
     /// The packed kernel, overwriting and accumulating, on groups whose width is not a multiple of
     /// 16 (a partial last panel) and on strided views of a and c.
     func testPackedGemmMatchesTheNaiveTwin() throws {

@@ -136,6 +136,8 @@ package struct WinogradKernel: Sendable {
               g.channels >= 16, g.filters >= 16 else { return nil }
         let channels = g.channels, filters = g.filters
         let plane = (filters + 15) / 16 * 16 * channels
+        // As for PackedKernel: at most twice the kernel's own size (16/9 of it, padded to 16 columns).
+        guard 16 * plane <= max(2 * 9 * channels * filters, 1 << 16) else { return nil }
         var transformed = [Float](repeating: 0, count: 16 * channels * filters)
         transformed.withUnsafeMutableBufferPointer { nnb_winograd_kernel(w, channels, filters, $0.baseAddress!) }
         panels = [Float](unsafeUninitializedCapacity: 16 * plane) { buffer, initialized in

@@ -183,10 +183,16 @@ package struct PackedKernel: Sendable {
     /// Packs `matrix` [rows, filters] (row-major, e.g. a kernel [kh, kw, C/groups, F] with
     /// rows = kh·kw·C/groups) as `groups` column groups of filters / groups; nil where the AVX2
     /// kernels do not run (the OpenBLAS path needs no packing).
+    ///
+    /// Packing pads each group's columns to a multiple of 16, so a narrow weight grows: a
+    /// one-filter convolution would take 16 floats per weight (the spec fuzzer found a 622 MB
+    /// kernel asking for 10 GB). A weight whose packed form would pass twice its size, and 64 K
+    /// floats, is not packed, and the OpenBLAS path takes it.
     package init?(_ matrix: UnsafeBufferPointer<Float>, patch rows: Int, filters: Int, groups: Int) {
         guard Gemm.useAVX2Kernels, let w = matrix.baseAddress, rows > 0, filters > 0, groups > 0 else { return nil }
         let columns = filters / groups
         let stride = (columns + 15) / 16 * 16 * rows
+        guard stride * groups <= max(2 * rows * filters, 1 << 16) else { return nil }
         self.rows = rows
         self.columns = columns
         groupStride = stride
