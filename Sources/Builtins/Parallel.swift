@@ -33,6 +33,19 @@ public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -
     return try results.compactMap { $0 }.map { try $0.get() }
 }
 
+/// Runs `body` over 0..<count: as one contiguous part per allowed thread when `work` (the
+/// multiply-adds it stands for) reaches `splitWork`, else in one call on this thread. How the
+/// kernels split a single row's work: a convolution's pixels or tiles, a product's rows or panels.
+func runInParts(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork, _ body: (Range<Int>) -> Void) {
+    let parts = min(Gemm.allowedThreads, count)
+    guard parts > 1, work >= splitWork else {
+        body(0..<count)
+        return
+    }
+    let bounds = (0...parts).map { $0 * count / parts }
+    _ = runConcurrently(parts) { part in body(bounds[part]..<bounds[part + 1]) }
+}
+
 /// `runConcurrently` for tasks that cannot fail.
 public func runConcurrently<T>(_ count: Int, _ task: (Int) -> T) -> [T] {
     do {

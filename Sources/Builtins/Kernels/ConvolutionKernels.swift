@@ -70,13 +70,7 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
             convolvePixels(range, shared.x, shared.w, shared.bias, shared.y, geometry: g, activation: activation, columnLimit: columnLimit)
         }
     }
-    let threads = min(Gemm.allowedThreads, pixels)
-    guard threads > 1, pixels * g.patchSize * g.groupFilters >= splitWork else {
-        run(0..<pixels)
-        return
-    }
-    let bounds = (0...threads).map { $0 * pixels / threads }
-    _ = runConcurrently(threads) { part in run(bounds[part]..<bounds[part + 1]) }
+    runInParts(pixels, work: pixels * g.patchSize * g.groupFilters, splitWork: splitWork, run)
 }
 
 /// The pointers every slice of one convolution reads (and writes, each its own output rows).
@@ -174,13 +168,7 @@ package struct WinogradKernel: Sendable {
                                  panels.baseAddress!, g.filters, shared.bias, relu ? 1 : 0, shared.y, range.lowerBound, range.count)
             }
         }
-        let threads = min(Gemm.allowedThreads, tiles)
-        if threads > 1, batch * g.rows.output * g.columns.output * g.patchSize * g.filters >= splitWork {
-            let bounds = (0...threads).map { $0 * tiles / threads }
-            _ = runConcurrently(threads) { part in run(bounds[part]..<bounds[part + 1]) }
-        } else {
-            run(0..<tiles)
-        }
+        runInParts(tiles, work: batch * g.outputCount * g.patchSize, splitWork: splitWork, run)
         rest.apply(UnsafeMutableBufferPointer(start: y, count: batch * g.outputCount), axisLength: g.filters)
     }
 }

@@ -153,14 +153,12 @@ final class PackedOnDemand: @unchecked Sendable {
     /// y[columns] = x[rows] · the weight + bias, then max(·, 0) when `relu`, reading the weight in
     /// place; split by columns across the threads allowed when it reaches `Gemm.threadedWork`.
     func rowTimesWeight(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool) {
-        let threads = Gemm.allowedThreads, n = columns, k = rows
+        let n = columns, k = rows
         weight.storage.withBuffer { w in
             let pointers = UncheckedRowProduct(x: x, w: w.baseAddress!, y: y, bias: bias)
-            let parts = threads > 1 && n * k >= Gemm.threadedWork ? min(threads, (n + 15) / 16) : 1
-            // Parts on 16-column boundaries, so that each keeps whole vectors.
-            let bounds = (0...parts).map { min(n, ($0 * ((n + 15) / 16) / parts) * 16) }
-            _ = runConcurrently(parts) { part in
-                let first = bounds[part], width = bounds[part + 1] - first
+            // Parts of whole 16-column blocks, so that each keeps whole vectors.
+            runInParts((n + 15) / 16, work: n * k) { blocks in
+                let first = blocks.lowerBound * 16, width = min(n, blocks.upperBound * 16) - first
                 guard width > 0 else { return }
                 nnb_row_times_matrix(pointers.x, pointers.w + first, n, pointers.y + first, width, k, 0,
                                      pointers.bias.map { $0 + first }, relu ? 1 : 0)
@@ -217,17 +215,10 @@ package struct PackedKernel: Sendable {
     /// allowed: by rows, or for fewer rows than threads (a batch of one) by 16-column panels.
     package func multiply(_ a: UnsafePointer<Float>, lda: Int, group: Int = 0, into c: UnsafeMutablePointer<Float>, ldc: Int,
                           m: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
-        let threads = Gemm.allowedThreads
         let panelCount = (columns + 15) / 16
-        guard threads > 1, m * columns * rows >= Gemm.threadedWork, m >= threads || panelCount >= threads else {
-            run(a, lda: lda, group: group, c, ldc: ldc, rows: 0..<m, panels: 0..<panelCount, accumulate: accumulate, bias: bias, relu: relu)
-            return
-        }
         let pointers = UncheckedProduct(a: a, c: c, bias: bias)
-        let byRows = m >= threads
-        let bounds = (0...threads).map { $0 * (byRows ? m : panelCount) / threads }
-        _ = runConcurrently(threads) { part in
-            let range = bounds[part]..<bounds[part + 1]
+        let byRows = m >= Gemm.allowedThreads
+        runInParts(byRows ? m : panelCount, work: m * columns * rows) { range in
             run(pointers.a, lda: lda, group: group, pointers.c, ldc: ldc, rows: byRows ? range : 0..<m, panels: byRows ? 0..<panelCount : range,
                 accumulate: accumulate, bias: pointers.bias, relu: relu)
         }
