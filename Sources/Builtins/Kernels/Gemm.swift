@@ -120,15 +120,34 @@ public enum Gemm {
     }
 }
 
+/// A value made at most once, when it pays: at the second call, or at the first call that asks for
+/// it `now` (a large batch). Until then, and for good when `make` declines, callers take their
+/// direct path. What `PackedOnDemand` and `TokenProjection` share.
+final class MadeOnDemand<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value?
+    private var calls = 0
+    private var declined = false
+
+    func get(now: Bool, _ make: () -> Value?) -> Value? {
+        lock.lock()
+        defer { lock.unlock() }
+        calls += 1
+        if value == nil, !declined, now || calls > 1 {
+            value = make()
+            declined = value == nil
+        }
+        return value
+    }
+}
+
 /// A weight matrix [rows × columns] packed on demand: at the first product of more than one row,
 /// or at the second call of any size. Until then a single row is multiplied by the weight in
 /// place (`nnb_row_times_matrix`, split across threads by columns), so a one-sample `nnbuild
 /// infer` never pays for packing a large Dense kernel (3 ms for 6272×256 here, nearly all page
 /// faults on fresh memory), while a server packs at its second request and runs faster after.
 final class PackedOnDemand: @unchecked Sendable {
-    private let lock = NSLock()
-    private var packed: PackedKernel?
-    private var calls = 0
+    private let packed = MadeOnDemand<PackedKernel>()
     let weight: Weight
     let rows: Int
     let columns: Int
@@ -141,13 +160,7 @@ final class PackedOnDemand: @unchecked Sendable {
 
     /// The packed kernel for a product of `m` rows, nil when this call should read the weight in place.
     func kernel(rows m: Int) -> PackedKernel? {
-        lock.lock()
-        defer { lock.unlock() }
-        calls += 1
-        if packed == nil, m > 1 || calls > 1 {
-            packed = PackedKernel(weight, patch: rows, filters: columns, groups: 1)
-        }
-        return packed
+        packed.get(now: m > 1) { PackedKernel(weight, patch: rows, filters: columns, groups: 1) }
     }
 
     /// y[columns] = x[rows] · the weight + bias, then max(·, 0) when `relu`, reading the weight in

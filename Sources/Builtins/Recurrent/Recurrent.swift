@@ -143,12 +143,14 @@ public struct RecurrentLayer: Layer {
             projected.withUnsafeMutableBufferPointer { p in
                 timeMajor.withUnsafeMutableBufferPointer { gathered in
                     tokens.embeddings.storage.withBuffer { e in
-                        let source = table.map { UnsafePointer($0.pointer) } ?? e.baseAddress!
-                        let target = table == nil ? gathered.baseAddress! : p.baseAddress!
-                        for b in 0..<batch {
-                            for t in 0..<steps {
-                                let id = Int(input.data[b * steps + t])
-                                (target + (t * batch + b) * rowLength).update(from: source + id * rowLength, count: rowLength)
+                        (table ?? []).withUnsafeBufferPointer { made in
+                            let source = table == nil ? e.baseAddress! : made.baseAddress!
+                            let target = table == nil ? gathered.baseAddress! : p.baseAddress!
+                            for b in 0..<batch {
+                                for t in 0..<steps {
+                                    let id = Int(input.data[b * steps + t])
+                                    (target + (t * batch + b) * rowLength).update(from: source + id * rowLength, count: rowLength)
+                                }
                             }
                         }
                     }
@@ -251,9 +253,7 @@ public struct RecurrentLayer: Layer {
 final class TokenProjection: @unchecked Sendable {
     let embeddings: Weight
     let vocabulary: Int
-    private let lock = NSLock()
-    private var made: AlignedTable?
-    private var calls = 0
+    private let made = MadeOnDemand<[Float]>()
 
     init(_ embeddings: Weight, vocabulary: Int) {
         self.embeddings = embeddings
@@ -261,29 +261,20 @@ final class TokenProjection: @unchecked Sendable {
     }
 
     /// The table, made now if this call warrants it; nil while rows are projected directly.
-    func table(rows: Int, layer: RecurrentLayer) -> AlignedTable? {
-        lock.lock()
-        defer { lock.unlock() }
-        calls += 1
-        if made == nil, calls > 1 || rows * 4 >= vocabulary {
+    func table(rows: Int, layer: RecurrentLayer) -> [Float]? {
+        made.get(now: rows * 4 >= vocabulary) {
             let width = layer.cell.gateWidth
-            let table = AlignedTable(count: vocabulary * width)
+            var table = [Float](repeating: 0, count: vocabulary * width)
             embeddings.storage.withBuffer { e in
-                Gemm.gemm(e.baseAddress!, lda: layer.features, layer.cell.kernel.values.baseAddress!, ldb: width, table.pointer, ldc: width,
-                          m: vocabulary, n: width, k: layer.features, accumulate: false,
-                          bias: layer.cell.inputBias?.values.baseAddress, packed: layer.packedKernel)
+                table.withUnsafeMutableBufferPointer { t in
+                    Gemm.gemm(e.baseAddress!, lda: layer.features, layer.cell.kernel.values.baseAddress!, ldb: width, t.baseAddress!, ldc: width,
+                              m: vocabulary, n: width, k: layer.features, accumulate: false,
+                              bias: layer.cell.inputBias?.values.baseAddress, packed: layer.packedKernel)
+                }
             }
-            made = table
+            return table
         }
-        return made
     }
-}
-
-/// Floats owned by a `TokenProjection`.
-final class AlignedTable: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(count: Int) { pointer = .allocate(capacity: max(count, 1)) }
-    deinit { pointer.deallocate() }
 }
 
 extension Builtins {
