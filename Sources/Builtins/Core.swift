@@ -70,28 +70,23 @@ public struct Dense: AbsorbsActivation {
         var output = [Float](repeating: 0, count: rows * units)
         input.data.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
-                if let packed {
-                    // Bias and a ReLU in the kernel's store; other activations after. A weight too
-                    // narrow to pack (see PackedKernel) takes the OpenBLAS path below for a batch.
-                    let relu = activation == .relu
-                    if let kernel = packed.kernel(rows: rows) {
-                        kernel.multiply(x.baseAddress!, lda: inputSize, into: y.baseAddress!, ldc: units, m: rows,
-                                        bias: bias?.values.baseAddress, relu: relu)
-                        if !relu { activation.apply(y, axisLength: units) }
-                        return
-                    }
-                    if rows == 1 {
-                        packed.rowTimesWeight(x.baseAddress!, into: y.baseAddress!, bias: bias?.values.baseAddress, relu: relu)
-                        if !relu { activation.apply(y, axisLength: units) }
-                        return
-                    }
+                // Our kernels add the bias and apply a ReLU in their store; other activations, and
+                // every activation on the OpenBLAS path (no AVX2, or a batch by a weight too narrow
+                // to pack, see PackedKernel), come after.
+                let relu = activation == .relu
+                var activated = false
+                if let packed, let kernel = packed.kernel(rows: rows) {
+                    kernel.multiply(x.baseAddress!, lda: inputSize, into: y.baseAddress!, ldc: units, m: rows,
+                                    bias: bias?.values.baseAddress, relu: relu)
+                    activated = relu
+                } else if let packed, rows == 1 {
+                    packed.rowTimesWeight(x.baseAddress!, into: y.baseAddress!, bias: bias?.values.baseAddress, relu: relu)
+                    activated = relu
+                } else {
+                    Gemm.gemm(x.baseAddress!, lda: inputSize, kernel.values.baseAddress!, ldb: units, y.baseAddress!, ldc: units,
+                              m: rows, n: units, k: inputSize, accumulate: false, bias: bias?.values.baseAddress)
                 }
-                if let bias {
-                    for row in 0..<rows { (y.baseAddress! + row * units).update(from: bias.values.baseAddress!, count: units) }
-                }
-                Gemm.gemm(x.baseAddress!, kernel.values.baseAddress!, y.baseAddress!, m: rows, n: units, k: inputSize,
-                          accumulate: bias != nil)
-                activation.apply(y, axisLength: units)
+                if !activated { activation.apply(y, axisLength: units) }
             }
         }
         return Tensor(shape: Array(input.shape.dropLast()) + [units], data: output)

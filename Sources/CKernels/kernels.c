@@ -74,7 +74,11 @@ AVX2 static inline __attribute__((always_inline)) void tile(const float *const a
     __m256 results[5][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}};
     if (post.bias || post.relu) {
         __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-        if (post.bias) {
+        if (post.bias && width == 16) {
+            bias0 = _mm256_loadu_ps(post.bias);
+            bias1 = _mm256_loadu_ps(post.bias + 8);
+        } else if (post.bias) {
+            // A partial panel: read only its `width` bias values.
             float lanes[16] = {0};
             for (long q = 0; q < width; q++) lanes[q] = post.bias[q];
             bias0 = _mm256_loadu_ps(lanes);
