@@ -41,11 +41,11 @@ public enum Gemm {
                              _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool,
                              bias: UnsafePointer<Float>? = nil, packed: PackedKernel? = nil, group: Int = 0) {
         guard m > 0, n > 0, k > 0 else { return }
-        useThreads(forWork: m * n * k)
         if let packed {
             packed.multiply(a, lda: lda, group: group, into: c, ldc: ldc, m: m, accumulate: accumulate, bias: bias)
             return
         }
+        useThreads(forWork: m * n * k)
         var accumulate = accumulate
         if let bias, !accumulate {
             // The bias first, then the product added to it.
