@@ -13,6 +13,7 @@ public enum Builtins {
         registerRecurrent(registry)
         registerWrappers(registry)
         registerNormalization(registry)
+        registerPreprocessing(registry)
         registerActivations(registry)
     }
 }

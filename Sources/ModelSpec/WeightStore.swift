@@ -128,15 +128,24 @@ final class MappedFile {
 /// The tensors of a safetensors weight blob: names, dtypes, shapes and their bytes, checked as the
 /// reference reader checks them. Float32 data that is aligned is used in place from the mapping.
 public final class WeightStore: @unchecked Sendable {
+    /// The dtypes a weight may have. Integer tensors are read as Float (exact below 2^24): Keras
+    /// keeps some state as integers, such as Normalization's int64 `count`.
     public enum DType: String, Sendable, CaseIterable {
         case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+        case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u64 = "U64", u32 = "U32", u16 = "U16", u8 = "U8"
 
         public var size: Int {
             switch self {
-            case .f32: return 4
-            case .f16, .bf16: return 2
-            case .f64: return 8
+            case .f32, .i32, .u32: return 4
+            case .f16, .bf16, .i16, .u16: return 2
+            case .f64, .i64, .u64: return 8
+            case .i8, .u8: return 1
             }
+        }
+
+        /// "F32, F16, ... or U8", for messages.
+        static var accepted: String {
+            allCases.dropLast().map(\.rawValue).joined(separator: ", ") + " or " + (allCases.last?.rawValue ?? "")
         }
     }
 
@@ -223,9 +232,9 @@ public final class WeightStore: @unchecked Sendable {
             guard let dtype = DType(rawValue: dtypeName) else {
                 let known = ["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL", "F8_E4M3", "F8_E5M2"]
                 if known.contains(dtypeName) {
-                    throw fail("\(location): dtype \(dtypeName) is not supported for weights; expected F32, F16, BF16 or F64")
+                    throw fail("\(location): dtype \(dtypeName) is not supported for weights; expected \(DType.accepted)")
                 }
-                throw fail("\(location): unknown dtype '\(dtypeName)'; expected F32, F16, BF16 or F64")
+                throw fail("\(location): unknown dtype '\(dtypeName)'; expected \(DType.accepted)")
             }
             guard case let .array(shapeItems)? = value["shape"] else { throw fail("\(location): missing or non-array shape") }
             var shape: [Int] = []
@@ -292,6 +301,14 @@ public final class WeightStore: @unchecked Sendable {
             return FloatStorage((0..<count).map { WeightStore.halfToFloat(start.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) })
         case .bf16:
             return FloatStorage((0..<count).map { Float(bitPattern: UInt32(start.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) << 16) })
+        case .i64: return FloatStorage((0..<count).map { Float(Int64(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) })
+        case .i32: return FloatStorage((0..<count).map { Float(Int32(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) })
+        case .i16: return FloatStorage((0..<count).map { Float(Int16(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 2, as: Int16.self))) })
+        case .i8: return FloatStorage((0..<count).map { Float(start.load(fromByteOffset: $0, as: Int8.self)) })
+        case .u64: return FloatStorage((0..<count).map { Float(UInt64(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) })
+        case .u32: return FloatStorage((0..<count).map { Float(UInt32(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
+        case .u16: return FloatStorage((0..<count).map { Float(UInt16(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self))) })
+        case .u8: return FloatStorage((0..<count).map { Float(start.load(fromByteOffset: $0, as: UInt8.self)) })
         }
     }
 
