@@ -76,8 +76,8 @@ def main():
     weights_case("w_duplicate_name", "a tensor name that appears twice", blob(None, data, dup.encode()), "appears twice")
     h = dict(header); h[first] = dict(h[first], dtype="F7")
     weights_case("w_unknown_dtype", "an unknown dtype", blob(h, data), "unknown dtype 'F7'")
-    h = dict(header); h[first] = dict(h[first], dtype="I32")
-    weights_case("w_int_dtype", "an integer dtype for a weight", blob(h, data), "is not supported for weights")
+    h = dict(header); h[first] = dict(h[first], dtype="BOOL")
+    weights_case("w_bool_dtype", "a boolean dtype for a weight (integer dtypes are read, as Keras stores some state as integers)", blob(h, data), "is not supported for weights")
     h = {k: dict(v) for k, v in header.items()}
     for k in names:
         if k != "__metadata__" and h[k]["data_offsets"][0] > 0:

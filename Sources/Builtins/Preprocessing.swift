@@ -193,7 +193,7 @@ public struct Normalization: Layer {
         let rank = context.inputShape.count + 1
         let raw: [Int]
         switch context.value("axis") {
-        case nil: raw = [-1]
+        case nil: raw = [try context.int("axis", default: -1)]
         case .null?: raw = []
         case .array?: raw = try context.intList("axis")
         default: raw = [try context.int("axis")]
