@@ -11,7 +11,8 @@ public struct Embedding: Layer, TakesIndices {
     public let maskZero: Bool
     public let embeddings: Weight
     public let outputShape: [Int?]
-    public var maskBehavior: MaskBehavior { .produces }
+    /// Makes a mask only with `mask_zero` (as `mask(of:)` does); otherwise, as in Keras, none.
+    public var maskBehavior: MaskBehavior { maskZero && outputShape.count == 2 ? .produces : .drops }
     public var indexLimit: Int { inputDim }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
