@@ -110,7 +110,7 @@ public struct Rescaling: Layer {
     static func factory(_ context: LayerContext) throws -> any Layer {
         func constant(_ key: String, default defaultValue: Float? = nil) throws -> SampleConstant {
             switch context.value(key) {
-            case .array?, .object?:
+            case .array?, .object?, .string?, .bool?:
                 let (shape, values) = try constantArray(context, key)
                 return try broadcastAgainstInput(context, key: key, shape: shape, values: values)
             default:
