@@ -51,12 +51,9 @@ public struct FloatStorage: @unchecked Sendable {
     /// pages of mapped values leave resident memory, to be read back from the file should anything
     /// touch them again. Owned values are left alone. Only a hint: the values stay valid.
     public func evict() {
-        guard isMapped, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + page - 1) / page * page
-        let end = (Int(bitPattern: base + count)) / page * page
-        guard end > start, let address = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(address, end - start, Int32(MADV_DONTNEED))
+        guard let file = owner as? MappedFile, let start = file.bytes.baseAddress, count > 0 else { return }
+        let offset = UnsafeRawPointer(base) - start
+        file.release(offset..<(offset + count * MemoryLayout<Float>.stride))
     }
 }
 
@@ -78,51 +75,6 @@ final class ZeroFloats {
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
     deinit { free(pointer) }
-}
-
-/// A read-only memory mapping of a whole file.
-final class MappedFile {
-    let bytes: UnsafeRawBufferPointer
-    private let mapped: Bool
-
-    init(path: String) throws {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else {
-            let reason = errno == ENOENT ? "no such file" : "cannot be opened for reading (\(String(cString: strerror(errno))))"
-            throw NNError(.io, path, reason)
-        }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw NNError(.io, path, "cannot read the file's size") }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw NNError(.io, path, "is not a regular file") }
-        let size = Int(status.st_size)
-        if size == 0 {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            mapped = false
-            return
-        }
-        // MAP_PRIVATE + PROT_READ: nothing nnbuild does can ever change the user's file.
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
-            throw NNError(.io, path, "cannot be mapped into memory (\(String(cString: strerror(errno))))")
-        }
-        bytes = UnsafeRawBufferPointer(start: address, count: size)
-        mapped = true
-    }
-
-    init(copying data: [UInt8]) {
-        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
-        raw.copyBytes(from: data)
-        bytes = UnsafeRawBufferPointer(start: raw.baseAddress, count: data.count)
-        mapped = false
-    }
-
-    deinit {
-        if mapped, let base = bytes.baseAddress {
-            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
-        } else if !mapped, let base = bytes.baseAddress {
-            UnsafeMutableRawPointer(mutating: base).deallocate()
-        }
-    }
 }
 
 /// The tensors of a safetensors weight blob: names, dtypes, shapes and their bytes, checked as the
@@ -159,9 +111,20 @@ public final class WeightStore: @unchecked Sendable {
     private let dataStart: Int
     private let byName: [String: Int]
 
-    /// Maps and checks the file at `path`.
-    public convenience init(path: String) throws {
-        try self.init(file: try MappedFile(path: path), source: path)
+    /// How a weight file reaches memory.
+    public enum Loading: Sendable {
+        /// Mapped read-only: fast to open and shared with the page cache, but truncating the file
+        /// while the store is alive kills the process with SIGBUS when a lost page is read.
+        case mapped
+        /// Copied into memory nnbuild owns: the file can then change or vanish without harm.
+        /// For long-running processes such as servers.
+        case copy
+    }
+
+    /// Maps (or, with `.copy`, reads) and checks the file at `path`.
+    public convenience init(path: String, loading: Loading = .mapped) throws {
+        let file = loading == .copy ? try MappedFile(copyingFileAt: path) : try MappedFile(path: path)
+        try self.init(file: file, source: path)
     }
 
     /// Checks an in-memory blob (tests, or data from standard input).

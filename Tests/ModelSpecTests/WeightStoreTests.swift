@@ -91,6 +91,42 @@ final class WeightStoreTests: XCTestCase {
         assertRefused(Blob.make(header: #"{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}"#, data: one), "run backwards")
     }
 
+    /// A header padded so the data starts 64-byte aligned: float32 data is then used in place.
+    static func alignedBlob(_ values: [Float]) -> [UInt8] {
+        let header = "{\"w\": {\"dtype\": \"F32\", \"shape\": [\(values.count)], \"data_offsets\": [0, \(values.count * 4)]}}"
+        let padded = header + String(repeating: " ", count: (64 - (8 + header.utf8.count) % 64) % 64)
+        return Blob.make(header: padded, data: Blob.floats(values))
+    }
+
+    /// Evicting values that live in memory nnbuild owns must not drop them (MADV_DONTNEED on
+    /// anonymous memory zeroes it); only a file mapping can read its pages back.
+    func testEvictKeepsValuesThatAreNotMappedFromAFile() throws {
+        let values = (0..<8192).map { Float($0 + 1) }
+        let store = try WeightStore(bytes: WeightStoreTests.alignedBlob(values))
+        let storage = store.floats(try XCTUnwrap(store.entry(named: "w")))
+        XCTAssertTrue(storage.isMapped)
+        storage.evict()
+        XCTAssertEqual(storage.array, values)
+    }
+
+    /// Weights loaded with `.copy` survive the file being truncated under the process (a mapping
+    /// would raise SIGBUS on the lost pages), and a mapped file's values also survive `evict`.
+    func testCopiedWeightsSurviveTruncation() throws {
+        let values = (0..<8192).map { Float($0) * 0.5 }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-copy-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(WeightStoreTests.alignedBlob(values)).write(to: file)
+        let mapped = try WeightStore(path: file.path)
+        let mappedValues = mapped.floats(try XCTUnwrap(mapped.entry(named: "w")))
+        mappedValues.evict()
+        XCTAssertEqual(mappedValues.array, values)
+        let copied = try WeightStore(path: file.path, loading: .copy)
+        XCTAssertEqual(truncate(file.path, 0), 0)
+        let storage = copied.floats(try XCTUnwrap(copied.entry(named: "w")))
+        storage.evict()
+        XCTAssertEqual(storage.array, values)
+    }
+
     func testMissingFileIsAnIOError() {
         XCTAssertThrowsError(try WeightStore(path: "/nonexistent/w.safetensors")) { error in
             XCTAssertEqual((error as? NNError)?.kind, .io)
