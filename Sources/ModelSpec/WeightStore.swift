@@ -154,12 +154,11 @@ public final class WeightStore: @unchecked Sendable {
             throw fail("the header does not start with '{'; expected a JSON object (is this a safetensors file?)")
         }
         let headerBytes = UnsafeBufferPointer(start: bytes.baseAddress!.advanced(by: 8).assumingMemoryBound(to: UInt8.self), count: headerSize)
-        if let duplicate = WeightStore.duplicateTopLevelKey(headerBytes) {
-            throw fail("header: tensor name '\(duplicate)' appears twice")
-        }
+        // Names are compared decoded (`\u0061` is `a`), and a name holding NUL is refused: json-c
+        // would cut it there and keep only the last of two equal names.
         let header: JSONValue
         do {
-            header = try JSONParser.parse(headerBytes, source: "\(source) header")
+            header = try JSONParser.parse(headerBytes, source: "\(source) header", refuseDuplicateKeys: true)
         } catch let error as NNError {
             throw NNError(.weights, error.location, error.message)
         }
@@ -271,38 +270,5 @@ public final class WeightStore: @unchecked Sendable {
             return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
         }
         return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
-    }
-
-    /// json-c keeps only the last of duplicate keys, so duplicates in the top-level object are found
-    /// by a scan of the raw text: a key is a string at depth 1 followed by ':'.
-    static func duplicateTopLevelKey(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        var seen = Set<[UInt8]>()
-        var depth = 0
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                var end = index + 1
-                var escaped = false
-                while end < bytes.count {
-                    if escaped { escaped = false } else if bytes[end] == UInt8(ascii: "\\") { escaped = true } else if bytes[end] == UInt8(ascii: "\"") { break }
-                    end += 1
-                }
-                if depth == 1 {
-                    var after = end + 1
-                    while after < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[after]) { after += 1 }
-                    if after < bytes.count, bytes[after] == UInt8(ascii: ":") {
-                        let key = Array(bytes[(index + 1)..<min(end, bytes.count)])
-                        if !seen.insert(key).inserted { return String(decoding: key, as: UTF8.self) }
-                    }
-                }
-                index = end + 1
-                continue
-            }
-            if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
-            if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
-            index += 1
-        }
-        return nil
     }
 }

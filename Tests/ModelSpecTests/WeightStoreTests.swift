@@ -127,6 +127,29 @@ final class WeightStoreTests: XCTestCase {
         XCTAssertEqual(storage.array, values)
     }
 
+    /// json-c keeps one of two equal names, so a second copy written with a `\u` escape, or with a
+    /// `\u0000` suffix (json-c ends keys at NUL), used to replace the first unnoticed.
+    func testDuplicateNamesAreComparedDecoded() {
+        let one = Blob.floats([1])
+        let tensor = #"{"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}"#
+        assertRefused(Blob.make(header: #"{"dense/kernel": \#(tensor), "dense/k\u0065rnel": \#(tensor)}"#, data: one),
+                      "key 'dense/kernel' appears twice at the top level")
+        assertRefused(Blob.make(header: #"{"dense/kernel": \#(tensor), "dense/kernel\u0000": \#(tensor)}"#, data: one),
+                      #"key 'dense/kernel\u0000' holds a NUL character"#)
+        assertRefused(Blob.make(header: #"{"a\u0000b": \#(tensor)}"#, data: one), "holds a NUL character")
+        assertRefused(Blob.make(header: #"{"a": {"dtype": "F32", "shape": [1], "shape": [1], "data_offsets": [0, 4]}}"#, data: one),
+                      "key 'shape' appears twice in 'a'")
+    }
+
+    func testNamesMustBeRFC3629UTF8() {
+        let tensor = Array(#": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}"#.utf8)
+        for bad: [UInt8] in [[0xED, 0xA0, 0x80], [0xE0, 0x80, 0xAF], [0xC0, 0xAF], [0xF4, 0x90, 0x80, 0x80]] {
+            let header = [UInt8(ascii: "{"), UInt8(ascii: "\""), UInt8(ascii: "w")] + bad + [UInt8(ascii: "\"")] + tensor
+            let blob = withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + Blob.floats([1])
+            assertRefused(blob, "header:1:4: the text is not valid UTF-8")
+        }
+    }
+
     func testMissingFileIsAnIOError() {
         XCTAssertThrowsError(try WeightStore(path: "/nonexistent/w.safetensors")) { error in
             XCTAssertEqual((error as? NNError)?.kind, .io)
