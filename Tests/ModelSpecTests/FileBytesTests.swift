@@ -37,6 +37,7 @@ final class FileBytesTests: XCTestCase {
             ("weights", { _ = try WeightStore(path: $0) }),
             ("copied weights", { _ = try WeightStore(path: $0, loading: .copy) }),
             ("input", { _ = try FileBytes.read(path: $0) }),
+            (".npy input", { _ = try NpyFile(path: $0) }),
         ]
         for (name, reader) in readers {
             let outcome = Outcome()
