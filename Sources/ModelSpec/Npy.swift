@@ -82,7 +82,7 @@ struct NpyHeader: Sendable, Equatable {
         let (members, end) = try reader.dict()
         // numpy pads with spaces and ends the header with a newline; nothing else may follow.
         for offset in end..<text.count where text[offset] != 0x20 && !(text[offset] == 0x0A && offset == text.count - 1) {
-            throw fail("the .npy header's padding holds byte 0x\(String(text[offset], radix: 16, uppercase: true)) at offset \(offset); expected only spaces and a final newline")
+            throw fail("the .npy header's padding holds byte 0x\(text[offset] < 0x10 ? "0" : "")\(String(text[offset], radix: 16, uppercase: true)) at offset \(offset); expected only spaces and a final newline")
         }
         var values: [String: PythonLiteral.Value] = [:]
         let expected = ["descr", "fortran_order", "shape"]
@@ -203,7 +203,11 @@ struct PythonLiteral {
     }
 
     func fail(_ expected: String) -> NNError {
-        let found = index < text.count ? "'\(String(decoding: text[index..<min(index + 12, text.count)], as: UTF8.self))'" : "the end of the header"
+        // Control and non-ASCII bytes shown as \xNN, so the message stays on one line.
+        let excerpt = text[index..<min(index + 12, text.count)].map { byte in
+            (0x20..<0x7F).contains(byte) ? String(UnicodeScalar(byte)) : "\\x" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+        }.joined()
+        let found = index < text.count ? "'\(excerpt)'" : "the end of the header"
         return NNError(.input, source, "the .npy header is malformed: expected \(expected) at offset \(index), found \(found)")
     }
 

@@ -123,8 +123,8 @@ final class NpyHeaderTests: XCTestCase {
     /// numpy pads with spaces and a final newline; NUL padding used to read as "Fortran order".
     func testPaddingIsOnlySpacesAndAFinalNewline() {
         XCTAssertEqual(refused("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\0\0\0\n"),
-                       "the .npy header's padding holds byte 0x0 at offset 57; expected only spaces and a final newline")
-        XCTAssertTrue(refused("{'descr': '<f4', 'fortran_order': False, 'shape': (1,)}\n \n").contains("holds byte 0xA at offset 55"))
+                       "the .npy header's padding holds byte 0x00 at offset 57; expected only spaces and a final newline")
+        XCTAssertTrue(refused("{'descr': '<f4', 'fortran_order': False, 'shape': (1,)}\n \n").contains("holds byte 0x0A at offset 55"))
         XCTAssertTrue(refused("{'descr': '<f4', 'fortran_order': False, 'shape': (1,)} x\n").contains("holds byte 0x78"))
     }
 
