@@ -155,22 +155,30 @@ final class MappedFile {
     /// fault a reader (a mapping raises SIGBUS on pages past the new end).
     init(copyingFileAt path: String) throws {
         let file = try RegularFile(path: path)
-        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(file.size, 1), alignment: 64)
+        // posix_memalign reports failure where Swift's allocator would trap.
+        var address: UnsafeMutableRawPointer?
+        guard posix_memalign(&address, 64, max(file.size, 1)) == 0, let address else {
+            throw NNError(.io, path, "cannot allocate \(file.size) bytes to copy the file into memory")
+        }
         let got: Int
         do {
-            got = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<file.size]))
+            got = try file.read(into: UnsafeMutableRawBufferPointer(start: address, count: file.size))
         } catch {
-            raw.deallocate()
+            free(address)
             throw error
         }
-        bytes = UnsafeRawBufferPointer(start: raw.baseAddress, count: got)
+        bytes = UnsafeRawBufferPointer(start: address, count: got)
         isFileMapping = false
     }
 
-    init(copying data: [UInt8]) {
-        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
+    init(copying data: [UInt8], source: String) throws {
+        var address: UnsafeMutableRawPointer?
+        guard posix_memalign(&address, 64, max(data.count, 1)) == 0, let address else {
+            throw NNError(.io, source, "cannot allocate \(data.count) bytes to copy the data")
+        }
+        let raw = UnsafeMutableRawBufferPointer(start: address, count: data.count)
         raw.copyBytes(from: data)
-        bytes = UnsafeRawBufferPointer(start: raw.baseAddress, count: data.count)
+        bytes = UnsafeRawBufferPointer(raw)
         isFileMapping = false
     }
 
@@ -192,7 +200,7 @@ final class MappedFile {
         if isFileMapping {
             munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
         } else {
-            UnsafeMutableRawPointer(mutating: base).deallocate()
+            free(UnsafeMutableRawPointer(mutating: base))
         }
     }
 }

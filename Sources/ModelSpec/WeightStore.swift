@@ -129,7 +129,7 @@ public final class WeightStore: @unchecked Sendable {
 
     /// Checks an in-memory blob (tests, or data from standard input).
     public convenience init(bytes: [UInt8], source: String = "<weights>") throws {
-        try self.init(file: MappedFile(copying: bytes), source: source)
+        try self.init(file: try MappedFile(copying: bytes, source: source), source: source)
     }
 
     private init(file: MappedFile, source: String) throws {
