@@ -22,6 +22,11 @@ final class RegularFile {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             let code = errno
+            // A socket cannot be opened at all (ENXIO); still name what the path is.
+            var status = stat()
+            if code != ENOENT, stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
+                throw NNError(.io, path, "is \(RegularFile.typeName(status.st_mode & S_IFMT)), expected a regular file")
+            }
             switch code {
             case ENOENT: throw NNError(.io, path, "no such file")
             case EACCES: throw NNError(.io, path, "cannot be opened for reading (permission denied)")

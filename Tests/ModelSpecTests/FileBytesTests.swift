@@ -73,6 +73,26 @@ final class FileBytesTests: XCTestCase {
         assertEveryReaderRefuses(link, "is a character device, expected a regular file")
     }
 
+    /// A Unix socket cannot even be opened (ENXIO); it is still named as a socket.
+    func testSocketIsRefusedByType() throws {
+        let socketPath = path("s.sock")
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(descriptor, 0)
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(socketPath.utf8)
+        try XCTSkipIf(pathBytes.count >= MemoryLayout.size(ofValue: address.sun_path), "temporary path too long for a socket")
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in pathBytes.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertEqual(bound, 0)
+        assertEveryReaderRefuses(socketPath, "is a socket, expected a regular file")
+    }
+
     func testDirectoryIsRefusedByType() throws {
         let folder = path("folder.json")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)

@@ -204,14 +204,14 @@ final class NpyFileTests: XCTestCase {
         XCTAssertThrowsError(try NpyFile(path: directory.path)) { XCTAssertTrue("\($0)".contains("is a directory, expected a regular file"), "\($0)") }
     }
 
-    func open(_ name: String) -> (Int32, String) {
+    func create(_ name: String) -> (Int32, String) {
         let path = directory.appendingPathComponent(name).path
-        return (Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600), path)
+        return (open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600), path)
     }
 
     func testWriterRoundTripsBatchByBatch() throws {
         let array = NumericArray(shape: [3, 2], values: [1, -2, .infinity, 0.25, 5, -0])
-        let (descriptor, path) = open("out.npy")
+        let (descriptor, path) = create("out.npy")
         var writer = try NpyWriter(descriptor: descriptor, source: path, shape: array.shape)
         try array.values[0..<4].withUnsafeBufferPointer { try writer.append($0) }
         try array.values[4...].withUnsafeBufferPointer { try writer.append($0) }
@@ -223,7 +223,7 @@ final class NpyFileTests: XCTestCase {
 
     func testWriterUsesVersion2ForAHugeHeader() throws {
         let shape = Array(repeating: 1, count: 25_000)
-        let (descriptor, path) = open("wide.npy")
+        let (descriptor, path) = create("wide.npy")
         var writer = try NpyWriter(descriptor: descriptor, source: path, shape: shape)
         try [Float(7)].withUnsafeBufferPointer { try writer.append($0) }
         try writer.finish()
@@ -235,7 +235,7 @@ final class NpyFileTests: XCTestCase {
     }
 
     func testWriterCountsValuesAndReportsWriteErrors() throws {
-        let (descriptor, path) = open("short.npy")
+        let (descriptor, path) = create("short.npy")
         defer { close(descriptor) }
         var writer = try NpyWriter(descriptor: descriptor, source: path, shape: [2, 2])
         try [Float(1), 2, 3].withUnsafeBufferPointer { try writer.append($0) }
@@ -246,13 +246,13 @@ final class NpyFileTests: XCTestCase {
             XCTAssertEqual(error as? NNError, NNError(.io, path, "cannot append 2 values: 3 of the 4 that shape [2, 2] holds are already written"))
         }
         XCTAssertThrowsError(try NpyWriter(descriptor: descriptor, source: path, shape: [-1])) { XCTAssertEqual(($0 as? NNError)?.kind, .io) }
-        let readOnly = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let readOnly = open(path, O_RDONLY | O_CLOEXEC)
         defer { close(readOnly) }
         XCTAssertThrowsError(try NpyWriter(descriptor: readOnly, source: "r.npy", shape: [1])) { error in
             XCTAssertEqual(error as? NNError, NNError(.io, "r.npy", "cannot write the output (Bad file descriptor)"))
         }
         // /dev/full is only written to, never replaced: every write fails with ENOSPC.
-        let full = Glibc.open("/dev/full", O_WRONLY | O_CLOEXEC)
+        let full = open("/dev/full", O_WRONLY | O_CLOEXEC)
         guard full >= 0 else { return }
         defer { close(full) }
         XCTAssertThrowsError(try NpyWriter(descriptor: full, source: "/dev/full", shape: [1])) { error in
