@@ -192,6 +192,34 @@ final class NpyFileTests: XCTestCase {
         XCTAssertEqual(try file.rows(0..<3000), array.values, "rows read again after their pages were released")
     }
 
+    /// Resident memory in bytes, from /proc/self/statm (mapped file pages count while resident).
+    static func residentBytes() throws -> Int {
+        // Not FileBytes: /proc files report a size of 0.
+        let fields = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " ")
+        return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// Reading a 64 MB file batch by batch leaves its pages out of resident memory, so a large
+    /// input costs one batch, not the file.
+    func testReadingInBatchesKeepsTheFileOutOfMemory() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/proc/self/statm"), "needs /proc")
+        let rows = 16_384, width = 1024
+        let path = try save(NpyHeader.float32Header(shape: [rows, width]), "large.npy")
+        // Real data, not a sparse file: holes may read as the shared zero page, never resident.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        let block = Data(Blob.floats(Array(repeating: 1, count: width)))
+        for _ in 0..<rows { handle.write(block) }
+        try handle.close()
+        let file = try NpyFile(path: path)
+        let before = try NpyFileTests.residentBytes()
+        var sum: Float = 0
+        for start in stride(from: 0, to: rows, by: 256) { sum += try file.rows(start..<(start + 256))[0] }
+        let grown = try NpyFileTests.residentBytes() - before
+        XCTAssertEqual(sum, Float(rows / 256))
+        XCTAssertLessThan(grown, 16 << 20, "resident memory grew by \(grown >> 20) MB reading a 64 MB file in 1 MB batches")
+    }
+
     func testBadFilesAreRefusedWhenOpened() throws {
         var bytes = Npy.encode(NumericArray(shape: [4, 2], values: Array(repeating: 1, count: 8)))
         bytes.removeLast(3)
