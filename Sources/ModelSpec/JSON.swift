@@ -215,7 +215,10 @@ enum JSONKeys {
     /// first key that appears twice in one object. `bytes` must be valid JSON.
     static func check(_ bytes: UnsafeBufferPointer<UInt8>, refuseDuplicates: Bool) -> Problem? {
         // One frame per open container: the keys seen so far (objects), and the key it sits under.
-        var frames: [(keys: Set<[UInt8]>, name: String?)] = []
+        // Keys are compared as Swift compares strings (canonical equivalence: "é" written as one
+        // scalar or as "e" and a combining accent are one name), since that is how nnbuild looks
+        // names up afterwards; each is kept with its bytes to say when the spellings differ.
+        var frames: [(keys: [String: [UInt8]], name: String?)] = []
         var pendingName: String?
         var index = 0
         while index < bytes.count {
@@ -238,15 +241,18 @@ enum JSONKeys {
                 if decoded.contains(0) {
                     return Problem(offset: start, message: "key '\(name.replacingNUL)' holds a NUL character (\\u0000); keys may not")
                 }
-                if refuseDuplicates, !frames[frames.count - 1].keys.insert(decoded).inserted {
-                    let container = frames.compactMap(\.name).map { "'\($0)'" }.joined(separator: " → ")
-                    return Problem(offset: start, message: "key '\(name)' appears twice" + (container.isEmpty ? " at the top level" : " in \(container)"))
+                if refuseDuplicates {
+                    if let earlier = frames[frames.count - 1].keys.updateValue(decoded, forKey: name) {
+                        let container = frames.compactMap(\.name).map { "'\($0)'" }.joined(separator: " → ")
+                        let spelling = earlier == decoded ? "" : " (spelt with other Unicode code points that compare equal)"
+                        return Problem(offset: start, message: "key '\(name)' appears twice" + (container.isEmpty ? " at the top level" : " in \(container)") + spelling)
+                    }
                 }
                 pendingName = name
                 index = after + 1
                 continue
             case UInt8(ascii: "{"), UInt8(ascii: "["):
-                frames.append((keys: [], name: pendingName))
+                frames.append((keys: [:], name: pendingName))
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 if !frames.isEmpty { frames.removeLast() }
             case 0x20, 0x09, 0x0A, 0x0D:

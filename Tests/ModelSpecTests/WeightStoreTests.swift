@@ -137,6 +137,10 @@ final class WeightStoreTests: XCTestCase {
         assertRefused(Blob.make(header: #"{"dense/kernel": \#(tensor), "dense/kernel\u0000": \#(tensor)}"#, data: one),
                       #"key 'dense/kernel\u0000' holds a NUL character"#)
         assertRefused(Blob.make(header: #"{"a\u0000b": \#(tensor)}"#, data: one), "holds a NUL character")
+        // nnbuild looks names up as Swift strings, where "é" and "e" + U+0301 are equal.
+        let second = #"{"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}"#
+        assertRefused(Blob.make(header: #"{"caf\u00e9/kernel": \#(tensor), "cafe\u0301/kernel": \#(second)}"#, data: one + one),
+                      "appears twice at the top level (spelt with other Unicode code points that compare equal)")
         assertRefused(Blob.make(header: #"{"a": {"dtype": "F32", "shape": [1], "shape": [1], "data_offsets": [0, 4]}}"#, data: one),
                       "key 'shape' appears twice in 'a'")
     }
