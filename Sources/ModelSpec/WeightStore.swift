@@ -44,7 +44,8 @@ public struct FloatStorage: @unchecked Sendable {
 
     public var array: [Float] { withBuffer { Array($0) } }
 
-    /// True when the values are read in place from the mapped file.
+    /// True when the values are read in place from the file's bytes (mapped, or the copy a
+    /// `.copy` store holds), not converted into a separate buffer.
     public var isMapped: Bool { owner is MappedFile }
 
     /// Says the values will not be read again soon (a layer has packed its own copy): the whole
