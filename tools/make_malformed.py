@@ -22,6 +22,8 @@ TAB = "specs/tabular_mlp"
 TEXT = "specs/text_bilstm"
 
 cases = []
+# Functions that add cases of a later round; each round's section at the end of this file registers one.
+SECTIONS = []
 
 
 def write(name, data):
@@ -203,10 +205,94 @@ def main():
     input_case("i_token_negative.json", "a negative token id", json.dumps([[-1] + [0] * 23]), "input", "outside the embedding's range", model=TEXT)
     input_case("i_token_fraction.json", "a fractional token id", json.dumps([[1.5] + [0] * 23]), "input", "takes int32 input", model=TEXT)
 
+    for section in SECTIONS:
+        section()
+
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
         f.write("\n")
     print("wrote %d cases to %s" % (len(cases), OUT))
+
+
+
+# --- round two: reading files ---
+# Hostile files for the readers in Sources/ModelSpec (issue 12, classes 2 and 5): safetensors
+# names that repeat once decoded or hold NUL, UTF-8 that RFC 3629 forbids, .npy headers that are
+# not the dict numpy writes, and JSON batches whose first elements claim terabytes. FIFOs and
+# devices are not files a corpus can hold; the unit tests in Tests/ModelSpecTests make them.
+def round_two_reading_files():
+    spec = f"{TAB}/model.json"
+    header, data = read_blob(f"{TAB}/weights.safetensors")
+    names = sorted(k for k in header if k != "__metadata__")
+    first = min(names, key=lambda k: header[k]["data_offsets"][0])
+
+    def weights_case(name, why, content, fragment):
+        case(name, why, ["validate", spec, write(name + ".safetensors", content)], "weights", fragment)
+
+    def with_extra_name(raw_name):
+        # The header as JSON text with one more entry named by `raw_name` (already escaped JSON).
+        text = json.dumps({k: header[k] for k in header})
+        return (text[:-1] + ", " + raw_name + ": " + json.dumps(header[first]) + "}").encode()
+
+    escaped = '"' + "".join("\\u%04x" % ord(c) if c == first[0] else c for c in first) + '"'
+    weights_case("w2_duplicate_escaped", "a tensor name repeated with a \\u escape, which json-c folds into the first",
+                 blob(None, data, with_extra_name(escaped)), "appears twice")
+    weights_case("w2_duplicate_nul_suffix", "a tensor name repeated with a \\u0000 suffix, where json-c ends keys",
+                 blob(None, data, with_extra_name(json.dumps(first)[:-1] + '\\u0000"')), "holds a NUL character")
+    for name, why, bad in [
+        ("w2_name_surrogate", "a tensor name holding an encoded surrogate (ED A0 80)", b"\xed\xa0\x80"),
+        ("w2_name_overlong", "a tensor name holding an overlong '/' (E0 80 AF)", b"\xe0\x80\xaf"),
+        ("w2_name_above_unicode", "a tensor name holding a code point above U+10FFFF (F4 90 80 80)", b"\xf4\x90\x80\x80"),
+    ]:
+        text = json.dumps({k: header[k] for k in header}).encode()
+        text = text.replace(json.dumps(first).encode(), json.dumps(first)[:-1].encode() + bad + b'"', 1)
+        weights_case(name, why, blob(None, data, text), "not valid UTF-8")
+
+    base = open(os.path.join(ROOT, spec), "rb").read()
+    case("s2_overlong_utf8", "a spec holding an overlong three-byte form (E0 80 AF)",
+         ["validate", write("s2_overlong_utf8.json", base.replace(b'"input_layer"', b'"input_layer\xe0\x80\xaf"', 1))], "json", "not valid UTF-8")
+    case("s2_key_nul", "a spec key holding NUL, which json-c would cut off",
+         ["validate", write("s2_key_nul.json", base.replace(b'"class_name"', b'"class_name\\u0000x"', 1))], "json", "holds a NUL character")
+
+    x = np.load(os.path.join(ROOT, f"{TAB}/input.npy")).astype(np.float32)
+    model = [f"{TAB}/model.json", f"{TAB}/weights.safetensors"]
+
+    def npy_with_header(text, payload):
+        # A version 1 .npy file whose header is exactly `text`.
+        raw = text.encode("latin1")
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(raw)) + raw + payload
+
+    def input_case(name, why, content, fragment):
+        case(name.split(".")[0], why, ["infer"] + model + ["--input", write(name, content)], "input", fragment)
+
+    shape = "(%d, %d)" % x.shape
+    good = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % shape
+    input_case("i2_fortran_string.npy", "fortran_order given as the string 'False'",
+               npy_with_header(good.replace("False", "'False'") + "\n", x.tobytes()), "must be True or False, found the string 'False'")
+    input_case("i2_duplicate_descr.npy", "descr given twice: the last ('<f8') wins, as in numpy, so the data is too short",
+               npy_with_header(good[:-1] + "'descr': '<f8'}\n", x.tobytes()), "of float64 needs")
+    input_case("i2_nul_padding.npy", "a header padded with NUL bytes instead of spaces",
+               npy_with_header(good + "\0" * 8 + "\n", x.tobytes()), "padding holds byte 0x00")
+    input_case("i2_unknown_key.npy", "a header with a key numpy does not write",
+               npy_with_header(good[:-1] + "'order': 'C'}\n", x.tobytes()), "unknown key 'order'")
+    input_case("i2_shape_list.npy", "a shape given as a list",
+               npy_with_header(good.replace(shape, "[%d, %d]" % x.shape) + "\n", x.tobytes()), "expected a string, True, False or a tuple")
+    input_case("i2_shape_overflow.npy", "a shape whose element count overflows",
+               npy_with_header(good.replace(shape, "(4294967296, 4294967296)") + "\n", x.tobytes()), "holds too many elements")
+
+    def bomb(width, depth):
+        text = "0"
+        for _ in range(depth):
+            text = "[" + text + ",0" * (width - 1) + "]"
+        return text
+
+    input_case("i2_json_reserve_bomb.json", "240 bytes whose first elements claim 13^9 numbers (42 GB) before the array is checked",
+               bomb(13, 9), "rectangular")
+    input_case("i2_json_reserve_overflow.json", "first elements whose sizes multiply past 2^63",
+               bomb(3, 60), "rectangular")
+
+
+SECTIONS.append(round_two_reading_files)
 
 
 if __name__ == "__main__":

@@ -253,24 +253,3 @@ public struct DefaultNamer {
         return text.lowercased()
     }
 }
-
-/// Reads a whole file into memory with a clear error when it cannot.
-public enum FileBytes {
-    public static func read(path: String, limit: Int = 1 << 30) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                throw NNError(.io, path, isDirectory.boolValue ? "is a directory, expected a file" : "cannot be opened for reading (permission denied?)")
-            }
-            throw NNError(.io, path, "no such file")
-        }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
-        guard size <= UInt64(limit) else {
-            throw NNError(.io, path, "the file is \(size) bytes; at most \(limit) are accepted here")
-        }
-        try? handle.seek(toOffset: 0)
-        let data = (try? handle.readToEnd()) ?? Data()
-        return [UInt8](data)
-    }
-}

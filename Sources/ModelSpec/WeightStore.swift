@@ -44,19 +44,17 @@ public struct FloatStorage: @unchecked Sendable {
 
     public var array: [Float] { withBuffer { Array($0) } }
 
-    /// True when the values are read in place from the mapped file.
+    /// True when the values are read in place from the file's bytes (mapped, or the copy a
+    /// `.copy` store holds), not converted into a separate buffer.
     public var isMapped: Bool { owner is MappedFile }
 
     /// Says the values will not be read again soon (a layer has packed its own copy): the whole
     /// pages of mapped values leave resident memory, to be read back from the file should anything
     /// touch them again. Owned values are left alone. Only a hint: the values stay valid.
     public func evict() {
-        guard isMapped, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + page - 1) / page * page
-        let end = (Int(bitPattern: base + count)) / page * page
-        guard end > start, let address = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(address, end - start, Int32(MADV_DONTNEED))
+        guard let file = owner as? MappedFile, let start = file.bytes.baseAddress, count > 0 else { return }
+        let offset = UnsafeRawPointer(base) - start
+        file.release(offset..<(offset + count * MemoryLayout<Float>.stride))
     }
 }
 
@@ -78,51 +76,6 @@ final class ZeroFloats {
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
     deinit { free(pointer) }
-}
-
-/// A read-only memory mapping of a whole file.
-final class MappedFile {
-    let bytes: UnsafeRawBufferPointer
-    private let mapped: Bool
-
-    init(path: String) throws {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else {
-            let reason = errno == ENOENT ? "no such file" : "cannot be opened for reading (\(String(cString: strerror(errno))))"
-            throw NNError(.io, path, reason)
-        }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw NNError(.io, path, "cannot read the file's size") }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw NNError(.io, path, "is not a regular file") }
-        let size = Int(status.st_size)
-        if size == 0 {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            mapped = false
-            return
-        }
-        // MAP_PRIVATE + PROT_READ: nothing nnbuild does can ever change the user's file.
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
-            throw NNError(.io, path, "cannot be mapped into memory (\(String(cString: strerror(errno))))")
-        }
-        bytes = UnsafeRawBufferPointer(start: address, count: size)
-        mapped = true
-    }
-
-    init(copying data: [UInt8]) {
-        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
-        raw.copyBytes(from: data)
-        bytes = UnsafeRawBufferPointer(start: raw.baseAddress, count: data.count)
-        mapped = false
-    }
-
-    deinit {
-        if mapped, let base = bytes.baseAddress {
-            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
-        } else if !mapped, let base = bytes.baseAddress {
-            UnsafeMutableRawPointer(mutating: base).deallocate()
-        }
-    }
 }
 
 /// The tensors of a safetensors weight blob: names, dtypes, shapes and their bytes, checked as the
@@ -168,14 +121,25 @@ public final class WeightStore: @unchecked Sendable {
     private let dataStart: Int
     private let byName: [String: Int]
 
-    /// Maps and checks the file at `path`.
-    public convenience init(path: String) throws {
-        try self.init(file: try MappedFile(path: path), source: path)
+    /// How a weight file reaches memory.
+    public enum Loading: Sendable {
+        /// Mapped read-only: fast to open and shared with the page cache, but truncating the file
+        /// while the store is alive kills the process with SIGBUS when a lost page is read.
+        case mapped
+        /// Copied into memory nnbuild owns: the file can then change or vanish without harm.
+        /// For long-running processes such as servers.
+        case copy
+    }
+
+    /// Maps (or, with `.copy`, reads) and checks the file at `path`.
+    public convenience init(path: String, loading: Loading = .mapped) throws {
+        let file = loading == .copy ? try MappedFile(copyingFileAt: path) : try MappedFile(path: path)
+        try self.init(file: file, source: path)
     }
 
     /// Checks an in-memory blob (tests, or data from standard input).
     public convenience init(bytes: [UInt8], source: String = "<weights>") throws {
-        try self.init(file: MappedFile(copying: bytes), source: source)
+        try self.init(file: try MappedFile(copying: bytes, source: source), source: source)
     }
 
     private init(file: MappedFile, source: String) throws {
@@ -200,12 +164,11 @@ public final class WeightStore: @unchecked Sendable {
             throw fail("the header does not start with '{'; expected a JSON object (is this a safetensors file?)")
         }
         let headerBytes = UnsafeBufferPointer(start: bytes.baseAddress!.advanced(by: 8).assumingMemoryBound(to: UInt8.self), count: headerSize)
-        if let duplicate = WeightStore.duplicateTopLevelKey(headerBytes) {
-            throw fail("header: tensor name '\(duplicate)' appears twice")
-        }
+        // Names are compared decoded (`\u0061` is `a`), and a name holding NUL is refused: json-c
+        // would cut it there and keep only the last of two equal names.
         let header: JSONValue
         do {
-            header = try JSONParser.parse(headerBytes, source: "\(source) header")
+            header = try JSONParser.parse(headerBytes, source: "\(source) header", refuseDuplicateKeys: true)
         } catch let error as NNError {
             throw NNError(.weights, error.location, error.message)
         }
@@ -325,38 +288,5 @@ public final class WeightStore: @unchecked Sendable {
             return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
         }
         return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
-    }
-
-    /// json-c keeps only the last of duplicate keys, so duplicates in the top-level object are found
-    /// by a scan of the raw text: a key is a string at depth 1 followed by ':'.
-    static func duplicateTopLevelKey(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        var seen = Set<[UInt8]>()
-        var depth = 0
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                var end = index + 1
-                var escaped = false
-                while end < bytes.count {
-                    if escaped { escaped = false } else if bytes[end] == UInt8(ascii: "\\") { escaped = true } else if bytes[end] == UInt8(ascii: "\"") { break }
-                    end += 1
-                }
-                if depth == 1 {
-                    var after = end + 1
-                    while after < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[after]) { after += 1 }
-                    if after < bytes.count, bytes[after] == UInt8(ascii: ":") {
-                        let key = Array(bytes[(index + 1)..<min(end, bytes.count)])
-                        if !seen.insert(key).inserted { return String(decoding: key, as: UTF8.self) }
-                    }
-                }
-                index = end + 1
-                continue
-            }
-            if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
-            if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
-            index += 1
-        }
-        return nil
     }
 }
