@@ -50,6 +50,11 @@ public struct Bidirectional: Layer {
         backward.config = set(backward.config, "zero_output_for_mask", .bool(returnSequences))
         let forwardLayer = try context.buildNested(forward)
         let backwardLayer = try context.buildNested(backward)
+        for (key, spec, layer) in [("layer", forward, forwardLayer),
+                                   (context.has("backward_layer") ? "backward_layer" : "layer", backward, backwardLayer)]
+            where !(layer is any RecurrentSequenceLayer) {
+            throw context.error("'\(key)' must be a recurrent layer (SimpleRNN, LSTM, GRU or another registered recurrent layer), as Keras requires; found \(spec.className) '\(spec.name)'", key: key)
+        }
         let a = forwardLayer.outputShape, b = backwardLayer.outputShape
         guard a.count == b.count, a.dropLast() == b.dropLast(), let last = a.last ?? nil, let otherLast = b.last ?? nil else {
             throw context.error("the forward and backward layers give different shapes: \(describeShape(a)) and \(describeShape(b))")

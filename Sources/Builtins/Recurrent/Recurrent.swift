@@ -70,7 +70,7 @@ struct RecurrentOptions {
 /// when `zero_output_for_mask`, else the previous output, as in Keras; without `return_sequences`
 /// the result is the last step's output, so a row ending in padding gives zeros in the first case.
 /// With `go_backwards` the steps run last to first and the sequence output stays in that order.
-public struct RecurrentLayer: Layer {
+public struct RecurrentLayer: RecurrentSequenceLayer {
     public let cell: any RecurrentCell
     public let returnSequences: Bool
     public let goBackwards: Bool
