@@ -164,19 +164,20 @@ public struct Conv1D: AbsorbsActivation {
 }
 
 /// What a convolution allocates besides its output: the zero-padded copy of the input that the
-/// implicit GEMM and Winograd read (huge for a large dilation with padding "same"), or the
+/// implicit GEMM and Winograd read (huge for a large dilation with padding "same"), counted on
+/// every kernel path so that whether a model is accepted does not depend on the machine, and the
 /// im2col columns of one chunk on the OpenBLAS path.
-func convolutionScratch(batch: Int, geometry g: ConvolutionGeometry, packed: Bool, winograd: Bool) -> Int {
-    if packed || winograd { return ShapeMath.saturatingProduct([batch, g.paddedImageCount(winograd: winograd)]) }
-    if g.isPointwise { return 0 }
-    return min(convolutionColumnLimit, ShapeMath.saturatingProduct([batch, g.rows.output, g.columns.output, g.patchSize]))
+func convolutionScratch(batch: Int, geometry g: ConvolutionGeometry, winograd: Bool) -> Int {
+    let padded = ShapeMath.saturatingProduct([batch, g.paddedImageCount(winograd: winograd)])
+    let columns = g.isPointwise ? 0 : min(convolutionColumnLimit, ShapeMath.saturatingProduct([batch, g.rows.output, g.columns.output, g.patchSize]))
+    return ShapeMath.saturatingSum(padded, columns)
 }
 
 extension Conv2D: PlansMemory {
     public func workingSet(input: [Int]) -> WorkingSet {
         let batch = input.first ?? 1
         return WorkingSet(outputShape: [batch, geometry.rows.output, geometry.columns.output, geometry.filters],
-                          scratch: convolutionScratch(batch: batch, geometry: geometry, packed: packed != nil, winograd: winograd != nil),
+                          scratch: convolutionScratch(batch: batch, geometry: geometry, winograd: winograd != nil),
                           scratchMeaning: "a zero-padded copy of the input")
     }
 }
@@ -189,7 +190,7 @@ extension Conv1D: PlansMemory {
         let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
         return WorkingSet(outputShape: [batch, columns.output, settings.filters],
-                          scratch: convolutionScratch(batch: batch, geometry: geometry, packed: packed != nil, winograd: false),
+                          scratch: convolutionScratch(batch: batch, geometry: geometry, winograd: false),
                           scratchMeaning: "a zero-padded copy of the input")
     }
 }
