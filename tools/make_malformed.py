@@ -236,12 +236,12 @@ def shapes_and_memory_cases():
     first("s_flatten_overflow", "Flatten of an input whose size overflows", "Flatten", [m, m, m])
     first("s_reshape_input_overflow", "Reshape of an input whose size overflows", "Reshape", [m, m, m], {"target_shape": [-1]})
     first("s_batchnorm_overflow", "BatchNormalization whose inner size overflows", "BatchNormalization", [2, m, m, m], {"axis": 1})
-    first("s_layernorm_overflow", "LayerNormalization over axes whose size overflows", "LayerNormalization", [m, m, m], {"axis": [1, 2, 3]})
+    first("s_layernorm_overflow", "LayerNormalization over axes whose size overflows", "LayerNormalization", [m, m, m], {"axis": [1, 2, 3], "scale": False, "center": False})
     first("s_rmsnorm_overflow", "RMSNormalization over axes whose size overflows", "RMSNormalization", [m, m, m], {"axis": [1, 2, 3]})
     first("s_unitnorm_overflow", "UnitNormalization over axes whose size overflows", "UnitNormalization", [m, m, m], {"axis": [1, 2, 3]})
     first("s_softmax_axis_overflow", "Softmax over one axis with an inner size that overflows", "Softmax", [2, m, m, m], {"axis": 1})
     first("s_softmax_axes_overflow", "Softmax over several axes whose size overflows", "Softmax", [m, m, m], {"axis": [1, 2, 3]})
-    first("s_prelu_overflow", "PReLU over an input whose size overflows", "PReLU", [m, m, m])
+    first("s_prelu_overflow", "PReLU over an input whose size overflows", "PReLU", [m, m, m], {"shared_axes": [1, 2, 3]})
     model("s_reshape_target_overflow", "a Reshape target_shape whose product overflows", [4],
           {"class_name": "Reshape", "config": {"name": "x", "target_shape": [65536, 65536, 65536, 65536, -1]}},
           "layer", "layer 'x' (Reshape): 'target_shape'")
