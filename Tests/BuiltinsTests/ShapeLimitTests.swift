@@ -78,6 +78,9 @@ final class ShapeLimitTests: XCTestCase {
             ("ZeroPadding1D", [1, 512], #""padding": 1048576"#, "output 4.0 GiB"),
             ("Conv2D", [1, 1, 1], #""filters": 1, "kernel_size": 3, "padding": "same", "dilation_rate": 1048576"#, "zero-padded copy of the input 16.0 TiB"),
             ("Conv1D", [1, 1024], #""filters": 1, "kernel_size": 3, "padding": "same", "dilation_rate": 1048576"#, "zero-padded copy of the input 8.0 GiB"),
+            ("TimeDistributed", [2, 1, 1, 1], #""layer": {"class_name": "Conv2D", "config": {"name": "c", "filters": 1, "kernel_size": 3, "padding": "same", "dilation_rate": 1048576}}"#,
+             "zero-padded copy of the input 32.0 TiB"),
+            ("LSTM", [1048576, 1], #""units": 256"#, "input projections and states 4.0 GiB"),
         ]
         for (className, input, config, figure) in cases {
             guard let error = buildError(className, input: input, config: config) else {

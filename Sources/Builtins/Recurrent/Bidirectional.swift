@@ -117,3 +117,15 @@ public struct Bidirectional: Layer {
         }
     }
 }
+
+extension Bidirectional: PlansMemory {
+    /// Both halves at once (they may run side by side), each with its scratch, then the merge.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let halves = [forwardLayer, backwardLayer].map { $0.plannedWorkingSet(input: input) }
+        let merged = WorkingSet(outputShape: [input.first ?? 1] + outputShape.enumerated().map { axis, size in
+            size ?? (axis + 1 < input.count ? input[axis + 1] : 1)
+        })
+        let scratch = ShapeMath.saturatingSum(halves[0].output, halves[0].scratch, halves[1].output, halves[1].scratch)
+        return WorkingSet(outputShape: merged.outputShape, scratch: scratch, scratchMeaning: "both halves' outputs and scratch")
+    }
+}

@@ -245,6 +245,21 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     }
 }
 
+extension RecurrentLayer: PlansMemory {
+    /// The output, and the buffers a call makes: every step's input projections (steps × gate
+    /// width per row), the time-major copy of the input, and the states.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let batch = input.first ?? 1, steps = input.count > 1 ? input[1] : 1
+        let rows = ShapeMath.saturatingProduct([batch, steps])
+        let scratch = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([rows, cell.gateWidth]),
+                                              tokens == nil ? ShapeMath.saturatingProduct([rows, features]) : 0,
+                                              ShapeMath.saturatingProduct([batch, cell.units, 2 * cell.stateCount + 1]),
+                                              ShapeMath.saturatingProduct([batch, cell.scratchPerRow]))
+        let output = returnSequences ? [batch, steps, cell.units] : [batch, cell.units]
+        return WorkingSet(outputShape: output, scratch: scratch, scratchMeaning: "input projections and states")
+    }
+}
+
 /// The input projections of every token of an embedding, E·W + b (vocabulary × gate width), made
 /// on demand for a recurrent layer fused with the Embedding before it: a step's projection is
 /// then a row lookup, not a product. It is made on the second call, or at once for a call
