@@ -229,7 +229,7 @@ public final class LayerContext {
     public func weight(_ variable: String, shape: [Int]) throws -> Weight {
         trace?.weights.append((variable, shape))
         let weight = try binder.resolve(scope: scope, variable: variable, shape: shape, label: label, location: "\(source): \(spec.path)")
-        parameterCount += shape.reduce(1, *)
+        parameterCount += ShapeMath.saturatingProduct(shape)
         return weight
     }
 
