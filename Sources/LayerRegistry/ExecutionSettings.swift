@@ -58,18 +58,18 @@ extension Layer {
     public func checkMemory(input: [Int], limit: Int, label: String, location: String, kind: NNError.Kind) throws {
         let plan = plannedWorkingSet(input: input)
         let inputCount = ShapeMath.saturatingProduct(input)
-        let elements = ShapeMath.saturatingSum(inputCount, plan.output, plan.scratch)
-        let bytes = elements > Int.max / 4 ? Int.max : elements * 4
+        let bytes = ShapeMath.floatBytes(ShapeMath.saturatingSum(inputCount, plan.output, plan.scratch))
         guard bytes > limit else { return }
         let rows = input.first ?? 1
         let batch = rows == 1 ? "one sample" : "a batch of \(rows)"
-        var parts = ["output \(ShapeMath.describeBytes(plan.output > Int.max / 4 ? Int.max : plan.output * 4))"]
+        var parts = ["output \(ShapeMath.describeBytes(ShapeMath.floatBytes(plan.output)))"]
         if plan.scratch > 0 {
-            parts.append("\(plan.scratchMeaning.isEmpty ? "scratch" : plan.scratchMeaning) \(ShapeMath.describeBytes(plan.scratch > Int.max / 4 ? Int.max : plan.scratch * 4))")
+            parts.append("\(plan.scratchMeaning.isEmpty ? "scratch" : plan.scratchMeaning) \(ShapeMath.describeBytes(ShapeMath.floatBytes(plan.scratch)))")
         }
+        parts.append("input \(ShapeMath.describeBytes(ShapeMath.floatBytes(inputCount)))")
         let advice = kind == .layer ? "raise the limit (nnbuild --max-memory) or use a smaller configuration"
                                     : "use a smaller batch (--batch-size) or raise the limit (--max-memory)"
-        throw NNError(kind, location, "\(label): \(batch) would need \(ShapeMath.describeBytes(bytes)) (\(parts.joined(separator: ", ")), input \(ShapeMath.describeBytes(inputCount > Int.max / 4 ? Int.max : inputCount * 4))), more than the memory limit of \(ShapeMath.describeBytes(limit)); \(advice)")
+        throw NNError(kind, location, "\(label): \(batch) would need \(ShapeMath.describeBytes(bytes)) (\(parts.joined(separator: ", "))), more than the memory limit of \(ShapeMath.describeBytes(limit)); \(advice)")
     }
 }
 

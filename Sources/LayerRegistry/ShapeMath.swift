@@ -75,6 +75,11 @@ public enum ShapeMath {
         return "\(count)"
     }
 
+    /// The bytes of `elements` float32 values, `Int.max` past `Int`.
+    public static func floatBytes(_ elements: Int) -> Int {
+        elements > Int.max / 4 ? Int.max : max(elements, 0) * 4
+    }
+
     /// A byte count for people, in binary units: `4.0 GiB`.
     public static func describeBytes(_ bytes: Int) -> String {
         if bytes == Int.max { return "more than 8 EiB" }
