@@ -53,10 +53,14 @@ extension Layer {
         return WorkingSet(outputShape: [input.first ?? 1] + sample)
     }
 
-    /// Fails when a call on a batch of shape `input` would need more than `limit` bytes: the
-    /// input it reads, its output and its scratch, as float32. `label` names the layer.
+    /// Fails when a call on a batch of shape `input` would need more than `limit` bytes (the
+    /// input it reads, its output and its scratch, as float32), or when its output would pass
+    /// `ShapeMath.tensorLimit`. `label` names the layer.
     public func checkMemory(input: [Int], limit: Int, label: String, location: String, kind: NNError.Kind) throws {
         let plan = plannedWorkingSet(input: input)
+        if case let .failure(message) = ShapeMath.checkTensor(plan.outputShape, what: "the output") {
+            throw NNError(kind, location, "\(label): \(message.text)")
+        }
         let inputCount = ShapeMath.saturatingProduct(input)
         let bytes = ShapeMath.floatBytes(ShapeMath.saturatingSum(inputCount, plan.output, plan.scratch))
         guard bytes > limit else { return }

@@ -111,6 +111,13 @@ final class ShapeLimitTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains("layer 'r' (RepeatVector): a batch of 32 would need 2.0 MiB"), "\(error)")
             }
         }
+        // Past the per-tensor limit, whatever the memory limit: 2^13 rows of 2^24 values.
+        let wide = try Model.build(try ModelDescription.parse(text.replacingOccurrences(of: #""n": 1024"#, with: #""n": 1048576"#), source: "m.json"),
+                                   registry: .withBuiltins())
+        let rows = Tensor(shape: [1 << 13, 16], data: [Float](repeating: 0, count: 1 << 17))
+        XCTAssertThrowsError(try wide.predict(rows, settings: ExecutionSettings(memoryLimit: 1 << 50))) { error in
+            XCTAssertTrue("\(error)".contains("the output would hold 2^37 values (shape [8192, 1048576, 16]), more than the limit of 2^36"), "\(error)")
+        }
         // The settings given to predict win over the model's.
         XCTAssertEqual(try model.predict(large, settings: ExecutionSettings(memoryLimit: 4 << 20)).shape, [32, 1024, 16])
         XCTAssertThrowsError(try Model.build(description, registry: .withBuiltins(), settings: ExecutionSettings(memoryLimit: 32 << 10))) { error in
