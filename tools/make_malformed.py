@@ -295,5 +295,53 @@ def round_two_reading_files():
 SECTIONS.append(round_two_reading_files)
 
 
+# --- round two: shapes and memory ---
+# Specs of a few hundred bytes whose shapes overflow (one case per layer that used to trap), and
+# layers that would ask for gigabytes without weights to justify it.
+def shapes_and_memory_cases():
+    big = 2147483647
+
+    def model(name, why, input_shape, layer, kind, fragment):
+        text = {"class_name": "Sequential", "config": {"layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [None] + input_shape}}, layer]}}
+        case(name, why, ["validate", write(name + ".json", json.dumps(text))], kind, fragment)
+
+    def first(name, why, class_name, input_shape, config=None):
+        # The layer takes the input itself, so the error names it.
+        layer = {"class_name": class_name, "config": dict({"name": "x", "batch_input_shape": [None] + input_shape}, **(config or {}))}
+        text = {"class_name": "Sequential", "config": {"layers": [layer]}}
+        case(name, why, ["validate", write(name + ".json", json.dumps(text))], "layer",
+             "layer 'x' (%s): its input would hold" % class_name)
+
+    m = big
+    first("s_flatten_overflow", "Flatten of an input whose size overflows", "Flatten", [m, m, m])
+    first("s_reshape_input_overflow", "Reshape of an input whose size overflows", "Reshape", [m, m, m], {"target_shape": [-1]})
+    first("s_batchnorm_overflow", "BatchNormalization whose inner size overflows", "BatchNormalization", [2, m, m, m], {"axis": 1})
+    first("s_layernorm_overflow", "LayerNormalization over axes whose size overflows", "LayerNormalization", [m, m, m], {"axis": [1, 2, 3], "scale": False, "center": False})
+    first("s_rmsnorm_overflow", "RMSNormalization over axes whose size overflows", "RMSNormalization", [m, m, m], {"axis": [1, 2, 3]})
+    first("s_unitnorm_overflow", "UnitNormalization over axes whose size overflows", "UnitNormalization", [m, m, m], {"axis": [1, 2, 3]})
+    first("s_softmax_axis_overflow", "Softmax over one axis with an inner size that overflows", "Softmax", [2, m, m, m], {"axis": 1})
+    first("s_softmax_axes_overflow", "Softmax over several axes whose size overflows", "Softmax", [m, m, m], {"axis": [1, 2, 3]})
+    first("s_prelu_overflow", "PReLU over an input whose size overflows", "PReLU", [m, m, m], {"shared_axes": [1, 2, 3]})
+    model("s_reshape_target_overflow", "a Reshape target_shape whose product overflows", [4],
+          {"class_name": "Reshape", "config": {"name": "x", "target_shape": [65536, 65536, 65536, 65536, -1]}},
+          "layer", "layer 'x' (Reshape): 'target_shape'")
+    model("s_repeat_vector_memory", "RepeatVector asking for 8 GiB per sample", [16],
+          {"class_name": "RepeatVector", "config": {"name": "x", "n": 134217728}}, "layer", "one sample would need 8.0 GiB")
+    model("s_upsampling_memory", "UpSampling2D asking for 8 GiB per sample", [1, 1, 2],
+          {"class_name": "UpSampling2D", "config": {"name": "x", "size": [32768, 32768]}}, "layer", "one sample would need 8.0 GiB")
+    model("s_zero_padding_memory", "ZeroPadding2D asking for 6 GiB per sample", [1, 1, 1],
+          {"class_name": "ZeroPadding2D", "config": {"name": "x", "padding": 20000}}, "layer", "one sample would need 6.0 GiB")
+    model("s_dilated_conv_memory", "a dilated same Conv2D whose padded input is 16 TiB", [1, 1, 1],
+          {"class_name": "Conv2D", "config": {"name": "x", "filters": 1, "kernel_size": 3, "padding": "same", "dilation_rate": 1048576}},
+          "layer", "a zero-padded copy of the input 16.0 TiB")
+    model("s_bidirectional_dense", "Bidirectional around a layer that is not recurrent", [3, 2],
+          {"class_name": "Bidirectional", "config": {"name": "x", "layer": {"class_name": "Dense", "config": {"name": "d", "units": 2}}}},
+          "layer", "'layer' must be a recurrent layer")
+
+
+SECTIONS.append(shapes_and_memory_cases)
+
+
 if __name__ == "__main__":
     main()

@@ -91,6 +91,11 @@ struct TokenSequence: Layer {
     }
 }
 
+extension TokenSequence: PlansMemory {
+    /// The recurrent layer's plan for the ids (the mask is one flag per id).
+    func workingSet(input: [Int]) -> WorkingSet { layer.plannedWorkingSet(input: input) }
+}
+
 /// `Masking`: a step whose features all equal `mask_value` (0.0) is masked and zeroed.
 public struct Masking: Layer {
     public let maskValue: Float

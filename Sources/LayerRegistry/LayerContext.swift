@@ -229,7 +229,7 @@ public final class LayerContext {
     public func weight(_ variable: String, shape: [Int]) throws -> Weight {
         trace?.weights.append((variable, shape))
         let weight = try binder.resolve(scope: scope, variable: variable, shape: shape, label: label, location: "\(source): \(spec.path)")
-        parameterCount += shape.reduce(1, *)
+        parameterCount += ShapeMath.saturatingProduct(shape)
         return weight
     }
 
@@ -265,11 +265,20 @@ public final class LayerContext {
 
     /// Builds `nested` through the registry, as a sub-layer of this one (its weights are looked up
     /// under this layer's scope), for `inputShape` (this layer's input shape by default).
+    /// Its input and output shapes are checked against `ShapeMath.sampleLimit`, as Model.build
+    /// checks every top-level layer's.
     public func buildNested(_ nested: LayerSpec, inputShape: [Int?]? = nil) throws -> any Layer {
-        let context = LayerContext(spec: nested, inputShape: inputShape ?? self.inputShape, inputCarriesMask: inputCarriesMask,
+        let shape = inputShape ?? self.inputShape
+        if case let .failure(message) = ShapeMath.checkSample(shape, what: "its input") {
+            throw NNError(.layer, "\(source): \(nested.path)", "\(nested.label): \(message.text)")
+        }
+        let context = LayerContext(spec: nested, inputShape: shape, inputCarriesMask: inputCarriesMask,
                                    registry: registry, scope: scope + [nested.name], previousLabel: previousLabel,
                                    binder: binder, source: source)
         let layer = try registry.make(context)
+        if case let .failure(message) = ShapeMath.checkSample(layer.outputShape, what: "the output") {
+            throw NNError(.layer, "\(source): \(nested.path)", "\(nested.label): \(message.text)")
+        }
         parameterCount += context.parameterCount
         return layer
     }

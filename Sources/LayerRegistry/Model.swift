@@ -24,6 +24,8 @@ public struct Model: Sendable {
     public let description: ModelDescription
     public let nodes: [Node]
     public let steps: [Step]
+    /// The settings the model was built with, which `predict` uses unless given others.
+    public let settings: ExecutionSettings
 
     public var inputShape: [Int?] { description.inputShape }
     public var outputShape: [Int?] { nodes.last?.outputShape ?? description.inputShape }
@@ -33,14 +35,22 @@ public struct Model: Sendable {
     /// weights the model has zeros, enough to check shapes). Weight problems are collected and
     /// thrown together as `NNErrors`; a config problem stops the build at that layer. With `fuse`
     /// (the default), layers that can run their successor in the same pass do (`FusesNext`).
+    ///
+    /// Every layer's input and output shape is checked against `ShapeMath.sampleLimit`, and what
+    /// each layer allocates for one sample against `settings.memoryLimit`, so a factory never sees
+    /// a shape whose element count overflows and a model that cannot run is refused here.
     public static func build(_ description: ModelDescription, registry: LayerRegistry, weights: WeightStore? = nil,
-                             fuse: Bool = true) throws -> Model {
+                             fuse: Bool = true, settings: ExecutionSettings = .default) throws -> Model {
         let binder = WeightBinder(store: weights)
         var nodes: [Node] = []
         var shape = description.inputShape
         var carriesMask = false
         var previousLabel: String?
         for spec in description.layers {
+            let location = "\(description.source): \(spec.path)"
+            if case let .failure(message) = ShapeMath.checkSample(shape, what: "its input") {
+                throw NNError(.layer, location, "\(spec.label): \(message.text)")
+            }
             let context = LayerContext(spec: spec, inputShape: shape, inputCarriesMask: carriesMask, registry: registry,
                                        scope: [spec.name], previousLabel: previousLabel, binder: binder, source: description.source)
             let layer: any Layer
@@ -50,6 +60,11 @@ public struct Model: Sendable {
                 throw NNErrors(binder.problems + [error])
             }
             let output = layer.outputShape
+            if case let .failure(message) = ShapeMath.checkSample(output, what: "the output") {
+                throw NNError(.layer, location, "\(spec.label): \(message.text)")
+            }
+            try layer.checkMemory(input: [1] + shape.map { $0 ?? 1 }, limit: settings.memoryLimit, label: spec.label,
+                                  location: location, kind: .layer)
             switch layer.maskBehavior {
             case .drops: carriesMask = false
             case .propagates: break
@@ -62,7 +77,7 @@ public struct Model: Sendable {
         }
         let problems = binder.problems + binder.unusedProblems()
         if !problems.isEmpty { throw NNErrors(problems) }
-        return Model(description: description, nodes: nodes, steps: steps(nodes, fuse: fuse))
+        return Model(description: description, nodes: nodes, steps: steps(nodes, fuse: fuse), settings: settings)
     }
 
     /// Each node's layer, absorbing the nodes after it for as long as it can fuse them (with `fuse`).
@@ -82,11 +97,13 @@ public struct Model: Sendable {
         return steps
     }
 
-    /// Runs the whole model on a batch whose per-sample shape matches `inputShape`.
-    public func predict(_ input: Tensor) throws -> Tensor {
-        try checkShape(input.shape, source: "input")
+    /// Runs the whole model on a batch whose per-sample shape matches `inputShape`, within the
+    /// memory limit of `settings` (the model's own by default).
+    public func predict(_ input: Tensor, settings: ExecutionSettings? = nil) throws -> Tensor {
+        try checkInput(input)
         var value = input
         for step in steps {
+            try checkMemory(step, value.shape, settings)
             value = try step.layer.apply(value)
         }
         value.mask = nil
@@ -94,16 +111,34 @@ public struct Model: Sendable {
     }
 
     /// Runs the model like `predict`, timing each step (seconds per step, in order).
-    public func profile(_ input: Tensor) throws -> [Double] {
-        try checkShape(input.shape, source: "input")
+    public func profile(_ input: Tensor, settings: ExecutionSettings? = nil) throws -> [Double] {
+        try checkInput(input)
         var value = input
         var times: [Double] = []
         for step in steps {
+            try checkMemory(step, value.shape, settings)
             let start = DispatchTime.now().uptimeNanoseconds
             value = try step.layer.apply(value)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         return times
+    }
+
+    /// Checks a batch before any kernel runs: its shape against the model's input shape, and its
+    /// data and mask against its shape.
+    public func checkInput(_ input: Tensor) throws {
+        try checkShape(input.shape, source: "input")
+        try input.checkConsistent("input")
+    }
+
+    /// Fails when `step` would allocate more than the memory limit on `value`, before it does.
+    /// Returns the step's planned output shape, to check the next step of a batch not run yet.
+    @discardableResult
+    public func checkMemory(_ step: Step, _ shape: [Int], _ settings: ExecutionSettings?) throws -> [Int] {
+        let node = nodes[step.nodes.lowerBound]
+        try step.layer.checkMemory(input: shape, limit: (settings ?? self.settings).memoryLimit, label: node.spec.label,
+                                   location: "input", kind: .input)
+        return step.layer.plannedWorkingSet(input: shape).outputShape
     }
 
     /// Checks a batch shape against the model's input shape.

@@ -15,16 +15,22 @@ public struct Tensor: Sendable, Equatable {
         self.mask = mask
     }
 
-    public init(zeros shape: [Int]) {
-        self.init(shape: shape, data: [Float](repeating: 0, count: shape.reduce(1, *)))
+    /// A tensor of zeros; fails when `shape` has a negative size or passes `ShapeMath.tensorLimit`.
+    public init(zeros shape: [Int]) throws {
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw NNError(.input, "Tensor(zeros:)", "shape \(shape) has a negative size") }
+        switch ShapeMath.checkTensor(shape, what: "Tensor(zeros:)") {
+        case let .success(count): self.init(shape: shape, data: [Float](repeating: 0, count: count))
+        case let .failure(message): throw NNError(.input, "Tensor(zeros:)", message.text)
+        }
     }
 
     public var batch: Int { shape.first ?? 1 }
     public var count: Int { data.count }
     public var rank: Int { shape.count }
 
-    /// The element count of one sample (everything after the batch axis).
-    public var sampleSize: Int { shape.dropFirst().reduce(1, *) }
+    /// The element count of one sample (everything after the batch axis); `Int.max` when it
+    /// overflows, which a tensor that passed `checkConsistent` never does.
+    public var sampleSize: Int { ShapeMath.saturatingProduct(shape.dropFirst()) }
 
     /// Whether step `step` of row `row` is real (true when there is no mask).
     @inlinable
@@ -81,7 +87,9 @@ extension Layer {
     public var maskBehavior: MaskBehavior { .drops }
 
     /// Runs `forward` and applies the layer's mask behaviour: what models and wrapper layers call.
+    /// The input's data and mask must match its shape (`Tensor.checkConsistent`).
     public func apply(_ input: Tensor) throws -> Tensor {
+        try input.checkConsistent("input")
         var output = try forward(input)
         switch maskBehavior {
         case .drops: output.mask = nil
@@ -113,3 +121,7 @@ public func describeShape(_ shape: [Int?]) -> String {
 public protocol TakesIndices {
     var indexLimit: Int { get }
 }
+
+/// A layer that runs a cell over the time steps of a sequence (SimpleRNN, LSTM, GRU, or a user's
+/// recurrent layer): what `Bidirectional` accepts as its halves, as Keras accepts only RNN layers.
+public protocol RecurrentSequenceLayer: Layer {}

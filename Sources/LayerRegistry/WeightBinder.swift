@@ -30,14 +30,9 @@ final class WeightBinder {
     func report(_ error: NNError) { problems.append(error) }
 
     func resolve(scope: [String], variable: String, shape: [Int], label: String, location: String) throws -> Weight {
-        var elements = 1
-        for size in shape {
-            let (product, overflow) = elements.multipliedReportingOverflow(by: max(size, 0))
-            guard size > 0, !overflow, product <= WeightBinder.maximumElements else {
-                let bytes = shape.map { Double(max($0, 0)) }.reduce(4, *)
-                throw NNError(.layer, location, "\(label): weight '\(variable)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
-            }
-            elements = product
+        guard shape.allSatisfy({ $0 > 0 }), let elements = ShapeMath.product(shape), elements <= WeightBinder.maximumElements else {
+            let bytes = shape.map { Double(max($0, 0)) }.reduce(4, *)
+            throw NNError(.layer, location, "\(label): weight '\(variable)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
         }
         guard let store else {
             return Weight(name: (scope + [variable]).joined(separator: "/"), shape: shape, storage: FloatStorage(zeros: elements))

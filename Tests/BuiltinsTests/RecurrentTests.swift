@@ -77,7 +77,7 @@ final class RecurrentTests: XCTestCase {
     }
 
     /// A user's recurrent layer: the running sum of the first feature over unmasked steps.
-    struct RunningSum: Layer {
+    struct RunningSum: RecurrentSequenceLayer {
         let returnSequences: Bool
         let goBackwards: Bool
         let outputShape: [Int?]

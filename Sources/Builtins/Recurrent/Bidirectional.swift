@@ -50,6 +50,11 @@ public struct Bidirectional: Layer {
         backward.config = set(backward.config, "zero_output_for_mask", .bool(returnSequences))
         let forwardLayer = try context.buildNested(forward)
         let backwardLayer = try context.buildNested(backward)
+        for (key, spec, layer) in [("layer", forward, forwardLayer),
+                                   (context.has("backward_layer") ? "backward_layer" : "layer", backward, backwardLayer)]
+            where !(layer is any RecurrentSequenceLayer) {
+            throw context.error("'\(key)' must be a recurrent layer (SimpleRNN, LSTM, GRU or another registered recurrent layer), as Keras requires; found \(spec.className) '\(spec.name)'", key: key)
+        }
         let a = forwardLayer.outputShape, b = backwardLayer.outputShape
         guard a.count == b.count, a.dropLast() == b.dropLast(), let last = a.last ?? nil, let otherLast = b.last ?? nil else {
             throw context.error("the forward and backward layers give different shapes: \(describeShape(a)) and \(describeShape(b))")
@@ -110,5 +115,17 @@ public struct Bidirectional: Layer {
         case .mul: return Tensor(shape: a.shape, data: zip(a.data, b.data).map { $0 * $1 })
         case .ave: return Tensor(shape: a.shape, data: zip(a.data, b.data).map { ($0 + $1) / 2 })
         }
+    }
+}
+
+extension Bidirectional: PlansMemory {
+    /// Both halves at once (they may run side by side), each with its scratch, then the merge.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let halves = [forwardLayer, backwardLayer].map { $0.plannedWorkingSet(input: input) }
+        let merged = WorkingSet(outputShape: [input.first ?? 1] + outputShape.enumerated().map { axis, size in
+            size ?? (axis + 1 < input.count ? input[axis + 1] : 1)
+        })
+        let scratch = ShapeMath.saturatingSum(halves[0].output, halves[0].scratch, halves[1].output, halves[1].scratch)
+        return WorkingSet(outputShape: merged.outputShape, scratch: scratch, scratchMeaning: "both halves' outputs and scratch")
     }
 }

@@ -70,7 +70,7 @@ struct RecurrentOptions {
 /// when `zero_output_for_mask`, else the previous output, as in Keras; without `return_sequences`
 /// the result is the last step's output, so a row ending in padding gives zeros in the first case.
 /// With `go_backwards` the steps run last to first and the sequence output stays in that order.
-public struct RecurrentLayer: Layer {
+public struct RecurrentLayer: RecurrentSequenceLayer {
     public let cell: any RecurrentCell
     public let returnSequences: Bool
     public let goBackwards: Bool
@@ -242,6 +242,21 @@ public struct RecurrentLayer: Layer {
             output = lastOutput
         }
         return Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output)
+    }
+}
+
+extension RecurrentLayer: PlansMemory {
+    /// The output, and the buffers a call makes: every step's input projections (steps × gate
+    /// width per row), the time-major copy of the input, and the states.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let batch = input.first ?? 1, steps = input.count > 1 ? input[1] : 1
+        let rows = ShapeMath.saturatingProduct([batch, steps])
+        let scratch = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([rows, cell.gateWidth]),
+                                              tokens == nil ? ShapeMath.saturatingProduct([rows, features]) : 0,
+                                              ShapeMath.saturatingProduct([batch, cell.units, 2 * cell.stateCount + 1]),
+                                              ShapeMath.saturatingProduct([batch, cell.scratchPerRow]))
+        let output = returnSequences ? [batch, steps, cell.units] : [batch, cell.units]
+        return WorkingSet(outputShape: output, scratch: scratch, scratchMeaning: "input projections and states")
     }
 }
 
