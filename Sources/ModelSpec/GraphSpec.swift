@@ -209,8 +209,8 @@ public struct GraphSpec: Sendable {
 
     /// Bounds on what a document may ask for: the file is attacker-controlled.
     public enum Limits {
-        /// Models nested in models.
-        public static let modelDepth = 16
+        /// Models nested in models (JSON nesting, capped at 64 levels, allows about 12).
+        public static let modelDepth = 8
         /// Lists and dicts nested in one call argument.
         public static let argumentDepth = 16
         public static let layers = 100_000
@@ -513,7 +513,8 @@ struct GraphReader {
                 // A serialized object (`__slice__`, a dtype...): kept whole, but it must not hide
                 // a tensor, or the call would read something the graph does not know about.
                 if let hidden = firstTensorPath(in: value, path: path, depth: depth) {
-                    throw fail(hidden, "a tensor inside a serialized '\(value["class_name"]?.brief() ?? "")' object; expected tensors only as call arguments or in lists and dicts of them")
+                    let kind = value["class_name"].flatMap { if case let .string(name) = $0 { return name } else { return nil } } ?? "?"
+                    throw fail(hidden, "a tensor inside a serialized '\(kind)' object; expected tensors only as call arguments or in lists and dicts of them")
                 }
                 return .value(value)
             }
@@ -743,7 +744,12 @@ struct GraphReader {
             guard let producer = node(key).inputs.map(\.ref.nodeKey).first(where: { (waiting[$0] ?? 0) > 0 }) else { break }
             key = producer
         }
-        let cycle = Array(walk[(seenAt[key] ?? 0)...]).reversed()
+        // Producer before consumer, starting from the call that comes first in the document.
+        var cycle = Array(walk[(seenAt[key] ?? 0)...].reversed())
+        let position = { (call: NodeKey) in stuck.firstIndex(of: call) ?? Int.max }
+        if let first = cycle.indices.min(by: { position(cycle[$0]) < position(cycle[$1]) }) {
+            cycle = Array(cycle[first...] + cycle[..<first])
+        }
         let start = cycle.first ?? key
         let names = (cycle + [start]).map { "'\($0.layer)' call \($0.node)" }.joined(separator: " -> ")
         return fail(node(start).path, "\(label(start)) is part of a cycle (\(names)); expected a graph where no call reads its own output")
