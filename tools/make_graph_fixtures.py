@@ -23,12 +23,14 @@ weight is redrawn from that seed by make_fixtures.randomize. Every Keras 3 case 
 from its own model.json (keras.models.model_from_json), given its weights by variable path and run
 again; a mismatch stops the script.
 
-keras2_functional is the one hand-converted case: Keras 3 cannot write Keras 2's form, and
-tf-keras is not installed here. It is shared_embedding_lstm's model.json rewritten the way tf-keras
+keras2_functional and keras2_nested_functional are the hand-converted cases: Keras 3 cannot
+write Keras 2's form, and tf-keras is not installed here. Each is a Keras 3 case's model.json
+(shared_embedding_lstm, functional_in_functional) rewritten the way tf-keras
 2.x writes a Functional model (inbound_nodes as [[[name, node_index, tensor_index, {kwargs}], ...]],
 input_layers/output_layers as lists of triples, no "module"/"registered_name"/"build_config",
 dtype policies as plain strings, InputLayer "batch_input_shape", weight keys ending in ":0"),
-with the same weights, inputs and outputs as that case.
+references to a nested Functional model's calls counted from 1 as tf-keras counts them, with the
+same weights, inputs and outputs as that case.
 """
 import json
 import os
@@ -154,6 +156,18 @@ def functional_in_sequential(rng):
     return model, {"seq_input": floats(rng, 3, 3)}
 
 
+@case("a Functional model (Dense, residual Add) nested in a Functional model and called twice (a shared nested "
+      "model), its second call also a model output: Keras numbers a nested Functional's calls from 1 in output_layers")
+def functional_in_functional(rng):
+    i = keras.Input((3,), name="inner_in")
+    inner = keras.Model(i, L.Add(name="inner_add")([i, L.Dense(3, activation="tanh", name="inner_dense")(i)]), name="inner_functional")
+    a = keras.Input((3,), name="a")
+    b = keras.Input((3,), name="b")
+    joined = L.Concatenate(name="join")([inner(a), inner(b)])
+    out = L.Dense(2, name="head")(joined)
+    return keras.Model([a, b], [out, inner(b)], name="outer"), {"a": floats(rng, 2, 3), "b": floats(rng, 2, 3)}
+
+
 @case("every merge layer on three (3, 4) inputs: Add, Subtract, Multiply, Average, Maximum, Minimum, "
       "Concatenate on axes -1, 1 and 2, Dot with axes 2, (1, 1) and (2, 1) with normalize")
 def merge_layers(rng):
@@ -245,10 +259,14 @@ def _keras2_value(value):
     return value
 
 
-def _keras2_node(node):
-    """A Keras 3 node {"args": [...], "kwargs": {...}} as tf-keras writes it: [[name, node, index, {kwargs}], ...]."""
+def _keras2_node(node, functional):
+    """A Keras 3 node {"args": [...], "kwargs": {...}} as tf-keras writes it: [[name, node, index, {kwargs}], ...].
+
+    tf-keras counts a nested Functional model's calls from 1 (its node 0 is the model's own call)
+    in inbound nodes too, where Keras 3 counts from 0; `functional` names those layers."""
     def history(tensor):
-        return tensor["config"]["keras_history"]
+        name, node_index, tensor_index = tensor["config"]["keras_history"]
+        return [name, node_index + (1 if name in functional else 0), tensor_index]
     args = node["args"]
     tensors = args[0] if len(args) == 1 and isinstance(args[0], list) else args
     # Keras 2 computes masks implicitly: Keras 3's explicit mask tensors (and the NotEqual ops that
@@ -257,28 +275,36 @@ def _keras2_node(node):
     return [history(t) + [kwargs] for t in tensors if isinstance(t, dict)]
 
 
-def keras2_spec(keras3_json):
-    spec = json.loads(keras3_json)
-    config = spec["config"]
+def _keras2_functional_config(config):
+    functional = {layer["name"] for layer in config["layers"] if layer["class_name"] == "Functional"}
     layers = []
     for layer in config["layers"]:
         if layer.get("module", "").startswith("keras.src.ops."):
             continue
         converted = {"class_name": layer["class_name"], "config": _keras2_value(layer["config"]), "name": layer["name"],
-                     "inbound_nodes": [_keras2_node(node) for node in layer["inbound_nodes"]]}
+                     "inbound_nodes": [_keras2_node(node, functional) for node in layer["inbound_nodes"]]}
         if layer["class_name"] == "InputLayer":
             converted["config"]["batch_input_shape"] = converted["config"].pop("batch_shape")
+        if layer["class_name"] == "Functional":
+            converted["config"] = _keras2_functional_config(layer["config"])
         layers.append(converted)
     as_list = lambda v: [v] if isinstance(v[0], str) else list(v.values()) if isinstance(v, dict) else v  # noqa: E731
-    out = {"class_name": "Functional",
-           "config": {"name": config["name"], "trainable": True, "layers": layers,
-                      "input_layers": as_list(config["input_layers"]), "output_layers": as_list(config["output_layers"])},
+    # Keras 3 already counts a nested Functional's calls from 1 in input_layers/output_layers, as tf-keras does.
+    return {"name": config["name"], "trainable": True, "layers": layers,
+            "input_layers": as_list(config["input_layers"]), "output_layers": as_list(config["output_layers"])}
+
+
+def keras2_spec(keras3_json):
+    spec = json.loads(keras3_json)
+    out = {"class_name": "Functional", "config": _keras2_functional_config(spec["config"]),
            "keras_version": "2.15.0", "backend": "tensorflow"}
     return json.dumps(out)
 
 
 DERIVED = {"keras2_functional": ("shared_embedding_lstm in Keras 2's Functional form, hand-converted (see the module docstring)",
-                                 "shared_embedding_lstm")}
+                                 "shared_embedding_lstm"),
+           "keras2_nested_functional": ("functional_in_functional in Keras 2's Functional form, hand-converted: tf-keras "
+                                        "numbers the nested model's calls from 1 in inbound nodes too", "functional_in_functional")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,12 +392,13 @@ def generate(name):
     entry = write_case(name, spec_json, tensors, inputs, input_names, outputs, output_names)
     reload_check(name, spec_json, tensors, feed, outputs)
     entry["description"] = description
-    if name == DERIVED["keras2_functional"][1]:
-        k2 = write_case("keras2_functional", keras2_spec(spec_json), {k + ":0": v for k, v in tensors.items()},
-                        inputs, input_names, outputs, output_names)
-        k2["description"] = DERIVED["keras2_functional"][0]
-        return {name: entry, "keras2_functional": k2}
-    return {name: entry}
+    made = {name: entry}
+    for derived, (derived_description, base) in DERIVED.items():
+        if base == name:
+            made[derived] = write_case(derived, keras2_spec(spec_json), {k + ":0": v for k, v in tensors.items()},
+                                       inputs, input_names, outputs, output_names)
+            made[derived]["description"] = derived_description
+    return made
 
 
 def folder_size(path):
