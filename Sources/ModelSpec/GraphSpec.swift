@@ -68,6 +68,16 @@ public indirect enum CallArgument: Equatable, Sendable {
         return found
     }
 
+    /// The same argument with every tensor replaced by `transform(tensor)`.
+    public func mapTensors(_ transform: (KerasTensor) throws -> KerasTensor) rethrows -> CallArgument {
+        switch self {
+        case let .tensor(tensor): return .tensor(try transform(tensor))
+        case let .list(items): return .list(try items.map { try $0.mapTensors(transform) })
+        case let .dict(members): return .dict(try members.map { ($0, try $1.mapTensors(transform)) })
+        case .value: return self
+        }
+    }
+
     func collect(into found: inout [KerasTensor]) {
         switch self {
         case let .tensor(tensor): found.append(tensor)
@@ -123,6 +133,8 @@ public struct GraphLayer: Sendable {
     public var kind: Kind
     /// Its calls, by node index. An InputLayer has one call with no arguments.
     public var nodes: [NodeSpec]
+    /// The node index the document gives this layer's first call (see `NodeIndexBase`).
+    var documentBase = NodeIndexBase()
 
     public var name: String { spec.name }
 
@@ -146,6 +158,18 @@ public struct GraphLayer: Sendable {
         case .model: return "model '\(spec.name)' (\(spec.className))"
         }
     }
+}
+
+/// Keras numbers the calls of a nested Functional model from 1 in some references, because the
+/// model's own input-to-output call is its node 0 (`kept_nodes = 1` in functional.py's
+/// get_config). Keras 3 does so in `input_layers`/`output_layers` only, for a nested
+/// Functional; tf-keras everywhere, for a nested model that starts with an InputLayer.
+/// GraphSpec's `TensorRef.node` always counts from 0 in the layer's `nodes`.
+struct NodeIndexBase: Sendable {
+    /// The first call's node index in call arguments (`keras_history`, Keras 2 inbound entries).
+    var arguments = 0
+    /// The first call's node index in `input_layers` / `output_layers`.
+    var ends = 0
 }
 
 /// A model as a graph of layer calls: Keras 3 or Keras 2 Functional `to_json()`, or a
@@ -309,14 +333,20 @@ struct GraphReader {
             }
             seen[spec.name] = path
             let kind: GraphLayer.Kind
+            var base = NodeIndexBase()
             if GraphReader.modelClasses.contains(spec.className), spec.config["layers"] != nil {
                 kind = .model(try readModel(item, path: path, format: format, depth: depth + 1))
+                if format == .keras2 {
+                    if case .string("InputLayer")? = spec.config["layers"]?.firstElement?["class_name"] { base = NodeIndexBase(arguments: 1, ends: 1) }
+                } else if spec.className != "Sequential" {
+                    base.ends = 1
+                }
             } else if case let .string(module)? = item["module"], module.hasPrefix("keras.src.ops.") || module.hasPrefix("keras.ops.") {
                 kind = .operation(module: module)
             } else {
                 kind = .layer
             }
-            result.append((GraphLayer(spec: spec, kind: kind, nodes: []), item))
+            result.append((GraphLayer(spec: spec, kind: kind, nodes: [], documentBase: base), item))
         }
         return result
     }
@@ -509,13 +539,10 @@ struct GraphReader {
             if case .string("__keras_tensor__")? = value["class_name"] {
                 return .tensor(try readTensor(value, path: path))
             }
-            if value["class_name"] != nil {
+            if case let .string(kind)? = value["class_name"] {
                 // A serialized object (`__slice__`, a dtype...): kept whole, but it must not hide
                 // a tensor, or the call would read something the graph does not know about.
-                if let hidden = firstTensorPath(in: value, path: path, depth: depth) {
-                    let kind = value["class_name"].flatMap { if case let .string(name) = $0 { return name } else { return nil } } ?? "?"
-                    throw fail(hidden, "a tensor inside a serialized '\(kind)' object; expected tensors only as call arguments or in lists and dicts of them")
-                }
+                try refuseHiddenTensor(value, in: kind, path: path, depth: depth)
                 return .value(value)
             }
             return .dict(try members.map { ($0, try readArgument($1, path: "\(path).\($0)", depth: depth + 1)) })
@@ -524,21 +551,24 @@ struct GraphReader {
         }
     }
 
-    func firstTensorPath(in value: JSONValue, path: String, depth: Int) -> String? {
-        guard depth <= GraphSpec.Limits.argumentDepth else { return nil }
+    func refuseHiddenTensor(_ value: JSONValue, in kind: String, path: String, depth: Int) throws {
+        guard depth <= GraphSpec.Limits.argumentDepth else {
+            throw fail(path, "call arguments nested more than \(GraphSpec.Limits.argumentDepth) deep; expected at most \(GraphSpec.Limits.argumentDepth)")
+        }
         switch value {
         case let .array(items):
             for (index, item) in items.enumerated() {
-                if let found = firstTensorPath(in: item, path: "\(path)[\(index)]", depth: depth + 1) { return found }
+                try refuseHiddenTensor(item, in: kind, path: "\(path)[\(index)]", depth: depth + 1)
             }
         case let .object(members):
-            if case .string("__keras_tensor__")? = value["class_name"] { return path }
+            if case .string("__keras_tensor__")? = value["class_name"] {
+                throw fail(path, "a tensor inside a serialized '\(kind)' object; expected tensors only as call arguments or in lists and dicts of them")
+            }
             for (key, item) in members {
-                if let found = firstTensorPath(in: item, path: "\(path).\(key)", depth: depth + 1) { return found }
+                try refuseHiddenTensor(item, in: kind, path: "\(path).\(key)", depth: depth + 1)
             }
         default: break
         }
-        return nil
     }
 
     func readTensor(_ value: JSONValue, path: String) throws -> KerasTensor {
@@ -631,41 +661,63 @@ struct GraphReader {
         var layerIndex: [String: Int] = [:]
         for (index, layer) in layers.enumerated() { layerIndex[layer.name] = index }
 
-        /// The message for a reference to a layer, call or output the graph does not have; nil when it resolves.
-        func problem(_ ref: TensorRef) -> String? {
+        /// The reference with its node index counted from 0 in the layer's calls, or the message
+        /// saying why the graph has no such layer, call or output.
+        func resolved(_ ref: TensorRef, inEnds: Bool) -> (TensorRef?, String?) {
             guard let index = layerIndex[ref.layer] else {
-                return "refers to layer '\(ref.layer)', which is not a layer of the model; expected one of \(nameList(layers.map(\.name)))"
+                return (nil, "refers to layer '\(ref.layer)', which is not a layer of the model; expected one of \(nameList(layers.map(\.name)))")
             }
             let layer = layers[index]
-            guard ref.node < layer.nodes.count else {
-                return "refers to call \(ref.node) of \(layer.label), which has \(layer.nodes.count) call\(layer.nodes.count == 1 ? "" : "s"); expected a node index below \(layer.nodes.count)"
+            let base = inEnds ? layer.documentBase.ends : layer.documentBase.arguments
+            let count = layer.nodes.count
+            guard ref.node >= base, ref.node - base < count else {
+                let calls = "\(count) call\(count == 1 ? "" : "s")"
+                let expected = count == 0 ? "expected a layer that is called" : "expected a node index from \(base) to \(base + count - 1)"
+                let reserved = base > 0 && ref.node < base ? " (Keras counts a nested model's own call as node 0)" : ""
+                return (nil, "refers to call \(ref.node) of \(layer.label), which has \(calls); \(expected)\(reserved)")
             }
             if let model = layer.model, ref.index >= model.outputs.count {
-                return "refers to output \(ref.index) of \(layer.label), which has \(model.outputs.count) output\(model.outputs.count == 1 ? "" : "s")"
+                return (nil, "refers to output \(ref.index) of \(layer.label), which has \(model.outputs.count) output\(model.outputs.count == 1 ? "" : "s")")
             }
             if layer.spec.className == "InputLayer", ref.index != 0 {
-                return "refers to output \(ref.index) of \(layer.label), which has one output (index 0)"
+                return (nil, "refers to output \(ref.index) of \(layer.label), which has one output (index 0)")
             }
-            return nil
+            return (TensorRef(layer: ref.layer, node: ref.node - base, index: ref.index), nil)
         }
 
-        for layer in layers {
-            for node in layer.nodes {
-                for tensor in node.inputs {
-                    if let message = problem(tensor.ref) {
-                        throw fail(tensor.path, "\(layer.label) call \(node.index) \(message)")
-                    }
+        var layers = layers
+        for position in layers.indices {
+            let label = layers[position].label
+            for call in layers[position].nodes.indices {
+                let node = layers[position].nodes[call]
+                let normalize = { (tensor: KerasTensor) throws -> KerasTensor in
+                    let (ref, message) = resolved(tensor.ref, inEnds: false)
+                    guard let ref else { throw fail(tensor.path, "\(label) call \(node.index) \(message ?? "")") }
+                    var tensor = tensor
+                    tensor.ref = ref
+                    return tensor
                 }
+                layers[position].nodes[call].args = try node.args.map { try $0.mapTensors(normalize) }
+                layers[position].nodes[call].kwargs = try node.kwargs.map { ($0, try $1.mapTensors(normalize)) }
             }
         }
-        for (ref, endName, endPath) in inputs {
-            if let message = problem(ref) { throw fail(endPath, "model input '\(endName)' \(message)") }
-            if let node = layers[layerIndex[ref.layer] ?? 0].nodes[safe: ref.node], !node.inputs.isEmpty {
-                throw fail(endPath, "model input '\(endName)' is \(layers[layerIndex[ref.layer] ?? 0].label) call \(ref.node), which reads other tensors; expected an InputLayer")
+        var inputs = inputs
+        for position in inputs.indices {
+            let (raw, endName, endPath) = inputs[position]
+            let (ref, message) = resolved(raw, inEnds: true)
+            guard let ref else { throw fail(endPath, "model input '\(endName)' \(message ?? "")") }
+            let layer = layers[layerIndex[ref.layer] ?? 0]
+            if !layer.nodes[ref.node].inputs.isEmpty {
+                throw fail(endPath, "model input '\(endName)' is \(layer.label) call \(ref.node), which reads other tensors; expected an InputLayer")
             }
+            inputs[position].0 = ref
         }
-        for (ref, endName, endPath) in outputs {
-            if let message = problem(ref) { throw fail(endPath, "model output '\(endName)' \(message)") }
+        var outputs = outputs
+        for position in outputs.indices {
+            let (raw, endName, endPath) = outputs[position]
+            let (ref, message) = resolved(raw, inEnds: true)
+            guard let ref else { throw fail(endPath, "model output '\(endName)' \(message ?? "")") }
+            outputs[position].0 = ref
         }
 
         func node(_ key: NodeKey) -> NodeSpec {
@@ -720,8 +772,9 @@ struct GraphReader {
             throw cycleError(documentOrder.filter { (waiting[$0] ?? 0) > 0 }, waiting: waiting, node: node, label: label)
         }
 
+        let outputRefs = Set(outputs.map(\.0))
         for (ref, endName, endPath) in inputs {
-            let used = !(consumers[ref.nodeKey] ?? []).isEmpty || outputs.contains { $0.0 == ref }
+            let used = !(consumers[ref.nodeKey] ?? []).isEmpty || outputRefs.contains(ref)
             if !used {
                 throw fail(endPath, "model input '\(endName)' (\(ref)) is used by nothing: no call the outputs need reads it")
             }
@@ -746,7 +799,9 @@ struct GraphReader {
         }
         // Producer before consumer, starting from the call that comes first in the document.
         var cycle = Array(walk[(seenAt[key] ?? 0)...].reversed())
-        let position = { (call: NodeKey) in stuck.firstIndex(of: call) ?? Int.max }
+        var documentPosition: [NodeKey: Int] = [:]
+        for (index, call) in stuck.enumerated() { documentPosition[call] = index }
+        let position = { (call: NodeKey) in documentPosition[call] ?? Int.max }
         if let first = cycle.indices.min(by: { position(cycle[$0]) < position(cycle[$1]) }) {
             cycle = Array(cycle[first...] + cycle[..<first])
         }
@@ -768,8 +823,10 @@ struct GraphReader {
     private func join(_ a: String, _ b: String) -> String { a.isEmpty ? b : "\(a).\(b)" }
 }
 
-extension Array {
-    fileprivate subscript(safe index: Int) -> Element? {
-        index >= 0 && index < count ? self[index] : nil
+extension JSONValue {
+    /// The first element of an array, nil otherwise.
+    fileprivate var firstElement: JSONValue? {
+        if case let .array(items) = self { return items.first }
+        return nil
     }
 }

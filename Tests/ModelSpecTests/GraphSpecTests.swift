@@ -150,6 +150,22 @@ final class GraphSpecTests: XCTestCase {
         XCTAssertEqual(tensorRefs(inner.layer(named: "inner_add")?.nodes[0].args.first), [ref("inner_in"), ref("inner_dense")])
     }
 
+    /// Keras 3 numbers a nested Functional's calls from 0 in call arguments but from 1 in
+    /// output_layers; tf-keras from 1 in both. GraphSpec counts from 0 everywhere.
+    func testNestedFunctionalCallsAreCountedFromZeroInEveryDialect() throws {
+        for name in ["functional_in_functional", "keras2_nested_functional"] {
+            let graph = try fixture(name)
+            let inner = try XCTUnwrap(graph.layer(named: "inner_functional"), name)
+            XCTAssertEqual(inner.nodes.count, 3, name)
+            XCTAssertEqual(inner.model?.className, "Functional", name)
+            XCTAssertEqual(tensorRefs(graph.layer(named: "join")?.nodes[0].args.first), [ref("inner_functional", 0), ref("inner_functional", 1)], name)
+            XCTAssertEqual(graph.outputs, [ref("head"), ref("inner_functional", 2)], name)
+            XCTAssertEqual(graph.outputNames, ["head", "inner_functional"], name)
+            XCTAssertEqual(graph.order.map(\.description), ["'a' call 0", "'b' call 0", "'inner_functional' call 0", "'inner_functional' call 1",
+                                                              "'inner_functional' call 2", "'join' call 0", "'head' call 0"], name)
+        }
+    }
+
     func testEveryMergeLayer() throws {
         let graph = try fixture("merge_layers")
         XCTAssertEqual(graph.outputNames, ["add", "subtract", "multiply", "average", "maximum", "minimum", "concat_last",
