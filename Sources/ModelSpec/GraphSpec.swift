@@ -373,6 +373,8 @@ struct GraphReader {
             throw fail(configPath, "expected an object, found \(config.typeDescription)")
         }
         var layers = try readLayers(items, layersPath: layersPath, format: format, depth: depth).map(\.0)
+        // The chain's references are made here, counted from 0, whatever the document would write.
+        for index in layers.indices { layers[index].documentBase = NodeIndexBase() }
         if layers[0].spec.className != "InputLayer" {
             layers.insert(synthesizedInput(before: layers[0].spec, config: config, configPath: configPath, taken: Set(layers.map(\.name))), at: 0)
         }

@@ -255,6 +255,18 @@ final class GraphSpecTests: XCTestCase {
         XCTAssertEqual(tensorRefs(graph.layers[2].nodes[0].args.first), [ref("dense")])
     }
 
+    /// The chain a Sequential lowers to refers to a nested Functional's first call as call 0,
+    /// in every dialect, even as the model's output.
+    func testSequentialEndingInANestedFunctional() throws {
+        let inner = #"{"class_name": "Functional", "config": {"name": "inner", "layers": [{"class_name": "InputLayer", "name": "i", "config": {"name": "i", "batch_input_shape": [null, 3]}, "inbound_nodes": []}, {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 2}, "inbound_nodes": [[["i", 0, 0, {}]]]}], "input_layers": [["i", 0, 0]], "output_layers": [["d", 0, 0]]}}"#
+        for header in [#""module": "keras", "#, #""keras_version": "2.15.0", "#] {
+            let graph = try GraphSpec.parse(#"{"# + header + #""class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [null, 3]}}, {"class_name": "Dense", "config": {"name": "first", "units": 3}}, "# + inner + "]}}")
+            XCTAssertEqual(graph.outputs, [ref("inner")], header)
+            XCTAssertEqual(tensorRefs(graph.layer(named: "inner")?.nodes[0].args.first), [ref("first")], header)
+            XCTAssertEqual(graph.order.map(\.layer), ["x", "first", "inner"], header)
+        }
+    }
+
     // MARK: Hand-written graphs
 
     let twoNamedEnds = #"""
