@@ -41,6 +41,13 @@ public struct KerasTensor: Equatable, Sendable {
     public var dtype: String?
     /// The JSON path of the tensor, e.g. `config.layers[4].inbound_nodes[0].args[0][1]`.
     public var path: String
+
+    public init(ref: TensorRef, shape: [Int?]? = nil, dtype: String? = nil, path: String) {
+        self.ref = ref
+        self.shape = shape
+        self.dtype = dtype
+        self.path = path
+    }
 }
 
 /// One argument of a call: a tensor, a list or dict of arguments, or a plain JSON value
@@ -100,6 +107,14 @@ public struct NodeSpec: Sendable {
     /// Where the call sits, e.g. `config.layers[3].inbound_nodes[1]` (the layer's path for an
     /// InputLayer or a layer of a Sequential, whose calls the document does not write).
     public var path: String
+
+    public init(layer: String, index: Int, args: [CallArgument], kwargs: [(String, CallArgument)], path: String) {
+        self.layer = layer
+        self.index = index
+        self.args = args
+        self.kwargs = kwargs
+        self.path = path
+    }
 
     public var key: NodeKey { NodeKey(layer: layer, node: index) }
 
