@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -8,6 +8,10 @@ let package = Package(
         .library(name: "LayerRegistry", targets: ["LayerRegistry"]),
         .library(name: "Builtins", targets: ["Builtins"]),
         .executable(name: "nnbuild", targets: ["nnbuild"]),
+    ],
+    traits: [
+        .trait(name: "CommandLine", description: "The nnbuild command-line tool, which needs swift-argument-parser."),
+        .default(enabledTraits: ["CommandLine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,7 +33,7 @@ let package = Package(
         // The thin command-line front.
         .executableTarget(name: "nnbuild", dependencies: [
             "ModelSpec", "LayerRegistry", "Builtins",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLine"])),
         ]),
 
         .testTarget(name: "ModelSpecTests", dependencies: ["ModelSpec"]),
