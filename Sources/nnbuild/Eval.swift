@@ -107,8 +107,6 @@ struct ClassificationReport {
         var support: Int
     }
 
-    /// The class indices the report covers, ascending; `rows` and `confusion` follow this order.
-    let labels: [Int]
     /// Output classes left out because neither the labels nor the predictions hold them.
     let absent: [String]
     let rows: [Row]
@@ -120,9 +118,9 @@ struct ClassificationReport {
 
     init(truth: [Int], predicted: [Int], names: [String], allClasses: Bool = false) {
         let present = Set(truth).union(predicted)
+        // The class indices the report covers, ascending; `rows` and `confusion` follow them.
         let labels = allClasses ? Array(names.indices) : names.indices.filter(present.contains)
-        self.labels = labels
-        absent = names.indices.filter { !labels.contains($0) }.map { names[$0] }
+        absent = allClasses ? [] : names.indices.filter { !present.contains($0) }.map { names[$0] }
         // Every truth and prediction is among `labels`, so each pair lands in the matrix.
         let position = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
         var confusion = Array(repeating: Array(repeating: 0, count: labels.count), count: labels.count)
