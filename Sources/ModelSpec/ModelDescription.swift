@@ -71,6 +71,7 @@ public struct ModelDescription: Sendable {
     }
 
     public static func parse(_ bytes: [UInt8], source: String) throws -> ModelDescription {
+        try FileKind.check(bytes.prefix(8), path: source, expected: .modelSpec)
         let root = try JSONParser.parse(bytes, source: source)
         return try SpecReader(source: source).read(root)
     }

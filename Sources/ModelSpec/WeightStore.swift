@@ -147,6 +147,7 @@ public final class WeightStore: @unchecked Sendable {
         self.source = source
         let bytes = file.bytes
         func fail(_ message: String) -> NNError { NNError(.weights, source, message) }
+        try FileKind.check(bytes.prefix(8), path: source, expected: .weights)
 
         guard bytes.count >= 8 else {
             throw fail("the file is \(bytes.count) bytes; a safetensors file starts with an 8-byte header length")
