@@ -69,11 +69,12 @@ public enum MaskBehavior: Sendable {
     case produces
 }
 
-/// The one protocol every layer implements, built-in or not.
+/// A layer of one input tensor and one output tensor: what most layers are, built-in or not.
+/// It is a `NodeLayer` (the graph's protocol) through the defaults in NodeLayer.swift.
 ///
 /// A layer is an immutable value made by its factory, which has already checked its config and
 /// weights against the input shape; `forward` only runs it.
-public protocol Layer: Sendable {
+public protocol Layer: NodeLayer {
     /// Per-sample output shape for the input shape the layer was built for; nil marks a
     /// dimension known only at run time (a sequence of any length).
     var outputShape: [Int?] { get }
