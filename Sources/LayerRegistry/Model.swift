@@ -520,11 +520,11 @@ final class GraphBuilder {
                                    previousLabel: previous.flatMap { name in nodes.last { $0.spec.name == name }?.spec.label },
                                    binder: binder, source: source)
         let built = try registry.make(context)
-        if built is any Layer, reads.count != 1 {
-            throw NNError(.layer, location, "\(label): takes one input tensor, called on \(reads.count)")
-        }
         if let unread = context.unreadArguments().first {
             throw NNError(.layer, location, "\(label): call argument '\(unread)' is not supported by this layer; nnbuild would ignore it and compute something else than Keras")
+        }
+        if built is any Layer, reads.count != 1 {
+            throw NNError(.layer, location, "\(label): takes one input tensor, called on \(reads.count)")
         }
         let outputShapes = built.outputShapes
         for shape in outputShapes {

@@ -124,4 +124,21 @@ final class MergeTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("'axes'"), "\(error)")
         }
     }
+
+    /// A residual taken from a convolution's output before its ReLU: the convolution must not
+    /// absorb the ReLU, or the Add would read the rectified values.
+    func testAResidualTakenBeforeTheReLUKeepsTheConvolutionUnfused() throws {
+        let calls = [Call(name: "conv", className: "Conv2D", config: #""filters": 2, "kernel_size": 1"#, reads: ["x"]),
+                     Call(name: "relu", className: "ReLU", config: "", reads: ["conv"]),
+                     Call(name: "sum", className: "Add", config: "", reads: ["conv", "relu"])]
+        let weights: [String: ([Int], [Float])] = ["conv/kernel": ([1, 1, 1, 2], [1, -1]), "conv/bias": ([2], [0, 0])]
+        let model = try FunctionalText.model(inputs: [("x", [1, 2, 1])], calls: calls, outputs: ["sum"], weights: weights)
+        XCTAssertTrue(model.steps.allSatisfy { $0.nodes.count == 1 }, "\(model.steps.map(\.nodes))")
+        // conv gives (x, −x); relu(conv) + conv = (2x, −x) for x > 0 and (x, −2x) for x < 0.
+        let out = try model.predict(Tensor(shape: [1, 1, 2, 1], data: [3, -2]))
+        XCTAssertEqual(out.data, [6, -3, -2, 4])
+        // Without the residual, the same convolution absorbs the ReLU.
+        let chain = try FunctionalText.model(inputs: [("x", [1, 2, 1])], calls: Array(calls.prefix(2)), outputs: ["relu"], weights: weights)
+        XCTAssertEqual(chain.steps.map(\.nodes.count), [1, 2])
+    }
 }
