@@ -71,6 +71,12 @@ public struct Model: Sendable {
     /// count once more, so they are never freed).
     let valueCount: Int
     let uses: [Int]
+    /// Each value's per-sample shape and whether it carries a mask.
+    public let valueShapes: [[Int?]]
+    public let valueMasks: [Bool]
+    /// The values each call of the top-level graph produces (a nested model's call included),
+    /// for a summary by layer as Keras prints it.
+    public let callOutputs: [NodeKey: [Int]]
     /// Value → the name of the node producing it and its position, for the summary
     /// (`conv2d[0][0]`).
     let producers: [String]
@@ -135,7 +141,8 @@ public struct Model: Sendable {
         for value in outputValues { uses[value] += 1 }
         let description = try description ?? ModelDescription(graph: graph)
         return Model(description: description, nodes: nodes, steps: steps, inputs: inputs, outputs: outputs, settings: settings,
-                     valueCount: builder.shapes.count, uses: uses, producers: builder.producers)
+                     valueCount: builder.shapes.count, uses: uses, valueShapes: builder.shapes, valueMasks: builder.masks,
+                     callOutputs: builder.callOutputs, producers: builder.producers)
     }
 
     /// Groups nodes into steps: node i absorbs node i+1 (with `fuse`) when its layer fuses with
@@ -376,6 +383,7 @@ final class GraphBuilder {
     var shapes: [[Int?]] = []
     var masks: [Bool] = []
     var producers: [String] = []
+    var callOutputs: [NodeKey: [Int]] = [:]
 
     init(registry: LayerRegistry, binder: WeightBinder, settings: ExecutionSettings, source: String) {
         self.registry = registry
@@ -441,10 +449,12 @@ final class GraphBuilder {
                 }
                 let results = try expand(inner, scope: scope + [layer.name], inputs: reads)
                 for (index, result) in results.enumerated() { values[TensorRef(layer: key.layer, node: key.node, index: index)] = result }
+                if scope.isEmpty { callOutputs[key] = results }
             case .layer, .operation:
                 let outputs = try buildNode(layer, call: call, scope: scope, reads: reads, maskInputs: maskInputs, callers: chain ? nil : callers,
                                             label: label, location: location)
                 for (index, result) in outputs.enumerated() { values[TensorRef(layer: key.layer, node: key.node, index: index)] = result }
+                if scope.isEmpty { callOutputs[key] = outputs }
             }
         }
         return try zip(graph.outputs, graph.outputNames).map { ref, name in
