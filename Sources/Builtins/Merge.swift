@@ -51,6 +51,7 @@ public struct ElementwiseMerge: NodeLayer {
     public func call(_ inputs: [Tensor]) throws -> [Tensor] {
         let shapes = try broadcastShapes(inputs)
         let outputShape = shapes.output
+        if inputs.allSatisfy({ $0.mask == nil && $0.shape == outputShape }) { return [sameShape(inputs, outputShape)] }
         let count = ShapeMath.saturatingProduct(outputShape)
         let steps = outputShape.count > 1 ? outputShape[1] : 1
         let perStep = steps == 0 ? 0 : count / max(outputShape[0] * steps, 1)
@@ -107,6 +108,29 @@ public struct ElementwiseMerge: NodeLayer {
             output.mask = flags
         }
         return [output]
+    }
+
+    /// The common case, unmasked inputs of one shape (a residual Add): one pass per input.
+    func sameShape(_ inputs: [Tensor], _ shape: [Int]) -> Tensor {
+        var data = inputs[0].data
+        for input in inputs.dropFirst() {
+            data.withUnsafeMutableBufferPointer { out in
+                input.data.withUnsafeBufferPointer { x in
+                    switch operation {
+                    case .add, .average: for index in out.indices { out[index] += x[index] }
+                    case .subtract: for index in out.indices { out[index] -= x[index] }
+                    case .multiply: for index in out.indices { out[index] *= x[index] }
+                    case .maximum: for index in out.indices { out[index] = max(out[index], x[index]) }
+                    case .minimum: for index in out.indices { out[index] = min(out[index], x[index]) }
+                    }
+                }
+            }
+        }
+        if operation == .average {
+            let count = Float(inputs.count)
+            for index in data.indices { data[index] /= count }
+        }
+        return Tensor(shape: shape, data: data)
     }
 
     /// Each input's shape with Keras's extra axes of size 1 after the batch axis, and the
@@ -253,20 +277,13 @@ public struct Dot: NodeLayer {
     public let outputShapes: [[Int?]]
 
     static func factory(_ context: LayerContext) throws -> any NodeLayer {
+        // An integer applies to both inputs; a negative axis counts from each input's end.
+        let axes = try context.ints("axes", count: 2)
+        let normalize = try context.bool("normalize", default: false)
         let shapes = context.inputShapes
         guard shapes.count == 2 else { throw context.error("a Dot layer takes exactly 2 inputs, called on \(shapes.count)") }
         let ranks = (shapes[0].count + 1, shapes[1].count + 1)
-        let raw: (Int, Int)
-        switch context.value("axes") {
-        case .int(let value)?:
-            let axis = Int(clamping: value)
-            raw = axis < 0 ? (axis + ranks.0, axis + ranks.1) : (axis, axis)
-        case .array(let items)? where items.count == 2:
-            guard case .int(let a) = items[0], case .int(let b) = items[1] else { fallthrough }
-            raw = (a < 0 ? Int(clamping: a) + ranks.0 : Int(clamping: a), b < 0 ? Int(clamping: b) + ranks.1 : Int(clamping: b))
-        default:
-            throw context.error("'axes' must be an integer or a list of 2 integers, found \(context.value("axes")?.brief() ?? "nothing")", key: "axes")
-        }
+        let raw = (axes[0] < 0 ? axes[0] + ranks.0 : axes[0], axes[1] < 0 ? axes[1] + ranks.1 : axes[1])
         guard raw.0 >= 1, raw.0 < ranks.0, raw.1 >= 1, raw.1 < ranks.1 else {
             throw context.error("'axes' \(context.value("axes")?.brief() ?? "") must name an axis after the batch axis of each input, found axes (\(raw.0), \(raw.1)) for inputs \(shapes.map(describeShape).joined(separator: ", "))", key: "axes")
         }
@@ -281,7 +298,7 @@ public struct Dot: NodeLayer {
         var output = first + second
         if output.isEmpty { output = [1] }
         try context.sampleCount(output)
-        return Dot(axes: (a, b), normalize: try context.bool("normalize", default: false), outputShapes: [output])
+        return Dot(axes: (a, b), normalize: normalize, outputShapes: [output])
     }
 
     public func call(_ inputs: [Tensor]) throws -> [Tensor] {
