@@ -80,7 +80,7 @@ public final class LayerContext {
     /// `mask` and `training` are the model's own and are never seen here.
     public func kwarg(_ name: String) -> CallArgument? {
         readKeywordArguments.insert(name)
-        guard let value = node?.kwarg(name) else { return nil }
+        guard !LayerContext.modelKeywords.contains(name), let value = node?.kwarg(name) else { return nil }
         if case .value(.null) = value { return nil }
         return value
     }

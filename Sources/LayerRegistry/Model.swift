@@ -384,6 +384,8 @@ final class GraphBuilder {
     var masks: [Bool] = []
     var producers: [String] = []
     var callOutputs: [NodeKey: [Int]] = [:]
+    /// Each built layer's label by name, for the message of the layer reading it.
+    var labels: [String: String] = [:]
 
     init(registry: LayerRegistry, binder: WeightBinder, settings: ExecutionSettings, source: String) {
         self.registry = registry
@@ -405,6 +407,8 @@ final class GraphBuilder {
         var inputOf: [NodeKey: Int] = [:]
         for (ref, value) in zip(graph.inputs, inputs) { inputOf[ref.nodeKey] = value }
         let chain = graph.className == "Sequential"
+        var pathCounts: [String: Int] = [:]
+        for layer in graph.layers { pathCounts[layer.spec.path, default: 0] += 1 }
         for key in graph.order {
             guard let layer = graph.layer(named: key.layer), let call = graph.node(key) else { continue }
             let location = "\(graph.source): \(call.path)"
@@ -417,8 +421,7 @@ final class GraphBuilder {
             // GraphSpec puts an InputLayer in front of a Sequential whose first layer declares the
             // input shape (sharing that layer's path); it is not a layer of the document, so the
             // model has no node for it, as Keras shows none.
-            if let input = inputOf[key], layer.spec.className == "InputLayer",
-               graph.layers.contains(where: { $0.name != layer.name && $0.spec.path == layer.spec.path }) {
+            if let input = inputOf[key], layer.spec.className == "InputLayer", (pathCounts[layer.spec.path] ?? 0) > 1 {
                 values[TensorRef(layer: key.layer, node: key.node, index: 0)] = input
                 continue
             }
@@ -527,7 +530,7 @@ final class GraphBuilder {
         let previous = reads.first.map { producers[$0] }.map { String($0.prefix { $0 != "[" }) }
         let context = LayerContext(spec: spec, inputShapes: inputShapes, inputMasks: inputMasks, node: call, callers: callers,
                                    registry: registry, scope: scope + [spec.name],
-                                   previousLabel: previous.flatMap { name in nodes.last { $0.spec.name == name }?.spec.label },
+                                   previousLabel: previous.flatMap { labels[$0] },
                                    binder: binder, source: source)
         let built = try registry.make(context)
         if let unread = context.unreadArguments().first {
@@ -549,6 +552,7 @@ final class GraphBuilder {
         let outputs = outputShapes.enumerated().map { index, shape in
             newValue(shape: shape, masked: outputMasks[index], producer: "\(spec.name)[\(call.index)][\(index)]")
         }
+        labels[spec.name] = spec.label
         nodes.append(Model.Node(spec: spec, layer: built, inputShapes: inputShapes, outputShapes: outputShapes, parameterCount: context.parameterCount,
                                 outputMasks: outputMasks, inputs: reads, maskInputs: maskInputs, outputs: outputs, call: call.index,
                                 scope: scope, label: label))
