@@ -414,7 +414,9 @@ final class GraphBuilder {
             let location = "\(graph.source): \(call.path)"
             func value(_ tensor: KerasTensor) throws -> Int {
                 guard let found = values[tensor.ref] else {
-                    throw NNError(.spec, "\(graph.source): \(tensor.path)", "\(layer.label) reads \(tensor.ref), which no earlier call produces")
+                    let produced = (0...).prefix { values[TensorRef(layer: tensor.ref.layer, node: tensor.ref.node, index: $0)] != nil }.count
+                    let what = produced > 0 ? "'\(tensor.ref.layer)' call \(tensor.ref.node) has \(produced) output(s)" : "no earlier call produces it"
+                    throw NNError(.layer, "\(graph.source): \(tensor.path)", "\(layer.label) reads output \(tensor.ref.index) of \(tensor.ref), but \(what)")
                 }
                 return found
             }

@@ -11,6 +11,8 @@
 /// of tensors flattened, as Keras passes `[x, y]` to a merge layer), then the tensors of its keyword
 /// arguments other than `mask` (`initial_state`, attention's `value`...), in document order; the
 /// factory finds which is which with `LayerContext.inputIndices(ofKeywordArgument:)`.
+///
+/// (Not named `GraphLayer`: that is ModelSpec's parsed layer of a `GraphSpec`.)
 public protocol NodeLayer: Sendable {
     /// Per-sample output shapes, one per output tensor, for the input shapes the layer was built
     /// for; nil marks a dimension known only at run time.

@@ -103,7 +103,8 @@ extension Layer {
 
 /// A layer that can run the layer after it in the same pass: a convolution applies the ReLU that
 /// follows it while each block of its output is still in cache, instead of a second pass over
-/// memory. `Model.build` offers each layer its successor; a fused layer must compute exactly what
+/// memory. `Model.build` offers each node its successor when the successor is the only reader of
+/// its output and that output is not a model output; a fused layer must compute exactly what
 /// the two compute one after the other, mask included, or decline. The model keeps both layers in
 /// its summary; only the run is fused.
 public protocol FusesNext: Layer {

@@ -221,4 +221,14 @@ final class GraphModelTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("different batch sizes"), "\(error)")
         }
     }
+
+    func testReadingAnOutputALayerDoesNotHaveNamesBoth() throws {
+        let t = Keras3Text.self
+        let text = t.model(inputs: [("x", "[null, 2]")],
+                           layers: [("neg", "Negate", "", [t.call([t.tensor("x")])]), ("sum", "Sum", "", [t.call([t.tensor("neg", index: 1)])])],
+                           outputs: [#"["sum", 0, 0]"#])
+        XCTAssertThrowsError(try build(text)) { error in
+            XCTAssertTrue("\(error)".contains("layer 'sum' (Sum) reads output 1 of ['neg', 0, 1], but 'neg' call 0 has 1 output(s)"), "\(error)")
+        }
+    }
 }
