@@ -85,6 +85,35 @@ public final class LayerContext {
         return value
     }
 
+    /// Keyword argument `name` as a boolean (attention's `use_causal_mask`); `defaultValue` when
+    /// absent or null.
+    public func kwargBool(_ name: String, default defaultValue: Bool) throws -> Bool {
+        guard let argument = kwarg(name) else { return defaultValue }
+        guard case let .value(.bool(flag)) = argument else {
+            throw error("call argument '\(name)' must be true or false, found \(CallArgument.describe(argument))")
+        }
+        return flag
+    }
+
+    /// Keyword argument `name` as a number; nil when absent or null.
+    public func kwargNumber(_ name: String) throws -> Double? {
+        guard let argument = kwarg(name) else { return nil }
+        guard let number = CallArgument.number(argument) else {
+            throw error("call argument '\(name)' must be a number, found \(CallArgument.describe(argument))")
+        }
+        return number
+    }
+
+    /// Positional argument `index` as a number (the `2.0` of `x * 2.0`); nil when the call has
+    /// no such argument.
+    public func callArgumentNumber(_ index: Int) throws -> Double? {
+        guard let argument = callArgument(index) else { return nil }
+        guard let number = CallArgument.number(argument) else {
+            throw error("positional call argument \(index) must be a number, found \(CallArgument.describe(argument))")
+        }
+        return number
+    }
+
     /// The names of the call's keyword arguments, other than `mask` and `training`, that are not null.
     public var kwargNames: [String] {
         (node?.kwargs ?? []).filter { !LayerContext.modelKeywords.contains($0.0) && !LayerContext.isNull($0.1) }.map(\.0)
@@ -381,5 +410,25 @@ public final class LayerContext {
         }
         parameterCount += context.parameterCount
         return layer
+    }
+}
+
+extension CallArgument {
+    static func number(_ argument: CallArgument) -> Double? {
+        switch argument {
+        case let .value(.int(value)): return Double(value)
+        case let .value(.double(value)): return value
+        default: return nil
+        }
+    }
+
+    /// A short description for messages: `a tensor`, `a list of 2`, or the value itself.
+    static func describe(_ argument: CallArgument) -> String {
+        switch argument {
+        case let .tensor(tensor): return "the tensor \(tensor.ref)"
+        case let .list(items): return "a list of \(items.count)"
+        case let .dict(members): return "a dict of \(members.count)"
+        case let .value(value): return value.brief()
+        }
     }
 }

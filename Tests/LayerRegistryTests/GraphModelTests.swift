@@ -231,4 +231,28 @@ final class GraphModelTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("layer 'sum' (Sum) reads output 1 of ['neg', 0, 1], but 'neg' call 0 has 1 output(s)"), "\(error)")
         }
     }
+
+    func testTypedCallArgumentsReadNumbersAndFlagsAndNameWhatIsWrong() throws {
+        let t = Keras3Text.self
+        func text(_ args: [String], _ kwargs: String) -> String {
+            t.model(inputs: [("x", "[null, 2]")], layers: [("op", "Probe", "", [t.call([t.tensor("x")] + args, kwargs: kwargs)])],
+                    outputs: [#"["op", 0, 0]"#])
+        }
+        var seen: [String] = []
+        registry.register("Probe") { context in
+            let factor = try context.callArgumentNumber(1)
+            let causal = try context.kwargBool("use_causal_mask", default: false)
+            seen.append("\(factor.map { "\($0)" } ?? "none") \(causal)")
+            return Negate(outputShape: context.inputShape)
+        }
+        _ = try build(text(["2.5"], #""use_causal_mask": true"#))
+        _ = try build(text([], ""))
+        XCTAssertEqual(seen, ["2.5 true", "none false"])
+        XCTAssertThrowsError(try build(text(["\"two\""], ""))) { error in
+            XCTAssertTrue("\(error)".contains("layer 'op' (Probe) called on ['x']: positional call argument 1 must be a number, found \"two\""), "\(error)")
+        }
+        XCTAssertThrowsError(try build(text([], #""use_causal_mask": 1"#))) { error in
+            XCTAssertTrue("\(error)".contains("call argument 'use_causal_mask' must be true or false, found 1"), "\(error)")
+        }
+    }
 }
