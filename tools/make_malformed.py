@@ -151,7 +151,7 @@ def main():
     spec_case("s_deep", "JSON nested 100000 levels deep", "[" * 100000 + "]" * 100000, "json", "nested deeper than 64")
     spec_case("s_binary", "a binary file given as the spec", bytes(range(256)) * 4, "json", "not valid UTF-8")
     spec_case("s_array", "a JSON array instead of a model", "[1, 2, 3]", "spec", "expected a JSON object")
-    spec_case("s_functional", "a Functional model", {"class_name": "Functional", "config": {"layers": []}}, "spec", "not supported yet")
+    spec_case("s_functional", "a Functional model without layers", {"class_name": "Functional", "config": {"layers": []}}, "spec", "the model has no layers")
     spec_case("s_no_layers", "a config without layers", {"class_name": "Sequential", "config": {"name": "x"}}, "spec", "missing; expected the list of layers")
     spec_case("s_empty_layers", "an empty layer list", {"class_name": "Sequential", "config": {"layers": []}}, "spec", "the model has no layers")
     spec_case("s_no_input_shape", "no input shape anywhere", {"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"units": 2}}]}}, "spec", "cannot tell the model's input shape")

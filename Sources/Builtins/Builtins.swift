@@ -15,6 +15,7 @@ public enum Builtins {
         registerNormalization(registry)
         registerPreprocessing(registry)
         registerActivations(registry)
+        registerMerge(registry)
     }
 }
 

@@ -70,10 +70,8 @@ extension Model {
         let rows = input.batch
         let slices = min(max(threads, 1), rows)
         guard slices > 1 else { return try predict(input, settings: settings) }
-        var shape = input.shape
-        for step in steps {
-            shape = try checkMemory(step, shape, settings)
-        }
+        try requireSingleInputOutput()
+        try planMemory([input.shape], settings)
         let rowSize = input.sampleSize
         let bounds = (0...slices).map { $0 * rows / slices }
         let parts = try runConcurrently(slices) { index in

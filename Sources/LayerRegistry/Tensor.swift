@@ -69,11 +69,12 @@ public enum MaskBehavior: Sendable {
     case produces
 }
 
-/// The one protocol every layer implements, built-in or not.
+/// A layer of one input tensor and one output tensor: what most layers are, built-in or not.
+/// It is a `NodeLayer` (the graph's protocol) through the defaults in NodeLayer.swift.
 ///
 /// A layer is an immutable value made by its factory, which has already checked its config and
 /// weights against the input shape; `forward` only runs it.
-public protocol Layer: Sendable {
+public protocol Layer: NodeLayer {
     /// Per-sample output shape for the input shape the layer was built for; nil marks a
     /// dimension known only at run time (a sequence of any length).
     var outputShape: [Int?] { get }
@@ -102,7 +103,8 @@ extension Layer {
 
 /// A layer that can run the layer after it in the same pass: a convolution applies the ReLU that
 /// follows it while each block of its output is still in cache, instead of a second pass over
-/// memory. `Model.build` offers each layer its successor; a fused layer must compute exactly what
+/// memory. `Model.build` offers each node its successor when the successor is the only reader of
+/// its output and that output is not a model output; a fused layer must compute exactly what
 /// the two compute one after the other, mask included, or decline. The model keeps both layers in
 /// its summary; only the run is fused.
 public protocol FusesNext: Layer {
