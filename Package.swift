@@ -22,12 +22,14 @@ let package = Package(
         // System libraries: json-c parses every JSON document, OpenBLAS does every matrix product.
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // zlib inflates deflated zip members (.npz from np.savez_compressed, and .keras files).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Our own small AVX2 + FMA kernels (recurrent-step products, gate activations), chosen at
         // run time so the binary still runs on any x86-64.
         .target(name: "CKernels"),
 
-        // Text and bytes: spec JSON, the safetensors weight blob, .npy files. No math.
-        .target(name: "ModelSpec", dependencies: ["CJSONC"]),
+        // Text and bytes: spec JSON, the safetensors weight blob, .npy and .npz files. No math.
+        .target(name: "ModelSpec", dependencies: ["CJSONC", "CZlib"]),
         // The contract a layer author links against: tensor, Layer, context, registry, model.
         .target(name: "LayerRegistry", dependencies: ["ModelSpec"]),
         // Every built-in layer, one file per family, and the one list that registers them.

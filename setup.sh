@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Sets nnbuild up on a fresh Debian machine and runs it on a bundled example model.
-#   1. installs the C libraries it links (json-c, OpenBLAS) and pkg-config when missing;
+#   1. installs the C libraries it links (json-c, OpenBLAS, zlib) and pkg-config when missing;
 #   2. builds the release binary;
 #   3. runs `nnbuild infer` on the bundled sentiment model in specs/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need=()
-for pkg in libjson-c-dev libopenblas-dev pkg-config; do
+for pkg in libjson-c-dev libopenblas-dev zlib1g-dev pkg-config; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
