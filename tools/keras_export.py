@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Exports a Keras Sequential model for nnbuild: model.json, weights.safetensors and a sample.
+"""Exports a Keras model (Sequential or Functional) for nnbuild: model.json, weights.safetensors
+and a sample.
 
 Usage:
 
@@ -12,14 +13,24 @@ MODEL is a Keras 3 `.keras` file or a legacy `.h5` file. OUTDIR receives
     weights.safetensors  every weight of the model, keyed by its Keras variable path
                          (`v.path`, e.g. `sequential/conv2d/kernel`): float32, or the
                          integer dtype Keras gives it (Normalization's int64 `count`)
-    input.npy            with --sample N: a valid random batch of N (float32 standard normal, or
-                         int32 token ids inside the Embedding's input_dim when the model starts
-                         with an Embedding; with mask_zero=True every row but the first is
-                         post-padded with zeros and, for N > 2, the last row is all padding)
-    expected.npy         with --sample N: model.predict(input), float32
+    inputs.npz           with --sample N: a valid random batch of N for every model input, named
+                         as nnbuild names inputs (float32 standard normal, or int32 token ids
+                         inside the Embedding's input_dim for an input that feeds an Embedding;
+                         with mask_zero=True every row but the first is post-padded with zeros
+                         and, for N > 2, the last row is all padding)
+    expected.npz         with --sample N: model.predict(inputs) for every model output, float32,
+                         in the model's output order (config.output_layers)
+    input.npy            the same, for a model of one input and one output: its one input
+    expected.npy         and its one output
 
-From Python, `export_model(model, outdir, sample_input=None)` does the same for a live model and
-`sample_for(model, n, seed)` makes such a batch.
+Names, as `nnbuild infer --input NAME=PATH` and its .npz output use them: the dict key when the
+model's inputs (outputs) are a dict, else the input (producing) layer's name, with ":k" added for
+its k-th output tensor when k > 0; a Sequential's output is named by its last layer.
+
+From Python, `export_model(model, outdir, sample_input=None)` does the same for a live model
+(`sample_input`: one array, a list in input order, or a dict keyed by input name) and
+`sample_for(model, n, seed)` makes such a batch for a one-input model, `samples_for(model, n,
+seed)` a dict of them for any model.
 
 What is exported: `model.weights` (trainable and non-trainable weights: kernels, biases,
 BatchNormalization moving statistics, LoRA factors). Keras 3 also lists one int64
@@ -28,11 +39,12 @@ GaussianDropout, AlphaDropout) in `model.variables`; that is random-number state
 inference never uses it, and it is left out.
 
 What is refused, with a message on stderr and exit status 2 (ExportError from Python), before
-anything is written: a model that is not a Sequential, a layer type nnbuild has not registered
+anything is written: a layer type nnbuild has not registered (a Keras 3 operation on tensors,
+module keras.src.ops.*, as `ops.ClassName`)
 (named with the list nnbuild has; the list comes from `nnbuild layers`, the binary given by
 --nnbuild or $NNBUILD, else .build/release or .build/debug of this checkout, else `nnbuild` on
 PATH; --plugin LIB adds a plugin's layers), a Lambda layer or a lambda activation (Python code,
-not data), a model nested as a layer, a quantized model, a weight that is neither floating point
+not data), a quantized model, a weight that is neither floating point
 nor integer, and a file whose custom layer class is not importable (pass --import MODULE for the
 module that defines and registers it).
 
@@ -71,14 +83,21 @@ def _all_layers(model):
 
 
 def _layer_specs(specs):
-    """(class_name, name) of every layer spec nnbuild would build: the model's layers and the layers
-    wrappers hold under `layer`, `forward_layer` and `backward_layer` (not a recurrent layer's cell,
-    which the recurrent layer builds itself)."""
+    """(registered name, name) of every layer spec nnbuild would build: the model's layers, the layers
+    of a nested Sequential or Functional model, and the layers wrappers hold under `layer`,
+    `forward_layer` and `backward_layer` (not a recurrent layer's cell, which the recurrent layer
+    builds itself). A Keras 3 operation on tensors (module keras.src.ops.*) is `ops.ClassName`,
+    as nnbuild registers it apart from the layer of the same class name."""
     for spec in specs:
         if not isinstance(spec, dict) or "class_name" not in spec:
             continue
         config = spec.get("config") or {}
-        yield spec["class_name"], config.get("name", "?")
+        kind = spec["class_name"]
+        if str(spec.get("module") or "").startswith("keras.src.ops"):
+            kind = "ops." + kind
+        yield kind, config.get("name", "?")
+        if kind in ("Sequential", "Functional", "Model"):
+            yield from _layer_specs(config.get("layers") or [])
         yield from _layer_specs([config.get(key) for key in ("layer", "forward_layer", "backward_layer")])
 
 
@@ -131,13 +150,10 @@ def check_exportable(model, registered=None):
     wrapped ones included, must be one of them."""
     import keras
 
-    if not isinstance(model, keras.Sequential):
-        raise ExportError("only Sequential models can be exported (found %s '%s'); nnbuild runs Sequential models"
-                          % (type(model).__name__, model.name))
     if registered is not None:
         unknown = {}
         for kind, name in _layer_specs(model.get_config().get("layers", [])):
-            if kind not in registered and kind not in ("Lambda", "Sequential", "Functional"):  # refused below, more precisely
+            if kind not in registered and kind not in ("Lambda", "Sequential", "Functional", "Model"):  # Lambda: refused below
                 unknown.setdefault(kind, []).append(name)
         if unknown:
             raise ExportError("nnbuild has no layer type %s; `nnbuild layers` lists those it has (a custom layer needs "
@@ -148,9 +164,6 @@ def check_exportable(model, registered=None):
         if isinstance(layer, keras.layers.Lambda):
             raise ExportError("layer '%s' is a Lambda layer: its Python code cannot be exported; "
                               "write it as a registered custom layer instead" % layer.name)
-        if isinstance(layer, keras.Model):
-            raise ExportError("layer '%s' is a nested %s model; rebuild the model as one flat Sequential"
-                              % (layer.name, type(layer).__name__))
         mode = getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None)
         if mode:
             raise ExportError("layer '%s' is quantized (%s); nnbuild runs float weights: export the model before quantizing"
@@ -180,50 +193,156 @@ def weights_of(model):
     return tensors
 
 
-def sample_for(model, n, seed=0):
-    """A valid random batch of `n` for `model`'s input (unknown dimensions become 16).
+def _model_config(model):
+    import json
 
-    Token ids in [1, input_dim) when the model starts with an Embedding; with mask_zero=True the
-    first row is whole, the others are post-padded with zeros to random shorter lengths and, for
-    n > 2, the last row is all padding. Otherwise
-    float32 standard normal values (small non-negative integers for another integer input).
-    """
-    import keras
+    return json.loads(model.to_json())
 
-    rng = np.random.default_rng(seed)
-    shape = (n,) + tuple(16 if d is None else d for d in model.input_shape[1:])
-    first = next((layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)), None)
-    if isinstance(first, keras.layers.Embedding):
-        x = rng.integers(1, max(first.input_dim, 2), size=shape).astype(np.int32)
-        if first.mask_zero and len(shape) == 2:
+
+def port_names(model):
+    """(input names, output names) in the model's order, as nnbuild names them (module docstring)."""
+    from make_graph_fixtures import names_of
+
+    spec = _model_config(model)
+    config = spec.get("config") or {}
+    if "input_layers" in config and "output_layers" in config:
+        return names_of(config["input_layers"], None), names_of(config["output_layers"], None)
+    layers = config.get("layers") or []
+    if not layers:
+        raise ExportError("model '%s' has no layers" % model.name)
+    first = layers[0]
+    first_name = (first.get("config") or {}).get("name", "?")
+    input_name = first_name if first.get("class_name") == "InputLayer" else first_name + "_input"
+    return [input_name], [(layers[-1].get("config") or {}).get("name", "?")]
+
+
+def _embedding_readers(model):
+    """{input layer name: Embedding config} for each model input that an Embedding reads directly."""
+    config = _model_config(model).get("config") or {}
+    layers = config.get("layers") or []
+    if "input_layers" not in config:  # a Sequential: its first layer after the input
+        body = [layer for layer in layers if layer.get("class_name") != "InputLayer"]
+        if body and body[0].get("class_name") == "Embedding":
+            return {None: body[0].get("config") or {}}
+        return {}
+    readers = {}
+
+    def histories(value):
+        if isinstance(value, dict):
+            if value.get("class_name") == "__keras_tensor__":
+                yield (value.get("config") or {}).get("keras_history", [None])[0]
+            else:
+                for item in value.values():
+                    yield from histories(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from histories(item)
+
+    for layer in layers:
+        if layer.get("class_name") == "Embedding":
+            for source in histories(layer.get("inbound_nodes")):
+                readers.setdefault(source, layer.get("config") or {})
+    return readers
+
+
+def _batch(rng, n, shape, dtype, embedding):
+    """A valid random batch of `n` rows of `shape` (unknown dimensions become 16)."""
+    shape = (n,) + tuple(16 if d is None else d for d in shape)
+    if embedding is not None:
+        x = rng.integers(1, max(int(embedding.get("input_dim", 2)), 2), size=shape).astype(np.int32)
+        if embedding.get("mask_zero") and len(shape) == 2:
             steps = shape[1]
             for row in range(1, n):  # row 0 keeps every step; the others are post-padded
                 keep = 0 if row == n - 1 and n > 2 else int(rng.integers(1, max(steps, 2)))
                 x[row, keep:] = 0
         return x
-    dtype = getattr(model.inputs[0], "dtype", "float32") if getattr(model, "inputs", None) else "float32"
     if "int" in str(dtype):
         return rng.integers(0, 10, size=shape).astype(np.int32)
     return rng.standard_normal(shape).astype(np.float32)
 
 
+def _input_tensors(model):
+    """The model's input tensors in its input order (config.input_layers), as a list."""
+    inputs = model.input
+    if isinstance(inputs, dict):
+        return [inputs[key] for key in port_names(model)[0]]
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def samples_for(model, n, seed=0):
+    """{input name: a valid random batch of `n`} for every model input, in input order.
+
+    Token ids in [1, input_dim) for an input an Embedding reads; with mask_zero=True the first row
+    is whole, the others are post-padded with zeros to random shorter lengths and, for n > 2, the
+    last row is all padding. Otherwise float32 standard normal values (small non-negative
+    integers for another integer input). Unknown dimensions become 16.
+    """
+    rng = np.random.default_rng(seed)
+    names = port_names(model)[0]
+    readers = _embedding_readers(model)
+    batches = {}
+    for index, (name, tensor) in enumerate(zip(names, _input_tensors(model))):
+        history = getattr(tensor, "_keras_history", None)
+        layer_name = history[0].name if history else None
+        embedding = readers.get(None) if index == 0 and None in readers else readers.get(layer_name)
+        batches[name] = _batch(rng, n, tuple(tensor.shape[1:]), getattr(tensor, "dtype", "float32"), embedding)
+    return batches
+
+
+def sample_for(model, n, seed=0):
+    """A valid random batch of `n` for a one-input model (see `samples_for`)."""
+    batches = samples_for(model, n, seed)
+    if len(batches) != 1:
+        raise ExportError("model '%s' has %d inputs; use samples_for" % (model.name, len(batches)))
+    return next(iter(batches.values()))
+
+
+def _feed(model, names, sample_input):
+    """`sample_input` as model.predict takes it, and as {input name: array}."""
+    if isinstance(sample_input, dict):
+        unknown = sorted(set(sample_input) - set(names))
+        missing = [name for name in names if name not in sample_input]
+        if unknown or missing:
+            raise ExportError("the sample inputs are named %s; the model's inputs are %s" % (sorted(sample_input), names))
+        named = {name: np.asarray(sample_input[name]) for name in names}
+    else:
+        arrays = list(sample_input) if isinstance(sample_input, (list, tuple)) else [sample_input]
+        if len(arrays) != len(names):
+            raise ExportError("%d sample input(s) given; the model's inputs are %s" % (len(arrays), names))
+        named = {name: np.asarray(array) for name, array in zip(names, arrays)}
+    if isinstance(model.input, dict):
+        return named, named
+    ordered = [named[name] for name in names]
+    return (ordered[0] if len(ordered) == 1 else ordered), named
+
+
 def export_model(model, outdir, sample_input=None, registered=None):
-    """Writes OUTDIR/model.json and weights.safetensors, and with `sample_input` input.npy and expected.npy.
+    """Writes OUTDIR/model.json and weights.safetensors, and with `sample_input` inputs.npz and
+    expected.npz (plus input.npy and expected.npy for a model of one input and one output).
 
     Every layer type must be one nnbuild has: `registered` names them, or else the nnbuild binary
     `find_nnbuild()` finds is asked (`registered_layers()`)."""
+    from make_graph_fixtures import flat_outputs
     from safetensors.numpy import save_file
 
     check_exportable(model, registered if registered is not None else registered_layers())
     tensors = weights_of(model)
+    input_names, output_names = port_names(model)
+    if sample_input is not None:
+        feed, named_inputs = _feed(model, input_names, sample_input)
+        outputs = [np.asarray(value, dtype=np.float32) for value in flat_outputs(model, model.predict(feed, verbose=0))]
+        if len(outputs) != len(output_names):
+            raise ExportError("the model returned %d outputs; its config names %d (%s)" % (len(outputs), len(output_names), output_names))
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "model.json"), "w") as f:
         f.write(model.to_json())
     save_file(tensors, os.path.join(outdir, "weights.safetensors"))
     if sample_input is not None:
-        expected = np.asarray(model.predict(sample_input, verbose=0), dtype=np.float32)
-        np.save(os.path.join(outdir, "input.npy"), sample_input)
-        np.save(os.path.join(outdir, "expected.npy"), expected)
+        np.savez(os.path.join(outdir, "inputs.npz"), **named_inputs)
+        np.savez(os.path.join(outdir, "expected.npz"), **dict(zip(output_names, outputs)))
+        if len(input_names) == 1 and len(output_names) == 1:
+            np.save(os.path.join(outdir, "input.npy"), named_inputs[input_names[0]])
+            np.save(os.path.join(outdir, "expected.npy"), outputs[0])
 
 
 def _load_failure(path, error):
@@ -240,7 +359,7 @@ def _load_failure(path, error):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Export a Keras Sequential model for nnbuild.")
+    parser = argparse.ArgumentParser(description="Export a Keras model (Sequential or Functional) for nnbuild.")
     parser.add_argument("model", help="a Keras 3 .keras file or a legacy .h5 file")
     parser.add_argument("outdir", help="directory to write model.json and weights.safetensors into")
     parser.add_argument("--sample", type=int, default=0, metavar="N", help="also write a random input batch of N and Keras's predictions")
@@ -277,11 +396,15 @@ def main(argv=None):
         print("error: %s: %s" % (args.model, _load_failure(args.model, error)), file=sys.stderr)
         return 2
     try:
-        export_model(model, args.outdir, sample_for(model, args.sample, args.seed) if args.sample else None, registered)
+        export_model(model, args.outdir, samples_for(model, args.sample, args.seed) if args.sample else None, registered)
     except ExportError as error:
         print("error: %s: %s" % (args.model, error), file=sys.stderr)
         return 2
-    print("wrote %s (model.json, weights.safetensors%s)" % (args.outdir, ", input.npy, expected.npy" if args.sample else ""))
+    written = ["model.json", "weights.safetensors"]
+    if args.sample:
+        written += ["inputs.npz", "expected.npz"] + [name for name in ("input.npy", "expected.npy")
+                                                        if os.path.exists(os.path.join(args.outdir, name))]
+    print("wrote %s (%s)" % (args.outdir, ", ".join(written)))
     return 0
 
 

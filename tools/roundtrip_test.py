@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Round trip through real Keras: build models, save them as .keras and .h5, export them with
+"""Round trip through real Keras: build models (Sequential, and a Functional model of two inputs and
+two outputs), save them as .keras and .h5, export them with
 tools/keras_export.py, run them in nnbuild, and compare with Keras's predictions.
 
     python3 tools/roundtrip_test.py [NNBUILD_BINARY]
@@ -51,6 +52,17 @@ def preprocessing_model():
     return model
 
 
+def two_in_two_out():
+    """A Functional model of two inputs (image, tabular) and two outputs (class, value), the inputs a list."""
+    fresh(6)
+    image = keras.Input((6, 6, 2), name="image")
+    table = keras.Input((4,), name="tabular")
+    x = L.GlobalAveragePooling2D(name="pool")(L.Conv2D(3, 3, activation="relu", name="conv")(image))
+    t = L.Dense(3, activation="tanh", name="table_dense")(table)
+    x = L.Concatenate(name="join")([x, t])
+    return keras.Model([image, table], [L.Dense(3, activation="softmax", name="class_head")(x), L.Dense(1, name="value_head")(x)])
+
+
 def models():
     fresh(3)
     yield "cnn.keras", keras.Sequential([keras.Input((12, 12, 3)), L.Conv2D(8, 3, padding="same", activation="relu"), L.MaxPooling2D(),
@@ -63,6 +75,9 @@ def models():
     yield "gru_series.h5", keras.Sequential([keras.Input((15, 2)), L.GRU(8, return_sequences=True), L.SimpleRNN(5), L.Dense(1)])
     yield "preprocessing.keras", preprocessing_model()
     yield "preprocessing.h5", preprocessing_model()
+    # Functional: each input and each output by name, through inputs.npz and expected.npz.
+    yield "two_in_two_out.keras", two_in_two_out()
+    yield "two_in_two_out.h5", two_in_two_out()
 
 
 def main():
@@ -71,20 +86,37 @@ def main():
         for filename, model in models():
             path = os.path.join(work, filename)
             model.save(path)
-            out = os.path.join(work, filename.split(".")[0])
+            out = os.path.join(work, filename.replace(".", "_"))
+            several = filename.startswith("two_in_two_out")
+            sample_input, expected = ("inputs.npz", "expected.npz") if several else ("input.npy", "expected.npy")
             steps = [
                 [sys.executable, os.path.join(HERE, "keras_export.py"), path, out, "--sample", "6", "--nnbuild", BINARY],
                 [BINARY, "validate", os.path.join(out, "model.json"), os.path.join(out, "weights.safetensors")],
                 [BINARY, "compare", os.path.join(out, "model.json"), os.path.join(out, "weights.safetensors"),
-                 "--input", os.path.join(out, "input.npy"), "--expected", os.path.join(out, "expected.npy"), "--tolerance", "1e-5"],
+                 "--input", os.path.join(out, sample_input), "--expected", os.path.join(out, expected), "--tolerance", "1e-5"],
             ]
+            if several:  # and each input given by name, the outputs written as an .npz
+                steps.append([BINARY, "infer", os.path.join(out, "model.json"), os.path.join(out, "weights.safetensors"),
+                              "--input", "image=" + os.path.join(out, "image.npy"), "--input", "tabular=" + os.path.join(out, "tabular.npy"),
+                              "--output", os.path.join(out, "ours.npz")])
             why = ""
             for step in steps:
+                if several and step[1] == "infer":  # the named inputs, split out of inputs.npz
+                    with np.load(os.path.join(out, "inputs.npz")) as named:
+                        for name in named.files:
+                            np.save(os.path.join(out, name + ".npy"), named[name])
                 result = subprocess.run(step, capture_output=True, text=True)
                 if result.returncode != 0:
                     why = "%s exit %d: %s" % (os.path.basename(step[1]) if step[0] == sys.executable else step[1], result.returncode,
                                               (result.stderr or result.stdout).strip().splitlines()[-1:])
                     break
+            if not why and several:
+                with np.load(os.path.join(out, "ours.npz")) as ours, np.load(os.path.join(out, "expected.npz")) as theirs:
+                    if ours.files != theirs.files or ours.files != ["class_head", "value_head"]:
+                        why = "infer wrote arrays %s, Keras's are %s" % (ours.files, theirs.files)
+                    else:
+                        worst = max(float(np.max(np.abs(ours[k] - theirs[k]) / (1 + np.abs(theirs[k])))) for k in ours.files)
+                        why = "infer's .npz differs from Keras by %g" % worst if worst > 1e-5 else ""
             if why:
                 failed += 1
                 print("FAIL %s: %s" % (filename, why))
