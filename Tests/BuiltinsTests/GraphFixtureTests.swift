@@ -35,7 +35,7 @@ final class GraphFixtureTests: XCTestCase {
 
     static let supported = ["residual_cnn", "two_input_image_tabular", "two_output", "merge_layers", "sequential_in_functional",
                             "functional_in_sequential", "functional_in_functional", "keras2_functional", "keras2_nested_functional",
-                            "seq2seq_lstm", "bidi_return_state"]
+                            "seq2seq_lstm", "bidi_return_state", "bidi_initial_state"]
 
     func testEverySupportedCaseMatchesKerasOnEveryOutput() throws {
         let manifest = try Self.manifest()
