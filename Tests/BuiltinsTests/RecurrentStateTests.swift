@@ -218,6 +218,18 @@ final class RecurrentStateTests: XCTestCase {
         return out
     }
 
+    func testANodeGivenInitialStatesOfAnotherBatchSizeRefusesThem() throws {
+        let model = try stateReadingModels()[0]
+        let x = Tensor(shape: [2, 5, 3], data: generator.floats(30))
+        let three = Tensor(shape: [3, 4], data: [Float](repeating: 0, count: 12)), two = Tensor(shape: [2, 4], data: [Float](repeating: 0, count: 8))
+        // The model refuses inputs of different batch sizes; the node itself checks too.
+        let node = try XCTUnwrap(model.nodes.first { $0.spec.name == "rnn" })
+        XCTAssertThrowsError(try node.layer.call([x, two, three])) { error in
+            let text = error.nnProblems.joined(separator: "\n")
+            XCTAssertTrue(text.contains("initial_state[1]: expected shape [2, 4] (the sequence's batch of 2, 4 units), found [3, 4]"), text)
+        }
+    }
+
     func testBidirectionalGivesItsOutputsThenForwardThenBackwardStates() throws {
         let x = Tensor(shape: [2, 5, 2], data: generator.floats(20))
         let concat = try bidirectional(merge: #""concat""#, returnSequences: false).predict([x])

@@ -129,7 +129,7 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
             throw NNError(.input, "initial_state", "the layer has \(cell.stateCount) states, given \(initialStates.count) initial state tensors")
         }
         for (index, state) in initialStates.enumerated() where state.shape != [batch, units] {
-            throw NNError(.input, "initial_state[\(index)]", "expected shape \([batch, units]) (batch, units) to match the sequence's batch, found \(state.shape)")
+            throw NNError(.input, "initial_state[\(index)]", "expected shape \([batch, units]) (the sequence's batch of \(batch), \(units) units), found \(state.shape)")
         }
         // Buffers that are written in full before any read skip zero-filling: the projections when
         // the bias is copied into every row first, the saved states (copied before use), and the
