@@ -158,6 +158,42 @@ final class RecurrentStateTests: XCTestCase {
         XCTAssertNil(padded[2].mask)
     }
 
+    /// Every cell, from random initial states, on rows that are whole, post-padded, pre-padded
+    /// (the initial state carried through leading padding) and all padding, in both directions,
+    /// matches the naive twin in its output and its final states.
+    func testInitialAndFinalStatesMatchTheNaiveTwin() throws {
+        let lengths: [(Int, Int)] = [(0, 6), (0, 3), (2, 6), (0, 0)]  // real steps from..<to
+        let mask = lengths.flatMap { from, to in (0..<6).map { $0 >= from && $0 < to } }
+        for (className, gates, kind) in [("LSTM", 4, NaiveRecurrent.Kind.lstm), ("GRU", 3, .gru(resetAfter: true)), ("SimpleRNN", 1, .simple)] {
+            let stateCount = className == "LSTM" ? 2 : 1
+            let weights = recurrentWeights("rnn", gates: gates, features: 3, units: 4, gruBias: className == "GRU")
+            for returnSequences in [false, true] {
+                for goBackwards in [false, true] {
+                    let x = Self.tensorJSON("x", shape: [6, 3])
+                    let states = (0..<stateCount).map { Self.tensorJSON("s\($0)", shape: [4]) }.joined(separator: ", ")
+                    let config = #"{"name": "rnn", "units": 4, "return_state": true, "return_sequences": \#(returnSequences), "go_backwards": \#(goBackwards)}"#
+                    let layer = #"{"class_name": "\#(className)", "name": "rnn", "config": \#(config), "inbound_nodes": [{"args": [\#(x)], "kwargs": {"initial_state": [\#(states)]}}]}"#
+                    let model = try Self.build([Self.inputJSON("x", [6, 3])] + (0..<stateCount).map { Self.inputJSON("s\($0)", [4]) } + [layer],
+                                               inputs: ["x"] + (0..<stateCount).map { "s\($0)" }, outputs: (0...stateCount).map { ("rnn", $0) }, weights: weights)
+                    let node = try XCTUnwrap(model.nodes.first { $0.spec.name == "rnn" })
+                    let input = Tensor(shape: [4, 6, 3], data: generator.floats(72), mask: mask)
+                    let initial = (0..<stateCount).map { _ in Tensor(shape: [4, 4], data: generator.floats(16)) }
+                    let got = try node.layer.call([input] + initial)
+                    let want = NaiveRecurrent.runWithStates(kind, x: input.data, batch: 4, steps: 6, features: 3, units: 4, kernel: weights[0].2,
+                                                            recurrentKernel: weights[1].2, bias: weights[2].2, mask: mask, goBackwards: goBackwards,
+                                                            returnSequences: returnSequences, initialH: initial[0].data, initialC: initial.last?.data)
+                    let label = "\(className) return_sequences \(returnSequences) go_backwards \(goBackwards)"
+                    XCTAssertEqual(got.count, 1 + stateCount, label)
+                    assertClose(got[0].data, want.output, accuracy: 1e-5)
+                    assertClose(got[1].data, want.h, accuracy: 1e-5)
+                    if stateCount == 2 { assertClose(got[2].data, want.c, accuracy: 1e-5) }
+                    // The all-padding row ends where it started.
+                    XCTAssertEqual(Array(got[1].data[12..<16]), Array(initial[0].data[12..<16]), label)
+                }
+            }
+        }
+    }
+
     /// An LSTM reading x, h0 and c0 as initial_state, written as Keras 3 writes a keyword call,
     /// as Keras 3 writes a positional one (`layer(x, [h0, c0])`), and as Keras 2 did (`[x, h0, c0]`).
     func stateReadingModels() throws -> [Model] {
