@@ -6,7 +6,8 @@ import LayerRegistry
 /// Functional-model fixtures made by tools/make_graph_fixtures.py from real Keras 3
 /// (Tests/GraphFixtures/MANIFEST.json lists each case's named inputs and outputs): every case
 /// whose layers nnbuild has matches Keras within 1e-5 on each output; the cases needing Keras 3
-/// operations or recurrent states are refused, naming what is missing.
+/// operations are refused, naming what is missing (the masked recurrent-state cases, whose masks
+/// Keras writes as operations, run in RecurrentStateTests).
 final class GraphFixtureTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("GraphFixtures")

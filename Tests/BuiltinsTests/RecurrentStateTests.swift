@@ -319,7 +319,7 @@ final class RecurrentStateTests: XCTestCase {
         assertRefused({ try self.lstmCall(kwargs: #"{"initial_state": [\#(h), \#(wide)]}"#, inputs: states) },
                       "initial_state[1] (c) has shape (None, 5); expected (None, 4)")
         assertRefused({ try self.lstmCall(args: "[" + Self.tensorJSON("x", shape: [5, 3]) + ", " + h + "]", kwargs: #"{"initial_state": [\#(h), \#(h)]}"#, inputs: states.dropLast()) },
-                      "initial_state is given both as a keyword argument and as 1 positional tensors")
+                      "initial_state is given both as a keyword argument and as 1 positional tensor after the sequence; give it once")
         assertRefused({ try self.lstmCall(kwargs: #"{"initial_state": [1.0, 2.0]}"#) }, "initial_state must be a list of tensors")
         assertRefused({ try self.lstmCall(config: #", "stateful": true"#) }, "config.stateful: layer 'rnn' (LSTM) called on ['x']: stateful=true is not supported")
         // A Sequential model passes one tensor on: several outputs are refused, naming the key.

@@ -83,7 +83,7 @@ struct RecurrentCall: NodeLayer {
         }
         let positional = (context.node?.args ?? []).reduce(0) { $0 + $1.tensors.count }
         if positional > 1, !keyword.isEmpty {
-            throw context.error("initial_state is given both as a keyword argument and as \(positional - 1) positional tensors; give it once")
+            throw context.error("initial_state is given both as a keyword argument and as \(positional - 1) positional tensor\(positional == 2 ? "" : "s") after the sequence; give it once")
         }
         return keyword.isEmpty && positional > 1 ? Array(1..<positional) : keyword
     }
