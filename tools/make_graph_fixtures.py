@@ -245,6 +245,68 @@ def bidi_return_state(rng):
     return keras.Model(x_in, [out, fh, fc, bh, bc, head], name="bidi_states"), {"sequence": floats(rng, 2, 5, 3)}
 
 
+@case("GRU and SimpleRNN return_state on padded sentences (Embedding mask_zero): the GRU's masked sequence "
+      "output (pooled over real steps) and final h, a backwards SimpleRNN's last output and final h; each "
+      "final state is the state at the row's last real step")
+def masked_return_state(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(12, 3, mask_zero=True, name="embedding")(tokens)
+    seq, gru_h = L.GRU(4, return_sequences=True, return_state=True, name="gru")(e)
+    pooled = L.GlobalAveragePooling1D(name="pool")(seq)
+    last, rnn_h = L.SimpleRNN(3, return_state=True, go_backwards=True, name="rnn")(e)
+    head = L.Dense(2, name="head")(L.Concatenate(name="states")([gru_h, rnn_h]))
+    return keras.Model(tokens, [pooled, gru_h, last, rnn_h, head], name="masked_return_state"), {"tokens": padded_tokens(rng, 3, 6, 12)}
+
+
+@case("GRU encoder-decoder: a masked GRU encoder's final h starts two decoders, one given initial_state=[h] "
+      "as a keyword, one given h positionally (layer(x, h)); Dense on each decoder's sequence")
+def seq2seq_gru(rng):
+    tokens = keras.Input((5,), dtype="int32", name="source")
+    dec_in = keras.Input((4, 2), name="target")
+    e = L.Embedding(9, 3, mask_zero=True, name="embedding")(tokens)
+    _, h = L.GRU(4, return_state=True, name="encoder")(e)
+    keyword = L.GRU(4, return_sequences=True, name="decoder")(dec_in, initial_state=[h])
+    positional = L.GRU(4, return_sequences=True, reset_after=False, name="decoder_positional")(dec_in, h)
+    return keras.Model([tokens, dec_in], [L.Dense(3, name="readout")(keyword), L.Dense(2, name="readout_positional")(positional)],
+                       name="seq2seq_gru"), {"source": padded_tokens(rng, 3, 5, 9), "target": floats(rng, 3, 4, 2)}
+
+
+@case("Bidirectional(LSTM(return_sequences=True, return_state=True)) on padded sentences: the masked sequence "
+      "output (pooled over real steps) and the forward h, c then backward h, c")
+def bidi_masked_sequences_states(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(11, 3, mask_zero=True, name="embedding")(tokens)
+    seq, fh, fc, bh, bc = L.Bidirectional(L.LSTM(3, return_sequences=True, return_state=True, name="lstm"), name="bidi")(e)
+    pooled = L.GlobalAveragePooling1D(name="pool")(seq)
+    return keras.Model(tokens, [seq, pooled, fh, fc, bh, bc], name="bidi_masked_states"), {"tokens": padded_tokens(rng, 3, 6, 11)}
+
+
+@case("Bidirectional initial_state: a Bidirectional(GRU(return_state)) encoder's [forward h, backward h] start a "
+      "Bidirectional(GRU) decoder; a Bidirectional(LSTM) decoder starts from four states (forward h, c, backward h, c)")
+def bidi_initial_state(rng):
+    enc_in = keras.Input((5, 3), name="encoder_input")
+    dec_in = keras.Input((4, 2), name="decoder_input")
+    _, fh, bh = L.Bidirectional(L.GRU(4, return_state=True, name="gru"), name="encoder")(enc_in)
+    gru_out = L.Bidirectional(L.GRU(4, return_sequences=True, name="gru_dec"), name="decoder")(dec_in, initial_state=[fh, bh])
+    _, lh, lc, rh, rc = L.Bidirectional(L.LSTM(3, return_state=True, name="lstm"), name="lstm_encoder")(enc_in)
+    lstm_out = L.Bidirectional(L.LSTM(3, name="lstm_dec"), merge_mode="sum", name="lstm_decoder")(dec_in, initial_state=[lh, lc, rh, rc])
+    return keras.Model([enc_in, dec_in], [gru_out, lstm_out], name="bidi_initial_state"), {"encoder_input": floats(rng, 2, 5, 3),
+                                                                                        "decoder_input": floats(rng, 2, 4, 2)}
+
+
+@case("Bidirectional merge_mode=None on padded sentences: the forward and backward sequences as two masked outputs "
+      "(each pooled over real steps), and merge_mode=None with return_state: both outputs then the four states")
+def bidi_merge_none(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(10, 3, mask_zero=True, name="embedding")(tokens)
+    forward, backward = L.Bidirectional(L.LSTM(3, return_sequences=True, name="lstm"), merge_mode=None, name="bidi")(e)
+    pooled_forward = L.GlobalAveragePooling1D(name="pool_forward")(forward)
+    pooled_backward = L.GlobalAveragePooling1D(name="pool_backward")(backward)
+    f, b, fh, bh = L.Bidirectional(L.GRU(2, return_state=True, name="gru"), merge_mode=None, name="bidi_states")(e)
+    return keras.Model(tokens, [forward, backward, pooled_forward, pooled_backward, f, b, fh, bh],
+                       name="bidi_merge_none"), {"tokens": padded_tokens(rng, 3, 6, 10)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 

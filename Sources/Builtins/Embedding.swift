@@ -68,9 +68,7 @@ extension Embedding: FusesNext {
         if let wrapper = next as? Bidirectional, let forward = wrapper.forwardLayer as? RecurrentLayer,
            let backward = wrapper.backwardLayer as? RecurrentLayer,
            let forwardReading = forward.readingTokens(of: self), let backwardReading = backward.readingTokens(of: self) {
-            return TokenSequence(embedding: self, layer: Bidirectional(forwardLayer: forwardReading, backwardLayer: backwardReading,
-                                                                       merge: wrapper.merge, returnSequences: wrapper.returnSequences,
-                                                                       outputShape: wrapper.outputShape))
+            return TokenSequence(embedding: self, layer: wrapper.withHalves(forwardReading, backwardReading))
         }
         return nil
     }
