@@ -7,7 +7,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput, latency, load time and peak memory of a model.",
         discussion: """
-        Without --input a valid random batch is made (token ids inside the embedding's range). For each \
+        Without --input a valid random batch is made for every model input (token ids inside the \
+        range of the embedding that reads it); a model of several inputs takes an .npz. For each \
         batch size the model runs repeatedly for --seconds after a warm-up. --json prints one array with \
         an object per batch size with the keys batch, samples_per_s, p50_ms, p90_ms, p99_ms, load_ms, \
         peak_rss_mb.
@@ -57,12 +58,19 @@ struct Bench: ParsableCommand {
             }
             guard let built else { return }
             let loadMs = loads.sorted()[loads.count / 2]
-            let rows = try input.map { try built.batch(from: try InputFile.read(path: $0), source: $0) }
+            let graph = ModelInputs.needed(built, values: input.map { [$0] } ?? [])
+            if graph, profile {
+                throw NNError(.input, "--profile", "times the layers of a model of one input and one output; the model has inputs \(ModelInputs.describe(built.inputs)) and outputs \(ModelOutputs.describe(built))")
+            }
+            let rows = graph ? nil : try input.map { try built.batch(from: try InputFile.read(path: $0), source: $0) }
+            let given = graph ? try input.map { try ModelInputs.read([$0], for: built) } : nil
             var results: [JSONValue] = []
             var lines: [String] = []
             for size in batchSizes {
-                let batch = rows.map { Bench.tile($0, to: size) } ?? Bench.randomBatch(for: built, size: size)
-                let latencies = try Bench.time(built, batch, seconds: seconds, threads: runtime.count)
+                let batches = graph ? given?.tiled(to: size) ?? Bench.randomBatches(for: built, size: size)
+                    : [rows.map { Bench.tile($0, to: size) } ?? Bench.randomBatch(for: built, size: size)]
+                let batch = batches[0]
+                let latencies = try Bench.time(built, batches, seconds: seconds, threads: runtime.count)
                 let total = latencies.reduce(0, +)
                 let perSecond = Double(size * latencies.count) / total
                 let sorted = latencies.sorted()
@@ -91,7 +99,7 @@ struct Bench: ParsableCommand {
             if json {
                 print(JSONWriter.string(.array(results)))
             } else {
-                print("model \(model.spec): input \(describeShape(built.inputShape)), \(built.parameterCount) parameters, \(latenciesNote)")
+                print("model \(model.spec): input \(built.inputs.count == 1 ? describeShape(built.inputShape) : ModelInputs.describe(built.inputs)), \(built.parameterCount) parameters, \(latenciesNote)")
                 print(["batch".leftPad(8), "samples/s".leftPad(14), "p50 ms".leftPad(10), "p90 ms".leftPad(10), "p99 ms".leftPad(10), "load ms".leftPad(10), "peak RSS MB".leftPad(12)].joined(separator: " "))
                 lines.forEach { print($0) }
             }
@@ -101,14 +109,14 @@ struct Bench: ParsableCommand {
     var latenciesNote: String { "\(seconds) s per batch size" }
 
     /// Runs the model until `seconds` have passed (after a short warm-up); returns each run's seconds.
-    static func time(_ model: Model, _ batch: Tensor, seconds: Double, threads: Int) throws -> [Double] {
+    static func time(_ model: Model, _ batches: [Tensor], seconds: Double, threads: Int) throws -> [Double] {
         let warmUpEnd = DispatchTime.now().uptimeNanoseconds + UInt64(min(0.3, seconds / 5) * 1e9)
-        repeat { _ = try model.predict(batch, threads: threads) } while DispatchTime.now().uptimeNanoseconds < warmUpEnd
+        repeat { try run(model, batches, threads: threads) } while DispatchTime.now().uptimeNanoseconds < warmUpEnd
         var latencies: [Double] = []
         let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
         repeat {
             let start = DispatchTime.now().uptimeNanoseconds
-            _ = try model.predict(batch, threads: threads)
+            try run(model, batches, threads: threads)
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         } while DispatchTime.now().uptimeNanoseconds < end || latencies.count < 3
         return latencies
@@ -127,19 +135,7 @@ struct Bench: ParsableCommand {
 
     /// A deterministic random batch: token ids in 1..<limit for index inputs, else N(0, 1).
     static func randomBatch(for model: Model, size: Int, seed: UInt64 = 42) -> Tensor {
-        let shape = [size] + model.inputShape.map { $0 ?? 32 }
-        var generator = SplitMix(state: seed)
-        let count = shape.reduce(1, *)
-        let data: [Float]
-        if let limit = model.inputIndexLimit {
-            data = (0..<count).map { _ in Float(1 + Int(generator.next() % UInt64(max(limit - 1, 1)))) }
-        } else {
-            data = (0..<count).map { _ in
-                let u1 = max(Double(generator.next() >> 11) / Double(1 << 53), 1e-12), u2 = Double(generator.next() >> 11) / Double(1 << 53)
-                return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
-            }
-        }
-        return Tensor(shape: shape, data: data)
+        randomBatches(for: model, size: size, seed: seed).first ?? Tensor(shape: [size], data: [Float](repeating: 0, count: size))
     }
 
     /// The process's peak resident set size (VmHWM) in MB.

@@ -17,10 +17,10 @@ struct Compare: ParsableCommand {
     @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
     var weights: String
 
-    @Option(name: .shortAndLong, help: "Input batch (.npy or JSON).")
+    @Option(name: .shortAndLong, help: "Input batch (.npy or JSON); for a model of several inputs, an .npz holding an array per input name.")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Expected output (.npy or JSON), e.g. Keras's model.predict.")
+    @Option(name: .shortAndLong, help: "Expected output (.npy or JSON), e.g. Keras's model.predict; for a model of several outputs, an .npz holding an array per output name.")
     var expected: String
 
     @Option(help: "Largest accepted relative difference.")
@@ -39,6 +39,7 @@ struct Compare: ParsableCommand {
         try reportingErrors {
             runtime.apply()
             let built = try model.load(weights: weights)
+            if ModelInputs.needed(built, values: [input]) || ModelInputs.isNpz(expected) { exceeded = try compareGraph(built); return }
             let batch = try built.batch(from: try InputFile.read(path: input), source: input)
             let got = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
             let want = try InputFile.read(path: expected)

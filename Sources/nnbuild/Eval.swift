@@ -23,8 +23,11 @@ struct Eval: ParsableCommand {
     @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
     var weights: String
 
-    @Option(name: .shortAndLong, help: "Input batch (.npy or JSON).")
+    @Option(name: .shortAndLong, help: "Input batch (.npy or JSON); for a model of several inputs, an .npz holding an array per input name.")
     var input: String
+
+    @Option(help: "The output to score, by name (required when the model has several outputs).")
+    var outputName: String?
 
     @Option(name: .shortAndLong, help: "True class of each row: integer .npy, JSON array, or one-hot rows.")
     var labels: String
@@ -50,10 +53,9 @@ struct Eval: ParsableCommand {
         try reportingErrors {
             runtime.apply()
             let built = try model.load(weights: weights)
-            let batch = try built.batch(from: try InputFile.read(path: input), source: input)
-            let output = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count, label: "eval")
+            let output = try scoredOutput(built)
             guard output.shape.count == 2 else {
-                throw NNError(.input, model.spec, "eval needs a classifier with (batch, classes) output, the model gives \(describeShape(built.outputShape))")
+                throw NNError(.input, model.spec, "eval needs a classifier with (batch, classes) output, the model gives \(describeShape([nil] + output.shape.dropFirst().map { $0 }))")
             }
             let classes = max(output.shape[1], 2)
             let predicted = (0..<output.shape[0]).map { row -> Int in

@@ -11,6 +11,11 @@ struct Infer: ParsableCommand {
         a batch axis is accepted as a batch of one. Output: .npy when the path ends in .npy, else JSON; \
         without --output, JSON on standard output. With --top-k or --class-names, the classes and \
         probabilities of each row are printed instead.
+
+        A model of several inputs takes --input NAME=PATH for each, or one .npz holding an array \
+        per input name. A model of several outputs writes an .npz (--output ending in .npz) or a \
+        JSON object keyed by output name. Names: the dict key when Keras wrote a dict, else the \
+        layer's name, with :k for its k-th output tensor when k > 0 (nnbuild validate lists them).
         """
     )
 
@@ -19,8 +24,12 @@ struct Infer: ParsableCommand {
     @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
     var weights: String
 
-    @Option(name: .shortAndLong, help: "Input batch: a .npy file or a JSON nested array (default: standard input).")
-    var input: String?
+    @Option(name: [.customShort("i"), .customLong("input")],
+            help: "Input batch: a .npy file or a JSON nested array (default: standard input); NAME=PATH for each input of a model of several, or one .npz.")
+    var inputs: [String] = []
+
+    /// The one input path of a one-input model.
+    var input: String? { inputs.first }
 
     @Option(name: .shortAndLong, help: "Where to write the output: .npy when the name ends in .npy, else JSON (default: standard output).")
     var output: String?
@@ -45,6 +54,7 @@ struct Infer: ParsableCommand {
         try reportingErrors {
             runtime.apply()
             let built = try model.load(weights: weights)
+            if ModelInputs.needed(built, values: inputs, outputPath: output) { return try inferGraph(built) }
             let array = try InputFile.read(path: input)
             let batch = try built.batch(from: array, source: input ?? "<stdin>")
             let result = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)

@@ -1,0 +1,192 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import LayerRegistry
+
+/// A model's outputs by name, in its output order (`config.output_layers`): how `infer` writes
+/// them, how `compare` matches them against expected arrays, and how `eval` picks one.
+enum ModelOutputs {
+    /// "'class_head' (batch, 3), 'value_head' (batch, 1)": the model's outputs, for messages.
+    static func describe(_ model: Model) -> String {
+        model.outputs.map { "'\($0.name)' \(describeShape($0.shape))" }.joined(separator: ", ")
+    }
+
+    /// Writes every output: an `.npz` (one array per output, in output order, named by output)
+    /// when `path` ends in `.npz`, else a JSON object keyed by output name (standard output when
+    /// `path` is nil or `-`). A `.npy` holds one array, so it takes only a model of one output.
+    static func write(_ outputs: [NamedArray], to path: String?, model: Model) throws {
+        guard let path, path != "-" else {
+            print(jsonText(outputs), terminator: "")
+            return
+        }
+        try checkTarget(path, model: model)
+        if path.hasSuffix(".npy") {
+            guard let only = outputs.first else { throw NNError(.input, path, "the model gave no output") }
+            let bytes = Npy.encode(only.array)
+            try replace(path) { descriptor in try writeAll(descriptor, bytes, path) }
+            return
+        }
+        if path.hasSuffix(".npz") {
+            try replace(path) { descriptor in
+                var writer = NpzWriter(descriptor: descriptor, source: path)
+                for output in outputs { try writer.add(name: output.name, array: output.array) }
+                try writer.finish()
+            }
+            return
+        }
+        let bytes = Array(jsonText(outputs).utf8)
+        try replace(path) { descriptor in try writeAll(descriptor, bytes, path) }
+    }
+
+    /// Fails, before anything runs, when `path` cannot hold the model's outputs: a `.npy` holds one.
+    static func checkTarget(_ path: String?, model: Model) throws {
+        guard let path, path.hasSuffix(".npy"), model.outputs.count != 1 else { return }
+        throw NNError(.input, path, "a .npy file holds one array, and the model has \(model.outputs.count) outputs (\(describe(model))); write them to an .npz (--output NAME.npz) or as JSON")
+    }
+
+    /// `{"name": [[...]], ...}`, one output per member, in output order.
+    static func jsonText(_ outputs: [NamedArray]) -> String {
+        let members = outputs.map { JSONWriter.string(.string($0.name)) + ": " + JSONArray.text($0.array) }
+        return "{" + members.joined(separator: ",\n") + "}\n"
+    }
+
+    /// The output `name` names, or the only one; a model of several outputs needs a name.
+    static func select(_ outputs: [NamedArray], name: String?, model: Model, option: String = "--output-name") throws -> NamedArray {
+        if let name {
+            guard let found = outputs.first(where: { $0.name == name }) else {
+                throw NNError(.input, "\(option) \(name)", "the model has no output named '\(name)'; its outputs are \(describe(model))")
+            }
+            return found
+        }
+        guard outputs.count == 1, let only = outputs.first else {
+            throw NNError(.input, option, "the model has \(outputs.count) outputs (\(describe(model))); name the one to use with \(option) NAME")
+        }
+        return only
+    }
+
+    /// The expected arrays for `outputs`, by name: an `.npz` with one array per output, or for a
+    /// model of one output a `.npy` or JSON array.
+    static func expected(_ path: String, for outputs: [NamedArray], model: Model) throws -> [NamedArray] {
+        if !ModelInputs.isNpz(path) {
+            guard outputs.count == 1, let only = outputs.first else {
+                throw NNError(.input, path, "the model has \(outputs.count) outputs (\(describe(model))); give the expected outputs as an .npz with one array per output name")
+            }
+            return [NamedArray(name: only.name, array: try InputFile.read(path: path))]
+        }
+        let arrays = try Npz.read(path: path)
+        if let stray = arrays.first(where: { array in !outputs.contains { $0.name == array.name } }) {
+            throw NNError(.input, path, "holds the array '\(stray.name)', which names no output of the model; its outputs are \(describe(model))")
+        }
+        return try outputs.map { output in
+            guard let found = arrays.first(where: { $0.name == output.name }) else {
+                throw NNError(.input, path, "holds no array '\(output.name)'; expected one array per output: \(describe(model))")
+            }
+            return found
+        }
+    }
+
+    /// Compares each output with its expected array; the text and JSON reports name each output.
+    static func compare(_ outputs: [NamedArray], expected: [NamedArray], source: String, tolerance: Double) throws -> (text: String, json: String, passed: Bool) {
+        var texts: [String] = []
+        var jsons: [String] = []
+        var passed = true
+        for (got, want) in zip(outputs, expected) {
+            guard got.array.shape == want.array.shape else {
+                throw NNError(.input, "\(source): array '\(want.name)'", "holds shape \(want.array.shape), the model's output '\(got.name)' has \(got.array.shape)")
+            }
+            let report = Comparison(got: got.array.values, want: want.array.values, shape: got.array.shape, tolerance: tolerance)
+            passed = passed && report.passed
+            texts.append("output '\(got.name)':\n" + report.text.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            jsons.append(JSONWriter.string(.string(got.name)) + ": " + report.json)
+        }
+        texts.append(passed ? "PASS" : "FAIL: an output's max relative difference exceeds the tolerance")
+        let json = "{\"outputs\": {" + jsons.joined(separator: ", ") + "}, \"passed\": \(passed)}"
+        return (texts.joined(separator: "\n"), json, passed)
+    }
+
+    /// Writes a regular file the way every output is written: into a temporary file beside it,
+    /// renamed over it only once complete, so an error never leaves a half-written file.
+    static func replace(_ path: String, _ body: (Int32) throws -> Void) throws {
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { String(path[..<$0]) } ?? "."
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let temporary = (folder.isEmpty ? "" : folder + "/") + "." + base + ".nnbuild-tmp-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw NNError(.io, path, "cannot create the temporary file '\(temporary)': \(String(cString: strerror(errno)))")
+        }
+        do {
+            try body(descriptor)
+        } catch {
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
+        close(descriptor)
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw NNError(.io, path, "cannot write the output: \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// write(2) until every byte is out, retrying interrupted writes.
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], _ path: String) throws {
+        try bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            var done = 0
+            while done < raw.count {
+                let wrote = Glibc.write(descriptor, base + done, raw.count - done)
+                if wrote < 0, errno == EINTR { continue }
+                guard wrote > 0 else { throw NNError(.io, path, "cannot write the output: \(String(cString: strerror(errno)))") }
+                done += wrote
+            }
+        }
+    }
+}
+
+extension Infer {
+    /// `infer` for a model of several inputs or outputs, or named or `.npz` inputs and outputs.
+    func inferGraph(_ built: Model) throws {
+        try ModelOutputs.checkTarget(output, model: built)
+        let given = try ModelInputs.read(inputs, for: built)
+        let outputs = try given.predict(built, batchSize: batchSize)
+        let names = try classNames.map(ClassNames.read)
+        guard topK != nil || names != nil else { return try ModelOutputs.write(outputs, to: output, model: built) }
+        guard outputs.count == 1, let scored = outputs.first else {
+            throw NNError(.input, topK != nil ? "--top-k" : "--class-names", "scores the classes of one output, and the model has \(outputs.count) outputs (\(ModelOutputs.describe(built))); write them with --output NAME.npz instead")
+        }
+        if output != nil { try ModelOutputs.write(outputs, to: output, model: built) }
+        print(try ClassNames.topKReport(scored.array, k: topK ?? 1, names: names))
+    }
+}
+
+extension Compare {
+    /// `compare` for a model of several inputs or outputs, or `.npz` inputs or expected outputs;
+    /// true when an output differs past the tolerance.
+    func compareGraph(_ built: Model) throws -> Bool {
+        let given = try ModelInputs.read([input], for: built)
+        let outputs = try given.predict(built, batchSize: batchSize)
+        let want = try ModelOutputs.expected(expected, for: outputs, model: built)
+        let report = try ModelOutputs.compare(outputs, expected: want, source: expected, tolerance: tolerance)
+        print(json ? report.json : report.text)
+        return !report.passed
+    }
+}
+
+extension Eval {
+    /// The output `eval` scores: `--output-name`'s, or the only one, for any model and input.
+    func scoredOutput(_ built: Model) throws -> Tensor {
+        guard ModelInputs.needed(built, values: [input]) || outputName != nil else {
+            return try Batching.predict(built, try built.batch(from: try InputFile.read(path: input), source: input),
+                                        batchSize: batchSize, threads: runtime.count, label: "eval")
+        }
+        if built.outputs.count > 1, outputName == nil {
+            throw NNError(.input, "--output-name", "the model has \(built.outputs.count) outputs (\(ModelOutputs.describe(built))); name the one to score with --output-name NAME")
+        }
+        let outputs = try ModelInputs.read([input], for: built).predict(built, batchSize: batchSize, label: "eval")
+        let scored = try ModelOutputs.select(outputs, name: outputName, model: built)
+        return Tensor(shape: scored.array.shape, data: scored.array.values)
+    }
+}
