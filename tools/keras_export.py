@@ -261,12 +261,25 @@ def _batch(rng, n, shape, dtype, embedding):
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def _input_tensors(model):
-    """The model's input tensors in its input order (config.input_layers), as a list."""
+def _input_specs(model):
+    """(input layer name, per-sample shape, dtype) of each model input, in input order; the name is
+    None for a Sequential, whose input `_embedding_readers` keys as None."""
+    import keras
+
+    if isinstance(model, keras.Sequential):
+        inputs = getattr(model, "inputs", None) or []
+        dtype = getattr(inputs[0], "dtype", "float32") if inputs else "float32"
+        return [(None, tuple(model.input_shape[1:]), dtype)]
     inputs = model.input
     if isinstance(inputs, dict):
-        return [inputs[key] for key in port_names(model)[0]]
-    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        tensors = [inputs[key] for key in port_names(model)[0]]
+    else:
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    specs = []
+    for tensor in tensors:
+        history = getattr(tensor, "_keras_history", None)
+        specs.append((history[0].name if history else None, tuple(tensor.shape[1:]), getattr(tensor, "dtype", "float32")))
+    return specs
 
 
 def samples_for(model, n, seed=0):
@@ -278,15 +291,9 @@ def samples_for(model, n, seed=0):
     integers for another integer input). Unknown dimensions become 16.
     """
     rng = np.random.default_rng(seed)
-    names = port_names(model)[0]
     readers = _embedding_readers(model)
-    batches = {}
-    for index, (name, tensor) in enumerate(zip(names, _input_tensors(model))):
-        history = getattr(tensor, "_keras_history", None)
-        layer_name = history[0].name if history else None
-        embedding = readers.get(None) if index == 0 and None in readers else readers.get(layer_name)
-        batches[name] = _batch(rng, n, tuple(tensor.shape[1:]), getattr(tensor, "dtype", "float32"), embedding)
-    return batches
+    return {name: _batch(rng, n, shape, dtype, readers.get(layer_name))
+            for name, (layer_name, shape, dtype) in zip(port_names(model)[0], _input_specs(model))}
 
 
 def sample_for(model, n, seed=0):
@@ -310,7 +317,9 @@ def _feed(model, names, sample_input):
         if len(arrays) != len(names):
             raise ExportError("%d sample input(s) given; the model's inputs are %s" % (len(arrays), names))
         named = {name: np.asarray(array) for name, array in zip(names, arrays)}
-    if isinstance(model.input, dict):
+    import keras
+
+    if not isinstance(model, keras.Sequential) and isinstance(model.input, dict):
         return named, named
     ordered = [named[name] for name in names]
     return (ordered[0] if len(ordered) == 1 else ordered), named
