@@ -10,7 +10,7 @@ import LayerRegistry
 ///   alike; an array that names no input is refused;
 /// - any other value is a path, accepted only for a model of one input (as before named inputs).
 ///
-/// With no value, standard input is read: an `.npz`, or `.npy` / JSON for a one-input model.
+/// With no value (or `-`), standard input is read: an `.npz`, or `.npy` / JSON for a one-input model.
 /// Each input must be given exactly once, and every input must hold the same number of rows.
 struct ModelInputs {
     var batches: [Tensor]
@@ -55,7 +55,8 @@ struct ModelInputs {
                 try give(named.name, named.array, source: "\(source): array '\(named.name)'")
             }
         }
-        if values.isEmpty {
+        // Standard input: no value, or `-`.
+        if values.isEmpty || values == ["-"] {
             let bytes = try FileBytes.readStandardInput()
             if Npz.isNpz(bytes) {
                 try giveArchive(try Npz.read(bytes, source: "<stdin>"), source: "<stdin>")
@@ -65,7 +66,7 @@ struct ModelInputs {
                 throw NNError(.input, "<stdin>", "the model has \(model.inputs.count) inputs (\(describe(model.inputs))); give --input NAME=PATH for each, or one .npz holding an array per input name")
             }
         }
-        for value in values {
+        for value in values where values != ["-"] {
             if let (port, path) = named(value, model) {
                 if isNpz(path) {
                     throw NNError(.input, path, "--input \(port.name)=PATH takes a .npy or JSON array for input '\(port.name)', found an .npz; give the .npz as --input PATH")
