@@ -1,0 +1,86 @@
+import Foundation
+import LayerRegistry
+
+// Reductions over axes (keras/src/ops/numpy.py Mean, Sum, Prod, Max, Min, Any, All), with
+// `keepdims`; the batch axis is never reduced (axis=None, which reduces it too, is refused).
+
+enum Reduction: String, CaseIterable, Sendable {
+    case mean = "Mean", sum = "Sum", prod = "Prod", max = "Max", min = "Min", any = "Any", all = "All"
+
+    /// Reduces `input` over `axes` (full-tensor axes, batch excluded), keeping them as size 1
+    /// when `keepDims`. Sums and products accumulate in double.
+    func run(_ input: Tensor, axes: Set<Int>, keepDims: Bool, initial: Float?) -> Tensor {
+        let reducedShape = input.shape.indices.map { axes.contains($0) ? 1 : input.shape[$0] }
+        let outputStrides = contiguousStrides(reducedShape)
+        let strides = input.shape.indices.map { axes.contains($0) ? 0 : outputStrides[$0] }
+        let count = ShapeMath.saturatingProduct(reducedShape)
+        let start: Double
+        switch self {
+        case .mean, .sum, .any: start = 0
+        case .prod, .all: start = 1
+        case .max: start = -.infinity
+        case .min: start = .infinity
+        }
+        var accumulators = [Double](repeating: start, count: count)
+        var coordinates = [Int](repeating: 0, count: input.rank)
+        var offset = 0
+        for value in input.data {
+            let x = Double(value)
+            switch self {
+            case .mean, .sum: accumulators[offset] += x
+            case .prod: accumulators[offset] *= x
+            case .max: accumulators[offset] = x.isNaN ? x : Swift.max(accumulators[offset], x)
+            case .min: accumulators[offset] = x.isNaN ? x : Swift.min(accumulators[offset], x)
+            case .any: if x != 0 { accumulators[offset] = 1 }
+            case .all: if x == 0 { accumulators[offset] = 0 }
+            }
+            var axis = input.rank - 1
+            while axis >= 0 {
+                coordinates[axis] += 1
+                offset += strides[axis]
+                if coordinates[axis] < input.shape[axis] { break }
+                offset -= strides[axis] * coordinates[axis]
+                coordinates[axis] = 0
+                axis -= 1
+            }
+        }
+        let reducedCount = axes.reduce(1) { $0 * input.shape[$1] }
+        var data = accumulators.map { value -> Float in
+            switch self {
+            case .mean: return Float(value / Double(reducedCount))
+            default: return Float(value)
+            }
+        }
+        if let initial {
+            for i in data.indices { data[i] = self == .max ? Swift.max(data[i], initial) : Swift.min(data[i], initial) }
+        }
+        let shape = keepDims ? reducedShape : input.shape.indices.filter { !axes.contains($0) }.map { input.shape[$0] }
+        return Tensor(shape: shape, data: data)
+    }
+}
+
+func reductionOperations() -> [OperationEntry] {
+    Reduction.allCases.map { reduction in
+        ([reduction.rawValue], "\(reduction.rawValue) over axis (never the batch axis), keepdims.", { context in
+            guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+                throw context.error("reduces one tensor, called on \(context.inputShapes.count)")
+            }
+            let rank = context.inputShape.count + 1
+            guard let listed = try context.axisList("axis") else {
+                throw context.error("'axis' is None: it reduces every axis, the batch axis included; nnbuild keeps the batch axis, name the axes (axis=[1, ...])", key: "axis")
+            }
+            let axes = try listed.map { try context.sampleAxis($0, rank: rank, key: "axis") }
+            guard Set(axes).count == axes.count else { throw context.error("'axis' repeats an axis", key: "axis") }
+            let keepDims = try context.bool("keepdims", default: false)
+            let initial: Float? = (reduction == .max || reduction == .min) && context.has("initial") ? try context.float("initial") : nil
+            let sample = context.inputShape.indices.compactMap { index -> Int?? in
+                axes.contains(index + 1) ? (keepDims ? .some(1) : nil) : .some(context.inputShape[index])
+            }
+            try context.sampleCount(sample)
+            let set = Set(axes)
+            return OperationNode(name: reduction.rawValue, outputShapes: [sample]) { inputs in
+                reduction.run(inputs[0], axes: set, keepDims: keepDims, initial: initial)
+            }
+        })
+    }
+}
