@@ -223,6 +223,44 @@ def masked_merges(rng):
     return keras.Model(tokens, [pooled, last], name="masked_merges"), {"tokens": padded_tokens(rng, 3, 6, 10)}
 
 
+@case("more Keras 3 ops: transpose, expand_dims/squeeze, stack, matmul and einsum (tensor and constant "
+      "operands), cast to int and bool, max/sum/min/any with keepdims, GetItem with a negative step, "
+      "Ellipsis and None, power/divide with broadcast constants, softmax over axis 1, reshape, where, "
+      "comparisons and logic, keras.ops.nn activations")
+def keras3_more_ops(rng):
+    x = keras.Input((4, 3), name="x")
+    y = keras.Input((3, 5), name="y")
+    weight = rng.standard_normal((3, 2)).astype(np.float32)
+    scale = np.array([1.0, 2.0, 4.0], dtype=np.float32)
+    t = ops.transpose(x, axes=(0, 2, 1))
+    sq = ops.squeeze(ops.expand_dims(x, axis=2), axis=2)
+    stacked = ops.stack([x, ops.tanh(sq)], axis=1)
+    mm = ops.matmul(x, y)
+    es = ops.einsum("bij,bjk->bik", x, y)
+    es_const = ops.einsum("bij,jk->bki", x, ops.convert_to_tensor(weight))
+    mm_const = ops.matmul(x, ops.convert_to_tensor(weight))
+    as_int = ops.cast(x * 3.0, "int32")
+    as_bool = ops.cast(ops.round(x), "bool")
+    mx = ops.max(x, axis=-1, keepdims=True)
+    sm = ops.sum(x, axis=(1, 2), keepdims=True)
+    mn = ops.min(t, axis=1)
+    anyp = ops.cast(ops.any(ops.logical_and(x > 0.5, ops.logical_not(x > 1.5)), axis=1), "float32")
+    reversed_ = x[:, ::-1, 1:]
+    stepped = x[:, -1:0:-2, ::-2]
+    picked = x[..., None, 0]
+    powered = ops.power(ops.abs(x) + 1.0, ops.convert_to_tensor(np.array([0.5, 2.0, 3.0], dtype=np.float32)))
+    divided = x / ops.convert_to_tensor(scale)
+    inverse = 1.0 / (ops.abs(x) + 0.5)
+    soft = ops.softmax(x, axis=1)
+    flat = ops.reshape(x, (-1, 12))
+    kept = ops.where(ops.greater_equal(x, 0.0), x, ops.leaky_relu(x, negative_slope=0.1))
+    acts = ops.gelu(x) + ops.elu(x) - ops.sigmoid(x) * ops.silu(x) + ops.log(ops.square(x) + 1.0) - ops.sqrt(ops.abs(x))
+    mixed = ops.maximum(ops.minimum(x, 0.7), -0.3) + ops.cast(ops.not_equal(ops.cast(x * 2.0, "int32"), 0), "float32")
+    outputs = [t, stacked, mm, es, es_const, mm_const, as_int, as_bool, mx, sm, mn, anyp, reversed_, stepped, picked,
+               powered, divided, inverse, soft, flat, kept, acts, mixed]
+    return keras.Model([x, y], outputs, name="more_ops"), {"x": floats(rng, 2, 4, 3), "y": floats(rng, 2, 3, 5)}
+
+
 @case("LSTM encoder-decoder: encoder LSTM(return_state) gives [out, h, c]; the decoder LSTM takes "
       "initial_state=[h, c]; Dense on the decoder sequence")
 def seq2seq_lstm(rng):
