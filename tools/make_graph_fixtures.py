@@ -261,6 +261,15 @@ def keras3_more_ops(rng):
     return keras.Model([x, y], outputs, name="more_ops"), {"x": floats(rng, 2, 4, 3), "y": floats(rng, 2, 3, 5)}
 
 
+@case("an operation drops the mask: Embedding(mask_zero) then ops.tanh then an LSTM, which Keras runs over every "
+      "step, padding included (Keras 3 sets no mask on an operation's output)")
+def ops_drop_masks(rng):
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    e = L.Embedding(10, 3, mask_zero=True, name="embedding")(tokens)
+    last = L.LSTM(2, name="lstm")(ops.tanh(e))
+    return keras.Model(tokens, last, name="ops_drop_masks"), {"tokens": padded_tokens(rng, 3, 5, 10)}
+
+
 @case("LSTM encoder-decoder: encoder LSTM(return_state) gives [out, h, c]; the decoder LSTM takes "
       "initial_state=[h, c]; Dense on the decoder sequence")
 def seq2seq_lstm(rng):
