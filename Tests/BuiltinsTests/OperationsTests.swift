@@ -101,6 +101,10 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(positions(1, 4, 1, 5), [1, 2, 3])
         XCTAssertEqual(positions(3, 1, 1, 5), [])
         XCTAssertEqual(positions(-2, nil, 1, 5), [3, 4])
+        // Steps and bounds from a file may be as large as an Int64: no overflow.
+        XCTAssertEqual(positions(3, nil, Int.max, 5), [3])
+        XCTAssertEqual(positions(nil, Int.min, Int.min, 5), [4])
+        XCTAssertEqual(positions(Int.min, Int.max, 2, 5), [0, 2, 4])
     }
 
     func testGetItemTakesEachIndexForm() throws {

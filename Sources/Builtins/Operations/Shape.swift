@@ -24,7 +24,12 @@ enum IndexItem: Equatable, Sendable {
             first = Swift.min(first, length)
             end = Swift.min(end, length)
             var position = first
-            while position < end { result.append(position); position += step }
+            while position < end {
+                result.append(position)
+                let (next, overflow) = position.addingReportingOverflow(step)
+                if overflow { break }
+                position = next
+            }
         } else {
             var first = start ?? (length - 1), end = stop ?? -1
             if let start, start < 0 { first = Swift.max(start + length, -1) }
@@ -32,7 +37,12 @@ enum IndexItem: Equatable, Sendable {
             first = Swift.min(first, length - 1)
             end = Swift.min(end, length - 1)
             var position = first
-            while position > end { result.append(position); position += step }
+            while position > end {
+                result.append(position)
+                let (next, overflow) = position.addingReportingOverflow(step)
+                if overflow { break }
+                position = next
+            }
         }
         return result
     }
