@@ -67,7 +67,7 @@ enum OperandBroadcast {
 let binaryOperations: [(names: [String], function: @Sendable (Float, Float) -> Float)] = [
     (["Add"], { $0 + $1 }), (["Subtract"], { $0 - $1 }), (["Multiply"], { $0 * $1 }),
     (["Divide", "TrueDivide"], { $0 / $1 }), (["Power"], { Foundation.pow($0, $1) }),
-    (["FloorDivide"], { ($0 / $1).rounded(.down) }), (["Mod"], { a, b in b == 0 ? 0 : a - (a / b).rounded(.down) * b }),
+    (["FloorDivide"], { ($0 / $1).rounded(.down) }), (["Mod"], { a, b in a - (a / b).rounded(.down) * b }),
     (["Maximum"], { Swift.max($0, $1) }), (["Minimum"], { Swift.min($0, $1) }),
     (["Equal"], { $0 == $1 ? 1 : 0 }), (["NotEqual"], { $0 != $1 ? 1 : 0 }),
     (["Greater"], { $0 > $1 ? 1 : 0 }), (["GreaterEqual"], { $0 >= $1 ? 1 : 0 }),
