@@ -223,8 +223,8 @@ def masked_merges(rng):
     return keras.Model(tokens, [pooled, last], name="masked_merges"), {"tokens": padded_tokens(rng, 3, 6, 10)}
 
 
-@case("more Keras 3 ops: transpose, expand_dims/squeeze, stack, matmul and einsum (tensor and constant "
-      "operands), cast to int and bool, max/sum/min/any with keepdims, GetItem with a negative step, "
+@case("more Keras 3 ops: transpose, expand_dims/squeeze, stack, matmul (batched, and a (batch, k) tensor times "
+      "a constant) and einsum (tensor and constant operands), argmax/argmin, cast to int and bool, max/sum/min/any with keepdims, GetItem with a negative step, "
       "Ellipsis and None, power/divide with broadcast constants, softmax over axis 1, reshape, where, "
       "comparisons and logic, keras.ops.nn activations")
 def keras3_more_ops(rng):
@@ -256,8 +256,11 @@ def keras3_more_ops(rng):
     kept = ops.where(ops.greater_equal(x, 0.0), x, ops.leaky_relu(x, negative_slope=0.1))
     acts = ops.gelu(x) + ops.elu(x) - ops.sigmoid(x) * ops.silu(x) + ops.log(ops.square(x) + 1.0) - ops.sqrt(ops.abs(x))
     mixed = ops.maximum(ops.minimum(x, 0.7), -0.3) + ops.cast(ops.not_equal(ops.cast(x * 2.0, "int32"), 0), "float32")
+    rows = ops.matmul(ops.mean(x, axis=1), ops.convert_to_tensor(weight))
+    arg_max = ops.argmax(x, axis=-1)
+    arg_min = ops.argmin(x, axis=1, keepdims=True)
     outputs = [t, stacked, mm, es, es_const, mm_const, as_int, as_bool, mx, sm, mn, anyp, reversed_, stepped, picked,
-               powered, divided, inverse, soft, flat, kept, acts, mixed]
+               powered, divided, inverse, soft, flat, kept, acts, mixed, rows, arg_max, arg_min]
     return keras.Model([x, y], outputs, name="more_ops"), {"x": floats(rng, 2, 4, 3), "y": floats(rng, 2, 3, 5)}
 
 

@@ -241,6 +241,26 @@ final class OperationsTests: XCTestCase {
         XCTAssertTrue(wrong.contains("'newshape' [-1, 4] does not hold the 6 values of an input sample (None, 2, 3)"), wrong)
     }
 
+    func testMatmulOfABatchOfRowsByAConstantKeepsTheBatchAndArgmaxTakesTheFirstTie() throws {
+        let rows = try OperationText.run(inputs: [("x", [3])], className: "Matmul", args: "$x, [[1, 0], [0, 1], [1, 1]]",
+                                         [Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])])
+        XCTAssertEqual(rows.shape, [2, 2])
+        XCTAssertEqual(rows.data, [4, 5, 10, 11])
+        // The constant first would contract the batch axis.
+        let contracted = OperationText.refusal(inputs: [("x", [3])], className: "Matmul", args: "[[1, 0], [0, 1], [1, 1]], $x") ?? "built"
+        XCTAssertTrue(contracted.contains("operand 1 of shape (None, 3) has one axis after the batch axis"), contracted)
+        let argmax = try OperationText.run(inputs: [("x", [2, 3])], className: "Argmax", config: #""axis": -1, "keepdims": false"#, args: "$x",
+                                           [Tensor(shape: [1, 2, 3], data: [1, 3, 3, 7, 2, 7])])
+        XCTAssertEqual(argmax.shape, [1, 2])
+        XCTAssertEqual(argmax.data, [1, 0])
+        let argmin = try OperationText.run(inputs: [("x", [2, 3])], className: "Argmin", config: #""axis": 1, "keepdims": true"#, args: "$x",
+                                           [Tensor(shape: [1, 2, 3], data: [1, 3, 0, 7, 2, 0])])
+        XCTAssertEqual(argmin.shape, [1, 1, 3])
+        XCTAssertEqual(argmin.data, [0, 1, 0])
+        let flattened = OperationText.refusal(inputs: [("x", [2, 3])], className: "Argmax", config: #""axis": null"#, args: "$x") ?? "built"
+        XCTAssertTrue(flattened.contains("'axis' is None: it flattens every axis, the batch axis included"), flattened)
+    }
+
     func testOperationsDropTheMaskOfTheirInput() throws {
         // Keras 3 sets no mask on an operation's output (keras/src/ops/operation.py).
         let model = try OperationText.model(inputs: [("x", [4])], className: "Tanh", args: "$x")

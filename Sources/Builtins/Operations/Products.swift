@@ -131,6 +131,16 @@ func productOperations() -> [OperationEntry] {
             let operands = try context.operands()
             guard operands.count == 2 else { throw context.error("takes 2 operands, called on \(operands.count)") }
             let shapes = operands.map { $0.shape(context) }
+            // x @ W: a (batch, k) tensor times a (k, m) constant keeps the batch as its rows.
+            if operands[0].isInput, !operands[1].isInput, shapes[0].count == 2, shapes[1].count == 2 {
+                if let k = shapes[0][1], let k2 = shapes[1][0], k != k2 {
+                    throw context.error("operands of shapes \(OperandBroadcast.describeFull(shapes[0])) and \(OperandBroadcast.describeFull(shapes[1])) do not multiply: \(k) columns against \(k2) rows")
+                }
+                let sample = [shapes[1][1]]
+                return OperationNode(name: "Matmul", outputShapes: [sample]) { inputs in
+                    try matmul(operands[0].tensor(inputs), operands[1].tensor(inputs))
+                }
+            }
             for (index, operand) in operands.enumerated() where shapes[index].count < (operand.isInput ? 3 : 2) {
                 throw context.error(operand.isInput
                     ? "operand \(index) of shape \(describeShape(Array(shapes[index].dropFirst()))) has one axis after the batch axis: matmul would contract or move the batch axis; nnbuild keeps it first"

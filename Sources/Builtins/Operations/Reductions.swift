@@ -59,8 +59,48 @@ enum Reduction: String, CaseIterable, Sendable {
     }
 }
 
+/// The position of the largest (Argmax) or smallest (Argmin) value along one axis, the first
+/// such position on a tie (NaN never wins), as TensorFlow's argmax; the axis is removed unless `keepDims`.
+func argExtreme(_ input: Tensor, axis: Int, largest: Bool, keepDims: Bool) -> Tensor {
+    let length = input.shape[axis]
+    let inner = ShapeMath.saturatingProduct(input.shape[(axis + 1)...]), outer = ShapeMath.saturatingProduct(input.shape[..<axis])
+    var data = [Float](repeating: 0, count: outer * inner)
+    for row in 0..<outer {
+        for column in 0..<inner {
+            var best = 0
+            var bestValue = length > 0 ? input.data[row * length * inner + column] : 0
+            for index in 0..<length {
+                let value = input.data[(row * length + index) * inner + column]
+                if largest ? value > bestValue : value < bestValue { best = index; bestValue = value }
+            }
+            data[row * inner + column] = Float(best)
+        }
+    }
+    var shape = input.shape
+    if keepDims { shape[axis] = 1 } else { shape.remove(at: axis) }
+    return Tensor(shape: shape, data: data)
+}
+
 func reductionOperations() -> [OperationEntry] {
-    Reduction.allCases.map { reduction in
+    let arg: [OperationEntry] = [("Argmax", true), ("Argmin", false)].map { name, largest in
+        ([name], "The index of the \(largest ? "largest" : "smallest") value along axis (never the batch axis), first on a tie.", { context in
+            guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+                throw context.error("reduces one tensor, called on \(context.inputShapes.count)")
+            }
+            guard context.has("axis") else {
+                throw context.error("'axis' is None: it flattens every axis, the batch axis included; nnbuild keeps the batch axis, name the axis", key: "axis")
+            }
+            let axis = try context.sampleAxis(try context.int("axis"), rank: context.inputShape.count + 1, key: "axis")
+            let keepDims = try context.bool("keepdims", default: false)
+            var sample = context.inputShape
+            if keepDims { sample[axis - 1] = 1 } else { sample.remove(at: axis - 1) }
+            try context.sampleCount(sample)
+            return OperationNode(name: name, outputShapes: [sample]) { inputs in
+                argExtreme(inputs[0], axis: axis, largest: largest, keepDims: keepDims)
+            }
+        })
+    }
+    return arg + Reduction.allCases.map { reduction in
         ([reduction.rawValue], "\(reduction.rawValue) over axis (never the batch axis), keepdims.", { context in
             guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
                 throw context.error("reduces one tensor, called on \(context.inputShapes.count)")
