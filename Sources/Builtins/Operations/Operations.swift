@@ -5,7 +5,8 @@ import LayerRegistry
 // nodes whose `module` is `keras.src.ops.*` and registered as `ops.ClassName`
 // (LayerRegistry.operationName). One family per file: Elementwise (arithmetic, comparisons,
 // unary math, activations, cast), Shape (reshape, transpose, expand_dims, squeeze, concatenate,
-// stack, GetItem), Reductions (mean, sum, max, min, any, all), Products (matmul, einsum).
+// stack, GetItem), Reductions (mean, sum, prod, max, min, any, all, argmax, argmin), Products
+// (matmul, einsum).
 //
 // An operation sees the whole tensor, batch axis first, as Keras does; the engine keeps the
 // batch axis first, so an operation that would remove, move or mix it is refused when the model

@@ -259,6 +259,8 @@ func shapeOperations() -> [OperationEntry] {
                 return shape
             }
         }),
+        // axis=None squeezes the sample's axes of size 1 as the model's shapes say; TensorFlow
+        // would also drop a batch axis of 1 at run time, which no later layer of the model expects.
         (["Squeeze"], "Removes axes of size 1 (all of a sample's when axis is None; never the batch axis).", { context in
             let rank = context.inputShape.count + 1
             let shape = context.inputShape
