@@ -167,6 +167,10 @@ final class OperationsTests: XCTestCase {
         let logSoftmax = try OperationText.run(inputs: [("x", [3])], className: "LogSoftmax", module: "keras.src.ops.nn", config: #""axis": -1"#,
                                                args: "$x", [Tensor(shape: [1, 3], data: [0, 0, 0])])
         assertClose(logSoftmax.data, [Float](repeating: -Foundation.log(3), count: 3))
+        // Over an axis whose length is known only at run time (attention scores over any length).
+        let softmax = try OperationText.run(inputs: [("x", [nil, 2])], className: "Softmax", module: "keras.src.ops.nn", config: #""axis": 1"#,
+                                            args: "$x", [Tensor(shape: [1, 2, 2], data: [0, 1, 0, 1])])
+        assertClose(softmax.data, [0.5, 0.5, 0.5, 0.5])
     }
 
     func testReductionsKeepDimsAndSqueezeAxes() throws {

@@ -140,27 +140,32 @@ func mapNode(_ name: String, _ context: LayerContext, _ transform: @escaping @Se
     }
 }
 
-/// Softmax or log-softmax over one axis (`axis`, default -1), never the batch axis.
+/// Softmax or log-softmax over one axis (`axis`, default -1), never the batch axis; the axis may
+/// be of a length known only at run time (attention over a sequence of any length).
 func softmaxOperation(_ activation: Activation, _ name: String, _ context: LayerContext) throws -> any NodeLayer {
     let rank = context.inputShape.count + 1
     let axes = try context.axisList("axis") ?? [-1]
     guard axes.count == 1, let raw = axes.first else {
-        throw context.error("'axis' must be one axis", key: "axis")
+        throw context.error("'axis' must be one axis, found \(axes)", key: "axis")
     }
-    let axis = try context.sampleAxis(raw, rank: rank, key: "axis") - 1
-    let length = try context.inputDimension(axis)
-    let inner = try context.inputCount(axes: (axis + 1)..<context.inputShape.count)
-    return try mapNode(name, context) { data in
+    let axis = try context.sampleAxis(raw, rank: rank, key: "axis")
+    guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+        throw context.error("takes one tensor, called on \(context.inputShapes.count) tensors")
+    }
+    return OperationNode(name: name, outputShapes: [context.inputShape]) { inputs in
+        var output = inputs[0]
+        let length = output.shape[axis], inner = ShapeMath.saturatingProduct(output.shape[(axis + 1)...])
         let block = length * inner
+        guard block > 0 else { return output }
         var group = [Float](repeating: 0, count: length)
-        guard block > 0 else { return }
-        for start in stride(from: 0, to: data.count, by: block) {
+        for start in stride(from: 0, to: output.count, by: block) {
             for offset in 0..<inner {
-                for k in 0..<length { group[k] = data[start + k * inner + offset] }
+                for k in 0..<length { group[k] = output.data[start + k * inner + offset] }
                 activation.apply(&group, axisLength: length)
-                for k in 0..<length { data[start + k * inner + offset] = group[k] }
+                for k in 0..<length { output.data[start + k * inner + offset] = group[k] }
             }
         }
+        return output
     }
 }
 
