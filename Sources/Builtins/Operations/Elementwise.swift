@@ -49,16 +49,24 @@ enum OperandBroadcast {
         }
         let count = try ShapeMath.sampleCount(output, of: "the output", at: name)
         var data = [Float](repeating: 0, count: count)
-        let a = tensors[0].data, b = tensors.count > 1 ? tensors[1].data : [0], c = tensors.count > 2 ? tensors[2].data : [0]
-        if padded.allSatisfy({ $0 == output }) {
-            for i in 0..<count { data[i] = f(a[i], b.count == count ? b[i] : 0, c.count == count ? c[i] : 0) }
-        } else {
-            let indices = padded.map { BroadcastIndex(shape: $0, to: output) }
-            for i in 0..<count {
-                data[i] = f(a[indices[0].offset(of: i)], tensors.count > 1 ? b[indices[1].offset(of: i)] : 0,
-                            tensors.count > 2 ? c[indices[2].offset(of: i)] : 0)
+        // Each operand is read in place (its shape is the output's), as one value (a scalar), or
+        // through broadcast indexing; a missing operand is the scalar 0.
+        enum Read { case same, scalar, broadcast(BroadcastIndex) }
+        let reads: [Read] = (0..<3).map { index in
+            guard index < tensors.count else { return .scalar }
+            if padded[index] == output { return .same }
+            if tensors[index].count == 1 { return .scalar }
+            return .broadcast(BroadcastIndex(shape: padded[index], to: output))
+        }
+        let values = (0..<3).map { $0 < tensors.count ? tensors[$0].data : [0] }
+        func value(_ operand: Int, _ flat: Int) -> Float {
+            switch reads[operand] {
+            case .same: return values[operand][flat]
+            case .scalar: return values[operand][0]
+            case let .broadcast(index): return values[operand][index.offset(of: flat)]
             }
         }
+        for i in 0..<count { data[i] = f(value(0, i), value(1, i), value(2, i)) }
         return Tensor(shape: output, data: data)
     }
 }
