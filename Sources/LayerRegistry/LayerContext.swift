@@ -131,7 +131,7 @@ public final class LayerContext {
 
     public var name: String { spec.name }
     public var config: JSONValue { spec.config }
-    /// `layer 'conv2d' (Conv2D)`.
+    /// `layer 'conv2d' (Conv2D)`, or `operation 'add' (Add from keras.src.ops.numpy)`.
     public var label: String {
         operationModule.map { "operation '\(spec.name)' (\(spec.className) from \($0))" } ?? spec.label
     }
