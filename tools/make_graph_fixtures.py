@@ -273,6 +273,22 @@ def ops_drop_masks(rng):
     return keras.Model(tokens, last, name="ops_drop_masks"), {"tokens": padded_tokens(rng, 3, 5, 10)}
 
 
+@case("self-attention written with ops on a sequence of any length (None steps): Dense q, k, v; "
+      "matmul(q, transpose(k)) / 2, softmax over the last axis, matmul with v, a residual x + attended, "
+      "LayerNormalization, x[:, 0] and ops.mean over steps into a Dense head")
+def ops_attention(rng):
+    x = keras.Input((None, 4), name="sequence")
+    q = L.Dense(4, name="query")(x)
+    k = L.Dense(4, name="key")(x)
+    v = L.Dense(4, name="value")(x)
+    scores = ops.matmul(q, ops.transpose(k, axes=(0, 2, 1))) / 2.0
+    attended = ops.matmul(ops.softmax(scores, axis=-1), v)
+    h = L.LayerNormalization(name="norm")(x + attended)
+    pooled = ops.concatenate([h[:, 0], ops.mean(h, axis=1)], axis=-1)
+    out = L.Dense(3, name="head")(pooled)
+    return keras.Model(x, out, name="ops_attention"), {"sequence": floats(rng, 2, 5, 4)}
+
+
 @case("LSTM encoder-decoder: encoder LSTM(return_state) gives [out, h, c]; the decoder LSTM takes "
       "initial_state=[h, c]; Dense on the decoder sequence")
 def seq2seq_lstm(rng):
