@@ -289,6 +289,22 @@ def ops_attention(rng):
     return keras.Model(x, out, name="ops_attention"), {"sequence": floats(rng, 2, 5, 4)}
 
 
+@case("Keras 3 ops of several outputs and repetition: ops.split into sections and at indices, ops.unstack, "
+      "ops.tile, ops.repeat; var, std and logsumexp; erf, log2, trunc, floor_divide and mod")
+def keras3_split_tile_stats(rng):
+    x = keras.Input((4, 6), name="x")
+    left, right = ops.split(x, 2, axis=-1)
+    parts = ops.split(x, [1, 3], axis=1)
+    rows = ops.unstack(x, axis=1)
+    tiled = ops.tile(left, (1, 2, 1))
+    repeated = ops.repeat(right, 2, axis=1)
+    stats = ops.concatenate([ops.var(x, axis=1), ops.std(x, axis=1), ops.logsumexp(x, axis=1)], axis=-1)
+    kept = ops.var(x, axis=-1, keepdims=True)
+    funcs = ops.erf(x) + ops.log2(ops.abs(x) + 1.0) + ops.trunc(x * 3.0) + (x * 4.0) // 3.0 + (x * 4.0) % 3.0
+    outputs = [left, right, parts[0], parts[1], parts[2], rows[0], rows[3], tiled, repeated, stats, kept, funcs]
+    return keras.Model(x, outputs, name="split_tile_stats"), {"x": floats(rng, 2, 4, 6)}
+
+
 @case("LSTM encoder-decoder: encoder LSTM(return_state) gives [out, h, c]; the decoder LSTM takes "
       "initial_state=[h, c]; Dense on the decoder sequence")
 def seq2seq_lstm(rng):

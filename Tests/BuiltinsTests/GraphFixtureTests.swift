@@ -35,7 +35,7 @@ final class GraphFixtureTests: XCTestCase {
 
     static let supported = ["residual_cnn", "two_input_image_tabular", "two_output", "merge_layers", "sequential_in_functional",
                             "functional_in_sequential", "functional_in_functional", "keras2_functional", "keras2_nested_functional",
-                            "keras3_ops", "keras3_more_ops", "masked_merges", "shared_embedding_lstm", "ops_drop_masks", "ops_attention"]
+                            "keras3_ops", "keras3_more_ops", "masked_merges", "shared_embedding_lstm", "ops_drop_masks", "ops_attention", "keras3_split_tile_stats"]
 
     func testEverySupportedCaseMatchesKerasOnEveryOutput() throws {
         let manifest = try Self.manifest()

@@ -265,6 +265,22 @@ final class OperationsTests: XCTestCase {
         XCTAssertTrue(flattened.contains("'axis' is None: it flattens every axis, the batch axis included"), flattened)
     }
 
+    func testSplitUnstackTileAndRepeatRefuseWhatTheyCannotDo() {
+        let cases: [(String, String, String)] = [
+            ("Split", #""indices_or_sections": 4, "axis": -1"#, "axis 2 of size 6 does not split into 4 equal sections"),
+            ("Split", #""indices_or_sections": 2, "axis": 0"#, "'axis' is 0, the batch axis"),
+            ("Unstack", #""num": 3, "axis": 1"#, "'num' is 3, axis 1 has size 2"),
+            ("Tile", #""repeats": [1, 1, 1, 2]"#, "has more entries than the 3 axes"),
+            ("Tile", #""repeats": [2, 1, 1]"#, "must be non-negative and 1 on the batch axis"),
+            ("Repeat", #""repeats": 2, "axis": null"#, "'axis' is None: it flattens every axis"),
+        ]
+        for (className, config, fragment) in cases {
+            let text = OperationText.refusal(inputs: [("x", [2, 6])], className: className, config: config, args: "$x") ?? "built"
+            XCTAssertTrue(text.contains("operation 'op' (\(className) from keras.src.ops.numpy)") && text.contains(fragment),
+                          "\(className) \(config): expected '\(fragment)' in \(text)")
+        }
+    }
+
     func testOperationsDropTheMaskOfTheirInput() throws {
         // Keras 3 sets no mask on an operation's output (keras/src/ops/operation.py).
         let model = try OperationText.model(inputs: [("x", [4])], className: "Tanh", args: "$x")

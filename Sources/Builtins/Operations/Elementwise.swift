@@ -91,6 +91,9 @@ let unaryFunctions: [(names: [String], function: @Sendable (Float) -> Float)] = 
     (["Sign"], { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }), (["Floor"], { $0.rounded(.down) }), (["Ceil"], { $0.rounded(.up) }),
     (["Rsqrt"], { 1 / $0.squareRoot() }), (["Reciprocal"], { 1 / $0 }), (["Log1p"], { Foundation.log1p($0) }),
     (["Expm1"], { Foundation.expm1($0) }), (["Sin"], { Foundation.sin($0) }), (["Cos"], { Foundation.cos($0) }),
+    (["Tan"], { Foundation.tan($0) }), (["Arctan"], { Foundation.atan($0) }), (["Sinh"], { Foundation.sinh($0) }),
+    (["Cosh"], { Foundation.cosh($0) }), (["Erf"], { Foundation.erf($0) }), (["Log2"], { Foundation.log2($0) }),
+    (["Log10"], { Foundation.log10($0) }), (["Exp2"], { Foundation.exp2($0) }), (["Trunc"], { $0.rounded(.towardZero) }),
 ]
 
 /// The activations of keras.ops.nn (and numpy's exp and tanh), with their config keys.

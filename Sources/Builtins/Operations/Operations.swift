@@ -19,13 +19,40 @@ import LayerRegistry
 struct OperationNode: NodeLayer {
     let name: String
     let outputShapes: [[Int?]]
-    let run: @Sendable ([Tensor]) throws -> Tensor
+    let run: @Sendable ([Tensor]) throws -> [Tensor]
+
+    /// An operation of one output.
+    init(name: String, outputShapes: [[Int?]], _ run: @escaping @Sendable ([Tensor]) throws -> Tensor) {
+        self.name = name
+        self.outputShapes = outputShapes
+        self.run = { [try run($0)] }
+    }
+
+    /// An operation of several outputs (`ops.split`, `ops.unstack`), one per shape.
+    init(name: String, outputShapes: [[Int?]], outputs run: @escaping @Sendable ([Tensor]) throws -> [Tensor]) {
+        self.name = name
+        self.outputShapes = outputShapes
+        self.run = run
+    }
 
     func call(_ inputs: [Tensor]) throws -> [Tensor] {
-        var output = try run(inputs)
-        output.mask = nil
-        return [output]
+        try run(inputs).map { Tensor(shape: $0.shape, data: $0.data) }
     }
+}
+
+/// The tensor made of `input`'s elements at the given positions along each axis (every axis
+/// listed, batch first): out[i, j, …] = input[positions[0][i], positions[1][j], …]. Slicing,
+/// splitting, tiling and repeating are each one choice of positions.
+func gather(_ input: Tensor, _ positions: [[Int]]) -> Tensor {
+    let strides = contiguousStrides(input.shape)
+    var data = [Float]()
+    data.reserveCapacity(positions.reduce(1) { $0 * $1.count })
+    func walk(_ axis: Int, _ offset: Int) {
+        if axis == positions.count { data.append(input.data[offset]); return }
+        for position in positions[axis] { walk(axis + 1, offset + position * strides[axis]) }
+    }
+    walk(0, 0)
+    return Tensor(shape: positions.map(\.count), data: data)
 }
 
 /// A positional argument of an operation: an input tensor (its index among the node's inputs),

@@ -81,6 +81,26 @@ func argExtreme(_ input: Tensor, axis: Int, largest: Bool, keepDims: Bool) -> Te
     return Tensor(shape: shape, data: data)
 }
 
+/// A reduction's one tensor, its axes (`axis`: an integer or a list, never the batch axis nor
+/// None), `keepdims`, and the per-sample output shape.
+func reductionAxes(_ context: LayerContext) throws -> (axes: Set<Int>, keepDims: Bool, sample: [Int?]) {
+    guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+        throw context.error("reduces one tensor, called on \(context.inputShapes.count)")
+    }
+    let rank = context.inputShape.count + 1
+    guard let listed = try context.axisList("axis") else {
+        throw context.error("'axis' is None: it reduces every axis, the batch axis included; nnbuild keeps the batch axis, name the axes (axis=[1, ...])", key: "axis")
+    }
+    let axes = try listed.map { try context.sampleAxis($0, rank: rank, key: "axis") }
+    guard Set(axes).count == axes.count else { throw context.error("'axis' repeats an axis", key: "axis") }
+    let keepDims = try context.bool("keepdims", default: false)
+    let sample = context.inputShape.indices.compactMap { index -> Int?? in
+        axes.contains(index + 1) ? (keepDims ? .some(1) : nil) : .some(context.inputShape[index])
+    }
+    try context.sampleCount(sample)
+    return (Set(axes), keepDims, sample)
+}
+
 func reductionOperations() -> [OperationEntry] {
     let arg: [OperationEntry] = [("Argmax", true), ("Argmin", false)].map { name, largest in
         ([name], "The index of the \(largest ? "largest" : "smallest") value along axis (never the batch axis), first on a tie.", { context in
@@ -100,26 +120,36 @@ func reductionOperations() -> [OperationEntry] {
             }
         })
     }
-    return arg + Reduction.allCases.map { reduction in
+    // Variance, standard deviation and log-sum-exp, from the reductions above: var = mean((x − mean)²),
+    // std = √var, logsumexp = max + log Σ exp(x − max) (max taken as 0 where it is infinite).
+    let composed: [OperationEntry] = ["Var", "Std", "Logsumexp"].map { name in
+        ([name], "\(name) over axis (never the batch axis), keepdims.", { context in
+            let (axes, keepDims, sample) = try reductionAxes(context)
+            return OperationNode(name: name, outputShapes: [sample]) { inputs in
+                let x = inputs[0]
+                if name == "Logsumexp" {
+                    var peak = Reduction.max.run(x, axes: axes, keepDims: true, initial: nil)
+                    for i in peak.data.indices where !peak.data[i].isFinite { peak.data[i] = 0 }
+                    let shifted = try OperandBroadcast.apply([x, peak], name: name) { a, b, _ in Foundation.exp(a - b) }
+                    let sum = Reduction.sum.run(shifted, axes: axes, keepDims: true, initial: nil)
+                    var result = try OperandBroadcast.apply([sum, peak], name: name) { a, b, _ in Foundation.log(a) + b }
+                    if !keepDims { result.shape = result.shape.indices.filter { !axes.contains($0) }.map { result.shape[$0] } }
+                    return result
+                }
+                let mean = Reduction.mean.run(x, axes: axes, keepDims: true, initial: nil)
+                let squares = try OperandBroadcast.apply([x, mean], name: name) { a, b, _ in (a - b) * (a - b) }
+                var variance = Reduction.mean.run(squares, axes: axes, keepDims: keepDims, initial: nil)
+                if name == "Std" { for i in variance.data.indices { variance.data[i] = variance.data[i].squareRoot() } }
+                return variance
+            }
+        })
+    }
+    return arg + composed + Reduction.allCases.map { reduction in
         ([reduction.rawValue], "\(reduction.rawValue) over axis (never the batch axis), keepdims.", { context in
-            guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
-                throw context.error("reduces one tensor, called on \(context.inputShapes.count)")
-            }
-            let rank = context.inputShape.count + 1
-            guard let listed = try context.axisList("axis") else {
-                throw context.error("'axis' is None: it reduces every axis, the batch axis included; nnbuild keeps the batch axis, name the axes (axis=[1, ...])", key: "axis")
-            }
-            let axes = try listed.map { try context.sampleAxis($0, rank: rank, key: "axis") }
-            guard Set(axes).count == axes.count else { throw context.error("'axis' repeats an axis", key: "axis") }
-            let keepDims = try context.bool("keepdims", default: false)
+            let (axes, keepDims, sample) = try reductionAxes(context)
             let initial: Float? = (reduction == .max || reduction == .min) && context.has("initial") ? try context.float("initial") : nil
-            let sample = context.inputShape.indices.compactMap { index -> Int?? in
-                axes.contains(index + 1) ? (keepDims ? .some(1) : nil) : .some(context.inputShape[index])
-            }
-            try context.sampleCount(sample)
-            let set = Set(axes)
             return OperationNode(name: reduction.rawValue, outputShapes: [sample]) { inputs in
-                reduction.run(inputs[0], axes: set, keepDims: keepDims, initial: initial)
+                reduction.run(inputs[0], axes: axes, keepDims: keepDims, initial: initial)
             }
         })
     }

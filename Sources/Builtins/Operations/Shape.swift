@@ -147,18 +147,9 @@ struct GetItem: Sendable {
     func run(_ input: Tensor) throws -> Tensor {
         let shape = input.shape.map(Optional.some)
         let positions = try self.positions(shape) { NNError(.input, "GetItem", $0) }.map { $0 ?? [] }
-        let strides = contiguousStrides(input.shape)
-        var outputShape = outputShape(shape, positions).map { $0 ?? 0 }
-        let count = try ShapeMath.sampleCount(outputShape, of: "the output", at: "GetItem")
-        var data = [Float]()
-        data.reserveCapacity(count)
-        func gather(_ axis: Int, _ offset: Int) {
-            if axis == positions.count { data.append(input.data[offset]); return }
-            for position in positions[axis] { gather(axis + 1, offset + position * strides[axis]) }
-        }
-        gather(0, 0)
-        if outputShape.isEmpty { outputShape = [] }
-        return Tensor(shape: outputShape, data: data)
+        let outputShape = outputShape(shape, positions).map { $0 ?? 0 }
+        _ = try ShapeMath.sampleCount(outputShape, of: "the output", at: "GetItem")
+        return Tensor(shape: outputShape, data: gather(input, positions).data)
     }
 }
 
@@ -313,5 +304,107 @@ func shapeOperations() -> [OperationEntry] {
             try context.sampleCount(shape)
             return OperationNode(name: "GetItem", outputShapes: [shape]) { inputs in try item.run(inputs[0]) }
         }),
+        (["Split"], "Splits along axis into equal sections or at indices, one output each (never the batch axis).", { context in
+            try oneTensor(context)
+            let axis = try context.sampleAxis(try context.int("axis", default: 0), rank: context.inputShape.count + 1, key: "axis")
+            let length = try context.inputDimension(axis - 1)
+            let bounds: [Int]
+            switch context.value("indices_or_sections") {
+            case let .int(sections)?:
+                guard sections > 0, length % Int(sections) == 0 else {
+                    throw context.error("'indices_or_sections' is \(sections): axis \(axis) of size \(length) does not split into \(sections) equal sections", key: "indices_or_sections")
+                }
+                bounds = (0...Int(sections)).map { $0 * (length / Int(sections)) }
+            case .array?:
+                let indices = try context.intList("indices_or_sections").map { Swift.min(Swift.max($0 < 0 ? $0 + length : $0, 0), length) }
+                bounds = [0] + indices + [length]
+            default:
+                throw context.error("'indices_or_sections' must be an integer or a list of integers, found \(context.value("indices_or_sections")?.brief() ?? "nothing")", key: "indices_or_sections")
+            }
+            // NumPy: section i runs from bounds[i] to bounds[i + 1], empty when they cross.
+            let ranges = zip(bounds, bounds.dropFirst()).map { start, end in start..<Swift.max(start, end) }
+            let shapes = ranges.map { range -> [Int?] in
+                var shape = context.inputShape
+                shape[axis - 1] = range.count
+                return shape
+            }
+            return OperationNode(name: "Split", outputShapes: shapes, outputs: { inputs in
+                try ranges.map { range in try gatherAlong(inputs[0], axis: axis, Array(range), what: "Split") }
+            })
+        }),
+        (["Unstack"], "One output per index of axis, that axis removed (never the batch axis).", { context in
+            try oneTensor(context)
+            let axis = try context.sampleAxis(try context.int("axis", default: 0), rank: context.inputShape.count + 1, key: "axis")
+            let length = try context.inputDimension(axis - 1)
+            if context.has("num") {
+                let num = try context.int("num")
+                guard num == length else { throw context.error("'num' is \(num), axis \(axis) has size \(length)", key: "num") }
+            }
+            var shape = context.inputShape
+            shape.remove(at: axis - 1)
+            return OperationNode(name: "Unstack", outputShapes: [[Int?]](repeating: shape, count: length), outputs: { inputs in
+                try (0..<length).map { index in
+                    var part = try gatherAlong(inputs[0], axis: axis, [index], what: "Unstack")
+                    part.shape.remove(at: axis)
+                    return part
+                }
+            })
+        }),
+        (["Tile"], "Repeats the whole tensor along each axis (a repeat of 1 on the batch axis).", { context in
+            try oneTensor(context)
+            let rank = context.inputShape.count + 1
+            var repeats = try context.axisList("repeats") ?? []
+            guard repeats.count <= rank else {
+                throw context.error("'repeats' \(repeats) has more entries than the \(rank) axes: NumPy would add axes before the batch axis; nnbuild keeps the batch axis first", key: "repeats")
+            }
+            repeats = [Int](repeating: 1, count: rank - repeats.count) + repeats
+            guard repeats[0] == 1, repeats.allSatisfy({ $0 >= 0 }) else {
+                throw context.error("'repeats' \(repeats) must be non-negative and 1 on the batch axis; nnbuild keeps the batch axis whole", key: "repeats")
+            }
+            let shape = zip(context.inputShape, repeats.dropFirst()).map { size, times in size.map { $0 * times } }
+            try context.sampleCount(shape)
+            let tiles = repeats
+            return OperationNode(name: "Tile", outputShapes: [shape]) { inputs in
+                let input = inputs[0]
+                _ = try ShapeMath.sampleCount(zip(input.shape, tiles).map { $0 * $1 }, of: "the output", at: "Tile")
+                return gather(input, zip(input.shape, tiles).map { size, times in (0..<(size * times)).map { $0 % Swift.max(size, 1) } })
+            }
+        }),
+        (["Repeat"], "Repeats each element along axis (never the batch axis).", { context in
+            try oneTensor(context)
+            guard context.has("axis") else {
+                throw context.error("'axis' is None: it flattens every axis, the batch axis included; nnbuild keeps the batch axis, name the axis", key: "axis")
+            }
+            let axis = try context.sampleAxis(try context.int("axis"), rank: context.inputShape.count + 1, key: "axis")
+            let times: Int
+            switch context.value("repeats") {
+            case let .array(items)? where items.count == 1: times = try context.intList("repeats")[0]
+            default: times = try context.int("repeats")
+            }
+            guard times >= 0 else { throw context.error("'repeats' must be non-negative, found \(times)", key: "repeats") }
+            var shape = context.inputShape
+            shape[axis - 1] = shape[axis - 1].map { $0 * times }
+            try context.sampleCount(shape)
+            return OperationNode(name: "Repeat", outputShapes: [shape]) { inputs in
+                let length = inputs[0].shape[axis]
+                _ = try ShapeMath.sampleCount(Array(inputs[0].shape.dropFirst()) + [times], of: "the output", at: "Repeat")
+                return try gatherAlong(inputs[0], axis: axis, (0..<(length * times)).map { $0 / times }, what: "Repeat")
+            }
+        }),
     ]
+}
+
+/// Fails unless the call is on one tensor.
+func oneTensor(_ context: LayerContext) throws {
+    guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+        throw context.error("takes one tensor, called on \(context.inputShapes.count)")
+    }
+}
+
+/// `input` at `positions` along `axis` (full-tensor axis), every other axis whole.
+func gatherAlong(_ input: Tensor, axis: Int, _ positions: [Int], what: String) throws -> Tensor {
+    guard axis < input.rank, positions.allSatisfy({ $0 >= 0 && $0 < input.shape[axis] }) else {
+        throw NNError(.input, what, "input of shape \(input.shape) has no position \(positions.max() ?? 0) along axis \(axis)")
+    }
+    return gather(input, input.shape.indices.map { $0 == axis ? positions : Array(0..<input.shape[$0]) })
 }
