@@ -273,6 +273,7 @@ final class OperationsTests: XCTestCase {
             ("Tile", #""repeats": [1, 1, 1, 2]"#, "has more entries than the 3 axes"),
             ("Tile", #""repeats": [2, 1, 1]"#, "must be non-negative and 1 on the batch axis"),
             ("Repeat", #""repeats": 2, "axis": null"#, "'axis' is None: it flattens every axis"),
+            ("Tile", #""repeats": [1, 1, 9223372036854775807]"#, "must be non-negative (at most 2147483647)"),
         ]
         for (className, config, fragment) in cases {
             let text = OperationText.refusal(inputs: [("x", [2, 6])], className: className, config: config, args: "$x") ?? "built"

@@ -358,15 +358,16 @@ func shapeOperations() -> [OperationEntry] {
                 throw context.error("'repeats' \(repeats) has more entries than the \(rank) axes: NumPy would add axes before the batch axis; nnbuild keeps the batch axis first", key: "repeats")
             }
             repeats = [Int](repeating: 1, count: rank - repeats.count) + repeats
-            guard repeats[0] == 1, repeats.allSatisfy({ $0 >= 0 }) else {
-                throw context.error("'repeats' \(repeats) must be non-negative and 1 on the batch axis; nnbuild keeps the batch axis whole", key: "repeats")
+            guard repeats[0] == 1, repeats.allSatisfy({ $0 >= 0 && $0 <= Int(Int32.max) }) else {
+                throw context.error("'repeats' \(repeats) must be non-negative (at most \(Int32.max)) and 1 on the batch axis; nnbuild keeps the batch axis whole", key: "repeats")
             }
             let shape = zip(context.inputShape, repeats.dropFirst()).map { size, times in size.map { $0 * times } }
             try context.sampleCount(shape)
             let tiles = repeats
             return OperationNode(name: "Tile", outputShapes: [shape]) { inputs in
                 let input = inputs[0]
-                _ = try ShapeMath.sampleCount(zip(input.shape, tiles).map { $0 * $1 }, of: "the output", at: "Tile")
+                let sizes = zip(input.shape, tiles).map { $0.multipliedReportingOverflow(by: $1) }
+                _ = try ShapeMath.sampleCount(sizes.map { $0.overflow ? Int.max : $0.partialValue }, of: "the output", at: "Tile")
                 return gather(input, zip(input.shape, tiles).map { size, times in (0..<(size * times)).map { $0 % Swift.max(size, 1) } })
             }
         }),
