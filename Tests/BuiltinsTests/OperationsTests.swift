@@ -271,7 +271,7 @@ final class OperationsTests: XCTestCase {
             ("Split", #""indices_or_sections": 2, "axis": 0"#, "'axis' is 0, the batch axis"),
             ("Unstack", #""num": 3, "axis": 1"#, "'num' is 3, axis 1 has size 2"),
             ("Tile", #""repeats": [1, 1, 1, 2]"#, "has more entries than the 3 axes"),
-            ("Tile", #""repeats": [2, 1, 1]"#, "must be non-negative and 1 on the batch axis"),
+            ("Tile", #""repeats": [2, 1, 1]"#, "and 1 on the batch axis; nnbuild keeps the batch axis whole"),
             ("Repeat", #""repeats": 2, "axis": null"#, "'axis' is None: it flattens every axis"),
             ("Tile", #""repeats": [1, 1, 9223372036854775807]"#, "must be non-negative (at most 2147483647)"),
         ]
