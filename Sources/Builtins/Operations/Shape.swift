@@ -366,8 +366,10 @@ func shapeOperations() -> [OperationEntry] {
             let tiles = repeats
             return OperationNode(name: "Tile", outputShapes: [shape]) { inputs in
                 let input = inputs[0]
-                let sizes = zip(input.shape, tiles).map { $0.multipliedReportingOverflow(by: $1) }
-                _ = try ShapeMath.sampleCount(sizes.map { $0.overflow ? Int.max : $0.partialValue }, of: "the output", at: "Tile")
+                // Each axis alone too: an empty axis elsewhere must not let one axis's positions grow unchecked.
+                let sizes = zip(input.shape, tiles).map { $0.multipliedReportingOverflow(by: $1) }.map { $0.overflow ? Int.max : $0.partialValue }
+                _ = try ShapeMath.sampleCount(sizes, of: "the output", at: "Tile")
+                for size in sizes { _ = try ShapeMath.sampleCount([size], of: "an axis of the output", at: "Tile") }
                 return gather(input, zip(input.shape, tiles).map { size, times in (0..<(size * times)).map { $0 % Swift.max(size, 1) } })
             }
         }),
@@ -389,6 +391,7 @@ func shapeOperations() -> [OperationEntry] {
             return OperationNode(name: "Repeat", outputShapes: [shape]) { inputs in
                 let length = inputs[0].shape[axis]
                 _ = try ShapeMath.sampleCount(Array(inputs[0].shape.dropFirst()) + [times], of: "the output", at: "Repeat")
+                _ = try ShapeMath.sampleCount([length, times], of: "the repeated axis", at: "Repeat")
                 return try gatherAlong(inputs[0], axis: axis, (0..<(length * times)).map { $0 / times }, what: "Repeat")
             }
         }),
