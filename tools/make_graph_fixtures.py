@@ -223,6 +223,88 @@ def masked_merges(rng):
     return keras.Model(tokens, [pooled, last], name="masked_merges"), {"tokens": padded_tokens(rng, 3, 6, 10)}
 
 
+@case("more Keras 3 ops: transpose, expand_dims/squeeze, stack, matmul (batched, and a (batch, k) tensor times "
+      "a constant) and einsum (tensor and constant operands), argmax/argmin, cast to int and bool, max/sum/min/any with keepdims, GetItem with a negative step, "
+      "Ellipsis and None, power/divide with broadcast constants, softmax over axis 1, reshape, where, "
+      "comparisons and logic, keras.ops.nn activations")
+def keras3_more_ops(rng):
+    x = keras.Input((4, 3), name="x")
+    y = keras.Input((3, 5), name="y")
+    weight = rng.standard_normal((3, 2)).astype(np.float32)
+    scale = np.array([1.0, 2.0, 4.0], dtype=np.float32)
+    t = ops.transpose(x, axes=(0, 2, 1))
+    sq = ops.squeeze(ops.expand_dims(x, axis=2), axis=2)
+    stacked = ops.stack([x, ops.tanh(sq)], axis=1)
+    mm = ops.matmul(x, y)
+    es = ops.einsum("bij,bjk->bik", x, y)
+    es_const = ops.einsum("bij,jk->bki", x, ops.convert_to_tensor(weight))
+    mm_const = ops.matmul(x, ops.convert_to_tensor(weight))
+    as_int = ops.cast(x * 3.0, "int32")
+    as_bool = ops.cast(ops.round(x), "bool")
+    mx = ops.max(x, axis=-1, keepdims=True)
+    sm = ops.sum(x, axis=(1, 2), keepdims=True)
+    mn = ops.min(t, axis=1)
+    anyp = ops.cast(ops.any(ops.logical_and(x > 0.5, ops.logical_not(x > 1.5)), axis=1), "float32")
+    reversed_ = x[:, ::-1, 1:]
+    stepped = x[:, -1:0:-2, ::-2]
+    picked = x[..., None, 0]
+    powered = ops.power(ops.abs(x) + 1.0, ops.convert_to_tensor(np.array([0.5, 2.0, 3.0], dtype=np.float32)))
+    divided = x / ops.convert_to_tensor(scale)
+    inverse = 1.0 / (ops.abs(x) + 0.5)
+    soft = ops.softmax(x, axis=1)
+    flat = ops.reshape(x, (-1, 12))
+    kept = ops.where(ops.greater_equal(x, 0.0), x, ops.leaky_relu(x, negative_slope=0.1))
+    acts = ops.gelu(x) + ops.elu(x) - ops.sigmoid(x) * ops.silu(x) + ops.log(ops.square(x) + 1.0) - ops.sqrt(ops.abs(x))
+    mixed = ops.maximum(ops.minimum(x, 0.7), -0.3) + ops.cast(ops.not_equal(ops.cast(x * 2.0, "int32"), 0), "float32")
+    rows = ops.matmul(ops.mean(x, axis=1), ops.convert_to_tensor(weight))
+    arg_max = ops.argmax(x, axis=-1)
+    arg_min = ops.argmin(x, axis=1, keepdims=True)
+    outputs = [t, stacked, mm, es, es_const, mm_const, as_int, as_bool, mx, sm, mn, anyp, reversed_, stepped, picked,
+               powered, divided, inverse, soft, flat, kept, acts, mixed, rows, arg_max, arg_min]
+    return keras.Model([x, y], outputs, name="more_ops"), {"x": floats(rng, 2, 4, 3), "y": floats(rng, 2, 3, 5)}
+
+
+@case("an operation drops the mask: Embedding(mask_zero) then ops.tanh then an LSTM, which Keras runs over every "
+      "step, padding included (Keras 3 sets no mask on an operation's output)")
+def ops_drop_masks(rng):
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    e = L.Embedding(10, 3, mask_zero=True, name="embedding")(tokens)
+    last = L.LSTM(2, name="lstm")(ops.tanh(e))
+    return keras.Model(tokens, last, name="ops_drop_masks"), {"tokens": padded_tokens(rng, 3, 5, 10)}
+
+
+@case("self-attention written with ops on a sequence of any length (None steps): Dense q, k, v; "
+      "matmul(q, transpose(k)) / 2, softmax over the last axis, matmul with v, a residual x + attended, "
+      "LayerNormalization, x[:, 0] and ops.mean over steps into a Dense head")
+def ops_attention(rng):
+    x = keras.Input((None, 4), name="sequence")
+    q = L.Dense(4, name="query")(x)
+    k = L.Dense(4, name="key")(x)
+    v = L.Dense(4, name="value")(x)
+    scores = ops.matmul(q, ops.transpose(k, axes=(0, 2, 1))) / 2.0
+    attended = ops.matmul(ops.softmax(scores, axis=-1), v)
+    h = L.LayerNormalization(name="norm")(x + attended)
+    pooled = ops.concatenate([h[:, 0], ops.mean(h, axis=1)], axis=-1)
+    out = L.Dense(3, name="head")(pooled)
+    return keras.Model(x, out, name="ops_attention"), {"sequence": floats(rng, 2, 5, 4)}
+
+
+@case("Keras 3 ops of several outputs and repetition: ops.split into sections and at indices, ops.unstack, "
+      "ops.tile, ops.repeat; var, std and logsumexp; erf, log2, trunc, floor_divide and mod")
+def keras3_split_tile_stats(rng):
+    x = keras.Input((4, 6), name="x")
+    left, right = ops.split(x, 2, axis=-1)
+    parts = ops.split(x, [1, 3], axis=1)
+    rows = ops.unstack(x, axis=1)
+    tiled = ops.tile(left, (1, 2, 1))
+    repeated = ops.repeat(right, 2, axis=1)
+    stats = ops.concatenate([ops.var(x, axis=1), ops.std(x, axis=1), ops.logsumexp(x, axis=1)], axis=-1)
+    kept = ops.var(x, axis=-1, keepdims=True)
+    funcs = ops.erf(x) + ops.log2(ops.abs(x) + 1.0) + ops.trunc(x * 3.0) + (x * 4.0) // 3.0 + (x * 4.0) % 3.0
+    outputs = [left, right, parts[0], parts[1], parts[2], rows[0], rows[3], tiled, repeated, stats, kept, funcs]
+    return keras.Model(x, outputs, name="split_tile_stats"), {"x": floats(rng, 2, 4, 6)}
+
+
 @case("LSTM encoder-decoder: encoder LSTM(return_state) gives [out, h, c]; the decoder LSTM takes "
       "initial_state=[h, c]; Dense on the decoder sequence")
 def seq2seq_lstm(rng):

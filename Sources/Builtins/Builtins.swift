@@ -16,6 +16,7 @@ public enum Builtins {
         registerPreprocessing(registry)
         registerActivations(registry)
         registerMerge(registry)
+        registerOperations(registry)
     }
 }
 

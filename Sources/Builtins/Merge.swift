@@ -28,18 +28,11 @@ public struct ElementwiseMerge: NodeLayer {
                 throw context.error("a Subtract layer takes exactly 2 inputs, called on \(shapes.count)")
             }
             let rank = shapes.map(\.count).max() ?? 0
-            var output = [Int?](repeating: 1, count: rank)
-            for shape in shapes {
-                let padded = [Int?](repeating: 1, count: rank - shape.count) + shape
-                for axis in 0..<rank {
-                    switch (output[axis], padded[axis]) {
-                    case (nil, _), (_, nil): output[axis] = nil
-                    case let (a?, b?) where a == b || b == 1: output[axis] = a
-                    case let (a?, b?) where a == 1: output[axis] = b
-                    default:
-                        throw context.error("inputs have incompatible shapes: \(shapes.map(describeShape).joined(separator: ", ")) (axis \(axis + 1) cannot broadcast)")
-                    }
-                }
+            let output: [Int?]
+            switch Broadcast.shape(of: shapes.map { [Int?](repeating: 1, count: rank - $0.count) + $0 }) {
+            case let .success(shape): output = shape
+            case let .failure(axis):
+                throw context.error("inputs have incompatible shapes: \(shapes.map(describeShape).joined(separator: ", ")) (axis \(axis.axis + 1) cannot broadcast)")
             }
             try context.sampleCount(output)
             return ElementwiseMerge(operation: operation, outputShapes: [output], inputRanks: shapes.map(\.count))
@@ -139,19 +132,41 @@ public struct ElementwiseMerge: NodeLayer {
         guard let first = inputs.first else { throw NNError(.input, operation.rawValue, "a merge layer needs at least one input") }
         let rank = inputs.map(\.rank).max() ?? 0
         let padded = inputs.map { input in [input.shape[0]] + [Int](repeating: 1, count: rank - input.rank) + input.shape.dropFirst() }
-        var output = [Int](repeating: 1, count: rank)
-        for shape in padded {
-            for axis in 0..<rank {
-                if output[axis] == shape[axis] || shape[axis] == 1 { continue }
-                if output[axis] == 1 { output[axis] = shape[axis]; continue }
-                throw NNError(.input, operation.rawValue, "inputs of shapes \(inputs.map(\.shape)) do not broadcast together")
-            }
+        guard case let .success(output) = Broadcast.shape(of: padded) else {
+            throw NNError(.input, operation.rawValue, "inputs of shapes \(inputs.map(\.shape)) do not broadcast together")
         }
         guard inputs.allSatisfy({ $0.batch == first.batch }) else {
             throw NNError(.input, operation.rawValue, "inputs have different batch sizes: \(inputs.map(\.batch))")
         }
         _ = try ShapeMath.sampleCount(Array(output.dropFirst()), at: operation.rawValue)
         return (padded, output)
+    }
+}
+
+/// NumPy's broadcasting of shapes of one rank (callers align them first: merge layers pad after
+/// the batch axis, operations on tensors before it): sizes of 1 stretch, nil (a size known only
+/// at run time) stays nil. Shared by the merge layers and the Keras operations.
+enum Broadcast {
+    struct Mismatch: Error { let axis: Int }
+
+    static func shape(of shapes: [[Int?]]) -> Result<[Int?], Mismatch> {
+        let rank = shapes.first?.count ?? 0
+        var output = [Int?](repeating: 1, count: rank)
+        for shape in shapes {
+            for axis in 0..<min(rank, shape.count) {
+                switch (output[axis], shape[axis]) {
+                case let (a?, b?) where a == b || b == 1: output[axis] = a
+                case let (a?, b?) where a == 1: output[axis] = b
+                case (_?, _?): return .failure(Mismatch(axis: axis))
+                default: output[axis] = nil
+                }
+            }
+        }
+        return .success(output)
+    }
+
+    static func shape(of shapes: [[Int]]) -> Result<[Int], Mismatch> {
+        shape(of: shapes.map { $0.map(Optional.some) }).map { $0.map { $0 ?? 1 } }
     }
 }
 

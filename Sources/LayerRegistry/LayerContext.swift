@@ -38,8 +38,14 @@ public final class LayerContext {
     private(set) var readKeywordArguments: Set<String> = []
     private(set) var readPositionalArguments: Set<Int> = []
 
+    /// The module of a Keras 3 operation on tensors (`keras.src.ops.numpy`), nil for a layer:
+    /// messages then name it as an operation.
+    public let operationModule: String?
+
     init(spec: LayerSpec, inputShapes: [[Int?]], inputMasks: [Bool], node: NodeSpec? = nil, callers: [String]? = nil,
+         operationModule: String? = nil,
          registry: LayerRegistry, scope: [String], previousLabel: String?, binder: WeightBinder, source: String) {
+        self.operationModule = operationModule
         self.spec = spec
         self.inputShapes = inputShapes
         self.inputMasks = inputMasks
@@ -154,8 +160,10 @@ public final class LayerContext {
 
     public var name: String { spec.name }
     public var config: JSONValue { spec.config }
-    /// `layer 'conv2d' (Conv2D)`.
-    public var label: String { spec.label }
+    /// `layer 'conv2d' (Conv2D)`, or `operation 'add' (Add from keras.src.ops.numpy)`.
+    public var label: String {
+        operationModule.map { "operation '\(spec.name)' (\(spec.className) from \($0))" } ?? spec.label
+    }
     /// The label with the layers this call reads, in a graph: `layer 'add_2' (Add) called on
     /// ['conv2d_5', 'batch_normalization_3']`; the label alone in a Sequential chain.
     public var callLabel: String {

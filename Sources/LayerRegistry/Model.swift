@@ -531,7 +531,7 @@ final class GraphBuilder {
         }
         let previous = reads.first.map { producers[$0] }.map { String($0.prefix { $0 != "[" }) }
         let context = LayerContext(spec: spec, inputShapes: inputShapes, inputMasks: inputMasks, node: call, callers: callers,
-                                   registry: registry, scope: scope + [spec.name],
+                                   operationModule: layer.operationModule, registry: registry, scope: scope + [spec.name],
                                    previousLabel: previous.flatMap { labels[$0] },
                                    binder: binder, source: source)
         let built = try registry.make(context)

@@ -12,29 +12,7 @@ final class RecurrentStateTests: XCTestCase {
     /// The Keras 3 cases made for recurrent states by tools/make_graph_fixtures.py.
     static let cases = ["masked_return_state", "seq2seq_gru", "bidi_masked_sequences_states", "bidi_initial_state", "bidi_merge_none"]
 
-    /// Keras 3 writes an Embedding's mask into the graph as `ops.not_equal(tokens, 0)`. Where the
-    /// registry has no such operation yet, the test supplies one (tensor ≠ constant, as 1 or 0),
-    /// so these cases test the recurrent layers; once the operation is built in, it runs instead.
-    struct NotEqual: NodeLayer {
-        let constant: Float
-        let outputShapes: [[Int?]]
-        func call(_ inputs: [Tensor]) throws -> [Tensor] {
-            [Tensor(shape: inputs[0].shape, data: inputs[0].data.map { $0 != constant ? 1 : 0 })]
-        }
-    }
-
-    static func registry() -> LayerRegistry {
-        let registry = LayerRegistry.withBuiltins()
-        if !registry.contains(LayerRegistry.operationName("NotEqual")) {
-            registry.register(LayerRegistry.operationName("NotEqual")) { context in
-                guard case let .value(value)? = context.callArgument(1), case let .int(number) = value else {
-                    throw context.error("the test's NotEqual compares with an integer constant")
-                }
-                return NotEqual(constant: Float(number), outputShapes: [context.inputShape])
-            }
-        }
-        return registry
-    }
+    static func registry() -> LayerRegistry { LayerRegistry.withBuiltins() }
 
     func testStateFixturesMatchKerasOnEveryOutput() throws {
         let manifest = try GraphFixtureTests.manifest()

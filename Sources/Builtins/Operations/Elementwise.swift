@@ -1,0 +1,244 @@
+import Foundation
+import LayerRegistry
+
+// Element-wise Keras operations: arithmetic, comparisons and logic on tensors and constants with
+// NumPy broadcasting (keras/src/ops/numpy.py), unary math, the activations of keras.ops.nn
+// (through Activation, the functions every layer's `activation` uses), clip, where, cast.
+
+/// NumPy broadcasting of an operation's operands, batch axis included: shapes align from the
+/// right, so every tensor operand must have the output's full rank (a lower-rank tensor would
+/// line its batch axis up with another tensor's sample axis), and a constant may not be sized
+/// along the batch axis.
+enum OperandBroadcast {
+    /// The per-sample output shape.
+    static func sampleShape(_ operands: [Operand], _ context: LayerContext) throws -> [Int?] {
+        try sampleShape(operands.map { $0.shape(context) }, inputs: operands.map(\.isInput), context)
+    }
+
+    /// The same for full shapes (`inputs[i]`: whether operand i is a tensor, not a constant).
+    static func sampleShape(_ shapes: [[Int?]], inputs: [Bool], _ context: LayerContext) throws -> [Int?] {
+        let rank = shapes.map(\.count).max() ?? 0
+        guard inputs.contains(true) else { throw context.error("needs at least one tensor operand") }
+        for (index, isInput) in inputs.enumerated() {
+            let shape = shapes[index]
+            if isInput, shape.count != rank {
+                throw context.error("operand \(index) of shape \(describeShape(Array(shape.dropFirst()))) has fewer axes than the output's \(rank): broadcasting would align its batch axis with axis \(rank - shape.count) of the other operands; nnbuild keeps the batch axis first")
+            }
+            if !isInput, shape.count == rank, shape.first != 1 {
+                throw context.error("constant operand \(index) of shape \(shape.map { $0 ?? 0 }) is sized along the batch axis (its first axis is \(shape.first.map { $0.map(String.init) ?? "?" } ?? "?"), expected 1 or fewer axes); nnbuild keeps the batch axis free")
+            }
+        }
+        let padded = shapes.map { [Int?](repeating: 1, count: rank - $0.count) + $0 }
+        switch Broadcast.shape(of: padded) {
+        case let .success(output): return Array(output.dropFirst())
+        case let .failure(mismatch):
+            throw context.error("operands of shapes \(shapes.map { describeFull($0) }.joined(separator: ", ")) do not broadcast (axis \(mismatch.axis))")
+        }
+    }
+
+    static func describeFull(_ shape: [Int?]) -> String {
+        "(" + shape.map { $0.map(String.init) ?? "None" }.joined(separator: ", ") + (shape.count == 1 ? ",)" : ")")
+    }
+
+    /// `f` over up to three broadcast tensors (a missing operand reads 0).
+    static func apply(_ tensors: [Tensor], name: String, _ f: (Float, Float, Float) -> Float) throws -> Tensor {
+        let rank = tensors.map(\.rank).max() ?? 0
+        let padded = tensors.map { [Int](repeating: 1, count: rank - $0.rank) + $0.shape }
+        guard case let .success(output) = Broadcast.shape(of: padded) else {
+            throw NNError(.input, name, "operands of shapes \(tensors.map(\.shape)) do not broadcast together")
+        }
+        let count = try ShapeMath.sampleCount(output, of: "the output", at: name)
+        var data = [Float](repeating: 0, count: count)
+        // Each operand is read in place (its shape is the output's), as one value (a scalar), or
+        // through broadcast indexing; a missing operand is the scalar 0.
+        enum Read { case same, scalar, broadcast(BroadcastIndex) }
+        let reads: [Read] = (0..<3).map { index in
+            guard index < tensors.count else { return .scalar }
+            if padded[index] == output { return .same }
+            if tensors[index].count == 1 { return .scalar }
+            return .broadcast(BroadcastIndex(shape: padded[index], to: output))
+        }
+        let values = (0..<3).map { $0 < tensors.count ? tensors[$0].data : [0] }
+        func value(_ operand: Int, _ flat: Int) -> Float {
+            switch reads[operand] {
+            case .same: return values[operand][flat]
+            case .scalar: return values[operand][0]
+            case let .broadcast(index): return values[operand][index.offset(of: flat)]
+            }
+        }
+        for i in 0..<count { data[i] = f(value(0, i), value(1, i), value(2, i)) }
+        return Tensor(shape: output, data: data)
+    }
+}
+
+/// Binary operations: NumPy's semantics on float32 values (comparisons and logic give 1 or 0).
+let binaryOperations: [(names: [String], function: @Sendable (Float, Float) -> Float)] = [
+    (["Add"], { $0 + $1 }), (["Subtract"], { $0 - $1 }), (["Multiply"], { $0 * $1 }),
+    (["Divide", "TrueDivide"], { $0 / $1 }), (["Power"], { Foundation.pow($0, $1) }),
+    (["FloorDivide"], { ($0 / $1).rounded(.down) }), (["Mod"], { a, b in a - (a / b).rounded(.down) * b }),
+    (["Maximum"], { Swift.max($0, $1) }), (["Minimum"], { Swift.min($0, $1) }),
+    (["Equal"], { $0 == $1 ? 1 : 0 }), (["NotEqual"], { $0 != $1 ? 1 : 0 }),
+    (["Greater"], { $0 > $1 ? 1 : 0 }), (["GreaterEqual"], { $0 >= $1 ? 1 : 0 }),
+    (["Less"], { $0 < $1 ? 1 : 0 }), (["LessEqual"], { $0 <= $1 ? 1 : 0 }),
+    (["LogicalAnd"], { $0 != 0 && $1 != 0 ? 1 : 0 }), (["LogicalOr"], { $0 != 0 || $1 != 0 ? 1 : 0 }),
+    (["LogicalXor"], { ($0 != 0) != ($1 != 0) ? 1 : 0 }),
+]
+
+/// Unary operations that are plain functions of one value.
+let unaryFunctions: [(names: [String], function: @Sendable (Float) -> Float)] = [
+    (["Log"], { Foundation.log($0) }), (["Sqrt"], { $0.squareRoot() }), (["Absolute", "Abs"], { Swift.abs($0) }),
+    (["Square"], { $0 * $0 }), (["Negative"], { -$0 }), (["LogicalNot"], { $0 == 0 ? 1 : 0 }),
+    (["Sign"], { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }), (["Floor"], { $0.rounded(.down) }), (["Ceil"], { $0.rounded(.up) }),
+    (["Rsqrt"], { 1 / $0.squareRoot() }), (["Reciprocal"], { 1 / $0 }), (["Log1p"], { Foundation.log1p($0) }),
+    (["Expm1"], { Foundation.expm1($0) }), (["Sin"], { Foundation.sin($0) }), (["Cos"], { Foundation.cos($0) }),
+    (["Tan"], { Foundation.tan($0) }), (["Arctan"], { Foundation.atan($0) }), (["Sinh"], { Foundation.sinh($0) }),
+    (["Cosh"], { Foundation.cosh($0) }), (["Erf"], { Foundation.erf($0) }), (["Log2"], { Foundation.log2($0) }),
+    (["Log10"], { Foundation.log10($0) }), (["Exp2"], { Foundation.exp2($0) }), (["Trunc"], { $0.rounded(.towardZero) }),
+]
+
+/// The activations of keras.ops.nn (and numpy's exp and tanh), with their config keys.
+func activationOperation(_ name: String, _ context: LayerContext) throws -> Activation? {
+    switch name {
+    case "Relu": return .relu
+    case "Relu6": return .relu6
+    case "Sigmoid": return .sigmoid
+    case "HardSigmoid": return .hardSigmoid
+    case "HardSilu", "HardSwish": return .hardSilu
+    case "Tanh": return .tanh
+    case "Softplus": return .softplus
+    case "Softsign": return .softsign
+    case "Exp": return .exponential
+    case "Elu": return .elu(alpha: try context.float("alpha", default: 1))
+    case "Selu": return .selu
+    case "Gelu": return .gelu(approximate: try context.bool("approximate", default: true))
+    case "Silu", "Swish": return .silu
+    case "LeakyRelu": return .leakyRelu(negativeSlope: try context.float("negative_slope", default: 0.2))
+    case "Mish": return .mish
+    default: return nil
+    }
+}
+
+/// Keras's cast (keras/src/ops/core.py `Cast`) on float32 values: to a float type the value
+/// rounded to that type; to an integer type truncated toward zero (as TensorFlow casts); to bool
+/// 1 where the value is not zero.
+func castFunction(_ dtype: String) -> (@Sendable (Float) -> Float)? {
+    switch dtype {
+    case "float32", "float64": return { $0 }
+    case "float16": return { Float(Float16($0)) }
+    case "bfloat16":
+        return { value in
+            guard value.isFinite else { return value }
+            let bits = value.bitPattern
+            let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+            return Float(bitPattern: rounded & 0xFFFF_0000)
+        }
+    case "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64":
+        return { $0.isFinite ? $0.rounded(.towardZero) : $0 }
+    case "bool": return { $0 != 0 ? 1 : 0 }
+    default: return nil
+    }
+}
+
+/// A unary operation node mapping each value (its input's shape kept).
+func mapNode(_ name: String, _ context: LayerContext, _ transform: @escaping @Sendable (inout [Float]) -> Void) throws -> any NodeLayer {
+    guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+        throw context.error("takes one tensor, called on \(context.inputShapes.count) tensors")
+    }
+    return OperationNode(name: name, outputShapes: [context.inputShape]) { inputs in
+        var output = inputs[0]
+        transform(&output.data)
+        return output
+    }
+}
+
+/// Softmax or log-softmax over one axis (`axis`, default -1), never the batch axis; the axis may
+/// be of a length known only at run time (attention over a sequence of any length).
+func softmaxOperation(_ activation: Activation, _ name: String, _ context: LayerContext) throws -> any NodeLayer {
+    let rank = context.inputShape.count + 1
+    let axes = try context.axisList("axis") ?? [-1]
+    guard axes.count == 1, let raw = axes.first else {
+        throw context.error("'axis' must be one axis, found \(axes)", key: "axis")
+    }
+    let axis = try context.sampleAxis(raw, rank: rank, key: "axis")
+    guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+        throw context.error("takes one tensor, called on \(context.inputShapes.count) tensors")
+    }
+    return OperationNode(name: name, outputShapes: [context.inputShape]) { inputs in
+        var output = inputs[0]
+        let length = output.shape[axis], inner = ShapeMath.saturatingProduct(output.shape[(axis + 1)...])
+        let block = length * inner
+        guard block > 0 else { return output }
+        var group = [Float](repeating: 0, count: length)
+        for start in stride(from: 0, to: output.count, by: block) {
+            for offset in 0..<inner {
+                for k in 0..<length { group[k] = output.data[start + k * inner + offset] }
+                activation.apply(&group, axisLength: length)
+                for k in 0..<length { output.data[start + k * inner + offset] = group[k] }
+            }
+        }
+        return output
+    }
+}
+
+func elementwiseOperations() -> [OperationEntry] {
+    var entries: [OperationEntry] = []
+    for (names, function) in binaryOperations {
+        entries.append((names, "NumPy's \(names[0].lowercased()) of two tensors or constants, broadcast.", { context in
+            let operands = try context.operands()
+            guard operands.count == 2 else { throw context.error("takes 2 operands, called on \(operands.count)") }
+            let shape = try OperandBroadcast.sampleShape(operands, context)
+            try context.sampleCount(shape)
+            return OperationNode(name: names[0], outputShapes: [shape]) { inputs in
+                try OperandBroadcast.apply(operands.map { $0.tensor(inputs) }, name: names[0]) { a, b, _ in function(a, b) }
+            }
+        }))
+    }
+    entries.append((["Where"], "where(condition, x, y): x where the condition is non-zero, else y, broadcast.", { context in
+        let operands = try context.operands()
+        guard operands.count == 3 else { throw context.error("takes 3 operands (condition, x, y), called on \(operands.count); where(condition) alone gives indices, which nnbuild does not support") }
+        let shape = try OperandBroadcast.sampleShape(operands, context)
+        try context.sampleCount(shape)
+        return OperationNode(name: "Where", outputShapes: [shape]) { inputs in
+            try OperandBroadcast.apply(operands.map { $0.tensor(inputs) }, name: "Where") { c, x, y in c != 0 ? x : y }
+        }
+    }))
+    for (names, function) in unaryFunctions {
+        entries.append((names, "NumPy's \(names[0].lowercased()), element by element.", { context in
+            try mapNode(names[0], context) { data in for i in data.indices { data[i] = function(data[i]) } }
+        }))
+    }
+    let activations = ["Relu", "Relu6", "Sigmoid", "HardSigmoid", "HardSilu", "HardSwish", "Tanh", "Softplus", "Softsign", "Exp",
+                       "Elu", "Selu", "Gelu", "Silu", "Swish", "LeakyRelu", "Mish"]
+    for name in activations {
+        entries.append(([name], "keras.ops \(name.lowercased()), element by element, as the activation of that name.", { context in
+            guard let activation = try activationOperation(name, context) else { throw context.error("no activation '\(name)'") }
+            return try mapNode(name, context) { data in activation.apply(&data, axisLength: 1) }
+        }))
+    }
+    entries.append((["Softmax"], "Softmax over axis (never the batch axis).", { try softmaxOperation(.softmax, "Softmax", $0) }))
+    entries.append((["LogSoftmax"], "Log-softmax over axis (never the batch axis).", { try softmaxOperation(.logSoftmax, "LogSoftmax", $0) }))
+    entries.append((["Round"], "Rounds half to even, at decimals places.", { context in
+        let scale = Float(Foundation.pow(10, Double(try context.int("decimals", default: 0))))
+        return try mapNode("Round", context) { data in
+            for i in data.indices { data[i] = (data[i] * scale).rounded(.toNearestOrEven) / scale }
+        }
+    }))
+    entries.append((["Clip"], "Clips to [x_min, x_max].", { context in
+        let low = try context.float("x_min"), high = try context.float("x_max")
+        return try mapNode("Clip", context) { data in for i in data.indices { data[i] = Swift.min(Swift.max(data[i], low), high) } }
+    }))
+    for (name, fill) in [("ZerosLike", Float(0)), ("OnesLike", Float(1))] {
+        entries.append(([name], "A tensor of \(fill == 0 ? "zeros" : "ones") of the input's shape.", { context in
+            if context.has("dtype") { _ = try context.string("dtype") }
+            return try mapNode(name, context) { data in for i in data.indices { data[i] = fill } }
+        }))
+    }
+    entries.append((["Cast"], "Casts to dtype: floats rounded to the type, integers truncated toward zero, bool as 1 or 0.", { context in
+        let dtype = try context.string("dtype")
+        guard let function = castFunction(dtype) else {
+            throw context.error("'dtype' is \"\(dtype)\", expected a float, integer or bool dtype", key: "dtype")
+        }
+        return try mapNode("Cast", context) { data in for i in data.indices { data[i] = function(data[i]) } }
+    }))
+    return entries
+}
