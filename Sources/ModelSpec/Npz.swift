@@ -20,9 +20,10 @@ public enum Npz {
     }
 
     /// Reads every array of the `.npz` file at `path`, in the archive's order. Members must be
-    /// `NAME.npy`; `limit` bounds the bytes all members together inflate to.
+    /// `NAME.npy`; `limit` bounds the bytes all members together inflate to (the archive itself is
+    /// mapped, not read into memory).
     public static func read(path: String, limit: Int = 1 << 30) throws -> [NamedArray] {
-        let file = try MappedFile(copyingFileAt: path)
+        let file = try MappedFile(path: path)
         return try read(file.bytes, source: path, limit: limit)
     }
 

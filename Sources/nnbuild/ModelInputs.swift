@@ -10,6 +10,7 @@ import LayerRegistry
 ///   alike; an array that names no input is refused;
 /// - any other value is a path, accepted only for a model of one input (as before named inputs).
 ///
+/// An `.npz`'s arrays together may inflate to at most the memory limit (`--max-memory`).
 /// With no value (or `-`), standard input is read: an `.npz`, or `.npy` / JSON for a one-input model.
 /// Each input must be given exactly once, and every input must hold the same number of rows.
 struct ModelInputs {
@@ -59,7 +60,7 @@ struct ModelInputs {
         if values.isEmpty || values == ["-"] {
             let bytes = try FileBytes.readStandardInput()
             if Npz.isNpz(bytes) {
-                try giveArchive(try Npz.read(bytes, source: "<stdin>"), source: "<stdin>")
+                try giveArchive(try Npz.read(bytes, source: "<stdin>", limit: model.settings.memoryLimit), source: "<stdin>")
             } else if model.inputs.count == 1, let port = model.inputs.first {
                 try give(port.name, try ModelInputs.parse(bytes, source: "<stdin>"), source: "<stdin>")
             } else {
@@ -73,7 +74,7 @@ struct ModelInputs {
                 }
                 try give(port.name, try InputFile.read(path: path), source: path)
             } else if isNpz(value) {
-                try giveArchive(try Npz.read(path: value), source: value)
+                try giveArchive(try Npz.read(path: value, limit: model.settings.memoryLimit), source: value)
             } else if value.contains("="), model.inputs.count > 1 {
                 let name = String(value[..<(value.firstIndex(of: "=") ?? value.endIndex)])
                 throw NNError(.input, "--input \(value)", "'\(name)' names no input of the model; its inputs are \(describe(model.inputs))")

@@ -74,7 +74,7 @@ enum ModelOutputs {
             }
             return [NamedArray(name: only.name, array: try InputFile.read(path: path))]
         }
-        let arrays = try Npz.read(path: path)
+        let arrays = try Npz.read(path: path, limit: model.settings.memoryLimit)
         if let stray = arrays.first(where: { array in !outputs.contains { $0.name == array.name } }) {
             throw NNError(.input, path, "holds the array '\(stray.name)', which names no output of the model; its outputs are \(describe(model))")
         }

@@ -213,6 +213,14 @@ final class MultiIOTests: XCTestCase {
                     "error[input]: <stdin>: the model has 2 inputs (\(inputs)); give --input NAME=PATH for each, or one .npz holding an array per input name")
     }
 
+    func testAnNpzMayInflateToAtMostTheMemoryLimit() throws {
+        let rows = 300_000 / 4 + 1 // 1.2 MB of tabular rows, past --max-memory 1M
+        let big = try writeNpz("big.npz", [("image", NumericArray(shape: [1, 5, 5, 2], values: [Float](repeating: 0, count: 50))),
+                                           ("tabular", NumericArray(shape: [rows, 4], values: [Float](repeating: 0, count: rows * 4)))])
+        try refused("infer", "two_input_image_tabular", ["--input", big, "--max-memory", "1M"],
+                    "error[input]: \(big): the arrays declare more than 1048576 bytes together; at most 1048576 are accepted here")
+    }
+
     func testOutputsThatCannotBeWrittenAsAskedAreRefusedBeforeRunning() throws {
         let features = fixture("two_output", "input_features.npy")
         let outputs = "'class_head' (None, 3), 'value_head' (None, 1)"
