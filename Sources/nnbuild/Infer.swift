@@ -43,19 +43,33 @@ struct Infer: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let target = try OutputTarget(output, reads: model.reads + [("weights", weights), ("input", input), ("class names", classNames)])
             runtime.apply()
             let built = try model.load(weights: weights)
-            let array = try InputFile.read(path: input)
-            let batch = try built.batch(from: array, source: input ?? "<stdin>")
-            let result = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
-            let values = NumericArray(shape: result.shape, values: result.data)
             let names = try classNames.map(ClassNames.read)
-            if topK != nil || names != nil {
-                if output != nil { try OutputFile.write(values, to: output) }
-                print(try ClassNames.topKReport(values, k: topK ?? 1, names: names))
-            } else {
-                try OutputFile.write(values, to: output)
+            // Opened before the input is read, so an interrupted run is cleaned up the same way
+            // at every stage, and a streamed output can be written batch by batch.
+            let sink = try target.open()
+            do {
+                try infer(built, names: names, into: sink)
+                try sink.commit()
+            } catch {
+                sink.discard()
+                throw error
             }
+        }
+    }
+
+    func infer(_ built: Model, names: [String]?, into sink: OutputSink) throws {
+        let array = try InputFile.read(path: input)
+        let batch = try built.batch(from: array, source: input ?? "<stdin>")
+        let result = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
+        let values = NumericArray(shape: result.shape, values: result.data)
+        if topK != nil || names != nil {
+            if output != nil { try OutputFile.write(values, to: sink) }
+            print(try ClassNames.topKReport(values, k: topK ?? 1, names: names))
+        } else {
+            try OutputFile.write(values, to: sink)
         }
     }
 }
@@ -80,23 +94,10 @@ enum InputFile {
 }
 
 enum OutputFile {
-    /// Writes .npy or JSON; an existing file is replaced atomically (write, then rename), so an
-    /// interrupted run never leaves a half-written file.
-    static func write(_ array: NumericArray, to path: String?) throws {
-        guard let path else {
-            print(JSONArray.text(array))
-            return
-        }
-        let bytes = path.hasSuffix(".npy") ? Npy.encode(array) : Array((JSONArray.text(array) + "\n").utf8)
-        try writeAtomically(bytes, to: path)
-    }
-
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw NNError(.io, path, "cannot write the output: \(error.localizedDescription)")
-        }
+    /// Writes .npy when the output's name ends in .npy, else JSON, through the output's rules.
+    static func write(_ array: NumericArray, to sink: OutputSink) throws {
+        let bytes = sink.name.hasSuffix(".npy") ? Npy.encode(array) : Array((JSONArray.text(array) + "\n").utf8)
+        try bytes.withUnsafeBytes { try sink.write($0) }
     }
 }
 
