@@ -34,6 +34,11 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
+    func validate() throws {
+        try ArgumentBounds.check(tolerance, "--tolerance", ArgumentBounds.tolerance)
+        try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
+    }
+
     func run() throws {
         var exceeded = false
         try reportingErrors {

@@ -37,8 +37,8 @@ struct Infer: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, found \(topK)") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, found \(batchSize)") }
+        if let topK { try ArgumentBounds.check(topK, "--top-k", ArgumentBounds.topK) }
+        try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
     }
 
     func run() throws {
