@@ -18,6 +18,10 @@ struct NNBuild: ParsableCommand {
         Exit codes: 0 success; 1 invalid model, weights or input (every problem is printed on stderr, \
         one per line); 2 compare found a difference past its tolerance; 64 usage error.
 
+        Plugins: --plugin PATH and NNBUILD_PLUGIN_PATH load shared libraries that register layers; \
+        a path is a file relative to the working directory, never searched on the library path. \
+        Loading a plugin runs its code with your rights: load only plugins you trust.
+
         Environment: NNBUILD_PLUGIN_PATH, colon-separated layer plugins to load (as --plugin); \
         NNBUILD_KERNELS=baseline, run on OpenBLAS and portable SIMD code instead of the AVX2 kernels.
         """,
