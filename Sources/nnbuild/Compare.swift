@@ -44,8 +44,7 @@ struct Compare: ParsableCommand {
         try reportingErrors {
             runtime.apply()
             let built = try model.load(weights: weights)
-            let batch = try built.batch(from: try InputFile.read(path: input), source: input)
-            let got = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
+            let got = try Batching.predict(built, try BatchSource.open(input, for: built), batchSize: batchSize, threads: runtime.count)
             let want = try InputFile.read(path: expected)
             guard got.shape == want.shape else {
                 throw NNError(.input, expected, "holds shape \(want.shape), the model gives \(got.shape)")

@@ -61,9 +61,21 @@ struct Infer: ParsableCommand {
     }
 
     func infer(_ built: Model, names: [String]?, into sink: OutputSink) throws {
-        let array = try InputFile.read(path: input)
-        let batch = try built.batch(from: array, source: input ?? "<stdin>")
-        let result = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
+        let source = try BatchSource.open(input, for: built)
+        if topK == nil, names == nil, sink.name.hasSuffix(".npy") {
+            // Written batch by batch: the header's row count is the input's, the rest of the shape
+            // is known from the first batch.
+            var writer: NpyWriter?
+            try Batching.run(built, source, batchSize: batchSize, threads: runtime.count) { result in
+                if writer == nil {
+                    writer = try NpyWriter(descriptor: sink.descriptor, source: sink.name, shape: [source.rows] + result.shape.dropFirst())
+                }
+                try result.data.withUnsafeBufferPointer { values in try writer?.append(values) }
+            }
+            try writer?.finish()
+            return
+        }
+        let result = try Batching.predict(built, source, batchSize: batchSize, threads: runtime.count)
         let values = NumericArray(shape: result.shape, values: result.data)
         if topK != nil || names != nil {
             if output != nil { try OutputFile.write(values, to: sink) }
