@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -9,8 +9,14 @@ let package = Package(
         .library(name: "Builtins", targets: ["Builtins"]),
         .executable(name: "nnbuild", targets: ["nnbuild"]),
     ],
+    traits: [
+        .trait(name: "CommandLine", description: "The nnbuild command-line tool, which needs swift-argument-parser."),
+        .default(enabledTraits: ["CommandLine"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `swift package generate-documentation` (the DocC catalogs in Sources/*/*.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // System libraries: json-c parses every JSON document, OpenBLAS does every matrix product.
@@ -29,13 +35,14 @@ let package = Package(
         // The thin command-line front.
         .executableTarget(name: "nnbuild", dependencies: [
             "ModelSpec", "LayerRegistry", "Builtins",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLine"])),
         ]),
 
         .testTarget(name: "ModelSpecTests", dependencies: ["ModelSpec"]),
         .testTarget(name: "LayerRegistryTests", dependencies: ["LayerRegistry", "ModelSpec"]),
         .testTarget(name: "BuiltinsTests", dependencies: ["Builtins", "LayerRegistry", "ModelSpec", "CKernels"]),
-        .testTarget(name: "nnbuildTests", dependencies: ["ModelSpec"]),
+        // Fixtures/ holds scikit-learn's expected eval reports and the script that made them.
+        .testTarget(name: "nnbuildTests", dependencies: ["ModelSpec"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,12 +4,14 @@
 Usage:
 
     python3 tools/keras_export.py MODEL OUTDIR [--sample N] [--seed S] [--import MODULE ...]
+                                  [--nnbuild BINARY] [--plugin LIB ...]
 
 MODEL is a Keras 3 `.keras` file or a legacy `.h5` file. OUTDIR receives
 
     model.json           model.to_json(), verbatim
-    weights.safetensors  every weight of the model, float32, keyed by its Keras variable path
-                         (`v.path`, e.g. `sequential/conv2d/kernel`)
+    weights.safetensors  every weight of the model, keyed by its Keras variable path
+                         (`v.path`, e.g. `sequential/conv2d/kernel`): float32, or the
+                         integer dtype Keras gives it (Normalization's int64 `count`)
     input.npy            with --sample N: a valid random batch of N (float32 standard normal, or
                          int32 token ids inside the Embedding's input_dim when the model starts
                          with an Embedding; with mask_zero=True every row but the first is
@@ -25,11 +27,14 @@ BatchNormalization moving statistics, LoRA factors). Keras 3 also lists one int6
 GaussianDropout, AlphaDropout) in `model.variables`; that is random-number state, not a weight,
 inference never uses it, and it is left out.
 
-What is refused, with a message on stderr and exit status 2 (ExportError from Python):
-a model that is not a Sequential, a Lambda layer or a lambda activation (Python code, not
-data), a model nested as a layer, a weight that is not floating point (a quantized model), and a
-file whose custom layer class is not importable (pass --import MODULE for the module that
-defines and registers it).
+What is refused, with a message on stderr and exit status 2 (ExportError from Python), before
+anything is written: a model that is not a Sequential, a layer type nnbuild has not registered
+(named with the list nnbuild has; the list comes from `nnbuild layers`, the binary given by
+--nnbuild or $NNBUILD, else .build/release or .build/debug of this checkout, else `nnbuild` on
+PATH; --plugin LIB adds a plugin's layers), a Lambda layer or a lambda activation (Python code,
+not data), a model nested as a layer, a quantized model, a weight that is neither floating point
+nor integer, and a file whose custom layer class is not importable (pass --import MODULE for the
+module that defines and registers it).
 
 Needs only keras (with a backend), numpy and safetensors.
 """
@@ -37,6 +42,8 @@ import argparse
 import importlib
 import os
 import re
+import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -63,18 +70,80 @@ def _all_layers(model):
     return found
 
 
+def _layer_specs(specs):
+    """(class_name, name) of every layer spec nnbuild would build: the model's layers and the layers
+    wrappers hold under `layer`, `forward_layer` and `backward_layer` (not a recurrent layer's cell,
+    which the recurrent layer builds itself)."""
+    for spec in specs:
+        if not isinstance(spec, dict) or "class_name" not in spec:
+            continue
+        config = spec.get("config") or {}
+        yield spec["class_name"], config.get("name", "?")
+        yield from _layer_specs([config.get(key) for key in ("layer", "forward_layer", "backward_layer")])
+
+
 def _is_lambda(function):
     """A Python lambda, which Keras would serialize as bytecode rather than by name."""
     return callable(function) and getattr(function, "__name__", "") == "<lambda>"
 
 
-def check_exportable(model):
-    """Raises ExportError when nnbuild could not run what `model.to_json()` would describe."""
+def find_nnbuild():
+    """The nnbuild binary to ask for its layers: $NNBUILD, this checkout's build, or PATH; None if none."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    candidates = [os.environ.get("NNBUILD")] + [os.path.join(root, ".build", kind, "nnbuild") for kind in ("release", "debug")]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("nnbuild")
+
+
+def registered_layers(binary=None, plugins=()):
+    """The layer type names (aliases included) that `nnbuild layers` lists. Raises ExportError when
+    there is no binary to ask or it fails."""
+    binary = binary or find_nnbuild()
+    if not binary:
+        raise ExportError("cannot check the layers against nnbuild: no nnbuild binary found (build it with "
+                          "`swift build -c release`, or pass --nnbuild BINARY or set NNBUILD)")
+    command = [binary] + [arg for lib in plugins for arg in ("--plugin", lib)] + ["layers"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ExportError("cannot ask %s for its layers: %s" % (binary, error))
+    if result.returncode != 0:
+        raise ExportError("`%s` failed (exit %d): %s" % (" ".join(command), result.returncode, result.stderr.strip()[-300:]))
+    names = set()
+    for line in result.stdout.splitlines():
+        if not line.strip():
+            continue
+        names.add(line.split()[0])
+        aliases = re.search(r"\(aliases: ([^)]*)\)\s*$", line)
+        if aliases:
+            names.update(a.strip() for a in aliases.group(1).split(","))
+    if not names:
+        raise ExportError("`%s` listed no layers" % " ".join(command))
+    return names
+
+
+def check_exportable(model, registered=None):
+    """Raises ExportError when nnbuild could not run what `model.to_json()` would describe.
+
+    `registered` is the set of layer type names nnbuild knows (`registered_layers()`); every layer,
+    wrapped ones included, must be one of them."""
     import keras
 
     if not isinstance(model, keras.Sequential):
         raise ExportError("only Sequential models can be exported (found %s '%s'); nnbuild runs Sequential models"
                           % (type(model).__name__, model.name))
+    if registered is not None:
+        unknown = {}
+        for kind, name in _layer_specs(model.get_config().get("layers", [])):
+            if kind not in registered and kind not in ("Lambda", "Sequential", "Functional"):  # refused below, more precisely
+                unknown.setdefault(kind, []).append(name)
+        if unknown:
+            raise ExportError("nnbuild has no layer type %s; `nnbuild layers` lists those it has (a custom layer needs "
+                              "a registered factory or a plugin, see Examples/CustomLayer)"
+                              % ", ".join("'%s' (layer %s)" % (kind, ", ".join("'%s'" % n for n in names))
+                                          for kind, names in sorted(unknown.items())))
     for layer in _all_layers(model):
         if isinstance(layer, keras.layers.Lambda):
             raise ExportError("layer '%s' is a Lambda layer: its Python code cannot be exported; "
@@ -82,6 +151,10 @@ def check_exportable(model):
         if isinstance(layer, keras.Model):
             raise ExportError("layer '%s' is a nested %s model; rebuild the model as one flat Sequential"
                               % (layer.name, type(layer).__name__))
+        mode = getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None)
+        if mode:
+            raise ExportError("layer '%s' is quantized (%s); nnbuild runs float weights: export the model before quantizing"
+                              % (layer.name, mode))
         for key in ("activation", "recurrent_activation"):
             if _is_lambda(getattr(layer, key, None)):
                 raise ExportError("layer '%s' has a Python lambda as its %s, which cannot be exported; "
@@ -89,19 +162,21 @@ def check_exportable(model):
 
 
 def weights_of(model):
-    """Every weight of `model` keyed by its Keras variable path, as contiguous float32 arrays."""
+    """Every weight of `model` keyed by its Keras variable path, as contiguous arrays: float32, or
+    the integer dtype of an integer variable (Normalization's int64 `count`)."""
     tensors = {}
     for variable in model.weights:
         path = getattr(variable, "path", None) or variable.name
         if path.split("/")[-1].split(":")[0] == SEED_STATE:  # not a weight (see the module docstring)
             continue
         value = np.asarray(variable.numpy())
-        if not np.issubdtype(value.dtype, np.floating):
-            raise ExportError("weight '%s' has dtype %s; only floating-point weights can be exported "
-                              "(a quantized model? export it before quantizing)" % (path, value.dtype))
+        if np.issubdtype(value.dtype, np.floating):
+            value = value.astype(np.float32)
+        elif not np.issubdtype(value.dtype, np.integer):
+            raise ExportError("weight '%s' has dtype %s; only floating-point and integer weights can be exported" % (path, value.dtype))
         if path in tensors:
             raise ExportError("two weights share the path '%s'; give the layers distinct names" % path)
-        tensors[path] = np.ascontiguousarray(value.astype(np.float32))
+        tensors[path] = np.array(value, order="C")  # ascontiguousarray would make a scalar (count) of shape (1,)
     return tensors
 
 
@@ -132,11 +207,14 @@ def sample_for(model, n, seed=0):
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def export_model(model, outdir, sample_input=None):
-    """Writes OUTDIR/model.json and weights.safetensors, and with `sample_input` input.npy and expected.npy."""
+def export_model(model, outdir, sample_input=None, registered=None):
+    """Writes OUTDIR/model.json and weights.safetensors, and with `sample_input` input.npy and expected.npy.
+
+    Every layer type must be one nnbuild has: `registered` names them, or else the nnbuild binary
+    `find_nnbuild()` finds is asked (`registered_layers()`)."""
     from safetensors.numpy import save_file
 
-    check_exportable(model)
+    check_exportable(model, registered if registered is not None else registered_layers())
     tensors = weights_of(model)
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, "model.json"), "w") as f:
@@ -169,6 +247,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input batch")
     parser.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
                         help="import MODULE first (it defines and registers a custom layer)")
+    parser.add_argument("--nnbuild", metavar="BINARY", help="the nnbuild binary whose `layers` the model's layers are checked against")
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="LIB",
+                        help="a layer plugin nnbuild will load (its layers count as registered); repeatable")
     args = parser.parse_args(argv)
     if args.sample < 0:
         parser.error("--sample must be positive")
@@ -186,12 +267,17 @@ def main(argv=None):
         print("error: %s: no such file" % args.model, file=sys.stderr)
         return 2
     try:
+        registered = registered_layers(args.nnbuild, args.plugins)
+    except ExportError as error:
+        print("error: %s" % error, file=sys.stderr)
+        return 2
+    try:
         model = keras.models.load_model(args.model, compile=False)
     except Exception as error:  # noqa: BLE001 - a Lambda layer, an unknown custom class, a corrupt file
         print("error: %s: %s" % (args.model, _load_failure(args.model, error)), file=sys.stderr)
         return 2
     try:
-        export_model(model, args.outdir, sample_for(model, args.sample, args.seed) if args.sample else None)
+        export_model(model, args.outdir, sample_for(model, args.sample, args.seed) if args.sample else None, registered)
     except ExportError as error:
         print("error: %s: %s" % (args.model, error), file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@
     pip install tensorflow-cpu==2.20.0 safetensors scikit-learn
     python3 tools/make_examples.py            # all of them
     python3 tools/make_examples.py text_bilstm
+    python3 tools/make_examples.py --out DIR tabular_mlp   # into DIR/tabular_mlp instead of specs/
 
 Every example is a classic teaching architecture, actually trained in Keras on data this script
 makes (nothing is downloaded), so its predictions mean something. Each folder gets:
@@ -20,6 +21,10 @@ makes (nothing is downloaded), so its predictions mean something. Each folder ge
 The CIFAR-10 CNN keeps its weights in float16 (the dense layer alone holds 1.6 M parameters); its
 Keras model is given the same float16-rounded weights before `expected.npy` is computed, so the
 comparison stays exact.
+
+Determinism: each example starts a fresh Keras session and seeds numpy and Keras with SEED, so its
+layer names (`dense`, `dense_1`, ...) and files do not depend on which examples ran before it in
+the same process (tools/make_malformed.py and MalformedTests read these names).
 """
 import json
 import os
@@ -72,10 +77,13 @@ def detokenize(ids):
     return " ".join(WORDS[i] for i in ids if i != 0)
 
 
+OUT = SPECS  # --out changes it
+
+
 def export(model, name, sample, classes=None, eval_data=None, float16=False, extra=None):
     from keras_export import export_model
 
-    out = os.path.join(SPECS, name)
+    out = os.path.join(OUT, name)
     os.makedirs(out, exist_ok=True)
     if float16:
         model.set_weights([w.astype(np.float16).astype(np.float32) for w in model.get_weights()])
@@ -213,9 +221,24 @@ def cifar10_cnn():
 EXAMPLES = {"text_bilstm": text_bilstm, "text_simplernn": text_simplernn, "sine_gru": sine_gru,
             "tabular_mlp": tabular_mlp, "cifar10_cnn": cifar10_cnn}
 
-if __name__ == "__main__":
-    chosen = sys.argv[1:] or list(EXAMPLES)
+def main(argv):
+    global OUT
+    if argv[:1] == ["--out"]:
+        if len(argv) < 2:
+            print("error: --out needs a directory", file=sys.stderr)
+            return 2
+        OUT, argv = os.path.abspath(argv[1]), argv[2:]
+    unknown = [name for name in argv if name not in EXAMPLES]
+    if unknown:
+        print("error: unknown example(s) %s; choose from %s" % (", ".join(unknown), ", ".join(EXAMPLES)), file=sys.stderr)
+        return 2
     print("Keras %s" % keras.__version__)
-    for name in chosen:
+    for name in argv or list(EXAMPLES):
         print("training %s" % name, flush=True)
+        keras.backend.clear_session()  # layer names restart at `dense`: the files depend on this example only
         EXAMPLES[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

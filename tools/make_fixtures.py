@@ -585,6 +585,67 @@ spatial("conv2d_lora", (6, 5, 3), lambda: [L.Conv2D(4, 3, lora_rank=2)])
 spatial("conv1d_lora_alpha", (6, 3), lambda: [L.Conv1D(4, 2, lora_rank=3, lora_alpha=1.5, padding="causal")])
 
 
+# Preprocessing layers (issue 13, item 9) ---------------------------------------------------------
+
+def adapted(model, x):
+    """Adapts every Normalization without given statistics to what reaches it from `x`."""
+    for layer in model.layers:
+        if isinstance(layer, L.Normalization) and layer.input_mean is None:
+            layer.adapt(x)
+        x = np.asarray(layer(x))
+    return model
+
+
+def skewed(rng, *shape):
+    """Values whose mean and spread differ along every axis, so each kept axis matters."""
+    grid = np.ones(shape, dtype=np.float32)
+    for axis, size in enumerate(shape[1:], start=1):
+        view = [1] * len(shape)
+        view[axis] = size
+        grid = grid * np.linspace(0.5, 2.0 + axis, size, dtype=np.float32).reshape(view)
+    return (rng.standard_normal(shape) * grid * 3 + grid * 5).astype(np.float32)
+
+
+@case("Rescaling with a scalar scale and offset (1/255, -0.5) on pixel values, then Dense")
+def rescaling_scalar(rng):
+    return seq((4, 4, 3), L.Rescaling(1 / 255.0, offset=-0.5), L.Dense(2)), (rng.integers(0, 256, size=(3, 4, 4, 3))).astype(np.float32)
+
+
+@case("Rescaling per channel (list scale and NumPy offset), then a (4, 1) scale broadcast over width, then a scalar scale with no offset")
+def rescaling_per_channel(rng):
+    return seq((5, 4, 3), L.Rescaling([0.5, 2.0, -1.0], offset=np.array([0.1, -0.2, 0.3], dtype="float32")),
+               L.Rescaling(np.array([[1.5], [0.5], [-2.0], [1.0]], dtype="float32"), offset=[[0.25], [0.0], [-0.5], [1.0]]),
+               L.Rescaling(0.75), L.Dense(2)), floats(rng, 2, 5, 4, 3, scale=3.0)
+
+
+@case("Normalization adapted on the last axis (the default), then Dense")
+def normalization_adapt(rng):
+    x = skewed(rng, 64, 6)
+    return adapted(seq((6,), L.Normalization(), L.Dense(3)), x), x[:4]
+
+
+@case("Normalization adapted with axis (1, 3), axis None (one mean over everything) and axis -2 on (4, 5, 3) inputs")
+def normalization_axes(rng):
+    x = skewed(rng, 32, 4, 5, 3)
+    return adapted(seq((4, 5, 3), L.Normalization(axis=(1, 3)), L.Normalization(axis=None), L.Normalization(axis=-2)), x * 2 + 1), x[:3]
+
+
+@case("Normalization with mean and variance in the config: per feature, scalar over everything, rank 1 on two kept axes, invert=True")
+def normalization_given(rng):
+    return seq((5, 3), L.Normalization(mean=[1.0, -2.0, 0.5], variance=[4.0, 0.25, 9.0]),
+               L.Normalization(axis=None, mean=0.5, variance=2.0),
+               L.Normalization(axis=(1, 2), mean=[0.1, 0.2, 0.3], variance=[1.0, 2.0, 0.5]),
+               L.Normalization(mean=[0.5, 1.0, -1.0], variance=[2.0, 0.0, 1.0], invert=True)), floats(rng, 3, 5, 3, scale=4.0)
+
+
+@case("Normalization adapted, invert=True (a model's output mapped back to data units), after a Dense")
+def normalization_invert(rng):
+    x = skewed(rng, 48, 4)
+    model = seq((3,), L.Dense(4), L.Normalization(invert=True))
+    model.layers[-1].adapt(x)
+    return model, floats(rng, 3, 3)
+
+
 # Cases made from another case's files -----------------------------------------------------------
 
 def tf_interpolation_case(method, size):
@@ -644,9 +705,11 @@ NOTES = [
 
 
 def randomize(model, rng, fan_in_scaled=False):
-    """Redraws every weight: normal * 0.5 (or He-scaled kernels), moving variances uniform [0.5, 1.5]."""
+    """Redraws every weight: normal * 0.5 (or He-scaled kernels), moving variances uniform [0.5, 1.5].
+    Normalization's statistics keep what adapt() computed."""
+    adapted_statistics = {id(v) for layer in model.layers if isinstance(layer, L.Normalization) for v in layer.variables}
     for v in model.variables:
-        if not np.issubdtype(np.dtype(v.dtype), np.floating):
+        if not np.issubdtype(np.dtype(v.dtype), np.floating) or id(v) in adapted_statistics:
             continue
         if "moving_variance" in v.path:
             v.assign(rng.uniform(0.5, 1.5, size=v.shape).astype("float32"))

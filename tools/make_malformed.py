@@ -22,6 +22,8 @@ TAB = "specs/tabular_mlp"
 TEXT = "specs/text_bilstm"
 
 cases = []
+# Functions that add cases of a later round; each round's section at the end of this file registers one.
+SECTIONS = []
 
 
 def write(name, data):
@@ -76,8 +78,8 @@ def main():
     weights_case("w_duplicate_name", "a tensor name that appears twice", blob(None, data, dup.encode()), "appears twice")
     h = dict(header); h[first] = dict(h[first], dtype="F7")
     weights_case("w_unknown_dtype", "an unknown dtype", blob(h, data), "unknown dtype 'F7'")
-    h = dict(header); h[first] = dict(h[first], dtype="I32")
-    weights_case("w_int_dtype", "an integer dtype for a weight", blob(h, data), "is not supported for weights")
+    h = dict(header); h[first] = dict(h[first], dtype="BOOL")
+    weights_case("w_bool_dtype", "a boolean dtype for a weight (integer dtypes are read, as Keras stores some state as integers)", blob(h, data), "is not supported for weights")
     h = {k: dict(v) for k, v in header.items()}
     for k in names:
         if k != "__metadata__" and h[k]["data_offsets"][0] > 0:
@@ -149,7 +151,7 @@ def main():
     spec_case("s_deep", "JSON nested 100000 levels deep", "[" * 100000 + "]" * 100000, "json", "nested deeper than 64")
     spec_case("s_binary", "a binary file given as the spec", bytes(range(256)) * 4, "json", "not valid UTF-8")
     spec_case("s_array", "a JSON array instead of a model", "[1, 2, 3]", "spec", "expected a JSON object")
-    spec_case("s_functional", "a Functional model", {"class_name": "Functional", "config": {"layers": []}}, "spec", "not supported yet")
+    spec_case("s_functional", "a Functional model without layers", {"class_name": "Functional", "config": {"layers": []}}, "spec", "the model has no layers")
     spec_case("s_no_layers", "a config without layers", {"class_name": "Sequential", "config": {"name": "x"}}, "spec", "missing; expected the list of layers")
     spec_case("s_empty_layers", "an empty layer list", {"class_name": "Sequential", "config": {"layers": []}}, "spec", "the model has no layers")
     spec_case("s_no_input_shape", "no input shape anywhere", {"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"units": 2}}]}}, "spec", "cannot tell the model's input shape")
@@ -203,10 +205,142 @@ def main():
     input_case("i_token_negative.json", "a negative token id", json.dumps([[-1] + [0] * 23]), "input", "outside the embedding's range", model=TEXT)
     input_case("i_token_fraction.json", "a fractional token id", json.dumps([[1.5] + [0] * 23]), "input", "takes int32 input", model=TEXT)
 
+    for section in SECTIONS:
+        section()
+
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
         f.write("\n")
     print("wrote %d cases to %s" % (len(cases), OUT))
+
+
+
+# --- round two: reading files ---
+# Hostile files for the readers in Sources/ModelSpec (issue 12, classes 2 and 5): safetensors
+# names that repeat once decoded or hold NUL, UTF-8 that RFC 3629 forbids, .npy headers that are
+# not the dict numpy writes, and JSON batches whose first elements claim terabytes. FIFOs and
+# devices are not files a corpus can hold; the unit tests in Tests/ModelSpecTests make them.
+def round_two_reading_files():
+    spec = f"{TAB}/model.json"
+    header, data = read_blob(f"{TAB}/weights.safetensors")
+    names = sorted(k for k in header if k != "__metadata__")
+    first = min(names, key=lambda k: header[k]["data_offsets"][0])
+
+    def weights_case(name, why, content, fragment):
+        case(name, why, ["validate", spec, write(name + ".safetensors", content)], "weights", fragment)
+
+    def with_extra_name(raw_name):
+        # The header as JSON text with one more entry named by `raw_name` (already escaped JSON).
+        text = json.dumps({k: header[k] for k in header})
+        return (text[:-1] + ", " + raw_name + ": " + json.dumps(header[first]) + "}").encode()
+
+    escaped = '"' + "".join("\\u%04x" % ord(c) if c == first[0] else c for c in first) + '"'
+    weights_case("w2_duplicate_escaped", "a tensor name repeated with a \\u escape, which json-c folds into the first",
+                 blob(None, data, with_extra_name(escaped)), "appears twice")
+    weights_case("w2_duplicate_nul_suffix", "a tensor name repeated with a \\u0000 suffix, where json-c ends keys",
+                 blob(None, data, with_extra_name(json.dumps(first)[:-1] + '\\u0000"')), "holds a NUL character")
+    for name, why, bad in [
+        ("w2_name_surrogate", "a tensor name holding an encoded surrogate (ED A0 80)", b"\xed\xa0\x80"),
+        ("w2_name_overlong", "a tensor name holding an overlong '/' (E0 80 AF)", b"\xe0\x80\xaf"),
+        ("w2_name_above_unicode", "a tensor name holding a code point above U+10FFFF (F4 90 80 80)", b"\xf4\x90\x80\x80"),
+    ]:
+        text = json.dumps({k: header[k] for k in header}).encode()
+        text = text.replace(json.dumps(first).encode(), json.dumps(first)[:-1].encode() + bad + b'"', 1)
+        weights_case(name, why, blob(None, data, text), "not valid UTF-8")
+
+    base = open(os.path.join(ROOT, spec), "rb").read()
+    case("s2_overlong_utf8", "a spec holding an overlong three-byte form (E0 80 AF)",
+         ["validate", write("s2_overlong_utf8.json", base.replace(b'"input_layer"', b'"input_layer\xe0\x80\xaf"', 1))], "json", "not valid UTF-8")
+    case("s2_key_nul", "a spec key holding NUL, which json-c would cut off",
+         ["validate", write("s2_key_nul.json", base.replace(b'"class_name"', b'"class_name\\u0000x"', 1))], "json", "holds a NUL character")
+
+    x = np.load(os.path.join(ROOT, f"{TAB}/input.npy")).astype(np.float32)
+    model = [f"{TAB}/model.json", f"{TAB}/weights.safetensors"]
+
+    def npy_with_header(text, payload):
+        # A version 1 .npy file whose header is exactly `text`.
+        raw = text.encode("latin1")
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(raw)) + raw + payload
+
+    def input_case(name, why, content, fragment):
+        case(name.split(".")[0], why, ["infer"] + model + ["--input", write(name, content)], "input", fragment)
+
+    shape = "(%d, %d)" % x.shape
+    good = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % shape
+    input_case("i2_fortran_string.npy", "fortran_order given as the string 'False'",
+               npy_with_header(good.replace("False", "'False'") + "\n", x.tobytes()), "must be True or False, found the string 'False'")
+    input_case("i2_duplicate_descr.npy", "descr given twice: the last ('<f8') wins, as in numpy, so the data is too short",
+               npy_with_header(good[:-1] + "'descr': '<f8'}\n", x.tobytes()), "of float64 needs")
+    input_case("i2_nul_padding.npy", "a header padded with NUL bytes instead of spaces",
+               npy_with_header(good + "\0" * 8 + "\n", x.tobytes()), "padding holds byte 0x00")
+    input_case("i2_unknown_key.npy", "a header with a key numpy does not write",
+               npy_with_header(good[:-1] + "'order': 'C'}\n", x.tobytes()), "unknown key 'order'")
+    input_case("i2_shape_list.npy", "a shape given as a list",
+               npy_with_header(good.replace(shape, "[%d, %d]" % x.shape) + "\n", x.tobytes()), "expected a string, True, False or a tuple")
+    input_case("i2_shape_overflow.npy", "a shape whose element count overflows",
+               npy_with_header(good.replace(shape, "(4294967296, 4294967296)") + "\n", x.tobytes()), "holds too many elements")
+
+    def bomb(width, depth):
+        text = "0"
+        for _ in range(depth):
+            text = "[" + text + ",0" * (width - 1) + "]"
+        return text
+
+    input_case("i2_json_reserve_bomb.json", "240 bytes whose first elements claim 13^9 numbers (42 GB) before the array is checked",
+               bomb(13, 9), "rectangular")
+    input_case("i2_json_reserve_overflow.json", "first elements whose sizes multiply past 2^63",
+               bomb(3, 60), "rectangular")
+
+
+SECTIONS.append(round_two_reading_files)
+
+
+# --- round two: shapes and memory ---
+# Specs of a few hundred bytes whose shapes overflow (one case per layer that used to trap), and
+# layers that would ask for gigabytes without weights to justify it.
+def shapes_and_memory_cases():
+    big = 2147483647
+
+    def model(name, why, input_shape, layer, kind, fragment):
+        text = {"class_name": "Sequential", "config": {"layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [None] + input_shape}}, layer]}}
+        case(name, why, ["validate", write(name + ".json", json.dumps(text))], kind, fragment)
+
+    def first(name, why, class_name, input_shape, config=None):
+        # The layer takes the input itself, so the error names it.
+        layer = {"class_name": class_name, "config": dict({"name": "x", "batch_input_shape": [None] + input_shape}, **(config or {}))}
+        text = {"class_name": "Sequential", "config": {"layers": [layer]}}
+        case(name, why, ["validate", write(name + ".json", json.dumps(text))], "layer",
+             "layer 'x' (%s): its input would hold" % class_name)
+
+    m = big
+    first("s_flatten_overflow", "Flatten of an input whose size overflows", "Flatten", [m, m, m])
+    first("s_reshape_input_overflow", "Reshape of an input whose size overflows", "Reshape", [m, m, m], {"target_shape": [-1]})
+    first("s_batchnorm_overflow", "BatchNormalization whose inner size overflows", "BatchNormalization", [2, m, m, m], {"axis": 1})
+    first("s_layernorm_overflow", "LayerNormalization over axes whose size overflows", "LayerNormalization", [m, m, m], {"axis": [1, 2, 3], "scale": False, "center": False})
+    first("s_rmsnorm_overflow", "RMSNormalization over axes whose size overflows", "RMSNormalization", [m, m, m], {"axis": [1, 2, 3]})
+    first("s_unitnorm_overflow", "UnitNormalization over axes whose size overflows", "UnitNormalization", [m, m, m], {"axis": [1, 2, 3]})
+    first("s_softmax_axis_overflow", "Softmax over one axis with an inner size that overflows", "Softmax", [2, m, m, m], {"axis": 1})
+    first("s_softmax_axes_overflow", "Softmax over several axes whose size overflows", "Softmax", [m, m, m], {"axis": [1, 2, 3]})
+    first("s_prelu_overflow", "PReLU over an input whose size overflows", "PReLU", [m, m, m], {"shared_axes": [1, 2, 3]})
+    model("s_reshape_target_overflow", "a Reshape target_shape whose product overflows", [4],
+          {"class_name": "Reshape", "config": {"name": "x", "target_shape": [65536, 65536, 65536, 65536, -1]}},
+          "layer", "layer 'x' (Reshape): 'target_shape'")
+    model("s_repeat_vector_memory", "RepeatVector asking for 8 GiB per sample", [16],
+          {"class_name": "RepeatVector", "config": {"name": "x", "n": 134217728}}, "layer", "one sample would need 8.0 GiB")
+    model("s_upsampling_memory", "UpSampling2D asking for 8 GiB per sample", [1, 1, 2],
+          {"class_name": "UpSampling2D", "config": {"name": "x", "size": [32768, 32768]}}, "layer", "one sample would need 8.0 GiB")
+    model("s_zero_padding_memory", "ZeroPadding2D asking for 6 GiB per sample", [1, 1, 1],
+          {"class_name": "ZeroPadding2D", "config": {"name": "x", "padding": 20000}}, "layer", "one sample would need 6.0 GiB")
+    model("s_dilated_conv_memory", "a dilated same Conv2D whose padded input is 16 TiB", [1, 1, 1],
+          {"class_name": "Conv2D", "config": {"name": "x", "filters": 1, "kernel_size": 3, "padding": "same", "dilation_rate": 1048576}},
+          "layer", "a zero-padded copy of the input 16.0 TiB")
+    model("s_bidirectional_dense", "Bidirectional around a layer that is not recurrent", [3, 2],
+          {"class_name": "Bidirectional", "config": {"name": "x", "layer": {"class_name": "Dense", "config": {"name": "d", "units": 2}}}},
+          "layer", "'layer' must be a recurrent layer")
+
+
+SECTIONS.append(shapes_and_memory_cases)
 
 
 if __name__ == "__main__":

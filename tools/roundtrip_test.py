@@ -4,9 +4,15 @@ tools/keras_export.py, run them in nnbuild, and compare with Keras's predictions
 
     python3 tools/roundtrip_test.py [NNBUILD_BINARY]
 
-Skips (exit 0, with a message) when TensorFlow is not installed; CI need not install it.
+Also checks that the exporter refuses a layer type nnbuild has not registered, by name and before
+writing anything, and that tools/make_examples.py gives an example the same layer names whatever
+ran before it in the same process.
+
+Skips when TensorFlow is not installed (CI need not install it): prints 'SKIPPED: <why>' and
+'0 passed, 0 failed, 1 skipped', and exits 0, so test.sh reports it as skipped, not passed.
 Prints one line per case and 'N passed, M failed' last.
 """
+import json
 import os
 import subprocess
 import sys
@@ -21,19 +27,42 @@ try:
     import keras
     import numpy as np
     from keras import layers as L
-except ImportError:
-    print("SKIPPED: the Keras round trip needs TensorFlow (pip install tensorflow-cpu==2.20.0 safetensors)")
+except ImportError as error:
+    print("SKIPPED: the Keras round trip needs TensorFlow, which is not installed (%s); "
+          "pip install tensorflow-cpu==2.20.0 safetensors" % error)
+    print("0 passed, 0 failed, 1 skipped")
     sys.exit(0)
 
 
+def fresh(seed):
+    """A new Keras session (layer names restart at `dense`), seeded: each model independent of the others."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+
+
+def preprocessing_model():
+    """Rescaling and an adapted Normalization (whose int64 `count` the exporter and nnbuild must accept)."""
+    fresh(4)
+    norm = L.Normalization()
+    model = keras.Sequential([keras.Input((6, 6, 3)), L.Rescaling(1 / 127.5, offset=-1), norm, L.Conv2D(4, 3), L.Flatten(),
+                              L.Dense(2, activation="softmax")])
+    x = np.random.default_rng(4).uniform(0, 255, size=(40, 6, 6, 3)).astype("float32")
+    norm.adapt(x / 127.5 - 1)
+    return model
+
+
 def models():
-    keras.utils.set_random_seed(3)
+    fresh(3)
     yield "cnn.keras", keras.Sequential([keras.Input((12, 12, 3)), L.Conv2D(8, 3, padding="same", activation="relu"), L.MaxPooling2D(),
                                         L.BatchNormalization(), L.Flatten(), L.Dense(4, activation="softmax")])
+    fresh(3)
     yield "masked_bilstm.keras", keras.Sequential([keras.Input((10,), dtype="int32"), L.Embedding(30, 8, mask_zero=True),
                                                   L.Bidirectional(L.LSTM(6, return_sequences=True)), L.Bidirectional(L.GRU(4)),
                                                   L.Dense(3, activation="softmax")])
+    fresh(3)
     yield "gru_series.h5", keras.Sequential([keras.Input((15, 2)), L.GRU(8, return_sequences=True), L.SimpleRNN(5), L.Dense(1)])
+    yield "preprocessing.keras", preprocessing_model()
+    yield "preprocessing.h5", preprocessing_model()
 
 
 def main():
@@ -44,7 +73,7 @@ def main():
             model.save(path)
             out = os.path.join(work, filename.split(".")[0])
             steps = [
-                [sys.executable, os.path.join(HERE, "keras_export.py"), path, out, "--sample", "6"],
+                [sys.executable, os.path.join(HERE, "keras_export.py"), path, out, "--sample", "6", "--nnbuild", BINARY],
                 [BINARY, "validate", os.path.join(out, "model.json"), os.path.join(out, "weights.safetensors")],
                 [BINARY, "compare", os.path.join(out, "model.json"), os.path.join(out, "weights.safetensors"),
                  "--input", os.path.join(out, "input.npy"), "--expected", os.path.join(out, "expected.npy"), "--tolerance", "1e-5"],
@@ -74,6 +103,33 @@ def main():
         else:
             failed += 1
             print("FAIL lambda.keras: expected exit 2 naming the Lambda layer, got %d: %s" % (result.returncode, result.stderr.strip()[-200:]))
+        # A layer type nnbuild lacks is refused by name, up front, with nothing written.
+        fresh(5)
+        crop = keras.Sequential([keras.Input((6, 6, 3)), L.CenterCrop(4, 4), L.Dense(2)])
+        crop_path, crop_out = os.path.join(work, "crop.keras"), os.path.join(work, "crop")
+        crop.save(crop_path)
+        result = subprocess.run([sys.executable, os.path.join(HERE, "keras_export.py"), crop_path, crop_out, "--sample", "2",
+                                 "--nnbuild", BINARY], capture_output=True, text=True)
+        if result.returncode == 2 and "'CenterCrop' (layer 'center_crop')" in result.stderr and not os.path.exists(crop_out):
+            passed += 1
+            print("ok   crop.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
+        else:
+            failed += 1
+            print("FAIL crop.keras: expected exit 2 naming CenterCrop and no output, got %d: %s"
+                  % (result.returncode, result.stderr.strip()[-200:]))
+        # An example's layer names do not depend on what ran before it in the same process.
+        examples = os.path.join(work, "examples")
+        result = subprocess.run([sys.executable, os.path.join(HERE, "make_examples.py"), "--out", examples, "tabular_mlp", "tabular_mlp"],
+                                capture_output=True, text=True)
+        committed = os.path.join(ROOT, "specs", "tabular_mlp", "model.json")
+        made = os.path.join(examples, "tabular_mlp", "model.json")
+        if result.returncode == 0 and os.path.exists(made) and json.load(open(made)) == json.load(open(committed)):
+            passed += 1
+            print("ok   make_examples.py tabular_mlp twice in one process: the same model.json as specs/tabular_mlp")
+        else:
+            failed += 1
+            print("FAIL make_examples.py tabular_mlp twice in one process: model.json differs from specs/tabular_mlp (exit %d) %s"
+                  % (result.returncode, result.stderr.strip()[-200:]))
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 

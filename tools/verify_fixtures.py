@@ -91,6 +91,9 @@ def bind(model, tensors):
             raise ReloadError("variable '%s' has shape %s, tensor '%s' has %s" % (path, tuple(variable.shape), key, tensors[key].shape))
         variable.assign(tensors[key])
         used.add(key)
+    for layer in model.layers:  # Normalization keeps a copy of its statistics, made when they were last loaded
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
     unused = sorted(set(tensors) - used)
     if unused:
         raise ReloadError("tensors no variable of the rebuilt model uses: %s" % unused)

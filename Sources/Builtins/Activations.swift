@@ -68,15 +68,19 @@ public struct ElementwiseActivation: ElementwiseActivationLayer {
 }
 
 /// `PReLU`: x for x ≥ 0, alpha · x below, with a learned `alpha` shared along `shared_axes`.
+/// Each element's alpha is found by walking the sample's coordinates, so nothing larger than
+/// `alpha` itself is built at load.
 public struct PReLU: Layer {
     public let alpha: Weight
-    /// alpha's index for each element of a sample.
-    public let alphaIndex: [Int]
+    /// The per-sample input shape, and alpha's stride along each of its axes (0 where shared).
+    let dims: [Int]
+    let alphaStrides: [Int]
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let dims = try (0..<context.inputShape.count).map { try context.inputDimension($0) }
+        try context.sampleCount(dims, of: "the input")
         var shared = Set<Int>()
         if context.has("shared_axes") {
             if case .array? = context.value("shared_axes") { shared = Set(try context.intList("shared_axes")) } else { shared = [try context.int("shared_axes")] }
@@ -86,25 +90,39 @@ public struct PReLU: Layer {
         }
         let alphaShape = dims.enumerated().map { shared.contains($0.offset + 1) ? 1 : $0.element }
         let alpha = try context.weight("alpha", shape: alphaShape)
-        let count = dims.reduce(1, *)
-        var index = [Int](repeating: 0, count: count)
-        for flat in 0..<count {
-            var rest = flat, target = 0, stride = 1
-            for axis in (0..<dims.count).reversed() {
-                let coordinate = rest % dims[axis]
-                rest /= dims[axis]
-                if alphaShape[axis] != 1 { target += coordinate * stride }
-                stride *= alphaShape[axis]
-            }
-            index[flat] = target
+        var strides = [Int](repeating: 0, count: dims.count)
+        var stride = 1
+        for axis in dims.indices.reversed() where alphaShape[axis] != 1 {
+            strides[axis] = stride
+            stride *= alphaShape[axis]
         }
-        return PReLU(alpha: alpha, alphaIndex: index, outputShape: context.inputShape)
+        return PReLU(alpha: alpha, dims: dims, alphaStrides: strides, outputShape: context.inputShape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
-        let per = alphaIndex.count
-        for i in output.data.indices where output.data[i] < 0 { output.data[i] *= alpha[alphaIndex[i % per]] }
+        guard !dims.isEmpty else {
+            for i in output.data.indices where output.data[i] < 0 { output.data[i] *= alpha[0] }
+            return output
+        }
+        let last = dims.count - 1
+        var coordinates = [Int](repeating: 0, count: dims.count)
+        var target = 0
+        output.data.withUnsafeMutableBufferPointer { y in
+            for i in y.indices {
+                if y[i] < 0 { y[i] *= alpha[target] }
+                // Step to the next element of the sample, wrapping to the first at its end.
+                var axis = last
+                while axis >= 0 {
+                    coordinates[axis] += 1
+                    target += alphaStrides[axis]
+                    if coordinates[axis] < dims[axis] { break }
+                    target -= alphaStrides[axis] * dims[axis]
+                    coordinates[axis] = 0
+                    axis -= 1
+                }
+            }
+        }
         return output
     }
 }
@@ -119,10 +137,11 @@ public struct SoftmaxLayer: Layer {
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let axes = try normalizedAxes(context)
-        guard axes == Array(axes[0]...axes[axes.count - 1]) else { throw context.error("'axis' must name adjacent axes", key: "axis") }
-        var inner = 1
-        for axis in (axes.last! + 1)..<context.inputShape.count { inner *= try context.inputDimension(axis) }
-        return SoftmaxLayer(length: try axes.map { try context.inputDimension($0) }.reduce(1, *), inner: inner, outputShape: context.inputShape)
+        guard let first = axes.first, let last = axes.last, axes == Array(first...last) else {
+            throw context.error("'axis' must name adjacent axes", key: "axis")
+        }
+        let inner = try context.inputCount(axes: (last + 1)..<context.inputShape.count)
+        return SoftmaxLayer(length: try context.inputCount(axes: axes), inner: inner, outputShape: context.inputShape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {

@@ -13,7 +13,9 @@ public enum Builtins {
         registerRecurrent(registry)
         registerWrappers(registry)
         registerNormalization(registry)
+        registerPreprocessing(registry)
         registerActivations(registry)
+        registerMerge(registry)
     }
 }
 

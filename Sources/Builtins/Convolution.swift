@@ -82,7 +82,7 @@ public struct Conv2D: AbsorbsActivation {
         guard let columns = settings.window(axis: 1, length: width) else {
             throw context.error("\(settings.misfit(axis: 1, length: width, unit: "columns")) (input \(describeShape(context.inputShape)))", key: "kernel_size")
         }
-        try requireOutputSize(context, [rows.output, columns.output, settings.filters], key: "filters")
+        try context.sampleCount([rows.output, columns.output, settings.filters], key: "filters")
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
@@ -136,11 +136,12 @@ public struct Conv1D: AbsorbsActivation {
             }
             steps = window.output
         }
-        try requireOutputSize(context, [steps, settings.filters], key: "filters")
+        try context.sampleCount([steps, settings.filters], key: "filters")
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
-        let patch = settings.kernelSize.reduce(1, *) * (channels / settings.groups)
+        // kh · (channels / groups), from the kernel the binder sized with a checked count.
+        let patch = kernel.count / settings.filters
         return Conv1D(label: context.label, settings: settings, inputSteps: length, channels: channels, kernel: kernel,
                       packed: PackedKernel(kernel, patch: patch, filters: settings.filters, groups: settings.groups),
                       bias: bias, activation: activation, outputShape: [steps, settings.filters])
@@ -154,11 +155,43 @@ public struct Conv1D: AbsorbsActivation {
         guard let columns = settings.window(axis: 0, length: length) else {
             throw NNError(.input, label, settings.misfit(axis: 0, length: length, unit: "steps"))
         }
-        try requireOutputSize([columns.output, settings.filters], label: label)
+        try ShapeMath.sampleCount([columns.output, settings.filters], at: label)
         let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
         return runConvolution(input, batch: input.batch, geometry: geometry, kernel: kernel, packed: packed, bias: bias,
                               activation: activation, shape: [input.batch, columns.output, settings.filters])
+    }
+}
+
+/// What a convolution allocates besides its output: the zero-padded copy of the input that the
+/// implicit GEMM and Winograd read (huge for a large dilation with padding "same"), counted on
+/// every kernel path so that whether a model is accepted does not depend on the machine, and the
+/// im2col columns of one chunk on the OpenBLAS path.
+func convolutionScratch(batch: Int, geometry g: ConvolutionGeometry, winograd: Bool) -> Int {
+    let padded = ShapeMath.saturatingProduct([batch, g.paddedImageCount(winograd: winograd)])
+    let columns = g.isPointwise ? 0 : min(convolutionColumnLimit, ShapeMath.saturatingProduct([batch, g.rows.output, g.columns.output, g.patchSize]))
+    return ShapeMath.saturatingSum(padded, columns)
+}
+
+extension Conv2D: PlansMemory {
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let batch = input.first ?? 1
+        return WorkingSet(outputShape: [batch, geometry.rows.output, geometry.columns.output, geometry.filters],
+                          scratch: convolutionScratch(batch: batch, geometry: geometry, winograd: winograd != nil),
+                          scratchMeaning: "a zero-padded copy of the input")
+    }
+}
+
+extension Conv1D: PlansMemory {
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let batch = input.first ?? 1
+        let length = input.count > 1 ? input[1] : (inputSteps ?? 1)
+        guard let columns = settings.window(axis: 0, length: length) else { return WorkingSet(outputShape: [batch, 0, settings.filters]) }
+        let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
+        let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
+        return WorkingSet(outputShape: [batch, columns.output, settings.filters],
+                          scratch: convolutionScratch(batch: batch, geometry: geometry, winograd: false),
+                          scratchMeaning: "a zero-padded copy of the input")
     }
 }
 

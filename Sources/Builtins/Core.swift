@@ -117,9 +117,8 @@ public struct Flatten: Layer {
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         if context.inputShape.count > 1 { try requireChannelsLast(context) }
-        var size = 1
-        for axis in 0..<context.inputShape.count { size *= try context.inputDimension(axis) }
-        return Flatten(outputShape: [size])
+        // Model.build has checked the input's size; the count still goes through the one checked facility.
+        return Flatten(outputShape: [try context.inputCount(axes: context.inputShape.indices)])
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
@@ -133,19 +132,18 @@ public struct Reshape: Layer {
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let target = try context.intList("target_shape")
-        var known = 1
-        for axis in 0..<context.inputShape.count { known *= try context.inputDimension(axis) }
+        let known = try context.inputCount(axes: context.inputShape.indices)
         let unknown = target.filter { $0 == -1 }.count
         guard unknown <= 1, target.allSatisfy({ $0 > 0 || $0 == -1 }) else {
             throw context.error("'target_shape' must hold positive sizes and at most one -1, found \(target)", key: "target_shape")
         }
-        let product = target.filter { $0 > 0 }.reduce(1, *)
+        let product = try context.sampleCount(target.filter { $0 > 0 }, of: "'target_shape' \(target)", key: "target_shape")
         var shape = target
-        if unknown == 1 {
+        if let free = target.firstIndex(of: -1) {
             guard product > 0, known % product == 0 else {
                 throw context.error("cannot reshape \(describeShape(context.inputShape)) (\(known) values) to \(target)", key: "target_shape")
             }
-            shape[target.firstIndex(of: -1)!] = known / product
+            shape[free] = known / product
         } else if product != known {
             throw context.error("cannot reshape \(describeShape(context.inputShape)) (\(known) values) to \(target) (\(product) values)", key: "target_shape")
         }
@@ -165,7 +163,9 @@ public struct RepeatVector: Layer {
     static func factory(_ context: LayerContext) throws -> any Layer {
         try context.requireRank(1, meaning: "(batch, features)")
         let times = try context.positiveInt("n")
-        return RepeatVector(times: times, outputShape: [times, try context.inputDimension(0)])
+        let shape = [times, try context.inputDimension(0)]
+        try context.sampleCount(shape, key: "n")
+        return RepeatVector(times: times, outputShape: shape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {

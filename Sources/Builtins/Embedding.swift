@@ -11,7 +11,8 @@ public struct Embedding: Layer, TakesIndices {
     public let maskZero: Bool
     public let embeddings: Weight
     public let outputShape: [Int?]
-    public var maskBehavior: MaskBehavior { .produces }
+    /// Makes a mask only with `mask_zero` (as `mask(of:)` does); otherwise, as in Keras, none.
+    public var maskBehavior: MaskBehavior { maskZero && outputShape.count == 2 ? .produces : .drops }
     public var indexLimit: Int { inputDim }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
@@ -67,9 +68,7 @@ extension Embedding: FusesNext {
         if let wrapper = next as? Bidirectional, let forward = wrapper.forwardLayer as? RecurrentLayer,
            let backward = wrapper.backwardLayer as? RecurrentLayer,
            let forwardReading = forward.readingTokens(of: self), let backwardReading = backward.readingTokens(of: self) {
-            return TokenSequence(embedding: self, layer: Bidirectional(forwardLayer: forwardReading, backwardLayer: backwardReading,
-                                                                       merge: wrapper.merge, returnSequences: wrapper.returnSequences,
-                                                                       outputShape: wrapper.outputShape))
+            return TokenSequence(embedding: self, layer: wrapper.withHalves(forwardReading, backwardReading))
         }
         return nil
     }
@@ -88,6 +87,11 @@ struct TokenSequence: Layer {
         try embedding.checkIDs(input)
         return try layer.apply(Tensor(shape: input.shape, data: input.data, mask: embedding.mask(of: input)))
     }
+}
+
+extension TokenSequence: PlansMemory {
+    /// The recurrent layer's plan for the ids (the mask is one flag per id).
+    func workingSet(input: [Int]) -> WorkingSet { layer.plannedWorkingSet(input: input) }
 }
 
 /// `Masking`: a step whose features all equal `mask_value` (0.0) is masked and zeroed.

@@ -11,7 +11,8 @@ extension LayerContext {
         guard has("lora_rank"), !(value("lora_rank")?.isNull ?? true) else { return weight }
         let rank = try positiveInt("lora_rank", maximum: 1 << 16)
         let alpha = try has("lora_alpha") && !(value("lora_alpha")?.isNull ?? true) ? double("lora_alpha") : Double(rank)
-        let columns = shape[shape.count - 1], rows = shape.dropLast().reduce(1, *)
+        // The weight's shape passed the binder's checked count, so this product does not overflow.
+        let columns = shape[shape.count - 1], rows = ShapeMath.saturatingProduct(shape.dropLast())
         let down = try self.weight(downName, shape: Array(shape.dropLast()) + [rank])
         let up = try self.weight(upName, shape: [rank, columns])
         var merged = weight.storage.array

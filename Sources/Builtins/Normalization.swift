@@ -16,46 +16,59 @@ func normalizedAxes(_ context: LayerContext, default defaultAxis: Int = -1) thro
 }
 
 /// `BatchNormalization` at inference: y = (x − moving_mean) / √(moving_variance + epsilon) · gamma + beta,
-/// folded into one scale and shift per feature at build time.
+/// folded into one scale and shift per feature at the first call (not at load: a model built to be
+/// validated never pays for tables its weights do not hold).
 ///
 /// Config: `axis` (-1), `epsilon` (0.001), `center` (true: weight `beta`), `scale` (true: weight
 /// `gamma`). Weights `moving_mean`, `moving_variance`, each of the normalized axes' shape.
 public struct BatchNormalization: Layer {
-    public let scale: [Float]
-    public let shift: [Float]
+    public let gamma: Weight?
+    public let beta: Weight?
+    public let mean: Weight
+    public let variance: Weight
+    public let epsilon: Float
+    /// Elements of the normalized axes (features).
+    public let features: Int
     /// Elements after the normalized axes (1 when the last axis is normalized).
     public let inner: Int
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
+    private let folded = MadeOnDemand<(scale: [Float], shift: [Float])>()
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let axes = try normalizedAxes(context)
-        guard axes == Array(axes[0]...axes[axes.count - 1]) else {
+        guard let first = axes.first, let last = axes.last, axes == Array(first...last) else {
             throw context.error("'axis' must name adjacent axes, found \(axes.map { $0 + 1 })", key: "axis")
         }
         let shape = try axes.map { try context.inputDimension($0) }
-        var inner = 1
-        for axis in (axes.last! + 1)..<context.inputShape.count { inner *= try context.inputDimension(axis) }
+        let features = try context.inputCount(axes: axes)
+        let inner = try context.inputCount(axes: (last + 1)..<context.inputShape.count)
         let epsilon = try context.float("epsilon", default: 1e-3)
         guard epsilon >= 0 else { throw context.error("'epsilon' must not be negative, found \(epsilon)", key: "epsilon") }
         let gamma = try context.bool("scale", default: true) ? try context.weight("gamma", shape: shape) : nil
         let beta = try context.bool("center", default: true) ? try context.weight("beta", shape: shape) : nil
         let mean = try context.weight("moving_mean", shape: shape)
         let variance = try context.weight("moving_variance", shape: shape)
-        let count = shape.reduce(1, *)
-        var scale = [Float](repeating: 0, count: count), shift = scale
-        for i in 0..<count {
+        return BatchNormalization(gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon, features: features,
+                                  inner: inner, outputShape: context.inputShape)
+    }
+
+    /// One scale and shift per feature: scale = gamma / √(variance + epsilon), shift = beta − mean · scale.
+    func fold() -> (scale: [Float], shift: [Float]) {
+        var scale = [Float](repeating: 0, count: features), shift = scale
+        for i in 0..<features {
             var inverse = 1 / (variance[i] + epsilon).squareRoot()
             if let gamma { inverse *= gamma[i] }
             scale[i] = inverse
             shift[i] = (beta?[i] ?? 0) - mean[i] * inverse
         }
-        return BatchNormalization(scale: scale, shift: shift, inner: inner, outputShape: context.inputShape)
+        return (scale, shift)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
-        let features = scale.count
+        let features = self.features
+        guard let (scale, shift) = folded.get(now: true, { fold() }) else { return output }
         output.data.withUnsafeMutableBufferPointer { y in
             if inner == 1 {
                 var index = 0
@@ -101,10 +114,11 @@ public struct GroupNormalization: Layer {
                 throw context.error("'axis' must name the last axes of the input (found \(axes.map { $0 + 1 })); other layouts are not supported yet", key: "axis")
             }
             let shape = try axes.map { try context.inputDimension($0) }
+            let size = try context.inputCount(axes: axes)
             let epsilon = try context.float("epsilon", default: rms ? 1e-6 : 1e-3)
             guard epsilon >= 0 else { throw context.error("'epsilon' must not be negative, found \(epsilon)", key: "epsilon") }
             if rms {
-                return GroupNormalization(size: shape.reduce(1, *), epsilon: epsilon, centered: false, varianceAroundMean: false,
+                return GroupNormalization(size: size, epsilon: epsilon, centered: false, varianceAroundMean: false,
                                           gamma: try context.weight("scale", shape: shape), beta: nil, outputShape: context.inputShape,
                                           passesMask: false)
             }
@@ -113,7 +127,7 @@ public struct GroupNormalization: Layer {
             let rmsScaling = try context.bool("rms_scaling", default: false)
             let gamma = try context.bool("scale", default: true) || rmsScaling ? try context.weight("gamma", shape: shape) : nil
             let beta = try context.bool("center", default: true) && !rmsScaling ? try context.weight("beta", shape: shape) : nil
-            return GroupNormalization(size: shape.reduce(1, *), epsilon: epsilon, centered: !rmsScaling, varianceAroundMean: true,
+            return GroupNormalization(size: size, epsilon: epsilon, centered: !rmsScaling, varianceAroundMean: true,
                                       gamma: gamma, beta: beta, outputShape: context.inputShape, passesMask: true)
         }
     }
@@ -161,7 +175,7 @@ public struct UnitNormalization: Layer {
         guard axes == Array((context.inputShape.count - axes.count)..<context.inputShape.count) else {
             throw context.error("'axis' must name the last axes of the input", key: "axis")
         }
-        return UnitNormalization(size: try axes.map { try context.inputDimension($0) }.reduce(1, *), outputShape: context.inputShape)
+        return UnitNormalization(size: try context.inputCount(axes: axes), outputShape: context.inputShape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {

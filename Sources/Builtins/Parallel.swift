@@ -62,11 +62,16 @@ extension Model {
     /// between layers); a single row runs with multi-threaded BLAS for large products and lets
     /// layers with independent halves (Bidirectional) run them concurrently. Results equal the
     /// single-threaded run's within float rounding.
-    public func predict(_ input: Tensor, threads: Int) throws -> Tensor {
+    /// The batch is checked whole (data against shape, and every layer's memory for the whole
+    /// batch, since the slices run at once) before it is split.
+    public func predict(_ input: Tensor, threads: Int, settings: ExecutionSettings? = nil) throws -> Tensor {
+        try checkInput(input)
         Gemm.setThreads(threads)
         let rows = input.batch
         let slices = min(max(threads, 1), rows)
-        guard slices > 1 else { return try predict(input) }
+        guard slices > 1 else { return try predict(input, settings: settings) }
+        try requireSingleInputOutput()
+        try planMemory([input.shape], settings)
         let rowSize = input.sampleSize
         let bounds = (0...slices).map { $0 * rows / slices }
         let parts = try runConcurrently(slices) { index in
@@ -74,7 +79,7 @@ extension Model {
             let part = Tensor(shape: [end - start] + input.shape.dropFirst(),
                               data: Array(input.data[(start * rowSize)..<(end * rowSize)]),
                               mask: input.mask.map { Array($0[(start * input.shape[1])..<(end * input.shape[1])]) })
-            return try self.predict(part)
+            return try self.predict(part, settings: settings)
         }
         var data: [Float] = []
         data.reserveCapacity(rows * parts[0].sampleSize)

@@ -171,7 +171,7 @@ public struct GlobalPooling: Layer {
             throw NNError(.input, label, "expects input of shape \(expected), found \(input.shape)")
         }
         let batch = input.batch
-        let steps = input.shape.dropFirst().dropLast().reduce(1, *)
+        let steps = ShapeMath.saturatingProduct(input.shape.dropFirst().dropLast())
         let useMask = mode == .average && spatialRank == 1 && input.mask?.count == batch * steps
         let count = batch * channels
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in

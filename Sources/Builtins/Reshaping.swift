@@ -97,7 +97,7 @@ public struct SpatialPadding: Layer {
         for axis in 0..<spatialRank {
             output[axis] = output[axis].map { $0 + amounts[axis].0 + amounts[axis].1 }
         }
-        try requireOutputSize(context, output)
+        try context.sampleCount(output)
         return SpatialPadding(label: context.label, inputShape: context.inputShape, amounts: amounts, outputShape: output)
     }
 
@@ -113,7 +113,7 @@ public struct SpatialPadding: Layer {
         guard outputHeight > 0, outputWidth > 0 else {
             throw NNError(.input, label, "cropping (\(-horizontal.0), \(-horizontal.1)) removes every one of the input's \(width) steps; expected more than \(-horizontal.0 - horizontal.1)")
         }
-        try requireOutputSize([outputHeight, outputWidth, channels], label: label)
+        try ShapeMath.sampleCount([outputHeight, outputWidth, channels], at: label)
         let count = input.batch * outputHeight * outputWidth * channels
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in
@@ -124,6 +124,18 @@ public struct SpatialPadding: Layer {
         }
         let shape = [input.batch] + (twoD ? [outputHeight, outputWidth] : [outputWidth]) + [channels]
         return Tensor(shape: shape, data: data)
+    }
+}
+
+extension SpatialPadding: PlansMemory {
+    public func workingSet(input: [Int]) -> WorkingSet {
+        var shape = input
+        for (axis, amount) in amounts.enumerated() where axis + 1 < shape.count {
+            // Positive amounts pad, negative ones crop.
+            let padded = ShapeMath.saturatingSum(shape[axis + 1], amount.0, amount.1)
+            shape[axis + 1] = max(padded - max(-amount.0, 0) - max(-amount.1, 0), 0)
+        }
+        return WorkingSet(outputShape: shape)
     }
 }
 
@@ -153,7 +165,7 @@ public struct UpSampling: Layer {
         try context.requireRank(2, meaning: "(batch, steps, channels)")
         let channels = try context.inputDimension(-1)
         let size = try context.positiveInt("size", default: 2, maximum: 1 << 16)
-        try requireOutputSize(context, [context.inputShape[0].map { $0 * size }, channels], key: "size")
+        try context.sampleCount([context.inputShape[0].map { $0 * size }, channels], key: "size")
         return UpSampling(label: context.label, inputShape: context.inputShape, rowFactor: 1, columnFactor: size,
                           interpolation: .nearest, weights: nil, outputShape: [context.inputShape[0].map { $0 * size }, channels])
     }
@@ -167,7 +179,7 @@ public struct UpSampling: Layer {
         let name = try context.choice("interpolation", default: "nearest", allowed: Interpolation.allCases.map(\.rawValue))
         let interpolation = Interpolation(rawValue: name) ?? .nearest
         let outputHeight = height * size[0], outputWidth = width * size[1]
-        try requireOutputSize(context, [outputHeight, outputWidth, channels], key: "size")
+        try context.sampleCount([outputHeight, outputWidth, channels], key: "size")
         // Interpolation weights are precomputed per output row and column.
         if interpolation != .nearest, max(outputHeight, outputWidth) > 1 << 20 {
             throw context.error("interpolation \"\(name)\" would produce \(outputHeight)×\(outputWidth) images; the largest side accepted is \(1 << 20) (\"nearest\" has no such limit)", key: "size")
@@ -199,7 +211,7 @@ public struct UpSampling: Layer {
         let width = input.shape[twoD ? 2 : 1]
         let channels = input.shape[input.rank - 1]
         let outputHeight = height * rowFactor, outputWidth = width * columnFactor
-        try requireOutputSize([outputHeight, outputWidth, channels], label: label)
+        try ShapeMath.sampleCount([outputHeight, outputWidth, channels], at: label)
         let count = input.batch * outputHeight * outputWidth * channels
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in
@@ -214,6 +226,18 @@ public struct UpSampling: Layer {
         }
         let shape = [input.batch] + (twoD ? [outputHeight, outputWidth] : [outputWidth]) + [channels]
         return Tensor(shape: shape, data: data)
+    }
+}
+
+extension UpSampling: PlansMemory {
+    /// The output, and for interpolations other than nearest one image resampled along the width.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        var shape = input
+        let twoD = shape.count == 4
+        if twoD { shape[1] = ShapeMath.saturatingProduct([shape[1], rowFactor]) }
+        if shape.count >= 3 { shape[twoD ? 2 : 1] = ShapeMath.saturatingProduct([shape[twoD ? 2 : 1], columnFactor]) }
+        let across = weights == nil || !twoD ? 0 : ShapeMath.saturatingProduct([input[1], shape[2], shape[3]])
+        return WorkingSet(outputShape: shape, scratch: across, scratchMeaning: "one image resampled along the width")
     }
 }
 

@@ -23,6 +23,16 @@ public struct TimeDistributed: Layer {
     }
 }
 
+extension TimeDistributed: PlansMemory {
+    /// The nested layer's plan for (batch · steps) samples, its output regrouped by sequence.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        guard input.count >= 2 else { return WorkingSet(outputShape: input) }
+        let plan = inner.plannedWorkingSet(input: [ShapeMath.saturatingProduct(input.prefix(2))] + input.dropFirst(2))
+        return WorkingSet(outputShape: [input[0], input[1]] + plan.outputShape.dropFirst(), scratch: plan.scratch,
+                          scratchMeaning: plan.scratchMeaning)
+    }
+}
+
 extension Builtins {
     static func registerWrappers(_ registry: LayerRegistry) {
         registry.register("TimeDistributed", origin: "builtin", summary: "Applies a nested layer to every step of a sequence.", factory: TimeDistributed.factory)

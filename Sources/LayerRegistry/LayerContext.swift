@@ -1,31 +1,50 @@
-/// What a layer factory receives: the layer's spec, its input shape, typed access to its Keras
-/// config (with Keras's defaults and clear errors), weight look-up by name with the expected
-/// shape, and the means to build nested layers (as `Bidirectional` and `TimeDistributed` do).
+/// What a layer factory receives: the layer's spec, its input shapes, typed access to its Keras
+/// config (with Keras's defaults and clear errors), the call's arguments, weight look-up by name
+/// with the expected shape, and the means to build nested layers (as `Bidirectional` and
+/// `TimeDistributed` do).
+///
+/// A factory is run once per call of the layer (a shared layer is called at several nodes); the
+/// weights bind once, so every call uses the same tensors.
 public final class LayerContext {
     /// The layer as written in the spec.
     public let spec: LayerSpec
-    /// Per-sample input shape (batch axis excluded); nil marks a run-time dimension.
-    public let inputShape: [Int?]
-    /// Whether the input carries a sequence mask.
-    public let inputCarriesMask: Bool
+    /// Per-sample shape of each input tensor (batch axis excluded); nil marks a run-time
+    /// dimension. The order is the call's: positional tensors, then keyword-argument tensors
+    /// (see `NodeLayer`).
+    public let inputShapes: [[Int?]]
+    /// Whether each input carries a sequence mask (propagated, or given by the call's `mask`).
+    public let inputMasks: [Bool]
+    /// The call this layer is built for; nil for a nested sub-layer or a probe.
+    public let node: NodeSpec?
+    /// The names of the layers whose outputs this call reads, in input order, for messages
+    /// (`layer 'add_2' (Add) called on ['conv2d_5', 'batch_normalization_3']`); nil in a
+    /// Sequential chain, whose messages name the layer alone.
+    public let callers: [String]?
     /// The registry the model is built from, for nested layers.
     public let registry: LayerRegistry
-    /// Names of the enclosing layers then this one: the weight look-up scope.
+    /// Names of the enclosing models and layers then this one: the weight look-up scope.
     public let scope: [String]
     /// The layer whose output feeds this one, for messages (`layer 'flatten' (Flatten)`).
     public let previousLabel: String?
     let binder: WeightBinder
     let source: String
-    /// Parameters this layer and its nested layers declared, for the summary.
+    /// Parameters this layer and its nested layers declared, for the summary (counted once for
+    /// a shared layer: a later call's weights are already bound).
     public private(set) var parameterCount = 0
     /// Records the config keys and weights a factory reads, for `nnbuild layers NAME`.
     var trace: ConfigTrace?
+    /// The keyword and positional call arguments the factory read; any other the call passes is
+    /// refused by name once the factory returns (`unreadArguments`).
+    private(set) var readKeywordArguments: Set<String> = []
+    private(set) var readPositionalArguments: Set<Int> = []
 
-    init(spec: LayerSpec, inputShape: [Int?], inputCarriesMask: Bool, registry: LayerRegistry,
-         scope: [String], previousLabel: String?, binder: WeightBinder, source: String) {
+    init(spec: LayerSpec, inputShapes: [[Int?]], inputMasks: [Bool], node: NodeSpec? = nil, callers: [String]? = nil,
+         registry: LayerRegistry, scope: [String], previousLabel: String?, binder: WeightBinder, source: String) {
         self.spec = spec
-        self.inputShape = inputShape
-        self.inputCarriesMask = inputCarriesMask
+        self.inputShapes = inputShapes
+        self.inputMasks = inputMasks
+        self.node = node
+        self.callers = callers
         self.registry = registry
         self.scope = scope
         self.previousLabel = previousLabel
@@ -33,10 +52,116 @@ public final class LayerContext {
         self.source = source
     }
 
+    convenience init(spec: LayerSpec, inputShape: [Int?], inputCarriesMask: Bool, registry: LayerRegistry,
+                     scope: [String], previousLabel: String?, binder: WeightBinder, source: String) {
+        self.init(spec: spec, inputShapes: [inputShape], inputMasks: [inputCarriesMask], registry: registry, scope: scope,
+                  previousLabel: previousLabel, binder: binder, source: source)
+    }
+
+    /// Per-sample shape of the first input (the only one of a one-input layer).
+    public var inputShape: [Int?] { inputShapes.first ?? [] }
+    /// Whether the first input carries a sequence mask.
+    public var inputCarriesMask: Bool { inputMasks.first ?? false }
+
+    // MARK: - Call arguments
+
+    /// Positional argument `index` of the call as Keras wrote it (a tensor, a list of them, or a
+    /// plain value such as a number); nil when the call has no such argument. Reading a plain
+    /// value marks it as used.
+    public func callArgument(_ index: Int) -> CallArgument? {
+        guard let node, index >= 0, index < node.args.count else { return nil }
+        readPositionalArguments.insert(index)
+        return node.args[index]
+    }
+
+    /// Keyword argument `name` of the call (`initial_state`, `value`, `use_causal_mask`...),
+    /// nil when absent or null. Reading it marks it as handled: a call argument the factory never
+    /// reads is refused by name, so a layer cannot silently ignore what changes its result.
+    /// `mask` and `training` are the model's own and are never seen here.
+    public func kwarg(_ name: String) -> CallArgument? {
+        readKeywordArguments.insert(name)
+        guard !LayerContext.modelKeywords.contains(name), let value = node?.kwarg(name) else { return nil }
+        if case .value(.null) = value { return nil }
+        return value
+    }
+
+    /// Keyword argument `name` as a boolean (attention's `use_causal_mask`); `defaultValue` when
+    /// absent or null.
+    public func kwargBool(_ name: String, default defaultValue: Bool) throws -> Bool {
+        guard let argument = kwarg(name) else { return defaultValue }
+        guard case let .value(.bool(flag)) = argument else {
+            throw error("call argument '\(name)' must be true or false, found \(CallArgument.describe(argument))")
+        }
+        return flag
+    }
+
+    /// Keyword argument `name` as a number; nil when absent or null.
+    public func kwargNumber(_ name: String) throws -> Double? {
+        guard let argument = kwarg(name) else { return nil }
+        guard let number = CallArgument.number(argument) else {
+            throw error("call argument '\(name)' must be a number, found \(CallArgument.describe(argument))")
+        }
+        return number
+    }
+
+    /// Positional argument `index` as a number (the `2.0` of `x * 2.0`); nil when the call has
+    /// no such argument.
+    public func callArgumentNumber(_ index: Int) throws -> Double? {
+        guard let argument = callArgument(index) else { return nil }
+        guard let number = CallArgument.number(argument) else {
+            throw error("positional call argument \(index) must be a number, found \(CallArgument.describe(argument))")
+        }
+        return number
+    }
+
+    /// The names of the call's keyword arguments, other than `mask` and `training`, that are not null.
+    public var kwargNames: [String] {
+        (node?.kwargs ?? []).filter { !LayerContext.modelKeywords.contains($0.0) && !LayerContext.isNull($0.1) }.map(\.0)
+    }
+
+    /// Where the tensors of keyword argument `name` sit among `inputShapes` and the inputs `call`
+    /// receives (empty when the argument holds no tensor). Marks the argument as read.
+    public func inputIndices(ofKeywordArgument name: String) -> [Int] {
+        readKeywordArguments.insert(name)
+        guard let node else { return [] }
+        var position = node.args.reduce(0) { $0 + $1.tensors.count }
+        for (key, value) in node.kwargs where !LayerContext.modelKeywords.contains(key) {
+            let count = value.tensors.count
+            if key == name { return Array(position..<(position + count)) }
+            position += count
+        }
+        return []
+    }
+
+    /// Keyword arguments the model itself honours: never handed to a factory.
+    static let modelKeywords: Set<String> = ["mask", "training"]
+
+    static func isNull(_ argument: CallArgument) -> Bool {
+        if case .value(.null) = argument { return true }
+        return false
+    }
+
+    /// The call's non-null arguments the factory did not read: keyword arguments by name, and
+    /// positional plain values (a positional tensor is an input, always used).
+    func unreadArguments() -> [String] {
+        guard let node else { return [] }
+        var unread = kwargNames.filter { !readKeywordArguments.contains($0) }
+        for (index, argument) in node.args.enumerated() where !readPositionalArguments.contains(index) {
+            if case let .value(value) = argument, !value.isNull { unread.append("positional argument \(index) (\(value.brief()))") }
+        }
+        return unread
+    }
+
     public var name: String { spec.name }
     public var config: JSONValue { spec.config }
     /// `layer 'conv2d' (Conv2D)`.
     public var label: String { spec.label }
+    /// The label with the layers this call reads, in a graph: `layer 'add_2' (Add) called on
+    /// ['conv2d_5', 'batch_normalization_3']`; the label alone in a Sequential chain.
+    public var callLabel: String {
+        guard let callers else { return label }
+        return "\(label) called on [\(callers.map { "'\($0)'" }.joined(separator: ", "))]"
+    }
 
     // MARK: - Errors
 
@@ -47,7 +172,7 @@ public final class LayerContext {
 
     /// An error about this layer, optionally about one config key.
     public func error(_ message: String, key: String? = nil) -> NNError {
-        NNError(.layer, key == nil ? "\(source): \(spec.path)" : location(key), "\(label): \(message)")
+        NNError(.layer, key == nil ? "\(source): \(spec.path)" : location(key), "\(callLabel): \(message)")
     }
 
     /// Fails unless the input rank is one of `ranks` (batch excluded), naming what came before.
@@ -228,8 +353,9 @@ public final class LayerContext {
     /// weights are collected and reported together once the whole model is built.
     public func weight(_ variable: String, shape: [Int]) throws -> Weight {
         trace?.weights.append((variable, shape))
+        let shared = binder.boundWeight(scope: scope, variable: variable) != nil
         let weight = try binder.resolve(scope: scope, variable: variable, shape: shape, label: label, location: "\(source): \(spec.path)")
-        parameterCount += shape.reduce(1, *)
+        if !shared { parameterCount += ShapeMath.saturatingProduct(shape) }
         return weight
     }
 
@@ -265,12 +391,44 @@ public final class LayerContext {
 
     /// Builds `nested` through the registry, as a sub-layer of this one (its weights are looked up
     /// under this layer's scope), for `inputShape` (this layer's input shape by default).
+    /// Its input and output shapes are checked against `ShapeMath.sampleLimit`, as Model.build
+    /// checks every top-level layer's.
+    /// The nested layer must be a one-input `Layer`.
     public func buildNested(_ nested: LayerSpec, inputShape: [Int?]? = nil) throws -> any Layer {
-        let context = LayerContext(spec: nested, inputShape: inputShape ?? self.inputShape, inputCarriesMask: inputCarriesMask,
+        let shape = inputShape ?? self.inputShape
+        if case let .failure(message) = ShapeMath.checkSample(shape, what: "its input") {
+            throw NNError(.layer, "\(source): \(nested.path)", "\(nested.label): \(message.text)")
+        }
+        let context = LayerContext(spec: nested, inputShape: shape, inputCarriesMask: inputCarriesMask,
                                    registry: registry, scope: scope + [nested.name], previousLabel: previousLabel,
                                    binder: binder, source: source)
-        let layer = try registry.make(context)
+        guard let layer = try registry.make(context) as? any Layer else {
+            throw NNError(.layer, "\(source): \(nested.path)", "\(nested.label): expected a layer of one input and one output inside \(label)")
+        }
+        if case let .failure(message) = ShapeMath.checkSample(layer.outputShape, what: "the output") {
+            throw NNError(.layer, "\(source): \(nested.path)", "\(nested.label): \(message.text)")
+        }
         parameterCount += context.parameterCount
         return layer
+    }
+}
+
+extension CallArgument {
+    static func number(_ argument: CallArgument) -> Double? {
+        switch argument {
+        case let .value(.int(value)): return Double(value)
+        case let .value(.double(value)): return value
+        default: return nil
+        }
+    }
+
+    /// A short description for messages: `a tensor`, `a list of 2`, or the value itself.
+    static func describe(_ argument: CallArgument) -> String {
+        switch argument {
+        case let .tensor(tensor): return "the tensor \(tensor.ref)"
+        case let .list(items): return "a list of \(items.count)"
+        case let .dict(members): return "a dict of \(members.count)"
+        case let .value(value): return value.brief()
+        }
     }
 }

@@ -1,5 +1,6 @@
-/// Makes a layer from its context. Every layer type, built-in or not, has one.
-public typealias LayerFactory = (LayerContext) throws -> any Layer
+/// Makes a layer from its context. Every layer type, built-in or not, has one. It returns a
+/// one-input `Layer` or a `NodeLayer` of several inputs or outputs.
+public typealias LayerFactory = (LayerContext) throws -> any NodeLayer
 
 /// Maps layer type names to factories. Built-ins and users' layers are registered the same way;
 /// registering a name again replaces the earlier factory (so a user can override a built-in).
@@ -67,6 +68,12 @@ public final class LayerRegistry: @unchecked Sendable {
     /// Every registration, sorted by name.
     public var all: [Registration] { registrations.values.sorted { $0.name < $1.name } }
 
+    /// The name a Keras 3 operation on tensors (`keras.src.ops.*`, e.g. `x + y` is `Add`) is
+    /// registered under: `ops.Add`. Operations and layers share class names (`Add`,
+    /// `Concatenate`), so they are told apart by the spec's `module`, and an operation is looked up
+    /// only under this name.
+    public static func operationName(_ className: String) -> String { "ops.\(className)" }
+
     /// The registration for a layer: Keras 3's `registered_name` first, then `class_name`.
     public func registration(for spec: LayerSpec) -> Registration? {
         if let registered = spec.registeredName, let found = registration(named: registered) { return found }
@@ -74,7 +81,7 @@ public final class LayerRegistry: @unchecked Sendable {
     }
 
     /// Builds the layer described by `context.spec`.
-    public func make(_ context: LayerContext) throws -> any Layer {
+    public func make(_ context: LayerContext) throws -> any NodeLayer {
         guard let registration = registration(for: context.spec) else {
             let near = closestNames(to: context.spec.className)
             let hint = near.isEmpty ? "" : "; closest registered: \(near.map { "'\($0)'" }.joined(separator: ", "))"

@@ -1,78 +1,169 @@
 import Dispatch
 
-/// A built Sequential model: one layer per spec entry, each made by its registered factory.
-/// There is no per-architecture model class; the spec alone decides what runs.
+/// A built model: a graph of layer calls in topological order, each made by its registered
+/// factory. A Sequential model is the special case of a chain; there is one engine and no
+/// per-architecture model class: the spec alone decides what runs.
+///
+/// Nested models are flattened into the graph: their layers' calls become nodes whose weights are
+/// looked up under the nested model's scope. Values (the tensors flowing between nodes) are
+/// numbered; the model's inputs are values `0..<inputs.count`.
 public struct Model: Sendable {
-    /// One built layer with what the summary shows about it.
+    /// One call of a layer with what the summary shows about it.
     public struct Node: Sendable {
         public let spec: LayerSpec
-        public let layer: any Layer
-        public let inputShape: [Int?]
-        public let outputShape: [Int?]
+        public let layer: any NodeLayer
+        /// Per-sample shapes of the node's inputs, and of its first input.
+        public let inputShapes: [[Int?]]
+        public var inputShape: [Int?] { inputShapes.first ?? [] }
+        /// Per-sample shapes of its outputs, and of its first output.
+        public let outputShapes: [[Int?]]
+        public var outputShape: [Int?] { outputShapes.first ?? [] }
+        /// Parameters bound at this node: 0 for a later call of a shared layer.
         public let parameterCount: Int
-        /// Whether this layer's output carries a sequence mask.
-        public let carriesMask: Bool
+        /// Whether each output carries a sequence mask.
+        public let outputMasks: [Bool]
+        /// Whether the first output carries a sequence mask.
+        public var carriesMask: Bool { outputMasks.first ?? false }
+        /// The values the node reads, in input order.
+        public let inputs: [Int]
+        /// For each input, the value given as its explicit `mask` call argument (nil: the mask
+        /// propagated with the input).
+        public let maskInputs: [Int?]
+        /// The values the node produces.
+        public let outputs: [Int]
+        /// Which call of the layer this is (its node index).
+        public let call: Int
+        /// The enclosing nested models' names, outermost first (empty at the top level).
+        public let scope: [String]
+        /// `layer 'add' (Add)`, with what it is called on in a graph.
+        public let label: String
     }
 
     /// What `predict` runs: one layer standing for `nodes` (more than one where a layer fused
-    /// the layers after it, see `FusesNext`).
+    /// the node after it, see `FusesNext`).
     public struct Step: Sendable {
-        public let layer: any Layer
+        public let layer: any NodeLayer
         public let nodes: Range<Int>
+    }
+
+    /// A named model input or output.
+    public struct Port: Sendable {
+        /// The public name: the dict key when Keras wrote a dict, else the layer's name (with
+        /// `:k` for its k-th output tensor when k > 0).
+        public let name: String
+        /// Per-sample shape (batch axis excluded).
+        public let shape: [Int?]
+        /// The dtype the spec names (`float32` unless it says otherwise; outputs are float32).
+        public let dtype: String
+        /// The value the port reads or writes.
+        public let value: Int
     }
 
     public let description: ModelDescription
     public let nodes: [Node]
     public let steps: [Step]
+    /// The model's inputs and outputs, in `config.input_layers` / `config.output_layers` order.
+    public let inputs: [Port]
+    public let outputs: [Port]
+    /// The settings the model was built with, which `predict` uses unless given others.
+    public let settings: ExecutionSettings
+    /// How many values the graph has, and for each how many times steps read it (model outputs
+    /// count once more, so they are never freed).
+    let valueCount: Int
+    let uses: [Int]
+    /// Each value's per-sample shape and whether it carries a mask.
+    public let valueShapes: [[Int?]]
+    public let valueMasks: [Bool]
+    /// The values each call of the top-level graph produces (a nested model's call included),
+    /// for a summary by layer as Keras prints it.
+    public let callOutputs: [NodeKey: [Int]]
+    /// Value → the name of the node producing it and its position, for the summary
+    /// (`conv2d[0][0]`).
+    let producers: [String]
 
-    public var inputShape: [Int?] { description.inputShape }
-    public var outputShape: [Int?] { nodes.last?.outputShape ?? description.inputShape }
+    public var inputShape: [Int?] { inputs.first?.shape ?? description.inputShape }
+    public var outputShape: [Int?] { outputs.first?.shape ?? inputShape }
+    /// Parameters of the model, each weight counted once however many calls share it.
     public var parameterCount: Int { nodes.reduce(0) { $0 + $1.parameterCount } }
 
-    /// Builds every layer through `registry`, binding weights from `weights` when given (without
-    /// weights the model has zeros, enough to check shapes). Weight problems are collected and
-    /// thrown together as `NNErrors`; a config problem stops the build at that layer. With `fuse`
-    /// (the default), layers that can run their successor in the same pass do (`FusesNext`).
+    /// Builds the model `description` describes (its `graph`). See `build(_:registry:weights:fuse:settings:)`
+    /// for graphs.
     public static func build(_ description: ModelDescription, registry: LayerRegistry, weights: WeightStore? = nil,
-                             fuse: Bool = true) throws -> Model {
-        let binder = WeightBinder(store: weights)
-        var nodes: [Node] = []
-        var shape = description.inputShape
-        var carriesMask = false
-        var previousLabel: String?
-        for spec in description.layers {
-            let context = LayerContext(spec: spec, inputShape: shape, inputCarriesMask: carriesMask, registry: registry,
-                                       scope: [spec.name], previousLabel: previousLabel, binder: binder, source: description.source)
-            let layer: any Layer
-            do {
-                layer = try registry.make(context)
-            } catch let error as NNError where !binder.problems.isEmpty && error.kind == .layer {
-                throw NNErrors(binder.problems + [error])
-            }
-            let output = layer.outputShape
-            switch layer.maskBehavior {
-            case .drops: carriesMask = false
-            case .propagates: break
-            case .produces: carriesMask = true
-            }
-            nodes.append(Node(spec: spec, layer: layer, inputShape: shape, outputShape: output,
-                              parameterCount: context.parameterCount, carriesMask: carriesMask))
-            shape = output
-            previousLabel = spec.label
-        }
-        let problems = binder.problems + binder.unusedProblems()
-        if !problems.isEmpty { throw NNErrors(problems) }
-        return Model(description: description, nodes: nodes, steps: steps(nodes, fuse: fuse))
+                             fuse: Bool = true, settings: ExecutionSettings = .default) throws -> Model {
+        try build(description.graph, description: description, registry: registry, weights: weights, fuse: fuse, settings: settings)
     }
 
-    /// Each node's layer, absorbing the nodes after it for as long as it can fuse them (with `fuse`).
-    static func steps(_ nodes: [Node], fuse: Bool) -> [Step] {
+    /// Builds every call of the graph through `registry`, binding weights from `weights` when
+    /// given (without weights the model has zeros, enough to check shapes). Weight problems are
+    /// collected and thrown together as `NNErrors`; a config problem stops the build at that
+    /// call. With `fuse` (the default), a node runs its successor in the same pass when it can
+    /// (`FusesNext`) and the successor is the single reader of its output, which is not a model
+    /// output.
+    ///
+    /// Every node's input and output shapes are checked against `ShapeMath.sampleLimit`, and what
+    /// each node allocates for one sample against `settings.memoryLimit`, so a factory never sees
+    /// a shape whose element count overflows and a model that cannot run is refused here.
+    public static func build(_ graph: GraphSpec, registry: LayerRegistry, weights: WeightStore? = nil,
+                             settings: ExecutionSettings = .default, fuse: Bool = true) throws -> Model {
+        try build(graph, description: nil, registry: registry, weights: weights, fuse: fuse, settings: settings)
+    }
+
+    static func build(_ graph: GraphSpec, description: ModelDescription?, registry: LayerRegistry, weights: WeightStore?,
+                      fuse: Bool, settings: ExecutionSettings) throws -> Model {
+        let builder = GraphBuilder(registry: registry, binder: WeightBinder(store: weights), settings: settings, source: graph.source)
+        var inputs: [Port] = []
+        for (position, ref) in graph.inputs.enumerated() {
+            guard let layer = graph.layer(named: ref.layer) else {
+                throw NNError(.spec, graph.source, "model input '\(ref.layer)' is not a layer of the model")
+            }
+            var (shape, dtype) = try ModelDescription.inputSignature(of: layer.spec, source: graph.source)
+            if graph.inputs.count == 1, let description { (shape, dtype) = (description.inputShape, description.inputDType) }
+            inputs.append(Port(name: graph.inputNames[position], shape: shape, dtype: dtype, value: builder.newValue(shape: shape, masked: false, producer: ref.layer)))
+        }
+        let outputValues: [Int]
+        do {
+            outputValues = try builder.expand(graph, scope: [], inputs: inputs.map(\.value))
+        } catch let error as NNError where !builder.binder.problems.isEmpty && error.kind == .layer {
+            throw NNErrors(builder.binder.problems + [error])
+        }
+        let problems = builder.binder.problems + builder.binder.unusedProblems()
+        if !problems.isEmpty { throw NNErrors(problems) }
+        let outputs = outputValues.enumerated().map { position, value in
+            Port(name: graph.outputNames[position], shape: builder.shapes[value], dtype: "float32", value: value)
+        }
+        let nodes = builder.nodes
+        let steps = Model.steps(nodes, outputs: Set(outputValues), fuse: fuse)
+        var uses = [Int](repeating: 0, count: builder.shapes.count)
+        for step in steps {
+            let first = nodes[step.nodes.lowerBound]
+            for value in first.inputs + first.maskInputs.compactMap({ $0 }) { uses[value] += 1 }
+        }
+        for value in outputValues { uses[value] += 1 }
+        let description = try description ?? ModelDescription(graph: graph)
+        return Model(description: description, nodes: nodes, steps: steps, inputs: inputs, outputs: outputs, settings: settings,
+                     valueCount: builder.shapes.count, uses: uses, valueShapes: builder.shapes, valueMasks: builder.masks,
+                     callOutputs: builder.callOutputs, producers: builder.producers)
+    }
+
+    /// Groups nodes into steps: node i absorbs node i+1 (with `fuse`) when its layer fuses with
+    /// the next (`FusesNext`), node i+1 reads exactly node i's one output and nothing else reads
+    /// it, and that output is not a model output (ggml's rule: a value another node or the caller
+    /// needs is never fused away).
+    static func steps(_ nodes: [Node], outputs: Set<Int>, fuse: Bool) -> [Step] {
+        var readers: [Int: Int] = [:]
+        for node in nodes {
+            for value in node.inputs + node.maskInputs.compactMap({ $0 }) { readers[value, default: 0] += 1 }
+        }
         var steps: [Step] = []
         var index = 0
         while index < nodes.count {
             var layer = nodes[index].layer
             var end = index + 1
-            while fuse, end < nodes.count, let fusing = layer as? any FusesNext, let fused = fusing.fusing(nodes[end].layer) {
+            while fuse, end < nodes.count, let fusing = layer as? any FusesNext, let next = nodes[end].layer as? any Layer {
+                let produced = nodes[end - 1].outputs
+                guard produced.count == 1, let value = produced.first, nodes[end].inputs == [value],
+                      nodes[end].maskInputs.allSatisfy({ $0 == nil }), readers[value] == 1, !outputs.contains(value),
+                      let fused = fusing.fusing(next) else { break }
                 layer = fused
                 end += 1
             }
@@ -82,53 +173,190 @@ public struct Model: Sendable {
         return steps
     }
 
-    /// Runs the whole model on a batch whose per-sample shape matches `inputShape`.
-    public func predict(_ input: Tensor) throws -> Tensor {
-        try checkShape(input.shape, source: "input")
-        var value = input
-        for step in steps {
-            value = try step.layer.apply(value)
+    // MARK: - Running
+
+    /// Runs the whole model on one batch per input (in `inputs` order), each of the input's
+    /// per-sample shape with the batch first, within the memory limit of `settings` (the model's
+    /// own by default). Returns one tensor per output, in `outputs` order. Each intermediate
+    /// value is freed after the last step that reads it.
+    public func predict(_ batches: [Tensor], settings: ExecutionSettings? = nil) throws -> [Tensor] {
+        try execute(batches, settings: settings)
+    }
+
+    /// Runs the model on batches keyed by input name; returns outputs keyed by output name.
+    public func predict(_ batches: [String: Tensor], settings: ExecutionSettings? = nil) throws -> [String: Tensor] {
+        let known = Set(inputs.map(\.name))
+        if let stray = batches.keys.sorted().first(where: { !known.contains($0) }) {
+            throw NNError(.input, stray, "the model has no input named '\(stray)'; its inputs are \(inputs.map { "'\($0.name)'" }.joined(separator: ", "))")
         }
-        value.mask = nil
-        return value
+        let ordered = try inputs.map { port -> Tensor in
+            guard let batch = batches[port.name] else {
+                throw NNError(.input, port.name, "no batch given for the model's input '\(port.name)' of shape \(describeShape(port.shape))")
+            }
+            return batch
+        }
+        let results = try execute(ordered, settings: settings)
+        var named: [String: Tensor] = [:]
+        for (port, result) in zip(outputs, results) { named[port.name] = result }
+        return named
+    }
+
+    /// Runs a model of one input and one output on a batch whose per-sample shape matches
+    /// `inputShape`, within the memory limit of `settings` (the model's own by default).
+    public func predict(_ input: Tensor, settings: ExecutionSettings? = nil) throws -> Tensor {
+        try requireSingleInputOutput()
+        let results = try execute([input], settings: settings)
+        guard let result = results.first else { throw NNError(.input, "input", "the model produced no output") }
+        return result
     }
 
     /// Runs the model like `predict`, timing each step (seconds per step, in order).
-    public func profile(_ input: Tensor) throws -> [Double] {
-        try checkShape(input.shape, source: "input")
-        var value = input
-        var times: [Double] = []
-        for step in steps {
-            let start = DispatchTime.now().uptimeNanoseconds
-            value = try step.layer.apply(value)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
+    public func profile(_ input: Tensor, settings: ExecutionSettings? = nil) throws -> [Double] {
+        var times = [Double](repeating: 0, count: steps.count)
+        _ = try execute([input], settings: settings, timing: { step, seconds in times[step] = seconds })
         return times
     }
 
-    /// Checks a batch shape against the model's input shape.
+    /// Fails unless the model has one input and one output (what the single-tensor `predict` needs).
+    public func requireSingleInputOutput() throws {
+        guard inputs.count == 1, outputs.count == 1 else {
+            throw NNError(.input, "input", "the model has \(inputs.count) input(s) (\(inputs.map { "'\($0.name)'" }.joined(separator: ", "))) and \(outputs.count) output(s) (\(outputs.map { "'\($0.name)'" }.joined(separator: ", "))); give one batch per input with predict([Tensor]) or predict([String: Tensor])")
+        }
+    }
+
+    /// The run itself: `observe` is told after each step how many values are held (inputs and
+    /// results not yet freed), `timing` how long the step took.
+    func execute(_ batches: [Tensor], settings: ExecutionSettings?, observe: ((Int, Int) -> Void)? = nil,
+                 timing: ((Int, Double) -> Void)? = nil) throws -> [Tensor] {
+        try checkInputs(batches)
+        try planMemory(batches.map(\.shape), settings)
+        var values = [Tensor?](repeating: nil, count: valueCount)
+        var remaining = uses
+        var live = 0
+        for (port, batch) in zip(inputs, batches) {
+            values[port.value] = batch
+            live += 1
+        }
+        for (index, step) in steps.enumerated() {
+            let first = nodes[step.nodes.lowerBound], last = nodes[step.nodes.upperBound - 1]
+            var arguments: [Tensor] = []
+            for (position, value) in first.inputs.enumerated() {
+                guard var tensor = values[value] else {
+                    throw NNError(.input, first.label, "internal: value \(value) was freed before its last reader")
+                }
+                if let maskValue = first.maskInputs[position], let mask = values[maskValue] {
+                    tensor.mask = try explicitMask(mask, for: tensor, node: first)
+                }
+                arguments.append(tensor)
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let results = try step.layer.call(arguments)
+            timing?(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            guard results.count == last.outputs.count else {
+                throw NNError(.input, last.label, "returned \(results.count) output tensors, expected \(last.outputs.count)")
+            }
+            for value in first.inputs + first.maskInputs.compactMap({ $0 }) {
+                remaining[value] -= 1
+                if remaining[value] == 0, values[value] != nil {
+                    values[value] = nil
+                    live -= 1
+                }
+            }
+            for (value, result) in zip(last.outputs, results) where remaining[value] > 0 {
+                values[value] = result
+                live += 1
+            }
+            observe?(index, live)
+        }
+        return try outputs.map { port in
+            guard var result = values[port.value] else {
+                throw NNError(.input, port.name, "internal: output '\(port.name)' was not computed")
+            }
+            result.mask = nil
+            return result
+        }
+    }
+
+    /// The mask given as a call's `mask` argument, as flags per (batch, step) of `tensor`.
+    func explicitMask(_ mask: Tensor, for tensor: Tensor, node: Node) throws -> [Bool] {
+        guard tensor.shape.count >= 2, mask.shape == Array(tensor.shape.prefix(2)) else {
+            throw NNError(.input, node.label, "the mask given as its 'mask' argument has shape \(mask.shape), expected \(Array(tensor.shape.prefix(2))) (batch, steps) for an input of shape \(tensor.shape)")
+        }
+        return mask.data.map { $0 != 0 }
+    }
+
+    /// Checks a batch before any kernel runs: its shape against the model's input shape, and its
+    /// data and mask against its shape.
+    public func checkInput(_ input: Tensor) throws {
+        try checkShape(input.shape, source: "input")
+        try input.checkConsistent("input")
+    }
+
+    /// Checks one batch per input, as `checkInput` does, naming the input of a model with several.
+    public func checkInputs(_ batches: [Tensor]) throws {
+        guard batches.count == inputs.count else {
+            throw NNError(.input, "input", "the model takes \(inputs.count) input(s) (\(inputs.map { "'\($0.name)' \(describeShape($0.shape))" }.joined(separator: ", "))), given \(batches.count)")
+        }
+        for (port, batch) in zip(inputs, batches) {
+            let source = inputs.count == 1 ? "input" : "input '\(port.name)'"
+            try checkShape(batch.shape, expected: port.shape, source: source)
+            try batch.checkConsistent(source)
+        }
+        let rows = Set(batches.map(\.batch))
+        guard rows.count <= 1 else {
+            throw NNError(.input, "input", "the inputs have different batch sizes (\(batches.map(\.batch).map(String.init).joined(separator: ", "))); every input needs the same number of rows")
+        }
+    }
+
+    /// Fails when any step would allocate more than the memory limit on inputs of shapes
+    /// `shapes` (batch axis first, one per model input), before anything runs.
+    public func planMemory(_ shapes: [[Int]], _ settings: ExecutionSettings?) throws {
+        let limit = (settings ?? self.settings).memoryLimit
+        var planned = [[Int]?](repeating: nil, count: valueCount)
+        for (port, shape) in zip(inputs, shapes) { planned[port.value] = shape }
+        for step in steps {
+            let first = nodes[step.nodes.lowerBound], last = nodes[step.nodes.upperBound - 1]
+            let shapes = first.inputs.map { planned[$0] ?? [1] }
+            try step.layer.checkMemory(inputs: shapes, limit: limit, label: first.label, location: "input", kind: .input)
+            for (value, plan) in zip(last.outputs, step.layer.plannedWorkingSets(inputs: shapes)) { planned[value] = plan.outputShape }
+        }
+    }
+
+    /// Checks a batch shape against the model's (first) input shape.
     public func checkShape(_ shape: [Int], source: String) throws {
-        let expected = inputShape
+        try checkShape(shape, expected: inputShape, source: source)
+    }
+
+    func checkShape(_ shape: [Int], expected: [Int?], source: String) throws {
         let matches = shape.count == expected.count + 1 && zip(shape.dropFirst(), expected).allSatisfy { $1 == nil || $0 == $1 }
         guard matches, shape.first.map({ $0 > 0 }) ?? false, shape.dropFirst().allSatisfy({ $0 > 0 }) else {
             throw NNError(.input, source, "input has shape \(shape.map(String.init).joined(separator: "×")), expected \(describeShape(expected)) with the batch first")
         }
     }
 
-    /// Turns an input array into a batch for this model, checking shape and dtype. A single sample
-    /// (the per-sample shape without a batch axis) becomes a batch of one.
-    public func batch(from array: NumericArray, source: String) throws -> Tensor {
+    /// Turns an input array into a batch for this model's first input (or the input named
+    /// `input`), checking shape and dtype. A single sample (the per-sample shape without a batch
+    /// axis) becomes a batch of one.
+    public func batch(from array: NumericArray, source: String, input name: String? = nil) throws -> Tensor {
+        guard let port = name.map({ name in inputs.first { $0.name == name } }) ?? inputs.first else {
+            throw NNError(.input, source, "the model has no input named '\(name ?? "")'; its inputs are \(inputs.map { "'\($0.name)'" }.joined(separator: ", "))")
+        }
         var shape = array.shape
-        if shape.count == inputShape.count, zip(shape, inputShape).allSatisfy({ $1 == nil || $0 == $1 }) {
+        if shape.count == port.shape.count, zip(shape, port.shape).allSatisfy({ $1 == nil || $0 == $1 }) {
             shape.insert(1, at: 0)
         }
-        try checkShape(shape, source: source)
-        if description.inputDType.hasPrefix("int") || description.inputDType.hasPrefix("uint") {
+        try checkShape(shape, expected: port.shape, source: source)
+        if port.dtype.hasPrefix("int") || port.dtype.hasPrefix("uint") {
             for (index, value) in array.values.enumerated() where value.rounded() != value || !value.isFinite {
-                throw NNError(.input, source, "the model takes \(description.inputDType) input (token ids), found \(value) at flat position \(index) of a \(array.dtype) array")
+                throw NNError(.input, source, "the model takes \(port.dtype) input (token ids), found \(value) at flat position \(index) of a \(array.dtype) array")
             }
         }
         return Tensor(shape: shape, data: array.values)
+    }
+
+    /// What each node is called on, as Keras's summary shows it: `conv2d[0][0]`.
+    public func connections(of node: Node) -> [String] {
+        node.inputs.map { producers[$0] }
     }
 }
 
@@ -140,5 +368,196 @@ extension Model {
             if node.spec.className != "InputLayer" { return nil }
         }
         return nil
+    }
+}
+
+/// Turns a `GraphSpec` into nodes: walks each graph's calls in topological order, expanding
+/// nested models in place, and builds each call's layer with its input shapes and masks.
+final class GraphBuilder {
+    let registry: LayerRegistry
+    let binder: WeightBinder
+    let settings: ExecutionSettings
+    let source: String
+    var nodes: [Model.Node] = []
+    /// Per value: its per-sample shape, whether it carries a mask, and its producer for the summary.
+    var shapes: [[Int?]] = []
+    var masks: [Bool] = []
+    var producers: [String] = []
+    var callOutputs: [NodeKey: [Int]] = [:]
+    /// Each built layer's label by name, for the message of the layer reading it.
+    var labels: [String: String] = [:]
+
+    init(registry: LayerRegistry, binder: WeightBinder, settings: ExecutionSettings, source: String) {
+        self.registry = registry
+        self.binder = binder
+        self.settings = settings
+        self.source = source
+    }
+
+    func newValue(shape: [Int?], masked: Bool, producer: String) -> Int {
+        shapes.append(shape)
+        masks.append(masked)
+        producers.append(producer)
+        return shapes.count - 1
+    }
+
+    /// Builds the calls of `graph`, whose inputs are `inputs`; returns its output values.
+    func expand(_ graph: GraphSpec, scope: [String], inputs: [Int]) throws -> [Int] {
+        var values: [TensorRef: Int] = [:]
+        var inputOf: [NodeKey: Int] = [:]
+        for (ref, value) in zip(graph.inputs, inputs) { inputOf[ref.nodeKey] = value }
+        let chain = graph.className == "Sequential"
+        var pathCounts: [String: Int] = [:]
+        for layer in graph.layers { pathCounts[layer.spec.path, default: 0] += 1 }
+        for key in graph.order {
+            guard let layer = graph.layer(named: key.layer), let call = graph.node(key) else { continue }
+            let location = "\(graph.source): \(call.path)"
+            func value(_ tensor: KerasTensor) throws -> Int {
+                guard let found = values[tensor.ref] else {
+                    let produced = (0...).prefix { values[TensorRef(layer: tensor.ref.layer, node: tensor.ref.node, index: $0)] != nil }.count
+                    let what = produced > 0 ? "'\(tensor.ref.layer)' call \(tensor.ref.node) has \(produced) output(s)" : "no earlier call produces it"
+                    throw NNError(.layer, "\(graph.source): \(tensor.path)", "\(layer.label) reads output \(tensor.ref.index) of \(tensor.ref), but \(what)")
+                }
+                return found
+            }
+            // GraphSpec puts an InputLayer in front of a Sequential whose first layer declares the
+            // input shape (sharing that layer's path); it is not a layer of the document, so the
+            // model has no node for it, as Keras shows none.
+            if let input = inputOf[key], layer.spec.className == "InputLayer", (pathCounts[layer.spec.path] ?? 0) > 1 {
+                values[TensorRef(layer: key.layer, node: key.node, index: 0)] = input
+                continue
+            }
+            // Positional tensors, then keyword tensors other than the mask.
+            var reads: [Int]
+            if let input = inputOf[key] {
+                reads = [input]
+            } else {
+                reads = try call.args.flatMap(\.tensors).map(value)
+                for (name, argument) in call.kwargs where !LayerContext.modelKeywords.contains(name) {
+                    reads += try argument.tensors.map(value)
+                }
+            }
+            let callers = reads.map { producers[$0] }.map { String($0.prefix { $0 != "[" }) }
+            let label = chain ? layer.label : "\(layer.label) called on [\(callers.map { "'\($0)'" }.joined(separator: ", "))]"
+            let maskInputs = try explicitMasks(call, inputCount: reads.count, value: value, label: label, location: location)
+            try refuseTraining(call, label: label, location: location)
+            switch layer.kind {
+            case let .model(inner):
+                if let unread = call.kwargs.first(where: { !LayerContext.modelKeywords.contains($0.0) && !LayerContext.isNull($0.1) }) {
+                    throw NNError(.layer, location, "\(label): call argument '\(unread.0)' is not supported for a nested model")
+                }
+                if maskInputs.contains(where: { $0 != nil }) {
+                    throw NNError(.layer, location, "\(label): an explicit 'mask' argument is not supported for a nested model")
+                }
+                guard reads.count == inner.inputs.count else {
+                    throw NNError(.layer, location, "\(label): the nested model takes \(inner.inputs.count) input(s), called on \(reads.count)")
+                }
+                let results = try expand(inner, scope: scope + [layer.name], inputs: reads)
+                for (index, result) in results.enumerated() { values[TensorRef(layer: key.layer, node: key.node, index: index)] = result }
+                if scope.isEmpty { callOutputs[key] = results }
+            case .layer, .operation:
+                let outputs = try buildNode(layer, call: call, scope: scope, reads: reads, maskInputs: maskInputs, callers: chain ? nil : callers,
+                                            label: label, location: location)
+                for (index, result) in outputs.enumerated() { values[TensorRef(layer: key.layer, node: key.node, index: index)] = result }
+                if scope.isEmpty { callOutputs[key] = outputs }
+            }
+        }
+        return try zip(graph.outputs, graph.outputNames).map { ref, name in
+            guard let found = values[ref] else {
+                let count = graph.layer(named: ref.layer).map { layer in values.keys.filter { $0.layer == layer.name && $0.node == ref.node }.count } ?? 0
+                throw NNError(.spec, graph.source, "model output '\(name)' is output \(ref.index) of '\(ref.layer)' call \(ref.node), which has \(count) output(s)")
+            }
+            return found
+        }
+    }
+
+    /// The value given as each input's explicit `mask` (Keras: a tensor for the first input, or
+    /// a list with one entry per input); nil where the input's own mask propagates.
+    func explicitMasks(_ call: NodeSpec, inputCount: Int, value: (KerasTensor) throws -> Int, label: String, location: String) throws -> [Int?] {
+        var masks = [Int?](repeating: nil, count: inputCount)
+        guard let argument = call.kwarg("mask") else { return masks }
+        switch argument {
+        case let .tensor(tensor):
+            guard inputCount > 0 else { break }
+            masks[0] = try value(tensor)
+        case let .list(items):
+            guard items.count == inputCount else {
+                throw NNError(.layer, location, "\(label): its 'mask' argument lists \(items.count) masks for \(inputCount) inputs")
+            }
+            for (index, item) in items.enumerated() {
+                switch item {
+                case let .tensor(tensor): masks[index] = try value(tensor)
+                case .value(.null): break
+                default: throw NNError(.layer, location, "\(label): its 'mask' argument must hold tensors or null, found \(item)")
+                }
+            }
+        case .value(.null): break
+        default:
+            throw NNError(.layer, location, "\(label): its 'mask' argument must be a tensor, a list of them, or null")
+        }
+        return masks
+    }
+
+    /// `training=True` on a call would make Keras run the layer as in training (dropout active,
+    /// batch statistics); nnbuild runs inference only, so such a call is refused.
+    func refuseTraining(_ call: NodeSpec, label: String, location: String) throws {
+        guard let argument = call.kwarg("training") else { return }
+        switch argument {
+        case .value(.null), .value(.bool(false)): return
+        default:
+            throw NNError(.layer, location, "\(label): is called with training=\(argument.tensors.isEmpty ? "true" : "a tensor"); nnbuild runs inference only (training=False)")
+        }
+    }
+
+    /// Builds one call of a layer (or a Keras operation), checks its shapes, memory and
+    /// arguments, and returns its output values.
+    func buildNode(_ layer: GraphLayer, call: NodeSpec, scope: [String], reads: [Int], maskInputs: [Int?], callers: [String]?,
+                   label: String, location: String) throws -> [Int] {
+        let inputShapes = reads.map { shapes[$0] }
+        for shape in inputShapes {
+            if case let .failure(message) = ShapeMath.checkSample(shape, what: "its input") {
+                throw NNError(.layer, location, "\(label): \(message.text)")
+            }
+        }
+        let inputMasks = reads.enumerated().map { index, value in maskInputs[index] != nil || masks[value] }
+        var spec = layer.spec
+        if let module = layer.operationModule {
+            let name = LayerRegistry.operationName(spec.className)
+            guard registry.contains(name) else {
+                throw NNError(.unknownLayer, "\(source): \(spec.path).class_name",
+                              "\(layer.label) is not supported: no Keras operation '\(spec.className)' (from \(module)) is registered; register a factory for '\(name)' or rewrite the model with layers")
+            }
+            spec.registeredName = name
+        }
+        let previous = reads.first.map { producers[$0] }.map { String($0.prefix { $0 != "[" }) }
+        let context = LayerContext(spec: spec, inputShapes: inputShapes, inputMasks: inputMasks, node: call, callers: callers,
+                                   registry: registry, scope: scope + [spec.name],
+                                   previousLabel: previous.flatMap { labels[$0] },
+                                   binder: binder, source: source)
+        let built = try registry.make(context)
+        if let unread = context.unreadArguments().first {
+            throw NNError(.layer, location, "\(label): call argument '\(unread)' is not supported by this layer; nnbuild would ignore it and compute something else than Keras")
+        }
+        if built is any Layer, reads.count != 1 {
+            throw NNError(.layer, location, "\(label): takes one input tensor, called on \(reads.count)")
+        }
+        let outputShapes = built.outputShapes
+        for shape in outputShapes {
+            if case let .failure(message) = ShapeMath.checkSample(shape, what: "the output") {
+                throw NNError(.layer, location, "\(label): \(message.text)")
+            }
+        }
+        try built.checkMemory(inputs: inputShapes.map { [1] + $0.map { $0 ?? 1 } }, limit: settings.memoryLimit, label: label,
+                              location: location, kind: .layer)
+        var outputMasks = built.outputMasks(inputMasks: inputMasks)
+        if outputMasks.count != outputShapes.count { outputMasks = outputShapes.map { _ in false } }
+        let outputs = outputShapes.enumerated().map { index, shape in
+            newValue(shape: shape, masked: outputMasks[index], producer: "\(spec.name)[\(call.index)][\(index)]")
+        }
+        labels[spec.name] = spec.label
+        nodes.append(Model.Node(spec: spec, layer: built, inputShapes: inputShapes, outputShapes: outputShapes, parameterCount: context.parameterCount,
+                                outputMasks: outputMasks, inputs: reads, maskInputs: maskInputs, outputs: outputs, call: call.index,
+                                scope: scope, label: label))
+        return outputs
     }
 }

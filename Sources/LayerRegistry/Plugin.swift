@@ -7,7 +7,9 @@ import Darwin
 /// The registry ABI a plugin is built against. A plugin reports the version it was compiled with
 /// and is refused when it differs; bump it whenever Layer, LayerContext, Tensor, Weight or
 /// LayerRegistry change in a way that changes their layout or calling convention.
-public let layerRegistryABIVersion: Int32 = 1
+/// Version 2: factories return `NodeLayer` (several inputs and outputs), LayerContext carries
+/// the call's input shapes, masks and arguments, and `Tensor(zeros:)` throws.
+public let layerRegistryABIVersion: Int32 = 2
 
 /// Loads layer plugins: shared libraries built against the LayerRegistry product that export
 ///

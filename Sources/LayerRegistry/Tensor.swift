@@ -15,16 +15,22 @@ public struct Tensor: Sendable, Equatable {
         self.mask = mask
     }
 
-    public init(zeros shape: [Int]) {
-        self.init(shape: shape, data: [Float](repeating: 0, count: shape.reduce(1, *)))
+    /// A tensor of zeros; fails when `shape` has a negative size or passes `ShapeMath.tensorLimit`.
+    public init(zeros shape: [Int]) throws {
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw NNError(.input, "Tensor(zeros:)", "shape \(shape) has a negative size") }
+        switch ShapeMath.checkTensor(shape, what: "Tensor(zeros:)") {
+        case let .success(count): self.init(shape: shape, data: [Float](repeating: 0, count: count))
+        case let .failure(message): throw NNError(.input, "Tensor(zeros:)", message.text)
+        }
     }
 
     public var batch: Int { shape.first ?? 1 }
     public var count: Int { data.count }
     public var rank: Int { shape.count }
 
-    /// The element count of one sample (everything after the batch axis).
-    public var sampleSize: Int { shape.dropFirst().reduce(1, *) }
+    /// The element count of one sample (everything after the batch axis); `Int.max` when it
+    /// overflows, which a tensor that passed `checkConsistent` never does.
+    public var sampleSize: Int { ShapeMath.saturatingProduct(shape.dropFirst()) }
 
     /// Whether step `step` of row `row` is real (true when there is no mask).
     @inlinable
@@ -63,11 +69,12 @@ public enum MaskBehavior: Sendable {
     case produces
 }
 
-/// The one protocol every layer implements, built-in or not.
+/// A layer of one input tensor and one output tensor: what most layers are, built-in or not.
+/// It is a `NodeLayer` (the graph's protocol) through the defaults in NodeLayer.swift.
 ///
 /// A layer is an immutable value made by its factory, which has already checked its config and
 /// weights against the input shape; `forward` only runs it.
-public protocol Layer: Sendable {
+public protocol Layer: NodeLayer {
     /// Per-sample output shape for the input shape the layer was built for; nil marks a
     /// dimension known only at run time (a sequence of any length).
     var outputShape: [Int?] { get }
@@ -81,7 +88,9 @@ extension Layer {
     public var maskBehavior: MaskBehavior { .drops }
 
     /// Runs `forward` and applies the layer's mask behaviour: what models and wrapper layers call.
+    /// The input's data and mask must match its shape (`Tensor.checkConsistent`).
     public func apply(_ input: Tensor) throws -> Tensor {
+        try input.checkConsistent("input")
         var output = try forward(input)
         switch maskBehavior {
         case .drops: output.mask = nil
@@ -94,7 +103,8 @@ extension Layer {
 
 /// A layer that can run the layer after it in the same pass: a convolution applies the ReLU that
 /// follows it while each block of its output is still in cache, instead of a second pass over
-/// memory. `Model.build` offers each layer its successor; a fused layer must compute exactly what
+/// memory. `Model.build` offers each node its successor when the successor is the only reader of
+/// its output and that output is not a model output; a fused layer must compute exactly what
 /// the two compute one after the other, mask included, or decline. The model keeps both layers in
 /// its summary; only the run is fused.
 public protocol FusesNext: Layer {
@@ -113,3 +123,7 @@ public func describeShape(_ shape: [Int?]) -> String {
 public protocol TakesIndices {
     var indexLimit: Int { get }
 }
+
+/// A layer that runs a cell over the time steps of a sequence (SimpleRNN, LSTM, GRU, or a user's
+/// recurrent layer): what `Bidirectional` accepts as its halves, as Keras accepts only RNN layers.
+public protocol RecurrentSequenceLayer: Layer {}

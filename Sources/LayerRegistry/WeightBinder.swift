@@ -1,17 +1,24 @@
 /// Matches the weights layers ask for with the tensors in the blob, and collects every problem
 /// (missing, mis-shaped, ambiguous, unused) so that they are reported together.
 ///
-/// A request names its scope (the layer's name, then nested sub-layer names) and a variable
+/// A request names its scope (the names of the models enclosing the layer, then the layer's name,
+/// then nested sub-layer names) and a variable
 /// (`kernel`). A tensor matches when its path, split on `/` with Keras 2's `:0` dropped, ends with
 /// the variable and holds the innermost scope name as an earlier segment. That accepts Keras 3
 /// (`sequential/lstm/lstm_cell/kernel`), Keras 2 (`lstm/lstm_cell/kernel:0`), a model rebuilt from
-/// JSON (`forward_lstm/lstm_cell/kernel`) and hand-written blobs (`lstm/kernel`). Among several
+/// JSON (`forward_lstm/lstm_cell/kernel`) and hand-written blobs (`lstm/kernel`), and a nested
+/// model's layers however Keras wrote their path (`inner_sequential/inner_dense1/kernel` for a
+/// Sequential in a Functional, plain `inner_dense/kernel` for a Functional in a Sequential, the
+/// model's scope being the earlier, optional segments). Among several
 /// matches, those holding more of the scope win, then those with the fewest extra segments; a tie
 /// left after that is reported as ambiguous rather than guessed.
 final class WeightBinder {
     let store: WeightStore?
     private(set) var problems: [NNError] = []
     private var used: Set<String> = []
+    /// Weights already bound, by scope and variable: a shared layer's later calls, and a nested
+    /// model called several times, get the same tensor (one set of weights, several nodes).
+    private var bound: [String: Weight] = [:]
     private let paths: [(name: String, segments: [String])]
     /// Largest tensor a layer may declare, in elements (1 GiB of float32).
     static let maximumElements = 1 << 28
@@ -29,15 +36,28 @@ final class WeightBinder {
 
     func report(_ error: NNError) { problems.append(error) }
 
+    /// The weight already bound to `variable` in `scope`, if a call of the same layer asked for it.
+    func boundWeight(scope: [String], variable: String) -> Weight? {
+        bound[(scope + [variable]).joined(separator: "/")]
+    }
+
     func resolve(scope: [String], variable: String, shape: [Int], label: String, location: String) throws -> Weight {
-        var elements = 1
-        for size in shape {
-            let (product, overflow) = elements.multipliedReportingOverflow(by: max(size, 0))
-            guard size > 0, !overflow, product <= WeightBinder.maximumElements else {
-                let bytes = shape.map { Double(max($0, 0)) }.reduce(4, *)
-                throw NNError(.layer, location, "\(label): weight '\(variable)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
+        let key = (scope + [variable]).joined(separator: "/")
+        if let earlier = bound[key] {
+            guard earlier.shape == shape else {
+                throw NNError(.layer, location, "\(label): weight '\(variable)' has shape \(earlier.shape) for an earlier call of the layer, and this call needs \(shape); a shared layer must be called on inputs of the same shape")
             }
-            elements = product
+            return earlier
+        }
+        let weight = try lookUp(scope: scope, variable: variable, shape: shape, label: label, location: location)
+        bound[key] = weight
+        return weight
+    }
+
+    private func lookUp(scope: [String], variable: String, shape: [Int], label: String, location: String) throws -> Weight {
+        guard shape.allSatisfy({ $0 > 0 }), let elements = ShapeMath.product(shape), elements <= WeightBinder.maximumElements else {
+            let bytes = shape.map { Double(max($0, 0)) }.reduce(4, *)
+            throw NNError(.layer, location, "\(label): weight '\(variable)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
         }
         guard let store else {
             return Weight(name: (scope + [variable]).joined(separator: "/"), shape: shape, storage: FloatStorage(zeros: elements))

@@ -44,7 +44,8 @@ extension LayerSpec {
     }
 }
 
-/// A Sequential model description: where the JSON came from, the input it takes, and its layers.
+/// A model description: where the JSON came from, the input it takes, its layers, and the model as
+/// a graph of layer calls (`graph`: a Sequential lowered to a chain, or a Functional model).
 public struct ModelDescription: Sendable {
     public enum Format: String, Sendable {
         case keras3 = "Keras 3"
@@ -63,6 +64,8 @@ public struct ModelDescription: Sendable {
     public var layers: [LayerSpec]
     /// The file the description was read from, for messages.
     public var source: String
+    /// The model as a graph: what `Model.build` runs.
+    public var graph: GraphSpec
 
     /// Reads a spec file (Keras 3 or Keras 2 `to_json()`, or hand-written).
     public static func load(path: String) throws -> ModelDescription {
@@ -71,12 +74,31 @@ public struct ModelDescription: Sendable {
     }
 
     public static func parse(_ bytes: [UInt8], source: String) throws -> ModelDescription {
+        try FileKind.check(bytes.prefix(8), path: source, expected: .modelSpec)
         let root = try JSONParser.parse(bytes, source: source)
         return try SpecReader(source: source).read(root)
     }
 
+    /// The per-sample input shape and dtype an `InputLayer` (or a first layer carrying
+    /// `input_shape`) declares.
+    public static func inputSignature(of layer: LayerSpec, source: String) throws -> ([Int?], String) {
+        try SpecReader(source: source).inputSignature(layers: [layer], config: .object([]), configPath: "")
+    }
+
     public static func parse(_ text: String, source: String = "<spec>") throws -> ModelDescription {
         try parse(Array(text.utf8), source: source)
+    }
+}
+
+extension ModelDescription {
+    /// The description of a graph: its name and layers, and its first input's shape and dtype.
+    public init(graph: GraphSpec) throws {
+        guard let first = graph.inputs.first.flatMap({ graph.layer(named: $0.layer) }) else {
+            throw NNError(.spec, "\(graph.source): config.input_layers", "the model has no input")
+        }
+        let (shape, dtype) = try ModelDescription.inputSignature(of: first.spec, source: graph.source)
+        self.init(name: graph.name, format: graph.format, kerasVersion: graph.kerasVersion, inputShape: shape,
+                  inputDType: dtype, layers: graph.layers.map(\.spec), source: graph.source, graph: graph)
     }
 }
 
@@ -100,11 +122,11 @@ struct SpecReader {
         case nil: throw fail("class_name", "missing; expected \"Sequential\"")
         case let other?: throw fail("class_name", "expected a string, found \(other.typeDescription)")
         }
+        if ["Functional", "Model"].contains(className) {
+            return try ModelDescription(graph: GraphReader(source: source).read(root))
+        }
         guard className == "Sequential" else {
-            if ["Functional", "Model"].contains(className) {
-                throw fail("class_name", "a \(className) model is not supported yet; nnbuild runs Sequential models (found class_name \"\(className)\")")
-            }
-            throw fail("class_name", "expected \"Sequential\", found \"\(className)\"")
+            throw fail("class_name", "expected \"Sequential\", \"Functional\" or \"Model\", found \"\(className)\"")
         }
         let config = root["class_name"] == nil ? root : (root["config"] ?? .object([]))
         let configPath = root["class_name"] == nil ? "" : "config"
@@ -149,8 +171,9 @@ struct SpecReader {
         }
         let name = config["name"].flatMap { if case let .string(v) = $0 { return v } else { return nil } } ?? "sequential"
         let (shape, dtype) = try inputSignature(layers: layers, config: config, configPath: configPath)
+        let graph = try GraphReader(source: source).read(root)
         return ModelDescription(name: name, format: format, kerasVersion: kerasVersion, inputShape: shape,
-                                inputDType: dtype, layers: layers, source: source)
+                                inputDType: dtype, layers: layers, source: source, graph: graph)
     }
 
     func readLayer(_ item: JSONValue, path: String, namer: inout DefaultNamer) throws -> LayerSpec {
@@ -251,26 +274,5 @@ public struct DefaultNamer {
         text = text.replacingOccurrences(of: "(.)([A-Z][a-z]+)", with: "$1_$2", options: .regularExpression)
         text = text.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression)
         return text.lowercased()
-    }
-}
-
-/// Reads a whole file into memory with a clear error when it cannot.
-public enum FileBytes {
-    public static func read(path: String, limit: Int = 1 << 30) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                throw NNError(.io, path, isDirectory.boolValue ? "is a directory, expected a file" : "cannot be opened for reading (permission denied?)")
-            }
-            throw NNError(.io, path, "no such file")
-        }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
-        guard size <= UInt64(limit) else {
-            throw NNError(.io, path, "the file is \(size) bytes; at most \(limit) are accepted here")
-        }
-        try? handle.seek(toOffset: 0)
-        let data = (try? handle.readToEnd()) ?? Data()
-        return [UInt8](data)
     }
 }

@@ -44,19 +44,17 @@ public struct FloatStorage: @unchecked Sendable {
 
     public var array: [Float] { withBuffer { Array($0) } }
 
-    /// True when the values are read in place from the mapped file.
+    /// True when the values are read in place from the file's bytes (mapped, or the copy a
+    /// `.copy` store holds), not converted into a separate buffer.
     public var isMapped: Bool { owner is MappedFile }
 
     /// Says the values will not be read again soon (a layer has packed its own copy): the whole
     /// pages of mapped values leave resident memory, to be read back from the file should anything
     /// touch them again. Owned values are left alone. Only a hint: the values stay valid.
     public func evict() {
-        guard isMapped, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + page - 1) / page * page
-        let end = (Int(bitPattern: base + count)) / page * page
-        guard end > start, let address = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(address, end - start, Int32(MADV_DONTNEED))
+        guard let file = owner as? MappedFile, let start = file.bytes.baseAddress, count > 0 else { return }
+        let offset = UnsafeRawPointer(base) - start
+        file.release(offset..<(offset + count * MemoryLayout<Float>.stride))
     }
 }
 
@@ -80,63 +78,27 @@ final class ZeroFloats {
     deinit { free(pointer) }
 }
 
-/// A read-only memory mapping of a whole file.
-final class MappedFile {
-    let bytes: UnsafeRawBufferPointer
-    private let mapped: Bool
-
-    init(path: String) throws {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else {
-            let reason = errno == ENOENT ? "no such file" : "cannot be opened for reading (\(String(cString: strerror(errno))))"
-            throw NNError(.io, path, reason)
-        }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw NNError(.io, path, "cannot read the file's size") }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw NNError(.io, path, "is not a regular file") }
-        let size = Int(status.st_size)
-        if size == 0 {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            mapped = false
-            return
-        }
-        // MAP_PRIVATE + PROT_READ: nothing nnbuild does can ever change the user's file.
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
-            throw NNError(.io, path, "cannot be mapped into memory (\(String(cString: strerror(errno))))")
-        }
-        bytes = UnsafeRawBufferPointer(start: address, count: size)
-        mapped = true
-    }
-
-    init(copying data: [UInt8]) {
-        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
-        raw.copyBytes(from: data)
-        bytes = UnsafeRawBufferPointer(start: raw.baseAddress, count: data.count)
-        mapped = false
-    }
-
-    deinit {
-        if mapped, let base = bytes.baseAddress {
-            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
-        } else if !mapped, let base = bytes.baseAddress {
-            UnsafeMutableRawPointer(mutating: base).deallocate()
-        }
-    }
-}
-
 /// The tensors of a safetensors weight blob: names, dtypes, shapes and their bytes, checked as the
 /// reference reader checks them. Float32 data that is aligned is used in place from the mapping.
 public final class WeightStore: @unchecked Sendable {
+    /// The dtypes a weight may have. Integer tensors are read as Float (exact below 2^24): Keras
+    /// keeps some state as integers, such as Normalization's int64 `count`.
     public enum DType: String, Sendable, CaseIterable {
         case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+        case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u64 = "U64", u32 = "U32", u16 = "U16", u8 = "U8"
 
         public var size: Int {
             switch self {
-            case .f32: return 4
-            case .f16, .bf16: return 2
-            case .f64: return 8
+            case .f32, .i32, .u32: return 4
+            case .f16, .bf16, .i16, .u16: return 2
+            case .f64, .i64, .u64: return 8
+            case .i8, .u8: return 1
             }
+        }
+
+        /// "F32, F16, ... or U8", for messages.
+        static var accepted: String {
+            allCases.dropLast().map(\.rawValue).joined(separator: ", ") + " or " + (allCases.last?.rawValue ?? "")
         }
     }
 
@@ -159,14 +121,25 @@ public final class WeightStore: @unchecked Sendable {
     private let dataStart: Int
     private let byName: [String: Int]
 
-    /// Maps and checks the file at `path`.
-    public convenience init(path: String) throws {
-        try self.init(file: try MappedFile(path: path), source: path)
+    /// How a weight file reaches memory.
+    public enum Loading: Sendable {
+        /// Mapped read-only: fast to open and shared with the page cache, but truncating the file
+        /// while the store is alive kills the process with SIGBUS when a lost page is read.
+        case mapped
+        /// Copied into memory nnbuild owns: the file can then change or vanish without harm.
+        /// For long-running processes such as servers.
+        case copy
+    }
+
+    /// Maps (or, with `.copy`, reads) and checks the file at `path`.
+    public convenience init(path: String, loading: Loading = .mapped) throws {
+        let file = loading == .copy ? try MappedFile(copyingFileAt: path) : try MappedFile(path: path)
+        try self.init(file: file, source: path)
     }
 
     /// Checks an in-memory blob (tests, or data from standard input).
     public convenience init(bytes: [UInt8], source: String = "<weights>") throws {
-        try self.init(file: MappedFile(copying: bytes), source: source)
+        try self.init(file: try MappedFile(copying: bytes, source: source), source: source)
     }
 
     private init(file: MappedFile, source: String) throws {
@@ -174,6 +147,7 @@ public final class WeightStore: @unchecked Sendable {
         self.source = source
         let bytes = file.bytes
         func fail(_ message: String) -> NNError { NNError(.weights, source, message) }
+        try FileKind.check(bytes.prefix(8), path: source, expected: .weights)
 
         guard bytes.count >= 8 else {
             throw fail("the file is \(bytes.count) bytes; a safetensors file starts with an 8-byte header length")
@@ -191,12 +165,11 @@ public final class WeightStore: @unchecked Sendable {
             throw fail("the header does not start with '{'; expected a JSON object (is this a safetensors file?)")
         }
         let headerBytes = UnsafeBufferPointer(start: bytes.baseAddress!.advanced(by: 8).assumingMemoryBound(to: UInt8.self), count: headerSize)
-        if let duplicate = WeightStore.duplicateTopLevelKey(headerBytes) {
-            throw fail("header: tensor name '\(duplicate)' appears twice")
-        }
+        // Names are compared decoded (`\u0061` is `a`), and a name holding NUL is refused: json-c
+        // would cut it there and keep only the last of two equal names.
         let header: JSONValue
         do {
-            header = try JSONParser.parse(headerBytes, source: "\(source) header")
+            header = try JSONParser.parse(headerBytes, source: "\(source) header", refuseDuplicateKeys: true)
         } catch let error as NNError {
             throw NNError(.weights, error.location, error.message)
         }
@@ -223,9 +196,9 @@ public final class WeightStore: @unchecked Sendable {
             guard let dtype = DType(rawValue: dtypeName) else {
                 let known = ["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL", "F8_E4M3", "F8_E5M2"]
                 if known.contains(dtypeName) {
-                    throw fail("\(location): dtype \(dtypeName) is not supported for weights; expected F32, F16, BF16 or F64")
+                    throw fail("\(location): dtype \(dtypeName) is not supported for weights; expected \(DType.accepted)")
                 }
-                throw fail("\(location): unknown dtype '\(dtypeName)'; expected F32, F16, BF16 or F64")
+                throw fail("\(location): unknown dtype '\(dtypeName)'; expected \(DType.accepted)")
             }
             guard case let .array(shapeItems)? = value["shape"] else { throw fail("\(location): missing or non-array shape") }
             var shape: [Int] = []
@@ -292,6 +265,14 @@ public final class WeightStore: @unchecked Sendable {
             return FloatStorage((0..<count).map { WeightStore.halfToFloat(start.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) })
         case .bf16:
             return FloatStorage((0..<count).map { Float(bitPattern: UInt32(start.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) << 16) })
+        case .i64: return FloatStorage((0..<count).map { Float(Int64(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) })
+        case .i32: return FloatStorage((0..<count).map { Float(Int32(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) })
+        case .i16: return FloatStorage((0..<count).map { Float(Int16(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 2, as: Int16.self))) })
+        case .i8: return FloatStorage((0..<count).map { Float(start.load(fromByteOffset: $0, as: Int8.self)) })
+        case .u64: return FloatStorage((0..<count).map { Float(UInt64(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) })
+        case .u32: return FloatStorage((0..<count).map { Float(UInt32(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
+        case .u16: return FloatStorage((0..<count).map { Float(UInt16(littleEndian: start.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self))) })
+        case .u8: return FloatStorage((0..<count).map { Float(start.load(fromByteOffset: $0, as: UInt8.self)) })
         }
     }
 
@@ -308,38 +289,5 @@ public final class WeightStore: @unchecked Sendable {
             return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
         }
         return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
-    }
-
-    /// json-c keeps only the last of duplicate keys, so duplicates in the top-level object are found
-    /// by a scan of the raw text: a key is a string at depth 1 followed by ':'.
-    static func duplicateTopLevelKey(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        var seen = Set<[UInt8]>()
-        var depth = 0
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                var end = index + 1
-                var escaped = false
-                while end < bytes.count {
-                    if escaped { escaped = false } else if bytes[end] == UInt8(ascii: "\\") { escaped = true } else if bytes[end] == UInt8(ascii: "\"") { break }
-                    end += 1
-                }
-                if depth == 1 {
-                    var after = end + 1
-                    while after < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[after]) { after += 1 }
-                    if after < bytes.count, bytes[after] == UInt8(ascii: ":") {
-                        let key = Array(bytes[(index + 1)..<min(end, bytes.count)])
-                        if !seen.insert(key).inserted { return String(decoding: key, as: UTF8.self) }
-                    }
-                }
-                index = end + 1
-                continue
-            }
-            if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { depth += 1 }
-            if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") { depth -= 1 }
-            index += 1
-        }
-        return nil
     }
 }

@@ -9,7 +9,12 @@ struct Eval: ParsableCommand {
         The predicted class of a row is the argmax of the model's output (a single sigmoid output: \
         class 1 when ≥ 0.5). The report is laid out like scikit-learn's classification_report; \
         --json prints scikit-learn's output_dict form plus "confusion_matrix" (rows: true class, \
-        columns: predicted class). Labels: integer .npy, a JSON array, or one-hot rows.
+        columns: predicted class) and "confusion_matrix_labels" (its classes, in order). Labels: \
+        integer .npy, a JSON array, or one-hot rows.
+
+        As scikit-learn's classification_report does, the report, its macro and weighted averages \
+        and the confusion matrix cover the classes present in the labels or the predictions; \
+        --all-classes covers every output class of the model, with zeros for the absent ones.
         """
     )
 
@@ -29,6 +34,9 @@ struct Eval: ParsableCommand {
 
     @Flag(help: "Print the report as JSON.")
     var json = false
+
+    @Flag(help: "Report every output class, absent ones as zeros, and average over all of them (scikit-learn: labels=range(classes)).")
+    var allClasses = false
 
     @Option(help: "Digits after the decimal point in the text report.")
     var digits = 4
@@ -60,7 +68,7 @@ struct Eval: ParsableCommand {
             guard names.count == classes else {
                 throw NNError(.input, classNames ?? "", "\(names.count) class names given, the model has \(classes) classes")
             }
-            let report = ClassificationReport(truth: truth, predicted: predicted, names: names)
+            let report = ClassificationReport(truth: truth, predicted: predicted, names: names, allClasses: allClasses)
             print(json ? report.json : report.text(digits: digits))
         }
     }
@@ -90,7 +98,10 @@ enum Labels {
     }
 }
 
-/// Per-class precision, recall, F1 and support, as scikit-learn computes them (a 0/0 is 0).
+/// Per-class precision, recall, F1 and support, as scikit-learn's `classification_report` computes
+/// them (a 0/0 is 0). Every part of the report covers one set of classes: those present in the
+/// labels or the predictions (scikit-learn's default, `unique_labels(y_true, y_pred)`), or with
+/// `allClasses` every output class (scikit-learn's `labels=range(classes)`).
 struct ClassificationReport {
     struct Row {
         var name: String
@@ -100,6 +111,8 @@ struct ClassificationReport {
         var support: Int
     }
 
+    /// Output classes left out because neither the labels nor the predictions hold them.
+    let absent: [String]
     let rows: [Row]
     let accuracy: Double
     let total: Int
@@ -107,26 +120,33 @@ struct ClassificationReport {
     let weighted: Row
     let confusion: [[Int]]
 
-    init(truth: [Int], predicted: [Int], names: [String]) {
-        let classes = names.count
-        var confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes)
-        for (t, p) in zip(truth, predicted) { confusion[t][p] += 1 }
+    init(truth: [Int], predicted: [Int], names: [String], allClasses: Bool = false) {
+        let present = Set(truth).union(predicted)
+        // The class indices the report covers, ascending; `rows` and `confusion` follow them.
+        let labels = allClasses ? Array(names.indices) : names.indices.filter(present.contains)
+        absent = allClasses ? [] : names.indices.filter { !present.contains($0) }.map { names[$0] }
+        // Every truth and prediction is among `labels`, so each pair lands in the matrix.
+        let position = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        var confusion = Array(repeating: Array(repeating: 0, count: labels.count), count: labels.count)
+        for (t, p) in zip(truth, predicted) {
+            if let row = position[t], let column = position[p] { confusion[row][column] += 1 }
+        }
         self.confusion = confusion
         func ratio(_ a: Int, _ b: Int) -> Double { b == 0 ? 0 : Double(a) / Double(b) }
-        let rows: [Row] = (0..<classes).map { c in
+        let rows: [Row] = labels.indices.map { c in
             let hit = confusion[c][c]
-            let predictedCount = (0..<classes).reduce(0) { $0 + confusion[$1][c] }
+            let predictedCount = confusion.reduce(0) { $0 + $1[c] }
             let support = confusion[c].reduce(0, +)
             let precision = ratio(hit, predictedCount)
             let recall = ratio(hit, support)
             let f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall)
-            return Row(name: names[c], precision: precision, recall: recall, f1: f1, support: support)
+            return Row(name: names[labels[c]], precision: precision, recall: recall, f1: f1, support: support)
         }
         self.rows = rows
         let total = truth.count
         self.total = total
         accuracy = ratio(zip(truth, predicted).filter { $0 == $1 }.count, total)
-        let n = Double(max(classes, 1))
+        let n = Double(max(rows.count, 1))
         macro = Row(name: "macro avg", precision: rows.map(\.precision).reduce(0, +) / n,
                     recall: rows.map(\.recall).reduce(0, +) / n, f1: rows.map(\.f1).reduce(0, +) / n, support: total)
         let weight = { (value: KeyPath<Row, Double>) in
@@ -135,7 +155,11 @@ struct ClassificationReport {
         weighted = Row(name: "weighted avg", precision: weight(\.precision), recall: weight(\.recall), f1: weight(\.f1), support: total)
     }
 
-    /// scikit-learn's classification_report layout, then the confusion matrix.
+    /// The longest class name a confusion matrix column shows; a longer one is cut with "…".
+    static let columnNameLimit = 10
+
+    /// scikit-learn's classification_report layout, then the confusion matrix with both its rows
+    /// and its columns named.
     func text(digits: Int) -> String {
         let width = max(rows.map(\.name.count).max() ?? 0, "weighted avg".count, digits)
         func pad(_ text: String, _ size: Int) -> String { String(repeating: " ", count: max(size - text.count, 0)) + text }
@@ -147,17 +171,27 @@ struct ClassificationReport {
         out += rows.map(line).joined(separator: "\n") + "\n\n"
         out += pad("accuracy", width) + "  " + [pad("", 9), pad("", 9), number(accuracy), pad(String(total), 9)].joined(separator: " ") + "\n"
         out += line(macro) + "\n" + line(weighted) + "\n\n"
+        if !absent.isEmpty {
+            out += "not in the labels or the predictions, left out: \(absent.joined(separator: ", ")) (--all-classes keeps them)\n\n"
+        }
         out += "confusion matrix (rows: true class, columns: predicted class)\n"
-        let cell = max(confusion.flatMap { $0 }.map { String($0).count }.max() ?? 1, 1)
+        let headers = rows.map { row in
+            row.name.count <= Self.columnNameLimit ? row.name : String(row.name.prefix(Self.columnNameLimit - 1)) + "…"
+        }
+        // Each column as wide as its name or its largest count, whichever is wider.
+        let widths = headers.indices.map { column in
+            max(headers[column].count, confusion.map { String($0[column]).count }.max() ?? 1)
+        }
         let nameWidth = rows.map(\.name.count).max() ?? 1
-        out += String(repeating: " ", count: nameWidth) + "  " + (0..<rows.count).map { pad(String($0), cell) }.joined(separator: " ") + "\n"
+        func cells(_ texts: [String]) -> String { zip(texts, widths).map { pad($0, $1) }.joined(separator: " ") }
+        out += String(repeating: " ", count: nameWidth) + "  " + cells(headers) + "\n"
         for (index, counts) in confusion.enumerated() {
-            out += pad(rows[index].name, nameWidth) + "  " + counts.map { pad(String($0), cell) }.joined(separator: " ") + "\n"
+            out += pad(rows[index].name, nameWidth) + "  " + cells(counts.map(String.init)) + "\n"
         }
         return out
     }
 
-    /// scikit-learn's `output_dict=True` form, plus the confusion matrix.
+    /// scikit-learn's `output_dict=True` form, plus the confusion matrix and the classes it covers.
     var json: String {
         func entry(_ row: Row) -> JSONValue {
             .object([("precision", .double(row.precision)), ("recall", .double(row.recall)),
@@ -168,6 +202,7 @@ struct ClassificationReport {
         members.append(("macro avg", entry(macro)))
         members.append(("weighted avg", entry(weighted)))
         members.append(("confusion_matrix", .array(confusion.map { .array($0.map { .int(Int64($0)) }) })))
+        members.append(("confusion_matrix_labels", .array(rows.map { .string($0.name) })))
         return JSONWriter.string(.object(members))
     }
 }

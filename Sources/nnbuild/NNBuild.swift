@@ -59,12 +59,15 @@ struct ModelArguments: ParsableArguments {
 
     @OptionGroup var plugins: PluginOptions
 
-    /// Loads the spec and optional weights and builds the model with built-ins and plugins.
+    @OptionGroup var memory: MemoryOptions
+
+    /// Loads the spec and optional weights and builds the model with built-ins and plugins, under
+    /// the memory limit of `--max-memory` (which `predict` then uses too).
     func load(weights: String?) throws -> Model {
         let registry = try plugins.registry()
         let description = try ModelDescription.load(path: spec)
         let store = try weights.map { try WeightStore(path: $0) }
-        return try Model.build(description, registry: registry, weights: store)
+        return try Model.build(description, registry: registry, weights: store, settings: memory.settings)
     }
 }
 

@@ -20,24 +20,39 @@ struct Validate: ParsableCommand {
     }
 }
 
-/// A table like Keras's `model.summary()`.
+/// A table like Keras's `model.summary()`: a Sequential model's one row per layer, a Functional
+/// model's with the "Connected to" column and its named inputs and outputs.
 enum Summary {
     static func text(for model: Model, weightsChecked: Bool) -> String {
-        let rows = model.nodes.map { node in
-            ["\(node.spec.name) (\(node.spec.className))", describeShape(node.outputShape) + (node.carriesMask ? " masked" : ""),
-             grouped(node.parameterCount)]
+        let functional = model.description.graph.className != "Sequential"
+        var rows: [[String]]
+        var header = ["Layer (type)", "Output Shape", "Param #"]
+        if functional {
+            header.append("Connected to")
+            rows = functionalRows(model)
+        } else {
+            rows = model.nodes.map { node in
+                ["\(node.spec.name) (\(node.spec.className))", describeShape(node.outputShape) + (node.carriesMask ? " masked" : ""),
+                 grouped(node.parameterCount)]
+            }
         }
-        let header = ["Layer (type)", "Output Shape", "Param #"]
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, cell in i == 2 ? String(repeating: " ", count: widths[i] - cell.count) + cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            let text = cells.enumerated().map { i, cell in i == 2 ? String(repeating: " ", count: widths[i] - cell.count) + cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
                 .joined(separator: "   ")
+            return functional ? String(text.reversed().drop { $0 == " " }.reversed()) : text
         }
-        let rule = String(repeating: "─", count: widths.reduce(6, +))
-        var out = ["Model: \"\(model.description.name)\" (\(model.description.format.rawValue) spec, input \(describeShape(model.inputShape)) \(model.description.inputDType))", rule, line(header), rule]
+        let rule = String(repeating: "─", count: widths.reduce(3 * (widths.count - 1), +))
+        let title = functional ? "\(model.description.format.rawValue) spec, \(model.description.graph.className)"
+                               : "\(model.description.format.rawValue) spec, input \(describeShape(model.inputShape)) \(model.description.inputDType)"
+        var out = ["Model: \"\(model.description.name)\" (\(title))", rule, line(header), rule]
         out += rows.map(line)
         out.append(rule)
+        if functional {
+            out.append("Inputs: " + model.inputs.map { "\($0.name) \(describeShape($0.shape)) \($0.dtype)" }.joined(separator: ", "))
+            out.append("Outputs: " + model.outputs.map { "\($0.name) \(describeShape($0.shape))" }.joined(separator: ", "))
+        }
         out.append("Total params: \(grouped(model.parameterCount))")
         out.append(weightsChecked ? "Weights: every tensor found with the expected shape, none unused." : "Weights: not checked (no weight file given).")
         // nnbuild computes in float32; a 16-bit policy makes Keras round every layer's arithmetic.
@@ -63,5 +78,22 @@ enum Summary {
             out.append(c)
         }
         return String(out.reversed())
+    }
+
+    /// One row per layer of the document's graph, as Keras prints a Functional model: a shared
+    /// layer once, with every call's inputs (`conv2d[0][0]`), a nested model as one row holding
+    /// its parameters.
+    static func functionalRows(_ model: Model) -> [[String]] {
+        let graph = model.description.graph
+        var parameters: [String: Int] = [:]
+        for node in model.nodes { parameters[node.scope.first ?? node.spec.name, default: 0] += node.parameterCount }
+        return graph.layers.compactMap { layer in
+            let calls = layer.nodes.filter { model.callOutputs[$0.key] != nil }
+            guard let first = calls.first, let outputs = model.callOutputs[first.key] else { return nil }
+            let shapes = outputs.map { describeShape(model.valueShapes[$0]) + (model.valueMasks[$0] ? " masked" : "") }
+            let sources = calls.flatMap { call in call.inputs.map { "\($0.ref.layer)[\($0.ref.node)][\($0.ref.index)]" } }
+            return ["\(layer.name) (\(layer.spec.className))", shapes.joined(separator: ", "), grouped(parameters[layer.name] ?? 0),
+                    sources.isEmpty ? "-" : sources.joined(separator: ", ")]
+        }
     }
 }

@@ -254,7 +254,7 @@ final class ConvolutionTests: XCTestCase {
             (#""filters": 4, "kernel_size": 0"#, "config.kernel_size", "must hold positive integers"),
             (#""filters": 4, "kernel_size": 3, "padding": "causal""#, "config.padding", #"must be one of "valid", "same", found "causal""#),
             (#""kernel_size": 3"#, "config.filters", "missing required key 'filters'"),
-            (#""filters": 268435456, "kernel_size": 1"#, "config.filters", "more than 2147483648 values per sample"),
+            (#""filters": 268435456, "kernel_size": 1"#, "config.filters", "more than the limit of 2^31"),
         ]
         for (config, location, text) in cases {
             let layer = #"{"class_name": "Conv2D", "config": {"name": "conv", \#(config)}}"#

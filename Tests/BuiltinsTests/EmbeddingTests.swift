@@ -17,6 +17,11 @@ final class EmbeddingTests: XCTestCase {
         XCTAssertEqual(try embedding(maskZero: true).inputIndexLimit, 4)
     }
 
+    func testTheSummaryMarksAMaskOnlyWithMaskZero() throws {
+        XCTAssertTrue(try embedding(maskZero: true).nodes[1].carriesMask)
+        XCTAssertFalse(try embedding(maskZero: false).nodes[1].carriesMask)
+    }
+
     func testOutOfRangeIdsNameRowAndPosition() throws {
         let model = try embedding(maskZero: false)
         XCTAssertThrowsError(try model.predict(Tensor(shape: [2, 3], data: [1, 2, 3, 0, 4, 1]))) { error in

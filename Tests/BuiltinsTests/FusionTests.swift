@@ -23,7 +23,13 @@ final class FusionTests: XCTestCase {
         var random = SplitMix(seed: 7)
         let shapes: [String: [Int]] = ["c1/kernel": [3, 3, 2, 3], "c1/bias": [3], "c2/kernel": [2, 2, 3, 2], "c2/bias": [2],
                                        "d1/kernel": [50, 4], "d1/bias": [4], "d2/kernel": [4, 3], "d2/bias": [3]]
-        return shapes.mapValues { shape in (shape, random.floats(shape.reduce(1, *))) }
+        // Drawn in sorted order: a dictionary's own order differs from one instance to the next.
+        var weights: [String: ([Int], [Float])] = [:]
+        for name in shapes.keys.sorted() {
+            guard let shape = shapes[name] else { continue }
+            weights[name] = (shape, random.floats(shape.reduce(1, *)))
+        }
+        return weights
     }
 
     func testConvolutionAndDenseAbsorbTheActivationAfterThem() throws {

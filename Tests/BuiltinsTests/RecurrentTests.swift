@@ -66,7 +66,7 @@ final class RecurrentTests: XCTestCase {
     }
 
     func testUnsupportedOptionsAreRefusedClearly() {
-        for (key, message) in [("return_state", "return_state=true is not supported yet"), ("stateful", "stateful=true is not supported yet")] {
+        for (key, message) in [("return_state", "return_state=true gives 3 tensors, which a Sequential model or a wrapper layer cannot pass on"), ("stateful", "stateful=true is not supported yet")] {
             XCTAssertThrowsError(try buildSingle(#"{"class_name": "LSTM", "config": {"units": 2, "\#(key)": true}}"#, input: [3, 1])) { error in
                 XCTAssertTrue("\(error)".contains(message), "\(error)")
             }
@@ -77,7 +77,7 @@ final class RecurrentTests: XCTestCase {
     }
 
     /// A user's recurrent layer: the running sum of the first feature over unmasked steps.
-    struct RunningSum: Layer {
+    struct RunningSum: RecurrentSequenceLayer {
         let returnSequences: Bool
         let goBackwards: Bool
         let outputShape: [Int?]

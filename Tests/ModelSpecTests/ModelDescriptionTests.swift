@@ -52,10 +52,14 @@ final class ModelDescriptionTests: XCTestCase {
         XCTAssertEqual(spec.inputDType, "int32")
     }
 
-    func testFunctionalModelIsRefusedClearly() {
+    func testFunctionalModelIsReadAsAGraph() throws {
         XCTAssertThrowsError(try ModelDescription.parse(#"{"class_name": "Functional", "config": {"layers": []}}"#)) { error in
-            XCTAssertTrue("\(error)".contains("Functional model is not supported yet"), "\(error)")
+            XCTAssertTrue("\(error)".contains("the model has no layers"), "\(error)")
         }
+        let text = #"{"class_name": "Functional", "config": {"name": "f", "layers": [{"class_name": "InputLayer", "name": "x", "config": {"name": "x", "batch_shape": [null, 3]}, "inbound_nodes": []}, {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 2}, "inbound_nodes": [[["x", 0, 0, {}]]]}], "input_layers": [["x", 0, 0]], "output_layers": [["d", 0, 0]]}}"#
+        let description = try ModelDescription.parse(text)
+        XCTAssertEqual(description.inputShape, [3])
+        XCTAssertEqual(description.graph.outputNames, ["d"])
     }
 
     func testMissingInputShapeSaysHowToFixIt() {

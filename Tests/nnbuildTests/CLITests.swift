@@ -258,11 +258,11 @@ final class PluginCLITests: XCTestCase {
         let path = try sharedLibrary("int nnbuild_plugin_abi_version(void) { return 999; }\nvoid nnbuild_plugin_register(void *r) {}\n")
         let (status, stderr) = try run(["layers"], environment: ["NNBUILD_PLUGIN_PATH": path])
         XCTAssertEqual(status, 1)
-        XCTAssertTrue(stderr.contains("was built for layer registry ABI version 999, this nnbuild has version 1"), stderr)
+        XCTAssertTrue(stderr.contains("was built for layer registry ABI version 999, this nnbuild has version 2"), stderr)
     }
 
     func testPluginThatRegistersNothing() throws {
-        let path = try sharedLibrary("int nnbuild_plugin_abi_version(void) { return 1; }\nvoid nnbuild_plugin_register(void *r) {}\n")
+        let path = try sharedLibrary("int nnbuild_plugin_abi_version(void) { return 2; }\nvoid nnbuild_plugin_register(void *r) {}\n")
         let (status, stderr) = try run(["--plugin", path, "layers"])
         XCTAssertEqual(status, 1)
         XCTAssertTrue(stderr.contains("registered no layer type"), stderr)

@@ -25,6 +25,27 @@ package struct ConvolutionGeometry: Sendable, Equatable {
     package var patchSize: Int { rows.size * columns.size * groupChannels }
     package var inputCount: Int { rows.input * columns.input * channels }
     package var outputCount: Int { rows.output * columns.output * filters }
+    /// The (height, width) of the zero-padded image the implicit GEMM and Winograd read: every tap
+    /// of every output pixel inside, at least `minimum` (Winograd's tiles reach past the last
+    /// output); nil when the input is read in place. Saturates rather than overflows.
+    package func paddedSize(minimumHeight: Int = 0, minimumWidth: Int = 0) -> (height: Int, width: Int)? {
+        func extent(_ axis: WindowAxis) -> Int {
+            let reach = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([max(axis.output - 1, 0), axis.stride]), axis.span)
+            return max(ShapeMath.saturatingSum(axis.padBefore, axis.input), reach)
+        }
+        let height = max(extent(rows), minimumHeight), width = max(extent(columns), minimumWidth)
+        guard rows.padBefore > 0 || columns.padBefore > 0 || height > rows.input || width > columns.input else { return nil }
+        return (height, width)
+    }
+
+    /// Elements of the zero-padded copy of one image (0 when the input is read in place).
+    package func paddedImageCount(winograd: Bool) -> Int {
+        let size = winograd ? paddedSize(minimumHeight: 2 * ((rows.output + 1) / 2) + 2, minimumWidth: 2 * ((columns.output + 1) / 2) + 2)
+                            : paddedSize()
+        guard let size else { return 0 }
+        return ShapeMath.saturatingProduct([size.height, size.width, channels])
+    }
+
     /// A 1×1 kernel at stride 1 without padding reads the input as its own im2col matrix.
     package var isPointwise: Bool {
         rows.size == 1 && columns.size == 1 && rows.stride == 1 && columns.stride == 1
@@ -93,14 +114,16 @@ private struct PaddedInput: @unchecked Sendable {
 
     /// At least `minimumHeight` × `minimumWidth` (Winograd's tiles reach past the last output).
     init(_ x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry, minimumHeight: Int = 0, minimumWidth: Int = 0) {
-        func extent(_ axis: WindowAxis) -> Int { max(axis.padBefore + axis.input, (axis.output - 1) * axis.stride + axis.span) }
-        height = max(extent(g.rows), minimumHeight)
-        width = max(extent(g.columns), minimumWidth)
-        guard g.rows.padBefore > 0 || g.columns.padBefore > 0 || height > g.rows.input || width > g.columns.input else {
+        // The layer checked this copy's size against the memory limit (Model's checkMemory) before.
+        guard let size = g.paddedSize(minimumHeight: minimumHeight, minimumWidth: minimumWidth) else {
+            height = g.rows.input
+            width = g.columns.input
             base = x
             owned = nil
             return
         }
+        height = size.height
+        width = size.width
         let channels = g.channels, rowLength = g.columns.input * channels
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: batch * height * width * channels)
         buffer.initialize(repeating: 0, count: batch * height * width * channels)

@@ -4,31 +4,36 @@ import LayerRegistry
 /// config with `go_backwards` flipped) over the sequence and merges the two outputs. With
 /// `return_sequences` the backward output is reversed back in time before merging.
 ///
-/// Config: `layer`, `backward_layer` (optional), `merge_mode` ("concat"; "sum", "mul", "ave").
+/// Config: `layer`, `backward_layer` (optional), `merge_mode` ("concat"; "sum", "mul", "ave", or
+/// null: both outputs as two tensors). With the halves' `return_state` the call returns the
+/// output(s), then the forward layer's final states, then the backward layer's; a call's
+/// `initial_state` is split in two, the first half for the forward layer, as Keras does.
 /// Both halves are built through the registry, so any registered recurrent layer can be wrapped.
 public struct Bidirectional: Layer {
     public enum Merge: String, Sendable { case concat, sum, mul, ave }
 
     public let forwardLayer: any Layer
     public let backwardLayer: any Layer
-    public let merge: Merge
+    /// How the two outputs merge; nil for merge_mode None (both, as two outputs).
+    public let merge: Merge?
     public let returnSequences: Bool
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { returnSequences ? .propagates : .drops }
 
-    static func factory(_ context: LayerContext) throws -> any Layer {
-        let mode = try context.string("merge_mode", default: "concat")
-        guard let merge = Merge(rawValue: mode) else {
-            if context.value("merge_mode")?.isNull == true {
-                throw context.error("merge_mode null (a list of both outputs) is not supported: a Sequential model passes one tensor on", key: "merge_mode")
-            }
-            throw context.error("'merge_mode' must be one of \"concat\", \"sum\", \"mul\", \"ave\", found \"\(mode)\"", key: "merge_mode")
-        }
+    static func factory(_ context: LayerContext) throws -> any NodeLayer {
+        let merge: Merge?
         if context.value("merge_mode")?.isNull == true {
-            throw context.error("merge_mode null (a list of both outputs) is not supported: a Sequential model passes one tensor on", key: "merge_mode")
+            merge = nil
+        } else {
+            let mode = try context.string("merge_mode", default: "concat")
+            guard let known = Merge(rawValue: mode) else {
+                throw context.error("'merge_mode' must be one of \"concat\", \"sum\", \"mul\", \"ave\" or null, found \"\(mode)\"", key: "merge_mode")
+            }
+            merge = known
         }
         var forward = try context.nestedSpec("layer")
         let returnSequences = try bool(forward, "return_sequences")
+        let returnState = try bool(forward, "return_state")
         var backward: LayerSpec
         if context.has("backward_layer") {
             backward = try context.nestedSpec("backward_layer")
@@ -40,25 +45,43 @@ public struct Bidirectional: Layer {
             backward.path = forward.path
             if !forward.name.hasPrefix("forward_") { forward.name = "forward_" + forward.name }
         }
-        // Both halves must agree on return_sequences (Keras checks the same).
-        for spec in [forward, backward] where try bool(spec, "return_sequences") != returnSequences {
-            throw context.error("the forward and backward layers must agree on return_sequences")
+        // Both halves must agree on return_sequences and return_state (Keras checks the same).
+        for key in ["return_sequences", "return_state"] {
+            for spec in [forward, backward] where try bool(spec, key) != (key == "return_state" ? returnState : returnSequences) {
+                throw context.error("the forward and backward layers must agree on \(key)", key: "backward_layer")
+            }
         }
         // Keras's Bidirectional forces zero_output_for_mask to return_sequences on both halves,
-        // whatever their configs say.
-        forward.config = set(forward.config, "zero_output_for_mask", .bool(returnSequences))
-        backward.config = set(backward.config, "zero_output_for_mask", .bool(returnSequences))
+        // whatever their configs say. The halves return one tensor each: this layer asks them for
+        // their states itself, so return_state is taken off their configs.
+        for index in 0..<2 {
+            var spec = index == 0 ? forward : backward
+            spec.config = set(spec.config, "zero_output_for_mask", .bool(returnSequences))
+            spec.config = set(spec.config, "return_state", .bool(false))
+            if index == 0 { forward = spec } else { backward = spec }
+        }
         let forwardLayer = try context.buildNested(forward)
         let backwardLayer = try context.buildNested(backward)
+        for (key, spec, layer) in [("layer", forward, forwardLayer),
+                                   (context.has("backward_layer") ? "backward_layer" : "layer", backward, backwardLayer)]
+            where !(layer is any RecurrentSequenceLayer) {
+            throw context.error("'\(key)' must be a recurrent layer (SimpleRNN, LSTM, GRU or another registered recurrent layer), as Keras requires; found \(spec.className) '\(spec.name)'", key: key)
+        }
         let a = forwardLayer.outputShape, b = backwardLayer.outputShape
         guard a.count == b.count, a.dropLast() == b.dropLast(), let last = a.last ?? nil, let otherLast = b.last ?? nil else {
             throw context.error("the forward and backward layers give different shapes: \(describeShape(a)) and \(describeShape(b))")
         }
-        if merge != .concat, last != otherLast {
-            throw context.error("merge_mode \"\(mode)\" needs both halves to have the same width, found \(last) and \(otherLast)", key: "merge_mode")
+        if let merge, merge != .concat, last != otherLast {
+            throw context.error("merge_mode \"\(merge.rawValue)\" needs both halves to have the same width, found \(last) and \(otherLast)", key: "merge_mode")
         }
-        return Bidirectional(forwardLayer: forwardLayer, backwardLayer: backwardLayer, merge: merge, returnSequences: returnSequences,
-                             outputShape: Array(a.dropLast()) + [merge == .concat ? last + otherLast : last])
+        let layer = Bidirectional(forwardLayer: forwardLayer, backwardLayer: backwardLayer, merge: merge, returnSequences: returnSequences,
+                                  outputShape: Array(a.dropLast()) + [merge == .concat ? last + otherLast : last])
+        return try RecurrentCall.make(layer, returnState: returnState, context: context)
+    }
+
+    /// The same wrapper around other halves (an Embedding's fusion gives them token ids).
+    func withHalves(_ forward: any Layer, _ backward: any Layer) -> Bidirectional {
+        Bidirectional(forwardLayer: forward, backwardLayer: backward, merge: merge, returnSequences: returnSequences, outputShape: outputShape)
     }
 
     static func bool(_ spec: LayerSpec, _ key: String) throws -> Bool {
@@ -76,10 +99,52 @@ public struct Bidirectional: Layer {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
+        let (outputs, _) = try call(sequence: input, initialStates: [])
+        guard outputs.count == 1, let output = outputs.first else {
+            throw NNError(.input, "Bidirectional", "merge_mode null gives \(outputs.count) outputs; run the layer as a graph node")
+        }
+        return output
+    }
+}
+
+extension Bidirectional: StatefulSequenceLayer {
+    /// The halves' states, forward then backward; empty unless both halves can report theirs.
+    var stateWidths: [Int] {
+        guard let forward = forwardLayer as? any StatefulSequenceLayer, let backward = backwardLayer as? any StatefulSequenceLayer,
+              !forward.stateWidths.isEmpty, !backward.stateWidths.isEmpty else { return [] }
+        return forward.stateWidths + backward.stateWidths
+    }
+
+    var stateNames: [String] {
+        guard let forward = forwardLayer as? any StatefulSequenceLayer, let backward = backwardLayer as? any StatefulSequenceLayer else { return [] }
+        return forward.stateNames.map { "forward " + $0 } + backward.stateNames.map { "backward " + $0 }
+    }
+
+    var sequenceOutputShapes: [[Int?]] {
+        merge == nil ? [forwardLayer.outputShape, backwardLayer.outputShape] : [outputShape]
+    }
+
+    /// The merged output (or both outputs for merge_mode None), then the forward layer's final
+    /// states, then the backward layer's. `initialStates` holds the forward layer's states then
+    /// the backward layer's (empty for zeros).
+    func call(sequence input: Tensor, initialStates: [Tensor]) throws -> (outputs: [Tensor], states: [Tensor]) {
+        let halves = [forwardLayer, backwardLayer]
+        let forwardCount = (forwardLayer as? any StatefulSequenceLayer)?.stateWidths.count ?? 0
+        let split = [Array(initialStates.prefix(initialStates.isEmpty ? 0 : forwardCount)),
+                     Array(initialStates.dropFirst(initialStates.isEmpty ? 0 : forwardCount))]
         // The halves are independent: on a single row with two threads they run side by side.
-        let halves = try runConcurrently(2) { try ($0 == 0 ? forwardLayer : backwardLayer).apply(input) }
-        let a = halves[0]
-        var b = halves[1]
+        let results = try runConcurrently(2) { index -> (Tensor, [Tensor]) in
+            if let stateful = halves[index] as? any StatefulSequenceLayer {
+                let (outputs, states) = try stateful.call(sequence: input, initialStates: split[index])
+                guard let output = outputs.first else { throw NNError(.input, "Bidirectional", "a half gave no output") }
+                return (output, states)
+            }
+            guard split[index].isEmpty else { throw NNError(.input, "Bidirectional", "a half that cannot take initial states was given some") }
+            return (try halves[index].apply(input), [])
+        }
+        let a = results[0].0
+        var b = results[1].0
+        let states = results[0].1 + results[1].1
         guard a.shape.dropLast() == b.shape.dropLast() else {
             throw NNError(.input, "Bidirectional", "the halves gave shapes \(a.shape) and \(b.shape)")
         }
@@ -97,6 +162,8 @@ public struct Bidirectional: Layer {
         }
         let width = a.shape.last ?? 1, otherWidth = b.shape.last ?? 1
         let rows = a.count / max(width, 1)
+        guard let merge else { return ([a, b], states) }
+        let merged: Tensor
         switch merge {
         case .concat:
             var data = [Float]()
@@ -105,10 +172,23 @@ public struct Bidirectional: Layer {
                 data += a.data[(row * width)..<((row + 1) * width)]
                 data += b.data[(row * otherWidth)..<((row + 1) * otherWidth)]
             }
-            return Tensor(shape: Array(a.shape.dropLast()) + [width + otherWidth], data: data)
-        case .sum: return Tensor(shape: a.shape, data: zip(a.data, b.data).map { $0 + $1 })
-        case .mul: return Tensor(shape: a.shape, data: zip(a.data, b.data).map { $0 * $1 })
-        case .ave: return Tensor(shape: a.shape, data: zip(a.data, b.data).map { ($0 + $1) / 2 })
+            merged = Tensor(shape: Array(a.shape.dropLast()) + [width + otherWidth], data: data)
+        case .sum: merged = Tensor(shape: a.shape, data: zip(a.data, b.data).map { $0 + $1 })
+        case .mul: merged = Tensor(shape: a.shape, data: zip(a.data, b.data).map { $0 * $1 })
+        case .ave: merged = Tensor(shape: a.shape, data: zip(a.data, b.data).map { ($0 + $1) / 2 })
         }
+        return ([merged], states)
+    }
+}
+
+extension Bidirectional: PlansMemory {
+    /// Both halves at once (they may run side by side), each with its scratch, then the merge.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let halves = [forwardLayer, backwardLayer].map { $0.plannedWorkingSet(input: input) }
+        let merged = WorkingSet(outputShape: [input.first ?? 1] + outputShape.enumerated().map { axis, size in
+            size ?? (axis + 1 < input.count ? input[axis + 1] : 1)
+        })
+        let scratch = ShapeMath.saturatingSum(halves[0].output, halves[0].scratch, halves[1].output, halves[1].scratch)
+        return WorkingSet(outputShape: merged.outputShape, scratch: scratch, scratchMeaning: "both halves' outputs and scratch")
     }
 }

@@ -15,7 +15,7 @@ public struct SimpleRNNCell: RecurrentCell {
     public var stateCount: Int { 1 }
     public var scratchPerRow: Int { 0 }
 
-    static func factory(_ context: LayerContext) throws -> any Layer {
+    static func factory(_ context: LayerContext) throws -> any NodeLayer {
         let options = try RecurrentOptions.read(context, defaultRecurrent: nil)
         let features = try context.inputDimension(-1), units = options.units
         let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, units])
@@ -24,7 +24,7 @@ public struct SimpleRNNCell: RecurrentCell {
                                  inputBias: options.useBias ? try context.weight("bias", shape: [units]) : nil,
                                  activation: options.activation,
                                  packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: units, groups: 1))
-        return try RecurrentLayer(cell: cell, options: options, context: context)
+        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: options, context: context), returnState: options.returnState, context: context)
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
@@ -51,7 +51,7 @@ public struct LSTMCell: RecurrentCell {
     public var stateCount: Int { 2 }
     public var scratchPerRow: Int { 0 }
 
-    static func factory(_ context: LayerContext) throws -> any Layer {
+    static func factory(_ context: LayerContext) throws -> any NodeLayer {
         let options = try RecurrentOptions.read(context, defaultRecurrent: "sigmoid")
         let features = try context.inputDimension(-1), units = options.units
         let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, 4 * units])
@@ -60,7 +60,7 @@ public struct LSTMCell: RecurrentCell {
                             inputBias: options.useBias ? try context.weight("bias", shape: [4 * units]) : nil,
                             activation: options.activation, recurrentActivation: options.recurrentActivation,
                             packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: 4 * units, groups: 1))
-        return try RecurrentLayer(cell: cell, options: options, context: context)
+        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: options, context: context), returnState: options.returnState, context: context)
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
@@ -114,7 +114,7 @@ public struct GRUCell: RecurrentCell {
     public var stateCount: Int { 1 }
     public var scratchPerRow: Int { 3 * units }
 
-    static func factory(_ context: LayerContext) throws -> any Layer {
+    static func factory(_ context: LayerContext) throws -> any NodeLayer {
         let options = try RecurrentOptions.read(context, defaultRecurrent: "sigmoid")
         let features = try context.inputDimension(-1), units = options.units
         let resetAfter = try context.bool("reset_after", default: true)
@@ -125,7 +125,7 @@ public struct GRUCell: RecurrentCell {
                            inputBias: bias, recurrentBiasOffset: resetAfter && bias != nil ? 3 * units : nil,
                            resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation,
                            packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: 3 * units, groups: resetAfter ? 1 : 3))
-        return try RecurrentLayer(cell: cell, options: options, context: context)
+        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: options, context: context), returnState: options.returnState, context: context)
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {

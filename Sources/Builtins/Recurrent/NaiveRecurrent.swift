@@ -8,6 +8,18 @@ public enum NaiveRecurrent {
                            kernel: [Float], recurrentKernel: [Float], bias: [Float]?, activation: Activation = .tanh,
                            recurrentActivation: Activation = .sigmoid, mask: [Bool]? = nil, goBackwards: Bool = false,
                            returnSequences: Bool = false, zeroOutputForMask: Bool = false) -> [Float] {
+        runWithStates(kind, x: x, batch: batch, steps: steps, features: features, units: units, kernel: kernel,
+                      recurrentKernel: recurrentKernel, bias: bias, activation: activation, recurrentActivation: recurrentActivation,
+                      mask: mask, goBackwards: goBackwards, returnSequences: returnSequences, zeroOutputForMask: zeroOutputForMask).output
+    }
+
+    /// The same run from initial states h0 (and c0 for LSTM), each (batch, units), zeros when nil;
+    /// also returns the final h and c (c is zeros except for LSTM).
+    public static func runWithStates(_ kind: Kind, x: [Float], batch: Int, steps: Int, features: Int, units: Int,
+                                     kernel: [Float], recurrentKernel: [Float], bias: [Float]?, activation: Activation = .tanh,
+                                     recurrentActivation: Activation = .sigmoid, mask: [Bool]? = nil, goBackwards: Bool = false,
+                                     returnSequences: Bool = false, zeroOutputForMask: Bool = false,
+                                     initialH: [Float]? = nil, initialC: [Float]? = nil) -> (output: [Float], h: [Float], c: [Float]) {
         let gates: Int
         switch kind {
         case .simple: gates = 1
@@ -21,9 +33,12 @@ public enum NaiveRecurrent {
             return Double(value[0])
         }
         var output = [Float](repeating: 0, count: returnSequences ? batch * steps * units : batch * units)
+        var finalH = [Float](repeating: 0, count: batch * units), finalC = finalH
         for b in 0..<batch {
-            var h = [Double](repeating: 0, count: units), c = h
-            var last = h
+            var h = (0..<units).map { Double(initialH?[b * units + $0] ?? 0) }
+            var c = (0..<units).map { Double(initialC?[b * units + $0] ?? 0) }
+            // The output of a masked step before any real one is zeros, whatever the initial state.
+            var last = [Double](repeating: 0, count: units)
             for position in 0..<steps {
                 let t = goBackwards ? steps - 1 - position : position
                 let valid = mask?[b * steps + t] ?? true
@@ -82,7 +97,11 @@ public enum NaiveRecurrent {
                 let finalValid = mask?[b * steps + (goBackwards ? 0 : steps - 1)] ?? true
                 for u in 0..<units { output[b * units + u] = zeroOutputForMask && !finalValid ? 0 : Float(last[u]) }
             }
+            for u in 0..<units {
+                finalH[b * units + u] = Float(h[u])
+                finalC[b * units + u] = Float(c[u])
+            }
         }
-        return output
+        return (output, finalH, finalC)
     }
 }

@@ -29,16 +29,14 @@ struct RecurrentOptions {
     var activation: Activation
     var recurrentActivation: Activation
     var useBias: Bool
+    var returnState: Bool
 
     /// Config: `units`, `activation` ("tanh"), `recurrent_activation` (`defaultRecurrent`),
-    /// `use_bias` (true), `return_sequences` (false), `go_backwards` (false), `zero_output_for_mask`
-    /// (false); `dropout`, `recurrent_dropout`, `unit_forget_bias`, `unroll` act only in training
-    /// or are layout hints; `return_state` and `stateful` are refused.
+    /// `use_bias` (true), `return_sequences` (false), `return_state` (false), `go_backwards` (false),
+    /// `zero_output_for_mask` (false); `dropout`, `recurrent_dropout`, `unit_forget_bias`, `unroll`
+    /// act only in training or are layout hints; `stateful` and `time_major` are refused.
     static func read(_ context: LayerContext, defaultRecurrent: String?) throws -> RecurrentOptions {
         try context.requireRank(2, meaning: "(batch, steps, features)")
-        if try context.bool("return_state", default: false) {
-            throw context.error("return_state=true is not supported yet (a Sequential model passes one tensor between layers)", key: "return_state")
-        }
         if try context.bool("stateful", default: false) {
             throw context.error("stateful=true is not supported yet; nnbuild runs each batch from zero state", key: "stateful")
         }
@@ -58,7 +56,8 @@ struct RecurrentOptions {
             zeroOutputForMask: try context.bool("zero_output_for_mask", default: false),
             activation: try Activation.from(context, key: "activation", default: "tanh"),
             recurrentActivation: defaultRecurrent == nil ? .linear : try Activation.from(context, key: "recurrent_activation", default: defaultRecurrent ?? "sigmoid"),
-            useBias: try context.bool("use_bias", default: true))
+            useBias: try context.bool("use_bias", default: true),
+            returnState: try context.bool("return_state", default: false))
     }
 }
 
@@ -70,7 +69,7 @@ struct RecurrentOptions {
 /// when `zero_output_for_mask`, else the previous output, as in Keras; without `return_sequences`
 /// the result is the last step's output, so a row ending in padding gives zeros in the first case.
 /// With `go_backwards` the steps run last to first and the sequence output stays in that order.
-public struct RecurrentLayer: Layer {
+public struct RecurrentLayer: RecurrentSequenceLayer {
     public let cell: any RecurrentCell
     public let returnSequences: Bool
     public let goBackwards: Bool
@@ -114,17 +113,32 @@ public struct RecurrentLayer: Layer {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
+        try run(input, initialStates: []).output
+    }
+
+    /// The sequence output and the final states (stateCount tensors of (batch, units), in the
+    /// cell's order), starting from `initialStates` (the same, or empty for zeros). A masked step
+    /// carries every state unchanged, so a row's final states are those of its last real step.
+    func run(_ input: Tensor, initialStates: [Tensor]) throws -> (output: Tensor, states: [Tensor]) {
         guard tokens != nil ? input.rank == 2 : input.rank == 3 && input.shape[2] == features else {
             throw NNError(.input, "recurrent layer", "expects (batch, steps, \(features)), found \(input.shape)")
         }
         let batch = input.batch, steps = input.shape[1]
         let units = cell.units, width = cell.gateWidth, stateSize = cell.stateCount * batch * units
+        guard initialStates.isEmpty || initialStates.count == cell.stateCount else {
+            throw NNError(.input, "initial_state", "the layer has \(cell.stateCount) states, given \(initialStates.count) initial state tensors")
+        }
+        for (index, state) in initialStates.enumerated() where state.shape != [batch, units] {
+            throw NNError(.input, "initial_state[\(index)]", "expected shape \([batch, units]) (the sequence's batch of \(batch), \(units) units), found \(state.shape)")
+        }
         // Buffers that are written in full before any read skip zero-filling: the projections when
         // the bias is copied into every row first, the saved states (copied before use), and the
         // sequence output (every step writes every row). A BLAS call with beta 0 is not trusted to
         // overwrite garbage (OpenBLAS's gemv scales by zero, which keeps NaN), so those stay zeroed.
         var projected = cell.inputBias != nil ? uninitializedFloats(batch * steps * width) : [Float](repeating: 0, count: batch * steps * width)
-        var states = [Float](repeating: 0, count: stateSize)
+        // States are stored state-major: state s of row b at (s · batch + b) · units, which is
+        // exactly the initial state tensors one after the other.
+        var states = initialStates.isEmpty ? [Float](repeating: 0, count: stateSize) : initialStates.flatMap(\.data)
         var saved = uninitializedFloats(stateSize)
         var scratch = [Float](repeating: 0, count: max(batch * cell.scratchPerRow, 1))
         var output = returnSequences ? uninitializedFloats(batch * steps * units) : [Float](repeating: 0, count: batch * units)
@@ -241,7 +255,25 @@ public struct RecurrentLayer: Layer {
             }
             output = lastOutput
         }
-        return Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output)
+        let finalStates = (0..<cell.stateCount).map { state in
+            Tensor(shape: [batch, units], data: Array(states[(state * batch * units)..<((state + 1) * batch * units)]))
+        }
+        return (Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output), finalStates)
+    }
+}
+
+extension RecurrentLayer: PlansMemory {
+    /// The output, and the buffers a call makes: every step's input projections (steps × gate
+    /// width per row), the time-major copy of the input, and the states.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let batch = input.first ?? 1, steps = input.count > 1 ? input[1] : 1
+        let rows = ShapeMath.saturatingProduct([batch, steps])
+        let scratch = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([rows, cell.gateWidth]),
+                                              tokens == nil ? ShapeMath.saturatingProduct([rows, features]) : 0,
+                                              ShapeMath.saturatingProduct([batch, cell.units, 2 * cell.stateCount + 1]),
+                                              ShapeMath.saturatingProduct([batch, cell.scratchPerRow]))
+        let output = returnSequences ? [batch, steps, cell.units] : [batch, cell.units]
+        return WorkingSet(outputShape: output, scratch: scratch, scratchMeaning: "input projections and states")
     }
 }
 

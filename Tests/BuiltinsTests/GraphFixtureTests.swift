@@ -1,0 +1,94 @@
+import Foundation
+import XCTest
+import Builtins
+import LayerRegistry
+
+/// Functional-model fixtures made by tools/make_graph_fixtures.py from real Keras 3
+/// (Tests/GraphFixtures/MANIFEST.json lists each case's named inputs and outputs): every case
+/// whose layers nnbuild has matches Keras within 1e-5 on each output; the cases needing Keras 3
+/// operations are refused, naming what is missing (the masked recurrent-state cases, whose masks
+/// Keras writes as operations, run in RecurrentStateTests).
+final class GraphFixtureTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("GraphFixtures")
+
+    struct Manifest: Decodable {
+        struct Port: Decodable { var name: String; var file: String; var shape: [Int] }
+        struct Case: Decodable { var inputs: [Port]; var outputs: [Port]; var description: String }
+        var cases: [String: Case]
+    }
+
+    static func manifest() throws -> Manifest {
+        try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: root.appendingPathComponent("MANIFEST.json")))
+    }
+
+    static func model(_ name: String) throws -> Model {
+        let dir = root.appendingPathComponent(name)
+        let description = try ModelDescription.load(path: dir.appendingPathComponent("model.json").path)
+        let weights = try WeightStore(path: dir.appendingPathComponent("weights.safetensors").path)
+        return try Model.build(description, registry: .withBuiltins(), weights: weights)
+    }
+
+    static func array(_ name: String, _ file: String) throws -> NumericArray {
+        let path = root.appendingPathComponent(name).appendingPathComponent(file).path
+        return try Npy.read(FileBytes.read(path: path), source: path)
+    }
+
+    static let supported = ["residual_cnn", "two_input_image_tabular", "two_output", "merge_layers", "sequential_in_functional",
+                            "functional_in_sequential", "functional_in_functional", "keras2_functional", "keras2_nested_functional",
+                            "seq2seq_lstm", "bidi_return_state", "bidi_initial_state"]
+
+    func testEverySupportedCaseMatchesKerasOnEveryOutput() throws {
+        let manifest = try Self.manifest()
+        for name in Self.supported {
+            guard let entry = manifest.cases[name] else { XCTFail("\(name) is not in the manifest"); continue }
+            do {
+                let model = try Self.model(name)
+                XCTAssertEqual(model.inputs.map(\.name), entry.inputs.map(\.name), name)
+                XCTAssertEqual(model.outputs.map(\.name), entry.outputs.map(\.name), name)
+                var batches: [String: Tensor] = [:]
+                for port in entry.inputs {
+                    batches[port.name] = try model.batch(from: Self.array(name, port.file), source: port.file, input: port.name)
+                }
+                let results = try model.predict(batches)
+                for port in entry.outputs {
+                    let expected = try Self.array(name, port.file)
+                    guard let got = results[port.name] else { XCTFail("\(name): no output '\(port.name)'"); continue }
+                    XCTAssertEqual(got.shape, expected.shape, "\(name) output \(port.name)")
+                    var worst = 0.0
+                    for (a, b) in zip(got.data, expected.values) {
+                        let error = abs(Double(a) - Double(b)) / (1 + abs(Double(b)))
+                        worst = error.isNaN ? .infinity : max(worst, error)
+                    }
+                    XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) output \(port.name): max relative error \(worst)")
+                }
+            } catch {
+                XCTFail("\(name): \(error.nnProblems.joined(separator: "\n"))")
+            }
+        }
+    }
+
+    func testCasesNeedingOperationsOrStatesAreRefusedByName() throws {
+        let refusals = [
+            "keras3_ops": "no Keras operation 'Add' (from keras.src.ops.numpy) is registered",
+            "masked_merges": "no Keras operation 'NotEqual'",
+            "shared_embedding_lstm": "no Keras operation 'NotEqual'",
+        ]
+        for (name, fragment) in refusals {
+            XCTAssertThrowsError(try Self.model(name), name) { error in
+                let text = error.nnProblems.joined(separator: "\n")
+                XCTAssertTrue(text.contains(fragment), "\(name): expected '\(fragment)' in \(text)")
+            }
+        }
+    }
+
+    func testTheSharedNestedModelBindsItsWeightsOnce() throws {
+        let model = try Self.model("functional_in_functional")
+        // inner_dense (3×3 + 3) and head (6×2 + 2), however many times the inner model is called.
+        XCTAssertEqual(model.parameterCount, 12 + 14)
+        let calls = try XCTUnwrap(model.description.graph.layer(named: "inner_functional")).nodes.count
+        XCTAssertGreaterThan(calls, 1)
+        XCTAssertEqual(model.nodes.filter { $0.spec.name == "inner_dense" }.count, calls)
+        XCTAssertEqual(model.nodes.filter { $0.spec.name == "inner_dense" }.map(\.parameterCount).sorted(), [Int](repeating: 0, count: calls - 1) + [12])
+    }
+}

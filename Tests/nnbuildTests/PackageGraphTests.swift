@@ -1,0 +1,52 @@
+import Foundation
+import XCTest
+
+/// A package that uses only nnbuild's libraries does not fetch swift-argument-parser: the CLI's
+/// dependency sits behind the `CommandLine` trait, which a library user turns off (`traits: []`).
+final class PackageGraphTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `swift` driver: beside the running toolchain's tools, or on PATH.
+    static var swift: String? {
+        let candidates = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/swift" }
+            + ["/opt/swift/usr/bin/swift"]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    func testALibraryOnlyUserDoesNotFetchArgumentParser() throws {
+        guard let swift = Self.swift else { throw XCTSkip("no swift driver on PATH") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-consumer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("Sources/Consumer"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("""
+        // swift-tools-version:6.1
+        import PackageDescription
+        let package = Package(
+            name: "Consumer",
+            dependencies: [.package(name: "nnbuild", path: "\(Self.root.path)", traits: [])],
+            targets: [.target(name: "Consumer", dependencies: [
+                .product(name: "ModelSpec", package: "nnbuild"),
+                .product(name: "LayerRegistry", package: "nnbuild"),
+                .product(name: "Builtins", package: "nnbuild"),
+            ])]
+        )
+        """.utf8).write(to: dir.appendingPathComponent("Package.swift"))
+        try Data("import Builtins\n".utf8).write(to: dir.appendingPathComponent("Sources/Consumer/Consumer.swift"))
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: swift)
+        process.arguments = ["package", "--package-path", dir.path, "resolve"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, text)
+        XCTAssertFalse(text.contains("swift-argument-parser"), text)
+        let checkouts = (try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent(".build/checkouts").path)) ?? []
+        XCTAssertEqual(checkouts, [], "nothing is checked out for a library-only user")
+        let resolved = (try? String(contentsOf: dir.appendingPathComponent("Package.resolved"), encoding: .utf8)) ?? ""
+        XCTAssertFalse(resolved.contains("swift-argument-parser"), resolved)
+    }
+}

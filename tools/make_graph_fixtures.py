@@ -1,0 +1,505 @@
+#!/usr/bin/env python3
+"""Regenerates the Functional-model (graph) fixtures from real Keras 3, deterministically.
+
+    pip install tensorflow-cpu==2.20.0 safetensors
+    python3 tools/make_graph_fixtures.py [CASE ...]      # all cases, or only those named
+    python3 tools/make_graph_fixtures.py --list          # names and descriptions
+
+Each case becomes Tests/GraphFixtures/<case>/ with
+
+    model.json               model.to_json(), verbatim (keras2_functional: hand-converted, see below)
+    weights.safetensors      every weight, float32, keyed by its Keras variable path (keras_export.weights_of)
+    input_<name>.npy         one batch per named model input, in config.input_layers order
+    output_<name>.npy        Keras's model.predict for each named model output, in config.output_layers order
+
+A name is the dict key when the model's inputs/outputs are a dict, else the layer's name, with
+":k" for its k-th output tensor when k > 0 (the file name writes ":" as "__").
+Tests/GraphFixtures/MANIFEST.json lists, per case, its description, its inputs and outputs (name,
+file, shape) in order, and the versions that made them.
+
+Determinism: every case starts a fresh Keras session (`keras.backend.clear_session()`), every
+layer is named explicitly, numpy and Keras are seeded with the CRC-32 of the case name, and every
+weight is redrawn from that seed by make_fixtures.randomize. Every Keras 3 case is then rebuilt
+from its own model.json (keras.models.model_from_json), given its weights by variable path and run
+again; a mismatch stops the script.
+
+keras2_functional and keras2_nested_functional are the hand-converted cases: Keras 3 cannot
+write Keras 2's form, and tf-keras is not installed here. Each is a Keras 3 case's model.json
+(shared_embedding_lstm, functional_in_functional) rewritten the way tf-keras
+2.x writes a Functional model (inbound_nodes as [[[name, node_index, tensor_index, {kwargs}], ...]],
+input_layers/output_layers as lists of triples, no "module"/"registered_name"/"build_config",
+dtype policies as plain strings, InputLayer "batch_input_shape", weight keys ending in ":0"),
+references to a nested Functional model's calls counted from 1 as tf-keras counts them, with the
+same weights, inputs and outputs as that case.
+"""
+import json
+import os
+import shutil
+import sys
+import zlib
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+OUT = os.path.join(ROOT, "Tests", "GraphFixtures")
+sys.path.insert(0, HERE)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+from keras import ops  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
+
+from keras_export import weights_of  # noqa: E402
+from make_fixtures import randomize  # noqa: E402
+
+TOLERANCE = 1e-5
+CASES = {}  # name -> (description, build(rng) -> (model, {input name: array}))
+
+
+def case(description):
+    def register(fn):
+        CASES[fn.__name__] = (description, fn)
+        return fn
+    return register
+
+
+def floats(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def padded_tokens(rng, batch, steps, vocab):
+    """Token ids, row 0 whole, the others post-padded with zeros to shorter real lengths."""
+    x = rng.integers(1, vocab, size=(batch, steps)).astype(np.int32)
+    for row in range(1, batch):
+        x[row, int(rng.integers(1, steps)):] = 0
+    return x
+
+
+@case("residual CNN: two blocks (Conv-BN-ReLU-Conv-BN, 1x1 projection shortcut then identity), Add, BN and ReLU after each Add, GAP, Dense")
+def residual_cnn(rng):
+    x_in = keras.Input((6, 6, 2), name="image")
+    x = L.Conv2D(4, 3, padding="same", name="b1_conv1")(x_in)
+    x = L.BatchNormalization(name="b1_bn1")(x)
+    x = L.ReLU(name="b1_relu1")(x)
+    x = L.Conv2D(4, 3, padding="same", name="b1_conv2")(x)
+    shortcut = L.Conv2D(4, 1, name="b1_project")(x_in)
+    x = L.Add(name="b1_add")([x, shortcut])
+    x = L.BatchNormalization(name="b1_bn_out")(x)
+    block1 = L.ReLU(name="b1_relu_out")(x)
+    x = L.Conv2D(4, 3, padding="same", name="b2_conv1")(block1)
+    x = L.ReLU(name="b2_relu1")(x)
+    x = L.Conv2D(4, 3, padding="same", name="b2_conv2")(x)
+    x = L.Add(name="b2_add")([block1, x])
+    x = L.BatchNormalization(name="b2_bn_out")(x)
+    x = L.ReLU(name="b2_relu_out")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    out = L.Dense(3, name="logits")(x)
+    return keras.Model(x_in, out, name="residual_cnn"), {"image": floats(rng, 2, 6, 6, 2)}
+
+
+@case("two inputs (image and tabular features, as a dict with its own keys) joined by Concatenate")
+def two_input_image_tabular(rng):
+    image = keras.Input((5, 5, 2), name="image")
+    table = keras.Input((4,), name="tabular")
+    x = L.Conv2D(3, 3, activation="relu", name="conv")(image)
+    x = L.GlobalMaxPooling2D(name="pool")(x)
+    t = L.Dense(3, activation="tanh", name="table_dense")(table)
+    x = L.Concatenate(name="join")([x, t])
+    out = L.Dense(2, activation="softmax", name="head")(x)
+    model = keras.Model({"image": image, "tabular": table}, out, name="two_input")
+    return model, {"image": floats(rng, 3, 5, 5, 2), "tabular": floats(rng, 3, 4)}
+
+
+@case("two outputs as a list: a softmax classification head and a linear regression head on one trunk")
+def two_output(rng):
+    x_in = keras.Input((6,), name="features")
+    x = L.Dense(8, activation="relu", name="trunk")(x_in)
+    cls = L.Dense(3, activation="softmax", name="class_head")(x)
+    reg = L.Dense(1, name="value_head")(x)
+    return keras.Model(x_in, [cls, reg], name="two_output"), {"features": floats(rng, 3, 6)}
+
+
+@case("shared Embedding(mask_zero) and LSTM on two padded sentences (node 0 and node 1 of each), then Dot(axes=1, normalize=True)")
+def shared_embedding_lstm(rng):
+    left = keras.Input((6,), dtype="int32", name="left")
+    right = keras.Input((6,), dtype="int32", name="right")
+    embed = L.Embedding(12, 4, mask_zero=True, name="shared_embedding")
+    encode = L.LSTM(5, name="shared_lstm")
+    a = encode(embed(left))
+    b = encode(embed(right))
+    out = L.Dot(axes=1, normalize=True, name="cosine")([a, b])
+    model = keras.Model([left, right], out, name="siamese")
+    return model, {"left": padded_tokens(rng, 3, 6, 12), "right": padded_tokens(rng, 3, 6, 12)}
+
+
+@case("a Sequential (Dense, ReLU, Dense) nested in a Functional model, between two plain layers")
+def sequential_in_functional(rng):
+    x_in = keras.Input((5,), name="x")
+    x = L.Dense(4, name="before")(x_in)
+    inner = keras.Sequential([keras.Input((4,), name="inner_input"), L.Dense(6, name="inner_dense1"),
+                              L.ReLU(name="inner_relu"), L.Dense(3, name="inner_dense2")], name="inner_sequential")
+    x = inner(x)
+    out = L.Dense(2, name="after")(x)
+    return keras.Model(x_in, out, name="outer_functional"), {"x": floats(rng, 3, 5)}
+
+
+@case("a Functional model with a residual Add nested in a Sequential, between two Dense layers")
+def functional_in_sequential(rng):
+    f_in = keras.Input((4,), name="inner_in")
+    h = L.Dense(4, activation="tanh", name="inner_dense")(f_in)
+    f_out = L.Add(name="inner_add")([f_in, h])
+    inner = keras.Model(f_in, f_out, name="inner_functional")
+    model = keras.Sequential([keras.Input((3,), name="seq_input"), L.Dense(4, name="first"), inner,
+                              L.Dense(2, name="last")], name="outer_sequential")
+    return model, {"seq_input": floats(rng, 3, 3)}
+
+
+@case("a Functional model (Dense, residual Add) nested in a Functional model and called twice (a shared nested "
+      "model), its second call also a model output: Keras numbers a nested Functional's calls from 1 in output_layers")
+def functional_in_functional(rng):
+    i = keras.Input((3,), name="inner_in")
+    inner = keras.Model(i, L.Add(name="inner_add")([i, L.Dense(3, activation="tanh", name="inner_dense")(i)]), name="inner_functional")
+    a = keras.Input((3,), name="a")
+    b = keras.Input((3,), name="b")
+    joined = L.Concatenate(name="join")([inner(a), inner(b)])
+    out = L.Dense(2, name="head")(joined)
+    return keras.Model([a, b], [out, inner(b)], name="outer"), {"a": floats(rng, 2, 3), "b": floats(rng, 2, 3)}
+
+
+@case("every merge layer on three (3, 4) inputs: Add, Subtract, Multiply, Average, Maximum, Minimum, "
+      "Concatenate on axes -1, 1 and 2, Dot with axes 2, (1, 1) and (2, 1) with normalize")
+def merge_layers(rng):
+    a = keras.Input((3, 4), name="a")
+    b = keras.Input((3, 4), name="b")
+    c = keras.Input((3, 4), name="c")
+    outs = [
+        L.Add(name="add")([a, b, c]),
+        L.Subtract(name="subtract")([a, b]),
+        L.Multiply(name="multiply")([a, b, c]),
+        L.Average(name="average")([a, b, c]),
+        L.Maximum(name="maximum")([a, b, c]),
+        L.Minimum(name="minimum")([a, b]),
+        L.Concatenate(name="concat_last")([a, b]),
+        L.Concatenate(axis=1, name="concat_axis1")([a, b, c]),
+        L.Concatenate(axis=2, name="concat_axis2")([b, c]),
+        L.Dot(axes=2, name="dot_axes2")([a, b]),
+        L.Dot(axes=(1, 1), name="dot_axes11")([a, c]),
+        L.Dot(axes=(2, 2), normalize=True, name="dot_normalized")([b, c]),
+    ]
+    model = keras.Model([a, b, c], outs, name="merges")
+    return model, {"a": floats(rng, 2, 3, 4), "b": floats(rng, 2, 3, 4), "c": floats(rng, 2, 3, 4)}
+
+
+@case("Keras 3 ops on tensors: x + y, x * 2.0, ops.mean(x, axis=1), x[:, -1, :], ops.concatenate, "
+      "ops.tanh, a layer of the same class name (layers.Add) beside ops' Add")
+def keras3_ops(rng):
+    x_in = keras.Input((4, 3), name="x")
+    y_in = keras.Input((4, 3), name="y")
+    h = L.Dense(3, name="proj")(x_in)
+    s = h + y_in
+    s = s * 2.0
+    mean = ops.mean(s, axis=1)
+    last = s[:, -1, :]
+    joined = ops.concatenate([mean, last], axis=-1)
+    joined = ops.tanh(joined)
+    layer_add = L.Add(name="layer_add")([mean, last])
+    out = L.Dense(2, name="head")(joined)
+    return keras.Model([x_in, y_in], [out, layer_add], name="ops_model"), {"x": floats(rng, 2, 4, 3), "y": floats(rng, 2, 4, 3)}
+
+
+@case("masks through merges: Embedding(mask_zero) into two LSTMs with sequences; Add then masked "
+      "GlobalAveragePooling1D, Concatenate then an LSTM that skips padded steps")
+def masked_merges(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(10, 3, mask_zero=True, name="embedding")(tokens)
+    p = L.LSTM(4, return_sequences=True, name="lstm_a")(e)
+    q = L.LSTM(4, return_sequences=True, name="lstm_b")(e)
+    added = L.Add(name="add")([p, q])
+    pooled = L.GlobalAveragePooling1D(name="pool")(added)
+    joined = L.Concatenate(name="concat")([p, q])
+    last = L.LSTM(3, name="lstm_after_concat")(joined)
+    return keras.Model(tokens, [pooled, last], name="masked_merges"), {"tokens": padded_tokens(rng, 3, 6, 10)}
+
+
+@case("LSTM encoder-decoder: encoder LSTM(return_state) gives [out, h, c]; the decoder LSTM takes "
+      "initial_state=[h, c]; Dense on the decoder sequence")
+def seq2seq_lstm(rng):
+    enc_in = keras.Input((5, 3), name="encoder_input")
+    dec_in = keras.Input((4, 2), name="decoder_input")
+    _, h, c = L.LSTM(4, return_state=True, name="encoder")(enc_in)
+    seq = L.LSTM(4, return_sequences=True, name="decoder")(dec_in, initial_state=[h, c])
+    out = L.Dense(3, activation="softmax", name="readout")(seq)
+    return keras.Model([enc_in, dec_in], out, name="seq2seq"), {"encoder_input": floats(rng, 2, 5, 3),
+                                                                 "decoder_input": floats(rng, 2, 4, 2)}
+
+
+@case("Bidirectional(LSTM(return_state=True)): the output and the four states (forward h, c, backward h, c) "
+      "as five outputs, and a Dense on the concatenated h states")
+def bidi_return_state(rng):
+    x_in = keras.Input((5, 3), name="sequence")
+    out, fh, fc, bh, bc = L.Bidirectional(L.LSTM(3, return_state=True, name="lstm"), name="bidi")(x_in)
+    h = L.Concatenate(name="states")([fh, bh])
+    head = L.Dense(2, name="head")(h)
+    return keras.Model(x_in, [out, fh, fc, bh, bc, head], name="bidi_states"), {"sequence": floats(rng, 2, 5, 3)}
+
+
+@case("GRU and SimpleRNN return_state on padded sentences (Embedding mask_zero): the GRU's masked sequence "
+      "output (pooled over real steps) and final h, a backwards SimpleRNN's last output and final h; each "
+      "final state is the state at the row's last real step")
+def masked_return_state(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(12, 3, mask_zero=True, name="embedding")(tokens)
+    seq, gru_h = L.GRU(4, return_sequences=True, return_state=True, name="gru")(e)
+    pooled = L.GlobalAveragePooling1D(name="pool")(seq)
+    last, rnn_h = L.SimpleRNN(3, return_state=True, go_backwards=True, name="rnn")(e)
+    head = L.Dense(2, name="head")(L.Concatenate(name="states")([gru_h, rnn_h]))
+    return keras.Model(tokens, [pooled, gru_h, last, rnn_h, head], name="masked_return_state"), {"tokens": padded_tokens(rng, 3, 6, 12)}
+
+
+@case("GRU encoder-decoder: a masked GRU encoder's final h starts two decoders, one given initial_state=[h] "
+      "as a keyword, one given h positionally (layer(x, h)); Dense on each decoder's sequence")
+def seq2seq_gru(rng):
+    tokens = keras.Input((5,), dtype="int32", name="source")
+    dec_in = keras.Input((4, 2), name="target")
+    e = L.Embedding(9, 3, mask_zero=True, name="embedding")(tokens)
+    _, h = L.GRU(4, return_state=True, name="encoder")(e)
+    keyword = L.GRU(4, return_sequences=True, name="decoder")(dec_in, initial_state=[h])
+    positional = L.GRU(4, return_sequences=True, reset_after=False, name="decoder_positional")(dec_in, h)
+    return keras.Model([tokens, dec_in], [L.Dense(3, name="readout")(keyword), L.Dense(2, name="readout_positional")(positional)],
+                       name="seq2seq_gru"), {"source": padded_tokens(rng, 3, 5, 9), "target": floats(rng, 3, 4, 2)}
+
+
+@case("Bidirectional(LSTM(return_sequences=True, return_state=True)) on padded sentences: the masked sequence "
+      "output (pooled over real steps) and the forward h, c then backward h, c")
+def bidi_masked_sequences_states(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(11, 3, mask_zero=True, name="embedding")(tokens)
+    seq, fh, fc, bh, bc = L.Bidirectional(L.LSTM(3, return_sequences=True, return_state=True, name="lstm"), name="bidi")(e)
+    pooled = L.GlobalAveragePooling1D(name="pool")(seq)
+    return keras.Model(tokens, [seq, pooled, fh, fc, bh, bc], name="bidi_masked_states"), {"tokens": padded_tokens(rng, 3, 6, 11)}
+
+
+@case("Bidirectional initial_state: a Bidirectional(GRU(return_state)) encoder's [forward h, backward h] start a "
+      "Bidirectional(GRU) decoder; a Bidirectional(LSTM) decoder starts from four states (forward h, c, backward h, c)")
+def bidi_initial_state(rng):
+    enc_in = keras.Input((5, 3), name="encoder_input")
+    dec_in = keras.Input((4, 2), name="decoder_input")
+    _, fh, bh = L.Bidirectional(L.GRU(4, return_state=True, name="gru"), name="encoder")(enc_in)
+    gru_out = L.Bidirectional(L.GRU(4, return_sequences=True, name="gru_dec"), name="decoder")(dec_in, initial_state=[fh, bh])
+    _, lh, lc, rh, rc = L.Bidirectional(L.LSTM(3, return_state=True, name="lstm"), name="lstm_encoder")(enc_in)
+    lstm_out = L.Bidirectional(L.LSTM(3, name="lstm_dec"), merge_mode="sum", name="lstm_decoder")(dec_in, initial_state=[lh, lc, rh, rc])
+    return keras.Model([enc_in, dec_in], [gru_out, lstm_out], name="bidi_initial_state"), {"encoder_input": floats(rng, 2, 5, 3),
+                                                                                        "decoder_input": floats(rng, 2, 4, 2)}
+
+
+@case("Bidirectional merge_mode=None on padded sentences: the forward and backward sequences as two masked outputs "
+      "(each pooled over real steps), and merge_mode=None with return_state: both outputs then the four states")
+def bidi_merge_none(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(10, 3, mask_zero=True, name="embedding")(tokens)
+    forward, backward = L.Bidirectional(L.LSTM(3, return_sequences=True, name="lstm"), merge_mode=None, name="bidi")(e)
+    pooled_forward = L.GlobalAveragePooling1D(name="pool_forward")(forward)
+    pooled_backward = L.GlobalAveragePooling1D(name="pool_backward")(backward)
+    f, b, fh, bh = L.Bidirectional(L.GRU(2, return_state=True, name="gru"), merge_mode=None, name="bidi_states")(e)
+    return keras.Model(tokens, [forward, backward, pooled_forward, pooled_backward, f, b, fh, bh],
+                       name="bidi_merge_none"), {"tokens": padded_tokens(rng, 3, 6, 10)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The hand-converted Keras 2 form.
+
+def _keras2_value(value):
+    """Drops Keras 3's "module"/"registered_name", turns DTypePolicy objects into their name."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy":
+            return value["config"]["name"]
+        return {k: _keras2_value(v) for k, v in value.items() if k not in ("module", "registered_name")}
+    if isinstance(value, list):
+        return [_keras2_value(v) for v in value]
+    return value
+
+
+def _keras2_node(node, functional):
+    """A Keras 3 node {"args": [...], "kwargs": {...}} as tf-keras writes it: [[name, node, index, {kwargs}], ...].
+
+    tf-keras counts a nested Functional model's calls from 1 (its node 0 is the model's own call)
+    in inbound nodes too, where Keras 3 counts from 0; `functional` names those layers."""
+    def history(tensor):
+        name, node_index, tensor_index = tensor["config"]["keras_history"]
+        return [name, node_index + (1 if name in functional else 0), tensor_index]
+    args = node["args"]
+    tensors = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+    # Keras 2 computes masks implicitly: Keras 3's explicit mask tensors (and the NotEqual ops that
+    # make them) have no counterpart there.
+    kwargs = {k: v for k, v in node["kwargs"].items() if k not in ("mask", "training") and v is not None}
+    return [history(t) + [kwargs] for t in tensors if isinstance(t, dict)]
+
+
+def _keras2_functional_config(config):
+    functional = {layer["name"] for layer in config["layers"] if layer["class_name"] == "Functional"}
+    layers = []
+    for layer in config["layers"]:
+        if layer.get("module", "").startswith("keras.src.ops."):
+            continue
+        converted = {"class_name": layer["class_name"], "config": _keras2_value(layer["config"]), "name": layer["name"],
+                     "inbound_nodes": [_keras2_node(node, functional) for node in layer["inbound_nodes"]]}
+        if layer["class_name"] == "InputLayer":
+            converted["config"]["batch_input_shape"] = converted["config"].pop("batch_shape")
+        if layer["class_name"] == "Functional":
+            converted["config"] = _keras2_functional_config(layer["config"])
+        layers.append(converted)
+    as_list = lambda v: [v] if isinstance(v[0], str) else list(v.values()) if isinstance(v, dict) else v  # noqa: E731
+    # Keras 3 already counts a nested Functional's calls from 1 in input_layers/output_layers, as tf-keras does.
+    return {"name": config["name"], "trainable": True, "layers": layers,
+            "input_layers": as_list(config["input_layers"]), "output_layers": as_list(config["output_layers"])}
+
+
+def keras2_spec(keras3_json):
+    spec = json.loads(keras3_json)
+    out = {"class_name": "Functional", "config": _keras2_functional_config(spec["config"]),
+           "keras_version": "2.15.0", "backend": "tensorflow"}
+    return json.dumps(out)
+
+
+DERIVED = {"keras2_functional": ("shared_embedding_lstm in Keras 2's Functional form, hand-converted (see the module docstring)",
+                                 "shared_embedding_lstm"),
+           "keras2_nested_functional": ("functional_in_functional in Keras 2's Functional form, hand-converted: tf-keras "
+                                        "numbers the nested model's calls from 1 in inbound nodes too", "functional_in_functional")}
+
+
+# ---------------------------------------------------------------------------------------------
+
+def names_of(layers_spec, tensors):
+    """The public names of config.input_layers/output_layers, in order."""
+    if isinstance(layers_spec, dict):
+        return list(layers_spec.keys())
+    triples = [layers_spec] if layers_spec and isinstance(layers_spec[0], str) else layers_spec
+    return [name if index == 0 else "%s:%d" % (name, index) for name, _, index in triples]
+
+
+def flat_outputs(model, predicted):
+    if isinstance(predicted, dict):
+        return [predicted[key] for key in model.output.keys()] if isinstance(model.output, dict) else list(predicted.values())
+    if isinstance(predicted, (list, tuple)):
+        return list(predicted)
+    return [predicted]
+
+
+def file_name(prefix, name):
+    return "%s_%s.npy" % (prefix, name.replace(":", "__"))
+
+
+def reload_check(outdir, spec_json, tensors, inputs, expected):
+    """Rebuilds the model from model.json, gives every variable its tensor by path, compares predictions."""
+    keras.backend.clear_session()
+    rebuilt = keras.models.model_from_json(spec_json)
+    used = set()
+    for variable in rebuilt.weights:
+        path = variable.path
+        if path.split("/")[-1] == "seed_generator_state":
+            continue
+        key = path if path in tensors else next((k for k in tensors if k.endswith("/" + path) or path.endswith("/" + k)), None)
+        if key is None or key in used:
+            raise SystemExit("%s: the rebuilt model's variable '%s' has no tensor in weights.safetensors" % (outdir, path))
+        used.add(key)
+        variable.assign(tensors[key])
+    if used != set(tensors):
+        raise SystemExit("%s: tensors never used by the rebuilt model: %s" % (outdir, sorted(set(tensors) - used)))
+    again = flat_outputs(rebuilt, rebuilt.predict(inputs, verbose=0))
+    for index, (ours, theirs) in enumerate(zip(again, expected)):
+        error = float(np.max(np.abs(np.asarray(ours) - theirs) / (1 + np.abs(theirs))))
+        if error > 1e-6:
+            raise SystemExit("%s: output %d differs after reloading by %g" % (outdir, index, error))
+
+
+def write_case(name, spec_json, tensors, inputs, input_names, outputs, output_names):
+    outdir = os.path.join(OUT, name)
+    shutil.rmtree(outdir, ignore_errors=True)
+    os.makedirs(outdir)
+    with open(os.path.join(outdir, "model.json"), "w") as f:
+        f.write(spec_json)
+    save_file(tensors, os.path.join(outdir, "weights.safetensors"))
+    entry = {"inputs": [], "outputs": []}
+    for input_name in input_names:
+        np.save(os.path.join(outdir, file_name("input", input_name)), inputs[input_name])
+        entry["inputs"].append({"name": input_name, "file": file_name("input", input_name), "shape": list(inputs[input_name].shape)})
+    for output_name, value in zip(output_names, outputs):
+        np.save(os.path.join(outdir, file_name("output", output_name)), value)
+        entry["outputs"].append({"name": output_name, "file": file_name("output", output_name), "shape": list(value.shape)})
+    return entry
+
+
+def generate(name):
+    description, build = CASES[name]
+    keras.backend.clear_session()
+    seed = zlib.crc32(name.encode())
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed % (1 << 31))
+    model, inputs = build(rng)
+    randomize(model, rng)
+    spec_json = model.to_json()
+    spec = json.loads(spec_json)["config"]
+    tensors = weights_of(model)
+    if "input_layers" in spec:
+        input_names = names_of(spec["input_layers"], None)
+        output_names = names_of(spec["output_layers"], None)
+        feed = inputs if isinstance(model.input, dict) else [inputs[n] for n in input_names]
+        feed = feed[0] if isinstance(feed, list) and len(feed) == 1 else feed
+    else:  # a Sequential: one input, named by its InputLayer, and one output named by its last layer
+        input_names, output_names = list(inputs), [model.layers[-1].name]
+        feed = inputs[input_names[0]]
+    outputs = [np.asarray(v, dtype=np.float32) for v in flat_outputs(model, model.predict(feed, verbose=0))]
+    entry = write_case(name, spec_json, tensors, inputs, input_names, outputs, output_names)
+    reload_check(name, spec_json, tensors, feed, outputs)
+    entry["description"] = description
+    made = {name: entry}
+    for derived, (derived_description, base) in DERIVED.items():
+        if base == name:
+            made[derived] = write_case(derived, keras2_spec(spec_json), {k + ":0": v for k, v in tensors.items()},
+                                       inputs, input_names, outputs, output_names)
+            made[derived]["description"] = derived_description
+    return made
+
+
+def folder_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def main(argv):
+    if argv[:1] == ["--list"]:
+        for name, (description, _) in CASES.items():
+            print("%-26s %s" % (name, description))
+        for name, (description, _) in DERIVED.items():
+            print("%-26s %s" % (name, description))
+        return 0
+    unknown = [n for n in argv if n not in CASES]
+    if unknown:
+        print("error: unknown case(s) %s; --list shows them" % ", ".join(unknown), file=sys.stderr)
+        return 2
+    os.makedirs(OUT, exist_ok=True)
+    manifest_path = os.path.join(OUT, "MANIFEST.json")
+    manifest = {"cases": {}}
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            manifest.update(json.load(f))
+    import tensorflow as tf
+
+    manifest["made_by"] = {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__,
+                           "script": "tools/make_graph_fixtures.py", "tolerance": "max |ours - keras| / (1 + |keras|) <= 1e-5"}
+    for name in argv or list(CASES):
+        made = generate(name)
+        manifest["cases"].update(made)
+        for made_name in made:
+            print("%s: %.1f KB" % (made_name, folder_size(os.path.join(OUT, made_name)) / 1024), flush=True)
+    on_disk = {d for d in os.listdir(OUT) if os.path.isfile(os.path.join(OUT, d, "model.json"))}
+    manifest["cases"] = {k: v for k, v in sorted(manifest["cases"].items()) if k in on_disk}
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
