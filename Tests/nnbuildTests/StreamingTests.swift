@@ -6,8 +6,8 @@ import ModelSpec
 /// batch at a time, so memory stays near the model's working set plus one batch.
 final class StreamingTests: CLITestCase {
     /// A .npy header for float32 `shape`, padded as numpy pads it.
-    func npyHeader(_ shape: [Int]) -> Data {
-        var text = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", "))\(shape.count == 1 ? "," : "")), }"
+    func npyHeader(_ shape: [Int], descr: String = "<f4") -> Data {
+        var text = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", "))\(shape.count == 1 ? "," : "")), }"
         while (10 + text.utf8.count + 1) % 64 != 0 { text += " " }
         text += "\n"
         return Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(text.utf8.count & 0xFF), UInt8(text.utf8.count >> 8)] + Array(text.utf8))
@@ -37,5 +37,20 @@ final class StreamingTests: CLITestCase {
         XCTAssertEqual(output.values.first, 256.5)
         XCTAssertEqual(output.values.last, 512.5)
         XCTAssertTrue(output.values.dropFirst().dropLast().allSatisfy { $0 == 0.5 })
+    }
+
+    /// Issue 13 item 2: `--input` refused a .npy file over 1 GiB; a mapped file has no such cap.
+    func testANpyInputOverOneGiBIsAccepted() throws {
+        try write("wide.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 256]}}, {"class_name": "Dense", "config": {"name": "out", "units": 1}}]}}"#)
+        try writeBlob("wide.safetensors", [("sequential/out/kernel", [256, 1], [Float](repeating: 1, count: 256)), ("sequential/out/bias", [1], [0.5])])
+        // float64 rows of 2 KiB: 1 GiB and 2,000 rows more, a sparse file of zeros.
+        let rows = (1 << 30) / 2048 + 2000
+        FileManager.default.createFile(atPath: path("huge.npy"), contents: npyHeader([rows, 256], descr: "<f8"))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path("huge.npy")))
+        try handle.truncate(atOffset: try handle.seekToEnd() + UInt64(rows * 2048))
+        try handle.close()
+        let result = try run(["infer", path("wide.json"), path("wide.safetensors"), "--input", path("huge.npy"), "--output", path("out.npy"), "--batch-size", "8192"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try Npy.read(FileBytes.read(path: path("out.npy")), source: "out").shape, [rows, 1])
     }
 }
