@@ -7,7 +7,7 @@ import ModelSpec
 /// Where a command writes its result, decided once before any work starts. Every command that
 /// writes a file goes through here, so one set of rules protects the user's files:
 ///
-/// - `-` (or no path) is standard output;
+/// - `-` (or `-.npy`, or no path) is standard output;
 /// - a symlink is followed to its target;
 /// - a character device (`/dev/null`, `/dev/full`) or a FIFO is written straight into, never replaced;
 /// - a regular file (or nothing) is replaced atomically: the result goes to `.NAME.nnbuild-tmp-PID`
@@ -31,10 +31,10 @@ struct OutputTarget {
     let resolved: String
     let kind: Kind
 
-    /// Resolves `path` (nil or `-` means standard output) and refuses it when it is a file the
+    /// Resolves `path` (nil, `-` or `-.npy` means standard output) and refuses it when it is a file the
     /// command reads: `reads` pairs a role ("input", "weights", ...) with a path (nil when unused).
     init(_ path: String?, reads: [(role: String, path: String?)]) throws {
-        guard let path, path != "-" else {
+        guard let path, path != "-", path != "-.npy" else {
             name = "-"
             resolved = "-"
             kind = .standardOutput
