@@ -93,14 +93,15 @@ struct OutputTarget {
 
     static func temporaryPrefix(for path: String) -> String {
         let base = path.split(separator: "/").last.map(String.init) ?? path
-        return directory(of: path) + "/." + base + ".nnbuild-tmp-"
+        let folder = directory(of: path)
+        return (folder == "/" ? "" : folder) + "/." + base + ".nnbuild-tmp-"
     }
 
     /// Removes temporary files of this output left by processes that no longer run.
     func removeStaleTemporaries() {
         let prefix = OutputTarget.temporaryPrefix(for: resolved)
         let folder = OutputTarget.directory(of: resolved)
-        let namePrefix = String(prefix.dropFirst(folder == "/" ? 1 : folder.count + 1))
+        let namePrefix = String(prefix.dropFirst(folder == "/" ? 1 : folder.count + 1))  // ".NAME.nnbuild-tmp-"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
         for entry in names where entry.hasPrefix(namePrefix) {
             guard let pid = pid_t(entry.dropFirst(namePrefix.count)), pid > 0, pid != getpid() else { continue }
