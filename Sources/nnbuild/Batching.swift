@@ -48,7 +48,7 @@ enum BatchSource {
 /// Runs a model over an input in chunks of `batchSize` rows, with progress on standard error when
 /// it is a terminal (and quiet otherwise).
 enum Batching {
-    /// Hands each chunk's output to `emit` as soon as it is made, with the input's total rows.
+    /// Hands each chunk's output to `emit` as soon as it is made, in row order.
     static func run(_ model: Model, _ source: BatchSource, batchSize: Int, threads: Int, label: String = "inference",
                     emit: (Tensor) throws -> Void) throws {
         let rows = source.rows
