@@ -37,13 +37,11 @@ struct Bench: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 > 0 }) else {
-            throw ValidationError("--batch takes positive integers separated by commas, found '\(batch)'")
-        }
-        if !(seconds > 0) { throw ValidationError("--seconds must be positive, found \(seconds)") }
+        _ = try batchSizes()
+        try ArgumentBounds.check(seconds, "--seconds", ArgumentBounds.seconds, aboveLowerBound: true)
     }
 
-    var batchSizes: [Int] { batch.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    func batchSizes() throws -> [Int] { try ArgumentBounds.list(batch, "--batch", ArgumentBounds.rows) }
 
     func run() throws {
         try reportingErrors {
@@ -60,7 +58,7 @@ struct Bench: ParsableCommand {
             let rows = try input.map { try built.batch(from: try InputFile.read(path: $0), source: $0) }
             var results: [JSONValue] = []
             var lines: [String] = []
-            for size in batchSizes {
+            for size in try batchSizes() {
                 let batch = rows.map { Bench.tile($0, to: size) } ?? Bench.randomBatch(for: built, size: size)
                 let latencies = try Bench.time(built, batch, seconds: seconds, threads: runtime.count)
                 let total = latencies.reduce(0, +)

@@ -46,12 +46,16 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
+    func validate() throws {
+        try ArgumentBounds.check(digits, "--digits", ArgumentBounds.digits)
+        try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
+    }
+
     func run() throws {
         try reportingErrors {
             runtime.apply()
             let built = try model.load(weights: weights)
-            let batch = try built.batch(from: try InputFile.read(path: input), source: input)
-            let output = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count, label: "eval")
+            let output = try Batching.predict(built, try BatchSource.open(input, for: built), batchSize: batchSize, threads: runtime.count, label: "eval")
             guard output.shape.count == 2 else {
                 throw NNError(.input, model.spec, "eval needs a classifier with (batch, classes) output, the model gives \(describeShape(built.outputShape))")
             }
