@@ -343,5 +343,30 @@ def shapes_and_memory_cases():
 SECTIONS.append(shapes_and_memory_cases)
 
 
+# --- round two: command line ---
+# Outputs that must not clobber (issue 12, class 4) and plugin paths that are files, not library
+# names (class 6). Devices, FIFOs, modes and signals need a private folder each; the CLI tests in
+# Tests/nnbuildTests/OutputSafetyTests.swift make those. Usage errors (exit 64) are in
+# ArgumentTests.swift, since every case here must exit 1.
+def round_two_command_line():
+    model = [f"{TAB}/model.json", f"{TAB}/weights.safetensors"]
+    x = write("c2_input.npy", open(os.path.join(ROOT, f"{TAB}/input.npy"), "rb").read())
+    case("c2_output_is_input", "--output naming the command's own input", ["infer"] + model + ["--input", x, "--output", x],
+         "io", "--output names the input file")
+    weights = write("c2_weights.safetensors", open(os.path.join(ROOT, f"{TAB}/weights.safetensors"), "rb").read())
+    case("c2_output_is_weights", "--output naming the weights being read", ["infer", f"{TAB}/model.json", weights, "--input", x, "--output", weights],
+         "io", "--output names the weights file")
+    spec = write("c2_spec.json", open(os.path.join(ROOT, f"{TAB}/model.json"), "rb").read())
+    case("c2_output_is_spec", "--output naming the spec being read", ["infer", spec, f"{TAB}/weights.safetensors", "--input", x, "--output", spec],
+         "io", "--output names the spec file")
+    case("c2_output_is_directory", "--output naming a directory", ["infer"] + model + ["--input", x, "--output", "Tests/Malformed"],
+         "io", "is a directory, expected a file path for the output")
+    case("c2_plugin_library_name", "a bare --plugin name that is a system library (libm.so.6), not a file here",
+         ["--plugin", "libm.so.6", "layers"], "plugin", "no such plugin file in the working directory")
+
+
+SECTIONS.append(round_two_command_line)
+
+
 if __name__ == "__main__":
     main()

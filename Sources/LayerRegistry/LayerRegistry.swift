@@ -102,7 +102,7 @@ public final class LayerRegistry: @unchecked Sendable {
     }
 }
 
-func editDistance(_ a: String, _ b: String) -> Int {
+package func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     if a.isEmpty { return b.count }
     var previous = Array(0...b.count)

@@ -91,13 +91,10 @@ public enum JSONArray {
         return build(0, 0)
     }
 
-    /// Compact JSON text: one row per line for 2-D results, floats in shortest round-trip form.
+    /// Compact JSON text: one row per line for 2-D results, floats in shortest round-trip form;
+    /// NaN and infinities, which JSON cannot express, are written as `null`.
     public static func text(_ array: NumericArray) -> String {
-        func number(_ value: Float) -> String {
-            if value.isNaN { return "NaN" }
-            if value.isInfinite { return value > 0 ? "Infinity" : "-Infinity" }
-            return "\(value)"
-        }
+        func number(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
         func build(_ axis: Int, _ offset: Int) -> String {
             if axis == array.shape.count { return number(array.values[offset]) }
             let stride = array.shape[(axis + 1)...].reduce(1, *)

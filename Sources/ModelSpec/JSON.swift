@@ -340,7 +340,8 @@ public enum JSONWriter {
         case .null: out += "null"
         case let .bool(flag): out += flag ? "true" : "false"
         case let .int(number): out += String(number)
-        case let .double(number): out += number.isFinite ? "\(number)" : (number.isNaN ? "NaN" : (number > 0 ? "Infinity" : "-Infinity"))
+        // JSON has no NaN or infinity: they are written as null, so every parser accepts the text.
+        case let .double(number): out += number.isFinite ? "\(number)" : "null"
         case let .string(text): out += quote(text)
         case let .array(items):
             out += "["

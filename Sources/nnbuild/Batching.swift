@@ -2,31 +2,80 @@ import Foundation
 import Builtins
 import LayerRegistry
 
-/// Runs a model over a large input in chunks of `batchSize` rows, with progress on standard error
-/// when it is a terminal (and quiet otherwise).
+/// A model's input, held whole (JSON, standard input) or mapped (a `.npy` file, converted a batch
+/// of rows at a time), so a large `.npy` input never sits in memory whole.
+enum BatchSource {
+    case tensor(Tensor)
+    case npy(NpyFile)
+
+    /// `path` nil or `-` is standard input; a path ending in `.npy` is mapped; anything else is read.
+    static func open(_ path: String?, for model: Model) throws -> BatchSource {
+        if let path, path != "-", path.hasSuffix(".npy") {
+            let file = try NpyFile(path: path)
+            // A single sample without the batch axis is one row: small, so read whole.
+            guard file.shape.count == model.inputShape.count + 1 else {
+                return .tensor(try model.batch(from: try file.all(), source: path))
+            }
+            try model.checkShape([file.rowCount] + file.rowShape, source: path)
+            return .npy(file)
+        }
+        let name = path == "-" ? nil : path
+        return .tensor(try model.batch(from: try InputFile.read(path: name), source: name ?? "<stdin>"))
+    }
+
+    var rows: Int {
+        switch self {
+        case let .tensor(tensor): return tensor.batch
+        case let .npy(file): return file.rowCount
+        }
+    }
+
+    /// The rows in `range` as a batch for `model`.
+    func batch(_ range: Range<Int>, for model: Model) throws -> Tensor {
+        switch self {
+        case let .tensor(tensor):
+            if range == 0..<tensor.batch { return tensor }
+            let size = tensor.sampleSize
+            return Tensor(shape: [range.count] + tensor.shape.dropFirst(), data: Array(tensor.data[(range.lowerBound * size)..<(range.upperBound * size)]))
+        case let .npy(file):
+            let values = try file.rows(range)
+            return try model.batch(from: NumericArray(shape: [range.count] + file.rowShape, values: values, dtype: file.dtype),
+                                   source: "\(file.source) (rows \(range.lowerBound)..<\(range.upperBound))")
+        }
+    }
+}
+
+/// Runs a model over an input in chunks of `batchSize` rows, with progress on standard error when
+/// it is a terminal (and quiet otherwise).
 enum Batching {
-    static func predict(_ model: Model, _ input: Tensor, batchSize: Int, threads: Int, label: String = "inference") throws -> Tensor {
-        let rows = input.batch
-        guard rows > batchSize else { return try model.predict(input, threads: threads) }
-        let rowSize = input.sampleSize
-        var output: [Float] = []
-        var outputShape: [Int] = []
-        let progress = Progress(total: rows, label: label)
+    /// Hands each chunk's output to `emit` as soon as it is made, in row order.
+    static func run(_ model: Model, _ source: BatchSource, batchSize: Int, threads: Int, label: String = "inference",
+                    emit: (Tensor) throws -> Void) throws {
+        let rows = source.rows
+        let progress = rows > batchSize ? Progress(total: rows, label: label) : nil
         var start = 0
         while start < rows {
             let end = min(start + batchSize, rows)
-            let chunk = Tensor(shape: [end - start] + input.shape.dropFirst(), data: Array(input.data[(start * rowSize)..<(end * rowSize)]))
-            let result = try model.predict(chunk, threads: threads)
+            try emit(try model.predict(try source.batch(start..<end, for: model), threads: threads))
+            start = end
+            progress?.update(done: end)
+        }
+        progress?.finish()
+    }
+
+    /// The whole output, gathered.
+    static func predict(_ model: Model, _ source: BatchSource, batchSize: Int, threads: Int, label: String = "inference") throws -> Tensor {
+        var output: [Float] = []
+        var outputShape: [Int] = []
+        try run(model, source, batchSize: batchSize, threads: threads, label: label) { result in
             if outputShape.isEmpty {
                 outputShape = result.shape
-                output.reserveCapacity(rows * result.sampleSize)
+                outputShape[0] = 0
+                output.reserveCapacity(source.rows * result.sampleSize)
             }
             output += result.data
-            start = end
-            progress.update(done: end)
+            outputShape[0] += result.batch
         }
-        progress.finish()
-        outputShape[0] = rows
         return Tensor(shape: outputShape, data: output)
     }
 }

@@ -38,13 +38,11 @@ struct Bench: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 > 0 }) else {
-            throw ValidationError("--batch takes positive integers separated by commas, found '\(batch)'")
-        }
-        if !(seconds > 0) { throw ValidationError("--seconds must be positive, found \(seconds)") }
+        _ = try batchSizes()
+        try ArgumentBounds.check(seconds, "--seconds", ArgumentBounds.seconds, aboveLowerBound: true)
     }
 
-    var batchSizes: [Int] { batch.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    func batchSizes() throws -> [Int] { try ArgumentBounds.list(batch, "--batch", ArgumentBounds.rows) }
 
     func run() throws {
         try reportingErrors {
@@ -66,7 +64,7 @@ struct Bench: ParsableCommand {
             let given = graph ? try input.map { try ModelInputs.read([$0], for: built) } : nil
             var results: [JSONValue] = []
             var lines: [String] = []
-            for size in batchSizes {
+            for size in try batchSizes() {
                 let batches = graph ? given?.tiled(to: size) ?? Bench.randomBatches(for: built, size: size)
                     : [rows.map { Bench.tile($0, to: size) } ?? Bench.randomBatch(for: built, size: size)]
                 let batch = batches[0]

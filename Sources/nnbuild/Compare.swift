@@ -34,14 +34,18 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
+    func validate() throws {
+        try ArgumentBounds.check(tolerance, "--tolerance", ArgumentBounds.tolerance)
+        try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
+    }
+
     func run() throws {
         var exceeded = false
         try reportingErrors {
             runtime.apply()
             let built = try model.load(weights: weights)
             if ModelInputs.needed(built, values: [input]) || ModelInputs.isNpz(expected) { exceeded = try compareGraph(built); return }
-            let batch = try built.batch(from: try InputFile.read(path: input), source: input)
-            let got = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
+            let got = try Batching.predict(built, try BatchSource.open(input, for: built), batchSize: batchSize, threads: runtime.count)
             let want = try InputFile.read(path: expected)
             guard got.shape == want.shape else {
                 throw NNError(.input, expected, "holds shape \(want.shape), the model gives \(got.shape)")

@@ -49,6 +49,11 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
+    func validate() throws {
+        try ArgumentBounds.check(digits, "--digits", ArgumentBounds.digits)
+        try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
+    }
+
     func run() throws {
         try reportingErrors {
             runtime.apply()

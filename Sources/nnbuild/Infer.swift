@@ -6,11 +6,14 @@ struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model on a batch of inputs.",
         discussion: """
-        Input: a .npy file (float32, float64, int32 or int64, C order) or JSON nested arrays; without \
-        --input, standard input is read (JSON, or .npy detected by its magic). A single sample without \
-        a batch axis is accepted as a batch of one. Output: .npy when the path ends in .npy, else JSON; \
-        without --output, JSON on standard output. With --top-k or --class-names, the classes and \
-        probabilities of each row are printed instead.
+        Input: a .npy file (float32, float64, int32 or int64, C order; read a batch of rows at a \
+        time) or JSON nested arrays; without --input, or with --input -, standard input is read \
+        (JSON, or .npy detected by its magic). A single sample without a batch axis is accepted as a \
+        batch of one. Output: .npy when --format npy is given or the path ends in .npy, else JSON; \
+        without --output, or with --output - (or -.npy), standard output. JSON has no NaN or \
+        infinity: such values are written as null. With --top-k or --class-names the output is, per \
+        row, a JSON array of the K best {"class": name, "index": i, "score": p}, best first; this \
+        needs an output that is a probability distribution over one axis (softmax, or one sigmoid).
 
         A model of several inputs takes --input NAME=PATH for each, or one .npz holding an array \
         per input name. A model of several outputs writes an .npz (--output ending in .npz) or a \
@@ -25,19 +28,22 @@ struct Infer: ParsableCommand {
     var weights: String
 
     @Option(name: [.customShort("i"), .customLong("input")],
-            help: "Input batch: a .npy file or a JSON nested array (default: standard input); NAME=PATH for each input of a model of several, or one .npz.")
+            help: "Input batch: a .npy file or a JSON nested array; - or nothing is standard input. NAME=PATH for each input of a model of several, or one .npz.")
     var inputs: [String] = []
 
     /// The one input path of a one-input model.
     var input: String? { inputs.first }
 
-    @Option(name: .shortAndLong, help: "Where to write the output: .npy when the name ends in .npy, else JSON (default: standard output).")
+    @Option(name: .shortAndLong, parsing: .unconditional, help: "Where to write the output: .npy when the name ends in .npy, else JSON; - or nothing is standard output.")
     var output: String?
 
-    @Option(name: .customLong("top-k"), help: "Print the K most probable classes of each row.")
+    @Option(help: "The output's format, whatever its name: npy or json.")
+    var format: OutputFormat?
+
+    @Option(name: .customLong("top-k"), help: "Write the K most probable classes of each row, as JSON.")
     var topK: Int?
 
-    @Option(help: "Class names, one per line or a JSON array of strings, for printing classes.")
+    @Option(help: "Class names, one per line or a JSON array of strings, for the classes written.")
     var classNames: String?
 
     @Option(help: "Rows run at once; larger inputs are split and show progress on a terminal.")
@@ -46,28 +52,63 @@ struct Infer: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, found \(topK)") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, found \(batchSize)") }
+        if let topK { try ArgumentBounds.check(topK, "--top-k", ArgumentBounds.topK) }
+        try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
+        if topK != nil || classNames != nil, outputFormat == .npy {
+            throw ValidationError("--top-k and --class-names write JSON; the output is .npy (drop --format npy or the .npy name)")
+        }
     }
+
+    /// --format, else the output's name.
+    var outputFormat: OutputFormat { format ?? (output?.hasSuffix(".npy") == true ? .npy : .json) }
 
     func run() throws {
         try reportingErrors {
+            let target = try OutputTarget(output, reads: model.reads + [("weights", weights), ("class names", classNames)] + ModelInputs.reads(inputs))
             runtime.apply()
             let built = try model.load(weights: weights)
-            if ModelInputs.needed(built, values: inputs, outputPath: output) { return try inferGraph(built) }
-            let array = try InputFile.read(path: input)
-            let batch = try built.batch(from: array, source: input ?? "<stdin>")
-            let result = try Batching.predict(built, batch, batchSize: batchSize, threads: runtime.count)
-            let values = NumericArray(shape: result.shape, values: result.data)
             let names = try classNames.map(ClassNames.read)
-            if topK != nil || names != nil {
-                if output != nil { try OutputFile.write(values, to: output) }
-                print(try ClassNames.topKReport(values, k: topK ?? 1, names: names))
-            } else {
-                try OutputFile.write(values, to: output)
+            // Opened before the input is read, so an interrupted run is cleaned up the same way
+            // at every stage, and a streamed output can be written batch by batch.
+            let sink = try target.open()
+            do {
+                try infer(built, names: names, into: sink)
+                try sink.commit()
+            } catch {
+                sink.discard()
+                throw error
             }
         }
     }
+
+    func infer(_ built: Model, names: [String]?, into sink: OutputSink) throws {
+        if ModelInputs.needed(built, values: inputs, outputPath: output) { return try inferGraph(built, names: names, into: sink) }
+        let source = try BatchSource.open(input, for: built)
+        if topK != nil || names != nil {
+            let result = try Batching.predict(built, source, batchSize: batchSize, threads: runtime.count)
+            let report = try ClassNames.topK(NumericArray(shape: result.shape, values: result.data), k: topK ?? 1, names: names)
+            try Array((report + "\n").utf8).withUnsafeBytes { try sink.write($0) }
+        } else if outputFormat == .npy {
+            // Written batch by batch: the header's row count is the input's, the rest of the shape
+            // is known from the first batch.
+            var writer: NpyWriter?
+            try Batching.run(built, source, batchSize: batchSize, threads: runtime.count) { result in
+                if writer == nil {
+                    writer = try NpyWriter(descriptor: sink.descriptor, source: sink.name, shape: [source.rows] + result.shape.dropFirst())
+                }
+                try result.data.withUnsafeBufferPointer { values in try writer?.append(values) }
+            }
+            try writer?.finish()
+        } else {
+            let result = try Batching.predict(built, source, batchSize: batchSize, threads: runtime.count)
+            let text = JSONArray.text(NumericArray(shape: result.shape, values: result.data)) + "\n"
+            try Array(text.utf8).withUnsafeBytes { try sink.write($0) }
+        }
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument {
+    case json, npy
 }
 
 enum InputFile {
@@ -85,27 +126,6 @@ enum InputFile {
             return try JSONArray.read(try JSONParser.parse(bytes, source: source), source: source)
         } catch let error as NNError where error.kind == .json {
             throw NNError(.input, error.location, error.message + " (expected a .npy file or JSON nested arrays)")
-        }
-    }
-}
-
-enum OutputFile {
-    /// Writes .npy or JSON; an existing file is replaced atomically (write, then rename), so an
-    /// interrupted run never leaves a half-written file.
-    static func write(_ array: NumericArray, to path: String?) throws {
-        guard let path else {
-            print(JSONArray.text(array))
-            return
-        }
-        let bytes = path.hasSuffix(".npy") ? Npy.encode(array) : Array((JSONArray.text(array) + "\n").utf8)
-        try writeAtomically(bytes, to: path)
-    }
-
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw NNError(.io, path, "cannot write the output: \(error.localizedDescription)")
         }
     }
 }
@@ -132,22 +152,31 @@ enum ClassNames {
         return row.enumerated().map { ($0.offset, $0.element) }.sorted { $0.1 > $1.1 }
     }
 
-    static func topKReport(_ output: NumericArray, k: Int, names: [String]?) throws -> String {
+    /// Per row, the k best classes as JSON: `[{"class": name, "index": i, "score": p}, ...]`.
+    /// The output must be a probability distribution over one axis: (batch, classes) rows of
+    /// values in [0, 1] summing to 1, or one sigmoid probability per row.
+    static func topK(_ output: NumericArray, k: Int, names: [String]?) throws -> String {
         guard output.shape.count == 2 else {
-            throw NNError(.input, "output", "--top-k and --class-names need a (batch, classes) output, the model gives \(output.shape)")
+            throw NNError(.input, "--top-k", "needs a (batch, classes) output of probabilities, the model gives shape \(output.shape)")
         }
         let classes = output.shape[1]
         if let names, names.count != max(classes, 2) {
             throw NNError(.input, "class names", "\(names.count) names given, the model has \(max(classes, 2)) classes")
         }
-        var lines: [String] = []
+        var rows: [JSONValue] = []
         for row in 0..<output.shape[0] {
-            let ranked = ranked(output.values[(row * classes)..<((row + 1) * classes)]).prefix(k)
-            let items = ranked.map { index, p in
-                "\(names?[index] ?? "class \(index)") \(String(format: "%.4f", p))"
+            let values = output.values[(row * classes)..<((row + 1) * classes)]
+            let sum = values.reduce(0, +)
+            if let bad = values.first(where: { !($0 >= -1e-6 && $0 <= 1 + 1e-6) }) {
+                throw NNError(.input, "--top-k", "needs probabilities (a softmax or sigmoid output), row \(row) holds \(bad), outside [0, 1]")
             }
-            lines.append("row \(row): " + items.joined(separator: ", "))
+            if classes > 1, abs(sum - 1) > 1e-3 {
+                throw NNError(.input, "--top-k", "needs a probability distribution over one axis (a softmax output), row \(row) sums to \(sum), not 1")
+            }
+            rows.append(.array(ranked(values).prefix(k).map { index, p in
+                .object([("class", .string(names?[index] ?? String(index))), ("index", .int(Int64(index))), ("score", .double(Double(p)))])
+            }))
         }
-        return lines.joined(separator: "\n")
+        return rows.isEmpty ? "[]" : "[" + rows.map { JSONWriter.string($0) }.joined(separator: ",\n ") + "]"
     }
 }

@@ -26,6 +26,14 @@ struct ModelInputs {
 
     static func isNpz(_ value: String) -> Bool { value.hasSuffix(".npz") }
 
+    /// The files `--input` values read, for the output's check that it overwrites none of them.
+    static func reads(_ values: [String]) -> [(role: String, path: String?)] {
+        values.flatMap { value -> [(role: String, path: String?)] in
+            guard let equals = value.firstIndex(of: "=") else { return [("input", value)] }
+            return [("input", value), ("input", String(value[value.index(after: equals)...]))]
+        }
+    }
+
     /// The input a `NAME=PATH` value names, with its path; nil when the text before the first
     /// `=` names no input of the model.
     static func named(_ value: String, _ model: Model) -> (port: Model.Port, path: String)? {

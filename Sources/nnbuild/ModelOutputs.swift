@@ -12,37 +12,26 @@ enum ModelOutputs {
         model.outputs.map { "'\($0.name)' \(describeShape($0.shape))" }.joined(separator: ", ")
     }
 
-    /// Writes every output: an `.npz` (one array per output, in output order, named by output)
-    /// when `path` ends in `.npz`, else a JSON object keyed by output name (standard output when
-    /// `path` is nil or `-`). A `.npy` holds one array, so it takes only a model of one output.
-    static func write(_ outputs: [NamedArray], to path: String?, model: Model) throws {
-        guard let path, path != "-" else {
-            print(jsonText(outputs), terminator: "")
-            return
+    /// Writes every output into `sink`: an `.npz` (one array per output, in output order, named
+    /// by output, streamed member by member) when its name ends in `.npz`, a `.npy` when `format`
+    /// is npy (a model of one output), else a JSON object keyed by output name.
+    static func write(_ outputs: [NamedArray], to sink: OutputSink, format: OutputFormat, model: Model) throws {
+        try checkTarget(sink.name, format: format, model: model)
+        if sink.name.hasSuffix(".npz") {
+            var writer = NpzWriter(descriptor: sink.descriptor, source: sink.name)
+            for output in outputs { try writer.add(name: output.name, array: output.array) }
+            try writer.finish()
+        } else if format == .npy, let only = outputs.first {
+            try Npy.encode(only.array).withUnsafeBytes { try sink.write($0) }
+        } else {
+            try Array(jsonText(outputs).utf8).withUnsafeBytes { try sink.write($0) }
         }
-        try checkTarget(path, model: model)
-        if path.hasSuffix(".npy") {
-            guard let only = outputs.first else { throw NNError(.input, path, "the model gave no output") }
-            let bytes = Npy.encode(only.array)
-            try replace(path) { descriptor in try writeAll(descriptor, bytes, path) }
-            return
-        }
-        if path.hasSuffix(".npz") {
-            try replace(path) { descriptor in
-                var writer = NpzWriter(descriptor: descriptor, source: path)
-                for output in outputs { try writer.add(name: output.name, array: output.array) }
-                try writer.finish()
-            }
-            return
-        }
-        let bytes = Array(jsonText(outputs).utf8)
-        try replace(path) { descriptor in try writeAll(descriptor, bytes, path) }
     }
 
-    /// Fails, before anything runs, when `path` cannot hold the model's outputs: a `.npy` holds one.
-    static func checkTarget(_ path: String?, model: Model) throws {
-        guard let path, path.hasSuffix(".npy"), model.outputs.count != 1 else { return }
-        throw NNError(.input, path, "a .npy file holds one array, and the model has \(model.outputs.count) outputs (\(describe(model))); write them to an .npz (--output NAME.npz) or as JSON")
+    /// Fails, before anything runs, when the output cannot hold the model's outputs: a `.npy` holds one.
+    static func checkTarget(_ name: String, format: OutputFormat, model: Model) throws {
+        guard !name.hasSuffix(".npz"), format == .npy, model.outputs.count != 1 else { return }
+        throw NNError(.input, name, "a .npy file holds one array, and the model has \(model.outputs.count) outputs (\(describe(model))); write them to an .npz (--output NAME.npz) or as JSON")
     }
 
     /// `{"name": [[...]], ...}`, one output per member, in output order.
@@ -104,61 +93,19 @@ enum ModelOutputs {
         let json = "{\"outputs\": {" + jsons.joined(separator: ", ") + "}, \"passed\": \(passed)}"
         return (texts.joined(separator: "\n"), json, passed)
     }
-
-    /// Writes a regular file the way every output is written: into a temporary file beside it,
-    /// renamed over it only once complete, so an error never leaves a half-written file.
-    static func replace(_ path: String, _ body: (Int32) throws -> Void) throws {
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temporary = (folder.isEmpty ? "" : folder + "/") + "." + base + ".nnbuild-tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw NNError(.io, path, "cannot create the temporary file '\(temporary)': \(String(cString: strerror(errno)))")
-        }
-        do {
-            try body(descriptor)
-        } catch {
-            close(descriptor)
-            unlink(temporary)
-            throw error
-        }
-        close(descriptor)
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw NNError(.io, path, "cannot write the output: \(String(cString: strerror(code)))")
-        }
-    }
-
-    /// write(2) until every byte is out, retrying interrupted writes.
-    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], _ path: String) throws {
-        try bytes.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            var done = 0
-            while done < raw.count {
-                let wrote = Glibc.write(descriptor, base + done, raw.count - done)
-                if wrote < 0, errno == EINTR { continue }
-                guard wrote > 0 else { throw NNError(.io, path, "cannot write the output: \(String(cString: strerror(errno)))") }
-                done += wrote
-            }
-        }
-    }
 }
 
 extension Infer {
     /// `infer` for a model of several inputs or outputs, or named or `.npz` inputs and outputs.
-    func inferGraph(_ built: Model) throws {
-        try ModelOutputs.checkTarget(output, model: built)
-        let given = try ModelInputs.read(inputs, for: built)
-        let outputs = try given.predict(built, batchSize: batchSize)
-        let names = try classNames.map(ClassNames.read)
-        guard topK != nil || names != nil else { return try ModelOutputs.write(outputs, to: output, model: built) }
+    func inferGraph(_ built: Model, names: [String]?, into sink: OutputSink) throws {
+        try ModelOutputs.checkTarget(sink.name, format: outputFormat, model: built)
+        let outputs = try ModelInputs.read(inputs, for: built).predict(built, batchSize: batchSize)
+        guard topK != nil || names != nil else { return try ModelOutputs.write(outputs, to: sink, format: outputFormat, model: built) }
         guard outputs.count == 1, let scored = outputs.first else {
             throw NNError(.input, topK != nil ? "--top-k" : "--class-names", "scores the classes of one output, and the model has \(outputs.count) outputs (\(ModelOutputs.describe(built))); write them with --output NAME.npz instead")
         }
-        if output != nil { try ModelOutputs.write(outputs, to: output, model: built) }
-        print(try ClassNames.topKReport(scored.array, k: topK ?? 1, names: names))
+        let report = try ClassNames.topK(scored.array, k: topK ?? 1, names: names)
+        try Array((report + "\n").utf8).withUnsafeBytes { try sink.write($0) }
     }
 }
 
@@ -179,8 +126,7 @@ extension Eval {
     /// The output `eval` scores: `--output-name`'s, or the only one, for any model and input.
     func scoredOutput(_ built: Model) throws -> Tensor {
         guard ModelInputs.needed(built, values: [input]) || outputName != nil else {
-            return try Batching.predict(built, try built.batch(from: try InputFile.read(path: input), source: input),
-                                        batchSize: batchSize, threads: runtime.count, label: "eval")
+            return try Batching.predict(built, try BatchSource.open(input, for: built), batchSize: batchSize, threads: runtime.count, label: "eval")
         }
         if built.outputs.count > 1, outputName == nil {
             throw NNError(.input, "--output-name", "the model has \(built.outputs.count) outputs (\(ModelOutputs.describe(built))); name the one to score with --output-name NAME")

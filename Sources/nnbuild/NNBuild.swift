@@ -18,9 +18,14 @@ struct NNBuild: ParsableCommand {
         Exit codes: 0 success; 1 invalid model, weights or input (every problem is printed on stderr, \
         one per line); 2 compare found a difference past its tolerance; 64 usage error.
 
+        Plugins: --plugin PATH and NNBUILD_PLUGIN_PATH load shared libraries that register layers; \
+        a path is a file relative to the working directory, never searched on the library path. \
+        Loading a plugin runs its code with your rights: load only plugins you trust.
+
         Environment: NNBUILD_PLUGIN_PATH, colon-separated layer plugins to load (as --plugin); \
         NNBUILD_KERNELS=baseline, run on OpenBLAS and portable SIMD code instead of the AVX2 kernels.
         """,
+        version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))",
         subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self]
     )
 
@@ -44,9 +49,26 @@ struct NNBuild: ParsableCommand {
             }
         }
         if !leading.isEmpty, !arguments.isEmpty { arguments.insert(contentsOf: leading, at: 1) } else { arguments = leading + arguments }
+        if let first = arguments.first, !first.hasPrefix("-") {
+            checkSubcommand(first)
+        }
         main(arguments)
     }
+
+    /// A word where the subcommand goes that names none is a usage error suggesting the closest
+    /// (`nnbuild infrr` → did you mean 'infer'?), as a mistyped flag already gets.
+    static func checkSubcommand(_ word: String) {
+        let names = configuration.subcommands.map { $0._commandName } + ["help"]
+        guard !names.contains(word) else { return }
+        let lowered = word.lowercased()
+        let closest = names.map { ($0, editDistance(lowered, $0)) }.min { ($0.1, $0.0) < ($1.1, $1.0) }
+        let suggestion = closest.flatMap { $0.1 <= max(2, word.count / 3) ? " Did you mean '\($0.0)'?" : nil }
+        exit(withError: ValidationError("unknown subcommand '\(word)'.\(suggestion ?? "") The subcommands are \(names.dropLast().joined(separator: ", ")); see 'nnbuild --help'."))
+    }
 }
+
+/// The version `nnbuild --version` prints, with the plugin ABI version plugins must match.
+let nnbuildVersion = "0.5.0"
 
 /// The spec argument and plugin options every model-running subcommand takes.
 struct ModelArguments: ParsableArguments {

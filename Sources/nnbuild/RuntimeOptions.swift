@@ -12,7 +12,7 @@ struct RuntimeOptions: ParsableArguments {
     var count: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
+        if let threads { try ArgumentBounds.check(threads, "--threads", ArgumentBounds.threads) }
     }
 
     func apply() {

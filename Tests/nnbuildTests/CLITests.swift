@@ -129,7 +129,8 @@ final class CLITests: XCTestCase {
         try write("classes.txt", "negative\npositive\n")
         let result = try run(["infer", path("model.json"), path("weights.safetensors"), "--top-k", "1", "--class-names", path("classes.txt")], stdin: Data("[[3, 0]]".utf8))
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(result.stdout, "row 0: negative \(String(format: "%.4f", softmax([3, -2])[0]))\n")
+        let score = Float(softmax([3, -2])[0])
+        XCTAssertEqual(result.stdout, "[[{\"class\": \"negative\", \"index\": 0, \"score\": \(Double(score))}]]\n")
     }
 
     func testWrongInputShapeIsOneClearError() throws {

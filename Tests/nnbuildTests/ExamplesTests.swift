@@ -88,7 +88,7 @@ final class ExamplesTests: XCTestCase {
         let input = try Npy.read(FileBytes.read(path: file("text_bilstm", "input.npy")), source: "input")
         XCTAssertEqual(input.dtype, "int32")
         let top = try nnbuild(["infer", spec, weights, "--input", file("text_bilstm", "input.json"), "--top-k", "1", "--class-names", file("text_bilstm", "classes.txt")])
-        XCTAssertTrue(top.1.hasPrefix("row 0: positive"), top.1)
+        XCTAssertTrue(top.1.hasPrefix(#"[[{"class": "positive", "index": 2, "score": "#), top.1)
     }
 
     func testTokenIdOutOfRangeNamesRowAndPosition() throws {

@@ -41,7 +41,7 @@ final class MalformedTests: XCTestCase {
             XCTAssertTrue(stderr.contains(item.fragment), "\(item.name) (\(item.why)): expected '\(item.fragment)' in \(stderr)")
             kinds.insert(item.kind)
         }
-        XCTAssertEqual(kinds, ["weights", "json", "spec", "unknownLayer", "layer", "input"])
+        XCTAssertEqual(kinds, ["weights", "json", "spec", "unknownLayer", "layer", "input", "io", "plugin"])
     }
 
     func testNoUserFileIsModified() throws {
