@@ -213,6 +213,21 @@ final class MultiIOTests: XCTestCase {
                     "error[input]: <stdin>: the model has 2 inputs (\(inputs)); give --input NAME=PATH for each, or one .npz holding an array per input name")
     }
 
+    func testAnInputGivenByNameIsNeverOverwritten() throws {
+        let tabular = path("tabular.npy")
+        try FileManager.default.copyItem(atPath: fixture("two_input_image_tabular", "input_tabular.npy"), toPath: tabular)
+        let before = try Data(contentsOf: URL(fileURLWithPath: tabular))
+        try refused("infer", "two_input_image_tabular", ["--input", "image=" + fixture("two_input_image_tabular", "input_image.npy"), "--input", "tabular=" + tabular, "--output", tabular],
+                    "error[io]: \(tabular): --output names the input file '\(tabular)', which this command reads; choose another output path")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tabular)), before)
+    }
+
+    func testTopKScoresTheOneOutputOfATwoInputModel() throws {
+        let result = try run("infer", "two_input_image_tabular", twoInputs + ["--top-k", "1"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.hasPrefix("[[{\"class\": \"0\", \"index\": 0, \"score\": 0.84417"), result.stdout)
+    }
+
     func testAnNpzMayInflateToAtMostTheMemoryLimit() throws {
         let rows = 300_000 / 4 + 1 // 1.2 MB of tabular rows, past --max-memory 1M
         let big = try writeNpz("big.npz", [("image", NumericArray(shape: [1, 5, 5, 2], values: [Float](repeating: 0, count: 50))),
