@@ -43,7 +43,7 @@ struct ModelInputs {
         return (port, String(value[value.index(after: equals)...]))
     }
 
-    /// "'image' (batch, 5, 5, 2), 'tabular' (batch, 4)": the model's inputs, for messages.
+    /// "'image' (None, 5, 5, 2), 'tabular' (None, 4)": the model's inputs, for messages.
     static func describe(_ ports: [Model.Port]) -> String {
         ports.map { "'\($0.name)' \(describeShape($0.shape))" }.joined(separator: ", ")
     }

@@ -1,13 +1,10 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import LayerRegistry
 
 /// A model's outputs by name, in its output order (`config.output_layers`): how `infer` writes
 /// them, how `compare` matches them against expected arrays, and how `eval` picks one.
 enum ModelOutputs {
-    /// "'class_head' (batch, 3), 'value_head' (batch, 1)": the model's outputs, for messages.
+    /// "'class_head' (None, 3), 'value_head' (None, 1)": the model's outputs, for messages.
     static func describe(_ model: Model) -> String {
         model.outputs.map { "'\($0.name)' \(describeShape($0.shape))" }.joined(separator: ", ")
     }
@@ -41,7 +38,8 @@ enum ModelOutputs {
     }
 
     /// The output `name` names, or the only one; a model of several outputs needs a name.
-    static func select(_ outputs: [NamedArray], name: String?, model: Model, option: String = "--output-name") throws -> NamedArray {
+    static func select(_ outputs: [NamedArray], name: String?, model: Model) throws -> NamedArray {
+        let option = "--output-name"
         if let name {
             guard let found = outputs.first(where: { $0.name == name }) else {
                 throw NNError(.input, "\(option) \(name)", "the model has no output named '\(name)'; its outputs are \(describe(model))")
