@@ -61,12 +61,17 @@ for target in $targets; do
     -rss_limit_mb=2048 -timeout=10 -artifact_prefix="crashes/$target/" -print_final_stats=1 >"$log" 2>&1 || true
   elapsed=$(( $(date +%s) - start ))
   # Runs: libFuzzer's final statistic, or in fork mode the last "#N:" progress line.
-  runs=$(grep -E '^stat::number_executed_units' "$log" | awk '{s += $2} END {print s + 0}')
-  if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then runs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#'); fi
+  runs=$( (grep -E '^stat::number_executed_units' "$log" || true) | awk '{s += $2} END {print s + 0}')
+  if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then runs=$( (grep -oE '^#[0-9]+' "$log" || true) | tail -1 | tr -d '#'); fi
   new=$(ls crashes/$target | sort | comm -13 logs/$target.before -)
   crashes=$(grep -cE '^(crash|leak|deadly-signal)-' <<<"$new" || true)
   ooms=$(grep -cE '^(oom|timeout|slow-unit)-' <<<"$new" || true)
-  grep -E '^(==[0-9]+==ERROR|SUMMARY|Fatal error|.*fuzz invariant)' "$log" | sort | uniq -c | head -n 20 || true
+  # One line of cause per new artifact (fork mode keeps the children's reports to itself).
+  for artifact in $new; do
+    cause=$(".build/release/$target" "crashes/$target/$artifact" -rss_limit_mb=2048 -timeout=10 2>&1 |
+      grep -m1 -oE 'Fatal error: .{0,160}|Swift runtime failure: [a-z ]+|ERROR: (AddressSanitizer|LeakSanitizer): [a-z-]+|ERROR: libFuzzer: [a-z-]+( \(malloc\([0-9]+\)\))?' || true)
+    echo "  $artifact: ${cause:-no longer reproduces}"
+  done
   line="$target: ${runs:-0} runs in $elapsed s, crashes: $crashes, out-of-memory/timeouts: $ooms (log: Fuzz/$log)"
   echo "$line"
   summary+=("$line")
