@@ -68,9 +68,11 @@ for target in $targets; do
   ooms=$(grep -cE '^(oom|timeout|slow-unit)-' <<<"$new" || true)
   # One line of cause per new artifact (fork mode keeps the children's reports to itself).
   for artifact in $new; do
-    cause=$(".build/release/$target" "crashes/$target/$artifact" -rss_limit_mb=2048 -timeout=10 2>&1 |
-      grep -m1 -oE 'Fatal error: .{0,160}|Swift runtime failure: [a-z ]+|ERROR: (AddressSanitizer|LeakSanitizer): [a-z-]+|ERROR: libFuzzer: [a-z-]+( \(malloc\([0-9]+\)\))?' || true)
-    echo "  $artifact: ${cause:-no longer reproduces}"
+    report=$(".build/release/$target" "crashes/$target/$artifact" -rss_limit_mb=2048 -timeout=10 2>&1 || true)
+    cause=$(grep -m1 -oE 'Fatal error: .{0,120}|SUMMARY: [A-Za-z]+: [a-z -]+( \(malloc\([0-9]+\)\))?' <<<"$report" || true)
+    # The innermost frame of nnbuild's own code that has a line number.
+    at=$( (grep -E ' in .* /.*/Sources/[A-Za-z]+/.*:[0-9]+:[0-9]+' <<<"$report" || true) | grep -v '/Fuzz/Sources/' | head -1 | grep -oE 'Sources/[^ ]+' || true)
+    echo "  $artifact: ${cause:-no longer reproduces}${at:+ at $at}"
   done
   line="$target: ${runs:-0} runs in $elapsed s, crashes: $crashes, out-of-memory/timeouts: $ooms (log: Fuzz/$log)"
   echo "$line"
