@@ -61,9 +61,12 @@ for target in $targets; do
     -rss_limit_mb=2048 -timeout=10 -artifact_prefix="crashes/$target/" -print_final_stats=1 >"$log" 2>&1 || true
   elapsed=$(( $(date +%s) - start ))
   # Runs: libFuzzer's final statistic, or in fork mode the last "#N:" progress line.
-  runs=$( (grep -E '^stat::number_executed_units' "$log" || true) | awk '{s += $2} END {print s + 0}')
+  runs=$( (grep -E '^stat::number_of_executed_units' "$log" || true) | awk '{s += $2} END {print s + 0}')
   if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then runs=$( (grep -oE '^#[0-9]+' "$log" || true) | tail -1 | tr -d '#'); fi
-  new=$(ls crashes/$target | sort | comm -13 logs/$target.before -)
+  # Artifacts new in the folder, and those libFuzzer says it wrote (an input that crashed before
+  # has the same name, since libFuzzer names an artifact by its content's hash).
+  written=$( (grep -oE 'Test unit written to [^ ]+' "$log" || true) | sed 's/.*\///')
+  new=$( (ls crashes/$target | sort | comm -13 logs/$target.before -; echo "$written") | grep . | sort -u || true)
   crashes=$(grep -cE '^(crash|leak|deadly-signal)-' <<<"$new" || true)
   ooms=$(grep -cE '^(oom|timeout|slow-unit)-' <<<"$new" || true)
   # One line of cause per new artifact (fork mode keeps the children's reports to itself).
