@@ -1,26 +1,85 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and runs each for SECONDS (default 600), starting from the seed
-# corpus (real files: the committed fixtures and examples). Crashing inputs land in
-# Fuzz/crashes/<target>/; commit them under Tests/Malformed/ as regression tests once fixed.
-#   Fuzz/run.sh [SECONDS] [FuzzSpec|FuzzWeights]
+# corpus: the committed fixtures, examples and malformed cases, plus Fuzz/seeds/<target>/, with the
+# target's dictionary Fuzz/dicts/<target>.dict. Crashing inputs land in Fuzz/crashes/<target>/;
+# once fixed, commit them under Tests/Malformed/ as regression tests.
+#   Fuzz/run.sh [SECONDS] [TARGETS]      TARGETS: any of "FuzzSpec FuzzWeights FuzzInput"
+# By default libFuzzer stops at the first crash. FUZZ_KEEP_GOING=1 runs in fork mode instead and
+# goes on past crashes, out-of-memory and timeouts, saving each (for a survey of a faulty build).
 set -euo pipefail
 cd "$(dirname "$0")"
+command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 seconds=${1:-600}
-targets=${2:-"FuzzSpec FuzzWeights"}
-# A clean build: objects left from a build with other coverage flags make libFuzzer refuse to run.
+targets=${2:-"FuzzSpec FuzzWeights FuzzInput"}
+# Swift's backtracer is a separate process that can outlive a crashed harness and hold the pipe
+# open, so libFuzzer's output never ends; libFuzzer prints its own stack.
+export SWIFT_BACKTRACE=enable=no
+
 # swiftc's -sanitize=fuzzer adds no coverage by itself here, hence the explicit flags.
-rm -rf .build
-swift build -c release --sanitize fuzzer --sanitize address \
-  -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+flags=(-c release --sanitize fuzzer --sanitize address
+       -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
+# The mapped .npy reader (branch `inputs`) gets its own check in FuzzInput once it exists.
+# TODO: when NpyFile is on main, drop this test and the #if in FuzzInput.swift.
+if grep -qs "class NpyFile" ../Sources/ModelSpec/*.swift; then flags+=(-Xswiftc -DNNBUILD_NPYFILE); fi
+# Objects left from a build with other coverage flags make libFuzzer refuse to run: clean when the
+# flags change.
+if [ "$(cat .build/fuzz-flags 2>/dev/null)" != "${flags[*]}" ]; then rm -rf .build; fi
+swift build "${flags[@]}" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+for target in $targets; do [ -x ".build/release/$target" ] || { echo "build failed: no $target" >&2; exit 1; }; done
+echo "${flags[*]}" > .build/fuzz-flags
+
+# seed_from CORPUS DIR... FIND-TESTS: copies the files found into CORPUS, named by content.
+seed_from() {
+  local corpus=$1; shift
+  find "$@" -print0 | while IFS= read -r -d '' file; do
+    cp "$file" "$corpus/$(sha1sum <"$file" | cut -c1-16).${file##*.}"
+  done
+}
+
+summary=()
 for target in $targets; do
   corpus=corpus/$target
-  mkdir -p "$corpus" crashes/$target
-  if [ "$target" = FuzzSpec ]; then
-    find ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.json' -size -64k -exec cp {} "$corpus/" \; 2>/dev/null || true
-  else
-    find ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.safetensors' -size -256k -exec cp {} "$corpus/" \; 2>/dev/null || true
-  fi
-  echo "== $target for $seconds s (corpus: $(ls "$corpus" | wc -l) files)"
-  ".build/release/$target" "$corpus" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="crashes/$target/" -print_final_stats=1 2>&1 | tail -n 15
+  mkdir -p "$corpus" crashes/$target logs
+  # Copied under their content's hash: fixtures share file names (model.json, input.npy).
+  case $target in
+    FuzzSpec)    seed_from "$corpus" ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.json' -size -64k ;;
+    FuzzWeights) seed_from "$corpus" ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.safetensors' -size -256k ;;
+    FuzzInput)   seed_from "$corpus" ../Tests ../specs \( -name '*.npy' -o -name '*.json' \) -size -64k ;;
+  esac
+  [ -d seeds/$target ] && seed_from "$corpus" seeds/$target -type f
+  dict=()
+  [ -f dicts/$target.dict ] && dict=(-dict=dicts/$target.dict)
+  mode=()
+  [ "${FUZZ_KEEP_GOING:-0}" = 1 ] && mode=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
+  ls crashes/$target | sort >logs/$target.before
+  log=logs/$target.log
+  echo "== $target for $seconds s (corpus: $(ls "$corpus" | wc -l) files${dict:+, ${dict[0]#-dict=}})"
+  start=$(date +%s)
+  # -rss_limit_mb=2048 is libFuzzer's default, stated so that nobody raises it by accident; it also
+  # sets the largest single allocation (-malloc_limit_mb), so a multi-terabyte request fails at once.
+  ".build/release/$target" "$corpus" "${dict[@]}" "${mode[@]}" -max_total_time="$seconds" -max_len=65536 \
+    -rss_limit_mb=2048 -timeout=10 -artifact_prefix="crashes/$target/" -print_final_stats=1 >"$log" 2>&1 || true
+  elapsed=$(( $(date +%s) - start ))
+  # Runs: libFuzzer's final statistic, or in fork mode the last "#N:" progress line.
+  runs=$( (grep -E '^stat::number_of_executed_units' "$log" || true) | awk '{s += $2} END {print s + 0}')
+  if [ "${FUZZ_KEEP_GOING:-0}" = 1 ]; then runs=$( (grep -oE '^#[0-9]+' "$log" || true) | tail -1 | tr -d '#'); fi
+  # Artifacts new in the folder, and those libFuzzer says it wrote (an input that crashed before
+  # has the same name, since libFuzzer names an artifact by its content's hash).
+  written=$( (grep -oE 'Test unit written to [^ ]+' "$log" || true) | sed 's/.*\///')
+  new=$( (ls crashes/$target | sort | comm -13 logs/$target.before -; echo "$written") | grep . | sort -u || true)
+  crashes=$(grep -cE '^(crash|leak|deadly-signal)-' <<<"$new" || true)
+  ooms=$(grep -cE '^(oom|timeout|slow-unit)-' <<<"$new" || true)
+  # One line of cause per new artifact (fork mode keeps the children's reports to itself).
+  for artifact in $new; do
+    report=$(".build/release/$target" "crashes/$target/$artifact" -rss_limit_mb=2048 -timeout=10 2>&1 || true)
+    cause=$(grep -m1 -oE 'Fatal error: .{0,120}|SUMMARY: [A-Za-z]+: [a-z -]+( \(malloc\([0-9]+\)\))?' <<<"$report" || true)
+    # The innermost frame of nnbuild's own code that has a line number.
+    at=$( (grep -E ' in .* /.*/Sources/[A-Za-z]+/.*:[0-9]+:[0-9]+' <<<"$report" || true) | grep -v '/Fuzz/Sources/' | head -1 | grep -oE 'Sources/[^ ]+' || true)
+    echo "  $artifact: ${cause:-no longer reproduces}${at:+ at $at}"
+  done
+  line="$target: ${runs:-0} runs in $elapsed s, crashes: $crashes, out-of-memory/timeouts: $ooms (log: Fuzz/$log)"
+  echo "$line"
+  summary+=("$line")
 done
+echo "== summary"
+printf '%s\n' "${summary[@]}"

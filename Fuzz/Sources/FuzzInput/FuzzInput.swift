@@ -1,0 +1,86 @@
+import Foundation
+import FuzzSupport
+import ModelSpec
+
+/// Any bytes as an `infer` input: `.npy` when they start with its magic string, JSON nested arrays
+/// otherwise. Errors are the expected outcome; a crash, trap, hang, leak, non-NNError error, or an
+/// array whose shape disagrees with its values is a bug.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = fuzzBytes(data, size)
+    if Npy.isNpy(bytes) {
+        let array = expectingNNError("Npy.read") { try Npy.read(bytes, source: "fuzz.npy") }
+        if let array { checkArray(array, reader: "Npy.read") }
+        readThroughNpyFile(bytes, expected: array)
+    } else {
+        guard let value = expectingNNError("JSONParser.parse", { try JSONParser.parse(bytes, source: "fuzz.json") }),
+              let array = expectingNNError("JSONArray.read", { try JSONArray.read(value, source: "fuzz.json") }) else { return 0 }
+        checkArray(array, reader: "JSONArray.read")
+    }
+    return 0
+}
+
+/// What the commands rely on: the shape's product is the number of values, and writing the array
+/// as `.npy` (what `infer --output x.npy` does) reads back bit for bit.
+private func checkArray(_ array: NumericArray, reader: String) {
+    var count = 1
+    for size in array.shape {
+        let (product, overflow) = count.multipliedReportingOverflow(by: size)
+        guard size >= 0, !overflow else { fuzzFailure("\(reader) returned shape \(array.shape), whose product overflows") }
+        count = product
+    }
+    guard count == array.values.count else {
+        fuzzFailure("\(reader) returned shape \(array.shape) (\(count) elements) with \(array.values.count) values")
+    }
+    guard let back = expectingNNError("Npy.read of Npy.encode", { try Npy.read(Npy.encode(array), source: "round trip") }) else {
+        fuzzFailure("\(reader) returned shape \(array.shape) that Npy.encode writes and Npy.read refuses")
+    }
+    guard back.shape == array.shape, sameBits(back.values, array.values) else {
+        fuzzFailure("\(reader): Npy.encode then Npy.read changed shape \(array.shape) to \(back.shape) or the values")
+    }
+}
+
+#if NNBUILD_NPYFILE
+// Enabled by run.sh once ModelSpec has `NpyFile` (branch `inputs`). The mapped reader must accept
+// exactly what `Npy.read` accepts and give the same values, whole and row by row.
+private let npyPath: String = {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-fuzzinput-\(getpid()).npy").path
+    atexit { unlink(npyPath) }
+    return path
+}()
+
+private func readThroughNpyFile(_ bytes: [UInt8], expected: NumericArray?) {
+    // Plain POSIX calls, one file per process overwritten in place: FileManager writing and removing
+    // a file per input more than halved the runs per second.
+    let descriptor = open(npyPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    guard descriptor >= 0 else { fuzzFailure("cannot write \(npyPath)") }
+    let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    close(descriptor)
+    guard written == bytes.count else { fuzzFailure("wrote \(written) of \(bytes.count) bytes to \(npyPath)") }
+    let file = expectingNNError("NpyFile(path:)") { try NpyFile(path: npyPath) }
+    guard let file, let expected else {
+        if (file == nil) != (expected == nil) {
+            fuzzFailure("NpyFile(path:) \(file == nil ? "refuses" : "accepts") what Npy.read \(expected == nil ? "refuses" : "accepts")")
+        }
+        return
+    }
+    guard file.shape == expected.shape, file.dtype == expected.dtype else {
+        fuzzFailure("NpyFile says \(file.shape) \(file.dtype), Npy.read says \(expected.shape) \(expected.dtype)")
+    }
+    guard let all = expectingNNError("NpyFile.all()", { try file.all() }), all.shape == expected.shape, sameBits(all.values, expected.values) else {
+        fuzzFailure("NpyFile.all() differs from Npy.read")
+    }
+    // In at most 16 pieces: a (1e9, 0) array has a billion empty rows.
+    var rows: [Float] = []
+    let step = max(1, (file.rowCount + 15) / 16)
+    for start in stride(from: 0, to: file.rowCount, by: step) {
+        let range = start..<min(start + step, file.rowCount)
+        guard let values = expectingNNError("NpyFile.rows", { try file.rows(range) }) else { fuzzFailure("NpyFile.rows(\(range)) failed") }
+        rows += values
+    }
+    guard sameBits(rows, expected.values) else { fuzzFailure("NpyFile.rows, piece by piece, differ from Npy.read") }
+}
+#else
+// TODO(inputs): NpyFile is not on this branch yet; run.sh defines NNBUILD_NPYFILE when it is.
+private func readThroughNpyFile(_ bytes: [UInt8], expected: NumericArray?) {}
+#endif
