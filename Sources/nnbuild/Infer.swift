@@ -112,16 +112,25 @@ enum OutputFormat: String, ExpressibleByArgument {
 }
 
 enum InputFile {
+    /// Largest `.npy` read whole (standard input, or where a command needs every row at once).
+    static let wholeNpyLimit = 1 << 30
+    /// Largest JSON input. Parsing holds a tree of about 200 bytes per number (10× the text), so
+    /// a 64 MiB document peaks near 700 MB; larger batches belong in `.npy`, which is read per batch.
+    static let jsonLimit = 64 << 20
+
     /// Reads an array from a path, or standard input when nil.
     static func read(path: String?) throws -> NumericArray {
         let source = path ?? "<stdin>"
         let bytes: [UInt8]
         if let path {
-            bytes = try FileBytes.read(path: path)
+            bytes = try FileBytes.read(path: path, limit: wholeNpyLimit)
         } else {
-            bytes = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+            bytes = try FileBytes.readStandardInput(limit: wholeNpyLimit)
         }
         if Npy.isNpy(bytes) || path?.hasSuffix(".npy") == true { return try Npy.read(bytes, source: source) }
+        guard bytes.count <= jsonLimit else {
+            throw NNError(.input, source, "JSON input is \(bytes.count) bytes; at most \(jsonLimit) (64 MiB) are accepted, since parsing JSON takes about 10× its size in memory; save larger batches as .npy (np.save), which is read a batch at a time")
+        }
         do {
             return try JSONArray.read(try JSONParser.parse(bytes, source: source), source: source)
         } catch let error as NNError where error.kind == .json {

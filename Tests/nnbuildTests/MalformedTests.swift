@@ -44,6 +44,43 @@ final class MalformedTests: XCTestCase {
         XCTAssertEqual(kinds, ["weights", "json", "spec", "unknownLayer", "layer", "input", "io", "plugin"])
     }
 
+    struct GraphCase: Decodable {
+        var name: String
+        var file: String
+        var why: String
+        var kind: String
+        var path: String
+        var fragment: String
+    }
+
+    /// Tests/GraphMalformed: broken Functional graphs (unknown layers and calls, cycles, outputs no
+    /// input reaches, unused inputs, duplicate names, nesting past the limits), each refused by
+    /// `nnbuild validate` with one error naming the JSON path and the call.
+    func testEveryBrokenGraphIsOneClearError() throws {
+        let folder = MalformedTests.root.appendingPathComponent("Tests/GraphMalformed")
+        let cases = try JSONDecoder().decode([GraphCase].self, from: Data(contentsOf: folder.appendingPathComponent("cases.json")))
+        XCTAssertGreaterThanOrEqual(cases.count, 15)
+        for item in cases {
+            let process = Process()
+            process.executableURL = CLITests.binary
+            process.arguments = ["validate", "Tests/GraphMalformed/\(item.file)"]
+            process.currentDirectoryURL = MalformedTests.root
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = Pipe()
+            try process.run()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationReason, .exit, "\(item.name) (\(item.why)) was killed by a signal")
+            XCTAssertEqual(process.terminationStatus, 1, "\(item.name) (\(item.why)): \(stderr)")
+            let lines = stderr.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, "\(item.name): expected one error line, got \(stderr)")
+            XCTAssertTrue(stderr.hasPrefix("error[\(item.kind)]: Tests/GraphMalformed/\(item.file)"), "\(item.name): \(stderr)")
+            XCTAssertTrue(stderr.contains(item.path), "\(item.name) (\(item.why)): expected the path '\(item.path)' in \(stderr)")
+            XCTAssertTrue(stderr.contains(item.fragment), "\(item.name) (\(item.why)): expected '\(item.fragment)' in \(stderr)")
+        }
+    }
+
     func testNoUserFileIsModified() throws {
         // Every case above read files under specs/ and Tests/Malformed; their bytes are unchanged.
         let spec = MalformedTests.root.appendingPathComponent("specs/tabular_mlp/weights.safetensors")
