@@ -20,6 +20,8 @@ let package = Package(
         .executableTarget(name: "FuzzWeights", dependencies: nnbuild, swiftSettings: fuzzer),
         .executableTarget(name: "FuzzInput", dependencies: ["FuzzSupport", .product(name: "ModelSpec", package: "nnbuild")],
                           swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzZip", dependencies: ["FuzzSupport", .product(name: "ModelSpec", package: "nnbuild")],
+                          swiftSettings: fuzzer),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -3,14 +3,14 @@
 # corpus: the committed fixtures, examples and malformed cases, plus Fuzz/seeds/<target>/, with the
 # target's dictionary Fuzz/dicts/<target>.dict. Crashing inputs land in Fuzz/crashes/<target>/;
 # once fixed, commit them under Tests/Malformed/ as regression tests.
-#   Fuzz/run.sh [SECONDS] [TARGETS]      TARGETS: any of "FuzzSpec FuzzWeights FuzzInput"
+#   Fuzz/run.sh [SECONDS] [TARGETS]      TARGETS: any of "FuzzSpec FuzzWeights FuzzInput FuzzZip"
 # By default libFuzzer stops at the first crash. FUZZ_KEEP_GOING=1 runs in fork mode instead and
 # goes on past crashes, out-of-memory and timeouts, saving each (for a survey of a faulty build).
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 seconds=${1:-600}
-targets=${2:-"FuzzSpec FuzzWeights FuzzInput"}
+targets=${2:-"FuzzSpec FuzzWeights FuzzInput FuzzZip"}
 # Swift's backtracer is a separate process that can outlive a crashed harness and hold the pipe
 # open, so libFuzzer's output never ends; libFuzzer prints its own stack.
 export SWIFT_BACKTRACE=enable=no
@@ -45,6 +45,7 @@ for target in $targets; do
     FuzzSpec)    seed_from "$corpus" ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.json' -size -64k ;;
     FuzzWeights) seed_from "$corpus" ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.safetensors' -size -256k ;;
     FuzzInput)   seed_from "$corpus" ../Tests ../specs \( -name '*.npy' -o -name '*.json' \) -size -64k ;;
+    FuzzZip)     seed_from "$corpus" ../Tests \( -name '*.npz' -o -name '*.keras' -o -name '*.zip' \) -size -256k ;;
   esac
   [ -d seeds/$target ] && seed_from "$corpus" seeds/$target -type f
   dict=()
