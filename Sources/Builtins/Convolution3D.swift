@@ -38,7 +38,7 @@ public struct Conv3D: AbsorbsActivation {
     public func forward(_ input: Tensor) throws -> Tensor {
         try checkInput(input, built: inputSize + [channels], label: label)
         let g = try settings.windows.axes(Array(input.shape[1...3]), label: label)
-        try ShapeMath.sampleCount([g.outputPixels, settings.filters], at: label)
+        try ShapeMath.sampleCount(g.axes.map(\.output) + [settings.filters], at: label)
         let count = input.batch * g.outputPixels * settings.filters
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in

@@ -34,7 +34,7 @@ struct DepthwiseShape: Sendable {
     func geometry(_ input: Tensor, label: String) throws -> VolumeGeometry {
         try checkInput(input, built: inputSize + [channels], label: label)
         let geometry = try windows.axes(Array(input.shape.dropFirst().prefix(inputSize.count)), label: label)
-        try ShapeMath.sampleCount([geometry.outputPixels, channels, multiplier], at: label)
+        try ShapeMath.sampleCount(geometry.axes.map(\.output) + [channels, multiplier], at: label)
         return geometry
     }
 
@@ -63,9 +63,9 @@ public struct DepthwiseConvolution: AbsorbsActivation {
     static func factory(rank: Int) -> @Sendable (LayerContext) throws -> any Layer {
         { context in
             let shape = try DepthwiseShape.read(context, rank: rank)
-            let width = shape.channels * shape.multiplier
             let outputSize = try shape.outputSize(context)
-            try context.sampleCount(outputSize + [width], key: "depth_multiplier")
+            try context.sampleCount(outputSize + [shape.channels, shape.multiplier], key: "depth_multiplier")
+            let width = shape.channels * shape.multiplier
             let activation = try Activation.from(context)
             let kernel = try context.weight("kernel", shape: shape.windows.kernelSize + [shape.channels, shape.multiplier])
             let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [width]) : nil
@@ -118,9 +118,9 @@ public struct SeparableConvolution: AbsorbsActivation {
         { context in
             let filters = try context.positiveInt("filters")
             let shape = try DepthwiseShape.read(context, rank: rank)
-            let width = shape.channels * shape.multiplier
             let outputSize = try shape.outputSize(context)
-            try context.sampleCount(outputSize + [width], of: "the depthwise result", key: "depth_multiplier")
+            try context.sampleCount(outputSize + [shape.channels, shape.multiplier], of: "the depthwise result", key: "depth_multiplier")
+            let width = shape.channels * shape.multiplier
             try context.sampleCount(outputSize + [filters], key: "filters")
             let activation = try Activation.from(context)
             let depthwise = try context.weight("depthwise_kernel", shape: shape.windows.kernelSize + [shape.channels, shape.multiplier])
@@ -134,7 +134,7 @@ public struct SeparableConvolution: AbsorbsActivation {
 
     public func forward(_ input: Tensor) throws -> Tensor {
         let g = try shape.geometry(input, label: label)
-        try ShapeMath.sampleCount([g.outputPixels, filters], at: label)
+        try ShapeMath.sampleCount(g.axes.map(\.output) + [filters], at: label)
         let width = shape.channels * shape.multiplier, pixels = g.outputPixels
         let depthwise = [Float](unsafeUninitializedCapacity: input.batch * pixels * width) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in

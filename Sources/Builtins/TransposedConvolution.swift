@@ -16,12 +16,14 @@ struct TransposedWindows: Sendable {
         let stride = windows.strides[axis]
         let span = (windows.kernelSize[axis] - 1) * windows.dilation[axis] + 1
         let padding = outputPadding.isEmpty ? nil : outputPadding[axis]
+        // Saturating: `axis` refuses a length past any tensor before it is used.
+        let stretched = ShapeMath.saturatingProduct([max(length - 1, 0), stride])
         switch windows.padding {
         case .same:
-            guard let padding else { return length * stride }
-            return (length - 1) * stride + span % 2 + padding
+            guard let padding else { return ShapeMath.saturatingProduct([length, stride]) }
+            return ShapeMath.saturatingSum(stretched, span % 2, padding)
         default:
-            return (length - 1) * stride + span + (padding ?? max(span, stride) - span)
+            return ShapeMath.saturatingSum(stretched, span, padding ?? max(span, stride) - span)
         }
     }
 
@@ -29,6 +31,9 @@ struct TransposedWindows: Sendable {
     /// padded as TensorFlow pads it, or why TensorFlow would refuse the pair.
     func axis(_ axis: Int, length: Int) -> Result<WindowAxis, MisfitMessage> {
         let output = outputLength(axis: axis, length: length)
+        guard output <= 1 << 48 else {
+            return .failure(MisfitMessage(text: "an input of \(length) along spatial axis \(axis + 1) gives an output of \(output) cells with strides \(windows.strides[axis]), more than any tensor may hold"))
+        }
         guard output > 0, let forward = windows.window(axis: axis, length: output), forward.output == length else {
             return .failure(MisfitMessage(text: "an input of \(length) along spatial axis \(axis + 1) gives an output of \(output), which a convolution with kernel_size \(windows.kernelSize[axis]), strides \(windows.strides[axis]) and padding \"\(windows.padding.rawValue)\" does not map back to \(length) (TensorFlow refuses it); expected another output_padding"))
         }
@@ -108,7 +113,7 @@ public struct TransposedConvolution: AbsorbsActivation {
         case let .success(geometry): g = geometry
         case let .failure(message): throw NNError(.input, label, message.text)
         }
-        try ShapeMath.sampleCount([g.inputPixels, filters], at: label)
+        try ShapeMath.sampleCount(g.axes.map(\.input) + [filters], at: label)
         let count = input.batch * g.inputPixels * filters
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in

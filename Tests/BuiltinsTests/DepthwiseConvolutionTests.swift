@@ -56,6 +56,8 @@ final class DepthwiseConvolutionTests: XCTestCase {
             ("DepthwiseConv2D", #""kernel_size": 3, "depth_multiplier": 0"#, "config.depth_multiplier", "must be a positive"),
             ("DepthwiseConv2D", #""kernel_size": 3, "padding": "causal""#, "config.padding", #"must be one of "valid", "same""#),
             ("DepthwiseConv2D", #""kernel_size": 6"#, "config.kernel_size", "the kernel spans 6 rows but the input has 5"),
+            ("DepthwiseConv2D", #""kernel_size": 1, "depth_multiplier": 268435456"#, "config.depth_multiplier", "more than the limit of 2^31"),
+            ("SeparableConv2D", #""filters": 2, "kernel_size": 1, "depth_multiplier": 268435456"#, "config.depth_multiplier", "the depthwise result"),
             ("SeparableConv2D", #""kernel_size": 3"#, "config.filters", "missing required key 'filters'"),
             ("SeparableConv2D", #""filters": 2, "kernel_size": 3, "data_format": "channels_first""#, "config.data_format", "not supported"),
         ]

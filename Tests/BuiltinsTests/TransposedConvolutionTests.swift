@@ -46,6 +46,7 @@ final class TransposedConvolutionTests: XCTestCase {
             (#""filters": 2, "kernel_size": 3, "strides": 2, "output_padding": 2"#, "config.output_padding", "below 'strides'"),
             (#""filters": 2, "kernel_size": 3, "padding": "causal""#, "config.padding", #"must be one of "valid", "same""#),
             (#""filters": 2, "kernel_size": 3, "strides": 2, "dilation_rate": 2"#, "config.dilation_rate", "together with dilation_rate"),
+            (#""filters": 2, "kernel_size": 1, "strides": 1048576"#, "config.filters", "more than the limit of 2^31"),
         ]
         for (config, location, text) in cases {
             let layer = #"{"class_name": "Conv2DTranspose", "config": {"name": "conv", \#(config)}}"#

@@ -15,10 +15,10 @@ package struct VolumeGeometry: Sendable, Equatable {
         self.axes = Array(repeating: unit, count: max(0, 3 - axes.count)) + axes.suffix(3)
     }
 
-    // The layers checked these products (ShapeMath) before a kernel runs.
-    package var inputPixels: Int { axes.reduce(1) { $0 * $1.input } }
-    package var outputPixels: Int { axes.reduce(1) { $0 * $1.output } }
-    package var taps: Int { axes.reduce(1) { $0 * $1.size } }
+    // Saturating: the layers check the element counts (ShapeMath.sampleCount) before a kernel runs.
+    package var inputPixels: Int { ShapeMath.saturatingProduct(axes.map(\.input)) }
+    package var outputPixels: Int { ShapeMath.saturatingProduct(axes.map(\.output)) }
+    package var taps: Int { ShapeMath.saturatingProduct(axes.map(\.size)) }
 }
 
 /// For each position along one axis, the (tap, source position) pairs that reach it, in
@@ -108,7 +108,7 @@ package func depthwiseConvolve(_ input: UnsafeBufferPointer<Float>, batch: Int, 
     let pointers = DirectPointers(x: x, w: w, bias: bias?.baseAddress, y: y)
     gather(pointers, batch: batch, tables: g.axes.map(TapTable.init(convolution:)), inputSizes: g.axes.map(\.input),
            outputSizes: g.axes.map(\.output), kernelSizes: g.axes.map(\.size), inputWidth: channels, width: width,
-           work: batch * g.outputPixels * g.taps * width, activation: activation, splitWork: splitWork) { out, source, tap in
+           work: ShapeMath.saturatingProduct([batch, g.outputPixels, g.taps, width]), activation: activation, splitWork: splitWork) { out, source, tap in
         let weights = pointers.w + tap * width
         if multiplier == 1 {
             for c in 0..<width { out[c] += source[c] * weights[c] }
@@ -134,7 +134,7 @@ package func directConvolve(_ input: UnsafeBufferPointer<Float>, batch: Int, _ k
     let groupChannels = channels / groups, groupFilters = filters / groups
     gather(pointers, batch: batch, tables: g.axes.map(TapTable.init(convolution:)), inputSizes: g.axes.map(\.input),
            outputSizes: g.axes.map(\.output), kernelSizes: g.axes.map(\.size), inputWidth: channels, width: filters,
-           work: batch * g.outputPixels * g.taps * groupChannels * filters, activation: activation, splitWork: splitWork) { out, source, tap in
+           work: ShapeMath.saturatingProduct([batch, g.outputPixels, g.taps, groupChannels, filters]), activation: activation, splitWork: splitWork) { out, source, tap in
         accumulateProduct(out, source, pointers.w + tap * groupChannels * filters, groupChannels: groupChannels,
                           groupFilters: groupFilters, filters: filters, groups: groups)
     }
@@ -153,7 +153,7 @@ package func transposedConvolve(_ input: UnsafeBufferPointer<Float>, batch: Int,
     let pointers = DirectPointers(x: x, w: w, bias: bias?.baseAddress, y: y)
     gather(pointers, batch: batch, tables: g.axes.map(TapTable.init(transposed:)), inputSizes: g.axes.map(\.output),
            outputSizes: g.axes.map(\.input), kernelSizes: g.axes.map(\.size), inputWidth: channels, width: filters,
-           work: batch * g.inputPixels * g.taps * channels * filters, activation: activation, splitWork: splitWork) { out, source, tap in
+           work: ShapeMath.saturatingProduct([batch, g.inputPixels, g.taps, channels, filters]), activation: activation, splitWork: splitWork) { out, source, tap in
         accumulateProduct(out, source, pointers.w + tap * channels * filters, groupChannels: channels,
                           groupFilters: filters, filters: filters, groups: 1)
     }
