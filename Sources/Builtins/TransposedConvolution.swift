@@ -55,7 +55,7 @@ public struct TransposedConvolution: AbsorbsActivation {
     let channels: Int
     let filters: Int
     public let kernel: Weight
-    /// `kernel` as [taps, in, filters], the layout the kernel reads.
+    /// `kernel` as [in, taps, filters], the right-hand matrix of the kernel's product.
     let transposed: [Float]
     public let bias: Weight?
     public internal(set) var activation: Activation
@@ -89,7 +89,7 @@ public struct TransposedConvolution: AbsorbsActivation {
             let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [filters]) : nil
             let taps = kernel.count / max(filters * channels, 1)
             return TransposedConvolution(label: context.label, settings: settings, inputSize: inputSize, channels: channels, filters: filters,
-                                         kernel: kernel, transposed: transposeKernelTaps(kernel.values, taps: taps, filters: filters, channels: channels),
+                                         kernel: kernel, transposed: transposedKernelColumns(kernel.values, taps: taps, filters: filters, channels: channels),
                                          bias: bias, activation: activation, outputShape: outputSize + [filters])
         }
     }
@@ -130,8 +130,13 @@ public struct TransposedConvolution: AbsorbsActivation {
 
 extension TransposedConvolution: PlansMemory {
     public func workingSet(input: [Int]) -> WorkingSet {
-        let sizes = input.dropFirst().prefix(inputSize.count).enumerated().map { settings.outputLength(axis: $0, length: $1) }
-        return WorkingSet(outputShape: [input.first ?? 1] + sizes + [filters])
+        let lengths = Array(input.dropFirst().prefix(inputSize.count))
+        let sizes = lengths.enumerated().map { settings.outputLength(axis: $0, length: $1) }
+        let row = ShapeMath.saturatingProduct(settings.windows.kernelSize + [filters])
+        let pixels = ShapeMath.saturatingProduct([input.first ?? 1] + lengths)
+        return WorkingSet(outputShape: [input.first ?? 1] + sizes + [filters],
+                          scratch: min(ShapeMath.saturatingProduct([pixels, row]), max(convolutionColumnLimit, row)),
+                          scratchMeaning: "the columns of every tap's contribution")
     }
 }
 

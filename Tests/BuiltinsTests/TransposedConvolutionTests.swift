@@ -14,11 +14,11 @@ final class TransposedConvolutionTests: XCTestCase {
             let w = randomFloats(g.taps * filters * channels, &generator)
             let bias = Bool.random() ? randomFloats(filters, &generator) : nil
             let expected = naiveTransposedConvolve(x, batch: batch, w, bias, geometry: g, channels: channels, filters: filters)
-            let packed = w.withUnsafeBufferPointer { transposeKernelTaps($0, taps: g.taps, filters: filters, channels: channels) }
+            let packed = w.withUnsafeBufferPointer { transposedKernelColumns($0, taps: g.taps, filters: filters, channels: channels) }
             var got = [Float](repeating: .nan, count: expected.count)
             x.withUnsafeBufferPointer { xs in packed.withUnsafeBufferPointer { ws in got.withUnsafeMutableBufferPointer { ys in
                 transposedConvolve(xs, batch: batch, ws, bias?.withUnsafeBufferPointer { $0 }, into: ys, geometry: g, channels: channels,
-                                   filters: filters, splitWork: checked % 2 == 0 ? 0 : Gemm.threadedWork)
+                                   filters: filters, columnLimit: checked % 2 == 0 ? 1 : convolutionColumnLimit)
             }}}
             assertClose(got, expected, accuracy: 1e-5)
             checked += 1

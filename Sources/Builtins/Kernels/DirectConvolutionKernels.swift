@@ -22,7 +22,8 @@ package struct VolumeGeometry: Sendable, Equatable {
 }
 
 /// For each position along one axis, the (tap, source position) pairs that reach it, in
-/// compressed rows: pairs `starts[p]..<starts[p + 1]` of `taps` and `sources`.
+/// compressed rows: pairs `starts[p]..<starts[p + 1]` of `taps` and `sources`. A transposed
+/// convolution reads a convolution's table backwards: input i sends tap t to output `sources`.
 struct TapTable: Sendable {
     var starts: [Int] = [0]
     var taps: [Int] = []
@@ -34,21 +35,6 @@ struct TapTable: Sendable {
             for t in 0..<a.size {
                 let i = o * a.stride - a.padBefore + t * a.dilation
                 if i >= 0, i < a.input { taps.append(t); sources.append(i) }
-            }
-            starts.append(taps.count)
-        }
-    }
-
-    /// A transposed convolution's, where `a` is the forward convolution from this layer's output
-    /// (a.input cells) to its input (a.output cells): output o receives input i through tap t
-    /// when o = i·stride − padBefore + t·dilation.
-    init(transposed a: WindowAxis) {
-        for o in 0..<a.input {
-            for t in 0..<a.size {
-                let n = o + a.padBefore - t * a.dilation
-                guard n >= 0, n % a.stride == 0, n / a.stride < a.output else { continue }
-                taps.append(t)
-                sources.append(n / a.stride)
             }
             starts.append(taps.count)
         }
@@ -140,23 +126,60 @@ package func directConvolve(_ input: UnsafeBufferPointer<Float>, batch: Int, _ k
     }
 }
 
-/// Transposed convolution (the adjoint of a convolution) by direct gathering. `g`'s axes are the
-/// forward convolutions from this layer's output to its input (axis.input output cells,
-/// axis.output input cells); `kernel` is Keras's kernel transposed at load to [taps, C, F].
+/// Transposed convolution (the adjoint of a convolution) as one GEMM and a scatter: a chunk of
+/// input pixels times the kernel gives every tap's contribution, columns [pixels, taps·F], which
+/// are added where each tap lands (col2im), then bias and activation. `g`'s axes are the forward
+/// convolutions from this layer's output to its input (axis.input output cells, axis.output input
+/// cells); `kernel` is Keras's kernel rearranged at load to [C, taps, F] (`transposedKernelColumns`).
+/// The column buffer holds at most `columnLimit` floats (at least one pixel's).
 ///
-/// input [batch, D, H, W, C] · kernel [kd, kh, kw, C, F] + bias [F] → output [batch, oD, oH, oW, F]
+/// input [batch, D, H, W, C] · kernel [C, kd·kh·kw, F] + bias [F] → output [batch, oD, oH, oW, F]
 package func transposedConvolve(_ input: UnsafeBufferPointer<Float>, batch: Int, _ kernel: UnsafeBufferPointer<Float>,
                                 _ bias: UnsafeBufferPointer<Float>?, into output: UnsafeMutableBufferPointer<Float>,
                                 geometry g: VolumeGeometry, channels: Int, filters: Int, activation: Activation = .linear,
-                                splitWork: Int = Gemm.threadedWork) {
+                                columnLimit: Int = convolutionColumnLimit) {
     guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
-    let pointers = DirectPointers(x: x, w: w, bias: bias?.baseAddress, y: y)
-    gather(pointers, batch: batch, tables: g.axes.map(TapTable.init(transposed:)), inputSizes: g.axes.map(\.output),
-           outputSizes: g.axes.map(\.input), kernelSizes: g.axes.map(\.size), inputWidth: channels, width: filters,
-           work: ShapeMath.saturatingProduct([batch, g.inputPixels, g.taps, channels, filters]), activation: activation, splitWork: splitWork) { out, source, tap in
-        accumulateProduct(out, source, pointers.w + tap * channels * filters, groupChannels: channels,
-                          groupFilters: filters, filters: filters, groups: 1)
+    let outputPerImage = g.inputPixels, inputPerImage = g.outputPixels
+    for pixel in 0..<(batch * outputPerImage) {
+        if let b = bias?.baseAddress { (y + pixel * filters).update(from: b, count: filters) } else { (y + pixel * filters).update(repeating: 0, count: filters) }
     }
+    // Where input position i sends tap t: output i·stride − padBefore + t·dilation, as a convolution's table.
+    let tables = g.axes.map(TapTable.init(convolution:))
+    let sizes = g.axes.map(\.output), outputSizes = g.axes.map(\.input), kernelSizes = g.axes.map(\.size)
+    let taps = g.taps, row = taps * filters
+    let pixels = batch * inputPerImage
+    let chunk = max(1, min(pixels, columnLimit / max(row, 1)))
+    let columns = UnsafeMutablePointer<Float>.allocate(capacity: chunk * row)
+    defer { columns.deallocate() }
+    var first = 0
+    while first < pixels {
+        let count = min(chunk, pixels - first)
+        Gemm.gemm(x + first * channels, w, columns, m: count, n: row, k: channels)
+        for local in 0..<count {
+            let pixel = first + local
+            let image = pixel / inputPerImage
+            var rest = pixel - image * inputPerImage
+            let i2 = rest % sizes[2]
+            rest /= sizes[2]
+            let i1 = rest % sizes[1], i0 = rest / sizes[1]
+            let source = columns + local * row
+            let imageBase = y + image * outputPerImage * filters
+            let t0 = tables[0], t1 = tables[1], t2 = tables[2]
+            for a in t0.starts[i0]..<t0.starts[i0 + 1] {
+                for b in t1.starts[i1]..<t1.starts[i1 + 1] {
+                    let rowTarget = (t0.sources[a] * outputSizes[1] + t1.sources[b]) * outputSizes[2]
+                    let rowTap = (t0.taps[a] * kernelSizes[1] + t1.taps[b]) * kernelSizes[2]
+                    for c in t2.starts[i2]..<t2.starts[i2 + 1] {
+                        let target = imageBase + (rowTarget + t2.sources[c]) * filters
+                        let contribution = source + (rowTap + t2.taps[c]) * filters
+                        for f in 0..<filters { target[f] += contribution[f] }
+                    }
+                }
+            }
+        }
+        first += count
+    }
+    activation.apply(UnsafeMutableBufferPointer(start: y, count: batch * outputPerImage * filters), axisLength: filters)
 }
 
 /// out[F] += source[C] · weights[C/groups, F], block-diagonal over groups.
@@ -173,13 +196,13 @@ private func accumulateProduct(_ out: UnsafeMutablePointer<Float>, _ source: Uns
     }
 }
 
-/// Keras's transposed-convolution kernel [taps, F, C] as [taps, C, F], the layout the gathering
-/// kernel reads with filters innermost.
-package func transposeKernelTaps(_ kernel: UnsafeBufferPointer<Float>, taps: Int, filters: Int, channels: Int) -> [Float] {
+/// Keras's transposed-convolution kernel [taps, F, C] as [C, taps, F], the right-hand matrix
+/// [C, taps·F] of `transposedConvolve`'s product.
+package func transposedKernelColumns(_ kernel: UnsafeBufferPointer<Float>, taps: Int, filters: Int, channels: Int) -> [Float] {
     var result = [Float](repeating: 0, count: taps * filters * channels)
     for tap in 0..<taps {
         for f in 0..<filters {
-            for c in 0..<channels { result[(tap * channels + c) * filters + f] = kernel[(tap * filters + f) * channels + c] }
+            for c in 0..<channels { result[(c * taps + tap) * filters + f] = kernel[(tap * filters + f) * channels + c] }
         }
     }
     return result
