@@ -48,7 +48,9 @@ private struct DirectPointers: @unchecked Sendable {
 
 /// Runs `accumulate(out, in, tap)` for every (input pixel, tap) reaching each output pixel of the
 /// batch, after filling the `width` channels of `out` with the bias (or zeros), then applies the
-/// activation, split across threads as `runInParts` decides.
+/// activation, split across threads as `runInParts` decides. Inlined so that each caller's
+/// `accumulate` is inlined into the loop instead of called per tap.
+@inline(__always)
 private func gather(_ p: DirectPointers, batch: Int, tables: [TapTable], inputSizes: [Int], outputSizes: [Int],
                     kernelSizes: [Int], inputWidth: Int, width: Int, work: Int, activation: Activation, splitWork: Int,
                     _ accumulate: @escaping @Sendable (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void) {
