@@ -51,4 +51,26 @@ final class Convolution3DTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("the kernel spans 3 rows but the input has 2"), "\(error)")
         }
     }
+
+    /// A 3×3 kernel with 16 channels and filters takes the Winograd path where AVX2 runs (the
+    /// packed implicit GEMM elsewhere): both built without knowing the image size.
+    func testConv2DFastPathsOnRunTimeSizesMatchTheNaiveTwin() throws {
+        var generator = SystemRandomNumberGenerator()
+        let layer = #"{"class_name": "Conv2D", "config": {"name": "conv", "filters": 16, "kernel_size": 3, "padding": "same"}}"#
+        let kernel = randomFloats(9 * 16 * 16, &generator), bias = randomFloats(16, &generator)
+        let model = try HandBuilt.model(input: [nil, nil, 16], layers: [layer], weights: ["conv/kernel": ([3, 3, 16, 16], kernel), "conv/bias": ([16], bias)])
+        for (height, width) in [(5, 7), (1, 1), (8, 3)] {
+            let x = randomFloats(2 * height * width * 16, &generator)
+            let got = try HandBuilt.run(model, shape: [2, height, width, 16], x)
+            let rows = try XCTUnwrap(WindowAxis.place(input: height, size: 3, stride: 1, padding: .same))
+            let columns = try XCTUnwrap(WindowAxis.place(input: width, size: 3, stride: 1, padding: .same))
+            let g = ConvolutionGeometry(rows: rows, columns: columns, channels: 16, filters: 16, groups: 1)
+            var expected = [Float](repeating: 0, count: 2 * height * width * 16)
+            x.withUnsafeBufferPointer { xs in kernel.withUnsafeBufferPointer { ws in bias.withUnsafeBufferPointer { bs in
+                expected.withUnsafeMutableBufferPointer { naiveConvolve2D(xs, batch: 2, ws, bs, into: $0, geometry: g) }
+            }}}
+            XCTAssertEqual(got.shape, [2, height, width, 16])
+            assertClose(got.data, expected, accuracy: 1e-4)
+        }
+    }
 }
