@@ -851,6 +851,7 @@ spatial("depthwise1d", (9, 4), lambda: [L.DepthwiseConv1D(3, depth_multiplier=3,
 spatial("depthwise1d_dilation", (9, 4), lambda: [L.DepthwiseConv1D(2, dilation_rate=3, activation="tanh")])
 spatial("separable2d", (8, 7, 3), lambda: [L.SeparableConv2D(5, 3, depth_multiplier=2, padding="same", strides=2, activation="relu")])
 spatial("separable2d_dilation", (8, 7, 3), lambda: [L.SeparableConv2D(4, (2, 3), dilation_rate=2, use_bias=False)])
+spatial("separable2d_strided_dilation", (9, 9, 2), lambda: [L.SeparableConv2D(3, 3, strides=2, dilation_rate=2, depth_multiplier=2)])
 spatial("separable1d", (10, 3), lambda: [L.SeparableConv1D(4, 3, padding="same", depth_multiplier=2)])
 spatial("separable1d_strides", (10, 3), lambda: [L.SeparableConv1D(4, 4, strides=3)])
 spatial("conv2d_transpose", (4, 5, 3), lambda: [L.Conv2DTranspose(4, 3, strides=2)])

@@ -71,7 +71,7 @@ final class DepthwiseConvolutionTests: XCTestCase {
 
     func testKerasDepthwiseAndSeparable() {
         for name in ["depthwise2d_multiplier", "depthwise2d_same_strides", "depthwise2d_dilation", "depthwise2d_strided_dilation",
-                     "depthwise1d", "depthwise1d_dilation", "separable2d", "separable2d_dilation", "separable1d", "separable1d_strides"] {
+                     "depthwise1d", "depthwise1d_dilation", "separable2d", "separable2d_dilation", "separable2d_strided_dilation", "separable1d", "separable1d_strides"] {
             assertMatchesKeras(name)
         }
     }
