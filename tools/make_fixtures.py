@@ -839,5 +839,41 @@ def main(argv):
     return 0
 
 
+# --- issue 15: convolutions ---
+# Depthwise, separable, transposed and 3-D convolutions, one case per config branch, and fully
+# convolutional models whose spatial sizes are known only at run time.
+
+spatial("depthwise2d_multiplier", (7, 8, 3), lambda: [L.DepthwiseConv2D(3, depth_multiplier=2, activation="relu")])
+spatial("depthwise2d_same_strides", (7, 8, 3), lambda: [L.DepthwiseConv2D((3, 2), strides=(2, 3), padding="same")])
+spatial("depthwise2d_dilation", (7, 8, 3), lambda: [L.DepthwiseConv2D(3, dilation_rate=(2, 1), padding="same", use_bias=False)])
+spatial("depthwise2d_strided_dilation", (9, 8, 2), lambda: [L.DepthwiseConv2D(3, strides=2, dilation_rate=2, depth_multiplier=2)])
+spatial("depthwise1d", (9, 4), lambda: [L.DepthwiseConv1D(3, depth_multiplier=3, strides=2, padding="same")])
+spatial("depthwise1d_dilation", (9, 4), lambda: [L.DepthwiseConv1D(2, dilation_rate=3, activation="tanh")])
+spatial("separable2d", (8, 7, 3), lambda: [L.SeparableConv2D(5, 3, depth_multiplier=2, padding="same", strides=2, activation="relu")])
+spatial("separable2d_dilation", (8, 7, 3), lambda: [L.SeparableConv2D(4, (2, 3), dilation_rate=2, use_bias=False)])
+spatial("separable2d_strided_dilation", (9, 9, 2), lambda: [L.SeparableConv2D(3, 3, strides=2, dilation_rate=2, depth_multiplier=2)])
+spatial("separable1d", (10, 3), lambda: [L.SeparableConv1D(4, 3, padding="same", depth_multiplier=2)])
+spatial("separable1d_strides", (10, 3), lambda: [L.SeparableConv1D(4, 4, strides=3)])
+spatial("conv2d_transpose", (4, 5, 3), lambda: [L.Conv2DTranspose(4, 3, strides=2)])
+spatial("conv2d_transpose_same", (4, 5, 3), lambda: [L.Conv2DTranspose(4, (3, 2), strides=(2, 3), padding="same", activation="relu")])
+spatial("conv2d_transpose_output_padding_same", (4, 5, 2), lambda: [L.Conv2DTranspose(3, (3, 4), strides=3, output_padding=(1, 2), padding="same")])
+spatial("conv2d_transpose_output_padding_valid", (4, 5, 2), lambda: [L.Conv2DTranspose(3, (2, 3), strides=(3, 2), output_padding=(2, 1))])
+spatial("conv2d_transpose_small_kernel", (4, 5, 2), lambda: [L.Conv2DTranspose(3, 2, strides=3, use_bias=False)])
+spatial("conv2d_transpose_dilation", (4, 5, 2), lambda: [L.Conv2DTranspose(3, 3, dilation_rate=2, padding="same")])
+spatial("conv1d_transpose", (6, 3), lambda: [L.Conv1DTranspose(2, 4, strides=3, output_padding=1)])
+spatial("conv1d_transpose_same", (6, 3), lambda: [L.Conv1DTranspose(2, 3, strides=2, padding="same")])
+spatial("conv3d_transpose", (3, 4, 3, 2), lambda: [L.Conv3DTranspose(3, (2, 3, 2), strides=(2, 1, 2), padding="same")], batch=2)
+spatial("conv3d_transpose_valid", (3, 2, 3, 2), lambda: [L.Conv3DTranspose(2, 3, strides=(1, 2, 2), output_padding=(0, 1, 0))], batch=2)
+spatial("conv3d", (5, 6, 4, 3), lambda: [L.Conv3D(4, 3, strides=(1, 2, 1), padding="same", activation="relu")], batch=2)
+spatial("conv3d_dilation_groups", (5, 6, 4, 3), lambda: [L.Conv3D(6, 2, dilation_rate=(1, 2, 1), groups=3)], batch=2)
+spatial("fully_convolutional_2d", (None, None, 3), lambda: [
+    L.Conv2D(4, 3, strides=2, padding="same", activation="relu"), L.DepthwiseConv2D(3, padding="same"),
+    L.SeparableConv2D(5, 3), L.Conv2DTranspose(3, 3, strides=2), L.Conv2D(2, 1)], length=9)
+spatial("fully_convolutional_1d", (None, 3), lambda: [
+    L.DepthwiseConv1D(3, depth_multiplier=2), L.SeparableConv1D(4, 2, padding="same"), L.Conv1DTranspose(3, 3, strides=2)], length=11)
+spatial("fully_convolutional_3d", (None, None, None, 2), lambda: [
+    L.Conv3D(3, 2, padding="same"), L.Conv3DTranspose(2, 2, strides=2)], batch=2, length=3)
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -389,6 +389,20 @@ def bidi_merge_none(rng):
                        name="bidi_merge_none"), {"tokens": padded_tokens(rng, 3, 6, 10)}
 
 
+# --- issue 15: convolutions ---
+
+@case("Fully convolutional U-Net on images of run-time size (None, None, 3): Conv2D, a strided DepthwiseConv2D, "
+      "SeparableConv2D, a Conv2DTranspose back up to the input size, concatenated with the skip branch, then a 1x1 Conv2D")
+def unet_unknown_size(rng):
+    image = keras.Input((None, None, 3), name="image")
+    skip = L.Conv2D(4, 3, padding="same", activation="relu", name="stem")(image)
+    down = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, name="down")(skip)
+    mid = L.SeparableConv2D(6, 3, padding="same", activation="relu", name="middle")(down)
+    up = L.Conv2DTranspose(4, 2, strides=2, padding="same", name="up")(mid)
+    merged = L.Concatenate(name="merge")([up, skip])
+    return keras.Model(image, L.Conv2D(2, 1, name="head")(merged), name="unet"), {"image": floats(rng, 2, 8, 10, 3)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 

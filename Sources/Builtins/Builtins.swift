@@ -7,6 +7,9 @@ public enum Builtins {
     public static func register(into registry: LayerRegistry) {
         registerCore(registry)
         registerConvolution(registry)
+        registerDepthwiseConvolution(registry)
+        registerTransposedConvolution(registry)
+        registerConvolution3D(registry)
         registerPooling(registry)
         registerReshaping(registry)
         registerEmbedding(registry)

@@ -3,36 +3,27 @@ import LayerRegistry
 // Convolution layers: Conv1D and Conv2D, channels last, with strides, dilation, groups and
 // Keras's valid / same (/ causal) padding. Both run the im2col + GEMM kernel.
 
-/// The window settings of a convolution along its spatial axes, read from a Keras config.
-struct ConvolutionSettings: Sendable, Equatable {
+/// The windows of a convolution along its spatial axes, read from a Keras config: what every
+/// convolution (plain, depthwise, separable, transposed) shares.
+struct ConvolutionWindows: Sendable, Equatable {
     var kernelSize: [Int]
     var strides: [Int]
     var dilation: [Int]
     var padding: WindowPadding
-    var filters: Int
-    var groups: Int
 
-    /// Reads `filters`, `kernel_size`, `strides`, `padding`, `dilation_rate`, `groups` and
-    /// `data_format` for a convolution over `rank` spatial axes with `channels` input channels.
-    static func read(_ context: LayerContext, rank: Int, channels: Int, paddings: [String]) throws -> ConvolutionSettings {
-        try requireChannelsLast(context)
-        let filters = try context.positiveInt("filters")
+    /// Reads `kernel_size`, `strides`, `padding`, `dilation_rate` and `data_format` for `rank`
+    /// spatial axes. `stridedDilation` says whether Keras accepts strides > 1 with dilation > 1.
+    /// The caller reads `data_format` first (`requireChannelsLast`).
+    static func read(_ context: LayerContext, rank: Int, paddings: [String], stridedDilation: Bool = false) throws -> ConvolutionWindows {
         let kernelSize = try context.positiveInts("kernel_size", count: rank)
         let strides = try context.positiveInts("strides", count: rank, default: Array(repeating: 1, count: rank))
         let dilation = try context.positiveInts("dilation_rate", count: rank, default: Array(repeating: 1, count: rank))
         let paddingName = try context.choice("padding", default: "valid", allowed: paddings)
-        let groups = try context.positiveInt("groups", default: 1)
-        if strides.contains(where: { $0 > 1 }) && dilation.contains(where: { $0 > 1 }) {
+        if !stridedDilation, strides.contains(where: { $0 > 1 }) && dilation.contains(where: { $0 > 1 }) {
             throw context.error("strides \(strides) together with dilation_rate \(dilation) is not supported (Keras refuses strides > 1 with dilation_rate > 1); expected one of them to be 1", key: "dilation_rate")
         }
-        guard filters % groups == 0 else {
-            throw context.error("'filters' (\(filters)) must be divisible by 'groups' (\(groups))", key: "groups")
-        }
-        guard channels % groups == 0 else {
-            throw context.error("the input's \(channels) channels must be divisible by 'groups' (\(groups)), found input \(describeShape(context.inputShape))", key: "groups")
-        }
-        return ConvolutionSettings(kernelSize: kernelSize, strides: strides, dilation: dilation,
-                                   padding: WindowPadding(rawValue: paddingName) ?? .valid, filters: filters, groups: groups)
+        return ConvolutionWindows(kernelSize: kernelSize, strides: strides, dilation: dilation,
+                                  padding: WindowPadding(rawValue: paddingName) ?? .valid)
     }
 
     /// The window along spatial axis `axis` over `length` input cells, nil when a "valid" kernel
@@ -47,6 +38,74 @@ struct ConvolutionSettings: Sendable, Equatable {
         let dilated = dilation[axis] > 1 ? " (kernel_size \(kernelSize[axis]), dilation_rate \(dilation[axis]))" : ""
         return "the kernel spans \(span) \(unit)\(dilated) but the input has \(length) with padding \"\(padding.rawValue)\"; expected an input of at least \(span) \(unit) or padding \"same\""
     }
+
+    /// The output length along each axis for input lengths `lengths` (nil = known at run time),
+    /// or the reason a known length does not fit.
+    func outputLengths(_ lengths: [Int?]) -> Result<[Int?], MisfitMessage> {
+        var outputs: [Int?] = []
+        for (axis, length) in lengths.enumerated() {
+            guard let length else { outputs.append(nil); continue }
+            guard let window = window(axis: axis, length: length) else {
+                return .failure(MisfitMessage(text: misfit(axis: axis, length: length, unit: spatialUnit(axis, of: lengths.count))))
+            }
+            outputs.append(window.output)
+        }
+        return .success(outputs)
+    }
+
+    /// The windows over the run-time spatial sizes `lengths`, failing at `label` when one does not fit.
+    func axes(_ lengths: [Int], label: String) throws -> VolumeGeometry {
+        var axes: [WindowAxis] = []
+        for (axis, length) in lengths.enumerated() {
+            guard let window = window(axis: axis, length: length) else {
+                throw NNError(.input, label, misfit(axis: axis, length: length, unit: spatialUnit(axis, of: lengths.count)))
+            }
+            axes.append(window)
+        }
+        return VolumeGeometry(axes)
+    }
+}
+
+/// Why a kernel does not fit its input, for the layer to throw where it knows the location.
+struct MisfitMessage: Error { let text: String }
+
+/// What the cells of spatial axis `axis` of `rank` are called in messages.
+func spatialUnit(_ axis: Int, of rank: Int) -> String {
+    switch (rank, axis) {
+    case (1, _): return "steps"
+    case (2, 0), (3, 1): return "rows"
+    case (2, _), (3, 2): return "columns"
+    default: return "planes"
+    }
+}
+
+/// The window settings of a plain convolution: its windows, filters and groups.
+@dynamicMemberLookup
+struct ConvolutionSettings: Sendable, Equatable {
+    var windows: ConvolutionWindows
+    var filters: Int
+    var groups: Int
+
+    subscript<T>(dynamicMember path: KeyPath<ConvolutionWindows, T>) -> T { windows[keyPath: path] }
+
+    /// Reads `filters` and `groups` besides the windows (`ConvolutionWindows.read`) for a
+    /// convolution over `rank` spatial axes with `channels` input channels.
+    static func read(_ context: LayerContext, rank: Int, channels: Int, paddings: [String]) throws -> ConvolutionSettings {
+        try requireChannelsLast(context)
+        let filters = try context.positiveInt("filters")
+        let windows = try ConvolutionWindows.read(context, rank: rank, paddings: paddings)
+        let groups = try context.positiveInt("groups", default: 1)
+        guard filters % groups == 0 else {
+            throw context.error("'filters' (\(filters)) must be divisible by 'groups' (\(groups))", key: "groups")
+        }
+        guard channels % groups == 0 else {
+            throw context.error("the input's \(channels) channels must be divisible by 'groups' (\(groups)), found input \(describeShape(context.inputShape))", key: "groups")
+        }
+        return ConvolutionSettings(windows: windows, filters: filters, groups: groups)
+    }
+
+    func window(axis: Int, length: Int) -> WindowAxis? { windows.window(axis: axis, length: length) }
+    func misfit(axis: Int, length: Int, unit: String) -> String { windows.misfit(axis: axis, length: length, unit: unit) }
 }
 
 /// The kernel of a convolution, merged with its LoRA update when the config enables one.
@@ -61,7 +120,10 @@ func convolutionKernel(_ context: LayerContext, shape: [Int]) throws -> Weight {
 /// Weights: `kernel` (kh, kw, in / groups, filters), `bias` (filters).
 public struct Conv2D: AbsorbsActivation {
     let label: String
-    let geometry: ConvolutionGeometry
+    let settings: ConvolutionSettings
+    /// The (height, width) the layer was built for, nil where known only at run time.
+    let inputSize: [Int?]
+    let channels: Int
     public let kernel: Weight
     /// The kernel packed for the AVX2 GEMM at load (nil where that path does not run).
     let packed: PackedKernel?
@@ -73,32 +135,46 @@ public struct Conv2D: AbsorbsActivation {
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         try context.requireRank(3, meaning: "(batch, height, width, channels)")
-        let height = try context.inputDimension(0), width = try context.inputDimension(1)
         let channels = try context.inputDimension(2)
         let settings = try ConvolutionSettings.read(context, rank: 2, channels: channels, paddings: ["valid", "same"])
-        guard let rows = settings.window(axis: 0, length: height) else {
-            throw context.error("\(settings.misfit(axis: 0, length: height, unit: "rows")) (input \(describeShape(context.inputShape)))", key: "kernel_size")
+        let inputSize = Array(context.inputShape.prefix(2))
+        let outputSize: [Int?]
+        switch settings.windows.outputLengths(inputSize) {
+        case let .success(sizes): outputSize = sizes
+        case let .failure(message): throw context.error("\(message.text) (input \(describeShape(context.inputShape)))", key: "kernel_size")
         }
-        guard let columns = settings.window(axis: 1, length: width) else {
-            throw context.error("\(settings.misfit(axis: 1, length: width, unit: "columns")) (input \(describeShape(context.inputShape)))", key: "kernel_size")
-        }
-        try context.sampleCount([rows.output, columns.output, settings.filters], key: "filters")
+        try context.sampleCount(outputSize + [settings.filters], key: "filters")
+        // The packed and Winograd kernels depend on the window, not on the input's size: any
+        // size that fits builds them.
+        let rows = settings.window(axis: 0, length: inputSize[0] ?? settings.kernelSize[0] * settings.dilation[0])
+        let columns = settings.window(axis: 1, length: inputSize[1] ?? settings.kernelSize[1] * settings.dilation[1])
+        guard let rows, let columns else { throw context.error("the kernel does not fit the input \(describeShape(context.inputShape))", key: "kernel_size") }
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
         let winograd = WinogradKernel(kernel, geometry: geometry)
-        return Conv2D(label: context.label, geometry: geometry, kernel: kernel,
+        return Conv2D(label: context.label, settings: settings, inputSize: inputSize, channels: channels, kernel: kernel,
                       packed: winograd != nil ? nil : PackedKernel(kernel, patch: geometry.patchSize, filters: settings.filters, groups: settings.groups),
                       winograd: winograd,
-                      bias: bias, activation: activation, outputShape: [rows.output, columns.output, settings.filters])
+                      bias: bias, activation: activation, outputShape: outputSize + [settings.filters])
+    }
+
+    /// The geometry over a run-time input of shape (batch, height, width, channels), nil when the
+    /// kernel does not fit it.
+    func geometry(_ shape: [Int]) -> ConvolutionGeometry? {
+        guard shape.count == 4, let rows = settings.window(axis: 0, length: shape[1]),
+              let columns = settings.window(axis: 1, length: shape[2]) else { return nil }
+        return ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let g = geometry
-        guard input.shape.count == 4, input.shape[1] == g.rows.input, input.shape[2] == g.columns.input, input.shape[3] == g.channels else {
-            throw NNError(.input, label, "expects input of shape (batch, \(g.rows.input), \(g.columns.input), \(g.channels)), found \(input.shape)")
+        try checkInput(input, built: inputSize + [channels], label: label)
+        for axis in 0..<2 where settings.window(axis: axis, length: input.shape[axis + 1]) == nil {
+            throw NNError(.input, label, settings.misfit(axis: axis, length: input.shape[axis + 1], unit: spatialUnit(axis, of: 2)))
         }
+        guard let g = geometry(input.shape) else { throw NNError(.input, label, "the kernel does not fit input \(input.shape)") }
+        try ShapeMath.sampleCount([g.rows.output, g.columns.output, g.filters], at: label)
         return runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, packed: packed, winograd: winograd, bias: bias, activation: activation,
                               shape: [input.batch, g.rows.output, g.columns.output, g.filters])
     }
@@ -176,6 +252,7 @@ func convolutionScratch(batch: Int, geometry g: ConvolutionGeometry, winograd: B
 extension Conv2D: PlansMemory {
     public func workingSet(input: [Int]) -> WorkingSet {
         let batch = input.first ?? 1
+        guard let geometry = geometry(input) else { return WorkingSet(outputShape: [batch, 0, 0, settings.filters]) }
         return WorkingSet(outputShape: [batch, geometry.rows.output, geometry.columns.output, geometry.filters],
                           scratch: convolutionScratch(batch: batch, geometry: geometry, winograd: winograd != nil),
                           scratchMeaning: "a zero-padded copy of the input")

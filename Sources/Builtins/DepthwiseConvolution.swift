@@ -1,0 +1,186 @@
+import LayerRegistry
+
+// Depthwise and separable convolutions over 1 or 2 spatial axes, channels last, with strides,
+// dilation, valid/same padding and spatial sizes that may be known only at run time.
+
+/// What the depthwise and separable layers share: the windows, the input's spatial sizes as
+/// built (nil = run time), its channels and the depth multiplier.
+struct DepthwiseShape: Sendable {
+    let windows: ConvolutionWindows
+    let inputSize: [Int?]
+    let channels: Int
+    let multiplier: Int
+
+    /// Reads `data_format`, `depth_multiplier` and the windows for a layer over `rank` spatial axes.
+    static func read(_ context: LayerContext, rank: Int) throws -> DepthwiseShape {
+        try context.requireRank(rank + 1, meaning: rank == 1 ? "(batch, steps, channels)" : "(batch, height, width, channels)")
+        try requireChannelsLast(context)
+        let channels = try context.inputDimension(rank)
+        let multiplier = try context.positiveInt("depth_multiplier", default: 1)
+        // Keras's TensorFlow backend runs strides with dilation by decomposing them: accepted.
+        let windows = try ConvolutionWindows.read(context, rank: rank, paddings: ["valid", "same"], stridedDilation: true)
+        return DepthwiseShape(windows: windows, inputSize: Array(context.inputShape.prefix(rank)), channels: channels, multiplier: multiplier)
+    }
+
+    /// The output's spatial sizes as built (nil = run time), or the misfit as a config error.
+    func outputSize(_ context: LayerContext) throws -> [Int?] {
+        switch windows.outputLengths(inputSize) {
+        case let .success(sizes): return sizes
+        case let .failure(message): throw context.error("\(message.text) (input \(describeShape(context.inputShape)))", key: "kernel_size")
+        }
+    }
+
+    /// The windows over a run-time input (batch first), checked against the built shape.
+    func geometry(_ input: Tensor, label: String) throws -> VolumeGeometry {
+        try checkInput(input, built: inputSize + [channels], label: label)
+        let geometry = try windows.axes(Array(input.shape.dropFirst().prefix(inputSize.count)), label: label)
+        try ShapeMath.sampleCount(geometry.axes.map(\.output) + [channels, multiplier], at: label)
+        return geometry
+    }
+
+    /// The spatial output sizes of a run-time input shape (batch first), empty sizes when the
+    /// kernel does not fit.
+    func outputSizes(_ input: [Int]) -> [Int] {
+        let lengths = Array(input.dropFirst().prefix(inputSize.count))
+        return lengths.enumerated().map { windows.window(axis: $0, length: $1)?.output ?? 0 }
+    }
+}
+
+/// `DepthwiseConv1D` / `DepthwiseConv2D`: each input channel convolved with its own
+/// `depth_multiplier` filters, y[..., c·M + m] = activation(Σ x[..., c]·kernel[..., c, m] + bias).
+///
+/// Config: `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate` (1),
+/// `depth_multiplier` (1), `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
+/// Weights: `kernel` (k..., in, depth_multiplier), `bias` (in · depth_multiplier).
+public struct DepthwiseConvolution: AbsorbsActivation {
+    let label: String
+    let shape: DepthwiseShape
+    public let kernel: Weight
+    public let bias: Weight?
+    public internal(set) var activation: Activation
+    public let outputShape: [Int?]
+
+    static func factory(rank: Int) -> @Sendable (LayerContext) throws -> any Layer {
+        { context in
+            let shape = try DepthwiseShape.read(context, rank: rank)
+            let outputSize = try shape.outputSize(context)
+            try context.sampleCount(outputSize + [shape.channels, shape.multiplier], key: "depth_multiplier")
+            let width = shape.channels * shape.multiplier
+            let activation = try Activation.from(context)
+            let kernel = try context.weight("kernel", shape: shape.windows.kernelSize + [shape.channels, shape.multiplier])
+            let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [width]) : nil
+            return DepthwiseConvolution(label: context.label, shape: shape, kernel: kernel, bias: bias, activation: activation,
+                                        outputShape: outputSize + [width])
+        }
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        let g = try shape.geometry(input, label: label)
+        let width = shape.channels * shape.multiplier
+        let count = input.batch * g.outputPixels * width
+        let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            input.data.withUnsafeBufferPointer { x in
+                depthwiseConvolve(x, batch: input.batch, kernel.values, bias?.values, into: buffer, geometry: g,
+                                  channels: shape.channels, multiplier: shape.multiplier, activation: activation)
+            }
+            initialized = count
+        }
+        return Tensor(shape: [input.batch] + g.axes.suffix(shape.inputSize.count).map(\.output) + [width], data: data)
+    }
+}
+
+extension DepthwiseConvolution: PlansMemory {
+    public func workingSet(input: [Int]) -> WorkingSet {
+        WorkingSet(outputShape: [input.first ?? 1] + shape.outputSizes(input) + [shape.channels * shape.multiplier])
+    }
+}
+
+/// `SeparableConv1D` / `SeparableConv2D`: a depthwise convolution (no bias) then a pointwise
+/// (1×1) convolution, y = activation(pointwise(depthwise(x)) + bias).
+///
+/// Config: `filters`, `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate` (1),
+/// `depth_multiplier` (1), `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
+/// Weights: `depthwise_kernel` (k..., in, depth_multiplier), `pointwise_kernel` (1..., in · depth_multiplier, filters),
+/// `bias` (filters).
+public struct SeparableConvolution: AbsorbsActivation {
+    let label: String
+    let shape: DepthwiseShape
+    let filters: Int
+    public let depthwiseKernel: Weight
+    public let pointwiseKernel: Weight
+    /// The pointwise kernel packed for the AVX2 GEMM at load (nil where that path does not run).
+    let packed: PackedKernel?
+    public let bias: Weight?
+    public internal(set) var activation: Activation
+    public let outputShape: [Int?]
+
+    static func factory(rank: Int) -> @Sendable (LayerContext) throws -> any Layer {
+        { context in
+            let filters = try context.positiveInt("filters")
+            let shape = try DepthwiseShape.read(context, rank: rank)
+            let outputSize = try shape.outputSize(context)
+            try context.sampleCount(outputSize + [shape.channels, shape.multiplier], of: "the depthwise result", key: "depth_multiplier")
+            let width = shape.channels * shape.multiplier
+            try context.sampleCount(outputSize + [filters], key: "filters")
+            let activation = try Activation.from(context)
+            let depthwise = try context.weight("depthwise_kernel", shape: shape.windows.kernelSize + [shape.channels, shape.multiplier])
+            let pointwise = try context.weight("pointwise_kernel", shape: Array(repeating: 1, count: rank) + [width, filters])
+            let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [filters]) : nil
+            return SeparableConvolution(label: context.label, shape: shape, filters: filters, depthwiseKernel: depthwise,
+                                        pointwiseKernel: pointwise, packed: PackedKernel(pointwise, patch: width, filters: filters, groups: 1),
+                                        bias: bias, activation: activation, outputShape: outputSize + [filters])
+        }
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        let g = try shape.geometry(input, label: label)
+        try ShapeMath.sampleCount(g.axes.map(\.output) + [filters], at: label)
+        let width = shape.channels * shape.multiplier, pixels = g.outputPixels
+        let depthwise = [Float](unsafeUninitializedCapacity: input.batch * pixels * width) { buffer, initialized in
+            input.data.withUnsafeBufferPointer { x in
+                depthwiseConvolve(x, batch: input.batch, depthwiseKernel.values, nil, into: buffer, geometry: g,
+                                  channels: shape.channels, multiplier: shape.multiplier)
+            }
+            initialized = buffer.count
+        }
+        // The pointwise step is a 1×1 convolution over the depthwise result, one row of pixels per image.
+        let unit = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
+        let row = WindowAxis(input: pixels, size: 1, stride: 1, dilation: 1, padBefore: 0, output: pixels)
+        let pointwise = ConvolutionGeometry(rows: unit, columns: row, channels: width, filters: filters, groups: 1)
+        let count = input.batch * pixels * filters
+        let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            depthwise.withUnsafeBufferPointer { x in
+                convolve2D(x, batch: input.batch, pointwiseKernel.values, bias?.values, into: buffer, geometry: pointwise,
+                           activation: activation, packed: packed)
+            }
+            initialized = count
+        }
+        return Tensor(shape: [input.batch] + g.axes.suffix(shape.inputSize.count).map(\.output) + [filters], data: data)
+    }
+}
+
+extension SeparableConvolution: PlansMemory {
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let batch = input.first ?? 1, sizes = shape.outputSizes(input)
+        return WorkingSet(outputShape: [batch] + sizes + [filters],
+                          scratch: ShapeMath.saturatingProduct([batch] + sizes + [shape.channels, shape.multiplier]),
+                          scratchMeaning: "the depthwise result")
+    }
+}
+
+extension Builtins {
+    static func registerDepthwiseConvolution(_ registry: LayerRegistry) {
+        registry.register("DepthwiseConv2D", origin: "builtin",
+                          summary: "2-D depthwise convolution (depth_multiplier filters per channel) with strides, dilation and valid/same padding.",
+                          factory: DepthwiseConvolution.factory(rank: 2))
+        registry.register("DepthwiseConv1D", origin: "builtin",
+                          summary: "1-D depthwise convolution (depth_multiplier filters per channel) with strides, dilation and valid/same padding.",
+                          factory: DepthwiseConvolution.factory(rank: 1))
+        registry.register("SeparableConv2D", aliases: ["SeparableConvolution2D"], origin: "builtin",
+                          summary: "2-D depthwise then pointwise convolution with strides, dilation and valid/same padding.",
+                          factory: SeparableConvolution.factory(rank: 2))
+        registry.register("SeparableConv1D", aliases: ["SeparableConvolution1D"], origin: "builtin",
+                          summary: "1-D depthwise then pointwise convolution with strides, dilation and valid/same padding.",
+                          factory: SeparableConvolution.factory(rank: 1))
+    }
+}
