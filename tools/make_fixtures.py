@@ -839,5 +839,50 @@ def main(argv):
     return 0
 
 
+
+# --- issue 15: normalization, activations, preprocessing, LayerScale ---
+
+@case("Keras 3's newer activations in Dense layers: celu, hard_shrink, soft_shrink, hard_tanh, log_sigmoid, sparse_plus, "
+      "sparse_sigmoid, tanh_shrink, squareplus, then Activation('sparsemax') and Dense(sparsemax)")
+def activations_keras3(rng):
+    names = ["celu", "hard_shrink", "soft_shrink", "hard_tanh", "log_sigmoid", "sparse_plus", "sparse_sigmoid", "tanh_shrink", "squareplus"]
+    return seq((6,), *[L.Dense(8, activation=n) for n in names], L.Activation("sparsemax"), L.Dense(5, activation="sparsemax")), floats(rng, 4, 6, scale=2.0)
+
+
+@case("LayerNormalization over axis 1, over axes (1, 3), RMSNormalization over (2, 3), UnitNormalization over (1, 3) and "
+      "Softmax over (1, 3): axes that are not the last ones")
+def normalization_any_axes(rng):
+    return seq((4, 5, 3), L.LayerNormalization(axis=1), L.LayerNormalization(axis=(1, 3), center=False), L.RMSNormalization(axis=(2, 3)),
+               L.UnitNormalization(axis=(1, 3)), L.Dense(3), L.Softmax(axis=(1, 3))), skewed(rng, 3, 4, 5, 3)
+
+
+@case("GroupNormalization: 2 groups on the last axis, groups=-1 (one per channel) without center, 2 groups over axis 1 without scale")
+def group_normalization(rng):
+    return seq((4, 3, 6), L.GroupNormalization(groups=2), L.GroupNormalization(groups=-1, center=False, epsilon=0.01),
+               L.GroupNormalization(groups=2, axis=1, scale=False)), skewed(rng, 3, 4, 3, 6)
+
+
+@case("PReLU shared along a time axis of unknown length (shared_axes=[1]), between Dense layers")
+def prelu_shared_runtime(rng):
+    return seq((None, 4), L.Dense(4), L.PReLU(shared_axes=[1]), L.Dense(3)), floats(rng, 2, 5, 4)
+
+
+@case("LayerScale as ConvNeXt uses it (keras.src.applications.convnext), after a Dense, on a (3, 4) input")
+def layer_scale(rng):
+    from keras.src.applications.convnext import LayerScale
+    return seq((3, 4), L.Dense(4), LayerScale(1e-6, 4), L.Dense(2)), floats(rng, 2, 3, 4)
+
+
+@case("Random augmentation layers, identity at inference: flip, rotation, zoom, translation, contrast, brightness, crop to the "
+      "input's own size, and the colour and mix layers (RandomShear does not reload in Keras, so it is left out), between two Dense layers on (6, 6, 3) images")
+def random_augmentation(rng):
+    return seq((6, 6, 3), L.RandomFlip("horizontal"), L.RandomRotation(0.1, fill_mode="constant"), L.RandomZoom((-0.2, 0.1), 0.1),
+               L.RandomTranslation(0.1, (-0.2, 0.2)), L.RandomContrast(0.3), L.RandomBrightness(0.2, value_range=(0, 1)),
+               L.RandomCrop(6, 6), L.RandomGrayscale(0.3), L.RandomHue(0.1), L.RandomSaturation(0.2), L.RandomSharpness(0.2),
+               L.RandomInvert(), L.RandomPosterization(4), L.RandomColorDegeneration(0.2),
+               L.RandomColorJitter(brightness_factor=0.1), L.RandomGaussianBlur(), L.RandomErasing(), L.RandomPerspective(),
+               L.RandomElasticTransform(), L.AugMix(), L.CutMix(), L.MixUp(), L.RandAugment(), L.Dense(2)), floats(rng, 2, 6, 6, 3)
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -17,6 +17,8 @@ public enum Builtins {
         registerActivations(registry)
         registerMerge(registry)
         registerOperations(registry)
+        registerLayerScale(registry)
+        registerRandomAugmentation(registry)
     }
 }
 

@@ -1,0 +1,75 @@
+import XCTest
+@testable import Builtins
+import LayerRegistry
+
+/// Issue 15's normalization, activation, augmentation and LayerScale layers against Keras, and
+/// the configs they refuse.
+final class MiscLayerTests: XCTestCase {
+    func testNewActivationsMatchKeras() { assertMatchesKeras("activations_keras3") }
+    func testNormalizationOverAnyAxesMatchesKeras() { assertMatchesKeras("normalization_any_axes") }
+    func testGroupNormalizationMatchesKeras() { assertMatchesKeras("group_normalization") }
+    func testPReLUSharedOverARunTimeAxisMatchesKeras() { assertMatchesKeras("prelu_shared_runtime") }
+    func testLayerScaleMatchesKeras() { assertMatchesKeras("layer_scale") }
+    func testRandomAugmentationIsIdentityAtInferenceAsInKeras() { assertMatchesKeras("random_augmentation") }
+
+    /// The contiguous kernel and the general walk (its naive twin) agree on trailing axes.
+    func testNormalizeRowsMatchesTheGeneralWalk() {
+        var generator = SystemRandomNumberGenerator()
+        let dims = [3, 4, 5]
+        var x = (0..<(2 * 60)).map { _ in Float.random(in: -3...3, using: &generator) }
+        var y = x
+        let gamma = (0..<20).map { Float($0) / 7 - 1 }, beta = (0..<20).map { Float($0) / 3 }
+        let layout = AxisLayout(dims: dims, reduced: [1, 2], parameterAxes: [1, 2])
+        XCTAssertTrue(layout.isTrailing)
+        gamma.withUnsafeBufferPointer { g in
+            beta.withUnsafeBufferPointer { b in
+                x.withUnsafeMutableBufferPointer { normalizeRows($0, length: 20, epsilon: 1e-3, centered: true, varianceAroundMean: true, gamma: g, beta: b) }
+                y.withUnsafeMutableBufferPointer { normalizeGroups($0, layout: layout, epsilon: 1e-3, centered: true, varianceAroundMean: true, gamma: g, beta: b) }
+            }
+        }
+        for (a, b) in zip(x, y) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+    }
+
+    func testThresholdAndGluAsALayerActivationAreRefusedByName() {
+        for name in ["threshold", "glu"] {
+            XCTAssertThrowsError(try buildSingle(#"{"class_name": "Activation", "config": {"activation": "\#(name)"}}"#, input: [4])) { error in
+                XCTAssertTrue("\(error)".contains("config.activation"), "\(error)")
+                XCTAssertTrue("\(error)".contains("keras.ops.\(name)"), "\(error)")
+            }
+        }
+    }
+
+    func testGroupsThatDoNotDivideTheChannelsAreRefused() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "GroupNormalization", "config": {"groups": 4}}"#, input: [3, 6])) { error in
+            XCTAssertTrue("\(error)".contains("config.groups"), "\(error)")
+            XCTAssertTrue("\(error)".contains("divide the 6 channels"), "\(error)")
+        }
+    }
+
+    func testPReLUNotSharedAlongARunTimeAxisIsRefused() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "PReLU", "config": {"shared_axes": [2]}}"#, input: [nil, 4])) { error in
+            XCTAssertTrue("\(error)".contains("config.shared_axes"), "\(error)")
+            XCTAssertTrue("\(error)".contains("axis 1 has a size known only at run time"), "\(error)")
+        }
+    }
+
+    func testRandomCropOnAnInputOfAnotherSizeIsRefused() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "RandomCrop", "config": {"height": 4, "width": 4}}"#, input: [8, 8, 3])) { error in
+            XCTAssertTrue("\(error)".contains("config.height"), "\(error)")
+            XCTAssertTrue("\(error)".contains("identity at inference"), "\(error)")
+        }
+    }
+
+    func testAugmentationFactorThatIsNotANumberIsRefused() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "RandomRotation", "config": {"factor": "big"}}"#, input: [4, 4, 3])) { error in
+            XCTAssertTrue("\(error)".contains("config.factor"), "\(error)")
+        }
+    }
+
+    func testRMSNormalizationOverLeadingAxesIsRefusedAsKerasFails() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "RMSNormalization", "config": {"axis": [1, 2]}}"#, input: [4, 5, 3])) { error in
+            XCTAssertTrue("\(error)".contains("config.axis"), "\(error)")
+            XCTAssertTrue("\(error)".contains("Keras cannot broadcast its scale"), "\(error)")
+        }
+    }
+}
