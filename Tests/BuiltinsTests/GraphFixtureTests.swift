@@ -38,7 +38,8 @@ final class GraphFixtureTests: XCTestCase {
                             "functional_in_sequential", "functional_in_functional", "keras2_functional", "keras2_nested_functional",
                             "seq2seq_lstm", "bidi_return_state", "bidi_initial_state", "masked_return_state", "seq2seq_gru",
                             "bidi_masked_sequences_states", "bidi_merge_none",
-                            "keras3_ops", "keras3_more_ops", "masked_merges", "shared_embedding_lstm", "ops_drop_masks", "ops_attention", "keras3_split_tile_stats"]
+                            "keras3_ops", "keras3_more_ops", "masked_merges", "shared_embedding_lstm", "ops_drop_masks", "ops_attention", "keras3_split_tile_stats",
+                            "keras3_activation_ops", "keras3_onehot_take_cumsum"]
 
     func testEverySupportedCaseMatchesKerasOnEveryOutput() throws {
         let manifest = try Self.manifest()
