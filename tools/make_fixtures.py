@@ -884,5 +884,46 @@ def random_augmentation(rng):
                L.RandomElasticTransform(), L.AugMix(), L.CutMix(), L.MixUp(), L.RandAugment(), L.Dense(2)), floats(rng, 2, 6, 6, 3)
 
 
+
+@case("Discretization into 5 buckets (values on the boundaries too), then CategoryEncoding counting them")
+def discretization_int_count(rng):
+    x = np.concatenate([floats(rng, 3, 4, scale=2.0), np.array([[-1.0, 0.0], [0.5, 2.0], [2.5, -3.0]], dtype=np.float32)], axis=1)
+    return seq((6,), L.Discretization(bin_boundaries=[-1.0, 0.0, 0.5, 2.0]), L.CategoryEncoding(5, output_mode="count")), x
+
+
+@case("Discretization with output_mode one_hot on (3,) samples")
+def discretization_one_hot(rng):
+    return seq((3,), L.Discretization(bin_boundaries=[-0.5, 0.0, 1.0], output_mode="one_hot")), floats(rng, 4, 3, scale=2.0)
+
+
+@case("Discretization with output_mode multi_hot on (6,) samples")
+def discretization_multi_hot(rng):
+    return seq((6,), L.Discretization(bin_boundaries=[-0.5, 0.0, 1.0], output_mode="multi_hot")), floats(rng, 3, 6, scale=2.0)
+
+
+@case("CategoryEncoding one_hot on (1,) samples (the axis of 1 is replaced) and multi_hot on (4,) samples")
+def category_encoding_modes(rng):
+    return seq((4,), L.CategoryEncoding(6, output_mode="multi_hot"), L.Reshape((6, 1)), L.CategoryEncoding(2, output_mode="one_hot")), \
+        rng.integers(0, 6, size=(3, 4)).astype(np.float32)
+
+
+@case("IntegerLookup, vocabulary in the config, mask_token 0, two OOV indices (floormod of negative and positive terms), int output")
+def integer_lookup_int(rng):
+    return seq((6,), L.IntegerLookup(vocabulary=[12, 5, 7, 30], mask_token=0, num_oov_indices=2), dtype="int64"), \
+        np.array([[12, 5, 0, 99, 7, -3], [30, 30, 1, 0, 5, 8]], dtype=np.int64)
+
+
+@case("IntegerLookup with output_mode count over a vocabulary that starts with the OOV token (which Keras drops)")
+def integer_lookup_modes(rng):
+    return seq((5,), L.IntegerLookup(vocabulary=[-1, 4, 9, 2], output_mode="count"), dtype="int64"), \
+        np.array([[4, 4, 9, 100, 2], [2, 2, 2, 3, 4]], dtype=np.int64)
+
+
+@case("IntegerLookup(invert=True) with a mask token: indices back to terms, 0 to the mask, unknown indices to oov_token")
+def integer_lookup_invert(rng):
+    return seq((5,), L.IntegerLookup(vocabulary=[12, 5, 7], mask_token=0, invert=True, oov_token=-7), dtype="int64"), \
+        np.array([[0, 1, 2, 3, 4], [4, 9, 2, 0, 3]], dtype=np.int64)
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

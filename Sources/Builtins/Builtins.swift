@@ -19,6 +19,7 @@ public enum Builtins {
         registerOperations(registry)
         registerLayerScale(registry)
         registerRandomAugmentation(registry)
+        registerCategoricalPreprocessing(registry)
     }
 }
 

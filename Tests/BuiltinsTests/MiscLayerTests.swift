@@ -12,6 +12,30 @@ final class MiscLayerTests: XCTestCase {
     func testLayerScaleMatchesKeras() { assertMatchesKeras("layer_scale") }
     func testRandomAugmentationIsIdentityAtInferenceAsInKeras() { assertMatchesKeras("random_augmentation") }
 
+    func testDiscretizationAndCategoryEncodingMatchKeras() {
+        for name in ["discretization_int_count", "discretization_one_hot", "discretization_multi_hot", "category_encoding_modes"] {
+            assertMatchesKeras(name)
+        }
+    }
+
+    func testIntegerLookupMatchesKeras() {
+        for name in ["integer_lookup_int", "integer_lookup_modes", "integer_lookup_invert"] { assertMatchesKeras(name) }
+    }
+
+    func testAdaptedIntegerLookupWithoutItsVocabularyIsRefused() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "IntegerLookup", "config": {"vocabulary": null}}"#, input: [3])) { error in
+            XCTAssertTrue("\(error)".contains("config.vocabulary"), "\(error)")
+            XCTAssertTrue("\(error)".contains("assets"), "\(error)")
+        }
+    }
+
+    func testMultiHotOnSamplesOfTwoAxesIsRefused() {
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "CategoryEncoding", "config": {"num_tokens": 4, "output_mode": "count"}}"#, input: [2, 3])) { error in
+            XCTAssertTrue("\(error)".contains("config.output_mode"), "\(error)")
+            XCTAssertTrue("\(error)".contains("samples of one axis"), "\(error)")
+        }
+    }
+
     /// The contiguous kernel and the general walk (its naive twin) agree on trailing axes.
     func testNormalizeRowsMatchesTheGeneralWalk() {
         var generator = SystemRandomNumberGenerator()
