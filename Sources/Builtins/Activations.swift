@@ -117,7 +117,8 @@ public struct PReLU: Layer {
     }
 }
 
-/// `Softmax` over `axis` (-1; an integer or a list of any axes, adjacent or not).
+/// `Softmax` over `axis` (-1; an integer or a list of any axes, adjacent or not). With a mask on
+/// (batch, steps) input, as Keras: masked steps enter as -1e9 and leave as 0.
 public struct SoftmaxLayer: Layer {
     /// Sample axes the softmax runs over.
     public let reducedAxes: Set<Int>
@@ -127,11 +128,22 @@ public struct SoftmaxLayer: Layer {
     static func factory(_ context: LayerContext) throws -> any Layer {
         let axes = try normalizedAxes(context)
         try context.sampleCount(try axes.map { try context.inputDimension($0) }, of: "the softmax axes", key: "axis")
+        // Keras broadcasts the (batch, steps) mask against the input from the LAST axis, which
+        // lines steps up with the input's last axis: only (batch, steps) input makes sense of it.
+        if context.inputMasks.first == true, context.inputShape.count != 1 {
+            throw context.error("receives a (batch, steps) mask on input \(describeShape(context.inputShape)); Keras aligns that mask with the input's last axes, which fails or mixes axes, so nnbuild refuses it (drop the mask before the Softmax)")
+        }
         return SoftmaxLayer(reducedAxes: Set(axes), outputShape: context.inputShape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
+        if let mask = input.mask, mask.count == output.count {
+            for i in output.data.indices where !mask[i] { output.data[i] = -1e9 }
+            Activation.softmax.apply(&output.data, axisLength: output.shape.last ?? 1)
+            for i in output.data.indices where !mask[i] { output.data[i] = 0 }
+            return output
+        }
         let layout = AxisLayout(dims: Array(input.shape.dropFirst()), reduced: reducedAxes, parameterAxes: [])
         if layout.isTrailing {
             Activation.softmax.apply(&output.data, axisLength: layout.sampleSize / Swift.max(layout.groupCount, 1))

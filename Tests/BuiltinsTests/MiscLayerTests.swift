@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Builtins
 import LayerRegistry
@@ -94,6 +95,22 @@ final class MiscLayerTests: XCTestCase {
         XCTAssertThrowsError(try buildSingle(#"{"class_name": "RMSNormalization", "config": {"axis": [1, 2]}}"#, input: [4, 5, 3])) { error in
             XCTAssertTrue("\(error)".contains("config.axis"), "\(error)")
             XCTAssertTrue("\(error)".contains("Keras cannot broadcast its scale"), "\(error)")
+        }
+    }
+
+    /// Keras's Softmax.call: masked entries enter as -1e9 and leave as 0.
+    func testSoftmaxOnMaskedStepsGivesThemZeroAndNormalizesTheRest() throws {
+        let model = try buildSingle(#"{"class_name": "Softmax", "config": {"axis": -1}}"#, input: [3])
+        let output = try model.nodes[1].layer.apply(Tensor(shape: [1, 3], data: [1, 5, 2], mask: [true, false, true]))
+        let e1 = Float(Foundation.exp(1.0)), e2 = Float(Foundation.exp(2.0))
+        assertClose(output.data, [e1 / (e1 + e2), 0, e2 / (e1 + e2)])
+    }
+
+    func testSoftmaxOnAMaskedSequenceOfVectorsIsRefused() {
+        let layers = #"{"class_name": "Embedding", "config": {"input_dim": 5, "output_dim": 2, "mask_zero": true}}, {"class_name": "Softmax", "config": {}}"#
+        XCTAssertThrowsError(try buildSingle(layers, input: [3])) { error in
+            XCTAssertTrue("\(error)".contains("(Softmax)"), "\(error)")
+            XCTAssertTrue("\(error)".contains("mask"), "\(error)")
         }
     }
 }
