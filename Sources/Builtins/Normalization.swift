@@ -150,16 +150,18 @@ public struct AxisNormalization: Layer {
         }
         let axes = try normalizedAxes(context)
         guard axes.count == 1, let axis = axes.first else { throw context.error("'axis' must be one axis", key: "axis") }
-        let channels = try context.inputDimension(axis)
+        // Every key is read before the input is checked, so `nnbuild layers` lists them all.
         var groups = try context.int("groups", default: 32)
+        let epsilon = try context.float("epsilon", default: 1e-3)
+        let scale = try context.bool("scale", default: true), center = try context.bool("center", default: true)
+        let channels = try context.inputDimension(axis)
         if groups == -1 { groups = channels }
         guard groups >= 1, groups <= channels, channels % groups == 0 else {
             throw context.error("'groups' must divide the \(channels) channels of axis \(axis + 1) (or be -1), found \(groups)", key: "groups")
         }
-        let epsilon = try context.float("epsilon", default: 1e-3)
         guard epsilon >= 0 else { throw context.error("'epsilon' must not be negative, found \(epsilon)", key: "epsilon") }
-        let gamma = try context.bool("scale", default: true) ? try context.weight("gamma", shape: [channels]) : nil
-        let beta = try context.bool("center", default: true) ? try context.weight("beta", shape: [channels]) : nil
+        let gamma = scale ? try context.weight("gamma", shape: [channels]) : nil
+        let beta = center ? try context.weight("beta", shape: [channels]) : nil
         return AxisNormalization(reducedAxes: [], groupSplit: (axis, groups), epsilon: epsilon, centered: true, varianceAroundMean: true,
                                  gamma: gamma, beta: beta, outputShape: context.inputShape, passesMask: true)
     }
