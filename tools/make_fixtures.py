@@ -874,6 +874,90 @@ spatial("fully_convolutional_1d", (None, 3), lambda: [
 spatial("fully_convolutional_3d", (None, None, None, 2), lambda: [
     L.Conv3D(3, 2, padding="same"), L.Conv3DTranspose(2, 2, strides=2)], batch=2, length=3)
 
+# --- issue 15: normalization, activations, preprocessing, LayerScale ---
+
+@case("Keras 3's newer activations in Dense layers: celu, hard_shrink, soft_shrink, hard_tanh, log_sigmoid, sparse_plus, "
+      "sparse_sigmoid, tanh_shrink, squareplus, then Activation('sparsemax') and Dense(sparsemax)")
+def activations_keras3(rng):
+    names = ["celu", "hard_shrink", "soft_shrink", "hard_tanh", "log_sigmoid", "sparse_plus", "sparse_sigmoid", "tanh_shrink", "squareplus"]
+    return seq((6,), *[L.Dense(8, activation=n) for n in names], L.Activation("sparsemax"), L.Dense(5, activation="sparsemax")), floats(rng, 4, 6, scale=2.0)
+
+
+@case("LayerNormalization over axis 1, over axes (1, 3), RMSNormalization over (2, 3), UnitNormalization over (1, 3) and "
+      "Softmax over (1, 3): axes that are not the last ones")
+def normalization_any_axes(rng):
+    return seq((4, 5, 3), L.LayerNormalization(axis=1), L.LayerNormalization(axis=(1, 3), center=False), L.RMSNormalization(axis=(2, 3)),
+               L.UnitNormalization(axis=(1, 3)), L.Dense(3), L.Softmax(axis=(1, 3))), skewed(rng, 3, 4, 5, 3)
+
+
+@case("GroupNormalization: 2 groups on the last axis, groups=-1 (one per channel) without center, 2 groups over axis 1 without scale")
+def group_normalization(rng):
+    return seq((4, 3, 6), L.GroupNormalization(groups=2), L.GroupNormalization(groups=-1, center=False, epsilon=0.01),
+               L.GroupNormalization(groups=2, axis=1, scale=False)), skewed(rng, 3, 4, 3, 6)
+
+
+@case("PReLU shared along a time axis of unknown length (shared_axes=[1]), between Dense layers")
+def prelu_shared_runtime(rng):
+    return seq((None, 4), L.Dense(4), L.PReLU(shared_axes=[1]), L.Dense(3)), floats(rng, 2, 5, 4)
+
+
+@case("LayerScale as ConvNeXt uses it (keras.src.applications.convnext), after a Dense, on a (3, 4) input")
+def layer_scale(rng):
+    from keras.src.applications.convnext import LayerScale
+    return seq((3, 4), L.Dense(4), LayerScale(1e-6, 4), L.Dense(2)), floats(rng, 2, 3, 4)
+
+
+@case("Random augmentation layers, identity at inference: flip, rotation, zoom, translation, contrast, brightness, crop to the "
+      "input's own size, and the colour and mix layers (RandomShear does not reload in Keras, so it is left out), between two Dense layers on (6, 6, 3) images")
+def random_augmentation(rng):
+    return seq((6, 6, 3), L.RandomFlip("horizontal"), L.RandomRotation(0.1, fill_mode="constant"), L.RandomZoom((-0.2, 0.1), 0.1),
+               L.RandomTranslation(0.1, (-0.2, 0.2)), L.RandomContrast(0.3), L.RandomBrightness(0.2, value_range=(0, 1)),
+               L.RandomCrop(6, 6), L.RandomGrayscale(0.3), L.RandomHue(0.1), L.RandomSaturation(0.2), L.RandomSharpness(0.2),
+               L.RandomInvert(), L.RandomPosterization(4), L.RandomColorDegeneration(0.2),
+               L.RandomColorJitter(brightness_factor=0.1), L.RandomGaussianBlur(), L.RandomErasing(), L.RandomPerspective(),
+               L.RandomElasticTransform(), L.AugMix(), L.CutMix(), L.MixUp(), L.RandAugment(), L.Dense(2)), floats(rng, 2, 6, 6, 3)
+
+
+
+@case("Discretization into 5 buckets (values on the boundaries too), then CategoryEncoding counting them")
+def discretization_int_count(rng):
+    x = np.concatenate([floats(rng, 3, 4, scale=2.0), np.array([[-1.0, 0.0], [0.5, 2.0], [2.5, -3.0]], dtype=np.float32)], axis=1)
+    return seq((6,), L.Discretization(bin_boundaries=[-1.0, 0.0, 0.5, 2.0]), L.CategoryEncoding(5, output_mode="count")), x
+
+
+@case("Discretization with output_mode one_hot on (3,) samples")
+def discretization_one_hot(rng):
+    return seq((3,), L.Discretization(bin_boundaries=[-0.5, 0.0, 1.0], output_mode="one_hot")), floats(rng, 4, 3, scale=2.0)
+
+
+@case("Discretization with output_mode multi_hot on (6,) samples")
+def discretization_multi_hot(rng):
+    return seq((6,), L.Discretization(bin_boundaries=[-0.5, 0.0, 1.0], output_mode="multi_hot")), floats(rng, 3, 6, scale=2.0)
+
+
+@case("CategoryEncoding one_hot on (1,) samples (the axis of 1 is replaced) and multi_hot on (4,) samples")
+def category_encoding_modes(rng):
+    return seq((4,), L.CategoryEncoding(6, output_mode="multi_hot"), L.Reshape((6, 1)), L.CategoryEncoding(2, output_mode="one_hot")), \
+        rng.integers(0, 6, size=(3, 4)).astype(np.float32)
+
+
+@case("IntegerLookup, vocabulary in the config, mask_token 0, two OOV indices (floormod of negative and positive terms), int output")
+def integer_lookup_int(rng):
+    return seq((6,), L.IntegerLookup(vocabulary=[12, 5, 7, 30], mask_token=0, num_oov_indices=2), dtype="int64"), \
+        np.array([[12, 5, 0, 99, 7, -3], [30, 30, 1, 0, 5, 8]], dtype=np.int64)
+
+
+@case("IntegerLookup with output_mode count over a vocabulary that starts with the OOV token (which Keras drops)")
+def integer_lookup_modes(rng):
+    return seq((5,), L.IntegerLookup(vocabulary=[-1, 4, 9, 2], output_mode="count"), dtype="int64"), \
+        np.array([[4, 4, 9, 100, 2], [2, 2, 2, 3, 4]], dtype=np.int64)
+
+
+@case("IntegerLookup(invert=True) with a mask token: indices back to terms, 0 to the mask, unknown indices to oov_token")
+def integer_lookup_invert(rng):
+    return seq((5,), L.IntegerLookup(vocabulary=[12, 5, 7], mask_token=0, invert=True, oov_token=-7), dtype="int64"), \
+        np.array([[0, 1, 2, 3, 4], [4, 9, 2, 0, 3]], dtype=np.int64)
+
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -559,6 +559,31 @@ def generate(name):
     return made
 
 
+# --- issue 15: normalization, activations, preprocessing, LayerScale ---
+
+@case("keras.ops activations added in Keras 3: celu, hard_shrink, soft_shrink, hard_tanh, log_sigmoid, sparse_plus, "
+      "sparse_sigmoid, tanh_shrink, squareplus, threshold, glu over the last axis and over axis 1, sparsemax over axis 1")
+def keras3_activation_ops(rng):
+    x = keras.Input((4, 6), name="x")
+    outputs = [ops.celu(x, alpha=0.5), ops.hard_shrink(x, threshold=0.3), ops.soft_shrink(x, threshold=0.7), ops.hard_tanh(x),
+               ops.log_sigmoid(x), ops.sparse_plus(x), ops.sparse_sigmoid(x), ops.tanh_shrink(x), ops.squareplus(x, b=2),
+               ops.threshold(x, 0.2, -1.0), ops.glu(x), ops.glu(x, axis=1), ops.sparsemax(x * 3.0, axis=1)]
+    return keras.Model(x, outputs, name="keras3_activation_ops"), {"x": floats(rng, 2, 4, 6) * 2}
+
+
+@case("ops.one_hot of integer ids (out-of-range and negative ids give zero rows) on the last axis and on axis 1, "
+      "ops.take of a tensor at constant indices (negative ones too), ops.take of a constant table at tensor ids (an embedding), "
+      "ops.cumsum over axis 1 and -1")
+def keras3_onehot_take_cumsum(rng):
+    ids = keras.Input((5,), name="ids")
+    x = keras.Input((4, 3), name="x")
+    table = rng.standard_normal((7, 2)).astype(np.float32)
+    outputs = [ops.one_hot(ids, 6), ops.one_hot(ids, 4, axis=1), ops.take(x, [2, 0, -1], axis=1), ops.take(x, [[1, 1], [0, 2]], axis=-1),
+               ops.take(ops.convert_to_tensor(table), ops.cast(ids, "int32"), axis=0), ops.cumsum(x, axis=1), ops.cumsum(x, axis=-1)]
+    ids_value = np.array([[0, 5, 3, 6, -1], [2, 2, 1, 0, 4]], dtype=np.float32)
+    return keras.Model([ids, x], outputs, name="keras3_onehot_take_cumsum"), {"ids": ids_value, "x": floats(rng, 2, 4, 3)}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -11,11 +11,18 @@ public enum Activation: Sendable, Equatable {
     case silu, exponential
     case leakyRelu(negativeSlope: Float)
     case mish
+    case celu(alpha: Float)
+    case hardShrink(threshold: Float), softShrink(threshold: Float)
+    case hardTanh, logSigmoid, sparsePlus, sparseSigmoid, tanhShrink
+    case squareplus(b: Float)
+    case threshold(threshold: Float, defaultValue: Float)
+    case sparsemax
 
     /// Every name `named(_:)` accepts.
     public static let names = ["linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "tanh",
                                "softmax", "log_softmax", "softplus", "softsign", "elu", "selu", "gelu", "gelu_approximate",
-                               "swish", "silu", "exponential", "leaky_relu", "mish"]
+                               "swish", "silu", "exponential", "leaky_relu", "mish", "celu", "hard_shrink", "soft_shrink",
+                               "hard_tanh", "log_sigmoid", "sparse_plus", "sparse_sigmoid", "tanh_shrink", "squareplus", "sparsemax"]
 
     /// The activation Keras calls `name` (None and an empty name mean linear).
     public static func named(_ name: String) -> Activation? {
@@ -39,6 +46,16 @@ public enum Activation: Sendable, Equatable {
         case "exponential": return .exponential
         case "leaky_relu": return .leakyRelu(negativeSlope: 0.2)
         case "mish": return .mish
+        case "celu": return .celu(alpha: 1)
+        case "hard_shrink": return .hardShrink(threshold: 0.5)
+        case "soft_shrink": return .softShrink(threshold: 0.5)
+        case "hard_tanh": return .hardTanh
+        case "log_sigmoid": return .logSigmoid
+        case "sparse_plus": return .sparsePlus
+        case "sparse_sigmoid": return .sparseSigmoid
+        case "tanh_shrink": return .tanhShrink
+        case "squareplus": return .squareplus(b: 4)
+        case "sparsemax": return .sparsemax
         default: return nil
         }
     }
@@ -52,6 +69,16 @@ public enum Activation: Sendable, Equatable {
             return try fromLayerObject(className, raw["config"] ?? .null, context: context, key: key)
         }
         let name = try context.activationName(key, default: defaultName)
+        // Keras accepts these names but cannot call them as a layer's activation: threshold has
+        // no default for its parameters (Keras raises a TypeError), and glu halves an axis, so the
+        // layer's output would not have the shape the layer declares.
+        switch name {
+        case "threshold":
+            throw context.error("activation 'threshold' needs 'threshold' and 'default_value', which a name cannot give (Keras fails to call it too); use keras.ops.threshold in a graph", key: key)
+        case "glu":
+            throw context.error("activation 'glu' halves the last axis, so the layer's output would not have its declared shape; use keras.ops.glu in a graph", key: key)
+        default: break
+        }
         guard let activation = named(name) else {
             throw context.error("unknown activation '\(name)'; expected one of \(names.joined(separator: ", "))", key: key)
         }
@@ -100,9 +127,9 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
-    /// Whether each output depends on its own input only (every activation but softmax and
-    /// log-softmax, which work over an axis).
-    public var isElementwise: Bool { self != .softmax && self != .logSoftmax }
+    /// Whether each output depends on its own input only (every activation but softmax,
+    /// log-softmax and sparsemax, which work over an axis).
+    public var isElementwise: Bool { self != .softmax && self != .logSoftmax && self != .sparsemax }
 
     /// Applies the activation in place; softmax and log-softmax work on groups of `axisLength`.
     public func apply(_ values: UnsafeMutableBufferPointer<Float>, axisLength: Int) {
@@ -146,6 +173,24 @@ public enum Activation: Sendable, Equatable {
         case .exponential: for i in 0..<count { x[i] = Foundation.exp(x[i]) }
         case let .leakyRelu(slope): for i in 0..<count where x[i] < 0 { x[i] *= slope }
         case .mish: for i in 0..<count { x[i] = x[i] * Foundation.tanh(Activation.softplus(x[i])) }
+        case let .celu(alpha): for i in 0..<count { x[i] = Swift.max(x[i], 0) + alpha * Foundation.expm1(Swift.min(x[i], 0) / alpha) }
+        case let .hardShrink(t): for i in 0..<count where !(Swift.abs(x[i]) > t) { x[i] = 0 }
+        case let .softShrink(t): for i in 0..<count { x[i] = x[i] > t ? x[i] - t : (x[i] < -t ? x[i] + t : 0) }
+        case .hardTanh: for i in 0..<count { x[i] = Swift.min(Swift.max(x[i], -1), 1) }
+        case .logSigmoid: for i in 0..<count { x[i] = -Activation.softplus(-x[i]) }
+        case .sparsePlus: for i in 0..<count { x[i] = x[i] <= -1 ? 0 : (x[i] < 1 ? 0.25 * (x[i] + 1) * (x[i] + 1) : x[i]) }
+        case .sparseSigmoid: for i in 0..<count { x[i] = x[i] <= -1 ? 0 : (x[i] >= 1 ? 1 : 0.5 * (x[i] + 1)) }
+        case .tanhShrink: for i in 0..<count { x[i] = x[i] - Foundation.tanh(x[i]) }
+        case let .squareplus(b): for i in 0..<count { x[i] = (x[i] + (x[i] * x[i] + b).squareRoot()) / 2 }
+        case let .threshold(t, fill): for i in 0..<count where !(x[i] > t) { x[i] = fill }
+        case .sparsemax:
+            let length = Swift.max(axisLength, 1)
+            var sorted = [Float](repeating: 0, count: length)
+            var start = 0
+            while start + length <= count {
+                Activation.sparsemaxRow(x + start, length: length, sorted: &sorted)
+                start += length
+            }
         }
     }
 
@@ -163,6 +208,25 @@ public enum Activation: Sendable, Equatable {
     @inlinable
     public static func softplus(_ v: Float) -> Float {
         Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v)))
+    }
+
+    /// Sparsemax of `length` values in place, exactly as Keras 3 computes it (backend nn.py):
+    /// z sorted descending, c its running sum, support where z_j − (c_j − 1)/j > 0, k its size,
+    /// τ = (Σ_{j in support} c_j − 1) / k (Keras sums the running sums, not c_k as the paper
+    /// does; ground truth is Keras), y = max(x − τ, 0).
+    static func sparsemaxRow(_ x: UnsafeMutablePointer<Float>, length: Int, sorted: inout [Float]) {
+        for i in 0..<length { sorted[i] = x[i] }
+        sorted.sort(by: >)
+        var running: Float = 0, sumOfRunning: Float = 0, k: Float = 0
+        for j in 0..<length {
+            running += sorted[j]
+            if sorted[j] - (running - 1) / Float(j + 1) > 0 {
+                sumOfRunning += running
+                k += 1
+            }
+        }
+        let tau = (sumOfRunning - 1) / k
+        for i in 0..<length { x[i] = Swift.max(x[i] - tau, 0) }
     }
 
     /// Softmax (or log-softmax) of `length` values in place, max-shifted for stability.

@@ -68,96 +68,87 @@ public struct ElementwiseActivation: ElementwiseActivationLayer {
 }
 
 /// `PReLU`: x for x ≥ 0, alpha · x below, with a learned `alpha` shared along `shared_axes`.
-/// Each element's alpha is found by walking the sample's coordinates, so nothing larger than
-/// `alpha` itself is built at load.
+/// A shared axis may be of a length known only at run time (alpha is 1 long there). Each
+/// element's alpha is found by walking the sample's coordinates (AxisLayout's parameter index), so
+/// nothing larger than `alpha` itself is built.
 public struct PReLU: Layer {
     public let alpha: Weight
-    /// The per-sample input shape, and alpha's stride along each of its axes (0 where shared).
-    let dims: [Int]
-    let alphaStrides: [Int]
+    /// The sample axes alpha varies along (every axis not shared).
+    let alphaAxes: Set<Int>
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
-        let dims = try (0..<context.inputShape.count).map { try context.inputDimension($0) }
-        try context.sampleCount(dims, of: "the input")
+        let rank = context.inputShape.count
         var shared = Set<Int>()
         if context.has("shared_axes") {
-            if case .array? = context.value("shared_axes") { shared = Set(try context.intList("shared_axes")) } else { shared = [try context.int("shared_axes")] }
+            if case .array? = context.value("shared_axes") { shared = Set(try context.intList("shared_axes")) } else if case .null? = context.value("shared_axes") {} else { shared = [try context.int("shared_axes")] }
         }
-        guard shared.allSatisfy({ $0 >= 1 && $0 <= dims.count }) else {
-            throw context.error("'shared_axes' must name axes 1...\(dims.count), found \(shared.sorted())", key: "shared_axes")
+        guard shared.allSatisfy({ $0 >= 1 && $0 <= rank }) else {
+            throw context.error("'shared_axes' must name axes 1...\(rank), found \(shared.sorted())", key: "shared_axes")
         }
-        let alphaShape = dims.enumerated().map { shared.contains($0.offset + 1) ? 1 : $0.element }
+        let alphaShape = try (0..<rank).map { axis -> Int in
+            if shared.contains(axis + 1) { return 1 }
+            guard let size = context.inputShape[axis] else {
+                throw context.error("input axis \(axis + 1) has a size known only at run time, so alpha cannot be sized along it; expected it in 'shared_axes', found \(shared.sorted())", key: "shared_axes")
+            }
+            return size
+        }
+        try context.sampleCount(alphaShape, of: "alpha")
         let alpha = try context.weight("alpha", shape: alphaShape)
-        var strides = [Int](repeating: 0, count: dims.count)
-        var stride = 1
-        for axis in dims.indices.reversed() where alphaShape[axis] != 1 {
-            strides[axis] = stride
-            stride *= alphaShape[axis]
-        }
-        return PReLU(alpha: alpha, dims: dims, alphaStrides: strides, outputShape: context.inputShape)
+        return PReLU(alpha: alpha, alphaAxes: Set((0..<rank).filter { !shared.contains($0 + 1) }), outputShape: context.inputShape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
-        guard !dims.isEmpty else {
-            for i in output.data.indices where output.data[i] < 0 { output.data[i] *= alpha[0] }
-            return output
-        }
-        let last = dims.count - 1
-        var coordinates = [Int](repeating: 0, count: dims.count)
-        var target = 0
+        let layout = AxisLayout(dims: Array(input.shape.dropFirst()), reduced: [], parameterAxes: alphaAxes)
+        let size = layout.sampleSize
+        guard size > 0 else { return output }
         output.data.withUnsafeMutableBufferPointer { y in
-            for i in y.indices {
-                if y[i] < 0 { y[i] *= alpha[target] }
-                // Step to the next element of the sample, wrapping to the first at its end.
-                var axis = last
-                while axis >= 0 {
-                    coordinates[axis] += 1
-                    target += alphaStrides[axis]
-                    if coordinates[axis] < dims[axis] { break }
-                    target -= alphaStrides[axis] * dims[axis]
-                    coordinates[axis] = 0
-                    axis -= 1
-                }
+            guard let base = y.baseAddress else { return }
+            var start = 0
+            while start + size <= y.count {
+                let sample = base + start
+                layout.walk { offset, _, parameter in if sample[offset] < 0 { sample[offset] *= alpha[parameter] } }
+                start += size
             }
         }
         return output
     }
 }
 
-/// `Softmax` over `axis` (-1; an integer or a list of adjacent axes).
+/// `Softmax` over `axis` (-1; an integer or a list of any axes, adjacent or not). With a mask on
+/// (batch, steps) input, as Keras: masked steps enter as -1e9 and leave as 0.
 public struct SoftmaxLayer: Layer {
-    /// Elements in the softmax group and the stride between them.
-    public let length: Int
-    public let inner: Int
+    /// Sample axes the softmax runs over.
+    public let reducedAxes: Set<Int>
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let axes = try normalizedAxes(context)
-        guard let first = axes.first, let last = axes.last, axes == Array(first...last) else {
-            throw context.error("'axis' must name adjacent axes", key: "axis")
+        try context.sampleCount(try axes.map { try context.inputDimension($0) }, of: "the softmax axes", key: "axis")
+        // Keras broadcasts the (batch, steps) mask against the input from the LAST axis, which
+        // lines steps up with the input's last axis: only (batch, steps) input makes sense of it.
+        if context.inputMasks.first == true, context.inputShape.count != 1 {
+            throw context.error("receives a (batch, steps) mask on input \(describeShape(context.inputShape)); Keras aligns that mask with the input's last axes, which fails or mixes axes, so nnbuild refuses it (drop the mask before the Softmax)")
         }
-        let inner = try context.inputCount(axes: (last + 1)..<context.inputShape.count)
-        return SoftmaxLayer(length: try context.inputCount(axes: axes), inner: inner, outputShape: context.inputShape)
+        return SoftmaxLayer(reducedAxes: Set(axes), outputShape: context.inputShape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
-        if inner == 1 {
-            Activation.softmax.apply(&output.data, axisLength: length)
+        if let mask = input.mask, mask.count == output.count {
+            for i in output.data.indices where !mask[i] { output.data[i] = -1e9 }
+            Activation.softmax.apply(&output.data, axisLength: output.shape.last ?? 1)
+            for i in output.data.indices where !mask[i] { output.data[i] = 0 }
             return output
         }
-        let block = length * inner
-        var group = [Float](repeating: 0, count: length)
-        for start in stride(from: 0, to: output.count, by: block) {
-            for offset in 0..<inner {
-                for k in 0..<length { group[k] = output.data[start + k * inner + offset] }
-                Activation.softmax.apply(&group, axisLength: length)
-                for k in 0..<length { output.data[start + k * inner + offset] = group[k] }
-            }
+        let layout = AxisLayout(dims: Array(input.shape.dropFirst()), reduced: reducedAxes, parameterAxes: [])
+        if layout.isTrailing {
+            Activation.softmax.apply(&output.data, axisLength: layout.sampleSize / Swift.max(layout.groupCount, 1))
+        } else {
+            output.data.withUnsafeMutableBufferPointer { applyOverGroups($0, layout: layout, .softmax) }
         }
         return output
     }

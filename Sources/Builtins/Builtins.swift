@@ -20,6 +20,9 @@ public enum Builtins {
         registerActivations(registry)
         registerMerge(registry)
         registerOperations(registry)
+        registerLayerScale(registry)
+        registerRandomAugmentation(registry)
+        registerCategoricalPreprocessing(registry)
     }
 }
 

@@ -87,14 +87,23 @@ public struct BatchNormalization: Layer {
     }
 }
 
-/// `LayerNormalization` and `RMSNormalization`: normalize each sample over the trailing `axis`
-/// axes. LayerNormalization: y = (x − mean) / √(var + epsilon) · gamma + beta (config `epsilon`
-/// 0.001, `center`, `scale`, `rms_scaling`, which gives y = x / √(var + epsilon) · gamma);
-/// RMSNormalization: y = x / √(mean(x²) + epsilon) · scale (config `epsilon` 1e-6, weight `scale`).
-public struct GroupNormalization: Layer {
-    public let size: Int
+/// `LayerNormalization`, `RMSNormalization` and `GroupNormalization`: each sample normalized over
+/// groups of elements that share a mean and variance, then scaled and shifted per parameter slot
+/// (AxisLayout: any axes, not only the last ones).
+/// - LayerNormalization: groups over `axis` (-1, an integer or a list):
+///   y = (x − mean) / √(var + epsilon) · gamma + beta (config `epsilon` 0.001, `center`, `scale`,
+///   `rms_scaling`, which gives y = x / √(var + epsilon) · gamma); gamma and beta of the axes' shape.
+/// - RMSNormalization: y = x / √(mean(x²) + epsilon) · scale (config `axis`, `epsilon` 1e-6).
+/// - GroupNormalization: the channel axis `axis` (-1) split into `groups` (32; -1 = one per
+///   channel) groups, each normalized over its channels and every other axis but the batch;
+///   `epsilon` 0.001, `center`, `scale`; gamma and beta per channel.
+public struct AxisNormalization: Layer {
+    /// Sample axes reduced for the statistics.
+    public let reducedAxes: Set<Int>
+    /// GroupNormalization's split of a channel axis into (groups, channels / groups).
+    public let groupSplit: (axis: Int, groups: Int)?
     public let epsilon: Float
-    /// Whether the mean is subtracted from x (LayerNormalization without `rms_scaling`).
+    /// Whether the mean is subtracted from x (not for RMSNormalization or `rms_scaling`).
     public let centered: Bool
     /// Whether the variance is taken around the mean (LayerNormalization, `rms_scaling` too) or
     /// around zero, i.e. mean(x²) (RMSNormalization).
@@ -102,101 +111,130 @@ public struct GroupNormalization: Layer {
     public let gamma: Weight?
     public let beta: Weight?
     public let outputShape: [Int?]
-    /// LayerNormalization passes the mask on; RMSNormalization does not support masking, so
-    /// Keras drops the mask there and the layers after it see every step.
+    /// LayerNormalization and GroupNormalization pass the mask on (Keras's supports_masking);
+    /// RMSNormalization does not support masking, so Keras drops the mask there.
     public let passesMask: Bool
     public var maskBehavior: MaskBehavior { passesMask ? .propagates : .drops }
 
     static func factory(rms: Bool) -> LayerFactory {
         { context in
             let axes = try normalizedAxes(context)
-            guard axes == Array((context.inputShape.count - axes.count)..<context.inputShape.count) else {
-                throw context.error("'axis' must name the last axes of the input (found \(axes.map { $0 + 1 })); other layouts are not supported yet", key: "axis")
-            }
             let shape = try axes.map { try context.inputDimension($0) }
-            let size = try context.inputCount(axes: axes)
+            try context.sampleCount(shape, of: "the normalized axes", key: "axis")
             let epsilon = try context.float("epsilon", default: rms ? 1e-6 : 1e-3)
             guard epsilon >= 0 else { throw context.error("'epsilon' must not be negative, found \(epsilon)", key: "epsilon") }
             if rms {
-                return GroupNormalization(size: size, epsilon: epsilon, centered: false, varianceAroundMean: false,
-                                          gamma: try context.weight("scale", shape: shape), beta: nil, outputShape: context.inputShape,
-                                          passesMask: false)
+                // Keras multiplies by `scale` unbroadcast (ops.rms_normalization), which fails
+                // unless the axes are the trailing ones.
+                guard axes == Array((context.inputShape.count - axes.count)..<context.inputShape.count) else {
+                    throw context.error("'axis' must name the last axes of the input for RMSNormalization (Keras cannot broadcast its scale otherwise), found \(axes.map { $0 + 1 })", key: "axis")
+                }
+                return AxisNormalization(reducedAxes: Set(axes), groupSplit: nil, epsilon: epsilon, centered: false, varianceAroundMean: false,
+                                         gamma: try context.weight("scale", shape: shape), beta: nil, outputShape: context.inputShape,
+                                         passesMask: false)
             }
             // rms_scaling (deprecated in Keras 3) is not RMS normalization: Keras computes
             // x / sqrt(var(x) + eps) · gamma, the variance around the mean, x itself not centred.
             let rmsScaling = try context.bool("rms_scaling", default: false)
             let gamma = try context.bool("scale", default: true) || rmsScaling ? try context.weight("gamma", shape: shape) : nil
             let beta = try context.bool("center", default: true) && !rmsScaling ? try context.weight("beta", shape: shape) : nil
-            return GroupNormalization(size: size, epsilon: epsilon, centered: !rmsScaling, varianceAroundMean: true,
-                                      gamma: gamma, beta: beta, outputShape: context.inputShape, passesMask: true)
+            return AxisNormalization(reducedAxes: Set(axes), groupSplit: nil, epsilon: epsilon, centered: !rmsScaling, varianceAroundMean: true,
+                                     gamma: gamma, beta: beta, outputShape: context.inputShape, passesMask: true)
         }
+    }
+
+    /// Keras's GroupNormalization (normalization/group_normalization.py): `axis` one integer.
+    static func groupFactory(_ context: LayerContext) throws -> any Layer {
+        if case .array? = context.value("axis") {
+            throw context.error("'axis' must be one integer for GroupNormalization, found \(context.value("axis")?.brief() ?? "")", key: "axis")
+        }
+        let axes = try normalizedAxes(context)
+        guard axes.count == 1, let axis = axes.first else { throw context.error("'axis' must be one axis", key: "axis") }
+        // Every key is read before the input is checked, so `nnbuild layers` lists them all.
+        var groups = try context.int("groups", default: 32)
+        let epsilon = try context.float("epsilon", default: 1e-3)
+        let scale = try context.bool("scale", default: true), center = try context.bool("center", default: true)
+        let channels = try context.inputDimension(axis)
+        if groups == -1 { groups = channels }
+        guard groups >= 1, groups <= channels, channels % groups == 0 else {
+            throw context.error("'groups' must divide the \(channels) channels of axis \(axis + 1) (or be -1), found \(groups)", key: "groups")
+        }
+        guard epsilon >= 0 else { throw context.error("'epsilon' must not be negative, found \(epsilon)", key: "epsilon") }
+        let gamma = scale ? try context.weight("gamma", shape: [channels]) : nil
+        let beta = center ? try context.weight("beta", shape: [channels]) : nil
+        return AxisNormalization(reducedAxes: [], groupSplit: (axis, groups), epsilon: epsilon, centered: true, varianceAroundMean: true,
+                                 gamma: gamma, beta: beta, outputShape: context.inputShape, passesMask: true)
+    }
+
+    /// The layout of a sample of shape `dims`: GroupNormalization's channel axis becomes two axes,
+    /// groups (kept) and channels within a group (reduced with every other axis).
+    func layout(_ dims: [Int]) -> AxisLayout {
+        guard let (axis, groups) = groupSplit else {
+            return AxisLayout(dims: dims, reduced: reducedAxes, parameterAxes: reducedAxes)
+        }
+        let split = Array(dims[..<axis]) + [groups, dims[axis] / groups] + Array(dims[(axis + 1)...])
+        return AxisLayout(dims: split, reduced: Set(split.indices).subtracting([axis]), parameterAxes: [axis, axis + 1])
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
-        let n = size
+        let layout = layout(Array(input.shape.dropFirst()))
         output.data.withUnsafeMutableBufferPointer { y in
-            var start = 0
-            while start + n <= y.count {
-                var mean = 0.0
-                if varianceAroundMean {
-                    for i in 0..<n { mean += Double(y[start + i]) }
-                    mean /= Double(n)
-                }
-                var variance = 0.0
-                for i in 0..<n {
-                    let d = Double(y[start + i]) - mean
-                    variance += d * d
-                }
-                variance /= Double(n)
-                let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
-                let shift = centered ? Float(mean) : 0
-                for i in 0..<n {
-                    var value = (y[start + i] - shift) * inverse
-                    if let gamma { value *= gamma[i] }
-                    if let beta { value += beta[i] }
-                    y[start + i] = value
-                }
-                start += n
+            if layout.isTrailing {
+                normalizeRows(y, length: layout.sampleSize / Swift.max(layout.groupCount, 1), epsilon: epsilon, centered: centered,
+                              varianceAroundMean: varianceAroundMean, gamma: gamma?.values, beta: beta?.values)
+            } else {
+                normalizeGroups(y, layout: layout, epsilon: epsilon, centered: centered, varianceAroundMean: varianceAroundMean,
+                                gamma: gamma?.values, beta: beta?.values)
             }
         }
         return output
     }
 }
 
-/// `UnitNormalization`: x / ‖x‖₂ over `axis` (-1).
+/// `UnitNormalization`: x · min(rsqrt(Σx²), 1e12) over `axis` (-1; an integer or a list of any
+/// axes), as Keras's ops.normalize(order=2, epsilon=1e-12).
 public struct UnitNormalization: Layer {
-    public let size: Int
+    public let reducedAxes: Set<Int>
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let axes = try normalizedAxes(context)
-        guard axes == Array((context.inputShape.count - axes.count)..<context.inputShape.count) else {
-            throw context.error("'axis' must name the last axes of the input", key: "axis")
-        }
-        return UnitNormalization(size: try context.inputCount(axes: axes), outputShape: context.inputShape)
+        try context.sampleCount(try axes.map { try context.inputDimension($0) }, of: "the normalized axes", key: "axis")
+        return UnitNormalization(reducedAxes: Set(axes), outputShape: context.inputShape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
-        var start = 0
-        while start + size <= output.count {
-            var squares = 0.0
-            for i in 0..<size { squares += Double(output.data[start + i]) * Double(output.data[start + i]) }
-            let inverse = Float(1 / max(squares, 1e-12).squareRoot())
-            for i in 0..<size { output.data[start + i] *= inverse }
-            start += size
-        }
+        let layout = AxisLayout(dims: Array(input.shape.dropFirst()), reduced: reducedAxes, parameterAxes: [])
+        output.data.withUnsafeMutableBufferPointer { unitNormalize($0, layout: layout) }
         return output
+    }
+}
+
+/// x · min(1/√(Σ_group x²), 1e12) per group of `layout`, in place. x: (batch, layout.dims...) flat.
+func unitNormalize(_ x: UnsafeMutableBufferPointer<Float>, layout: AxisLayout) {
+    let size = layout.sampleSize, groups = layout.groupCount
+    guard size > 0, let base = x.baseAddress else { return }
+    var squares = [Double](repeating: 0, count: groups), inverse = [Float](repeating: 0, count: groups)
+    var start = 0
+    while start + size <= x.count {
+        let sample = base + start
+        for g in 0..<groups { squares[g] = 0 }
+        layout.walk { offset, group, _ in squares[group] += Double(sample[offset]) * Double(sample[offset]) }
+        for g in 0..<groups { inverse[g] = Float(Swift.min(1 / squares[g].squareRoot(), 1e12)) }
+        layout.walk { offset, group, _ in sample[offset] *= inverse[group] }
+        start += size
     }
 }
 
 extension Builtins {
     static func registerNormalization(_ registry: LayerRegistry) {
         registry.register("BatchNormalization", origin: "builtin", summary: "Normalizes with the moving statistics (inference).", factory: BatchNormalization.factory)
-        registry.register("LayerNormalization", origin: "builtin", summary: "Normalizes each sample over its last axes.", factory: GroupNormalization.factory(rms: false))
-        registry.register("RMSNormalization", origin: "builtin", summary: "Divides each sample by its root mean square over the last axes.", factory: GroupNormalization.factory(rms: true))
+        registry.register("LayerNormalization", origin: "builtin", summary: "Normalizes each sample over axis (any axes).", factory: AxisNormalization.factory(rms: false))
+        registry.register("RMSNormalization", origin: "builtin", summary: "Divides each sample by its root mean square over axis (any axes).", factory: AxisNormalization.factory(rms: true))
+        registry.register("GroupNormalization", origin: "builtin", summary: "Normalizes each group of channels over every axis but the batch.", factory: AxisNormalization.groupFactory)
         registry.register("UnitNormalization", origin: "builtin", summary: "Scales each sample to unit L2 norm.", factory: UnitNormalization.factory)
     }
 }

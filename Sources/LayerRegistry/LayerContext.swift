@@ -319,6 +319,23 @@ public final class LayerContext {
         return numbers
     }
 
+    /// A number or a list of numbers (an augmentation's `factor`, `value_range`), nil when null
+    /// or absent.
+    public func numbers(_ key: String) throws -> [Double]? {
+        trace?.note(key, kind: "number or list of numbers", default: "null", present: has(key))
+        guard let raw = config[key], !raw.isNull else { return nil }
+        func number(_ value: JSONValue) -> Double? {
+            switch value {
+            case let .int(number): return Double(number)
+            case let .double(number): return number
+            default: return nil
+            }
+        }
+        if let single = number(raw) { return [single] }
+        if case let .array(items) = raw, !items.isEmpty, case let values = items.compactMap(number), values.count == items.count { return values }
+        throw error("'\(key)' must be a number or a list of numbers, found \(raw.brief())", key: key)
+    }
+
     /// A list of integers of any length (Reshape's `target_shape`).
     public func intList(_ key: String) throws -> [Int] {
         trace?.note(key, kind: "list of integers", default: nil, present: has(key))

@@ -114,6 +114,16 @@ func activationOperation(_ name: String, _ context: LayerContext) throws -> Acti
     case "Silu", "Swish": return .silu
     case "LeakyRelu": return .leakyRelu(negativeSlope: try context.float("negative_slope", default: 0.2))
     case "Mish": return .mish
+    case "Celu": return .celu(alpha: try context.float("alpha", default: 1))
+    case "HardShrink": return .hardShrink(threshold: try context.float("threshold", default: 0.5))
+    case "SoftShrink": return .softShrink(threshold: try context.float("threshold", default: 0.5))
+    case "HardTanh": return .hardTanh
+    case "LogSigmoid": return .logSigmoid
+    case "SparsePlus": return .sparsePlus
+    case "SparseSigmoid": return .sparseSigmoid
+    case "TanhShrink": return .tanhShrink
+    case "Squareplus": return .squareplus(b: try context.float("b", default: 4))
+    case "Threshold": return .threshold(threshold: try context.float("threshold"), defaultValue: try context.float("default_value"))
     default: return nil
     }
 }
@@ -180,6 +190,40 @@ func softmaxOperation(_ activation: Activation, _ name: String, _ context: Layer
     }
 }
 
+/// keras.ops.glu: x split in two halves a, b along `axis` (-1; never the batch axis, of even
+/// length known at build time), a · sigmoid(b).
+func gluOperation(_ context: LayerContext) throws -> any NodeLayer {
+    let rank = context.inputShape.count + 1
+    let axis = try context.sampleAxis(try context.int("axis", default: -1), rank: rank, key: "axis")
+    guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+        throw context.error("takes one tensor, called on \(context.inputShapes.count) tensors")
+    }
+    let length = try context.inputDimension(axis - 1)
+    guard length % 2 == 0 else {
+        throw context.error("'axis' must name an axis of even length, found length \(length)", key: "axis")
+    }
+    var shape = context.inputShape
+    shape[axis - 1] = length / 2
+    try context.sampleCount(shape)
+    return OperationNode(name: "Glu", outputShapes: [shape]) { inputs in
+        let x = inputs[0]
+        let half = length / 2, inner = ShapeMath.saturatingProduct(x.shape[(axis + 1)...])
+        let outer = ShapeMath.saturatingProduct(x.shape[..<axis])
+        var outShape = x.shape
+        outShape[axis] = half
+        var data = [Float](repeating: 0, count: outer * half * inner)
+        x.data.withUnsafeBufferPointer { source in
+            for o in 0..<outer {
+                for k in 0..<half {
+                    let a = (o * length + k) * inner, b = (o * length + k + half) * inner, y = (o * half + k) * inner
+                    for i in 0..<inner { data[y + i] = source[a + i] * Activation.sigmoid(source[b + i]) }
+                }
+            }
+        }
+        return Tensor(shape: outShape, data: data)
+    }
+}
+
 func elementwiseOperations() -> [OperationEntry] {
     var entries: [OperationEntry] = []
     for (names, function) in binaryOperations {
@@ -208,7 +252,8 @@ func elementwiseOperations() -> [OperationEntry] {
         }))
     }
     let activations = ["Relu", "Relu6", "Sigmoid", "HardSigmoid", "HardSilu", "HardSwish", "Tanh", "Softplus", "Softsign", "Exp",
-                       "Elu", "Selu", "Gelu", "Silu", "Swish", "LeakyRelu", "Mish"]
+                       "Elu", "Selu", "Gelu", "Silu", "Swish", "LeakyRelu", "Mish", "Celu", "HardShrink", "SoftShrink", "HardTanh",
+                       "LogSigmoid", "SparsePlus", "SparseSigmoid", "TanhShrink", "Squareplus", "Threshold"]
     for name in activations {
         entries.append(([name], "keras.ops \(name.lowercased()), element by element, as the activation of that name.", { context in
             guard let activation = try activationOperation(name, context) else { throw context.error("no activation '\(name)'") }
@@ -217,6 +262,8 @@ func elementwiseOperations() -> [OperationEntry] {
     }
     entries.append((["Softmax"], "Softmax over axis (never the batch axis).", { try softmaxOperation(.softmax, "Softmax", $0) }))
     entries.append((["LogSoftmax"], "Log-softmax over axis (never the batch axis).", { try softmaxOperation(.logSoftmax, "LogSoftmax", $0) }))
+    entries.append((["Sparsemax"], "Sparsemax over axis (never the batch axis), as Keras computes it.", { try softmaxOperation(.sparsemax, "Sparsemax", $0) }))
+    entries.append((["Glu"], "glu(x, axis): the first half of axis times the sigmoid of the second half.", gluOperation))
     entries.append((["Round"], "Rounds half to even, at decimals places.", { context in
         let scale = Float(Foundation.pow(10, Double(try context.int("decimals", default: 0))))
         return try mapNode("Round", context) { data in

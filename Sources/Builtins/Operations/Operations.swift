@@ -206,7 +206,7 @@ extension Builtins {
                 registry.register(LayerRegistry.operationName(name), origin: "builtin", summary: summary, factory: factory)
             }
         }
-        for (names, summary, factory) in elementwiseOperations() + shapeOperations() + reductionOperations() + productOperations() {
+        for (names, summary, factory) in elementwiseOperations() + shapeOperations() + reductionOperations() + productOperations() + moreOperations() {
             register(names, summary, factory)
         }
     }

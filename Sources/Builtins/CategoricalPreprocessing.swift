@@ -1,0 +1,233 @@
+import Foundation
+import LayerRegistry
+
+/// How integer category indices become outputs (keras/src/utils/numerical_utils.py
+/// encode_categorical_inputs): `int` the indices themselves; `one_hot` a row of `depth` per index
+/// (a last axis of 1 is replaced, an index outside 0..<depth gives a row of zeros, as tf.one_hot);
+/// `multi_hot` and `count` one row of `depth` per sample of one axis (1 where the index occurs, or
+/// how often).
+enum CategoricalOutput: String, Sendable {
+    case int, oneHot = "one_hot", multiHot = "multi_hot", count
+
+    /// Config `output_mode` (default `defaultMode`).
+    static func read(_ context: LayerContext, default defaultMode: String) throws -> CategoricalOutput {
+        let mode = try context.choice("output_mode", default: defaultMode, allowed: ["int", "one_hot", "multi_hot", "count", "tf_idf"])
+        guard let output = CategoricalOutput(rawValue: mode) else {
+            throw context.error("'output_mode' is \"\(mode)\", which needs IDF weights nnbuild does not read; expected int, one_hot, multi_hot or count", key: "output_mode")
+        }
+        if try context.bool("sparse", default: false) {
+            throw context.error("'sparse' is true; nnbuild computes dense tensors only", key: "sparse")
+        }
+        return output
+    }
+
+    /// The per-sample output shape for a per-sample input shape.
+    func outputShape(_ input: [Int?], depth: Int, _ context: LayerContext) throws -> [Int?] {
+        switch self {
+        case .int: return input
+        case .oneHot: return (input.last == 1 ? Array(input.dropLast()) : input) + [depth]
+        case .multiHot, .count:
+            guard input.count == 1 else {
+                throw context.error("output_mode '\(rawValue)' takes samples of one axis (batch, n), as Keras's bincount does, found \(describeShape(input))", key: "output_mode")
+            }
+            return [depth]
+        }
+    }
+}
+
+/// Encodes category indices (float values holding integers; `dropped` marks an index that
+/// contributes nothing, Keras's mask in non-int modes). x: (batch, d...); out per `mode`.
+func encodeCategories(_ x: Tensor, mode: CategoricalOutput, depth: Int, name: String) throws -> Tensor {
+    switch mode {
+    case .int: return x
+    case .oneHot:
+        var shape = x.shape
+        if shape.count > 1, shape.last == 1 { shape.removeLast() }
+        var data = [Float](repeating: 0, count: x.count * depth)
+        for (i, value) in x.data.enumerated() where value >= 0 && value < Float(depth) {
+            data[i * depth + Int(value)] = 1
+        }
+        return Tensor(shape: shape + [depth], data: data)
+    case .multiHot, .count:
+        let batch = x.shape.first ?? 0, n = x.shape.count > 1 ? x.shape[1] : 1
+        var data = [Float](repeating: 0, count: batch * depth)
+        for b in 0..<batch {
+            for k in 0..<n {
+                let value = x.data[b * n + k]
+                if value == droppedCategory { continue }
+                guard value >= 0, value < Float(depth) else {
+                    throw NNError(.input, name, "category index \(value) is outside 0..<\(depth) (Keras's bincount fails on it too)")
+                }
+                let slot = b * depth + Int(value)
+                data[slot] = mode == .count ? data[slot] + 1 : 1
+            }
+        }
+        return Tensor(shape: [batch, depth], data: data)
+    }
+}
+
+/// The index a masked token takes in IntegerLookup's non-int modes: Keras maps it to int64's
+/// maximum, which the encoding drops.
+let droppedCategory = -Float.infinity
+
+/// `Discretization` at inference: each value's bucket among `bin_boundaries` (b[i−1] ≤ x < b[i]
+/// gives i, as numpy.digitize and tf's Bucketize), then encoded by `output_mode` (int, one_hot,
+/// multi_hot, count) with depth len(bin_boundaries) + 1.
+/// Config: `bin_boundaries` (required: an adapted layer writes them), `output_mode` ("int"),
+/// `sparse` (false only); `num_bins` and `epsilon` matter only when adapting.
+public struct Discretization: Layer {
+    public let boundaries: [Float]
+    let mode: CategoricalOutput
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        guard let boundaries = try context.numbers("bin_boundaries")?.map(Float.init) else {
+            throw context.error("'bin_boundaries' is null: the layer was never adapted, and Keras cannot run it either", key: "bin_boundaries")
+        }
+        guard zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 <= $1 }), boundaries.allSatisfy({ !$0.isNaN }) else {
+            throw context.error("'bin_boundaries' must be sorted ascending, found \(boundaries)", key: "bin_boundaries")
+        }
+        _ = try context.optionalInt("num_bins")
+        _ = try context.optionalDouble("epsilon")
+        let mode = try CategoricalOutput.read(context, default: "int")
+        let shape = try mode.outputShape(context.inputShape, depth: boundaries.count + 1, context)
+        try context.sampleCount(shape)
+        return Discretization(boundaries: boundaries, mode: mode, outputShape: shape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        var indices = input
+        for i in indices.data.indices {
+            // The number of boundaries ≤ x (NaN sorts past every boundary in Bucketize).
+            let value = indices.data[i]
+            var low = 0, high = boundaries.count
+            while low < high {
+                let middle = (low + high) / 2
+                if boundaries[middle] <= value || value.isNaN { low = middle + 1 } else { high = middle }
+            }
+            indices.data[i] = Float(low)
+        }
+        return try encodeCategories(indices, mode: mode, depth: boundaries.count + 1, name: "Discretization")
+    }
+}
+
+/// `CategoryEncoding`: integer inputs encoded by `output_mode` (one_hot, multi_hot (default),
+/// count) over `num_tokens`. Config: `num_tokens`, `output_mode`, `sparse` (false only).
+public struct CategoryEncoding: Layer {
+    let mode: CategoricalOutput
+    public let depth: Int
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let depth = try context.positiveInt("num_tokens", maximum: 1 << 24)
+        let mode = try CategoricalOutput.read(context, default: "multi_hot")
+        guard mode != .int else { throw context.error("'output_mode' must be one_hot, multi_hot or count, found \"int\"", key: "output_mode") }
+        let shape = try mode.outputShape(context.inputShape, depth: depth, context)
+        try context.sampleCount(shape)
+        return CategoryEncoding(mode: mode, depth: depth, outputShape: shape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        var indices = input
+        // Keras casts to int64: a fractional index truncates toward zero.
+        for i in indices.data.indices where indices.data[i].isFinite { indices.data[i].round(.towardZero) }
+        return try encodeCategories(indices, mode: mode, depth: depth, name: "CategoryEncoding")
+    }
+}
+
+/// `IntegerLookup` for integer inputs, with its vocabulary in the config
+/// (keras/src/layers/preprocessing/index_lookup.py). Forward: the mask token → 0 (int mode), a
+/// vocabulary term → its position + the mask and OOV slots before it, any other value → an OOV
+/// slot (floormod over `num_oov_indices`); then `output_mode`. Inverted: an index → its term,
+/// 0 → the mask token, anything else → `oov_token`.
+/// Config: `vocabulary` (a list; an adapted layer keeps it outside the spec, and is refused),
+/// `num_oov_indices` (1), `mask_token` (null), `oov_token` (-1), `invert` (false), `output_mode`
+/// ("int"), `max_tokens`, `pad_to_max_tokens`, `sparse`, `vocabulary_dtype`, `oov_method`.
+public struct IntegerLookup: Layer {
+    let table: [Int64: Float]
+    let vocabulary: [Int64]
+    let maskToken: Int64?
+    let oovToken: Int64
+    let oovCount: Int
+    let oovStart: Int
+    let invert: Bool
+    let mode: CategoricalOutput
+    let depth: Int
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        if case .string? = context.value("vocabulary") {
+            throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
+        }
+        guard context.has("vocabulary") else {
+            throw context.error("'vocabulary' is null: an adapted IntegerLookup keeps its vocabulary in the .keras file's assets, not in the spec; pass vocabulary= when building the layer", key: "vocabulary")
+        }
+        var terms = try context.intList("vocabulary").map(Int64.init)
+        let oovCount = try context.int("num_oov_indices", default: 1)
+        guard oovCount >= 0, oovCount <= 1 << 20 else { throw context.error("'num_oov_indices' must be 0 or more, found \(oovCount)", key: "num_oov_indices") }
+        let maskToken = try context.optionalInt("mask_token").map(Int64.init)
+        let oovToken = Int64(try context.int("oov_token", default: -1))
+        let invert = try context.bool("invert", default: false)
+        let mode = try CategoricalOutput.read(context, default: "int")
+        if invert, mode != .int { throw context.error("'invert' is true with output_mode '\(mode.rawValue)'; Keras allows it only with int", key: "invert") }
+        let method = try context.choice("oov_method", default: "floormod", allowed: ["floormod", "farmhash"])
+        if method == "farmhash", oovCount > 1 { throw context.error("'oov_method' farmhash hashes with FarmHash, which nnbuild does not implement; expected floormod", key: "oov_method") }
+        _ = try context.string("vocabulary_dtype", default: "int64")
+        let oovStart = maskToken != nil && mode == .int ? 1 : 0
+        let tokenStart = oovStart + oovCount
+        // A vocabulary may begin with the special tokens in order; Keras drops them.
+        let special = (maskToken.map { [$0] } ?? []).prefix(oovStart) + [Int64](repeating: oovToken, count: oovCount)
+        if terms.count >= special.count, Array(terms.prefix(special.count)) == Array(special) { terms.removeFirst(special.count) }
+        if let maskToken, terms.contains(maskToken) {
+            throw context.error("'vocabulary' holds the mask token \(maskToken); Keras refuses it there", key: "vocabulary")
+        }
+        guard Set(terms).count == terms.count else { throw context.error("'vocabulary' holds a term twice", key: "vocabulary") }
+        var depth = terms.count + tokenStart
+        if try context.bool("pad_to_max_tokens", default: false), let maxTokens = try context.optionalInt("max_tokens") {
+            guard maxTokens >= depth else { throw context.error("'max_tokens' \(maxTokens) is less than the vocabulary's \(depth) indices", key: "max_tokens") }
+            depth = maxTokens
+        } else {
+            _ = try context.optionalInt("max_tokens")
+        }
+        let shape = try mode.outputShape(context.inputShape, depth: depth, context)
+        try context.sampleCount(shape)
+        var table: [Int64: Float] = [:]
+        for (i, term) in terms.enumerated() { table[term] = Float(tokenStart + i) }
+        return IntegerLookup(table: table, vocabulary: terms, maskToken: maskToken, oovToken: oovToken, oovCount: oovCount, oovStart: oovStart,
+                             invert: invert, mode: mode, depth: depth, outputShape: shape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        var output = input
+        let tokenStart = oovStart + oovCount
+        for i in output.data.indices {
+            let value = output.data[i]
+            guard value.isFinite, Swift.abs(value) < 9.0e15 else {
+                throw NNError(.input, "IntegerLookup", "input \(value) is not an integer")
+            }
+            let key = Int64(value.rounded(.towardZero))
+            if invert {
+                if maskToken != nil, key == 0 { output.data[i] = Float(maskToken ?? 0); continue }
+                let position = Int(key) - tokenStart
+                output.data[i] = Float(position >= 0 && position < vocabulary.count ? vocabulary[position] : oovToken)
+                continue
+            }
+            if let maskToken, key == maskToken { output.data[i] = mode == .int ? 0 : droppedCategory; continue }
+            if let index = table[key] { output.data[i] = index; continue }
+            guard oovCount > 0 else {
+                throw NNError(.input, "IntegerLookup", "\(key) is not in the vocabulary and num_oov_indices is 0 (Keras fails too)")
+            }
+            let slot = oovCount == 1 ? 0 : Int(((key % Int64(oovCount)) + Int64(oovCount)) % Int64(oovCount))
+            output.data[i] = Float(oovStart + slot)
+        }
+        return try encodeCategories(output, mode: mode, depth: depth, name: "IntegerLookup")
+    }
+}
+
+extension Builtins {
+    static func registerCategoricalPreprocessing(_ registry: LayerRegistry) {
+        registry.register("Discretization", origin: "builtin", summary: "Bucket index of each value among bin_boundaries, encoded.", factory: Discretization.factory)
+        registry.register("CategoryEncoding", origin: "builtin", summary: "Integer categories as one-hot, multi-hot or counts.", factory: CategoryEncoding.factory)
+        registry.register("IntegerLookup", origin: "builtin", summary: "Integer terms to indices (or back) over a vocabulary in the config.", factory: IntegerLookup.factory)
+    }
+}
