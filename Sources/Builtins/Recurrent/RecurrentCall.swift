@@ -18,8 +18,8 @@ protocol StatefulSequenceLayer: Layer {
 }
 
 extension RecurrentLayer: StatefulSequenceLayer {
-    var stateWidths: [Int] { Array(repeating: cell.units, count: cell.stateCount) }
-    var stateNames: [String] { cell.stateCount == 2 ? ["h", "c"] : (0..<cell.stateCount).map { $0 == 0 ? "h" : "state \($0)" } }
+    var stateWidths: [Int] { cell.stateWidths }
+    var stateNames: [String] { cell.stateNames }
     var sequenceOutputShapes: [[Int?]] { [outputShape] }
 
     func call(sequence: Tensor, initialStates: [Tensor]) throws -> (outputs: [Tensor], states: [Tensor]) {
