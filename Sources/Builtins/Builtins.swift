@@ -11,6 +11,7 @@ public enum Builtins {
         registerReshaping(registry)
         registerEmbedding(registry)
         registerRecurrent(registry)
+        registerGenericRNN(registry)
         registerWrappers(registry)
         registerNormalization(registry)
         registerPreprocessing(registry)
