@@ -719,6 +719,25 @@ def generic_rnn_bidirectional(rng):
         tokens(rng, 4, 9, VOCAB, PADDED)
 
 
+@case("ConvLSTM2D: padding same returning sequences, then strides (2, 1) with a (2, 3) kernel going backwards")
+def conv_lstm2d_same_strides(rng):
+    return seq((4, 5, 5, 2), L.ConvLSTM2D(3, 3, padding="same", return_sequences=True),
+               L.ConvLSTM2D(2, (2, 3), strides=(2, 1), go_backwards=True)), floats(rng, 2, 4, 5, 5, 2)
+
+
+@case("ConvLSTM2D: dilation_rate 2 with padding valid, relu activation, hard_sigmoid recurrent activation, no bias")
+def conv_lstm2d_dilation(rng):
+    return seq((3, 6, 5, 2), L.ConvLSTM2D(2, 3, dilation_rate=(2, 1), activation="relu", recurrent_activation="hard_sigmoid",
+                                          use_bias=False, return_sequences=True)), floats(rng, 2, 3, 6, 5, 2)
+
+
+@case("ConvLSTM1D: padding same returning sequences, then stride 2 going backwards, then dilation 2 valid")
+def conv_lstm1d(rng):
+    return seq((4, 9, 2), L.ConvLSTM1D(3, 3, padding="same", return_sequences=True),
+               L.ConvLSTM1D(2, 2, strides=2, go_backwards=True, return_sequences=True),
+               L.ConvLSTM1D(2, 2, dilation_rate=2)), floats(rng, 2, 4, 9, 2)
+
+
 DERIVED = {  # name -> (description, base case, derive())
     "upsampling2d_gaussian": ("UpSampling2D interpolation gaussian (expected from tf.image.resize)", "upsampling2d_bicubic",
                               tf_interpolation_case("gaussian", (3, 2))),

@@ -410,6 +410,17 @@ def generic_rnn_states(rng):
         {"encoder_input": floats(rng, 2, 5, 3), "decoder_input": floats(rng, 2, 4, 2), "tokens": padded_tokens(rng, 2, 6, 12)}
 
 
+@case("ConvLSTM2D states: return_state gives the output image and the h and c images; a second ConvLSTM2D "
+      "takes initial_state=[h, c]")
+def conv_lstm_states(rng):
+    first_in = keras.Input((3, 4, 4, 2), name="first")
+    second_in = keras.Input((2, 4, 4, 3), name="second")
+    out, h, c = L.ConvLSTM2D(2, 3, padding="same", return_state=True, name="encoder")(first_in)
+    decoded = L.ConvLSTM2D(2, (3, 1), padding="same", return_sequences=True, name="decoder")(second_in, initial_state=[h, c])
+    return keras.Model([first_in, second_in], [out, h, c, decoded], name="conv_lstm_states"), \
+        {"first": floats(rng, 2, 3, 4, 4, 2), "second": floats(rng, 2, 2, 4, 4, 3)}
+
+
 def _keras2_value(value):
     """Drops Keras 3's "module"/"registered_name", turns DTypePolicy objects into their name."""
     if isinstance(value, dict):

@@ -12,6 +12,7 @@ public enum Builtins {
         registerEmbedding(registry)
         registerRecurrent(registry)
         registerGenericRNN(registry)
+        registerConvLSTM(registry)
         registerWrappers(registry)
         registerNormalization(registry)
         registerPreprocessing(registry)

@@ -109,10 +109,10 @@ public struct Bidirectional: Layer {
 
 extension Bidirectional: StatefulSequenceLayer {
     /// The halves' states, forward then backward; empty unless both halves can report theirs.
-    var stateWidths: [Int] {
+    var stateShapes: [[Int]] {
         guard let forward = forwardLayer as? any StatefulSequenceLayer, let backward = backwardLayer as? any StatefulSequenceLayer,
-              !forward.stateWidths.isEmpty, !backward.stateWidths.isEmpty else { return [] }
-        return forward.stateWidths + backward.stateWidths
+              !forward.stateShapes.isEmpty, !backward.stateShapes.isEmpty else { return [] }
+        return forward.stateShapes + backward.stateShapes
     }
 
     var stateNames: [String] {
@@ -129,7 +129,7 @@ extension Bidirectional: StatefulSequenceLayer {
     /// the backward layer's (empty for zeros).
     func call(sequence input: Tensor, initialStates: [Tensor]) throws -> (outputs: [Tensor], states: [Tensor]) {
         let halves = [forwardLayer, backwardLayer]
-        let forwardCount = (forwardLayer as? any StatefulSequenceLayer)?.stateWidths.count ?? 0
+        let forwardCount = (forwardLayer as? any StatefulSequenceLayer)?.stateShapes.count ?? 0
         let split = [Array(initialStates.prefix(initialStates.isEmpty ? 0 : forwardCount)),
                      Array(initialStates.dropFirst(initialStates.isEmpty ? 0 : forwardCount))]
         // The halves are independent: on a single row with two threads they run side by side.

@@ -77,6 +77,14 @@ public struct LSTMCell: RecurrentCell {
         let h = states, c = states + rows * units
         Gemm.gemm(h, lda: units, recurrentKernel.values.baseAddress!, ldb: 4 * units, projected, ldc: 4 * units, m: rows, n: 4 * units,
                   k: units, accumulate: true, packed: packedRecurrent)
+        LSTMCell.gates(projected, h: h, c: c, rows: rows, units: units, activation: activation, recurrentActivation: recurrentActivation)
+    }
+
+    /// The gate arithmetic of one step, after the recurrent projection is added: z (rows × 4·units,
+    /// gates i, f, c, o) is used as scratch; c (rows × units) and h (rows × units) are updated.
+    /// ConvLSTM runs it with one row per pixel.
+    static func gates(_ projected: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>, rows: Int, units: Int,
+                      activation: Activation, recurrentActivation: Activation) {
         if Gemm.useAVX2Kernels, activation == .tanh, recurrentActivation == .sigmoid {
             // Keras's default activations: one fused 8-lane pass per row.
             for row in 0..<rows { nnb_lstm_gates(projected + row * 4 * units, c + row * units, h + row * units, units) }

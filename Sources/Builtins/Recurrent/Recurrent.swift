@@ -16,6 +16,8 @@ public protocol RecurrentCell: Sendable {
     var outputState: Int { get }
     /// A name for each state, for messages (`h`, `c`).
     var stateNames: [String] { get }
+    /// The per-sample shape of each state: (width) unless the cell says otherwise.
+    var stateShapes: [[Int]] { get }
     /// (features, gateWidth)
     var kernel: Weight { get }
     /// Added to the input projection of every step, if any.
@@ -28,9 +30,22 @@ public protocol RecurrentCell: Sendable {
     func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>)
 }
 
+/// A cell whose steps are images, not vectors (ConvLSTM): it makes its own input projections (a
+/// convolution, not x·kernel), and its step input and output have shapes. The runner sees each
+/// step's input, projection, states and output as flat rows all the same.
+protocol SpatialRecurrentCell: RecurrentCell {
+    /// Per-step input shape (columns, channels) or (rows, columns, channels).
+    var inputStepShape: [Int] { get }
+    /// Per-step output shape (columns', filters) or (rows', columns', filters).
+    var outputStepShape: [Int] { get }
+    /// The projections of `images` step inputs, each a row of `gateWidth` floats.
+    func projectInputs(_ input: UnsafePointer<Float>, images: Int, into projected: UnsafeMutablePointer<Float>)
+}
+
 extension RecurrentCell {
     public var stateWidths: [Int] { Array(repeating: units, count: stateCount) }
     public var outputState: Int { 0 }
+    public var stateShapes: [[Int]] { stateWidths.map { [$0] } }
     public var stateNames: [String] { stateCount == 2 ? ["h", "c"] : (0..<stateCount).map { $0 == 0 ? "h" : "state \($0)" } }
 
     /// Where each state's block starts for `rows` rows (stateCount + 1 offsets: the last is the total).
@@ -50,8 +65,9 @@ struct SequenceOptions {
     /// Config: `return_sequences` (false), `return_state` (false), `go_backwards` (false),
     /// `zero_output_for_mask` (false); `unroll` is a layout hint (same result); `stateful` and
     /// `time_major` are refused.
-    static func read(_ context: LayerContext) throws -> SequenceOptions {
-        try context.requireRank(2, meaning: "(batch, steps, features)")
+    /// `rank` is the per-sample input rank: steps and features, or steps and an image (ConvLSTM).
+    static func read(_ context: LayerContext, rank: Int = 2, meaning: String = "(batch, steps, features)") throws -> SequenceOptions {
+        try context.requireRank(rank, meaning: meaning)
         if try context.bool("stateful", default: false) {
             throw context.error("stateful=true is not supported yet; nnbuild runs each batch from zero state", key: "stateful")
         }
@@ -77,14 +93,15 @@ struct CellOptions {
 
     /// Config: `units`, `activation` ("tanh"), `recurrent_activation` (`defaultRecurrent`),
     /// `use_bias` (true); `dropout`, `recurrent_dropout` and `unit_forget_bias` act only in training.
-    static func read(_ context: LayerContext, defaultRecurrent: String?) throws -> CellOptions {
+    /// `unitsKey` nil: the cell's width comes from elsewhere (ConvLSTM's `filters`); units is then 0.
+    static func read(_ context: LayerContext, defaultRecurrent: String?, unitsKey: String? = "units") throws -> CellOptions {
         for key in ["dropout", "recurrent_dropout"] where context.has(key) {
             let rate = try context.double(key)
             guard rate >= 0, rate <= 1 else { throw context.error("'\(key)' must be in [0, 1], found \(rate)", key: key) }
         }
         _ = try context.bool("unit_forget_bias", default: true)
         return CellOptions(
-            units: try context.positiveInt("units", maximum: 1 << 16),
+            units: try unitsKey.map { try context.positiveInt($0, maximum: 1 << 16) } ?? 0,
             activation: try Activation.from(context, key: "activation", default: "tanh"),
             recurrentActivation: defaultRecurrent == nil ? .linear : try Activation.from(context, key: "recurrent_activation", default: defaultRecurrent ?? "sigmoid"),
             useBias: try context.bool("use_bias", default: true))
@@ -105,6 +122,9 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     public let goBackwards: Bool
     public let zeroOutputForMask: Bool
     public let features: Int
+    /// Per-step input and output shapes: (features) and (units), or a spatial cell's images.
+    let inputStepShape: [Int]
+    let outputStepShape: [Int]
     public let outputShape: [Int?]
     /// The input kernel packed at load for the AVX2 GEMM of every step's input projection (nil
     /// where that path does not run), as the convolutions do.
@@ -118,9 +138,18 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
         returnSequences = options.returnSequences
         goBackwards = options.goBackwards
         zeroOutputForMask = options.zeroOutputForMask
-        features = try context.inputDimension(-1)
-        packedKernel = PackedKernel(cell.kernel, patch: features, filters: cell.gateWidth, groups: 1)
-        outputShape = options.returnSequences ? [context.inputShape[0], cell.units] : [cell.units]
+        if let spatial = cell as? any SpatialRecurrentCell {
+            inputStepShape = spatial.inputStepShape
+            outputStepShape = spatial.outputStepShape
+            features = ShapeMath.saturatingProduct(inputStepShape)
+            packedKernel = nil
+        } else {
+            features = try context.inputDimension(-1)
+            inputStepShape = [features]
+            outputStepShape = [cell.units]
+            packedKernel = PackedKernel(cell.kernel, patch: features, filters: cell.gateWidth, groups: 1)
+        }
+        outputShape = options.returnSequences ? [context.inputShape[0]] + outputStepShape.map(Optional.some) : outputStepShape.map(Optional.some)
         tokens = nil
     }
 
@@ -130,6 +159,8 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
         goBackwards = layer.goBackwards
         zeroOutputForMask = layer.zeroOutputForMask
         features = layer.features
+        inputStepShape = layer.inputStepShape
+        outputStepShape = layer.outputStepShape
         outputShape = layer.outputShape
         packedKernel = layer.packedKernel
         self.tokens = tokens
@@ -138,7 +169,7 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     /// This layer reading token ids of `embedding` instead of its vectors, or nil when the
     /// embedding does not feed it (another width) or the projection table would pass 32 MB.
     func readingTokens(of embedding: Embedding) -> RecurrentLayer? {
-        guard tokens == nil, embedding.outputDim == features, embedding.inputDim * cell.gateWidth <= 1 << 23 else { return nil }
+        guard tokens == nil, !(cell is any SpatialRecurrentCell), embedding.outputDim == features, embedding.inputDim * cell.gateWidth <= 1 << 23 else { return nil }
         return RecurrentLayer(self, tokens: TokenProjection(embedding.embeddings, vocabulary: embedding.inputDim))
     }
 
@@ -150,8 +181,8 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     /// cell's order), starting from `initialStates` (the same, or empty for zeros). A masked step
     /// carries every state unchanged, so a row's final states are those of its last real step.
     func run(_ input: Tensor, initialStates: [Tensor]) throws -> (output: Tensor, states: [Tensor]) {
-        guard tokens != nil ? input.rank == 2 : input.rank == 3 && input.shape[2] == features else {
-            throw NNError(.input, "recurrent layer", "expects (batch, steps, \(features)), found \(input.shape)")
+        guard tokens != nil ? input.rank == 2 : input.rank == 2 + inputStepShape.count && Array(input.shape.dropFirst(2)) == inputStepShape else {
+            throw NNError(.input, "recurrent layer", "expects \(describeShape([nil, nil] + inputStepShape)) (batch, steps, ...), found \(input.shape)")
         }
         let batch = input.batch, steps = input.shape[1]
         let units = cell.units, width = cell.gateWidth, widths = cell.stateWidths
@@ -160,8 +191,9 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
         guard initialStates.isEmpty || initialStates.count == cell.stateCount else {
             throw NNError(.input, "initial_state", "the layer has \(cell.stateCount) states, given \(initialStates.count) initial state tensors")
         }
-        for (index, state) in initialStates.enumerated() where state.shape != [batch, widths[index]] {
-            throw NNError(.input, "initial_state[\(index)]", "expected shape \([batch, widths[index]]) (the sequence's batch of \(batch), \(widths[index]) units), found \(state.shape)")
+        let stateShapes = cell.stateShapes
+        for (index, state) in initialStates.enumerated() where state.shape != [batch] + stateShapes[index] {
+            throw NNError(.input, "initial_state[\(index)]", "expected shape \([batch] + stateShapes[index]) (the sequence's batch of \(batch), \(describeUnits(stateShapes[index]))), found \(state.shape)")
         }
         // Buffers that are written in full before any read skip zero-filling: the projections when
         // the bias is copied into every row first, the saved states (copied before use), and the
@@ -228,7 +260,9 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                         let h = hBuffer.baseAddress!, keep = savedBuffer.baseAddress!
                         let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
                         let output = h + outputOffset
-                        if !projectedAlready {
+                        if let spatial = cell as? any SpatialRecurrentCell {
+                            spatial.projectInputs(x.baseAddress!, images: batch * steps, into: p.baseAddress!)
+                        } else if !projectedAlready {
                             Gemm.gemm(x.baseAddress!, lda: features, cell.kernel.values.baseAddress!, ldb: width, p.baseAddress!, ldc: width,
                                       m: batch * steps, n: width, k: features, accumulate: false, bias: cell.inputBias?.values.baseAddress,
                                       packed: packedKernel)
@@ -289,9 +323,9 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
             output = lastOutput
         }
         let finalStates = (0..<cell.stateCount).map { state in
-            Tensor(shape: [batch, widths[state]], data: Array(states[stateOffsets[state]..<stateOffsets[state + 1]]))
+            Tensor(shape: [batch] + stateShapes[state], data: Array(states[stateOffsets[state]..<stateOffsets[state + 1]]))
         }
-        return (Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output), finalStates)
+        return (Tensor(shape: (returnSequences ? [batch, steps] : [batch]) + outputStepShape, data: output), finalStates)
     }
 }
 
@@ -306,7 +340,7 @@ extension RecurrentLayer: PlansMemory {
                                               ShapeMath.saturatingProduct([batch, cell.stateWidths.reduce(0, +), 2]),
                                               ShapeMath.saturatingProduct([batch, cell.units]),
                                               ShapeMath.saturatingProduct([batch, cell.scratchPerRow]))
-        let output = returnSequences ? [batch, steps, cell.units] : [batch, cell.units]
+        let output = (returnSequences ? [batch, steps] : [batch]) + outputStepShape
         return WorkingSet(outputShape: output, scratch: scratch, scratchMeaning: "input projections and states")
     }
 }
@@ -351,6 +385,11 @@ extension Builtins {
         registry.register("Bidirectional", origin: "builtin", summary: "Runs any registered recurrent layer forwards and backwards and merges the two.",
                           factory: Bidirectional.factory)
     }
+}
+
+/// "4 units" for a vector state, "an image (3, 3, 2)" for a ConvLSTM's.
+func describeUnits(_ shape: [Int]) -> String {
+    shape.count == 1 ? "\(shape[0]) units" : "an image \(describeShape(shape.map(Optional.some)))"
 }
 
 /// `count` floats whose values the caller overwrites before reading any of them.
