@@ -738,6 +738,13 @@ def conv_lstm1d(rng):
                L.ConvLSTM1D(2, 2, dilation_rate=2)), floats(rng, 2, 4, 9, 2)
 
 
+@case("ConvLSTM3D: padding same with strides (2, 1, 1) returning sequences, then a (2, 2, 1) kernel dilated along depth with padding same going backwards and returning sequences, then a valid (1, 2, 2) kernel")
+def conv_lstm3d(rng):
+    return seq((3, 4, 3, 3, 2), L.ConvLSTM3D(2, 3, strides=(2, 1, 1), padding="same", return_sequences=True),
+               L.ConvLSTM3D(2, (2, 2, 1), dilation_rate=(2, 1, 1), padding="same", go_backwards=True, return_sequences=True),
+               L.ConvLSTM3D(1, (1, 2, 2))), floats(rng, 2, 3, 4, 3, 3, 2)
+
+
 DERIVED = {  # name -> (description, base case, derive())
     "upsampling2d_gaussian": ("UpSampling2D interpolation gaussian (expected from tf.image.resize)", "upsampling2d_bicubic",
                               tf_interpolation_case("gaussian", (3, 2))),

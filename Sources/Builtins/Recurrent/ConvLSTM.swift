@@ -1,14 +1,15 @@
 import LayerRegistry
 
-/// `ConvLSTM1D` and `ConvLSTM2D`: an LSTM whose input and recurrent projections are convolutions
-/// and whose states are images (columns, filters) or (rows, columns, filters), channels last.
+/// `ConvLSTM1D`, `ConvLSTM2D` and `ConvLSTM3D`: an LSTM whose input and recurrent projections are
+/// convolutions and whose states are images (columns, filters), (rows, columns, filters) or
+/// (depth, rows, columns, filters), channels last.
 ///
 /// Each step: z = conv(x, kernel, strides, padding, dilation) + bias + conv(h, recurrent_kernel,
 /// stride 1, "same"), gates i, f, c, o along the last axis as in LSTM; then per pixel exactly the
 /// LSTM gate arithmetic (`LSTMCell.gates`, one row per pixel). It runs on the same sequence runner
 /// as every recurrent layer (masks, go_backwards, return_sequences, return_state, initial_state),
 /// with all steps' input convolutions done at once, and the convolutions are `convolve2D`'s
-/// (a 1-D one is a 2-D one of height one).
+/// (a 1-D one is a 2-D one of height one; a 3-D one sums 2-D ones over the depth taps).
 ///
 /// Config: `filters`, `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate`
 /// (1), `data_format` ("channels_last"), `activation` ("tanh"), `recurrent_activation` ("sigmoid"),
@@ -23,9 +24,12 @@ struct ConvLSTMCell: SpatialRecurrentCell {
     let inputBias: Weight?
     let activation: Activation
     let recurrentActivation: Activation
-    /// The input convolution of one step's image, and the recurrent one of the state image.
+    /// The input convolution of one step's image, and the recurrent one of the state image (per
+    /// depth plane for ConvLSTM3D, whose depth windows are `inputDepth` and `recurrentDepth`).
     let inputGeometry: ConvolutionGeometry
     let recurrentGeometry: ConvolutionGeometry
+    let inputDepth: WindowAxis?
+    let recurrentDepth: WindowAxis?
     let packedInput: PackedKernel?
     let packedRecurrent: PackedKernel?
     let inputStepShape: [Int]
@@ -40,7 +44,7 @@ struct ConvLSTMCell: SpatialRecurrentCell {
     /// The factory of ConvLSTM`rank`D.
     static func factory(rank: Int) -> @Sendable (LayerContext) throws -> any NodeLayer {
         { context in
-            let axes = rank == 1 ? "columns, channels" : "rows, columns, channels"
+            let axes = ["columns, channels", "rows, columns, channels", "depth, rows, columns, channels"][rank - 1]
             let sequence = try SequenceOptions.read(context, rank: rank + 2, meaning: "(batch, steps, \(axes))")
             try requireChannelsLast(context)
             let filters = try context.positiveInt("filters", maximum: 1 << 16)
@@ -74,7 +78,7 @@ struct ConvLSTMCell: SpatialRecurrentCell {
             let recurrentKernel = try context.weight("recurrent_kernel", shape: kernelSize + [filters, 4 * filters])
             let bias = cellOptions.useBias ? try context.weight("bias", shape: [4 * filters]) : nil
             let single = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
-            let inputRows = rank == 1 ? single : windows[0], inputColumns = windows[rank - 1]
+            let inputRows = rank == 1 ? single : windows[rank - 2], inputColumns = windows[rank - 1]
             var recurrentAxes: [WindowAxis] = []
             for axis in 0..<rank {
                 // Keras's recurrent convolution: stride 1, no dilation, "same" padding: always fits.
@@ -87,28 +91,78 @@ struct ConvLSTMCell: SpatialRecurrentCell {
                 filters: filters, pixels: ShapeMath.saturatingProduct(windows.map(\.output)), kernel: kernel, recurrentKernel: recurrentKernel,
                 inputBias: bias, activation: cellOptions.activation, recurrentActivation: cellOptions.recurrentActivation,
                 inputGeometry: ConvolutionGeometry(rows: inputRows, columns: inputColumns, channels: channels, filters: 4 * filters, groups: 1),
-                recurrentGeometry: ConvolutionGeometry(rows: rank == 1 ? single : recurrentAxes[0], columns: recurrentAxes[rank - 1],
+                recurrentGeometry: ConvolutionGeometry(rows: rank == 1 ? single : recurrentAxes[rank - 2], columns: recurrentAxes[rank - 1],
                                                        channels: filters, filters: 4 * filters, groups: 1),
-                packedInput: PackedKernel(kernel, patch: kernel.count / (4 * filters), filters: 4 * filters, groups: 1),
-                packedRecurrent: PackedKernel(recurrentKernel, patch: recurrentKernel.count / (4 * filters), filters: 4 * filters, groups: 1),
+                inputDepth: rank == 3 ? windows[0] : nil, recurrentDepth: rank == 3 ? recurrentAxes[0] : nil,
+                // The 3-D convolution reads kernel planes, not whole packed kernels.
+                packedInput: rank == 3 ? nil : PackedKernel(kernel, patch: kernel.count / (4 * filters), filters: 4 * filters, groups: 1),
+                packedRecurrent: rank == 3 ? nil : PackedKernel(recurrentKernel, patch: recurrentKernel.count / (4 * filters), filters: 4 * filters, groups: 1),
                 inputStepShape: known, outputStepShape: outputImage)
             return try RecurrentCall.make(RecurrentLayer(cell: cell, options: sequence, context: context), returnState: sequence.returnState, context: context)
         }
     }
 
-    /// images × [H, W, C] → images × [H', W', 4F] (bias added).
+    /// images × [(D,) H, W, C] → images × [(D',) H', W', 4F] (bias added).
     func projectInputs(_ input: UnsafePointer<Float>, images: Int, into projected: UnsafeMutablePointer<Float>) {
+        if let inputDepth {
+            convolveDepthwisePlanes(input, images: images, kernel.values, inputBias?.values, into: projected, depth: inputDepth, plane: inputGeometry)
+            return
+        }
         convolve2D(UnsafeBufferPointer(start: input, count: images * inputGeometry.inputCount), batch: images, kernel.values, inputBias?.values,
                    into: UnsafeMutableBufferPointer(start: projected, count: images * gateWidth), geometry: inputGeometry, packed: packedInput)
     }
 
     func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         let h = states, c = states + rows * units
-        // scratch = conv(h, recurrent_kernel): rows × [H', W', 4F].
-        convolve2D(UnsafeBufferPointer(start: h, count: rows * units), batch: rows, recurrentKernel.values, nil,
-                   into: UnsafeMutableBufferPointer(start: scratch, count: rows * gateWidth), geometry: recurrentGeometry, packed: packedRecurrent)
+        // scratch = conv(h, recurrent_kernel): rows × [(D',) H', W', 4F].
+        if let recurrentDepth {
+            convolveDepthwisePlanes(h, images: rows, recurrentKernel.values, nil, into: scratch, depth: recurrentDepth, plane: recurrentGeometry)
+        } else {
+            convolve2D(UnsafeBufferPointer(start: h, count: rows * units), batch: rows, recurrentKernel.values, nil,
+                       into: UnsafeMutableBufferPointer(start: scratch, count: rows * gateWidth), geometry: recurrentGeometry, packed: packedRecurrent)
+        }
         for index in 0..<(rows * gateWidth) { projected[index] += scratch[index] }
         LSTMCell.gates(projected, h: h, c: c, rows: rows * pixels, units: filters, activation: activation, recurrentActivation: recurrentActivation)
+    }
+}
+
+/// A 3-D convolution as a sum of 2-D ones: output plane d' gets, for each depth tap t reading
+/// input plane d' · stride − padBefore + t · dilation (when inside), `convolve2D` of that plane with
+/// the kernel's plane t. Keras's padding along depth is `depth`'s, as along the other axes.
+///
+/// input [images, D, H, W, C] · kernel [kd, kh, kw, C, F] + bias [F] → output [images, D', H', W', F]
+func convolveDepthwisePlanes(_ input: UnsafePointer<Float>, images: Int, _ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>?,
+                             into output: UnsafeMutablePointer<Float>, depth: WindowAxis, plane: ConvolutionGeometry) {
+    guard let w = kernel.baseAddress, images > 0 else { return }
+    let inPlane = plane.inputCount, outPlane = plane.outputCount, tap = plane.patchSize * plane.filters
+    var gathered = [Float](repeating: 0, count: images * inPlane), result = [Float](repeating: 0, count: images * outPlane)
+    for outDepth in 0..<depth.output {
+        for image in 0..<images {
+            let target = output + (image * depth.output + outDepth) * outPlane
+            if let bias {
+                for pixel in 0..<(outPlane / plane.filters) { (target + pixel * plane.filters).update(from: bias.baseAddress!, count: plane.filters) }
+            } else {
+                target.update(repeating: 0, count: outPlane)
+            }
+        }
+        for t in 0..<depth.size {
+            let inDepth = outDepth * depth.stride - depth.padBefore + t * depth.dilation
+            guard inDepth >= 0, inDepth < depth.input else { continue }
+            gathered.withUnsafeMutableBufferPointer { g in
+                for image in 0..<images {
+                    (g.baseAddress! + image * inPlane).update(from: input + (image * depth.input + inDepth) * inPlane, count: inPlane)
+                }
+            }
+            gathered.withUnsafeBufferPointer { g in
+                result.withUnsafeMutableBufferPointer { r in
+                    convolve2D(g, batch: images, UnsafeBufferPointer(start: w + t * tap, count: tap), nil, into: r, geometry: plane)
+                }
+            }
+            for image in 0..<images {
+                let target = output + (image * depth.output + outDepth) * outPlane
+                for index in 0..<outPlane { target[index] += result[image * outPlane + index] }
+            }
+        }
     }
 }
 
@@ -118,5 +172,7 @@ extension Builtins {
                           factory: ConvLSTMCell.factory(rank: 1))
         registry.register("ConvLSTM2D", origin: "builtin", summary: "LSTM with 2-D convolutions for its input and recurrent projections.",
                           factory: ConvLSTMCell.factory(rank: 2))
+        registry.register("ConvLSTM3D", origin: "builtin", summary: "LSTM with 3-D convolutions for its input and recurrent projections.",
+                          factory: ConvLSTMCell.factory(rank: 3))
     }
 }
