@@ -745,6 +745,13 @@ def conv_lstm3d(rng):
                L.ConvLSTM3D(1, (1, 2, 2))), floats(rng, 2, 3, 4, 3, 3, 2)
 
 
+@case("Bidirectional(ConvLSTM2D) returning sequences (concat: the backward images reversed back in time), then "
+      "a Bidirectional ConvLSTM2D without sequences (ave)")
+def conv_lstm_bidirectional(rng):
+    return seq((3, 4, 4, 2), L.Bidirectional(L.ConvLSTM2D(2, 3, padding="same", return_sequences=True)),
+               L.Bidirectional(L.ConvLSTM2D(2, 2), merge_mode="ave")), floats(rng, 2, 3, 4, 4, 2)
+
+
 DERIVED = {  # name -> (description, base case, derive())
     "upsampling2d_gaussian": ("UpSampling2D interpolation gaussian (expected from tf.image.resize)", "upsampling2d_bicubic",
                               tf_interpolation_case("gaussian", (3, 2))),

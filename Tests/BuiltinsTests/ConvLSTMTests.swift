@@ -8,7 +8,7 @@ import LayerRegistry
 /// and the refusals.
 final class ConvLSTMTests: XCTestCase {
     func testEveryConvLSTMFixtureMatchesKeras() {
-        for name in ["conv_lstm2d_same_strides", "conv_lstm2d_dilation", "conv_lstm1d", "conv_lstm3d"] {
+        for name in ["conv_lstm2d_same_strides", "conv_lstm2d_dilation", "conv_lstm1d", "conv_lstm3d", "conv_lstm_bidirectional"] {
             assertMatchesKeras(name)
         }
     }

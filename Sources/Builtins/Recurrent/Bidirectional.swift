@@ -148,9 +148,10 @@ extension Bidirectional: StatefulSequenceLayer {
         guard a.shape.dropLast() == b.shape.dropLast() else {
             throw NNError(.input, "Bidirectional", "the halves gave shapes \(a.shape) and \(b.shape)")
         }
-        if returnSequences, b.rank == 3 {
-            // Reverse the backward output in time so step t lines up with the forward output.
-            let steps = b.shape[1], width = b.shape[2]
+        if returnSequences, b.rank >= 3 {
+            // Reverse the backward output in time so step t lines up with the forward output (a
+            // step is a vector, or an image for ConvLSTM).
+            let steps = b.shape[1], width = b.batch * steps > 0 ? b.count / (b.batch * steps) : 0
             var reversed = b.data
             for row in 0..<b.batch {
                 for t in 0..<steps {
