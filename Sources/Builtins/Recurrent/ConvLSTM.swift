@@ -112,6 +112,18 @@ struct ConvLSTMCell: SpatialRecurrentCell {
                    into: UnsafeMutableBufferPointer(start: projected, count: images * gateWidth), geometry: inputGeometry, packed: packedInput)
     }
 
+    /// The padded copy the implicit GEMM reads (or one im2col chunk without it), plus, for
+    /// ConvLSTM3D, the gathered input planes and a plane's result.
+    func convolutionScratch(images: Int, rows: Int) -> Int {
+        func scratch(_ geometry: ConvolutionGeometry, depth: WindowAxis?, count: Int, packed: Bool) -> Int {
+            let padded = packed ? ShapeMath.saturatingProduct([count, geometry.paddedImageCount(winograd: false)]) : convolutionColumnLimit
+            let planes = depth == nil ? 0 : ShapeMath.saturatingProduct([count, ShapeMath.saturatingSum(geometry.inputCount, geometry.outputCount)])
+            return ShapeMath.saturatingSum(padded, planes)
+        }
+        return max(scratch(inputGeometry, depth: inputDepth, count: images, packed: packedInput != nil),
+                   scratch(recurrentGeometry, depth: recurrentDepth, count: rows, packed: packedRecurrent != nil))
+    }
+
     func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         let h = states, c = states + rows * units
         // scratch = conv(h, recurrent_kernel): rows × [(D',) H', W', 4F].

@@ -40,6 +40,8 @@ protocol SpatialRecurrentCell: RecurrentCell {
     var outputStepShape: [Int] { get }
     /// The projections of `images` step inputs, each a row of `gateWidth` floats.
     func projectInputs(_ input: UnsafePointer<Float>, images: Int, into projected: UnsafeMutablePointer<Float>)
+    /// Floats the convolutions allocate while projecting `images` step inputs or stepping `rows` rows.
+    func convolutionScratch(images: Int, rows: Int) -> Int
 }
 
 extension RecurrentCell {
@@ -339,7 +341,8 @@ extension RecurrentLayer: PlansMemory {
                                               tokens == nil ? ShapeMath.saturatingProduct([rows, features]) : 0,
                                               ShapeMath.saturatingProduct([batch, cell.stateWidths.reduce(0, +), 2]),
                                               ShapeMath.saturatingProduct([batch, cell.units]),
-                                              ShapeMath.saturatingProduct([batch, cell.scratchPerRow]))
+                                              ShapeMath.saturatingProduct([batch, cell.scratchPerRow]),
+                                              (cell as? any SpatialRecurrentCell)?.convolutionScratch(images: rows, rows: batch) ?? 0)
         let output = (returnSequences ? [batch, steps] : [batch]) + outputStepShape
         return WorkingSet(outputShape: output, scratch: scratch, scratchMeaning: "input projections and states")
     }
