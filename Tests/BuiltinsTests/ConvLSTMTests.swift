@@ -61,4 +61,14 @@ final class ConvLSTMTests: XCTestCase {
         let first = HandBuilt.buildError(input: [3, 8, 2], layers: [#"{"class_name": "ConvLSTM1D", "config": {"filters": 2, "kernel_size": 2, "data_format": "channels_first"}}"#])
         XCTAssertTrue(first?.contains("channels_first") == true, first ?? "no error")
     }
+
+    /// `nnbuild layers` lists every key, even where no probe input has the rank of a ConvLSTM3D's.
+    func testEveryConvLSTMShowsItsConfigKeys() throws {
+        for name in ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"] {
+            let keys = try XCTUnwrap(LayerRegistry.withBuiltins().describe(name)).keys.map(\.name)
+            for key in ["filters", "kernel_size", "strides", "padding", "dilation_rate", "recurrent_activation", "return_sequences", "return_state", "go_backwards"] {
+                XCTAssertTrue(keys.contains(key), "\(name): \(key) in \(keys)")
+            }
+        }
+    }
 }

@@ -45,7 +45,6 @@ struct ConvLSTMCell: SpatialRecurrentCell {
     static func factory(rank: Int) -> @Sendable (LayerContext) throws -> any NodeLayer {
         { context in
             let axes = ["columns, channels", "rows, columns, channels", "depth, rows, columns, channels"][rank - 1]
-            let sequence = try SequenceOptions.read(context, rank: rank + 2, meaning: "(batch, steps, \(axes))")
             try requireChannelsLast(context)
             let filters = try context.positiveInt("filters", maximum: 1 << 16)
             let kernelSize = try context.positiveInts("kernel_size", count: rank)
@@ -56,6 +55,7 @@ struct ConvLSTMCell: SpatialRecurrentCell {
                 throw context.error("strides \(strides) together with dilation_rate \(dilation) is not supported (Keras refuses strides > 1 with dilation_rate > 1); expected one of them to be 1", key: "dilation_rate")
             }
             let cellOptions = try CellOptions.read(context, defaultRecurrent: "sigmoid", unitsKey: nil)
+            let sequence = try SequenceOptions.read(context, rank: rank + 2, meaning: "(batch, steps, \(axes))")
             // Spatial sizes must be known when the model is built.
             let image = Array(context.inputShape.dropFirst())
             let known = image.compactMap { $0 }

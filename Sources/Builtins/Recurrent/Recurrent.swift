@@ -69,7 +69,6 @@ struct SequenceOptions {
     /// `time_major` are refused.
     /// `rank` is the per-sample input rank: steps and features, or steps and an image (ConvLSTM).
     static func read(_ context: LayerContext, rank: Int = 2, meaning: String = "(batch, steps, features)") throws -> SequenceOptions {
-        try context.requireRank(rank, meaning: meaning)
         if try context.bool("stateful", default: false) {
             throw context.error("stateful=true is not supported yet; nnbuild runs each batch from zero state", key: "stateful")
         }
@@ -77,11 +76,14 @@ struct SequenceOptions {
             throw context.error("time_major=true is not supported; give inputs as (batch, steps, features)", key: "time_major")
         }
         _ = try context.bool("unroll", default: false)
-        return SequenceOptions(
+        let options = SequenceOptions(
             returnSequences: try context.bool("return_sequences", default: false),
             goBackwards: try context.bool("go_backwards", default: false),
             zeroOutputForMask: try context.bool("zero_output_for_mask", default: false),
             returnState: try context.bool("return_state", default: false))
+        // Checked after the keys are read, so that `nnbuild layers` lists them whatever its probe input.
+        try context.requireRank(rank, meaning: meaning)
+        return options
     }
 }
 
