@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import Builtins
+@testable import Builtins
 import LayerRegistry
 
 /// ConvLSTM1D and ConvLSTM2D: Keras fixtures for padding, strides, dilation, go_backwards,
@@ -69,6 +69,36 @@ final class ConvLSTMTests: XCTestCase {
             for key in ["filters", "kernel_size", "strides", "padding", "dilation_rate", "recurrent_activation", "return_sequences", "return_state", "go_backwards"] {
                 XCTAssertTrue(keys.contains(key), "\(name): \(key) in \(keys)")
             }
+        }
+    }
+
+    /// The 3-D convolution of ConvLSTM3D (sums of 2-D ones over depth taps) against its naive twin,
+    /// with padding, strides and dilation along every axis.
+    func testDepthPlaneConvolutionMatchesTheNaiveTwin() throws {
+        let cases: [(input: [Int], kernel: [Int], stride: [Int], dilation: [Int], padding: WindowPadding)] = [
+            ([4, 5, 3], [3, 2, 2], [1, 1, 1], [1, 1, 1], .same),
+            ([5, 4, 4], [2, 3, 1], [2, 1, 2], [1, 1, 1], .valid),
+            ([6, 3, 5], [2, 2, 3], [1, 1, 1], [2, 1, 2], .same),
+        ]
+        for (index, c) in cases.enumerated() {
+            let axes = try (0..<3).map { try XCTUnwrap(WindowAxis.place(input: c.input[$0], size: c.kernel[$0], stride: c.stride[$0], dilation: c.dilation[$0], padding: c.padding)) }
+            let channels = 2, filters = 3, images = 2
+            let plane = ConvolutionGeometry(rows: axes[1], columns: axes[2], channels: channels, filters: filters, groups: 1)
+            let x = (0..<(images * c.input.reduce(1, *) * channels)).map { Float(($0 * 37) % 23) / 11 - 1 }
+            let w = (0..<(c.kernel.reduce(1, *) * channels * filters)).map { Float(($0 * 29) % 17) / 8 - 1 }
+            let b: [Float] = [0.5, -0.25, 0.125]
+            let expected = naiveConvolve3D(x, images: images, w, b, depth: axes[0], plane: plane)
+            var got = [Float](repeating: .nan, count: expected.count)
+            x.withUnsafeBufferPointer { xp in
+                w.withUnsafeBufferPointer { wp in
+                    b.withUnsafeBufferPointer { bp in
+                        got.withUnsafeMutableBufferPointer { out in
+                            convolveDepthwisePlanes(xp.baseAddress!, images: images, wp, bp, into: out.baseAddress!, depth: axes[0], plane: plane)
+                        }
+                    }
+                }
+            }
+            assertClose(got, expected, tolerance: 1e-4, "case \(index)")
         }
     }
 }

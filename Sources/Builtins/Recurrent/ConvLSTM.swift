@@ -143,7 +143,7 @@ struct ConvLSTMCell: SpatialRecurrentCell {
 /// the kernel's plane t. Keras's padding along depth is `depth`'s, as along the other axes.
 ///
 /// input [images, D, H, W, C] · kernel [kd, kh, kw, C, F] + bias [F] → output [images, D', H', W', F]
-func convolveDepthwisePlanes(_ input: UnsafePointer<Float>, images: Int, _ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>?,
+package func convolveDepthwisePlanes(_ input: UnsafePointer<Float>, images: Int, _ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>?,
                              into output: UnsafeMutablePointer<Float>, depth: WindowAxis, plane: ConvolutionGeometry) {
     guard let w = kernel.baseAddress, images > 0 else { return }
     let inPlane = plane.inputCount, outPlane = plane.outputCount, tap = plane.patchSize * plane.filters
@@ -176,6 +176,45 @@ func convolveDepthwisePlanes(_ input: UnsafePointer<Float>, images: Int, _ kerne
             }
         }
     }
+}
+
+/// The naive twin of `convolveDepthwisePlanes`: a direct 3-D convolution accumulated in double
+/// precision, kept for tests.
+///
+/// input [images, D, H, W, C] · kernel [kd, kh, kw, C, F] + bias [F] → output [images, D', H', W', F]
+package func naiveConvolve3D(_ input: [Float], images: Int, _ kernel: [Float], _ bias: [Float]?, depth: WindowAxis, plane g: ConvolutionGeometry) -> [Float] {
+    let axes = [depth, g.rows, g.columns], channels = g.channels, filters = g.filters
+    var output = [Float](repeating: 0, count: images * depth.output * g.outputCount)
+    for image in 0..<images {
+        for od in 0..<axes[0].output {
+            for oh in 0..<axes[1].output {
+                for ow in 0..<axes[2].output {
+                    for f in 0..<filters {
+                        var sum = Double(bias?[f] ?? 0)
+                        for td in 0..<axes[0].size {
+                            let id = od * axes[0].stride - axes[0].padBefore + td * axes[0].dilation
+                            guard id >= 0, id < axes[0].input else { continue }
+                            for th in 0..<axes[1].size {
+                                let ih = oh * axes[1].stride - axes[1].padBefore + th * axes[1].dilation
+                                guard ih >= 0, ih < axes[1].input else { continue }
+                                for tw in 0..<axes[2].size {
+                                    let iw = ow * axes[2].stride - axes[2].padBefore + tw * axes[2].dilation
+                                    guard iw >= 0, iw < axes[2].input else { continue }
+                                    for c in 0..<channels {
+                                        let x = input[(((image * axes[0].input + id) * axes[1].input + ih) * axes[2].input + iw) * channels + c]
+                                        let w = kernel[(((td * axes[1].size + th) * axes[2].size + tw) * channels + c) * filters + f]
+                                        sum += Double(x) * Double(w)
+                                    }
+                                }
+                            }
+                        }
+                        output[(((image * axes[0].output + od) * axes[1].output + oh) * axes[2].output + ow) * filters + f] = Float(sum)
+                    }
+                }
+            }
+        }
+    }
+    return output
 }
 
 extension Builtins {
