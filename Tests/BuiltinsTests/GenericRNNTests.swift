@@ -82,6 +82,11 @@ final class GenericRNNTests: XCTestCase {
         XCTAssertTrue(message?.contains("'cells' must hold at least one cell, found an empty list") == true, message ?? "no error")
     }
 
+    func testReversedStateOrderIsRefused() {
+        let message = HandBuilt.buildError(input: [3, 2], layers: [#"{"class_name": "RNN", "config": {"name": "rnn", "cell": {"class_name": "StackedRNNCells", "config": {"reverse_state_order": true, "cells": [{"class_name": "GRUCell", "config": {"units": 2}}]}}}}"#])
+        XCTAssertTrue(message?.contains("reverse_state_order=true (old Keras 2) is not supported") == true, message ?? "no error")
+    }
+
     func testStatefulIsRefused() {
         let message = HandBuilt.buildError(input: [3, 2], layers: [#"{"class_name": "RNN", "config": {"name": "rnn", "stateful": true, "cell": {"class_name": "GRUCell", "config": {"units": 2}}}}"#])
         XCTAssertTrue(message?.contains("stateful=true is not supported") == true, message ?? "no error")

@@ -78,8 +78,11 @@ struct StackedCell: RecurrentCell {
         cells.enumerated().map { index, cell in (index == 0 ? 0 : cell.gateWidth) + cell.scratchPerRow }.max() ?? 0
     }
 
-    /// Config: `cells` (a list of cell objects).
+    /// Config: `cells` (a list of cell objects); Keras 2's `reverse_state_order` (false) is refused when true.
     static func factory(_ context: LayerContext) throws -> any NodeLayer {
+        if try context.bool("reverse_state_order", default: false) {
+            throw context.error("reverse_state_order=true (old Keras 2) is not supported; expected false, the cells' states in cell order", key: "reverse_state_order")
+        }
         try context.requireRank(2, meaning: "(batch, steps, features): a cell runs inside an RNN layer")
         return CellLayer(cell: try stack(context.nestedSpecs("cells"), key: "cells", context: context), className: context.spec.className)
     }
