@@ -671,6 +671,87 @@ def tf_interpolation_case(method, size):
     return derive
 
 
+# --- issue 15: recurrent ---
+@case("generic RNN: SimpleRNNCell (relu) returning sequences go_backwards, then GRUCell reset_after=False, Dense")
+def generic_rnn_simple_gru_cells(rng):
+    return seq((6, 3), L.RNN(L.SimpleRNNCell(4, activation="relu"), return_sequences=True, go_backwards=True),
+               L.RNN(L.GRUCell(3, reset_after=False, use_bias=False)), L.Dense(2)), floats(rng, 3, 6, 3)
+
+
+@case("generic RNN: LSTMCell (hard_sigmoid, unroll=True) returning sequences, then GRUCell go_backwards")
+def generic_rnn_lstm_cell(rng):
+    return seq((5, 3), L.RNN(L.LSTMCell(4, recurrent_activation="hard_sigmoid"), return_sequences=True, unroll=True),
+               L.RNN(L.GRUCell(3), go_backwards=True)), floats(rng, 3, 5, 3)
+
+
+@case("generic RNN of a list of cells (a StackedRNNCells of LSTMCell, GRUCell, SimpleRNNCell of different widths), "
+      "then an explicit StackedRNNCells going backwards")
+def generic_rnn_stacked_cells(rng):
+    return seq((5, 3), L.RNN([L.LSTMCell(4), L.GRUCell(2), L.SimpleRNNCell(3)], return_sequences=True),
+               L.RNN(L.StackedRNNCells([L.SimpleRNNCell(2), L.LSTMCell(3, use_bias=False)]), go_backwards=True)), floats(rng, 3, 5, 3)
+
+
+@case("masked generic RNN: padded sentences into a stacked LSTMCell/GRUCell RNN returning sequences, then a "
+      "SimpleRNNCell RNN going backwards with zero_output_for_mask")
+def generic_rnn_masked(rng):
+    return seq((9,), L.Embedding(VOCAB, 5, mask_zero=True),
+               L.RNN(L.StackedRNNCells([L.LSTMCell(4), L.GRUCell(3)]), return_sequences=True),
+               L.RNN(L.SimpleRNNCell(3), go_backwards=True, zero_output_for_mask=True), dtype="int32"), tokens(rng, 4, 9, VOCAB, PADDED)
+
+
+@case("masked generic RNN returning sequences as the output, zero_output_for_mask=True: padded steps give zeros")
+def generic_rnn_masked_seq_out(rng):
+    return seq((7,), L.Embedding(VOCAB, 5, mask_zero=True), L.RNN(L.GRUCell(3), return_sequences=True, zero_output_for_mask=True),
+               dtype="int32"), tokens(rng, 4, 7, VOCAB, [7, 4, 1, 0])
+
+
+@case("Bidirectional around generic RNNs on padded sentences: GRUCell returning sequences (concat), then stacked "
+      "cells (sum); each with an explicit backward_layer whose cells have their own names")
+def generic_rnn_bidirectional(rng):
+    def gru(name, backwards=False):
+        return L.RNN(L.GRUCell(3, name=name + "_cell"), return_sequences=True, go_backwards=backwards, name=name)
+
+    def stacked(name, backwards=False):
+        return L.RNN([L.LSTMCell(2, name=name + "_lstm_cell"), L.SimpleRNNCell(3, name=name + "_simple_cell")],
+                     go_backwards=backwards, name=name)
+    return seq((9,), L.Embedding(VOCAB, 5, mask_zero=True), L.Bidirectional(gru("fw_gru"), backward_layer=gru("bw_gru", True)),
+               L.Bidirectional(stacked("fw_stack"), backward_layer=stacked("bw_stack", True), merge_mode="sum"), dtype="int32"), \
+        tokens(rng, 4, 9, VOCAB, PADDED)
+
+
+@case("ConvLSTM2D: padding same returning sequences, then strides (2, 1) with a (2, 3) kernel going backwards")
+def conv_lstm2d_same_strides(rng):
+    return seq((4, 5, 5, 2), L.ConvLSTM2D(3, 3, padding="same", return_sequences=True),
+               L.ConvLSTM2D(2, (2, 3), strides=(2, 1), go_backwards=True)), floats(rng, 2, 4, 5, 5, 2)
+
+
+@case("ConvLSTM2D: dilation_rate 2 with padding valid, relu activation, hard_sigmoid recurrent activation, no bias")
+def conv_lstm2d_dilation(rng):
+    return seq((3, 6, 5, 2), L.ConvLSTM2D(2, 3, dilation_rate=(2, 1), activation="relu", recurrent_activation="hard_sigmoid",
+                                          use_bias=False, return_sequences=True)), floats(rng, 2, 3, 6, 5, 2)
+
+
+@case("ConvLSTM1D: padding same returning sequences, then stride 2 going backwards, then dilation 2 valid")
+def conv_lstm1d(rng):
+    return seq((4, 9, 2), L.ConvLSTM1D(3, 3, padding="same", return_sequences=True),
+               L.ConvLSTM1D(2, 2, strides=2, go_backwards=True, return_sequences=True),
+               L.ConvLSTM1D(2, 2, dilation_rate=2)), floats(rng, 2, 4, 9, 2)
+
+
+@case("ConvLSTM3D: padding same with strides (2, 1, 1) returning sequences, then a (2, 2, 1) kernel dilated along depth with padding same going backwards and returning sequences, then a valid (1, 2, 2) kernel")
+def conv_lstm3d(rng):
+    return seq((3, 4, 3, 3, 2), L.ConvLSTM3D(2, 3, strides=(2, 1, 1), padding="same", return_sequences=True),
+               L.ConvLSTM3D(2, (2, 2, 1), dilation_rate=(2, 1, 1), padding="same", go_backwards=True, return_sequences=True),
+               L.ConvLSTM3D(1, (1, 2, 2))), floats(rng, 2, 3, 4, 3, 3, 2)
+
+
+@case("Bidirectional(ConvLSTM2D) returning sequences (concat: the backward images reversed back in time), then "
+      "a Bidirectional ConvLSTM2D without sequences (ave)")
+def conv_lstm_bidirectional(rng):
+    return seq((3, 4, 4, 2), L.Bidirectional(L.ConvLSTM2D(2, 3, padding="same", return_sequences=True)),
+               L.Bidirectional(L.ConvLSTM2D(2, 2), merge_mode="ave")), floats(rng, 2, 3, 4, 4, 2)
+
+
 DERIVED = {  # name -> (description, base case, derive())
     "upsampling2d_gaussian": ("UpSampling2D interpolation gaussian (expected from tf.image.resize)", "upsampling2d_bicubic",
                               tf_interpolation_case("gaussian", (3, 2))),

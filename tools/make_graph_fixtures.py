@@ -406,6 +406,35 @@ def unet_unknown_size(rng):
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 
+# --- issue 15: recurrent ---
+@case("generic RNN states: a stacked LSTMCell/GRUCell encoder with return_state gives its output, [h, c] of the "
+      "LSTMCell and h of the GRUCell; a stacked decoder takes initial_state=[[h, c], h]; a masked RNN(LSTMCell) "
+      "with return_state on padded sentences")
+def generic_rnn_states(rng):
+    enc_in = keras.Input((5, 3), name="encoder_input")
+    dec_in = keras.Input((4, 2), name="decoder_input")
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    out, (h, c), g = L.RNN(L.StackedRNNCells([L.LSTMCell(4), L.GRUCell(3)]), return_state=True, name="encoder")(enc_in)
+    decoded = L.RNN(L.StackedRNNCells([L.LSTMCell(4), L.GRUCell(3)]), return_sequences=True, name="decoder")(
+        dec_in, initial_state=[[h, c], g])
+    e = L.Embedding(12, 3, mask_zero=True, name="embedding")(tokens)
+    last, mh, mc = L.RNN(L.LSTMCell(3), return_state=True, go_backwards=True, name="masked")(e)
+    head = L.Dense(2, name="head")(L.Concatenate(name="states")([h, g, mh]))
+    return keras.Model([enc_in, dec_in, tokens], [out, h, c, g, decoded, last, mh, mc, head], name="generic_rnn_states"), \
+        {"encoder_input": floats(rng, 2, 5, 3), "decoder_input": floats(rng, 2, 4, 2), "tokens": padded_tokens(rng, 2, 6, 12)}
+
+
+@case("ConvLSTM2D states: return_state gives the output image and the h and c images; a second ConvLSTM2D "
+      "takes initial_state=[h, c]")
+def conv_lstm_states(rng):
+    first_in = keras.Input((3, 4, 4, 2), name="first")
+    second_in = keras.Input((2, 4, 4, 3), name="second")
+    out, h, c = L.ConvLSTM2D(2, 3, padding="same", return_state=True, name="encoder")(first_in)
+    decoded = L.ConvLSTM2D(2, (3, 1), padding="same", return_sequences=True, name="decoder")(second_in, initial_state=[h, c])
+    return keras.Model([first_in, second_in], [out, h, c, decoded], name="conv_lstm_states"), \
+        {"first": floats(rng, 2, 3, 4, 4, 2), "second": floats(rng, 2, 2, 4, 4, 3)}
+
+
 def _keras2_value(value):
     """Drops Keras 3's "module"/"registered_name", turns DTypePolicy objects into their name."""
     if isinstance(value, dict):

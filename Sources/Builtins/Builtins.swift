@@ -14,6 +14,8 @@ public enum Builtins {
         registerReshaping(registry)
         registerEmbedding(registry)
         registerRecurrent(registry)
+        registerGenericRNN(registry)
+        registerConvLSTM(registry)
         registerWrappers(registry)
         registerNormalization(registry)
         registerPreprocessing(registry)

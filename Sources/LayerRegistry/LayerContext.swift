@@ -401,6 +401,20 @@ public final class LayerContext {
     public func nestedSpec(_ key: String) throws -> LayerSpec {
         trace?.note(key, kind: "nested layer", default: nil, present: has(key))
         guard let raw = config[key], !raw.isNull else { throw error("missing required key '\(key)' (a nested layer)", key: key) }
+        return try nestedSpec(raw, key: key, path: "\(spec.path).config.\(key)")
+    }
+
+    /// The nested layer specs in the list at config key `key` (StackedRNNCells' `cells`).
+    public func nestedSpecs(_ key: String) throws -> [LayerSpec] {
+        trace?.note(key, kind: "list of nested layers", default: nil, present: has(key))
+        guard let raw = config[key], !raw.isNull else { throw error("missing required key '\(key)' (a list of nested layers)", key: key) }
+        guard case let .array(items) = raw else { throw error("'\(key)' must be a list of layer objects, found \(raw.brief())", key: key) }
+        return try items.enumerated().map { index, item in
+            try nestedSpec(item, key: "\(key)[\(index)]", path: "\(spec.path).config.\(key)[\(index)]")
+        }
+    }
+
+    private func nestedSpec(_ raw: JSONValue, key: String, path: String) throws -> LayerSpec {
         guard case .object = raw, case let .string(className)? = raw["class_name"] else {
             throw error("'\(key)' must be a layer object with class_name and config, found \(raw.brief())", key: key)
         }
@@ -411,7 +425,7 @@ public final class LayerContext {
         var name = DefaultNamer.snakeCase(className)
         if case let .string(value)? = nestedConfig["name"], !value.isEmpty { name = value }
         return LayerSpec(className: className, registeredName: registered, name: name, config: nestedConfig,
-                         path: "\(spec.path).config.\(key)", buildConfig: raw["build_config"])
+                         path: path, buildConfig: raw["build_config"])
     }
 
     /// Builds `nested` through the registry, as a sub-layer of this one (its weights are looked up

@@ -109,10 +109,10 @@ public struct Bidirectional: Layer {
 
 extension Bidirectional: StatefulSequenceLayer {
     /// The halves' states, forward then backward; empty unless both halves can report theirs.
-    var stateWidths: [Int] {
+    var stateShapes: [[Int]] {
         guard let forward = forwardLayer as? any StatefulSequenceLayer, let backward = backwardLayer as? any StatefulSequenceLayer,
-              !forward.stateWidths.isEmpty, !backward.stateWidths.isEmpty else { return [] }
-        return forward.stateWidths + backward.stateWidths
+              !forward.stateShapes.isEmpty, !backward.stateShapes.isEmpty else { return [] }
+        return forward.stateShapes + backward.stateShapes
     }
 
     var stateNames: [String] {
@@ -129,7 +129,7 @@ extension Bidirectional: StatefulSequenceLayer {
     /// the backward layer's (empty for zeros).
     func call(sequence input: Tensor, initialStates: [Tensor]) throws -> (outputs: [Tensor], states: [Tensor]) {
         let halves = [forwardLayer, backwardLayer]
-        let forwardCount = (forwardLayer as? any StatefulSequenceLayer)?.stateWidths.count ?? 0
+        let forwardCount = (forwardLayer as? any StatefulSequenceLayer)?.stateShapes.count ?? 0
         let split = [Array(initialStates.prefix(initialStates.isEmpty ? 0 : forwardCount)),
                      Array(initialStates.dropFirst(initialStates.isEmpty ? 0 : forwardCount))]
         // The halves are independent: on a single row with two threads they run side by side.
@@ -148,9 +148,10 @@ extension Bidirectional: StatefulSequenceLayer {
         guard a.shape.dropLast() == b.shape.dropLast() else {
             throw NNError(.input, "Bidirectional", "the halves gave shapes \(a.shape) and \(b.shape)")
         }
-        if returnSequences, b.rank == 3 {
-            // Reverse the backward output in time so step t lines up with the forward output.
-            let steps = b.shape[1], width = b.shape[2]
+        if returnSequences, b.rank >= 3 {
+            // Reverse the backward output in time so step t lines up with the forward output (a
+            // step is a vector, or an image for ConvLSTM).
+            let steps = b.shape[1], width = b.batch * steps > 0 ? b.count / (b.batch * steps) : 0
             var reversed = b.data
             for row in 0..<b.batch {
                 for t in 0..<steps {

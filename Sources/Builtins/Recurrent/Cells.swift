@@ -16,15 +16,20 @@ public struct SimpleRNNCell: RecurrentCell {
     public var scratchPerRow: Int { 0 }
 
     static func factory(_ context: LayerContext) throws -> any NodeLayer {
-        let options = try RecurrentOptions.read(context, defaultRecurrent: nil)
+        let sequence = try SequenceOptions.read(context)
+        let cell = try make(context, options: CellOptions.read(context, defaultRecurrent: nil))
+        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: sequence, context: context), returnState: sequence.returnState, context: context)
+    }
+
+    /// The cell whose config and weights `context` holds (the SimpleRNN layer's, or a SimpleRNNCell's).
+    static func make(_ context: LayerContext, options: CellOptions) throws -> SimpleRNNCell {
         let features = try context.inputDimension(-1), units = options.units
         let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, units])
-        let cell = SimpleRNNCell(units: units, kernel: try context.weight("kernel", shape: [features, units]),
-                                 recurrentKernel: recurrentKernel,
-                                 inputBias: options.useBias ? try context.weight("bias", shape: [units]) : nil,
-                                 activation: options.activation,
-                                 packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: units, groups: 1))
-        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: options, context: context), returnState: options.returnState, context: context)
+        return SimpleRNNCell(units: units, kernel: try context.weight("kernel", shape: [features, units]),
+                             recurrentKernel: recurrentKernel,
+                             inputBias: options.useBias ? try context.weight("bias", shape: [units]) : nil,
+                             activation: options.activation,
+                             packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: units, groups: 1))
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
@@ -52,21 +57,34 @@ public struct LSTMCell: RecurrentCell {
     public var scratchPerRow: Int { 0 }
 
     static func factory(_ context: LayerContext) throws -> any NodeLayer {
-        let options = try RecurrentOptions.read(context, defaultRecurrent: "sigmoid")
+        let sequence = try SequenceOptions.read(context)
+        let cell = try make(context, options: CellOptions.read(context, defaultRecurrent: "sigmoid"))
+        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: sequence, context: context), returnState: sequence.returnState, context: context)
+    }
+
+    /// The cell whose config and weights `context` holds (the LSTM layer's, or an LSTMCell's).
+    static func make(_ context: LayerContext, options: CellOptions) throws -> LSTMCell {
         let features = try context.inputDimension(-1), units = options.units
         let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, 4 * units])
-        let cell = LSTMCell(units: units, kernel: try context.weight("kernel", shape: [features, 4 * units]),
-                            recurrentKernel: recurrentKernel,
-                            inputBias: options.useBias ? try context.weight("bias", shape: [4 * units]) : nil,
-                            activation: options.activation, recurrentActivation: options.recurrentActivation,
-                            packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: 4 * units, groups: 1))
-        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: options, context: context), returnState: options.returnState, context: context)
+        return LSTMCell(units: units, kernel: try context.weight("kernel", shape: [features, 4 * units]),
+                        recurrentKernel: recurrentKernel,
+                        inputBias: options.useBias ? try context.weight("bias", shape: [4 * units]) : nil,
+                        activation: options.activation, recurrentActivation: options.recurrentActivation,
+                        packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: 4 * units, groups: 1))
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         let h = states, c = states + rows * units
         Gemm.gemm(h, lda: units, recurrentKernel.values.baseAddress!, ldb: 4 * units, projected, ldc: 4 * units, m: rows, n: 4 * units,
                   k: units, accumulate: true, packed: packedRecurrent)
+        LSTMCell.gates(projected, h: h, c: c, rows: rows, units: units, activation: activation, recurrentActivation: recurrentActivation)
+    }
+
+    /// The gate arithmetic of one step, after the recurrent projection is added: z (rows × 4·units,
+    /// gates i, f, c, o) is used as scratch; c (rows × units) and h (rows × units) are updated.
+    /// ConvLSTM runs it with one row per pixel.
+    static func gates(_ projected: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>, rows: Int, units: Int,
+                      activation: Activation, recurrentActivation: Activation) {
         if Gemm.useAVX2Kernels, activation == .tanh, recurrentActivation == .sigmoid {
             // Keras's default activations: one fused 8-lane pass per row.
             for row in 0..<rows { nnb_lstm_gates(projected + row * 4 * units, c + row * units, h + row * units, units) }
@@ -115,17 +133,23 @@ public struct GRUCell: RecurrentCell {
     public var scratchPerRow: Int { 3 * units }
 
     static func factory(_ context: LayerContext) throws -> any NodeLayer {
-        let options = try RecurrentOptions.read(context, defaultRecurrent: "sigmoid")
+        let sequence = try SequenceOptions.read(context)
+        let cell = try make(context, options: CellOptions.read(context, defaultRecurrent: "sigmoid"))
+        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: sequence, context: context), returnState: sequence.returnState, context: context)
+    }
+
+    /// The cell whose config and weights `context` holds (the GRU layer's, or a GRUCell's).
+    /// Config: `reset_after` (true).
+    static func make(_ context: LayerContext, options: CellOptions) throws -> GRUCell {
         let features = try context.inputDimension(-1), units = options.units
         let resetAfter = try context.bool("reset_after", default: true)
         let bias = options.useBias ? try context.weight("bias", shape: resetAfter ? [2, 3 * units] : [3 * units]) : nil
         let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, 3 * units])
-        let cell = GRUCell(units: units, kernel: try context.weight("kernel", shape: [features, 3 * units]),
-                           recurrentKernel: recurrentKernel,
-                           inputBias: bias, recurrentBiasOffset: resetAfter && bias != nil ? 3 * units : nil,
-                           resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation,
-                           packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: 3 * units, groups: resetAfter ? 1 : 3))
-        return try RecurrentCall.make(RecurrentLayer(cell: cell, options: options, context: context), returnState: options.returnState, context: context)
+        return GRUCell(units: units, kernel: try context.weight("kernel", shape: [features, 3 * units]),
+                       recurrentKernel: recurrentKernel,
+                       inputBias: bias, recurrentBiasOffset: resetAfter && bias != nil ? 3 * units : nil,
+                       resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation,
+                       packedRecurrent: PackedKernel(recurrentKernel, patch: units, filters: 3 * units, groups: resetAfter ? 1 : 3))
     }
 
     public func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {

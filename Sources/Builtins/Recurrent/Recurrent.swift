@@ -4,11 +4,20 @@ import LayerRegistry
 /// One recurrent cell's weights and its step arithmetic. The sequence runner does everything that
 /// is common to every cell: the input projection of all steps at once, masks, direction, outputs.
 public protocol RecurrentCell: Sendable {
+    /// Width of the output (the state `outputState`).
     var units: Int { get }
     /// Width of the input projection: units × gates.
     var gateWidth: Int { get }
-    /// Number of state vectors (1, or 2 for LSTM's h and c); the first is the output.
+    /// Number of state vectors (1, or 2 for LSTM's h and c).
     var stateCount: Int { get }
+    /// Width of each state (stateCount of them); `units` each unless the cell says otherwise.
+    var stateWidths: [Int] { get }
+    /// Which state is the step's output: 0 unless the cell says otherwise.
+    var outputState: Int { get }
+    /// A name for each state, for messages (`h`, `c`).
+    var stateNames: [String] { get }
+    /// The per-sample shape of each state: (width) unless the cell says otherwise.
+    var stateShapes: [[Int]] { get }
     /// (features, gateWidth)
     var kernel: Weight { get }
     /// Added to the input projection of every step, if any.
@@ -16,48 +25,90 @@ public protocol RecurrentCell: Sendable {
     /// Floats of scratch space per batch row that `step` may use.
     var scratchPerRow: Int { get }
     /// One step for `rows` rows: `projected` holds x·kernel + inputBias (rows × gateWidth), `states`
-    /// the current states (stateCount × rows × units, updated in place), `scratch` rows × scratchPerRow.
+    /// the current states, one block of rows × width after another in `stateWidths` order, updated
+    /// in place; `scratch` rows × scratchPerRow.
     func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>)
 }
 
-/// The configuration every Keras recurrent layer shares, read by one function for all of them.
-struct RecurrentOptions {
-    var units: Int
+/// A cell whose steps are images, not vectors (ConvLSTM): it makes its own input projections (a
+/// convolution, not x·kernel), and its step input and output have shapes. The runner sees each
+/// step's input, projection, states and output as flat rows all the same.
+protocol SpatialRecurrentCell: RecurrentCell {
+    /// Per-step input shape (columns, channels) or (rows, columns, channels).
+    var inputStepShape: [Int] { get }
+    /// Per-step output shape (columns', filters) or (rows', columns', filters).
+    var outputStepShape: [Int] { get }
+    /// The projections of `images` step inputs, each a row of `gateWidth` floats.
+    func projectInputs(_ input: UnsafePointer<Float>, images: Int, into projected: UnsafeMutablePointer<Float>)
+    /// Floats the convolutions allocate while projecting `images` step inputs or stepping `rows` rows.
+    func convolutionScratch(images: Int, rows: Int) -> Int
+}
+
+extension RecurrentCell {
+    public var stateWidths: [Int] { Array(repeating: units, count: stateCount) }
+    public var outputState: Int { 0 }
+    public var stateShapes: [[Int]] { stateWidths.map { [$0] } }
+    public var stateNames: [String] { stateCount == 2 ? ["h", "c"] : (0..<stateCount).map { $0 == 0 ? "h" : "state \($0)" } }
+
+    /// Where each state's block starts for `rows` rows (stateCount + 1 offsets: the last is the total).
+    func stateOffsets(rows: Int) -> [Int] {
+        stateWidths.reduce(into: [0]) { offsets, width in offsets.append(offsets[offsets.count - 1] + rows * width) }
+    }
+}
+
+/// What a recurrent layer does with its cell over the sequence, read by one function for every
+/// recurrent layer (LSTM, GRU, SimpleRNN and the generic RNN).
+struct SequenceOptions {
     var returnSequences: Bool
     var goBackwards: Bool
     var zeroOutputForMask: Bool
-    var activation: Activation
-    var recurrentActivation: Activation
-    var useBias: Bool
     var returnState: Bool
 
-    /// Config: `units`, `activation` ("tanh"), `recurrent_activation` (`defaultRecurrent`),
-    /// `use_bias` (true), `return_sequences` (false), `return_state` (false), `go_backwards` (false),
-    /// `zero_output_for_mask` (false); `dropout`, `recurrent_dropout`, `unit_forget_bias`, `unroll`
-    /// act only in training or are layout hints; `stateful` and `time_major` are refused.
-    static func read(_ context: LayerContext, defaultRecurrent: String?) throws -> RecurrentOptions {
-        try context.requireRank(2, meaning: "(batch, steps, features)")
+    /// Config: `return_sequences` (false), `return_state` (false), `go_backwards` (false),
+    /// `zero_output_for_mask` (false); `unroll` is a layout hint (same result); `stateful` and
+    /// `time_major` are refused.
+    /// `rank` is the per-sample input rank: steps and features, or steps and an image (ConvLSTM).
+    static func read(_ context: LayerContext, rank: Int = 2, meaning: String = "(batch, steps, features)") throws -> SequenceOptions {
         if try context.bool("stateful", default: false) {
             throw context.error("stateful=true is not supported yet; nnbuild runs each batch from zero state", key: "stateful")
         }
         if try context.bool("time_major", default: false) {
             throw context.error("time_major=true is not supported; give inputs as (batch, steps, features)", key: "time_major")
         }
+        _ = try context.bool("unroll", default: false)
+        let options = SequenceOptions(
+            returnSequences: try context.bool("return_sequences", default: false),
+            goBackwards: try context.bool("go_backwards", default: false),
+            zeroOutputForMask: try context.bool("zero_output_for_mask", default: false),
+            returnState: try context.bool("return_state", default: false))
+        // Checked after the keys are read, so that `nnbuild layers` lists them whatever its probe input.
+        try context.requireRank(rank, meaning: meaning)
+        return options
+    }
+}
+
+/// The configuration of one cell: a layer's own (LSTM, GRU, SimpleRNN read it beside their
+/// sequence options) or a cell's inside a generic RNN (LSTMCell, GRUCell, SimpleRNNCell).
+struct CellOptions {
+    var units: Int
+    var activation: Activation
+    var recurrentActivation: Activation
+    var useBias: Bool
+
+    /// Config: `units`, `activation` ("tanh"), `recurrent_activation` (`defaultRecurrent`),
+    /// `use_bias` (true); `dropout`, `recurrent_dropout` and `unit_forget_bias` act only in training.
+    /// `unitsKey` nil: the cell's width comes from elsewhere (ConvLSTM's `filters`); units is then 0.
+    static func read(_ context: LayerContext, defaultRecurrent: String?, unitsKey: String? = "units") throws -> CellOptions {
         for key in ["dropout", "recurrent_dropout"] where context.has(key) {
             let rate = try context.double(key)
             guard rate >= 0, rate <= 1 else { throw context.error("'\(key)' must be in [0, 1], found \(rate)", key: key) }
         }
         _ = try context.bool("unit_forget_bias", default: true)
-        _ = try context.bool("unroll", default: false)
-        return RecurrentOptions(
-            units: try context.positiveInt("units", maximum: 1 << 16),
-            returnSequences: try context.bool("return_sequences", default: false),
-            goBackwards: try context.bool("go_backwards", default: false),
-            zeroOutputForMask: try context.bool("zero_output_for_mask", default: false),
+        return CellOptions(
+            units: try unitsKey.map { try context.positiveInt($0, maximum: 1 << 16) } ?? 0,
             activation: try Activation.from(context, key: "activation", default: "tanh"),
             recurrentActivation: defaultRecurrent == nil ? .linear : try Activation.from(context, key: "recurrent_activation", default: defaultRecurrent ?? "sigmoid"),
-            useBias: try context.bool("use_bias", default: true),
-            returnState: try context.bool("return_state", default: false))
+            useBias: try context.bool("use_bias", default: true))
     }
 }
 
@@ -75,6 +126,9 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     public let goBackwards: Bool
     public let zeroOutputForMask: Bool
     public let features: Int
+    /// Per-step input and output shapes: (features) and (units), or a spatial cell's images.
+    let inputStepShape: [Int]
+    let outputStepShape: [Int]
     public let outputShape: [Int?]
     /// The input kernel packed at load for the AVX2 GEMM of every step's input projection (nil
     /// where that path does not run), as the convolutions do.
@@ -83,14 +137,23 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     let tokens: TokenProjection?
     public var maskBehavior: MaskBehavior { returnSequences ? .propagates : .drops }
 
-    init(cell: any RecurrentCell, options: RecurrentOptions, context: LayerContext) throws {
+    init(cell: any RecurrentCell, options: SequenceOptions, context: LayerContext) throws {
         self.cell = cell
         returnSequences = options.returnSequences
         goBackwards = options.goBackwards
         zeroOutputForMask = options.zeroOutputForMask
-        features = try context.inputDimension(-1)
-        packedKernel = PackedKernel(cell.kernel, patch: features, filters: cell.gateWidth, groups: 1)
-        outputShape = options.returnSequences ? [context.inputShape[0], options.units] : [options.units]
+        if let spatial = cell as? any SpatialRecurrentCell {
+            inputStepShape = spatial.inputStepShape
+            outputStepShape = spatial.outputStepShape
+            features = ShapeMath.saturatingProduct(inputStepShape)
+            packedKernel = nil
+        } else {
+            features = try context.inputDimension(-1)
+            inputStepShape = [features]
+            outputStepShape = [cell.units]
+            packedKernel = PackedKernel(cell.kernel, patch: features, filters: cell.gateWidth, groups: 1)
+        }
+        outputShape = options.returnSequences ? [context.inputShape[0]] + outputStepShape.map(Optional.some) : outputStepShape.map(Optional.some)
         tokens = nil
     }
 
@@ -100,6 +163,8 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
         goBackwards = layer.goBackwards
         zeroOutputForMask = layer.zeroOutputForMask
         features = layer.features
+        inputStepShape = layer.inputStepShape
+        outputStepShape = layer.outputStepShape
         outputShape = layer.outputShape
         packedKernel = layer.packedKernel
         self.tokens = tokens
@@ -108,7 +173,7 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     /// This layer reading token ids of `embedding` instead of its vectors, or nil when the
     /// embedding does not feed it (another width) or the projection table would pass 32 MB.
     func readingTokens(of embedding: Embedding) -> RecurrentLayer? {
-        guard tokens == nil, embedding.outputDim == features, embedding.inputDim * cell.gateWidth <= 1 << 23 else { return nil }
+        guard tokens == nil, !(cell is any SpatialRecurrentCell), embedding.outputDim == features, embedding.inputDim * cell.gateWidth <= 1 << 23 else { return nil }
         return RecurrentLayer(self, tokens: TokenProjection(embedding.embeddings, vocabulary: embedding.inputDim))
     }
 
@@ -120,24 +185,27 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     /// cell's order), starting from `initialStates` (the same, or empty for zeros). A masked step
     /// carries every state unchanged, so a row's final states are those of its last real step.
     func run(_ input: Tensor, initialStates: [Tensor]) throws -> (output: Tensor, states: [Tensor]) {
-        guard tokens != nil ? input.rank == 2 : input.rank == 3 && input.shape[2] == features else {
-            throw NNError(.input, "recurrent layer", "expects (batch, steps, \(features)), found \(input.shape)")
+        guard tokens != nil ? input.rank == 2 : input.rank == 2 + inputStepShape.count && Array(input.shape.dropFirst(2)) == inputStepShape else {
+            throw NNError(.input, "recurrent layer", "expects \(describeShape([nil, nil] + inputStepShape)) (batch, steps, ...), found \(input.shape)")
         }
         let batch = input.batch, steps = input.shape[1]
-        let units = cell.units, width = cell.gateWidth, stateSize = cell.stateCount * batch * units
+        let units = cell.units, width = cell.gateWidth, widths = cell.stateWidths
+        let stateOffsets = cell.stateOffsets(rows: batch), stateSize = stateOffsets[widths.count]
+        let outputOffset = stateOffsets[cell.outputState]
         guard initialStates.isEmpty || initialStates.count == cell.stateCount else {
             throw NNError(.input, "initial_state", "the layer has \(cell.stateCount) states, given \(initialStates.count) initial state tensors")
         }
-        for (index, state) in initialStates.enumerated() where state.shape != [batch, units] {
-            throw NNError(.input, "initial_state[\(index)]", "expected shape \([batch, units]) (the sequence's batch of \(batch), \(units) units), found \(state.shape)")
+        let stateShapes = cell.stateShapes
+        for (index, state) in initialStates.enumerated() where state.shape != [batch] + stateShapes[index] {
+            throw NNError(.input, "initial_state[\(index)]", "expected shape \([batch] + stateShapes[index]) (the sequence's batch of \(batch), \(describeUnits(stateShapes[index]))), found \(state.shape)")
         }
         // Buffers that are written in full before any read skip zero-filling: the projections when
         // the bias is copied into every row first, the saved states (copied before use), and the
         // sequence output (every step writes every row). A BLAS call with beta 0 is not trusted to
         // overwrite garbage (OpenBLAS's gemv scales by zero, which keeps NaN), so those stay zeroed.
         var projected = cell.inputBias != nil ? uninitializedFloats(batch * steps * width) : [Float](repeating: 0, count: batch * steps * width)
-        // States are stored state-major: state s of row b at (s · batch + b) · units, which is
-        // exactly the initial state tensors one after the other.
+        // States are stored state-major: state s of row b at stateOffsets[s] + b · widths[s], which
+        // is exactly the initial state tensors one after the other.
         var states = initialStates.isEmpty ? [Float](repeating: 0, count: stateSize) : initialStates.flatMap(\.data)
         var saved = uninitializedFloats(stateSize)
         var scratch = [Float](repeating: 0, count: max(batch * cell.scratchPerRow, 1))
@@ -195,7 +263,10 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                     lastOutput.withUnsafeMutableBufferPointer { lastBuffer in
                         let h = hBuffer.baseAddress!, keep = savedBuffer.baseAddress!
                         let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
-                        if !projectedAlready {
+                        let output = h + outputOffset
+                        if let spatial = cell as? any SpatialRecurrentCell {
+                            spatial.projectInputs(x.baseAddress!, images: batch * steps, into: p.baseAddress!)
+                        } else if !projectedAlready {
                             Gemm.gemm(x.baseAddress!, lda: features, cell.kernel.values.baseAddress!, ldb: width, p.baseAddress!, ldc: width,
                                       m: batch * steps, n: width, k: features, accumulate: false, bias: cell.inputBias?.values.baseAddress,
                                       packed: packedKernel)
@@ -216,18 +287,18 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                             for b in 0..<batch {
                                 let valid = stepValid[b]
                                 if valid {
-                                    if mask != nil { (last + b * units).update(from: h + b * units, count: units) }
+                                    if mask != nil { (last + b * units).update(from: output + b * units, count: units) }
                                 } else {
                                     // A masked step leaves every state of this row as it was.
                                     for state in 0..<cell.stateCount {
-                                        let offset = (state * batch + b) * units
-                                        (h + offset).update(from: keep + offset, count: units)
+                                        let offset = stateOffsets[state] + b * widths[state]
+                                        (h + offset).update(from: keep + offset, count: widths[state])
                                     }
                                 }
                                 if returnSequences {
                                     let target = out + (b * steps + position) * units
                                     if valid {
-                                        target.update(from: h + b * units, count: units)
+                                        target.update(from: output + b * units, count: units)
                                     } else if zeroOutputForMask {
                                         target.update(repeating: 0, count: units)
                                     } else {
@@ -236,7 +307,7 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                                 }
                             }
                         }
-                        if mask == nil { last.update(from: h, count: batch * units) }
+                        if mask == nil { last.update(from: output, count: batch * units) }
                     }
                   }
                 }
@@ -256,9 +327,9 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
             output = lastOutput
         }
         let finalStates = (0..<cell.stateCount).map { state in
-            Tensor(shape: [batch, units], data: Array(states[(state * batch * units)..<((state + 1) * batch * units)]))
+            Tensor(shape: [batch] + stateShapes[state], data: Array(states[stateOffsets[state]..<stateOffsets[state + 1]]))
         }
-        return (Tensor(shape: returnSequences ? [batch, steps, units] : [batch, units], data: output), finalStates)
+        return (Tensor(shape: (returnSequences ? [batch, steps] : [batch]) + outputStepShape, data: output), finalStates)
     }
 }
 
@@ -270,9 +341,11 @@ extension RecurrentLayer: PlansMemory {
         let rows = ShapeMath.saturatingProduct([batch, steps])
         let scratch = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([rows, cell.gateWidth]),
                                               tokens == nil ? ShapeMath.saturatingProduct([rows, features]) : 0,
-                                              ShapeMath.saturatingProduct([batch, cell.units, 2 * cell.stateCount + 1]),
-                                              ShapeMath.saturatingProduct([batch, cell.scratchPerRow]))
-        let output = returnSequences ? [batch, steps, cell.units] : [batch, cell.units]
+                                              ShapeMath.saturatingProduct([batch, cell.stateWidths.reduce(0, +), 2]),
+                                              ShapeMath.saturatingProduct([batch, cell.units]),
+                                              ShapeMath.saturatingProduct([batch, cell.scratchPerRow]),
+                                              (cell as? any SpatialRecurrentCell)?.convolutionScratch(images: rows, rows: batch) ?? 0)
+        let output = (returnSequences ? [batch, steps] : [batch]) + outputStepShape
         return WorkingSet(outputShape: output, scratch: scratch, scratchMeaning: "input projections and states")
     }
 }
@@ -317,6 +390,11 @@ extension Builtins {
         registry.register("Bidirectional", origin: "builtin", summary: "Runs any registered recurrent layer forwards and backwards and merges the two.",
                           factory: Bidirectional.factory)
     }
+}
+
+/// "4 units" for a vector state, "an image (3, 3, 2)" for a ConvLSTM's.
+func describeUnits(_ shape: [Int]) -> String {
+    shape.count == 1 ? "\(shape[0]) units" : "an image \(describeShape(shape.map(Optional.some)))"
 }
 
 /// `count` floats whose values the caller overwrites before reading any of them.

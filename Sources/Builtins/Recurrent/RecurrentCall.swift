@@ -4,22 +4,23 @@ import LayerRegistry
 /// `return_state` and `initial_state` need. `RecurrentLayer` and `Bidirectional` (of two such
 /// layers) are; `RecurrentCall` turns either into a graph node.
 protocol StatefulSequenceLayer: Layer {
-    /// The width of each state, in Keras's order (LSTM: h, c; Bidirectional: the forward
-    /// layer's, then the backward layer's). Empty when the layer cannot report its states.
-    var stateWidths: [Int] { get }
+    /// The per-sample shape of each state, in Keras's order (LSTM: h, c; Bidirectional: the
+    /// forward layer's, then the backward layer's): (units) for a vector cell, (rows, columns,
+    /// filters) for ConvLSTM2D. Empty when the layer cannot report its states.
+    var stateShapes: [[Int]] { get }
     /// A name for each state, for messages (`h`, `c`, `forward h`...).
     var stateNames: [String] { get }
     /// Per-sample shapes of the sequence outputs: one, or two for Bidirectional's merge_mode None.
     var sequenceOutputShapes: [[Int?]] { get }
     var returnSequences: Bool { get }
-    /// The sequence outputs and the final states ((batch, width) each, in `stateWidths` order),
+    /// The sequence outputs and the final states ((batch) + shape each, in `stateShapes` order),
     /// starting from `initialStates` (the same shapes; empty for zeros).
     func call(sequence: Tensor, initialStates: [Tensor]) throws -> (outputs: [Tensor], states: [Tensor])
 }
 
 extension RecurrentLayer: StatefulSequenceLayer {
-    var stateWidths: [Int] { Array(repeating: cell.units, count: cell.stateCount) }
-    var stateNames: [String] { cell.stateCount == 2 ? ["h", "c"] : (0..<cell.stateCount).map { $0 == 0 ? "h" : "state \($0)" } }
+    var stateShapes: [[Int]] { cell.stateShapes }
+    var stateNames: [String] { cell.stateNames }
     var sequenceOutputShapes: [[Int?]] { [outputShape] }
 
     func call(sequence: Tensor, initialStates: [Tensor]) throws -> (outputs: [Tensor], states: [Tensor]) {
@@ -47,24 +48,24 @@ struct RecurrentCall: NodeLayer {
     /// where they cannot be passed on (a Sequential model, or inside a wrapper).
     static func make(_ layer: some StatefulSequenceLayer, returnState: Bool, context: LayerContext) throws -> any NodeLayer {
         let stateInputs = try initialStateInputs(context)
-        let widths = layer.stateWidths, names = layer.stateNames
-        if (returnState || !stateInputs.isEmpty) && widths.isEmpty {
+        let shapes = layer.stateShapes, names = layer.stateNames
+        if (returnState || !stateInputs.isEmpty) && shapes.isEmpty {
             throw context.error("\(returnState ? "return_state=true" : "initial_state") needs both halves to be built-in recurrent layers (SimpleRNN, LSTM, GRU) whose states nnbuild can read",
                                 key: returnState ? "return_state" : nil)
         }
         if !stateInputs.isEmpty {
-            let expected = zip(names, widths).map { "\($0) (None, \($1))" }.joined(separator: ", ")
-            guard stateInputs.count == widths.count else {
-                throw context.error("initial_state has \(stateInputs.count) tensor\(stateInputs.count == 1 ? "" : "s"); expected \(widths.count): \(expected)")
+            let expected = zip(names, shapes).map { "\($0) \(describeShape($1.map(Optional.some)))" }.joined(separator: ", ")
+            guard stateInputs.count == shapes.count else {
+                throw context.error("initial_state has \(stateInputs.count) tensor\(stateInputs.count == 1 ? "" : "s"); expected \(shapes.count): \(expected)")
             }
-            for (position, (index, width)) in zip(stateInputs, widths).enumerated() {
+            for (position, (index, wanted)) in zip(stateInputs, shapes).enumerated() {
                 let shape = index < context.inputShapes.count ? context.inputShapes[index] : []
-                guard shape.count == 1, shape[0] == nil || shape[0] == width else {
-                    throw context.error("initial_state[\(position)] (\(names[position])) has shape \(describeShape(shape)); expected (None, \(width))")
+                guard shape.count == wanted.count, zip(shape, wanted).allSatisfy({ $0 == nil || $0 == $1 }) else {
+                    throw context.error("initial_state[\(position)] (\(names[position])) has shape \(describeShape(shape)); expected \(describeShape(wanted.map(Optional.some)))")
                 }
             }
         }
-        let outputCount = layer.sequenceOutputShapes.count + (returnState ? widths.count : 0)
+        let outputCount = layer.sequenceOutputShapes.count + (returnState ? shapes.count : 0)
         if outputCount == 1 && stateInputs.isEmpty { return layer }
         if outputCount > 1 && context.callers == nil {
             let key = returnState ? "return_state" : "merge_mode"
@@ -89,12 +90,12 @@ struct RecurrentCall: NodeLayer {
     }
 
     var outputShapes: [[Int?]] {
-        layer.sequenceOutputShapes + (returnState ? layer.stateWidths.map { [$0] } : [])
+        layer.sequenceOutputShapes + (returnState ? layer.stateShapes.map { $0.map(Optional.some) } : [])
     }
 
     func outputMasks(inputMasks: [Bool]) -> [Bool] {
         let sequenceMasked = layer.returnSequences && (inputMasks.first ?? false)
-        return layer.sequenceOutputShapes.map { _ in sequenceMasked } + (returnState ? layer.stateWidths.map { _ in false } : [])
+        return layer.sequenceOutputShapes.map { _ in sequenceMasked } + (returnState ? layer.stateShapes.map { _ in false } : [])
     }
 
     func call(_ inputs: [Tensor]) throws -> [Tensor] {
