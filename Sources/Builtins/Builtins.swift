@@ -17,6 +17,7 @@ public enum Builtins {
         registerActivations(registry)
         registerMerge(registry)
         registerOperations(registry)
+        registerAttention(registry)
     }
 }
 

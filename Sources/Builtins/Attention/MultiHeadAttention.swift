@@ -1,0 +1,270 @@
+import Foundation
+import LayerRegistry
+
+// MultiHeadAttention (keras/src/layers/attention/multi_head_attention.py): project query, key
+// and value with EinsumDense sub-layers, score with a scaled dot product over the attention
+// axes, softmax with the combined mask, combine the values, project the result.
+
+/// `MultiHeadAttention`, called as `mha(query, value)`, `mha(query, value, key)` or with any of
+/// them (and `attention_mask`, `use_causal_mask`, `return_attention_scores`) as keywords.
+///
+/// Config: `num_heads`, `key_dim`, `value_dim` (key_dim), `use_bias` (true), `output_shape`
+/// (the query's last axis), `attention_axes` (every axis between the batch and the features),
+/// `dropout` (identity at inference), `use_gate` (false), `flash_attention`, `seed`. Weights: the
+/// `kernel` and `bias` of sub-layers `query`, `key`, `value`, `attention_output` (and `gate`).
+///
+/// The mask on the scores is Keras's `_compute_attention_mask`: the query's mask [B, T, 1], the
+/// value's and key's masks [B, 1, S], the causal mask (t ≥ s) and `attention_mask`, all ANDed;
+/// a masked score becomes -1e9 before the softmax, so a fully masked row is uniform, as in Keras.
+/// The output carries the query's mask.
+public struct MultiHeadAttention: NodeLayer {
+    let query: EinsumDense, key: EinsumDense, value: EinsumDense, output: EinsumDense
+    let gate: EinsumDense?
+    /// Where query, value, key and attention_mask sit among the call's inputs.
+    let queryIndex: Int, valueIndex: Int, keyIndex: Int?, attentionMaskIndex: Int?
+    let useCausalMask: Bool
+    let returnScores: Bool
+    let dotProduct: Einsum, combine: Einsum
+    /// The projected query's attention axes (batch axis 0).
+    let attentionAxes: [Int]
+    let scale: Float
+    public let outputShapes: [[Int?]]
+
+    /// Keras's `_build_proj_equation`: free axes, contracted axes, output axes.
+    static func projection(free: Int, bound: Int, output: Int) -> (equation: String, biasAxes: String) {
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        let input = String(letters[0..<(free + bound)])
+        let kernel = String(letters[free..<(free + bound + output)])
+        let out = String(letters[0..<free]) + String(letters[(free + bound)..<(free + bound + output)])
+        return ("\(input),\(kernel)->\(out)", String(letters[(free + bound)..<(free + bound + output)]))
+    }
+
+    /// Keras's `_build_attention_equation` for projected tensors of rank `rank`.
+    static func attentionEquations(rank: Int, axes: [Int]) -> (dot: String, combine: String) {
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        let target = Array(letters[0..<rank])
+        let batchDims = (0..<rank).filter { !axes.contains($0) && $0 != rank - 1 }
+        var offset = rank
+        var source: [Character] = []
+        for axis in 0..<rank {
+            if batchDims.contains(axis) || axis == rank - 1 { source.append(target[axis]) } else { source.append(letters[offset]); offset += 1 }
+        }
+        let product = String(batchDims.map { target[$0] } + axes.map { target[$0] } + axes.map { source[$0] })
+        return ("\(String(source)),\(String(target))->\(product)", "\(product),\(String(source))->\(String(target))")
+    }
+
+    static func factory(_ context: LayerContext) throws -> any NodeLayer {
+        let heads = try context.positiveInt("num_heads", maximum: 1 << 16)
+        let keyDim = try context.positiveInt("key_dim", maximum: 1 << 20)
+        let valueDim = context.has("value_dim") ? try context.positiveInt("value_dim", maximum: 1 << 20) : keyDim
+        let useBias = try context.bool("use_bias", default: true)
+        let useGate = try context.bool("use_gate", default: false)
+        _ = try context.double("dropout", default: 0)
+        _ = try context.bool("flash_attention", default: false)
+        if context.has("sliding_window") {
+            throw context.error("'sliding_window' is not supported by nnbuild yet", key: "sliding_window")
+        }
+
+        // The call: query, value, key positional or by keyword.
+        func index(positional: Int, keyword: String) throws -> Int? {
+            let byKeyword = context.inputIndices(ofKeywordArgument: keyword)
+            if let argument = context.callArgument(positional) {
+                guard case .tensor = argument else { throw context.error("call argument \(positional) (\(keyword)) must be a tensor, found a value") }
+                return (0..<positional).reduce(0) { $0 + (context.node?.args[$1].tensors.count ?? 0) }
+            }
+            if byKeyword.count > 1 { throw context.error("call argument '\(keyword)' must be one tensor, found \(byKeyword.count)") }
+            return byKeyword.first
+        }
+        let shapes = context.inputShapes
+        guard let queryIndex = try index(positional: 0, keyword: "query") ?? (context.node == nil && !shapes.isEmpty ? 0 : nil),
+              let valueIndex = try index(positional: 1, keyword: "value") ?? (context.node == nil && shapes.count > 1 ? 1 : nil),
+              queryIndex < shapes.count, valueIndex < shapes.count else {
+            throw context.error("needs a query and a value tensor (mha(query, value) or mha(query=..., value=...)), called on \(shapes.count) input(s)")
+        }
+        let keyIndex = try index(positional: 2, keyword: "key")
+        let maskIndices = context.inputIndices(ofKeywordArgument: "attention_mask")
+        guard maskIndices.count <= 1 else { throw context.error("call argument 'attention_mask' must be one tensor") }
+        let attentionMaskIndex = maskIndices.first
+        let useCausalMask = try context.kwargBool("use_causal_mask", default: false)
+        let returnScores = try context.kwargBool("return_attention_scores", default: false)
+
+        let queryShape = shapes[queryIndex], valueShape = shapes[valueIndex]
+        let keyShape = keyIndex.map { shapes[$0] } ?? valueShape
+        guard queryShape.count >= 2, valueShape.count == queryShape.count, keyShape.count == queryShape.count else {
+            throw context.error("query, value and key must have one rank of at least 3 (batch, ..., features), found \(describeShape(queryShape)), \(describeShape(valueShape)), \(describeShape(keyShape))")
+        }
+        guard Array(valueShape.dropLast()) == Array(keyShape.dropLast()) else {
+            throw context.error("value and key must agree on every axis but the last, found \(describeShape(valueShape)) and \(describeShape(keyShape))")
+        }
+        let rank = queryShape.count + 1  // the inputs' full rank
+        let projectedRank = rank + 1
+        var axes: [Int]
+        switch context.value("attention_axes") {
+        case nil, .null?: axes = Array(1..<(projectedRank - 2))
+        default:
+            axes = try context.intList("attention_axes").map { $0 >= 0 ? $0 : projectedRank - 1 + $0 }
+        }
+        guard !axes.isEmpty, axes.allSatisfy({ $0 >= 1 && $0 < projectedRank - 2 }), Set(axes).count == axes.count else {
+            throw context.error("'attention_axes' must name distinct axes between the batch and the features (1...\(rank - 2)), found \(axes)", key: "attention_axes")
+        }
+        let sequenceAxes = axes == [1]
+        if !sequenceAxes, useCausalMask || context.inputMasks.contains(true) {
+            throw context.error("masks and use_causal_mask need attention over axis 1 of inputs of rank 3 in nnbuild (Keras's masks are per step of axis 1)", key: "attention_axes")
+        }
+        if sequenceAxes, rank != 3, useCausalMask || context.inputMasks.contains(true) {
+            throw context.error("masks and use_causal_mask need inputs of rank 3 (batch, steps, features) in nnbuild, found rank \(rank)")
+        }
+
+        var outputDims: [Int]
+        switch context.value("output_shape") {
+        case nil, .null?:
+            guard let last = queryShape.last, let last else { throw context.error("the query's last axis must be known") }
+            outputDims = [last]
+        default: outputDims = try context.intList("output_shape")
+        }
+        guard !outputDims.isEmpty, outputDims.allSatisfy({ $0 > 0 }) else {
+            throw context.error("'output_shape' must be positive sizes, found \(outputDims)", key: "output_shape")
+        }
+
+        func sublayer(_ name: String, free: Int, bound: Int, output: [Int], activation: String = "linear", input: [Int?]) throws -> EinsumDense {
+            let (equation, biasAxes) = projection(free: free, bound: bound, output: output.count)
+            let shape: [JSONValue] = [JSONValue](repeating: .null, count: free - 1) + output.map { .int(Int64($0)) }
+            var config: [(String, JSONValue)] = [("name", .string(name)), ("equation", .string(equation)), ("output_shape", .array(shape)),
+                                                 ("activation", .string(activation))]
+            if useBias { config.append(("bias_axes", .string(biasAxes))) }
+            let spec = LayerSpec(className: "EinsumDense", name: name, config: .object(config), path: "\(context.spec.path).\(name)")
+            guard let layer = try context.buildNested(spec, inputShape: input) as? EinsumDense else {
+                throw context.error("the '\(name)' projection must be the built-in EinsumDense")
+            }
+            return layer
+        }
+        let free = rank - 1
+        let query = try sublayer("query", free: free, bound: 1, output: [heads, keyDim], input: queryShape)
+        let key = try sublayer("key", free: free, bound: 1, output: [heads, keyDim], input: keyShape)
+        let gate = useGate ? try sublayer("gate", free: free, bound: 1, output: [heads, valueDim], activation: "sigmoid", input: queryShape) : nil
+        let value = try sublayer("value", free: free, bound: 1, output: [heads, valueDim], input: valueShape)
+        let combinedShape = Array(queryShape.dropLast()) + [heads, valueDim]
+        let output = try sublayer("attention_output", free: free, bound: 2, output: outputDims, input: combinedShape)
+
+        let equations = attentionEquations(rank: projectedRank, axes: axes)
+        let fail = { (message: String) in context.error(message, key: "attention_axes") }
+        let dotProduct = try Einsum.parse(equations.dot, operands: 2, where: fail)
+        let combine = try Einsum.parse(equations.combine, operands: 2, where: fail)
+
+        if let attentionMaskIndex {
+            let maskShape = shapes[attentionMaskIndex]
+            guard maskShape.count == 2 * axes.count else {
+                throw context.error("call argument 'attention_mask' must have shape (batch, \(axes.count == 1 ? "T, S" : "query attention axes…, key attention axes…")), found \(describeShape(maskShape))")
+            }
+        }
+        // The scores: (batch, other axes…, heads, query attention axes…, key attention axes…).
+        let projectedQuery: [Int?] = [nil] + Array(queryShape.dropLast()) + [heads, keyDim]
+        let projectedKey: [Int?] = [nil] + Array(keyShape.dropLast()) + [heads, keyDim]
+        let batchDims = (1..<projectedRank).filter { !axes.contains($0) && $0 != projectedRank - 1 }
+        let scoresShape = batchDims.map { projectedQuery[$0] } + axes.map { projectedQuery[$0] } + axes.map { projectedKey[$0] }
+        let attentionOutput = Array(queryShape.dropLast()) + outputDims.map(Optional.some)
+        try context.sampleCount(attentionOutput)
+        try context.sampleCount(scoresShape, of: "the attention scores")
+        return MultiHeadAttention(query: query, key: key, value: value, output: output, gate: gate,
+                                  queryIndex: queryIndex, valueIndex: valueIndex, keyIndex: keyIndex,
+                                  attentionMaskIndex: attentionMaskIndex, useCausalMask: useCausalMask, returnScores: returnScores,
+                                  dotProduct: dotProduct, combine: combine, attentionAxes: axes,
+                                  scale: 1 / Float(Double(keyDim).squareRoot()),
+                                  outputShapes: returnScores ? [attentionOutput, scoresShape] : [attentionOutput])
+    }
+
+    public func outputMasks(inputMasks: [Bool]) -> [Bool] {
+        let masked = queryIndex < inputMasks.count && inputMasks[queryIndex]
+        return returnScores ? [masked, false] : [masked]
+    }
+
+    public func call(_ inputs: [Tensor]) throws -> [Tensor] {
+        let queryInput = inputs[queryIndex], valueInput = inputs[valueIndex]
+        let keyInput = keyIndex.map { inputs[$0] } ?? valueInput
+        var q = try query.forward(queryInput)
+        let k = try key.forward(keyInput)
+        let v = try value.forward(valueInput)
+        for index in q.data.indices { q.data[index] *= scale }
+        var scores = try dotProduct.run([k, q])
+        // (batch, middle, T, S): T and S the products of the query's and key's attention axes.
+        let batch = q.shape[0]
+        let queryLength = ShapeMath.saturatingProduct(attentionAxes.map { q.shape[$0] })
+        let keyLength = ShapeMath.saturatingProduct(attentionAxes.map { k.shape[$0] })
+        let mask = try attentionMask(inputs, batch: batch, queryLength: queryLength, keyLength: keyLength)
+        let rows = scores.count / max(keyLength, 1)
+        let middle = rows / max(batch * queryLength, 1)
+        scores.data.withUnsafeMutableBufferPointer { s in
+            for row in 0..<rows {
+                let base = row * keyLength
+                if let mask {
+                    let b = row / (middle * queryLength), t = row % queryLength
+                    let maskBase = (b * queryLength + t) * keyLength
+                    for j in 0..<keyLength where !mask[maskBase + j] { s[base + j] = -1e9 }
+                }
+                Activation.softmaxRow(s.baseAddress! + base, length: keyLength, log: false)
+            }
+        }
+        var combined = try combine.run([scores, v])
+        if let gate {
+            let g = try gate.forward(queryInput)
+            for index in combined.data.indices { combined.data[index] *= g.data[index] }
+        }
+        var result = try output.forward(combined)
+        result.mask = queryInput.mask
+        return returnScores ? [result, scores] : [result]
+    }
+
+    /// Keras's `_compute_attention_mask` as batch × T × S flags, nil when nothing is masked.
+    func attentionMask(_ inputs: [Tensor], batch: Int, queryLength: Int, keyLength: Int) throws -> [Bool]? {
+        let queryMask = inputs[queryIndex].mask
+        let valueMask = inputs[valueIndex].mask
+        let keyMask = keyIndex.flatMap { inputs[$0].mask }
+        guard queryMask != nil || valueMask != nil || keyMask != nil || useCausalMask || attentionMaskIndex != nil else { return nil }
+        var flags = [Bool](repeating: true, count: batch * queryLength * keyLength)
+        var explicit: Tensor?
+        var explicitStrides: [Int] = []
+        if let attentionMaskIndex {
+            let tensor = inputs[attentionMaskIndex]
+            let dims = Array(tensor.shape.dropFirst())
+            let axisCount = attentionAxes.count
+            let wanted = attentionAxes.map { inputs[queryIndex].shape[$0] } + attentionAxes.map { inputs[valueIndex].shape[$0] }
+            guard tensor.shape.first == batch || tensor.shape.first == 1, dims.count == 2 * axisCount,
+                  zip(dims, wanted).allSatisfy({ $0 == $1 || $0 == 1 }) else {
+                throw NNError(.input, "MultiHeadAttention", "attention_mask of shape \(tensor.shape) does not broadcast to (batch, T…, S…) = \([batch] + wanted)")
+            }
+            explicit = tensor
+            explicitStrides = contiguousStrides(tensor.shape).enumerated().map { tensor.shape[$0.offset] == 1 ? 0 : $0.element }
+        }
+        let queryDims = attentionAxes.map { inputs[queryIndex].shape[$0] }
+        let keyDims = attentionAxes.map { inputs[valueIndex].shape[$0] }
+        for b in 0..<batch {
+            for t in 0..<queryLength {
+                for s in 0..<keyLength {
+                    var real = true
+                    if let queryMask { real = real && queryMask[b * queryLength + t] }
+                    if let valueMask { real = real && valueMask[b * keyLength + s] }
+                    if let keyMask { real = real && keyMask[b * keyLength + s] }
+                    if useCausalMask { real = real && t >= s }
+                    if let explicit {
+                        var offset = b * explicitStrides[0]
+                        var rest = t
+                        for axis in queryDims.indices.reversed() { offset += (rest % queryDims[axis]) * explicitStrides[1 + axis]; rest /= queryDims[axis] }
+                        rest = s
+                        for axis in keyDims.indices.reversed() { offset += (rest % keyDims[axis]) * explicitStrides[1 + queryDims.count + axis]; rest /= keyDims[axis] }
+                        real = real && explicit.data[offset] != 0
+                    }
+                    flags[(b * queryLength + t) * keyLength + s] = real
+                }
+            }
+        }
+        return flags
+    }
+}
+
+extension Builtins {
+    static func registerAttention(_ registry: LayerRegistry) {
+        registry.register("EinsumDense", origin: "builtin", summary: "activation(einsum(equation, x, kernel) + bias).", factory: EinsumDense.factory)
+        registry.register("MultiHeadAttention", origin: "builtin", summary: "Multi-head scaled dot-product attention with query/key/value/output projections and Keras's masks.",
+                          factory: MultiHeadAttention.factory)
+    }
+}
