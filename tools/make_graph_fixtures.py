@@ -490,6 +490,44 @@ def transformer_encoder(rng):
     return keras.Model([tokens, positions], [out, out2], name="transformer_encoder"), {"tokens": t, "positions": p}
 
 
+@case("Attention (dot, use_scale, concat with and without scale, causal, return_attention_scores, a key) and "
+      "AdditiveAttention (scale, no scale) on float sequences")
+def attention_layers(rng):
+    q = keras.Input((3, 4), name="q")
+    v = keras.Input((5, 4), name="v")
+    k = keras.Input((5, 4), name="k")
+    dot, scores = L.Attention(name="dot")([q, v], return_attention_scores=True)
+    outputs = [dot, scores,
+               L.Attention(use_scale=True, name="dot_scaled")([q, v, k]),
+               L.Attention(score_mode="concat", name="concat")([q, v]),
+               L.Attention(score_mode="concat", use_scale=True, name="concat_scaled")([q, v, k]),
+               L.Attention(name="causal")([q, v], use_causal_mask=True),
+               L.AdditiveAttention(name="additive")([q, v, k]),
+               L.AdditiveAttention(use_scale=False, name="additive_plain")([q, v])]
+    model = keras.Model([q, v, k], outputs, name="attention_layers")
+    for layer in model.layers:  # scales away from their initial ones, so a missed weight shows
+        for weight in layer.weights:
+            weight.assign(rng.uniform(0.5, 1.5, size=weight.shape).astype(np.float32))
+    return model, {"q": floats(rng, 2, 3, 4), "v": floats(rng, 2, 5, 4), "k": floats(rng, 2, 5, 4)}
+
+
+@case("Attention and AdditiveAttention on padded tokens: the value's mask on the scores, the query's mask "
+      "zeroing the output, causal with a mask")
+def attention_masked(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    other = keras.Input((4, 3), name="other")
+    embedding = L.Embedding(12, 3, mask_zero=True, name="embedding")
+    e = embedding(tokens)
+    a = L.Attention(name="self")([e, e])
+    b = L.Attention(name="self_causal", use_scale=True)([e, e], use_causal_mask=True)
+    c = L.AdditiveAttention(name="additive_query_masked")([e, other])
+    d = L.Attention(name="value_masked")([other, e])
+    # (Keras writes the output mask of Attention into a graph as ops, NotEqual then ConvertToTensor, when a
+    # later layer reads it; ConvertToTensor is not an nnbuild operation yet, so nothing here reads it.)
+    return keras.Model([tokens, other], [a, b, c, d], name="attention_masked"), {
+        "tokens": padded_tokens(rng, 3, 6, 12), "other": floats(rng, 3, 4, 3)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 

@@ -43,3 +43,8 @@ final class AttentionTests: XCTestCase {
     func testMultiHeadAttentionOverSeveralAxesWithGateMatchesKeras() { assertMatchesKeras("mha_axes") }
     func testTransformerEncoderOnPaddedMaskedTokensMatchesKeras() { assertMatchesKeras("transformer_encoder") }
 }
+
+final class DotAttentionTests: XCTestCase {
+    func testAttentionAndAdditiveAttentionScoreModesMatchKeras() { assertMatchesKeras("attention_layers") }
+    func testAttentionWithEmbeddingMasksMatchesKeras() { assertMatchesKeras("attention_masked") }
+}

@@ -56,7 +56,8 @@ public struct MultiHeadAttention: NodeLayer {
     static func factory(_ context: LayerContext) throws -> any NodeLayer {
         let heads = try context.positiveInt("num_heads", maximum: 1 << 16)
         let keyDim = try context.positiveInt("key_dim", maximum: 1 << 20)
-        let valueDim = context.has("value_dim") ? try context.positiveInt("value_dim", maximum: 1 << 20) : keyDim
+        let valueDim = try context.int("value_dim", default: keyDim)
+        guard valueDim > 0 else { throw context.error("'value_dim' must be positive, found \(valueDim)", key: "value_dim") }
         let useBias = try context.bool("use_bias", default: true)
         let useGate = try context.bool("use_gate", default: false)
         _ = try context.double("dropout", default: 0)
@@ -77,7 +78,7 @@ public struct MultiHeadAttention: NodeLayer {
         }
         let shapes = context.inputShapes
         guard let queryIndex = try index(positional: 0, keyword: "query") ?? (context.node == nil && !shapes.isEmpty ? 0 : nil),
-              let valueIndex = try index(positional: 1, keyword: "value") ?? (context.node == nil && shapes.count > 1 ? 1 : nil),
+              let valueIndex = try index(positional: 1, keyword: "value") ?? (context.node == nil ? min(1, shapes.count - 1) : nil),
               queryIndex < shapes.count, valueIndex < shapes.count else {
             throw context.error("needs a query and a value tensor (mha(query, value) or mha(query=..., value=...)), called on \(shapes.count) input(s)")
         }
@@ -101,6 +102,7 @@ public struct MultiHeadAttention: NodeLayer {
         var axes: [Int]
         switch context.value("attention_axes") {
         case nil, .null?: axes = Array(1..<(projectedRank - 2))
+        case let .int(axis)?: axes = [Int(axis) >= 0 ? Int(axis) : projectedRank - 1 + Int(axis)]
         default:
             axes = try context.intList("attention_axes").map { $0 >= 0 ? $0 : projectedRank - 1 + $0 }
         }
@@ -120,6 +122,7 @@ public struct MultiHeadAttention: NodeLayer {
         case nil, .null?:
             guard let last = queryShape.last, let last else { throw context.error("the query's last axis must be known") }
             outputDims = [last]
+        case let .int(size)?: outputDims = [Int(size)]
         default: outputDims = try context.intList("output_shape")
         }
         guard !outputDims.isEmpty, outputDims.allSatisfy({ $0 > 0 }) else {
@@ -266,5 +269,9 @@ extension Builtins {
         registry.register("EinsumDense", origin: "builtin", summary: "activation(einsum(equation, x, kernel) + bias).", factory: EinsumDense.factory)
         registry.register("MultiHeadAttention", origin: "builtin", summary: "Multi-head scaled dot-product attention with query/key/value/output projections and Keras's masks.",
                           factory: MultiHeadAttention.factory)
+        registry.register("Attention", origin: "builtin", summary: "Dot-product (or concat) attention of [query, value(, key)], Keras's masks.",
+                          factory: DotAttention.factory(additive: false))
+        registry.register("AdditiveAttention", origin: "builtin", summary: "Additive (Bahdanau) attention of [query, value(, key)], Keras's masks.",
+                          factory: DotAttention.factory(additive: true))
     }
 }
