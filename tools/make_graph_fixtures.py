@@ -528,6 +528,24 @@ def attention_masked(rng):
         "tokens": padded_tokens(rng, 3, 6, 12), "other": floats(rng, 3, 4, 3)}
 
 
+@case("GroupedQueryAttention: 4 query heads sharing 2 key/value heads with return_attention_scores, a cross "
+      "call with a key, use_causal_mask and no bias, a gate, and Embedding(mask_zero) masks on query and value")
+def grouped_query_attention(rng):
+    x = keras.Input((4, 6), name="x")
+    kv = keras.Input((5, 6), name="kv")
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    out, scores = L.GroupQueryAttention(head_dim=3, num_query_heads=4, num_key_value_heads=2, name="gqa")(
+        x, x, return_attention_scores=True)
+    cross = L.GroupQueryAttention(head_dim=2, num_query_heads=3, num_key_value_heads=1, use_bias=False,
+                                    name="gqa_cross")(x, kv, kv, use_causal_mask=True)
+    gated = L.GroupQueryAttention(head_dim=2, num_query_heads=2, num_key_value_heads=2, use_gate=True,
+                                    name="gqa_gate")(x, kv)
+    e = L.Embedding(10, 4, mask_zero=True, name="embedding")(tokens)
+    masked = L.GroupQueryAttention(head_dim=2, num_query_heads=4, num_key_value_heads=2, name="gqa_masked")(e, e)
+    return keras.Model([x, kv, tokens], [out, scores, cross, gated, masked], name="grouped_query_attention"), {
+        "x": floats(rng, 3, 4, 6), "kv": floats(rng, 3, 5, 6), "tokens": padded_tokens(rng, 3, 5, 10)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 

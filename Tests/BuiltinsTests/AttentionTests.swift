@@ -48,3 +48,7 @@ final class DotAttentionTests: XCTestCase {
     func testAttentionAndAdditiveAttentionScoreModesMatchKeras() { assertMatchesKeras("attention_layers") }
     func testAttentionWithEmbeddingMasksMatchesKeras() { assertMatchesKeras("attention_masked") }
 }
+
+final class GroupedQueryAttentionTests: XCTestCase {
+    func testGroupedQueryAttentionMatchesKeras() { assertMatchesKeras("grouped_query_attention") }
+}

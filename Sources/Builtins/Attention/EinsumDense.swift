@@ -85,7 +85,7 @@ public struct EinsumDense: Layer {
     let bias: [Float]?
     public let activation: Activation
     public let outputShape: [Int?]
-    public var maskBehavior: MaskBehavior { .propagates }
+    // Keras's EinsumDense does not support masking: a mask on its input stops there (the default, .drops).
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let equation = try context.string("equation")

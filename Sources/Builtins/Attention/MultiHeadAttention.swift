@@ -28,6 +28,8 @@ public struct MultiHeadAttention: NodeLayer {
     /// The projected query's attention axes (batch axis 0).
     let attentionAxes: [Int]
     let scale: Float
+    /// How many query heads share each key and value head (GroupedQueryAttention; 1 otherwise).
+    let repeats: Int
     public let outputShapes: [[Int?]]
 
     /// Keras's `_build_proj_equation`: free axes, contracted axes, output axes.
@@ -53,11 +55,31 @@ public struct MultiHeadAttention: NodeLayer {
         return ("\(String(source)),\(String(target))->\(product)", "\(product),\(String(source))->\(String(target))")
     }
 
-    static func factory(_ context: LayerContext) throws -> any NodeLayer {
-        let heads = try context.positiveInt("num_heads", maximum: 1 << 16)
-        let keyDim = try context.positiveInt("key_dim", maximum: 1 << 20)
-        let valueDim = try context.int("value_dim", default: keyDim)
-        guard valueDim > 0 else { throw context.error("'value_dim' must be positive, found \(valueDim)", key: "value_dim") }
+    /// MultiHeadAttention's factory (`grouped` false) or GroupedQueryAttention's: the same layer
+    /// with `head_dim` for key_dim and value_dim, `num_key_value_heads` key and value heads each
+    /// repeated for `num_query_heads / num_key_value_heads` query heads, attention over axis 1
+    /// and the query's features out (grouped_query_attention.py).
+    static func factory(grouped: Bool) -> LayerFactory {
+        { context in try make(context, grouped: grouped) }
+    }
+
+    static func make(_ context: LayerContext, grouped: Bool) throws -> any NodeLayer {
+        let heads: Int, keyDim: Int, valueDim: Int, keyValueHeads: Int
+        if grouped {
+            keyDim = try context.positiveInt("head_dim", maximum: 1 << 20)
+            valueDim = keyDim
+            heads = try context.positiveInt("num_query_heads", maximum: 1 << 16)
+            keyValueHeads = try context.positiveInt("num_key_value_heads", maximum: 1 << 16)
+            guard heads % keyValueHeads == 0 else {
+                throw context.error("'num_query_heads' (\(heads)) must be a multiple of 'num_key_value_heads' (\(keyValueHeads))", key: "num_key_value_heads")
+            }
+        } else {
+            heads = try context.positiveInt("num_heads", maximum: 1 << 16)
+            keyDim = try context.positiveInt("key_dim", maximum: 1 << 20)
+            valueDim = try context.int("value_dim", default: keyDim)
+            guard valueDim > 0 else { throw context.error("'value_dim' must be positive, found \(valueDim)", key: "value_dim") }
+            keyValueHeads = heads
+        }
         let useBias = try context.bool("use_bias", default: true)
         let useGate = try context.bool("use_gate", default: false)
         _ = try context.double("dropout", default: 0)
@@ -97,10 +119,13 @@ public struct MultiHeadAttention: NodeLayer {
         guard Array(valueShape.dropLast()) == Array(keyShape.dropLast()) else {
             throw context.error("value and key must agree on every axis but the last, found \(describeShape(valueShape)) and \(describeShape(keyShape))")
         }
+        if grouped, let a = queryShape.last, let b = valueShape.last, let a, let b, a != b {
+            throw context.error("the query's and the value's last axes must be equal, as Keras requires, found \(describeShape(queryShape)) and \(describeShape(valueShape))")
+        }
         let rank = queryShape.count + 1  // the inputs' full rank
         let projectedRank = rank + 1
         var axes: [Int]
-        switch context.value("attention_axes") {
+        switch grouped ? nil : context.value("attention_axes") {
         case nil, .null?: axes = Array(1..<(projectedRank - 2))
         case let .int(axis)?: axes = [Int(axis) >= 0 ? Int(axis) : projectedRank - 1 + Int(axis)]
         default:
@@ -118,7 +143,7 @@ public struct MultiHeadAttention: NodeLayer {
         }
 
         var outputDims: [Int]
-        switch context.value("output_shape") {
+        switch grouped ? nil : context.value("output_shape") {
         case nil, .null?:
             guard let last = queryShape.last, let last else { throw context.error("the query's last axis must be known") }
             outputDims = [last]
@@ -143,9 +168,9 @@ public struct MultiHeadAttention: NodeLayer {
         }
         let free = rank - 1
         let query = try sublayer("query", free: free, bound: 1, output: [heads, keyDim], input: queryShape)
-        let key = try sublayer("key", free: free, bound: 1, output: [heads, keyDim], input: keyShape)
+        let key = try sublayer("key", free: free, bound: 1, output: [keyValueHeads, keyDim], input: keyShape)
         let gate = useGate ? try sublayer("gate", free: free, bound: 1, output: [heads, valueDim], activation: "sigmoid", input: queryShape) : nil
-        let value = try sublayer("value", free: free, bound: 1, output: [heads, valueDim], input: valueShape)
+        let value = try sublayer("value", free: free, bound: 1, output: [keyValueHeads, valueDim], input: valueShape)
         let combinedShape = Array(queryShape.dropLast()) + [heads, valueDim]
         let output = try sublayer("attention_output", free: free, bound: 2, output: outputDims, input: combinedShape)
 
@@ -172,7 +197,7 @@ public struct MultiHeadAttention: NodeLayer {
                                   queryIndex: queryIndex, valueIndex: valueIndex, keyIndex: keyIndex,
                                   attentionMaskIndex: attentionMaskIndex, useCausalMask: useCausalMask, returnScores: returnScores,
                                   dotProduct: dotProduct, combine: combine, attentionAxes: axes,
-                                  scale: 1 / Float(Double(keyDim).squareRoot()),
+                                  scale: 1 / Float(Double(keyDim).squareRoot()), repeats: heads / keyValueHeads,
                                   outputShapes: returnScores ? [attentionOutput, scoresShape] : [attentionOutput])
     }
 
@@ -185,8 +210,8 @@ public struct MultiHeadAttention: NodeLayer {
         let queryInput = inputs[queryIndex], valueInput = inputs[valueIndex]
         let keyInput = keyIndex.map { inputs[$0] } ?? valueInput
         var q = try query.forward(queryInput)
-        let k = try key.forward(keyInput)
-        let v = try value.forward(valueInput)
+        let k = try repeatHeads(key.forward(keyInput))
+        let v = try repeatHeads(value.forward(valueInput))
         for index in q.data.indices { q.data[index] *= scale }
         var scores = try dotProduct.run([k, q])
         // (batch, middle, T, S): T and S the products of the query's and key's attention axes.
@@ -215,6 +240,24 @@ public struct MultiHeadAttention: NodeLayer {
         var result = try output.forward(combined)
         result.mask = queryInput.mask
         return returnScores ? [result, scores] : [result]
+    }
+
+    /// ops.repeat(x, repeats, axis=-2) on projected (…, heads, dim): each head `repeats` times in a row.
+    func repeatHeads(_ x: Tensor) -> Tensor {
+        guard repeats > 1, x.rank >= 2 else { return x }
+        let dim = x.shape[x.rank - 1], heads = x.shape[x.rank - 2]
+        let groups = x.count / max(heads * dim, 1)
+        var data = [Float]()
+        data.reserveCapacity(x.count * repeats)
+        for group in 0..<groups {
+            for head in 0..<heads {
+                let start = (group * heads + head) * dim
+                for _ in 0..<repeats { data.append(contentsOf: x.data[start..<(start + dim)]) }
+            }
+        }
+        var shape = x.shape
+        shape[x.rank - 2] = heads * repeats
+        return Tensor(shape: shape, data: data)
     }
 
     /// Keras's `_compute_attention_mask` as batch × T × S flags, nil when nothing is masked.
@@ -268,7 +311,10 @@ extension Builtins {
     static func registerAttention(_ registry: LayerRegistry) {
         registry.register("EinsumDense", origin: "builtin", summary: "activation(einsum(equation, x, kernel) + bias).", factory: EinsumDense.factory)
         registry.register("MultiHeadAttention", origin: "builtin", summary: "Multi-head scaled dot-product attention with query/key/value/output projections and Keras's masks.",
-                          factory: MultiHeadAttention.factory)
+                          factory: MultiHeadAttention.factory(grouped: false))
+        registry.register("GroupedQueryAttention", aliases: ["GroupQueryAttention"], origin: "builtin",
+                          summary: "Grouped-query attention: key and value heads shared by groups of query heads, Keras's masks.",
+                          factory: MultiHeadAttention.factory(grouped: true))
         registry.register("Attention", origin: "builtin", summary: "Dot-product (or concat) attention of [query, value(, key)], Keras's masks.",
                           factory: DotAttention.factory(additive: false))
         registry.register("AdditiveAttention", origin: "builtin", summary: "Additive (Bahdanau) attention of [query, value(, key)], Keras's masks.",
