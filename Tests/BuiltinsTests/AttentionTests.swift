@@ -52,3 +52,28 @@ final class DotAttentionTests: XCTestCase {
 final class GroupedQueryAttentionTests: XCTestCase {
     func testGroupedQueryAttentionMatchesKeras() { assertMatchesKeras("grouped_query_attention") }
 }
+
+final class AttentionKernelTests: XCTestCase {
+    /// The matrix-product score and combine kernels against Keras's einsum equations run naively,
+    /// over one attention axis and over two with another axis left as a batch axis.
+    func testScoreAndCombineKernelsMatchKerasEinsums() throws {
+        for (shape, keyShape, axes) in [([2, 3, 2, 4], [2, 5, 2, 4], [1]), ([2, 3, 2, 2, 3], [2, 2, 2, 2, 3], [1, 2]), ([2, 3, 4, 2, 3], [2, 3, 5, 2, 3], [2])] {
+            let equations = MultiHeadAttention.attentionEquations(rank: shape.count, axes: axes)
+            let fail = { (message: String) in NNError(.layer, "test", message) }
+            let dot = try Einsum.parse(equations.dot, operands: 2, where: fail)
+            let combine = try Einsum.parse(equations.combine, operands: 2, where: fail)
+            func tensor(_ shape: [Int], _ seed: Int) -> Tensor {
+                Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { Float((($0 + seed) * 7) % 13) / 6 - 1 })
+            }
+            let q = tensor(shape, 1), k = tensor(keyShape, 2), v = tensor(keyShape, 3)
+            let scores = try attentionScores(q, k, attentionAxes: axes)
+            let naiveScores = try dot.run([k, q])
+            XCTAssertEqual(scores.shape, naiveScores.shape, "\(axes)")
+            for (a, b) in zip(scores.data, naiveScores.data) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+            let out = try attentionCombine(naiveScores, v, attentionAxes: axes)
+            let naiveOut = try combine.run([naiveScores, v])
+            XCTAssertEqual(out.shape, naiveOut.shape, "\(axes)")
+            for (a, b) in zip(out.data, naiveOut.data) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+        }
+    }
+}

@@ -24,7 +24,6 @@ public struct MultiHeadAttention: NodeLayer {
     let queryIndex: Int, valueIndex: Int, keyIndex: Int?, attentionMaskIndex: Int?
     let useCausalMask: Bool
     let returnScores: Bool
-    let dotProduct: Einsum, combine: Einsum
     /// The projected query's attention axes (batch axis 0).
     let attentionAxes: [Int]
     let scale: Float
@@ -41,7 +40,8 @@ public struct MultiHeadAttention: NodeLayer {
         return ("\(input),\(kernel)->\(out)", String(letters[(free + bound)..<(free + bound + output)]))
     }
 
-    /// Keras's `_build_attention_equation` for projected tensors of rank `rank`.
+    /// Keras's `_build_attention_equation` for projected tensors of rank `rank`: what
+    /// `attentionScores` and `attentionCombine` compute, kept as their naive twin.
     static func attentionEquations(rank: Int, axes: [Int]) -> (dot: String, combine: String) {
         let letters = Array("abcdefghijklmnopqrstuvwxyz")
         let target = Array(letters[0..<rank])
@@ -174,10 +174,6 @@ public struct MultiHeadAttention: NodeLayer {
         let combinedShape = Array(queryShape.dropLast()) + [heads, valueDim]
         let output = try sublayer("attention_output", free: free, bound: 2, output: outputDims, input: combinedShape)
 
-        let equations = attentionEquations(rank: projectedRank, axes: axes)
-        let fail = { (message: String) in context.error(message, key: "attention_axes") }
-        let dotProduct = try Einsum.parse(equations.dot, operands: 2, where: fail)
-        let combine = try Einsum.parse(equations.combine, operands: 2, where: fail)
 
         if let attentionMaskIndex {
             let maskShape = shapes[attentionMaskIndex]
@@ -196,7 +192,7 @@ public struct MultiHeadAttention: NodeLayer {
         return MultiHeadAttention(query: query, key: key, value: value, output: output, gate: gate,
                                   queryIndex: queryIndex, valueIndex: valueIndex, keyIndex: keyIndex,
                                   attentionMaskIndex: attentionMaskIndex, useCausalMask: useCausalMask, returnScores: returnScores,
-                                  dotProduct: dotProduct, combine: combine, attentionAxes: axes,
+                                  attentionAxes: axes,
                                   scale: 1 / Float(Double(keyDim).squareRoot()), repeats: heads / keyValueHeads,
                                   outputShapes: returnScores ? [attentionOutput, scoresShape] : [attentionOutput])
     }
@@ -213,7 +209,7 @@ public struct MultiHeadAttention: NodeLayer {
         let k = try repeatHeads(key.forward(keyInput))
         let v = try repeatHeads(value.forward(valueInput))
         for index in q.data.indices { q.data[index] *= scale }
-        var scores = try dotProduct.run([k, q])
+        var scores = try attentionScores(q, k, attentionAxes: attentionAxes)
         // (batch, middle, T, S): T and S the products of the query's and key's attention axes.
         let batch = q.shape[0]
         let queryLength = ShapeMath.saturatingProduct(attentionAxes.map { q.shape[$0] })
@@ -232,7 +228,7 @@ public struct MultiHeadAttention: NodeLayer {
                 Activation.softmaxRow(s.baseAddress! + base, length: keyLength, log: false)
             }
         }
-        var combined = try combine.run([scores, v])
+        var combined = try attentionCombine(scores, v, attentionAxes: attentionAxes)
         if let gate {
             let g = try gate.forward(queryInput)
             for index in combined.data.indices { combined.data[index] *= g.data[index] }
@@ -320,4 +316,69 @@ extension Builtins {
         registry.register("AdditiveAttention", origin: "builtin", summary: "Additive (Bahdanau) attention of [query, value(, key)], Keras's masks.",
                           factory: DotAttention.factory(additive: true))
     }
+}
+
+/// The query–key dot products of projected q (…, heads, dim) and k, as Keras's dot-product einsum
+/// lays them out: (batch, other axes…, heads, query attention axes…, key attention axes…).
+/// Both are moved to (groups, attention positions, dim), then one matrix product per group.
+/// Its naive twin is Keras's own einsum (`attentionEquations`) run by `Einsum.run`, as the tests do.
+func attentionScores(_ q: Tensor, _ k: Tensor, attentionAxes: [Int]) throws -> Tensor {
+    let rank = q.rank
+    let groupAxes = (0..<rank).filter { !attentionAxes.contains($0) && $0 != rank - 1 }
+    let order = groupAxes + attentionAxes + [rank - 1]
+    let groupShape = groupAxes.map { q.shape[$0] }
+    guard k.rank == rank, groupAxes.map({ k.shape[$0] }) == groupShape, q.shape[rank - 1] == k.shape[rank - 1] else {
+        throw NNError(.input, "MultiHeadAttention", "projected query \(q.shape) and key \(k.shape) differ outside the attention axes")
+    }
+    let qs = permute(q, order), ks = permute(k, order)
+    let groups = ShapeMath.saturatingProduct(groupShape), dim = q.shape[rank - 1]
+    let queryDims = attentionAxes.map { q.shape[$0] }, keyDims = attentionAxes.map { k.shape[$0] }
+    let (tq, tk) = (ShapeMath.saturatingProduct(queryDims), ShapeMath.saturatingProduct(keyDims))
+    let shape = groupShape + queryDims + keyDims
+    let count = try ShapeMath.sampleCount(shape, of: "the attention scores", at: "MultiHeadAttention")
+    var data = [Float](repeating: 0, count: count)
+    qs.data.withUnsafeBufferPointer { a in
+        ks.data.withUnsafeBufferPointer { b in
+            data.withUnsafeMutableBufferPointer { c in
+                for g in 0..<groups {
+                    Gemm.gemm(a.baseAddress! + g * tq * dim, b.baseAddress! + g * tk * dim, c.baseAddress! + g * tq * tk,
+                              m: tq, n: tk, k: dim, transposeB: true)
+                }
+            }
+        }
+    }
+    return Tensor(shape: shape, data: data)
+}
+
+/// Σ over key positions of probabilities (the layout of `attentionScores`) times projected v
+/// (…, heads, value dim): the output in v's axis order with the query's attention positions.
+func attentionCombine(_ scores: Tensor, _ v: Tensor, attentionAxes: [Int]) throws -> Tensor {
+    let rank = v.rank
+    let groupAxes = (0..<rank).filter { !attentionAxes.contains($0) && $0 != rank - 1 }
+    let order = groupAxes + attentionAxes + [rank - 1]
+    let groupShape = groupAxes.map { v.shape[$0] }
+    let keyDims = attentionAxes.map { v.shape[$0] }
+    let queryDims = Array(scores.shape.dropFirst(groupShape.count).prefix(attentionAxes.count))
+    guard Array(scores.shape.prefix(groupShape.count)) == groupShape, scores.rank == groupShape.count + 2 * attentionAxes.count,
+          Array(scores.shape.suffix(attentionAxes.count)) == keyDims else {
+        throw NNError(.input, "MultiHeadAttention", "attention scores \(scores.shape) do not fit the projected value \(v.shape)")
+    }
+    let vs = permute(v, order)
+    let groups = ShapeMath.saturatingProduct(groupShape), dim = v.shape[rank - 1]
+    let (tq, tk) = (ShapeMath.saturatingProduct(queryDims), ShapeMath.saturatingProduct(keyDims))
+    let permutedShape = groupShape + queryDims + [dim]
+    var data = [Float](repeating: 0, count: try ShapeMath.sampleCount(permutedShape, of: "the attention output", at: "MultiHeadAttention"))
+    scores.data.withUnsafeBufferPointer { a in
+        vs.data.withUnsafeBufferPointer { b in
+            data.withUnsafeMutableBufferPointer { c in
+                for g in 0..<groups {
+                    Gemm.gemm(a.baseAddress! + g * tq * tk, b.baseAddress! + g * tk * dim, c.baseAddress! + g * tq * dim,
+                              m: tq, n: dim, k: tk)
+                }
+            }
+        }
+    }
+    let back = (0..<rank).compactMap { order.firstIndex(of: $0) }
+    let permuted = Tensor(shape: permutedShape, data: data)
+    return back == Array(0..<rank) ? permuted : permute(permuted, back)
 }
