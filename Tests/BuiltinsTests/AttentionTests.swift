@@ -77,3 +77,23 @@ final class AttentionKernelTests: XCTestCase {
         }
     }
 }
+
+final class AttentionMemoryTests: XCTestCase {
+    /// Over a sequence of 4096, the returned scores (2 heads × 4096 × 4096, 128 MiB) fit a limit of
+    /// 256 MiB, but the scratch behind them (the scores while masked and normalized, the
+    /// projections) does not: the build says so instead of allocating.
+    func testLongSequenceScoresCountAgainstTheMemoryLimit() throws {
+        let dir = GraphFixtureTests.root.appendingPathComponent("mha_self")
+        let text = try String(contentsOf: dir.appendingPathComponent("model.json"), encoding: .utf8)
+            .replacingOccurrences(of: "[null, 4, 6]", with: "[null, 4096, 6]")
+        let weights = try WeightStore(path: dir.appendingPathComponent("weights.safetensors").path)
+        let description = try ModelDescription.parse(text, source: "long.json")
+        XCTAssertThrowsError(try Model.build(description, registry: .withBuiltins(), weights: weights,
+                                             settings: ExecutionSettings(memoryLimit: 256 << 20))) { error in
+            let text = error.nnProblems.joined(separator: "\n")
+            XCTAssertTrue(text.contains("mha") && text.contains("memory limit"), text)
+        }
+        XCTAssertNoThrow(try Model.build(description, registry: .withBuiltins(), weights: weights,
+                                         settings: ExecutionSettings(memoryLimit: 4 << 30)))
+    }
+}

@@ -264,3 +264,15 @@ func naiveEinsumDense(_ x: Tensor, plan: EinsumPlan, sizes: [Character: Int], ke
     }
     return Tensor(shape: outputShape, data: data)
 }
+
+extension EinsumDense: PlansMemory {
+    /// The output, plus a permuted copy of the input when its axes are not already (shared,
+    /// free, contracted) and the product before it is moved to the output's order.
+    public func workingSet(input: [Int]) -> WorkingSet {
+        var sizes = kernelSizes
+        for (letter, size) in zip(plan.input, input) { sizes[letter] = size }
+        let output = plan.output.map { sizes[$0] ?? 1 }
+        let scratch = ShapeMath.saturatingSum(ShapeMath.saturatingProduct(input), ShapeMath.saturatingProduct(output))
+        return WorkingSet(outputShape: output, scratch: scratch, scratchMeaning: "the input and the product in matrix order")
+    }
+}

@@ -238,6 +238,30 @@ public struct MultiHeadAttention: NodeLayer {
         return returnScores ? [result, scores] : [result]
     }
 
+    /// The outputs, plus the projected query, key and value (and gate), each moved once to
+    /// matrix order, the scores and the combined heads.
+    public func plannedWorkingSets(inputs: [[Int]]) -> [WorkingSet] {
+        let query = query.plannedWorkingSet(input: inputs[queryIndex])
+        let valueInput = inputs[valueIndex]
+        let key = key.plannedWorkingSet(input: keyIndex.map { inputs[$0] } ?? valueInput)
+        let value = value.plannedWorkingSet(input: valueInput)
+        let heads = query.outputShape.count >= 2 ? query.outputShape[query.outputShape.count - 2] : 1
+        let queryPositions = ShapeMath.saturatingProduct(query.outputShape.dropLast(2))
+        let keyPositions = ShapeMath.saturatingProduct(key.outputShape.dropFirst().dropLast(2))
+        let scores = ShapeMath.saturatingProduct([queryPositions, heads, keyPositions])
+        let combined = ShapeMath.saturatingProduct(query.outputShape.dropLast() + [value.outputShape.last ?? 1])
+        let projections = ShapeMath.saturatingSum(query.output, query.scratch, ShapeMath.saturatingProduct([key.output, repeats]), key.scratch,
+                                                  ShapeMath.saturatingProduct([value.output, repeats]), value.scratch, gate == nil ? 0 : query.output)
+        let outputShape = [inputs[queryIndex].first ?? 1] + outputShapes[0].enumerated().map { axis, size in
+            size ?? (axis + 1 < inputs[queryIndex].count ? inputs[queryIndex][axis + 1] : 1)
+        }
+        let scratch = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([projections, 2]), ShapeMath.saturatingProduct([scores, 3]), combined, combined)
+        let main = WorkingSet(outputShape: outputShape, scratch: scratch, scratchMeaning: "the projections, the attention scores and mask, and the combined heads")
+        guard returnScores else { return [main] }
+        let batch = max(inputs[queryIndex].first ?? 1, 1)
+        return [main, WorkingSet(outputShape: [batch, scores / batch])]
+    }
+
     /// ops.repeat(x, repeats, axis=-2) on projected (…, heads, dim): each head `repeats` times in a row.
     func repeatHeads(_ x: Tensor) -> Tensor {
         guard repeats > 1, x.rank >= 2 else { return x }
