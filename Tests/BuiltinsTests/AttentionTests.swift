@@ -97,3 +97,39 @@ final class AttentionMemoryTests: XCTestCase {
                                          settings: ExecutionSettings(memoryLimit: 4 << 30)))
     }
 }
+
+final class AttentionRefusalTests: XCTestCase {
+    /// Builds graph fixture `name` with `edit` applied to its model.json text; returns the errors.
+    func problems(_ name: String, _ edit: (String) -> String) -> String? {
+        let dir = GraphFixtureTests.root.appendingPathComponent(name)
+        do {
+            let text = edit(try String(contentsOf: dir.appendingPathComponent("model.json"), encoding: .utf8))
+            let weights = try WeightStore(path: dir.appendingPathComponent("weights.safetensors").path)
+            _ = try Model.build(try ModelDescription.parse(text, source: "edited.json"), registry: .withBuiltins(), weights: weights)
+            return nil
+        } catch {
+            return error.nnProblems.joined(separator: "\n")
+        }
+    }
+
+    func testBadConfigsAreRefusedNamingTheKey() {
+        let cases: [(String, String, String, String)] = [
+            ("mha_self", #""sliding_window": null"#, #""sliding_window": 2"#, "sliding_window"),
+            ("mha_self", #""attention_axes": [1]"#, #""attention_axes": [3]"#, "attention_axes"),
+            ("mha_self", #""num_heads": 2"#, #""num_heads": 0"#, "num_heads"),
+            ("grouped_query_attention", #""num_query_heads": 4, "num_key_value_heads": 2"#, #""num_query_heads": 4, "num_key_value_heads": 3"#, "num_key_value_heads"),
+            ("attention_layers", #""score_mode": "dot""#, #""score_mode": "general""#, "score_mode"),
+        ]
+        for (name, old, new, key) in cases {
+            let found = problems(name) { text in
+                guard let range = text.range(of: old) else { return "not found: \(old)" }
+                return text.replacingCharacters(in: range, with: new)
+            }
+            XCTAssertTrue(found?.contains(key) == true, "\(name) with \(new): \(found ?? "built")")
+        }
+    }
+
+    func testTheUneditedFixturesBuild() {
+        for name in ["mha_self", "grouped_query_attention", "attention_layers"] { XCTAssertNil(problems(name) { $0 }, name) }
+    }
+}
