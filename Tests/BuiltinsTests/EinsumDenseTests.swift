@@ -26,6 +26,14 @@ final class EinsumDenseTests: XCTestCase {
             let naive = naiveEinsumDense(x, plan: plan, sizes: sizes, kernel: kernel)
             XCTAssertEqual(fast.shape, naive.shape, equation)
             for (a, b) in zip(fast.data, naive.data) { XCTAssertEqual(a, b, accuracy: 1e-4, equation) }
+            // The packed AVX2 product, where it runs (no shared letters).
+            if plan.shared.isEmpty, Gemm.useAVX2Kernels {
+                let rows = plan.contracted.reduce(1) { $0 * (sizes[$1] ?? 1) }, columns = plan.kernelOnly.reduce(1) { $0 * (sizes[$1] ?? 1) }
+                let packed = PackedOnDemand(Weight(name: "k", shape: [rows, columns], storage: FloatStorage(kernel)), rows: rows, columns: columns)
+                let viaPacked = einsumDense(x, plan: plan, sizes: sizes, kernel: kernel, packed: packed)
+                XCTAssertEqual(viaPacked.shape, naive.shape, equation)
+                for (a, b) in zip(viaPacked.data, naive.data) { XCTAssertEqual(a, b, accuracy: 1e-4, "packed \(equation)") }
+            }
         }
     }
 

@@ -81,6 +81,8 @@ public struct EinsumDense: Layer {
     let kernelSizes: [Character: Int]
     /// The kernel in (shared, contracted, kernel-only) order.
     let kernel: [Float]
+    /// The same kernel for the AVX2 packed product (no shared letters: one matrix), nil elsewhere.
+    let packed: PackedOnDemand?
     /// The bias expanded over the output's trailing block from the first bias axis on.
     let bias: [Float]?
     public let activation: Activation
@@ -182,7 +184,13 @@ public struct EinsumDense: Layer {
                 return values[offset]
             }
         }
-        return EinsumDense(plan: plan, kernelSizes: kernelSizes, kernel: kernel, bias: bias,
+        var packed: PackedOnDemand?
+        if plan.shared.isEmpty, Gemm.useAVX2Kernels {
+            let rows = ShapeMath.saturatingProduct(plan.contracted.map { letter in kernelShape[plan.kernel.firstIndex(of: letter) ?? 0] })
+            let columns = ShapeMath.saturatingProduct(plan.kernelOnly.map { kernelSizes[$0] ?? 1 })
+            packed = PackedOnDemand(Weight(name: weight.name, shape: [rows, columns], storage: FloatStorage(kernel)), rows: rows, columns: columns)
+        }
+        return EinsumDense(plan: plan, kernelSizes: kernelSizes, kernel: kernel, packed: packed, bias: bias,
                            activation: try Activation.from(context), outputShape: outputShape)
     }
 
@@ -192,7 +200,7 @@ public struct EinsumDense: Layer {
         }
         var sizes = kernelSizes
         for (letter, size) in zip(plan.input, input.shape) { sizes[letter] = size }
-        var output = einsumDense(input, plan: plan, sizes: sizes, kernel: kernel)
+        var output = einsumDense(input, plan: plan, sizes: sizes, kernel: kernel, packed: packed)
         if let bias, !bias.isEmpty {
             output.data.withUnsafeMutableBufferPointer { y in
                 bias.withUnsafeBufferPointer { b in
@@ -211,7 +219,7 @@ public struct EinsumDense: Layer {
 
 /// einsum(plan, x, kernel) as matrix products: x full shape (letters `plan.input`), kernel in
 /// (shared, contracted, kernel-only) order; output full shape (letters `plan.output`).
-func einsumDense(_ x: Tensor, plan: EinsumPlan, sizes: [Character: Int], kernel: [Float]) -> Tensor {
+func einsumDense(_ x: Tensor, plan: EinsumPlan, sizes: [Character: Int], kernel: [Float], packed: PackedOnDemand? = nil) -> Tensor {
     func count(_ letters: [Character]) -> Int { ShapeMath.saturatingProduct(letters.map { sizes[$0] ?? 1 }) }
     let order = plan.shared + plan.free + plan.contracted + plan.summed
     let permutation = order.compactMap { plan.input.firstIndex(of: $0) }
@@ -227,6 +235,10 @@ func einsumDense(_ x: Tensor, plan: EinsumPlan, sizes: [Character: Int], kernel:
     operand.data.withUnsafeBufferPointer { a in
         kernel.withUnsafeBufferPointer { b in
             result.withUnsafeMutableBufferPointer { c in
+                if s == 1, let packed, let matrix = packed.kernel(rows: m) {
+                    matrix.multiply(a.baseAddress!, lda: k, into: c.baseAddress!, ldc: n, m: m)
+                    return
+                }
                 for block in 0..<s {
                     Gemm.gemm(a.baseAddress! + block * m * k, b.baseAddress! + block * k * n, c.baseAddress! + block * m * n,
                               m: m, n: n, k: k)
