@@ -7,7 +7,7 @@ import LayerRegistry
 /// tools/make_graph_fixtures.py's "issue 15: attention" section), within 1e-5 on every output.
 extension XCTestCase {
     /// Runs graph fixture `name` and compares every output with Keras's.
-    func assertMatchesKeras(_ name: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertAttentionFixtureMatchesKeras(_ name: String, file: StaticString = #filePath, line: UInt = #line) {
         do {
             guard let entry = try GraphFixtureTests.manifest().cases[name] else {
                 return XCTFail("\(name) is not in the manifest", file: file, line: line)
@@ -37,20 +37,20 @@ extension XCTestCase {
 }
 
 final class AttentionTests: XCTestCase {
-    func testMultiHeadAttentionSelfWithScoresAndCausalMatchesKeras() { assertMatchesKeras("mha_self") }
-    func testMultiHeadAttentionCrossByKeywordsWithAttentionMaskMatchesKeras() { assertMatchesKeras("mha_cross") }
-    func testMultiHeadAttentionWithEmbeddingMasksMatchesKeras() { assertMatchesKeras("mha_masked") }
-    func testMultiHeadAttentionOverSeveralAxesWithGateMatchesKeras() { assertMatchesKeras("mha_axes") }
-    func testTransformerEncoderOnPaddedMaskedTokensMatchesKeras() { assertMatchesKeras("transformer_encoder") }
+    func testMultiHeadAttentionSelfWithScoresAndCausalMatchesKeras() { assertAttentionFixtureMatchesKeras("mha_self") }
+    func testMultiHeadAttentionCrossByKeywordsWithAttentionMaskMatchesKeras() { assertAttentionFixtureMatchesKeras("mha_cross") }
+    func testMultiHeadAttentionWithEmbeddingMasksMatchesKeras() { assertAttentionFixtureMatchesKeras("mha_masked") }
+    func testMultiHeadAttentionOverSeveralAxesWithGateMatchesKeras() { assertAttentionFixtureMatchesKeras("mha_axes") }
+    func testTransformerEncoderOnPaddedMaskedTokensMatchesKeras() { assertAttentionFixtureMatchesKeras("transformer_encoder") }
 }
 
 final class DotAttentionTests: XCTestCase {
-    func testAttentionAndAdditiveAttentionScoreModesMatchKeras() { assertMatchesKeras("attention_layers") }
-    func testAttentionWithEmbeddingMasksMatchesKeras() { assertMatchesKeras("attention_masked") }
+    func testAttentionAndAdditiveAttentionScoreModesMatchKeras() { assertAttentionFixtureMatchesKeras("attention_layers") }
+    func testAttentionWithEmbeddingMasksMatchesKeras() { assertAttentionFixtureMatchesKeras("attention_masked") }
 }
 
 final class GroupedQueryAttentionTests: XCTestCase {
-    func testGroupedQueryAttentionMatchesKeras() { assertMatchesKeras("grouped_query_attention") }
+    func testGroupedQueryAttentionMatchesKeras() { assertAttentionFixtureMatchesKeras("grouped_query_attention") }
 }
 
 final class AttentionKernelTests: XCTestCase {

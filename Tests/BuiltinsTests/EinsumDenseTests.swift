@@ -5,7 +5,7 @@ import LayerRegistry
 
 /// EinsumDense: the matrix-product kernel against its naive twin, Keras's fixture, and refusals.
 final class EinsumDenseTests: XCTestCase {
-    func testEveryEquationFormMatchesKeras() { assertMatchesKeras("einsum_dense") }
+    func testEveryEquationFormMatchesKeras() { assertAttentionFixtureMatchesKeras("einsum_dense") }
 
     /// Each letter class (shared, free, contracted, kernel-only, summed) and a permuted output.
     func testMatrixProductKernelMatchesItsNaiveTwin() throws {
