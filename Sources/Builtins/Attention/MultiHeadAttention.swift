@@ -286,6 +286,12 @@ public struct MultiHeadAttention: NodeLayer {
         let valueMask = inputs[valueIndex].mask
         let keyMask = keyIndex.flatMap { inputs[$0].mask }
         guard queryMask != nil || valueMask != nil || keyMask != nil || useCausalMask || attentionMaskIndex != nil else { return nil }
+        // A sequence mask has one flag per step of axis 1: it fits only attention over that axis.
+        for (mask, length) in [(queryMask, queryLength), (valueMask, keyLength), (keyMask, keyLength)] {
+            if let mask, mask.count != batch * length {
+                throw NNError(.input, "MultiHeadAttention", "a sequence mask of \(mask.count) flags does not fit \(batch) × \(length) attention positions")
+            }
+        }
         var flags = [Bool](repeating: true, count: batch * queryLength * keyLength)
         var explicit: Tensor?
         var explicitStrides: [Int] = []
