@@ -546,6 +546,20 @@ def grouped_query_attention(rng):
         "x": floats(rng, 3, 4, 6), "kv": floats(rng, 3, 5, 6), "tokens": padded_tokens(rng, 3, 5, 10)}
 
 
+@case("attention on sequences whose length is known only at run time (Input((None,))): Embedding(mask_zero), "
+      "MultiHeadAttention with use_causal_mask, GroupQueryAttention, Attention, EinsumDense over the steps")
+def attention_any_length(rng):
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    embedding = L.Embedding(10, 4, mask_zero=True, name="embedding")
+    a = L.MultiHeadAttention(num_heads=2, key_dim=2, name="mha")(embedding(tokens), embedding(tokens), use_causal_mask=True)
+    e = embedding(tokens)
+    b = L.GroupQueryAttention(head_dim=2, num_query_heads=2, num_key_value_heads=1, name="gqa")(e, e)
+    e = embedding(tokens)
+    c = L.Attention(name="attention")([e, e])
+    d = L.EinsumDense("abc,cd->abd", output_shape=(None, 3), bias_axes="d", name="einsum")(a)
+    return keras.Model(tokens, [a, b, c, d], name="attention_any_length"), {"tokens": padded_tokens(rng, 3, 5, 10)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 

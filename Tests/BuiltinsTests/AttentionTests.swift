@@ -133,3 +133,7 @@ final class AttentionRefusalTests: XCTestCase {
         for name in ["mha_self", "grouped_query_attention", "attention_layers"] { XCTAssertNil(problems(name) { $0 }, name) }
     }
 }
+
+final class AttentionAnyLengthTests: XCTestCase {
+    func testAttentionOnSequencesOfRunTimeLengthMatchesKeras() { assertAttentionFixtureMatchesKeras("attention_any_length") }
+}
