@@ -401,6 +401,175 @@ def unet_unknown_size(rng):
     up = L.Conv2DTranspose(4, 2, strides=2, padding="same", name="up")(mid)
     merged = L.Concatenate(name="merge")([up, skip])
     return keras.Model(image, L.Conv2D(2, 1, name="head")(merged), name="unet"), {"image": floats(rng, 2, 8, 10, 3)}
+# --- issue 15: attention ---
+
+@case("EinsumDense in every equation form Keras accepts: ab,bc->ac (relu), abc,cd->abd, ...b,bc->...c, "
+      "ab...,bc->ac..., abc,cde->abde, a summed input axis (abc,cd->ad), an axis shared by input and kernel "
+      "(abc,bcd->abd), bias on a middle axis, no bias")
+def einsum_dense(rng):
+    x = keras.Input((3, 4), name="x")
+    flat = keras.Input((4,), name="flat")
+    outputs = [
+        L.EinsumDense("ab,bc->ac", output_shape=5, bias_axes="c", activation="relu", name="ed_2d")(flat),
+        L.EinsumDense("abc,cd->abd", output_shape=(3, 5), bias_axes="d", name="ed_seq")(x),
+        L.EinsumDense("...b,bc->...c", output_shape=5, bias_axes="c", name="ed_left")(x),
+        L.EinsumDense("ab...,bc->ac...", output_shape=(5,), bias_axes="c", name="ed_right")(x),
+        L.EinsumDense("abc,cde->abde", output_shape=(None, 2, 3), bias_axes="de", name="ed_heads")(x),
+        L.EinsumDense("abc,cd->ad", output_shape=(5,), bias_axes="d", name="ed_summed")(x),
+        L.EinsumDense("abc,bcd->abd", output_shape=(3, 2), bias_axes="bd", name="ed_shared")(x),
+        L.EinsumDense("abc,cd->abd", output_shape=(3, 2), bias_axes="b", name="ed_bias_b")(x),
+        L.EinsumDense("abc,cd->abd", output_shape=(None, 2), activation="tanh", name="ed_no_bias")(x),
+    ]
+    return keras.Model([x, flat], outputs, name="einsum_dense"), {"x": floats(rng, 2, 3, 4), "flat": floats(rng, 2, 4)}
+
+
+@case("MultiHeadAttention self-attention mha(x, x) with return_attention_scores (two outputs), and a second "
+      "layer with use_causal_mask, value_dim, output_shape and use_bias=False")
+def mha_self(rng):
+    x = keras.Input((4, 6), name="x")
+    out, scores = L.MultiHeadAttention(num_heads=2, key_dim=3, name="mha")(x, x, return_attention_scores=True)
+    causal = L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=4, output_shape=(5,), use_bias=False,
+                                  name="mha_causal")(x, x, use_causal_mask=True)
+    return keras.Model(x, [out, scores, causal], name="mha_self"), {"x": floats(rng, 2, 4, 6)}
+
+
+@case("MultiHeadAttention cross-attention by keywords (query=, value=, key=) on sequences of different lengths, "
+      "with an attention_mask input (a fully masked row included), and positional query, value, key with causal mask")
+def mha_cross(rng):
+    q = keras.Input((3, 4), name="q")
+    v = keras.Input((5, 6), name="v")
+    k = keras.Input((5, 2), name="k")
+    m = keras.Input((3, 5), dtype="int32", name="m")
+    a = L.MultiHeadAttention(num_heads=2, key_dim=4, name="mha_kw")(query=q, value=v, key=k, attention_mask=m)
+    b = L.MultiHeadAttention(num_heads=1, key_dim=3, name="mha_pos")(q, v, k, use_causal_mask=True)
+    mask = (rng.random((2, 3, 5)) > 0.4).astype(np.int32)
+    mask[1, 2, :] = 0
+    return keras.Model([q, v, k, m], [a, b], name="mha_cross"), {
+        "q": floats(rng, 2, 3, 4), "v": floats(rng, 2, 5, 6), "k": floats(rng, 2, 5, 2), "m": mask}
+
+
+@case("MultiHeadAttention on padded tokens: Embedding(mask_zero) masks as query and value (and key), with and "
+      "without use_causal_mask, and a masked query against an unmasked value; pooled over real steps")
+def mha_masked(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    other = keras.Input((4, 5), name="other")
+    # Keras's MultiHeadAttention.call clears the mask of the tensors it is given (set_keras_mask(query, None)),
+    # so a tensor read by a later attention layer would arrive unmasked: each layer gets its own embedding call.
+    embedding = L.Embedding(12, 4, mask_zero=True, name="embedding")
+    e = embedding(tokens)
+    a = L.MultiHeadAttention(num_heads=2, key_dim=3, name="mha_masked")(e, e)
+    e = embedding(tokens)
+    b = L.MultiHeadAttention(num_heads=2, key_dim=2, name="mha_masked_causal")(e, e, e, use_causal_mask=True)
+    c = L.MultiHeadAttention(num_heads=2, key_dim=2, name="mha_query_masked")(embedding(tokens), other)
+    d = L.MultiHeadAttention(num_heads=2, key_dim=2, name="mha_value_masked")(other, embedding(tokens))
+    pooled = L.GlobalAveragePooling1D(name="pool")(a)
+    return keras.Model([tokens, other], [a, b, c, d, pooled], name="mha_masked"), {
+        "tokens": padded_tokens(rng, 3, 6, 12), "other": floats(rng, 3, 4, 5)}
+
+
+@case("MultiHeadAttention over several attention axes of a rank-4 input (attention_axes=(1, 2), and (2,) "
+      "with a negative-axis spelling), with use_gate and output_shape of two axes")
+def mha_axes(rng):
+    x = keras.Input((3, 2, 4), name="x")
+    a = L.MultiHeadAttention(num_heads=2, key_dim=2, attention_axes=(1, 2), name="mha_2d")(x, x)
+    b = L.MultiHeadAttention(num_heads=2, key_dim=3, attention_axes=(-3,), name="mha_axis2", use_gate=True)(x, x)
+    c = L.MultiHeadAttention(num_heads=1, key_dim=2, output_shape=(2, 3), name="mha_out2")(x, x)
+    return keras.Model(x, [a, b, c], name="mha_axes"), {"x": floats(rng, 2, 3, 2, 4)}
+
+
+@case("Transformer encoder block of keras.io's text classification example with built-in layers: token "
+      "Embedding(mask_zero) + position Embedding(mask_zero) over positions 1..len (0 on padding), "
+      "MultiHeadAttention, Dropout, residual Add, LayerNormalization(1e-6), feed-forward Dense relu + Dense, "
+      "GlobalAveragePooling1D over real steps, Dense heads; padded, masked input")
+def transformer_encoder(rng):
+    maxlen, vocab, dim, heads, ff = 8, 20, 8, 2, 16
+    tokens = keras.Input((maxlen,), dtype="int32", name="tokens")
+    positions = keras.Input((maxlen,), dtype="int32", name="positions")
+    x = L.Add(name="embed")([L.Embedding(vocab, dim, mask_zero=True, name="token_emb")(tokens),
+                             L.Embedding(maxlen + 1, dim, mask_zero=True, name="pos_emb")(positions)])
+    attn = L.MultiHeadAttention(num_heads=heads, key_dim=dim, name="attention")(x, x)
+    attn = L.Dropout(0.1, name="dropout1")(attn)
+    out1 = L.LayerNormalization(epsilon=1e-6, name="layernorm1")(L.Add(name="residual1")([x, attn]))
+    ffn = L.Dense(ff, activation="relu", name="ffn_1")(out1)
+    ffn = L.Dense(dim, name="ffn_2")(ffn)
+    ffn = L.Dropout(0.1, name="dropout2")(ffn)
+    out2 = L.LayerNormalization(epsilon=1e-6, name="layernorm2")(L.Add(name="residual2")([out1, ffn]))
+    pooled = L.GlobalAveragePooling1D(name="pool")(out2)
+    h = L.Dense(20, activation="relu", name="dense")(L.Dropout(0.1, name="dropout3")(pooled))
+    out = L.Dense(2, activation="softmax", name="head")(L.Dropout(0.1, name="dropout4")(h))
+    t = padded_tokens(rng, 3, maxlen, vocab)
+    p = np.where(t != 0, np.arange(1, maxlen + 1)[None, :], 0).astype(np.int32)
+    return keras.Model([tokens, positions], [out, out2], name="transformer_encoder"), {"tokens": t, "positions": p}
+
+
+@case("Attention (dot, use_scale, concat with and without scale, causal, return_attention_scores, a key) and "
+      "AdditiveAttention (scale, no scale) on float sequences")
+def attention_layers(rng):
+    q = keras.Input((3, 4), name="q")
+    v = keras.Input((5, 4), name="v")
+    k = keras.Input((5, 4), name="k")
+    dot, scores = L.Attention(name="dot")([q, v], return_attention_scores=True)
+    outputs = [dot, scores,
+               L.Attention(use_scale=True, name="dot_scaled")([q, v, k]),
+               L.Attention(score_mode="concat", name="concat")([q, v]),
+               L.Attention(score_mode="concat", use_scale=True, name="concat_scaled")([q, v, k]),
+               L.Attention(name="causal")([q, v], use_causal_mask=True),
+               L.AdditiveAttention(name="additive")([q, v, k]),
+               L.AdditiveAttention(use_scale=False, name="additive_plain")([q, v])]
+    model = keras.Model([q, v, k], outputs, name="attention_layers")
+    for layer in model.layers:  # scales away from their initial ones, so a missed weight shows
+        for weight in layer.weights:
+            weight.assign(rng.uniform(0.5, 1.5, size=weight.shape).astype(np.float32))
+    return model, {"q": floats(rng, 2, 3, 4), "v": floats(rng, 2, 5, 4), "k": floats(rng, 2, 5, 4)}
+
+
+@case("Attention and AdditiveAttention on padded tokens: the value's mask on the scores, the query's mask "
+      "zeroing the output, causal with a mask")
+def attention_masked(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    other = keras.Input((4, 3), name="other")
+    embedding = L.Embedding(12, 3, mask_zero=True, name="embedding")
+    e = embedding(tokens)
+    a = L.Attention(name="self")([e, e])
+    b = L.Attention(name="self_causal", use_scale=True)([e, e], use_causal_mask=True)
+    c = L.AdditiveAttention(name="additive_query_masked")([e, other])
+    d = L.Attention(name="value_masked")([other, e])
+    # (Keras writes the output mask of Attention into a graph as ops, NotEqual then ConvertToTensor, when a
+    # later layer reads it; ConvertToTensor is not an nnbuild operation yet, so nothing here reads it.)
+    return keras.Model([tokens, other], [a, b, c, d], name="attention_masked"), {
+        "tokens": padded_tokens(rng, 3, 6, 12), "other": floats(rng, 3, 4, 3)}
+
+
+@case("GroupedQueryAttention: 4 query heads sharing 2 key/value heads with return_attention_scores, a cross "
+      "call with a key, use_causal_mask and no bias, a gate, and Embedding(mask_zero) masks on query and value")
+def grouped_query_attention(rng):
+    x = keras.Input((4, 6), name="x")
+    kv = keras.Input((5, 6), name="kv")
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    out, scores = L.GroupQueryAttention(head_dim=3, num_query_heads=4, num_key_value_heads=2, name="gqa")(
+        x, x, return_attention_scores=True)
+    cross = L.GroupQueryAttention(head_dim=2, num_query_heads=3, num_key_value_heads=1, use_bias=False,
+                                    name="gqa_cross")(x, kv, kv, use_causal_mask=True)
+    gated = L.GroupQueryAttention(head_dim=2, num_query_heads=2, num_key_value_heads=2, use_gate=True,
+                                    name="gqa_gate")(x, kv)
+    e = L.Embedding(10, 4, mask_zero=True, name="embedding")(tokens)
+    masked = L.GroupQueryAttention(head_dim=2, num_query_heads=4, num_key_value_heads=2, name="gqa_masked")(e, e)
+    return keras.Model([x, kv, tokens], [out, scores, cross, gated, masked], name="grouped_query_attention"), {
+        "x": floats(rng, 3, 4, 6), "kv": floats(rng, 3, 5, 6), "tokens": padded_tokens(rng, 3, 5, 10)}
+
+
+@case("attention on sequences whose length is known only at run time (Input((None,))): Embedding(mask_zero), "
+      "MultiHeadAttention with use_causal_mask, GroupQueryAttention, Attention, EinsumDense over the steps")
+def attention_any_length(rng):
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    embedding = L.Embedding(10, 4, mask_zero=True, name="embedding")
+    a = L.MultiHeadAttention(num_heads=2, key_dim=2, name="mha")(embedding(tokens), embedding(tokens), use_causal_mask=True)
+    e = embedding(tokens)
+    b = L.GroupQueryAttention(head_dim=2, num_query_heads=2, num_key_value_heads=1, name="gqa")(e, e)
+    e = embedding(tokens)
+    c = L.Attention(name="attention")([e, e])
+    d = L.EinsumDense("abc,cd->abd", output_shape=(None, 3), bias_axes="d", name="einsum")(a)
+    return keras.Model(tokens, [a, b, c, d], name="attention_any_length"), {"tokens": padded_tokens(rng, 3, 5, 10)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ public enum Builtins {
         registerLayerScale(registry)
         registerRandomAugmentation(registry)
         registerCategoricalPreprocessing(registry)
+        registerAttention(registry)
     }
 }
 
