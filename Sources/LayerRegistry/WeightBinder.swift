@@ -64,9 +64,21 @@ final class WeightBinder {
         }
         let placeholder = Weight(name: variable, shape: shape, storage: FloatStorage(zeros: elements))
         guard let innermost = scope.last else { return placeholder }
-        var candidates = paths.filter { path in
-            path.segments.count >= 2 && path.segments.last == variable && !used.contains(path.name)
-                && path.segments.dropLast().contains(innermost)
+        func candidatesNamed(_ accepts: (String) -> Bool) -> [(name: String, segments: [String])] {
+            paths.filter { path in
+                path.segments.count >= 2 && path.segments.last.map(accepts) == true && !used.contains(path.name)
+                    && path.segments.dropLast().contains(innermost)
+            }
+        }
+        var candidates = candidatesNamed { $0 == variable }
+        if candidates.isEmpty {
+            // Keras 3 numbers a weight created without a name model-wide (LayerScale's `variable`,
+            // `variable_1`, …); such a suffix is accepted only when no tensor has the plain name.
+            candidates = candidatesNamed { last in
+                guard last.hasPrefix(variable + "_") else { return false }
+                let suffix = last.dropFirst(variable.count + 1)
+                return !suffix.isEmpty && suffix.allSatisfy(\.isASCII) && suffix.allSatisfy(\.isNumber)
+            }
         }
         if candidates.count > 1 {
             func matched(_ segments: [String]) -> Int {
