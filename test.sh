@@ -60,6 +60,15 @@ if grep -q '^SKIPPED:' "$log"; then
   echo "== Keras round trip: SKIPPED, not run and not counted as passed: $(sed -n 's/^SKIPPED: //p' "$log" | head -1)"
 fi
 
+echo "== Keras Applications end to end (needs TensorFlow; small input sizes; tools/applications_test.py --all for the default sizes)"
+python3 tools/applications_test.py .build/release/nnbuild 2>&1 | grep -v -e '^WARNING' -e '^I0000' -e '^W0000' -e 'DT_DOUBLE' \
+  -e 'oneDNN' -e 'cpu_feature_guard' -e 'To enable the following' | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count
+if grep -q '^SKIPPED:' "$log"; then
+  echo "== Keras Applications: SKIPPED, not run and not counted as passed: $(sed -n 's/^SKIPPED: //p' "$log" | head -1)"
+fi
+
 echo "== Examples/CustomLayer: a Keras custom layer via the Swift API and as a plugin"
 example=Examples/CustomLayer
 # A failed build must not fall back on binaries left from an earlier one.
