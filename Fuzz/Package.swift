@@ -18,6 +18,10 @@ let package = Package(
             .product(name: "LayerRegistry", package: "nnbuild"),
             .product(name: "Builtins", package: "nnbuild"),
         ], swiftSettings: fuzzer),
+        // The HDF5 reader (.keras weights, legacy .h5), seeded with Tests/HDF5Fixtures.
+        .executableTarget(name: "FuzzHDF5", dependencies: [
+            .product(name: "ModelSpec", package: "nnbuild"),
+        ], swiftSettings: fuzzer),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -2,11 +2,11 @@
 # Builds the libFuzzer targets and runs each for SECONDS (default 600), starting from the seed
 # corpus (real files: the committed fixtures and examples). Crashing inputs land in
 # Fuzz/crashes/<target>/; commit them under Tests/Malformed/ as regression tests once fixed.
-#   Fuzz/run.sh [SECONDS] [FuzzSpec|FuzzWeights]
+#   Fuzz/run.sh [SECONDS] [FuzzSpec|FuzzWeights|FuzzHDF5]
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-600}
-targets=${2:-"FuzzSpec FuzzWeights"}
+targets=${2:-"FuzzSpec FuzzWeights FuzzHDF5"}
 # A clean build: objects left from a build with other coverage flags make libFuzzer refuse to run.
 # swiftc's -sanitize=fuzzer adds no coverage by itself here, hence the explicit flags.
 rm -rf .build
@@ -15,7 +15,9 @@ swift build -c release --sanitize fuzzer --sanitize address \
 for target in $targets; do
   corpus=corpus/$target
   mkdir -p "$corpus" crashes/$target
-  if [ "$target" = FuzzSpec ]; then
+  if [ "$target" = FuzzHDF5 ]; then
+    find ../Tests/HDF5Fixtures -name '*.h5' -size -128k -exec cp {} "$corpus/" \; 2>/dev/null || true
+  elif [ "$target" = FuzzSpec ]; then
     find ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.json' -size -64k -exec cp {} "$corpus/" \; 2>/dev/null || true
   else
     find ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.safetensors' -size -256k -exec cp {} "$corpus/" \; 2>/dev/null || true
