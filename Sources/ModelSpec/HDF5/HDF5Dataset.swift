@@ -71,8 +71,15 @@ final class HDF5Floats {
 }
 
 enum HDF5Values {
+    /// The most elements `value()` converts: it is for attributes and small datasets (names,
+    /// configs, counts); weights go through `floats()`, which stores 4 bytes per element.
+    static let maxValueElements = 1 << 22
+
     static func value(_ storage: HDF5Storage) throws -> HDF5Value {
         let reader = storage.reader
+        guard storage.elementCount <= maxValueElements else {
+            throw reader.error(storage.at, "dataset", "has \(storage.elementCount) elements; value() reads at most \(maxValueElements) (use floats() for numbers)")
+        }
         let total = try reader.checkedByteCount(storage.shape, elementSize: storage.elementSize, storage.at, "dataset")
         var raw = [UInt8](repeating: 0, count: total)
         try storage.forEachRun { run, first in
@@ -165,30 +172,32 @@ extension HDF5Reader {
     /// is not one or holds no such object.
     func globalHeapObject(collection: Int, index: Int, at: Int) throws -> UnsafeRawBufferPointer {
         let outside = { (why: String) in self.error(at, "variable-length string", "points outside the global heap (\(why))") }
-        guard let head = try? bytes(at: collection, count: 8 + lengthSize, "global heap"), Array(head.prefix(4)) == Array("GCOL".utf8) else {
-            throw outside("no 'GCOL' collection at 0x\(String(collection, radix: 16))")
+        let objects = try heapObjects(at: collection) {
+            guard let head = try? bytes(at: collection, count: 8 + lengthSize, "global heap"), Array(head.prefix(4)) == Array("GCOL".utf8) else {
+                throw outside("no 'GCOL' collection at 0x\(String(collection, radix: 16))")
+            }
+            var h = HDF5Cursor(self, head, at: collection, what: "global heap")
+            try h.skip(8)
+            let total = try h.length()
+            guard total >= 8 + lengthSize, let whole = try? bytes(at: collection, count: total, "global heap") else {
+                throw outside("the collection at 0x\(String(collection, radix: 16)) claims \(total) bytes, past the end of the file")
+            }
+            var c = HDF5Cursor(self, whole, at: collection, what: "global heap")
+            try c.skip(8 + lengthSize)
+            var objects: [Int: Range<Int>] = [:]
+            while c.remaining >= 8 + lengthSize {
+                let id = try c.u16()
+                try c.skip(6)
+                let size = try c.length()
+                if id == 0 { break }
+                guard size <= c.remaining else { throw c.fail("object \(id) claims \(size) bytes, past the collection's end") }
+                objects[id] = c.absolute..<(c.absolute + size)
+                try c.skip(size)
+                try c.align(8, from: 0)
+            }
+            return objects
         }
-        var h = HDF5Cursor(self, head, at: collection, what: "global heap")
-        try h.skip(8)
-        let total = try h.length()
-        guard total >= 8 + lengthSize, let whole = try? bytes(at: collection, count: total, "global heap") else {
-            throw outside("the collection at 0x\(String(collection, radix: 16)) claims \(total) bytes, past the end of the file")
-        }
-        var c = HDF5Cursor(self, whole, at: collection, what: "global heap")
-        try c.skip(8 + lengthSize)
-        var objects = 0
-        while c.remaining >= 8 + lengthSize {
-            let id = try c.u16()
-            try c.skip(6)
-            let size = try c.length()
-            if id == 0 { break }
-            guard size <= c.remaining else { throw c.fail("object \(id) claims \(size) bytes, past the collection's end") }
-            let data = try c.bytes(size)
-            if id == index { return data }
-            try c.align(8, from: 0)
-            objects += 1
-            guard objects <= HDF5Reader.maxItems else { break }
-        }
+        if let range = objects[index] { return try bytes(at: range.lowerBound, count: range.count, "global heap object") }
         throw outside("collection 0x\(String(collection, radix: 16)) has no object \(index)")
     }
 }

@@ -101,6 +101,10 @@ public struct HDF5Group {
     struct Link { let name: String; let address: Int?; let order: Int? }
 
     func links() throws -> [Link] {
+        try reader.links(at: address) { try parseLinks() }
+    }
+
+    private func parseLinks() throws -> [Link] {
         let header = try reader.header(at: address)
         if let table = header.first(0x11) {
             var c = HDF5Cursor(reader, table.body, at: table.offset, what: "symbol table message")

@@ -16,6 +16,10 @@ final class HDF5Reader {
     private(set) var rootAddress = 0
     /// Parsed object headers by address, so a header is parsed once however often it is reached.
     private var headers: [Int: HDF5ObjectHeader] = [:]
+    /// A group's links by header address, and a global heap collection's objects by address:
+    /// each parsed once, so looking up N members or N strings never costs N² parses.
+    private var linkCache: [Int: [HDF5Group.Link]] = [:]
+    private var heapCache: [Int: [Int: Range<Int>]] = [:]
     private let lock = NSLockLike()
 
     /// The most structures of one kind (links, B-tree nodes, continuation blocks, heap objects)
@@ -148,6 +152,20 @@ final class HDF5Reader {
         if let cached = lock.withLock({ headers[address] }) { return cached }
         let parsed = try HDF5ObjectHeader(self, address: address)
         lock.withLock { headers[address] = parsed }
+        return parsed
+    }
+
+    func links(at address: Int, _ parse: () throws -> [HDF5Group.Link]) throws -> [HDF5Group.Link] {
+        if let cached = lock.withLock({ linkCache[address] }) { return cached }
+        let parsed = try parse()
+        lock.withLock { linkCache[address] = parsed }
+        return parsed
+    }
+
+    func heapObjects(at address: Int, _ parse: () throws -> [Int: Range<Int>]) throws -> [Int: Range<Int>] {
+        if let cached = lock.withLock({ heapCache[address] }) { return cached }
+        let parsed = try parse()
+        lock.withLock { heapCache[address] = parsed }
         return parsed
     }
 }
