@@ -122,20 +122,27 @@ public struct HDF5Group {
             let flags = try c.u8()
             tracked = flags & 1 != 0
             if flags & 1 != 0 { try c.skip(8) }
-            if try c.address() != nil {
-                throw c.fail("dense link storage (a fractal heap, which h5py uses for groups of more than 8 members with libver v108 or later) is not supported")
+            if let heap = try c.address() {
+                guard let tree = try c.address() else { throw c.fail("dense link storage without a name index") }
+                var links: [Link] = []
+                for (body, offset) in try HDF5DenseStorage(reader: reader, heap: heap, tree: tree).messages() {
+                    links.append(try HDF5Group.parseLink(reader, HDF5Message(type: 0x6, flags: 0, creationOrder: nil, body: body, offset: offset)))
+                }
+                return HDF5Group.ordered(links, tracked: tracked)
             }
         }
         var links: [Link] = []
         for m in header.messages where m.type == 0x6 {
             links.append(try HDF5Group.parseLink(reader, m))
         }
+        return HDF5Group.ordered(links, tracked: tracked)
+    }
+
+    static func ordered(_ links: [Link], tracked: Bool) -> [Link] {
         if tracked, links.allSatisfy({ $0.order != nil }) {
-            links.sort { ($0.order ?? 0) < ($1.order ?? 0) }
-        } else {
-            links.sort { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+            return links.sorted { ($0.order ?? 0) < ($1.order ?? 0) }
         }
-        return links
+        return links.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
     }
 
     static func parseLink(_ reader: HDF5Reader, _ m: HDF5Message) throws -> Link {
