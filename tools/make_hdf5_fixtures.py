@@ -52,6 +52,11 @@ def fill(f, compact_ok=True):
         plist.set_layout(h5py.h5d.COMPACT)
         ds = h5py.h5d.create(lay.id, b"compact", h5py.h5t.IEEE_F32LE, sid, dcpl=plist)
         ds.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+    many = f.create_group("attrs")                            # more than 8: dense attribute storage in v108+
+    for i in range(12):
+        many.attrs["a%02d" % i] = np.int32(i)
+    if f.libver[0] != "earliest":                              # over 64 kB: a 'huge' fractal heap object
+        f.create_group("huge").attrs["huge"] = np.arange(20000, dtype="<f4")
     big = f.create_group("big")
     for i in range(120):
         big.create_dataset("m%03d" % i, data=np.array([i], dtype="<i4"))

@@ -66,6 +66,8 @@ public struct HDF5Group {
         return try HDF5Values.value(storage)
     }
 
+    /// The attributes' names, in the order the object header (or, for more than 8 attributes in
+    /// libver v108+ files, the dense storage's name-hash index) holds them.
     public func attributeNames() throws -> [String] {
         try HDF5Attributes.all(reader, try reader.header(at: address)).map(\.0)
     }
@@ -228,18 +230,21 @@ struct HDF5LocalHeap {
 
 enum HDF5Attributes {
     static func all(_ reader: HDF5Reader, _ header: HDF5ObjectHeader) throws -> [(String, HDF5Storage)] {
+        var bodies = header.messages.filter { $0.type == 0xC }.map { ($0.body, $0.offset) }
         if let info = header.first(0x15) {
             var c = HDF5Cursor(reader, info.body, at: info.offset, what: "attribute info message")
             try c.skip(1)
             let flags = try c.u8()
             if flags & 1 != 0 { try c.skip(2) }
-            if try c.address() != nil {
-                throw c.fail("dense attribute storage (a fractal heap, used for more than 8 attributes or one over 64 kB) is not supported")
+            // Dense attribute storage: more than 8 attributes, or one over 64 kB, in libver v108+ files.
+            if let heap = try c.address() {
+                guard let tree = try c.address() else { throw c.fail("dense attribute storage without a name index") }
+                bodies += try HDF5DenseStorage(reader: reader, heap: heap, tree: tree).messages()
             }
         }
         var result: [(String, HDF5Storage)] = []
-        for m in header.messages where m.type == 0xC {
-            var c = HDF5Cursor(reader, m.body, at: m.offset, what: "attribute message")
+        for (body, offset) in bodies {
+            var c = HDF5Cursor(reader, body, at: offset, what: "attribute message")
             let version = try c.u8()
             guard (1...3).contains(version) else { throw c.fail("version \(version) is not supported (expected 1, 2 or 3)") }
             let flags = try c.u8()
