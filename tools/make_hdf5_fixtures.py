@@ -46,6 +46,12 @@ def fill(f, compact_ok=True):
     lay.create_dataset("shuffle_gzip", data=data, chunks=(5, 5), shuffle=True, compression="gzip")
     lay.create_dataset("single_chunk", data=data, chunks=(6, 10), compression="gzip")
     lay.create_dataset("fletcher", data=data, chunks=(6, 10), fletcher32=True)
+    # Chunks allocated when the dataset is created: libver "latest" indexes them implicitly.
+    early = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    early.set_chunk((4, 3))
+    early.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    ds = h5py.h5d.create(lay.id, b"early", h5py.h5t.IEEE_F32LE, h5py.h5s.create_simple((6, 10)), dcpl=early)
+    ds.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
     if compact_ok:
         sid = h5py.h5s.create_simple((6, 10))
         plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)

@@ -64,7 +64,7 @@ final class HDF5Tests: XCTestCase {
             XCTAssertThrowsError(try types.dataset("vlen").floats(), name)
 
             let layouts = try root.group("layouts")
-            for member in ["contiguous", "chunked", "gzip", "shuffle_gzip", "single_chunk", "fletcher", "compact"] {
+            for member in ["contiguous", "chunked", "gzip", "shuffle_gzip", "single_chunk", "fletcher", "compact", "early"] {
                 let d = try layouts.dataset(member)
                 XCTAssertEqual(d.shape, [6, 10], "\(name) \(member)")
                 XCTAssertEqual(try d.floats().array, HDF5Tests.layoutData, "\(name) \(member)")

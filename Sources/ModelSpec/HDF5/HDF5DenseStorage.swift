@@ -36,7 +36,7 @@ struct HDF5DenseStorage {
         case 8: idOffset = 0
         default: throw c.fail("record type \(type) is not a name index (expected 5 for links or 8 for attributes)")
         }
-        guard recordSize >= idOffset + idLength, nodeSize > 10 else { throw c.fail("\(recordSize)-byte records cannot hold a \(idLength)-byte heap ID") }
+        guard idLength > 0, recordSize >= idOffset + idLength, nodeSize > 10 else { throw c.fail("\(recordSize)-byte records cannot hold a \(idLength)-byte heap ID") }
         guard let root else { return [] }
         guard depth <= 1 else { throw c.fail("a v2 B-tree of depth \(depth) (more than about 10,000 members) is not supported") }
         var ids: [UnsafeRawBufferPointer] = []

@@ -129,7 +129,9 @@ enum HDF5Type {
         }
     }
 
-    static func parse(_ reader: HDF5Reader, _ c: inout HDF5Cursor) throws -> (HDF5Type, Int) {
+    /// `nested` is true for a variable-length string's base type, which may not itself be variable-length
+    /// (so a hostile message cannot nest types thousands deep).
+    static func parse(_ reader: HDF5Reader, _ c: inout HDF5Cursor, nested: Bool = false) throws -> (HDF5Type, Int) {
         let at = c.absolute
         let classVersion = try c.u8()
         let bits0 = try c.u8()
@@ -156,8 +158,9 @@ enum HDF5Type {
             return (.fixedString(size: size), size)
         case 9:
             guard bits0 & 0x0f == 1 else { throw reader.error(at, what, "variable-length sequences are not supported (only variable-length strings)") }
+            guard !nested else { throw reader.error(at, what, "a variable-length type inside a variable-length type is not supported") }
             _ = bits1
-            _ = try HDF5Type.parse(reader, &c)
+            _ = try HDF5Type.parse(reader, &c, nested: true)
             return (.variableString, size)
         default:
             let names = [2: "time", 4: "bitfield", 5: "opaque", 6: "compound", 7: "reference", 8: "enum", 10: "array"]
