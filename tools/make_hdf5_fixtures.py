@@ -150,7 +150,7 @@ case("continuation_cycle.h5", d, "a continuation cycle")
 layout = base.index(b"\x03\x02\x03")
 d = bytearray(base)
 d[layout + 11: layout + 19] = struct.pack("<II", 1 << 20, 1 << 20)
-case("chunk_2pow40.h5", d, "claims 4398046511104 bytes")
+case("chunk_2pow40.h5", d, "a chunk claims 4398046511104 bytes")
 # The variable-length string attribute's global heap collection moved past the end of the file.
 gcol = base.index(b"GCOL")
 element = struct.pack("<IQ", len("a variable-length string"), gcol)   # length, then collection address

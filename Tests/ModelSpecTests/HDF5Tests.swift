@@ -150,6 +150,8 @@ final class HDF5Tests: XCTestCase {
                 XCTFail("\(parts[0]) was accepted")
             } catch let error as NNError {
                 XCTAssertTrue(error.message.contains(parts[1]), "\(parts[0]): \(error.message)")
+                XCTAssertTrue(error.message.hasPrefix("HDF5: "), "\(parts[0]): \(error.message)")
+                if ProcessInfo.processInfo.environment["HDF5_PRINT"] != nil { print(parts[0], error) }
                 XCTAssertEqual(error.location, path)
             }
         }

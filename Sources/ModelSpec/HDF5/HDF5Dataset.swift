@@ -41,7 +41,7 @@ public struct HDF5Dataset {
     }
 
     private func convert() throws -> FloatStorage {
-        _ = try file.reader.checkedByteCount(shape, elementSize: storage.elementSize, storage.at, "dataset '\(path)'")
+        _ = try file.reader.checkedByteCount(shape, elementSize: storage.elementSize, storage.at, "object header", subject: "dataset '\(path)'")
         let count = storage.elementCount
         let owner = HDF5Floats(count: count)
         guard let pointer = owner.pointer else {
@@ -80,7 +80,7 @@ enum HDF5Values {
         guard storage.elementCount <= maxValueElements else {
             throw reader.error(storage.at, "dataset", "has \(storage.elementCount) elements; value() reads at most \(maxValueElements) (use floats() for numbers)")
         }
-        let total = try reader.checkedByteCount(storage.shape, elementSize: storage.elementSize, storage.at, "dataset")
+        let total = try reader.checkedByteCount(storage.shape, elementSize: storage.elementSize, storage.at, "object header")
         var raw = [UInt8](repeating: 0, count: total)
         try storage.forEachRun { run, first in
             let start = first * storage.elementSize

@@ -259,7 +259,7 @@ enum HDF5Attributes {
             var s = HDF5Cursor(reader, try c.bytes(pad(spaceSize)), at: c.absolute, what: "attribute '\(name)' dataspace")
             let shape = try HDF5Dataspace.parse(reader, &s) ?? [0]
             let at = c.absolute
-            let total = try reader.checkedByteCount(shape, elementSize: elementSize, at, "attribute '\(name)'")
+            let total = try reader.checkedByteCount(shape, elementSize: elementSize, at, "attribute message", subject: "attribute '\(name)'")
             let data = try c.bytes(total)
             result.append((name, HDF5Storage(reader, type: type, elementSize: elementSize, shape: shape, data: data, at: at)))
         }

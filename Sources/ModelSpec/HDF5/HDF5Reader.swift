@@ -75,17 +75,17 @@ final class HDF5Reader {
     /// Bytes a dataset or chunk of `count` elements of `elementSize` bytes would take, refused
     /// before anything is allocated when it overflows or exceeds what the file could hold even
     /// compressed (deflate cannot shrink data more than 1032:1).
-    func checkedByteCount(_ dims: [Int], elementSize: Int, _ at: Int, _ what: String) throws -> Int {
+    func checkedByteCount(_ dims: [Int], elementSize: Int, _ at: Int, _ what: String, subject: String = "the data") throws -> Int {
         var total = elementSize
         for d in dims {
             guard d >= 0, let next = HDF5Reader.multiply(total, d) else {
-                throw error(at, what, "the size \(dims) × \(elementSize) bytes overflows")
+                throw error(at, what, "\(subject): the size \(dims) × \(elementSize) bytes overflows")
             }
             total = next
         }
         let limit = max(size, 1 << 16).multipliedReportingOverflow(by: 1032)
         guard !limit.overflow, total <= limit.partialValue else {
-            throw error(at, what, "claims \(total) bytes (shape \(dims), \(elementSize)-byte elements), more than a \(size)-byte file can hold")
+            throw error(at, what, "\(subject) claims \(total) bytes (shape \(dims), \(elementSize)-byte elements), more than a \(size)-byte file can hold")
         }
         return total
     }

@@ -142,7 +142,7 @@ struct HDF5Storage {
     /// mapped file; each chunk is decoded once into scratch memory. Elements no chunk covers are
     /// never passed (they hold the fill value, zero).
     func forEachRun(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
-        let total = try reader.checkedByteCount(shape, elementSize: elementSize, at, "dataset")
+        let total = try reader.checkedByteCount(shape, elementSize: elementSize, at, "object header")
         switch layout {
         case .compact(let data):
             guard data.count >= total else { throw reader.error(at, "compact data", "holds \(data.count) bytes, the dataset needs \(total)") }
@@ -152,7 +152,7 @@ struct HDF5Storage {
             guard size >= total else { throw reader.error(address, "contiguous data", "holds \(size) bytes, the dataset needs \(total)") }
             try body(try reader.bytes(at: address, count: total, "contiguous data"), 0)
         case .chunked(let dims, let index, let filters):
-            let chunkBytes = try reader.checkedByteCount(dims, elementSize: elementSize, at, "chunk")
+            let chunkBytes = try reader.checkedByteCount(dims, elementSize: elementSize, at, "object header", subject: "a chunk")
             var seen: Set<[Int]> = []
             try forEachChunk(dims: dims, index: index, chunkBytes: chunkBytes) { offsets, address, storedSize, mask in
                 guard offsets.count == shape.count, zip(offsets, shape).allSatisfy({ $0 >= 0 && $0 < $1 }), zip(offsets, dims).allSatisfy({ $0 % $1 == 0 }) else {
