@@ -293,10 +293,15 @@ struct HDF5Storage {
             guard stored.count >= size else { throw reader.error(at, "chunk", "holds \(stored.count) bytes, a chunk needs \(size)") }
             return try body(UnsafeRawBufferPointer(rebasing: stored[0..<size]))
         }
-        var data = Array(stored)
-        for filter in active.reversed() {
+        // The last filter applied on writing is undone first, straight from the mapped bytes
+        // when it is deflate (the usual case), so the stored chunk is never copied as it is.
+        var data: [UInt8] = []
+        for (step, filter) in active.reversed().enumerated() {
+            if step == 0 && filter.id != 1 { data = Array(stored) }
             switch filter.id {
-            case 1: data = try inflate(data, bound: size + 4 * filters.count, at: at)
+            case 1:
+                let bound = size + 4 * filters.count
+                data = step == 0 ? try inflate(stored, bound: bound, at: at) : try data.withUnsafeBytes { try inflate($0, bound: bound, at: at) }
             case 2:
                 let width = filter.values.first ?? elementSize
                 if width > 1, data.count >= width {
@@ -339,7 +344,7 @@ struct HDF5Storage {
     }
 
     /// A zlib stream inflated to at most `bound` bytes; a stream that would produce more is refused.
-    private func inflate(_ input: [UInt8], bound: Int, at: Int) throws -> [UInt8] {
+    private func inflate(_ input: UnsafeRawBufferPointer, bound: Int, at: Int) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw reader.error(at, "chunk", "zlib could not start inflating")
@@ -347,17 +352,17 @@ struct HDF5Storage {
         defer { inflateEnd(&stream) }
         guard input.count < Int(UInt32.max), bound < Int(UInt32.max) else { throw reader.error(at, "chunk", "is too large to inflate") }
         var out = [UInt8](repeating: 0, count: bound + 1)
-        var input = input
-        let (status, produced) = input.withUnsafeMutableBytes { inRaw -> (Int32, Int) in
+        let (status, produced) = { () -> (Int32, Int) in
             out.withUnsafeMutableBytes { outRaw -> (Int32, Int) in
-                stream.next_in = inRaw.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                stream.avail_in = uInt(inRaw.count)
+                // zlib never writes through next_in; its C signature is merely not const.
+                stream.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: Bytef.self)) }
+                stream.avail_in = uInt(input.count)
                 stream.next_out = outRaw.baseAddress?.assumingMemoryBound(to: Bytef.self)
                 stream.avail_out = uInt(outRaw.count)
                 let result = CZlib.inflate(&stream, Z_FINISH)
                 return (result, outRaw.count - Int(stream.avail_out))
             }
-        }
+        }()
         guard produced <= bound else { throw reader.error(at, "chunk", "inflates past its declared chunk size of \(bound) bytes") }
         guard status == Z_STREAM_END else {
             let reason = stream.msg.map { String(cString: $0) } ?? "status \(status)"
