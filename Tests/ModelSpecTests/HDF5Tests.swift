@@ -129,6 +129,21 @@ final class HDF5Tests: XCTestCase {
         XCTAssertEqual(try group.dataset(names[0]).floats().array, (0..<12).map { Float($0) / 10 })
     }
 
+    /// The file is opened through ModelSpec's one file-opening path: a directory or a device is
+    /// refused by its type, and bytes that are not HDF5 say so.
+    func testSpecialFilesAndNonHDF5AreRefused() throws {
+        XCTAssertThrowsError(try HDF5File(path: HDF5Tests.fixtures.path)) { error in
+            XCTAssertTrue("\(error)".contains("is a directory, expected a regular file"), "\(error)")
+        }
+        XCTAssertThrowsError(try HDF5File(path: "/dev/zero")) { error in
+            XCTAssertTrue("\(error)".contains("is a character device"), "\(error)")
+        }
+        XCTAssertThrowsError(try HDF5File(bytes: Array("{\"not\": \"hdf5\"}".utf8), source: "x.h5")) { error in
+            XCTAssertEqual((error as? NNError)?.location, "x.h5")
+            XCTAssertTrue("\(error)".contains("no HDF5 signature"), "\(error)")
+        }
+    }
+
     func testMissingMemberNamesTheGroup() throws {
         XCTAssertThrowsError(try open("sb0.h5").root.group("model_weights").dataset("nope")) { error in
             XCTAssertTrue("\(error)".contains("group '/model_weights' has no member 'nope'"), "\(error)")
