@@ -52,6 +52,9 @@ def fill(f, compact_ok=True):
     early.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     ds = h5py.h5d.create(lay.id, b"early", h5py.h5t.IEEE_F32LE, h5py.h5s.create_simple((6, 10)), dcpl=early)
     ds.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+    # A fill value, and chunks never written: they read as the fill value.
+    filled = f.create_dataset("filled", shape=(6, 10), dtype="<f4", chunks=(4, 3), fillvalue=2.5)
+    filled[0:4, 0:3] = data[0:4, 0:3]
     if compact_ok:
         sid = h5py.h5s.create_simple((6, 10))
         plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)

@@ -22,7 +22,7 @@ final class HDF5Tests: XCTestCase {
     func testEverySuperblockVersionReadsTheSameContent() throws {
         for name in ["sb0.h5", "sb2.h5", "sb3.h5"] {
             let root = try open(name).root
-            XCTAssertEqual(try root.memberNames(), ["attrs", "big"] + (name == "sb0.h5" ? [] : ["huge"]) + ["layouts", "model_weights", "signed", "types", "unsigned"], name)
+            XCTAssertEqual(try root.memberNames(), ["attrs", "big", "filled"] + (name == "sb0.h5" ? [] : ["huge"]) + ["layouts", "model_weights", "signed", "types", "unsigned"], name)
             XCTAssertEqual(try root.attributeNames().sorted(), ["fixed", "model_config", "names", "numbers", "title"], name)
             XCTAssertEqual(try root.attribute("title"), .string("nnbuild"), name)
             XCTAssertEqual(try root.attribute("fixed"), .string("abc"), name)
@@ -63,6 +63,10 @@ final class HDF5Tests: XCTestCase {
             XCTAssertEqual(try types.dataset("vlen").elementType, "string")
             XCTAssertThrowsError(try types.dataset("vlen").floats(), name)
 
+            // Only the first chunk was written; the others read as the fill value 2.5.
+            let filled: [Float] = (0..<60).map { (i: Int) -> Float in i / 10 < 4 && i % 10 < 3 ? HDF5Tests.layoutData[i] : 2.5 }
+            XCTAssertEqual(try root.dataset("filled").floats().array, filled, name)
+            XCTAssertEqual(try root.dataset("filled").value(), .numbers(shape: [6, 10], values: filled.map(Double.init)), name)
             let layouts = try root.group("layouts")
             for member in ["contiguous", "chunked", "gzip", "shuffle_gzip", "single_chunk", "fletcher", "compact", "early"] {
                 let d = try layouts.dataset(member)

@@ -49,6 +49,10 @@ public struct HDF5Dataset {
         }
         let type = storage.type
         let size = storage.elementSize
+        if let fill = storage.fill {
+            let value = fill.withUnsafeBytes { Float(HDF5Values.number($0, 0, type)) }
+            pointer.update(repeating: value, count: count)
+        }
         try storage.forEachRun { run, first in
             let n = run.count / size
             guard first >= 0, first + n <= count else { return }
@@ -82,6 +86,9 @@ enum HDF5Values {
         }
         let total = try reader.checkedByteCount(storage.shape, elementSize: storage.elementSize, storage.at, "object header")
         var raw = [UInt8](repeating: 0, count: total)
+        if let fill = storage.fill {
+            for i in 0..<total { raw[i] = fill[i % fill.count] }
+        }
         try storage.forEachRun { run, first in
             let start = first * storage.elementSize
             guard start >= 0, start + run.count <= raw.count else { return }

@@ -27,6 +27,9 @@ struct HDF5Storage {
     let shape: [Int]
     let layout: HDF5Layout
     let at: Int
+    /// The bytes of one element that unwritten storage reads as, when the file sets a fill value
+    /// other than zero.
+    let fill: [UInt8]?
 
     init(_ reader: HDF5Reader, header: HDF5ObjectHeader) throws {
         self.reader = reader
@@ -41,6 +44,36 @@ struct HDF5Storage {
         if let pipeline = header.first(0xB) { filters = try HDF5Storage.parseFilters(reader, pipeline) }
         guard let layoutMessage = header.first(0x8) else { throw reader.error(at, "object header", "a dataset without a layout message") }
         layout = try HDF5Storage.parseLayout(reader, layoutMessage, rank: shape.count, filters: filters)
+        // Strings keep the zero fill (empty strings): a variable-length fill value would be a
+        // heap reference, which nothing Keras writes uses.
+        if case .variableString = type { fill = nil } else { fill = try HDF5Storage.parseFill(reader, header, elementSize: elementSize) }
+    }
+
+    /// The fill value (message 0x5, or the old message 0x4); nil when absent or all zero bytes.
+    static func parseFill(_ reader: HDF5Reader, _ header: HDF5ObjectHeader, elementSize: Int) throws -> [UInt8]? {
+        var bytes: UnsafeRawBufferPointer?
+        if let m = header.first(0x5) {
+            var c = HDF5Cursor(reader, m.body, at: m.offset, what: "fill value message")
+            let version = try c.u8()
+            switch version {
+            case 1, 2:
+                try c.skip(2)
+                let defined = try c.u8()
+                if version == 1 || defined != 0, c.remaining >= 4 { bytes = try c.bytes(try c.u32()) }
+            case 3:
+                let flags = try c.u8()
+                if flags & 0x20 != 0 { bytes = try c.bytes(try c.u32()) }
+            default: throw c.fail("version \(version) is not supported (expected 1, 2 or 3)")
+            }
+        } else if let m = header.first(0x4) {
+            var c = HDF5Cursor(reader, m.body, at: m.offset, what: "fill value message")
+            bytes = try c.bytes(try c.u32())
+        }
+        guard let bytes, !bytes.isEmpty, bytes.contains(where: { $0 != 0 }) else { return nil }
+        guard bytes.count == elementSize else {
+            throw reader.error(header.address, "fill value message", "a \(bytes.count)-byte fill value for \(elementSize)-byte elements")
+        }
+        return Array(bytes)
     }
 
     init(_ reader: HDF5Reader, type: HDF5Type, elementSize: Int, shape: [Int], data: UnsafeRawBufferPointer, at: Int) {
@@ -50,6 +83,7 @@ struct HDF5Storage {
         self.shape = shape
         self.layout = .compact(data)
         self.at = at
+        self.fill = nil
     }
 
     static func parseFilters(_ reader: HDF5Reader, _ m: HDF5Message) throws -> [HDF5Filter] {
