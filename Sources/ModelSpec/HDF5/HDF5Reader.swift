@@ -20,7 +20,7 @@ final class HDF5Reader {
     /// each parsed once, so looking up N members or N strings never costs N² parses.
     private var linkCache: [Int: [HDF5Group.Link]] = [:]
     private var heapCache: [Int: [Int: Range<Int>]] = [:]
-    private let lock = NSLockLike()
+    private let lock = HDF5Lock()
 
     /// The most structures of one kind (links, B-tree nodes, continuation blocks, heap objects)
     /// one walk visits; far past any Keras model, far below what makes a walk slow.
@@ -171,7 +171,7 @@ final class HDF5Reader {
 }
 
 /// A minimal mutex, so `HDF5File` may be read from several threads.
-final class NSLockLike: @unchecked Sendable {
+final class HDF5Lock: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     init() { pthread_mutex_init(&mutex, nil) }
     deinit { pthread_mutex_destroy(&mutex) }
