@@ -15,14 +15,17 @@ swift build -c release --sanitize fuzzer --sanitize address \
 for target in $targets; do
   corpus=corpus/$target
   mkdir -p "$corpus" crashes/$target
+  max_len=65536
   if [ "$target" = FuzzHDF5 ]; then
-    find ../Tests/HDF5Fixtures -name '*.h5' -size -128k -exec cp {} "$corpus/" \; 2>/dev/null || true
+    # HDF5 files are sparse with headers: whole fixtures up to 256 kB, so seeds are not truncated.
+    max_len=262144
+    find ../Tests/HDF5Fixtures -name '*.h5' -size -256k -exec cp {} "$corpus/" \; 2>/dev/null || true
   elif [ "$target" = FuzzSpec ]; then
     find ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.json' -size -64k -exec cp {} "$corpus/" \; 2>/dev/null || true
   else
     find ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.safetensors' -size -256k -exec cp {} "$corpus/" \; 2>/dev/null || true
   fi
   echo "== $target for $seconds s (corpus: $(ls "$corpus" | wc -l) files)"
-  ".build/release/$target" "$corpus" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
+  ".build/release/$target" "$corpus" -max_total_time="$seconds" -max_len=$max_len -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix="crashes/$target/" -print_final_stats=1 2>&1 | tail -n 15
 done

@@ -64,10 +64,8 @@ def fill(f, compact_ok=True):
     many = f.create_group("attrs")                            # more than 8: dense attribute storage in v108+
     for i in range(12):
         many.attrs["a%02d" % i] = np.int32(i)
-    if f.libver[0] != "earliest":                              # over 64 kB: a 'huge' fractal heap object
-        f.create_group("huge").attrs["huge"] = np.arange(20000, dtype="<f4")
     big = f.create_group("big")
-    for i in range(120):
+    for i in range(60):                               # > 45: a v2 B-tree of depth 1 in v108+ files
         big.create_dataset("m%03d" % i, data=np.array([i], dtype="<i4"))
 
 
@@ -79,6 +77,8 @@ def write(name, **kw):
 write("sb0.h5")                                       # superblock 0, symbol-table groups, layout v3
 write("sb2.h5", libver=("v108", "v108"))              # superblock 2, object header v2, link messages
 write("sb3.h5", libver="latest")                      # superblock 3, layout v4 chunk indexes
+with h5py.File(os.path.join(OUT, "huge_attribute.h5"), "w", libver="latest") as f:
+    f.attrs["huge"] = np.arange(20000, dtype="<f4")                # over 64 kB: a 'huge' fractal heap object
 with h5py.File(os.path.join(OUT, "ordered.h5"), "w", track_order=True) as f:
     for name in ["zeta", "alpha", "mid"]:
         f.create_group(name)

@@ -22,7 +22,7 @@ final class HDF5Tests: XCTestCase {
     func testEverySuperblockVersionReadsTheSameContent() throws {
         for name in ["sb0.h5", "sb2.h5", "sb3.h5"] {
             let root = try open(name).root
-            XCTAssertEqual(try root.memberNames(), ["attrs", "big", "filled"] + (name == "sb0.h5" ? [] : ["huge"]) + ["layouts", "model_weights", "signed", "types", "unsigned"], name)
+            XCTAssertEqual(try root.memberNames(), ["attrs", "big", "filled", "layouts", "model_weights", "signed", "types", "unsigned"], name)
             XCTAssertEqual(try root.attributeNames().sorted(), ["fixed", "model_config", "names", "numbers", "title"], name)
             XCTAssertEqual(try root.attribute("title"), .string("nnbuild"), name)
             XCTAssertEqual(try root.attribute("fixed"), .string("abc"), name)
@@ -76,11 +76,11 @@ final class HDF5Tests: XCTestCase {
         }
     }
 
-    /// A group of 120 members: several symbol-table nodes under a B-tree in superblock 0.
+    /// A group of 60 members: several symbol-table nodes under a B-tree in superblock 0.
     func testLargeSymbolTableGroup() throws {
         let big = try open("sb0.h5").root.group("big")
-        XCTAssertEqual(try big.memberNames(), (0..<120).map { String(format: "m%03d", $0) })
-        XCTAssertEqual(try big.dataset("m077").value(), .numbers(shape: [1], values: [77]))
+        XCTAssertEqual(try big.memberNames(), (0..<60).map { String(format: "m%03d", $0) })
+        XCTAssertEqual(try big.dataset("m037").value(), .numbers(shape: [1], values: [37]))
     }
 
     /// h5py keeps a group of more than 8 members in dense link storage (a fractal heap indexed
@@ -88,8 +88,8 @@ final class HDF5Tests: XCTestCase {
     func testDenseLinkStorage() throws {
         for name in ["sb2.h5", "sb3.h5"] {
             let big = try open(name).root.group("big")
-            XCTAssertEqual(try big.memberNames(), (0..<120).map { String(format: "m%03d", $0) }, name)
-            XCTAssertEqual(try big.dataset("m077").value(), .numbers(shape: [1], values: [77]), name)
+            XCTAssertEqual(try big.memberNames(), (0..<60).map { String(format: "m%03d", $0) }, name)
+            XCTAssertEqual(try big.dataset("m037").value(), .numbers(shape: [1], values: [37]), name)
         }
     }
 
@@ -101,11 +101,9 @@ final class HDF5Tests: XCTestCase {
             let attrs = try root.group("attrs")
             XCTAssertEqual(try attrs.attributeNames().sorted(), (0..<12).map { String(format: "a%02d", $0) }, name)
             XCTAssertEqual(try attrs.attribute("a07"), .numbers(shape: [], values: [7]), name)
-            if name != "sb0.h5" {
-                XCTAssertThrowsError(try root.group("huge").attribute("huge"), name) { error in
-                    XCTAssertTrue("\(error)".contains("a huge heap object is not supported"), "\(error)")
-                }
-            }
+        }
+        XCTAssertThrowsError(try open("huge_attribute.h5").root.attribute("huge")) { error in
+            XCTAssertTrue("\(error)".contains("a huge heap object is not supported"), "\(error)")
         }
     }
 
