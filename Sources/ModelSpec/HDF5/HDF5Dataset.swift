@@ -56,6 +56,11 @@ public struct HDF5Dataset {
         try storage.forEachRun { run, first in
             let n = run.count / size
             guard first >= 0, first + n <= count else { return }
+            // Little-endian float32, what Keras writes for every weight: one byte copy, no decoding.
+            if case .float(4, false) = type, UInt32(1).littleEndian == 1, let source = run.baseAddress {
+                UnsafeMutableRawPointer(pointer + first).copyMemory(from: source, byteCount: n * 4)
+                return
+            }
             for i in 0..<n { pointer[first + i] = Float(HDF5Values.number(run, i * size, type)) }
         }
         return FloatStorage(base: UnsafePointer(pointer), count: count, owner: owner)
