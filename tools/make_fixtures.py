@@ -839,5 +839,31 @@ def main(argv):
     return 0
 
 
+# --- issue 15: pooling and shape layers ---
+
+spatial("maxpool3d_default", (4, 5, 6, 2), lambda: [L.MaxPooling3D()])
+spatial("maxpool3d_same_strides", (5, 6, 4, 3), lambda: [L.MaxPooling3D((2, 3, 2), strides=(1, 2, 3), padding="same")])
+spatial("avgpool3d_same", (5, 4, 6, 2), lambda: [L.AveragePooling3D(3, strides=2, padding="same")])
+spatial("avgpool3d_valid", (4, 5, 6, 2), lambda: [L.AveragePooling3D((2, 1, 3), strides=(1, 2, 2))])
+spatial("global_maxpool3d_keepdims", (3, 4, 5, 3), lambda: [L.GlobalMaxPooling3D(keepdims=True)])
+spatial("global_avgpool3d", (3, 4, 5, 3), lambda: [L.GlobalAveragePooling3D()])
+spatial("pool2d_unknown_size", (None, None, 3), lambda: [
+    L.MaxPooling2D(3, strides=2, padding="same"), L.AveragePooling2D((2, 1)), L.GlobalAveragePooling2D()], length=9)
+spatial("pool2d_unknown_size_keepdims", (None, None, 2), lambda: [
+    L.AveragePooling2D(2, padding="same"), L.GlobalMaxPooling2D(keepdims=True)], length=5)
+spatial("pool3d_unknown_size", (None, None, None, 2), lambda: [
+    L.AveragePooling3D(2, strides=1, padding="same"), L.MaxPooling3D((1, 2, 3)), L.GlobalAveragePooling3D(keepdims=True)], length=6)
+spatial("permute_2d", (4, 3), lambda: [L.Permute((2, 1)), L.Dense(2)])
+spatial("permute_3d", (2, 3, 4), lambda: [L.Permute((3, 1, 2))])
+spatial("permute_4d", (2, 3, 4, 2), lambda: [L.Permute((2, 4, 1, 3))])
+spatial("identity", (4, 3), lambda: [L.Identity(), L.Dense(2)])
+spatial("zero_padding3d_int", (2, 3, 2, 2), lambda: [L.ZeroPadding3D(1)])
+spatial("zero_padding3d_nested", (2, 3, 2, 2), lambda: [L.ZeroPadding3D(((0, 2), (1, 0), (2, 1)))])
+spatial("cropping3d", (5, 6, 5, 2), lambda: [L.Cropping3D(((1, 2), (0, 3), (2, 0)))])
+spatial("cropping3d_default", (4, 4, 3, 2), lambda: [L.Cropping3D()])
+spatial("upsampling3d", (2, 3, 2, 2), lambda: [L.UpSampling3D((2, 1, 3))])
+spatial("upsampling3d_default", (2, 2, 3, 2), lambda: [L.UpSampling3D()])
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
