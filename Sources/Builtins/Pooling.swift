@@ -38,23 +38,6 @@ struct PoolingSettings: Sendable, Equatable {
     }
 }
 
-/// The unit names of each spatial axis, for messages.
-private func axisUnits(_ spatialRank: Int) -> [String] {
-    switch spatialRank {
-    case 1: ["steps"]
-    case 2: ["rows", "columns"]
-    default: ["slices", "rows", "columns"]
-    }
-}
-
-private func spatialMeaning(_ spatialRank: Int) -> String {
-    switch spatialRank {
-    case 1: "(batch, steps, channels)"
-    case 2: "(batch, height, width, channels)"
-    default: "(batch, depth, height, width, channels)"
-    }
-}
-
 /// `MaxPooling1D/2D/3D` / `AveragePooling1D/2D/3D`: max or mean over windows of `pool_size` moved
 /// by `strides`; with padding "same" the padded cells take no part in either. Spatial sizes may be
 /// unknown until run time (`Input((None, None, 3))`); the windows are then placed per call. Keras 3
@@ -80,7 +63,7 @@ public struct Pooling: Layer {
             for axis in 0..<spatialRank {
                 guard let length = context.inputShape[axis] else { output.append(nil); continue }
                 guard let window = settings.window(axis: axis, length: length) else {
-                    throw context.error("\(settings.misfit(axis: axis, length: length, unit: axisUnits(spatialRank)[axis])) (input \(describeShape(context.inputShape)))", key: "pool_size")
+                    throw context.error("\(settings.misfit(axis: axis, length: length, unit: spatialUnits(spatialRank)[axis])) (input \(describeShape(context.inputShape)))", key: "pool_size")
                 }
                 output.append(window.output)
             }
@@ -94,7 +77,7 @@ public struct Pooling: Layer {
         var axes: [WindowAxis] = []
         for (axis, length) in spatial.enumerated() {
             guard let window = settings.window(axis: axis, length: length) else {
-                throw NNError(.input, label, settings.misfit(axis: axis, length: length, unit: axisUnits(spatial.count)[axis]))
+                throw NNError(.input, label, settings.misfit(axis: axis, length: length, unit: spatialUnits(spatial.count)[axis]))
             }
             axes.append(window)
         }

@@ -1,3 +1,4 @@
+import LayerRegistry
 import Foundation
 
 /// Zero-pads (or, with negative amounts, crops) the two spatial axes. A 1-D layer is the same with a
@@ -27,6 +28,110 @@ package func pad2D(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int,
             out += outputWidth * channels
         }
     }
+}
+
+/// Zero padding (positive amounts) or cropping (negative ones) of volumes: each output slice is
+/// `pad2D` of its input slice, or zeros where it falls in the padding. A 2-D image is a volume of
+/// one slice with no depth amounts.
+///
+/// input [batch, D, H, W, C] → output [batch, D + front + back, H + top + bottom, W + left + right, C]
+package func pad3D(_ input: UnsafeBufferPointer<Float>, batch: Int, depth: Int, height: Int, width: Int, channels: Int,
+                   front: Int, back: Int, top: Int, bottom: Int, left: Int, right: Int, into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    let outputDepth = depth + front + back
+    let inputSlice = height * width * channels, outputSlice = (height + top + bottom) * (width + left + right) * channels
+    guard outputDepth > 0, outputSlice > 0 else { return }
+    for image in 0..<batch {
+        for outSlice in 0..<outputDepth {
+            let inSlice = outSlice - front
+            let out = y + (image * outputDepth + outSlice) * outputSlice
+            if inSlice < 0 || inSlice >= depth {
+                out.update(repeating: 0, count: outputSlice)
+            } else {
+                pad2D(UnsafeBufferPointer(start: x + (image * depth + inSlice) * inputSlice, count: inputSlice), batch: 1,
+                      height: height, width: width, channels: channels, top: top, bottom: bottom, left: left, right: right,
+                      into: UnsafeMutableBufferPointer(start: out, count: outputSlice))
+            }
+        }
+    }
+}
+
+/// Nearest-neighbour upsampling of volumes by whole factors: each slice upsampled as an image,
+/// then repeated `depthFactor` times (Keras's `ops.repeat` on each axis).
+///
+/// input [batch, D, H, W, C] → output [batch, D·depthFactor, H·rowFactor, W·columnFactor, C]
+package func upsampleNearest3D(_ input: UnsafeBufferPointer<Float>, batch: Int, depth: Int, height: Int, width: Int, channels: Int,
+                               depthFactor: Int, rowFactor: Int, columnFactor: Int, into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    let inputSlice = height * width * channels, outputSlice = inputSlice * rowFactor * columnFactor
+    var out = y
+    for slice in 0..<(batch * depth) {
+        upsampleNearest2D(UnsafeBufferPointer(start: x + slice * inputSlice, count: inputSlice), batch: 1, height: height, width: width,
+                          channels: channels, rowFactor: rowFactor, columnFactor: columnFactor,
+                          into: UnsafeMutableBufferPointer(start: out, count: outputSlice))
+        for copy in 1..<max(depthFactor, 1) { (out + copy * outputSlice).update(from: out, count: outputSlice) }
+        out += outputSlice * max(depthFactor, 1)
+    }
+}
+
+/// Reorders the per-sample axes: output axis i is input axis `order[i]` (a permutation of
+/// 0..<shape.count). The innermost loop runs along the last output axis, a contiguous copy when
+/// that axis stays last.
+///
+/// input [batch, shape…] → output [batch, shape[order[0]], …, shape[order[n-1]]]
+package func permuteAxes(_ input: UnsafeBufferPointer<Float>, batch: Int, shape: [Int], order: [Int],
+                         into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, var out = output.baseAddress, let lastAxis = order.last else { return }
+    var strides = Array(repeating: 1, count: shape.count)
+    for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
+    let sizes = order.map { shape[$0] }, steps = order.map { strides[$0] }
+    let sample = ShapeMath.saturatingProduct(shape)  // the caller checked this count
+    let inner = sizes[sizes.count - 1], innerStep = steps[steps.count - 1]
+    guard sample > 0 else { return }
+    let outer = sample / inner
+    for image in 0..<batch {
+        let base = x + image * sample
+        var index = Array(repeating: 0, count: sizes.count)
+        var offset = 0
+        for _ in 0..<outer {
+            if lastAxis == shape.count - 1 {
+                out.update(from: base + offset, count: inner)
+            } else {
+                var cell = base + offset
+                for position in 0..<inner { out[position] = cell.pointee; cell += innerStep }
+            }
+            out += inner
+            // Next index over the outer output axes, last fastest.
+            var axis = sizes.count - 2
+            while axis >= 0 {
+                index[axis] += 1
+                offset += steps[axis]
+                if index[axis] < sizes[axis] { break }
+                offset -= index[axis] * steps[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
+/// The naive twin of `permuteAxes`: each output element's input index computed from scratch.
+package func permuteAxesNaive(_ input: [Float], batch: Int, shape: [Int], order: [Int]) -> [Float] {
+    let sample = ShapeMath.saturatingProduct(shape)
+    let sizes = order.map { shape[$0] }
+    var output: [Float] = []
+    output.reserveCapacity(batch * sample)
+    for image in 0..<batch {
+        for flat in 0..<sample {
+            var rest = flat, outIndex = Array(repeating: 0, count: sizes.count)
+            for axis in stride(from: sizes.count - 1, through: 0, by: -1) { outIndex[axis] = rest % sizes[axis]; rest /= sizes[axis] }
+            var inIndex = Array(repeating: 0, count: shape.count)
+            for (axis, source) in order.enumerated() { inIndex[source] = outIndex[axis] }
+            let position = inIndex.enumerated().reduce(0) { $0 * shape[$1.offset] + $1.element }
+            output.append(input[image * sample + position])
+        }
+    }
+    return output
 }
 
 /// Nearest-neighbour upsampling by whole factors: each cell repeated `rowFactor` × `columnFactor`
