@@ -853,6 +853,12 @@ spatial("pool2d_unknown_size_keepdims", (None, None, 2), lambda: [
     L.AveragePooling2D(2, padding="same"), L.GlobalMaxPooling2D(keepdims=True)], length=5)
 spatial("pool3d_unknown_size", (None, None, None, 2), lambda: [
     L.AveragePooling3D(2, strides=1, padding="same"), L.MaxPooling3D((1, 2, 3)), L.GlobalAveragePooling3D(keepdims=True)], length=6)
+spatial("adaptive_avgpool1d", (7, 3), lambda: [L.AdaptiveAveragePooling1D(3)])
+spatial("adaptive_maxpool1d_more_bins", (3, 2), lambda: [L.AdaptiveMaxPooling1D(5)])
+spatial("adaptive_avgpool2d", (7, 5, 2), lambda: [L.AdaptiveAveragePooling2D((3, 2))])
+spatial("adaptive_maxpool2d", (6, 8, 3), lambda: [L.AdaptiveMaxPooling2D(3)])
+spatial("adaptive_avgpool3d", (5, 4, 7, 2), lambda: [L.AdaptiveAveragePooling3D((2, 3, 4))])
+spatial("adaptive_maxpool3d", (4, 5, 3, 2), lambda: [L.AdaptiveMaxPooling3D((3, 2, 2))])
 spatial("permute_2d", (4, 3), lambda: [L.Permute((2, 1)), L.Dense(2)])
 spatial("permute_3d", (2, 3, 4), lambda: [L.Permute((3, 1, 2))])
 spatial("permute_4d", (2, 3, 4, 2), lambda: [L.Permute((2, 4, 1, 3))])

@@ -8,6 +8,7 @@ public enum Builtins {
         registerCore(registry)
         registerConvolution(registry)
         registerPooling(registry)
+        registerAdaptivePooling(registry)
         registerReshaping(registry)
         registerEmbedding(registry)
         registerRecurrent(registry)

@@ -131,3 +131,52 @@ package func globalMaxPool(_ input: UnsafeBufferPointer<Float>, batch: Int, step
         }
     }
 }
+
+/// The bins of adaptive pooling along one axis, as Keras's TensorFlow backend places them: bin i
+/// covers input cells ⌊i·input / output⌋ ..< ⌈(i + 1)·input / output⌉ (PyTorch's bins too).
+package func adaptiveBins(input: Int, output: Int) -> [Range<Int>] {
+    guard input > 0, output > 0 else { return [] }
+    return (0..<output).map { bin in
+        let start = bin * input / output
+        let end = ((bin + 1) * input + output - 1) / output
+        return start..<max(min(end, input), start + 1)
+    }
+}
+
+/// Max or mean over each (slice, row, column) bin of a volume, channels last. A 2-D pooling has one
+/// depth bin over a depth of one; a 1-D pooling also one row bin.
+///
+/// input [batch, D, H, W, C] → output [batch, depthBins, rowBins, columnBins, C]
+package func adaptivePool3D(_ input: UnsafeBufferPointer<Float>, batch: Int, depth: Int, height: Int, width: Int, channels: Int,
+                            depthBins: [Range<Int>], rowBins: [Range<Int>], columnBins: [Range<Int>], average: Bool,
+                            into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, var out = output.baseAddress else { return }
+    for image in 0..<batch {
+        let base = x + image * depth * height * width * channels
+        for slices in depthBins {
+            for rows in rowBins {
+                for columns in columnBins {
+                    out.update(repeating: average ? 0 : -.infinity, count: channels)
+                    for slice in slices {
+                        for row in rows {
+                            var cell = base + ((slice * height + row) * width + columns.lowerBound) * channels
+                            for _ in columns {
+                                if average {
+                                    for channel in 0..<channels { out[channel] += cell[channel] }
+                                } else {
+                                    for channel in 0..<channels where cell[channel] > out[channel] { out[channel] = cell[channel] }
+                                }
+                                cell += channels
+                            }
+                        }
+                    }
+                    if average {
+                        let count = Float(slices.count * rows.count * columns.count)
+                        for channel in 0..<channels { out[channel] /= count }
+                    }
+                    out += channels
+                }
+            }
+        }
+    }
+}
