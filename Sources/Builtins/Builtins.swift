@@ -9,6 +9,7 @@ public enum Builtins {
         registerConvolution(registry)
         registerPooling(registry)
         registerAdaptivePooling(registry)
+        registerImagePreprocessing(registry)
         registerReshaping(registry)
         registerEmbedding(registry)
         registerRecurrent(registry)

@@ -156,8 +156,8 @@ extension SpatialPadding: PlansMemory {
     }
 }
 
-/// How `UpSampling2D` fills the new cells.
-enum Interpolation: String, Sendable, CaseIterable {
+/// How `UpSampling2D`, `Resizing` and `ops.image.resize` fill the new cells.
+package enum Interpolation: String, Sendable, CaseIterable {
     case nearest, bilinear, bicubic, area, lanczos3, lanczos5, gaussian, mitchellcubic
 }
 
@@ -216,22 +216,9 @@ public struct UpSampling: Layer {
         if interpolation != .nearest, max(outputHeight, outputWidth) > 1 << 20 {
             throw context.error("interpolation \"\(name)\" would produce \(outputHeight)×\(outputWidth) images; the largest side accepted is \(1 << 20) (\"nearest\" has no such limit)", key: "size")
         }
-        var weights: (rows: ResampleWeights, columns: ResampleWeights)?
-        switch interpolation {
-        case .nearest: weights = nil
-        case .bilinear: weights = (.bilinear(input: height, output: outputHeight), .bilinear(input: width, output: outputWidth))
-        case .bicubic: weights = (.bicubic(input: height, output: outputHeight), .bicubic(input: width, output: outputWidth))
-        case .area: weights = (.area(input: height, output: outputHeight), .area(input: width, output: outputWidth))
-        case .lanczos3, .lanczos5, .gaussian, .mitchellcubic:
-            let filter: ResampleFilter = switch interpolation {
-            case .lanczos3: .lanczos3
-            case .lanczos5: .lanczos5
-            case .gaussian: .gaussian
-            default: .mitchellCubic
-            }
-            weights = (.scaleAndTranslate(input: height, output: outputHeight, filter: filter),
-                       .scaleAndTranslate(input: width, output: outputWidth, filter: filter))
-        }
+        let weights = interpolation == .nearest ? nil
+            : (rows: ResampleWeights.resize(interpolation, input: height, output: outputHeight),
+               columns: ResampleWeights.resize(interpolation, input: width, output: outputWidth))
         return UpSampling(label: context.label, inputShape: context.inputShape, factors: size,
                           interpolation: interpolation, weights: weights, outputShape: [outputHeight, outputWidth, channels])
     }

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// input [batch, H, W, C] → output [batch, H + top + bottom, W + left + right, C]
 package func pad2D(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int, channels: Int,
-                   top: Int, bottom: Int, left: Int, right: Int, into output: UnsafeMutableBufferPointer<Float>) {
+                   top: Int, bottom: Int, left: Int, right: Int, fill: Float = 0, into output: UnsafeMutableBufferPointer<Float>) {
     guard let x = input.baseAddress, let y = output.baseAddress else { return }
     let outputHeight = height + top + bottom, outputWidth = width + left + right
     guard outputHeight > 0, outputWidth > 0 else { return }
@@ -19,11 +19,11 @@ package func pad2D(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int,
         for outRow in 0..<outputHeight {
             let inputRow = outRow - top
             if inputRow < 0 || inputRow >= height {
-                out.update(repeating: 0, count: outputWidth * channels)
+                out.update(repeating: fill, count: outputWidth * channels)
             } else {
-                out.update(repeating: 0, count: before)
+                out.update(repeating: fill, count: before)
                 (out + before).update(from: x + ((image * height + inputRow) * width + firstColumn) * channels, count: copied)
-                (out + before + copied).update(repeating: 0, count: after)
+                (out + before + copied).update(repeating: fill, count: after)
             }
             out += outputWidth * channels
         }
@@ -183,6 +183,27 @@ package struct ResampleWeights: Sendable, Equatable {
     @inline(__always)
     static func halfPixel(_ position: Int, scale: Float) -> Float {
         (Float(position) + 0.5) * scale - 0.5
+    }
+
+    /// `resize_nearest_neighbor` with half-pixel centres: the cell ⌊(o + 0.5)·in/out⌋, clamped.
+    package static func nearest(input: Int, output: Int) -> ResampleWeights {
+        let scale = Float(input) / Float(output)
+        let indices = (0..<output).map { min(max(Int(((Float($0) + 0.5) * scale).rounded(.down)), 0), input - 1) }
+        return ResampleWeights(input: input, output: output, taps: 1, indices: indices, weights: Array(repeating: 1, count: output))
+    }
+
+    /// The weights `tf.image.resize(method: interpolation, antialias: false)` uses along one axis.
+    package static func resize(_ interpolation: Interpolation, input: Int, output: Int) -> ResampleWeights {
+        switch interpolation {
+        case .nearest: .nearest(input: input, output: output)
+        case .bilinear: .bilinear(input: input, output: output)
+        case .bicubic: .bicubic(input: input, output: output)
+        case .area: .area(input: input, output: output)
+        case .lanczos3: .scaleAndTranslate(input: input, output: output, filter: .lanczos3)
+        case .lanczos5: .scaleAndTranslate(input: input, output: output, filter: .lanczos5)
+        case .gaussian: .scaleAndTranslate(input: input, output: output, filter: .gaussian)
+        case .mitchellcubic: .scaleAndTranslate(input: input, output: output, filter: .mitchellCubic)
+        }
     }
 
     /// `resize_bilinear` with half-pixel centres: lerp between ⌊s⌋ and ⌈s⌉, clamped to the edges.

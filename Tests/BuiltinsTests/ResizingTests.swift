@@ -1,0 +1,60 @@
+import XCTest
+@testable import Builtins
+import LayerRegistry
+
+final class ResizingTests: XCTestCase {
+    func testKerasResizingEveryInterpolation() {
+        for method in ["bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5"] {
+            assertMatchesKeras("resizing_\(method)_down")
+            assertMatchesKeras("resizing_\(method)_up")
+        }
+    }
+
+    func testKerasResizingAspectRatiosAndRunTimeSizes() {
+        for name in ["resizing_crop_to_aspect_ratio", "resizing_crop_to_aspect_ratio_wide", "resizing_pad_to_aspect_ratio",
+                     "resizing_pad_to_aspect_ratio_tall", "resizing_unknown_size"] {
+            assertMatchesKeras(name)
+        }
+    }
+
+    func testKerasCenterCrop() {
+        assertMatchesKeras("center_crop")
+        assertMatchesKeras("center_crop_smaller_input")
+    }
+
+    /// Keras's framing arithmetic: a centred crop to the target's aspect ratio, and padding of the
+    /// same amount on both sides (an odd difference loses a row).
+    func testFrames() {
+        let crop = ImageResize(height: 5, width: 4, interpolation: .bilinear, aspect: .crop)
+        let cropped = crop.frame(height: 8, width: 11)  // keeps 8 × 6 (8·4/5 = 6.4 → 6), from column 2
+        XCTAssertTrue(cropped == (0, 0, -2, -3), "\(cropped)")
+        let pad = ImageResize(height: 6, width: 6, interpolation: .bilinear, aspect: .pad(fill: 1))
+        let padded = pad.frame(height: 7, width: 4)  // to 7 × 7: one column each side (3 / 2 → 1)
+        XCTAssertTrue(padded == (0, 0, 1, 1), "\(padded)")
+        XCTAssertTrue(ImageResize(height: 2, width: 2, interpolation: .area, aspect: .stretch).frame(height: 5, width: 3) == (0, 0, 0, 0))
+    }
+
+    func testNearestPicksHalfPixelCentres() {
+        XCTAssertEqual(ResampleWeights.nearest(input: 5, output: 2).indices, [1, 3])
+        XCTAssertEqual(ResampleWeights.nearest(input: 2, output: 5).indices, [0, 0, 1, 1, 1])
+    }
+
+    func testConfigErrors() throws {
+        let cases: [(String, String)] = [
+            (#""height": 2"#, "config.width"),
+            (#""height": 0, "width": 2"#, "config.height"),
+            (#""height": 2, "width": 2, "interpolation": "gaussian""#, "config.interpolation"),
+            (#""height": 2, "width": 2, "crop_to_aspect_ratio": true, "pad_to_aspect_ratio": true"#, "only one of"),
+            (#""height": 2, "width": 2, "fill_mode": "reflect""#, "config.fill_mode"),
+            (#""height": 2, "width": 2, "antialias": true"#, "config.antialias"),
+        ]
+        for (options, text) in cases {
+            let layer = #"{"class_name": "Resizing", "config": {"name": "r", \#(options)}}"#
+            let message = try XCTUnwrap(HandBuilt.buildError(input: [4, 4, 1], layers: [layer]), options)
+            XCTAssertTrue(message.contains(text), "\(options): \(message)")
+        }
+        let crop = #"{"class_name": "CenterCrop", "config": {"name": "c", "height": 2, "width": 2}}"#
+        let message = try XCTUnwrap(HandBuilt.buildError(input: [nil, 4, 1], layers: [crop]))
+        XCTAssertTrue(message.contains("known size"), message)
+    }
+}
