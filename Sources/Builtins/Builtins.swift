@@ -10,6 +10,7 @@ public enum Builtins {
         registerPooling(registry)
         registerAdaptivePooling(registry)
         registerImagePreprocessing(registry)
+        registerImageOperations(registry)
         registerReshaping(registry)
         registerEmbedding(registry)
         registerRecurrent(registry)

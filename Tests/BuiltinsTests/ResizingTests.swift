@@ -57,4 +57,29 @@ final class ResizingTests: XCTestCase {
         let message = try XCTUnwrap(HandBuilt.buildError(input: [nil, 4, 1], layers: [crop]))
         XCTAssertTrue(message.contains("known size"), message)
     }
+
+    /// `ops.image.resize` nodes in a Functional model (Tests/GraphFixtures/image_resize_ops), each
+    /// output within 1e-5 of Keras.
+    func testKerasImageResizeOperation() throws {
+        let name = "image_resize_ops"
+        let entry = try XCTUnwrap(try GraphFixtureTests.manifest().cases[name])
+        let model = try GraphFixtureTests.model(name)
+        var batches: [String: Tensor] = [:]
+        for port in entry.inputs {
+            batches[port.name] = try model.batch(from: GraphFixtureTests.array(name, port.file), source: port.file, input: port.name)
+        }
+        let results = try model.predict(batches)
+        XCTAssertEqual(entry.outputs.count, 6)
+        for port in entry.outputs {
+            let expected = try GraphFixtureTests.array(name, port.file)
+            let got = try XCTUnwrap(results[port.name], port.name)
+            XCTAssertEqual(got.shape, expected.shape, port.name)
+            var worst = 0.0
+            for (a, b) in zip(got.data, expected.values) {
+                let error: Double = abs(Double(a) - Double(b)) / (1 + abs(Double(b)))
+                worst = error.isNaN ? .infinity : max(worst, error)
+            }
+            XCTAssertLessThanOrEqual(worst, 1e-5, "output \(port.name)")
+        }
+    }
 }
