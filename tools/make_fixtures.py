@@ -862,6 +862,12 @@ spatial("adaptive_maxpool3d", (4, 5, 3, 2), lambda: [L.AdaptiveMaxPooling3D((3, 
 for method in ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5"):
     spatial("resizing_%s_down" % method, (9, 11, 2), lambda method=method: [L.Resizing(4, 5, interpolation=method)])
     spatial("resizing_%s_up" % method, (4, 3, 2), lambda method=method: [L.Resizing(7, 8, interpolation=method)])
+spatial("resizing_antialias_bilinear", (13, 11, 2), lambda: [L.Resizing(4, 5, antialias=True)])
+spatial("resizing_antialias_bicubic", (13, 11, 2), lambda: [L.Resizing(5, 3, interpolation="bicubic", antialias=True)])
+spatial("resizing_antialias_lanczos3", (13, 11, 2), lambda: [L.Resizing(6, 4, interpolation="lanczos3", antialias=True)])
+spatial("resizing_antialias_area_nearest", (13, 11, 2), lambda: [
+    L.Resizing(9, 8, interpolation="area", antialias=True), L.Resizing(4, 3, interpolation="nearest", antialias=True)])
+spatial("resizing_antialias_up", (3, 4, 2), lambda: [L.Resizing(7, 6, antialias=True, pad_to_aspect_ratio=True)])
 spatial("resizing_crop_to_aspect_ratio", (8, 11, 2), lambda: [L.Resizing(5, 4, crop_to_aspect_ratio=True)])
 spatial("resizing_crop_to_aspect_ratio_wide", (9, 5, 2), lambda: [L.Resizing(3, 7, interpolation="bicubic", crop_to_aspect_ratio=True)])
 spatial("resizing_pad_to_aspect_ratio", (7, 4, 2), lambda: [L.Resizing(6, 6, pad_to_aspect_ratio=True, fill_value=0.5)])

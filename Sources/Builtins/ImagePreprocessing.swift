@@ -19,6 +19,8 @@ package struct ImageResize: Sendable {
     package var width: Int
     package var interpolation: Interpolation
     package var aspect: Aspect
+    /// `tf.image.resize`'s antialias: a downsampling filter widened to cover every input cell.
+    package var antialias = false
 
     /// The amounts added to (positive) or removed from (negative) the top, bottom, left and right
     /// of a height × width image, in Keras's float32 arithmetic (`backend/tensorflow/image.py`).
@@ -62,8 +64,8 @@ package struct ImageResize: Sendable {
             }
             image = Tensor(shape: shape, data: data)
         }
-        let rows = ResampleWeights.resize(interpolation, input: image.shape[1], output: height)
-        let columns = ResampleWeights.resize(interpolation, input: image.shape[2], output: width)
+        let rows = ResampleWeights.resize(interpolation, input: image.shape[1], output: height, antialias: antialias)
+        let columns = ResampleWeights.resize(interpolation, input: image.shape[2], output: width, antialias: antialias)
         let channels = image.shape[3]
         let count = try ShapeMath.sampleCount([height, width, channels], at: label) * image.batch
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -111,11 +113,9 @@ public struct Resizing: Layer {
         }
         _ = try context.choice("fill_mode", default: "constant", allowed: ["constant"])
         let fill = try context.float("fill_value", default: 0)
-        guard try !context.bool("antialias", default: false) else {
-            throw context.error("antialias true is not supported (expected false)", key: "antialias")
-        }
+        let antialias = try context.bool("antialias", default: false)
         let resize = ImageResize(height: height, width: width, interpolation: Interpolation(rawValue: name) ?? .bilinear,
-                                 aspect: crop ? .crop : (pad ? .pad(fill: fill) : .stretch))
+                                 aspect: crop ? .crop : (pad ? .pad(fill: fill) : .stretch), antialias: antialias)
         try context.sampleCount([height, width, channels])
         return Resizing(label: context.label, inputShape: context.inputShape, resize: resize, outputShape: [height, width, channels])
     }

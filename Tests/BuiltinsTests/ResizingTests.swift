@@ -17,6 +17,13 @@ final class ResizingTests: XCTestCase {
         }
     }
 
+    func testKerasResizingWithAntialias() {
+        for name in ["resizing_antialias_bilinear", "resizing_antialias_bicubic", "resizing_antialias_lanczos3",
+                     "resizing_antialias_area_nearest", "resizing_antialias_up"] {
+            assertMatchesKeras(name)
+        }
+    }
+
     func testKerasCenterCrop() {
         assertMatchesKeras("center_crop")
         assertMatchesKeras("center_crop_smaller_input")
@@ -46,7 +53,7 @@ final class ResizingTests: XCTestCase {
             (#""height": 2, "width": 2, "interpolation": "gaussian""#, "config.interpolation"),
             (#""height": 2, "width": 2, "crop_to_aspect_ratio": true, "pad_to_aspect_ratio": true"#, "only one of"),
             (#""height": 2, "width": 2, "fill_mode": "reflect""#, "config.fill_mode"),
-            (#""height": 2, "width": 2, "antialias": true"#, "config.antialias"),
+            (#""height": 2, "width": 2, "antialias": "yes""#, "config.antialias"),
         ]
         for (options, text) in cases {
             let layer = #"{"class_name": "Resizing", "config": {"name": "r", \#(options)}}"#

@@ -192,9 +192,22 @@ package struct ResampleWeights: Sendable, Equatable {
         return ResampleWeights(input: input, output: output, taps: 1, indices: indices, weights: Array(repeating: 1, count: output))
     }
 
-    /// The weights `tf.image.resize(method: interpolation, antialias: false)` uses along one axis.
-    package static func resize(_ interpolation: Interpolation, input: Int, output: Int) -> ResampleWeights {
-        switch interpolation {
+    /// The weights `tf.image.resize(method: interpolation, antialias: antialias)` uses along one
+    /// axis. With antialias every method but nearest and area is `scale_and_translate` with its
+    /// kernel (bilinear a triangle, bicubic Keys' cubic), widened when downsampling.
+    package static func resize(_ interpolation: Interpolation, input: Int, output: Int, antialias: Bool = false) -> ResampleWeights {
+        if antialias {
+            switch interpolation {
+            case .bilinear: return .scaleAndTranslate(input: input, output: output, filter: .triangle, antialias: true)
+            case .bicubic: return .scaleAndTranslate(input: input, output: output, filter: .keysCubic, antialias: true)
+            case .lanczos3: return .scaleAndTranslate(input: input, output: output, filter: .lanczos3, antialias: true)
+            case .lanczos5: return .scaleAndTranslate(input: input, output: output, filter: .lanczos5, antialias: true)
+            case .gaussian: return .scaleAndTranslate(input: input, output: output, filter: .gaussian, antialias: true)
+            case .mitchellcubic: return .scaleAndTranslate(input: input, output: output, filter: .mitchellCubic, antialias: true)
+            case .nearest, .area: break
+            }
+        }
+        return switch interpolation {
         case .nearest: .nearest(input: input, output: output)
         case .bilinear: .bilinear(input: input, output: output)
         case .bicubic: .bicubic(input: input, output: output)
@@ -270,11 +283,13 @@ package struct ResampleWeights: Sendable, Equatable {
         return padded(spans, input: input)
     }
 
-    /// `scale_and_translate` with `filter` and no antialiasing (upsampling needs none): the filter
-    /// sampled at the input centres within its radius of each output centre, normalised to sum to one.
-    package static func scaleAndTranslate(input: Int, output: Int, filter: ResampleFilter) -> ResampleWeights {
-        let radius = filter.radius
+    /// `scale_and_translate` with `filter`: the filter sampled at the input centres within its
+    /// radius of each output centre, normalised to sum to one. With `antialias`, a downsampling
+    /// filter is widened by in/out (kernel_scale = max(in/out, 1)), as TensorFlow does.
+    package static func scaleAndTranslate(input: Int, output: Int, filter: ResampleFilter, antialias: Bool = false) -> ResampleWeights {
         let inverseScale = 1 / (Float(output) / Float(input))
+        let kernelScale = antialias ? max(inverseScale, 1) : 1
+        let radius = filter.radius * kernelScale, shrink = 1 / kernelScale
         var spans: [[(Int, Float)]] = []
         for position in 0..<output {
             let sample = (Float(position) + 0.5) * inverseScale
@@ -284,7 +299,7 @@ package struct ResampleWeights: Sendable, Equatable {
             var span: [(Int, Float)] = []
             var total: Float = 0
             for source in start..<end {
-                let weight = filter(Float(source) + 0.5 - sample)
+                let weight = filter(abs((Float(source) + 0.5 - sample) * shrink))
                 total += weight
                 span.append((source, weight))
             }
@@ -310,10 +325,12 @@ package struct ResampleWeights: Sendable, Equatable {
 
 /// The filters of TensorFlow's `scale_and_translate`, as `tf.image.resize` uses them.
 package enum ResampleFilter: Sendable {
-    case lanczos3, lanczos5, gaussian, mitchellCubic
+    case lanczos3, lanczos5, gaussian, mitchellCubic, triangle, keysCubic
 
     var radius: Float {
         switch self {
+        case .triangle: 1
+        case .keysCubic: 2
         case .lanczos3: 3
         case .lanczos5: 5
         case .gaussian: 1.5
@@ -336,6 +353,13 @@ package enum ResampleFilter: Sendable {
             if x >= radius { return 0 }
             let sigma = radius / 3
             return Float(exp(-Double(x) * Double(x) / (2 * Double(sigma) * Double(sigma))))
+        case .triangle:
+            return x < 1 ? 1 - x : 0
+        case .keysCubic:
+            // Keys' cubic with a = -0.5, as TensorFlow's KeysCubicKernelFunc.
+            if x >= 2 { return 0 }
+            if x >= 1 { return ((-0.5 * x + 2.5) * x - 4) * x + 2 }
+            return ((1.5 * x - 2.5) * x) * x + 1
         case .mitchellCubic:
             // Mitchell–Netravali with B = C = 1/3.
             if x >= 2 { return 0 }

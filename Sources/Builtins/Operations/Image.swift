@@ -32,12 +32,10 @@ private func resizeOperation(_ context: LayerContext) throws -> any NodeLayer {
     }
     _ = try context.choice("fill_mode", default: "constant", allowed: ["constant"])
     let fill = try context.float("fill_value", default: 0)
-    guard try !context.bool("antialias", default: false) else {
-        throw context.error("antialias true is not supported (expected false)", key: "antialias")
-    }
+    let antialias = try context.bool("antialias", default: false)
     try context.sampleCount([size[0], size[1], channels], key: "size")
     let resize = ImageResize(height: size[0], width: size[1], interpolation: Interpolation(rawValue: name) ?? .bilinear,
-                             aspect: crop ? .crop : (pad ? .pad(fill: fill) : .stretch))
+                             aspect: crop ? .crop : (pad ? .pad(fill: fill) : .stretch), antialias: antialias)
     let label = context.label
     return OperationNode(name: "Resize", outputShapes: [[size[0], size[1], channels]]) { inputs in
         try resize(inputs[0], label: label)
