@@ -89,4 +89,20 @@ final class ResizingTests: XCTestCase {
             XCTAssertLessThanOrEqual(worst, 1e-5, "output \(port.name)")
         }
     }
+
+    /// Outputs past the per-sample limit are refused when the model is built, and a padded
+    /// frame too large is refused at run time before anything is allocated.
+    func testHugeOutputsAreRefusedWithTheFigure() throws {
+        let huge = #"{"class_name": "Resizing", "config": {"name": "r", "height": 1048576, "width": 1048576}}"#
+        let message = try XCTUnwrap(HandBuilt.buildError(input: [2, 2, 1], layers: [huge]))
+        XCTAssertTrue(message.contains("2^40 values per sample"), message)
+        let upsample = #"{"class_name": "UpSampling3D", "config": {"name": "u", "size": [4096, 4096, 4096]}}"#
+        let upsampleMessage = try XCTUnwrap(HandBuilt.buildError(input: [1, 1, 1, 1], layers: [upsample]))
+        XCTAssertTrue(upsampleMessage.contains("config.size") && upsampleMessage.contains("2^36 values per sample"), upsampleMessage)
+        let padded = #"{"class_name": "Resizing", "config": {"name": "r", "height": 1, "width": 1048576, "pad_to_aspect_ratio": true}}"#
+        let model = try HandBuilt.model(input: [nil, nil, 1], layers: [padded])
+        XCTAssertThrowsError(try HandBuilt.run(model, shape: [1, 4096, 1, 1], Array(repeating: 1, count: 4096))) { error in
+            XCTAssertTrue("\(error)".contains("the framed image"), "\(error)")
+        }
+    }
 }
