@@ -874,6 +874,7 @@ spatial("resizing_pad_to_aspect_ratio", (7, 4, 2), lambda: [L.Resizing(6, 6, pad
 spatial("resizing_pad_to_aspect_ratio_tall", (4, 9, 2), lambda: [L.Resizing(8, 5, interpolation="nearest", pad_to_aspect_ratio=True)])
 spatial("resizing_unknown_size", (None, None, 3), lambda: [L.Resizing(4, 6, interpolation="area")], length=9)
 spatial("center_crop", (7, 8, 2), lambda: [L.CenterCrop(4, 5)])
+spatial("center_crop_unknown_size", (None, None, 2), lambda: [L.CenterCrop(3, 5)], length=8)
 spatial("center_crop_smaller_input", (4, 9, 2), lambda: [L.CenterCrop(6, 5)])
 spatial("permute_2d", (4, 3), lambda: [L.Permute((2, 1)), L.Dense(2)])
 spatial("permute_3d", (2, 3, 4), lambda: [L.Permute((3, 1, 2))])

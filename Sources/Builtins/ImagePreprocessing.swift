@@ -128,7 +128,8 @@ public struct Resizing: Layer {
 
 /// `CenterCrop`: the centred (`height`, `width`) window of each image, starting at
 /// ⌊(size − target) / 2⌋; an image smaller than the target on either axis is instead cropped to
-/// the target's aspect ratio and resized bilinearly (Keras's `smart_resize`).
+/// the target's aspect ratio and resized bilinearly (Keras's `smart_resize`). With sizes unknown
+/// until run time Keras always slices, so a smaller image is then refused.
 ///
 /// Config: `height`, `width`, `data_format` ("channels_last").
 public struct CenterCrop: Layer {
@@ -140,9 +141,6 @@ public struct CenterCrop: Layer {
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         try context.requireRank(3, meaning: spatialMeaning(2))
-        // Keras slices without checking when a size is unknown at build time; nnbuild asks for it.
-        _ = try context.inputDimension(0)
-        _ = try context.inputDimension(1)
         let channels = try context.inputDimension(-1)
         try requireChannelsLast(context)
         let (height, width) = try targetSize(context)
@@ -154,6 +152,10 @@ public struct CenterCrop: Layer {
         try checkInput(input, built: inputShape, label: label)
         let rows = input.shape[1], columns = input.shape[2]
         guard rows >= height, columns >= width else {
+            guard inputShape[0] != nil, inputShape[1] != nil else {
+                // Keras slices a run-time-sized image without resizing it, which a smaller one does not fit.
+                throw NNError(.input, label, "crops \(height)×\(width) windows, found a \(rows)×\(columns) image; expected at least \(height)×\(width) (the layer was built for run-time sizes, where Keras does not resize)")
+            }
             return try ImageResize(height: height, width: width, interpolation: .bilinear, aspect: .crop)(input, label: label)
         }
         let top = (rows - height) / 2, left = (columns - width) / 2

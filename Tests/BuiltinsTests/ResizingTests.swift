@@ -27,6 +27,7 @@ final class ResizingTests: XCTestCase {
     func testKerasCenterCrop() {
         assertMatchesKeras("center_crop")
         assertMatchesKeras("center_crop_smaller_input")
+        assertMatchesKeras("center_crop_unknown_size")
     }
 
     /// Keras's framing arithmetic: a centred crop to the target's aspect ratio, and padding of the
@@ -60,9 +61,11 @@ final class ResizingTests: XCTestCase {
             let message = try XCTUnwrap(HandBuilt.buildError(input: [4, 4, 1], layers: [layer]), options)
             XCTAssertTrue(message.contains(text), "\(options): \(message)")
         }
-        let crop = #"{"class_name": "CenterCrop", "config": {"name": "c", "height": 2, "width": 2}}"#
-        let message = try XCTUnwrap(HandBuilt.buildError(input: [nil, 4, 1], layers: [crop]))
-        XCTAssertTrue(message.contains("known size"), message)
+        let crop = #"{"class_name": "CenterCrop", "config": {"name": "c", "height": 2, "width": 3}}"#
+        let model = try HandBuilt.model(input: [nil, nil, 1], layers: [crop])
+        XCTAssertThrowsError(try HandBuilt.run(model, shape: [1, 4, 2, 1], Array(repeating: 1, count: 8))) { error in
+            XCTAssertTrue("\(error)".contains("found a 4×2 image; expected at least 2×3"), "\(error)")
+        }
     }
 
     /// `ops.image.resize` nodes in a Functional model (Tests/GraphFixtures/image_resize_ops), each
