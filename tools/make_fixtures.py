@@ -876,6 +876,7 @@ spatial("resizing_unknown_size", (None, None, 3), lambda: [L.Resizing(4, 6, inte
 spatial("center_crop", (7, 8, 2), lambda: [L.CenterCrop(4, 5)])
 spatial("center_crop_unknown_size", (None, None, 2), lambda: [L.CenterCrop(3, 5)], length=8)
 spatial("center_crop_smaller_input", (4, 9, 2), lambda: [L.CenterCrop(6, 5)])
+spatial("upsampling2d_unknown_size", (None, None, 2), lambda: [L.UpSampling2D((2, 3), interpolation="bilinear"), L.UpSampling2D(2)], length=3)
 spatial("permute_2d", (4, 3), lambda: [L.Permute((2, 1)), L.Dense(2)])
 spatial("permute_3d", (2, 3, 4), lambda: [L.Permute((3, 1, 2))])
 spatial("permute_4d", (2, 3, 4, 2), lambda: [L.Permute((2, 4, 1, 3))])

@@ -174,7 +174,7 @@ public struct UpSampling: Layer {
     /// The factor of each spatial axis.
     let factors: [Int]
     let interpolation: Interpolation
-    /// Separable weights for interpolations other than nearest (2-D, known size).
+    /// Separable weights for interpolations other than nearest (2-D, known size; made per call otherwise).
     let weights: (rows: ResampleWeights, columns: ResampleWeights)?
     public let outputShape: [Int?]
 
@@ -204,23 +204,36 @@ public struct UpSampling: Layer {
 
     static func factory2D(_ context: LayerContext) throws -> any Layer {
         try context.requireRank(3, meaning: spatialMeaning(2))
-        let height = try context.inputDimension(0), width = try context.inputDimension(1)
         let channels = try context.inputDimension(2)
         try requireChannelsLast(context)
         let size = try context.positiveInts("size", count: 2, default: [2, 2], maximum: 1 << 16)
         let name = try context.choice("interpolation", default: "nearest", allowed: Interpolation.allCases.map(\.rawValue))
         let interpolation = Interpolation(rawValue: name) ?? .nearest
-        let outputHeight = height * size[0], outputWidth = width * size[1]
-        try context.sampleCount([outputHeight, outputWidth, channels], key: "size")
+        let output = try scaled(context, factors: size)
+        guard let height = context.inputShape[0], let width = context.inputShape[1], let outputHeight = output[0], let outputWidth = output[1] else {
+            // Sizes known only at run time: the interpolation weights are made per call.
+            return UpSampling(label: context.label, inputShape: context.inputShape, factors: size, interpolation: interpolation,
+                              weights: nil, outputShape: output)
+        }
         // Interpolation weights are precomputed per output row and column.
         if interpolation != .nearest, max(outputHeight, outputWidth) > 1 << 20 {
             throw context.error("interpolation \"\(name)\" would produce \(outputHeight)×\(outputWidth) images; the largest side accepted is \(1 << 20) (\"nearest\" has no such limit)", key: "size")
         }
-        let weights = interpolation == .nearest ? nil
-            : (rows: ResampleWeights.resize(interpolation, input: height, output: outputHeight),
-               columns: ResampleWeights.resize(interpolation, input: width, output: outputWidth))
-        return UpSampling(label: context.label, inputShape: context.inputShape, factors: size,
-                          interpolation: interpolation, weights: weights, outputShape: [outputHeight, outputWidth, channels])
+        return UpSampling(label: context.label, inputShape: context.inputShape, factors: size, interpolation: interpolation,
+                          weights: try weights(interpolation, height: height, width: width, factors: size, label: context.label),
+                          outputShape: [outputHeight, outputWidth, channels])
+    }
+
+    /// The separable weights of a 2-D interpolation other than nearest (nil for nearest).
+    private static func weights(_ interpolation: Interpolation, height: Int, width: Int, factors: [Int],
+                                label: String) throws -> (rows: ResampleWeights, columns: ResampleWeights)? {
+        guard interpolation != .nearest else { return nil }
+        let outputHeight = height * factors[0], outputWidth = width * factors[1]
+        guard max(outputHeight, outputWidth) <= 1 << 20 else {
+            throw NNError(.input, label, "interpolation \"\(interpolation.rawValue)\" would produce \(outputHeight)×\(outputWidth) images; the largest side accepted is \(1 << 20)")
+        }
+        return (ResampleWeights.resize(interpolation, input: height, output: outputHeight),
+                ResampleWeights.resize(interpolation, input: width, output: outputWidth))
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
@@ -232,6 +245,10 @@ public struct UpSampling: Layer {
         let output = (0..<3).map { spatial[$0] * factor[$0] }
         try ShapeMath.sampleCount(output + [channels], at: label)
         let count = input.batch * output[0] * output[1] * output[2] * channels
+        var weights = self.weights
+        if weights == nil, factors.count == 2 {
+            weights = try Self.weights(interpolation, height: spatial[1], width: spatial[2], factors: factors, label: label)
+        }
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in
                 if let weights {
