@@ -24,7 +24,9 @@ func spatialMeaning(_ spatialRank: Int) -> String {
 /// Reads `key` as (before, after) amounts per spatial axis, as Keras accepts them: one integer for
 /// every side, one entry per axis (an integer for both sides or a pair), or for one axis a pair.
 func sideAmounts(_ context: LayerContext, _ key: String, axes: Int, default defaultValue: [(Int, Int)]) throws -> [(Int, Int)] {
-    guard let raw = context.value(key), !raw.isNull else { return defaultValue }
+    let shown = defaultValue.map { "(\($0.0), \($0.1))" }.joined(separator: ", ")
+    guard let raw = context.value(key, kind: axes == 1 ? "integer or pair" : "integer, pair, or \(axes) pairs", default: defaultValue.count == 1 ? shown : "(\(shown))"),
+          !raw.isNull else { return defaultValue }
     let limit = 1 << 20
     func integer(_ value: JSONValue) -> Int? {
         switch value {
