@@ -300,6 +300,9 @@ struct LineReader {
     private var start = 0
     /// Bytes of an over-long line dropped so far, while skipping to its end.
     private var skipped: Int?
+    /// Where the search for the next newline resumes: bytes before it hold none, so a long line
+    /// arriving in many reads is scanned once, not once per read.
+    private var scanned = 0
     private var closed = false
 
     init(descriptor: Int32, limit: Int) {
@@ -311,9 +314,10 @@ struct LineReader {
     /// `waiting` milliseconds (-1: wait for ever), or `.end`.
     mutating func next(waiting: Int32) throws -> Event {
         while true {
-            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            if let newline = buffer[min(max(start, scanned), buffer.count)...].firstIndex(of: UInt8(ascii: "\n")) {
                 var line = Array(buffer[start..<newline])
                 start = newline + 1
+                scanned = start
                 if let dropped = skipped {
                     skipped = nil
                     return .tooLong(dropped + line.count)
@@ -322,16 +326,18 @@ struct LineReader {
                 return line.count > limit ? .tooLong(line.count) : .line(line)
             }
             // No whole line held: drop an over-long one's bytes, keep the rest at the front.
+            scanned = buffer.count - start
             if buffer.count - start > limit || skipped != nil {
                 skipped = (skipped ?? 0) + buffer.count - start
                 buffer.removeAll(keepingCapacity: true)
                 start = 0
+                scanned = 0
             } else if start > 0 {
                 buffer.removeSubrange(0..<start)
                 start = 0
             }
             if closed {
-                defer { buffer.removeAll(); skipped = nil }
+                defer { buffer.removeAll(); skipped = nil; scanned = 0 }
                 if let dropped = skipped { return .tooLong(dropped) }
                 return buffer.isEmpty ? .end : .line(buffer.last == UInt8(ascii: "\r") ? Array(buffer.dropLast()) : buffer)
             }
