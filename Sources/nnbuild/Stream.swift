@@ -95,6 +95,9 @@ struct StreamRunner {
     func parse(_ bytes: [UInt8], line: Int) -> Request {
         let source = "<stdin>: line \(line)"
         do {
+            guard bytes.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else {
+                throw NNError(.input, source, "is empty; expected a sample (a JSON array), {\"instances\": [...]} or an object keyed by input name")
+            }
             let value = try JSONParser.parse(bytes, source: source)
             if case let .object(members) = value, members.contains(where: { $0.0 == "instances" }) {
                 return try instances(members, source: source, line: line)

@@ -119,7 +119,7 @@ final class StreamTests: CLITestCase {
         XCTAssertTrue(errors[1].contains("line 3") && errors[1].contains("invalid JSON"), errors[1])
         XCTAssertTrue(errors[2].contains("instances") && errors[2].contains("non-empty array"), errors[2])
         XCTAssertTrue(errors[3].contains("line 5: rows: names no input of the model"), errors[3])
-        XCTAssertTrue(errors[4].contains("line 6"), errors[4])
+        XCTAssertTrue(errors[4].hasPrefix("<stdin>: line 6: is empty; expected a sample"), errors[4])
         assertClose(try json(answers[6]), expected(0, 1))
         XCTAssertTrue(result.stderr.contains("5 lines were answered with an error; the first: <stdin>: line 2"), result.stderr)
     }
