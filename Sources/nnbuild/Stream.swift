@@ -52,12 +52,28 @@ struct StreamRunner {
         var refused = 0
         var first: NNError?
         var number = 0
+        /// Answers the pending lines. A line the model refused while running (a token id out of
+        /// range, a batch past the memory limit) counts like a line that did not parse; with
+        /// `failFast` the answers stop before the first refused line, which is thrown.
         func flush() throws {
             guard !pending.isEmpty else { return }
-            let text = answer(pending)
+            let answers = answer(pending)
             pending.removeAll(keepingCapacity: true)
             pendingRows = 0
-            try Array(text.utf8).withUnsafeBytes { try sink.write($0) }
+            var text = ""
+            func write() throws { try Array(text.utf8).withUnsafeBytes { try sink.write($0) } }
+            for line in answers {
+                if let failure = line.failure {
+                    if failFast {
+                        try write()
+                        throw failure
+                    }
+                    refused += 1
+                    if first == nil { first = failure }
+                }
+                text += line.text + "\n"
+            }
+            try write()
         }
         while true {
             let event = try reader.next(waiting: pending.isEmpty ? -1 : StreamRunner.stallMilliseconds)
@@ -76,15 +92,8 @@ struct StreamRunner {
                 pending.append(Request(line: number, rows: 0, batches: [], instances: false, failure: NNError(
                     .input, "<stdin>: line \(number)", "is \(count) bytes long; a line may hold at most \(StreamRunner.lineLimit) bytes (16 MiB); split its rows across several lines")))
             }
-            if let failure = pending.last?.failure {
-                if failFast {
-                    pending.removeLast()
-                    try flush()
-                    throw failure
-                }
-                refused += 1
-                if first == nil { first = failure }
-            }
+            // With --fail-fast a bad line stops the stream now, after the lines before it are answered.
+            if failFast, pending.last?.failure != nil { try flush() }
             pendingRows += pending.last?.rows ?? 0
             if pendingRows >= batchSize { try flush() }
         }
@@ -192,9 +201,10 @@ struct StreamRunner {
 
     // MARK: answering
 
-    /// Every request's answer line, in order. The requests that parsed run as one batch (in
-    /// chunks of `batchSize` rows); if that fails, each runs alone, so an error lands on its line.
-    func answer(_ requests: [Request]) -> String {
+    /// Every request's answer line, in order, with the error it carries. The requests that parsed
+    /// run as one batch (in chunks of `batchSize` rows); if that fails, each runs alone, so an
+    /// error lands on its own line.
+    func answer(_ requests: [Request]) -> [(text: String, failure: NNError?)] {
         let good = requests.filter { $0.failure == nil }
         var outputs: [Int: Result<[Tensor], NNError>] = [:]
         if let joined = try? predict(good.map(\.batches), rows: good.reduce(0) { $0 + $1.rows }) {
@@ -205,27 +215,25 @@ struct StreamRunner {
             }
         } else {
             for request in good {
+                let source = "<stdin>: line \(request.line)"
                 do {
                     outputs[request.line] = .success(try predict([request.batches], rows: request.rows))
                 } catch let error as NNError {
-                    outputs[request.line] = .failure(error)
+                    outputs[request.line] = .failure(NNError(error.kind, source, error.description))
                 } catch {
-                    outputs[request.line] = .failure(NNError(.input, "<stdin>: line \(request.line)", "\(error)"))
+                    outputs[request.line] = .failure(NNError(.input, source, "\(error)"))
                 }
             }
         }
-        var text = ""
-        for request in requests {
+        return requests.map { request in
             let outcome: Result<[Tensor], NNError> = request.failure.map { .failure($0) } ?? outputs[request.line] ?? .success([])
             switch outcome {
             case let .failure(error):
-                text += JSONWriter.string(.object([("error", .string(error.description))]))
+                return (JSONWriter.string(.object([("error", .string(error.description))])), error)
             case let .success(tensors):
-                text += encode(tensors, instances: request.instances)
+                return (encode(tensors, instances: request.instances), nil)
             }
-            text += "\n"
         }
-        return text
     }
 
     /// Runs `parts` (each a list of per-input batches) as one batch, `batchSize` rows at a time.
