@@ -124,6 +124,27 @@ final class StreamTests: CLITestCase {
         XCTAssertTrue(result.stderr.contains("5 lines were answered with an error; the first: <stdin>: line 2"), result.stderr)
     }
 
+    func testALineTheModelRefusesWhileRunningCountsAsABadLine() throws {
+        // Token id 99999 parses and has the right shape; the Embedding refuses it only when the
+        // batch runs. Its line gets the error, its batch-mates their answers, and the exit code is 1.
+        let specs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("specs/text_simplernn").path
+        let model = ["infer", specs + "/model.json", specs + "/weights.safetensors", "--stream"]
+        let good = "[" + Array(repeating: "3", count: 24).joined(separator: ", ") + "]\n"
+        let bad = "[" + Array(repeating: "99999", count: 24).joined(separator: ", ") + "]\n"
+        let result = try run(model, stdin: Data((good + bad + good).utf8))
+        XCTAssertEqual(result.status, 1, result.stderr)
+        let answers = lines(result)
+        XCTAssertEqual(answers.count, 3, result.text)
+        XCTAssertEqual(answers.first, answers.last)
+        let error = try XCTUnwrap((try json(answers[1]) as? [String: Any])?["error"] as? String, answers[1])
+        XCTAssertTrue(error.hasPrefix("<stdin>: line 2: ") && error.contains("token id 99999"), error)
+        let stopped = try run(model + ["--fail-fast"], stdin: Data((good + bad + good).utf8))
+        XCTAssertEqual(stopped.status, 1)
+        XCTAssertEqual(lines(stopped), [answers[0]])
+        XCTAssertTrue(stopped.stderr.hasPrefix("error[input]: <stdin>: line 2: "), stopped.stderr)
+    }
+
     func testFailFastStopsAtTheFirstBadLine() throws {
         let result = try stream("[1, 0]\n[0, 1]\n[1]\n[1, 1]\n", ["--fail-fast"])
         XCTAssertEqual(result.status, 1)
