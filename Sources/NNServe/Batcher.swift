@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Builtins
 import LayerRegistry
 import ModelSpec
 
@@ -29,10 +30,14 @@ public actor Batcher {
         public var enabled: Bool
         public var maxRows: Int
         public var timeout: Duration
-        public init(enabled: Bool, maxRows: Int, timeout: Duration) {
+        /// Threads per predict (`--threads`), used as `nnbuild infer` uses them, so a request
+        /// gets what `infer` gives on the same rows.
+        public var threads: Int
+        public init(enabled: Bool, maxRows: Int, timeout: Duration, threads: Int) {
             self.enabled = enabled
             self.maxRows = maxRows
             self.timeout = timeout
+            self.threads = threads
         }
     }
 
@@ -143,7 +148,14 @@ public actor Batcher {
             }
         }
         observe(inputs.first?.batch ?? 0)
-        let result = await Result(catching: { try await Engine.run { try model.predict(inputs) } })
+        let threads = options.threads
+        let result = await Result(catching: {
+            try await Engine.run {
+                // One input and one output: the path `nnbuild infer` takes (rows split across threads).
+                guard inputs.count == 1, model.outputs.count == 1, let input = inputs.first else { return try model.predict(inputs) }
+                return [try model.predict(input, threads: threads)]
+            }
+        })
         switch result {
         case let .failure(error):
             for pending in batch { pending.reply.resume(.failure(error)) }

@@ -69,6 +69,15 @@ public enum ModelRepository {
         return ServedModel(name: name, path: path, versions: versions)
     }
 
+    /// Runs one all-zero row through the model before it is served, as TF Serving's SavedModel
+    /// warm-up does: a model that cannot run fails start-up, and no client's request is the
+    /// engine's first call (whose in-place weight path rounds differently from later calls,
+    /// until the batch-invariance work of issue 17 lands).
+    static func warmUp(_ model: Model) throws {
+        let batches = try model.inputs.map { port in try Tensor(zeros: [1] + port.shape.map { $0 ?? 1 }) }
+        _ = try model.predict(batches)
+    }
+
     /// One version directory: the spec and its weights, copied into memory (`.copy`) so that a
     /// file truncated or replaced while the server runs cannot kill it.
     static func loadVersion(_ number: Int, _ directory: URL, registry: LayerRegistry, settings: ExecutionSettings) throws -> ServedVersion {
@@ -78,6 +87,7 @@ public enum ModelRepository {
         let description = try ModelDescription.load(path: spec)
         let store = try WeightStore(path: weights, loading: .copy)
         let model = try Model.build(description, registry: registry, weights: store, settings: settings)
+        try warmUp(model)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return ServedVersion(version: number, model: model, loadSeconds: seconds)
     }

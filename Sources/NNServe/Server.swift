@@ -14,7 +14,8 @@ public struct ServeConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// 0 picks a free port; the one bound is printed on standard output.
     public var port = 8501
-    public var batching = Batcher.Options(enabled: true, maxRows: 32, timeout: .microseconds(1000))
+    public var batching = Batcher.Options(enabled: true, maxRows: 32, timeout: .microseconds(1000),
+                                         threads: ProcessInfo.processInfo.activeProcessorCount)
     public var maxBodyBytes = 32 << 20
     public var requestTimeout: Duration = .seconds(30)
     public init() {}
@@ -37,6 +38,7 @@ public final class ModelServer: Sendable {
     let configuration: ServeConfiguration
     let metrics = PrometheusCollectorRegistry()
     let latency: DurationHistogram
+    let inFlight: Gauge
 
     public init(models: [ServedModel], configuration: ServeConfiguration) {
         self.configuration = configuration
@@ -58,6 +60,7 @@ public final class ModelServer: Sendable {
         }
         self.models = byName
         self.batchers = batchers
+        inFlight = metrics.makeGauge(name: "nnbuild_predict_requests_in_flight", help: "Predict requests received and not yet answered")
         latency = metrics.makeDurationHistogram(
             name: "nnbuild_request_duration_seconds",
             buckets: [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -188,6 +191,8 @@ public final class ModelServer: Sendable {
         }
         router.post("**") { request, _ -> Response in
             let start = ContinuousClock.now
+            server.inFlight.increment(by: 1)
+            defer { server.inFlight.decrement(by: 1) }
             if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBody {
                 return ModelServer.response(server.record(.error(.contentTooLarge, Self.tooLarge(maxBody)), since: start))
             }

@@ -77,7 +77,7 @@ struct Serve: ParsableCommand {
         var settings = ServeConfiguration()
         settings.host = host
         settings.port = port
-        settings.batching = Batcher.Options(enabled: batching, maxRows: maxBatchSize, timeout: .microseconds(batchTimeoutMicros))
+        settings.batching = Batcher.Options(enabled: batching, maxRows: maxBatchSize, timeout: .microseconds(batchTimeoutMicros), threads: runtime.count)
         settings.maxBodyBytes = maxBodyBytes
         settings.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
         let server = ModelServer(models: loaded, configuration: settings)

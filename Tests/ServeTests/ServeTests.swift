@@ -120,10 +120,10 @@ final class ServeTests: XCTestCase {
     }
 
     /// `nnbuild infer` on the same rows, as the numbers it prints.
-    func infer(_ spec: String, _ weights: String, inputs: [String]) throws -> [Float] {
+    func infer(_ spec: String, _ weights: String, inputs: [String], extra: [String] = []) throws -> [Float] {
         let process = Process()
         process.executableURL = ServeTests.binary
-        process.arguments = ["infer", spec, weights] + inputs.flatMap { ["--input", $0] }
+        process.arguments = ["infer", spec, weights] + inputs.flatMap { ["--input", $0] } + extra
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -281,7 +281,7 @@ final class ServeTests: XCTestCase {
         }
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0]"#), 400, "request body")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0, 3]]}"#), 400, "input has shape 1×3, expected (2,) with the batch first")
-        check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [["a", "b"]]}"#), 400, "expected a number, found string")
+        check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [["a", "b"]]}"#), 400, "expected a number, found a string")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"signature_name": "classify", "instances": [[1, 0]]}"#), 400, "\"classify\" not found")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"rows": [[1, 0]]}"#), 400, "unknown key 'rows'")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{}"#), 400, "Missing 'inputs' or 'instances' key")
@@ -320,8 +320,8 @@ final class ServeTests: XCTestCase {
 
     /// SIGTERM with requests in flight: each still gets its answer, then the process exits 0.
     func testSigtermDrainsRequestsInFlight() throws {
-        // Batches wait 1.5 s for company, so the requests are surely in flight at SIGTERM.
-        let server = try Server(["--model", "tiny=\(try makeVersionedModel().path)", "--max-batch-size", "1000", "--batch-timeout-micros", "1500000"])
+        // Batches wait 10 s for company, so the requests are surely in flight at SIGTERM.
+        let server = try Server(["--model", "tiny=\(try makeVersionedModel().path)", "--max-batch-size", "1000", "--batch-timeout-micros", "10000000"])
         let port = server.port
         let statuses = Statuses()
         let group = DispatchGroup()
@@ -331,7 +331,14 @@ final class ServeTests: XCTestCase {
                 statuses.add(reply?.status ?? 0)
             }
         }
-        usleep(500_000)
+        // Bounded wait until all four are received and waiting for their batch.
+        func allInFlight() -> Bool { (try? Self.request(port, "/metrics").body.contains("nnbuild_predict_requests_in_flight 4.0")) ?? false }
+        var polls = 0
+        while !allInFlight(), polls < 150 {
+            usleep(20_000)
+            polls += 1
+        }
+        XCTAssertTrue(allInFlight())
         XCTAssertEqual(server.stop(), 0)
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
         XCTAssertEqual(statuses.all, [200, 200, 200, 200])
@@ -345,7 +352,9 @@ final class ServeTests: XCTestCase {
     }
 
     /// 16 clients at once, each sending its own rows three times; every answer equals
-    /// `nnbuild infer` on those rows, bit for bit.
+    /// `nnbuild infer` on those rows, bit for bit. Dynamic batching is off: a row's result still
+    /// depends on its batch-mates (issue 17's batch-invariance work). The server warms each model
+    /// up, so `infer` is given the rows twice, one batch each, and its second (warm) answer counts.
     func testSixteenConcurrentClientsMatchInfer() throws {
         let mlp = specs.appendingPathComponent("tabular_mlp")
         let all = try Npy.read(Array(try Data(contentsOf: mlp.appendingPathComponent("eval_input.npy"))), source: "eval_input")
@@ -355,8 +364,11 @@ final class ServeTests: XCTestCase {
             let rows = 1 + client % 3, start = client * 4
             let slice = NumericArray(shape: [rows, width], values: Array(all.values[start * width..<(start + rows) * width]))
             let text = JSONArray.text(slice)
-            let file = try write("client\(client).json", text)
-            expected.append(try infer(mlp.appendingPathComponent("model.json").path, mlp.appendingPathComponent("weights.safetensors").path, inputs: [file.path]))
+            let twice = NumericArray(shape: [2 * rows, width], values: slice.values + slice.values)
+            let file = try write("client\(client).json", JSONArray.text(twice))
+            let both = try infer(mlp.appendingPathComponent("model.json").path, mlp.appendingPathComponent("weights.safetensors").path,
+                                 inputs: [file.path], extra: ["--batch-size", String(rows)])
+            expected.append(Array(both[(both.count / 2)...]))
             bodies.append("{\"instances\": \(text)}")
         }
         let server = try Server(["--model", "mlp=\(mlp.path)", "--disable-batching"])
