@@ -45,13 +45,24 @@ public actor Batcher {
     final class Reply: @unchecked Sendable {
         private let lock = NSLock()
         private var continuation: CheckedContinuation<[Tensor], Error>?
+        /// The deadline's sleeping task, cancelled once the answer is in.
+        private var timer: Task<Void, Never>?
         init(_ continuation: CheckedContinuation<[Tensor], Error>) { self.continuation = continuation }
         var isDone: Bool { lock.lock(); defer { lock.unlock() }; return continuation == nil }
+        func setTimer(_ task: Task<Void, Never>) {
+            lock.lock()
+            let done = continuation == nil
+            if !done { timer = task }
+            lock.unlock()
+            if done { task.cancel() }
+        }
         func resume(_ result: Result<[Tensor], Error>) {
             lock.lock()
-            let pending = continuation
+            let pending = continuation, sleeping = timer
             continuation = nil
+            timer = nil
             lock.unlock()
+            sleeping?.cancel()
             pending?.resume(with: result)
         }
     }
@@ -83,11 +94,11 @@ public actor Batcher {
         try await withCheckedThrowingContinuation { continuation in
             let reply = Reply(continuation)
             queue.append(Pending(batches: batches, reply: reply))
-            Task {
-                try? await Task.sleep(for: deadline)
+            reply.setTimer(Task {
+                guard (try? await Task.sleep(for: deadline)) != nil else { return }
                 let (seconds, attos) = deadline.components
                 reply.resume(.failure(DeadlineExceeded(seconds: Double(seconds) + Double(attos) / 1e18)))
-            }
+            })
             if !draining {
                 draining = true
                 Task { await self.drain() }

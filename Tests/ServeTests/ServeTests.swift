@@ -301,6 +301,17 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(server.stop(), 0)
     }
 
+    /// A request still waiting at `--request-timeout` is answered 504, and the server goes on.
+    func testRequestTimeout() throws {
+        let server = try Server(["--model", "tiny=\(try makeVersionedModel().path)", "--request-timeout", "0.3",
+                                 "--max-batch-size", "1000", "--batch-timeout-micros", "2000000"])
+        let late = try Self.post(server.port, "/v1/models/tiny:predict", #"{"instances": [[1, 0]]}"#)
+        XCTAssertEqual(late.status, 504, late.body)
+        guard case let .string(message)? = late.json?["error"] else { return XCTFail(late.body) }
+        XCTAssertTrue(message.contains("--request-timeout"), message)
+        XCTAssertEqual(server.stop(), 0)
+    }
+
     /// A model that fails to load stops start-up with the CLI's message and exit 1.
     func testAModelThatFailsToLoadStopsStartUp() throws {
         let model = try makeVersionedModel()
