@@ -5,38 +5,52 @@
 
 // The portable product, on every CPU: each c[i][j] is c's old value (or 0) plus a[i][p]·b[p][j]
 // for p = 0, 1, ... in turn, a rounded multiply then a rounded add (never contracted into an
-// FMA, which a CPU without one would emulate), whatever m is or which rows a call covers. Four
-// rows at a time share each row of b; the inner loop runs along j, so the compiler vectorizes it
-// without changing any element's order.
+// FMA, which a CPU without one would emulate), whatever m is or which rows a call covers. A block
+// of 4 rows × 8 columns stays in registers while p runs (the compiler vectorizes the 8 columns
+// without changing any element's order); a narrower last block takes the same steps.
 #pragma clang fp contract(off)
-void nnb_sgemm_portable(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
-                        long m, long n, long k, int accumulate) {
-    for (long i = 0; i < m; i++)
-        if (!accumulate) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
-    long i = 0;
-    for (; i + 4 <= m; i += 4) {
-        float *c0 = c + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
-        const float *a0 = a + i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+static inline void portable_block(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                                  long rows, long width, long k, int accumulate) {
+    float sums[4][8] = {{0}};
+    for (long r = 0; r < rows; r++)
+        for (long q = 0; q < width; q++) sums[r][q] = accumulate ? c[r * ldc + q] : 0.0f;
+    const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
+    if (width == 8) {
         for (long p = 0; p < k; p++) {
             const float *row = b + p * ldb;
             float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
-            for (long j = 0; j < n; j++) {
-                float w = row[j];
-                c0[j] = c0[j] + x0 * w;
-                c1[j] = c1[j] + x1 * w;
-                c2[j] = c2[j] + x2 * w;
-                c3[j] = c3[j] + x3 * w;
+            for (long q = 0; q < 8; q++) {
+                float w = row[q];
+                sums[0][q] = sums[0][q] + x0 * w;
+                sums[1][q] = sums[1][q] + x1 * w;
+                sums[2][q] = sums[2][q] + x2 * w;
+                sums[3][q] = sums[3][q] + x3 * w;
+            }
+        }
+    } else {
+        for (long p = 0; p < k; p++) {
+            const float *row = b + p * ldb;
+            float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
+            for (long q = 0; q < width; q++) {
+                float w = row[q];
+                sums[0][q] = sums[0][q] + x0 * w;
+                sums[1][q] = sums[1][q] + x1 * w;
+                sums[2][q] = sums[2][q] + x2 * w;
+                sums[3][q] = sums[3][q] + x3 * w;
             }
         }
     }
-    for (; i < m; i++) {
-        float *c0 = c + i * ldc;
-        const float *a0 = a + i * lda;
-        for (long p = 0; p < k; p++) {
-            const float *row = b + p * ldb;
-            float x0 = a0[p];
-            for (long j = 0; j < n; j++) c0[j] = c0[j] + x0 * row[j];
-        }
+    // Rows past `rows` read row 0 again and are never stored.
+    for (long r = 0; r < rows; r++)
+        for (long q = 0; q < width; q++) c[r * ldc + q] = sums[r][q];
+}
+
+void nnb_sgemm_portable(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                        long m, long n, long k, int accumulate) {
+    for (long i = 0; i < m; i += 4) {
+        long rows = m - i < 4 ? m - i : 4;
+        for (long j = 0; j < n; j += 8)
+            portable_block(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, rows, n - j < 8 ? n - j : 8, k, accumulate);
     }
 }
 #pragma clang fp contract(on)
