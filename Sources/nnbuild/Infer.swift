@@ -84,7 +84,6 @@ struct Infer: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let target = try OutputTarget(output, reads: model.reads + [("weights", weights), ("class names", classNames)] + ModelInputs.reads(inputs))
-            runtime.apply()
             let built = try model.load(weights: weights)
             let names = try classNames.map(ClassNames.read)
             // Opened before the input is read, so an interrupted run is cleaned up the same way
