@@ -11,12 +11,22 @@ let package = Package(
     ],
     traits: [
         .trait(name: "CommandLine", description: "The nnbuild command-line tool, which needs swift-argument-parser."),
-        .default(enabledTraits: ["CommandLine"]),
+        .trait(name: "Serve", description: "`nnbuild serve`: TF Serving's REST API on Hummingbird 2, with swift-service-lifecycle and swift-prometheus.",
+               enabledTraits: ["CommandLine"]),
+        .default(enabledTraits: ["CommandLine", "Serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // `swift package generate-documentation` (the DocC catalogs in Sources/*/*.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // `nnbuild serve` (trait Serve): HTTP server, graceful shutdown, Prometheus metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // Already in Hummingbird's graph; named because NNServe imports them.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // System libraries: json-c parses every JSON document, OpenBLAS does every matrix product.
@@ -34,9 +44,20 @@ let package = Package(
         .target(name: "LayerRegistry", dependencies: ["ModelSpec"]),
         // Every built-in layer, one file per family, and the one list that registers them.
         .target(name: "Builtins", dependencies: ["LayerRegistry", "ModelSpec", "CBLAS", "CKernels"]),
+        // `nnbuild serve`: TF Serving's REST API over a Model. Its packages come only with trait Serve.
+        .target(name: "NNServe", dependencies: [
+            "ModelSpec", "LayerRegistry", "Builtins",
+            .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Serve"])),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["Serve"])),
+            .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Serve"])),
+            .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Serve"])),
+            .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Serve"])),
+            .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Serve"])),
+        ]),
         // The thin command-line front.
         .executableTarget(name: "nnbuild", dependencies: [
             "ModelSpec", "LayerRegistry", "Builtins",
+            .target(name: "NNServe", condition: .when(traits: ["Serve"])),
             .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLine"])),
         ]),
 
@@ -45,6 +66,8 @@ let package = Package(
         .testTarget(name: "BuiltinsTests", dependencies: ["Builtins", "LayerRegistry", "ModelSpec", "CKernels"]),
         // Fixtures/ holds scikit-learn's expected eval reports and the script that made them.
         .testTarget(name: "nnbuildTests", dependencies: ["ModelSpec"], exclude: ["Fixtures"]),
+        // Integration tests against a real `nnbuild serve` process on loopback.
+        .testTarget(name: "ServeTests", dependencies: ["ModelSpec"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -69,6 +69,14 @@ if grep -q '^SKIPPED:' "$log"; then
   echo "== Keras Applications: SKIPPED, not run and not counted as passed: $(sed -n 's/^SKIPPED: //p' "$log" | head -1)"
 fi
 
+echo "== Spark: RDD.pipe through nnbuild infer --stream (needs Java 17 and pyspark)"
+python3 tools/spark_test.py .build/release/nnbuild 2>&1 | grep -Ev '^(WARNING|Using Spark|Setting default|To adjust logging)|NativeCodeLoader' | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count
+if grep -q '^SKIPPED:' "$log"; then
+  echo "== Spark: SKIPPED, not run and not counted as passed: $(sed -n 's/^SKIPPED: //p' "$log" | head -1)"
+fi
+
 echo "== Examples/CustomLayer: a Keras custom layer via the Swift API and as a plugin"
 example=Examples/CustomLayer
 # A failed build must not fall back on binaries left from an earlier one.

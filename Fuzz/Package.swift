@@ -22,6 +22,8 @@ let package = Package(
                           swiftSettings: fuzzer),
         .executableTarget(name: "FuzzZip", dependencies: ["FuzzSupport", .product(name: "ModelSpec", package: "nnbuild")],
                           swiftSettings: fuzzer),
+        .executableTarget(name: "FuzzHDF5", dependencies: ["FuzzSupport", .product(name: "ModelSpec", package: "nnbuild")],
+                          swiftSettings: fuzzer),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -3,14 +3,14 @@
 # corpus: the committed fixtures, examples and malformed cases, plus Fuzz/seeds/<target>/, with the
 # target's dictionary Fuzz/dicts/<target>.dict. Crashing inputs land in Fuzz/crashes/<target>/;
 # once fixed, commit them under Tests/Malformed/ as regression tests.
-#   Fuzz/run.sh [SECONDS] [TARGETS]      TARGETS: any of "FuzzSpec FuzzWeights FuzzInput FuzzZip"
+#   Fuzz/run.sh [SECONDS] [TARGETS]      TARGETS: any of "FuzzSpec FuzzWeights FuzzInput FuzzZip FuzzHDF5"
 # By default libFuzzer stops at the first crash. FUZZ_KEEP_GOING=1 runs in fork mode instead and
 # goes on past crashes, out-of-memory and timeouts, saving each (for a survey of a faulty build).
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 seconds=${1:-600}
-targets=${2:-"FuzzSpec FuzzWeights FuzzInput FuzzZip"}
+targets=${2:-"FuzzSpec FuzzWeights FuzzInput FuzzZip FuzzHDF5"}
 # Swift's backtracer is a separate process that can outlive a crashed harness and hold the pipe
 # open, so libFuzzer's output never ends; libFuzzer prints its own stack.
 export SWIFT_BACKTRACE=enable=no
@@ -46,10 +46,14 @@ for target in $targets; do
     FuzzWeights) seed_from "$corpus" ../Tests/Fixtures ../specs ../Tests/Malformed -name '*.safetensors' -size -256k ;;
     FuzzInput)   seed_from "$corpus" ../Tests ../specs \( -name '*.npy' -o -name '*.json' \) -size -64k ;;
     FuzzZip)     seed_from "$corpus" ../Tests \( -name '*.npz' -o -name '*.keras' -o -name '*.zip' \) -size -256k ;;
+    FuzzHDF5)    seed_from "$corpus" ../Tests/HDF5Fixtures \( -name '*.h5' -o -name '*.hdf5' \) -size -256k ;;
   esac
   [ -d seeds/$target ] && seed_from "$corpus" seeds/$target -type f
   dict=()
   [ -f dicts/$target.dict ] && dict=(-dict=dicts/$target.dict)
+  # HDF5 files are sparse with headers: whole fixtures up to 256 kB, so seeds are not truncated.
+  max_len=65536
+  [ "$target" = FuzzHDF5 ] && max_len=262144
   mode=()
   [ "${FUZZ_KEEP_GOING:-0}" = 1 ] && mode=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
   ls crashes/$target | sort >logs/$target.before
@@ -58,7 +62,7 @@ for target in $targets; do
   start=$(date +%s)
   # -rss_limit_mb=2048 is libFuzzer's default, stated so that nobody raises it by accident; it also
   # sets the largest single allocation (-malloc_limit_mb), so a multi-terabyte request fails at once.
-  ".build/release/$target" "$corpus" "${dict[@]}" "${mode[@]}" -max_total_time="$seconds" -max_len=65536 \
+  ".build/release/$target" "$corpus" "${dict[@]}" "${mode[@]}" -max_total_time="$seconds" -max_len="$max_len" \
     -rss_limit_mb=2048 -timeout=10 -artifact_prefix="crashes/$target/" -print_final_stats=1 >"$log" 2>&1 || true
   elapsed=$(( $(date +%s) - start ))
   # Runs: libFuzzer's final statistic, or in fork mode the last "#N:" progress line.

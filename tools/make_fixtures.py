@@ -1038,6 +1038,55 @@ def integer_lookup_modes(rng):
 def integer_lookup_invert(rng):
     return seq((5,), L.IntegerLookup(vocabulary=[12, 5, 7], mask_token=0, invert=True, oov_token=-7), dtype="int64"), \
         np.array([[0, 1, 2, 3, 4], [4, 9, 2, 0, 3]], dtype=np.int64)
+# --- issue 15: pooling and shape layers ---
+
+spatial("maxpool3d_default", (4, 5, 6, 2), lambda: [L.MaxPooling3D()])
+spatial("maxpool3d_same_strides", (5, 6, 4, 3), lambda: [L.MaxPooling3D((2, 3, 2), strides=(1, 2, 3), padding="same")])
+spatial("avgpool3d_same", (5, 4, 6, 2), lambda: [L.AveragePooling3D(3, strides=2, padding="same")])
+spatial("avgpool3d_valid", (4, 5, 6, 2), lambda: [L.AveragePooling3D((2, 1, 3), strides=(1, 2, 2))])
+spatial("global_maxpool3d_keepdims", (3, 4, 5, 3), lambda: [L.GlobalMaxPooling3D(keepdims=True)])
+spatial("global_avgpool3d", (3, 4, 5, 3), lambda: [L.GlobalAveragePooling3D()])
+spatial("pool2d_unknown_size", (None, None, 3), lambda: [
+    L.MaxPooling2D(3, strides=2, padding="same"), L.AveragePooling2D((2, 1)), L.GlobalAveragePooling2D()], length=9)
+spatial("pool2d_unknown_size_keepdims", (None, None, 2), lambda: [
+    L.AveragePooling2D(2, padding="same"), L.GlobalMaxPooling2D(keepdims=True)], length=5)
+spatial("pool3d_unknown_size", (None, None, None, 2), lambda: [
+    L.AveragePooling3D(2, strides=1, padding="same"), L.MaxPooling3D((1, 2, 3)), L.GlobalAveragePooling3D(keepdims=True)], length=6)
+spatial("adaptive_avgpool1d", (7, 3), lambda: [L.AdaptiveAveragePooling1D(3)])
+spatial("adaptive_maxpool1d_more_bins", (3, 2), lambda: [L.AdaptiveMaxPooling1D(5)])
+spatial("adaptive_avgpool2d", (7, 5, 2), lambda: [L.AdaptiveAveragePooling2D((3, 2))])
+spatial("adaptive_maxpool2d", (6, 8, 3), lambda: [L.AdaptiveMaxPooling2D(3)])
+spatial("adaptive_avgpool3d", (5, 4, 7, 2), lambda: [L.AdaptiveAveragePooling3D((2, 3, 4))])
+spatial("adaptive_maxpool3d", (4, 5, 3, 2), lambda: [L.AdaptiveMaxPooling3D((3, 2, 2))])
+for method in ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5"):
+    spatial("resizing_%s_down" % method, (9, 11, 2), lambda method=method: [L.Resizing(4, 5, interpolation=method)])
+    spatial("resizing_%s_up" % method, (4, 3, 2), lambda method=method: [L.Resizing(7, 8, interpolation=method)])
+spatial("resizing_antialias_bilinear", (13, 11, 2), lambda: [L.Resizing(4, 5, antialias=True)])
+spatial("resizing_antialias_bicubic", (13, 11, 2), lambda: [L.Resizing(5, 3, interpolation="bicubic", antialias=True)])
+spatial("resizing_antialias_lanczos3", (13, 11, 2), lambda: [L.Resizing(6, 4, interpolation="lanczos3", antialias=True)])
+spatial("resizing_antialias_area_nearest", (13, 11, 2), lambda: [
+    L.Resizing(9, 8, interpolation="area", antialias=True), L.Resizing(4, 3, interpolation="nearest", antialias=True)])
+spatial("resizing_antialias_up", (3, 4, 2), lambda: [L.Resizing(7, 6, antialias=True, pad_to_aspect_ratio=True)])
+spatial("resizing_crop_to_aspect_ratio", (8, 11, 2), lambda: [L.Resizing(5, 4, crop_to_aspect_ratio=True)])
+spatial("resizing_crop_to_aspect_ratio_wide", (9, 5, 2), lambda: [L.Resizing(3, 7, interpolation="bicubic", crop_to_aspect_ratio=True)])
+spatial("resizing_pad_to_aspect_ratio", (7, 4, 2), lambda: [L.Resizing(6, 6, pad_to_aspect_ratio=True, fill_value=0.5)])
+spatial("resizing_pad_to_aspect_ratio_tall", (4, 9, 2), lambda: [L.Resizing(8, 5, interpolation="nearest", pad_to_aspect_ratio=True)])
+spatial("resizing_unknown_size", (None, None, 3), lambda: [L.Resizing(4, 6, interpolation="area")], length=9)
+spatial("center_crop", (7, 8, 2), lambda: [L.CenterCrop(4, 5)])
+spatial("center_crop_unknown_size", (None, None, 2), lambda: [L.CenterCrop(3, 5)], length=8)
+spatial("center_crop_smaller_input", (4, 9, 2), lambda: [L.CenterCrop(6, 5)])
+spatial("upsampling2d_unknown_size", (None, None, 2), lambda: [L.UpSampling2D((2, 3), interpolation="bilinear"), L.UpSampling2D(2)], length=3)
+spatial("padding_cropping2d_unknown_size", (None, None, 2), lambda: [L.ZeroPadding2D(((1, 2), (0, 1))), L.Cropping2D(((1, 0), (2, 1)))], length=5)
+spatial("permute_2d", (4, 3), lambda: [L.Permute((2, 1)), L.Dense(2)])
+spatial("permute_3d", (2, 3, 4), lambda: [L.Permute((3, 1, 2))])
+spatial("permute_4d", (2, 3, 4, 2), lambda: [L.Permute((2, 4, 1, 3))])
+spatial("identity", (4, 3), lambda: [L.Identity(), L.Dense(2)])
+spatial("zero_padding3d_int", (2, 3, 2, 2), lambda: [L.ZeroPadding3D(1)])
+spatial("zero_padding3d_nested", (2, 3, 2, 2), lambda: [L.ZeroPadding3D(((0, 2), (1, 0), (2, 1)))])
+spatial("cropping3d", (5, 6, 5, 2), lambda: [L.Cropping3D(((1, 2), (0, 3), (2, 0)))])
+spatial("cropping3d_default", (4, 4, 3, 2), lambda: [L.Cropping3D()])
+spatial("upsampling3d", (2, 3, 2, 2), lambda: [L.UpSampling3D((2, 1, 3))])
+spatial("upsampling3d_default", (2, 2, 3, 2), lambda: [L.UpSampling3D()])
 
 
 if __name__ == "__main__":

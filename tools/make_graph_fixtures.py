@@ -872,5 +872,21 @@ def main(argv):
     return 0
 
 
+# --- issue 15: pooling and shape layers ---
+
+@case("ops.image.resize in a graph: bilinear down, bicubic up, area with crop_to_aspect_ratio, nearest with "
+      "pad_to_aspect_ratio and fill_value, lanczos3 and lanczos5; a Dense on the bilinear branch")
+def image_resize_ops(rng):
+    x = keras.Input((7, 9, 2), name="images")
+    down = ops.image.resize(x, (4, 5))
+    up = ops.image.resize(x, (10, 12), interpolation="bicubic")
+    cropped = ops.image.resize(x, (3, 3), interpolation="area", crop_to_aspect_ratio=True)
+    padded = ops.image.resize(x, (6, 5), interpolation="nearest", pad_to_aspect_ratio=True, fill_value=-1.0)
+    l3 = ops.image.resize(x, (5, 4), interpolation="lanczos3")
+    l5 = ops.image.resize(x, (9, 11), interpolation="lanczos5")
+    head = L.Dense(3, name="head")(down)
+    return keras.Model(x, [head, up, cropped, padded, l3, l5], name="image_resize"), {"images": floats(rng, 2, 7, 9, 2)}
+
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

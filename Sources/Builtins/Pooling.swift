@@ -1,7 +1,8 @@
 import LayerRegistry
 
-// Pooling layers: max and average over sliding windows (1-D and 2-D), and global max and
-// average over every position (1-D and 2-D), channels last.
+// Pooling layers: max and average over sliding windows (1-D, 2-D and 3-D), and global max and
+// average over every position (1-D, 2-D and 3-D), channels last; spatial sizes may be known only
+// at run time.
 
 /// Max or average over a window.
 enum PoolingMode: Sendable {
@@ -37,84 +38,58 @@ struct PoolingSettings: Sendable, Equatable {
     }
 }
 
-/// `MaxPooling2D` / `AveragePooling2D`: max or mean over (pool_h, pool_w) windows moved by
-/// `strides`; with padding "same" the padded cells take no part in either.
+/// `MaxPooling1D/2D/3D` / `AveragePooling1D/2D/3D`: max or mean over windows of `pool_size` moved
+/// by `strides`; with padding "same" the padded cells take no part in either. Spatial sizes may be
+/// unknown until run time (`Input((None, None, 3))`); the windows are then placed per call. Keras 3
+/// drops the mask here.
 ///
-/// Config: `pool_size` ((2, 2)), `strides` (null = pool_size), `padding` ("valid" | "same"),
-/// `data_format` ("channels_last").
-public struct Pooling2D: Layer {
-    let label: String
-    let mode: PoolingMode
-    let geometry: PoolingGeometry
-    public let outputShape: [Int?]
-
-    static func factory(_ mode: PoolingMode) -> LayerFactory {
-        { context in
-            try context.requireRank(3, meaning: "(batch, height, width, channels)")
-            let height = try context.inputDimension(0), width = try context.inputDimension(1)
-            let channels = try context.inputDimension(2)
-            let settings = try PoolingSettings.read(context, rank: 2)
-            guard let rows = settings.window(axis: 0, length: height) else {
-                throw context.error("\(settings.misfit(axis: 0, length: height, unit: "rows")) (input \(describeShape(context.inputShape)))", key: "pool_size")
-            }
-            guard let columns = settings.window(axis: 1, length: width) else {
-                throw context.error("\(settings.misfit(axis: 1, length: width, unit: "columns")) (input \(describeShape(context.inputShape)))", key: "pool_size")
-            }
-            return Pooling2D(label: context.label, mode: mode, geometry: PoolingGeometry(rows: rows, columns: columns, channels: channels),
-                             outputShape: [rows.output, columns.output, channels])
-        }
-    }
-
-    public func forward(_ input: Tensor) throws -> Tensor {
-        let g = geometry
-        guard input.shape.count == 4, input.shape[1] == g.rows.input, input.shape[2] == g.columns.input, input.shape[3] == g.channels else {
-            throw NNError(.input, label, "expects input of shape (batch, \(g.rows.input), \(g.columns.input), \(g.channels)), found \(input.shape)")
-        }
-        return runPooling(input, mode: mode, geometry: g, shape: [input.batch, g.rows.output, g.columns.output, g.channels])
-    }
-}
-
-/// `MaxPooling1D` / `AveragePooling1D`: max or mean over windows of `pool_size` steps moved by
-/// `strides`; the sequence may have a run-time length. Keras 3 drops the mask here.
-///
-/// Config: `pool_size` (2; Keras 2 `pool_length`), `strides` (null = pool_size; Keras 2 `stride`),
-/// `padding` ("valid" | "same"), `data_format` ("channels_last").
-public struct Pooling1D: Layer {
+/// Config: `pool_size` (2 on every axis; 1-D also Keras 2's `pool_length`), `strides` (null =
+/// pool_size; 1-D also Keras 2's `stride`), `padding` ("valid" | "same"), `data_format` ("channels_last").
+public struct Pooling: Layer {
     let label: String
     let mode: PoolingMode
     let settings: PoolingSettings
-    let inputSteps: Int?
+    /// The per-sample input shape the layer was built for: spatial axes (nil = run time), channels.
+    let inputShape: [Int?]
     let channels: Int
     public let outputShape: [Int?]
 
-    static func factory(_ mode: PoolingMode) -> LayerFactory {
+    static func factory(_ mode: PoolingMode, spatialRank: Int) -> LayerFactory {
         { context in
-            try context.requireRank(2, meaning: "(batch, steps, channels)")
-            let channels = try context.inputDimension(1)
-            let settings = try PoolingSettings.read(context, rank: 1)
-            let length = context.inputShape[0]
-            var steps: Int?
-            if let length {
-                guard let window = settings.window(axis: 0, length: length) else {
-                    throw context.error("\(settings.misfit(axis: 0, length: length, unit: "steps")) (input \(describeShape(context.inputShape)))", key: "pool_size")
+            try context.requireRank(spatialRank + 1, meaning: spatialMeaning(spatialRank))
+            let channels = try context.inputDimension(spatialRank)
+            let settings = try PoolingSettings.read(context, rank: spatialRank)
+            var output: [Int?] = []
+            for axis in 0..<spatialRank {
+                guard let length = context.inputShape[axis] else { output.append(nil); continue }
+                guard let window = settings.window(axis: axis, length: length) else {
+                    throw context.error("\(settings.misfit(axis: axis, length: length, unit: spatialUnits(spatialRank)[axis])) (input \(describeShape(context.inputShape)))", key: "pool_size")
                 }
-                steps = window.output
+                output.append(window.output)
             }
-            return Pooling1D(label: context.label, mode: mode, settings: settings, inputSteps: length, channels: channels,
-                             outputShape: [steps, channels])
+            return Pooling(label: context.label, mode: mode, settings: settings, inputShape: context.inputShape, channels: channels,
+                           outputShape: output + [channels])
         }
     }
 
+    /// The windows for a run-time input of per-sample shape `spatial`, padded to (depth, rows, columns).
+    func geometry(spatial: [Int]) throws -> PoolingGeometry {
+        var axes: [WindowAxis] = []
+        for (axis, length) in spatial.enumerated() {
+            guard let window = settings.window(axis: axis, length: length) else {
+                throw NNError(.input, label, settings.misfit(axis: axis, length: length, unit: spatialUnits(spatial.count)[axis]))
+            }
+            axes.append(window)
+        }
+        axes = Array(repeating: PoolingGeometry.single, count: 3 - axes.count) + axes
+        return PoolingGeometry(depth: axes[0], rows: axes[1], columns: axes[2], channels: channels)
+    }
+
     public func forward(_ input: Tensor) throws -> Tensor {
-        guard input.shape.count == 3, input.shape[2] == channels, inputSteps == nil || input.shape[1] == inputSteps else {
-            throw NNError(.input, label, "expects input of shape (batch, \(inputSteps.map(String.init) ?? "steps"), \(channels)), found \(input.shape)")
-        }
-        guard let columns = settings.window(axis: 0, length: input.shape[1]) else {
-            throw NNError(.input, label, settings.misfit(axis: 0, length: input.shape[1], unit: "steps"))
-        }
-        let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
-        return runPooling(input, mode: mode, geometry: PoolingGeometry(rows: rows, columns: columns, channels: channels),
-                          shape: [input.batch, columns.output, channels])
+        try checkInput(input, built: inputShape, label: label)
+        let g = try geometry(spatial: Array(input.shape.dropFirst().dropLast()))
+        let spatial = [g.depth.output, g.rows.output, g.columns.output].suffix(inputShape.count - 1)
+        return runPooling(input, mode: mode, geometry: g, shape: [input.batch] + spatial + [channels])
     }
 }
 
@@ -132,17 +107,17 @@ private func runPooling(_ input: Tensor, mode: PoolingMode, geometry: PoolingGeo
     return Tensor(shape: shape, data: data)
 }
 
-/// `GlobalMaxPooling1D/2D` / `GlobalAveragePooling1D/2D`: max or mean over every step (1-D) or
-/// every (row, column) (2-D) of each channel. `GlobalAveragePooling1D` averages only the steps the
-/// input's mask marks as real (a row with none gives NaN, as in Keras); `GlobalMaxPooling1D`
-/// ignores the mask, as Keras 3 does.
+/// `GlobalMaxPooling1D/2D/3D` / `GlobalAveragePooling1D/2D/3D`: max or mean over every position
+/// (steps, (row, column) or (slice, row, column)) of each channel; spatial sizes may be known only
+/// at run time. `GlobalAveragePooling1D` averages only the steps the input's mask marks as real (a
+/// row with none gives NaN, as in Keras); `GlobalMaxPooling1D` ignores the mask, as Keras 3 does.
 ///
-/// Config: `keepdims` (false: (batch, channels); true: (batch, 1, channels) or (batch, 1, 1, channels)),
-/// `data_format` ("channels_last").
+/// Config: `keepdims` (false: (batch, channels); true: (batch, 1, channels), (batch, 1, 1, channels)
+/// or (batch, 1, 1, 1, channels)), `data_format` ("channels_last").
 public struct GlobalPooling: Layer {
     let label: String
     let mode: PoolingMode
-    /// Spatial axes pooled over: 1 (steps) or 2 (height, width).
+    /// Spatial axes pooled over: 1 (steps), 2 (height, width) or 3 (depth, height, width).
     let spatialRank: Int
     let channels: Int
     let keepDimensions: Bool
@@ -150,13 +125,7 @@ public struct GlobalPooling: Layer {
 
     static func factory(_ mode: PoolingMode, spatialRank: Int) -> LayerFactory {
         { context in
-            if spatialRank == 2 {
-                try context.requireRank(3, meaning: "(batch, height, width, channels)")
-                _ = try context.inputDimension(0)
-                _ = try context.inputDimension(1)
-            } else {
-                try context.requireRank(2, meaning: "(batch, steps, channels)")
-            }
+            try context.requireRank(spatialRank + 1, meaning: spatialMeaning(spatialRank))
             try requireChannelsLast(context)
             let channels = try context.inputDimension(-1)
             let keep = try context.bool("keepdims", default: false)
@@ -167,8 +136,7 @@ public struct GlobalPooling: Layer {
 
     public func forward(_ input: Tensor) throws -> Tensor {
         guard input.shape.count == spatialRank + 2, input.shape.last == channels else {
-            let expected = spatialRank == 2 ? "(batch, height, width, \(channels))" : "(batch, steps, \(channels))"
-            throw NNError(.input, label, "expects input of shape \(expected), found \(input.shape)")
+            throw NNError(.input, label, "expects input of shape \(spatialMeaning(spatialRank)) with \(channels) channels, found \(input.shape)")
         }
         let batch = input.batch
         let steps = ShapeMath.saturatingProduct(input.shape.dropFirst().dropLast())
@@ -198,18 +166,30 @@ public struct GlobalPooling: Layer {
 
 extension Builtins {
     static func registerPooling(_ registry: LayerRegistry) {
+        registry.register("MaxPooling3D", aliases: ["MaxPool3D"], origin: "builtin",
+                          summary: "Max over sliding (depth, height, width) windows; same padding ignores padded cells.",
+                          factory: Pooling.factory(.max, spatialRank: 3))
+        registry.register("AveragePooling3D", aliases: ["AvgPool3D"], origin: "builtin",
+                          summary: "Mean over sliding (depth, height, width) windows; same padding averages only real cells.",
+                          factory: Pooling.factory(.average, spatialRank: 3))
         registry.register("MaxPooling2D", aliases: ["MaxPool2D"], origin: "builtin",
                           summary: "Max over sliding (height, width) windows; same padding ignores padded cells.",
-                          factory: Pooling2D.factory(.max))
+                          factory: Pooling.factory(.max, spatialRank: 2))
         registry.register("AveragePooling2D", aliases: ["AvgPool2D"], origin: "builtin",
                           summary: "Mean over sliding (height, width) windows; same padding averages only real cells.",
-                          factory: Pooling2D.factory(.average))
+                          factory: Pooling.factory(.average, spatialRank: 2))
         registry.register("MaxPooling1D", aliases: ["MaxPool1D"], origin: "builtin",
-                          summary: "Max over sliding windows of time steps; same padding ignores padded steps.",
-                          factory: Pooling1D.factory(.max))
+                          summary: "Max over sliding time steps windows; same padding ignores padded steps.",
+                          factory: Pooling.factory(.max, spatialRank: 1))
         registry.register("AveragePooling1D", aliases: ["AvgPool1D"], origin: "builtin",
-                          summary: "Mean over sliding windows of time steps; same padding averages only real steps.",
-                          factory: Pooling1D.factory(.average))
+                          summary: "Mean over sliding time steps windows; same padding averages only real steps.",
+                          factory: Pooling.factory(.average, spatialRank: 1))
+        registry.register("GlobalMaxPooling3D", aliases: ["GlobalMaxPool3D"], origin: "builtin",
+                          summary: "Max over all (depth, height, width) positions of each channel.",
+                          factory: GlobalPooling.factory(.max, spatialRank: 3))
+        registry.register("GlobalAveragePooling3D", aliases: ["GlobalAvgPool3D"], origin: "builtin",
+                          summary: "Mean over all (depth, height, width) positions of each channel.",
+                          factory: GlobalPooling.factory(.average, spatialRank: 3))
         registry.register("GlobalMaxPooling2D", aliases: ["GlobalMaxPool2D"], origin: "builtin",
                           summary: "Max over all (height, width) positions of each channel.",
                           factory: GlobalPooling.factory(.max, spatialRank: 2))

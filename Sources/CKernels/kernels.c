@@ -1,6 +1,59 @@
 // AVX2 + FMA kernels, compiled per function (target attribute) and chosen at run time.
 #include "CKernels.h"
+#include <math.h>
 #include <string.h>
+
+// The portable product, on every CPU: each c[i][j] is c's old value (or 0) plus a[i][p]·b[p][j]
+// for p = 0, 1, ... in turn, a rounded multiply then a rounded add (never contracted into an
+// FMA, which a CPU without one would emulate), whatever m is or which rows a call covers. A block
+// of 4 rows × 8 columns stays in registers while p runs (the compiler vectorizes the 8 columns
+// without changing any element's order); a narrower last block takes the same steps.
+#pragma clang fp contract(off)
+static inline void portable_block(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                                  long rows, long width, long k, int accumulate) {
+    float sums[4][8] = {{0}};
+    for (long r = 0; r < rows; r++)
+        for (long q = 0; q < width; q++) sums[r][q] = accumulate ? c[r * ldc + q] : 0.0f;
+    const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
+    if (width == 8) {
+        for (long p = 0; p < k; p++) {
+            const float *row = b + p * ldb;
+            float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
+            for (long q = 0; q < 8; q++) {
+                float w = row[q];
+                sums[0][q] = sums[0][q] + x0 * w;
+                sums[1][q] = sums[1][q] + x1 * w;
+                sums[2][q] = sums[2][q] + x2 * w;
+                sums[3][q] = sums[3][q] + x3 * w;
+            }
+        }
+    } else {
+        for (long p = 0; p < k; p++) {
+            const float *row = b + p * ldb;
+            float x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
+            for (long q = 0; q < width; q++) {
+                float w = row[q];
+                sums[0][q] = sums[0][q] + x0 * w;
+                sums[1][q] = sums[1][q] + x1 * w;
+                sums[2][q] = sums[2][q] + x2 * w;
+                sums[3][q] = sums[3][q] + x3 * w;
+            }
+        }
+    }
+    // Rows past `rows` read row 0 again and are never stored.
+    for (long r = 0; r < rows; r++)
+        for (long q = 0; q < width; q++) c[r * ldc + q] = sums[r][q];
+}
+
+void nnb_sgemm_portable(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                        long m, long n, long k, int accumulate) {
+    for (long i = 0; i < m; i += 4) {
+        long rows = m - i < 4 ? m - i : 4;
+        for (long j = 0; j < n; j += 8)
+            portable_block(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, rows, n - j < 8 ? n - j : 8, k, accumulate);
+    }
+}
+#pragma clang fp contract(on)
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -130,7 +183,7 @@ AVX2 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, fl
     for (long r = 0; r < m; r++) {
         for (long j = full; j < n; j++) {
             float sum = accumulate ? c[r * ldc + j] : 0.0f;
-            for (long p = 0; p < k; p++) sum += a[r * lda + p] * b[p * ldb + j];
+            for (long p = 0; p < k; p++) sum = fmaf(a[r * lda + p], b[p * ldb + j], sum);
             c[r * ldc + j] = sum;
         }
     }
@@ -152,18 +205,10 @@ void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
     }
 }
 
-// Stores 16 results of panel j for one row after the epilogue (and c's old values when
-// accumulate); only the first `width` columns are written.
-AVX2 static inline void store_row16(float *out, __m256 r0, __m256 r1, long width, int accumulate, const float *bias, int relu) {
+// Stores 16 results of panel j for one row after the epilogue; only the first `width` columns are
+// written. The sums already hold c's old values when the product accumulates (see `tile`).
+AVX2 static inline void store_row16(float *out, __m256 r0, __m256 r1, long width, const float *bias, int relu) {
     float lanes[16];
-    if (width < 16) {
-        for (long q = 0; q < 16; q++) lanes[q] = 0.0f;
-        if (accumulate) for (long q = 0; q < width; q++) lanes[q] = out[q];
-    }
-    if (accumulate) {
-        r0 = _mm256_add_ps(r0, width < 16 ? _mm256_loadu_ps(lanes) : _mm256_loadu_ps(out));
-        r1 = _mm256_add_ps(r1, width < 16 ? _mm256_loadu_ps(lanes + 8) : _mm256_loadu_ps(out + 8));
-    }
     if (bias) {
         float b[16] = {0};
         for (long q = 0; q < width; q++) b[q] = bias[q];
@@ -184,15 +229,33 @@ AVX2 static inline void store_row16(float *out, __m256 r0, __m256 r1, long width
     }
 }
 
+// c's old values for 16 columns of one row (zero past `width`), or zeros when not accumulating:
+// where every kernel's sums start.
+AVX2 static inline void start_row16(const float *out, long width, int accumulate, __m256 *r0, __m256 *r1) {
+    if (!accumulate) {
+        *r0 = *r1 = _mm256_setzero_ps();
+        return;
+    }
+    float lanes[16] = {0};
+    for (long q = 0; q < width; q++) lanes[q] = out[q];
+    *r0 = _mm256_loadu_ps(lanes);
+    *r1 = _mm256_loadu_ps(lanes + 8);
+}
+
 // One row times the panels: y[n] (+)= x[k] · packed, then the epilogue. Four panels (64 columns)
 // at a time, so that each broadcast of x[p] feeds eight independent FMAs; the panels stream from
-// memory side by side.
+// memory side by side. Each column is one chain of FMAs in p's order from c's old value (or 0),
+// exactly as `tile` computes it, so a row gives the same bits alone or inside a batch.
 AVX2 static void row_times_panels(const float *x, const float *packed, float *y, long n, long k, int accumulate,
                                   epilogue post) {
     long panels = (n + 15) / 16, j = 0;
     for (; j + 4 <= panels; j += 4) {
         const float *p0 = packed + j * k * 16, *p1 = p0 + k * 16, *p2 = p1 + k * 16, *p3 = p2 + k * 16;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        __m256 a0, a1, b0, b1, c0, c1, d0, d1;
+        start_row16(y + j * 16, n - j * 16 < 16 ? n - j * 16 : 16, accumulate, &a0, &a1);
+        start_row16(y + (j + 1) * 16, n - (j + 1) * 16 < 16 ? n - (j + 1) * 16 : 16, accumulate, &b0, &b1);
+        start_row16(y + (j + 2) * 16, n - (j + 2) * 16 < 16 ? n - (j + 2) * 16 : 16, accumulate, &c0, &c1);
+        start_row16(y + (j + 3) * 16, n - (j + 3) * 16 < 16 ? n - (j + 3) * 16 : 16, accumulate, &d0, &d1);
         for (long p = 0; p < k; p++) {
             __m256 xp = _mm256_broadcast_ss(x + p);
             a0 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p0 + p * 16), a0); a1 = _mm256_fmadd_ps(xp, _mm256_loadu_ps(p0 + p * 16 + 8), a1);
@@ -203,24 +266,19 @@ AVX2 static void row_times_panels(const float *x, const float *packed, float *y,
         __m256 sums[4][2] = {{a0, a1}, {b0, b1}, {c0, c1}, {d0, d1}};
         for (long q = 0; q < 4; q++) {
             long column = (j + q) * 16, width = n - column < 16 ? n - column : 16;
-            store_row16(y + column, sums[q][0], sums[q][1], width, accumulate, post.bias ? post.bias + column : 0, post.relu);
+            store_row16(y + column, sums[q][0], sums[q][1], width, post.bias ? post.bias + column : 0, post.relu);
         }
     }
     for (; j < panels; j++) {
         const float *panel = packed + j * k * 16;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-        long p = 0;
-        for (; p + 2 <= k; p += 2) {
-            __m256 x0 = _mm256_broadcast_ss(x + p), x1 = _mm256_broadcast_ss(x + p + 1);
-            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16), a0); a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16 + 8), a1);
-            b0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(panel + p * 16 + 16), b0); b1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(panel + p * 16 + 24), b1);
-        }
-        if (p < k) {
+        long column = j * 16, width = n - column < 16 ? n - column : 16;
+        __m256 a0, a1;
+        start_row16(y + column, width, accumulate, &a0, &a1);
+        for (long p = 0; p < k; p++) {
             __m256 x0 = _mm256_broadcast_ss(x + p);
             a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16), a0); a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16 + 8), a1);
         }
-        long column = j * 16, width = n - column < 16 ? n - column : 16;
-        store_row16(y + column, _mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), width, accumulate, post.bias ? post.bias + column : 0, post.relu);
+        store_row16(y + column, a0, a1, width, post.bias ? post.bias + column : 0, post.relu);
     }
 }
 
@@ -228,9 +286,10 @@ AVX2 void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *
                                const float *bias, int relu) {
     // Whole rows of b, four at a time, added into y (which stays in L1): b streams from memory
     // once, in order. Reading it 64 columns at a time instead (as row_times_panels reads
-    // panels) ran at half the speed.
+    // panels) ran at half the speed. Each y[j] is one chain of FMAs in p's order from its old
+    // value (or 0), then the bias: the order of `tile`, so this equals the packed product bit for bit.
     long vector_n = n / 8 * 8;
-    for (long j = 0; j < n; j++) y[j] = (accumulate ? y[j] : 0.0f) + (bias ? bias[j] : 0.0f);
+    if (!accumulate) for (long j = 0; j < n; j++) y[j] = 0.0f;
     long p = 0;
     for (; p + 4 <= k; p += 4) {
         const float *b0 = b + p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
@@ -242,10 +301,13 @@ AVX2 void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *
             sum = _mm256_fmadd_ps(x2, _mm256_loadu_ps(b2 + j), sum);
             _mm256_storeu_ps(y + j, _mm256_fmadd_ps(x3, _mm256_loadu_ps(b3 + j), sum));
         }
-        for (long j = vector_n; j < n; j++) y[j] += x[p] * b0[j] + x[p + 1] * b1[j] + x[p + 2] * b2[j] + x[p + 3] * b3[j];
+        for (long j = vector_n; j < n; j++)
+            y[j] = fmaf(x[p + 3], b3[j], fmaf(x[p + 2], b2[j], fmaf(x[p + 1], b1[j], fmaf(x[p], b0[j], y[j]))));
     }
     for (; p < k; p++)
-        for (long j = 0; j < n; j++) y[j] += x[p] * b[p * ldb + j];
+        for (long j = 0; j < n; j++) y[j] = fmaf(x[p], b[p * ldb + j], y[j]);
+    if (bias)
+        for (long j = 0; j < n; j++) y[j] += bias[j];
     if (relu)
         for (long j = 0; j < n; j++) y[j] = y[j] < 0 ? 0.0f : y[j];
 }

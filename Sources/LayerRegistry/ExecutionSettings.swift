@@ -9,11 +9,50 @@ public struct ExecutionSettings: Sendable, Equatable {
     /// before each layer runs.
     public var memoryLimit: Int
 
-    public init(memoryLimit: Int = ExecutionSettings.defaultMemoryLimit) {
+    /// Threads one `predict` call may run on: the calling thread plus pool workers (at most one
+    /// per core). A call's results are the same bits whatever this is.
+    public var threads: Int
+
+    /// Unpacked matrix products through OpenBLAS's sgemm instead of nnbuild's own kernels: faster
+    /// for large products on the portable path (`NNBUILD_KERNELS=baseline`, or a CPU without AVX2),
+    /// but OpenBLAS chooses its kernel, and so its summation order, by the matrices' sizes, so a
+    /// row's result then depends on the batch it is in. Off by default.
+    public var batchVariantBLAS: Bool
+
+    public init(memoryLimit: Int = ExecutionSettings.defaultMemoryLimit, threads: Int = 1, batchVariantBLAS: Bool = false) {
         self.memoryLimit = memoryLimit
+        self.threads = max(threads, 1)
+        self.batchVariantBLAS = batchVariantBLAS
     }
 
     public static let `default` = ExecutionSettings()
+}
+
+/// What the kernels of the `predict` call running on this thread may do, from its
+/// `ExecutionSettings`: bound by `Model.execute` for the call's duration (a task-local value, so
+/// concurrent calls each see their own), with `threads` 1 inside the tasks of a parallel step so
+/// that threads never nest. Kernels read it; nothing sets it process-wide.
+package struct KernelOptions: Sendable {
+    package var threads = 1
+    package var batchVariantBLAS = false
+
+    package init(threads: Int = 1, batchVariantBLAS: Bool = false) {
+        self.threads = max(threads, 1)
+        self.batchVariantBLAS = batchVariantBLAS
+    }
+
+    package init(_ settings: ExecutionSettings) {
+        self.init(threads: settings.threads, batchVariantBLAS: settings.batchVariantBLAS)
+    }
+
+    /// These options with `threads` threads.
+    package func with(threads: Int) -> KernelOptions {
+        var options = self
+        options.threads = max(threads, 1)
+        return options
+    }
+
+    @TaskLocal package static var current = KernelOptions()
 }
 
 /// What one call of a layer allocates, in float32 values, for a given input.

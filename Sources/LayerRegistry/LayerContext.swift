@@ -207,8 +207,13 @@ public final class LayerContext {
 
     // MARK: - Config values
 
-    /// The raw value of `key`, nil when absent.
-    public func value(_ key: String) -> JSONValue? { config[key] }
+    /// The raw value of `key`, nil when absent. Recorded for `nnbuild layers NAME` like the typed
+    /// accessors, as a key of free form (a factory parsing it itself, e.g. ZeroPadding's `padding`).
+    /// `kind` and `defaultDescription` say what `nnbuild layers` shows for it.
+    public func value(_ key: String, kind: String = "value", default defaultDescription: String = "null") -> JSONValue? {
+        trace?.note(key, kind: kind, default: defaultDescription, present: has(key))
+        return config[key]
+    }
 
     /// Whether `key` is present and not null.
     public func has(_ key: String) -> Bool {
@@ -237,6 +242,7 @@ public final class LayerContext {
 
     /// An integer or null.
     public func optionalInt(_ key: String) throws -> Int? {
+        trace?.note(key, kind: "integer or null", default: "null", present: has(key))
         guard has(key) else { return nil }
         return try int(key)
     }
@@ -260,6 +266,7 @@ public final class LayerContext {
 
     /// A number or null.
     public func optionalDouble(_ key: String) throws -> Double? {
+        trace?.note(key, kind: "number or null", default: "null", present: has(key))
         guard has(key) else { return nil }
         return try double(key)
     }

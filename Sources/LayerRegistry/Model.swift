@@ -228,6 +228,13 @@ public struct Model: Sendable {
     /// results not yet freed), `timing` how long the step took.
     func execute(_ batches: [Tensor], settings: ExecutionSettings?, observe: ((Int, Int) -> Void)? = nil,
                  timing: ((Int, Double) -> Void)? = nil) throws -> [Tensor] {
+        try KernelOptions.$current.withValue(KernelOptions(settings ?? self.settings)) {
+            try executeSteps(batches, settings: settings, observe: observe, timing: timing)
+        }
+    }
+
+    private func executeSteps(_ batches: [Tensor], settings: ExecutionSettings?, observe: ((Int, Int) -> Void)?,
+                              timing: ((Int, Double) -> Void)?) throws -> [Tensor] {
         try checkInputs(batches)
         try planMemory(batches.map(\.shape), settings)
         var values = [Tensor?](repeating: nil, count: valueCount)

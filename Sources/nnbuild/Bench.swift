@@ -46,7 +46,6 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            runtime.apply()
             var loads: [Double] = []
             var built: Model?
             for _ in 0..<5 {
@@ -82,7 +81,7 @@ struct Bench: ParsableCommand {
                 ]))
                 if profile {
                     var runs: [[Double]] = []
-                    for _ in 0..<max(5, min(50, latencies.count / 2)) { runs.append(try built.profile(batch)) }
+                    for _ in 0..<max(5, min(50, latencies.count / 2)) { runs.append(try built.profile(batch, settings: runtime.applied(to: built.settings))) }
                     let medians = (0..<built.steps.count).map { index in runs.map { $0[index] }.sorted()[runs.count / 2] }
                     let total = medians.reduce(0, +)
                     lines.append("  batch \(size) per layer (median ms, share; layers joined by + run fused, as one pass):")

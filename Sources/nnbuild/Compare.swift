@@ -42,7 +42,6 @@ struct Compare: ParsableCommand {
     func run() throws {
         var exceeded = false
         try reportingErrors {
-            runtime.apply()
             let built = try model.load(weights: weights)
             if ModelInputs.needed(built, values: [input]) || ModelInputs.isNpz(expected) { exceeded = try compareGraph(built); return }
             let got = try Batching.predict(built, try BatchSource.open(input, for: built), batchSize: batchSize, threads: runtime.count)

@@ -56,7 +56,6 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            runtime.apply()
             let built = try model.load(weights: weights)
             let output = try scoredOutput(built)
             guard output.shape.count == 2 else {

@@ -19,6 +19,15 @@ struct Infer: ParsableCommand {
         per input name. A model of several outputs writes an .npz (--output ending in .npz) or a \
         JSON object keyed by output name. Names: the dict key when Keras wrote a dict, else the \
         layer's name, with :k for its k-th output tensor when k > 0 (nnbuild validate lists them).
+
+        Streaming (--stream): standard input is JSON Lines, each line one sample (an array), \
+        {"instances": [row, ...]} (rows as arrays, or objects keyed by input name), or for a model \
+        of several inputs one sample as an object keyed by input name. Each line gets one line \
+        back, in order: the row's output array (an object keyed by output name for several \
+        outputs), {"predictions": [...]} for an instances line, or {"error": "..."} for a bad \
+        line, after which the stream goes on and the exit code is 1 (--fail-fast stops there \
+        instead). Answers are written after every --batch-size rows and whenever input pauses. \
+        A line holds at most 16 MiB.
         """
     )
 
@@ -49,9 +58,19 @@ struct Infer: ParsableCommand {
     @Option(help: "Rows run at once; larger inputs are split and show progress on a terminal.")
     var batchSize = 256
 
+    @Flag(help: "Read JSON Lines from standard input and write one answer line per input line, in order (see Streaming in the help).")
+    var stream = false
+
+    @Flag(name: .customLong("fail-fast"), help: "With --stream, stop at the first bad line instead of answering it with an error line.")
+    var failFast = false
+
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        if failFast, !stream { throw ValidationError("--fail-fast applies to --stream; add --stream") }
+        if stream, let clash = [("--input", !inputs.isEmpty), ("--top-k", topK != nil), ("--class-names", classNames != nil), ("--format npy", outputFormat == .npy)].first(where: \.1) {
+            throw ValidationError("--stream reads JSON Lines from standard input and writes JSON Lines; drop \(clash.0)")
+        }
         if let topK { try ArgumentBounds.check(topK, "--top-k", ArgumentBounds.topK) }
         try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
         if topK != nil || classNames != nil, outputFormat == .npy {
@@ -65,13 +84,13 @@ struct Infer: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let target = try OutputTarget(output, reads: model.reads + [("weights", weights), ("class names", classNames)] + ModelInputs.reads(inputs))
-            runtime.apply()
             let built = try model.load(weights: weights)
             let names = try classNames.map(ClassNames.read)
             // Opened before the input is read, so an interrupted run is cleaned up the same way
             // at every stage, and a streamed output can be written batch by batch.
             let sink = try target.open()
             do {
+                if stream { return try streamLines(built, into: sink) }
                 try infer(built, names: names, into: sink)
                 try sink.commit()
             } catch {

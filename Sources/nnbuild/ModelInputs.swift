@@ -129,14 +129,16 @@ struct ModelInputs {
 
     /// Runs the model in chunks of `batchSize` rows (progress on a terminal) and returns every
     /// output, gathered, in the model's output order.
-    func predict(_ model: Model, batchSize: Int, label: String = "inference") throws -> [NamedArray] {
+    func predict(_ model: Model, batchSize: Int, threads: Int, label: String = "inference") throws -> [NamedArray] {
+        var settings = model.settings
+        settings.threads = threads
         var data = [[Float]](repeating: [], count: model.outputs.count)
         var shapes = [[Int]](repeating: [], count: model.outputs.count)
         let progress = rows > batchSize ? Progress(total: rows, label: label) : nil
         var start = 0
         while start < rows {
             let end = min(start + batchSize, rows)
-            let results = try model.predict(slice(start..<end))
+            let results = try model.predict(slice(start..<end), settings: settings)
             for (index, result) in results.enumerated() where index < data.count {
                 if shapes[index].isEmpty {
                     shapes[index] = [0] + result.shape.dropFirst()
@@ -206,7 +208,9 @@ extension Bench {
         if batches.count == 1, model.outputs.count == 1, let batch = batches.first {
             _ = try model.predict(batch, threads: threads)
         } else {
-            _ = try model.predict(batches)
+            var settings = model.settings
+            settings.threads = threads
+            _ = try model.predict(batches, settings: settings)
         }
     }
 }

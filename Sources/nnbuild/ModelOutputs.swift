@@ -97,7 +97,7 @@ extension Infer {
     /// `infer` for a model of several inputs or outputs, or named or `.npz` inputs and outputs.
     func inferGraph(_ built: Model, names: [String]?, into sink: OutputSink) throws {
         try ModelOutputs.checkTarget(sink.name, format: outputFormat, model: built)
-        let outputs = try ModelInputs.read(inputs, for: built).predict(built, batchSize: batchSize)
+        let outputs = try ModelInputs.read(inputs, for: built).predict(built, batchSize: batchSize, threads: runtime.count)
         guard topK != nil || names != nil else { return try ModelOutputs.write(outputs, to: sink, format: outputFormat, model: built) }
         guard outputs.count == 1, let scored = outputs.first else {
             throw NNError(.input, topK != nil ? "--top-k" : "--class-names", "scores the classes of one output, and the model has \(outputs.count) outputs (\(ModelOutputs.describe(built))); write them with --output NAME.npz instead")
@@ -112,7 +112,7 @@ extension Compare {
     /// true when an output differs past the tolerance.
     func compareGraph(_ built: Model) throws -> Bool {
         let given = try ModelInputs.read([input], for: built)
-        let outputs = try given.predict(built, batchSize: batchSize)
+        let outputs = try given.predict(built, batchSize: batchSize, threads: runtime.count)
         let want = try ModelOutputs.expected(expected, for: outputs, model: built)
         let report = try ModelOutputs.compare(outputs, expected: want, source: expected, tolerance: tolerance)
         print(json ? report.json : report.text)
@@ -129,7 +129,7 @@ extension Eval {
         if built.outputs.count > 1, outputName == nil {
             throw NNError(.input, "--output-name", "the model has \(built.outputs.count) outputs (\(ModelOutputs.describe(built))); name the one to score with --output-name NAME")
         }
-        let outputs = try ModelInputs.read([input], for: built).predict(built, batchSize: batchSize, label: "eval")
+        let outputs = try ModelInputs.read([input], for: built).predict(built, batchSize: batchSize, threads: runtime.count, label: "eval")
         let scored = try ModelOutputs.select(outputs, name: outputName, model: built)
         return Tensor(shape: scored.array.shape, data: scored.array.values)
     }

@@ -15,8 +15,11 @@ struct RuntimeOptions: ParsableArguments {
         if let threads { try ArgumentBounds.check(threads, "--threads", ArgumentBounds.threads) }
     }
 
-    func apply() {
-        Gemm.setThreads(count)
+    /// `settings` with this thread count.
+    func applied(to settings: ExecutionSettings) -> ExecutionSettings {
+        var settings = settings
+        settings.threads = count
+        return settings
     }
 }
 

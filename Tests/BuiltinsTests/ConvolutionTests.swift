@@ -136,12 +136,12 @@ final class ConvolutionTests: XCTestCase {
                     packedOut.withUnsafeMutableBufferPointer {
                         convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, packed: packed)
                     }
-                    Gemm.setThreads(2)
-                    split.withUnsafeMutableBufferPointer {
-                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, packed: packed,
-                                   columnLimit: 7, splitWork: 0)
+                    Gemm.withThreads(2) {
+                        split.withUnsafeMutableBufferPointer {
+                            convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, packed: packed,
+                                       columnLimit: 7, splitWork: 0)
+                        }
                     }
-                    Gemm.setThreads(1)
                 }
             }
             let description = "trial \(trial): \(geometry), \(activation)"
@@ -186,11 +186,11 @@ final class ConvolutionTests: XCTestCase {
                     fast.withUnsafeMutableBufferPointer {
                         convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, winograd: winograd)
                     }
-                    Gemm.setThreads(2)
-                    split.withUnsafeMutableBufferPointer {
-                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, winograd: winograd, splitWork: 0)
+                    Gemm.withThreads(2) {
+                        split.withUnsafeMutableBufferPointer {
+                            convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: activation, winograd: winograd, splitWork: 0)
+                        }
                     }
-                    Gemm.setThreads(1)
                 }
             }
             let description = "trial \(trial): \(geometry), \(activation)"

@@ -59,7 +59,6 @@ final class CoreTests: XCTestCase {
                 assertClose(batch.data, want, tolerance: tolerance, "batch: " + label)
             }
         }
-        Gemm.setThreads(1)
     }
 
     func testDenseLiteral() throws {

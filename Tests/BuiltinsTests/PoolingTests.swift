@@ -182,4 +182,87 @@ final class PoolingTests: XCTestCase {
             "global_avgpool1d_keepdims", "global_maxpool1d",
         ])
     }
+
+    // MARK: - 3-D pooling and run-time spatial sizes (issue 15)
+
+    func testKeras3DPooling() {
+        for name in ["maxpool3d_default", "maxpool3d_same_strides", "avgpool3d_same", "avgpool3d_valid",
+                     "global_maxpool3d_keepdims", "global_avgpool3d"] {
+            assertMatchesKeras(name)
+        }
+    }
+
+    func testKerasPoolingOnRunTimeSpatialSizes() {
+        for name in ["pool2d_unknown_size", "pool2d_unknown_size_keepdims", "pool3d_unknown_size"] {
+            assertMatchesKeras(name)
+        }
+    }
+
+    /// One model built for (None, None, 1) runs on images of two sizes; each output is the pooling
+    /// of that image, and a "valid" window wider than the run-time image is refused by name.
+    func testPooling2DOnRunTimeHeightAndWidth() throws {
+        let layer = #"{"class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": 2}}"#
+        let model = try HandBuilt.model(input: [nil, nil, 1], layers: [layer])
+        XCTAssertEqual(model.outputShape, [nil, nil, 1])
+        let small = try HandBuilt.run(model, shape: [1, 2, 2, 1], [1, 4, 3, 2])
+        XCTAssertEqual(small.shape, [1, 1, 1, 1])
+        XCTAssertEqual(small.data, [4])
+        let large = try HandBuilt.run(model, shape: [1, 4, 4, 1], grid)
+        XCTAssertEqual(large.shape, [1, 2, 2, 1])
+        XCTAssertEqual(large.data, [6, 8, 14, 16])
+        XCTAssertThrowsError(try HandBuilt.run(model, shape: [1, 1, 4, 1], [1, 2, 3, 4])) { error in
+            XCTAssertTrue("\(error)".contains("the pooling window spans 2 rows but the input has 1"), "\(error)")
+        }
+    }
+
+    /// The 3-D window kernel against a direct loop over every (slice, row, column) tap, with
+    /// padding and strides, for max and mean.
+    func testPooling3DMatchesADirectLoopOnRandomShapes() {
+        var random = SplitMix(seed: 7)
+        for trial in 0..<40 {
+            let channels = Int.random(in: 1...10, using: &random)
+            let sizes = (0..<3).map { _ in Int.random(in: 1...5, using: &random) }
+            let pool = (0..<3).map { _ in Int.random(in: 1...3, using: &random) }
+            let stride = (0..<3).map { _ in Int.random(in: 1...3, using: &random) }
+            let padding: WindowPadding = Bool.random(using: &random) ? .same : .valid
+            let axes = (0..<3).compactMap { WindowAxis.place(input: sizes[$0], size: pool[$0], stride: stride[$0], padding: padding) }
+            guard axes.count == 3 else { continue }
+            let g = PoolingGeometry(depth: axes[0], rows: axes[1], columns: axes[2], channels: channels)
+            let x = random.floats(2 * g.inputCount)
+            for average in [false, true] {
+                var got = [Float](repeating: 0, count: 2 * g.outputCount)
+                x.withUnsafeBufferPointer { input in
+                    got.withUnsafeMutableBufferPointer {
+                        if average { averagePool2D(input, batch: 2, into: $0, geometry: g) } else { maxPool2D(input, batch: 2, into: $0, geometry: g) }
+                    }
+                }
+                var want: [Float] = []
+                for image in 0..<2 {
+                    for d in 0..<axes[0].output {
+                        for r in 0..<axes[1].output {
+                            for c in 0..<axes[2].output {
+                                for channel in 0..<channels {
+                                    var cells: [Float] = []
+                                    for i in 0..<pool[0] {
+                                        for j in 0..<pool[1] {
+                                            for k in 0..<pool[2] {
+                                                let id = d * stride[0] - axes[0].padBefore + i
+                                                let ir = r * stride[1] - axes[1].padBefore + j
+                                                let ic = c * stride[2] - axes[2].padBefore + k
+                                                guard id >= 0, id < sizes[0], ir >= 0, ir < sizes[1], ic >= 0, ic < sizes[2] else { continue }
+                                                cells.append(x[(((image * sizes[0] + id) * sizes[1] + ir) * sizes[2] + ic) * channels + channel])
+                                            }
+                                        }
+                                    }
+                                    want.append(average ? cells.reduce(0, +) / Float(cells.count) : cells.max() ?? -.infinity)
+                                }
+                            }
+                        }
+                    }
+                }
+                assertClose(got, want, accuracy: 1e-6)
+                XCTAssertEqual(got.count, want.count, "trial \(trial) average \(average): \(g)")
+            }
+        }
+    }
 }

@@ -37,4 +37,16 @@ final class RegistrationTests: XCTestCase {
         XCTAssertEqual(description.keys[2].defaultValue, "true")
         XCTAssertEqual(description.weights.map(\.name), ["kernel", "bias"])
     }
+
+    /// Keys a factory reads raw (`value`) or as "a number or null" are listed too, so
+    /// `nnbuild layers NAME` shows every key the layer takes.
+    func testDescribeListsFreeFormAndOptionalKeys() throws {
+        let registry = LayerRegistry.withBuiltins()
+        let padding = try XCTUnwrap(registry.describe("ZeroPadding2D")).keys
+        XCTAssertEqual(padding.first { $0.name == "padding" }?.defaultValue, "((1, 1), (1, 1))")
+        let cropping = try XCTUnwrap(registry.describe("Cropping1D")).keys
+        XCTAssertEqual(cropping.first { $0.name == "cropping" }?.kind, "integer or pair")
+        let attention = try XCTUnwrap(registry.describe("MultiHeadAttention")).keys.map(\.name)
+        XCTAssertTrue(attention.contains("output_shape") && attention.contains("attention_axes"), "\(attention)")
+    }
 }

@@ -126,4 +126,61 @@ final class ReshapingTests: XCTestCase {
             "upsampling2d_gaussian", "upsampling2d_mitchellcubic",
         ])
     }
+
+    // MARK: - 3-D layers, Permute and Identity (issue 15)
+
+    func testKeras3DShapeLayersPermuteAndIdentity() {
+        for name in ["zero_padding3d_int", "zero_padding3d_nested", "cropping3d", "cropping3d_default", "upsampling3d",
+                     "upsampling3d_default", "upsampling2d_unknown_size", "padding_cropping2d_unknown_size", "permute_2d", "permute_3d", "permute_4d", "identity"] {
+            assertMatchesKeras(name)
+        }
+    }
+
+    func testZeroPadding3DAndCropping3DOnRunTimeSizes() throws {
+        // A 2×1×1 volume [1, 2]: one slice of zeros in front, one column on the right.
+        let padded = try run("ZeroPadding3D", #""padding": [[1, 0], 0, [0, 1]]"#, input: [nil, nil, nil, 1], batch: [1, 2, 1, 1, 1], [1, 2])
+        XCTAssertEqual(padded.shape, [1, 3, 1, 2, 1])
+        assertClose(padded.data, [0, 0, 1, 0, 2, 0])
+        let cropped = try run("Cropping3D", #""cropping": [[1, 0], [0, 1], 0]"#, input: [nil, nil, nil, 1], batch: [1, 2, 2, 1, 1], [1, 2, 3, 4])
+        XCTAssertEqual(cropped.shape, [1, 1, 1, 1, 1])
+        assertClose(cropped.data, [3])
+        let model = try HandBuilt.model(input: [nil, 3, 3, 1], layers: [#"{"class_name": "Cropping3D", "config": {"name": "crop"}}"#])
+        XCTAssertThrowsError(try HandBuilt.run(model, shape: [1, 2, 3, 3, 1], Array(repeating: 1, count: 18))) { error in
+            XCTAssertTrue("\(error)".contains("removes every one of the input's 2 slices"), "\(error)")
+        }
+    }
+
+    func testUpSampling3DRepeatsEachAxis() throws {
+        let y = try run("UpSampling3D", #""size": [2, 1, 2]"#, input: [1, 2, 1, 1], batch: [1, 1, 2, 1, 1], [1, 2])
+        XCTAssertEqual(y.shape, [1, 2, 2, 2, 1])
+        assertClose(y.data, [1, 1, 2, 2, 1, 1, 2, 2])
+    }
+
+    func testPermuteMatchesItsNaiveTwin() {
+        var random = SplitMix(seed: 11)
+        for _ in 0..<30 {
+            let rank = Int.random(in: 1...5, using: &random)
+            let shape = (0..<rank).map { _ in Int.random(in: 1...4, using: &random) }
+            let order = Array(0..<rank).shuffled(using: &random)
+            let batch = Int.random(in: 1...2, using: &random)
+            let x = random.floats(batch * shape.reduce(1, *))
+            var got = [Float](repeating: .nan, count: x.count)
+            x.withUnsafeBufferPointer { input in got.withUnsafeMutableBufferPointer { permuteAxes(input, batch: batch, shape: shape, order: order, into: $0) } }
+            XCTAssertEqual(got, permuteAxesNaive(x, batch: batch, shape: shape, order: order), "shape \(shape) order \(order)")
+        }
+        // (2, 3) → (3, 2): a transpose.
+        XCTAssertEqual(permuteAxesNaive([1, 2, 3, 4, 5, 6], batch: 1, shape: [2, 3], order: [1, 0]), [1, 4, 2, 5, 3, 6])
+    }
+
+    func testPermuteConfigErrorsAndMasks() throws {
+        for dims in ["[1, 1]", "[2, 3]", "[1]", "\"x\""] {
+            let layer = #"{"class_name": "Permute", "config": {"name": "permute", "dims": \#(dims)}}"#
+            let message = try XCTUnwrap(HandBuilt.buildError(input: [3, 2], layers: [layer]), dims)
+            XCTAssertTrue(message.contains("config.dims"), "\(dims): \(message)")
+        }
+        let permute = try HandBuilt.model(input: [4, 1], layers: [#"{"class_name": "Permute", "config": {"name": "p", "dims": [2, 1]}}"#])
+        XCTAssertEqual(try XCTUnwrap(permute.nodes.last).layer.maskBehavior, .drops, "Keras's Permute does not support masking")
+        let identity = try HandBuilt.model(input: [4, 1], layers: [#"{"class_name": "Identity", "config": {"name": "i"}}"#])
+        XCTAssertEqual(try XCTUnwrap(identity.nodes.last).layer.maskBehavior, .propagates, "Keras's Identity keeps the mask")
+    }
 }

@@ -58,6 +58,9 @@ class CLITestCase: XCTestCase {
     func run(_ arguments: [String], stdin: Data? = nil, shell: String? = nil) throws -> Run {
         let process = Process()
         if let shell {
+            if shell.contains("ulimit -v"), CLITests.underSanitizer {
+                throw XCTSkip("an address-space limit (ulimit -v) cannot hold a sanitizer's shadow memory")
+            }
             // Run under /bin/sh so a test can set limits (ulimit) first; "$@" are the arguments.
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", shell + " && exec \"$0\" \"$@\"", CLITests.binary.path] + arguments

@@ -5,14 +5,22 @@ import ModelSpec
 /// Runs the built `nnbuild` binary as a user would and checks its output and exit codes.
 final class CLITests: XCTestCase {
     static var binary: URL {
-        // The test bundle sits next to the products in .build/<config>/.
-        var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("nnbuild").path) {
-            dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent(".build/debug")
-        }
+        // The test executable sits next to the products in <scratch path>/<config>/, whichever
+        // scratch path built it (.build, or tools/sanitize.sh's .build-asan and .build-tsan).
+        let candidates = [
+            URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent(),
+            Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent(),
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/debug"),
+        ]
+        let dir = candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("nnbuild").path) } ?? candidates[2]
         return dir.appendingPathComponent("nnbuild")
     }
+
+    /// Whether the binary runs under a sanitizer (tools/sanitize.sh sets NNBUILD_SANITIZER): its
+    /// shadow memory needs terabytes of address space, so tests that bound the address space
+    /// with `ulimit -v` cannot run there.
+    static var underSanitizer: Bool { ProcessInfo.processInfo.environment["NNBUILD_SANITIZER"] != nil }
 
     struct Run {
         var status: Int32

@@ -11,6 +11,9 @@ final class MemoryLimitTests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws {
+        if CLITests.underSanitizer {
+            throw XCTSkip("an address-space limit (ulimit -v) cannot hold a sanitizer's shadow memory")
+        }
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-memory-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         // A weight blob with no tensors, for models without weights.

@@ -9,28 +9,17 @@ import LayerRegistry
 public enum Gemm {
     /// c[m×n] = a[m×k] · b[k×n] (b given as [n×k] when `transposeB`), plus c's old value when
     /// `accumulate`.
-    @inlinable
+    ///
+    /// Batch-invariant: each row of c comes out the same bits whatever m is and wherever the row
+    /// sits, since every row runs the same kernel (`product`) and large products split by rows.
     public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                             m: Int, n: Int, k: Int, transposeB: Bool = false, accumulate: Bool = false) {
         guard m > 0, n > 0 else { return }
-        useThreads(forWork: m * n * k)
         guard k > 0 else {
             if !accumulate { c.update(repeating: 0, count: m * n) }
             return
         }
-        if !transposeB, useSmallKernel(m: m, n: n, k: k) {
-            nnb_sgemm_small(a, k, b, n, c, n, m, n, k, accumulate ? 1 : 0)
-            return
-        }
-        if m == 1 {
-            // One row (a batch of one, a recurrent step): a matrix-vector product is far lighter.
-            cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans, Int32(transposeB ? n : k), Int32(transposeB ? k : n),
-                        1, b, Int32(transposeB ? k : n), a, 1, accumulate ? 1 : 0, c, 1)
-            return
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(transposeB ? k : n),
-                    accumulate ? 1 : 0, c, Int32(n))
+        product(a, lda: k, b, ldb: transposeB ? k : n, transposeB: transposeB, c, ldc: n, m: m, n: n, k: k, accumulate: accumulate)
     }
 
     /// c[m×n] = a[m×k] · b[k×n] (+ bias[n] on every row) (+ c), each matrix a row-major view with its
@@ -45,28 +34,59 @@ public enum Gemm {
             packed.multiply(a, lda: lda, group: group, into: c, ldc: ldc, m: m, accumulate: accumulate, bias: bias)
             return
         }
-        useThreads(forWork: m * n * k)
-        var accumulate = accumulate
-        if let bias, !accumulate {
-            // The bias first, then the product added to it.
-            for row in 0..<m { (c + row * ldc).update(from: bias, count: n) }
-            accumulate = true
-        } else if let bias {
+        // The product, then the bias: the order of the packed kernels' store, so a layer gives the
+        // same bits whether its weight was packed or not.
+        product(a, lda: lda, b, ldb: ldb, transposeB: false, c, ldc: ldc, m: m, n: n, k: k, accumulate: accumulate)
+        if let bias {
             for row in 0..<m {
                 for column in 0..<n { c[row * ldc + column] += bias[column] }
             }
         }
-        if useSmallKernel(m: m, n: n, k: k) {
-            nnb_sgemm_small(a, lda, b, ldb, c, ldc, m, n, k, accumulate ? 1 : 0)
-            return
-        }
-        if m == 1 {
-            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), 1, b, Int32(ldb), a, 1, accumulate ? 1 : 0, c, 1)
-            return
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb),
-                    accumulate ? 1 : 0, c, Int32(ldc))
     }
+
+    /// Every unpacked product: one kernel for every row count, so that a row's result never
+    /// depends on how many rows share the call. Our register-blocked kernel where the CPU allows,
+    /// else the portable one (`nnb_sgemm_portable`); OpenBLAS's sgemm only when the call's
+    /// settings ask for it (`ExecutionSettings.batchVariantBLAS`), since it picks its kernel, and
+    /// so its summation order, by the matrices' sizes (sgemv for one row, a small-matrix kernel
+    /// below a size). A transposed b is transposed first, so that it takes the same kernel. A
+    /// product of `threadedWork` multiply-adds or more is split by rows across this call's threads
+    /// (`KernelOptions`); OpenBLAS itself stays on one thread, never set per call, since its
+    /// thread count is process-wide and concurrent callers would race on it.
+    @usableFromInline
+    static func product(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+                        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool) {
+        let useBLAS = KernelOptions.current.batchVariantBLAS
+        if transposeB, !useBLAS {
+            // b is [n × k] with row stride ldb: its transpose [k × n], then the plain product.
+            var transposed = [Float](repeating: 0, count: k * n)
+            for row in 0..<n {
+                for column in 0..<k { transposed[column * n + row] = b[row * ldb + column] }
+            }
+            transposed.withUnsafeBufferPointer {
+                product(a, lda: lda, $0.baseAddress!, ldb: n, transposeB: false, c, ldc: ldc, m: m, n: n, k: k, accumulate: accumulate)
+            }
+            return
+        }
+        _ = blasSingleThreaded
+        let pointers = UncheckedGemm(a: a, b: b, c: c)
+        runInParts(m, work: m * n * k) { rows in
+            let a = pointers.a + rows.lowerBound * lda, c = pointers.c + rows.lowerBound * ldc
+            if useBLAS {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                            Int32(rows.count), Int32(n), Int32(k), 1, a, Int32(lda), pointers.b, Int32(ldb),
+                            accumulate ? 1 : 0, c, Int32(ldc))
+            } else if useAVX2Kernels {
+                nnb_sgemm_small(a, lda, pointers.b, ldb, c, ldc, rows.count, n, k, accumulate ? 1 : 0)
+            } else {
+                nnb_sgemm_portable(a, lda, pointers.b, ldb, c, ldc, rows.count, n, k, accumulate ? 1 : 0)
+            }
+        }
+    }
+
+    /// OpenBLAS runs on one thread, set once: our own threads split the products.
+    @usableFromInline
+    static let blasSingleThreaded: Void = openblas_set_num_threads(1)
 
     /// The naive twin of `gemm`, in double precision accumulation.
     public static func naiveGemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
@@ -87,37 +107,25 @@ public enum Gemm {
     /// for comparing the two or testing the fallback on any machine).
     public static let useAVX2Kernels = nnb_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NNBUILD_KERNELS"] != "baseline"
 
-    /// Products below the threading threshold go to our own register-blocked kernel where the CPU
-    /// allows: a recurrent step multiplies by the same small matrix every step, and OpenBLAS packs
-    /// it anew on every call (bilstm_text at batch 64 ran its steps at about a third of peak).
-    @usableFromInline
-    static func useSmallKernel(m: Int, n: Int, k: Int) -> Bool {
-        useAVX2Kernels && m > 1 && m * n * k < threadedWork
+    /// The threads the current `predict` call may use (`ExecutionSettings.threads`, carried by
+    /// `KernelOptions`); 1 inside a task that already runs on the pool.
+    static var allowedThreads: Int { KernelOptions.current.threads }
+
+    /// Runs `body` with a budget of `count` threads, as a `predict` call with
+    /// `ExecutionSettings(threads: count)` does: for tests of a kernel's own splitting.
+    package static func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        try KernelOptions.$current.withValue(KernelOptions.current.with(threads: count), operation: body)
     }
 
-    /// Sets the number of threads OpenBLAS may use for a large product.
-    public static func setThreads(_ count: Int) {
-        allowedThreads = max(count, 1)
-    }
-
-    /// Below this many multiply-adds a product runs on one thread: waking a second BLAS thread
-    /// for a recurrent step's 64×256 matrix-vector product costs more than the product (measured:
+    /// Below this many multiply-adds a product runs on one thread: handing a recurrent step's
+    /// 64×256 matrix-vector product to a second thread costs more than the product (measured:
     /// bilstm_text at batch 1 ran 25% faster on one thread), while a convolution's GEMM gains.
     public static let threadedWork = 1 << 20
+}
 
-    nonisolated(unsafe) static var allowedThreads = 1
-    nonisolated(unsafe) static var blasThreads = 0
-
-    /// Tells OpenBLAS how many threads this product may use, only when that changes. Batch slices
-    /// running concurrently all have `allowedThreads` 1, so they never write `blasThreads`.
-    @usableFromInline
-    static func useThreads(forWork work: Int) {
-        let wanted = work >= threadedWork ? allowedThreads : 1
-        if wanted != blasThreads {
-            blasThreads = wanted
-            openblas_set_num_threads(Int32(wanted))
-        }
-    }
+/// The matrices the row parts of one unpacked product share, each part writing its own rows of c.
+private struct UncheckedGemm: @unchecked Sendable {
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
 }
 
 /// A value made at most once, when it pays: at the second call, or at the first call that asks for

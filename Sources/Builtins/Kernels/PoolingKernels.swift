@@ -1,74 +1,90 @@
 import CKernels
 
-/// The shape of a 2-D pooling, channels last. A 1-D pooling is the same with a height of one.
+/// The shape of a pooling, channels last, over up to three spatial axes (depth, rows, columns).
+/// A 2-D pooling has a depth of one; a 1-D pooling also a height of one.
 package struct PoolingGeometry: Sendable, Equatable {
+    package var depth: WindowAxis
     package var rows: WindowAxis
     package var columns: WindowAxis
     package var channels: Int
 
-    package init(rows: WindowAxis, columns: WindowAxis, channels: Int) {
+    /// A window that leaves an axis of length one as it is.
+    package static let single = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
+
+    package init(depth: WindowAxis = PoolingGeometry.single, rows: WindowAxis, columns: WindowAxis, channels: Int) {
+        self.depth = depth
         self.rows = rows
         self.columns = columns
         self.channels = channels
     }
 
-    package var inputCount: Int { rows.input * columns.input * channels }
-    package var outputCount: Int { rows.output * columns.output * channels }
+    package var inputCount: Int { depth.input * rows.input * columns.input * channels }
+    package var outputCount: Int { depth.output * rows.output * columns.output * channels }
 }
 
 /// Max over each window; padding cells take no part (as TensorFlow's "SAME" max pooling).
 ///
-/// input [batch, H, W, C] → output [batch, outH, outW, C]
+/// input [batch, D, H, W, C] → output [batch, outD, outH, outW, C] (D = 1 for 2-D pooling)
 package func maxPool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
                        geometry g: PoolingGeometry) {
-    pool2D(input, batch: batch, into: output, geometry: g, average: false)
+    pool3D(input, batch: batch, into: output, geometry: g, average: false)
 }
 
 /// Mean over each window, dividing by the number of input cells it covers, so padding cells take
 /// no part (as TensorFlow's "SAME" average pooling).
 ///
-/// input [batch, H, W, C] → output [batch, outH, outW, C]
+/// input [batch, D, H, W, C] → output [batch, outD, outH, outW, C] (D = 1 for 2-D pooling)
 package func averagePool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
                            geometry g: PoolingGeometry) {
-    pool2D(input, batch: batch, into: output, geometry: g, average: true)
+    pool3D(input, batch: batch, into: output, geometry: g, average: true)
 }
 
-private func pool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
+private func pool3D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
                     geometry g: PoolingGeometry, average: Bool) {
     guard let x = input.baseAddress, let y = output.baseAddress else { return }
-    let channels = g.channels, width = g.columns.input
+    let channels = g.channels, width = g.columns.input, height = g.rows.input
     var out = y
     for image in 0..<batch {
         let base = x + image * g.inputCount
-        for outRow in 0..<g.rows.output {
-            let (rowStart, rowFirst, rowEnd) = g.rows.taps(at: outRow)
-            for outColumn in 0..<g.columns.output {
-                let (columnStart, columnFirst, columnEnd) = g.columns.taps(at: outColumn)
-                if average {
-                    out.update(repeating: 0, count: channels)
-                    for tapRow in rowFirst..<rowEnd {
-                        var cell = base + ((rowStart + tapRow) * width + columnStart + columnFirst) * channels
-                        for _ in columnFirst..<columnEnd {
-                            for channel in 0..<channels { out[channel] += cell[channel] }
-                            cell += channels
+        for outSlice in 0..<g.depth.output {
+            let (sliceStart, sliceFirst, sliceEnd) = g.depth.taps(at: outSlice)
+            for outRow in 0..<g.rows.output {
+                let (rowStart, rowFirst, rowEnd) = g.rows.taps(at: outRow)
+                for outColumn in 0..<g.columns.output {
+                    let (columnStart, columnFirst, columnEnd) = g.columns.taps(at: outColumn)
+                    func cell(_ slice: Int, _ row: Int) -> UnsafePointer<Float> {
+                        base + (((sliceStart + slice) * height + rowStart + row) * width + columnStart + columnFirst) * channels
+                    }
+                    if average {
+                        out.update(repeating: 0, count: channels)
+                        for tapSlice in sliceFirst..<sliceEnd {
+                            for tapRow in rowFirst..<rowEnd {
+                                var cell = cell(tapSlice, tapRow)
+                                for _ in columnFirst..<columnEnd {
+                                    for channel in 0..<channels { out[channel] += cell[channel] }
+                                    cell += channels
+                                }
+                            }
+                        }
+                        let count = Float(max((sliceEnd - sliceFirst) * (rowEnd - rowFirst) * (columnEnd - columnFirst), 1))
+                        for channel in 0..<channels { out[channel] /= count }
+                    } else if Gemm.useAVX2Kernels, sliceEnd - sliceFirst == 1 {
+                        nnb_max_window(cell(sliceFirst, rowFirst), rowEnd - rowFirst,
+                                       width * channels, columnEnd - columnFirst, channels, channels, out)
+                    } else {
+                        out.update(repeating: -.infinity, count: channels)
+                        for tapSlice in sliceFirst..<sliceEnd {
+                            for tapRow in rowFirst..<rowEnd {
+                                var cell = cell(tapSlice, tapRow)
+                                for _ in columnFirst..<columnEnd {
+                                    for channel in 0..<channels where cell[channel] > out[channel] { out[channel] = cell[channel] }  // NaN passed over, as the C kernel
+                                    cell += channels
+                                }
+                            }
                         }
                     }
-                    let count = Float(max((rowEnd - rowFirst) * (columnEnd - columnFirst), 1))
-                    for channel in 0..<channels { out[channel] /= count }
-                } else if Gemm.useAVX2Kernels {
-                    nnb_max_window(base + ((rowStart + rowFirst) * width + columnStart + columnFirst) * channels, rowEnd - rowFirst,
-                                   width * channels, columnEnd - columnFirst, channels, channels, out)
-                } else {
-                    out.update(repeating: -.infinity, count: channels)
-                    for tapRow in rowFirst..<rowEnd {
-                        var cell = base + ((rowStart + tapRow) * width + columnStart + columnFirst) * channels
-                        for _ in columnFirst..<columnEnd {
-                            for channel in 0..<channels { out[channel] = max(out[channel], cell[channel]) }
-                            cell += channels
-                        }
-                    }
+                    out += channels
                 }
-                out += channels
             }
         }
     }
@@ -110,8 +126,57 @@ package func globalMaxPool(_ input: UnsafeBufferPointer<Float>, batch: Int, step
         out.update(repeating: -.infinity, count: channels)
         var cell = x + image * steps * channels
         for _ in 0..<steps {
-            for channel in 0..<channels { out[channel] = max(out[channel], cell[channel]) }
+            for channel in 0..<channels where cell[channel] > out[channel] { out[channel] = cell[channel] }  // NaN passed over, as the C kernel
             cell += channels
+        }
+    }
+}
+
+/// The bins of adaptive pooling along one axis, as Keras's TensorFlow backend places them: bin i
+/// covers input cells ⌊i·input / output⌋ ..< ⌈(i + 1)·input / output⌉ (PyTorch's bins too).
+package func adaptiveBins(input: Int, output: Int) -> [Range<Int>] {
+    guard input > 0, output > 0 else { return [] }
+    return (0..<output).map { bin in
+        let start = bin * input / output
+        let end = ((bin + 1) * input + output - 1) / output
+        return start..<max(min(end, input), start + 1)
+    }
+}
+
+/// Max or mean over each (slice, row, column) bin of a volume, channels last. A 2-D pooling has one
+/// depth bin over a depth of one; a 1-D pooling also one row bin.
+///
+/// input [batch, D, H, W, C] → output [batch, depthBins, rowBins, columnBins, C]
+package func adaptivePool3D(_ input: UnsafeBufferPointer<Float>, batch: Int, depth: Int, height: Int, width: Int, channels: Int,
+                            depthBins: [Range<Int>], rowBins: [Range<Int>], columnBins: [Range<Int>], average: Bool,
+                            into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, var out = output.baseAddress else { return }
+    for image in 0..<batch {
+        let base = x + image * depth * height * width * channels
+        for slices in depthBins {
+            for rows in rowBins {
+                for columns in columnBins {
+                    out.update(repeating: average ? 0 : -.infinity, count: channels)
+                    for slice in slices {
+                        for row in rows {
+                            var cell = base + ((slice * height + row) * width + columns.lowerBound) * channels
+                            for _ in columns {
+                                if average {
+                                    for channel in 0..<channels { out[channel] += cell[channel] }
+                                } else {
+                                    for channel in 0..<channels where cell[channel] > out[channel] { out[channel] = cell[channel] }
+                                }
+                                cell += channels
+                            }
+                        }
+                    }
+                    if average {
+                        let count = Float(slices.count * rows.count * columns.count)
+                        for channel in 0..<channels { out[channel] /= count }
+                    }
+                    out += channels
+                }
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import LayerRegistry
 import Foundation
 
 /// Zero-pads (or, with negative amounts, crops) the two spatial axes. A 1-D layer is the same with a
@@ -5,7 +6,7 @@ import Foundation
 ///
 /// input [batch, H, W, C] → output [batch, H + top + bottom, W + left + right, C]
 package func pad2D(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int, width: Int, channels: Int,
-                   top: Int, bottom: Int, left: Int, right: Int, into output: UnsafeMutableBufferPointer<Float>) {
+                   top: Int, bottom: Int, left: Int, right: Int, fill: Float = 0, into output: UnsafeMutableBufferPointer<Float>) {
     guard let x = input.baseAddress, let y = output.baseAddress else { return }
     let outputHeight = height + top + bottom, outputWidth = width + left + right
     guard outputHeight > 0, outputWidth > 0 else { return }
@@ -18,15 +19,119 @@ package func pad2D(_ input: UnsafeBufferPointer<Float>, batch: Int, height: Int,
         for outRow in 0..<outputHeight {
             let inputRow = outRow - top
             if inputRow < 0 || inputRow >= height {
-                out.update(repeating: 0, count: outputWidth * channels)
+                out.update(repeating: fill, count: outputWidth * channels)
             } else {
-                out.update(repeating: 0, count: before)
+                out.update(repeating: fill, count: before)
                 (out + before).update(from: x + ((image * height + inputRow) * width + firstColumn) * channels, count: copied)
-                (out + before + copied).update(repeating: 0, count: after)
+                (out + before + copied).update(repeating: fill, count: after)
             }
             out += outputWidth * channels
         }
     }
+}
+
+/// Zero padding (positive amounts) or cropping (negative ones) of volumes: each output slice is
+/// `pad2D` of its input slice, or zeros where it falls in the padding. A 2-D image is a volume of
+/// one slice with no depth amounts.
+///
+/// input [batch, D, H, W, C] → output [batch, D + front + back, H + top + bottom, W + left + right, C]
+package func pad3D(_ input: UnsafeBufferPointer<Float>, batch: Int, depth: Int, height: Int, width: Int, channels: Int,
+                   front: Int, back: Int, top: Int, bottom: Int, left: Int, right: Int, into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    let outputDepth = depth + front + back
+    let inputSlice = height * width * channels, outputSlice = (height + top + bottom) * (width + left + right) * channels
+    guard outputDepth > 0, outputSlice > 0 else { return }
+    for image in 0..<batch {
+        for outSlice in 0..<outputDepth {
+            let inSlice = outSlice - front
+            let out = y + (image * outputDepth + outSlice) * outputSlice
+            if inSlice < 0 || inSlice >= depth {
+                out.update(repeating: 0, count: outputSlice)
+            } else {
+                pad2D(UnsafeBufferPointer(start: x + (image * depth + inSlice) * inputSlice, count: inputSlice), batch: 1,
+                      height: height, width: width, channels: channels, top: top, bottom: bottom, left: left, right: right,
+                      into: UnsafeMutableBufferPointer(start: out, count: outputSlice))
+            }
+        }
+    }
+}
+
+/// Nearest-neighbour upsampling of volumes by whole factors: each slice upsampled as an image,
+/// then repeated `depthFactor` times (Keras's `ops.repeat` on each axis).
+///
+/// input [batch, D, H, W, C] → output [batch, D·depthFactor, H·rowFactor, W·columnFactor, C]
+package func upsampleNearest3D(_ input: UnsafeBufferPointer<Float>, batch: Int, depth: Int, height: Int, width: Int, channels: Int,
+                               depthFactor: Int, rowFactor: Int, columnFactor: Int, into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    let inputSlice = height * width * channels, outputSlice = inputSlice * rowFactor * columnFactor
+    var out = y
+    for slice in 0..<(batch * depth) {
+        upsampleNearest2D(UnsafeBufferPointer(start: x + slice * inputSlice, count: inputSlice), batch: 1, height: height, width: width,
+                          channels: channels, rowFactor: rowFactor, columnFactor: columnFactor,
+                          into: UnsafeMutableBufferPointer(start: out, count: outputSlice))
+        for copy in 1..<max(depthFactor, 1) { (out + copy * outputSlice).update(from: out, count: outputSlice) }
+        out += outputSlice * max(depthFactor, 1)
+    }
+}
+
+/// Reorders the per-sample axes: output axis i is input axis `order[i]` (a permutation of
+/// 0..<shape.count). The innermost loop runs along the last output axis, a contiguous copy when
+/// that axis stays last.
+///
+/// input [batch, shape…] → output [batch, shape[order[0]], …, shape[order[n-1]]]
+package func permuteAxes(_ input: UnsafeBufferPointer<Float>, batch: Int, shape: [Int], order: [Int],
+                         into output: UnsafeMutableBufferPointer<Float>) {
+    guard let x = input.baseAddress, var out = output.baseAddress, let lastAxis = order.last else { return }
+    var strides = Array(repeating: 1, count: shape.count)
+    for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
+    let sizes = order.map { shape[$0] }, steps = order.map { strides[$0] }
+    let sample = ShapeMath.saturatingProduct(shape)  // the caller checked this count
+    let inner = sizes[sizes.count - 1], innerStep = steps[steps.count - 1]
+    guard sample > 0 else { return }
+    let outer = sample / inner
+    for image in 0..<batch {
+        let base = x + image * sample
+        var index = Array(repeating: 0, count: sizes.count)
+        var offset = 0
+        for _ in 0..<outer {
+            if lastAxis == shape.count - 1 {
+                out.update(from: base + offset, count: inner)
+            } else {
+                var cell = base + offset
+                for position in 0..<inner { out[position] = cell.pointee; cell += innerStep }
+            }
+            out += inner
+            // Next index over the outer output axes, last fastest.
+            var axis = sizes.count - 2
+            while axis >= 0 {
+                index[axis] += 1
+                offset += steps[axis]
+                if index[axis] < sizes[axis] { break }
+                offset -= index[axis] * steps[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+}
+
+/// The naive twin of `permuteAxes`: each output element's input index computed from scratch.
+package func permuteAxesNaive(_ input: [Float], batch: Int, shape: [Int], order: [Int]) -> [Float] {
+    let sample = ShapeMath.saturatingProduct(shape)
+    let sizes = order.map { shape[$0] }
+    var output: [Float] = []
+    output.reserveCapacity(batch * sample)
+    for image in 0..<batch {
+        for flat in 0..<sample {
+            var rest = flat, outIndex = Array(repeating: 0, count: sizes.count)
+            for axis in stride(from: sizes.count - 1, through: 0, by: -1) { outIndex[axis] = rest % sizes[axis]; rest /= sizes[axis] }
+            var inIndex = Array(repeating: 0, count: shape.count)
+            for (axis, source) in order.enumerated() { inIndex[source] = outIndex[axis] }
+            let position = inIndex.enumerated().reduce(0) { $0 * shape[$1.offset] + $1.element }
+            output.append(input[image * sample + position])
+        }
+    }
+    return output
 }
 
 /// Nearest-neighbour upsampling by whole factors: each cell repeated `rowFactor` × `columnFactor`
@@ -78,6 +183,40 @@ package struct ResampleWeights: Sendable, Equatable {
     @inline(__always)
     static func halfPixel(_ position: Int, scale: Float) -> Float {
         (Float(position) + 0.5) * scale - 0.5
+    }
+
+    /// `resize_nearest_neighbor` with half-pixel centres: the cell ⌊(o + 0.5)·in/out⌋, clamped.
+    package static func nearest(input: Int, output: Int) -> ResampleWeights {
+        let scale = Float(input) / Float(output)
+        let indices = (0..<output).map { min(max(Int(((Float($0) + 0.5) * scale).rounded(.down)), 0), input - 1) }
+        return ResampleWeights(input: input, output: output, taps: 1, indices: indices, weights: Array(repeating: 1, count: output))
+    }
+
+    /// The weights `tf.image.resize(method: interpolation, antialias: antialias)` uses along one
+    /// axis. With antialias every method but nearest and area is `scale_and_translate` with its
+    /// kernel (bilinear a triangle, bicubic Keys' cubic), widened when downsampling.
+    package static func resize(_ interpolation: Interpolation, input: Int, output: Int, antialias: Bool = false) -> ResampleWeights {
+        if antialias {
+            switch interpolation {
+            case .bilinear: return .scaleAndTranslate(input: input, output: output, filter: .triangle, antialias: true)
+            case .bicubic: return .scaleAndTranslate(input: input, output: output, filter: .keysCubic, antialias: true)
+            case .lanczos3: return .scaleAndTranslate(input: input, output: output, filter: .lanczos3, antialias: true)
+            case .lanczos5: return .scaleAndTranslate(input: input, output: output, filter: .lanczos5, antialias: true)
+            case .gaussian: return .scaleAndTranslate(input: input, output: output, filter: .gaussian, antialias: true)
+            case .mitchellcubic: return .scaleAndTranslate(input: input, output: output, filter: .mitchellCubic, antialias: true)
+            case .nearest, .area: break
+            }
+        }
+        return switch interpolation {
+        case .nearest: .nearest(input: input, output: output)
+        case .bilinear: .bilinear(input: input, output: output)
+        case .bicubic: .bicubic(input: input, output: output)
+        case .area: .area(input: input, output: output)
+        case .lanczos3: .scaleAndTranslate(input: input, output: output, filter: .lanczos3)
+        case .lanczos5: .scaleAndTranslate(input: input, output: output, filter: .lanczos5)
+        case .gaussian: .scaleAndTranslate(input: input, output: output, filter: .gaussian)
+        case .mitchellcubic: .scaleAndTranslate(input: input, output: output, filter: .mitchellCubic)
+        }
     }
 
     /// `resize_bilinear` with half-pixel centres: lerp between ⌊s⌋ and ⌈s⌉, clamped to the edges.
@@ -144,11 +283,13 @@ package struct ResampleWeights: Sendable, Equatable {
         return padded(spans, input: input)
     }
 
-    /// `scale_and_translate` with `filter` and no antialiasing (upsampling needs none): the filter
-    /// sampled at the input centres within its radius of each output centre, normalised to sum to one.
-    package static func scaleAndTranslate(input: Int, output: Int, filter: ResampleFilter) -> ResampleWeights {
-        let radius = filter.radius
+    /// `scale_and_translate` with `filter`: the filter sampled at the input centres within its
+    /// radius of each output centre, normalised to sum to one. With `antialias`, a downsampling
+    /// filter is widened by in/out (kernel_scale = max(in/out, 1)), as TensorFlow does.
+    package static func scaleAndTranslate(input: Int, output: Int, filter: ResampleFilter, antialias: Bool = false) -> ResampleWeights {
         let inverseScale = 1 / (Float(output) / Float(input))
+        let kernelScale = antialias ? max(inverseScale, 1) : 1
+        let radius = filter.radius * kernelScale, shrink = 1 / kernelScale
         var spans: [[(Int, Float)]] = []
         for position in 0..<output {
             let sample = (Float(position) + 0.5) * inverseScale
@@ -158,7 +299,7 @@ package struct ResampleWeights: Sendable, Equatable {
             var span: [(Int, Float)] = []
             var total: Float = 0
             for source in start..<end {
-                let weight = filter(Float(source) + 0.5 - sample)
+                let weight = filter(abs((Float(source) + 0.5 - sample) * shrink))
                 total += weight
                 span.append((source, weight))
             }
@@ -184,10 +325,12 @@ package struct ResampleWeights: Sendable, Equatable {
 
 /// The filters of TensorFlow's `scale_and_translate`, as `tf.image.resize` uses them.
 package enum ResampleFilter: Sendable {
-    case lanczos3, lanczos5, gaussian, mitchellCubic
+    case lanczos3, lanczos5, gaussian, mitchellCubic, triangle, keysCubic
 
     var radius: Float {
         switch self {
+        case .triangle: 1
+        case .keysCubic: 2
         case .lanczos3: 3
         case .lanczos5: 5
         case .gaussian: 1.5
@@ -210,6 +353,13 @@ package enum ResampleFilter: Sendable {
             if x >= radius { return 0 }
             let sigma = radius / 3
             return Float(exp(-Double(x) * Double(x) / (2 * Double(sigma) * Double(sigma))))
+        case .triangle:
+            return x < 1 ? 1 - x : 0
+        case .keysCubic:
+            // Keys' cubic with a = -0.5, as TensorFlow's KeysCubicKernelFunc.
+            if x >= 2 { return 0 }
+            if x >= 1 { return ((-0.5 * x + 2.5) * x - 4) * x + 2 }
+            return ((1.5 * x - 2.5) * x) * x + 1
         case .mitchellCubic:
             // Mitchell–Netravali with B = C = 1/3.
             if x >= 2 { return 0 }

@@ -14,6 +14,12 @@ int nnb_has_avx2_fma(void);
 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                      long m, long n, long k, int accumulate);
 
+/// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate), row-major with leading dimensions, on any CPU:
+/// each element summed in p's order, a multiply then an add, so that a row's result never depends
+/// on m or on which rows share the call (OpenBLAS picks kernels, and so summation orders, by the
+/// matrices' sizes). The product of the baseline path.
+void nnb_sgemm_portable(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                        long m, long n, long k, int accumulate);
 /// In place: x = 1 / (1 + e^-x), and x = tanh(x) = 2σ(2x) − 1. Requires nnb_has_avx2_fma().
 void nnb_sigmoid(float *x, long count);
 void nnb_tanh(float *x, long count);
@@ -85,9 +91,11 @@ void nnb_lstm_gates(float *z, float *c, float *h, long units);
 typedef void (*nnb_task)(void *context, long index);
 
 /// Runs task(context, i) for every i in 0..<count on up to `threads` threads (this one and the
-/// pool's workers, at most one per core), each taking a contiguous share, and returns when all
-/// are done. The workers spin briefly between jobs, then sleep. A call made while another job
-/// runs (from another thread, or from inside a task) runs its items in order on the caller.
+/// pool's workers, at most one per core), and returns when all are done. Each thread takes the
+/// next item no one has started, so a worker that starts late costs only the items it takes; the
+/// caller runs whatever is left. The workers spin briefly between jobs, then sleep. A call made
+/// while another job runs (from another thread, or from inside a task) runs its items in order on
+/// the caller.
 void nnb_parallel_for(long count, long threads, nnb_task task, void *context);
 
 /// The threads nnb_parallel_for can use at most: the workers plus the caller.

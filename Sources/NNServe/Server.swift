@@ -1,0 +1,222 @@
+#if Serve
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LayerRegistry
+import Logging
+import ModelSpec
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+/// `nnbuild serve`: TF Serving's REST API over models loaded whole before it starts.
+public struct ServeConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port; the one bound is printed on standard output.
+    public var port = 8501
+    public var batching = Batcher.Options(enabled: true, maxRows: 32, timeout: .microseconds(1000),
+                                         threads: ProcessInfo.processInfo.activeProcessorCount)
+    public var maxBodyBytes = 32 << 20
+    public var requestTimeout: Duration = .seconds(30)
+    public init() {}
+}
+
+/// A JSON answer with a status.
+struct Answer: Sendable {
+    let status: HTTPResponse.Status
+    let body: String
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Answer {
+        Answer(status: status, body: JSONText.error(message))
+    }
+}
+
+/// The models, the metrics, and the routing of TF Serving's URLs.
+public final class ModelServer: Sendable {
+    let models: [String: ServedModel]
+    let batchers: [String: [Int: Batcher]]
+    let configuration: ServeConfiguration
+    let metrics = PrometheusCollectorRegistry()
+    let latency: DurationHistogram
+    let inFlight: Gauge
+
+    public init(models: [ServedModel], configuration: ServeConfiguration) {
+        self.configuration = configuration
+        let metrics = self.metrics
+        var byName: [String: ServedModel] = [:], batchers: [String: [Int: Batcher]] = [:]
+        for served in models {
+            byName[served.name] = served
+            for version in served.versions {
+                let labels = [("model", served.name), ("version", String(version.version))]
+                metrics.makeGauge(name: "nnbuild_model_load_seconds", labels: labels,
+                                  help: "Seconds spent reading and building the model version").set(version.loadSeconds)
+                let sizes = metrics.makeValueHistogram(name: "nnbuild_batch_size_rows", labels: labels,
+                                                       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+                                                       help: "Rows per predict call, after dynamic batching")
+                batchers[served.name, default: [:]][version.version] = Batcher(model: version.model, options: configuration.batching) { rows in
+                    sizes.record(Double(rows))
+                }
+            }
+        }
+        self.models = byName
+        self.batchers = batchers
+        inFlight = metrics.makeGauge(name: "nnbuild_predict_requests_in_flight", help: "Predict requests received and not yet answered")
+        latency = metrics.makeDurationHistogram(
+            name: "nnbuild_request_duration_seconds",
+            buckets: [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                      .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5)],
+            help: "Time from request to answer")
+    }
+
+    /// Counts and times one answered request.
+    func record(_ answer: Answer, since start: ContinuousClock.Instant) -> Answer {
+        latency.record(ContinuousClock.now - start)
+        metrics.makeCounter(name: "nnbuild_requests_total", labels: [("code", String(answer.status.code))],
+                            help: "Requests answered, by HTTP status").increment()
+        return answer
+    }
+
+    /// `/v1/models/NAME[/versions/N][/metadata]` and `...:predict`, parsed. Nil when the path
+    /// is none of TF Serving's.
+    struct Route {
+        enum Action { case status, metadata, predict }
+        let name: String
+        let version: Int?
+        let versionText: String?
+        let action: Action
+    }
+
+    static func route(_ path: String) -> Route? {
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 4, parts[0] == "", parts[1] == "v1", parts[2] == "models" else { return nil }
+        parts.removeFirst(3)
+        var action = Route.Action.status
+        if parts.last == "metadata" {
+            action = .metadata
+            parts.removeLast()
+        } else if let last = parts.last, last.hasSuffix(":predict") {
+            action = .predict
+            parts[parts.count - 1] = String(last.dropLast(":predict".count))
+        }
+        switch parts.count {
+        case 1: return Route(name: parts[0], version: nil, versionText: nil, action: action)
+        case 3 where parts[1] == "versions": return Route(name: parts[0], version: Int(parts[2]), versionText: parts[2], action: action)
+        default: return nil
+        }
+    }
+
+    /// The version a route names, or the 404 answer TF Serving gives.
+    func find(_ route: Route) -> Result<(ServedModel, ServedVersion), AnswerError> {
+        guard let served = models[route.name] else {
+            return .failure(AnswerError(.error(.notFound, "Servable not found for request: Latest(\(route.name))")))
+        }
+        if let text = route.versionText {
+            guard let number = route.version, let version = served.version(number) else {
+                return .failure(AnswerError(.error(.notFound, "Servable not found for request: Specific(\(route.name), \(text))")))
+            }
+            return .success((served, version))
+        }
+        guard let latest = served.latest else {
+            return .failure(AnswerError(.error(.notFound, "Servable not found for request: Latest(\(route.name))")))
+        }
+        return .success((served, latest))
+    }
+
+    struct AnswerError: Error { let answer: Answer; init(_ answer: Answer) { self.answer = answer } }
+
+    func get(_ path: String) -> Answer {
+        switch path {
+        case "/healthz": return Answer(status: .ok, body: JSONText.object([("status", JSONText.string("ok"))]))
+        default: break
+        }
+        guard let route = Self.route(path), route.action != .predict else {
+            return .error(.notFound, "no such endpoint: GET \(path)")
+        }
+        switch find(route) {
+        case let .failure(error): return error.answer
+        case let .success((served, version)):
+            if route.action == .metadata { return Answer(status: .ok, body: RestAPI.metadataResponse(name: served.name, version: version)) }
+            return Answer(status: .ok, body: RestAPI.statusResponse(route.version == nil ? served.versions : [version]))
+        }
+    }
+
+    func predict(_ path: String, body: [UInt8]) async -> Answer {
+        guard let route = Self.route(path), route.action == .predict else {
+            return .error(.notFound, "no such endpoint: POST \(path)")
+        }
+        let served: ServedModel, version: ServedVersion
+        switch find(route) {
+        case let .failure(error): return error.answer
+        case let .success(found): (served, version) = found
+        }
+        let request: RestAPI.PredictRequest
+        do {
+            request = try RestAPI.parsePredict(body, model: version.model)
+        } catch {
+            return .error(.badRequest, error.nnProblems.joined(separator: "\n"))
+        }
+        guard let batcher = batchers[served.name]?[version.version] else {
+            return .error(.notFound, "Servable not found for request: Specific(\(served.name), \(version.version))")
+        }
+        do {
+            let outputs = try await batcher.predict(request.batches, deadline: configuration.requestTimeout)
+            return Answer(status: .ok, body: RestAPI.predictResponse(outputs, format: request.format, model: version.model))
+        } catch let error as DeadlineExceeded {
+            return .error(.gatewayTimeout, "Deadline exceeded: the prediction took longer than --request-timeout (\(error.seconds) s)")
+        } catch let error where error is NNError || error is NNErrors {
+            return .error(.badRequest, error.nnProblems.joined(separator: "\n"))
+        } catch {
+            return .error(.internalServerError, "\(error)")
+        }
+    }
+
+    static func response(_ answer: Answer, contentType: String = "application/json") -> Response {
+        Response(status: answer.status, headers: [.contentType: contentType],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body + "\n")))
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting, lets requests in flight finish,
+    /// and returns. `onListening` receives the bound port.
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let router = Router()
+        let server = self
+        let maxBody = configuration.maxBodyBytes
+        router.get("/metrics") { _, _ -> Response in
+            let text = server.metrics.emitToString()
+            return ModelServer.response(server.record(Answer(status: .ok, body: text), since: .now), contentType: "text/plain; version=0.0.4")
+        }
+        router.get("**") { request, _ -> Response in
+            let start = ContinuousClock.now
+            return ModelServer.response(server.record(server.get(request.uri.path), since: start))
+        }
+        router.post("**") { request, _ -> Response in
+            let start = ContinuousClock.now
+            server.inFlight.increment(by: 1)
+            defer { server.inFlight.decrement(by: 1) }
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBody {
+                return ModelServer.response(server.record(.error(.contentTooLarge, Self.tooLarge(maxBody)), since: start))
+            }
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: maxBody)
+            } catch is NIOTooManyBytesError {
+                return ModelServer.response(server.record(.error(.contentTooLarge, Self.tooLarge(maxBody)), since: start))
+            }
+            let answer = await server.predict(request.uri.path, body: Array(buffer.readableBytesView))
+            return ModelServer.response(server.record(answer, since: start))
+        }
+        var logger = Logger(label: "nnbuild.serve")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "nnbuild"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    static func tooLarge(_ limit: Int) -> String {
+        "the request body is larger than --max-body-bytes (\(limit) bytes)"
+    }
+}
+#endif
