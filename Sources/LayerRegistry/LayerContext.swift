@@ -375,7 +375,9 @@ public final class LayerContext {
     // MARK: - Weights
 
     /// The weight `variable` of this layer, which must have `shape`. Missing or mis-shaped
-    /// weights are collected and reported together once the whole model is built.
+    /// weights are collected and reported together once the whole model is built. Declare a
+    /// layer's weights in the order Keras creates its variables (trainable ones first): a `.keras`
+    /// file numbers them that way (`vars/0`, `vars/1`, ...) and is bound by that position.
     public func weight(_ variable: String, shape: [Int]) throws -> Weight {
         trace?.weights.append((variable, shape))
         let shared = binder.boundWeight(scope: scope, variable: variable) != nil

@@ -19,6 +19,11 @@ final class WeightBinder {
     /// Weights already bound, by scope and variable: a shared layer's later calls, and a nested
     /// model called several times, get the same tensor (one set of weights, several nodes).
     private var bound: [String: Weight] = [:]
+    /// For a positional store (a Keras 3 `.keras` or `.weights.h5`, whose variables are numbered
+    /// `vars/<i>` in the order the layer creates them): how many variables each scope has asked
+    /// for so far, and the index given to each variable already asked for.
+    private var nextIndex: [String: Int] = [:]
+    private var indexOf: [String: String] = [:]
     private let paths: [(name: String, segments: [String])]
     /// Largest tensor a layer may declare, in elements (1 GiB of float32).
     static let maximumElements = 1 << 28
@@ -49,7 +54,7 @@ final class WeightBinder {
             }
             return earlier
         }
-        let weight = try lookUp(scope: scope, variable: variable, shape: shape, label: label, location: location)
+        let weight = try lookUp(scope: scope, variable: stored(scope: scope, variable: variable), shape: shape, label: label, location: location)
         bound[key] = weight
         return weight
     }
@@ -104,8 +109,23 @@ final class WeightBinder {
         return Weight(name: entry.name, shape: shape, storage: store.floats(entry))
     }
 
+    /// The last path segment `variable` has in the store: its name, or, in a positional store,
+    /// its index among the variables its scope declares (a layer's factory declares them in
+    /// Keras's creation order, as `LayerContext.weight` documents).
+    private func stored(scope: [String], variable: String) -> String {
+        guard store?.isPositional == true else { return variable }
+        let scopeKey = scope.joined(separator: "/")
+        let key = scopeKey + "/" + variable
+        if let index = indexOf[key] { return index }
+        let index = String(nextIndex[scopeKey, default: 0])
+        nextIndex[scopeKey, default: 0] += 1
+        indexOf[key] = index
+        return index
+    }
+
     /// Marks a tensor the layer knows it does not need (e.g. a seed generator's state).
     func ignore(scope: [String], variable: String) {
+        let variable = stored(scope: scope, variable: variable)
         guard let innermost = scope.last else { return }
         for path in paths where path.segments.last == variable && path.segments.dropLast().contains(innermost) {
             used.insert(path.name)

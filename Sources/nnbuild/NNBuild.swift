@@ -72,7 +72,7 @@ let nnbuildVersion = "0.5.0"
 
 /// The spec argument and plugin options every model-running subcommand takes.
 struct ModelArguments: ParsableArguments {
-    @Argument(help: "The model spec: Keras to_json() output or a hand-written Sequential config.")
+    @Argument(help: "The model: a Keras file (.keras or .h5), or a spec (Keras to_json() output or a hand-written Sequential config) followed by its weights.")
     var spec: String
 
     @OptionGroup var plugins: PluginOptions
@@ -81,10 +81,22 @@ struct ModelArguments: ParsableArguments {
 
     /// Loads the spec and optional weights and builds the model with built-ins and plugins, under
     /// the memory limit of `--max-memory` (which `predict` then uses too).
-    func load(weights: String?) throws -> Model {
+    func load(weights: String?, required: Bool = false) throws -> Model {
         let registry = try plugins.registry()
-        let description = try ModelDescription.load(path: spec)
-        let store = try weights.map { try WeightStore(path: $0) }
+        let description: ModelDescription
+        let store: WeightStore?
+        if ModelFile.isModelFile(path: spec) {
+            if let weights {
+                throw NNError(.spec, weights, "\(spec) is a whole Keras model file, which holds its own weights; pass it alone, without a weights file")
+            }
+            (description, store) = try ModelFile.load(path: spec)
+        } else {
+            description = try ModelDescription.load(path: spec)
+            if required, weights == nil {
+                throw NNError(.spec, spec, "a JSON spec needs its weights: give the weight file after the spec, or pass a .keras or .h5 model file alone")
+            }
+            store = try weights.map { try ModelFile.weights(path: $0) }
+        }
         return try Model.build(description, registry: registry, weights: store, settings: memory.settings)
     }
 }

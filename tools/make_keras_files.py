@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Writes real Keras 3 model files for nnbuild's loader tests, deterministically.
+
+    pip install tensorflow-cpu==2.20.0
+    python3 tools/make_keras_files.py
+
+Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
+HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
+model.predict on that input). Weights are redrawn from a seed so that the outputs are not trivial.
+"""
+import os
+import sys
+import zlib
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(os.path.dirname(HERE), "Tests", "KerasFiles")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+
+def randomize(model, rng):
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if "moving_variance" in variable.path:
+            variable.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
+        else:
+            variable.assign(rng.normal(0, 0.4, shape).astype("float32"))
+
+
+def cnn(rng):
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        L.Conv2D(4, 3, padding="same", activation="relu"),
+        L.BatchNormalization(),
+        L.MaxPooling2D(),
+        L.Conv2D(5, 3),
+        L.Flatten(),
+        L.Dense(6, activation="relu"),
+        L.Dense(3, activation="softmax"),
+    ])
+    return model, rng.normal(size=(2, 8, 8, 3)).astype("float32")
+
+
+def bilstm_masked(rng):
+    model = keras.Sequential([
+        keras.Input((7,), dtype="int32"),
+        L.Embedding(20, 6, mask_zero=True),
+        L.Bidirectional(L.LSTM(5, return_sequences=True)),
+        L.Bidirectional(L.LSTM(4)),
+        L.Dense(2),
+    ])
+    x = rng.integers(1, 20, size=(3, 7)).astype("int32")
+    x[0, 5:] = 0
+    x[1, 2:] = 0
+    return model, x
+
+
+def gru(rng):
+    model = keras.Sequential([
+        keras.Input((6, 4)),
+        L.GRU(5, return_sequences=True),
+        L.GRU(3, reset_after=False),
+        L.Dense(2),
+    ])
+    return model, rng.normal(size=(2, 6, 4)).astype("float32")
+
+
+def residual_nested(rng):
+    inner = keras.Sequential([L.Dense(6, activation="relu"), L.Dense(6)], name="inner")
+    inputs = keras.Input((6,))
+    x = L.Dense(6, name="first")(inputs)
+    y = inner(x)
+    z = L.Add()([x, y])
+    z = L.LayerNormalization()(z)
+    outputs = L.Dense(3)(z)
+    model = keras.Model(inputs, outputs)
+    return model, rng.normal(size=(4, 6)).astype("float32")
+
+
+def wrappers(rng):
+    model = keras.Sequential([
+        keras.Input((5, 4)),
+        L.TimeDistributed(L.Dense(6, activation="tanh")),
+        L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode="sum"),
+        L.TimeDistributed(L.Dense(2)),
+    ])
+    return model, rng.normal(size=(2, 5, 4)).astype("float32")
+
+
+CASES = {"cnn": cnn, "bilstm_masked": bilstm_masked, "gru": gru,
+         "residual_nested": residual_nested, "wrappers": wrappers}
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    names = sys.argv[1:] or list(CASES)
+    for name in names:
+        keras.backend.clear_session()
+        seed = zlib.crc32(name.encode())
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        model, x = CASES[name](rng)
+        randomize(model, rng)
+        expected = model.predict(x, verbose=0)
+        model.save(os.path.join(OUT, name + ".keras"))
+        model.save(os.path.join(OUT, name + ".h5"))
+        np.save(os.path.join(OUT, name + ".input.npy"), x)
+        np.save(os.path.join(OUT, name + ".expected.npy"), expected.astype("float32"))
+        print(name, x.shape, "->", expected.shape)
+
+
+if __name__ == "__main__":
+    main()
