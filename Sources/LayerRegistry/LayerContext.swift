@@ -386,6 +386,11 @@ public final class LayerContext {
         return weight
     }
 
+    /// True when the weights come from Keras's saving_lib (a `.keras` archive or `.weights.h5`),
+    /// which stores what each layer's `save_own_variables` gives, not its variables as they are:
+    /// a LoRA layer's kernel with the update merged in, and no LoRA factors.
+    public var weightsSavedBySavingLib: Bool { binder.store?.isPositional == true }
+
     /// Declares a tensor this layer owns but does not use at inference (e.g. a seed state), so
     /// strict loading does not report it as unused.
     public func ignoreWeight(_ variable: String) {

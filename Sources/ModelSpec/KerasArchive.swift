@@ -95,7 +95,9 @@ enum KerasSaving {
             var names = names
             if members.contains("vars"), try group.isGroup("vars") {
                 let vars = try group.group("vars")
-                if case let .string(name)? = try vars.attribute("name") { names.append(name) }
+                // The root's vars name the whole model, which no Keras variable path starts with.
+                if depth == 0 {
+                } else if case let .string(name)? = try vars.attribute("name") { names.append(name) }
                 else if !group.path.hasSuffix("/layers"), let last = group.path.split(separator: "/").last { names.append(String(last)) }
                 for index in try vars.memberNames() {
                     guard Int(index) != nil else {
