@@ -19,6 +19,8 @@ final class WeightBinder {
     /// Weights already bound, by scope and variable: a shared layer's later calls, and a nested
     /// model called several times, get the same tensor (one set of weights, several nodes).
     private var bound: [String: Weight] = [:]
+    /// Each weight bound, once, by scope and variable, in the order layers asked for them.
+    private(set) var variables: [(path: String, weight: Weight)] = []
     /// For a positional store (a Keras 3 `.keras` or `.weights.h5`, whose variables are numbered
     /// `vars/<i>` in the order the layer creates them): how many variables each scope has asked
     /// for so far, and the index given to each variable already asked for.
@@ -56,6 +58,7 @@ final class WeightBinder {
         }
         let weight = try lookUp(scope: scope, variable: stored(scope: scope, variable: variable), shape: shape, label: label, location: location)
         bound[key] = weight
+        variables.append((key, weight))
         return weight
     }
 

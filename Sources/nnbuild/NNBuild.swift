@@ -26,7 +26,7 @@ struct NNBuild: ParsableCommand {
         NNBUILD_KERNELS=baseline, run on OpenBLAS and portable SIMD code instead of the AVX2 kernels.
         """,
         version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))",
-        subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self]
+        subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self, Convert.self]
     )
 
     /// Accepts `--plugin PATH` before the subcommand too (`nnbuild --plugin x.so infer ...`) by
