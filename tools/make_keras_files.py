@@ -172,7 +172,103 @@ def sweep():
     print("sweep: %d saved, %d skipped" % (len(saved), len(skipped)))
 
 
+# The malformed corpus (Tests/KerasFiles/malformed, cases.txt: file, then a fragment of the one
+# error line nnbuild must print). Zip defects are made on a real tiny .keras; HDF5 defects on a
+# Keras-shaped weights file (layers/dense/vars with its "name" attribute, a chunked kernel, a
+# contiguous bias) written by h5py, patched by structure as tools/make_hdf5_fixtures.py does,
+# then packed with the real config.json as a stored zip.
+def malformed():
+    import io
+    import struct
+    import zipfile
+
+    import h5py
+
+    target = os.path.join(OUT, "malformed")
+    os.makedirs(target, exist_ok=True)
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((4,)), L.Dense(4, name="dense")])
+    real = os.path.join(target, "_real.keras")
+    model.save(real)
+    with zipfile.ZipFile(real) as archive:
+        config, metadata = archive.read("config.json"), archive.read("metadata.json")
+    good = open(real, "rb").read()
+    os.remove(real)
+    cases = []
+
+    def case(name, data, fragment):
+        with open(os.path.join(target, name), "wb") as f:
+            f.write(bytes(data))
+        cases.append((name, fragment))
+
+    def pack(members):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for name, data in members:
+                archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+        return buffer.getvalue()
+
+    case("truncated.keras", good[: len(good) * 3 // 5], "end-of-central-directory")
+    # config.json's uncompressed size, in its central-directory entry, claimed 1000 bytes larger.
+    d = bytearray(good)
+    entry = d.index(b"PK\x01\x02")
+    while d[entry + 46: entry + 46 + len(b"config.json")] != b"config.json":
+        entry = d.index(b"PK\x01\x02", entry + 4)
+    size = struct.unpack("<I", d[entry + 24: entry + 28])[0]
+    d[entry + 24: entry + 28] = struct.pack("<I", size + 1000)
+    case("size_lies.keras", d, "is stored but declares")
+    case("dotdot.keras", pack([("metadata.json", metadata), ("config.json", config), ("../model.weights.h5", b"x")]),
+         "is not a plain relative path")
+    case("not_a_model.keras", pack([("metadata.json", metadata), ("config.json", b'{"hello": "world"}'), ("model.weights.h5", b"")]),
+         "config.json")
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        vars_group = f.create_group("layers/dense/vars")
+        vars_group.attrs["name"] = "dense"
+        vars_group.create_dataset("0", data=np.arange(16, dtype="<f4").reshape(4, 4), chunks=(2, 2), compression="gzip")
+        vars_group.create_dataset("1", data=np.arange(4, dtype="<f4"))
+        bias_offset = vars_group["1"].id.get_offset()
+    base = buffer.getvalue()
+
+    def weights_case(name, data, fragment):
+        case(name, pack([("metadata.json", metadata), ("config.json", config), ("model.weights.h5", bytes(data))]), fragment)
+
+    at = base.index(b"\x03\x01" + struct.pack("<Q", bias_offset))
+    weights_case("h5_offset_past_end.keras", base[:at + 2] + struct.pack("<Q", 1 << 40) + base[at + 10:], "past the end of the file")
+    tree = base.index(b"TREE")
+    d = bytearray(base)
+    d[tree + 5] = 1
+    d[tree + 8 + 16 + 8: tree + 8 + 16 + 16] = struct.pack("<Q", tree)
+    weights_case("h5_btree_cycle.keras", d, "a B-tree cycle")
+    layout = base.index(b"\x03\x02\x03")
+    d = bytearray(base)
+    d[layout + 11: layout + 19] = struct.pack("<II", 1 << 20, 1 << 20)
+    weights_case("h5_chunk_2pow40.keras", d, "a chunk claims")
+    gcol = base.index(b"GCOL")
+    element = struct.pack("<IQ", len("dense"), gcol)
+    at = base.index(element)
+    weights_case("h5_vlen_outside_heap.keras", base[:at + 4] + struct.pack("<Q", 1 << 40) + base[at + 12:], "points outside the global heap")
+
+    legacy = os.path.join(target, "_legacy.h5")
+    model.save(legacy)
+    data = open(legacy, "rb").read()
+    os.remove(legacy)
+    case("truncated.h5", data[: len(data) // 2], "past the end of the file")
+    with h5py.File(os.path.join(target, "not_a_model.h5"), "w") as f:
+        f.attrs["model_config"] = '{"hello": "world"}'
+        f.create_group("model_weights").attrs["layer_names"] = np.array([], dtype="S1")
+    cases.append(("not_a_model.h5", "model_config"))
+    with open(os.path.join(target, "cases.txt"), "w") as f:
+        f.write("# file\tfragment of the one error line (KerasFileTests.testMalformedCorpus)\n")
+        f.write("".join("%s\t%s\n" % item for item in cases))
+    print("malformed: %d cases" % len(cases))
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--malformed"]:
+        malformed()
+        sys.exit(0)
     if sys.argv[1:] == ["--sweep"]:
         sweep()
     else:

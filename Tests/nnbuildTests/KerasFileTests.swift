@@ -63,3 +63,33 @@ final class KerasFileTests: CLITestCase {
         XCTAssertTrue(result.stderr.contains("a JSON spec needs its weights"), result.stderr)
     }
 }
+
+/// The malformed corpus (tools/make_keras_files.py --malformed): each file is refused by
+/// `nnbuild validate` with exit 1 and one error line holding its fragment, and nothing in its
+/// folder changes.
+final class KerasMalformedTests: CLITestCase {
+    func testMalformedCorpus() throws {
+        let folder = KerasFileTests.files.appendingPathComponent("malformed")
+        let lines = try String(contentsOf: folder.appendingPathComponent("cases.txt"), encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") }
+        XCTAssertGreaterThanOrEqual(lines.count, 10)
+        for line in lines {
+            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { XCTFail("bad line '\(line)'"); continue }
+            // A copy in the test's own folder, so that the check of "nothing changed" covers the folder.
+            let source = folder.appendingPathComponent(parts[0])
+            let copy = dir.appendingPathComponent(parts[0])
+            try FileManager.default.copyItem(at: source, to: copy)
+            let before = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+            let bytes = try Data(contentsOf: copy)
+            let result = try run(["validate", copy.path])
+            XCTAssertEqual(result.status, 1, parts[0])
+            XCTAssertFalse(result.signaled, parts[0])
+            let errors = result.stderr.split(separator: "\n")
+            XCTAssertEqual(errors.count, 1, "\(parts[0]): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("error[") && result.stderr.contains(parts[1]), "\(parts[0]): \(result.stderr)")
+            XCTAssertEqual(try Data(contentsOf: copy), bytes, parts[0])
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), before, parts[0])
+        }
+    }
+}
