@@ -66,9 +66,21 @@ public enum ModelFile {
         let archive = try ZipArchive(bytes: file.bytes, source: path, kind: .spec)
         let config = try member("config.json", of: archive, path: path)
         let description = try ModelDescription.parse(config, source: "\(path): config.json")
-        let weights = try member("model.weights.h5", of: archive, path: path)
         let source = "\(path): model.weights.h5"
-        let store = try KerasSaving.store(try HDF5File(bytes: weights, source: source), source: source)
+        guard let entry = archive.member(named: "model.weights.h5") else {
+            _ = try member("model.weights.h5", of: archive, path: path)
+            throw NNError(.spec, path, "a Keras archive holds 'model.weights.h5'")
+        }
+        // Keras stores the weights uncompressed: read them in place from the mapping, so the only
+        // copy is the floats each dataset becomes. A re-zipped (deflated) file is inflated once.
+        let h5: HDF5File
+        if let stored = try archive.storedBytes(entry) {
+            file.release(0..<file.bytes.count)  // the pages the CRC check read
+            h5 = try HDF5File(file: MappedFile(viewing: stored, of: file), source: source)
+        } else {
+            h5 = try HDF5File(bytes: try archive.extract(entry), source: source)
+        }
+        let store = try KerasSaving.store(h5, source: source)
         return (description, store)
     }
 }
@@ -105,6 +117,9 @@ enum KerasSaving {
                     }
                     let dataset = try vars.dataset(index)
                     tensors.append(((names + [index]).joined(separator: "/"), dataset.shape, try dataset.floats()))
+                    // The file's pages of these values are read and will not be again: a mapped
+                    // file gives them back, so loading holds the weights once, not twice.
+                    file.reader.file.release(0..<file.reader.size)
                 }
             }
             for member in members where member != "vars" {
