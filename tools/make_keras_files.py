@@ -2,7 +2,10 @@
 """Writes real Keras 3 model files for nnbuild's loader tests, deterministically.
 
     pip install tensorflow-cpu==2.20.0
-    python3 tools/make_keras_files.py
+    python3 tools/make_keras_files.py              # the five cases, .keras and Keras 3's legacy .h5
+    python3 tools/make_keras_files.py --keras2     # the same cases from tf-keras (pip install tf-keras==2.20.*)
+    python3 tools/make_keras_files.py --sweep      # every Keras 3 fixture as .keras (Tests/KerasFiles/sweep)
+    python3 tools/make_keras_files.py --malformed  # the malformed corpus (Tests/KerasFiles/malformed)
 
 Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
 HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
@@ -25,7 +28,7 @@ from keras import layers as L  # noqa: E402
 def randomize(model, rng):
     for variable in model.weights:
         shape = tuple(variable.shape)
-        if "moving_variance" in variable.path:
+        if "moving_variance" in getattr(variable, "path", variable.name):
             variable.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
         else:
             variable.assign(rng.normal(0, 0.4, shape).astype("float32"))
@@ -113,6 +116,26 @@ def main():
         print(name, x.shape, "->", expected.shape)
 
 
+
+
+# True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved
+# with its own HDF5 writer as <case>.keras2.h5, with <case>.keras2.expected.npy from its predict.
+def keras2():
+    import tf_keras
+
+    global keras, L
+    keras, L = tf_keras, tf_keras.layers
+    for name, build in CASES.items():
+        keras.backend.clear_session()
+        seed = zlib.crc32(name.encode())
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        model, x = build(rng)
+        randomize(model, rng)
+        expected = model.predict(x, verbose=0)
+        model.save(os.path.join(OUT, name + ".keras2.h5"))
+        np.save(os.path.join(OUT, name + ".keras2.expected.npy"), expected.astype("float32"))
+        print("keras2", name, expected.shape)
 
 
 # The sweep: every Keras 3 fixture of Tests/Fixtures and Tests/GraphFixtures, rebuilt in Keras
@@ -266,6 +289,9 @@ def malformed():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--keras2"]:
+        keras2()
+        sys.exit(0)
     if sys.argv[1:] == ["--malformed"]:
         malformed()
         sys.exit(0)

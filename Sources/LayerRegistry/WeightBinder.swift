@@ -76,6 +76,16 @@ final class WeightBinder {
             path.segments.count >= 2 && path.segments.last == variable && !used.contains(path.name)
                 && path.segments.dropLast().contains(innermost)
         }
+        // tf-keras names a wrapped layer's variables under the wrapper alone
+        // (`time_distributed/kernel:0`, no inner name): when no path holds the innermost name,
+        // take the one that is exactly the enclosing scope's name and the variable.
+        if candidates.isEmpty, scope.count >= 2 {
+            let outer = scope[scope.count - 2]
+            candidates = paths.filter { path in
+                path.segments.count >= 2 && path.segments.last == variable && !used.contains(path.name)
+                    && path.segments[path.segments.count - 2] == outer
+            }
+        }
         if candidates.count > 1 {
             func matched(_ segments: [String]) -> Int {
                 var count = 0

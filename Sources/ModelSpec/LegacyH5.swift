@@ -19,7 +19,21 @@ enum LegacyH5 {
 
     static func load(_ file: HDF5File, path: String) throws -> (ModelDescription, WeightStore) {
         let config = try modelConfig(file, path: path)
-        let description = try ModelDescription.parse(Array(config.utf8), source: "\(path): model_config")
+        let source = "\(path): model_config"
+        try FileKind.check(Array(config.utf8.prefix(8)), path: source, expected: .modelSpec)
+        var json = try JSONParser.parse(Array(config.utf8), source: source)
+        // to_json() carries the writer's keras_version and backend; model.save("m.h5") keeps them
+        // as attributes beside model_config instead. Put a Keras 2 writer's back, so a tf-keras
+        // file is read as Keras 2 (which counts a nested model's calls from 1); Keras 3's legacy
+        // writer keeps its own config form.
+        if case let .string(version)? = try file.root.attribute("keras_version"), version.hasPrefix("2."),
+           case var .object(members) = json {
+            for key in ["keras_version", "backend"] where !members.contains(where: { $0.0 == key }) {
+                if case let .string(value)? = try file.root.attribute(key) { members.append((key, .string(value))) }
+            }
+            json = .object(members)
+        }
+        let description = try SpecReader(source: source).read(json)
         let root = try file.root
         guard try root.memberNames().contains("model_weights") else {
             throw NNError(.weights, path, "the file has no 'model_weights' group; expected the weights beside 'model_config'")
