@@ -9,7 +9,7 @@
 
 Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
 HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
-model.predict on that input). Weights are redrawn from a seed so that the outputs are not trivial.
+model.predict on that input); cnn also as cnn.json (to_json) and cnn.weights.h5 (save_weights). Weights are redrawn from a seed so that the outputs are not trivial.
 """
 import os
 import sys
@@ -111,6 +111,10 @@ def main():
         expected = model.predict(x, verbose=0)
         model.save(os.path.join(OUT, name + ".keras"))
         model.save(os.path.join(OUT, name + ".h5"))
+        if name == "cnn":  # weights alone (save_weights), beside the model's to_json()
+            model.save_weights(os.path.join(OUT, name + ".weights.h5"))
+            with open(os.path.join(OUT, name + ".json"), "w") as f:
+                f.write(model.to_json())
         np.save(os.path.join(OUT, name + ".input.npy"), x)
         np.save(os.path.join(OUT, name + ".expected.npy"), expected.astype("float32"))
         print(name, x.shape, "->", expected.shape)

@@ -108,9 +108,14 @@ enum KerasSaving {
             if members.contains("vars"), try group.isGroup("vars") {
                 let vars = try group.group("vars")
                 // The root's vars name the whole model, which no Keras variable path starts with.
-                if depth == 0 {
-                } else if case let .string(name)? = try vars.attribute("name") { names.append(name) }
-                else if !group.path.hasSuffix("/layers"), let last = group.path.split(separator: "/").last { names.append(String(last)) }
+                if depth > 0 {
+                    // The group names are saving_lib's tracking names (`dense_1` may hold the layer
+                    // named `dense_2`): only the name Keras records says which layer this is.
+                    guard case let .string(name)? = try vars.attribute("name") else {
+                        throw NNError(.weights, source, "HDF5: '\(vars.path)' has no 'name' attribute naming its layer, which the Keras that wrote this file did not record; load the model in a current Keras and save it again")
+                    }
+                    names.append(name)
+                }
                 for index in try vars.memberNames() {
                     guard Int(index) != nil else {
                         throw NNError(.weights, source, "HDF5: '\(vars.path)/\(index)': expected variables numbered 0, 1, ...")

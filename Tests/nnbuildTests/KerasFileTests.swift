@@ -94,3 +94,16 @@ final class KerasMalformedTests: CLITestCase {
         }
     }
 }
+
+/// Weights saved alone (`model.save_weights("cnn.weights.h5")`) run beside the model's JSON spec.
+final class KerasWeightsFileTests: CLITestCase {
+    func testWeightsH5BesideItsSpecMatchesKeras() throws {
+        let out = path("cnn.npy")
+        let result = try run(["infer", KerasFileTests.file("cnn.json"), KerasFileTests.file("cnn.weights.h5"),
+                              "--input", KerasFileTests.file("cnn.input.npy"), "-o", out])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let compared = try run(["compare", KerasFileTests.file("cnn.json"), KerasFileTests.file("cnn.weights.h5"),
+                                "--input", KerasFileTests.file("cnn.input.npy"), "--expected", KerasFileTests.file("cnn.expected.npy")])
+        XCTAssertEqual(compared.status, 0, compared.stderr)
+    }
+}
