@@ -38,6 +38,7 @@ struct Bench: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        try model.validate(weights: weights)
         _ = try batchSizes()
         try ArgumentBounds.check(seconds, "--seconds", ArgumentBounds.seconds, aboveLowerBound: true)
     }

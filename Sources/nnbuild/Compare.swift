@@ -35,6 +35,7 @@ struct Compare: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        try model.validate(weights: weights)
         try ArgumentBounds.check(tolerance, "--tolerance", ArgumentBounds.tolerance)
         try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
     }

@@ -50,6 +50,7 @@ struct Eval: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        try model.validate(weights: weights)
         try ArgumentBounds.check(digits, "--digits", ArgumentBounds.digits)
         try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
     }

@@ -52,6 +52,7 @@ struct Infer: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        try model.validate(weights: weights)
         if let topK { try ArgumentBounds.check(topK, "--top-k", ArgumentBounds.topK) }
         try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
         if topK != nil || classNames != nil, outputFormat == .npy {

@@ -79,6 +79,14 @@ struct ModelArguments: ParsableArguments {
 
     @OptionGroup var memory: MemoryOptions
 
+    /// A usage error when a JSON spec comes without its weights where the command needs them (a
+    /// .keras or .h5 file holds its own).
+    func validate(weights: String?) throws {
+        if weights == nil, !ModelFile.isModelFile(path: spec) {
+            throw ValidationError("Missing expected argument '<weights>': a JSON spec needs its weight file after it; a .keras or .h5 model file is passed alone.")
+        }
+    }
+
     /// Loads the spec and optional weights and builds the model with built-ins and plugins, under
     /// the memory limit of `--max-memory` (which `predict` then uses too).
     func load(weights: String?, required: Bool = false) throws -> Model {

@@ -60,8 +60,8 @@ final class KerasFileTests: CLITestCase {
 
     func testASpecWithoutWeightsIsRefusedWhereWeightsAreNeeded() throws {
         let result = try run(["infer", path("model.json"), "--input", path("x.json")])
-        XCTAssertEqual(result.status, 1)
-        XCTAssertTrue(result.stderr.contains("a JSON spec needs its weights"), result.stderr)
+        XCTAssertEqual(result.status, 64, "a usage error, as a missing argument was before")
+        XCTAssertTrue(result.stderr.contains("a JSON spec needs its weight file after it"), result.stderr)
     }
 }
 
