@@ -56,16 +56,19 @@ final class WeightBinder {
             }
             return earlier
         }
-        let weight = try lookUp(scope: scope, variable: stored(scope: scope, variable: variable), shape: shape, label: label, location: location)
+        let storedName = stored(scope: scope, variable: variable)
+        // In a positional store the message names both: 'kernel (vars/0)'.
+        let shown = storedName == variable ? variable : "\(variable) (vars/\(storedName))"
+        let weight = try lookUp(scope: scope, variable: storedName, shown: shown, shape: shape, label: label, location: location)
         bound[key] = weight
         variables.append((key, weight))
         return weight
     }
 
-    private func lookUp(scope: [String], variable: String, shape: [Int], label: String, location: String) throws -> Weight {
+    private func lookUp(scope: [String], variable: String, shown: String, shape: [Int], label: String, location: String) throws -> Weight {
         guard shape.allSatisfy({ $0 > 0 }), let elements = ShapeMath.product(shape), elements <= WeightBinder.maximumElements else {
             let bytes = shape.map { Double(max($0, 0)) }.reduce(4, *)
-            throw NNError(.layer, location, "\(label): weight '\(variable)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
+            throw NNError(.layer, location, "\(label): weight '\(shown)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
         }
         guard let store else {
             return Weight(name: (scope + [variable]).joined(separator: "/"), shape: shape, storage: FloatStorage(zeros: elements))
@@ -106,17 +109,17 @@ final class WeightBinder {
         let wanted = (scope + [variable]).joined(separator: "/")
         guard candidates.count == 1, let match = candidates.first, let entry = store.entry(named: match.name) else {
             if candidates.isEmpty {
-                report(NNError(.weights, location, "\(label): weight '\(variable)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'"))
+                report(NNError(.weights, location, "\(label): weight '\(shown)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'"))
             } else {
                 let names = candidates.map { "'\($0.name)'" }.joined(separator: ", ")
                 for candidate in candidates { used.insert(candidate.name) }
-                report(NNError(.weights, location, "\(label): weight '\(variable)' is ambiguous: \(names) all match '…\(wanted)'"))
+                report(NNError(.weights, location, "\(label): weight '\(shown)' is ambiguous: \(names) all match '…\(wanted)'"))
             }
             return placeholder
         }
         used.insert(match.name)
         guard entry.shape == shape else {
-            report(NNError(.weights, location, "\(label): weight '\(variable)' ('\(entry.name)') has shape \(entry.shape), expected \(shape)"))
+            report(NNError(.weights, location, "\(label): weight '\(shown)' ('\(entry.name)') has shape \(entry.shape), expected \(shape)"))
             return placeholder
         }
         return Weight(name: entry.name, shape: shape, storage: store.floats(entry))
