@@ -8,7 +8,7 @@ extension LayerContext {
     /// Embedding (`lora_embeddings_a/b`) and the convolutions (`lora_kernel_a/b`).
     func weightWithLoRA(_ variable: String, shape: [Int], down downName: String, up upName: String) throws -> Weight {
         let weight = try self.weight(variable, shape: shape)
-        guard has("lora_rank"), !(value("lora_rank")?.isNull ?? true) else { return weight }
+        guard has("lora_rank"), !(value("lora_rank")?.isNull ?? true), !weightsSavedBySavingLib else { return weight }
         let rank = try positiveInt("lora_rank", maximum: 1 << 16)
         let alpha = try has("lora_alpha") && !(value("lora_alpha")?.isNull ?? true) ? double("lora_alpha") : Double(rank)
         // The weight's shape passed the binder's checked count, so this product does not overflow.

@@ -382,7 +382,9 @@ public final class LayerContext {
     // MARK: - Weights
 
     /// The weight `variable` of this layer, which must have `shape`. Missing or mis-shaped
-    /// weights are collected and reported together once the whole model is built.
+    /// weights are collected and reported together once the whole model is built. Declare a
+    /// layer's weights in the order Keras creates its variables (trainable ones first): a `.keras`
+    /// file numbers them that way (`vars/0`, `vars/1`, ...) and is bound by that position.
     public func weight(_ variable: String, shape: [Int]) throws -> Weight {
         trace?.weights.append((variable, shape))
         let shared = binder.boundWeight(scope: scope, variable: variable) != nil
@@ -390,6 +392,11 @@ public final class LayerContext {
         if !shared { parameterCount += ShapeMath.saturatingProduct(shape) }
         return weight
     }
+
+    /// True when the weights come from Keras's saving_lib (a `.keras` archive or `.weights.h5`),
+    /// which stores what each layer's `save_own_variables` gives, not its variables as they are:
+    /// a LoRA layer's kernel with the update merged in, and no LoRA factors.
+    public var weightsSavedBySavingLib: Bool { binder.store?.isPositional == true }
 
     /// Declares a tensor this layer owns but does not use at inference (e.g. a seed state), so
     /// strict loading does not report it as unused.

@@ -80,6 +80,10 @@ public struct Model: Sendable {
     /// Value → the name of the node producing it and its position, for the summary
     /// (`conv2d[0][0]`).
     let producers: [String]
+    /// Every weight the layers bound, once each, by its Keras variable path (the enclosing
+    /// scopes, the layer, its variable) in the order the layers declared them: what
+    /// `nnbuild convert` writes.
+    public internal(set) var variables: [(path: String, weight: Weight)] = []
 
     public var inputShape: [Int?] { inputs.first?.shape ?? description.inputShape }
     public var outputShape: [Int?] { outputs.first?.shape ?? inputShape }
@@ -140,9 +144,11 @@ public struct Model: Sendable {
         }
         for value in outputValues { uses[value] += 1 }
         let description = try description ?? ModelDescription(graph: graph)
-        return Model(description: description, nodes: nodes, steps: steps, inputs: inputs, outputs: outputs, settings: settings,
-                     valueCount: builder.shapes.count, uses: uses, valueShapes: builder.shapes, valueMasks: builder.masks,
-                     callOutputs: builder.callOutputs, producers: builder.producers)
+        var model = Model(description: description, nodes: nodes, steps: steps, inputs: inputs, outputs: outputs, settings: settings,
+                          valueCount: builder.shapes.count, uses: uses, valueShapes: builder.shapes, valueMasks: builder.masks,
+                          callOutputs: builder.callOutputs, producers: builder.producers)
+        model.variables = builder.binder.variables
+        return model
     }
 
     /// Groups nodes into steps: node i absorbs node i+1 (with `fuse`) when its layer fuses with

@@ -19,6 +19,13 @@ final class WeightBinder {
     /// Weights already bound, by scope and variable: a shared layer's later calls, and a nested
     /// model called several times, get the same tensor (one set of weights, several nodes).
     private var bound: [String: Weight] = [:]
+    /// Each weight bound, once, by scope and variable, in the order layers asked for them.
+    private(set) var variables: [(path: String, weight: Weight)] = []
+    /// For a positional store (a Keras 3 `.keras` or `.weights.h5`, whose variables are numbered
+    /// `vars/<i>` in the order the layer creates them): how many variables each scope has asked
+    /// for so far, and the index given to each variable already asked for.
+    private var nextIndex: [String: Int] = [:]
+    private var indexOf: [String: String] = [:]
     private let paths: [(name: String, segments: [String])]
     /// Largest tensor a layer may declare, in elements (1 GiB of float32).
     static let maximumElements = 1 << 28
@@ -49,15 +56,19 @@ final class WeightBinder {
             }
             return earlier
         }
-        let weight = try lookUp(scope: scope, variable: variable, shape: shape, label: label, location: location)
+        let storedName = stored(scope: scope, variable: variable)
+        // In a positional store the message names both: 'kernel (vars/0)'.
+        let shown = storedName == variable ? variable : "\(variable) (vars/\(storedName))"
+        let weight = try lookUp(scope: scope, variable: storedName, shown: shown, shape: shape, label: label, location: location)
         bound[key] = weight
+        variables.append((key, weight))
         return weight
     }
 
-    private func lookUp(scope: [String], variable: String, shape: [Int], label: String, location: String) throws -> Weight {
+    private func lookUp(scope: [String], variable: String, shown: String, shape: [Int], label: String, location: String) throws -> Weight {
         guard shape.allSatisfy({ $0 > 0 }), let elements = ShapeMath.product(shape), elements <= WeightBinder.maximumElements else {
             let bytes = shape.map { Double(max($0, 0)) }.reduce(4, *)
-            throw NNError(.layer, location, "\(label): weight '\(variable)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
+            throw NNError(.layer, location, "\(label): weight '\(shown)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
         }
         guard let store else {
             return Weight(name: (scope + [variable]).joined(separator: "/"), shape: shape, storage: FloatStorage(zeros: elements))
@@ -80,6 +91,16 @@ final class WeightBinder {
                 return !suffix.isEmpty && suffix.allSatisfy(\.isASCII) && suffix.allSatisfy(\.isNumber)
             }
         }
+        // tf-keras names a wrapped layer's variables under the wrapper alone
+        // (`time_distributed/kernel:0`, no inner name): when no path holds the innermost name,
+        // take the one that is exactly the enclosing scope's name and the variable.
+        if candidates.isEmpty, scope.count >= 2 {
+            let outer = scope[scope.count - 2]
+            candidates = paths.filter { path in
+                path.segments.count >= 2 && path.segments.last == variable && !used.contains(path.name)
+                    && path.segments[path.segments.count - 2] == outer
+            }
+        }
         if candidates.count > 1 {
             func matched(_ segments: [String]) -> Int {
                 var count = 0
@@ -100,24 +121,39 @@ final class WeightBinder {
         let wanted = (scope + [variable]).joined(separator: "/")
         guard candidates.count == 1, let match = candidates.first, let entry = store.entry(named: match.name) else {
             if candidates.isEmpty {
-                report(NNError(.weights, location, "\(label): weight '\(variable)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'"))
+                report(NNError(.weights, location, "\(label): weight '\(shown)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'"))
             } else {
                 let names = candidates.map { "'\($0.name)'" }.joined(separator: ", ")
                 for candidate in candidates { used.insert(candidate.name) }
-                report(NNError(.weights, location, "\(label): weight '\(variable)' is ambiguous: \(names) all match '…\(wanted)'"))
+                report(NNError(.weights, location, "\(label): weight '\(shown)' is ambiguous: \(names) all match '…\(wanted)'"))
             }
             return placeholder
         }
         used.insert(match.name)
         guard entry.shape == shape else {
-            report(NNError(.weights, location, "\(label): weight '\(variable)' ('\(entry.name)') has shape \(entry.shape), expected \(shape)"))
+            report(NNError(.weights, location, "\(label): weight '\(shown)' ('\(entry.name)') has shape \(entry.shape), expected \(shape)"))
             return placeholder
         }
         return Weight(name: entry.name, shape: shape, storage: store.floats(entry))
     }
 
+    /// The last path segment `variable` has in the store: its name, or, in a positional store,
+    /// its index among the variables its scope declares (a layer's factory declares them in
+    /// Keras's creation order, as `LayerContext.weight` documents).
+    private func stored(scope: [String], variable: String) -> String {
+        guard store?.isPositional == true else { return variable }
+        let scopeKey = scope.joined(separator: "/")
+        let key = scopeKey + "/" + variable
+        if let index = indexOf[key] { return index }
+        let index = String(nextIndex[scopeKey, default: 0])
+        nextIndex[scopeKey, default: 0] += 1
+        indexOf[key] = index
+        return index
+    }
+
     /// Marks a tensor the layer knows it does not need (e.g. a seed generator's state).
     func ignore(scope: [String], variable: String) {
+        let variable = stored(scope: scope, variable: variable)
         guard let innermost = scope.last else { return }
         for path in paths where path.segments.last == variable && path.segments.dropLast().contains(innermost) {
             used.insert(path.name)

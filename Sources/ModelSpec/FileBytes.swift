@@ -140,6 +140,17 @@ final class MappedFile {
     /// True when `bytes` is a mapping of the file (pages can be dropped and read back from it).
     let isFileMapping: Bool
 
+    /// The file whose memory `bytes` lies in, for a view; nil for a file that owns its bytes.
+    private var parent: MappedFile?
+
+    /// A view of `bytes`, which lie inside `parent`'s memory (a stored member of a mapped zip), kept
+    /// alive with it; nothing is copied.
+    init(viewing bytes: UnsafeRawBufferPointer, of parent: MappedFile) {
+        self.bytes = bytes
+        isFileMapping = parent.isFileMapping
+        self.parent = parent
+    }
+
     /// Maps the regular file at `path` read-only.
     init(path: String) throws {
         let file = try RegularFile(path: path)
@@ -201,7 +212,7 @@ final class MappedFile {
     }
 
     deinit {
-        guard let base = bytes.baseAddress else { return }
+        guard parent == nil, let base = bytes.baseAddress else { return }
         if isFileMapping {
             munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
         } else {

@@ -1,6 +1,6 @@
 /// What a file is, told by its first bytes (its magic number), so that a file of another format
 /// given where nnbuild expects a JSON spec or a safetensors blob is named for what it is, with
-/// how to convert it, instead of failing deep inside the JSON or safetensors reader.
+/// how to pass it instead, instead of failing deep inside the JSON or safetensors reader.
 public enum FileKind: Sendable, Equatable {
     /// A Keras 3 model archive (`model.save("m.keras")`): a zip file.
     case kerasArchive
@@ -54,16 +54,15 @@ public enum FileKind: Sendable, Equatable {
 
     /// What the file is, and what to do with it; nil for `other`.
     func explanation(path: String) -> (what: String, remedy: String)? {
-        let export = "convert it with `python3 tools/keras_export.py \(path) out/`, then pass out/model.json and out/weights.safetensors"
+        let alone = "pass it alone in place of the spec and weights (`nnbuild infer \(path) --input x.npy`)"
         switch self {
         case .kerasArchive:
-            return ("a zip file, as a Keras 3 model archive (.keras) is", "nnbuild does not read .keras files yet: \(export)")
+            return ("a zip file, as a Keras 3 model archive (.keras) is", alone)
         case .hdf5 where path.lowercased().hasSuffix(".weights.h5"):
             return ("a Keras weights-only HDF5 file (.weights.h5, from model.save_weights), which holds no architecture",
-                    "nnbuild does not read HDF5 yet: in Keras, build the model, call model.load_weights on this file, "
-                    + "then write model.json and weights.safetensors with export_model(model, \"out/\") from tools/keras_export.py")
+                    "pass it as the weights after the model's JSON spec (`nnbuild infer spec.json \(path) --input x.npy`)")
         case .hdf5:
-            return ("an HDF5 file, as a legacy Keras model (.h5) is", "nnbuild does not read HDF5 yet: \(export)")
+            return ("an HDF5 file, as a legacy Keras model (.h5) is", alone)
         case .npy:
             return ("a NumPy array (.npy)", "arrays are inputs, labels or expected outputs (--input, --labels, --expected)")
         case .other:

@@ -120,6 +120,11 @@ public final class WeightStore: @unchecked Sendable {
     private let file: MappedFile
     private let dataStart: Int
     private let byName: [String: Int]
+    /// Values already decoded (from an HDF5 file), by entry name; empty for a safetensors blob.
+    private let held: [String: FloatStorage]
+    /// True when each entry's last path segment is the variable's index in its layer's creation
+    /// order (`vars/<i>` of Keras's saving_lib), not its name: the binder then binds by position.
+    public let isPositional: Bool
 
     /// How a weight file reaches memory.
     public enum Loading: Sendable {
@@ -142,9 +147,35 @@ public final class WeightStore: @unchecked Sendable {
         try self.init(file: try MappedFile(copying: bytes, source: source), source: source)
     }
 
+    /// A store of values already in memory (read from an HDF5 file), named by Keras variable path,
+    /// or, when `positional`, by the path of the layer's names ending in the variable's index.
+    package init(source: String, tensors: [(name: String, shape: [Int], values: FloatStorage)], positional: Bool) throws {
+        self.source = source
+        file = try MappedFile(copying: [], source: source)
+        dataStart = 0
+        isPositional = positional
+        metadata = [:]
+        var held: [String: FloatStorage] = [:]
+        var entries: [Entry] = []
+        for tensor in tensors {
+            guard held[tensor.name] == nil else {
+                throw NNError(.weights, source, "two tensors are named '\(tensor.name)'")
+            }
+            held[tensor.name] = tensor.values
+            entries.append(Entry(name: tensor.name, dtype: .f32, shape: tensor.shape, offsets: 0..<(tensor.values.count * 4)))
+        }
+        self.entries = entries.sorted { $0.name < $1.name }
+        self.held = held
+        var byName: [String: Int] = [:]
+        for (index, entry) in self.entries.enumerated() { byName[entry.name] = index }
+        self.byName = byName
+    }
+
     private init(file: MappedFile, source: String) throws {
         self.file = file
         self.source = source
+        held = [:]
+        isPositional = false
         let bytes = file.bytes
         func fail(_ message: String) -> NNError { NNError(.weights, source, message) }
         try FileKind.check(bytes.prefix(8), path: source, expected: .weights)
@@ -251,6 +282,7 @@ public final class WeightStore: @unchecked Sendable {
 
     /// The values of `entry` as Float: in place when the data is aligned float32, else converted.
     public func floats(_ entry: Entry) -> FloatStorage {
+        if let values = held[entry.name] { return values }
         let start = file.bytes.baseAddress!.advanced(by: dataStart + entry.offsets.lowerBound)
         let count = entry.count
         switch entry.dtype {

@@ -63,21 +63,33 @@ package struct ZipArchive {
         default:
             out = try ZipArchive.inflate(data, size: member.size, fail: fail)
         }
-        let crc = out.withUnsafeBytes { raw -> UInt32 in
-            guard let start = raw.baseAddress else { return 0 }
-            var value = crc32(0, nil, 0)
+        try out.withUnsafeBytes { try checkCRC($0, of: member) }
+        return out
+    }
+
+    /// A stored (uncompressed) member's bytes in place, in the archive's own memory, its CRC-32
+    /// checked: no copy. Nil for a deflated member, which `extract` inflates.
+    package func storedBytes(_ member: Member) throws -> UnsafeRawBufferPointer? {
+        guard member.method == 0, let base = bytes.baseAddress else { return nil }
+        let data = UnsafeRawBufferPointer(start: base + member.dataOffset, count: member.compressedSize)
+        try checkCRC(data, of: member)
+        return data
+    }
+
+    private func checkCRC(_ raw: UnsafeRawBufferPointer, of member: Member) throws {
+        var value = crc32(0, nil, 0)
+        if let start = raw.baseAddress {
             var offset = 0
             while offset < raw.count {
                 let chunk = min(raw.count - offset, 1 << 30)
                 value = crc32(value, start.assumingMemoryBound(to: Bytef.self) + offset, uInt(chunk))
                 offset += chunk
             }
-            return UInt32(value)
         }
+        let crc = UInt32(value)
         guard crc == member.crc else {
-            throw fail("CRC-32 is 0x\(String(crc, radix: 16)), the archive declares 0x\(String(member.crc, radix: 16)) (corrupt data)")
+            throw NNError(kind, "\(source): member '\(member.name)'", "CRC-32 is 0x\(String(crc, radix: 16)), the archive declares 0x\(String(member.crc, radix: 16)) (corrupt data)")
         }
-        return out
     }
 
     /// Raw deflate into exactly `size` bytes; one byte more than declared is an error.

@@ -48,7 +48,11 @@ public enum ModelRepository {
             throw NNError(.io, path, "model '\(name)': no such file or directory")
         }
         guard isDirectory.boolValue else {
-            throw NNError(.io, path, "model '\(name)': expected a directory holding model.json and weights.safetensors (or numbered version subfolders), found a file")
+            // A Keras model file (.keras archive or legacy .h5) is version 1 of its model.
+            guard ModelFile.isModelFile(path: path) else {
+                throw NNError(.io, path, "model '\(name)': expected a .keras or .h5 model file, or a directory holding model.json and weights.safetensors (or numbered version subfolders); this file is neither")
+            }
+            return ServedModel(name: name, path: path, versions: [try loadFile(path, registry: registry, settings: settings)])
         }
         let url = URL(fileURLWithPath: path)
         if FileManager.default.fileExists(atPath: url.appendingPathComponent("model.json").path) {
@@ -76,6 +80,16 @@ public enum ModelRepository {
     static func warmUp(_ model: Model) throws {
         let batches = try model.inputs.map { port in try Tensor(zeros: [1] + port.shape.map { $0 ?? 1 }) }
         _ = try model.predict(batches)
+    }
+
+    /// A Keras model file as version 1. Its weights are converted into memory nnbuild owns as
+    /// they are read (HDF5 datasets are never used in place), so the file may change under the server.
+    static func loadFile(_ path: String, registry: LayerRegistry, settings: ExecutionSettings) throws -> ServedVersion {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let (description, store) = try ModelFile.load(path: path)
+        let model = try Model.build(description, registry: registry, weights: store, settings: settings)
+        try warmUp(model)
+        return ServedVersion(version: 1, model: model, loadSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 
     /// One version directory: the spec and its weights, copied into memory (`.copy`) so that a

@@ -17,8 +17,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var model: ModelArguments
 
-    @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
-    var weights: String
+    @Argument(help: "The weights beside a spec: a safetensors blob keyed by Keras variable paths, or a Keras .weights.h5 file. Not given with a .keras or .h5 model file.")
+    var weights: String?
 
     @Option(help: "Comma-separated batch sizes.")
     var batch = "1,64"
@@ -38,6 +38,7 @@ struct Bench: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        try model.validate(weights: weights)
         _ = try batchSizes()
         try ArgumentBounds.check(seconds, "--seconds", ArgumentBounds.seconds, aboveLowerBound: true)
     }
@@ -50,7 +51,7 @@ struct Bench: ParsableCommand {
             var built: Model?
             for _ in 0..<5 {
                 let start = DispatchTime.now().uptimeNanoseconds
-                built = try model.load(weights: weights)
+                built = try model.load(weights: weights, required: true)
                 loads.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
             }
             guard let built else { return }

@@ -14,8 +14,8 @@ struct Compare: ParsableCommand {
 
     @OptionGroup var model: ModelArguments
 
-    @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
-    var weights: String
+    @Argument(help: "The weights beside a spec: a safetensors blob keyed by Keras variable paths, or a Keras .weights.h5 file. Not given with a .keras or .h5 model file.")
+    var weights: String?
 
     @Option(name: .shortAndLong, help: "Input batch (.npy or JSON); for a model of several inputs, an .npz holding an array per input name.")
     var input: String
@@ -35,6 +35,7 @@ struct Compare: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        try model.validate(weights: weights)
         try ArgumentBounds.check(tolerance, "--tolerance", ArgumentBounds.tolerance)
         try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
     }
@@ -42,7 +43,7 @@ struct Compare: ParsableCommand {
     func run() throws {
         var exceeded = false
         try reportingErrors {
-            let built = try model.load(weights: weights)
+            let built = try model.load(weights: weights, required: true)
             if ModelInputs.needed(built, values: [input]) || ModelInputs.isNpz(expected) { exceeded = try compareGraph(built); return }
             let got = try Batching.predict(built, try BatchSource.open(input, for: built), batchSize: batchSize, threads: runtime.count)
             let want = try InputFile.read(path: expected)

@@ -20,8 +20,8 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var model: ModelArguments
 
-    @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
-    var weights: String
+    @Argument(help: "The weights beside a spec: a safetensors blob keyed by Keras variable paths, or a Keras .weights.h5 file. Not given with a .keras or .h5 model file.")
+    var weights: String?
 
     @Option(name: .shortAndLong, help: "Input batch (.npy or JSON); for a model of several inputs, an .npz holding an array per input name.")
     var input: String
@@ -50,13 +50,14 @@ struct Eval: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        try model.validate(weights: weights)
         try ArgumentBounds.check(digits, "--digits", ArgumentBounds.digits)
         try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
     }
 
     func run() throws {
         try reportingErrors {
-            let built = try model.load(weights: weights)
+            let built = try model.load(weights: weights, required: true)
             let output = try scoredOutput(built)
             guard output.shape.count == 2 else {
                 throw NNError(.input, model.spec, "eval needs a classifier with (batch, classes) output, the model gives \(describeShape([nil] + output.shape.dropFirst().map { $0 }))")

@@ -33,8 +33,8 @@ struct Infer: ParsableCommand {
 
     @OptionGroup var model: ModelArguments
 
-    @Argument(help: "The safetensors weight blob keyed by Keras variable paths.")
-    var weights: String
+    @Argument(help: "The weights beside a spec: a safetensors blob keyed by Keras variable paths, or a Keras .weights.h5 file. Not given with a .keras or .h5 model file.")
+    var weights: String?
 
     @Option(name: [.customShort("i"), .customLong("input")],
             help: "Input batch: a .npy file or a JSON nested array; - or nothing is standard input. NAME=PATH for each input of a model of several, or one .npz.")
@@ -71,6 +71,7 @@ struct Infer: ParsableCommand {
         if stream, let clash = [("--input", !inputs.isEmpty), ("--top-k", topK != nil), ("--class-names", classNames != nil), ("--format npy", outputFormat == .npy)].first(where: \.1) {
             throw ValidationError("--stream reads JSON Lines from standard input and writes JSON Lines; drop \(clash.0)")
         }
+        try model.validate(weights: weights)
         if let topK { try ArgumentBounds.check(topK, "--top-k", ArgumentBounds.topK) }
         try ArgumentBounds.check(batchSize, "--batch-size", ArgumentBounds.rows)
         if topK != nil || classNames != nil, outputFormat == .npy {
@@ -84,7 +85,7 @@ struct Infer: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let target = try OutputTarget(output, reads: model.reads + [("weights", weights), ("class names", classNames)] + ModelInputs.reads(inputs))
-            let built = try model.load(weights: weights)
+            let built = try model.load(weights: weights, required: true)
             let names = try classNames.map(ClassNames.read)
             // Opened before the input is read, so an interrupted run is cleaned up the same way
             // at every stage, and a streamed output can be written batch by batch.

@@ -163,7 +163,12 @@ extension Model {
     var indexLimits: [String: Int] {
         var limits: [String: Int] = [:]
         for port in inputs {
-            for node in nodes where node.inputs.contains(port.value) {
+            // The input's value, and what an explicit InputLayer node passes it on as.
+            var values: Set<Int> = [port.value]
+            for node in nodes where node.spec.className == "InputLayer" && node.inputs.contains(port.value) {
+                values.formUnion(node.outputs)
+            }
+            for node in nodes where !values.isDisjoint(with: node.inputs) {
                 if let indexed = node.layer as? TakesIndices {
                     limits[port.name] = min(limits[port.name] ?? .max, indexed.indexLimit)
                 }

@@ -26,7 +26,7 @@ struct NNBuild: ParsableCommand {
         NNBUILD_KERNELS=baseline, run on OpenBLAS and portable SIMD code instead of the AVX2 kernels.
         """,
         version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))",
-        subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self] + serveSubcommands
+        subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self, Convert.self] + serveSubcommands
     )
 
     /// Accepts `--plugin PATH` before the subcommand too (`nnbuild --plugin x.so infer ...`) by
@@ -72,19 +72,39 @@ let nnbuildVersion = "0.5.0"
 
 /// The spec argument and plugin options every model-running subcommand takes.
 struct ModelArguments: ParsableArguments {
-    @Argument(help: "The model spec: Keras to_json() output or a hand-written Sequential config.")
+    @Argument(help: "The model: a Keras file (.keras or .h5), or a spec (Keras to_json() output or a hand-written Sequential config) followed by its weights.")
     var spec: String
 
     @OptionGroup var plugins: PluginOptions
 
     @OptionGroup var memory: MemoryOptions
 
+    /// A usage error when a JSON spec comes without its weights where the command needs them (a
+    /// .keras or .h5 file holds its own).
+    func validate(weights: String?) throws {
+        if weights == nil, !ModelFile.isModelFile(path: spec) {
+            throw ValidationError("Missing expected argument '<weights>': a JSON spec needs its weight file after it; a .keras or .h5 model file is passed alone.")
+        }
+    }
+
     /// Loads the spec and optional weights and builds the model with built-ins and plugins, under
     /// the memory limit of `--max-memory` (which `predict` then uses too).
-    func load(weights: String?) throws -> Model {
+    func load(weights: String?, required: Bool = false) throws -> Model {
         let registry = try plugins.registry()
-        let description = try ModelDescription.load(path: spec)
-        let store = try weights.map { try WeightStore(path: $0) }
+        let description: ModelDescription
+        let store: WeightStore?
+        if ModelFile.isModelFile(path: spec) {
+            if let weights {
+                throw NNError(.spec, weights, "\(spec) is a whole Keras model file, which holds its own weights; pass it alone, without a weights file")
+            }
+            (description, store) = try ModelFile.load(path: spec)
+        } else {
+            description = try ModelDescription.load(path: spec)
+            if required, weights == nil {
+                throw NNError(.spec, spec, "a JSON spec needs its weights: give the weight file after the spec, or pass a .keras or .h5 model file alone")
+            }
+            store = try weights.map { try ModelFile.weights(path: $0) }
+        }
         return try Model.build(description, registry: registry, weights: store, settings: memory.settings)
     }
 }

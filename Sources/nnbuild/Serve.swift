@@ -63,7 +63,6 @@ struct Serve: ParsableCommand {
     func run() throws {
         var loaded: [ServedModel] = []
         try reportingErrors {
-            runtime.apply()
             let registry = try plugins.registry()
             var seen = Set<String>()
             for argument in models {
@@ -71,7 +70,7 @@ struct Serve: ParsableCommand {
                 guard seen.insert(name).inserted else {
                     throw NNError(.input, "--model \(argument)", "the name '\(name)' is given twice; each model needs its own name")
                 }
-                loaded.append(try ModelRepository.load(name: name, path: path, registry: registry, settings: memory.settings))
+                loaded.append(try ModelRepository.load(name: name, path: path, registry: registry, settings: runtime.applied(to: memory.settings)))
             }
         }
         var settings = ServeConfiguration()

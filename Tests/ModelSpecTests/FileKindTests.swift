@@ -47,14 +47,13 @@ final class FileKindTests: XCTestCase {
         XCTAssertEqual(FileKind.detect([UInt8]()), .other)
     }
 
-    func testKerasArchiveAsSpecSaysHowToConvert() throws {
+    func testKerasArchiveAsSpecSaysHowToPassIt() throws {
         let path = try file("my_model.keras", Self.zip)
         let found = error { _ = try ModelDescription.load(path: path) }
         XCTAssertEqual(found?.kind, .spec)
         XCTAssertEqual(found?.location, path)
         XCTAssertEqual(found?.message, "this is a zip file, as a Keras 3 model archive (.keras) is, not a JSON model spec; "
-            + "nnbuild does not read .keras files yet: convert it with `python3 tools/keras_export.py \(path) out/`, "
-            + "then pass out/model.json and out/weights.safetensors")
+            + "pass it alone in place of the spec and weights (`nnbuild infer \(path) --input x.npy`)")
     }
 
     func testKerasArchiveAsWeights() throws {
@@ -63,19 +62,19 @@ final class FileKindTests: XCTestCase {
         XCTAssertEqual(found?.kind, .weights)
         XCTAssertTrue(found?.message.hasPrefix("this is a zip file, as a Keras 3 model archive (.keras) is, not a safetensors weight blob") ?? false,
                       found?.message ?? "")
-        XCTAssertTrue(found?.message.contains("python3 tools/keras_export.py \(path) out/") ?? false)
+        XCTAssertTrue(found?.message.contains("pass it alone in place of the spec and weights") ?? false)
     }
 
     func testLegacyH5AsSpecAndAsWeights() throws {
         let path = try file("model.h5", Self.hdf5)
         let asSpec = error { _ = try ModelDescription.load(path: path) }
         XCTAssertEqual(asSpec?.kind, .spec)
-        XCTAssertTrue(asSpec?.message.hasPrefix("this is an HDF5 file, as a legacy Keras model (.h5) is, not a JSON model spec; nnbuild does not read HDF5 yet") ?? false,
+        XCTAssertTrue(asSpec?.message.hasPrefix("this is an HDF5 file, as a legacy Keras model (.h5) is, not a JSON model spec; pass it alone") ?? false,
                       asSpec?.message ?? "")
         let asWeights = error { _ = try WeightStore(path: path) }
         XCTAssertEqual(asWeights?.kind, .weights)
         XCTAssertTrue(asWeights?.message.contains("not a safetensors weight blob") ?? false, asWeights?.message ?? "")
-        XCTAssertTrue(asWeights?.message.contains("python3 tools/keras_export.py \(path) out/") ?? false)
+        XCTAssertTrue(asWeights?.message.contains("`nnbuild infer \(path) --input x.npy`") ?? false)
     }
 
     func testWeightsOnlyH5SaysItHasNoArchitecture() throws {
@@ -83,8 +82,7 @@ final class FileKindTests: XCTestCase {
         let found = error { _ = try WeightStore(path: path) }
         XCTAssertEqual(found?.kind, .weights)
         XCTAssertTrue(found?.message.contains("weights-only HDF5 file (.weights.h5") ?? false, found?.message ?? "")
-        XCTAssertTrue(found?.message.contains("model.load_weights") ?? false)
-        XCTAssertTrue(found?.message.contains("export_model") ?? false)
+        XCTAssertTrue(found?.message.contains("pass it as the weights after the model's JSON spec") ?? false)
     }
 
     func testNpyAsWeightsNamesTheArray() throws {

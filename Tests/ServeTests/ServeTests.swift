@@ -313,6 +313,32 @@ final class ServeTests: XCTestCase {
     }
 
     /// A model that fails to load stops start-up with the CLI's message and exit 1.
+    /// A `.keras` archive and a legacy `.h5` serve directly, as version 1, with Keras's answers.
+    func testKerasModelFilesAreServedDirectly() throws {
+        let folder = Self.root.appendingPathComponent("Tests/KerasFiles")
+        let input = try Npy.read(FileBytes.read(path: folder.appendingPathComponent("cnn.input.npy").path), source: "input")
+        let expected = try Npy.read(FileBytes.read(path: folder.appendingPathComponent("cnn.expected.npy").path), source: "expected")
+        let server = try Server(["--model", "archive=\(folder.appendingPathComponent("cnn.keras").path)",
+                                 "--model", "legacy=\(folder.appendingPathComponent("cnn.h5").path)", "--disable-batching"])
+        defer { _ = server.stop() }
+        let body = "{\"instances\": \(JSONArray.text(input))}"
+        for name in ["archive", "legacy"] {
+            let status = try Self.request(server.port, "/v1/models/\(name)")
+            XCTAssertEqual(status.status, 200, status.body)
+            let reply = try Self.post(server.port, "/v1/models/\(name):predict", body)
+            XCTAssertEqual(reply.status, 200, reply.body)
+            guard case let .array(rows)? = reply.json?["predictions"] else { return XCTFail("\(name): \(reply.body)") }
+            let values = rows.flatMap { row -> [Double] in
+                guard case let .array(items) = row else { return [] }
+                return items.compactMap { if case let .double(v) = $0 { return v }; if case let .int(v) = $0 { return Double(v) }; return nil }
+            }
+            XCTAssertEqual(values.count, expected.values.count, name)
+            for (ours, keras) in zip(values, expected.values) {
+                XCTAssertLessThanOrEqual(abs(ours - Double(keras)) / (1 + abs(Double(keras))), 1e-5, name)
+            }
+        }
+    }
+
     func testAModelThatFailsToLoadStopsStartUp() throws {
         let model = try makeVersionedModel()
         try Data([1, 2, 3]).write(to: model.appendingPathComponent("1/weights.safetensors"))

@@ -1,63 +1,109 @@
 import Foundation
 import XCTest
+import ModelSpec
 
-/// `nnbuild validate` given a Keras file where the spec or the weights belong says what the file
-/// is and how to convert it, with the usual `error[class]: where: what` line and exit code 1.
-final class KerasFileTests: XCTestCase {
-    static let specs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("specs")
+/// Real Keras files (tools/make_keras_files.py, Tests/KerasFiles): a `.keras` archive and a legacy
+/// `.h5` (from Keras 3, and from tf-keras as Keras 2 writes it) of a CNN, a masked BiLSTM, a GRU, a residual model with a nested Sequential and a model
+/// with Bidirectional and TimeDistributed wrappers each run from the file alone and match Keras's
+/// predictions within 1e-5; a whole model file where the weights belong is refused, naming what to do.
+final class KerasFileTests: CLITestCase {
+    static let files = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("KerasFiles")
+    static let cases = ["cnn", "bilstm_masked", "gru", "residual_nested", "wrappers"]
 
-    var dir: URL!
+    static func file(_ name: String) -> String { files.appendingPathComponent(name).path }
 
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-kerasfile-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    func maxError(_ got: String, _ expected: String) throws -> Double {
+        let a = try Npy.read(FileBytes.read(path: got), source: got)
+        let b = try Npy.read(FileBytes.read(path: expected), source: expected)
+        XCTAssertEqual(a.shape, b.shape, got)
+        var worst = 0.0
+        for (x, y) in zip(a.values, b.values) {
+            let error = abs(Double(x) - Double(y)) / (1 + abs(Double(y)))
+            worst = error.isNaN ? .infinity : max(worst, error)
+        }
+        return worst
     }
 
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: dir)
+    func testEachModelFileRunsAloneAndMatchesKeras() throws {
+        for name in Self.cases {
+            // Keras 3's .keras and legacy .h5, and a true Keras 2 .h5 from tf-keras, with its own predictions.
+            for (format, expected) in [("keras", "expected"), ("h5", "expected"), ("keras2.h5", "keras2.expected")] {
+                let out = path("\(name).\(format).npy")
+                let result = try run(["infer", Self.file("\(name).\(format)"), "--input", Self.file("\(name).input.npy"), "-o", out])
+                XCTAssertEqual(result.status, 0, "\(name).\(format): \(result.stderr)")
+                guard result.status == 0 else { continue }
+                XCTAssertLessThanOrEqual(try maxError(out, Self.file("\(name).\(expected).npy")), 1e-5, "\(name).\(format)")
+            }
+        }
     }
 
-    func file(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let url = dir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
+    func testValidateCompareEvalAndBenchTakeAModelFileAlone() throws {
+        let model = Self.file("gru.keras")
+        XCTAssertEqual(try run(["validate", model]).status, 0)
+        let compared = try run(["compare", model, "--input", Self.file("gru.input.npy"), "--expected", Self.file("gru.expected.npy")])
+        XCTAssertEqual(compared.status, 0, compared.stderr)
     }
 
-    func nnbuild(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = CLITests.binary
-        process.arguments = arguments
-        let err = Pipe()
-        process.standardOutput = Pipe()
-        process.standardError = err
-        try process.run()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, stderr)
-    }
-
-    /// The first bytes of a `.keras` archive: a zip whose first member is `metadata.json`.
-    static let keras: [UInt8] = [0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00, 0x00, 0x08, 0x00] + Array("metadata.json".utf8)
-    /// The HDF5 superblock signature, then a version byte.
-    static let hdf5: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A, 0x00]
-
-    func testKerasArchiveGivenAsTheSpec() throws {
-        let path = try file("my_model.keras", Self.keras)
-        let result = try nnbuild(["validate", path])
+    func testAModelFileGivenAsTheWeightsIsRefused() throws {
+        let result = try run(["validate", path("model.json"), Self.file("cnn.keras")])
         XCTAssertEqual(result.status, 1)
-        XCTAssertEqual(result.stderr, "error[spec]: \(path): this is a zip file, as a Keras 3 model archive (.keras) is, not a JSON model spec; "
-            + "nnbuild does not read .keras files yet: convert it with `python3 tools/keras_export.py \(path) out/`, "
-            + "then pass out/model.json and out/weights.safetensors\n")
+        XCTAssertTrue(result.stderr.contains("this is a whole Keras model archive (.keras), not a weights file; pass it alone in place of the spec and weights"), result.stderr)
+        XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
     }
 
-    func testH5GivenAsTheWeights() throws {
-        let path = try file("my_model.h5", Self.hdf5)
-        let spec = Self.specs.appendingPathComponent("tabular_mlp/model.json").path
-        let result = try nnbuild(["validate", spec, path])
+    func testAModelFileWithWeightsBesideItIsRefused() throws {
+        let result = try run(["infer", Self.file("cnn.keras"), path("weights.safetensors"), "--input", Self.file("cnn.input.npy")])
         XCTAssertEqual(result.status, 1)
-        XCTAssertTrue(result.stderr.hasPrefix("error[weights]: \(path): this is an HDF5 file, as a legacy Keras model (.h5) is, not a safetensors weight blob; "),
-                      result.stderr)
-        XCTAssertTrue(result.stderr.contains("`python3 tools/keras_export.py \(path) out/`"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("is a whole Keras model file, which holds its own weights; pass it alone"), result.stderr)
+    }
+
+    func testASpecWithoutWeightsIsRefusedWhereWeightsAreNeeded() throws {
+        let result = try run(["infer", path("model.json"), "--input", path("x.json")])
+        XCTAssertEqual(result.status, 64, "a usage error, as a missing argument was before")
+        XCTAssertTrue(result.stderr.contains("a JSON spec needs its weight file after it"), result.stderr)
+    }
+}
+
+/// The malformed corpus (tools/make_keras_files.py --malformed): each file is refused by
+/// `nnbuild validate` with exit 1 and one error line holding its fragment, and nothing in its
+/// folder changes.
+final class KerasMalformedTests: CLITestCase {
+    func testMalformedCorpus() throws {
+        let folder = KerasFileTests.files.appendingPathComponent("malformed")
+        let lines = try String(contentsOf: folder.appendingPathComponent("cases.txt"), encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") }
+        XCTAssertGreaterThanOrEqual(lines.count, 10)
+        for line in lines {
+            let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { XCTFail("bad line '\(line)'"); continue }
+            // A copy in the test's own folder, so that the check of "nothing changed" covers the folder.
+            let source = folder.appendingPathComponent(parts[0])
+            let copy = dir.appendingPathComponent(parts[0])
+            try FileManager.default.copyItem(at: source, to: copy)
+            let before = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+            let bytes = try Data(contentsOf: copy)
+            let result = try run(["validate", copy.path])
+            XCTAssertEqual(result.status, 1, parts[0])
+            XCTAssertFalse(result.signaled, parts[0])
+            let errors = result.stderr.split(separator: "\n")
+            XCTAssertEqual(errors.count, 1, "\(parts[0]): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("error[") && result.stderr.contains(parts[1]), "\(parts[0]): \(result.stderr)")
+            XCTAssertEqual(try Data(contentsOf: copy), bytes, parts[0])
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), before, parts[0])
+        }
+    }
+}
+
+/// Weights saved alone (`model.save_weights("cnn.weights.h5")`) run beside the model's JSON spec.
+final class KerasWeightsFileTests: CLITestCase {
+    func testWeightsH5BesideItsSpecMatchesKeras() throws {
+        let out = path("cnn.npy")
+        let result = try run(["infer", KerasFileTests.file("cnn.json"), KerasFileTests.file("cnn.weights.h5"),
+                              "--input", KerasFileTests.file("cnn.input.npy"), "-o", out])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let compared = try run(["compare", KerasFileTests.file("cnn.json"), KerasFileTests.file("cnn.weights.h5"),
+                                "--input", KerasFileTests.file("cnn.input.npy"), "--expected", KerasFileTests.file("cnn.expected.npy")])
+        XCTAssertEqual(compared.status, 0, compared.stderr)
     }
 }

@@ -16,22 +16,28 @@ final class MalformedTests: XCTestCase {
         var fragment: String
     }
 
+    /// Runs nnbuild from the repository root; the finished process and its standard error.
+    static func run(_ arguments: [String]) throws -> (Process, String) {
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process, stderr)
+    }
+
     func testEveryMalformedFileIsOneClearError() throws {
         let data = try Data(contentsOf: MalformedTests.root.appendingPathComponent("Tests/Malformed/cases.json"))
         let cases = try JSONDecoder().decode([Case].self, from: data)
         XCTAssertGreaterThanOrEqual(cases.count, 40)
         var kinds = Set<String>()
         for item in cases {
-            let process = Process()
-            process.executableURL = CLITests.binary
-            process.arguments = item.args
-            process.currentDirectoryURL = MalformedTests.root
-            let err = Pipe()
-            process.standardError = err
-            process.standardOutput = Pipe()
-            try process.run()
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            let (process, stderr) = try Self.run(item.args)
             XCTAssertEqual(process.terminationReason, .exit, "\(item.name) (\(item.why)) was killed by a signal")
             XCTAssertEqual(process.terminationStatus, 1, "\(item.name) (\(item.why)): \(stderr)")
             let lines = stderr.split(separator: "\n")
@@ -61,16 +67,7 @@ final class MalformedTests: XCTestCase {
         let cases = try JSONDecoder().decode([GraphCase].self, from: Data(contentsOf: folder.appendingPathComponent("cases.json")))
         XCTAssertGreaterThanOrEqual(cases.count, 15)
         for item in cases {
-            let process = Process()
-            process.executableURL = CLITests.binary
-            process.arguments = ["validate", "Tests/GraphMalformed/\(item.file)"]
-            process.currentDirectoryURL = MalformedTests.root
-            let err = Pipe()
-            process.standardError = err
-            process.standardOutput = Pipe()
-            try process.run()
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            let (process, stderr) = try Self.run(["validate", "Tests/GraphMalformed/\(item.file)"])
             XCTAssertEqual(process.terminationReason, .exit, "\(item.name) (\(item.why)) was killed by a signal")
             XCTAssertEqual(process.terminationStatus, 1, "\(item.name) (\(item.why)): \(stderr)")
             let lines = stderr.split(separator: "\n")

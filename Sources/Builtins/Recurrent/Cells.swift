@@ -24,8 +24,10 @@ public struct SimpleRNNCell: RecurrentCell {
     /// The cell whose config and weights `context` holds (the SimpleRNN layer's, or a SimpleRNNCell's).
     static func make(_ context: LayerContext, options: CellOptions) throws -> SimpleRNNCell {
         let features = try context.inputDimension(-1), units = options.units
+        // Keras's creation order (kernel, recurrent_kernel, bias), which a .keras file numbers by.
+        let kernel = try context.weight("kernel", shape: [features, units])
         let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, units])
-        return SimpleRNNCell(units: units, kernel: try context.weight("kernel", shape: [features, units]),
+        return SimpleRNNCell(units: units, kernel: kernel,
                              recurrentKernel: recurrentKernel,
                              inputBias: options.useBias ? try context.weight("bias", shape: [units]) : nil,
                              activation: options.activation,
@@ -65,8 +67,10 @@ public struct LSTMCell: RecurrentCell {
     /// The cell whose config and weights `context` holds (the LSTM layer's, or an LSTMCell's).
     static func make(_ context: LayerContext, options: CellOptions) throws -> LSTMCell {
         let features = try context.inputDimension(-1), units = options.units
+        // Keras's creation order (kernel, recurrent_kernel, bias), which a .keras file numbers by.
+        let kernel = try context.weight("kernel", shape: [features, 4 * units])
         let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, 4 * units])
-        return LSTMCell(units: units, kernel: try context.weight("kernel", shape: [features, 4 * units]),
+        return LSTMCell(units: units, kernel: kernel,
                         recurrentKernel: recurrentKernel,
                         inputBias: options.useBias ? try context.weight("bias", shape: [4 * units]) : nil,
                         activation: options.activation, recurrentActivation: options.recurrentActivation,
@@ -143,9 +147,11 @@ public struct GRUCell: RecurrentCell {
     static func make(_ context: LayerContext, options: CellOptions) throws -> GRUCell {
         let features = try context.inputDimension(-1), units = options.units
         let resetAfter = try context.bool("reset_after", default: true)
-        let bias = options.useBias ? try context.weight("bias", shape: resetAfter ? [2, 3 * units] : [3 * units]) : nil
+        // Keras's creation order (kernel, recurrent_kernel, bias), which a .keras file numbers by.
+        let kernel = try context.weight("kernel", shape: [features, 3 * units])
         let recurrentKernel = try context.weight("recurrent_kernel", shape: [units, 3 * units])
-        return GRUCell(units: units, kernel: try context.weight("kernel", shape: [features, 3 * units]),
+        let bias = options.useBias ? try context.weight("bias", shape: resetAfter ? [2, 3 * units] : [3 * units]) : nil
+        return GRUCell(units: units, kernel: kernel,
                        recurrentKernel: recurrentKernel,
                        inputBias: bias, recurrentBiasOffset: resetAfter && bias != nil ? 3 * units : nil,
                        resetAfter: resetAfter, activation: options.activation, recurrentActivation: options.recurrentActivation,

@@ -17,6 +17,11 @@ public final class HDF5File: @unchecked Sendable {
         reader = try HDF5Reader(file: try MappedFile(path: path), source: path)
     }
 
+    /// Reads `file`'s bytes in place (a view of a stored zip member).
+    init(file: MappedFile, source: String) throws {
+        reader = try HDF5Reader(file: file, source: source)
+    }
+
     public init(bytes: [UInt8], source: String) throws {
         reader = try HDF5Reader(file: try MappedFile(copying: bytes, source: source), source: source)
     }

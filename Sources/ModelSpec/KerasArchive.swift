@@ -1,0 +1,137 @@
+/// A whole Keras model file: a Keras 3 archive (`model.save("m.keras")`, a zip holding
+/// `config.json` and `model.weights.h5`) or a legacy HDF5 model (`model.save("m.h5")`, whose
+/// `model_config` attribute is the architecture). Told apart by content, not by extension.
+public enum ModelFile {
+    /// The description and weights of the model file at `path`.
+    public static func load(path: String) throws -> (ModelDescription, WeightStore) {
+        let file = try MappedFile(path: path)
+        switch FileKind.detect(file.bytes.prefix(8)) {
+        case .kerasArchive: return try loadArchive(file, path: path)
+        case .hdf5: return try LegacyH5.load(try HDF5File(path: path), path: path)
+        default:
+            throw NNError(.spec, path, "expected a Keras model file (.keras, a zip archive, or a legacy .h5, an HDF5 file); the file starts with neither signature")
+        }
+    }
+
+    /// The weights at `path` for a model described elsewhere: a safetensors blob, or a Keras
+    /// weights file (`model.save_weights("m.weights.h5")`, Keras 3 or legacy).
+    public static func weights(path: String) throws -> WeightStore {
+        let file = try MappedFile(path: path)
+        switch FileKind.detect(file.bytes.prefix(8)) {
+        case .hdf5:
+            let h5 = try HDF5File(path: path)
+            let root = try h5.root
+            if try root.attribute("layer_names") != nil { return try LegacyH5.weights(root, source: path) }
+            if try root.attribute("model_config") != nil {
+                throw NNError(.weights, path, "this is a whole Keras model (.h5), not a weights file; pass it alone in place of the spec and weights")
+            }
+            return try KerasSaving.store(h5, source: path)
+        case .kerasArchive:
+            throw NNError(.weights, path, "this is a whole Keras model archive (.keras), not a weights file; pass it alone in place of the spec and weights (`nnbuild infer \(path) --input x.npy`)")
+        default:
+            return try WeightStore(path: path)
+        }
+    }
+
+    /// True when the file at `path` starts as a Keras model file does (zip or HDF5 signature).
+    public static func isModelFile(path: String) -> Bool {
+        guard let file = try? MappedFile(path: path) else { return false }
+        let kind = FileKind.detect(file.bytes.prefix(8))
+        return kind == .kerasArchive || kind == .hdf5
+    }
+
+    /// Keras's config of the model file at `path`, verbatim (`config.json`, or `model_config`).
+    public static func configText(path: String) throws -> [UInt8] {
+        let file = try MappedFile(path: path)
+        switch FileKind.detect(file.bytes.prefix(8)) {
+        case .kerasArchive:
+            let archive = try ZipArchive(bytes: file.bytes, source: path, kind: .spec)
+            return try member("config.json", of: archive, path: path)
+        case .hdf5:
+            return Array(try LegacyH5.modelConfig(try HDF5File(path: path), path: path).utf8)
+        default:
+            throw NNError(.spec, path, "expected a Keras model file (.keras or .h5)")
+        }
+    }
+
+    static func member(_ name: String, of archive: ZipArchive, path: String) throws -> [UInt8] {
+        guard let entry = archive.member(named: name) else {
+            let found = archive.members.map { "'\($0.name)'" }.joined(separator: ", ")
+            throw NNError(.spec, path, "a Keras archive holds '\(name)'; this zip holds \(found.isEmpty ? "nothing" : found)")
+        }
+        return try archive.extract(entry)
+    }
+
+    static func loadArchive(_ file: MappedFile, path: String) throws -> (ModelDescription, WeightStore) {
+        let archive = try ZipArchive(bytes: file.bytes, source: path, kind: .spec)
+        let config = try member("config.json", of: archive, path: path)
+        let description = try ModelDescription.parse(config, source: "\(path): config.json")
+        let source = "\(path): model.weights.h5"
+        guard let entry = archive.member(named: "model.weights.h5") else {
+            _ = try member("model.weights.h5", of: archive, path: path)
+            throw NNError(.spec, path, "a Keras archive holds 'model.weights.h5'")
+        }
+        // Keras stores the weights uncompressed: read them in place from the mapping, so the only
+        // copy is the floats each dataset becomes. A re-zipped (deflated) file is inflated once.
+        let h5: HDF5File
+        if let stored = try archive.storedBytes(entry) {
+            file.release(0..<file.bytes.count)  // the pages the CRC check read
+            h5 = try HDF5File(file: MappedFile(viewing: stored, of: file), source: source)
+        } else {
+            h5 = try HDF5File(bytes: try archive.extract(entry), source: source)
+        }
+        let store = try KerasSaving.store(h5, source: source)
+        return (description, store)
+    }
+}
+
+/// Keras 3's weights file (`model.weights.h5`, in an archive or from `save_weights`), as saving_lib
+/// writes it: every layer's own variables at `<its path>/vars/<i>`, numbered in creation order,
+/// `vars` carrying the layer's name, sub-layers and nested models in groups below.
+enum KerasSaving {
+    /// The most groups the walk visits, and how deep: bounds a file whose links form a cycle.
+    static let maximumGroups = 100_000
+    static let maximumDepth = 64
+
+    /// A positional store: each variable named by the names of the layers enclosing it, then its
+    /// index (`sequential/bidirectional/forward_gru/gru_cell/0`), bound by position per layer.
+    static func store(_ file: HDF5File, source: String) throws -> WeightStore {
+        var tensors: [(name: String, shape: [Int], values: FloatStorage)] = []
+        var visited = 0
+        func walk(_ group: HDF5Group, names: [String], depth: Int) throws {
+            visited += 1
+            guard visited <= maximumGroups, depth <= maximumDepth else {
+                throw NNError(.weights, source, "HDF5: the group tree at '\(group.path)' is deeper than \(maximumDepth) or holds more than \(maximumGroups) groups (a cycle?)")
+            }
+            let members = try group.memberNames()
+            var names = names
+            if members.contains("vars"), try group.isGroup("vars") {
+                let vars = try group.group("vars")
+                // The root's vars name the whole model, which no Keras variable path starts with.
+                if depth > 0 {
+                    // The group names are saving_lib's tracking names (`dense_1` may hold the layer
+                    // named `dense_2`): only the name Keras records says which layer this is.
+                    guard case let .string(name)? = try vars.attribute("name") else {
+                        throw NNError(.weights, source, "HDF5: '\(vars.path)' has no 'name' attribute naming its layer, which the Keras that wrote this file did not record; load the model in a current Keras and save it again")
+                    }
+                    names.append(name)
+                }
+                for index in try vars.memberNames() {
+                    guard Int(index) != nil else {
+                        throw NNError(.weights, source, "HDF5: '\(vars.path)/\(index)': expected variables numbered 0, 1, ...")
+                    }
+                    let dataset = try vars.dataset(index)
+                    tensors.append(((names + [index]).joined(separator: "/"), dataset.shape, try dataset.floats()))
+                    // The file's pages of these values are read and will not be again: a mapped
+                    // file gives them back, so loading holds the weights once, not twice.
+                    file.reader.file.release(0..<file.reader.size)
+                }
+            }
+            for member in members where member != "vars" {
+                if try group.isGroup(member) { try walk(try group.group(member), names: names, depth: depth + 1) }
+            }
+        }
+        try walk(try file.root, names: [], depth: 0)
+        return try WeightStore(source: source, tensors: tensors, positional: true)
+    }
+}

@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Writes real Keras 3 model files for nnbuild's loader tests, deterministically.
+
+    pip install tensorflow-cpu==2.20.0
+    python3 tools/make_keras_files.py              # the five cases, .keras and Keras 3's legacy .h5
+    python3 tools/make_keras_files.py --keras2     # the same cases from tf-keras (pip install tf-keras==2.20.*)
+    python3 tools/make_keras_files.py --sweep      # every Keras 3 fixture as .keras (Tests/KerasFiles/sweep)
+    python3 tools/make_keras_files.py --malformed  # the malformed corpus (Tests/KerasFiles/malformed)
+
+Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
+HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
+model.predict on that input); cnn also as cnn.json (to_json) and cnn.weights.h5 (save_weights). Weights are redrawn from a seed so that the outputs are not trivial.
+"""
+import os
+import sys
+import zlib
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(os.path.dirname(HERE), "Tests", "KerasFiles")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+
+def randomize(model, rng):
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if "moving_variance" in getattr(variable, "path", variable.name):
+            variable.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
+        else:
+            variable.assign(rng.normal(0, 0.4, shape).astype("float32"))
+
+
+def cnn(rng):
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        L.Conv2D(4, 3, padding="same", activation="relu"),
+        L.BatchNormalization(),
+        L.MaxPooling2D(),
+        L.Conv2D(5, 3),
+        L.Flatten(),
+        L.Dense(6, activation="relu"),
+        L.Dense(3, activation="softmax"),
+    ])
+    return model, rng.normal(size=(2, 8, 8, 3)).astype("float32")
+
+
+def bilstm_masked(rng):
+    model = keras.Sequential([
+        keras.Input((7,), dtype="int32"),
+        L.Embedding(20, 6, mask_zero=True),
+        L.Bidirectional(L.LSTM(5, return_sequences=True)),
+        L.Bidirectional(L.LSTM(4)),
+        L.Dense(2),
+    ])
+    x = rng.integers(1, 20, size=(3, 7)).astype("int32")
+    x[0, 5:] = 0
+    x[1, 2:] = 0
+    return model, x
+
+
+def gru(rng):
+    model = keras.Sequential([
+        keras.Input((6, 4)),
+        L.GRU(5, return_sequences=True),
+        L.GRU(3, reset_after=False),
+        L.Dense(2),
+    ])
+    return model, rng.normal(size=(2, 6, 4)).astype("float32")
+
+
+def residual_nested(rng):
+    inner = keras.Sequential([L.Dense(6, activation="relu"), L.Dense(6)], name="inner")
+    inputs = keras.Input((6,))
+    x = L.Dense(6, name="first")(inputs)
+    y = inner(x)
+    z = L.Add()([x, y])
+    z = L.LayerNormalization()(z)
+    outputs = L.Dense(3)(z)
+    model = keras.Model(inputs, outputs)
+    return model, rng.normal(size=(4, 6)).astype("float32")
+
+
+def wrappers(rng):
+    model = keras.Sequential([
+        keras.Input((5, 4)),
+        L.TimeDistributed(L.Dense(6, activation="tanh")),
+        L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode="sum"),
+        L.TimeDistributed(L.Dense(2)),
+    ])
+    return model, rng.normal(size=(2, 5, 4)).astype("float32")
+
+
+CASES = {"cnn": cnn, "bilstm_masked": bilstm_masked, "gru": gru,
+         "residual_nested": residual_nested, "wrappers": wrappers}
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    names = sys.argv[1:] or list(CASES)
+    for name in names:
+        keras.backend.clear_session()
+        seed = zlib.crc32(name.encode())
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        model, x = CASES[name](rng)
+        randomize(model, rng)
+        expected = model.predict(x, verbose=0)
+        model.save(os.path.join(OUT, name + ".keras"))
+        model.save(os.path.join(OUT, name + ".h5"))
+        if name == "cnn":  # weights alone (save_weights), beside the model's to_json()
+            model.save_weights(os.path.join(OUT, name + ".weights.h5"))
+            with open(os.path.join(OUT, name + ".json"), "w") as f:
+                f.write(model.to_json())
+        np.save(os.path.join(OUT, name + ".input.npy"), x)
+        np.save(os.path.join(OUT, name + ".expected.npy"), expected.astype("float32"))
+        print(name, x.shape, "->", expected.shape)
+
+
+
+
+# True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved
+# with its own HDF5 writer as <case>.keras2.h5, with <case>.keras2.expected.npy from its predict.
+def keras2():
+    import tf_keras
+
+    global keras, L
+    keras, L = tf_keras, tf_keras.layers
+    for name, build in CASES.items():
+        keras.backend.clear_session()
+        seed = zlib.crc32(name.encode())
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        model, x = build(rng)
+        randomize(model, rng)
+        expected = model.predict(x, verbose=0)
+        model.save(os.path.join(OUT, name + ".keras2.h5"))
+        np.save(os.path.join(OUT, name + ".keras2.expected.npy"), expected.astype("float32"))
+        print("keras2", name, expected.shape)
+
+
+# The sweep: every Keras 3 fixture of Tests/Fixtures and Tests/GraphFixtures, rebuilt in Keras
+# from its model.json, given its weights by variable path (verify_fixtures.bind), and saved as a
+# .keras archive, re-zipped with deflate to stay small (and to exercise deflated members). The
+# test builds each from the archive and from model.json + weights.safetensors and requires the
+# same outputs bit for bit: the saving_lib mapping is exact for every layer those fixtures use.
+def sweep():
+    import io
+    import json
+    import zipfile
+
+    from safetensors.numpy import load_file
+
+    sys.path.insert(0, HERE)
+    from verify_fixtures import bind
+
+    root = os.path.dirname(HERE)
+    target = os.path.join(OUT, "sweep")
+    os.makedirs(target, exist_ok=True)
+    saved, skipped = [], []
+    for group in ("Fixtures", "GraphFixtures"):
+        base = os.path.join(root, "Tests", group)
+        for name in sorted(os.listdir(base)):
+            spec_path = os.path.join(base, name, "model.json")
+            if not os.path.exists(spec_path):
+                continue
+            with open(spec_path) as f:
+                text = f.read()
+            if "module" not in json.loads(text):
+                skipped.append((group, name, "Keras 2 spec"))
+                continue
+            keras.backend.clear_session()
+            try:
+                model = keras.models.model_from_json(text)
+                bind(model, load_file(os.path.join(base, name, "weights.safetensors")))
+                buffer = io.BytesIO()
+                path = os.path.join(target, "%s__%s.keras" % (group, name))
+                model.save(path)
+            except Exception as error:  # a fixture Keras cannot rebuild or save is listed, not hidden
+                skipped.append((group, name, str(error).splitlines()[0][:120]))
+                continue
+            with zipfile.ZipFile(path) as archive:
+                members = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                for member, data in members:
+                    info = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    archive.writestr(info, data)
+            with open(path, "wb") as f:
+                f.write(buffer.getvalue())
+            saved.append("%s/%s" % (group, name))
+    with open(os.path.join(target, "CASES.txt"), "w") as f:
+        f.write("".join(line + "\n" for line in saved))
+    with open(os.path.join(target, "SKIPPED.txt"), "w") as f:
+        f.write("".join("%s/%s: %s\n" % item for item in skipped))
+    print("sweep: %d saved, %d skipped" % (len(saved), len(skipped)))
+
+
+# The malformed corpus (Tests/KerasFiles/malformed, cases.txt: file, then a fragment of the one
+# error line nnbuild must print). Zip defects are made on a real tiny .keras; HDF5 defects on a
+# Keras-shaped weights file (layers/dense/vars with its "name" attribute, a chunked kernel, a
+# contiguous bias) written by h5py, patched by structure as tools/make_hdf5_fixtures.py does,
+# then packed with the real config.json as a stored zip.
+def malformed():
+    import io
+    import struct
+    import zipfile
+
+    import h5py
+
+    target = os.path.join(OUT, "malformed")
+    os.makedirs(target, exist_ok=True)
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((4,)), L.Dense(4, name="dense")])
+    real = os.path.join(target, "_real.keras")
+    model.save(real)
+    with zipfile.ZipFile(real) as archive:
+        config, metadata = archive.read("config.json"), archive.read("metadata.json")
+    good = open(real, "rb").read()
+    os.remove(real)
+    cases = []
+
+    def case(name, data, fragment):
+        with open(os.path.join(target, name), "wb") as f:
+            f.write(bytes(data))
+        cases.append((name, fragment))
+
+    def pack(members):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for name, data in members:
+                archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+        return buffer.getvalue()
+
+    case("truncated.keras", good[: len(good) * 3 // 5], "end-of-central-directory")
+    # config.json's uncompressed size, in its central-directory entry, claimed 1000 bytes larger.
+    d = bytearray(good)
+    entry = d.index(b"PK\x01\x02")
+    while d[entry + 46: entry + 46 + len(b"config.json")] != b"config.json":
+        entry = d.index(b"PK\x01\x02", entry + 4)
+    size = struct.unpack("<I", d[entry + 24: entry + 28])[0]
+    d[entry + 24: entry + 28] = struct.pack("<I", size + 1000)
+    case("size_lies.keras", d, "is stored but declares")
+    case("dotdot.keras", pack([("metadata.json", metadata), ("config.json", config), ("../model.weights.h5", b"x")]),
+         "is not a plain relative path")
+    case("not_a_model.keras", pack([("metadata.json", metadata), ("config.json", b'{"hello": "world"}'), ("model.weights.h5", b"")]),
+         "config.json")
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        vars_group = f.create_group("layers/dense/vars")
+        vars_group.attrs["name"] = "dense"
+        vars_group.create_dataset("0", data=np.arange(16, dtype="<f4").reshape(4, 4), chunks=(2, 2), compression="gzip")
+        vars_group.create_dataset("1", data=np.arange(4, dtype="<f4"))
+        bias_offset = vars_group["1"].id.get_offset()
+    base = buffer.getvalue()
+
+    def weights_case(name, data, fragment):
+        case(name, pack([("metadata.json", metadata), ("config.json", config), ("model.weights.h5", bytes(data))]), fragment)
+
+    at = base.index(b"\x03\x01" + struct.pack("<Q", bias_offset))
+    weights_case("h5_offset_past_end.keras", base[:at + 2] + struct.pack("<Q", 1 << 40) + base[at + 10:], "past the end of the file")
+    tree = base.index(b"TREE")
+    d = bytearray(base)
+    d[tree + 5] = 1
+    d[tree + 8 + 16 + 8: tree + 8 + 16 + 16] = struct.pack("<Q", tree)
+    weights_case("h5_btree_cycle.keras", d, "a B-tree cycle")
+    layout = base.index(b"\x03\x02\x03")
+    d = bytearray(base)
+    d[layout + 11: layout + 19] = struct.pack("<II", 1 << 20, 1 << 20)
+    weights_case("h5_chunk_2pow40.keras", d, "a chunk claims")
+    gcol = base.index(b"GCOL")
+    element = struct.pack("<IQ", len("dense"), gcol)
+    at = base.index(element)
+    weights_case("h5_vlen_outside_heap.keras", base[:at + 4] + struct.pack("<Q", 1 << 40) + base[at + 12:], "points outside the global heap")
+
+    legacy = os.path.join(target, "_legacy.h5")
+    model.save(legacy)
+    data = open(legacy, "rb").read()
+    os.remove(legacy)
+    case("truncated.h5", data[: len(data) // 2], "past the end of the file")
+    with h5py.File(os.path.join(target, "not_a_model.h5"), "w") as f:
+        f.attrs["model_config"] = '{"hello": "world"}'
+        f.create_group("model_weights").attrs["layer_names"] = np.array([], dtype="S1")
+    cases.append(("not_a_model.h5", "model_config"))
+    with open(os.path.join(target, "cases.txt"), "w") as f:
+        f.write("# file\tfragment of the one error line (KerasFileTests.testMalformedCorpus)\n")
+        f.write("".join("%s\t%s\n" % item for item in cases))
+    print("malformed: %d cases" % len(cases))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--keras2"]:
+        keras2()
+        sys.exit(0)
+    if sys.argv[1:] == ["--malformed"]:
+        malformed()
+        sys.exit(0)
+    if sys.argv[1:] == ["--sweep"]:
+        sweep()
+    else:
+        main()
