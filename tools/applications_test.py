@@ -28,7 +28,8 @@ by layer in one pass: the model runs once in training mode with every momentum s
 every dropout rate to 0), which makes each layer's moving statistics exactly its batch statistics
 computed after the layers before it were normalized the same way. ConvNeXt's LayerScale factors
 (1e-6 at initialisation, which would make each block invisible) are drawn from [0.05, 0.3]. The test then checks that
-the model's outputs differ across inputs (it would prove little otherwise).
+the model's outputs differ across inputs by more than 10 times the tolerance (it would prove
+little otherwise).
 
 Skips when TensorFlow is not installed: prints 'SKIPPED: <why>' and '0 passed, 0 failed, 1 skipped',
 and exits 0. Prints one line per model and size and 'N passed, M failed' last.
@@ -158,7 +159,9 @@ def check(name, size, work):
     expected = np.load(os.path.join(out, "expected.npy"))
     spread = float(np.max(np.std(expected, axis=0)))
     scale = float(np.max(np.abs(expected)))
-    if not np.all(np.isfinite(expected)) or spread <= 1e-3 * max(scale, 1e-6):
+    # The outputs must differ across inputs by far more than the tolerance, or matching them would
+    # say nothing about how the input is processed (ConvNeXt at 224: 3e-3 on logits of 3.3).
+    if not np.all(np.isfinite(expected)) or spread <= 10 * TOLERANCE * (1 + scale):
         return "Keras's outputs hardly differ across inputs (spread %g, scale %g): the test would prove nothing" % (spread, scale), "", count
     files = [os.path.join(out, "model.json"), os.path.join(out, "weights.safetensors")]
     ours_path = os.path.join(out, "ours.npy")
