@@ -408,17 +408,21 @@ final class ServeTests: XCTestCase {
             expected.append(Array(both[(both.count / 2)...]))
             bodies.append("{\"instances\": \(text)}")
         }
-        let server = try Server(["--model", "mlp=\(mlp.path)", "--disable-batching"])
-        let port = server.port
-        let failures = Statuses()
-        DispatchQueue.concurrentPerform(iterations: 16) { client in
-            for _ in 0..<3 {
-                let reply = try? Self.post(port, "/v1/models/mlp:predict", bodies[client])
-                if reply?.status != 200 || Self.numbers(reply?.json?["predictions"]) != expected[client] { failures.add(client) }
+        // With dynamic batching on too: the kernels are batch-invariant, so a row's answer does
+        // not depend on the other clients' rows it was batched with.
+        for options in [["--disable-batching"], ["--max-batch-size", "64", "--batch-timeout-micros", "2000"]] {
+            let server = try Server(["--model", "mlp=\(mlp.path)"] + options)
+            let port = server.port
+            let failures = Statuses()
+            DispatchQueue.concurrentPerform(iterations: 16) { client in
+                for _ in 0..<3 {
+                    let reply = try? Self.post(port, "/v1/models/mlp:predict", bodies[client])
+                    if reply?.status != 200 || Self.numbers(reply?.json?["predictions"]) != expected[client] { failures.add(client) }
+                }
             }
+            XCTAssertEqual(failures.all, [], "\(options)")
+            XCTAssertEqual(server.stop(), 0)
         }
-        XCTAssertEqual(failures.all, [])
-        XCTAssertEqual(server.stop(), 0)
     }
 }
 
