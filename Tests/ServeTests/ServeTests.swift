@@ -7,11 +7,15 @@ import XCTest
 final class ServeTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// The binary beside the test executable, whichever scratch path built it (.build, or
+    /// tools/sanitize.sh's .build-asan and .build-tsan).
     static var binary: URL {
-        var dir = Bundle(for: ServeTests.self).bundleURL.deletingLastPathComponent()
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("nnbuild").path) {
-            dir = root.appendingPathComponent(".build/debug")
-        }
+        let candidates = [
+            URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent(),
+            Bundle(for: ServeTests.self).bundleURL.deletingLastPathComponent(),
+            root.appendingPathComponent(".build/debug"),
+        ]
+        let dir = candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("nnbuild").path) } ?? candidates[2]
         return dir.appendingPathComponent("nnbuild")
     }
 
