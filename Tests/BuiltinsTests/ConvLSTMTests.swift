@@ -15,18 +15,12 @@ final class ConvLSTMTests: XCTestCase {
 
     func testConvLSTMStatesMatchKerasOnEveryOutput() throws {
         let name = "conv_lstm_states"
-        let entry = try XCTUnwrap(try GraphFixtureTests.manifest().cases[name], "\(name) is not in the manifest")
-        let model: Model
+        let entry: GraphFixtureTests.Manifest.Case, model: Model, results: [String: Tensor]
         do {
-            model = try GraphFixtureTests.model(name)
+            (entry, model, results) = try GraphFixtureTests.run(name)
         } catch {
             return XCTFail("\(name): \(error.nnProblems.joined(separator: "\n"))")
         }
-        var batches: [String: Tensor] = [:]
-        for port in entry.inputs {
-            batches[port.name] = try model.batch(from: GraphFixtureTests.array(name, port.file), source: port.file, input: port.name)
-        }
-        let results = try model.predict(batches)
         for port in entry.outputs {
             let expected = try GraphFixtureTests.array(name, port.file)
             let got = try XCTUnwrap(results[port.name], "no output '\(port.name)'")

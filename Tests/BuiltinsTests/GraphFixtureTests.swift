@@ -42,34 +42,41 @@ final class GraphFixtureTests: XCTestCase {
                             "unet_unknown_size",
                             "keras3_activation_ops", "keras3_onehot_take_cumsum"]
 
-    func testEverySupportedCaseMatchesKerasOnEveryOutput() throws {
-        let manifest = try Self.manifest()
-        for name in Self.supported {
-            guard let entry = manifest.cases[name] else { XCTFail("\(name) is not in the manifest"); continue }
-            do {
-                let model = try Self.model(name)
-                XCTAssertEqual(model.inputs.map(\.name), entry.inputs.map(\.name), name)
-                XCTAssertEqual(model.outputs.map(\.name), entry.outputs.map(\.name), name)
-                var batches: [String: Tensor] = [:]
-                for port in entry.inputs {
-                    batches[port.name] = try model.batch(from: Self.array(name, port.file), source: port.file, input: port.name)
-                }
-                let results = try model.predict(batches)
-                for port in entry.outputs {
-                    let expected = try Self.array(name, port.file)
-                    guard let got = results[port.name] else { XCTFail("\(name): no output '\(port.name)'"); continue }
-                    XCTAssertEqual(got.shape, expected.shape, "\(name) output \(port.name)")
-                    var worst = 0.0
-                    for (a, b) in zip(got.data, expected.values) {
-                        let error = abs(Double(a) - Double(b)) / (1 + abs(Double(b)))
-                        worst = error.isNaN ? .infinity : max(worst, error)
-                    }
-                    XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) output \(port.name): max relative error \(worst)")
-                }
-            } catch {
-                XCTFail("\(name): \(error.nnProblems.joined(separator: "\n"))")
-            }
+    /// Runs graph fixture `name` on its named inputs: its manifest entry and its outputs by name.
+    static func run(_ name: String) throws -> (entry: Manifest.Case, model: Model, results: [String: Tensor]) {
+        guard let entry = try manifest().cases[name] else { throw NNError(.input, name, "\(name) is not in the manifest") }
+        let model = try model(name)
+        var batches: [String: Tensor] = [:]
+        for port in entry.inputs {
+            batches[port.name] = try model.batch(from: array(name, port.file), source: port.file, input: port.name)
         }
+        return (entry, model, try model.predict(batches))
+    }
+
+    /// Every output of fixture `name` within max |ours - keras| / (1 + |keras|) <= 1e-5.
+    static func assertMatchesKeras(_ name: String, file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            let (entry, model, results) = try run(name)
+            XCTAssertEqual(model.inputs.map(\.name), entry.inputs.map(\.name), name, file: file, line: line)
+            XCTAssertEqual(model.outputs.map(\.name), entry.outputs.map(\.name), name, file: file, line: line)
+            for port in entry.outputs {
+                let expected = try array(name, port.file)
+                guard let got = results[port.name] else { XCTFail("\(name): no output '\(port.name)'", file: file, line: line); continue }
+                XCTAssertEqual(got.shape, expected.shape, "\(name) output \(port.name)", file: file, line: line)
+                var worst = 0.0
+                for (a, b) in zip(got.data, expected.values) {
+                    let error = abs(Double(a) - Double(b)) / (1 + abs(Double(b)))
+                    worst = error.isNaN ? .infinity : max(worst, error)
+                }
+                XCTAssertLessThanOrEqual(worst, 1e-5, "\(name) output \(port.name): max relative error \(worst)", file: file, line: line)
+            }
+        } catch {
+            XCTFail("\(name): \(error.nnProblems.joined(separator: "\n"))", file: file, line: line)
+        }
+    }
+
+    func testEverySupportedCaseMatchesKerasOnEveryOutput() {
+        for name in Self.supported { Self.assertMatchesKeras(name) }
     }
 
     func testTheSharedNestedModelBindsItsWeightsOnce() throws {
