@@ -3,7 +3,7 @@ import XCTest
 import ModelSpec
 
 /// A temporary folder holding a tiny 2 → 2 softmax model, and a way to run the built binary on it,
-/// for the CLI test classes that need more than `CLITests` (which keeps its own copy of these).
+/// for every CLI test class (`CLITests` included).
 class CLITestCase: XCTestCase {
     struct Run {
         var status: Int32

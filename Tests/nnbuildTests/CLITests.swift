@@ -3,7 +3,7 @@ import XCTest
 import ModelSpec
 
 /// Runs the built `nnbuild` binary as a user would and checks its output and exit codes.
-final class CLITests: XCTestCase {
+final class CLITests: CLITestCase {
     static var binary: URL {
         // The test executable sits next to the products in <scratch path>/<config>/, whichever
         // scratch path built it (.build, or tools/sanitize.sh's .build-asan and .build-tsan).
@@ -22,65 +22,6 @@ final class CLITests: XCTestCase {
     /// with `ulimit -v` cannot run there.
     static var underSanitizer: Bool { ProcessInfo.processInfo.environment["NNBUILD_SANITIZER"] != nil }
 
-    struct Run {
-        var status: Int32
-        var signaled: Bool
-        var stdout: String
-        var stderr: String
-    }
-
-    @discardableResult
-    func run(_ arguments: [String], stdin: Data? = nil) throws -> Run {
-        let process = Process()
-        process.executableURL = CLITests.binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(stdin) }
-        try input.fileHandleForWriting.close()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-                   stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        // A 2 → 2 softmax classifier: logits = x · [[1, -1], [2, 0]] + [0, 1].
-        try write("model.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 2]}}, {"class_name": "Dense", "config": {"name": "out", "units": 2, "activation": "softmax"}}]}}"#)
-        try writeBlob("weights.safetensors", [("sequential/out/kernel", [2, 2], [1, -1, 2, 0]), ("sequential/out/bias", [2], [0, 1])])
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: dir)
-    }
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
-
-    func write(_ name: String, _ text: String) throws {
-        try Data(text.utf8).write(to: dir.appendingPathComponent(name))
-    }
-
-    func writeBlob(_ name: String, _ tensors: [(String, [Int], [Float])]) throws {
-        var offset = 0
-        var entries: [String] = []
-        var data: [UInt8] = []
-        for (tensor, shape, values) in tensors {
-            entries.append("\"\(tensor)\": {\"dtype\": \"F32\", \"shape\": \(shape), \"data_offsets\": [\(offset), \(offset + values.count * 4)]}")
-            offset += values.count * 4
-            for value in values { data += withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init) }
-        }
-        let header = Array(("{" + entries.joined(separator: ", ") + "}").utf8)
-        try Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + data).write(to: dir.appendingPathComponent(name))
-    }
-
     func softmax(_ logits: [Double]) -> [Double] {
         let e = logits.map { Foundation.exp($0 - logits.max()!) }
         return e.map { $0 / e.reduce(0, +) }
@@ -89,9 +30,9 @@ final class CLITests: XCTestCase {
     func testValidatePrintsASummary() throws {
         let result = try run(["validate", path("model.json"), path("weights.safetensors")])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("out (Dense)"), result.stdout)
-        XCTAssertTrue(result.stdout.contains("(None, 2)"), result.stdout)
-        XCTAssertTrue(result.stdout.contains("Total params: 6"), result.stdout)
+        XCTAssertTrue(result.text.contains("out (Dense)"), result.text)
+        XCTAssertTrue(result.text.contains("(None, 2)"), result.text)
+        XCTAssertTrue(result.text.contains("Total params: 6"), result.text)
     }
 
     /// A 16-bit dtype policy is computed in float32 here; validate says so instead of staying silent.
@@ -99,9 +40,9 @@ final class CLITests: XCTestCase {
         try write("mixed.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 2]}}, {"class_name": "Dense", "config": {"name": "out", "units": 2, "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "mixed_float16"}, "registered_name": null}}}]}}"#)
         let result = try run(["validate", path("mixed.json"), path("weights.safetensors")])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("note: 1 layer(s) ('out') use dtype policy mixed_float16; nnbuild computes in float32"), result.stdout)
+        XCTAssertTrue(result.text.contains("note: 1 layer(s) ('out') use dtype policy mixed_float16; nnbuild computes in float32"), result.text)
         let plain = try run(["validate", path("model.json")])
-        XCTAssertFalse(plain.stdout.contains("dtype policy"), plain.stdout)
+        XCTAssertFalse(plain.text.contains("dtype policy"), plain.text)
     }
 
     /// Layers that run fused are named, so the per-layer summary does not mislead.
@@ -109,15 +50,15 @@ final class CLITests: XCTestCase {
         try write("fused.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 2]}}, {"class_name": "Dense", "config": {"name": "out", "units": 2}}, {"class_name": "ReLU", "config": {"name": "act"}}]}}"#)
         let result = try run(["validate", path("fused.json"), path("weights.safetensors")])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("act (ReLU)"), result.stdout)
-        XCTAssertTrue(result.stdout.contains("Runs fused, each group as one pass with the same results: out + act."), result.stdout)
-        XCTAssertFalse(try run(["validate", path("model.json")]).stdout.contains("Runs fused"))
+        XCTAssertTrue(result.text.contains("act (ReLU)"), result.text)
+        XCTAssertTrue(result.text.contains("Runs fused, each group as one pass with the same results: out + act."), result.text)
+        XCTAssertFalse(try run(["validate", path("model.json")]).text.contains("Runs fused"))
     }
 
     func testInferFromJSONOnStandardInputToStandardOutput() throws {
         let result = try run(["infer", path("model.json"), path("weights.safetensors")], stdin: Data("[[1, 0], [0, 1]]".utf8))
         XCTAssertEqual(result.status, 0, result.stderr)
-        let output = try JSONArray.read(try JSONParser.parse(result.stdout, source: "out"), source: "out")
+        let output = try JSONArray.read(try JSONParser.parse(result.text, source: "out"), source: "out")
         XCTAssertEqual(output.shape, [2, 2])
         let expected = softmax([1, 0]) + softmax([2, 1])
         for (a, b) in zip(output.values, expected) { XCTAssertEqual(Double(a), b, accuracy: 1e-6) }
@@ -138,7 +79,7 @@ final class CLITests: XCTestCase {
         let result = try run(["infer", path("model.json"), path("weights.safetensors"), "--top-k", "1", "--class-names", path("classes.txt")], stdin: Data("[[3, 0]]".utf8))
         XCTAssertEqual(result.status, 0, result.stderr)
         let score = Float(softmax([3, -2])[0])
-        XCTAssertEqual(result.stdout, "[[{\"class\": \"negative\", \"index\": 0, \"score\": \(Double(score))}]]\n")
+        XCTAssertEqual(result.text, "[[{\"class\": \"negative\", \"index\": 0, \"score\": \(Double(score))}]]\n")
     }
 
     func testWrongInputShapeIsOneClearError() throws {
@@ -184,17 +125,17 @@ final class CLITests: XCTestCase {
         try write("good.json", "[[" + softmax([1, 0]).map { String($0) }.joined(separator: ", ") + "]]")
         try write("wrong.json", "[[0.5, 0.5]]")
         let good = try run(["compare", path("model.json"), path("weights.safetensors"), "-i", path("x.json"), "-e", path("good.json")])
-        XCTAssertEqual(good.status, 0, good.stdout + good.stderr)
-        XCTAssertTrue(good.stdout.contains("argmax agreement: 1/1 rows"), good.stdout)
+        XCTAssertEqual(good.status, 0, good.text + good.stderr)
+        XCTAssertTrue(good.text.contains("argmax agreement: 1/1 rows"), good.text)
         let wrong = try run(["compare", path("model.json"), path("weights.safetensors"), "-i", path("x.json"), "-e", path("wrong.json")])
         XCTAssertEqual(wrong.status, 2)
-        XCTAssertTrue(wrong.stdout.contains("FAIL"), wrong.stdout)
+        XCTAssertTrue(wrong.text.contains("FAIL"), wrong.text)
     }
 
     func testBenchJSONHasTheDocumentedKeys() throws {
         let result = try run(["bench", path("model.json"), path("weights.safetensors"), "--batch", "1,4", "--seconds", "0.05", "--json"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        guard case let .array(items) = try JSONParser.parse(result.stdout, source: "bench") else { return XCTFail(result.stdout) }
+        guard case let .array(items) = try JSONParser.parse(result.text, source: "bench") else { return XCTFail(result.text) }
         XCTAssertEqual(items.count, 2)
         for item in items {
             guard case let .object(members) = item else { return XCTFail() }
@@ -205,9 +146,9 @@ final class CLITests: XCTestCase {
     func testHelpDocumentsExitCodes() throws {
         let result = try run(["--help"])
         XCTAssertEqual(result.status, 0)
-        XCTAssertTrue(result.stdout.contains("Exit codes: 0 success; 1 invalid model, weights or input"), result.stdout)
+        XCTAssertTrue(result.text.contains("Exit codes: 0 success; 1 invalid model, weights or input"), result.text)
         // The help wraps to the terminal's width: compare with whitespace collapsed.
-        let text = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let text = result.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         XCTAssertTrue(text.contains("2 compare found a difference past its tolerance; 64 usage error"), text)
         XCTAssertTrue(text.contains("NNBUILD_KERNELS=baseline, run on OpenBLAS"), text)
     }
