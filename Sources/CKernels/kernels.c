@@ -1,7 +1,28 @@
 // AVX2 + FMA kernels, compiled per function (target attribute) and chosen at run time.
 #include "CKernels.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+// The kernel level every kernel dispatches on: the CPU's best, lowered by NNBUILD_KERNELS
+// (baseline, avx2 or avx512; an unknown value or a level the CPU lacks leaves the CPU's best, and
+// the command line refuses both before any kernel runs). Read once; a racing first read computes
+// the same value.
+int nnb_kernel_level(void) {
+    static volatile int level = -1;
+    int known = level;
+    if (known >= 0) return known;
+    int best = nnb_cpu_kernel_level(), chosen = best;
+    const char *forced = getenv("NNBUILD_KERNELS");
+    if (forced) {
+        int wanted = strcmp(forced, "baseline") == 0 ? NNB_KERNELS_BASELINE
+                   : strcmp(forced, "avx2") == 0 ? NNB_KERNELS_AVX2
+                   : strcmp(forced, "avx512") == 0 ? NNB_KERNELS_AVX512 : -1;
+        if (wanted >= 0 && wanted <= best) chosen = wanted;
+    }
+    level = chosen;
+    return chosen;
+}
 
 // The portable product, on every CPU: each c[i][j] is c's old value (or 0) plus a[i][p]·b[p][j]
 // for p = 0, 1, ... in turn, a rounded multiply then a rounded add (never contracted into an
@@ -61,6 +82,14 @@ void nnb_sgemm_portable(const float *a, long lda, const float *b, long ldb, floa
 int nnb_has_avx2_fma(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+int nnb_cpu_kernel_level(void) {
+    __builtin_cpu_init();
+    if (!nnb_has_avx2_fma()) return NNB_KERNELS_BASELINE;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) return NNB_KERNELS_AVX512;
+    return NNB_KERNELS_AVX2;
 }
 
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -476,6 +505,7 @@ AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
 #include <math.h>
 
 int nnb_has_avx2_fma(void) { return 0; }
+int nnb_cpu_kernel_level(void) { return NNB_KERNELS_BASELINE; }
 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                      long m, long n, long k, int accumulate) {
     for (long i = 0; i < m; i++)

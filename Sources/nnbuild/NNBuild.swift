@@ -23,7 +23,8 @@ struct NNBuild: ParsableCommand {
         Loading a plugin runs its code with your rights: load only plugins you trust.
 
         Environment: NNBUILD_PLUGIN_PATH, colon-separated layer plugins to load (as --plugin); \
-        NNBUILD_KERNELS=baseline, run on OpenBLAS and portable SIMD code instead of the AVX2 kernels.
+        NNBUILD_KERNELS=baseline, run on OpenBLAS and portable SIMD code instead of the AVX2 kernels; \
+        NNBUILD_KERNELS=avx2 or avx512 forces that kernel path (the default is the best this CPU supports).
         """,
         version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))",
         subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self, Convert.self] + serveSubcommands
@@ -51,6 +52,9 @@ struct NNBuild: ParsableCommand {
         if !leading.isEmpty, !arguments.isEmpty { arguments.insert(contentsOf: leading, at: 1) } else { arguments = leading + arguments }
         if let first = arguments.first, !first.hasPrefix("-") {
             checkSubcommand(first)
+        }
+        if let problem = Gemm.kernelRequestProblem(ProcessInfo.processInfo.environment["NNBUILD_KERNELS"]) {
+            exit(withError: ValidationError(problem + "."))
         }
         main(arguments)
     }

@@ -102,10 +102,30 @@ public enum Gemm {
         }
     }
 
-    /// Whether the kernels in CKernels run: this CPU has AVX2 and FMA, and the environment does
-    /// not set `NNBUILD_KERNELS=baseline` (which forces the portable OpenBLAS and Swift SIMD path,
-    /// for comparing the two or testing the fallback on any machine).
-    public static let useAVX2Kernels = nnb_has_avx2_fma() != 0 && ProcessInfo.processInfo.environment["NNBUILD_KERNELS"] != "baseline"
+    /// The kernel path every kernel runs on (`nnb_kernel_level`): the CPU's best, or a lower one
+    /// that `NNBUILD_KERNELS` forces (`baseline`, the portable OpenBLAS and Swift SIMD path, for
+    /// comparing paths or testing the fallback on any machine; `avx2`; `avx512`).
+    public static let kernelPath = KernelPath(rawValue: Int(nnb_kernel_level())) ?? .baseline
+
+    /// The best path this CPU supports.
+    public static let cpuKernelPath = KernelPath(rawValue: Int(nnb_cpu_kernel_level())) ?? .baseline
+
+    /// Whether the kernels in CKernels run (AVX2 + FMA or better); else the portable path.
+    public static let useAVX2Kernels = kernelPath >= .avx2
+
+    /// Why `NNBUILD_KERNELS` (as `value`) cannot be honoured on this CPU, or nil when it can (or is
+    /// unset): an unknown name, or a path this CPU lacks. The command line refuses both, rather
+    /// than running silently on another path than the one asked for.
+    public static func kernelRequestProblem(_ value: String?) -> String? {
+        guard let value else { return nil }
+        guard let wanted = KernelPath(name: value) else {
+            return "NNBUILD_KERNELS is '\(value)': expected one of \(KernelPath.allCases.map(\.description).joined(separator: ", "))"
+        }
+        if wanted > cpuKernelPath {
+            return "NNBUILD_KERNELS is '\(value)', but this CPU supports at most '\(cpuKernelPath)'"
+        }
+        return nil
+    }
 
     /// The threads the current `predict` call may use (`ExecutionSettings.threads`, carried by
     /// `KernelOptions`); 1 inside a task that already runs on the pool.
@@ -266,4 +286,30 @@ private struct UncheckedRowProduct: @unchecked Sendable {
 /// The pointers the slices of one packed product share, each slice writing its own part of c.
 private struct UncheckedProduct: @unchecked Sendable {
     let a: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?
+}
+
+/// A set of kernels, chosen at run time by what the CPU supports (`Gemm.kernelPath`).
+public enum KernelPath: Int, Comparable, CaseIterable, Sendable, CustomStringConvertible {
+    /// OpenBLAS and portable Swift SIMD code: any x86-64 or other CPU.
+    case baseline = 0
+    /// AVX2 + FMA kernels.
+    case avx2 = 1
+    /// AVX-512 (F, BW, VL, DQ) kernels.
+    case avx512 = 2
+
+    /// The path `NNBUILD_KERNELS` names, or nil.
+    public init?(name: String) {
+        guard let path = KernelPath.allCases.first(where: { $0.description == name }) else { return nil }
+        self = path
+    }
+
+    public var description: String {
+        switch self {
+        case .baseline: "baseline"
+        case .avx2: "avx2"
+        case .avx512: "avx512"
+        }
+    }
+
+    public static func < (lhs: KernelPath, rhs: KernelPath) -> Bool { lhs.rawValue < rhs.rawValue }
 }

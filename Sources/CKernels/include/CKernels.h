@@ -8,6 +8,19 @@
 /// 1 when this CPU runs the AVX2 + FMA kernels below.
 int nnb_has_avx2_fma(void);
 
+/// Kernel levels: the portable code (OpenBLAS and Swift SIMD), AVX2 + FMA, and AVX-512 (F, BW,
+/// VL and DQ).
+#define NNB_KERNELS_BASELINE 0
+#define NNB_KERNELS_AVX2 1
+#define NNB_KERNELS_AVX512 2
+
+/// The best level this CPU supports.
+int nnb_cpu_kernel_level(void);
+
+/// The level every kernel runs at: the CPU's best, or the lower one `NNBUILD_KERNELS` (baseline,
+/// avx2, avx512) asks for. Read once per process.
+int nnb_kernel_level(void);
+
 /// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate), every matrix row-major with its leading
 /// dimension. For the small products of recurrent steps, where packing b on every call (as a
 /// general GEMM does) costs as much as the arithmetic. Requires nnb_has_avx2_fma().
