@@ -103,6 +103,7 @@ public enum RestAPI {
 
     static func checkNames(_ object: JSONValue, model: Model, source: String) throws {
         guard case let .object(members) = object else { return }
+        try refuseBase64(object, port: model.inputs.count == 1 ? model.inputs.first : nil, source: source)
         let known = Set(model.inputs.map(\.name))
         if let stray = members.map(\.0).first(where: { !known.contains($0) }) {
             throw NNError(.input, source, "the model has no input named '\(stray)'; its inputs are \(model.inputs.map { "'\($0.name)'" }.joined(separator: ", "))")
@@ -112,6 +113,7 @@ public enum RestAPI {
     /// A batch for `port` from nested arrays (batch first): rectangular, numbers only, whole
     /// numbers for an integer input, and of the port's per-row shape.
     static func batch(_ value: JSONValue, port: Model.Port, model: Model, source: String) throws -> Tensor {
+        try refuseBase64(value, port: port, source: source)
         let array = try JSONArray.read(value, source: source)
         if port.dtype.hasPrefix("int") || port.dtype.hasPrefix("uint") || port.dtype == "bool" {
             if let index = array.values.firstIndex(where: { $0.rounded() != $0 || !$0.isFinite }) {
@@ -124,6 +126,15 @@ public enum RestAPI {
             throw NNError(.input, source, "input has shape \(array.shape.map(String.init).joined(separator: "×")), expected \(describe(port.shape)) with the batch first")
         }
         return Tensor(shape: array.shape, data: array.values)
+    }
+
+    /// `{"b64": "..."}` is TF Serving's encoding of a binary string (a DT_STRING value, such as
+    /// an encoded image). Every input nnbuild serves is numeric, so it is refused as TF Serving
+    /// refuses it for a float input, saying why, rather than read as an input named "b64".
+    static func refuseBase64(_ value: JSONValue, port: Model.Port?, source: String) throws {
+        guard case let .object(members) = value, members.count == 1, members[0].0 == "b64" else { return }
+        let input = port.map { "the input '\($0.name)' takes \($0.dtype) numbers of shape \(describe($0.shape))" } ?? "every input of this model takes numbers"
+        throw NNError(.input, source, "{\"b64\": ...} is TF Serving's encoding of a binary string, for string inputs; \(input), given as nested lists")
     }
 
     static func describe(_ shape: [Int?]) -> String {

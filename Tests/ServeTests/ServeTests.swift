@@ -288,6 +288,9 @@ final class ServeTests: XCTestCase {
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [["a", "b"]]}"#), 400, "expected a number, found a string")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"signature_name": "classify", "instances": [[1, 0]]}"#), 400, "\"classify\" not found")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"rows": [[1, 0]]}"#), 400, "unknown key 'rows'")
+        // TF Serving's binary-string encoding, for string inputs: refused as such, in either format.
+        check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [{"b64": "AAAA"}]}"#), 400, "{\"b64\": ...} is TF Serving's encoding of a binary string")
+        check(try Self.post(port, "/v1/models/tiny:predict", #"{"inputs": {"b64": "AAAA"}}"#), 400, "takes float32 numbers of shape (2,)")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{}"#), 400, "Missing 'inputs' or 'instances' key")
         check(try Self.post(port, "/v1/models/nope:predict", #"{"instances": [[1, 0]]}"#), 404, "Servable not found for request: Latest(nope)")
         check(try Self.request(port, "/v1/models/nope"), 404, "Latest(nope)")
