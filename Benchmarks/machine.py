@@ -77,5 +77,5 @@ def kernel_path(bench_output, requested, cpu_info):
     if said:
         return said, "reported by nnbuild bench"
     if requested:
-        return requested, "derived from NNBUILD_KERNELS (nnbuild bench did not print its kernel path)"
-    return cpu_info["vector"], "derived from the CPU flags (nnbuild bench did not print its kernel path)"
+        return requested, "derived from NNBUILD_KERNELS: nnbuild bench did not print it"
+    return cpu_info["vector"], "derived from the CPU flags: nnbuild bench did not print it"

@@ -37,6 +37,7 @@ Markdown beside it (results.md) has one table per CPU and mode, the newest figur
 workload and batch, ready for BENCHMARKS.md.
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -45,12 +46,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, HERE)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
 
 import machine  # noqa: E402
 import workloads  # noqa: E402
@@ -69,6 +72,28 @@ def last_line(error):
     text = str(error).strip()
     lines = [line for line in text.splitlines() if line.strip()]
     return "%s: %s" % (type(error).__name__, lines[-1][:300]) if lines else type(error).__name__
+
+
+@contextlib.contextmanager
+def quiet():
+    """Keeps the converters' own chatter (TensorFlow's logs, 'Saved artifact at ...') off the
+    terminal: file descriptors 1 and 2 go to a scratch file meanwhile. Failures still arrive as
+    exceptions, whose last line is printed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 # ---------------------------------------------------------------- the runtimes
@@ -127,7 +152,8 @@ def cached(path, make, label, notes):
     if os.path.exists(path):
         return path
     try:
-        make(path)
+        with quiet():
+            make(path)
         return path
     except Exception as error:  # a converter's failure is that runtime's missing figure, not the run's end
         if os.path.exists(path):
@@ -240,7 +266,8 @@ def run_workload(name, args, peers, nnbuild, cpu_info, batches):
     notes = []
     files = [os.path.join(cache, "model.json"), os.path.join(cache, "weights.safetensors")]
     if not all(os.path.exists(f) for f in files):
-        export_model(model, cache)
+        with quiet():
+            export_model(model, cache)
     refused = nnbuild.validate(files)
     if refused:
         notes.append("nnbuild validate refuses the export: %s" % refused)
@@ -424,7 +451,8 @@ def markdown(runs):
         loads = ["%s → %s" % (run["load_average_start"], run["load_average_end"]) for run in used]
         out.append("nnbuild kernel path: %s. Load average (1, 5, 15 min) at start → end: %s. %s. Versions: %s. "
                    "Samples/s, higher is better; each runtime %s s per round, median of %s round(s)." % (
-                       ", ".join(sorted({row.get("kernel_path") or DASH for _, row in chosen})),
+                       ", ".join(sorted({"%s (%s)" % (row.get("kernel_path"), row.get("kernel_path_source")) if row.get("kernel_path") else DASH
+                                         for _, row in chosen})),
                        "; ".join(loads), used[-1]["litert"], ", ".join("%s %s" % kv for kv in used[-1]["versions"].items()),
                        used[-1]["seconds"], used[-1]["rounds"]))
         out.append("")
@@ -457,7 +485,7 @@ def markdown(runs):
                 cells += [figure(r.get("nnbuild_infer_process_ms")), figure(r.get("nnbuild_peak_rss_mb"))]
             cells.append(" / ".join(figure(r.get(k), "%.1e") for k in ("onnxruntime_rel_err", "litert_rel_err", "nnbuild_rel_err")))
             out.append("| " + " | ".join(cells) + " |")
-        notes = sorted({"%s: %s" % (r["workload"], n) for _, r in chosen for n in r["notes"]})
+        notes = sorted({n for run in used for n in run.get("notes", [])}) + sorted({"%s: %s" % (r["workload"], n) for _, r in chosen for n in r["notes"]})
         if notes:
             out.append("")
             out += ["- %s" % n for n in notes]

@@ -259,7 +259,7 @@ def markdown(runs):
         out.append("")
         out.append("Load average (1, 5, 15 min) at start → end: %s → %s. %s" % (run["load_average_start"], run["load_average_end"], run["tf_serving"]))
         out.append("")
-        out.append("| model | server | requests | errors | requests/s | p50 ms | p99 ms | first answer vs nnbuild (batching off) | vs Keras |")
+        out.append("| model | server | requests | errors | requests/s | p50 ms | p99 ms | first answer vs the first server's | vs Keras |")
         out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in run["rows"]:
             out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
@@ -338,7 +338,7 @@ def main():
                 row["vs_reference"], row["vs_keras"] = rel_err(answer, reference), rel_err(answer, want)
                 row.update(load(server, body, args.duration, args.clients))
             except (RuntimeError, OSError, ValueError, KeyError, http.client.HTTPException) as error:
-                row["note"] = "no figure: %s" % str(error).strip()[:400]
+                row["note"] = "no figure: %s" % " ".join(str(error).split())[:400]
                 failed = failed or label.startswith("nnbuild")
             finally:
                 if server is not None:
