@@ -242,6 +242,48 @@ class NNBuild:
         return mine[0], text + result.stderr
 
 
+def first_divergence(model, x, nnbuild, work, kernels=None):
+    """Which layer nnbuild first differs from Keras at, by bisection over the layers in graph
+    order: each probe exports the model cut at a layer's output and compares `nnbuild infer`
+    with Keras there."""
+    import keras
+    import numpy as np
+    from keras_export import export_model
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+    def differs(index):
+        layer = layers[index]
+        cut = keras.Model(model.inputs, layer.output)
+        want = np.asarray(cut(x, training=False))
+        directory = os.path.join(work, "probe_%d" % index)
+        with quiet():
+            export_model(cut, directory)
+        files = [os.path.join(directory, "model.json"), os.path.join(directory, "weights.safetensors")]
+        _, problem = nnbuild.infer(files, os.path.join(work, "x.npy"), os.path.join(directory, "ours.npy"), kernels)
+        if problem:
+            return True, "nnbuild infer fails: %s" % problem.splitlines()[0]
+        error = rel_err(np.load(os.path.join(directory, "ours.npy")), want)
+        return not error <= TOLERANCE, "%.1e from Keras" % error
+
+    try:
+        low, high, found = 0, len(layers) - 1, None
+        while low <= high:  # the first index whose output differs
+            middle = (low + high) // 2
+            bad, how = differs(middle)
+            if bad:
+                found, high = (middle, how), middle - 1
+            else:
+                low = middle + 1
+        if found is None:
+            return "nnbuild diverges from Keras only in the whole model's output (every layer's own output matches)"
+        layer = layers[found[0]]
+        return "nnbuild diverges from Keras first at layer '%s' (%s): %s there; the layers before it match" % (
+            layer.name, type(layer).__name__, found[1])
+    except Exception as error:  # a model that cannot be cut at every layer (a shared layer, a nested model)
+        return "nnbuild differs from Keras; the layer could not be found (%s)" % last_line(error)
+
+
 # ---------------------------------------------------------------- one workload
 
 def busy_process():
@@ -332,6 +374,9 @@ def run_workload(name, args, peers, nnbuild, cpu_info, batches):
                         nnbuild_ok = nnbuild_ok and label != "nnbuild"
                     else:
                         errors[label] = rel_err(np.load(out_path), want)
+                        if not errors[label] <= TOLERANCE and "diverges" not in " ".join(row["notes"]):
+                            print("  %s is %.1e from Keras: looking for the first layer that differs" % (label, errors[label]), flush=True)
+                            row["notes"].append(first_divergence(model, x, nnbuild, work, kernels))
                 if args.contention:
                     errors["nnbuild_1thread"] = errors.get("nnbuild")
             rates = {key: [] for key in list(runners) + ([v[0] for v in variants] if nnbuild_ok else [])}
@@ -442,7 +487,7 @@ def markdown(runs):
         chosen = sorted(newest.values(), key=lambda rr: (order.get(rr[1]["workload"], 99), rr[1]["batch"]))
         used = [run for run in group if any(run is c[0] for c in chosen)]
         dates = sorted({run["date"] for run in used})
-        kernels = sorted({k for run in used for k in run.get("kernels", [])})
+        kernels = [k for k in machine.KERNEL_PATHS if any(k in run.get("kernels", []) for run in used)]
         heading = "### %s (%s; %s), %s%s" % (model, vector.upper(), ", ".join(used[-1]["cpu"]["flags"]),
                                               " to ".join([dates[0], dates[-1]] if len(dates) > 1 else dates),
                                               " — under contention (one busy process), batch 1" if mode == "contention" else "")
