@@ -45,12 +45,14 @@ def load(specs, threads):
         try:
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         except Exception as error:
-            sys.exit("ort_http_server: --model %s: ONNX Runtime cannot load %s: %s" % (name, path, str(error).strip().splitlines()[-1:]))
+            lines = str(error).strip().splitlines() or [type(error).__name__]
+            sys.exit("ort_http_server: --model %s: ONNX Runtime cannot load %s: %s" % (name, path, lines[-1]))
         first = session.get_inputs()[0]
         dtype = {"tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(float)": np.float32}.get(first.type)
         if dtype is None:
             sys.exit("ort_http_server: --model %s: input '%s' has type %s; expected int32, int64 or float" % (name, first.name, first.type))
-        models[name] = (session, first.name, dtype)
+        row_shape = [d if isinstance(d, int) else None for d in first.shape[1:]]
+        models[name] = (session, first.name, dtype, row_shape)
     return models
 
 
@@ -92,7 +94,7 @@ class Handler(BaseHTTPRequestHandler):
         model = self.models.get(match.group(1))
         if model is None:
             return self.answer(404, {"error": "unknown model '%s'; serving %s" % (match.group(1), ", ".join(sorted(self.models)))})
-        session, input_name, dtype = model
+        session, input_name, dtype, row_shape = model
         try:
             request = json.loads(body)
         except ValueError as error:
@@ -101,9 +103,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(400, {"error": "expected an object with a non-empty \"instances\" list"})
         try:
             x = np.asarray(request["instances"], dtype=dtype)
+        except (ValueError, TypeError) as error:
+            return self.answer(400, {"error": "instances: expected numbers in rows of one shape: %s" % error})
+        found = list(x.shape[1:])
+        if len(found) != len(row_shape) or any(want is not None and want != got for want, got in zip(row_shape, found)):
+            return self.answer(400, {"error": "instances: expected rows of shape %s, found %s" % (
+                [d if d is not None else "any" for d in row_shape], found)})
+        try:
             out = session.run(None, {input_name: x})[0]
-        except Exception as error:  # a shape or value the model does not take
-            return self.answer(400, {"error": "instances: %s" % str(error).strip().splitlines()[-1][:300]})
+        except Exception as error:  # a value the model does not take (a token id out of range)
+            return self.answer(400, {"error": "instances: %s" % " ".join(str(error).split())[:300]})
         self.answer(200, {"predictions": out.tolist()})
 
 

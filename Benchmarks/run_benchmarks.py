@@ -462,13 +462,16 @@ def print_row(r, args):
 # ---------------------------------------------------------------- results
 
 def load_results(path):
-    """The runs already in `path` (a file in the old one-run format is kept as history only in git)."""
+    """(the runs already in `path`, what else it held): a file in the old one-run format is kept
+    whole under "previous_format", so that writing never loses a figure."""
     try:
         with open(path) as handle:
             data = json.load(handle)
     except (OSError, ValueError):
-        return []
-    return data.get("runs", []) if isinstance(data, dict) and data.get("format") == 2 else []
+        return [], None
+    if isinstance(data, dict) and data.get("format") == 2:
+        return data.get("runs", []), data.get("previous_format")
+    return [], data
 
 
 def markdown(runs):
@@ -620,9 +623,10 @@ def main():
             busy.wait()
     run["load_average_end"] = machine.load_average()
     print("load average at the end: %s" % run["load_average_end"])
-    runs = load_results(args.out) + [run]
+    runs, previous = load_results(args.out)
+    runs.append(run)
     with open(args.out, "w") as handle:
-        json.dump({"format": 2, "runs": runs}, handle, indent=1)
+        json.dump({"format": 2, "runs": runs, **({"previous_format": previous} if previous is not None else {})}, handle, indent=1)
     text = markdown(runs)
     with open(os.path.splitext(args.out)[0] + ".md", "w") as handle:
         handle.write(text)

@@ -306,7 +306,7 @@ def main():
     cpu_info = machine.cpu()
     tf_binary, tf_note = tf_serving_status()
     run = {"date": machine.now(), "cpu": cpu_info, "load_average_start": machine.load_average(), "clients": args.clients,
-           "duration": args.duration, "tf_serving": tf_note, "notes": [n for n in peers.notes if "LiteRT" not in n], "rows": []}
+           "duration": args.duration, "tf_serving": tf_note, "notes": [n.replace("ONNX Runtime column", "ONNX Runtime server") for n in peers.notes if "LiteRT" not in n], "rows": []}
     print("date %s; CPU %s (%s), %d cores; load average %s" % (run["date"], cpu_info["model"], cpu_info["vector"], cpu_info["cores"], run["load_average_start"]))
     print(tf_note)
     for note in run["notes"]:
