@@ -286,14 +286,42 @@ def first_divergence(model, x, nnbuild, work, kernels=None):
 
 # ---------------------------------------------------------------- one workload
 
-def busy_process():
-    """One competing busy process (a Python spin loop), for --contention; stopped by its pid."""
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+@contextlib.contextmanager
+def competing(enabled):
+    """With `enabled`, one competing busy process (a Python spin loop) runs meanwhile, and is
+    stopped by its pid after; so only the timing, not the conversions, runs beside it."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if enabled else None
+    try:
+        yield
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
 
 
 def median(values):
     values = sorted(v for v in values if v is not None)
     return values[len(values) // 2] if values else None
+
+
+def timed_rounds(args, runners, rates, variants, errors, nnbuild_ok, nnbuild, files, x_path, batch, row, bench_info):
+    """Every runtime in turn, --rounds times: rates[key] gets each round's samples/s, bench_info
+    each nnbuild variant's `nnbuild bench` object and output."""
+    for _ in range(args.rounds):
+        for key, run in runners.items():
+            rates[key].append(timed(run, args.seconds) * batch)
+        if not nnbuild_ok:
+            continue
+        for label, kernels, threads in variants:
+            if errors.get(label, float("inf")) == float("inf"):
+                continue
+            try:
+                result, output = nnbuild.bench(files, x_path, batch, args.seconds, threads or args.threads, kernels)
+            except (RuntimeError, subprocess.SubprocessError) as error:
+                row["notes"].append("%s: %s" % (label, last_line(error)))
+                continue
+            rates[label].append(result["samples_per_s"])
+            bench_info.setdefault(label, []).append((result, output))
 
 
 def run_workload(name, args, peers, nnbuild, cpu_info, batches):
@@ -381,21 +409,8 @@ def run_workload(name, args, peers, nnbuild, cpu_info, batches):
                     errors["nnbuild_1thread"] = errors.get("nnbuild")
             rates = {key: [] for key in list(runners) + ([v[0] for v in variants] if nnbuild_ok else [])}
             bench_info = {}
-            for _ in range(args.rounds):
-                for key, run in runners.items():
-                    rates[key].append(timed(run, args.seconds) * batch)
-                if not nnbuild_ok:
-                    continue
-                for label, kernels, threads in variants:
-                    if errors.get(label, float("inf")) == float("inf"):
-                        continue
-                    try:
-                        result, output = nnbuild.bench(files, x_path, batch, args.seconds, threads or args.threads, kernels)
-                    except (RuntimeError, subprocess.SubprocessError) as error:
-                        row["notes"].append("%s: %s" % (label, last_line(error)))
-                        continue
-                    rates[label].append(result["samples_per_s"])
-                    bench_info.setdefault(label, []).append((result, output))
+            with competing(args.contention):
+                timed_rounds(args, runners, rates, variants, errors, nnbuild_ok, nnbuild, files, x_path, batch, row, bench_info)
             for key, values in rates.items():
                 row[key + "_samples_per_s"] = None if not values else round(median(values), 1)
             for key in ("onnxruntime", "litert") + tuple(v[0] for v in variants):
@@ -445,7 +460,7 @@ def print_row(r, args):
              "litert %s" % figure(r.get("litert_samples_per_s")),
              "nnbuild %s" % figure(r.get("nnbuild_samples_per_s"))]
     if args.contention:
-        parts.append("nnbuild 1 thread %s (2 threads >= 1: %s)" % (figure(r.get("nnbuild_1thread_samples_per_s")),
+        parts.append("nnbuild 1 thread %s (all cores >= 1 thread: %s)" % (figure(r.get("nnbuild_1thread_samples_per_s")),
                                                                     {True: "yes", False: "NO"}.get(r.get("two_threads_at_least_one"), DASH)))
     for k in args.kernels:
         parts.append("nnbuild %s %s" % (k, figure(r.get("nnbuild_%s_samples_per_s" % k))))
@@ -507,7 +522,7 @@ def markdown(runs):
         header = ["workload", "batch", "Keras tf.function", "ONNX Runtime", "LiteRT", "nnbuild"]
         align = ["---", "---:", "---:", "---:", "---:", "---:"]
         if mode == "contention":
-            header += ["nnbuild 1 thread", "2 threads ≥ 1"]
+            header += ["nnbuild 1 thread", "all cores ≥ 1 thread"]
             align += ["---:", "---"]
         header += ["nnbuild %s" % k for k in kernels]
         align += ["---:"] * len(kernels)
@@ -606,21 +621,15 @@ def main():
     print(run["litert"])
     for note in peers.notes:
         print("note:", note)
-    busy = busy_process() if args.contention else None
-    try:
-        for name in args.only:
-            batches = [1] if args.contention else (given or workloads.batches_of(name))
-            try:
-                run["rows"] += run_workload(name, args, peers, nnbuild, cpu_info, batches)
-            except KeyboardInterrupt:
-                raise
-            except Exception as error:  # one workload's failure (Keras, export) is reported, the others still run
-                print("%s: FAILED: %s" % (name, last_line(error)), flush=True)
-                run["rows"].append({"workload": name, "batch": batches[0], "notes": ["failed: %s" % last_line(error)]})
-    finally:
-        if busy is not None:
-            busy.kill()
-            busy.wait()
+    for name in args.only:
+        batches = [1] if args.contention else (given or workloads.batches_of(name))
+        try:
+            run["rows"] += run_workload(name, args, peers, nnbuild, cpu_info, batches)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # one workload's failure (Keras, export) is reported, the others still run
+            print("%s: FAILED: %s" % (name, last_line(error)), flush=True)
+            run["rows"].append({"workload": name, "batch": batches[0], "notes": ["failed: %s" % last_line(error)]})
     run["load_average_end"] = machine.load_average()
     print("load average at the end: %s" % run["load_average_end"])
     runs, previous = load_results(args.out)
