@@ -206,8 +206,9 @@ class NNBuild:
         self.binary = binary
 
     def run(self, args, kernels=None, timeout=900):
+        """Runs nnbuild with NNBUILD_KERNELS=`kernels`, or as the environment has it (unset: the
+        CPU's best path)."""
         env = dict(os.environ)
-        env.pop("NNBUILD_KERNELS", None)
         if kernels:
             env["NNBUILD_KERNELS"] = kernels
         return subprocess.run([self.binary] + args, capture_output=True, text=True, env=env, timeout=timeout)
@@ -592,6 +593,11 @@ def main():
     for k in args.kernels:
         if machine.KERNEL_PATHS.index(k) > machine.KERNEL_PATHS.index(cpu_info["vector"]):
             fail("--kernels %s: this CPU (%s) supports at most %s" % (k, cpu_info["model"], cpu_info["vector"]))
+    forced = os.environ.get("NNBUILD_KERNELS")
+    if forced is not None and (forced not in machine.KERNEL_PATHS or
+                               machine.KERNEL_PATHS.index(forced) > machine.KERNEL_PATHS.index(cpu_info["vector"])):
+        fail("NNBUILD_KERNELS is '%s': expected one of %s, at most %s on this CPU (%s)" % (
+            forced, ", ".join(machine.KERNEL_PATHS), cpu_info["vector"], cpu_info["model"]))
     try:
         import keras
         import numpy  # noqa: F401
