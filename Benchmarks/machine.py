@@ -70,10 +70,11 @@ def kernel_path_from_output(text):
     return None
 
 
-def kernel_path(bench_output, requested, cpu_info):
-    """(path, how it was known): from `nnbuild bench`'s own line when it prints one; else derived
-    from NNBUILD_KERNELS (`requested`) or, unset, from the CPU's flags."""
-    said = kernel_path_from_output(bench_output or "")
+def kernel_path(bench_output, requested, cpu_info, reported=None):
+    """(path, how it was known): `reported` (the kernel_path key of `nnbuild bench --json`) or
+    bench's own line when it prints one; else derived from NNBUILD_KERNELS (`requested`) or,
+    unset, from the CPU's flags."""
+    said = reported if reported in KERNEL_PATHS else kernel_path_from_output(bench_output or "")
     if said:
         return said, "reported by nnbuild bench"
     if requested:

@@ -421,10 +421,11 @@ def run_workload(name, args, peers, nnbuild, cpu_info, batches):
                 result, output = main_runs[len(main_runs) // 2]
                 row.update(nnbuild_p50_ms=result.get("p50_ms"), nnbuild_peak_rss_mb=result.get("peak_rss_mb"),
                            nnbuild_load_ms=result.get("load_ms"))
-                row["kernel_path"], row["kernel_path_source"] = machine.kernel_path(output, os.environ.get("NNBUILD_KERNELS"), cpu_info)
+                row["kernel_path"], row["kernel_path_source"] = machine.kernel_path(output, os.environ.get("NNBUILD_KERNELS"), cpu_info,
+                                                                                    result.get("kernel_path"))
             for label, kernels, _ in variants:
                 if kernels and bench_info.get(label):
-                    said = machine.kernel_path_from_output(bench_info[label][0][1])
+                    said = bench_info[label][0][0].get("kernel_path") or machine.kernel_path_from_output(bench_info[label][0][1])
                     if said and said != kernels:
                         row["notes"].append("%s: asked NNBUILD_KERNELS=%s, nnbuild bench reports %s" % (label, kernels, said))
             if nnbuild_ok and not args.contention:
