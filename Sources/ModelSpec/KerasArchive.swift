@@ -87,51 +87,60 @@ public enum ModelFile {
 
 /// Keras 3's weights file (`model.weights.h5`, in an archive or from `save_weights`), as saving_lib
 /// writes it: every layer's own variables at `<its path>/vars/<i>`, numbered in creation order,
-/// `vars` carrying the layer's name, sub-layers and nested models in groups below.
+/// sub-layers and nested models in groups below. The group names are saving_lib's tracking names,
+/// not the layers' names, so the store keeps each variable under its path in the file
+/// (`layers/sequential/layers/dense/vars/0`); binding maps the paths to layers by walking the
+/// model's config as saving_lib walked the model (`SavingWalk`).
 enum KerasSaving {
     /// The most groups the walk visits, and how deep: bounds a file whose links form a cycle.
     static let maximumGroups = 100_000
     static let maximumDepth = 64
+    /// Groups at the root that hold training state, not the model's: never read.
+    static let trainingState: Set<String> = ["optimizer"]
 
-    /// A positional store: each variable named by the names of the layers enclosing it, then its
-    /// index (`sequential/bidirectional/forward_gru/gru_cell/0`), bound by position per layer.
+    /// A positional store: each variable named by its path in the file.
     static func store(_ file: HDF5File, source: String) throws -> WeightStore {
         var tensors: [(name: String, shape: [Int], values: FloatStorage)] = []
         var visited = 0
-        func walk(_ group: HDF5Group, names: [String], depth: Int) throws {
+        func walk(_ group: HDF5Group, path: String, depth: Int) throws {
             visited += 1
             guard visited <= maximumGroups, depth <= maximumDepth else {
                 throw NNError(.weights, source, "HDF5: the group tree at '\(group.path)' is deeper than \(maximumDepth) or holds more than \(maximumGroups) groups (a cycle?)")
             }
-            let members = try group.memberNames()
-            var names = names
-            if members.contains("vars"), try group.isGroup("vars") {
-                let vars = try group.group("vars")
-                // The root's vars name the whole model, which no Keras variable path starts with.
-                if depth > 0 {
-                    // The group names are saving_lib's tracking names (`dense_1` may hold the layer
-                    // named `dense_2`): only the name Keras records says which layer this is.
-                    guard case let .string(name)? = try vars.attribute("name") else {
-                        throw NNError(.weights, source, "HDF5: '\(vars.path)' has no 'name' attribute naming its layer, which the Keras that wrote this file did not record; load the model in a current Keras and save it again")
+            for member in try group.memberNames() {
+                if depth == 0, trainingState.contains(member) { continue }
+                let memberPath = path.isEmpty ? member : path + "/" + member
+                if try group.isGroup(member) {
+                    if member == "vars" {
+                        try variables(try group.group(member), path: memberPath)
+                    } else {
+                        try walk(try group.group(member), path: memberPath, depth: depth + 1)
                     }
-                    names.append(name)
+                } else {
+                    throw NNError(.weights, source, "HDF5: '\(memberPath)' is a dataset outside any 'vars' group; expected Keras's saving_lib layout, where a layer's variables are '<its path>/vars/0', '/vars/1', ...")
                 }
-                for index in try vars.memberNames() {
-                    guard Int(index) != nil else {
-                        throw NNError(.weights, source, "HDF5: '\(vars.path)/\(index)': expected variables numbered 0, 1, ...")
-                    }
-                    let dataset = try vars.dataset(index)
-                    tensors.append(((names + [index]).joined(separator: "/"), dataset.shape, try dataset.floats()))
-                    // The file's pages of these values are read and will not be again: a mapped
-                    // file gives them back, so loading holds the weights once, not twice.
-                    file.reader.file.release(0..<file.reader.size)
-                }
-            }
-            for member in members where member != "vars" {
-                if try group.isGroup(member) { try walk(try group.group(member), names: names, depth: depth + 1) }
             }
         }
-        try walk(try file.root, names: [], depth: 0)
+        func variables(_ vars: HDF5Group, path: String) throws {
+            // The layer's name, which Keras records since 3.x: not used to map the group (the
+            // config walk does), but read, so that a malformed one is refused here.
+            switch try vars.attribute("name") {
+            case nil, .string?, .bytes?: break
+            default: throw NNError(.weights, source, "HDF5: '\(path)' attribute 'name' must be a string (the layer's name)")
+            }
+            for index in try vars.memberNames() {
+                guard let number = Int(index), number >= 0, String(number) == index else {
+                    throw NNError(.weights, source, "HDF5: '\(path)/\(index)': expected variables numbered 0, 1, ...")
+                }
+                let dataset = try vars.dataset(index)
+                tensors.append((path + "/" + index, dataset.shape, try dataset.floats()))
+                // The file's pages of these values are read and will not be again: a mapped
+                // file gives them back, so loading holds the weights once, not twice.
+                file.reader.file.release(0..<file.reader.size)
+            }
+        }
+        try walk(try file.root, path: "", depth: 0)
         return try WeightStore(source: source, tensors: tensors, positional: true)
     }
 }
+
