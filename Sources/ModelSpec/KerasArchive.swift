@@ -1,3 +1,10 @@
+import CZlib
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A whole Keras model file: a Keras 3 archive (`model.save("m.keras")`, a zip holding
 /// `config.json` and `model.weights.h5`) or a legacy HDF5 model (`model.save("m.h5")`, whose
 /// `model_config` attribute is the architecture). Told apart by content, not by extension.
@@ -72,11 +79,15 @@ public enum ModelFile {
             throw NNError(.spec, path, "a Keras archive holds 'model.weights.h5'")
         }
         // Keras stores the weights uncompressed: read them in place from the mapping, so the only
-        // copy is the floats each dataset becomes. A re-zipped (deflated) file is inflated once.
+        // copy is the floats each dataset becomes. A re-zipped (deflated) file is inflated once,
+        // into a temporary file mapped as the archive is, so its pages too are given back as
+        // they are read (in memory only where no temporary file can be written).
         let h5: HDF5File
         if let stored = try archive.storedBytes(entry) {
             file.release(0..<file.bytes.count)  // the pages the CRC check read
             h5 = try HDF5File(file: MappedFile(viewing: stored, of: file), source: source)
+        } else if let inflated = try archive.inflateToTemporaryFile(entry, of: file) {
+            h5 = try HDF5File(file: inflated, source: source)
         } else {
             h5 = try HDF5File(bytes: try archive.extract(entry), source: source)
         }
@@ -144,3 +155,89 @@ enum KerasSaving {
     }
 }
 
+extension ZipArchive {
+    /// Inflates the deflated `member` of the archive mapped as `file` into an unlinked temporary
+    /// file and maps it, giving the archive's pages back as they are consumed: the inflated
+    /// bytes then cost memory only while they are read, as a stored member's do, not whole beside
+    /// what they are decoded into. Checked as `extract` checks (declared size, bomb, CRC-32).
+    /// Nil when no temporary file can be made or written (the caller inflates into memory).
+    func inflateToTemporaryFile(_ member: Member, of file: MappedFile) throws -> MappedFile? {
+        func fail(_ message: String) -> NNError { NNError(kind, "\(source): member '\(member.name)'", message) }
+        guard member.method == 8 else { return nil }
+        guard member.size <= limit else {
+            throw fail("declares \(member.size) bytes uncompressed; at most \(limit) are accepted here")
+        }
+        guard let base = bytes.baseAddress, member.dataOffset >= 0, member.compressedSize >= 0,
+              member.dataOffset <= bytes.count - member.compressedSize else { return nil }
+        let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(directory)/nnbuild-inflated-XXXXXX".utf8CString)
+        let descriptor = mkstemp(&template)
+        guard descriptor >= 0 else { return nil }
+        let path = String(cString: template)
+        defer {
+            close(descriptor)
+            unlink(path)
+        }
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -15, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw fail("zlib could not start inflating")
+        }
+        defer { inflateEnd(&stream) }
+        let chunk = 1 << 20
+        var out = [UInt8](repeating: 0, count: chunk)
+        var consumed = 0, produced = 0, released = 0
+        var crc = crc32(0, nil, 0)
+        let input = UnsafeMutablePointer(mutating: (base + member.dataOffset).assumingMemoryBound(to: Bytef.self))
+        while true {
+            let inChunk = min(member.compressedSize - consumed, 1 << 30)
+            stream.next_in = input + consumed
+            stream.avail_in = uInt(inChunk)
+            let (result, written): (Int32, Int) = out.withUnsafeMutableBytes { raw in
+                guard let start = raw.baseAddress?.assumingMemoryBound(to: Bytef.self) else { return (Z_MEM_ERROR, 0) }
+                stream.next_out = start
+                stream.avail_out = uInt(chunk)
+                let result = CZlib.inflate(&stream, Z_NO_FLUSH)
+                return (result, chunk - Int(stream.avail_out))
+            }
+            consumed += inChunk - Int(stream.avail_in)
+            produced += written
+            guard produced <= member.size else {
+                throw fail("inflates past its declared size of \(member.size) bytes (a zip bomb or a corrupt archive); refused")
+            }
+            let complete = try out.withUnsafeBytes { raw -> Bool in
+                guard let start = raw.baseAddress else { return false }
+                crc = crc32(crc, start.assumingMemoryBound(to: Bytef.self), uInt(written))
+                var done = 0
+                while done < written {
+                    let count = write(descriptor, start + done, written - done)
+                    if count < 0, errno == EINTR { continue }
+                    guard count > 0 else { return false }
+                    done += count
+                }
+                return true
+            }
+            guard complete else { return nil }  // a full disk: inflate into memory instead
+            if consumed - released >= 16 << 20 {
+                file.release((member.dataOffset + released)..<(member.dataOffset + consumed))
+                released = consumed
+            }
+            if result == Z_STREAM_END { break }
+            switch result {
+            case Z_OK where written > 0 || consumed < member.compressedSize: continue
+            case Z_OK, Z_BUF_ERROR: throw fail("the deflate data ends before the stream does (truncated)")
+            case Z_DATA_ERROR:
+                let reason = stream.msg.map { String(cString: $0) } ?? "invalid data"
+                throw fail("the deflate data is corrupt (\(reason))")
+            default: throw fail("zlib failed with status \(result)")
+            }
+        }
+        file.release(member.dataOffset..<(member.dataOffset + member.compressedSize))
+        guard produced == member.size else {
+            throw fail("inflates to \(produced) bytes, the archive declares \(member.size)")
+        }
+        guard UInt32(crc) == member.crc else {
+            throw fail("CRC-32 is 0x\(String(UInt32(crc), radix: 16)), the archive declares 0x\(String(member.crc, radix: 16)) (corrupt data)")
+        }
+        return try MappedFile(path: path)
+    }
+}
