@@ -414,6 +414,22 @@ def malformed():
     at = base.index(element)
     weights_case("h5_vlen_outside_heap.keras", base[:at + 4] + struct.pack("<Q", 1 << 40) + base[at + 12:], "points outside the global heap")
 
+    # Groups the config walk does not expect, and a variable it expects that is missing.
+    def weights_file(groups):
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as f:
+            for path, arrays in groups.items():
+                group = f.create_group(path)
+                for index, array in enumerate(arrays):
+                    group.create_dataset(str(index), data=array)
+        return buffer.getvalue()
+
+    kernel, bias = np.ones((4, 4), "<f4"), np.zeros(4, "<f4")
+    weights_case("h5_unexpected_group.keras", weights_file({"layers/dense/vars": [kernel, bias], "layers/dense_1/vars": [bias]}),
+                 "'layers/dense_1/vars' holds 1 variable, but Keras's saving_lib saves no layer of this model there")
+    weights_case("h5_missing_variable.keras", weights_file({"layers/dense/vars": [kernel]}),
+                 "has no 'layers/dense/vars/1', where Keras's saving_lib saves this layer's variable 1")
+
     legacy = os.path.join(target, "_legacy.h5")
     model.save(legacy)
     data = open(legacy, "rb").read()

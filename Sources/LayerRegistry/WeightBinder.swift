@@ -60,7 +60,7 @@ final class WeightBinder {
             throw NNErrors(unexpected.keys.sorted().map { group in
                 let count = unexpected[group] ?? 0
                 let shown = group.isEmpty ? "vars" : group + "/vars"
-                return NNError(.weights, store.source, "'\(shown)' holds \(count) variable\(count == 1 ? "" : "s"), but Keras's saving_lib saves no layer of this model there (\(WeightBinder.nearest(group, in: walked))); the weights are for another model")
+                return NNError(.weights, store.source, "'\(shown)' holds \(count) variable\(count == 1 ? "" : "s"), but Keras's saving_lib saves no layer of this model there (\(WeightBinder.nearest(group, in: walked))); are these weights for another model?")
             })
         }
         paths = parsed
@@ -94,7 +94,7 @@ final class WeightBinder {
         let best = places.map(shared).max() ?? 0
         let near = places.filter { !$0.group.isEmpty && shared($0) == best }.prefix(4)
         guard !near.isEmpty else { return "the model has no layers" }
-        return "its layers there are " + near.map { "'\($0.group)' (\($0.label))" }.joined(separator: ", ")
+        return near.map { "'\($0.group)' is \($0.label)" }.joined(separator: ", ")
     }
 
     /// The Keras variable path of the tensor `name` in the store, its variable being `variable`:
