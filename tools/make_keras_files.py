@@ -178,8 +178,25 @@ def walk_compiled(rng):
     return model, rng.normal(size=(3, 4)).astype("float32")
 
 
+@keras.saving.register_keras_serializable(package="nnbuild_test")
+class Scale(keras.layers.Layer):
+    """A user's layer with one variable of its own: y = x * scale."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), name="scale")
+
+    def call(self, x):
+        return x * self.scale
+
+
+def walk_custom(rng):
+    # A user's layer, registered by nnbuild's test as `nnbuild_test>Scale`: its own variables only.
+    model = keras.Sequential([keras.Input((4,)), L.Dense(3), Scale(), L.Dense(2)])
+    return model, rng.normal(size=(3, 4)).astype("float32")
+
+
 WALK_CASES = {"nested": walk_nested, "renamed": walk_renamed, "wrappers": walk_wrappers, "attention": walk_attention,
-              "shared": walk_shared, "stacked": walk_stacked, "compiled": walk_compiled}
+              "shared": walk_shared, "stacked": walk_stacked, "compiled": walk_compiled, "custom": walk_custom}
 
 
 def strip_names(source, target):
@@ -208,10 +225,12 @@ def strip_names(source, target):
         f.write(out.getvalue())
 
 
-def walk():
+def walk(only=None):
     target = os.path.join(OUT, "walk")
     os.makedirs(target, exist_ok=True)
     for name, build in WALK_CASES.items():
+        if only and name not in only:
+            continue
         keras.backend.clear_session()
         seed = zlib.crc32(("walk_" + name).encode())
         keras.utils.set_random_seed(seed)
@@ -229,7 +248,9 @@ def walk():
             np.save(os.path.join(target, name + ".input.npy"), x)
         np.save(os.path.join(target, name + ".expected.npy"), expected.astype("float32"))
         print("walk", name, "->", expected.shape)
-    # The template SavingWalkFileTests enlarges into a ~40 MB model to measure loading's memory:
+    if only:
+        return
+    # The template KerasLoadMemoryTests enlarges into a ~40 MB model to measure loading's memory:
     # the dims (37, 41) and the contiguous layouts of its kernel and bias are patched in place.
     keras.backend.clear_session()
     keras.Sequential([keras.Input((37,)), L.Dense(41)]).save(os.path.join(target, "dense_template.keras"))
@@ -449,8 +470,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--keras2"]:
         keras2()
         sys.exit(0)
-    if sys.argv[1:] == ["--walk"]:
-        walk()
+    if sys.argv[1:2] == ["--walk"]:
+        walk(sys.argv[2:])
         sys.exit(0)
     if sys.argv[1:] == ["--export"]:
         export()

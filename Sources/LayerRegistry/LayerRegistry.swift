@@ -30,9 +30,16 @@ public final class LayerRegistry: @unchecked Sendable {
 
     /// Registers `factory` for layers whose `class_name` or `registered_name` is `name` or one of
     /// `aliases`, replacing any earlier registration of those names.
-    /// `savedChildren` declares the sub-layers Keras saves below the layer (see `SavingWalk`).
     public func register(_ name: String, aliases: [String] = [], origin: String = "user", summary: String = "",
-                         savedChildren: SavedChildren = .none, factory: @escaping LayerFactory) {
+                         factory: @escaping LayerFactory) {
+        register(name, aliases: aliases, origin: origin, summary: summary, savedChildren: .none, factory: factory)
+    }
+
+    /// Registers a layer type that has sub-layers: `savedChildren` declares those Keras's
+    /// saving_lib saves below the layer's own variables (see `SavingWalk`). A separate method, so
+    /// that a plugin built against the one above still loads.
+    public func register(_ name: String, aliases: [String] = [], origin: String = "user", summary: String = "",
+                         savedChildren: SavedChildren, factory: @escaping LayerFactory) {
         var origin = origin
         if let current = session {
             origin = current.origin

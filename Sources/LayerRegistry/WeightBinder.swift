@@ -42,9 +42,8 @@ final class WeightBinder {
     convenience init(store: WeightStore?, graph: GraphSpec, registry: LayerRegistry) throws {
         self.init(store: store)
         guard let store, store.isPositional else { return }
-        // A registration's name is Keras's class name; its aliases are other spellings of it.
-        let walked = try SavingWalk.places(graph, className: { registry.registration(for: $0)?.name ?? $0.className }) { spec in
-            try registry.savedChildren(of: spec)
+        let walked = try SavingWalk.places(graph, className: { registry.registration(for: $0)?.savedChildren.className ?? $0.className }) {
+            try registry.savedChildren(of: $0)
         }
         for place in walked { places[place.group] = place }
         var unexpected: [String: Int] = [:]
@@ -98,7 +97,7 @@ final class WeightBinder {
     }
 
     /// The Keras variable path of the tensor `name` in the store, its variable being `variable`:
-    /// a saving_lib store's layer's path and the variable (`sequential/dense/kernel`), or a
+    /// a saving_lib store's layer's path and the variable (`forward_lstm/lstm_cell/kernel`), or a
     /// named store's path without Keras 2's `:0`.
     private func variablePath(of name: String, variable: String) -> String {
         if let (group, _) = WeightBinder.splitSaved(name), let place = places[group] {

@@ -20,9 +20,19 @@ public struct SavedChild: Sendable {
 /// where the layer type is registered, so that the walk holds no knowledge of any layer type.
 public struct SavedChildren: Sendable {
     public let children: @Sendable (LayerSpec) throws -> [SavedChild]
+    /// The Python class saving_lib names the layer by in a list, when the config's `class_name`
+    /// is another spelling (Keras writes `GroupQueryAttention` for `GroupedQueryAttention`).
+    public var className: String?
 
     public init(_ children: @escaping @Sendable (LayerSpec) throws -> [SavedChild]) {
         self.children = children
+    }
+
+    /// The same sub-layers, the layer being of Python class `name` (see `className`).
+    public func savedAs(_ name: String) -> SavedChildren {
+        var copy = self
+        copy.className = name
+        return copy
     }
 
     /// A layer with no sub-layers (its own variables only): every plain layer, and a plugin's.
@@ -99,7 +109,8 @@ public enum SavingWalk {
     /// Every layer of `graph` (the file's model) with its place in the weights file, in
     /// saving_lib's order; `children` gives each layer type's sub-layers, `className` the Python
     /// class a config's `class_name` makes (saving_lib names list items by the class, and Keras
-    /// writes `GroupQueryAttention` for the class `GroupedQueryAttention`).
+    /// writes `GroupQueryAttention` for the class `GroupedQueryAttention`): by default the
+    /// `class_name`, which is the class's name for a user's layer.
     public static func places(_ graph: GraphSpec, className: (LayerSpec) -> String = { $0.className },
                               children: (LayerSpec) throws -> [SavedChild]) throws -> [Place] {
         var places: [Place] = []

@@ -30,7 +30,7 @@ final class SavingWalkSweepTests: XCTestCase {
                     for member in archive.members where member.name == "config.json" { config = try archive.extract(member) }
                 }
                 let graph = try GraphSpec.parse(config, source: path)
-                let places = try SavingWalk.places(graph, className: { registry.registration(for: $0)?.name ?? $0.className }) {
+                let places = try SavingWalk.places(graph, className: { registry.registration(for: $0)?.savedChildren.className ?? $0.className }) {
                     try registry.savedChildren(of: $0)
                 }
                 let root = try HDF5File(bytes: weights, source: path).root
@@ -61,5 +61,36 @@ final class SavingWalkSweepTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(named, 1000)
+    }
+
+    /// A user's layer (`nnbuild_test>Scale`, y = x ⊙ scale, registered here with no sub-layers)
+    /// in a `.keras` file: saved at `layers/scale` by its class name, its own variable bound, the
+    /// output Keras's within 1e-5 (tools/make_keras_files.py --walk custom).
+    func testAUserLayerWithItsOwnVariablesLoadsFromAKerasFile() throws {
+        struct Scale: Layer {
+            let scale: Weight
+            let outputShape: [Int?]
+            func forward(_ input: Tensor) throws -> Tensor {
+                var output = input
+                for index in output.data.indices { output.data[index] *= scale[index % scale.count] }
+                return output
+            }
+        }
+        let registry = LayerRegistry.withBuiltins()
+        registry.register("nnbuild_test>Scale") { context in
+            Scale(scale: try context.weight("scale", shape: [try context.inputDimension(-1)]), outputShape: context.inputShape)
+        }
+        let walk = KerasArchiveSweepTests.tests.appendingPathComponent("KerasFiles/walk")
+        for file in ["custom.keras", "custom.stripped.keras"] {
+            let (description, weights) = try ModelFile.load(path: walk.appendingPathComponent(file).path)
+            let model = try Model.build(description, registry: registry, weights: weights)
+            let input = try Npy.read(FileBytes.read(path: walk.appendingPathComponent("custom.input.npy").path), source: "input")
+            let expected = try Npy.read(FileBytes.read(path: walk.appendingPathComponent("custom.expected.npy").path), source: "expected")
+            let output = try model.predict(Tensor(shape: input.shape, data: input.values))
+            XCTAssertEqual(output.shape, expected.shape, file)
+            for (got, want) in zip(output.data, expected.values) {
+                XCTAssertLessThanOrEqual(abs(Double(got) - Double(want)) / (1 + abs(Double(want))), 1e-5, file)
+            }
+        }
     }
 }

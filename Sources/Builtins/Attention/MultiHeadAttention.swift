@@ -340,7 +340,7 @@ extension Builtins {
                           savedChildren: MultiHeadAttention.savedChildren(private: false), factory: MultiHeadAttention.factory(grouped: false))
         registry.register("GroupedQueryAttention", aliases: ["GroupQueryAttention"], origin: "builtin",
                           summary: "Grouped-query attention: key and value heads shared by groups of query heads, Keras's masks.",
-                          savedChildren: MultiHeadAttention.savedChildren(private: true), factory: MultiHeadAttention.factory(grouped: true))
+                          savedChildren: MultiHeadAttention.savedChildren(private: true).savedAs("GroupedQueryAttention"), factory: MultiHeadAttention.factory(grouped: true))
         registry.register("Attention", origin: "builtin", summary: "Dot-product (or concat) attention of [query, value(, key)], Keras's masks.",
                           factory: DotAttention.factory(additive: false))
         registry.register("AdditiveAttention", origin: "builtin", summary: "Additive (Bahdanau) attention of [query, value(, key)], Keras's masks.",
