@@ -33,6 +33,10 @@ final class WeightBinder {
 
     /// For a store from Keras's saving_lib: the place of each layer in the file, by its group.
     private var places: [String: SavingWalk.Place] = [:]
+    /// For a store of named weights: every layer's place, to give each weight the Keras variable
+    /// path of the model Keras loads (a legacy `.h5` records the paths of the model that saved it:
+    /// `sequential/bidirectional/forward_lstm/lstm_cell/kernel:0` is `forward_lstm/lstm_cell/kernel`).
+    private var named: [SavingWalk.Place] = []
 
     /// A binder for `store`. A store from Keras's saving_lib (a `.keras` file or `.weights.h5`)
     /// holds each variable under its path in the file (`layers/dense_1/vars/0`): `graph`, walked
@@ -41,10 +45,19 @@ final class WeightBinder {
     /// at is refused, naming the path.
     convenience init(store: WeightStore?, graph: GraphSpec, registry: LayerRegistry) throws {
         self.init(store: store)
-        guard let store, store.isPositional else { return }
-        let walked = try SavingWalk.places(graph, className: { registry.registration(for: $0)?.savedChildren.className ?? $0.className }) {
-            try registry.savedChildren(of: $0)
+        guard let store else { return }
+        func walk() throws -> [SavingWalk.Place] {
+            try SavingWalk.places(graph, className: { registry.registration(for: $0)?.savedChildren.className ?? $0.className }) {
+                try registry.savedChildren(of: $0)
+            }
         }
+        guard store.isPositional else {
+            // Named weights: the walk only renames them for `variables`, so a config it cannot
+            // walk (a hand-written spec) still loads.
+            named = (try? walk()) ?? []
+            return
+        }
+        let walked = try walk()
         for place in walked { places[place.group] = place }
         var unexpected: [String: Int] = [:]
         var parsed: [(name: String, segments: [String])] = []
@@ -97,16 +110,28 @@ final class WeightBinder {
     }
 
     /// The Keras variable path of the tensor `name` in the store, its variable being `variable`:
-    /// a saving_lib store's layer's path and the variable (`forward_lstm/lstm_cell/kernel`), or a
-    /// named store's path without Keras 2's `:0`.
+    /// a saving_lib store's layer's path and the variable (`forward_lstm/lstm_cell/kernel`), or for
+    /// a named store the path of the one layer whose names end the stored path, else the stored
+    /// path without Keras 2's `:0`.
     private func variablePath(of name: String, variable: String) -> String {
         if let (group, _) = WeightBinder.splitSaved(name), let place = places[group] {
             return place.variablePath.isEmpty ? variable : place.variablePath + "/" + variable
         }
+        var path = name
         if let colon = name.lastIndex(of: ":"), name[name.index(after: colon)...].allSatisfy(\.isNumber) {
-            return String(name[..<colon])
+            path = String(name[..<colon])
         }
-        return name
+        // The layer whose names end the stored path best (its innermost name first).
+        var layers = path.split(separator: "/").map(String.init)
+        guard layers.popLast() == variable, let innermost = layers.last else { return path }
+        func shared(_ place: SavingWalk.Place) -> Int {
+            zip(place.names.reversed(), layers.reversed()).prefix { $0 == $1 }.count
+        }
+        let candidates = named.filter { $0.names.last == innermost && !$0.variablePath.isEmpty }
+        let best = candidates.map(shared).max() ?? 0
+        let chosen = candidates.filter { shared($0) == best }
+        guard chosen.count == 1, let place = chosen.first else { return path }
+        return place.variablePath + "/" + variable
     }
 
     func report(_ error: NNError) { problems.append(error) }
