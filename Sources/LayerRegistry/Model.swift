@@ -114,7 +114,7 @@ public struct Model: Sendable {
 
     static func build(_ graph: GraphSpec, description: ModelDescription?, registry: LayerRegistry, weights: WeightStore?,
                       fuse: Bool, settings: ExecutionSettings) throws -> Model {
-        let builder = GraphBuilder(registry: registry, binder: WeightBinder(store: weights), settings: settings, source: graph.source)
+        let builder = GraphBuilder(registry: registry, binder: try WeightBinder(store: weights, graph: graph, registry: registry), settings: settings, source: graph.source)
         var inputs: [Port] = []
         for (position, ref) in graph.inputs.enumerated() {
             guard let layer = graph.layer(named: ref.layer) else {

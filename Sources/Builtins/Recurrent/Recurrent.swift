@@ -384,10 +384,25 @@ final class TokenProjection: @unchecked Sendable {
 
 extension Builtins {
     static func registerRecurrent(_ registry: LayerRegistry) {
-        registry.register("SimpleRNN", origin: "builtin", summary: "h = activation(x·W + h·U + b) over the sequence.", factory: SimpleRNNCell.factory)
-        registry.register("LSTM", aliases: ["CuDNNLSTM"], origin: "builtin", summary: "Long short-term memory (gates i, f, c, o).", factory: LSTMCell.factory)
-        registry.register("GRU", aliases: ["CuDNNGRU"], origin: "builtin", summary: "Gated recurrent unit (gates z, r, h; reset_after true or false).", factory: GRUCell.factory)
+        registry.register("SimpleRNN", origin: "builtin", summary: "h = activation(x·W + h·U + b) over the sequence.",
+                          savedChildren: .made("cell", className: "SimpleRNNCell", name: "simple_rnn_cell"), factory: SimpleRNNCell.factory)
+        registry.register("LSTM", aliases: ["CuDNNLSTM"], origin: "builtin", summary: "Long short-term memory (gates i, f, c, o).",
+                          savedChildren: .made("cell", className: "LSTMCell", name: "lstm_cell"), factory: LSTMCell.factory)
+        registry.register("GRU", aliases: ["CuDNNGRU"], origin: "builtin", summary: "Gated recurrent unit (gates z, r, h; reset_after true or false).",
+                          savedChildren: .made("cell", className: "GRUCell", name: "gru_cell"), factory: GRUCell.factory)
         registry.register("Bidirectional", origin: "builtin", summary: "Runs any registered recurrent layer forwards and backwards and merges the two.",
+                          savedChildren: SavedChildren { spec in
+                              // Keras's copies: `forward_<name>`, and `backward_<name>` unless a backward layer is given.
+                              let layer = try SavingWalk.nestedSpec(spec, key: "layer")
+                              func copy(_ prefix: String) -> LayerSpec {
+                                  var copy = layer
+                                  copy.name = prefix + (layer.name.hasPrefix(prefix) ? String(layer.name.dropFirst(prefix.count)) : layer.name)
+                                  return copy
+                              }
+                              let given = spec.config["backward_layer"].map { !$0.isNull } ?? false
+                              let backward = given ? try SavingWalk.nestedSpec(spec, key: "backward_layer") : copy("backward_")
+                              return [SavedChild("forward_layer", .layer(copy("forward_"))), SavedChild("backward_layer", .layer(backward))]
+                          },
                           factory: Bidirectional.factory)
     }
 }
