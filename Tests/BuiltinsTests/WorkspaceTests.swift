@@ -73,26 +73,29 @@ final class WorkspaceTests: XCTestCase {
     /// Token ids through a fused Embedding: both the direct path (embedding rows gathered per
     /// chunk, then projected) and the table of E·W + b (rows looked up per chunk).
     func testChunkedTokenProjectionsGiveTheSameBits() throws {
-        let vocabulary = 40, features = 5, units = 4
+        let vocabulary = 1000, features = 5, units = 4
         let weights: [String: ([Int], [Float])] = [
             "embedding/embeddings": ([vocabulary, features], generator.floats(vocabulary * features)),
             "lstm/kernel": ([features, 4 * units], generator.floats(features * 4 * units)),
             "lstm/recurrent_kernel": ([units, 4 * units], generator.floats(units * 4 * units)),
             "lstm/bias": ([4 * units], generator.floats(4 * units))]
-        let model = try HandBuilt.model(input: [nil], layers: [
-            #"{"class_name": "Embedding", "config": {"name": "embedding", "input_dim": \#(vocabulary), "output_dim": \#(features), "mask_zero": true}}"#,
-            #"{"class_name": "LSTM", "config": {"name": "lstm", "units": \#(units), "return_sequences": true}}"#], weights: weights)
-        guard let layer = model.nodes.compactMap({ $0.layer as? RecurrentLayer }).first, layer.tokens != nil else {
-            return XCTFail("the Embedding was not fused into the LSTM")
-        }
-        // The first call (few rows) projects directly; 200 steps of 3 rows reach the table.
-        for (batch, steps) in [(1, 5), (1, 65), (3, 200)] {
-            let ids = (0..<(batch * steps)).map { index in Float((index * 7 + 3) % vocabulary) }
-            let input = Tensor(shape: [batch, steps], data: ids, mask: ids.map { $0 != 0 })
+        // A layer's first call (under a quarter of the vocabulary in rows) projects directly,
+        // gathering embedding rows chunk by chunk (7 steps); its second
+        // makes the table, which every later call looks up.
+        let ids = (0..<200).map { index in Float((index * 7 + 3) % vocabulary) }
+        for (batch, steps) in [(1, 5), (1, 65), (3, 65)] {
+            let model = try HandBuilt.model(input: [nil], layers: [
+                #"{"class_name": "Embedding", "config": {"name": "embedding", "input_dim": \#(vocabulary), "output_dim": \#(features), "mask_zero": true}}"#,
+                #"{"class_name": "LSTM", "config": {"name": "lstm", "units": \#(units), "return_sequences": true}}"#], weights: weights)
+            let fused = model.steps.compactMap { ($0.layer as? TokenSequence)?.layer as? RecurrentLayer }
+            guard let layer = fused.first, layer.tokens != nil else {
+                return XCTFail("the Embedding was not fused into the LSTM")
+            }
+            let input = Tensor(shape: [batch, steps], data: Array(ids.prefix(batch * steps)), mask: ids.prefix(batch * steps).map { $0 != 0 })
+            let direct = try layer.run(input, initialStates: [], chunkSteps: 7)
             let whole = try layer.run(input, initialStates: [], chunkSteps: steps)
-            for chunk in [1, 7, 64] {
-                let chunked = try layer.run(input, initialStates: [], chunkSteps: chunk)
-                XCTAssertEqual(chunked.output.data.map(\.bitPattern), whole.output.data.map(\.bitPattern), "batch \(batch), steps \(steps), chunk \(chunk)")
+            for (chunk, result) in [(7, direct), (1, try layer.run(input, initialStates: [], chunkSteps: 1)), (64, try layer.run(input, initialStates: [], chunkSteps: 64))] {
+                XCTAssertEqual(result.output.data.map(\.bitPattern), whole.output.data.map(\.bitPattern), "batch \(batch), steps \(steps), chunk \(chunk)")
             }
         }
     }
