@@ -54,11 +54,18 @@ final class ContentionTests: XCTestCase {
         }
         guard stalled else { throw XCTSkip("no worker joined a job promptly in 10 tries (a very busy machine)") }
         let stallEnd = Date()
-        // The next job, within the pool's first backoff (16 ms), runs every item on the caller.
+        // The next job, within the pool's first backoff (16 ms), runs every item on the caller;
+        // its first item gives a worker 6 ms to join, which one would without the backoff.
+        let next = Record()
         let results = Gemm.withThreads(2) {
             runConcurrently(32) { index -> Int in
+                let onWorker = pthread_equal(pthread_self(), caller) == 0
+                next.note(worker: onWorker)
+                if index == 0 && !onWorker {
+                    while next.joined == nil && Date().timeIntervalSince(next.start) < 0.006 { usleep(50) }
+                }
                 usleep(100)
-                return pthread_equal(pthread_self(), caller) == 0 ? -1 : index
+                return onWorker ? -1 : index
             }
         }
         if Date().timeIntervalSince(stallEnd) < 0.014 {
