@@ -229,15 +229,22 @@ final class StoreFusionTests: XCTestCase {
         XCTAssertEqual(try sum.predict([x, y])[0].data, try sumApart.predict([x, y])[0].data)
     }
 
-    /// A BatchNormalization that is not over the last axis alone, or follows an activation, stays apart.
+    /// A BatchNormalization that follows an activation, or is not over the last axis alone, stays
+    /// apart; one over the channels after a linear convolution is taken over.
     func testANormalizationTheStoreCannotApplyStaysApart() throws {
         let layers = [#"{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 1, "activation": "relu"}}"#,
                       #"{"class_name": "BatchNormalization", "config": {"name": "b"}}"#,
                       #"{"class_name": "Conv2D", "config": {"name": "d", "filters": 4, "kernel_size": 1}}"#,
-                      #"{"class_name": "BatchNormalization", "config": {"name": "e", "axis": 1}}"#]
-        var weights = Self.weights(convolutions: ["c": [1, 1, 3, 4], "d": [1, 1, 4, 4]], biased: ["c", "d"], normalizations: ["b": 4, "e": 5], seed: 60)
-        weights["e/gamma"]?.0 = [5]
+                      #"{"class_name": "BatchNormalization", "config": {"name": "e", "axis": 1}}"#,
+                      #"{"class_name": "Conv2D", "config": {"name": "f", "filters": 2, "kernel_size": 2}}"#,
+                      #"{"class_name": "BatchNormalization", "config": {"name": "g"}}"#]
+        let weights = Self.weights(convolutions: ["c": [1, 1, 3, 4], "d": [1, 1, 4, 4], "f": [2, 2, 4, 2]], biased: ["c", "d", "f"],
+                                   normalizations: ["b": 4, "e": 5, "g": 2], seed: 60)
         let model = try HandBuilt.model(input: [5, 5, 3], layers: layers, weights: weights)
-        XCTAssertEqual(model.steps.map(\.nodes), [[0], [1], [2], [3], [4]])
+        XCTAssertEqual(model.steps.map(\.nodes), [[0], [1], [2], [3], [4], [5, 6]])
+        let apart = try HandBuilt.model(input: [5, 5, 3], layers: layers, weights: weights, fuse: false)
+        var random = SplitMix(seed: 61)
+        let x = Tensor(shape: [2, 5, 5, 3], data: random.floats(150))
+        XCTAssertEqual(try model.predict(x).data, try apart.predict(x).data)
     }
 }
