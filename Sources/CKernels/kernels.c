@@ -433,7 +433,11 @@ void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *
 
 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
                       int accumulate, const float *bias, int relu) {
-    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) nnb_sgemm_packed_avx512(a, lda, packed, c, ldc, m, n, k, accumulate, bias, relu);
+    // One row (a recurrent step at batch 1, a one-sample Dense) streams the panels from L2 or
+    // memory, and 16-lane chains were no faster there: as fast on the Dense 6272×256, and a fifth
+    // slower on a 64×256 recurrent step (four or eight chains alike). So one row takes the AVX2
+    // row_times_panels at both levels; the bits are the same either way.
+    if (m > 1 && nnb_kernel_level() >= NNB_KERNELS_AVX512) nnb_sgemm_packed_avx512(a, lda, packed, c, ldc, m, n, k, accumulate, bias, relu);
     else sgemm_packed_avx2(a, lda, packed, c, ldc, m, n, k, accumulate, bias, relu);
 }
 

@@ -1,5 +1,5 @@
-// AVX-512 (F, BW, VL, DQ) versions of the GEMM-family kernels: the packed product (row blocks and
-// the one-row product), the implicit-GEMM convolution, the in-place row-times-matrix product and
+// AVX-512 (F, BW, VL, DQ) versions of the GEMM-family kernels: the packed product's row blocks,
+// the implicit-GEMM convolution, the in-place row-times-matrix product and
 // the small unpacked product. Compiled per function (target attribute), so the binary still runs
 // on any x86-64; kernels.c calls them when nnb_kernel_level() >= NNB_KERNELS_AVX512.
 //
@@ -57,8 +57,10 @@ static INLINE __mmask16 first_lanes(long width) {
 // stored. ROWS and PANELS are constants at every call (the dispatch below), so the accumulators
 // stay in registers. As `tile` in kernels.c: when there is a bias or a relu, zeros stand for a
 // missing bias, so x + 0 is computed in both paths.
-AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *const a[], runs layout, const float *b, long ldb,
-                               long panel_step, float *c, long ldc, long width, int accumulate, epilogue post) {
+AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *const a[], const runs *where, const float *b, long ldb,
+                               long panel_step, float *c, long ldc, long width, int accumulate, const float *bias, int relu) {
+    runs layout = *where;
+    epilogue post = {bias, relu};
     __m512 acc[MAX_ROWS][MAX_PANELS];
     __mmask16 mask[MAX_PANELS];
     UNROLL for (int q = 0; q < PANELS; q++) mask[q] = first_lanes(width - 16 * q);
@@ -104,10 +106,10 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *co
 // over rows and panels unroll and its accumulators become registers (inlined all into one caller,
 // the larger blocks kept their accumulators on the stack).
 #define NNB_TILE(R, P)                                                                                             \
-    AVX512 __attribute__((noinline)) static void tile_##R##_##P(const float *const a[], runs layout, const float *b,   \
+    AVX512 __attribute__((noinline)) static void tile_##R##_##P(const float *const a[], const runs *layout, const float *b, \
                                                                long ldb, long panel_step, float *c, long ldc,         \
-                                                               long width, int accumulate, epilogue post) {           \
-        tile(R <= MAX_ROWS ? R : 1, P <= MAX_PANELS ? P : 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post); \
+                                                               long width, int accumulate, const float *bias, int relu) { \
+        tile(R <= MAX_ROWS ? R : 1, P <= MAX_PANELS ? P : 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, bias, relu); \
     }
 #define NNB_TILES(R) NNB_TILE(R, 1) NNB_TILE(R, 2) NNB_TILE(R, 4)
 NNB_TILES(1) NNB_TILES(2) NNB_TILES(3) NNB_TILES(4) NNB_TILES(5) NNB_TILES(6) NNB_TILES(7) NNB_TILES(8)
@@ -115,13 +117,13 @@ NNB_TILES(9) NNB_TILES(10) NNB_TILES(11) NNB_TILES(12) NNB_TILES(13) NNB_TILES(1
 #undef NNB_TILES
 #undef NNB_TILE
 
-typedef void (*tile_function)(const float *const a[], runs layout, const float *b, long ldb, long panel_step, float *c,
-                              long ldc, long width, int accumulate, epilogue post);
+typedef void (*tile_function)(const float *const a[], const runs *layout, const float *b, long ldb, long panel_step, float *c,
+                              long ldc, long width, int accumulate, const float *bias, int relu);
 
 // One block of `rows` (1...MAX_ROWS) rows × `panels` (1, 2 or 4, at most MAX_PANELS) panels,
 // through the tile made for exactly that many, so a short last block computes no rows it does
 // not store.
-AVX512 static INLINE void block(long rows, long panels, const float *const a[], runs layout, const float *b, long ldb,
+AVX512 static INLINE void block(long rows, long panels, const float *const a[], const runs *layout, const float *b, long ldb,
                                 long panel_step, float *c, long ldc, long width, int accumulate, epilogue post) {
 #define NNB_ROW(R) {tile_##R##_1, tile_##R##_2, tile_##R##_4}
     static const tile_function tiles[16][3] = {
@@ -129,7 +131,7 @@ AVX512 static INLINE void block(long rows, long panels, const float *const a[], 
         NNB_ROW(9), NNB_ROW(10), NNB_ROW(11), NNB_ROW(12), NNB_ROW(13), NNB_ROW(14), NNB_ROW(15), NNB_ROW(16),
     };
 #undef NNB_ROW
-    tiles[rows - 1][panels == 4 ? 2 : panels == 2 ? 1 : 0](a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post);
+    tiles[rows - 1][panels == 4 ? 2 : panels == 2 ? 1 : 0](a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post.bias, post.relu);
 }
 
 // How many panels the next block takes, of `left`: MAX_PANELS, else 2, else 1.
@@ -139,6 +141,7 @@ static INLINE long panels_next(long left) {
 
 AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                                    long m, long n, long k, int accumulate) {
+    const runs layout = {1, 0, 1, 0, k};
     // Column blocks outermost, as the AVX2 kernel: one block of b (k × 16·MAX_PANELS) stays in L1
     // while every row block of a passes over it. The last columns are masked lanes, never read.
     for (long j = 0; j < n; ) {
@@ -147,55 +150,10 @@ AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, lon
             long rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
             const float *starts[MAX_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda;
-            block(rows, panels, starts, (runs){1, 0, 1, 0, k}, b + j, ldb, 16, c + i * ldc + j, ldc, width, accumulate,
+            block(rows, panels, starts, &layout, b + j, ldb, 16, c + i * ldc + j, ldc, width, accumulate,
                   (epilogue){0, 0});
         }
         j += width;
-    }
-}
-
-// As store_row16 in kernels.c: the bias when there is one, then max(0, ·) when relu; only the
-// lanes of `mask` are written.
-AVX512 static INLINE void store_row(float *out, __m512 sum, __mmask16 mask, const float *bias, int relu) {
-    if (bias) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, bias));
-    if (relu) sum = _mm512_max_ps(_mm512_setzero_ps(), sum);
-    _mm512_mask_storeu_ps(out, mask, sum);
-}
-
-// One row times the panels: y[n] (+)= x[k] · packed, then the epilogue. Four panels (64 columns)
-// at a time, each one zmm chain of FMAs in p's order from y's old value (or 0): the AVX2
-// row_times_panels' order, and so `tile`'s.
-AVX512 static void row_times_panels(const float *x, const float *packed, float *y, long n, long k, int accumulate,
-                                    epilogue post) {
-    long panels = (n + 15) / 16, j = 0;
-    for (; j + 4 <= panels; j += 4) {
-        const float *p0 = packed + j * k * 16, *p1 = p0 + k * 16, *p2 = p1 + k * 16, *p3 = p2 + k * 16;
-        __mmask16 m0 = first_lanes(n - j * 16), m1 = first_lanes(n - (j + 1) * 16);
-        __mmask16 m2 = first_lanes(n - (j + 2) * 16), m3 = first_lanes(n - (j + 3) * 16);
-        float *y0 = y + j * 16;
-        __m512 s0 = accumulate ? _mm512_maskz_loadu_ps(m0, y0) : _mm512_setzero_ps();
-        __m512 s1 = accumulate ? _mm512_maskz_loadu_ps(m1, y0 + 16) : _mm512_setzero_ps();
-        __m512 s2 = accumulate ? _mm512_maskz_loadu_ps(m2, y0 + 32) : _mm512_setzero_ps();
-        __m512 s3 = accumulate ? _mm512_maskz_loadu_ps(m3, y0 + 48) : _mm512_setzero_ps();
-        for (long p = 0; p < k; p++) {
-            __m512 xp = _mm512_set1_ps(x[p]);
-            s0 = _mm512_fmadd_ps(xp, _mm512_loadu_ps(p0 + p * 16), s0);
-            s1 = _mm512_fmadd_ps(xp, _mm512_loadu_ps(p1 + p * 16), s1);
-            s2 = _mm512_fmadd_ps(xp, _mm512_loadu_ps(p2 + p * 16), s2);
-            s3 = _mm512_fmadd_ps(xp, _mm512_loadu_ps(p3 + p * 16), s3);
-        }
-        const float *bias = post.bias ? post.bias + j * 16 : 0;
-        store_row(y0, s0, m0, bias, post.relu);
-        store_row(y0 + 16, s1, m1, bias ? bias + 16 : 0, post.relu);
-        store_row(y0 + 32, s2, m2, bias ? bias + 32 : 0, post.relu);
-        store_row(y0 + 48, s3, m3, bias ? bias + 48 : 0, post.relu);
-    }
-    for (; j < panels; j++) {
-        const float *panel = packed + j * k * 16;
-        __mmask16 mask = first_lanes(n - j * 16);
-        __m512 sum = accumulate ? _mm512_maskz_loadu_ps(mask, y + j * 16) : _mm512_setzero_ps();
-        for (long p = 0; p < k; p++) sum = _mm512_fmadd_ps(_mm512_set1_ps(x[p]), _mm512_loadu_ps(panel + p * 16), sum);
-        store_row(y + j * 16, sum, mask, post.bias ? post.bias + j * 16 : 0, post.relu);
     }
 }
 
@@ -245,10 +203,8 @@ AVX512 void nnb_row_times_matrix_avx512(const float *x, const float *b, long ldb
 
 AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
                                     int accumulate, const float *bias, int relu) {
-    if (m == 1) {
-        row_times_panels(a, packed, c, n, k, accumulate, (epilogue){bias, relu});
-        return;
-    }
+    // (One row takes the AVX2 kernel's row-times-panels product at both levels: see
+    // nnb_sgemm_packed in kernels.c. Here it would be a block of one row.)
     long panels = (n + 15) / 16, chunk = nnb_packed_k_chunk(n, k);
     // k-chunks outermost (one chunk unless the panels outgrow L2: nnb_packed_k_chunk), then row
     // blocks, then panels: a block of rows of a stays in L1 while the chunk's panels, in L2, pass
@@ -257,13 +213,14 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
     for (long first = 0;;) {
         long length = k - first < chunk ? k - first : chunk, last = first + length >= k;
         epilogue post = last ? (epilogue){bias, relu} : (epilogue){0, 0};
+        const runs layout = {1, 0, 1, 0, length};
         for (long i = 0; i < m; i += MAX_ROWS) {
             long rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
             const float *starts[MAX_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda + first;
             for (long j = 0; j < panels;) {
                 long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
-                block(rows, group, starts, (runs){1, 0, 1, 0, length}, packed + (j * k + first) * 16, 16, k * 16,
+                block(rows, group, starts, &layout, packed + (j * k + first) * 16, 16, k * 16,
                       c + i * ldc + j * 16, ldc, width, accumulate || first > 0,
                       (epilogue){post.bias ? post.bias + j * 16 : 0, post.relu});
                 j += group;
@@ -281,7 +238,7 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
                                    const float *bias, int relu) {
     long k = row_runs * column_runs * span, panels = (n + 15) / 16;
     long per_image = output_height * output_width;
-    runs layout = {row_runs, row_step, column_runs, column_step, span};
+    const runs layout = {row_runs, row_step, column_runs, column_step, span};
     // The next pixel's position, advanced one pixel at a time (no division per pixel).
     long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
     for (long i = 0; i < count; i += MAX_ROWS) {
@@ -296,7 +253,7 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
         }
         for (long j = 0; j < panels;) {
             long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
-            block(rows, group, starts, layout, packed + j * k * 16, 16, k * 16, c + i * ldc + j * 16, ldc, width, 0,
+            block(rows, group, starts, &layout, packed + j * k * 16, 16, k * 16, c + i * ldc + j * 16, ldc, width, 0,
                   (epilogue){bias ? bias + j * 16 : 0, relu});
             j += group;
         }
