@@ -395,6 +395,10 @@ AVX2 void nnb_conv_packed(const float *x, long input_height, long input_width, l
 }
 
 AVX2 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) {
+        nnb_max_window_avx512(corner, rows, row_step, columns, column_step, channels, out);
+        return;
+    }
     long c = 0;
     for (; c + 8 <= channels; c += 8) {
         __m256 best = _mm256_set1_ps(-__builtin_inff());
@@ -468,10 +472,17 @@ AVX2 static inline void map8(float *x, long count, __m256 (*function)(__m256)) {
     }
 }
 
-AVX2 void nnb_sigmoid(float *x, long count) { map8(x, count, sigmoid8); }
-AVX2 void nnb_tanh(float *x, long count) { map8(x, count, tanh8); }
+AVX2 void nnb_sigmoid(float *x, long count) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_sigmoid_avx512(x, count); return; }
+    map8(x, count, sigmoid8);
+}
+AVX2 void nnb_tanh(float *x, long count) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_tanh_avx512(x, count); return; }
+    map8(x, count, tanh8);
+}
 
 AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_lstm_gates_avx512(z, c, h, units); return; }
     // Two passes: the four gates and the new cell state, then h. In one pass, tanh(c') waited
     // on the gates of its own lanes, and the out-of-order window could hold barely two such
     // chains (90 cycles per 8 units). Split, every iteration of each pass is independent.
@@ -497,6 +508,39 @@ AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
         _mm256_storeu_ps(hOut, _mm256_mul_ps(o, tanh8(cell)));
         c[u] = cellOut[0];
         h[u] = hOut[0];
+    }
+}
+
+// The first min(count, 8) floats at p, zeros after: a whole vector, or a masked load that reads
+// nothing past the count (vmaskmovps, slow as a store on AMD, so only for the tail).
+AVX2 static inline __m256 load8(const float *p, long count) {
+    if (count >= 8) return _mm256_loadu_ps(p);
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
+
+// Stores the first min(count, 8) lanes of v at p.
+AVX2 static inline void store8(float *p, __m256 v, long count) {
+    if (count >= 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v);
+}
+
+AVX2 void nnb_gru_gates(float *x, const float *r, float *h, long units) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gru_gates_avx512(x, r, h, units); return; }
+    // Two passes, as the LSTM's: z and ĥ (stored over x's z and h thirds), then h'. The last,
+    // partial group runs the same code on masked loads (zeros in the unused lanes).
+    for (long u = 0; u < units; u += 8) {
+        long n = units - u;
+        __m256 z = sigmoid8(_mm256_add_ps(load8(x + u, n), load8(r + u, n)));
+        __m256 reset = sigmoid8(_mm256_add_ps(load8(x + units + u, n), load8(r + units + u, n)));
+        __m256 candidate = tanh8(_mm256_fmadd_ps(reset, load8(r + 2 * units + u, n), load8(x + 2 * units + u, n)));
+        store8(x + u, z, n);
+        store8(x + 2 * units + u, candidate, n);
+    }
+    for (long u = 0; u < units; u += 8) {
+        long n = units - u;
+        __m256 z = load8(x + u, n), candidate = load8(x + 2 * units + u, n);
+        // z·h + (1 − z)·ĥ = ĥ + z·(h − ĥ): one FMA, and h' = h exactly when z = 1.
+        store8(h + u, _mm256_fmadd_ps(z, _mm256_sub_ps(load8(h + u, n), candidate), candidate), n);
     }
 }
 
@@ -573,6 +617,15 @@ void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *y, lo
         for (long p = 0; p < k; p++) sum += x[p] * b[p * ldb + j];
         if (bias) sum += bias[j];
         y[j] = relu && sum < 0 ? 0.0f : sum;
+    }
+}
+void nnb_gru_gates(float *x, const float *r, float *h, long units) {
+    for (long u = 0; u < units; u++) {
+        float z = 1.0f / (1.0f + expf(-(x[u] + r[u]))), reset = 1.0f / (1.0f + expf(-(x[units + u] + r[units + u])));
+        float candidate = tanhf(fmaf(reset, r[2 * units + u], x[2 * units + u]));
+        x[u] = z;
+        x[2 * units + u] = candidate;
+        h[u] = fmaf(z, h[u] - candidate, candidate);
     }
 }
 void nnb_lstm_gates(float *z, float *c, float *h, long units) {

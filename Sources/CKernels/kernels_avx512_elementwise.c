@@ -1,0 +1,167 @@
+// AVX-512 (F, BW, VL, DQ) twins of the element-wise kernels in kernels.c: the recurrent gates
+// (exp, sigmoid, tanh, the fused LSTM and GRU gate passes) and max pooling's window, 16 lanes
+// wide. Compiled per function (target attribute), never with global flags, so the binary still
+// runs on any x86-64; the public entry points in kernels.c call these when
+// nnb_elementwise_kernel_level() is NNB_KERNELS_AVX512.
+//
+// Every function here computes each lane with exactly the operations, operand order and
+// constants of its AVX2 twin (one more width, nothing else), so the two paths give the same bits:
+// a model's output does not change with the CPU's vector width. Tails run through masked loads
+// and stores of the same vector code, so an element's value never depends on the count, the
+// batch or its position.
+#include "CKernels.h"
+#include <stdatomic.h>
+
+// The level the tests force (or -1 for none). Test-only: a process sets it from one thread,
+// around calls it makes itself; production code never writes it.
+static _Atomic int forced_level = -1;
+
+int nnb_elementwise_kernel_level(void) {
+    int forced = atomic_load_explicit(&forced_level, memory_order_relaxed);
+    return forced >= 0 ? forced : nnb_kernel_level();
+}
+
+int nnb_force_elementwise_level_for_tests(int level) {
+    if (level == -1) {
+        atomic_store_explicit(&forced_level, -1, memory_order_relaxed);
+        return 1;
+    }
+    if (level < NNB_KERNELS_AVX2 || level > NNB_KERNELS_AVX512 || level > nnb_cpu_kernel_level()) return 0;
+    atomic_store_explicit(&forced_level, level, memory_order_relaxed);
+    return 1;
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+// The first `count` lanes (count < 16) of a 16-lane vector.
+AVX512 static inline __mmask16 first_lanes(long count) { return (__mmask16)((1u << count) - 1u); }
+
+// exp8 of kernels.c, 16 lanes: Cephes's expf, n = round(x / ln 2) by the 1.5·2^23 trick, a
+// degree-6 polynomial on the remainder, 2^n built in the exponent bits. The same clamp (x second,
+// so NaN stays NaN: vmaxps/vminps return their second operand when either is NaN), the same
+// FMA-folded range reduction, the same polynomial in the same order: bit for bit exp8's result.
+AVX512 static inline __m512 exp16(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-87.3f), _mm512_min_ps(_mm512_set1_ps(88.3f), x));
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    __m512 shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+    __m512 fx = _mm512_sub_ps(shifted, magic);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fmadd_ps(fx, _mm512_set1_ps(2.12194440e-4f), x);
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_add_ps(_mm512_fmadd_ps(y, z, x), _mm512_set1_ps(1.0f));
+    __m512i bits = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000 - 127));
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(_mm512_slli_epi32(bits, 23)));
+}
+
+// 1 / (1 + e^-x), an exact division as sigmoid8's.
+AVX512 static inline __m512 sigmoid16(__m512 v) {
+    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+// tanh(x) = 2σ(2x) − 1, as tanh8.
+AVX512 static inline __m512 tanh16(__m512 v) {
+    __m512 e = exp16(_mm512_mul_ps(_mm512_set1_ps(-2.0f), v));
+    __m512 s = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    return _mm512_fmsub_ps(_mm512_set1_ps(2.0f), s, _mm512_set1_ps(1.0f));
+}
+
+AVX512 void nnb_sigmoid_avx512(float *x, long count) {
+    long i = 0;
+    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(x + i, sigmoid16(_mm512_loadu_ps(x + i)));
+    if (i < count) {
+        __mmask16 m = first_lanes(count - i);
+        _mm512_mask_storeu_ps(x + i, m, sigmoid16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+AVX512 void nnb_tanh_avx512(float *x, long count) {
+    long i = 0;
+    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(x + i, tanh16(_mm512_loadu_ps(x + i)));
+    if (i < count) {
+        __mmask16 m = first_lanes(count - i);
+        _mm512_mask_storeu_ps(x + i, m, tanh16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+AVX512 void nnb_lstm_gates_avx512(float *z, float *c, float *h, long units) {
+    // Two passes, as the AVX2 kernel: the gates and c', then h' = o·tanh(c'), so that every
+    // iteration of each pass is independent of the others. The last, partial group of units runs
+    // the same code under a mask.
+    float *activated_o = z + 3 * units;
+    for (long u = 0; u < units; u += 16) {
+        __mmask16 m = units - u >= 16 ? (__mmask16)0xFFFF : first_lanes(units - u);
+        __m512 i = sigmoid16(_mm512_maskz_loadu_ps(m, z + u)), f = sigmoid16(_mm512_maskz_loadu_ps(m, z + units + u));
+        __m512 g = tanh16(_mm512_maskz_loadu_ps(m, z + 2 * units + u)), o = sigmoid16(_mm512_maskz_loadu_ps(m, z + 3 * units + u));
+        _mm512_mask_storeu_ps(c + u, m, _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + u), _mm512_mul_ps(i, g)));
+        _mm512_mask_storeu_ps(activated_o + u, m, o);
+    }
+    for (long u = 0; u < units; u += 16) {
+        __mmask16 m = units - u >= 16 ? (__mmask16)0xFFFF : first_lanes(units - u);
+        __m512 o = _mm512_maskz_loadu_ps(m, activated_o + u);
+        _mm512_mask_storeu_ps(h + u, m, _mm512_mul_ps(o, tanh16(_mm512_maskz_loadu_ps(m, c + u))));
+    }
+}
+
+AVX512 void nnb_gru_gates_avx512(float *x, const float *r, float *h, long units) {
+    // Two passes, as the AVX2 kernel: the update gate z and the candidate ĥ (stored over x's h
+    // third), then h' = z·h + (1 − z)·ĥ.
+    for (long u = 0; u < units; u += 16) {
+        __mmask16 m = units - u >= 16 ? (__mmask16)0xFFFF : first_lanes(units - u);
+        __m512 z = sigmoid16(_mm512_add_ps(_mm512_maskz_loadu_ps(m, x + u), _mm512_maskz_loadu_ps(m, r + u)));
+        __m512 reset = sigmoid16(_mm512_add_ps(_mm512_maskz_loadu_ps(m, x + units + u), _mm512_maskz_loadu_ps(m, r + units + u)));
+        __m512 candidate = tanh16(_mm512_fmadd_ps(reset, _mm512_maskz_loadu_ps(m, r + 2 * units + u),
+                                                  _mm512_maskz_loadu_ps(m, x + 2 * units + u)));
+        _mm512_mask_storeu_ps(x + u, m, z);
+        _mm512_mask_storeu_ps(x + 2 * units + u, m, candidate);
+    }
+    for (long u = 0; u < units; u += 16) {
+        __mmask16 m = units - u >= 16 ? (__mmask16)0xFFFF : first_lanes(units - u);
+        __m512 z = _mm512_maskz_loadu_ps(m, x + u), candidate = _mm512_maskz_loadu_ps(m, x + 2 * units + u);
+        __m512 previous = _mm512_maskz_loadu_ps(m, h + u);
+        // z·h + (1 − z)·ĥ = ĥ + z·(h − ĥ): one FMA, and h' = h exactly when z = 1.
+        _mm512_mask_storeu_ps(h + u, m, _mm512_fmadd_ps(z, _mm512_sub_ps(previous, candidate), candidate));
+    }
+}
+
+AVX512 void nnb_max_window_avx512(const float *corner, long rows, long row_step, long columns, long column_step, long channels,
+                                  float *out) {
+    // 64 channels at a time (four independent max chains), then 16, then the rest under a mask.
+    // Each lane is max(cell, best) over the cells in the same order as the AVX2 kernel: NaN cells
+    // passed over, and of two equal zeros the same one kept.
+    const __m512 lowest = _mm512_set1_ps(-__builtin_inff());
+    long c = 0;
+    for (; c + 64 <= channels; c += 64) {
+        __m512 b0 = lowest, b1 = lowest, b2 = lowest, b3 = lowest;
+        for (long r = 0; r < rows; r++)
+            for (long q = 0; q < columns; q++) {
+                const float *cell = corner + r * row_step + q * column_step + c;
+                b0 = _mm512_max_ps(_mm512_loadu_ps(cell), b0);
+                b1 = _mm512_max_ps(_mm512_loadu_ps(cell + 16), b1);
+                b2 = _mm512_max_ps(_mm512_loadu_ps(cell + 32), b2);
+                b3 = _mm512_max_ps(_mm512_loadu_ps(cell + 48), b3);
+            }
+        _mm512_storeu_ps(out + c, b0);
+        _mm512_storeu_ps(out + c + 16, b1);
+        _mm512_storeu_ps(out + c + 32, b2);
+        _mm512_storeu_ps(out + c + 48, b3);
+    }
+    for (; c < channels; c += 16) {
+        __mmask16 m = channels - c >= 16 ? (__mmask16)0xFFFF : first_lanes(channels - c);
+        __m512 best = lowest;
+        for (long r = 0; r < rows; r++)
+            for (long q = 0; q < columns; q++) best = _mm512_max_ps(_mm512_maskz_loadu_ps(m, corner + r * row_step + q * column_step + c), best);
+        _mm512_mask_storeu_ps(out + c, m, best);
+    }
+}
+
+#endif
