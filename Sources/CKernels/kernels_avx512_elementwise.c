@@ -1,6 +1,6 @@
 // AVX-512 (F, BW, VL, DQ) twins of the element-wise kernels in kernels.c: the recurrent gates
-// (exp, sigmoid, tanh, the fused LSTM and GRU gate passes) and max pooling's window, 16 lanes
-// wide. Compiled per function (target attribute), never with global flags, so the binary still
+// (exp, sigmoid, tanh, the fused LSTM and GRU gate passes), gelu, softmax and max pooling's
+// window, 16 lanes wide. Compiled per function (target attribute), never with global flags, so the binary still
 // runs on any x86-64; the public entry points in kernels.c call these when
 // nnb_elementwise_kernel_level() is NNB_KERNELS_AVX512.
 //
@@ -10,6 +10,7 @@
 // and stores of the same vector code, so an element's value never depends on the count, the
 // batch or its position.
 #include "CKernels.h"
+#include <math.h>
 #include <stdatomic.h>
 
 // The level the tests force (or -1 for none). Test-only: a process sets it from one thread,
@@ -29,6 +30,20 @@ int nnb_force_elementwise_level_for_tests(int level) {
     if (level < NNB_KERNELS_AVX2 || level > NNB_KERNELS_AVX512 || level > nnb_cpu_kernel_level()) return 0;
     atomic_store_explicit(&forced_level, level, memory_order_relaxed);
     return 1;
+}
+
+void nnb_softmax_row_exact(float *x, long length, int log_softmax) {
+    float peak = -INFINITY;
+    for (long i = 0; i < length; i++) peak = x[i] > peak ? x[i] : peak;
+    if (!isfinite(peak)) peak = 0;
+    double sum = 0;
+    for (long i = 0; i < length; i++) sum += (double)expf(x[i] - peak);
+    if (log_softmax) {
+        float logSum = (float)log(sum);
+        for (long i = 0; i < length; i++) x[i] = x[i] - peak - logSum;
+    } else {
+        for (long i = 0; i < length; i++) x[i] = (float)((double)expf(x[i] - peak) / sum);
+    }
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -130,6 +145,97 @@ AVX512 void nnb_gru_gates_avx512(float *x, const float *r, float *h, long units)
         __m512 previous = _mm512_maskz_loadu_ps(m, h + u);
         // z·h + (1 − z)·ĥ = ĥ + z·(h − ĥ): one FMA, and h' = h exactly when z = 1.
         _mm512_mask_storeu_ps(h + u, m, _mm512_fmadd_ps(z, _mm512_sub_ps(previous, candidate), candidate));
+    }
+}
+
+// erfc8 of kernels.c, 16 lanes: Numerical Recipes' erfcc, the same operations in the same order.
+AVX512 static inline __m512 erfc16(__m512 z) {
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(0.5f), z, _mm512_set1_ps(1.0f)));
+    __m512 p = _mm512_set1_ps(0.17087277f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+    return _mm512_mul_ps(t, exp16(_mm512_fnmadd_ps(z, z, p)));
+}
+
+// gelu8 of kernels.c, 16 lanes.
+AVX512 static inline __m512 gelu16(__m512 x) {
+    __m512 magnitude = _mm512_andnot_ps(_mm512_set1_ps(-0.0f), x);
+    __m512 e = erfc16(_mm512_mul_ps(magnitude, _mm512_set1_ps(0.70710678118654752f)));
+    __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+    __m512 onePlusErf = _mm512_mask_blend_ps(positive, e, _mm512_sub_ps(_mm512_set1_ps(2.0f), e));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), onePlusErf);
+}
+
+AVX512 void nnb_gelu_avx512(float *x, long count) {
+    for (long i = 0; i < count; i += 16) {
+        __mmask16 m = count - i >= 16 ? (__mmask16)0xFFFF : first_lanes(count - i);
+        _mm512_mask_storeu_ps(x + i, m, gelu16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+// e's 16 floats as two vectors of 8 doubles.
+AVX512 static inline __m512d low_doubles(__m512 e) { return _mm512_cvtps_pd(_mm512_castps512_ps256(e)); }
+AVX512 static inline __m512d high_doubles(__m512 e) { return _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)); }
+
+AVX512 void nnb_softmax_avx512(float *x, long rows, long length, int log) {
+    // nnb_softmax's steps and order: the peak, Σ e^(x − peak) as sixteen partial double sums
+    // (element i into sum i mod 16) added in lane order, then e·(1/Σ) in double, or x − peak −
+    // log Σ.
+    for (long row = 0; row < rows; row++, x += length) {
+        __m512 best = _mm512_set1_ps(-__builtin_inff());
+        for (long i = 0; i < length; i += 16) {
+            __mmask16 m = length - i >= 16 ? (__mmask16)0xFFFF : first_lanes(length - i);
+            best = _mm512_mask_max_ps(best, m, _mm512_maskz_loadu_ps(m, x + i), best);
+        }
+        float lanes[16];
+        _mm512_storeu_ps(lanes, best);
+        float peak = lanes[0];
+        for (int q = 1; q < 16; q++) peak = lanes[q] > peak ? lanes[q] : peak;
+        if (!(peak - peak == 0.0f)) {
+            // ±∞, or no number at all: exp16's clamp would make e^∞ and e^−∞ finite.
+            nnb_softmax_row_exact(x, length, log);
+            continue;
+        }
+        peak += 0.0f;  // −0 → +0: which zero the lanes kept must not matter
+        __m512 shift = _mm512_set1_ps(peak);
+        __m512d low = _mm512_setzero_pd(), high = _mm512_setzero_pd();
+        for (long i = 0; i < length; i += 16) {
+            __mmask16 m = length - i >= 16 ? (__mmask16)0xFFFF : first_lanes(length - i);
+            // Lanes past the row add exactly zero, and so does d = x − peak below −87.3 (see
+            // nnb_softmax).
+            __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), shift);
+            __mmask16 kept = m & (__mmask16)~_mm512_cmp_ps_mask(d, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+            __m512 e = _mm512_maskz_mov_ps(kept, exp16(d));
+            low = _mm512_add_pd(low, low_doubles(e));
+            high = _mm512_add_pd(high, high_doubles(e));
+            if (!log) _mm512_mask_storeu_ps(x + i, m, e);
+        }
+        double partial[16], sum = 0;
+        _mm512_storeu_pd(partial, low);
+        _mm512_storeu_pd(partial + 8, high);
+        for (int q = 0; q < 16; q++) sum += partial[q];
+        if (log) {
+            __m512 logSum = _mm512_set1_ps((float)__builtin_log(sum));
+            for (long i = 0; i < length; i += 16) {
+                __mmask16 m = length - i >= 16 ? (__mmask16)0xFFFF : first_lanes(length - i);
+                _mm512_mask_storeu_ps(x + i, m, _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), shift), logSum));
+            }
+        } else {
+            __m512d scale = _mm512_set1_pd(1.0 / sum);
+            for (long i = 0; i < length; i += 16) {
+                __mmask16 m = length - i >= 16 ? (__mmask16)0xFFFF : first_lanes(length - i);
+                __m512 e = _mm512_maskz_loadu_ps(m, x + i);
+                __m256 a = _mm512_cvtpd_ps(_mm512_mul_pd(low_doubles(e), scale)), b = _mm512_cvtpd_ps(_mm512_mul_pd(high_doubles(e), scale));
+                _mm512_mask_storeu_ps(x + i, m, _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1));
+            }
+        }
     }
 }
 

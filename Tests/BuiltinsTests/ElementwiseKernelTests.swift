@@ -230,6 +230,105 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// gelu (exact, Keras's default) against double precision, x/2 · (1 + erf(x/√2)) with erfc on
+    /// the negative side: within 2e-7 · (1 + |gelu|) everywhere (the fixtures' measure; about 2
+    /// ulp of 1), and within 1e-5 relative for −9 ≤ x < 0, where the value is small but must not
+    /// be lost to cancellation. NaN and −∞ give NaN, ∞ gives ∞, −0 gives −0; the AVX-512 kernel
+    /// gives the AVX2 kernel's bits, a tail lane a full vector's.
+    func testGeluAgainstDoublePrecisionAndAcrossPaths() {
+        let inputs = probeValues() + stride(from: -12, through: 12, by: 0.0137).map { Float($0) }
+        var results: [[Float]] = []
+        for path in paths {
+            var y = inputs
+            at(path) { nnb_gelu(&y, y.count) }
+            for (index, x) in inputs.enumerated() {
+                let v = Double(x)
+                let want = v >= 0 ? 0.5 * v * (2 - Foundation.erfc(v / 2.0.squareRoot())) : 0.5 * v * Foundation.erfc(-v / 2.0.squareRoot())
+                if x.isNaN || x == -.infinity {
+                    XCTAssertTrue(y[index].isNaN, "path \(path): gelu(\(x)) = \(y[index]), expected NaN as Keras gives")
+                } else if x == .infinity {
+                    XCTAssertEqual(y[index], .infinity, "path \(path)")
+                } else {
+                    XCTAssertLessThanOrEqual(abs(Double(y[index]) - want), 2e-7 * (1 + abs(want)), "path \(path): gelu(\(x)) = \(y[index]), expected \(want)")
+                    if x >= -9, x < 0, abs(want) >= Double(Float.leastNormalMagnitude) {
+                        XCTAssertLessThanOrEqual(abs(Double(y[index]) - want) / abs(want), 1e-5, "path \(path): gelu(\(x)) = \(y[index]), expected \(want)")
+                    }
+                }
+            }
+            XCTAssertEqual(y[inputs.firstIndex(of: 0)! + 1].bitPattern, (-0.0 as Float).bitPattern, "path \(path): gelu(−0) is −0")
+            var prefix = Array(inputs.prefix(37))
+            at(path) { nnb_gelu(&prefix, 37) }
+            assertSameBits(prefix, Array(y.prefix(37)), "gelu, path \(path): a tail of 37")
+            results.append(y)
+        }
+        if results.count == 2 { assertSameBits(results[1], results[0], "gelu") }
+    }
+
+    /// Softmax and log-softmax over rows of many lengths (every tail of 8 and 16), values up to
+    /// ±60 and masked-out −1e9 entries, against double precision: softmax within 4e-7 + |x − max|
+    /// · 2^-24 relative where the value is over 1e-30 (the second term is float's rounding of x −
+    /// max, which Keras's float arithmetic has too), log-softmax within 2e-6 · (1 + |value|); each
+    /// row's bits the same alone or among other rows, and the AVX-512 kernel giving the AVX2
+    /// kernel's bits.
+    func testSoftmaxAgainstDoublePrecisionAndAcrossPaths() {
+        var generator = SplitMix(seed: 12)
+        for length in [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 100, 128, 129] {
+            let rows = 5
+            let input = (0..<(rows * length)).map { index -> Float in
+                index % 11 == 3 ? -1e9 : generator.uniform(-60, 60)
+            }
+            for log in [false, true] {
+                var results: [[Float]] = []
+                for path in paths {
+                    var y = input
+                    at(path) { nnb_softmax(&y, rows, length, log ? 1 : 0) }
+                    for row in 0..<rows {
+                        let x = input[(row * length)..<((row + 1) * length)].map(Double.init)
+                        let peak = x.max()!
+                        let sum = x.reduce(0) { $0 + Foundation.exp($1 - peak) }
+                        for i in 0..<length {
+                            let got = Double(y[row * length + i])
+                            if log {
+                                let want = x[i] - peak - Foundation.log(sum)
+                                XCTAssertLessThanOrEqual(abs(got - want), 2e-6 * (1 + abs(want)), "path \(path), length \(length), row \(row), [\(i)]: log-softmax \(got), expected \(want)")
+                            } else {
+                                let want = Foundation.exp(x[i] - peak) / sum
+                                if want > 1e-30 {
+                                    XCTAssertLessThanOrEqual(abs(got - want) / want, 4e-7 + abs(x[i] - peak) * 0x1p-24, "path \(path), length \(length), row \(row), [\(i)]: softmax \(got), expected \(want)")
+                                } else {
+                                    XCTAssertTrue(want == 0 ? got == 0 : got < 1e-30, "path \(path), length \(length), row \(row), [\(i)]: softmax \(got), expected \(want)")
+                                }
+                            }
+                        }
+                        var alone = Array(input[(row * length)..<((row + 1) * length)])
+                        at(path) { nnb_softmax(&alone, 1, length, log ? 1 : 0) }
+                        assertSameBits(alone, Array(y[(row * length)..<((row + 1) * length)]), "path \(path), length \(length): row \(row) alone")
+                    }
+                    results.append(y)
+                }
+                if results.count == 2 { assertSameBits(results[1], results[0], "softmax (log \(log)), length \(length)") }
+            }
+        }
+    }
+
+    /// Rows the vector kernels must not run through exp's clamp give what the scalar formula
+    /// (and Keras) gives: ∞ in a row makes its own entry NaN and the others 0, a row of −∞ is NaN,
+    /// NaN anywhere makes the row NaN, and −∞ among numbers, or a masked-out −1e9, gives exactly
+    /// 0 (not exp's clamped 2^−126 over the sum).
+    func testSoftmaxOfInfiniteAndNaNRows() {
+        for path in paths {
+            var rows: [Float] = [.infinity, 1, 2, -.infinity, -.infinity, -.infinity, .nan, 1, 2, -.infinity, 0, 1, -1e9, 0, 1]
+            at(path) { nnb_softmax(&rows, 5, 3, 0) }
+            XCTAssertTrue(rows[0].isNaN, "path \(path): softmax of ∞ among numbers, found \(rows[0])")
+            XCTAssertEqual(Array(rows[1...2]), [0, 0], "path \(path): the numbers beside ∞")
+            XCTAssertTrue(rows[3...5].allSatisfy(\.isNaN), "path \(path): a row of −∞, found \(rows[3...5])")
+            XCTAssertTrue(rows[6...8].allSatisfy(\.isNaN), "path \(path): a row holding NaN, found \(rows[6...8])")
+            XCTAssertEqual(rows[9], 0, "path \(path): −∞ beside numbers gives 0, found \(rows[9])")
+            XCTAssertEqual(Double(rows[11]), 1 / (1 + Foundation.exp(-1.0)), accuracy: 1e-7, "path \(path)")
+            XCTAssertEqual(rows[12], 0, "path \(path): a masked-out −1e9 gives 0, found \(rows[12])")
+        }
+    }
+
     /// The hook refuses what cannot run: a level above this CPU's, or baseline (no C kernels).
     func testForcingALevelTheCPULacksIsRefused() {
         XCTAssertEqual(nnb_force_elementwise_level_for_tests(NNB_KERNELS_BASELINE), 0)
