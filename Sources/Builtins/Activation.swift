@@ -157,7 +157,9 @@ public enum Activation: Sendable, Equatable {
             let alpha: Float = 1.6732632423543772, scale: Float = 1.0507009873554805
             for i in 0..<count { x[i] = x[i] > 0 ? scale * x[i] : scale * alpha * Foundation.expm1(x[i]) }
         case let .gelu(approximate):
-            if approximate {
+            if !approximate, Gemm.useAVX2Kernels {
+                nnb_gelu(x, count)
+            } else if approximate {
                 let c = Float((2 / Double.pi).squareRoot())
                 for i in 0..<count {
                     let v = x[i]
@@ -231,6 +233,10 @@ public enum Activation: Sendable, Equatable {
 
     /// Softmax (or log-softmax) of `length` values in place, max-shifted for stability.
     static func softmaxRow(_ x: UnsafeMutablePointer<Float>, length: Int, log: Bool) {
+        if Gemm.useAVX2Kernels {
+            nnb_softmax(x, 1, length, log ? 1 : 0)
+            return
+        }
         var peak = -Float.infinity
         for i in 0..<length { peak = Swift.max(peak, x[i]) }
         if !peak.isFinite { peak = 0 }

@@ -461,6 +461,10 @@ void nnb_conv_packed(const float *x, long input_height, long input_width, long c
 }
 
 AVX2 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) {
+        nnb_max_window_avx512(corner, rows, row_step, columns, column_step, channels, out);
+        return;
+    }
     long c = 0;
     for (; c + 8 <= channels; c += 8) {
         __m256 best = _mm256_set1_ps(-__builtin_inff());
@@ -534,10 +538,17 @@ AVX2 static inline void map8(float *x, long count, __m256 (*function)(__m256)) {
     }
 }
 
-AVX2 void nnb_sigmoid(float *x, long count) { map8(x, count, sigmoid8); }
-AVX2 void nnb_tanh(float *x, long count) { map8(x, count, tanh8); }
+AVX2 void nnb_sigmoid(float *x, long count) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_sigmoid_avx512(x, count); return; }
+    map8(x, count, sigmoid8);
+}
+AVX2 void nnb_tanh(float *x, long count) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_tanh_avx512(x, count); return; }
+    map8(x, count, tanh8);
+}
 
 AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_lstm_gates_avx512(z, c, h, units); return; }
     // Two passes: the four gates and the new cell state, then h. In one pass, tanh(c') waited
     // on the gates of its own lanes, and the out-of-order window could hold barely two such
     // chains (90 cycles per 8 units). Split, every iteration of each pass is independent.
@@ -563,6 +574,138 @@ AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
         _mm256_storeu_ps(hOut, _mm256_mul_ps(o, tanh8(cell)));
         c[u] = cellOut[0];
         h[u] = hOut[0];
+    }
+}
+
+// The first min(count, 8) floats at p, zeros after: a whole vector, or a masked load that reads
+// nothing past the count (vmaskmovps, slow as a store on AMD, so only for the tail).
+AVX2 static inline __m256 load8(const float *p, long count) {
+    if (count >= 8) return _mm256_loadu_ps(p);
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
+
+// Stores the first min(count, 8) lanes of v at p.
+AVX2 static inline void store8(float *p, __m256 v, long count) {
+    if (count >= 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v);
+}
+
+AVX2 void nnb_gru_gates(float *x, const float *r, float *h, long units) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gru_gates_avx512(x, r, h, units); return; }
+    // Two passes, as the LSTM's: z and ĥ (stored over x's z and h thirds), then h'. The last,
+    // partial group runs the same code on masked loads (zeros in the unused lanes).
+    for (long u = 0; u < units; u += 8) {
+        long n = units - u;
+        __m256 z = sigmoid8(_mm256_add_ps(load8(x + u, n), load8(r + u, n)));
+        __m256 reset = sigmoid8(_mm256_add_ps(load8(x + units + u, n), load8(r + units + u, n)));
+        __m256 candidate = tanh8(_mm256_fmadd_ps(reset, load8(r + 2 * units + u, n), load8(x + 2 * units + u, n)));
+        store8(x + u, z, n);
+        store8(x + 2 * units + u, candidate, n);
+    }
+    for (long u = 0; u < units; u += 8) {
+        long n = units - u;
+        __m256 z = load8(x + u, n), candidate = load8(x + 2 * units + u, n);
+        // z·h + (1 − z)·ĥ = ĥ + z·(h − ĥ): one FMA, and h' = h exactly when z = 1.
+        store8(h + u, _mm256_fmadd_ps(z, _mm256_sub_ps(load8(h + u, n), candidate), candidate), n);
+    }
+}
+
+// erfc(z) for z ≥ 0 (or NaN), Numerical Recipes' erfcc (Press et al., 2nd ed., 6.2): t = 1/(1 + z/2),
+// erfc = t·exp(−z² + P(t)) with a degree-9 Chebyshev-fitted P; relative error under 1.2e-7 for every
+// z, so 1 + erf(x) = erfc(−x) stays accurate where it is small. −z² + P(t) is one FMA (z² is not
+// rounded); exp8's clamp makes erfc(∞) = 0·e^−87.3 = 0.
+AVX2 static inline __m256 erfc8(__m256 z) {
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.5f), z, _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(0.17087277f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
+    return _mm256_mul_ps(t, exp8(_mm256_fnmadd_ps(z, z, p)));
+}
+
+// gelu(x) = x/2 · (1 + erf(x/√2)): x/2 · (2 − erfc(x/√2)) for x ≥ 0, x/2 · erfc(|x|/√2) below, so
+// the negative side keeps erfc's relative accuracy. NaN gives NaN (x ≥ 0 is false, erfc(NaN) is
+// NaN), gelu(−∞) = −∞·0 = NaN and gelu(∞) = ∞, as Keras's formula gives.
+AVX2 static inline __m256 gelu8(__m256 x) {
+    __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    __m256 e = erfc8(_mm256_mul_ps(magnitude, _mm256_set1_ps(0.70710678118654752f)));
+    __m256 positive = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ);
+    __m256 onePlusErf = _mm256_blendv_ps(e, _mm256_sub_ps(_mm256_set1_ps(2.0f), e), positive);
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), onePlusErf);
+}
+
+AVX2 void nnb_gelu(float *x, long count) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gelu_avx512(x, count); return; }
+    for (long i = 0; i < count; i += 8) store8(x + i, gelu8(load8(x + i, count - i)), count - i);
+}
+
+AVX2 void nnb_softmax(float *x, long rows, long length, int log) {
+    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_softmax_avx512(x, rows, length, log); return; }
+    // Per row: the peak (NaN passed over; a peak that is not finite counts as 0), then Σ e^(x − peak)
+    // in double, sixteen partial sums (element i into sum i mod 16, in i's order) added in lane
+    // order at the end: the AVX-512 kernel's order exactly, 4 × 4 doubles here against 2 × 8 there.
+    for (long row = 0; row < rows; row++, x += length) {
+        __m256 best = _mm256_set1_ps(-__builtin_inff());
+        for (long i = 0; i < length; i += 8) {
+            __m256 v = load8(x + i, length - i);
+            if (length - i < 8) v = _mm256_blendv_ps(v, best, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(length - i - 1)))));
+            best = _mm256_max_ps(v, best);
+        }
+        float lanes[8];
+        _mm256_storeu_ps(lanes, best);
+        float peak = lanes[0];
+        for (int q = 1; q < 8; q++) peak = lanes[q] > peak ? lanes[q] : peak;
+        if (!(peak - peak == 0.0f)) {
+            // ±∞, or no number at all: exp8's clamp would make e^∞ and e^−∞ finite.
+            nnb_softmax_row_exact(x, length, log);
+            continue;
+        }
+        peak += 0.0f;  // −0 → +0: which zero the lanes kept must not matter
+        __m256 shift = _mm256_set1_ps(peak);
+        __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+        for (long i = 0; i < length; i += 16) {
+            long n = length - i;
+            // e^d for d = x − peak, exactly 0 below −87.3 (exp8's clamp would give 2^−126 there):
+            // a masked-out −1e9 or a −∞ weighs 0, as in Keras. NaN stays NaN (the compare is false).
+            __m256 d0 = _mm256_sub_ps(load8(x + i, n), shift), d1 = _mm256_sub_ps(load8(x + i + 8, n - 8), shift);
+            __m256 e0 = _mm256_andnot_ps(_mm256_cmp_ps(d0, _mm256_set1_ps(-87.3f), _CMP_LT_OQ), exp8(d0));
+            __m256 e1 = _mm256_andnot_ps(_mm256_cmp_ps(d1, _mm256_set1_ps(-87.3f), _CMP_LT_OQ), exp8(d1));
+            if (n < 16) {
+                // Lanes past the row add exactly zero.
+                e0 = _mm256_and_ps(e0, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
+                e1 = _mm256_and_ps(e1, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))));
+            }
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e0)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e0, 1)));
+            s2 = _mm256_add_pd(s2, _mm256_cvtps_pd(_mm256_castps256_ps128(e1)));
+            s3 = _mm256_add_pd(s3, _mm256_cvtps_pd(_mm256_extractf128_ps(e1, 1)));
+            if (!log) {
+                store8(x + i, e0, n);
+                store8(x + i + 8, e1, n - 8);
+            }
+        }
+        double partial[16], sum = 0;
+        _mm256_storeu_pd(partial, s0); _mm256_storeu_pd(partial + 4, s1); _mm256_storeu_pd(partial + 8, s2); _mm256_storeu_pd(partial + 12, s3);
+        for (int q = 0; q < 16; q++) sum += partial[q];
+        if (log) {
+            __m256 logSum = _mm256_set1_ps((float)__builtin_log(sum));
+            for (long i = 0; i < length; i += 8)
+                store8(x + i, _mm256_sub_ps(_mm256_sub_ps(load8(x + i, length - i), shift), logSum), length - i);
+        } else {
+            __m256d scale = _mm256_set1_pd(1.0 / sum);
+            for (long i = 0; i < length; i += 8) {
+                __m256 e = load8(x + i, length - i);
+                __m128 low = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(e)), scale));
+                __m128 high = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)), scale));
+                store8(x + i, _mm256_insertf128_ps(_mm256_castps128_ps256(low), high, 1), length - i);
+            }
+        }
     }
 }
 
@@ -639,6 +782,21 @@ void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *y, lo
         for (long p = 0; p < k; p++) sum += x[p] * b[p * ldb + j];
         if (bias) sum += bias[j];
         y[j] = relu && sum < 0 ? 0.0f : sum;
+    }
+}
+void nnb_gelu(float *x, long count) {
+    for (long i = 0; i < count; i++) x[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0))));
+}
+void nnb_softmax(float *x, long rows, long length, int log) {
+    for (long row = 0; row < rows; row++, x += length) nnb_softmax_row_exact(x, length, log);
+}
+void nnb_gru_gates(float *x, const float *r, float *h, long units) {
+    for (long u = 0; u < units; u++) {
+        float z = 1.0f / (1.0f + expf(-(x[u] + r[u]))), reset = 1.0f / (1.0f + expf(-(x[units + u] + r[units + u])));
+        float candidate = tanhf(fmaf(reset, r[2 * units + u], x[2 * units + u]));
+        x[u] = z;
+        x[2 * units + u] = candidate;
+        h[u] = fmaf(z, h[u] - candidate, candidate);
     }
 }
 void nnb_lstm_gates(float *z, float *c, float *h, long units) {

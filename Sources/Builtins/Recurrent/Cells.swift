@@ -167,6 +167,11 @@ public struct GRUCell: RecurrentCell {
             let recurrentBias = recurrentBiasOffset.flatMap { offset in inputBias.map { $0.values.baseAddress! + offset } }
             Gemm.gemm(h, lda: units, recurrent, ldb: u3, scratch, ldc: u3, m: rows, n: u3, k: units, accumulate: false,
                       bias: recurrentBias, packed: packedRecurrent)
+            if Gemm.useAVX2Kernels, activation == .tanh, recurrentActivation == .sigmoid {
+                // Keras's default activations: one fused vector pass per row (z, r, ĥ and h').
+                for row in 0..<rows { nnb_gru_gates(projected + row * u3, scratch + row * u3, h + row * units, units) }
+                return
+            }
             for row in 0..<rows {
                 let x = projected + row * u3, r = scratch + row * u3
                 for j in 0..<(2 * units) { x[j] += r[j] }

@@ -107,6 +107,53 @@ void nnb_winograd_3x3(const float *x, long input_height, long input_width, long 
 /// (with σ(z_o)). Requires nnb_has_avx2_fma().
 void nnb_lstm_gates(float *z, float *c, float *h, long units);
 
+/// One GRU step's gate arithmetic for one row, in place, for reset_after=True with Keras's
+/// default activations (sigmoid gates, tanh candidate): x holds the input projections (bias
+/// included) of the gates z, r, h (3·units) and r the recurrent ones h·U + recurrent bias (3·units);
+/// z = σ(x_z + r_z), ρ = σ(x_r + r_r), ĥ = tanh(x_h + ρ·r_h) (one FMA), h' = ĥ + z·(h − ĥ) (one
+/// FMA; Keras's z·h + (1 − z)·ĥ). x's z and h thirds are overwritten (with z and ĥ). Requires
+/// nnb_has_avx2_fma().
+void nnb_gru_gates(float *x, const float *r, float *h, long units);
+
+/// In place: x = gelu(x) = x/2 · (1 + erf(x/√2)) (Keras's gelu, approximate=False), through
+/// Numerical Recipes' erfc (relative error under 1.2e-7), as x/2 · erfc(−x/√2) below zero so
+/// that the small side keeps its relative accuracy. Requires nnb_has_avx2_fma().
+void nnb_gelu(float *x, long count);
+
+/// In place, each of `rows` rows of `length` floats: softmax, e^(x − m) / Σ e^(x − m), or with
+/// log set log-softmax, x − m − log Σ e^(x − m), where m is the row's largest value (NaN passed
+/// over) and Σ is summed in double in a fixed order; a row whose m is not finite runs
+/// nnb_softmax_row_exact. Requires nnb_has_avx2_fma().
+void nnb_softmax(float *x, long rows, long length, int log);
+
+/// One row of nnb_softmax by the scalar formula (libm's expf, the sum in double), where exp's
+/// clamp in the vector kernels would be wrong: a row whose largest value is ±∞ or that holds no
+/// number (there the peak counts as 0, so e^∞ = ∞ and e^−∞ = 0 as Keras has them). Any CPU.
+void nnb_softmax_row_exact(float *x, long length, int log);
+
+/// The level the element-wise kernels (nnb_sigmoid, nnb_tanh, nnb_lstm_gates, nnb_gru_gates,
+/// nnb_gelu, nnb_softmax, nnb_max_window) dispatch on: nnb_kernel_level(), unless a test forced another.
+int nnb_elementwise_kernel_level(void);
+
+/// Test-only: makes the element-wise kernels above run at `level` (NNB_KERNELS_AVX2 or
+/// NNB_KERNELS_AVX512), so that a test can compare the AVX-512 kernels with their AVX2 twins in
+/// one process; -1 restores nnb_kernel_level(). Returns 0, changing nothing, for a level this CPU
+/// lacks or that has no C kernels (baseline), else 1. Not for production code: the level is
+/// process-wide, and a layer's other kernels do not follow it.
+int nnb_force_elementwise_level_for_tests(int level);
+
+/// The AVX-512 bodies of nnb_sigmoid, nnb_tanh, nnb_lstm_gates, nnb_gru_gates, nnb_gelu,
+/// nnb_softmax and nnb_max_window (kernels_avx512_elementwise.c), bit for bit their AVX2 results 16 lanes at a
+/// time. Call the entry points above, which choose; these require nnb_cpu_kernel_level() ==
+/// NNB_KERNELS_AVX512.
+void nnb_sigmoid_avx512(float *x, long count);
+void nnb_tanh_avx512(float *x, long count);
+void nnb_lstm_gates_avx512(float *z, float *c, float *h, long units);
+void nnb_gru_gates_avx512(float *x, const float *r, float *h, long units);
+void nnb_gelu_avx512(float *x, long count);
+void nnb_softmax_avx512(float *x, long rows, long length, int log);
+void nnb_max_window_avx512(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out);
+
 /// A task of nnb_parallel_for: runs item `index` of a job.
 typedef void (*nnb_task)(void *context, long index);
 
