@@ -461,7 +461,7 @@ void nnb_conv_packed(const float *x, long input_height, long input_width, long c
 }
 
 AVX2 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out) {
-    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) {
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) {
         nnb_max_window_avx512(corner, rows, row_step, columns, column_step, channels, out);
         return;
     }
@@ -539,16 +539,16 @@ AVX2 static inline void map8(float *x, long count, __m256 (*function)(__m256)) {
 }
 
 AVX2 void nnb_sigmoid(float *x, long count) {
-    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_sigmoid_avx512(x, count); return; }
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_sigmoid_avx512(x, count); return; }
     map8(x, count, sigmoid8);
 }
 AVX2 void nnb_tanh(float *x, long count) {
-    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_tanh_avx512(x, count); return; }
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_tanh_avx512(x, count); return; }
     map8(x, count, tanh8);
 }
 
 AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
-    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_lstm_gates_avx512(z, c, h, units); return; }
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_lstm_gates_avx512(z, c, h, units); return; }
     // Two passes: the four gates and the new cell state, then h. In one pass, tanh(c') waited
     // on the gates of its own lanes, and the out-of-order window could hold barely two such
     // chains (90 cycles per 8 units). Split, every iteration of each pass is independent.
@@ -591,7 +591,7 @@ AVX2 static inline void store8(float *p, __m256 v, long count) {
 }
 
 AVX2 void nnb_gru_gates(float *x, const float *r, float *h, long units) {
-    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gru_gates_avx512(x, r, h, units); return; }
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gru_gates_avx512(x, r, h, units); return; }
     // Two passes, as the LSTM's: z and ĥ (stored over x's z and h thirds), then h'. The last,
     // partial group runs the same code on masked loads (zeros in the unused lanes).
     for (long u = 0; u < units; u += 8) {
@@ -641,12 +641,12 @@ AVX2 static inline __m256 gelu8(__m256 x) {
 }
 
 AVX2 void nnb_gelu(float *x, long count) {
-    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gelu_avx512(x, count); return; }
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gelu_avx512(x, count); return; }
     for (long i = 0; i < count; i += 8) store8(x + i, gelu8(load8(x + i, count - i)), count - i);
 }
 
 AVX2 void nnb_softmax(float *x, long rows, long length, int log) {
-    if (nnb_elementwise_kernel_level() >= NNB_KERNELS_AVX512) { nnb_softmax_avx512(x, rows, length, log); return; }
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_softmax_avx512(x, rows, length, log); return; }
     // Per row: the peak (NaN passed over; a peak that is not finite counts as 0), then Σ e^(x − peak)
     // in double, sixteen partial sums (element i into sum i mod 16, in i's order) added in lane
     // order at the end: the AVX-512 kernel's order exactly, 4 × 4 doubles here against 2 × 8 there.

@@ -2,7 +2,7 @@
 // (exp, sigmoid, tanh, the fused LSTM and GRU gate passes), gelu, softmax and max pooling's
 // window, 16 lanes wide. Compiled per function (target attribute), never with global flags, so the binary still
 // runs on any x86-64; the public entry points in kernels.c call these when
-// nnb_elementwise_kernel_level() is NNB_KERNELS_AVX512.
+// nnb_kernel_level() is NNB_KERNELS_AVX512.
 //
 // Every function here computes each lane with exactly the operations, operand order and
 // constants of its AVX2 twin (one more width, nothing else), so the two paths give the same bits:
@@ -11,26 +11,6 @@
 // batch or its position.
 #include "CKernels.h"
 #include <math.h>
-#include <stdatomic.h>
-
-// The level the tests force (or -1 for none). Test-only: a process sets it from one thread,
-// around calls it makes itself; production code never writes it.
-static _Atomic int forced_level = -1;
-
-int nnb_elementwise_kernel_level(void) {
-    int forced = atomic_load_explicit(&forced_level, memory_order_relaxed);
-    return forced >= 0 ? forced : nnb_kernel_level();
-}
-
-int nnb_force_elementwise_level_for_tests(int level) {
-    if (level == -1) {
-        atomic_store_explicit(&forced_level, -1, memory_order_relaxed);
-        return 1;
-    }
-    if (level < NNB_KERNELS_AVX2 || level > NNB_KERNELS_AVX512 || level > nnb_cpu_kernel_level()) return 0;
-    atomic_store_explicit(&forced_level, level, memory_order_relaxed);
-    return 1;
-}
 
 void nnb_softmax_row_exact(float *x, long length, int log_softmax) {
     float peak = -INFINITY;

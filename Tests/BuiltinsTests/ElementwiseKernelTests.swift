@@ -11,8 +11,11 @@ final class ElementwiseKernelTests: XCTestCase {
         try XCTSkipUnless(nnb_has_avx2_fma() != 0, "this CPU has no AVX2 + FMA: the C kernels do not run here (the Swift SIMD path does)")
     }
 
+    /// The level the process chose (NNBUILD_KERNELS or the CPU's best), restored after each test.
+    let chosen = nnb_kernel_level()
+
     override func tearDown() {
-        _ = nnb_force_elementwise_level_for_tests(-1)
+        nnb_force_kernel_level(chosen)
     }
 
     /// The paths this CPU can run, AVX2 first.
@@ -27,8 +30,8 @@ final class ElementwiseKernelTests: XCTestCase {
 
     /// Runs `body` with the element-wise kernels at `level`.
     func at<R>(_ level: Int32, _ body: () -> R) -> R {
-        XCTAssertEqual(nnb_force_elementwise_level_for_tests(level), 1, "level \(level) refused")
-        defer { _ = nnb_force_elementwise_level_for_tests(-1) }
+        XCTAssertEqual(nnb_force_kernel_level(level), level, "level \(level) refused")
+        defer { nnb_force_kernel_level(chosen) }
         return body()
     }
 
@@ -329,15 +332,11 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
-    /// The hook refuses what cannot run: a level above this CPU's, or baseline (no C kernels).
+    /// The hook refuses what cannot run: a level above this CPU's changes nothing.
     func testForcingALevelTheCPULacksIsRefused() {
-        XCTAssertEqual(nnb_force_elementwise_level_for_tests(NNB_KERNELS_BASELINE), 0)
-        XCTAssertEqual(nnb_force_elementwise_level_for_tests(nnb_cpu_kernel_level() + 1), 0)
-        XCTAssertEqual(nnb_elementwise_kernel_level(), nnb_kernel_level(), "a refused level changes nothing")
-        XCTAssertEqual(nnb_force_elementwise_level_for_tests(NNB_KERNELS_AVX2), 1)
-        XCTAssertEqual(nnb_elementwise_kernel_level(), NNB_KERNELS_AVX2)
-        XCTAssertEqual(nnb_force_elementwise_level_for_tests(-1), 1)
-        XCTAssertEqual(nnb_elementwise_kernel_level(), nnb_kernel_level())
+        XCTAssertEqual(nnb_force_kernel_level(nnb_cpu_kernel_level() + 1), chosen, "a refused level changes nothing")
+        XCTAssertEqual(nnb_force_kernel_level(NNB_KERNELS_AVX2), NNB_KERNELS_AVX2)
+        XCTAssertEqual(nnb_force_kernel_level(chosen), chosen)
     }
 }
 

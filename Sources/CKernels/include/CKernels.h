@@ -131,16 +131,6 @@ void nnb_softmax(float *x, long rows, long length, int log);
 /// number (there the peak counts as 0, so e^∞ = ∞ and e^−∞ = 0 as Keras has them). Any CPU.
 void nnb_softmax_row_exact(float *x, long length, int log);
 
-/// The level the element-wise kernels (nnb_sigmoid, nnb_tanh, nnb_lstm_gates, nnb_gru_gates,
-/// nnb_gelu, nnb_softmax, nnb_max_window) dispatch on: nnb_kernel_level(), unless a test forced another.
-int nnb_elementwise_kernel_level(void);
-
-/// Test-only: makes the element-wise kernels above run at `level` (NNB_KERNELS_AVX2 or
-/// NNB_KERNELS_AVX512), so that a test can compare the AVX-512 kernels with their AVX2 twins in
-/// one process; -1 restores nnb_kernel_level(). Returns 0, changing nothing, for a level this CPU
-/// lacks or that has no C kernels (baseline), else 1. Not for production code: the level is
-/// process-wide, and a layer's other kernels do not follow it.
-int nnb_force_elementwise_level_for_tests(int level);
 
 /// The AVX-512 bodies of nnb_sigmoid, nnb_tanh, nnb_lstm_gates, nnb_gru_gates, nnb_gelu,
 /// nnb_softmax and nnb_max_window (kernels_avx512_elementwise.c), bit for bit their AVX2 results 16 lanes at a
