@@ -100,8 +100,8 @@ static void group_scalar(const problem *p, const float *x, long row, long column
 
 // The input vector for output channels j..j+7 at a pixel: the pixel's channels j..j+7, or with a
 // depth multiplier m channel (j + l) / m in lane l (a gather), lanes past `mask` zero.
-AVX2 INLINE __m256 load8(const float *pixel, long j, long m, __m256i lanes, int masked, __m256i mask) {
-    if (m == 1) return masked ? _mm256_maskload_ps(pixel + j, mask) : _mm256_loadu_ps(pixel + j);
+AVX2 INLINE __m256 load8(const float *pixel, long j, int unit, __m256i lanes, int masked, __m256i mask) {
+    if (unit) return masked ? _mm256_maskload_ps(pixel + j, mask) : _mm256_loadu_ps(pixel + j);
     return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), pixel, lanes, _mm256_castsi256_ps(mask), 4);
 }
 
@@ -122,7 +122,7 @@ AVX2 INLINE __m256 finish8(__m256 v, int activation) {
 
 // PIXELS pixels × VECTORS vectors of channels from j (the last vector masked when masked).
 AVX2 INLINE void block8(const problem *p, const float *x, long row, long column, const int pixels, const int vectors,
-                        long r0, long r1, long q0, long q1, long j, int masked, __m256i mask, float *out) {
+                        long r0, long r1, long q0, long q1, long j, int masked, __m256i mask, const int unit, float *out) {
     long width = p->width, m = p->multiplier, c = p->channels;
     __m256 acc[4][2];
     __m256i lanes[2], masks[2];
@@ -130,7 +130,7 @@ AVX2 INLINE void block8(const problem *p, const float *x, long row, long column,
         int last = masked && v == vectors - 1;
         masks[v] = last ? mask : _mm256_set1_epi32(-1);
         long start = j + 8 * v;
-        lanes[v] = m > 1 ? input_lanes8(start, m) : _mm256_setzero_si256();
+        lanes[v] = unit ? _mm256_setzero_si256() : input_lanes8(start, m);
         __m256 b = p->bias ? (last ? _mm256_maskload_ps(p->bias + start, mask) : _mm256_loadu_ps(p->bias + start)) : _mm256_setzero_ps();
         for (int q = 0; q < pixels; q++) acc[q][v] = b;
     }
@@ -145,11 +145,11 @@ AVX2 INLINE void block8(const problem *p, const float *x, long row, long column,
                 int last = masked && v == vectors - 1;
                 __m256 w = last ? _mm256_maskload_ps(weights + q * width + 8 * v, mask) : _mm256_loadu_ps(weights + q * width + 8 * v);
                 for (int pixel = 0; pixel < pixels; pixel++)
-                    acc[pixel][v] = _mm256_fmadd_ps(load8(at + pixel * step, j + 8 * v, m, lanes[v], last, masks[v]), w, acc[pixel][v]);
+                    acc[pixel][v] = _mm256_fmadd_ps(load8(at + pixel * step, j + 8 * v, unit, lanes[v], last, masks[v]), w, acc[pixel][v]);
             }
         }
     }
-    __m256 scale[2], shift[2];
+    __m256 scale[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, shift[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int v = 0; v < vectors && p->scale; v++) {
         int last = masked && v == vectors - 1;
         scale[v] = last ? _mm256_maskload_ps(p->scale + j + 8 * v, mask) : _mm256_loadu_ps(p->scale + j + 8 * v);
@@ -166,28 +166,29 @@ AVX2 INLINE void block8(const problem *p, const float *x, long row, long column,
         }
 }
 
-AVX2 static void group_avx2(const problem *p, const float *x, long row, long column, int pixels,
-                            long r0, long r1, long q0, long q1, float *out) {
+// Every block of a group; unit (multiplier 1: plain loads, no gather) is a constant in each copy.
+AVX2 INLINE void group8(const problem *p, const float *x, long row, long column, int pixels,
+                        long r0, long r1, long q0, long q1, const int unit, float *out) {
     long width = p->width, j = 0;
     __m256i none = _mm256_setzero_si256();
     if (pixels == 4) {
-        for (; j + 16 <= width; j += 16) block8(p, x, row, column, 4, 2, r0, r1, q0, q1, j, 0, none, out);
-        for (; j + 8 <= width; j += 8) block8(p, x, row, column, 4, 1, r0, r1, q0, q1, j, 0, none, out);
+        for (; j + 16 <= width; j += 16) block8(p, x, row, column, 4, 2, r0, r1, q0, q1, j, 0, none, unit, out);
+        for (; j + 8 <= width; j += 8) block8(p, x, row, column, 4, 1, r0, r1, q0, q1, j, 0, none, unit, out);
     } else {
-        for (; j + 16 <= width; j += 16) block8(p, x, row, column, 1, 2, r0, r1, q0, q1, j, 0, none, out);
-        for (; j + 8 <= width; j += 8) block8(p, x, row, column, 1, 1, r0, r1, q0, q1, j, 0, none, out);
+        for (; j + 16 <= width; j += 16) block8(p, x, row, column, 1, 2, r0, r1, q0, q1, j, 0, none, unit, out);
+        for (; j + 8 <= width; j += 8) block8(p, x, row, column, 1, 1, r0, r1, q0, q1, j, 0, none, unit, out);
     }
     if (j < width) {
         __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(width - j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        if (pixels == 4) block8(p, x, row, column, 4, 1, r0, r1, q0, q1, j, 1, mask, out);
-        else block8(p, x, row, column, 1, 1, r0, r1, q0, q1, j, 1, mask, out);
+        if (pixels == 4) block8(p, x, row, column, 4, 1, r0, r1, q0, q1, j, 1, mask, unit, out);
+        else block8(p, x, row, column, 1, 1, r0, r1, q0, q1, j, 1, mask, unit, out);
     }
 }
 
 // ---- AVX-512: 16 channels a vector, the tail by a lane mask.
 
-AVX512 INLINE __m512 load16(const float *pixel, long j, long m, __m512i lanes, __mmask16 mask) {
-    if (m == 1) return _mm512_maskz_loadu_ps(mask, pixel + j);
+AVX512 INLINE __m512 load16(const float *pixel, long j, int unit, __m512i lanes, __mmask16 mask) {
+    if (unit) return _mm512_maskz_loadu_ps(mask, pixel + j);
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, pixel, 4);
 }
 
@@ -204,7 +205,7 @@ AVX512 INLINE __m512 finish16(__m512 v, int activation) {
 }
 
 AVX512 INLINE void block16(const problem *p, const float *x, long row, long column, const int pixels, const int vectors,
-                           long r0, long r1, long q0, long q1, long j, __mmask16 tail, float *out) {
+                           long r0, long r1, long q0, long q1, long j, __mmask16 tail, const int unit, float *out) {
     long width = p->width, m = p->multiplier, c = p->channels;
     __m512 acc[4][2];
     __m512i lanes[2];
@@ -212,7 +213,7 @@ AVX512 INLINE void block16(const problem *p, const float *x, long row, long colu
     for (int v = 0; v < vectors; v++) {
         masks[v] = v == vectors - 1 ? tail : (__mmask16)0xFFFF;
         long start = j + 16 * v;
-        lanes[v] = m > 1 ? input_lanes16(start, m) : _mm512_setzero_si512();
+        lanes[v] = unit ? _mm512_setzero_si512() : input_lanes16(start, m);
         __m512 b = p->bias ? _mm512_maskz_loadu_ps(masks[v], p->bias + start) : _mm512_setzero_ps();
         for (int q = 0; q < pixels; q++) acc[q][v] = b;
     }
@@ -226,11 +227,11 @@ AVX512 INLINE void block16(const problem *p, const float *x, long row, long colu
             for (int v = 0; v < vectors; v++) {
                 __m512 w = _mm512_maskz_loadu_ps(masks[v], weights + q * width + 16 * v);
                 for (int pixel = 0; pixel < pixels; pixel++)
-                    acc[pixel][v] = _mm512_fmadd_ps(load16(at + pixel * step, j + 16 * v, m, lanes[v], masks[v]), w, acc[pixel][v]);
+                    acc[pixel][v] = _mm512_fmadd_ps(load16(at + pixel * step, j + 16 * v, unit, lanes[v], masks[v]), w, acc[pixel][v]);
             }
         }
     }
-    __m512 scale[2], shift[2];
+    __m512 scale[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, shift[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int v = 0; v < vectors && p->scale; v++) {
         scale[v] = _mm512_maskz_loadu_ps(masks[v], p->scale + j + 16 * v);
         shift[v] = _mm512_maskz_loadu_ps(masks[v], p->shift + j + 16 * v);
@@ -243,19 +244,31 @@ AVX512 INLINE void block16(const problem *p, const float *x, long row, long colu
         }
 }
 
-AVX512 static void group_avx512(const problem *p, const float *x, long row, long column, int pixels,
-                                long r0, long r1, long q0, long q1, float *out) {
+AVX512 INLINE void group16(const problem *p, const float *x, long row, long column, int pixels,
+                           long r0, long r1, long q0, long q1, const int unit, float *out) {
     long width = p->width, j = 0;
     if (pixels == 4) {
-        for (; j + 32 <= width; j += 32) block16(p, x, row, column, 4, 2, r0, r1, q0, q1, j, 0xFFFF, out);
+        for (; j + 32 <= width; j += 32) block16(p, x, row, column, 4, 2, r0, r1, q0, q1, j, 0xFFFF, unit, out);
     } else {
-        for (; j + 32 <= width; j += 32) block16(p, x, row, column, 1, 2, r0, r1, q0, q1, j, 0xFFFF, out);
+        for (; j + 32 <= width; j += 32) block16(p, x, row, column, 1, 2, r0, r1, q0, q1, j, 0xFFFF, unit, out);
     }
     for (; j < width; j += 16) {
         __mmask16 tail = width - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (width - j)) - 1);
-        if (pixels == 4) block16(p, x, row, column, 4, 1, r0, r1, q0, q1, j, tail, out);
-        else block16(p, x, row, column, 1, 1, r0, r1, q0, q1, j, tail, out);
+        if (pixels == 4) block16(p, x, row, column, 4, 1, r0, r1, q0, q1, j, tail, unit, out);
+        else block16(p, x, row, column, 1, 1, r0, r1, q0, q1, j, tail, unit, out);
     }
+}
+
+AVX2 static void group_avx2(const problem *p, const float *x, long row, long column, int pixels,
+                            long r0, long r1, long q0, long q1, float *out) {
+    if (p->multiplier == 1) group8(p, x, row, column, pixels, r0, r1, q0, q1, 1, out);
+    else group8(p, x, row, column, pixels, r0, r1, q0, q1, 0, out);
+}
+
+AVX512 static void group_avx512(const problem *p, const float *x, long row, long column, int pixels,
+                                long r0, long r1, long q0, long q1, float *out) {
+    if (p->multiplier == 1) group16(p, x, row, column, pixels, r0, r1, q0, q1, 1, out);
+    else group16(p, x, row, column, pixels, r0, r1, q0, q1, 0, out);
 }
 
 static group_fn group_for(int level) {
