@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import Builtins
 import LayerRegistry
@@ -114,6 +115,28 @@ final class DepthwiseKernelTests: XCTestCase {
                 }
                 checked += 1
             }
+        }
+    }
+
+    /// nnb_depthwise at level baseline (its scalar loop, what a CPU without AVX2 would run if called)
+    /// computes what the portable Swift path does, a multiply then an add per tap, bit for bit.
+    func testScalarLevelMatchesPortablePathExactly() {
+        var generator = SystemRandomNumberGenerator()
+        var checked = 0
+        while checked < 60 {
+            guard let problem = Problem.random(&generator) else { continue }
+            let g = problem.geometry, rows = g.axes[1], columns = g.axes[2]
+            let want = problem.run(.baseline, activation: .relu)
+            var got = [Float](repeating: .nan, count: want.count)
+            problem.x.withUnsafeBufferPointer { x in problem.w.withUnsafeBufferPointer { w in got.withUnsafeMutableBufferPointer { y in
+                let bias = problem.bias?.withUnsafeBufferPointer { $0.baseAddress }
+                nnb_depthwise(x.baseAddress, rows.input, columns.input, problem.channels, problem.multiplier, w.baseAddress,
+                              rows.size, columns.size, rows.stride, columns.stride, rows.dilation, columns.dilation,
+                              rows.padBefore, columns.padBefore, rows.output, columns.output, bias, nil, nil,
+                              NNB_ACTIVATION_RELU, y.baseAddress, 0, problem.batch * rows.output, NNB_KERNELS_BASELINE)
+            }}}
+            XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), problem.description)
+            checked += 1
         }
     }
 
