@@ -1,3 +1,4 @@
+import CKernels
 import LayerRegistry
 
 // Depthwise and separable convolutions over 1 or 2 spatial axes, channels last, with strides,
@@ -52,11 +53,17 @@ struct DepthwiseShape: Sendable {
 /// Config: `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate` (1),
 /// `depth_multiplier` (1), `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
 /// Weights: `kernel` (k..., in, depth_multiplier), `bias` (in · depth_multiplier).
+///
+/// A BatchNormalization right after it (over the channels) is applied in the same store, as
+/// `normalization`, and then an element-wise activation after that (`FusesNext`): MobileNet's
+/// depthwise → BatchNormalization → ReLU6 is one pass over the output instead of three.
 public struct DepthwiseConvolution: AbsorbsActivation {
     let label: String
     let shape: DepthwiseShape
     public let kernel: Weight
     public let bias: Weight?
+    /// A folded BatchNormalization, y·scale + shift per output channel, before the activation.
+    var normalization: ChannelScale?
     public internal(set) var activation: Activation
     public let outputShape: [Int?]
 
@@ -69,8 +76,8 @@ public struct DepthwiseConvolution: AbsorbsActivation {
             let activation = try Activation.from(context)
             let kernel = try context.weight("kernel", shape: shape.windows.kernelSize + [shape.channels, shape.multiplier])
             let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [width]) : nil
-            return DepthwiseConvolution(label: context.label, shape: shape, kernel: kernel, bias: bias, activation: activation,
-                                        outputShape: outputSize + [width])
+            return DepthwiseConvolution(label: context.label, shape: shape, kernel: kernel, bias: bias, normalization: nil,
+                                        activation: activation, outputShape: outputSize + [width])
         }
     }
 
@@ -80,12 +87,43 @@ public struct DepthwiseConvolution: AbsorbsActivation {
         let count = input.batch * g.outputPixels * width
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in
-                depthwiseConvolve(x, batch: input.batch, kernel.values, bias?.values, into: buffer, geometry: g,
-                                  channels: shape.channels, multiplier: shape.multiplier, activation: activation)
+                depthwiseConvolution(x, batch: input.batch, kernel.values, bias?.values, into: buffer, geometry: g,
+                                     channels: shape.channels, multiplier: shape.multiplier, normalization: normalization,
+                                     activation: activation)
             }
             initialized = count
         }
         return Tensor(shape: [input.batch] + g.axes.suffix(shape.inputSize.count).map(\.output) + [width], data: data)
+    }
+}
+
+extension DepthwiseConvolution {
+    /// Takes over a BatchNormalization of its output channels while nothing else is fused (its
+    /// activation still linear), else an element-wise activation (`AbsorbsActivation`'s rule).
+    public func fusing(_ next: any Layer) -> (any Layer)? {
+        guard activation == .linear, next.maskBehavior == .propagates else { return nil }
+        if let norm = next as? BatchNormalization {
+            guard normalization == nil, norm.inner == 1, norm.features == shape.channels * shape.multiplier else { return nil }
+            var fused = self
+            let (scale, shift) = norm.fold()
+            fused.normalization = ChannelScale(scale: scale, shift: shift)
+            return fused
+        }
+        guard let absorbed = (next as? any ElementwiseActivationLayer)?.elementwiseActivation, absorbed.isElementwise else { return nil }
+        var fused = self
+        fused.activation = absorbed
+        return fused
+    }
+}
+
+/// A per-channel y·scale + shift (a folded BatchNormalization) applied in a kernel's store.
+package struct ChannelScale: Sendable, Equatable {
+    package let scale: [Float]
+    package let shift: [Float]
+
+    package init(scale: [Float], shift: [Float]) {
+        self.scale = scale
+        self.shift = shift
     }
 }
 
@@ -138,8 +176,8 @@ public struct SeparableConvolution: AbsorbsActivation {
         let width = shape.channels * shape.multiplier, pixels = g.outputPixels
         let depthwise = [Float](unsafeUninitializedCapacity: input.batch * pixels * width) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in
-                depthwiseConvolve(x, batch: input.batch, depthwiseKernel.values, nil, into: buffer, geometry: g,
-                                  channels: shape.channels, multiplier: shape.multiplier)
+                depthwiseConvolution(x, batch: input.batch, depthwiseKernel.values, nil, into: buffer, geometry: g,
+                                     channels: shape.channels, multiplier: shape.multiplier)
             }
             initialized = buffer.count
         }
@@ -166,6 +204,63 @@ extension SeparableConvolution: PlansMemory {
                           scratch: ShapeMath.saturatingProduct([batch] + sizes + [shape.channels, shape.multiplier]),
                           scratchMeaning: "the depthwise result")
     }
+}
+
+/// Depthwise convolution, then `normalization` (y·scale + shift per channel) and the activation,
+/// on kernel path `path`: CKernels' direct kernel (`nnb_depthwise`, taps summed in registers,
+/// bias, the normalization and ReLU / ReLU6 in its store) on the AVX2 and AVX-512 paths, split
+/// over images × output rows; the portable `depthwiseConvolve` on the baseline path. Both sum each
+/// output's taps in the same order whatever the batch, so a row's result never depends on it.
+///
+/// input [batch, D, H, W, C] · kernel [kd, kh, kw, C, M] + bias [C·M] → output [batch, oD, oH, oW, C·M]
+/// (D = 1: the layers here have at most two spatial axes).
+package func depthwiseConvolution(_ input: UnsafeBufferPointer<Float>, batch: Int, _ kernel: UnsafeBufferPointer<Float>,
+                                  _ bias: UnsafeBufferPointer<Float>?, into output: UnsafeMutableBufferPointer<Float>,
+                                  geometry g: VolumeGeometry, channels: Int, multiplier: Int, normalization: ChannelScale? = nil,
+                                  activation: Activation = .linear, path: KernelPath = Gemm.kernelPath,
+                                  splitWork: Int = Gemm.threadedWork) {
+    let width = channels * multiplier
+    let flat = g.axes[0] == WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
+    // The kernel indexes channels with 32-bit lanes.
+    guard path >= .avx2, flat, width <= Int(Int32.max) else {
+        guard let normalization, let y = output.baseAddress, width > 0 else {
+            depthwiseConvolve(input, batch: batch, kernel, bias, into: output, geometry: g, channels: channels,
+                              multiplier: multiplier, activation: activation, splitWork: splitWork)
+            return
+        }
+        // The portable path normalizes as BatchNormalization's own pass does, then activates.
+        depthwiseConvolve(input, batch: batch, kernel, bias, into: output, geometry: g, channels: channels,
+                          multiplier: multiplier, splitWork: splitWork)
+        let count = min(output.count, batch * g.outputPixels * width)
+        var index = 0
+        while index + width <= count {
+            for c in 0..<width { y[index + c] = y[index + c] * normalization.scale[c] + normalization.shift[c] }
+            index += width
+        }
+        activation.apply(UnsafeMutableBufferPointer(start: y, count: count), axisLength: width)
+        return
+    }
+    guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
+    let rows = g.axes[1], columns = g.axes[2]
+    let fused: Int32
+    switch activation {
+    case .relu: fused = NNB_ACTIVATION_RELU
+    case .relu6: fused = NNB_ACTIVATION_RELU6
+    default: fused = NNB_ACTIVATION_LINEAR
+    }
+    // An activation the store does not apply runs on each part's rows while they are in cache.
+    let rest: Activation = fused == NNB_ACTIVATION_LINEAR ? activation : .linear
+    let b = bias?.baseAddress, rowLength = columns.output * width, level = Int32(path.rawValue)
+    let scale = normalization?.scale ?? [], shift = normalization?.shift ?? []
+    scale.withUnsafeBufferPointer { scale in shift.withUnsafeBufferPointer { shift in
+        let s = normalization == nil ? nil : scale.baseAddress, t = normalization == nil ? nil : shift.baseAddress
+        runInParts(batch * rows.output, work: ShapeMath.saturatingProduct([batch, g.outputPixels, g.taps, width]), splitWork: splitWork) { range in
+            nnb_depthwise(x, rows.input, columns.input, channels, multiplier, w, rows.size, columns.size,
+                          rows.stride, columns.stride, rows.dilation, columns.dilation, rows.padBefore, columns.padBefore,
+                          rows.output, columns.output, b, s, t, fused, y, range.lowerBound, range.count, level)
+            rest.apply(UnsafeMutableBufferPointer(start: y + range.lowerBound * rowLength, count: range.count * rowLength), axisLength: width)
+        }
+    }}
 }
 
 extension Builtins {

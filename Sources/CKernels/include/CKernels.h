@@ -143,6 +143,29 @@ void nnb_gru_gates_avx512(float *x, const float *r, float *h, long units);
 void nnb_gelu_avx512(float *x, long count);
 void nnb_softmax_avx512(float *x, long rows, long length, int log);
 void nnb_max_window_avx512(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out);
+/// The activations nnb_depthwise applies in its store: none, max(·, 0), min(max(·, 0), 6); NaN
+/// passes through each.
+#define NNB_ACTIVATION_LINEAR 0
+#define NNB_ACTIVATION_RELU 1
+#define NNB_ACTIVATION_RELU6 2
+
+/// Depthwise convolution, channels last, computed directly (no padded copy, no im2col): output
+/// rows first..<first+count (flat over image and output row) of
+///   s[image, row, column, j = c·multiplier + k] = bias[j] (0 when bias is NULL) + Σ over in-bounds
+///     taps (r, q), r then q ascending, of x[image, row·stride_height − pad_top + r·dilation_height,
+///     column·stride_width − pad_left + q·dilation_width, c] · kernel[r, q, c, k]
+///   y[..., j] = activation(s · scale[j] + shift[j]), or activation(s) when scale or shift is NULL
+/// x is [images, input_height, input_width, channels], kernel [kernel_height, kernel_width,
+/// channels, multiplier], y [images, output_height, output_width, channels·multiplier] (which
+/// must fit an int). Each element's sum runs in that order as FMAs whatever rows a call covers, so
+/// a row's result never depends on the batch. level: NNB_KERNELS_AVX2 or NNB_KERNELS_AVX512
+/// (lowered to what the CPU has; baseline runs a scalar loop in the same order).
+void nnb_depthwise(const float *x, long input_height, long input_width, long channels, long multiplier,
+                   const float *kernel, long kernel_height, long kernel_width,
+                   long stride_height, long stride_width, long dilation_height, long dilation_width,
+                   long pad_top, long pad_left, long output_height, long output_width,
+                   const float *bias, const float *scale, const float *shift, int activation,
+                   float *y, long first, long count, int level);
 
 /// A task of nnb_parallel_for: runs item `index` of a job.
 typedef void (*nnb_task)(void *context, long index);

@@ -1,0 +1,297 @@
+// Direct depthwise convolution, channels last: each output pixel's taps are accumulated in
+// registers, vectorized over channels (8 per vector on AVX2, 16 on AVX-512), a group of 4 output
+// pixels sharing each tap's weight load, with bias, a per-channel scale and shift (a
+// BatchNormalization folded in) and the activation in the store. No padded
+// copy: a pixel whose window reaches past the input's left or right edge is a group of one with
+// only its in-bounds taps, and the rows out of bounds are left out for the whole output row.
+//
+// Every output element is bias (or 0), then one FMA per in-bounds tap in (kernel row, kernel
+// column) order, whatever the group, the channel block, the batch or the range of rows a call
+// covers: a row's result is bit-identical in any batch.
+#include "CKernels.h"
+
+typedef struct {
+    const float *x;
+    long input_height, input_width, channels, multiplier, width;
+    const float *kernel;
+    long kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width;
+    long pad_top, pad_left, output_height, output_width;
+    const float *bias, *scale, *shift;
+    int activation;
+    float *y;
+} problem;
+
+// The taps t in [*lo, *hi) of a window of `size` taps, `dilation` apart, starting at input
+// position `base`, that land inside 0..<length (a contiguous range, since the position grows with t).
+static inline void valid_taps(long base, long dilation, long size, long length, long *lo, long *hi) {
+    long first = base >= 0 ? 0 : (-base + dilation - 1) / dilation;
+    long last = base >= length ? 0 : (length - base + dilation - 1) / dilation;
+    if (last > size) last = size;
+    if (last < first) last = first;
+    *lo = first;
+    *hi = last;
+}
+
+// One group of output pixels of output row `row` (image's input at x): `pixels` pixels from
+// column `column`, kernel rows [r0, r1) and columns [q0, q1), every channel. Each ISA gives one.
+typedef void (*group_fn)(const problem *p, const float *x, long row, long column, int pixels,
+                         long r0, long r1, long q0, long q1, float *out);
+
+// Output rows first..<first+count (flat over image and output row) with `group`.
+static void run_rows(const problem *p, long first, long count, group_fn group) {
+    long kw = p->kernel_width, sw = p->stride_width, dw = p->dilation_width;
+    // Interior columns [inner_lo, inner_hi): every column tap lies inside the input.
+    long inner_lo = (p->pad_left + sw - 1) / sw;
+    long reach = p->input_width - 1 - (kw - 1) * dw + p->pad_left;
+    long inner_hi = reach < 0 ? 0 : reach / sw + 1;
+    if (inner_hi > p->output_width) inner_hi = p->output_width;
+    for (long index = first; index < first + count; index++) {
+        long image = index / p->output_height, row = index % p->output_height;
+        const float *x = p->x + image * p->input_height * p->input_width * p->channels;
+        float *out = p->y + index * p->output_width * p->width;
+        long r0, r1;
+        valid_taps(row * p->stride_height - p->pad_top, p->dilation_height, p->kernel_height, p->input_height, &r0, &r1);
+        long column = 0;
+        while (column < p->output_width) {
+            if (column >= inner_lo && column + 4 <= inner_hi) {
+                group(p, x, row, column, 4, r0, r1, 0, kw, out + column * p->width);
+                column += 4;
+            } else {
+                long q0, q1;
+                valid_taps(column * sw - p->pad_left, dw, kw, p->input_width, &q0, &q1);
+                group(p, x, row, column, 1, r0, r1, q0, q1, out + column * p->width);
+                column += 1;
+            }
+        }
+    }
+}
+
+// The portable group: the same order, a multiply then an add (this path runs where no FMA is).
+static void group_scalar(const problem *p, const float *x, long row, long column, int pixels,
+                         long r0, long r1, long q0, long q1, float *out) {
+    long width = p->width, m = p->multiplier, c = p->channels;
+    for (int pixel = 0; pixel < pixels; pixel++) {
+        long base = (column + pixel) * p->stride_width - p->pad_left;
+        for (long j = 0; j < width; j++) {
+            float sum = p->bias ? p->bias[j] : 0.0f;
+            for (long r = r0; r < r1; r++) {
+                const float *line = x + (row * p->stride_height - p->pad_top + r * p->dilation_height) * p->input_width * c;
+                for (long q = q0; q < q1; q++) {
+                    float product = line[(base + q * p->dilation_width) * c + j / m] * p->kernel[(r * p->kernel_width + q) * width + j];
+                    sum = sum + product;
+                }
+            }
+            if (p->scale) sum = sum * p->scale[j] + p->shift[j];
+            if (p->activation >= NNB_ACTIVATION_RELU) sum = sum > 0.0f ? sum : (sum == sum ? 0.0f : sum);
+            if (p->activation == NNB_ACTIVATION_RELU6) sum = sum < 6.0f ? sum : (sum == sum ? 6.0f : sum);
+            out[pixel * width + j] = sum;
+        }
+    }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+// ---- AVX2 + FMA: 8 channels a vector.
+
+// The input vector for output channels j..j+7 at a pixel: the pixel's channels j..j+7, or with a
+// depth multiplier m channel (j + l) / m in lane l (a gather), lanes past `mask` zero.
+AVX2 INLINE __m256 load8(const float *pixel, long j, int unit, __m256i lanes, int masked, __m256i mask) {
+    if (unit) return masked ? _mm256_maskload_ps(pixel + j, mask) : _mm256_loadu_ps(pixel + j);
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), pixel, lanes, _mm256_castsi256_ps(mask), 4);
+}
+
+// (start + l) / m in lane l: the input channel of output channel start + l (a gather's indices;
+// a layer's channels fit an int, as the element-count limit keeps every tensor far smaller).
+AVX2 static __m256i input_lanes8(long start, long m) {
+    int lanes[8];
+    for (int l = 0; l < 8; l++) lanes[l] = (int)((start + l) / m);
+    return _mm256_loadu_si256((const __m256i *)lanes);
+}
+
+AVX2 INLINE __m256 finish8(__m256 v, int activation) {
+    // max/min return their second operand when either is NaN: v goes second, so NaN stays.
+    if (activation >= NNB_ACTIVATION_RELU) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+    if (activation == NNB_ACTIVATION_RELU6) v = _mm256_min_ps(_mm256_set1_ps(6.0f), v);
+    return v;
+}
+
+// PIXELS pixels × VECTORS vectors of channels from j (the last vector masked when masked).
+AVX2 INLINE void block8(const problem *p, const float *x, long row, long column, const int pixels, const int vectors,
+                        long r0, long r1, long q0, long q1, long j, int masked, __m256i mask, const int unit, float *out) {
+    long width = p->width, m = p->multiplier, c = p->channels;
+    __m256 acc[4][2];
+    __m256i lanes[2], masks[2];
+    for (int v = 0; v < vectors; v++) {
+        int last = masked && v == vectors - 1;
+        masks[v] = last ? mask : _mm256_set1_epi32(-1);
+        long start = j + 8 * v;
+        lanes[v] = unit ? _mm256_setzero_si256() : input_lanes8(start, m);
+        __m256 b = p->bias ? (last ? _mm256_maskload_ps(p->bias + start, mask) : _mm256_loadu_ps(p->bias + start)) : _mm256_setzero_ps();
+        for (int q = 0; q < pixels; q++) acc[q][v] = b;
+    }
+    long step = p->stride_width * c, tap_step = p->dilation_width * c;
+    for (long r = r0; r < r1; r++) {
+        const float *line = x + ((row * p->stride_height - p->pad_top + r * p->dilation_height) * p->input_width
+                                 + column * p->stride_width - p->pad_left) * c;
+        const float *weights = p->kernel + r * p->kernel_width * width + j;
+        for (long q = q0; q < q1; q++) {
+            const float *at = line + q * tap_step;
+            for (int v = 0; v < vectors; v++) {
+                int last = masked && v == vectors - 1;
+                __m256 w = last ? _mm256_maskload_ps(weights + q * width + 8 * v, mask) : _mm256_loadu_ps(weights + q * width + 8 * v);
+                for (int pixel = 0; pixel < pixels; pixel++)
+                    acc[pixel][v] = _mm256_fmadd_ps(load8(at + pixel * step, j + 8 * v, unit, lanes[v], last, masks[v]), w, acc[pixel][v]);
+            }
+        }
+    }
+    __m256 scale[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, shift[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int v = 0; v < vectors && p->scale; v++) {
+        int last = masked && v == vectors - 1;
+        scale[v] = last ? _mm256_maskload_ps(p->scale + j + 8 * v, mask) : _mm256_loadu_ps(p->scale + j + 8 * v);
+        shift[v] = last ? _mm256_maskload_ps(p->shift + j + 8 * v, mask) : _mm256_loadu_ps(p->shift + j + 8 * v);
+    }
+    for (int pixel = 0; pixel < pixels; pixel++)
+        for (int v = 0; v < vectors; v++) {
+            __m256 value = acc[pixel][v];
+            if (p->scale) value = _mm256_fmadd_ps(value, scale[v], shift[v]);
+            value = finish8(value, p->activation);
+            float *to = out + pixel * width + j + 8 * v;
+            if (masked && v == vectors - 1) _mm256_maskstore_ps(to, mask, value);
+            else _mm256_storeu_ps(to, value);
+        }
+}
+
+// Every block of a group; unit (multiplier 1: plain loads, no gather) is a constant in each copy.
+AVX2 INLINE void group8(const problem *p, const float *x, long row, long column, int pixels,
+                        long r0, long r1, long q0, long q1, const int unit, float *out) {
+    long width = p->width, j = 0;
+    __m256i none = _mm256_setzero_si256();
+    if (pixels == 4) {
+        for (; j + 16 <= width; j += 16) block8(p, x, row, column, 4, 2, r0, r1, q0, q1, j, 0, none, unit, out);
+        for (; j + 8 <= width; j += 8) block8(p, x, row, column, 4, 1, r0, r1, q0, q1, j, 0, none, unit, out);
+    } else {
+        for (; j + 16 <= width; j += 16) block8(p, x, row, column, 1, 2, r0, r1, q0, q1, j, 0, none, unit, out);
+        for (; j + 8 <= width; j += 8) block8(p, x, row, column, 1, 1, r0, r1, q0, q1, j, 0, none, unit, out);
+    }
+    if (j < width) {
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(width - j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        if (pixels == 4) block8(p, x, row, column, 4, 1, r0, r1, q0, q1, j, 1, mask, unit, out);
+        else block8(p, x, row, column, 1, 1, r0, r1, q0, q1, j, 1, mask, unit, out);
+    }
+}
+
+// ---- AVX-512: 16 channels a vector, the tail by a lane mask.
+
+AVX512 INLINE __m512 load16(const float *pixel, long j, int unit, __m512i lanes, __mmask16 mask) {
+    if (unit) return _mm512_maskz_loadu_ps(mask, pixel + j);
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes, pixel, 4);
+}
+
+AVX512 static __m512i input_lanes16(long start, long m) {
+    int lanes[16];
+    for (int l = 0; l < 16; l++) lanes[l] = (int)((start + l) / m);
+    return _mm512_loadu_si512((const void *)lanes);
+}
+
+AVX512 INLINE __m512 finish16(__m512 v, int activation) {
+    if (activation >= NNB_ACTIVATION_RELU) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+    if (activation == NNB_ACTIVATION_RELU6) v = _mm512_min_ps(_mm512_set1_ps(6.0f), v);
+    return v;
+}
+
+AVX512 INLINE void block16(const problem *p, const float *x, long row, long column, const int pixels, const int vectors,
+                           long r0, long r1, long q0, long q1, long j, __mmask16 tail, const int unit, float *out) {
+    long width = p->width, m = p->multiplier, c = p->channels;
+    __m512 acc[4][2];
+    __m512i lanes[2];
+    __mmask16 masks[2];
+    for (int v = 0; v < vectors; v++) {
+        masks[v] = v == vectors - 1 ? tail : (__mmask16)0xFFFF;
+        long start = j + 16 * v;
+        lanes[v] = unit ? _mm512_setzero_si512() : input_lanes16(start, m);
+        __m512 b = p->bias ? _mm512_maskz_loadu_ps(masks[v], p->bias + start) : _mm512_setzero_ps();
+        for (int q = 0; q < pixels; q++) acc[q][v] = b;
+    }
+    long step = p->stride_width * c, tap_step = p->dilation_width * c;
+    for (long r = r0; r < r1; r++) {
+        const float *line = x + ((row * p->stride_height - p->pad_top + r * p->dilation_height) * p->input_width
+                                 + column * p->stride_width - p->pad_left) * c;
+        const float *weights = p->kernel + r * p->kernel_width * width + j;
+        for (long q = q0; q < q1; q++) {
+            const float *at = line + q * tap_step;
+            for (int v = 0; v < vectors; v++) {
+                __m512 w = _mm512_maskz_loadu_ps(masks[v], weights + q * width + 16 * v);
+                for (int pixel = 0; pixel < pixels; pixel++)
+                    acc[pixel][v] = _mm512_fmadd_ps(load16(at + pixel * step, j + 16 * v, unit, lanes[v], masks[v]), w, acc[pixel][v]);
+            }
+        }
+    }
+    __m512 scale[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, shift[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int v = 0; v < vectors && p->scale; v++) {
+        scale[v] = _mm512_maskz_loadu_ps(masks[v], p->scale + j + 16 * v);
+        shift[v] = _mm512_maskz_loadu_ps(masks[v], p->shift + j + 16 * v);
+    }
+    for (int pixel = 0; pixel < pixels; pixel++)
+        for (int v = 0; v < vectors; v++) {
+            __m512 value = acc[pixel][v];
+            if (p->scale) value = _mm512_fmadd_ps(value, scale[v], shift[v]);
+            _mm512_mask_storeu_ps(out + pixel * width + j + 16 * v, masks[v], finish16(value, p->activation));
+        }
+}
+
+AVX512 INLINE void group16(const problem *p, const float *x, long row, long column, int pixels,
+                           long r0, long r1, long q0, long q1, const int unit, float *out) {
+    long width = p->width, j = 0;
+    if (pixels == 4) {
+        for (; j + 32 <= width; j += 32) block16(p, x, row, column, 4, 2, r0, r1, q0, q1, j, 0xFFFF, unit, out);
+    } else {
+        for (; j + 32 <= width; j += 32) block16(p, x, row, column, 1, 2, r0, r1, q0, q1, j, 0xFFFF, unit, out);
+    }
+    for (; j < width; j += 16) {
+        __mmask16 tail = width - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (width - j)) - 1);
+        if (pixels == 4) block16(p, x, row, column, 4, 1, r0, r1, q0, q1, j, tail, unit, out);
+        else block16(p, x, row, column, 1, 1, r0, r1, q0, q1, j, tail, unit, out);
+    }
+}
+
+AVX2 static void group_avx2(const problem *p, const float *x, long row, long column, int pixels,
+                            long r0, long r1, long q0, long q1, float *out) {
+    if (p->multiplier == 1) group8(p, x, row, column, pixels, r0, r1, q0, q1, 1, out);
+    else group8(p, x, row, column, pixels, r0, r1, q0, q1, 0, out);
+}
+
+AVX512 static void group_avx512(const problem *p, const float *x, long row, long column, int pixels,
+                                long r0, long r1, long q0, long q1, float *out) {
+    if (p->multiplier == 1) group16(p, x, row, column, pixels, r0, r1, q0, q1, 1, out);
+    else group16(p, x, row, column, pixels, r0, r1, q0, q1, 0, out);
+}
+
+static group_fn group_for(int level) {
+    if (level > nnb_cpu_kernel_level()) level = nnb_cpu_kernel_level();
+    return level >= NNB_KERNELS_AVX512 ? group_avx512 : level >= NNB_KERNELS_AVX2 ? group_avx2 : group_scalar;
+}
+
+#else
+
+static group_fn group_for(int level) { (void)level; return group_scalar; }
+
+#endif
+
+void nnb_depthwise(const float *x, long input_height, long input_width, long channels, long multiplier,
+                   const float *kernel, long kernel_height, long kernel_width,
+                   long stride_height, long stride_width, long dilation_height, long dilation_width,
+                   long pad_top, long pad_left, long output_height, long output_width,
+                   const float *bias, const float *scale, const float *shift, int activation,
+                   float *y, long first, long count, int level) {
+    if (count <= 0 || output_height <= 0 || output_width <= 0 || channels <= 0 || multiplier <= 0) return;
+    problem p = {x, input_height, input_width, channels, multiplier, channels * multiplier,
+                 kernel, kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width,
+                 pad_top, pad_left, output_height, output_width,
+                 bias, scale && shift ? scale : 0, scale && shift ? shift : 0, activation, y};
+    run_rows(&p, first, count, group_for(level));
+}
