@@ -29,6 +29,9 @@ public struct Model: Sendable {
         /// For each input, the value given as its explicit `mask` call argument (nil: the mask
         /// propagated with the input).
         public let maskInputs: [Int?]
+        /// For each input, whether an earlier call that clears its inputs' masks
+        /// (`InputMaskClearing`, Keras's MultiHeadAttention) read it, so this node sees it unmasked.
+        public let unmaskedInputs: [Bool]
         /// The values the node produces.
         public let outputs: [Int]
         /// Which call of the layer this is (its node index).
@@ -257,6 +260,7 @@ public struct Model: Sendable {
                 guard var tensor = values[value] else {
                     throw NNError(.input, first.label, "internal: value \(value) was freed before its last reader")
                 }
+                if first.unmaskedInputs[position] { tensor.mask = nil }
                 if let maskValue = first.maskInputs[position], let mask = values[maskValue] {
                     tensor.mask = try explicitMask(mask, for: tensor, node: first)
                 }
@@ -399,6 +403,15 @@ final class GraphBuilder {
     var callOutputs: [NodeKey: [Int]] = [:]
     /// Each built layer's label by name, for the message of the layer reading it.
     var labels: [String: String] = [:]
+    /// Values read by a call that clears its inputs' masks (`InputMaskClearing`): every reader
+    /// built after it sees them unmasked, as in Keras, where the call removes the mask from the
+    /// tensor object itself. "After" is Keras's order: Keras runs a graph's calls by decreasing
+    /// depth (`Function._run_through_graph`), and `config.layers` lists the layers by decreasing
+    /// depth too (`map_graph`), so the order nnbuild builds and runs in (Kahn's, ties in document
+    /// order, `GraphSpec.order`) is the same: the call of least document index among those not
+    /// yet run is always ready. Each node keeps its cleared inputs (`Node.unmaskedInputs`), which
+    /// the run applies, so build-time masks and run-time masks agree whatever steps fuse.
+    var maskCleared: Set<Int> = []
 
     init(registry: LayerRegistry, binder: WeightBinder, settings: ExecutionSettings, source: String) {
         self.registry = registry
@@ -532,7 +545,8 @@ final class GraphBuilder {
                 throw NNError(.layer, location, "\(label): \(message.text)")
             }
         }
-        let inputMasks = reads.enumerated().map { index, value in maskInputs[index] != nil || masks[value] }
+        let unmaskedInputs = reads.map { maskCleared.contains($0) }
+        let inputMasks = reads.enumerated().map { index, value in maskInputs[index] != nil || (masks[value] && !unmaskedInputs[index]) }
         var spec = layer.spec
         if let module = layer.operationModule {
             let name = LayerRegistry.operationName(spec.className)
@@ -569,8 +583,11 @@ final class GraphBuilder {
         }
         labels[spec.name] = spec.label
         nodes.append(Model.Node(spec: spec, layer: built, inputShapes: inputShapes, outputShapes: outputShapes, parameterCount: context.parameterCount,
-                                outputMasks: outputMasks, inputs: reads, maskInputs: maskInputs, outputs: outputs, call: call.index,
-                                scope: scope, label: label))
+                                outputMasks: outputMasks, inputs: reads, maskInputs: maskInputs, unmaskedInputs: unmaskedInputs,
+                                outputs: outputs, call: call.index, scope: scope, label: label))
+        if let clearing = built as? any InputMaskClearing {
+            maskCleared.formUnion(clearing.maskClearedInputs.filter { reads.indices.contains($0) }.map { reads[$0] })
+        }
         return outputs
     }
 }
