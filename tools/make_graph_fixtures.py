@@ -620,6 +620,24 @@ def mha_cross_masks(rng):
         "query_tokens": padded_tokens(rng, 3, 6, 50), "value_tokens": padded_tokens(rng, 3, 5, 50)[::-1].copy()}
 
 
+@case("MultiHeadAttention reading a Dropout of a masked embedding: at inference Keras's Dropout returns the very "
+      "tensor it is given, so clearing the Dropout output's mask clears the embedding's too (a residual Add of the "
+      "embedding, and the attention reading it, run unmasked), and a Dropout of a tensor an attention read is unmasked")
+def mha_dropout_alias(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(50, 16, mask_zero=True, name="embedding")(tokens)
+    h = L.Dropout(0.1, name="dropout")(e)
+    a = L.MultiHeadAttention(num_heads=2, key_dim=8, name="reads_dropout")(h, h)
+    r = L.Add(name="embedding_residual")([e, a])
+    b = L.MultiHeadAttention(num_heads=2, key_dim=4, name="reads_residual")(r, r)
+    f = L.Embedding(50, 16, mask_zero=True, name="other_embedding")(tokens)
+    c = L.MultiHeadAttention(num_heads=2, key_dim=4, name="reads_embedding")(f, f)
+    g = L.Dropout(0.1, name="dropout_after")(f)
+    s = L.Add(name="dropout_residual")([g, c])
+    d = L.MultiHeadAttention(num_heads=1, key_dim=4, name="reads_dropout_residual")(s, s)
+    return keras.Model(tokens, [b, d], name="mha_dropout_alias"), {"tokens": padded_tokens(rng, 3, 6, 50)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 

@@ -412,6 +412,9 @@ final class GraphBuilder {
     /// yet run is always ready. Each node keeps its cleared inputs (`Node.unmaskedInputs`), which
     /// the run applies, so build-time masks and run-time masks agree whatever steps fuse.
     var maskCleared: Set<Int> = []
+    /// For the output of a `ReturnsItsInput` layer, the value whose tensor object it is in Keras
+    /// (followed to the first such value), so clearing the mask of either clears both.
+    var sameTensor: [Int: Int] = [:]
 
     init(registry: LayerRegistry, binder: WeightBinder, settings: ExecutionSettings, source: String) {
         self.registry = registry
@@ -545,7 +548,7 @@ final class GraphBuilder {
                 throw NNError(.layer, location, "\(label): \(message.text)")
             }
         }
-        let unmaskedInputs = reads.map { maskCleared.contains($0) }
+        let unmaskedInputs = reads.map { maskCleared.contains(sameTensor[$0] ?? $0) }
         let inputMasks = reads.enumerated().map { index, value in maskInputs[index] != nil || (masks[value] && !unmaskedInputs[index]) }
         var spec = layer.spec
         if let module = layer.operationModule {
@@ -586,7 +589,10 @@ final class GraphBuilder {
                                 outputMasks: outputMasks, inputs: reads, maskInputs: maskInputs, unmaskedInputs: unmaskedInputs,
                                 outputs: outputs, call: call.index, scope: scope, label: label))
         if let clearing = built as? any InputMaskClearing {
-            maskCleared.formUnion(clearing.maskClearedInputs.filter { reads.indices.contains($0) }.map { reads[$0] })
+            maskCleared.formUnion(clearing.maskClearedInputs.filter { reads.indices.contains($0) }.map { sameTensor[reads[$0]] ?? reads[$0] })
+        }
+        if built is any ReturnsItsInput, let input = reads.first, reads.count == 1, let output = outputs.first, outputs.count == 1 {
+            sameTensor[output] = sameTensor[input] ?? input
         }
         return outputs
     }

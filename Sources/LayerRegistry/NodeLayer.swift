@@ -120,3 +120,9 @@ public protocol InputMaskClearing: NodeLayer {
     /// none, as a layer type may clear them in some configurations only).
     var maskClearedInputs: [Int] { get }
 }
+
+/// A one-input layer whose call at inference returns its input itself: in Keras the output is the
+/// very tensor object it was given (`Dropout` and the other training-only layers, `Identity`), so
+/// when an `InputMaskClearing` call clears the mask of one, the other loses it too. The model
+/// treats the input and the output as one tensor for that.
+public protocol ReturnsItsInput: Layer {}

@@ -20,6 +20,12 @@ final class AttentionMaskClearingTests: XCTestCase {
         assertAttentionFixtureMatchesKeras("mha_cross_masks")
     }
 
+    /// Keras's Dropout at inference returns the tensor it is given, so an attention reading the
+    /// Dropout's output clears the mask of the Dropout's input too, and the other way round.
+    func testDropoutOutputAndInputLoseTheirMaskTogether() {
+        assertAttentionFixtureMatchesKeras("mha_dropout_alias")
+    }
+
     /// The masks the model reports at build time (what `nnbuild validate` shows, what factories are
     /// given) follow the same rule as the run.
     func testBuildTimeMasksFollowTheClearedInputs() throws {
@@ -37,5 +43,8 @@ final class AttentionMaskClearingTests: XCTestCase {
         XCTAssertEqual(cross["after"], false)             // its query, the value of 'cross', is unmasked
         XCTAssertEqual(cross["gqa_residual"], true)       // GroupQueryAttention leaves its inputs' masks
         XCTAssertEqual(cross["reads_gqa_residual"], true)
+        let alias = try masks("mha_dropout_alias")
+        XCTAssertEqual(alias["embedding_residual"], false)
+        XCTAssertEqual(alias["dropout_residual"], false)
     }
 }
