@@ -638,6 +638,17 @@ def mha_dropout_alias(rng):
     return keras.Model(tokens, [b, d], name="mha_dropout_alias"), {"tokens": padded_tokens(rng, 3, 6, 50)}
 
 
+@case("Two MultiHeadAttention calls on one Embedding(mask_zero) tensor at the same depth (both model outputs): "
+      "Keras runs the calls of one depth in map_graph's nodes_by_depth order, not document order, and the one it "
+      "runs first clears the mask, so only that one is masked")
+def mha_same_depth_readers(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(50, 16, mask_zero=True, name="embedding")(tokens)
+    a = L.MultiHeadAttention(num_heads=2, key_dim=8, name="first_in_document")(e, e)
+    b = L.MultiHeadAttention(num_heads=2, key_dim=4, name="second_in_document")(e, e)
+    return keras.Model(tokens, [a, b], name="mha_same_depth_readers"), {"tokens": padded_tokens(rng, 3, 6, 50)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 

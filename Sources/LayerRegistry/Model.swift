@@ -438,7 +438,7 @@ final class GraphBuilder {
         let chain = graph.className == "Sequential"
         var pathCounts: [String: Int] = [:]
         for layer in graph.layers { pathCounts[layer.spec.path, default: 0] += 1 }
-        for key in graph.order {
+        for key in Self.kerasOrder(graph) ?? graph.order {
             guard let layer = graph.layer(named: key.layer), let call = graph.node(key) else { continue }
             let location = "\(graph.source): \(call.path)"
             func value(_ tensor: KerasTensor) throws -> Int {
@@ -498,6 +498,71 @@ final class GraphBuilder {
             }
             return found
         }
+    }
+
+    /// The calls of `graph` in the order Keras runs them (`Function._run_through_graph`): by
+    /// decreasing depth, and within a depth in `map_graph`'s `nodes_by_depth` order, which comes
+    /// from a depth-first walk from the outputs (each call's tensors: positional, then keyword by
+    /// sorted name). `GraphSpec.order` is by decreasing depth too, but keeps document order within
+    /// a depth; the difference matters where an `InputMaskClearing` call and another reader of the
+    /// same tensor sit at one depth. Nil (use `GraphSpec.order`) if a reference does not resolve.
+    static func kerasOrder(_ graph: GraphSpec) -> [NodeKey]? {
+        let wanted = Set(graph.order)
+        let inputKeys = graph.inputs.map(\.nodeKey)
+        var parents: [NodeKey: [NodeKey]] = [:]
+        for key in graph.order {
+            guard let call = graph.node(key) else { return nil }
+            var tensors = call.args.flatMap(\.tensors)
+            for (_, argument) in call.kwargs.sorted(by: { $0.0 < $1.0 }) { tensors += argument.tensors }
+            var keys: [NodeKey] = []
+            for tensor in tensors {
+                let producer = tensor.ref.nodeKey
+                guard wanted.contains(producer) || inputKeys.contains(producer) else { return nil }
+                keys.append(producer)
+            }
+            parents[key] = inputKeys.contains(key) ? [] : keys
+        }
+        // _build_map: post-order of a depth-first walk from each output in turn.
+        var postOrder: [NodeKey] = []
+        var finished = Set<NodeKey>(), inProgress = Set<NodeKey>()
+        for output in graph.outputs {
+            var stack: [(key: NodeKey, next: Int)] = [(output.nodeKey, 0)]
+            while let top = stack.last {
+                if top.next == 0 {
+                    if finished.contains(top.key) { stack.removeLast(); continue }
+                    guard !inProgress.contains(top.key) else { return nil }
+                    inProgress.insert(top.key)
+                }
+                let reads = parents[top.key] ?? []
+                if top.next < reads.count {
+                    stack[stack.count - 1].next += 1
+                    if !finished.contains(reads[top.next]) { stack.append((reads[top.next], 0)) }
+                } else {
+                    stack.removeLast()
+                    inProgress.remove(top.key)
+                    finished.insert(top.key)
+                    postOrder.append(top.key)
+                }
+            }
+        }
+        // map_graph: depths from the outputs (a shared layer's calls at least its deepest one's),
+        // each call listed where its depth was first set.
+        var depth: [NodeKey: Int] = [:], layerDepth: [String: Int] = [:], listed: [NodeKey] = []
+        for key in postOrder.reversed() {
+            if depth[key] == nil { listed.append(key) }
+            let own = max(depth[key] ?? 0, layerDepth[key.layer] ?? 0)
+            layerDepth[key.layer] = own
+            depth[key] = own
+            for parent in parents[key] ?? [] where finished.contains(parent) {
+                if depth[parent] == nil { listed.append(parent) }
+                depth[parent] = max(own + 1, depth[parent] ?? 0)
+            }
+        }
+        let order = inputKeys.filter(wanted.contains) + Set(depth.values).sorted(by: >).flatMap { level in
+            listed.filter { depth[$0] == level && !inputKeys.contains($0) }
+        }
+        guard order.count == graph.order.count, Set(order) == wanted else { return nil }
+        return order
     }
 
     /// The value given as each input's explicit `mask` (Keras: a tensor for the first input, or

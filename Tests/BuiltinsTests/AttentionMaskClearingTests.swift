@@ -26,6 +26,14 @@ final class AttentionMaskClearingTests: XCTestCase {
         assertAttentionFixtureMatchesKeras("mha_dropout_alias")
     }
 
+    /// Two attention calls on one masked tensor at one depth: Keras runs them in `nodes_by_depth`
+    /// order (here the second in the document first), and only the first to run is masked.
+    func testReadersAtOneDepthRunInKerasOrder() throws {
+        assertAttentionFixtureMatchesKeras("mha_same_depth_readers")
+        let model = try GraphFixtureTests.model("mha_same_depth_readers")
+        XCTAssertEqual(model.nodes.map(\.spec.name).suffix(2), ["second_in_document", "first_in_document"])
+    }
+
     /// The masks the model reports at build time (what `nnbuild validate` shows, what factories are
     /// given) follow the same rule as the run.
     func testBuildTimeMasksFollowTheClearedInputs() throws {
