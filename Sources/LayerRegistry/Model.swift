@@ -405,11 +405,8 @@ final class GraphBuilder {
     var labels: [String: String] = [:]
     /// Values read by a call that clears its inputs' masks (`InputMaskClearing`): every reader
     /// built after it sees them unmasked, as in Keras, where the call removes the mask from the
-    /// tensor object itself. "After" is Keras's order: Keras runs a graph's calls by decreasing
-    /// depth (`Function._run_through_graph`), and `config.layers` lists the layers by decreasing
-    /// depth too (`map_graph`), so the order nnbuild builds and runs in (Kahn's, ties in document
-    /// order, `GraphSpec.order`) is the same: the call of least document index among those not
-    /// yet run is always ready. Each node keeps its cleared inputs (`Node.unmaskedInputs`), which
+    /// tensor object itself. "After" is Keras's order, which `expand` builds in and the run
+    /// follows (`kerasOrder`). Each node keeps its cleared inputs (`Node.unmaskedInputs`), which
     /// the run applies, so build-time masks and run-time masks agree whatever steps fuse.
     var maskCleared: Set<Int> = []
     /// For the output of a `ReturnsItsInput` layer, the value whose tensor object it is in Keras
