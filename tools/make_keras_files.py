@@ -6,6 +6,8 @@
     python3 tools/make_keras_files.py --keras2     # the same cases from tf-keras (pip install tf-keras==2.20.*)
     python3 tools/make_keras_files.py --sweep      # every Keras 3 fixture as .keras (Tests/KerasFiles/sweep)
     python3 tools/make_keras_files.py --malformed  # the malformed corpus (Tests/KerasFiles/malformed)
+    python3 tools/make_keras_files.py --walk       # saving_lib's tracking names (Tests/KerasFiles/walk)
+    python3 tools/make_keras_files.py --export     # keras_export.py's blob of every .keras case (Tests/KerasFiles/export)
 
 Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
 HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
@@ -120,6 +122,162 @@ def main():
         print(name, x.shape, "->", expected.shape)
 
 
+
+
+# saving_lib's tracking names differ from the layers' names (Tests/KerasFiles/walk): each case as
+# <case>.keras, <case>.stripped.keras (the same file with every `name` attribute removed, which
+# only the config walk can map), <case>.input.npy and <case>.expected.npy.
+def walk_nested(rng):
+    # layers/sequential/layers/dense holds the layer named dense_7 of the Sequential named inner.
+    inner = keras.Sequential([keras.Input((4,)), L.Dense(5, activation="tanh", name="dense_7")], name="inner")
+    inputs = keras.Input((4,))
+    outputs = L.Dense(3, name="dense")(inner(L.Dense(4, name="dense_1")(inputs)))
+    return keras.Model(inputs, outputs), rng.normal(size=(3, 4)).astype("float32")
+
+
+def walk_renamed(rng):
+    # layers/dense holds the layer named dense_1, layers/dense_1 the one named dense_2.
+    model = keras.Sequential([keras.Input((4,)), L.Dense(5, activation="relu", name="dense_1"), L.Dense(3, name="dense_2")])
+    return model, rng.normal(size=(3, 4)).astype("float32")
+
+
+def walk_wrappers(rng):
+    model = keras.Sequential([
+        keras.Input((5, 3)),
+        L.Bidirectional(L.GRU(4, return_sequences=True)),
+        L.Bidirectional(L.LSTM(3, return_sequences=True), backward_layer=L.LSTM(3, return_sequences=True, go_backwards=True, name="bw")),
+        L.TimeDistributed(L.Dense(2)),
+    ])
+    return model, rng.normal(size=(2, 5, 3)).astype("float32")
+
+
+def walk_attention(rng):
+    query, value = keras.Input((5, 4), name="query"), keras.Input((6, 4), name="value")
+    outputs = L.MultiHeadAttention(2, 3)(query, value)
+    return keras.Model([query, value], outputs), [rng.normal(size=(2, 5, 4)).astype("float32"), rng.normal(size=(2, 6, 4)).astype("float32")]
+
+
+def walk_shared(rng):
+    inputs = keras.Input((4,))
+    shared = L.Dense(4, activation="tanh", name="shared")
+    outputs = L.Dense(2)(shared(shared(inputs)))
+    return keras.Model(inputs, outputs), rng.normal(size=(3, 4)).astype("float32")
+
+
+def walk_stacked(rng):
+    # The cells list: lstm_cell, gru_cell, lstm_cell_1.
+    model = keras.Sequential([keras.Input((5, 3)), L.RNN(L.StackedRNNCells([L.LSTMCell(4), L.GRUCell(3), L.LSTMCell(2)]))])
+    return model, rng.normal(size=(2, 5, 3)).astype("float32")
+
+
+def walk_compiled(rng):
+    # Trained once, so the file also holds the optimizer's variables (optimizer/vars), not the model's.
+    model = keras.Sequential([keras.Input((4,)), L.Dense(5, activation="relu"), L.BatchNormalization(), L.Dense(2)])
+    model.compile("adam", "mse")
+    model.fit(np.zeros((4, 4), "float32"), np.zeros((4, 2), "float32"), epochs=1, verbose=0)
+    return model, rng.normal(size=(3, 4)).astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="nnbuild_test")
+class Scale(keras.layers.Layer):
+    """A user's layer with one variable of its own: y = x * scale."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), name="scale")
+
+    def call(self, x):
+        return x * self.scale
+
+
+def walk_custom(rng):
+    # A user's layer, registered by nnbuild's test as `nnbuild_test>Scale`: its own variables only.
+    model = keras.Sequential([keras.Input((4,)), L.Dense(3), Scale(), L.Dense(2)])
+    return model, rng.normal(size=(3, 4)).astype("float32")
+
+
+WALK_CASES = {"nested": walk_nested, "renamed": walk_renamed, "wrappers": walk_wrappers, "attention": walk_attention,
+              "shared": walk_shared, "stacked": walk_stacked, "compiled": walk_compiled, "custom": walk_custom}
+
+
+def strip_names(source, target):
+    """A copy of the .keras file at `source` whose weights file has no `name` attribute."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(source) as archive:
+        members = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for member, data in members:
+            if member == "model.weights.h5":
+                buffer = io.BytesIO(data)
+                with h5py.File(buffer, "r+") as f:
+                    groups = [f]
+                    f.visititems(lambda _, item: groups.append(item) if isinstance(item, h5py.Group) else None)
+                    for group in groups:
+                        if "name" in group.attrs:
+                            del group.attrs["name"]
+                data = buffer.getvalue()
+            archive.writestr(zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    with open(target, "wb") as f:
+        f.write(out.getvalue())
+
+
+def walk(only=None):
+    target = os.path.join(OUT, "walk")
+    os.makedirs(target, exist_ok=True)
+    for name, build in WALK_CASES.items():
+        if only and name not in only:
+            continue
+        keras.backend.clear_session()
+        seed = zlib.crc32(("walk_" + name).encode())
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        model, x = build(rng)
+        randomize(model, rng)
+        expected = model.predict(x, verbose=0)
+        path = os.path.join(target, name + ".keras")
+        model.save(path)
+        strip_names(path, os.path.join(target, name + ".stripped.keras"))
+        if isinstance(x, list):
+            names = [layer[0] for layer in model.get_config()["input_layers"]]
+            np.savez(os.path.join(target, name + ".inputs.npz"), **dict(zip(names, x)))
+        else:
+            np.save(os.path.join(target, name + ".input.npy"), x)
+        np.save(os.path.join(target, name + ".expected.npy"), expected.astype("float32"))
+        print("walk", name, "->", expected.shape)
+    if only:
+        return
+    # The template KerasLoadMemoryTests enlarges into a ~40 MB model to measure loading's memory:
+    # the dims (37, 41) and the contiguous layouts of its kernel and bias are patched in place.
+    keras.backend.clear_session()
+    keras.Sequential([keras.Input((37,)), L.Dense(41)]).save(os.path.join(target, "dense_template.keras"))
+
+
+# keras_export.py's weights.safetensors for every .keras case (Tests/KerasFiles/export/<case>.safetensors,
+# and walk/<case> as walk__<case>): `nnbuild convert` must write the same keys, Keras's variable
+# paths, with the same values.
+def export():
+    import glob
+    import shutil
+    import subprocess
+    import tempfile
+
+    target = os.path.join(OUT, "export")
+    os.makedirs(target, exist_ok=True)
+    sources = sorted(glob.glob(os.path.join(OUT, "*.keras"))) + sorted(
+        p for p in glob.glob(os.path.join(OUT, "walk", "*.keras")) if not p.endswith(".stripped.keras"))
+    for source in sources:
+        name = os.path.basename(source)[:-len(".keras")]
+        if os.path.basename(os.path.dirname(source)) == "walk":
+            name = "walk__" + name
+        with tempfile.TemporaryDirectory() as folder:
+            subprocess.run([sys.executable, os.path.join(HERE, "keras_export.py"), source, folder], check=True,
+                           stdout=subprocess.DEVNULL)
+            shutil.copy(os.path.join(folder, "weights.safetensors"), os.path.join(target, name + ".safetensors"))
+        print("export", name)
 
 
 # True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved
@@ -277,6 +435,22 @@ def malformed():
     at = base.index(element)
     weights_case("h5_vlen_outside_heap.keras", base[:at + 4] + struct.pack("<Q", 1 << 40) + base[at + 12:], "points outside the global heap")
 
+    # Groups the config walk does not expect, and a variable it expects that is missing.
+    def weights_file(groups):
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as f:
+            for path, arrays in groups.items():
+                group = f.create_group(path)
+                for index, array in enumerate(arrays):
+                    group.create_dataset(str(index), data=array)
+        return buffer.getvalue()
+
+    kernel, bias = np.ones((4, 4), "<f4"), np.zeros(4, "<f4")
+    weights_case("h5_unexpected_group.keras", weights_file({"layers/dense/vars": [kernel, bias], "layers/dense_1/vars": [bias]}),
+                 "'layers/dense_1/vars' holds 1 variable, but Keras's saving_lib saves no layer of this model there")
+    weights_case("h5_missing_variable.keras", weights_file({"layers/dense/vars": [kernel]}),
+                 "has no 'layers/dense/vars/1', where Keras's saving_lib saves this layer's variable 1")
+
     legacy = os.path.join(target, "_legacy.h5")
     model.save(legacy)
     data = open(legacy, "rb").read()
@@ -295,6 +469,12 @@ def malformed():
 if __name__ == "__main__":
     if sys.argv[1:] == ["--keras2"]:
         keras2()
+        sys.exit(0)
+    if sys.argv[1:2] == ["--walk"]:
+        walk(sys.argv[2:])
+        sys.exit(0)
+    if sys.argv[1:] == ["--export"]:
+        export()
         sys.exit(0)
     if sys.argv[1:] == ["--malformed"]:
         malformed()

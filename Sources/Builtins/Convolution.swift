@@ -118,7 +118,7 @@ func convolutionKernel(_ context: LayerContext, shape: [Int]) throws -> Weight {
 /// Config: `filters`, `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate` (1),
 /// `groups` (1), `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
 /// Weights: `kernel` (kh, kw, in / groups, filters), `bias` (filters).
-public struct Conv2D: AbsorbsActivation {
+public struct Conv2D: ConvolutionStore {
     let label: String
     let settings: ConvolutionSettings
     /// The (height, width) the layer was built for, nil where known only at run time.
@@ -131,7 +131,10 @@ public struct Conv2D: AbsorbsActivation {
     let winograd: WinogradKernel?
     public let bias: Weight?
     public internal(set) var activation: Activation
+    /// A BatchNormalization taken over (`ConvolutionStore`), applied before the activation.
+    var normalization: BatchNormalization?
     public let outputShape: [Int?]
+    var outputChannels: Int { settings.filters }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         try context.requireRank(3, meaning: "(batch, height, width, channels)")
@@ -168,15 +171,15 @@ public struct Conv2D: AbsorbsActivation {
         return ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
     }
 
-    public func forward(_ input: Tensor) throws -> Tensor {
+    func run(_ input: Tensor, epilogue: OutputEpilogue) throws -> Tensor {
         try checkInput(input, built: inputSize + [channels], label: label)
         for axis in 0..<2 where settings.window(axis: axis, length: input.shape[axis + 1]) == nil {
             throw NNError(.input, label, settings.misfit(axis: axis, length: input.shape[axis + 1], unit: spatialUnit(axis, of: 2)))
         }
         guard let g = geometry(input.shape) else { throw NNError(.input, label, "the kernel does not fit input \(input.shape)") }
         try ShapeMath.sampleCount([g.rows.output, g.columns.output, g.filters], at: label)
-        return runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, packed: packed, winograd: winograd, bias: bias, activation: activation,
-                              shape: [input.batch, g.rows.output, g.columns.output, g.filters])
+        return try runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, packed: packed, winograd: winograd, bias: bias, activation: activation,
+                              epilogue: epilogue, shape: [input.batch, g.rows.output, g.columns.output, g.filters])
     }
 }
 
@@ -187,7 +190,7 @@ public struct Conv2D: AbsorbsActivation {
 /// pads (kernel_size - 1)·dilation_rate steps before), `dilation_rate` (1), `groups` (1),
 /// `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
 /// Weights: `kernel` (k, in / groups, filters), `bias` (filters).
-public struct Conv1D: AbsorbsActivation {
+public struct Conv1D: ConvolutionStore {
     let label: String
     let settings: ConvolutionSettings
     /// The sequence length the layer was built for, nil when it is known only at run time.
@@ -198,7 +201,10 @@ public struct Conv1D: AbsorbsActivation {
     let packed: PackedKernel?
     public let bias: Weight?
     public internal(set) var activation: Activation
+    /// A BatchNormalization taken over (`ConvolutionStore`), applied before the activation.
+    var normalization: BatchNormalization?
     public let outputShape: [Int?]
+    var outputChannels: Int { settings.filters }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         try context.requireRank(2, meaning: "(batch, steps, channels)")
@@ -223,7 +229,7 @@ public struct Conv1D: AbsorbsActivation {
                       bias: bias, activation: activation, outputShape: [steps, settings.filters])
     }
 
-    public func forward(_ input: Tensor) throws -> Tensor {
+    func run(_ input: Tensor, epilogue: OutputEpilogue) throws -> Tensor {
         guard input.shape.count == 3, input.shape[2] == channels, inputSteps == nil || input.shape[1] == inputSteps else {
             throw NNError(.input, label, "expects input of shape (batch, \(inputSteps.map(String.init) ?? "steps"), \(channels)), found \(input.shape)")
         }
@@ -234,8 +240,8 @@ public struct Conv1D: AbsorbsActivation {
         try ShapeMath.sampleCount([columns.output, settings.filters], at: label)
         let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
-        return runConvolution(input, batch: input.batch, geometry: geometry, kernel: kernel, packed: packed, bias: bias,
-                              activation: activation, shape: [input.batch, columns.output, settings.filters])
+        return try runConvolution(input, batch: input.batch, geometry: geometry, kernel: kernel, packed: packed, bias: bias,
+                              activation: activation, epilogue: epilogue, shape: [input.batch, columns.output, settings.filters])
     }
 }
 
@@ -272,14 +278,15 @@ extension Conv1D: PlansMemory {
     }
 }
 
-/// Runs the convolution kernel and the activation into a new tensor of `shape`.
+/// Runs the convolution kernel, the epilogue and the activation into a new tensor of `shape`.
 private func runConvolution(_ input: Tensor, batch: Int, geometry: ConvolutionGeometry, kernel: Weight, packed: PackedKernel?, winograd: WinogradKernel? = nil,
-                            bias: Weight?, activation: Activation, shape: [Int]) -> Tensor {
+                            bias: Weight?, activation: Activation, epilogue: OutputEpilogue, shape: [Int]) throws -> Tensor {
     let count = batch * geometry.outputCount
+    try epilogue.check(outputCount: count, shape: shape)
     let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         input.data.withUnsafeBufferPointer { x in
-            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry, activation: activation, packed: packed,
-                       winograd: winograd)
+            convolve2D(x, batch: batch, kernel.values, bias?.values, into: buffer, geometry: geometry, activation: activation, epilogue: epilogue,
+                       packed: packed, winograd: winograd)
         }
         initialized = count
     }
@@ -294,5 +301,99 @@ extension Builtins {
         registry.register("Conv1D", aliases: ["Convolution1D"], origin: "builtin",
                           summary: "1-D convolution over time with strides, dilation, groups and valid/same/causal padding.",
                           factory: Conv1D.factory)
+    }
+}
+
+/// A convolution that finishes each block of its output in its own pass, while the block is in
+/// cache (`OutputEpilogue`): it takes over, in this order, a BatchNormalization of its channels,
+/// a residual Add of its output with values already computed (`ResidualConvolution`), and an
+/// element-wise activation (`AbsorbsActivation`), each only while nothing after it in that order
+/// has been taken yet.
+protocol ConvolutionStore: AbsorbsActivation {
+    var normalization: BatchNormalization? { get set }
+    /// The number of output channels (the last axis).
+    var outputChannels: Int { get }
+    /// The convolution with `epilogue` (and the normalization taken over) before its activation.
+    func run(_ input: Tensor, epilogue: OutputEpilogue) throws -> Tensor
+}
+
+extension ConvolutionStore {
+    public func forward(_ input: Tensor) throws -> Tensor { try run(input, adding: [], at: 0) }
+
+    /// The convolution, its normalization, the sum of its output with `addends` (its output at
+    /// `position` among them, each of the output's shape) and its activation.
+    func run(_ input: Tensor, adding addends: [Tensor], at position: Int) throws -> Tensor {
+        let affine = normalization?.channelAffine()
+        guard let count = addends.first?.data.count else { return try run(input, epilogue: OutputEpilogue(affine: affine)) }
+        guard addends.allSatisfy({ $0.data.count == count }) else {
+            throw NNError(.input, "call", "the addends of a fused sum have \(addends.map(\.data.count)) elements, expected one count")
+        }
+        return try withBaseAddresses(addends.map(\.data)) { pointers in
+            try run(input, epilogue: OutputEpilogue(affine: affine, addends: pointers, position: position, addendCount: count))
+        }
+    }
+
+    public func fusing(_ next: any NodeLayer, reading position: Int) -> (any NodeLayer)? {
+        if let normalization = next as? BatchNormalization {
+            guard activation == .linear, self.normalization == nil, normalization.normalizesLastAxis(features: outputChannels) else { return nil }
+            var fused = self
+            fused.normalization = normalization
+            return fused
+        }
+        if let sum = next as? any SumOfInputs {
+            guard activation == .linear, sum.sumsInputs, sum.outputShapes == outputShapes else { return nil }
+            return ResidualConvolution(convolution: self, sum: sum, position: position)
+        }
+        guard position == 0, let unary = next as? any Layer else { return nil }
+        return fusing(unary)
+    }
+}
+
+/// A merge that sums its inputs left to right, as `OutputEpilogue` does: Add.
+protocol SumOfInputs: NodeLayer {
+    /// Whether the layer is a plain sum of its inputs (with broadcasting).
+    var sumsInputs: Bool { get }
+}
+
+/// A convolution (`ConvolutionStore`) whose output is summed with values already computed, then
+/// activated: Conv → (BatchNormalization →) Add → ReLU, the end of a ResNet block, in the
+/// convolution's store. Called on the convolution's input followed by the sum's other inputs.
+/// When an addend turns out at run time not to have the output's shape (it broadcasts) or to
+/// carry a mask, the sum runs apart, as the layers would.
+struct ResidualConvolution: FusesSuccessor {
+    var convolution: any ConvolutionStore
+    let sum: any SumOfInputs
+    /// Where the convolution's output sits among the sum's inputs.
+    let position: Int
+
+    var outputShapes: [[Int?]] { convolution.outputShapes }
+
+    func call(_ inputs: [Tensor]) throws -> [Tensor] {
+        guard let input = inputs.first else { throw NNError(.input, "call", "a fused convolution was given no input tensor") }
+        try input.checkConsistent("input")
+        let addends = Array(inputs.dropFirst())
+        let shape = convolution.plannedWorkingSets(inputs: [input.shape]).first?.outputShape
+        guard addends.allSatisfy({ $0.mask == nil && $0.shape == shape }) else {
+            var plain = convolution
+            plain.activation = .linear
+            var terms = addends
+            terms.insert(try plain.apply(input), at: min(position, terms.count))
+            guard var output = try sum.call(terms).first else { throw NNError(.input, "call", "the sum returned no output") }
+            convolution.activation.apply(&output.data, axisLength: output.shape.last ?? 1)
+            output.mask = nil
+            return [output]
+        }
+        return [try convolution.run(input, adding: addends, at: position)]
+    }
+
+    func plannedWorkingSets(inputs: [[Int]]) -> [WorkingSet] {
+        convolution.plannedWorkingSets(inputs: [inputs.first ?? [1]])
+    }
+
+    func fusing(_ next: any NodeLayer, reading position: Int) -> (any NodeLayer)? {
+        guard position == 0, let unary = next as? any Layer, let activated = convolution.fusing(unary) as? any ConvolutionStore else { return nil }
+        var fused = self
+        fused.convolution = activated
+        return fused
     }
 }

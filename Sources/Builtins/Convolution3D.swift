@@ -6,7 +6,7 @@ import LayerRegistry
 /// Config: `filters`, `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate` (1),
 /// `groups` (1), `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
 /// Weights: `kernel` (kd, kh, kw, in / groups, filters), `bias` (filters).
-public struct Conv3D: AbsorbsActivation {
+public struct Conv3D: ConvolutionStore {
     let label: String
     let settings: ConvolutionSettings
     /// The (depth, height, width) the layer was built for, nil where known only at run time.
@@ -15,7 +15,10 @@ public struct Conv3D: AbsorbsActivation {
     public let kernel: Weight
     public let bias: Weight?
     public internal(set) var activation: Activation
+    /// A BatchNormalization taken over (`ConvolutionStore`), applied before the activation.
+    var normalization: BatchNormalization?
     public let outputShape: [Int?]
+    var outputChannels: Int { settings.filters }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         try context.requireRank(4, meaning: "(batch, depth, height, width, channels)")
@@ -35,15 +38,21 @@ public struct Conv3D: AbsorbsActivation {
                       activation: activation, outputShape: outputSize + [settings.filters])
     }
 
-    public func forward(_ input: Tensor) throws -> Tensor {
+    func run(_ input: Tensor, epilogue: OutputEpilogue) throws -> Tensor {
         try checkInput(input, built: inputSize + [channels], label: label)
         let g = try settings.windows.axes(Array(input.shape[1...3]), label: label)
         try ShapeMath.sampleCount(g.axes.map(\.output) + [settings.filters], at: label)
         let count = input.batch * g.outputPixels * settings.filters
+        try epilogue.check(outputCount: count, shape: [input.batch] + g.axes.map(\.output) + [settings.filters])
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             input.data.withUnsafeBufferPointer { x in
+                // The direct kernel applies an activation alone; with an epilogue both follow in one
+                // pass over the output.
                 directConvolve(x, batch: input.batch, kernel.values, bias?.values, into: buffer, geometry: g, channels: channels,
-                               filters: settings.filters, groups: settings.groups, activation: activation)
+                               filters: settings.filters, groups: settings.groups, activation: epilogue.isEmpty ? activation : .linear)
+                if !epilogue.isEmpty, let y = buffer.baseAddress {
+                    epilogue.finish(y, pixels: 0..<(input.batch * g.outputPixels), channels: settings.filters, activation: activation)
+                }
             }
             initialized = count
         }

@@ -11,7 +11,7 @@ import LayerRegistry
 /// Masks, as Keras 3 does: the output carries a mask only when every input does (their OR).
 /// Multiply counts a masked-out element as 1 and zeroes the output where no input is real;
 /// Maximum and Minimum take a masked-out element from the other side.
-public struct ElementwiseMerge: NodeLayer {
+public struct ElementwiseMerge: SumOfInputs {
     public enum Operation: String, Sendable, CaseIterable {
         case add = "Add", subtract = "Subtract", multiply = "Multiply", average = "Average", maximum = "Maximum", minimum = "Minimum"
     }
@@ -40,6 +40,9 @@ public struct ElementwiseMerge: NodeLayer {
     }
 
     public func outputMasks(inputMasks: [Bool]) -> [Bool] { [!inputMasks.isEmpty && inputMasks.allSatisfy { $0 }] }
+
+    /// Add sums its inputs left to right: a convolution can finish it in its store (`SumOfInputs`).
+    var sumsInputs: Bool { operation == .add }
 
     public func call(_ inputs: [Tensor]) throws -> [Tensor] {
         let shapes = try broadcastShapes(inputs)

@@ -65,10 +65,17 @@ public struct BatchNormalization: Layer {
         return (scale, shift)
     }
 
+    /// The scale and shift per feature `forward` applies, for a layer that applies them in its own
+    /// pass (a convolution's store, `ConvolutionStore`) with the same arithmetic: y·scale + shift.
+    func channelAffine() -> (scale: [Float], shift: [Float])? { folded.get(now: true, { fold() }) }
+
+    /// Whether the layer normalizes only the last axis, of `features` channels.
+    func normalizesLastAxis(features: Int) -> Bool { inner == 1 && self.features == features }
+
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
         let features = self.features
-        guard let (scale, shift) = folded.get(now: true, { fold() }) else { return output }
+        guard let (scale, shift) = channelAffine() else { return output }
         output.data.withUnsafeMutableBufferPointer { y in
             if inner == 1 {
                 var index = 0

@@ -35,6 +35,7 @@ extension TimeDistributed: PlansMemory {
 
 extension Builtins {
     static func registerWrappers(_ registry: LayerRegistry) {
-        registry.register("TimeDistributed", origin: "builtin", summary: "Applies a nested layer to every step of a sequence.", factory: TimeDistributed.factory)
+        registry.register("TimeDistributed", origin: "builtin", summary: "Applies a nested layer to every step of a sequence.",
+                          savedChildren: .nested("layer", key: "layer"), factory: TimeDistributed.factory)
     }
 }

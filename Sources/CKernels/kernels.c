@@ -1,5 +1,6 @@
 // AVX2 + FMA kernels, compiled per function (target attribute) and chosen at run time.
 #include "CKernels.h"
+#include "gemm_avx512.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +8,11 @@
 // The kernel level every kernel dispatches on: the CPU's best, lowered by NNBUILD_KERNELS
 // (baseline, avx2 or avx512; an unknown value or a level the CPU lacks leaves the CPU's best, and
 // the command line refuses both before any kernel runs). Read once; a racing first read computes
-// the same value.
+// the same value. Only nnb_force_kernel_level (tests) changes it after that.
+static volatile int kernel_level = -1;
+
 int nnb_kernel_level(void) {
-    static volatile int level = -1;
-    int known = level;
+    int known = kernel_level;
     if (known >= 0) return known;
     int best = nnb_cpu_kernel_level(), chosen = best;
     const char *forced = getenv("NNBUILD_KERNELS");
@@ -20,8 +22,25 @@ int nnb_kernel_level(void) {
                    : strcmp(forced, "avx512") == 0 ? NNB_KERNELS_AVX512 : -1;
         if (wanted >= 0 && wanted <= best) chosen = wanted;
     }
-    level = chosen;
+    kernel_level = chosen;
     return chosen;
+}
+
+int nnb_force_kernel_level(int level) {
+    if (level >= NNB_KERNELS_BASELINE && level <= nnb_cpu_kernel_level()) kernel_level = level;
+    return nnb_kernel_level();
+}
+
+long nnb_packed_k_chunk(long n, long k) {
+    // Panel slices of at most this many bytes stay in L2 (1 MB or more per core on the CPUs
+    // measured) beside the rows of a and c. Below twice that, one chunk: the product as it was.
+#ifndef NNB_PACKED_CHUNK_BYTES
+#define NNB_PACKED_CHUNK_BYTES (512L << 10)
+#endif
+    long row_bytes = (n + 15) / 16 * 16 * (long)sizeof(float);
+    long chunk = NNB_PACKED_CHUNK_BYTES / row_bytes;
+    if (chunk < 256) chunk = 256;
+    return k < 2 * chunk ? (k > 0 ? k : 1) : chunk;
 }
 
 // The portable product, on every CPU: each c[i][j] is c's old value (or 0) plus a[i][p]·b[p][j]
@@ -195,8 +214,8 @@ static inline void row_starts(const float *a, long lda, long rows, const float *
     for (long row = 0; row < 5; row++) starts[row] = a + (row < rows ? row * lda : 0);
 }
 
-AVX2 void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
-                          long m, long n, long k, int accumulate) {
+AVX2 static void sgemm_small_avx2(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                                  long m, long n, long k, int accumulate) {
     long full = n - n % 16;
     // Column blocks outermost: one block of b (k × 16) stays in L1 while every row block of a
     // (small here: a recurrent state) passes over it, instead of b streaming from L2 per row block.
@@ -311,8 +330,8 @@ AVX2 static void row_times_panels(const float *x, const float *packed, float *y,
     }
 }
 
-AVX2 void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *y, long n, long k, int accumulate,
-                               const float *bias, int relu) {
+AVX2 static void row_times_matrix_avx2(const float *x, const float *b, long ldb, float *y, long n, long k, int accumulate,
+                                       const float *bias, int relu) {
     // Whole rows of b, four at a time, added into y (which stays in L1): b streams from memory
     // once, in order. Reading it 64 columns at a time instead (as row_times_panels reads
     // panels) ran at half the speed. Each y[j] is one chain of FMAs in p's order from its old
@@ -341,32 +360,41 @@ AVX2 void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *
         for (long j = 0; j < n; j++) y[j] = y[j] < 0 ? 0.0f : y[j];
 }
 
-AVX2 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
-                           int accumulate, const float *bias, int relu) {
+AVX2 static void sgemm_packed_avx2(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
+                                   int accumulate, const float *bias, int relu) {
     if (m == 1) {
         row_times_panels(a, packed, c, n, k, accumulate, (epilogue){bias, relu});
         return;
     }
-    long panels = (n + 15) / 16;
-    // Rows outermost: a block of five rows of a (large: a batch slice) stays in L1 while the
-    // panels, packed and small, pass over it. Blocking k as GotoBLAS does (for a Dense layer's
-    // 6272-long rows) measured 5 to 10% slower here, one or two threads: L3 keeps up.
-    for (long i = 0; i < m; i += 5) {
-        long rows = m - i < 5 ? m - i : 5;
-        const float *starts[5];
-        row_starts(a + i * lda, lda, rows, starts);
-        for (long j = 0; j < panels; j++) {
-            tile(starts, (runs){1, 0, 1, 0, k}, packed + j * k * 16, 16, c + i * ldc + j * 16, ldc, rows,
-                 n - j * 16 < 16 ? n - j * 16 : 16, accumulate, (epilogue){bias ? bias + j * 16 : 0, relu});
+    long panels = (n + 15) / 16, chunk = nnb_packed_k_chunk(n, k);
+    // k-chunks outermost, then row blocks, then panels: a block of five rows of a stays in L1
+    // while the chunk's panels pass over it. One chunk (k itself) unless the panels outgrow L2:
+    // then each chunk of every panel is read from memory once per call instead of once per row
+    // block (a Dense 6272×256 at batch 64 re-read its 6.4 MB weight 13 times). A chunk after the
+    // first adds to the sums the one before stored in c (a float, as the register held: each
+    // element is still one FMA chain in k's order); the bias and relu come with the last chunk.
+    for (long first = 0;;) {
+        long length = k - first < chunk ? k - first : chunk, last = first + length >= k;
+        for (long i = 0; i < m; i += 5) {
+            long rows = m - i < 5 ? m - i : 5;
+            const float *starts[5];
+            row_starts(a + i * lda + first, lda, rows, starts);
+            for (long j = 0; j < panels; j++) {
+                tile(starts, (runs){1, 0, 1, 0, length}, packed + (j * k + first) * 16, 16, c + i * ldc + j * 16, ldc, rows,
+                     n - j * 16 < 16 ? n - j * 16 : 16, accumulate || first > 0,
+                     (epilogue){last && bias ? bias + j * 16 : 0, last && relu});
+            }
         }
+        if (last) break;
+        first += length;
     }
 }
 
-AVX2 void nnb_conv_packed(const float *x, long input_height, long input_width, long channels,
-                          long output_height, long output_width, long stride_height, long stride_width,
-                          long row_runs, long row_step, long column_runs, long column_step, long span,
-                          const float *packed, long n, float *c, long ldc, long first, long count,
-                          const float *bias, int relu) {
+AVX2 static void conv_packed_avx2(const float *x, long input_height, long input_width, long channels,
+                                  long output_height, long output_width, long stride_height, long stride_width,
+                                  long row_runs, long row_step, long column_runs, long column_step, long span,
+                                  const float *packed, long n, float *c, long ldc, long first, long count,
+                                  const float *bias, int relu) {
     long k = row_runs * column_runs * span, panels = (n + 15) / 16;
     long per_image = output_height * output_width;
     runs layout = {row_runs, row_step, column_runs, column_step, span};
@@ -392,6 +420,44 @@ AVX2 void nnb_conv_packed(const float *x, long input_height, long input_width, l
                  (epilogue){bias ? bias + j * 16 : 0, relu});
         }
     }
+}
+
+// The GEMM-family entry points: the AVX-512 kernels (kernels_avx512.c) at that level, else the
+// AVX2 ones above. Both give the same bits (each element one FMA chain in k's order, then the
+// same epilogue), so the level changes only the speed.
+void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                     long m, long n, long k, int accumulate) {
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) nnb_sgemm_small_avx512(a, lda, b, ldb, c, ldc, m, n, k, accumulate);
+    else sgemm_small_avx2(a, lda, b, ldb, c, ldc, m, n, k, accumulate);
+}
+
+void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
+                      int accumulate, const float *bias, int relu) {
+    // One row (a recurrent step at batch 1, a one-sample Dense) streams the panels from L2 or
+    // memory, and 16-lane chains were no faster there: as fast on the Dense 6272×256, and a fifth
+    // slower on a 64×256 recurrent step (four or eight chains alike). So one row takes the AVX2
+    // row_times_panels at both levels; the bits are the same either way.
+    if (m > 1 && nnb_kernel_level() >= NNB_KERNELS_AVX512) nnb_sgemm_packed_avx512(a, lda, packed, c, ldc, m, n, k, accumulate, bias, relu);
+    else sgemm_packed_avx2(a, lda, packed, c, ldc, m, n, k, accumulate, bias, relu);
+}
+
+void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *y, long n, long k, int accumulate,
+                          const float *bias, int relu) {
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) nnb_row_times_matrix_avx512(x, b, ldb, y, n, k, accumulate, bias, relu);
+    else row_times_matrix_avx2(x, b, ldb, y, n, k, accumulate, bias, relu);
+}
+
+void nnb_conv_packed(const float *x, long input_height, long input_width, long channels,
+                     long output_height, long output_width, long stride_height, long stride_width,
+                     long row_runs, long row_step, long column_runs, long column_step, long span,
+                     const float *packed, long n, float *c, long ldc, long first, long count,
+                     const float *bias, int relu) {
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512)
+        nnb_conv_packed_avx512(x, input_height, input_width, channels, output_height, output_width, stride_height, stride_width,
+                               row_runs, row_step, column_runs, column_step, span, packed, n, c, ldc, first, count, bias, relu);
+    else
+        conv_packed_avx2(x, input_height, input_width, channels, output_height, output_width, stride_height, stride_width,
+                         row_runs, row_step, column_runs, column_step, span, packed, n, c, ldc, first, count, bias, relu);
 }
 
 AVX2 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out) {

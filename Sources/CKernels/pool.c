@@ -5,9 +5,19 @@
 // before it sleeps, so that the many small parallel steps of one inference (a batch-1
 // convolution takes 30 µs) do not each pay a thread wake-up, yet an idle process does not burn a
 // core.
+//
+// On a busy machine (another process on the cores) two things can still make two threads slower
+// than one, and the pool handles both here, for every job alike:
+// - A worker descheduled in the middle of an item holds the caller until it runs again, a
+//   scheduler time slice of milliseconds against a job of tens of microseconds. The caller waits
+//   for such a straggler asleep, not spinning, so that its core is free for the straggler itself.
+// - When that happens (a stall: the caller waited much longer than its own items took), the
+//   worker is not reliably there, and each job it joins risks the same. The pool then runs jobs
+//   on the caller alone for a while, doubling that while from 16 ms up to 1 s as stalls recur,
+//   and tries the workers again after it. On an idle machine there are no stalls and nothing
+//   changes; under steady contention a stall costs a few milliseconds per second at most.
 #include "CKernels.h"
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,15 +26,21 @@
 
 // The job in progress. `claim` holds the job's generation (high 32 bits) and its next unstarted
 // item (low 32 bits): a worker takes an item with a compare-and-swap that fails when the job has
-// changed, so a late worker never takes an item of a job it did not read. The other fields are
-// atomics because a late worker may read them while the next job is written; it then discards
-// what it read, since its compare-and-swap fails.
+// changed, so a late worker never takes an item of a job it did not read. Jobs have even
+// generations; before writing the next job's fields the caller closes the old job by setting
+// claim to the odd generation between (no item left), so that a worker still holding the old
+// word fails its compare-and-swap even if it read some of the new fields. The fields are
+// sequentially consistent atomics for the same reason.
 static _Atomic uint64_t claim;
 static _Atomic(nnb_task) job_task;
 static _Atomic(void *) job_context;
 static _Atomic long job_count;
 static _Atomic long job_finished;
 static _Atomic long job_seats;  // workers that may still join the job
+// Set while the caller sleeps waiting for a worker's last items (`finished`, under finish_lock).
+static _Atomic int caller_sleeping;
+static pthread_mutex_t finish_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t finished = PTHREAD_COND_INITIALIZER;
 
 static _Atomic long sleepers;
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -38,6 +54,19 @@ static pthread_mutex_t pool_busy = PTHREAD_MUTEX_INITIALIZER;
 
 // How long a worker spins after a job before it sleeps.
 static const double spin_seconds = 200e-6;
+// How long the caller spins for a worker's last items before it sleeps: about a batch-1 item.
+static const double straggler_spin_seconds = 50e-6;
+
+// Contention state, read and written only by the thread holding pool_busy: until when jobs run
+// on the caller alone, the current length of that while, and when the last stall was.
+static double serial_until;
+static double serial_backoff;
+static double last_stall = -1e9;
+// A stall: the caller waited for workers more than twice its own items' time plus this.
+static const double stall_margin_seconds = 200e-6;
+static const double first_backoff_seconds = 16e-3, longest_backoff_seconds = 1.0;
+// Stalls further apart than this are not the same busy spell: the backoff starts again.
+static const double stall_memory_seconds = 2.0;
 
 static inline void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -60,14 +89,28 @@ static long take_items(uint32_t generation) {
         uint64_t word = atomic_load(&claim);
         if ((uint32_t)(word >> 32) != generation) return ran;
         long index = (long)(word & 0xffffffffu);
-        nnb_task task = atomic_load_explicit(&job_task, memory_order_relaxed);
-        void *context = atomic_load_explicit(&job_context, memory_order_relaxed);
-        if (index >= atomic_load_explicit(&job_count, memory_order_relaxed)) return ran;
+        nnb_task task = atomic_load(&job_task);
+        void *context = atomic_load(&job_context);
+        long count = atomic_load(&job_count);
+        if (index >= count) return ran;
         if (!atomic_compare_exchange_weak(&claim, &word, word + 1)) continue;
         task(context, index);
-        atomic_fetch_add_explicit(&job_finished, 1, memory_order_release);
+        // The job's last item: wake the caller if it sleeps. job_finished is raised before
+        // caller_sleeping is read, and the caller sets caller_sleeping before it reads
+        // job_finished (both sequentially consistent), so one of the two sees the other.
+        if (atomic_fetch_add(&job_finished, 1) + 1 == count && atomic_load(&caller_sleeping)) {
+            pthread_mutex_lock(&finish_lock);
+            pthread_cond_signal(&finished);
+            pthread_mutex_unlock(&finish_lock);
+        }
         ran++;
     }
+}
+
+// Whether claim holds a job (an even generation) other than generation `seen`.
+static int is_new_job(uint32_t seen) {
+    uint32_t generation = (uint32_t)(atomic_load(&claim) >> 32);
+    return generation != seen && (generation & 1) == 0;
 }
 
 static void *worker_main(void *argument) {
@@ -76,7 +119,7 @@ static void *worker_main(void *argument) {
     for (;;) {
         double start = seconds_now();
         long spins = 0;
-        while ((uint32_t)(atomic_load(&claim) >> 32) == seen) {
+        while (!is_new_job(seen)) {
             relax();
             if (++spins % 128 == 0 && seconds_now() - start > spin_seconds) {
                 // sleepers is raised before claim is read again, and the caller changes claim
@@ -84,12 +127,14 @@ static void *worker_main(void *argument) {
                 // the new job or the caller sees it asleep and wakes it under the lock.
                 pthread_mutex_lock(&sleep_lock);
                 atomic_fetch_add(&sleepers, 1);
-                while ((uint32_t)(atomic_load(&claim) >> 32) == seen) pthread_cond_wait(&wake, &sleep_lock);
+                while (!is_new_job(seen)) pthread_cond_wait(&wake, &sleep_lock);
                 atomic_fetch_sub(&sleepers, 1);
                 pthread_mutex_unlock(&sleep_lock);
             }
         }
         seen = (uint32_t)(atomic_load(&claim) >> 32);
+        // Closed again since (the next job is being written): wait for that one.
+        if (seen & 1) { seen--; continue; }
         if (atomic_fetch_sub(&job_seats, 1) <= 0) continue;
         take_items(seen);
     }
@@ -117,16 +162,25 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
     long participants = threads;
     if (participants > worker_count + 1) participants = worker_count + 1;
     if (participants > count) participants = count;
-    if (participants <= 1 || count > 0xffffffffL || pthread_mutex_trylock(&pool_busy) != 0) {
+    if (participants <= 1 || count >= 0xffffffffL || pthread_mutex_trylock(&pool_busy) != 0) {
         for (long index = 0; index < count; index++) task(context, index);
         return;
     }
-    // The job's fields first, then the new generation with item 0, which publishes them.
-    uint32_t generation = (uint32_t)(atomic_load(&claim) >> 32) + 1;
-    atomic_store_explicit(&job_task, task, memory_order_relaxed);
-    atomic_store_explicit(&job_context, context, memory_order_relaxed);
-    atomic_store_explicit(&job_count, count, memory_order_relaxed);
-    atomic_store_explicit(&job_finished, 0, memory_order_relaxed);
+    double start = seconds_now();
+    if (start < serial_until) {
+        // A recent stall: the workers are not reliably there. Run on the caller alone.
+        for (long index = 0; index < count; index++) task(context, index);
+        pthread_mutex_unlock(&pool_busy);
+        return;
+    }
+    // Close the last job, write the new one's fields, then publish its generation with item 0.
+    uint32_t generation = (uint32_t)(atomic_load(&claim) >> 32) + 2;
+    atomic_store(&claim, ((uint64_t)(generation - 1) << 32) | 0xffffffffu);
+    atomic_store(&job_task, task);
+    atomic_store(&job_context, context);
+    atomic_store(&job_count, count);
+    atomic_store(&job_finished, 0);
+    atomic_store(&caller_sleeping, 0);
     atomic_store(&job_seats, participants - 1);
     atomic_store(&claim, (uint64_t)generation << 32);
     if (atomic_load(&sleepers) > 0) {
@@ -135,12 +189,27 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
         pthread_mutex_unlock(&sleep_lock);
     }
     take_items(generation);
-    // Every item is taken; wait only for those a worker is still running. Spin while one is
-    // likely running, then yield, in case it waits for this very core.
-    long spins = 0;
-    while (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
-        if (++spins < 4096) relax();
-        else sched_yield();
+    if (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
+        // Every item is taken; wait only for those a worker is still running: spin about an
+        // item's time, then sleep, leaving this core to a worker the scheduler has put off.
+        double own_end = seconds_now();
+        long spins = 0;
+        while (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
+            relax();
+            if (++spins % 64 == 0 && seconds_now() - own_end > straggler_spin_seconds) {
+                atomic_store(&caller_sleeping, 1);
+                pthread_mutex_lock(&finish_lock);
+                while (atomic_load(&job_finished) < count) pthread_cond_wait(&finished, &finish_lock);
+                pthread_mutex_unlock(&finish_lock);
+            }
+        }
+        double end = seconds_now();
+        if (end - own_end > 2 * (own_end - start) + stall_margin_seconds) {
+            serial_backoff = end - last_stall > stall_memory_seconds ? first_backoff_seconds
+                : (serial_backoff * 2 < longest_backoff_seconds ? serial_backoff * 2 : longest_backoff_seconds);
+            last_stall = end;
+            serial_until = end + serial_backoff;
+        }
     }
     pthread_mutex_unlock(&pool_busy);
 }

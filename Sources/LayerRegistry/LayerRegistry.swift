@@ -14,6 +14,10 @@ public final class LayerRegistry: @unchecked Sendable {
         public var origin: String
         /// One sentence for `nnbuild layers`.
         public var summary: String
+        /// The sub-layers Keras's saving_lib saves below this layer's own variables (LSTM's
+        /// `cell`, Bidirectional's `forward_layer` and `backward_layer`): where a `.keras` file
+        /// holds their weights. `.none` for a layer with no sub-layers.
+        public var savedChildren: SavedChildren = .none
         public var factory: LayerFactory
     }
 
@@ -28,6 +32,14 @@ public final class LayerRegistry: @unchecked Sendable {
     /// `aliases`, replacing any earlier registration of those names.
     public func register(_ name: String, aliases: [String] = [], origin: String = "user", summary: String = "",
                          factory: @escaping LayerFactory) {
+        register(name, aliases: aliases, origin: origin, summary: summary, savedChildren: .none, factory: factory)
+    }
+
+    /// Registers a layer type that has sub-layers: `savedChildren` declares those Keras's
+    /// saving_lib saves below the layer's own variables (see `SavingWalk`). A separate method, so
+    /// that a plugin built against the one above still loads.
+    public func register(_ name: String, aliases: [String] = [], origin: String = "user", summary: String = "",
+                         savedChildren: SavedChildren, factory: @escaping LayerFactory) {
         var origin = origin
         if let current = session {
             origin = current.origin
@@ -42,7 +54,8 @@ public final class LayerRegistry: @unchecked Sendable {
         }
         for alias in aliases { aliasTargets[alias] = name }
         aliasTargets[name] = nil
-        registrations[name] = Registration(name: name, aliases: aliases, origin: origin, summary: summary, factory: factory)
+        registrations[name] = Registration(name: name, aliases: aliases, origin: origin, summary: summary,
+                                           savedChildren: savedChildren, factory: factory)
     }
 
     func beginPluginSession(origin: String) -> String {
@@ -78,6 +91,12 @@ public final class LayerRegistry: @unchecked Sendable {
     public func registration(for spec: LayerSpec) -> Registration? {
         if let registered = spec.registeredName, let found = registration(named: registered) { return found }
         return registration(named: spec.className)
+    }
+
+    /// The sub-layers Keras's saving_lib visits below `spec`, as its registration declares them
+    /// (none for a type nobody registered: building the model reports it).
+    public func savedChildren(of spec: LayerSpec) throws -> [SavedChild] {
+        try registration(for: spec)?.savedChildren.children(spec) ?? []
     }
 
     /// Builds the layer described by `context.spec`.

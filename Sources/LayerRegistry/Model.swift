@@ -43,10 +43,17 @@ public struct Model: Sendable {
     }
 
     /// What `predict` runs: one layer standing for `nodes` (more than one where a layer fused
-    /// the node after it, see `FusesNext`).
+    /// the nodes after it, see `FusesSuccessor`).
     public struct Step: Sendable {
         public let layer: any NodeLayer
-        public let nodes: Range<Int>
+        /// The nodes it stands for, in the order they compute (the first where the step runs).
+        public let nodes: [Int]
+        /// The values the step reads, in the order its layer takes them: the first node's inputs,
+        /// then each absorbed node's inputs other than the value fused away.
+        public let inputs: [Int]
+        /// For each input, the value given as its explicit `mask` call argument (nil: the mask
+        /// propagated with the input).
+        public let maskInputs: [Int?]
     }
 
     /// A named model input or output.
@@ -104,7 +111,7 @@ public struct Model: Sendable {
     /// given (without weights the model has zeros, enough to check shapes). Weight problems are
     /// collected and thrown together as `NNErrors`; a config problem stops the build at that
     /// call. With `fuse` (the default), a node runs its successor in the same pass when it can
-    /// (`FusesNext`) and the successor is the single reader of its output, which is not a model
+    /// (`FusesSuccessor`) and the successor is the single reader of its output, which is not a model
     /// output.
     ///
     /// Every node's input and output shapes are checked against `ShapeMath.sampleLimit`, and what
@@ -117,7 +124,7 @@ public struct Model: Sendable {
 
     static func build(_ graph: GraphSpec, description: ModelDescription?, registry: LayerRegistry, weights: WeightStore?,
                       fuse: Bool, settings: ExecutionSettings) throws -> Model {
-        let builder = GraphBuilder(registry: registry, binder: WeightBinder(store: weights), settings: settings, source: graph.source)
+        let builder = GraphBuilder(registry: registry, binder: try WeightBinder(store: weights, graph: graph, registry: registry), settings: settings, source: graph.source)
         var inputs: [Port] = []
         for (position, ref) in graph.inputs.enumerated() {
             guard let layer = graph.layer(named: ref.layer) else {
@@ -142,8 +149,7 @@ public struct Model: Sendable {
         let steps = Model.steps(nodes, outputs: Set(outputValues), fuse: fuse)
         var uses = [Int](repeating: 0, count: builder.shapes.count)
         for step in steps {
-            let first = nodes[step.nodes.lowerBound]
-            for value in first.inputs + first.maskInputs.compactMap({ $0 }) { uses[value] += 1 }
+            for value in step.inputs + step.maskInputs.compactMap({ $0 }) { uses[value] += 1 }
         }
         for value in outputValues { uses[value] += 1 }
         let description = try description ?? ModelDescription(graph: graph)
@@ -154,30 +160,46 @@ public struct Model: Sendable {
         return model
     }
 
-    /// Groups nodes into steps: node i absorbs node i+1 (with `fuse`) when its layer fuses with
-    /// the next (`FusesNext`), node i+1 reads exactly node i's one output and nothing else reads
-    /// it, and that output is not a model output (ggml's rule: a value another node or the caller
-    /// needs is never fused away).
+    /// Groups nodes into steps (with `fuse`), ggml's rule for a DAG: a step absorbs a node N when
+    /// the step's layer fuses with it (`FusesSuccessor`), the step's last node has one output,
+    /// N is that output's only reader and reads it once, the output is not a model output (a value
+    /// another node or the caller needs is never fused away), and N's other inputs are ready
+    /// (produced before the step's first node) and carry no mask. The step runs where its first
+    /// node stands and also takes N's other inputs (`Step.inputs`); N need not follow its
+    /// producer in node order, where a parallel branch (a ResNet shortcut) may sit between them.
     static func steps(_ nodes: [Node], outputs: Set<Int>, fuse: Bool) -> [Step] {
-        var readers: [Int: Int] = [:]
-        for node in nodes {
-            for value in node.inputs + node.maskInputs.compactMap({ $0 }) { readers[value, default: 0] += 1 }
+        var readers: [Int: [Int]] = [:]
+        var producer: [Int: Int] = [:]
+        var masked: Set<Int> = []
+        for (index, node) in nodes.enumerated() {
+            for value in node.inputs + node.maskInputs.compactMap({ $0 }) { readers[value, default: []].append(index) }
+            for (value, mask) in zip(node.outputs, node.outputMasks) {
+                producer[value] = index
+                if mask { masked.insert(value) }
+            }
         }
         var steps: [Step] = []
-        var index = 0
-        while index < nodes.count {
+        var absorbed = Set<Int>()
+        for index in nodes.indices where !absorbed.contains(index) {
             var layer = nodes[index].layer
-            var end = index + 1
-            while fuse, end < nodes.count, let fusing = layer as? any FusesNext, let next = nodes[end].layer as? any Layer {
-                let produced = nodes[end - 1].outputs
-                guard produced.count == 1, let value = produced.first, nodes[end].inputs == [value],
-                      nodes[end].maskInputs.allSatisfy({ $0 == nil }), readers[value] == 1, !outputs.contains(value),
-                      let fused = fusing.fusing(next) else { break }
+            var inputs = nodes[index].inputs, maskInputs = nodes[index].maskInputs
+            var members = [index]
+            while fuse, let fusing = layer as? any FusesSuccessor, let tail = members.last {
+                let produced = nodes[tail].outputs
+                guard produced.count == 1, let value = produced.first, !outputs.contains(value),
+                      let reading = readers[value], reading.count == 1, let successor = reading.first, successor > tail else { break }
+                let next = nodes[successor]
+                guard let position = next.inputs.firstIndex(of: value), next.maskInputs.allSatisfy({ $0 == nil }) else { break }
+                let others = next.inputs.enumerated().filter { $0.offset != position }.map(\.element)
+                let ready = others.allSatisfy { other in (producer[other].map { $0 < index } ?? true) && !masked.contains(other) }
+                guard ready, let fused = fusing.fusing(next.layer, reading: position) else { break }
                 layer = fused
-                end += 1
+                inputs += others
+                maskInputs += others.map { _ in nil }
+                members.append(successor)
+                absorbed.insert(successor)
             }
-            steps.append(Step(layer: layer, nodes: index..<end))
-            index = end
+            steps.append(Step(layer: layer, nodes: members, inputs: inputs, maskInputs: maskInputs))
         }
         return steps
     }
@@ -254,14 +276,16 @@ public struct Model: Sendable {
             live += 1
         }
         for (index, step) in steps.enumerated() {
-            let first = nodes[step.nodes.lowerBound], last = nodes[step.nodes.upperBound - 1]
+            let first = nodes[step.nodes[0]], last = nodes[step.nodes[step.nodes.count - 1]]
             var arguments: [Tensor] = []
-            for (position, value) in first.inputs.enumerated() {
+            for (position, value) in step.inputs.enumerated() {
                 guard var tensor = values[value] else {
                     throw NNError(.input, first.label, "internal: value \(value) was freed before its last reader")
                 }
-                if first.unmaskedInputs[position] { tensor.mask = nil }
-                if let maskValue = first.maskInputs[position], let mask = values[maskValue] {
+                // The step's inputs start with its first node's; an absorbed node's other inputs
+                // carry no mask (`steps`), so there is none to clear.
+                if position < first.unmaskedInputs.count, first.unmaskedInputs[position] { tensor.mask = nil }
+                if let maskValue = step.maskInputs[position], let mask = values[maskValue] {
                     tensor.mask = try explicitMask(mask, for: tensor, node: first)
                 }
                 arguments.append(tensor)
@@ -272,7 +296,7 @@ public struct Model: Sendable {
             guard results.count == last.outputs.count else {
                 throw NNError(.input, last.label, "returned \(results.count) output tensors, expected \(last.outputs.count)")
             }
-            for value in first.inputs + first.maskInputs.compactMap({ $0 }) {
+            for value in step.inputs + step.maskInputs.compactMap({ $0 }) {
                 remaining[value] -= 1
                 if remaining[value] == 0, values[value] != nil {
                     values[value] = nil
@@ -332,8 +356,8 @@ public struct Model: Sendable {
         var planned = [[Int]?](repeating: nil, count: valueCount)
         for (port, shape) in zip(inputs, shapes) { planned[port.value] = shape }
         for step in steps {
-            let first = nodes[step.nodes.lowerBound], last = nodes[step.nodes.upperBound - 1]
-            let shapes = first.inputs.map { planned[$0] ?? [1] }
+            let first = nodes[step.nodes[0]], last = nodes[step.nodes[step.nodes.count - 1]]
+            let shapes = step.inputs.map { planned[$0] ?? [1] }
             try step.layer.checkMemory(inputs: shapes, limit: limit, label: first.label, location: "input", kind: .input)
             for (value, plan) in zip(last.outputs, step.layer.plannedWorkingSets(inputs: shapes)) { planned[value] = plan.outputShape }
         }
@@ -435,7 +459,7 @@ final class GraphBuilder {
         let chain = graph.className == "Sequential"
         var pathCounts: [String: Int] = [:]
         for layer in graph.layers { pathCounts[layer.spec.path, default: 0] += 1 }
-        for key in Self.kerasOrder(graph) ?? graph.order {
+        for key in Self.buildOrder(graph) {
             guard let layer = graph.layer(named: key.layer), let call = graph.node(key) else { continue }
             let location = "\(graph.source): \(call.path)"
             func value(_ tensor: KerasTensor) throws -> Int {
@@ -497,12 +521,45 @@ final class GraphBuilder {
         }
     }
 
+    /// The order the calls of `graph` are built and run in: `GraphSpec.order` (by decreasing
+    /// depth, document order within a depth, which keeps a residual block's shortcut before the
+    /// `Add` that a convolution's store may absorb), except that the readers of each tensor run
+    /// in Keras's order (`kerasOrder`): which of two readers at one depth runs first decides
+    /// whether a mask cleared by one (`InputMaskClearing`) reaches the other. Kahn's algorithm
+    /// over the graph's edges plus those, ties in document order.
+    static func buildOrder(_ graph: GraphSpec) -> [NodeKey] {
+        guard let keras = kerasOrder(graph) else { return graph.order }
+        var kerasPosition: [NodeKey: Int] = [:], documentPosition: [NodeKey: Int] = [:]
+        for (position, key) in keras.enumerated() { kerasPosition[key] = position }
+        for (position, key) in graph.order.enumerated() { documentPosition[key] = position }
+        var before: [NodeKey: Set<NodeKey>] = [:], readers: [TensorRef: Set<NodeKey>] = [:]
+        for key in graph.order {
+            guard let call = graph.node(key) else { return graph.order }
+            for tensor in call.args.flatMap(\.tensors) + call.kwargs.flatMap(\.1.tensors) {
+                readers[tensor.ref, default: []].insert(key)
+                if documentPosition[tensor.ref.nodeKey] != nil { before[key, default: []].insert(tensor.ref.nodeKey) }
+            }
+        }
+        for keys in readers.values where keys.count > 1 {
+            let inKerasOrder = keys.sorted { kerasPosition[$0] ?? 0 < kerasPosition[$1] ?? 0 }
+            for (earlier, later) in zip(inKerasOrder, inKerasOrder.dropFirst()) { before[later, default: []].insert(earlier) }
+        }
+        var order: [NodeKey] = [], done = Set<NodeKey>()
+        var waiting = graph.order
+        while !waiting.isEmpty {
+            guard let next = waiting.firstIndex(where: { (before[$0] ?? []).isSubset(of: done) }) else { return graph.order }
+            done.insert(waiting[next])
+            order.append(waiting.remove(at: next))
+        }
+        return order
+    }
+
     /// The calls of `graph` in the order Keras runs them (`Function._run_through_graph`): by
     /// decreasing depth, and within a depth in `map_graph`'s `nodes_by_depth` order, which comes
     /// from a depth-first walk from the outputs (each call's tensors: positional, then keyword by
     /// sorted name). `GraphSpec.order` is by decreasing depth too, but keeps document order within
     /// a depth; the difference matters where an `InputMaskClearing` call and another reader of the
-    /// same tensor sit at one depth. Nil (use `GraphSpec.order`) if a reference does not resolve.
+    /// same tensor sit at one depth (`buildOrder`). Nil if a reference does not resolve.
     static func kerasOrder(_ graph: GraphSpec) -> [NodeKey]? {
         let wanted = Set(graph.order)
         let inputKeys = graph.inputs.map(\.nodeKey)

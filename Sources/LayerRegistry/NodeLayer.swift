@@ -114,7 +114,7 @@ extension NodeLayer {
 /// that runs after such a call sees those inputs unmasked), at build time and at run time; an
 /// explicit `mask` argument still wins.
 ///
-/// A protocol of its own, like `FusesNext`, so plugins built for this ABI version keep working.
+/// A protocol of its own, like `FusesSuccessor`, so plugins built for this ABI version keep working.
 public protocol InputMaskClearing: NodeLayer {
     /// The positions, among the call's inputs, of the tensors whose masks the call clears (empty:
     /// none, as a layer type may clear them in some configurations only).

@@ -101,15 +101,34 @@ extension Layer {
     }
 }
 
-/// A layer that can run the layer after it in the same pass: a convolution applies the ReLU that
-/// follows it while each block of its output is still in cache, instead of a second pass over
-/// memory. `Model.build` offers each node its successor when the successor is the only reader of
-/// its output and that output is not a model output; a fused layer must compute exactly what
-/// the two compute one after the other, mask included, or decline. The model keeps both layers in
-/// its summary; only the run is fused.
-public protocol FusesNext: Layer {
+/// A layer that can run the layer after it in the same pass: a convolution applies the
+/// BatchNormalization, the residual Add and the ReLU that follow it while each block of its output
+/// is still in cache, instead of one more pass over memory for each. `Model.build` offers a node a
+/// successor whose only input not yet computed is this node's output, when the successor is the
+/// only reader of that output and it is not a model output. A fused layer must compute exactly
+/// what the layers compute one after the other, mask included, or decline. The model keeps every
+/// layer in its summary; only the run is fused.
+///
+/// A one-input layer fusing one-input successors implements `FusesNext` instead.
+public protocol FusesSuccessor: NodeLayer {
+    /// One layer doing `self` then `next`, which reads `self`'s output as its input `position`
+    /// (its other inputs computed before), or nil to run them apart. The fused layer is called on
+    /// `self`'s inputs followed by `next`'s other inputs in their order.
+    func fusing(_ next: any NodeLayer, reading position: Int) -> (any NodeLayer)?
+}
+
+/// A one-input layer that can run the one-input layer after it in the same pass
+/// (`FusesSuccessor` for a chain): an Embedding looks up the recurrent layer's input projections.
+public protocol FusesNext: FusesSuccessor, Layer {
     /// One layer doing `self` then `next`, or nil to run them apart.
     func fusing(_ next: any Layer) -> (any Layer)?
+}
+
+extension FusesNext {
+    public func fusing(_ next: any NodeLayer, reading position: Int) -> (any NodeLayer)? {
+        guard position == 0, let unary = next as? any Layer else { return nil }
+        return fusing(unary)
+    }
 }
 
 /// Formats a per-sample shape with the batch axis as Keras prints it: `(None, 32, 32, 3)`.

@@ -19,17 +19,66 @@ final class WeightBinder {
     /// Weights already bound, by scope and variable: a shared layer's later calls, and a nested
     /// model called several times, get the same tensor (one set of weights, several nodes).
     private var bound: [String: Weight] = [:]
-    /// Each weight bound, once, by scope and variable, in the order layers asked for them.
+    /// Each weight bound, once, by its Keras variable path (by scope and variable without a store,
+    /// or for a weight the store lacks), in the order layers asked for them.
     private(set) var variables: [(path: String, weight: Weight)] = []
     /// For a positional store (a Keras 3 `.keras` or `.weights.h5`, whose variables are numbered
     /// `vars/<i>` in the order the layer creates them): how many variables each scope has asked
     /// for so far, and the index given to each variable already asked for.
     private var nextIndex: [String: Int] = [:]
     private var indexOf: [String: String] = [:]
-    private let paths: [(name: String, segments: [String])]
+    private var paths: [(name: String, segments: [String])] = []
     /// Largest tensor a layer may declare, in elements (1 GiB of float32).
     static let maximumElements = 1 << 28
 
+    /// For a store from Keras's saving_lib: the place of each layer in the file, by its group.
+    private var places: [String: SavingWalk.Place] = [:]
+    /// For a store of named weights: every layer's place, to give each weight the Keras variable
+    /// path of the model Keras loads (a legacy `.h5` records the paths of the model that saved it:
+    /// `sequential/bidirectional/forward_lstm/lstm_cell/kernel:0` is `forward_lstm/lstm_cell/kernel`).
+    private var named: [SavingWalk.Place] = []
+
+    /// A binder for `store`. A store from Keras's saving_lib (a `.keras` file or `.weights.h5`)
+    /// holds each variable under its path in the file (`layers/dense_1/vars/0`): `graph`, walked
+    /// as saving_lib walked the model with each layer type's declared sub-layers from `registry`,
+    /// says which layer each group belongs to. A group holding variables that no layer is saved
+    /// at is refused, naming the path.
+    convenience init(store: WeightStore?, graph: GraphSpec, registry: LayerRegistry) throws {
+        self.init(store: store)
+        guard let store else { return }
+        func walk() throws -> [SavingWalk.Place] {
+            try SavingWalk.places(graph, className: { registry.registration(for: $0)?.savedChildren.className ?? $0.className }) {
+                try registry.savedChildren(of: $0)
+            }
+        }
+        guard store.isPositional else {
+            // Named weights: the walk only renames them for `variables`, so a config it cannot
+            // walk (a hand-written spec) still loads.
+            named = (try? walk()) ?? []
+            return
+        }
+        let walked = try walk()
+        for place in walked { places[place.group] = place }
+        var unexpected: [String: Int] = [:]
+        var parsed: [(name: String, segments: [String])] = []
+        for entry in store.entries {
+            guard let (group, index) = WeightBinder.splitSaved(entry.name), let place = places[group] else {
+                unexpected[WeightBinder.splitSaved(entry.name)?.group ?? entry.name, default: 0] += 1
+                continue
+            }
+            parsed.append((entry.name, place.names + [index]))
+        }
+        guard unexpected.isEmpty else {
+            throw NNErrors(unexpected.keys.sorted().map { group in
+                let count = unexpected[group] ?? 0
+                let shown = group.isEmpty ? "vars" : group + "/vars"
+                return NNError(.weights, store.source, "'\(shown)' holds \(count) variable\(count == 1 ? "" : "s"), but Keras's saving_lib saves no layer of this model there (\(WeightBinder.nearest(group, in: walked))); are these weights for another model?")
+            })
+        }
+        paths = parsed
+    }
+
+    /// A binder for a store of named tensors (safetensors, a legacy `.h5`), or none.
     init(store: WeightStore?) {
         self.store = store
         paths = (store?.entries ?? []).map { entry in
@@ -39,6 +88,50 @@ final class WeightBinder {
             }
             return (entry.name, segments)
         }
+    }
+
+    /// `layers/dense/vars/0` → (`layers/dense`, `0`); `vars/0` (the root's) → (``, `0`).
+    static func splitSaved(_ name: String) -> (group: String, index: String)? {
+        var parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, let index = parts.popLast(), parts.popLast() == "vars" else { return nil }
+        return (parts.joined(separator: "/"), index)
+    }
+
+    /// The walk's places that share the longest leading path with `group`, for messages.
+    static func nearest(_ group: String, in places: [SavingWalk.Place]) -> String {
+        let wanted = group.split(separator: "/")
+        func shared(_ place: SavingWalk.Place) -> Int {
+            zip(wanted, place.group.split(separator: "/")).prefix { $0 == $1 }.count
+        }
+        let best = places.map(shared).max() ?? 0
+        let near = places.filter { !$0.group.isEmpty && shared($0) == best }.prefix(4)
+        guard !near.isEmpty else { return "the model has no layers" }
+        return near.map { "'\($0.group)' is \($0.label)" }.joined(separator: ", ")
+    }
+
+    /// The Keras variable path of the tensor `name` in the store, its variable being `variable`:
+    /// a saving_lib store's layer's path and the variable (`forward_lstm/lstm_cell/kernel`), or for
+    /// a named store the path of the one layer whose names end the stored path, else the stored
+    /// path without Keras 2's `:0`.
+    private func variablePath(of name: String, variable: String) -> String {
+        if let (group, _) = WeightBinder.splitSaved(name), let place = places[group] {
+            return place.variablePath.isEmpty ? variable : place.variablePath + "/" + variable
+        }
+        var path = name
+        if let colon = name.lastIndex(of: ":"), name[name.index(after: colon)...].allSatisfy(\.isNumber) {
+            path = String(name[..<colon])
+        }
+        // The layer whose names end the stored path best (its innermost name first).
+        var layers = path.split(separator: "/").map(String.init)
+        guard layers.popLast() == variable, let innermost = layers.last else { return path }
+        func shared(_ place: SavingWalk.Place) -> Int {
+            zip(place.names.reversed(), layers.reversed()).prefix { $0 == $1 }.count
+        }
+        let candidates = named.filter { $0.names.last == innermost && !$0.variablePath.isEmpty }
+        let best = candidates.map(shared).max() ?? 0
+        let chosen = candidates.filter { shared($0) == best }
+        guard chosen.count == 1, let place = chosen.first else { return path }
+        return place.variablePath + "/" + variable
     }
 
     func report(_ error: NNError) { problems.append(error) }
@@ -61,7 +154,7 @@ final class WeightBinder {
         let shown = storedName == variable ? variable : "\(variable) (vars/\(storedName))"
         let weight = try lookUp(scope: scope, variable: storedName, shown: shown, shape: shape, label: label, location: location)
         bound[key] = weight
-        variables.append((key, weight))
+        variables.append((store == nil || weight.name == storedName ? key : variablePath(of: weight.name, variable: variable), weight))
         return weight
     }
 
@@ -120,7 +213,10 @@ final class WeightBinder {
         }
         let wanted = (scope + [variable]).joined(separator: "/")
         guard candidates.count == 1, let match = candidates.first, let entry = store.entry(named: match.name) else {
-            if candidates.isEmpty {
+            if candidates.isEmpty, let place = places.values.first(where: { $0.names == scope }) {
+                let group = place.group.isEmpty ? "vars" : place.group + "/vars"
+                report(NNError(.weights, location, "\(label): weight '\(shown)' of shape \(shape) is missing: \(store.source) has no '\(group)/\(variable)', where Keras's saving_lib saves this layer's variable \(variable)"))
+            } else if candidates.isEmpty {
                 report(NNError(.weights, location, "\(label): weight '\(shown)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'"))
             } else {
                 let names = candidates.map { "'\($0.name)'" }.joined(separator: ", ")

@@ -1,3 +1,10 @@
+import CZlib
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A whole Keras model file: a Keras 3 archive (`model.save("m.keras")`, a zip holding
 /// `config.json` and `model.weights.h5`) or a legacy HDF5 model (`model.save("m.h5")`, whose
 /// `model_config` attribute is the architecture). Told apart by content, not by extension.
@@ -72,11 +79,15 @@ public enum ModelFile {
             throw NNError(.spec, path, "a Keras archive holds 'model.weights.h5'")
         }
         // Keras stores the weights uncompressed: read them in place from the mapping, so the only
-        // copy is the floats each dataset becomes. A re-zipped (deflated) file is inflated once.
+        // copy is the floats each dataset becomes. A re-zipped (deflated) file is inflated once,
+        // into a temporary file mapped as the archive is, so its pages too are given back as
+        // they are read (in memory only where no temporary file can be written).
         let h5: HDF5File
         if let stored = try archive.storedBytes(entry) {
             file.release(0..<file.bytes.count)  // the pages the CRC check read
             h5 = try HDF5File(file: MappedFile(viewing: stored, of: file), source: source)
+        } else if let inflated = try archive.inflateToTemporaryFile(entry, of: file) {
+            h5 = try HDF5File(file: inflated, source: source)
         } else {
             h5 = try HDF5File(bytes: try archive.extract(entry), source: source)
         }
@@ -87,51 +98,146 @@ public enum ModelFile {
 
 /// Keras 3's weights file (`model.weights.h5`, in an archive or from `save_weights`), as saving_lib
 /// writes it: every layer's own variables at `<its path>/vars/<i>`, numbered in creation order,
-/// `vars` carrying the layer's name, sub-layers and nested models in groups below.
+/// sub-layers and nested models in groups below. The group names are saving_lib's tracking names,
+/// not the layers' names, so the store keeps each variable under its path in the file
+/// (`layers/sequential/layers/dense/vars/0`); binding maps the paths to layers by walking the
+/// model's config as saving_lib walked the model (`SavingWalk`).
 enum KerasSaving {
     /// The most groups the walk visits, and how deep: bounds a file whose links form a cycle.
     static let maximumGroups = 100_000
     static let maximumDepth = 64
+    /// Groups at the root that hold training state, not the model's: never read.
+    static let trainingState: Set<String> = ["optimizer"]
 
-    /// A positional store: each variable named by the names of the layers enclosing it, then its
-    /// index (`sequential/bidirectional/forward_gru/gru_cell/0`), bound by position per layer.
+    /// A positional store: each variable named by its path in the file.
     static func store(_ file: HDF5File, source: String) throws -> WeightStore {
         var tensors: [(name: String, shape: [Int], values: FloatStorage)] = []
         var visited = 0
-        func walk(_ group: HDF5Group, names: [String], depth: Int) throws {
+        func walk(_ group: HDF5Group, path: String, depth: Int) throws {
             visited += 1
             guard visited <= maximumGroups, depth <= maximumDepth else {
                 throw NNError(.weights, source, "HDF5: the group tree at '\(group.path)' is deeper than \(maximumDepth) or holds more than \(maximumGroups) groups (a cycle?)")
             }
-            let members = try group.memberNames()
-            var names = names
-            if members.contains("vars"), try group.isGroup("vars") {
-                let vars = try group.group("vars")
-                // The root's vars name the whole model, which no Keras variable path starts with.
-                if depth > 0 {
-                    // The group names are saving_lib's tracking names (`dense_1` may hold the layer
-                    // named `dense_2`): only the name Keras records says which layer this is.
-                    guard case let .string(name)? = try vars.attribute("name") else {
-                        throw NNError(.weights, source, "HDF5: '\(vars.path)' has no 'name' attribute naming its layer, which the Keras that wrote this file did not record; load the model in a current Keras and save it again")
+            for member in try group.memberNames() {
+                if depth == 0, trainingState.contains(member) { continue }
+                let memberPath = path.isEmpty ? member : path + "/" + member
+                if try group.isGroup(member) {
+                    if member == "vars" {
+                        try variables(try group.group(member), path: memberPath)
+                    } else {
+                        try walk(try group.group(member), path: memberPath, depth: depth + 1)
                     }
-                    names.append(name)
+                } else {
+                    throw NNError(.weights, source, "HDF5: '\(memberPath)' is a dataset outside any 'vars' group; expected Keras's saving_lib layout, where a layer's variables are '<its path>/vars/0', '/vars/1', ...")
                 }
-                for index in try vars.memberNames() {
-                    guard Int(index) != nil else {
-                        throw NNError(.weights, source, "HDF5: '\(vars.path)/\(index)': expected variables numbered 0, 1, ...")
-                    }
-                    let dataset = try vars.dataset(index)
-                    tensors.append(((names + [index]).joined(separator: "/"), dataset.shape, try dataset.floats()))
-                    // The file's pages of these values are read and will not be again: a mapped
-                    // file gives them back, so loading holds the weights once, not twice.
-                    file.reader.file.release(0..<file.reader.size)
-                }
-            }
-            for member in members where member != "vars" {
-                if try group.isGroup(member) { try walk(try group.group(member), names: names, depth: depth + 1) }
             }
         }
-        try walk(try file.root, names: [], depth: 0)
+        func variables(_ vars: HDF5Group, path: String) throws {
+            // The layer's name, which Keras records since 3.x: not used to map the group (the
+            // config walk does), but read, so that a malformed one is refused here.
+            switch try vars.attribute("name") {
+            case nil, .string?, .bytes?: break
+            default: throw NNError(.weights, source, "HDF5: '\(path)' attribute 'name' must be a string (the layer's name)")
+            }
+            for index in try vars.memberNames() {
+                guard let number = Int(index), number >= 0, String(number) == index else {
+                    throw NNError(.weights, source, "HDF5: '\(path)/\(index)': expected variables numbered 0, 1, ...")
+                }
+                let dataset = try vars.dataset(index)
+                tensors.append((path + "/" + index, dataset.shape, try dataset.floats()))
+                // The file's pages of these values are read and will not be again: a mapped
+                // file gives them back, so loading holds the weights once, not twice.
+                file.reader.file.release(0..<file.reader.size)
+            }
+        }
+        try walk(try file.root, path: "", depth: 0)
         return try WeightStore(source: source, tensors: tensors, positional: true)
+    }
+}
+
+extension ZipArchive {
+    /// Inflates the deflated `member` of the archive mapped as `file` into an unlinked temporary
+    /// file and maps it, giving the archive's pages back as they are consumed: the inflated
+    /// bytes then cost memory only while they are read, as a stored member's do, not whole beside
+    /// what they are decoded into. Checked as `extract` checks (declared size, bomb, CRC-32).
+    /// Nil when no temporary file can be made or written (the caller inflates into memory).
+    func inflateToTemporaryFile(_ member: Member, of file: MappedFile) throws -> MappedFile? {
+        func fail(_ message: String) -> NNError { NNError(kind, "\(source): member '\(member.name)'", message) }
+        guard member.method == 8 else { return nil }
+        guard member.size <= limit else {
+            throw fail("declares \(member.size) bytes uncompressed; at most \(limit) are accepted here")
+        }
+        guard let base = bytes.baseAddress, member.dataOffset >= 0, member.compressedSize >= 0,
+              member.dataOffset <= bytes.count - member.compressedSize else { return nil }
+        let directory = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(directory)/nnbuild-inflated-XXXXXX".utf8CString)
+        let descriptor = mkstemp(&template)
+        guard descriptor >= 0 else { return nil }
+        let path = String(cString: template)
+        defer {
+            close(descriptor)
+            unlink(path)
+        }
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -15, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw fail("zlib could not start inflating")
+        }
+        defer { inflateEnd(&stream) }
+        let chunk = 1 << 20
+        var out = [UInt8](repeating: 0, count: chunk)
+        var consumed = 0, produced = 0, released = 0
+        var crc = crc32(0, nil, 0)
+        let input = UnsafeMutablePointer(mutating: (base + member.dataOffset).assumingMemoryBound(to: Bytef.self))
+        while true {
+            let inChunk = min(member.compressedSize - consumed, 1 << 30)
+            stream.next_in = input + consumed
+            stream.avail_in = uInt(inChunk)
+            let (result, written): (Int32, Int) = out.withUnsafeMutableBytes { raw in
+                guard let start = raw.baseAddress?.assumingMemoryBound(to: Bytef.self) else { return (Z_MEM_ERROR, 0) }
+                stream.next_out = start
+                stream.avail_out = uInt(chunk)
+                let result = CZlib.inflate(&stream, Z_NO_FLUSH)
+                return (result, chunk - Int(stream.avail_out))
+            }
+            consumed += inChunk - Int(stream.avail_in)
+            produced += written
+            guard produced <= member.size else {
+                throw fail("inflates past its declared size of \(member.size) bytes (a zip bomb or a corrupt archive); refused")
+            }
+            let complete = try out.withUnsafeBytes { raw -> Bool in
+                guard let start = raw.baseAddress else { return false }
+                crc = crc32(crc, start.assumingMemoryBound(to: Bytef.self), uInt(written))
+                var done = 0
+                while done < written {
+                    let count = write(descriptor, start + done, written - done)
+                    if count < 0, errno == EINTR { continue }
+                    guard count > 0 else { return false }
+                    done += count
+                }
+                return true
+            }
+            guard complete else { return nil }  // a full disk: inflate into memory instead
+            if consumed - released >= 16 << 20 {
+                file.release((member.dataOffset + released)..<(member.dataOffset + consumed))
+                released = consumed
+            }
+            if result == Z_STREAM_END { break }
+            switch result {
+            case Z_OK where written > 0 || consumed < member.compressedSize: continue
+            case Z_OK, Z_BUF_ERROR: throw fail("the deflate data ends before the stream does (truncated)")
+            case Z_DATA_ERROR:
+                let reason = stream.msg.map { String(cString: $0) } ?? "invalid data"
+                throw fail("the deflate data is corrupt (\(reason))")
+            default: throw fail("zlib failed with status \(result)")
+            }
+        }
+        file.release(member.dataOffset..<(member.dataOffset + member.compressedSize))
+        guard produced == member.size else {
+            throw fail("inflates to \(produced) bytes, the archive declares \(member.size)")
+        }
+        guard UInt32(crc) == member.crc else {
+            throw fail("CRC-32 is 0x\(String(UInt32(crc), radix: 16)), the archive declares 0x\(String(member.crc, radix: 16)) (corrupt data)")
+        }
+        return try MappedFile(path: path)
     }
 }

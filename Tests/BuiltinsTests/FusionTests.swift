@@ -37,7 +37,7 @@ final class FusionTests: XCTestCase {
         let fused = try HandBuilt.model(input: [6, 6, 2], layers: layers, weights: weights())
         let apart = try HandBuilt.model(input: [6, 6, 2], layers: layers, weights: weights(), fuse: false)
         // Node 0 is the InputLayer.
-        XCTAssertEqual(fused.steps.map(\.nodes), [0..<1, 1..<3, 3..<4, 4..<5, 5..<6, 6..<8, 8..<9, 9..<10])
+        XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2], [3], [4], [5], [6, 7], [8], [9]])
         XCTAssertEqual(apart.steps.count, apart.nodes.count)
         XCTAssertEqual(fused.nodes.count, apart.nodes.count, "the summary keeps every layer")
         var random = SplitMix(seed: 8)
@@ -50,7 +50,7 @@ final class FusionTests: XCTestCase {
     func testAConvolutionAbsorbsOnlyOneActivation() throws {
         let layers = [Self.layers[0], Self.layers[1], #"{"class_name": "ReLU", "config": {"name": "r2", "max_value": 6}}"#]
         let model = try HandBuilt.model(input: [4, 4, 2], layers: layers, weights: ["c1/kernel": ([3, 3, 2, 3], [Float](repeating: 0.1, count: 54)), "c1/bias": ([3], [0, 0, 0])])
-        XCTAssertEqual(model.steps.map(\.nodes), [0..<1, 1..<3, 3..<4])
+        XCTAssertEqual(model.steps.map(\.nodes), [[0], [1, 2], [3]])
     }
 }
 
@@ -100,5 +100,151 @@ final class TokenFusionTests: XCTestCase {
             XCTAssertEqual(messages.first, messages.last, name)
             XCTAssertEqual(messages.count, 2)
         }
+    }
+}
+
+/// A convolution takes over the BatchNormalization, the residual Add and the activation after it
+/// (`ConvolutionStore`, `ResidualConvolution`), through `Model.steps`'s one rule: a successor
+/// whose only input not yet computed is the step's output, and which is its only reader. The
+/// fused run must be bit-identical to the layers run one after the other.
+final class StoreFusionTests: XCTestCase {
+    typealias Call = FunctionalText.Call
+
+    /// Random kernels and biases, and BatchNormalization weights with positive variances.
+    static func weights(convolutions: [String: [Int]], biased: Set<String>, normalizations: [String: Int], seed: UInt64) -> [String: ([Int], [Float])] {
+        var random = SplitMix(seed: seed)
+        var weights: [String: ([Int], [Float])] = [:]
+        for name in convolutions.keys.sorted() {
+            guard let shape = convolutions[name] else { continue }
+            weights[name + "/kernel"] = (shape, random.floats(shape.reduce(1, *)))
+            if biased.contains(name), let filters = shape.last { weights[name + "/bias"] = ([filters], random.floats(filters)) }
+        }
+        for name in normalizations.keys.sorted() {
+            guard let features = normalizations[name] else { continue }
+            weights[name + "/gamma"] = ([features], random.floats(features))
+            weights[name + "/beta"] = ([features], random.floats(features))
+            weights[name + "/moving_mean"] = ([features], random.floats(features))
+            weights[name + "/moving_variance"] = ([features], random.floats(features).map { abs($0) + 0.5 })
+        }
+        return weights
+    }
+
+    /// Two ResNet blocks (a projection shortcut and a 3-input Add, then an identity shortcut with
+    /// the convolution first in its Add), a BatchNormalization read twice, and a convolution whose
+    /// output is a model output.
+    static let blocks: [Call] = [
+        Call(name: "c1", className: "Conv2D", config: #""filters": 16, "kernel_size": 3, "padding": "same", "use_bias": false"#, reads: ["x"]),
+        Call(name: "b1", className: "BatchNormalization", config: #""epsilon": 0.001"#, reads: ["c1"]),
+        Call(name: "r1", className: "ReLU", config: "", reads: ["b1"]),
+        Call(name: "sc", className: "Conv2D", config: #""filters": 16, "kernel_size": 1"#, reads: ["x"]),
+        Call(name: "bsc", className: "BatchNormalization", config: "", reads: ["sc"]),
+        Call(name: "c2", className: "Conv2D", config: #""filters": 16, "kernel_size": 3, "padding": "same", "use_bias": false"#, reads: ["r1"]),
+        Call(name: "b2", className: "BatchNormalization", config: "", reads: ["c2"]),
+        Call(name: "add1", className: "Add", config: "", reads: ["bsc", "b2", "x"]),
+        Call(name: "o1", className: "Activation", config: #""activation": "relu""#, reads: ["add1"]),
+        Call(name: "c3", className: "Conv2D", config: #""filters": 16, "kernel_size": 3, "padding": "same""#, reads: ["o1"]),
+        Call(name: "b3", className: "BatchNormalization", config: #""scale": false"#, reads: ["c3"]),
+        Call(name: "add2", className: "Add", config: "", reads: ["b3", "o1"]),
+        Call(name: "o2", className: "ReLU", config: "", reads: ["add2"]),
+        Call(name: "c4", className: "Conv2D", config: #""filters": 8, "kernel_size": 3, "strides": 2, "padding": "same", "use_bias": false"#, reads: ["o2"]),
+        Call(name: "b4", className: "BatchNormalization", config: "", reads: ["c4"]),
+        Call(name: "r4", className: "Activation", config: #""activation": "relu6""#, reads: ["b4"]),
+        Call(name: "add3", className: "Add", config: "", reads: ["b4", "r4"]),
+        Call(name: "c5", className: "Conv2D", config: #""filters": 4, "kernel_size": 1"#, reads: ["o2"]),
+        Call(name: "b5", className: "BatchNormalization", config: "", reads: ["c5"]),
+    ]
+
+    func blocksModel(fuse: Bool) throws -> Model {
+        let weights = Self.weights(convolutions: ["c1": [3, 3, 16, 16], "sc": [1, 1, 16, 16], "c2": [3, 3, 16, 16], "c3": [3, 3, 16, 16],
+                                                  "c4": [3, 3, 16, 8], "c5": [1, 1, 16, 4]],
+                                   biased: ["sc", "c3", "c5"], normalizations: ["b1": 16, "bsc": 16, "b2": 16, "b3": 16, "b4": 8, "b5": 4], seed: 31)
+            .filter { $0.key != "b3/gamma" }
+        return try FunctionalText.model(inputs: [("x", [8, 8, 16])], calls: Self.blocks, outputs: ["add3", "c5", "b5"], weights: weights, fuse: fuse)
+    }
+
+    func stepNames(_ model: Model) -> [String] {
+        model.steps.map { step in step.nodes.map { model.nodes[$0].spec.name }.joined(separator: "+") }
+    }
+
+    func testResidualBlocksFuseIntoTheConvolutionsAndMatchTheLayersBitForBit() throws {
+        let fused = try blocksModel(fuse: true), apart = try blocksModel(fuse: false)
+        XCTAssertEqual(stepNames(fused), ["x", "c1+b1+r1", "sc+bsc", "c2+b2+add1+o1", "c3+b3+add2+o2", "c4+b4", "c5", "b5", "r4", "add3"])
+        XCTAssertEqual(fused.steps[3].inputs.count, 3, "c2+b2+add1+o1 reads r1, then bsc and x")
+        var random = SplitMix(seed: 32)
+        for batch in [1, 3] {
+            let x = Tensor(shape: [batch, 8, 8, 16], data: random.floats(batch * 8 * 8 * 16))
+            let want = try apart.predict([x]), got = try fused.predict([x])
+            XCTAssertEqual(got.map(\.shape), want.map(\.shape))
+            for (index, (g, w)) in zip(got, want).enumerated() {
+                XCTAssertEqual(g.data, w.data, "output \(index), batch \(batch) (kernel path \(Gemm.kernelPath))")
+            }
+        }
+    }
+
+    /// A 1-D and a 3-D convolution take over a BatchNormalization and an activation too.
+    func testEveryConvolutionRankAbsorbsANormalizationThenAnActivation() throws {
+        for (rank, input) in [(1, [10, 5] as [Int?]), (3, [4, 5, 6, 3] as [Int?])] {
+            let kernel = Array(repeating: 3, count: rank) + [input.last! ?? 1, 6]
+            let layers = [#"{"class_name": "Conv\#(rank)D", "config": {"name": "c", "filters": 6, "kernel_size": 3, "padding": "same"}}"#,
+                          #"{"class_name": "BatchNormalization", "config": {"name": "b", "center": false}}"#,
+                          #"{"class_name": "Activation", "config": {"name": "a", "activation": "tanh"}}"#]
+            var weights = Self.weights(convolutions: ["c": kernel], biased: ["c"], normalizations: ["b": 6], seed: 40)
+            weights["b/beta"] = nil
+            let fused = try HandBuilt.model(input: input, layers: layers, weights: weights)
+            let apart = try HandBuilt.model(input: input, layers: layers, weights: weights, fuse: false)
+            XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3]], "Conv\(rank)D")
+            var random = SplitMix(seed: 41)
+            let shape = [2] + input.compactMap { $0 }
+            let x = Tensor(shape: shape, data: random.floats(shape.reduce(1, *)))
+            XCTAssertEqual(try fused.predict(x).data, try apart.predict(x).data, "Conv\(rank)D")
+        }
+    }
+
+    /// An Add whose other input carries a mask stays apart (the mask decides the sum's mask), and
+    /// an addend that broadcasts at run time is summed apart by the Add itself.
+    func testMaskedOrBroadcastAddendsAreLeftToTheAdd() throws {
+        let masked = [Call(name: "e", className: "Embedding", config: #""input_dim": 10, "output_dim": 4, "mask_zero": true"#, reads: ["t"]),
+                      Call(name: "c", className: "Conv1D", config: #""filters": 4, "kernel_size": 3, "padding": "same""#, reads: ["e"]),
+                      Call(name: "b", className: "BatchNormalization", config: "", reads: ["c"]),
+                      Call(name: "s", className: "Add", config: "", reads: ["b", "e"]),
+                      Call(name: "r", className: "ReLU", config: "", reads: ["s"])]
+        var weights = Self.weights(convolutions: ["c": [3, 4, 4]], biased: ["c"], normalizations: ["b": 4], seed: 50)
+        var random = SplitMix(seed: 51)
+        weights["e/embeddings"] = ([10, 4], random.floats(40))
+        let fused = try FunctionalText.model(inputs: [("t", [6])], calls: masked, outputs: ["r"], weights: weights)
+        let apart = try FunctionalText.model(inputs: [("t", [6])], calls: masked, outputs: ["r"], weights: weights, fuse: false)
+        XCTAssertEqual(stepNames(fused), ["t", "e", "c+b", "s", "r"])
+        let tokens = Tensor(shape: [2, 6], data: [3, 1, 4, 0, 0, 0, 9, 2, 6, 5, 3, 0])
+        XCTAssertEqual(try fused.predict([tokens])[0].data, try apart.predict([tokens])[0].data)
+
+        let broadcast = [Call(name: "c", className: "Conv2D", config: #""filters": 3, "kernel_size": 1"#, reads: ["x"]),
+                         Call(name: "s", className: "Add", config: "", reads: ["y", "c"]),
+                         Call(name: "r", className: "ReLU", config: "", reads: ["s"])]
+        let convolution = Self.weights(convolutions: ["c": [1, 1, 2, 3]], biased: ["c"], normalizations: [:], seed: 52)
+        let inputs: [(String, [Int?])] = [("x", [4, 4, 2]), ("y", [1, 1, 3])]
+        let sum = try FunctionalText.model(inputs: inputs, calls: broadcast, outputs: ["r"], weights: convolution)
+        let sumApart = try FunctionalText.model(inputs: inputs, calls: broadcast, outputs: ["r"], weights: convolution, fuse: false)
+        XCTAssertEqual(stepNames(sum), ["x", "y", "c+s+r"])
+        let x = Tensor(shape: [2, 4, 4, 2], data: random.floats(64)), y = Tensor(shape: [2, 1, 1, 3], data: random.floats(6))
+        XCTAssertEqual(try sum.predict([x, y])[0].data, try sumApart.predict([x, y])[0].data)
+    }
+
+    /// A BatchNormalization that follows an activation, or is not over the last axis alone, stays
+    /// apart; one over the channels after a linear convolution is taken over.
+    func testANormalizationTheStoreCannotApplyStaysApart() throws {
+        let layers = [#"{"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 1, "activation": "relu"}}"#,
+                      #"{"class_name": "BatchNormalization", "config": {"name": "b"}}"#,
+                      #"{"class_name": "Conv2D", "config": {"name": "d", "filters": 4, "kernel_size": 1}}"#,
+                      #"{"class_name": "BatchNormalization", "config": {"name": "e", "axis": 1}}"#,
+                      #"{"class_name": "Conv2D", "config": {"name": "f", "filters": 2, "kernel_size": 2}}"#,
+                      #"{"class_name": "BatchNormalization", "config": {"name": "g"}}"#]
+        let weights = Self.weights(convolutions: ["c": [1, 1, 3, 4], "d": [1, 1, 4, 4], "f": [2, 2, 4, 2]], biased: ["c", "d", "f"],
+                                   normalizations: ["b": 4, "e": 5, "g": 2], seed: 60)
+        let model = try HandBuilt.model(input: [5, 5, 3], layers: layers, weights: weights)
+        XCTAssertEqual(model.steps.map(\.nodes), [[0], [1], [2], [3], [4], [5, 6]])
+        let apart = try HandBuilt.model(input: [5, 5, 3], layers: layers, weights: weights, fuse: false)
+        var random = SplitMix(seed: 61)
+        let x = Tensor(shape: [2, 5, 5, 3], data: random.floats(150))
+        XCTAssertEqual(try model.predict(x).data, try apart.predict(x).data)
     }
 }

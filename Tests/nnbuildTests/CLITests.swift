@@ -139,7 +139,8 @@ final class CLITests: CLITestCase {
         XCTAssertEqual(items.count, 2)
         for item in items {
             guard case let .object(members) = item else { return XCTFail() }
-            XCTAssertEqual(members.map(\.0), ["batch", "samples_per_s", "p50_ms", "p90_ms", "p99_ms", "load_ms", "peak_rss_mb"])
+            XCTAssertEqual(members.map(\.0), ["batch", "samples_per_s", "p50_ms", "p90_ms", "p99_ms", "load_ms", "peak_rss_mb", "kernel_path"])
+            XCTAssertTrue(["baseline", "avx2", "avx512"].contains { members.last?.1 == .string($0) }, "\(members)")
         }
     }
 

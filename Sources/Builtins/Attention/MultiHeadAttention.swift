@@ -347,10 +347,10 @@ extension Builtins {
     static func registerAttention(_ registry: LayerRegistry) {
         registry.register("EinsumDense", origin: "builtin", summary: "activation(einsum(equation, x, kernel) + bias).", factory: EinsumDense.factory)
         registry.register("MultiHeadAttention", origin: "builtin", summary: "Multi-head scaled dot-product attention with query/key/value/output projections and Keras's masks.",
-                          factory: MultiHeadAttention.factory(grouped: false))
+                          savedChildren: MultiHeadAttention.savedChildren(private: false), factory: MultiHeadAttention.factory(grouped: false))
         registry.register("GroupedQueryAttention", aliases: ["GroupQueryAttention"], origin: "builtin",
                           summary: "Grouped-query attention: key and value heads shared by groups of query heads, Keras's masks.",
-                          factory: MultiHeadAttention.factory(grouped: true))
+                          savedChildren: MultiHeadAttention.savedChildren(private: true).savedAs("GroupedQueryAttention"), factory: MultiHeadAttention.factory(grouped: true))
         registry.register("Attention", origin: "builtin", summary: "Dot-product (or concat) attention of [query, value(, key)], Keras's masks.",
                           factory: DotAttention.factory(additive: false))
         registry.register("AdditiveAttention", origin: "builtin", summary: "Additive (Bahdanau) attention of [query, value(, key)], Keras's masks.",
@@ -421,4 +421,20 @@ func attentionCombine(_ scores: Tensor, _ v: Tensor, attentionAxes: [Int]) throw
     let back = (0..<rank).compactMap { order.firstIndex(of: $0) }
     let permuted = Tensor(shape: permutedShape, data: data)
     return back == Array(0..<rank) ? permuted : permute(permuted, back)
+}
+
+extension MultiHeadAttention {
+    /// The projections Keras saves below the layer: MultiHeadAttention's public `query_dense`,
+    /// `key_dense`, `value_dense`, `output_dense` (GroupedQueryAttention's are private,
+    /// `_query_dense`...), and `_gate_dense` with `use_gate`.
+    static func savedChildren(private: Bool) -> SavedChildren {
+        let prefix = `private` ? "_" : ""
+        let projections = [("query", "query"), ("key", "key"), ("value", "value"), ("output", "attention_output")]
+        return projections.reduce(SavedChildren.made("_gate_dense", className: "EinsumDense", name: "gate", when: { spec in
+            if case .bool(true)? = spec.config["use_gate"] { return true }
+            return false
+        })) { declared, projection in
+            declared + .made("\(prefix)\(projection.0)_dense", className: "EinsumDense", name: projection.1)
+        }
+    }
 }

@@ -58,12 +58,13 @@ package struct ConvolutionGeometry: Sendable, Equatable {
 /// peak memory at 69 MB; 1 MB gives 60 MB.
 package let convolutionColumnLimit = 1 << 18
 
-/// Grouped 2-D convolution, y = activation(conv(x, kernel) + bias), over the whole batch.
+/// Grouped 2-D convolution, y = activation(epilogue(conv(x, kernel) + bias)), over the whole batch.
 ///
 /// With `packed` (the kernel packed at load, where the AVX2 kernels run) it is an implicit GEMM:
 /// `nnb_conv_packed` reads each output pixel's patch where it lies in the input (padded once), adds
 /// the bias and applies a ReLU in the same pass, so nothing is copied into columns and the output
-/// is written once. Other activations follow block by block, while the block is still in cache.
+/// is written once. The epilogue (a folded BatchNormalization, a residual Add: `OutputEpilogue`)
+/// and other activations follow block by block, while the block is still in cache.
 /// Without `packed` it is im2col + one OpenBLAS GEMM per group (in chunks of output pixels when the
 /// column buffer would pass `columnLimit`), bias and activation applied per chunk.
 /// When more than one thread is allowed (a single row) and the work reaches `splitWork`
@@ -73,11 +74,12 @@ package let convolutionColumnLimit = 1 << 18
 package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
                         _ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>?,
                         into output: UnsafeMutableBufferPointer<Float>,
-                        geometry g: ConvolutionGeometry, activation: Activation = .linear, packed: PackedKernel? = nil,
-                        winograd: WinogradKernel? = nil, columnLimit: Int = convolutionColumnLimit, splitWork: Int = Gemm.threadedWork) {
+                        geometry g: ConvolutionGeometry, activation: Activation = .linear, epilogue: OutputEpilogue = .none,
+                        packed: PackedKernel? = nil, winograd: WinogradKernel? = nil, columnLimit: Int = convolutionColumnLimit,
+                        splitWork: Int = Gemm.threadedWork) {
     guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
     if let winograd {
-        winograd.convolve(x, batch: batch, bias?.baseAddress, into: y, geometry: g, activation: activation, splitWork: splitWork)
+        winograd.convolve(x, batch: batch, bias?.baseAddress, into: y, geometry: g, activation: activation, epilogue: epilogue, splitWork: splitWork)
         return
     }
     let pixels = batch * g.rows.output * g.columns.output
@@ -86,9 +88,10 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
     let shared = UncheckedPointers(x: x, w: w, bias: bias?.baseAddress, y: y)
     let run = { @Sendable (range: Range<Int>) in
         if let packed, let padded {
-            convolveImplicit(range, padded, packed, shared.bias, shared.y, geometry: g, activation: activation)
+            convolveImplicit(range, padded, packed, shared.bias, shared.y, geometry: g, activation: activation, epilogue: epilogue)
         } else {
-            convolvePixels(range, shared.x, shared.w, shared.bias, shared.y, geometry: g, activation: activation, columnLimit: columnLimit)
+            convolvePixels(range, shared.x, shared.w, shared.bias, shared.y, geometry: g, activation: activation, epilogue: epilogue,
+                           columnLimit: columnLimit)
         }
     }
     runInParts(pixels, work: pixels * g.patchSize * g.groupFilters, splitWork: splitWork, run)
@@ -177,37 +180,68 @@ package struct WinogradKernel: Sendable {
     /// `convolve2D` on this kernel: tiles split across the threads allowed when the work reaches
     /// `splitWork` multiply-adds (a batch of one; batches are split by rows before).
     func convolve(_ x: UnsafePointer<Float>, batch: Int, _ bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
-                  geometry g: ConvolutionGeometry, activation: Activation, splitWork: Int) {
+                  geometry g: ConvolutionGeometry, activation: Activation, epilogue: OutputEpilogue = .none, splitWork: Int) {
         let tilesHigh = (g.rows.output + 1) / 2, tilesWide = (g.columns.output + 1) / 2
         let tiles = batch * tilesHigh * tilesWide
         let padded = PaddedInput(x, batch: batch, geometry: g, minimumHeight: 2 * tilesHigh + 2, minimumWidth: 2 * tilesWide + 2)
         defer { padded.release() }
-        let relu = activation == .relu
+        let relu = activation == .relu && epilogue.isEmpty
         let rest: Activation = relu ? .linear : activation
+        let finishing = rest != .linear || !epilogue.isEmpty
+        // Blocks of about 128 KB of output (4 pixels a tile) when work follows, so that it finds them in cache.
+        let block = finishing ? max(1, (1 << 13) / g.filters) : tiles
         let shared = UncheckedOutput(bias: bias, y: y)
         let run = { @Sendable (range: Range<Int>) in
             panels.withUnsafeBufferPointer { panels in
-                nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
-                                 panels.baseAddress!, g.filters, shared.bias, relu ? 1 : 0, shared.y, range.lowerBound, range.count)
+                var first = range.lowerBound
+                while first < range.upperBound {
+                    let count = min(block, range.upperBound - first)
+                    nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
+                                     panels.baseAddress!, g.filters, shared.bias, relu ? 1 : 0, shared.y, first, count)
+                    if finishing {
+                        Self.finishTiles(first..<(first + count), tilesWide: tilesWide, tilesHigh: tilesHigh, geometry: g) { pixels in
+                            epilogue.finish(shared.y, pixels: pixels, channels: g.filters, activation: rest)
+                        }
+                    }
+                    first += count
+                }
             }
         }
         runInParts(tiles, work: batch * g.outputCount * g.patchSize, splitWork: splitWork, run)
-        rest.apply(UnsafeMutableBufferPointer(start: y, count: batch * g.outputCount), axisLength: g.filters)
+    }
+
+    /// Calls `finish` on the runs of output pixels (flat over batch, outH, outW) that tiles
+    /// `tiles` (2×2 output blocks, flat over batch, tile rows, tile columns) wrote.
+    static func finishTiles(_ tiles: Range<Int>, tilesWide: Int, tilesHigh: Int, geometry g: ConvolutionGeometry,
+                            _ finish: (Range<Int>) -> Void) {
+        let perImage = tilesWide * tilesHigh
+        var tile = tiles.lowerBound
+        while tile < tiles.upperBound {
+            let image = tile / perImage, tileRow = (tile % perImage) / tilesWide, firstColumn = tile % tilesWide
+            let lastColumn = min(tilesWide, firstColumn + (tiles.upperBound - tile))
+            let columns = (2 * firstColumn)..<min(2 * lastColumn, g.columns.output)
+            for row in (2 * tileRow)..<min(2 * tileRow + 2, g.rows.output) {
+                let start = (image * g.rows.output + row) * g.columns.output
+                finish((start + columns.lowerBound)..<(start + columns.upperBound))
+            }
+            tile += lastColumn - firstColumn
+        }
     }
 }
 
 /// Output pixels `range` (flat over batch, outH, outW) of `convolve2D` as an implicit GEMM.
 private func convolveImplicit(_ range: Range<Int>, _ input: PaddedInput, _ packed: PackedKernel, _ bias: UnsafePointer<Float>?,
-                              _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, activation: Activation) {
+                              _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, activation: Activation,
+                              epilogue: OutputEpilogue) {
     // A kernel row's taps are adjacent in the input when undilated and ungrouped: one run of kw·C.
     let merged = g.columns.dilation == 1 && g.groups == 1
     let rowStep = g.rows.dilation * input.width * g.channels
     let columnRuns = merged ? 1 : g.columns.size, columnStep = g.columns.dilation * g.channels
     let span = merged ? g.columns.size * g.channels : g.groupChannels
-    let relu = activation == .relu
+    let relu = activation == .relu && epilogue.isEmpty
     let rest: Activation = relu ? .linear : activation
-    // Blocks of about 128 KB of output when an activation follows, so that it finds them in cache.
-    let block = rest == .linear ? range.count : max(1, (1 << 15) / g.filters)
+    // Blocks of about 128 KB of output when work follows, so that it finds them in cache.
+    let block = rest == .linear && epilogue.isEmpty ? range.count : max(1, (1 << 15) / g.filters)
     packed.panels.withUnsafeBufferPointer { panels in
         var first = range.lowerBound
         while first < range.upperBound {
@@ -220,7 +254,7 @@ private func convolveImplicit(_ range: Range<Int>, _ input: PaddedInput, _ packe
                                 y + first * g.filters + group * g.groupFilters, g.filters, first, count,
                                 bias.map { $0 + group * g.groupFilters }, relu ? 1 : 0)
             }
-            rest.apply(UnsafeMutableBufferPointer(start: y + first * g.filters, count: count * g.filters), axisLength: g.filters)
+            epilogue.finish(y, pixels: first..<(first + count), channels: g.filters, activation: rest)
             first += count
         }
     }
@@ -228,13 +262,14 @@ private func convolveImplicit(_ range: Range<Int>, _ input: PaddedInput, _ packe
 
 /// Output pixels `range` (flat over batch, outH, outW) of `convolve2D` as im2col + OpenBLAS.
 private func convolvePixels(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                            _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, activation: Activation, columnLimit: Int) {
+                            _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, activation: Activation,
+                            epilogue: OutputEpilogue, columnLimit: Int) {
     let filters = g.filters, groupFilters = g.groupFilters, groupChannels = g.groupChannels
     // c[m × groupFilters] (ldc = filters) = a[m × k] · the group's kernel.
     func product(_ a: UnsafePointer<Float>, lda: Int, group: Int, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int) {
         Gemm.gemm(a, lda: lda, w + group * groupFilters, ldb: filters, c, ldc: filters, m: m, n: groupFilters, k: k, accumulate: false)
     }
-    // Bias and activation on output pixels first..<first+count, just written.
+    // Bias, epilogue and activation on output pixels first..<first+count, just written.
     func finish(_ first: Int, _ count: Int) {
         var row = y + first * filters
         if let bias {
@@ -243,7 +278,7 @@ private func convolvePixels(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ w:
                 row += filters
             }
         }
-        activation.apply(UnsafeMutableBufferPointer(start: y + first * filters, count: count * filters), axisLength: filters)
+        epilogue.finish(y, pixels: first..<(first + count), channels: filters, activation: activation)
     }
     // Each group's GEMM overwrites its own filter columns, so the output needs no clearing.
     if g.isPointwise {

@@ -128,6 +128,12 @@ struct StackedCell: RecurrentCell {
 extension Builtins {
     static func registerGenericRNN(_ registry: LayerRegistry) {
         registry.register("RNN", origin: "builtin", summary: "Runs a recurrent cell (SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells) over the sequence.",
+                          savedChildren: SavedChildren { spec in
+                              // Keras wraps a list of cells in a StackedRNNCells.
+                              guard case let .array(cells)? = spec.config["cell"] else { return try SavedChildren.nested("cell", key: "cell").children(spec) }
+                              let stacked = LayerSpec(className: "StackedRNNCells", name: "stacked_rnn_cells", config: .object([("cells", .array(cells))]), path: spec.path + ".config")
+                              return [SavedChild("cell", .layer(stacked))]
+                          },
                           factory: GenericRNN.factory)
         registry.register("SimpleRNNCell", origin: "builtin", summary: "The cell of SimpleRNN, inside an RNN layer.",
                           factory: CellLayer.factory({ try SimpleRNNCell.make($0, options: $1) }, defaultRecurrent: nil))
@@ -136,6 +142,6 @@ extension Builtins {
         registry.register("GRUCell", origin: "builtin", summary: "The cell of GRU, inside an RNN layer.",
                           factory: CellLayer.factory({ try GRUCell.make($0, options: $1) }, defaultRecurrent: "sigmoid"))
         registry.register("StackedRNNCells", origin: "builtin", summary: "Recurrent cells applied one after another at each step, inside an RNN layer.",
-                          factory: StackedCell.factory)
+                          savedChildren: .nestedList("cells", key: "cells"), factory: StackedCell.factory)
     }
 }

@@ -184,7 +184,9 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     /// The sequence output and the final states (stateCount tensors of (batch, units), in the
     /// cell's order), starting from `initialStates` (the same, or empty for zeros). A masked step
     /// carries every state unchanged, so a row's final states are those of its last real step.
-    func run(_ input: Tensor, initialStates: [Tensor]) throws -> (output: Tensor, states: [Tensor]) {
+    /// `chunkSteps` overrides how many steps' input projections are made at once
+    /// (`projectionChunkSteps`), for tests that the chunking never changes a result.
+    func run(_ input: Tensor, initialStates: [Tensor], chunkSteps: Int? = nil) throws -> (output: Tensor, states: [Tensor]) {
         guard tokens != nil ? input.rank == 2 : input.rank == 2 + inputStepShape.count && Array(input.shape.dropFirst(2)) == inputStepShape else {
             throw NNError(.input, "recurrent layer", "expects \(describeShape([nil, nil] + inputStepShape)) (batch, steps, ...), found \(input.shape)")
         }
@@ -199,11 +201,19 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
         for (index, state) in initialStates.enumerated() where state.shape != [batch] + stateShapes[index] {
             throw NNError(.input, "initial_state[\(index)]", "expected shape \([batch] + stateShapes[index]) (the sequence's batch of \(batch), \(describeUnits(stateShapes[index]))), found \(state.shape)")
         }
+        // The input projections are made a chunk of steps at a time, just before the steps that
+        // read them, into one buffer the chunks reuse: at a long sequence and a large batch, a
+        // projection of every step at once is a buffer of 100 MB whose pages fault in on every
+        // call, and which has left the cache by the time its last steps read it. A row's
+        // projection is the same bits whatever rows share the product (Gemm is batch-invariant),
+        // so the chunk length never changes a result.
+        let chunk = max(1, min(chunkSteps ?? RecurrentLayer.projectionChunkSteps(batch: batch, gateWidth: width), max(steps, 1)))
+        let chunkRows = batch * chunk
         // Buffers that are written in full before any read skip zero-filling: the projections when
         // the bias is copied into every row first, the saved states (copied before use), and the
         // sequence output (every step writes every row). A BLAS call with beta 0 is not trusted to
         // overwrite garbage (OpenBLAS's gemv scales by zero, which keeps NaN), so those stay zeroed.
-        var projected = cell.inputBias != nil ? uninitializedFloats(batch * steps * width) : [Float](repeating: 0, count: batch * steps * width)
+        var projected = cell.inputBias != nil ? uninitializedFloats(chunkRows * width) : [Float](repeating: 0, count: chunkRows * width)
         // States are stored state-major: state s of row b at stateOffsets[s] + b · widths[s], which
         // is exactly the initial state tensors one after the other.
         var states = initialStates.isEmpty ? [Float](repeating: 0, count: stateSize) : initialStates.flatMap(\.data)
@@ -213,48 +223,18 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
         var lastOutput = [Float](repeating: 0, count: batch * units)
         var stepValid = [Bool](repeating: true, count: batch)
         let mask = input.mask
-        // Time-major input, so that one step's projections for the whole batch are adjacent rows.
-        // Token ids (an Embedding fused in) look their projections up in the table of E·W + b once
-        // it is made, or else gather their embedding rows, time-major, for the product below.
-        var timeMajor: [Float]
-        var projectedAlready = false
-        if let tokens {
-            let table = tokens.table(rows: batch * steps, layer: self)
-            timeMajor = table == nil ? uninitializedFloats(batch * steps * features) : []
-            let rowLength = table == nil ? features : width
-            projected.withUnsafeMutableBufferPointer { p in
-                timeMajor.withUnsafeMutableBufferPointer { gathered in
-                    tokens.embeddings.storage.withBuffer { e in
-                        (table ?? []).withUnsafeBufferPointer { made in
-                            let source = table == nil ? e.baseAddress! : made.baseAddress!
-                            let target = table == nil ? gathered.baseAddress! : p.baseAddress!
-                            for b in 0..<batch {
-                                for t in 0..<steps {
-                                    let id = Int(input.data[b * steps + t])
-                                    (target + (t * batch + b) * rowLength).update(from: source + id * rowLength, count: rowLength)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            projectedAlready = table != nil
-        } else if batch > 1 {
-            timeMajor = uninitializedFloats(input.count)
-            input.data.withUnsafeBufferPointer { source in
-                timeMajor.withUnsafeMutableBufferPointer { target in
-                    for b in 0..<batch {
-                        for t in 0..<steps {
-                            (target.baseAddress! + (t * batch + b) * features)
-                                .update(from: source.baseAddress! + (b * steps + t) * features, count: features)
-                        }
-                    }
-                }
-            }
-        } else {
-            timeMajor = input.data
-        }
-        timeMajor.withUnsafeBufferPointer { x in
+        // A chunk's step inputs, time-major, so that one step's projections for the whole batch
+        // are adjacent rows: copied from the batch-major input, or (token ids, an Embedding fused
+        // in, before the table of E·W + b is made) gathered from the embedding rows. A single
+        // row's input is already time-major and is read in place; token ids with the table look
+        // their projections up instead.
+        let table = tokens?.table(rows: batch * steps, layer: self)
+        let readsInPlace = tokens == nil && batch == 1
+        var timeMajor = readsInPlace || table != nil ? [] : uninitializedFloats(chunkRows * features)
+        let spatial = cell as? any SpatialRecurrentCell
+        input.data.withUnsafeBufferPointer { source in
+          (table ?? []).withUnsafeBufferPointer { made in
+          timeMajor.withUnsafeMutableBufferPointer { x in
           projected.withUnsafeMutableBufferPointer { p in
             states.withUnsafeMutableBufferPointer { hBuffer in
               saved.withUnsafeMutableBufferPointer { savedBuffer in
@@ -264,15 +244,46 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                         let h = hBuffer.baseAddress!, keep = savedBuffer.baseAddress!
                         let out = outBuffer.baseAddress!, last = lastBuffer.baseAddress!
                         let output = h + outputOffset
-                        if let spatial = cell as? any SpatialRecurrentCell {
-                            spatial.projectInputs(x.baseAddress!, images: batch * steps, into: p.baseAddress!)
-                        } else if !projectedAlready {
-                            Gemm.gemm(x.baseAddress!, lda: features, cell.kernel.values.baseAddress!, ldb: width, p.baseAddress!, ldc: width,
-                                      m: batch * steps, n: width, k: features, accumulate: false, bias: cell.inputBias?.values.baseAddress,
-                                      packed: packedKernel)
+                        // Projects steps first..<end (in time order) into p, step t at (t − first) · batch rows.
+                        func project(_ first: Int, _ end: Int) {
+                            let rows = batch * (end - first)
+                            if let tokens {
+                                let rowLength = table == nil ? features : width
+                                tokens.embeddings.storage.withBuffer { e in
+                                    let from = table == nil ? e.baseAddress! : made.baseAddress!
+                                    let to = table == nil ? x.baseAddress! : p.baseAddress!
+                                    for b in 0..<batch {
+                                        for t in first..<end {
+                                            let id = Int(source[b * steps + t])
+                                            (to + ((t - first) * batch + b) * rowLength).update(from: from + id * rowLength, count: rowLength)
+                                        }
+                                    }
+                                }
+                                if table != nil { return }
+                            } else if !readsInPlace {
+                                for b in 0..<batch {
+                                    for t in first..<end {
+                                        (x.baseAddress! + ((t - first) * batch + b) * features)
+                                            .update(from: source.baseAddress! + (b * steps + t) * features, count: features)
+                                    }
+                                }
+                            }
+                            let stepInputs = readsInPlace ? source.baseAddress! + first * features : UnsafePointer(x.baseAddress!)
+                            if let spatial {
+                                spatial.projectInputs(stepInputs, images: rows, into: p.baseAddress!)
+                            } else {
+                                Gemm.gemm(stepInputs, lda: features, cell.kernel.values.baseAddress!, ldb: width, p.baseAddress!, ldc: width,
+                                          m: rows, n: width, k: features, accumulate: false, bias: cell.inputBias?.values.baseAddress,
+                                          packed: packedKernel)
+                            }
                         }
                         for position in 0..<steps {
                             let t = goBackwards ? steps - 1 - position : position
+                            // The chunk holding step t: chunks are cut in processing order, and
+                            // each is projected (in time order) when its first step comes.
+                            let positions = (position - position % chunk)..<min(steps, position - position % chunk + chunk)
+                            let chunkStart = goBackwards ? steps - positions.upperBound : positions.lowerBound
+                            if position == positions.lowerBound { project(chunkStart, chunkStart + positions.count) }
                             var anyMasked = false
                             if let mask {
                                 for b in 0..<batch {
@@ -281,7 +292,7 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                                 }
                             }
                             if anyMasked { keep.update(from: h, count: stateSize) }
-                            cell.step(projected: p.baseAddress! + t * batch * width, states: h, rows: batch, scratch: w.baseAddress!)
+                            cell.step(projected: p.baseAddress! + (t - chunkStart) * batch * width, states: h, rows: batch, scratch: w.baseAddress!)
                             // Without a mask every step is real: the last output is h after the loop.
                             guard mask != nil || returnSequences else { continue }
                             for b in 0..<batch {
@@ -314,6 +325,8 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
               }
             }
           }
+          }
+          }
         }
         if !returnSequences {
             // Keras's result is the output slot of the last step processed, which
@@ -333,14 +346,30 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     }
 }
 
+extension RecurrentLayer {
+    /// How many steps' input projections a call makes at once, for `batch` rows of `gateWidth`
+    /// floats each: as many as fill `projectionChunkFloats` (so the projections stay in the
+    /// cache between the product that makes them and the steps that read them), at most 64 (a
+    /// short sequence at batch 1 still projects in one product) and at least 1.
+    static func projectionChunkSteps(batch: Int, gateWidth: Int) -> Int {
+        max(1, min(64, projectionChunkFloats / max(1, ShapeMath.saturatingProduct([batch, gateWidth]))))
+    }
+
+    /// 1 MB of projections: at batch 64 and a gate width of 384 (GRU 128), 10 steps, whose
+    /// 640-row product still runs at the kernel's full speed.
+    static let projectionChunkFloats = 1 << 18
+}
+
 extension RecurrentLayer: PlansMemory {
-    /// The output, and the buffers a call makes: every step's input projections (steps × gate
-    /// width per row), the time-major copy of the input, and the states.
+    /// The output, and the buffers a call makes: one chunk of steps' input projections (see
+    /// `projectionChunkSteps`; gate width per row and step), the time-major copy of that chunk's
+    /// input, and the states.
     public func workingSet(input: [Int]) -> WorkingSet {
         let batch = input.first ?? 1, steps = input.count > 1 ? input[1] : 1
-        let rows = ShapeMath.saturatingProduct([batch, steps])
+        let chunk = max(1, min(RecurrentLayer.projectionChunkSteps(batch: batch, gateWidth: cell.gateWidth), steps))
+        let rows = ShapeMath.saturatingProduct([batch, chunk])
         let scratch = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([rows, cell.gateWidth]),
-                                              tokens == nil ? ShapeMath.saturatingProduct([rows, features]) : 0,
+                                              ShapeMath.saturatingProduct([rows, features]),
                                               ShapeMath.saturatingProduct([batch, cell.stateWidths.reduce(0, +), 2]),
                                               ShapeMath.saturatingProduct([batch, cell.units]),
                                               ShapeMath.saturatingProduct([batch, cell.scratchPerRow]),
@@ -384,10 +413,25 @@ final class TokenProjection: @unchecked Sendable {
 
 extension Builtins {
     static func registerRecurrent(_ registry: LayerRegistry) {
-        registry.register("SimpleRNN", origin: "builtin", summary: "h = activation(x·W + h·U + b) over the sequence.", factory: SimpleRNNCell.factory)
-        registry.register("LSTM", aliases: ["CuDNNLSTM"], origin: "builtin", summary: "Long short-term memory (gates i, f, c, o).", factory: LSTMCell.factory)
-        registry.register("GRU", aliases: ["CuDNNGRU"], origin: "builtin", summary: "Gated recurrent unit (gates z, r, h; reset_after true or false).", factory: GRUCell.factory)
+        registry.register("SimpleRNN", origin: "builtin", summary: "h = activation(x·W + h·U + b) over the sequence.",
+                          savedChildren: .made("cell", className: "SimpleRNNCell", name: "simple_rnn_cell"), factory: SimpleRNNCell.factory)
+        registry.register("LSTM", aliases: ["CuDNNLSTM"], origin: "builtin", summary: "Long short-term memory (gates i, f, c, o).",
+                          savedChildren: .made("cell", className: "LSTMCell", name: "lstm_cell"), factory: LSTMCell.factory)
+        registry.register("GRU", aliases: ["CuDNNGRU"], origin: "builtin", summary: "Gated recurrent unit (gates z, r, h; reset_after true or false).",
+                          savedChildren: .made("cell", className: "GRUCell", name: "gru_cell"), factory: GRUCell.factory)
         registry.register("Bidirectional", origin: "builtin", summary: "Runs any registered recurrent layer forwards and backwards and merges the two.",
+                          savedChildren: SavedChildren { spec in
+                              // Keras's copies: `forward_<name>`, and `backward_<name>` unless a backward layer is given.
+                              let layer = try SavingWalk.nestedSpec(spec, key: "layer")
+                              func copy(_ prefix: String) -> LayerSpec {
+                                  var copy = layer
+                                  copy.name = prefix + (layer.name.hasPrefix(prefix) ? String(layer.name.dropFirst(prefix.count)) : layer.name)
+                                  return copy
+                              }
+                              let given = spec.config["backward_layer"].map { !$0.isNull } ?? false
+                              let backward = given ? try SavingWalk.nestedSpec(spec, key: "backward_layer") : copy("backward_")
+                              return [SavedChild("forward_layer", .layer(copy("forward_"))), SavedChild("backward_layer", .layer(backward))]
+                          },
                           factory: Bidirectional.factory)
     }
 }

@@ -21,6 +21,12 @@ int nnb_cpu_kernel_level(void);
 /// avx2, avx512) asks for. Read once per process.
 int nnb_kernel_level(void);
 
+/// For tests only: makes every kernel run at `level` from now on (to compare the paths' results
+/// in one process), when this CPU supports it; returns the level then in force. Not for use while
+/// another thread runs a kernel, and not by the library itself, whose level comes from the CPU and
+/// `NNBUILD_KERNELS` alone.
+int nnb_force_kernel_level(int level);
+
 /// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate), every matrix row-major with its leading
 /// dimension. For the small products of recurrent steps, where packing b on every call (as a
 /// general GEMM does) costs as much as the arithmetic. Requires nnb_has_avx2_fma().
@@ -42,8 +48,9 @@ void nnb_tanh(float *x, long count);
 void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed);
 
 /// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate) (+ bias[n] when bias is not NULL), then
-/// max(·, 0) when relu; b packed once by nnb_pack_panels (as a layer does at load). A 5×16
-/// register block for m > 1, a streaming row-times-panels product for m = 1: a convolution's, a
+/// max(·, 0) when relu; b packed once by nnb_pack_panels (as a layer does at load). A register
+/// block (5×16 on AVX2, 8×32 on AVX-512) for m > 1, over k in chunks when the panels outgrow L2,
+/// and a streaming row-times-panels product for m = 1: a convolution's, a
 /// Dense layer's or a recurrent cell's weights are reused on every call without being packed
 /// again. n may be fewer columns than were packed (the first panels only). Requires
 /// nnb_has_avx2_fma().

@@ -1,0 +1,92 @@
+import LayerRegistry
+
+/// What a convolution does to each block of its output right after its kernel wrote it (bias
+/// included), while the block is still in cache, before the activation: the work of the layers it
+/// took over (`FusesNext`), with the same operations in the same order as those layers, so that
+/// the fused run is bit-identical to the layers run one after the other.
+///
+/// 1. `affine`: y·scale[c] + shift[c] per channel, a BatchNormalization at inference folded as
+///    `BatchNormalization.forward` folds and applies it;
+/// 2. `addends`: a residual Add, y the input at `position` of the sum
+///    a₀ + a₁ + … summed left to right, as `ElementwiseMerge` sums inputs of one shape.
+///
+/// The addends point at tensors of the output's shape that outlive the call.
+package struct OutputEpilogue: @unchecked Sendable {
+    package var affine: (scale: [Float], shift: [Float])?
+    package var addends: [UnsafePointer<Float>]
+    package var position: Int
+    /// Elements each addend holds.
+    package var addendCount: Int
+
+    package init(affine: (scale: [Float], shift: [Float])? = nil, addends: [UnsafePointer<Float>] = [], position: Int = 0,
+                 addendCount: Int = 0) {
+        self.affine = affine
+        self.addends = addends
+        self.position = position
+        self.addendCount = addendCount
+    }
+
+    /// Fails unless every addend holds the `outputCount` elements of an output of shape `shape`.
+    package func check(outputCount: Int, shape: [Int]) throws {
+        guard addends.isEmpty || addendCount == outputCount else {
+            throw NNError(.input, "call", "a fused sum's other inputs have \(addendCount) elements, expected \(outputCount) (shape \(shape))")
+        }
+    }
+
+    package static let none = OutputEpilogue()
+
+    package var isEmpty: Bool { affine == nil && addends.isEmpty }
+
+    /// Applies the epilogue, then `activation`, to output pixels `pixels` of `y` (pixels of
+    /// `channels` values each, flat over the batch).
+    package func finish(_ y: UnsafeMutablePointer<Float>, pixels: Range<Int>, channels: Int, activation: Activation) {
+        let start = pixels.lowerBound * channels, count = pixels.count * channels
+        guard count > 0 else { return }
+        let block = y + start
+        if let (scale, shift) = affine, scale.count == channels, shift.count == channels {
+            scale.withUnsafeBufferPointer { scale in
+                shift.withUnsafeBufferPointer { shift in
+                    var row = block
+                    for _ in 0..<pixels.count {
+                        for c in 0..<channels { row[c] = row[c] * scale[c] + shift[c] }
+                        row += channels
+                    }
+                }
+            }
+        }
+        if !addends.isEmpty {
+            // The sum's terms in order, y among them at `position`.
+            var terms = addends.map { UnsafePointer($0 + start) }
+            terms.insert(UnsafePointer(block), at: min(max(position, 0), terms.count))
+            if terms.count == 2 {
+                let a = terms[0], b = terms[1]
+                for i in 0..<count { block[i] = a[i] + b[i] }
+            } else {
+                let first = terms[0]
+                for i in 0..<count {
+                    var value = first[i]
+                    for term in terms.dropFirst() { value += term[i] }
+                    block[i] = value
+                }
+            }
+        }
+        activation.apply(UnsafeMutableBufferPointer(start: block, count: count), axisLength: channels)
+    }
+}
+
+nonisolated(unsafe) private let noElement = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
+/// Calls `body` with the base address of each array, in order, all valid during the call (an
+/// empty array gives a pointer to no element, never read).
+package func withBaseAddresses<Result>(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) throws -> Result) rethrows -> Result {
+    var pointers: [UnsafePointer<Float>] = []
+    pointers.reserveCapacity(arrays.count)
+    func next(_ index: Int) throws -> Result {
+        guard index < arrays.count else { return try body(pointers) }
+        return try arrays[index].withUnsafeBufferPointer { buffer in
+            pointers.append(buffer.baseAddress ?? UnsafePointer(noElement))
+            return try next(index + 1)
+        }
+    }
+    return try next(0)
+}

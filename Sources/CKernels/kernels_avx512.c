@@ -1,0 +1,263 @@
+// AVX-512 (F, BW, VL, DQ) versions of the GEMM-family kernels: the packed product's row blocks,
+// the implicit-GEMM convolution, the in-place row-times-matrix product and
+// the small unpacked product. Compiled per function (target attribute), so the binary still runs
+// on any x86-64; kernels.c calls them when nnb_kernel_level() >= NNB_KERNELS_AVX512.
+//
+// Every element is computed as the AVX2 kernels compute it: c's old value (or 0), then one FMA per
+// p in k's order, then the same epilogue (bias, then max(0, ·)). Only the width of a register and
+// how many rows and columns share a block change, never an element's operations, so this path
+// gives the AVX2 path's bits (KernelPathTests checks it), and batch invariance and the Keras
+// fixtures carry over. Partial panels use lane masks instead of copies through a buffer.
+#include "CKernels.h"
+#include "gemm_avx512.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define INLINE inline __attribute__((always_inline))
+// Loops over a block's rows and panels unroll fully, so that the accumulators are registers.
+// (Where a loop has a single iteration clang has nothing left to unroll and says so; quiet.)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#pragma clang diagnostic ignored "-Wpass-failed"
+
+// The register block: ROWS rows of a × PANELS 16-column panels of b, one zmm accumulator each.
+// 8 × 32 (16 accumulators; per step two panel rows and eight broadcasts, 10 loads per 16 FMAs,
+// and the eight row pointers stay in registers) was chosen with Benchmarks/gemm_kernels.c on the
+// Dense, recurrent and convolution shapes: level with 12 × 32, 10 × 32 and 6 × 64 within the
+// noise, and faster on cnn_cifar's convolutions; 14 × 16 (one panel, a load per FMA) was about a
+// fifth slower everywhere. The macros let that benchmark build the others.
+#ifndef NNB_AVX512_ROWS
+#define NNB_AVX512_ROWS 8
+#endif
+#ifndef NNB_AVX512_PANELS
+#define NNB_AVX512_PANELS 2
+#endif
+enum { MAX_ROWS = NNB_AVX512_ROWS, MAX_PANELS = NNB_AVX512_PANELS };
+_Static_assert(NNB_AVX512_ROWS >= 1 && NNB_AVX512_ROWS <= 16, "1 to 16 rows per block");
+_Static_assert(NNB_AVX512_PANELS == 1 || NNB_AVX512_PANELS == 2 || NNB_AVX512_PANELS == 4, "1, 2 or 4 panels per block");
+
+// Where the k values of one row of a lie, as in kernels.c: `rows` × `columns` runs of `span`
+// contiguous floats, run (r, q) starting r·row_step + q·column_step floats after the row's start.
+typedef struct { long rows, row_step, columns, column_step, span; } runs;
+
+// What happens to a result before it is stored: plus bias[column] when bias is not NULL, then
+// max(x, 0) when relu.
+typedef struct { const float *bias; int relu; } epilogue;
+
+// The first `width` of 16 lanes (all for 16 or more, none for 0 or less).
+static INLINE __mmask16 first_lanes(long width) {
+    return width >= 16 ? (__mmask16)0xFFFF : width <= 0 ? (__mmask16)0 : (__mmask16)((1u << width) - 1);
+}
+
+// The register-blocked core: c[ROWS × width] (+)= a[ROWS × k] · b[k × width], where row r of a
+// starts at a[r] and lies as `layout` says, panel q of b starts panel_step floats after panel
+// q − 1, and consecutive rows of b lie ldb floats apart (16 in a packed panel). width is at most
+// PANELS·16 and more than (PANELS − 1)·16; lanes past it are neither read from c, bias or b nor
+// stored. ROWS and PANELS are constants at every call (the dispatch below), so the accumulators
+// stay in registers. As `tile` in kernels.c: when there is a bias or a relu, zeros stand for a
+// missing bias, so x + 0 is computed in both paths.
+AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *const a[], const runs *where, const float *b, long ldb,
+                               long panel_step, float *c, long ldc, long width, int accumulate, const float *bias, int relu) {
+    runs layout = *where;
+    epilogue post = {bias, relu};
+    __m512 acc[MAX_ROWS][MAX_PANELS];
+    __mmask16 mask[MAX_PANELS];
+    UNROLL for (int q = 0; q < PANELS; q++) mask[q] = first_lanes(width - 16 * q);
+    UNROLL for (int r = 0; r < ROWS; r++)
+        UNROLL for (int q = 0; q < PANELS; q++)
+            acc[r][q] = accumulate ? _mm512_maskz_loadu_ps(mask[q], c + r * ldc + 16 * q) : _mm512_setzero_ps();
+    const float *row[MAX_ROWS];
+    UNROLL for (int r = 0; r < ROWS; r++) row[r] = a[r];
+    long runs_left = layout.rows * layout.columns, run_column = 0;
+    for (;;) {
+        for (long p = 0; p < layout.span; p++, b += ldb) {
+            __m512 panel[MAX_PANELS];
+            UNROLL for (int q = 0; q < PANELS; q++) panel[q] = _mm512_maskz_loadu_ps(mask[q], b + q * panel_step);
+            UNROLL for (int r = 0; r < ROWS; r++) {
+                __m512 x = _mm512_set1_ps(row[r][p]);
+                UNROLL for (int q = 0; q < PANELS; q++) acc[r][q] = _mm512_fmadd_ps(x, panel[q], acc[r][q]);
+            }
+        }
+        if (--runs_left == 0) break;
+        // The next run: along the row, or the first of the next row.
+        long step = layout.column_step;
+        if (++run_column == layout.columns) {
+            run_column = 0;
+            step = layout.row_step - (layout.columns - 1) * layout.column_step;
+        }
+        UNROLL for (int r = 0; r < ROWS; r++) row[r] += step;
+    }
+    if (post.bias || post.relu) {
+        UNROLL for (int q = 0; q < PANELS; q++) {
+            __m512 bias = post.bias ? _mm512_maskz_loadu_ps(mask[q], post.bias + 16 * q) : _mm512_setzero_ps();
+            UNROLL for (int r = 0; r < ROWS; r++) {
+                acc[r][q] = _mm512_add_ps(acc[r][q], bias);
+                // maxps returns its second operand when either is NaN: x second keeps NaN NaN.
+                if (post.relu) acc[r][q] = _mm512_max_ps(_mm512_setzero_ps(), acc[r][q]);
+            }
+        }
+    }
+    UNROLL for (int r = 0; r < ROWS; r++)
+        UNROLL for (int q = 0; q < PANELS; q++) _mm512_mask_storeu_ps(c + r * ldc + 16 * q, mask[q], acc[r][q]);
+}
+
+// The tile for exactly R rows and P panels, as a function of its own: compiled alone, its loops
+// over rows and panels unroll and its accumulators become registers (inlined all into one caller,
+// the larger blocks kept their accumulators on the stack).
+#define NNB_TILE(R, P)                                                                                             \
+    AVX512 __attribute__((noinline)) static void tile_##R##_##P(const float *const a[], const runs *layout, const float *b, \
+                                                               long ldb, long panel_step, float *c, long ldc,         \
+                                                               long width, int accumulate, const float *bias, int relu) { \
+        tile(R <= MAX_ROWS ? R : 1, P <= MAX_PANELS ? P : 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, bias, relu); \
+    }
+#define NNB_TILES(R) NNB_TILE(R, 1) NNB_TILE(R, 2) NNB_TILE(R, 4)
+NNB_TILES(1) NNB_TILES(2) NNB_TILES(3) NNB_TILES(4) NNB_TILES(5) NNB_TILES(6) NNB_TILES(7) NNB_TILES(8)
+NNB_TILES(9) NNB_TILES(10) NNB_TILES(11) NNB_TILES(12) NNB_TILES(13) NNB_TILES(14) NNB_TILES(15) NNB_TILES(16)
+#undef NNB_TILES
+#undef NNB_TILE
+
+typedef void (*tile_function)(const float *const a[], const runs *layout, const float *b, long ldb, long panel_step, float *c,
+                              long ldc, long width, int accumulate, const float *bias, int relu);
+
+// One block of `rows` (1...MAX_ROWS) rows × `panels` (1, 2 or 4, at most MAX_PANELS) panels,
+// through the tile made for exactly that many, so a short last block computes no rows it does
+// not store.
+AVX512 static INLINE void block(long rows, long panels, const float *const a[], const runs *layout, const float *b, long ldb,
+                                long panel_step, float *c, long ldc, long width, int accumulate, epilogue post) {
+#define NNB_ROW(R) {tile_##R##_1, tile_##R##_2, tile_##R##_4}
+    static const tile_function tiles[16][3] = {
+        NNB_ROW(1), NNB_ROW(2), NNB_ROW(3), NNB_ROW(4), NNB_ROW(5), NNB_ROW(6), NNB_ROW(7), NNB_ROW(8),
+        NNB_ROW(9), NNB_ROW(10), NNB_ROW(11), NNB_ROW(12), NNB_ROW(13), NNB_ROW(14), NNB_ROW(15), NNB_ROW(16),
+    };
+#undef NNB_ROW
+    tiles[rows - 1][panels == 4 ? 2 : panels == 2 ? 1 : 0](a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post.bias, post.relu);
+}
+
+// How many panels the next block takes, of `left`: MAX_PANELS, else 2, else 1.
+static INLINE long panels_next(long left) {
+    return left >= MAX_PANELS ? MAX_PANELS : left >= 2 ? 2 : 1;
+}
+
+AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                                   long m, long n, long k, int accumulate) {
+    const runs layout = {1, 0, 1, 0, k};
+    // Column blocks outermost, as the AVX2 kernel: one block of b (k × 16·MAX_PANELS) stays in L1
+    // while every row block of a passes over it. The last columns are masked lanes, never read.
+    for (long j = 0; j < n; ) {
+        long left = (n - j + 15) / 16, panels = panels_next(left), width = n - j < 16 * panels ? n - j : 16 * panels;
+        for (long i = 0; i < m; i += MAX_ROWS) {
+            long rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
+            const float *starts[MAX_ROWS];
+            for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda;
+            block(rows, panels, starts, &layout, b + j, ldb, 16, c + i * ldc + j, ldc, width, accumulate,
+                  (epilogue){0, 0});
+        }
+        j += width;
+    }
+}
+
+AVX512 void nnb_row_times_matrix_avx512(const float *x, const float *b, long ldb, float *y, long n, long k, int accumulate,
+                                        const float *bias, int relu) {
+    // As the AVX2 kernel: whole rows of b, four at a time, added into y (in L1), so b streams once
+    // in order; each y[j] one chain of FMAs in p's order, then the bias, then max(0, ·) as
+    // `y < 0 ? 0 : y` (NaN stays NaN, −0 stays −0). The last n % 16 columns are masked lanes.
+    __mmask16 tail = first_lanes(n % 16);
+    long vector_n = n - n % 16;
+    if (!accumulate)
+        for (long j = 0; j < n; j++) y[j] = 0.0f;
+    long p = 0;
+    for (; p + 4 <= k; p += 4) {
+        const float *b0 = b + p * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+        __m512 x0 = _mm512_set1_ps(x[p]), x1 = _mm512_set1_ps(x[p + 1]), x2 = _mm512_set1_ps(x[p + 2]), x3 = _mm512_set1_ps(x[p + 3]);
+        for (long j = 0; j < vector_n; j += 16) {
+            __m512 sum = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b0 + j), _mm512_loadu_ps(y + j));
+            sum = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b1 + j), sum);
+            sum = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b2 + j), sum);
+            _mm512_storeu_ps(y + j, _mm512_fmadd_ps(x3, _mm512_loadu_ps(b3 + j), sum));
+        }
+        if (tail) {
+            long j = vector_n;
+            __m512 sum = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(tail, b0 + j), _mm512_maskz_loadu_ps(tail, y + j));
+            sum = _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(tail, b1 + j), sum);
+            sum = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(tail, b2 + j), sum);
+            _mm512_mask_storeu_ps(y + j, tail, _mm512_fmadd_ps(x3, _mm512_maskz_loadu_ps(tail, b3 + j), sum));
+        }
+    }
+    for (; p < k; p++) {
+        __m512 xp = _mm512_set1_ps(x[p]);
+        const float *row = b + p * ldb;
+        for (long j = 0; j < n; j += 16) {
+            __mmask16 mask = first_lanes(n - j);
+            _mm512_mask_storeu_ps(y + j, mask, _mm512_fmadd_ps(xp, _mm512_maskz_loadu_ps(mask, row + j), _mm512_maskz_loadu_ps(mask, y + j)));
+        }
+    }
+    if (bias)
+        for (long j = 0; j < n; j += 16) {
+            __mmask16 mask = first_lanes(n - j);
+            _mm512_mask_storeu_ps(y + j, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y + j), _mm512_maskz_loadu_ps(mask, bias + j)));
+        }
+    if (relu)
+        for (long j = 0; j < n; j++) y[j] = y[j] < 0 ? 0.0f : y[j];
+}
+
+AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
+                                    int accumulate, const float *bias, int relu) {
+    // (One row takes the AVX2 kernel's row-times-panels product at both levels: see
+    // nnb_sgemm_packed in kernels.c. Here it would be a block of one row.)
+    long panels = (n + 15) / 16, chunk = nnb_packed_k_chunk(n, k);
+    // k-chunks outermost (one chunk unless the panels outgrow L2: nnb_packed_k_chunk), then row
+    // blocks, then panels: a block of rows of a stays in L1 while the chunk's panels, in L2, pass
+    // over it, and each panel is read from memory once per call. A chunk after the first adds to
+    // the sums the one before stored; the bias and relu come with the last.
+    for (long first = 0;;) {
+        long length = k - first < chunk ? k - first : chunk, last = first + length >= k;
+        epilogue post = last ? (epilogue){bias, relu} : (epilogue){0, 0};
+        const runs layout = {1, 0, 1, 0, length};
+        for (long i = 0; i < m; i += MAX_ROWS) {
+            long rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
+            const float *starts[MAX_ROWS];
+            for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda + first;
+            for (long j = 0; j < panels;) {
+                long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
+                block(rows, group, starts, &layout, packed + (j * k + first) * 16, 16, k * 16,
+                      c + i * ldc + j * 16, ldc, width, accumulate || first > 0,
+                      (epilogue){post.bias ? post.bias + j * 16 : 0, post.relu});
+                j += group;
+            }
+        }
+        if (last) break;
+        first += length;
+    }
+}
+
+AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input_width, long channels,
+                                   long output_height, long output_width, long stride_height, long stride_width,
+                                   long row_runs, long row_step, long column_runs, long column_step, long span,
+                                   const float *packed, long n, float *c, long ldc, long first, long count,
+                                   const float *bias, int relu) {
+    long k = row_runs * column_runs * span, panels = (n + 15) / 16;
+    long per_image = output_height * output_width;
+    const runs layout = {row_runs, row_step, column_runs, column_step, span};
+    // The next pixel's position, advanced one pixel at a time (no division per pixel).
+    long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
+    for (long i = 0; i < count; i += MAX_ROWS) {
+        long rows = count - i < MAX_ROWS ? count - i : MAX_ROWS;
+        const float *starts[MAX_ROWS];
+        for (long q = 0; q < rows; q++) {
+            starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels;
+            if (++column == output_width) {
+                column = 0;
+                if (++row == output_height) { row = 0; image++; }
+            }
+        }
+        for (long j = 0; j < panels;) {
+            long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
+            block(rows, group, starts, &layout, packed + j * k * 16, 16, k * 16, c + i * ldc + j * 16, ldc, width, 0,
+                  (epilogue){bias ? bias + j * 16 : 0, relu});
+            j += group;
+        }
+    }
+}
+
+#endif

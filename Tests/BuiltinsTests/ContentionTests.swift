@@ -1,0 +1,80 @@
+import CKernels
+import Foundation
+import XCTest
+@testable import Builtins
+
+/// The pool on a busy machine: a worker the scheduler puts off in the middle of an item (here, a
+/// worker's item that sleeps) must not hold up later jobs. The job it stalls still completes,
+/// every item once, and the jobs that follow soon after run on the caller alone.
+final class ContentionTests: XCTestCase {
+    /// Which thread ran each item, how many items ran, and when a worker first started one.
+    final class Record: @unchecked Sendable {
+        let lock = NSLock()
+        let start = Date()
+        var runs = 0
+        var workerJoined: TimeInterval?
+        func note(worker: Bool) {
+            lock.lock()
+            runs += 1
+            if worker, workerJoined == nil { workerJoined = Date().timeIntervalSince(start) }
+            lock.unlock()
+        }
+        var joined: TimeInterval? {
+            lock.lock()
+            defer { lock.unlock() }
+            return workerJoined
+        }
+    }
+
+    func testAStalledWorkerCostsItsItemAndThenTheCallerRunsAlone() throws {
+        guard nnb_pool_threads() > 1 else { throw XCTSkip("one core: the pool has no worker to stall") }
+        let caller = pthread_self()
+        var stalled = false
+        // A job whose items on a worker sleep 100 ms (a descheduled worker); the caller's items
+        // wait (up to 20 ms) until a worker has joined, so that the worker surely holds one. The
+        // stall is certain when the worker joined within 10 ms: the caller then waited far longer
+        // for it than its own items took. Else (a busy machine) try again once any backoff is over.
+        for _ in 0..<10 where !stalled {
+            let record = Record()
+            let results = Gemm.withThreads(2) {
+                runConcurrently(8) { index -> Int in
+                    let onWorker = pthread_equal(pthread_self(), caller) == 0
+                    record.note(worker: onWorker)
+                    if onWorker {
+                        usleep(100_000)
+                    } else {
+                        while record.joined == nil && Date().timeIntervalSince(record.start) < 0.02 { usleep(50) }
+                    }
+                    return index * index
+                }
+            }
+            XCTAssertEqual(results, (0..<8).map { $0 * $0 })
+            XCTAssertEqual(record.runs, 8, "every item runs exactly once")
+            if let joined = record.joined, joined < 0.01 { stalled = true } else { usleep(1_100_000) }
+        }
+        guard stalled else { throw XCTSkip("no worker joined a job promptly in 10 tries (a very busy machine)") }
+        let stallEnd = Date()
+        // The next job, within the pool's first backoff (16 ms), runs every item on the caller;
+        // its first item gives a worker 6 ms to join, which one would without the backoff.
+        let next = Record()
+        let results = Gemm.withThreads(2) {
+            runConcurrently(32) { index -> Int in
+                let onWorker = pthread_equal(pthread_self(), caller) == 0
+                next.note(worker: onWorker)
+                if index == 0 && !onWorker {
+                    while next.joined == nil && Date().timeIntervalSince(next.start) < 0.006 { usleep(50) }
+                }
+                usleep(100)
+                return onWorker ? -1 : index
+            }
+        }
+        if Date().timeIntervalSince(stallEnd) < 0.014 {
+            XCTAssertEqual(results, Array(0..<32), "a job right after a stall runs on the caller alone")
+        }
+        // Later jobs still complete with every result in order.
+        for round in 0..<50 {
+            let values = Gemm.withThreads(2) { runConcurrently(16) { $0 + round } }
+            XCTAssertEqual(values, (0..<16).map { $0 + round })
+        }
+    }
+}

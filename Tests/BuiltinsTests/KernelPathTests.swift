@@ -1,0 +1,178 @@
+import CKernels
+import XCTest
+
+/// The GEMM-family kernels give the same bits on every kernel path: each output element is one
+/// chain of fused multiply-adds in k's order from c's old value (or 0), then the bias, then
+/// max(0, ·). Each test runs the C entry points with the level forced (`nnb_force_kernel_level`,
+/// the test-only hook) on AVX2 and on AVX-512, and compares both, bit for bit, with a naive twin
+/// that computes exactly that chain. Equal bits on both paths are what keep the Keras fixtures
+/// and batch invariance holding on AVX-512 as they do on AVX2.
+final class KernelPathTests: XCTestCase {
+    /// The paths to check: AVX2 and AVX-512. Skips the test on a CPU without AVX-512.
+    func paths() throws -> [Int32] {
+        try XCTSkipUnless(nnb_cpu_kernel_level() >= NNB_KERNELS_AVX512,
+                          "skipped: this CPU has no AVX-512, so there is no AVX-512 path to compare with the AVX2 one")
+        return [NNB_KERNELS_AVX2, NNB_KERNELS_AVX512]
+    }
+
+    /// Runs `body` with every kernel at `level`, then restores the level this process chose.
+    func at<R>(_ level: Int32, _ body: () -> R) -> R {
+        let chosen = nnb_kernel_level()
+        XCTAssertEqual(nnb_force_kernel_level(level), level, "the CPU supports level \(level)")
+        defer { nnb_force_kernel_level(chosen) }
+        return body()
+    }
+
+    /// Seeded (HandBuiltModels' SplitMix), so that a failure repeats.
+    var generator = SplitMix(seed: 18)
+    func randoms(_ count: Int) -> [Float] { generator.floats(count) }
+
+    /// The naive twin: c's old value (or 0), one FMA per p in order, then + bias, then max(0, ·).
+    static func chain(_ start: Float, _ k: Int, _ product: (Int) -> (Float, Float), bias: Float?, relu: Bool) -> Float {
+        var sum = start
+        for p in 0..<k {
+            let (x, w) = product(p)
+            sum = sum.addingProduct(x, w)
+        }
+        if let bias { sum += bias }
+        return relu && sum < 0 ? 0 : sum
+    }
+
+    /// The first index where two results' bits differ, for the failure message.
+    func assertSameBits(_ got: [Float], _ want: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.count, want.count, what, file: file, line: line)
+        guard let index = got.indices.first(where: { $0 < want.count && got[$0].bitPattern != want[$0].bitPattern }) else { return }
+        XCTFail("\(what): element \(index) is \(got[index]), the FMA chain gives \(want[index])", file: file, line: line)
+    }
+
+    /// Every row count around the block heights (5 on AVX2, 8 on AVX-512) and m = 1, column
+    /// counts with partial panels and with 1, 2, 3 or 5 panels, k long enough to be split in chunks
+    /// (nnb_packed_k_chunk), with and without accumulation, bias and relu.
+    func testPackedProductIsTheFMAChainOnEveryPath() throws {
+        let shapes = [(1, 1, 1), (1, 50, 27), (1, 256, 70), (2, 16, 3), (5, 17, 9), (7, 33, 64), (8, 32, 5), (9, 80, 31),
+                      (13, 100, 12), (17, 48, 128), (24, 15, 40), (3, 256, 1100), (9, 130, 1900)]
+        for level in try paths() {
+            for (m, n, k) in shapes {
+                // (The long products, split in chunks, take two of the four settings: the naive twin is slow.)
+                for (accumulate, withBias, relu) in [(false, false, false), (true, true, true), (false, true, false), (true, false, true)].prefix(k > 1000 ? 2 : 4) {
+                    let lda = k + 3, ldc = n + 2
+                    let a = randoms(m * lda), b = randoms(k * n), bias = randoms(n), old = randoms(m * ldc)
+                    var packed = [Float](repeating: .nan, count: (n + 15) / 16 * 16 * k)
+                    nnb_pack_panels(b, n, k, n, &packed)
+                    var c = old
+                    at(level) {
+                        bias.withUnsafeBufferPointer { biasBuffer in
+                            nnb_sgemm_packed(a, lda, packed, &c, ldc, m, n, k, accumulate ? 1 : 0, withBias ? biasBuffer.baseAddress : nil, relu ? 1 : 0)
+                        }
+                    }
+                    var want = old
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            want[i * ldc + j] = Self.chain(accumulate ? old[i * ldc + j] : 0, k, { (a[i * lda + $0], b[$0 * n + j]) },
+                                                           bias: withBias ? bias[j] : nil, relu: relu)
+                        }
+                    }
+                    assertSameBits(c, want, "level \(level) packed \(m)×\(k)·\(k)×\(n) accumulate \(accumulate) bias \(withBias) relu \(relu)")
+                }
+            }
+        }
+    }
+
+    /// The unpacked products: nnb_sgemm_small on strided views, and one row times a matrix read in
+    /// place (nnb_row_times_matrix), columns not a multiple of 16 or 8.
+    func testUnpackedProductsAreTheFMAChainOnEveryPath() throws {
+        for level in try paths() {
+            for (m, n, k) in [(1, 1, 1), (3, 17, 5), (8, 32, 64), (9, 100, 33), (20, 50, 7), (6, 3, 70)] {
+                for accumulate in [false, true] {
+                    let lda = k + 3, ldb = n + 5, ldc = n + 2
+                    let a = randoms(m * lda), b = randoms(k * ldb), old = randoms(m * ldc)
+                    var c = old
+                    at(level) { nnb_sgemm_small(a, lda, b, ldb, &c, ldc, m, n, k, accumulate ? 1 : 0) }
+                    var want = old
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            want[i * ldc + j] = Self.chain(accumulate ? old[i * ldc + j] : 0, k, { (a[i * lda + $0], b[$0 * ldb + j]) },
+                                                           bias: nil, relu: false)
+                        }
+                    }
+                    assertSameBits(c, want, "level \(level) small \(m)×\(k)·\(k)×\(n) accumulate \(accumulate)")
+                }
+            }
+            for (n, k) in [(1, 1), (7, 3), (16, 4), (37, 9), (256, 70), (50, 6)] {
+                let ldb = n + 4, x = randoms(k), b = randoms(k * ldb), bias = randoms(n), old = randoms(n)
+                var y = old
+                at(level) { nnb_row_times_matrix(x, b, ldb, &y, n, k, 1, bias, 1) }
+                let want = (0..<n).map { j in Self.chain(old[j], k, { (x[$0], b[$0 * ldb + j]) }, bias: bias[j], relu: true) }
+                assertSameBits(y, want, "level \(level) row times matrix \(k)·\(k)×\(n)")
+            }
+        }
+    }
+
+    /// The implicit-GEMM convolution: 3×3 'same' at stride 1 (one run per kernel row), stride 2,
+    /// taps read one at a time (grouped or dilated layouts: several runs per kernel row), filters
+    /// filling partial panels, and pixel ranges that start mid-row and cross images.
+    func testConvolutionIsTheFMAChainOnEveryPath() throws {
+        for level in try paths() {
+            // (images, height, width, channels, filters, stride, merged taps)
+            for (images, height, width, channels, filters, stride, merged) in
+                [(2, 5, 6, 3, 32, 1, true), (1, 7, 7, 4, 20, 2, true), (2, 4, 5, 5, 40, 1, false), (1, 6, 3, 16, 17, 1, true)] {
+                let paddedHeight = height + 2, paddedWidth = width + 2
+                let outputHeight = (height - 1) / stride + 1, outputWidth = (width - 1) / stride + 1
+                let x = randoms(images * paddedHeight * paddedWidth * channels), kernel = randoms(9 * channels * filters), bias = randoms(filters)
+                var packed = [Float](repeating: .nan, count: (filters + 15) / 16 * 16 * 9 * channels)
+                nnb_pack_panels(kernel, filters, 9 * channels, filters, &packed)
+                let rowStep = paddedWidth * channels
+                let (columnRuns, columnStep, span) = merged ? (1, 0, 3 * channels) : (3, channels, channels)
+                let pixels = images * outputHeight * outputWidth, first = 3, count = pixels - 4
+                var y = [Float](repeating: .nan, count: count * filters)
+                at(level) {
+                    nnb_conv_packed(x, paddedHeight, paddedWidth, channels, outputHeight, outputWidth, stride, stride, 3, rowStep,
+                                    columnRuns, columnStep, span, packed, filters, &y, filters, first, count, bias, 1)
+                }
+                var want = y
+                for index in 0..<count {
+                    let pixel = first + index, perImage = outputHeight * outputWidth
+                    let image = pixel / perImage, row = pixel % perImage / outputWidth, column = pixel % outputWidth
+                    let corner = ((image * paddedHeight + row * stride) * paddedWidth + column * stride) * channels
+                    for f in 0..<filters {
+                        // Tap (r, s), channel c is patch element (r·3 + s)·C + c, in this order.
+                        want[index * filters + f] = Self.chain(0, 9 * channels, { p in
+                            let r = p / (3 * channels), s = p % (3 * channels) / channels, c = p % channels
+                            return (x[corner + r * rowStep + s * channels + c], kernel[p * filters + f])
+                        }, bias: bias[f], relu: true)
+                    }
+                }
+                assertSameBits(y, want, "level \(level) convolution \(images)×\(height)×\(width)×\(channels) → \(filters), stride \(stride), merged \(merged)")
+            }
+        }
+    }
+
+    /// Winograd F(2×2, 3×3) runs its products on the packed product: the same bits on both paths.
+    func testWinogradGivesTheSameBitsOnEveryPath() throws {
+        let levels = try paths()
+        let images = 2, height = 7, width = 6, channels = 19, filters = 35
+        let tilesHigh = (height + 1) / 2, tilesWide = (width + 1) / 2
+        let paddedHeight = 2 * tilesHigh + 2, paddedWidth = 2 * tilesWide + 2
+        let x = randoms(images * paddedHeight * paddedWidth * channels), kernel = randoms(9 * channels * filters), bias = randoms(filters)
+        var transformed = [Float](repeating: 0, count: 16 * channels * filters)
+        nnb_winograd_kernel(kernel, channels, filters, &transformed)
+        let plane = (filters + 15) / 16 * 16 * channels
+        var packed = [Float](repeating: 0, count: 16 * plane)
+        packed.withUnsafeMutableBufferPointer { buffer in
+            transformed.withUnsafeBufferPointer { source in
+                for xi in 0..<16 {
+                    nnb_pack_panels(source.baseAddress! + xi * channels * filters, filters, channels, filters, buffer.baseAddress! + xi * plane)
+                }
+            }
+        }
+        let results = levels.map { level -> [Float] in
+            var y = [Float](repeating: .nan, count: images * height * width * filters)
+            at(level) {
+                nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, bias, 1, &y, 0, images * tilesHigh * tilesWide)
+            }
+            return y
+        }
+        XCTAssertFalse(results[0].contains { $0.isNaN }, "every output written")
+        assertSameBits(results[1], results[0], "Winograd on AVX-512 against AVX2")
+    }
+}
