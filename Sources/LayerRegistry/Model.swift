@@ -429,9 +429,10 @@ final class GraphBuilder {
     var labels: [String: String] = [:]
     /// Values read by a call that clears its inputs' masks (`InputMaskClearing`): every reader
     /// built after it sees them unmasked, as in Keras, where the call removes the mask from the
-    /// tensor object itself. "After" is Keras's order among the readers of a tensor, which `expand` builds in and the run
-    /// follows (`buildOrder`). Each node keeps its cleared inputs (`Node.unmaskedInputs`), which
-    /// the run applies, so build-time masks and run-time masks agree whatever steps fuse.
+    /// tensor object itself. "After" is Keras's order among the readers of a tensor, which
+    /// `expand` builds in and the run follows (`buildOrder`). Each node keeps its cleared inputs
+    /// (`Node.unmaskedInputs`), which the run applies, so build-time and run-time masks agree
+    /// whatever steps fuse.
     var maskCleared: Set<Int> = []
     /// For the output of a `ReturnsItsInput` layer, the value whose tensor object it is in Keras
     /// (followed to the first such value), so clearing the mask of either clears both.
