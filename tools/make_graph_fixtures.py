@@ -572,6 +572,83 @@ def attention_any_length(rng):
     return keras.Model(tokens, [a, b, c, d], name="attention_any_length"), {"tokens": padded_tokens(rng, 3, 5, 10)}
 
 
+@case("Transformer encoder of two blocks on padded tokens, the padding mask only implicit (Embedding(mask_zero) "
+      "token and position embeddings, no attention_mask): MultiHeadAttention(x, x), Dropout, residual Add, "
+      "LayerNormalization, Dense relu + Dense, Add, LayerNormalization per block; GlobalAveragePooling1D, Dense softmax. "
+      "Keras's MultiHeadAttention clears the mask of the tensor it reads, so at run time the residual Add and the "
+      "second block's attention are unmasked while the pooling reads the mask the symbolic graph stored")
+def transformer_two_blocks_masked(rng):
+    steps, vocab, width, heads, feed_forward = 8, 50, 16, 2, 32
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    embedded = L.Embedding(vocab, width, mask_zero=True, name="token_embedding")(tokens)
+    real = ops.cast(ops.not_equal(tokens, 0), "int32")
+    positions = ops.cumsum(real, axis=1) * real
+    placed = L.Embedding(steps + 1, width, mask_zero=True, name="position_embedding")(positions)
+    x = L.Add(name="embed")([embedded, placed])
+    attentions = []
+    for block in range(2):
+        attention = L.MultiHeadAttention(num_heads=heads, key_dim=width // heads, name="attention_%d" % block)(x, x)
+        attentions.append(attention)
+        attention = L.Dropout(0.1, name="attention_dropout_%d" % block)(attention)
+        x = L.LayerNormalization(epsilon=1e-6, name="norm_a_%d" % block)(L.Add(name="residual_a_%d" % block)([x, attention]))
+        forward = L.Dense(feed_forward, activation="relu", name="feed_forward_%d" % block)(x)
+        forward = L.Dense(width, name="project_%d" % block)(forward)
+        x = L.LayerNormalization(epsilon=1e-6, name="norm_b_%d" % block)(L.Add(name="residual_b_%d" % block)([x, forward]))
+    pooled = L.GlobalAveragePooling1D(name="pool")(x)
+    out = L.Dense(3, activation="softmax", name="head")(pooled)
+    return keras.Model(tokens, [out, x, attentions[1]], name="transformer_two_blocks_masked"), {
+        "tokens": padded_tokens(rng, 4, steps, vocab)}
+
+
+@case("MultiHeadAttention(query, value) with different Embedding(mask_zero) masks on query and value; later readers "
+      "of both (a residual Add of the query, a second MultiHeadAttention whose query is the value) see them unmasked, "
+      "as Keras clears the masks of the tensors MultiHeadAttention reads; GroupQueryAttention leaves its inputs' "
+      "masks alone (its residual Add stays masked, and so the attention reading it)")
+def mha_cross_masks(rng):
+    query_tokens = keras.Input((6,), dtype="int32", name="query_tokens")
+    value_tokens = keras.Input((5,), dtype="int32", name="value_tokens")
+    q = L.Embedding(50, 16, mask_zero=True, name="query_embedding")(query_tokens)
+    v = L.Embedding(50, 16, mask_zero=True, name="value_embedding")(value_tokens)
+    a = L.MultiHeadAttention(num_heads=2, key_dim=8, name="cross")(q, v)
+    residual = L.Add(name="query_residual")([q, a])
+    b = L.MultiHeadAttention(num_heads=2, key_dim=4, name="after")(v, residual)
+    w = L.Embedding(50, 16, mask_zero=True, name="gqa_embedding")(value_tokens)
+    g = L.GroupQueryAttention(head_dim=4, num_query_heads=2, num_key_value_heads=1, name="gqa")(w, w)
+    kept = L.Add(name="gqa_residual")([w, g])
+    c = L.MultiHeadAttention(num_heads=1, key_dim=4, name="reads_gqa_residual")(kept, kept)
+    return keras.Model([query_tokens, value_tokens], [a, residual, b, c], name="mha_cross_masks"), {
+        "query_tokens": padded_tokens(rng, 3, 6, 50), "value_tokens": padded_tokens(rng, 3, 5, 50)[::-1].copy()}
+
+
+@case("MultiHeadAttention reading a Dropout of a masked embedding: at inference Keras's Dropout returns the very "
+      "tensor it is given, so clearing the Dropout output's mask clears the embedding's too (a residual Add of the "
+      "embedding, and the attention reading it, run unmasked), and a Dropout of a tensor an attention read is unmasked")
+def mha_dropout_alias(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(50, 16, mask_zero=True, name="embedding")(tokens)
+    h = L.Dropout(0.1, name="dropout")(e)
+    a = L.MultiHeadAttention(num_heads=2, key_dim=8, name="reads_dropout")(h, h)
+    r = L.Add(name="embedding_residual")([e, a])
+    b = L.MultiHeadAttention(num_heads=2, key_dim=4, name="reads_residual")(r, r)
+    f = L.Embedding(50, 16, mask_zero=True, name="other_embedding")(tokens)
+    c = L.MultiHeadAttention(num_heads=2, key_dim=4, name="reads_embedding")(f, f)
+    g = L.Dropout(0.1, name="dropout_after")(f)
+    s = L.Add(name="dropout_residual")([g, c])
+    d = L.MultiHeadAttention(num_heads=1, key_dim=4, name="reads_dropout_residual")(s, s)
+    return keras.Model(tokens, [b, d], name="mha_dropout_alias"), {"tokens": padded_tokens(rng, 3, 6, 50)}
+
+
+@case("Two MultiHeadAttention calls on one Embedding(mask_zero) tensor at the same depth (both model outputs): "
+      "Keras runs the calls of one depth in map_graph's nodes_by_depth order, not document order, and the one it "
+      "runs first clears the mask, so only that one is masked")
+def mha_same_depth_readers(rng):
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    e = L.Embedding(50, 16, mask_zero=True, name="embedding")(tokens)
+    a = L.MultiHeadAttention(num_heads=2, key_dim=8, name="first_in_document")(e, e)
+    b = L.MultiHeadAttention(num_heads=2, key_dim=4, name="second_in_document")(e, e)
+    return keras.Model(tokens, [a, b], name="mha_same_depth_readers"), {"tokens": padded_tokens(rng, 3, 6, 50)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hand-converted Keras 2 form.
 

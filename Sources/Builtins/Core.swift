@@ -4,8 +4,9 @@ import LayerRegistry
 // are the identity at inference (Dropout and friends).
 
 /// Passes its input through: `InputLayer`, and `Dropout`, `SpatialDropout1D/2D/3D`,
-/// `GaussianNoise`, `GaussianDropout`, `AlphaDropout`, which only act while training.
-public struct Identity: Layer {
+/// `GaussianNoise`, `GaussianDropout`, `AlphaDropout`, which only act while training. Keras
+/// returns the input tensor itself (`ReturnsItsInput`).
+public struct Identity: Layer, ReturnsItsInput {
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
 

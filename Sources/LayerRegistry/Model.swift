@@ -29,6 +29,9 @@ public struct Model: Sendable {
         /// For each input, the value given as its explicit `mask` call argument (nil: the mask
         /// propagated with the input).
         public let maskInputs: [Int?]
+        /// For each input, whether an earlier call that clears its inputs' masks
+        /// (`InputMaskClearing`, Keras's MultiHeadAttention) read it, so this node sees it unmasked.
+        public let unmaskedInputs: [Bool]
         /// The values the node produces.
         public let outputs: [Int]
         /// Which call of the layer this is (its node index).
@@ -279,6 +282,9 @@ public struct Model: Sendable {
                 guard var tensor = values[value] else {
                     throw NNError(.input, first.label, "internal: value \(value) was freed before its last reader")
                 }
+                // The step's inputs start with its first node's; an absorbed node's other inputs
+                // carry no mask (`steps`), so there is none to clear.
+                if position < first.unmaskedInputs.count, first.unmaskedInputs[position] { tensor.mask = nil }
                 if let maskValue = step.maskInputs[position], let mask = values[maskValue] {
                     tensor.mask = try explicitMask(mask, for: tensor, node: first)
                 }
@@ -421,6 +427,16 @@ final class GraphBuilder {
     var callOutputs: [NodeKey: [Int]] = [:]
     /// Each built layer's label by name, for the message of the layer reading it.
     var labels: [String: String] = [:]
+    /// Values read by a call that clears its inputs' masks (`InputMaskClearing`): every reader
+    /// built after it sees them unmasked, as in Keras, where the call removes the mask from the
+    /// tensor object itself. "After" is Keras's order among the readers of a tensor, which
+    /// `expand` builds in and the run follows (`buildOrder`). Each node keeps its cleared inputs
+    /// (`Node.unmaskedInputs`), which the run applies, so build-time and run-time masks agree
+    /// whatever steps fuse.
+    var maskCleared: Set<Int> = []
+    /// For the output of a `ReturnsItsInput` layer, the value whose tensor object it is in Keras
+    /// (followed to the first such value), so clearing the mask of either clears both.
+    var sameTensor: [Int: Int] = [:]
 
     init(registry: LayerRegistry, binder: WeightBinder, settings: ExecutionSettings, source: String) {
         self.registry = registry
@@ -444,7 +460,7 @@ final class GraphBuilder {
         let chain = graph.className == "Sequential"
         var pathCounts: [String: Int] = [:]
         for layer in graph.layers { pathCounts[layer.spec.path, default: 0] += 1 }
-        for key in graph.order {
+        for key in Self.buildOrder(graph) {
             guard let layer = graph.layer(named: key.layer), let call = graph.node(key) else { continue }
             let location = "\(graph.source): \(call.path)"
             func value(_ tensor: KerasTensor) throws -> Int {
@@ -506,6 +522,104 @@ final class GraphBuilder {
         }
     }
 
+    /// The order the calls of `graph` are built and run in: `GraphSpec.order` (by decreasing
+    /// depth, document order within a depth, which keeps a residual block's shortcut before the
+    /// `Add` that a convolution's store may absorb), except that the readers of each tensor run
+    /// in Keras's order (`kerasOrder`): which of two readers at one depth runs first decides
+    /// whether a mask cleared by one (`InputMaskClearing`) reaches the other. Kahn's algorithm
+    /// over the graph's edges plus those, ties in document order.
+    static func buildOrder(_ graph: GraphSpec) -> [NodeKey] {
+        guard let keras = kerasOrder(graph) else { return graph.order }
+        var kerasPosition: [NodeKey: Int] = [:], documentPosition: [NodeKey: Int] = [:]
+        for (position, key) in keras.enumerated() { kerasPosition[key] = position }
+        for (position, key) in graph.order.enumerated() { documentPosition[key] = position }
+        var before: [NodeKey: Set<NodeKey>] = [:], readers: [TensorRef: Set<NodeKey>] = [:]
+        for key in graph.order {
+            guard let call = graph.node(key) else { return graph.order }
+            for tensor in call.args.flatMap(\.tensors) + call.kwargs.flatMap(\.1.tensors) {
+                readers[tensor.ref, default: []].insert(key)
+                if documentPosition[tensor.ref.nodeKey] != nil { before[key, default: []].insert(tensor.ref.nodeKey) }
+            }
+        }
+        for keys in readers.values where keys.count > 1 {
+            let inKerasOrder = keys.sorted { kerasPosition[$0] ?? 0 < kerasPosition[$1] ?? 0 }
+            for (earlier, later) in zip(inKerasOrder, inKerasOrder.dropFirst()) { before[later, default: []].insert(earlier) }
+        }
+        var order: [NodeKey] = [], done = Set<NodeKey>()
+        var waiting = graph.order
+        while !waiting.isEmpty {
+            guard let next = waiting.firstIndex(where: { (before[$0] ?? []).isSubset(of: done) }) else { return graph.order }
+            done.insert(waiting[next])
+            order.append(waiting.remove(at: next))
+        }
+        return order
+    }
+
+    /// The calls of `graph` in the order Keras runs them (`Function._run_through_graph`): by
+    /// decreasing depth, and within a depth in `map_graph`'s `nodes_by_depth` order, which comes
+    /// from a depth-first walk from the outputs (each call's tensors: positional, then keyword by
+    /// sorted name). `GraphSpec.order` is by decreasing depth too, but keeps document order within
+    /// a depth; the difference matters where an `InputMaskClearing` call and another reader of the
+    /// same tensor sit at one depth (`buildOrder`). Nil if a reference does not resolve.
+    static func kerasOrder(_ graph: GraphSpec) -> [NodeKey]? {
+        let wanted = Set(graph.order)
+        let inputKeys = graph.inputs.map(\.nodeKey)
+        var parents: [NodeKey: [NodeKey]] = [:]
+        for key in graph.order {
+            guard let call = graph.node(key) else { return nil }
+            var tensors = call.args.flatMap(\.tensors)
+            for (_, argument) in call.kwargs.sorted(by: { $0.0 < $1.0 }) { tensors += argument.tensors }
+            var keys: [NodeKey] = []
+            for tensor in tensors {
+                let producer = tensor.ref.nodeKey
+                guard wanted.contains(producer) || inputKeys.contains(producer) else { return nil }
+                keys.append(producer)
+            }
+            parents[key] = inputKeys.contains(key) ? [] : keys
+        }
+        // _build_map: post-order of a depth-first walk from each output in turn.
+        var postOrder: [NodeKey] = []
+        var finished = Set<NodeKey>(), inProgress = Set<NodeKey>()
+        for output in graph.outputs {
+            var stack: [(key: NodeKey, next: Int)] = [(output.nodeKey, 0)]
+            while let top = stack.last {
+                if top.next == 0 {
+                    if finished.contains(top.key) { stack.removeLast(); continue }
+                    guard !inProgress.contains(top.key) else { return nil }
+                    inProgress.insert(top.key)
+                }
+                let reads = parents[top.key] ?? []
+                if top.next < reads.count {
+                    stack[stack.count - 1].next += 1
+                    if !finished.contains(reads[top.next]) { stack.append((reads[top.next], 0)) }
+                } else {
+                    stack.removeLast()
+                    inProgress.remove(top.key)
+                    finished.insert(top.key)
+                    postOrder.append(top.key)
+                }
+            }
+        }
+        // map_graph: depths from the outputs (a shared layer's calls at least its deepest one's),
+        // each call listed where its depth was first set.
+        var depth: [NodeKey: Int] = [:], layerDepth: [String: Int] = [:], listed: [NodeKey] = []
+        for key in postOrder.reversed() {
+            if depth[key] == nil { listed.append(key) }
+            let own = max(depth[key] ?? 0, layerDepth[key.layer] ?? 0)
+            layerDepth[key.layer] = own
+            depth[key] = own
+            for parent in parents[key] ?? [] where finished.contains(parent) {
+                if depth[parent] == nil { listed.append(parent) }
+                depth[parent] = max(own + 1, depth[parent] ?? 0)
+            }
+        }
+        let order = inputKeys.filter(wanted.contains) + Set(depth.values).sorted(by: >).flatMap { level in
+            listed.filter { depth[$0] == level && !inputKeys.contains($0) }
+        }
+        guard order.count == graph.order.count, Set(order) == wanted else { return nil }
+        return order
+    }
+
     /// The value given as each input's explicit `mask` (Keras: a tensor for the first input, or
     /// a list with one entry per input); nil where the input's own mask propagates.
     func explicitMasks(_ call: NodeSpec, inputCount: Int, value: (KerasTensor) throws -> Int, label: String, location: String) throws -> [Int?] {
@@ -554,7 +668,8 @@ final class GraphBuilder {
                 throw NNError(.layer, location, "\(label): \(message.text)")
             }
         }
-        let inputMasks = reads.enumerated().map { index, value in maskInputs[index] != nil || masks[value] }
+        let unmaskedInputs = reads.map { maskCleared.contains(sameTensor[$0] ?? $0) }
+        let inputMasks = reads.enumerated().map { index, value in maskInputs[index] != nil || (masks[value] && !unmaskedInputs[index]) }
         var spec = layer.spec
         if let module = layer.operationModule {
             let name = LayerRegistry.operationName(spec.className)
@@ -591,8 +706,14 @@ final class GraphBuilder {
         }
         labels[spec.name] = spec.label
         nodes.append(Model.Node(spec: spec, layer: built, inputShapes: inputShapes, outputShapes: outputShapes, parameterCount: context.parameterCount,
-                                outputMasks: outputMasks, inputs: reads, maskInputs: maskInputs, outputs: outputs, call: call.index,
-                                scope: scope, label: label))
+                                outputMasks: outputMasks, inputs: reads, maskInputs: maskInputs, unmaskedInputs: unmaskedInputs,
+                                outputs: outputs, call: call.index, scope: scope, label: label))
+        if let clearing = built as? any InputMaskClearing {
+            maskCleared.formUnion(clearing.maskClearedInputs.filter { reads.indices.contains($0) }.map { sameTensor[reads[$0]] ?? reads[$0] })
+        }
+        if built is any ReturnsItsInput, let input = reads.first, reads.count == 1, let output = outputs.first, outputs.count == 1 {
+            sameTensor[output] = sameTensor[input] ?? input
+        }
         return outputs
     }
 }

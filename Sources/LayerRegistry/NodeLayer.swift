@@ -106,3 +106,23 @@ extension NodeLayer {
     /// The mask behaviour of a one-input `Layer`; `.drops` for any other node.
     public var maskBehavior: MaskBehavior { (self as? any Layer)?.maskBehavior ?? .drops }
 }
+
+/// A node layer whose call removes the masks of some tensors it reads, for every reader after it.
+/// Keras 3's `MultiHeadAttention.call` does (`backend.set_keras_mask(query, None)`, and the same
+/// for value and key): at run time a residual `Add` of its query sees that input unmasked, so its
+/// output, and what reads that, carries no mask. The model honours it in Keras's order (a reader
+/// that runs after such a call sees those inputs unmasked), at build time and at run time; an
+/// explicit `mask` argument still wins.
+///
+/// A protocol of its own, like `FusesSuccessor`, so plugins built for this ABI version keep working.
+public protocol InputMaskClearing: NodeLayer {
+    /// The positions, among the call's inputs, of the tensors whose masks the call clears (empty:
+    /// none, as a layer type may clear them in some configurations only).
+    var maskClearedInputs: [Int] { get }
+}
+
+/// A one-input layer whose call at inference returns its input itself: in Keras the output is the
+/// very tensor object it was given (`Dropout` and the other training-only layers, `Identity`), so
+/// when an `InputMaskClearing` call clears the mask of one, the other loses it too. The model
+/// treats the input and the output as one tensor for that.
+public protocol ReturnsItsInput: Layer {}

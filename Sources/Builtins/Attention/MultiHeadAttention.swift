@@ -16,8 +16,10 @@ import LayerRegistry
 /// The mask on the scores is Keras's `_compute_attention_mask`: the query's mask [B, T, 1], the
 /// value's and key's masks [B, 1, S], the causal mask (t ≥ s) and `attention_mask`, all ANDed;
 /// a masked score becomes -1e9 before the softmax, so a fully masked row is uniform, as in Keras.
-/// The output carries the query's mask.
-public struct MultiHeadAttention: NodeLayer {
+/// The output carries the query's mask. Keras's `call` then clears the masks of the query, value
+/// and key tensors themselves (`backend.set_keras_mask(query, None)`), so every later reader of
+/// them sees them unmasked (`InputMaskClearing`); GroupedQueryAttention's `call` does not.
+public struct MultiHeadAttention: InputMaskClearing {
     let query: EinsumDense, key: EinsumDense, value: EinsumDense, output: EinsumDense
     let gate: EinsumDense?
     /// Where query, value, key and attention_mask sit among the call's inputs.
@@ -29,6 +31,8 @@ public struct MultiHeadAttention: NodeLayer {
     let scale: Float
     /// How many query heads share each key and value head (GroupedQueryAttention; 1 otherwise).
     let repeats: Int
+    /// Whether this is GroupedQueryAttention, whose call leaves its inputs' masks alone.
+    let grouped: Bool
     public let outputShapes: [[Int?]]
 
     /// Keras's `_build_proj_equation`: free axes, contracted axes, output axes.
@@ -193,8 +197,14 @@ public struct MultiHeadAttention: NodeLayer {
                                   queryIndex: queryIndex, valueIndex: valueIndex, keyIndex: keyIndex,
                                   attentionMaskIndex: attentionMaskIndex, useCausalMask: useCausalMask, returnScores: returnScores,
                                   attentionAxes: axes,
-                                  scale: 1 / Float(Double(keyDim).squareRoot()), repeats: heads / keyValueHeads,
+                                  scale: 1 / Float(Double(keyDim).squareRoot()), repeats: heads / keyValueHeads, grouped: grouped,
                                   outputShapes: returnScores ? [attentionOutput, scoresShape] : [attentionOutput])
+    }
+
+    /// Keras's MultiHeadAttention.call: `set_keras_mask(query, None)`, then value and key (the key
+    /// is the value when none is given).
+    public var maskClearedInputs: [Int] {
+        grouped ? [] : [queryIndex, valueIndex] + (keyIndex.map { [$0] } ?? [])
     }
 
     public func outputMasks(inputMasks: [Bool]) -> [Bool] {
