@@ -349,6 +349,8 @@ final class ServeTests: XCTestCase {
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0]"#), 400, "request body")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0, 3]]}"#), 400, "input has shape 1×3, expected (2,) with the batch first")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [["a", "b"]]}"#), 400, "expected a number, found a string")
+        // The element's path, which JSONArray builds only for a message.
+        check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0], [2, "b"]]}"#), 400, "request body: instances: $[1][1]: expected a number")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"signature_name": "classify", "instances": [[1, 0]]}"#), 400, "\"classify\" not found")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"rows": [[1, 0]]}"#), 400, "unknown key 'rows'")
         // TF Serving's binary-string encoding, for string inputs: refused as such, in either format.
