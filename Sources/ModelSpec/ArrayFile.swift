@@ -34,7 +34,7 @@ public enum JSONArray {
         guard !shape.isEmpty else {
             throw NNError(.input, source, "expected a nested array of numbers (a batch), found \(value.typeDescription)")
         }
-        func number(_ node: JSONValue, path: String) throws -> (value: Float, integral: Bool) {
+        func number(_ node: JSONValue, path: @autoclosure () -> String) throws -> (value: Float, integral: Bool) {
             switch node {
             case let .int(number): return (Float(number), true)
             case let .double(number): return (Float(number), false)
@@ -42,7 +42,7 @@ public enum JSONArray {
             case let .string(text) where ["Infinity", "inf"].contains(text): return (.infinity, false)
             case let .string(text) where ["-Infinity", "-inf"].contains(text): return (-.infinity, false)
             default:
-                throw NNError(.input, "\(source): \(path)", "expected a number, found \(node.typeDescription) (the array must be rectangular, of shape \(shape))")
+                throw NNError(.input, "\(source): \(path())", "expected a number, found \(node.typeDescription) (the array must be rectangular, of shape \(shape))")
             }
         }
         /// Visits every number in order; throws at the first element that breaks the shape.

@@ -71,10 +71,28 @@ public final class ModelServer: Sendable {
     /// Counts and times one answered request.
     func record(_ answer: Answer, since start: ContinuousClock.Instant) -> Answer {
         latency.record(ContinuousClock.now - start)
-        metrics.makeCounter(name: "nnbuild_requests_total", labels: [("code", String(answer.status.code))],
-                            help: "Requests answered, by HTTP status").increment()
+        counters.counter(answer.status.code) {
+            metrics.makeCounter(name: "nnbuild_requests_total", labels: [("code", String(answer.status.code))],
+                                help: "Requests answered, by HTTP status")
+        }.increment()
         return answer
     }
+
+    /// `nnbuild_requests_total` by status, made once per status rather than looked up in the
+    /// registry (labels built, hashed, compared) on every request.
+    final class StatusCounters: @unchecked Sendable {
+        private let lock = NSLock()
+        private var byCode: [Int: Counter] = [:]
+        func counter(_ code: Int, make: () -> Counter) -> Counter {
+            lock.lock()
+            defer { lock.unlock() }
+            if let counter = byCode[code] { return counter }
+            let counter = make()
+            byCode[code] = counter
+            return counter
+        }
+    }
+    let counters = StatusCounters()
 
     /// `/v1/models/NAME[/versions/N][/metadata]` and `...:predict`, parsed. Nil when the path
     /// is none of TF Serving's.
@@ -140,26 +158,45 @@ public final class ModelServer: Sendable {
         }
     }
 
-    func predict(_ path: String, body: [UInt8]) async -> Answer {
+    /// What a `POST` path reaches: the model version and its batcher, or the answer to give.
+    struct Target {
+        let version: ServedVersion
+        let batcher: Batcher
+    }
+
+    func target(_ path: String) -> Result<Target, AnswerError> {
         guard let route = Self.route(path), route.action == .predict else {
-            return .error(.notFound, "no such endpoint: POST \(path)")
+            return .failure(AnswerError(.error(.notFound, "no such endpoint: POST \(path)")))
         }
-        let served: ServedModel, version: ServedVersion
-        switch find(route) {
+        return find(route).flatMap { found in
+            let (served, version) = found
+            guard let batcher = batchers[served.name]?[version.version] else {
+                return .failure(AnswerError(.error(.notFound, "Servable not found for request: Specific(\(served.name), \(version.version))")))
+            }
+            return .success(Target(version: version, batcher: batcher))
+        }
+    }
+
+    func predict(_ path: String, body: [UInt8]) async -> Answer {
+        switch target(path) {
         case let .failure(error): return error.answer
-        case let .success(found): (served, version) = found
+        case let .success(target): return await predict(target, arrival: target.batcher.arrive(), body: body)
         }
+    }
+
+    /// Parses `body` and runs it through `arrival`'s batcher (giving the arrival up when the
+    /// body is bad).
+    func predict(_ target: Target, arrival: Batcher.Arrival, body: [UInt8]) async -> Answer {
+        defer { arrival.leave() }
+        let version = target.version
         let request: RestAPI.PredictRequest
         do {
             request = try RestAPI.parsePredict(body, model: version.model)
         } catch {
             return .error(.badRequest, error.nnProblems.joined(separator: "\n"))
         }
-        guard let batcher = batchers[served.name]?[version.version] else {
-            return .error(.notFound, "Servable not found for request: Specific(\(served.name), \(version.version))")
-        }
         do {
-            let outputs = try await batcher.predict(request.batches, deadline: configuration.requestTimeout)
+            let outputs = try await arrival.predict(request.batches, deadline: configuration.requestTimeout)
             return Answer(status: .ok, body: RestAPI.predictResponse(outputs, format: request.format, model: version.model))
         } catch let error as DeadlineExceeded {
             return .error(.gatewayTimeout, "Deadline exceeded: the prediction took longer than --request-timeout (\(error.seconds) s)")
@@ -196,13 +233,23 @@ public final class ModelServer: Sendable {
             if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBody {
                 return ModelServer.response(server.record(.error(.contentTooLarge, Self.tooLarge(maxBody)), since: start))
             }
+            // Known before the body is read, so that a batch forming for the same model can
+            // wait for this request (see Batcher).
+            let target = server.target(request.uri.path)
+            let arrival = try? target.get().batcher.arrive()
+            defer { arrival?.leave() }
             let buffer: ByteBuffer
             do {
                 buffer = try await request.body.collect(upTo: maxBody)
             } catch is NIOTooManyBytesError {
                 return ModelServer.response(server.record(.error(.contentTooLarge, Self.tooLarge(maxBody)), since: start))
             }
-            let answer = await server.predict(request.uri.path, body: Array(buffer.readableBytesView))
+            let answer: Answer
+            switch (target, arrival) {
+            case let (.success(target), arrival?): answer = await server.predict(target, arrival: arrival, body: Array(buffer.readableBytesView))
+            case let (.failure(error), _): answer = error.answer
+            case (.success, nil): answer = await server.predict(request.uri.path, body: Array(buffer.readableBytesView))
+            }
             return ModelServer.response(server.record(answer, since: start))
         }
         var logger = Logger(label: "nnbuild.serve")

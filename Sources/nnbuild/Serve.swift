@@ -36,7 +36,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Most rows in one merged batch.")
     var maxBatchSize = 32
 
-    @Option(help: "How long a batch waits for more requests after its first, in microseconds.")
+    @Option(help: "Longest a batch waits for more requests after its first, in microseconds. Adaptive: a batch waits only while other requests to the model are already received and on their way; a lone request runs at once.")
     var batchTimeoutMicros = 1000
 
     @Option(help: "Largest request body accepted, in bytes (413 past it).")

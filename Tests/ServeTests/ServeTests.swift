@@ -1,6 +1,9 @@
 import Foundation
 import ModelSpec
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `nnbuild serve` as a TF Serving client sees it: a real server process on loopback (port 0,
 /// so the kernel picks a free one), spoken to with curl.
@@ -106,6 +109,66 @@ final class ServeTests: XCTestCase {
         let status = Int(text[text.index(after: newline)...]) ?? 0
         text = String(text[..<newline])
         return Reply(status: status, body: text)
+    }
+
+    /// A client that sends a predict request's head and only the start of its body, and the
+    /// rest when told: a request the server has received and not yet read whole.
+    final class SlowRequest {
+        let socket: Int32
+
+        init(_ port: Int, _ path: String, _ json: String) throws {
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            self.socket = socket
+            body = Array(json.utf8)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard socket >= 0, connected == 0 else {
+                throw NSError(domain: "ServeTests", code: 2, userInfo: [NSLocalizedDescriptionKey: "cannot connect to port \(port)"])
+            }
+            send("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
+            send(body[..<(body.count / 2)])
+        }
+
+        let body: [UInt8]
+
+        func send<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+            let array = Array(bytes)
+            _ = array.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, 0) }
+        }
+
+        func send(_ text: String) { send(Array(text.utf8)) }
+
+        /// Sends the rest of the body and returns the status line's code (0 if none came).
+        func finish() -> Int {
+            send(body[(body.count / 2)...])
+            var reply: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 4096)
+            while !String(decoding: reply, as: UTF8.self).contains("\r\n") {
+                let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+                if count <= 0 { break }
+                reply += chunk[..<count]
+            }
+            let line = String(decoding: reply, as: UTF8.self).split(separator: " ")
+            return line.count > 1 ? Int(line[1]) ?? 0 : 0
+        }
+
+        deinit { close(socket) }
+    }
+
+    /// Waits (at most 3 s) until /metrics counts `count` predict requests in flight.
+    @discardableResult
+    static func waitInFlight(_ port: Int, _ count: Int) -> Bool {
+        func reached() -> Bool { (try? request(port, "/metrics").body.contains("nnbuild_predict_requests_in_flight \(count).0")) ?? false }
+        var polls = 0
+        while !reached(), polls < 150 {
+            usleep(20_000)
+            polls += 1
+        }
+        return reached()
     }
 
     static func post(_ port: Int, _ path: String, _ json: String) throws -> Reply {
@@ -286,6 +349,8 @@ final class ServeTests: XCTestCase {
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0]"#), 400, "request body")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0, 3]]}"#), 400, "input has shape 1×3, expected (2,) with the batch first")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [["a", "b"]]}"#), 400, "expected a number, found a string")
+        // The element's path, which JSONArray builds only for a message.
+        check(try Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0], [2, "b"]]}"#), 400, "request body: instances: $[1][1]: expected a number")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"signature_name": "classify", "instances": [[1, 0]]}"#), 400, "\"classify\" not found")
         check(try Self.post(port, "/v1/models/tiny:predict", #"{"rows": [[1, 0]]}"#), 400, "unknown key 'rows'")
         // TF Serving's binary-string encoding, for string inputs: refused as such, in either format.
@@ -308,15 +373,51 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(server.stop(), 0)
     }
 
-    /// A request still waiting at `--request-timeout` is answered 504, and the server goes on.
+    /// A request still waiting at `--request-timeout` is answered 504, and the server goes on. It
+    /// waits because its batch waits (up to 2 s) for another request already received, whose
+    /// body is still coming.
     func testRequestTimeout() throws {
         let server = try Server(["--model", "tiny=\(try makeVersionedModel().path)", "--request-timeout", "0.3",
                                  "--max-batch-size", "1000", "--batch-timeout-micros", "2000000"])
+        let slow = try SlowRequest(server.port, "/v1/models/tiny:predict", #"{"instances": [[0, 1]]}"#)
+        XCTAssertTrue(Self.waitInFlight(server.port, 1))
         let late = try Self.post(server.port, "/v1/models/tiny:predict", #"{"instances": [[1, 0]]}"#)
         XCTAssertEqual(late.status, 504, late.body)
         guard case let .string(message)? = late.json?["error"] else { return XCTFail(late.body) }
         XCTAssertTrue(message.contains("--request-timeout"), message)
+        XCTAssertEqual(slow.finish(), 200)
+        XCTAssertEqual(try Self.post(server.port, "/v1/models/tiny:predict", #"{"instances": [[1, 0]]}"#).status, 200)
         XCTAssertEqual(server.stop(), 0)
+    }
+
+    /// Dynamic batching waits for company only when some is on its way: a lone request is
+    /// answered at once, not after `--batch-timeout-micros` (2 s here), and so is a request
+    /// whose batch was waiting for a client that then gave up.
+    func testALoneRequestDoesNotWaitForTheBatchTimeout() throws {
+        let server = try Server(["--model", "tiny=\(try makeVersionedModel().path)", "--max-batch-size", "1000", "--batch-timeout-micros", "2000000"])
+        defer { _ = server.stop() }
+        for _ in 0..<3 {
+            let start = Date()
+            XCTAssertEqual(try Self.post(server.port, "/v1/models/tiny:predict", #"{"instances": [[1, 0]]}"#).status, 200)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 1.0)
+        }
+        // A client that sends half a body and hangs up: the batch waiting for it stops waiting.
+        var slow: SlowRequest? = try SlowRequest(server.port, "/v1/models/tiny:predict", #"{"instances": [[0, 1]]}"#)
+        XCTAssertTrue(Self.waitInFlight(server.port, 1))
+        let start = Date()
+        let group = DispatchGroup()
+        let port = server.port
+        let statuses = Statuses()
+        DispatchQueue.global().async(group: group) {
+            statuses.add((try? Self.post(port, "/v1/models/tiny:predict", #"{"instances": [[1, 0]]}"#))?.status ?? 0)
+        }
+        XCTAssertTrue(Self.waitInFlight(port, 2))
+        usleep(300_000)
+        slow = nil
+        XCTAssertNil(slow)
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(statuses.all, [200])
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.8)
     }
 
     /// A model that fails to load stops start-up with the CLI's message and exit 1.
@@ -364,9 +465,12 @@ final class ServeTests: XCTestCase {
 
     /// SIGTERM with requests in flight: each still gets its answer, then the process exits 0.
     func testSigtermDrainsRequestsInFlight() throws {
-        // Batches wait 10 s for company, so the requests are surely in flight at SIGTERM.
+        // Batches wait 10 s for company on its way: a fifth request whose body comes only after
+        // SIGTERM, so the requests are surely in flight then.
         let server = try Server(["--model", "tiny=\(try makeVersionedModel().path)", "--max-batch-size", "1000", "--batch-timeout-micros", "10000000"])
         let port = server.port
+        let slow = try SlowRequest(port, "/v1/models/tiny:predict", #"{"instances": [[0, 1]]}"#)
+        XCTAssertTrue(Self.waitInFlight(port, 1))
         let statuses = Statuses()
         let group = DispatchGroup()
         for _ in 0..<4 {
@@ -376,13 +480,16 @@ final class ServeTests: XCTestCase {
             }
         }
         // Bounded wait until all four are received and waiting for their batch.
-        func allInFlight() -> Bool { (try? Self.request(port, "/metrics").body.contains("nnbuild_predict_requests_in_flight 4.0")) ?? false }
+        func allInFlight() -> Bool { (try? Self.request(port, "/metrics").body.contains("nnbuild_predict_requests_in_flight 5.0")) ?? false }
         var polls = 0
         while !allInFlight(), polls < 150 {
             usleep(20_000)
             polls += 1
         }
         XCTAssertTrue(allInFlight())
+        kill(server.process.processIdentifier, SIGTERM)
+        usleep(200_000)
+        XCTAssertEqual(slow.finish(), 200)
         XCTAssertEqual(server.stop(), 0)
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
         XCTAssertEqual(statuses.all, [200, 200, 200, 200])
