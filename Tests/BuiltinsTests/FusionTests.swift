@@ -229,6 +229,43 @@ final class StoreFusionTests: XCTestCase {
         XCTAssertEqual(try sum.predict([x, y])[0].data, try sumApart.predict([x, y])[0].data)
     }
 
+    /// A ZeroPadding2D before a depthwise convolution (MobileNetV2's stride-2 blocks) runs inside
+    /// it, the padding read in place, then the BatchNormalization and ReLU6; a cropping, or a
+    /// padding before another layer, stays apart. Checked on odd, lopsided and dilated paddings.
+    func testAZeroPaddingRunsInsideTheDepthwiseConvolutionAfterIt() throws {
+        let cases: [(padding: String, depthwise: String, multiplier: Int)] = [
+            ("[[0, 1], [0, 1]]", #""kernel_size": 3, "strides": 2"#, 1),
+            ("[[2, 1], [1, 3]]", #""kernel_size": 3, "dilation_rate": 2, "padding": "same""#, 2),
+            ("1", #""kernel_size": [2, 3], "strides": [1, 2]"#, 1),
+        ]
+        for (index, test) in cases.enumerated() {
+            let width = 20 * test.multiplier
+            let layers = [#"{"class_name": "ZeroPadding2D", "config": {"name": "p", "padding": \#(test.padding)}}"#,
+                          #"{"class_name": "DepthwiseConv2D", "config": {"name": "d", \#(test.depthwise), "depth_multiplier": \#(test.multiplier)}}"#,
+                          #"{"class_name": "BatchNormalization", "config": {"name": "b"}}"#,
+                          #"{"class_name": "ReLU", "config": {"name": "r", "max_value": 6}}"#]
+            var random = SplitMix(seed: 70 + UInt64(index))
+            let kernelShape = index == 2 ? [2, 3, 20, 1] : [3, 3, 20, test.multiplier]
+            var weights = Self.weights(convolutions: [:], biased: [], normalizations: ["b": width], seed: 71)
+            weights["d/kernel"] = (kernelShape, random.floats(kernelShape.reduce(1, *)))
+            weights["d/bias"] = ([width], random.floats(width))
+            let fused = try HandBuilt.model(input: [9, 10, 20], layers: layers, weights: weights)
+            let apart = try HandBuilt.model(input: [9, 10, 20], layers: layers, weights: weights, fuse: false)
+            XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3, 4]], test.padding)
+            for batch in [1, 3] {
+                let x = Tensor(shape: [batch, 9, 10, 20], data: random.floats(batch * 1800))
+                let want = try apart.predict(x), got = try fused.predict(x)
+                XCTAssertEqual(got.shape, want.shape, test.padding)
+                XCTAssertEqual(got.data, want.data, "padding \(test.padding), batch \(batch) (kernel path \(Gemm.kernelPath))")
+            }
+        }
+        let cropped = [#"{"class_name": "Cropping2D", "config": {"name": "p", "cropping": 1}}"#,
+                       #"{"class_name": "DepthwiseConv2D", "config": {"name": "d", "kernel_size": 3}}"#]
+        var random = SplitMix(seed: 75)
+        let weights = ["d/kernel": ([3, 3, 4, 1], random.floats(36)), "d/bias": ([4], random.floats(4))]
+        XCTAssertEqual(try HandBuilt.model(input: [6, 6, 4], layers: cropped, weights: weights).steps.map(\.nodes), [[0], [1], [2]])
+    }
+
     /// A BatchNormalization that follows an activation, or is not over the last axis alone, stays
     /// apart; one over the channels after a linear convolution is taken over.
     func testANormalizationTheStoreCannotApplyStaysApart() throws {
