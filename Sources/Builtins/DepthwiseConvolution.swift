@@ -34,7 +34,12 @@ struct DepthwiseShape: Sendable {
     /// The windows over a run-time input (batch first), checked against the built shape.
     func geometry(_ input: Tensor, label: String) throws -> VolumeGeometry {
         try checkInput(input, built: inputSize + [channels], label: label)
-        let geometry = try windows.axes(Array(input.shape.dropFirst().prefix(inputSize.count)), label: label)
+        return try geometry(spatial: Array(input.shape.dropFirst().prefix(inputSize.count)), label: label)
+    }
+
+    /// The windows over spatial sizes `spatial` (already checked).
+    func geometry(spatial: [Int], label: String) throws -> VolumeGeometry {
+        let geometry = try windows.axes(spatial, label: label)
         try ShapeMath.sampleCount(geometry.axes.map(\.output) + [channels, multiplier], at: label)
         return geometry
     }
@@ -64,6 +69,9 @@ public struct DepthwiseConvolution: AbsorbsActivation {
     public let bias: Weight?
     /// A folded BatchNormalization, y·scale + shift per output channel, before the activation.
     var normalization: ChannelScale?
+    /// A ZeroPadding2D right before it, taken over (`SpatialPadding`'s `FusesNext`): its zeros
+    /// are not written out; the kernel leaves their taps out, as it does for "same" padding.
+    var padding: SpatialPadding?
     public internal(set) var activation: Activation
     public let outputShape: [Int?]
 
@@ -77,12 +85,32 @@ public struct DepthwiseConvolution: AbsorbsActivation {
             let kernel = try context.weight("kernel", shape: shape.windows.kernelSize + [shape.channels, shape.multiplier])
             let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [width]) : nil
             return DepthwiseConvolution(label: context.label, shape: shape, kernel: kernel, bias: bias, normalization: nil,
-                                        activation: activation, outputShape: outputSize + [width])
+                                        padding: nil, activation: activation, outputShape: outputSize + [width])
         }
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let g = try shape.geometry(input, label: label)
+        var g: VolumeGeometry
+        if let padding {
+            try checkInput(input, built: padding.inputShape, label: padding.label)
+            let spatial = Array(input.shape.dropFirst().dropLast())
+            guard spatial.count == 2, spatial.allSatisfy({ $0 > 0 }), padding.amounts.count == 2 else {
+                // Nothing to read in place: pad first, as the layers do one after the other.
+                var plain = self
+                plain.padding = nil
+                return try plain.forward(padding.forward(input))
+            }
+            let padded = zip(spatial, padding.amounts).map { $0 + $1.0 + $1.1 }
+            try ShapeMath.sampleCount(padded + [shape.channels], at: padding.label)
+            g = try shape.geometry(spatial: padded, label: label)
+            // The windows over the padded image, read from the unpadded one.
+            for (axis, amount) in padding.amounts.enumerated() {
+                g.axes[axis + 1].input = spatial[axis]
+                g.axes[axis + 1].padBefore += amount.0
+            }
+        } else {
+            g = try shape.geometry(input, label: label)
+        }
         let width = shape.channels * shape.multiplier
         let count = input.batch * g.outputPixels * width
         let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -98,6 +126,17 @@ public struct DepthwiseConvolution: AbsorbsActivation {
 }
 
 extension DepthwiseConvolution {
+    /// This layer run on the output of `pad`, a 2-D zero padding (no cropping) of its input, with
+    /// the padding read in place; nil when it cannot.
+    func absorbing(_ pad: SpatialPadding) -> DepthwiseConvolution? {
+        guard padding == nil, normalization == nil, activation == .linear, shape.inputSize.count == 2, pad.amounts.count == 2,
+              pad.amounts.allSatisfy({ $0.0 >= 0 && $0.1 >= 0 }), pad.outputShape.count == 3,
+              pad.outputShape[2] == shape.channels else { return nil }
+        var fused = self
+        fused.padding = pad
+        return fused
+    }
+
     /// Takes over a BatchNormalization of its output channels while nothing else is fused (its
     /// activation still linear), else an element-wise activation (`AbsorbsActivation`'s rule).
     public func fusing(_ next: any Layer) -> (any Layer)? {
@@ -129,7 +168,9 @@ package struct ChannelScale: Sendable, Equatable {
 
 extension DepthwiseConvolution: PlansMemory {
     public func workingSet(input: [Int]) -> WorkingSet {
-        WorkingSet(outputShape: [input.first ?? 1] + shape.outputSizes(input) + [shape.channels * shape.multiplier])
+        // A fused padding's zeros are never written: the windows see the padded sizes.
+        let seen = padding.map { $0.workingSet(input: input).outputShape } ?? input
+        return WorkingSet(outputShape: [input.first ?? 1] + shape.outputSizes(seen) + [shape.channels * shape.multiplier])
     }
 }
 

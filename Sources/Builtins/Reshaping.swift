@@ -146,6 +146,14 @@ public struct SpatialPadding: Layer {
     }
 }
 
+/// A 2-D zero padding right before a depthwise convolution runs inside it: the convolution reads
+/// the unpadded image and leaves the padding's taps out, so the padded copy is never written.
+extension SpatialPadding: FusesNext {
+    public func fusing(_ next: any Layer) -> (any Layer)? {
+        (next as? DepthwiseConvolution)?.absorbing(self)
+    }
+}
+
 extension SpatialPadding: PlansMemory {
     public func workingSet(input: [Int]) -> WorkingSet {
         var shape = input

@@ -229,6 +229,54 @@ final class StoreFusionTests: XCTestCase {
         XCTAssertEqual(try sum.predict([x, y])[0].data, try sumApart.predict([x, y])[0].data)
     }
 
+    /// A ZeroPadding2D before a depthwise convolution (MobileNetV2's stride-2 blocks) runs inside
+    /// it, the padding read in place, then the BatchNormalization and ReLU6: bit-identical to the
+    /// same depthwise step run on the padded image, and within float rounding of the layers apart
+    /// (the depthwise store folds the normalization). A cropping stays apart. Checked on odd,
+    /// lopsided, "same" + dilated and strided paddings.
+    func testAZeroPaddingRunsInsideTheDepthwiseConvolutionAfterIt() throws {
+        let cases: [(sides: [Int], depthwise: String, multiplier: Int, kernel: [Int])] = [
+            ([0, 1, 0, 1], #""kernel_size": 3, "strides": 2"#, 1, [3, 3]),
+            ([2, 1, 1, 3], #""kernel_size": 3, "dilation_rate": 2, "padding": "same""#, 2, [3, 3]),
+            ([1, 1, 1, 1], #""kernel_size": [2, 3], "strides": [1, 2]"#, 1, [2, 3]),
+        ]
+        for (index, test) in cases.enumerated() {
+            let width = 20 * test.multiplier, s = test.sides
+            let padding = "[[\(s[0]), \(s[1])], [\(s[2]), \(s[3])]]"
+            let convolution = [#"{"class_name": "DepthwiseConv2D", "config": {"name": "d", \#(test.depthwise), "depth_multiplier": \#(test.multiplier)}}"#,
+                               #"{"class_name": "BatchNormalization", "config": {"name": "b"}}"#,
+                               #"{"class_name": "ReLU", "config": {"name": "r", "max_value": 6}}"#]
+            let layers = [#"{"class_name": "ZeroPadding2D", "config": {"name": "p", "padding": \#(padding)}}"#] + convolution
+            var random = SplitMix(seed: 70 + UInt64(index))
+            let kernelShape = test.kernel + [20, test.multiplier]
+            var weights = Self.weights(convolutions: [:], biased: [], normalizations: ["b": width], seed: 71)
+            weights["d/kernel"] = (kernelShape, random.floats(kernelShape.reduce(1, *)))
+            weights["d/bias"] = ([width], random.floats(width))
+            let fused = try HandBuilt.model(input: [9, 10, 20], layers: layers, weights: weights)
+            let apart = try HandBuilt.model(input: [9, 10, 20], layers: layers, weights: weights, fuse: false)
+            let height = 9 + s[0] + s[1], wide = 10 + s[2] + s[3]
+            let onPadded = try HandBuilt.model(input: [height, wide, 20], layers: convolution, weights: weights)
+            XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3, 4]], padding)
+            for batch in [1, 3] {
+                let x = Tensor(shape: [batch, 9, 10, 20], data: random.floats(batch * 1800))
+                var padded = [Float](repeating: 0, count: batch * height * wide * 20)
+                for n in 0..<batch { for i in 0..<9 { for j in 0..<10 { for c in 0..<20 {
+                    padded[((n * height + i + s[0]) * wide + j + s[2]) * 20 + c] = x.data[((n * 9 + i) * 10 + j) * 20 + c]
+                } } } }
+                let got = try fused.predict(x)
+                let want = try onPadded.predict(Tensor(shape: [batch, height, wide, 20], data: padded))
+                XCTAssertEqual(got.shape, want.shape, padding)
+                XCTAssertEqual(got.data, want.data, "padding \(padding), batch \(batch) (kernel path \(Gemm.kernelPath))")
+                assertClose(got.data, try apart.predict(x).data, tolerance: 1e-5)
+            }
+        }
+        let cropped = [#"{"class_name": "Cropping2D", "config": {"name": "p", "cropping": 1}}"#,
+                       #"{"class_name": "DepthwiseConv2D", "config": {"name": "d", "kernel_size": 3}}"#]
+        var random = SplitMix(seed: 75)
+        let weights = ["d/kernel": ([3, 3, 4, 1], random.floats(36)), "d/bias": ([4], random.floats(4))]
+        XCTAssertEqual(try HandBuilt.model(input: [6, 6, 4], layers: cropped, weights: weights).steps.map(\.nodes), [[0], [1], [2]])
+    }
+
     /// A BatchNormalization that follows an activation, or is not over the last axis alone, stays
     /// apart; one over the channels after a linear convolution is taken over.
     func testANormalizationTheStoreCannotApplyStaysApart() throws {

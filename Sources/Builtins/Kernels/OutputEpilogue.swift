@@ -43,6 +43,7 @@ package struct OutputEpilogue: @unchecked Sendable {
         let start = pixels.lowerBound * channels, count = pixels.count * channels
         guard count > 0 else { return }
         let block = y + start
+        if fusedPass(block, start: start, pixels: pixels.count, channels: channels, activation: activation) { return }
         if let (scale, shift) = affine, scale.count == channels, shift.count == channels {
             scale.withUnsafeBufferPointer { scale in
                 shift.withUnsafeBufferPointer { shift in
@@ -71,6 +72,55 @@ package struct OutputEpilogue: @unchecked Sendable {
             }
         }
         activation.apply(UnsafeMutableBufferPointer(start: block, count: count), axisLength: channels)
+    }
+}
+
+extension OutputEpilogue {
+    /// `finish` in one pass over the block instead of one per stage, for the common cases: the
+    /// normalization and at most one addend, then nothing, ReLU or ReLU6. Each element goes through
+    /// the same operations in the same order as the stages apart (y·scale + shift, then the sum of
+    /// two terms, which is the same either way round, then max / min as `Activation.apply` does),
+    /// so the result is bit-identical. False, touching nothing, for any other case.
+    @inline(__always)
+    fileprivate func fusedPass(_ block: UnsafeMutablePointer<Float>, start: Int, pixels: Int, channels: Int,
+                               activation: Activation) -> Bool {
+        guard addends.count <= 1, activation == .linear || activation == .relu || activation == .relu6 else { return false }
+        guard let (scale, shift) = affine, scale.count == channels, shift.count == channels else { return false }
+        let addend = addends.first.map { $0 + start }
+        return scale.withUnsafeBufferPointer { scale in
+            shift.withUnsafeBufferPointer { shift in
+                guard let s = scale.baseAddress, let t = shift.baseAddress else { return false }
+                switch (addend, activation) {
+                case (nil, .relu6): Self.pass(block, pixels, channels) { c, v in Swift.min(Swift.max(v * s[c] + t[c], 0), 6) }
+                case (nil, .relu): Self.pass(block, pixels, channels) { c, v in Swift.max(v * s[c] + t[c], 0) }
+                case (nil, _): Self.pass(block, pixels, channels) { c, v in v * s[c] + t[c] }
+                case let (a?, .relu6): Self.pass(block, pixels, channels, a) { c, v, b in Swift.min(Swift.max((v * s[c] + t[c]) + b, 0), 6) }
+                case let (a?, .relu): Self.pass(block, pixels, channels, a) { c, v, b in Swift.max((v * s[c] + t[c]) + b, 0) }
+                case let (a?, _): Self.pass(block, pixels, channels, a) { c, v, b in (v * s[c] + t[c]) + b }
+                }
+                return true
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func pass(_ block: UnsafeMutablePointer<Float>, _ pixels: Int, _ channels: Int, _ f: (Int, Float) -> Float) {
+        var row = block
+        for _ in 0..<pixels {
+            for c in 0..<channels { row[c] = f(c, row[c]) }
+            row += channels
+        }
+    }
+
+    @inline(__always)
+    private static func pass(_ block: UnsafeMutablePointer<Float>, _ pixels: Int, _ channels: Int, _ addend: UnsafePointer<Float>,
+                             _ f: (Int, Float, Float) -> Float) {
+        var row = block, other = addend
+        for _ in 0..<pixels {
+            for c in 0..<channels { row[c] = f(c, row[c], other[c]) }
+            row += channels
+            other += channels
+        }
     }
 }
 
