@@ -200,8 +200,9 @@ public struct EinsumDense: Layer {
         }
         var sizes = kernelSizes
         for (letter, size) in zip(plan.input, input.shape) { sizes[letter] = size }
-        var output = einsumDense(input, plan: plan, sizes: sizes, kernel: kernel, packed: packed)
-        if let bias, !bias.isEmpty {
+        var biasFused = false
+        var output = einsumDense(input, plan: plan, sizes: sizes, kernel: kernel, packed: packed, bias: bias, biasFused: &biasFused)
+        if !biasFused, let bias, !bias.isEmpty {
             output.data.withUnsafeMutableBufferPointer { y in
                 bias.withUnsafeBufferPointer { b in
                     var index = 0
@@ -219,7 +220,12 @@ public struct EinsumDense: Layer {
 
 /// einsum(plan, x, kernel) as matrix products: x full shape (letters `plan.input`), kernel in
 /// (shared, contracted, kernel-only) order; output full shape (letters `plan.output`).
-func einsumDense(_ x: Tensor, plan: EinsumPlan, sizes: [Character: Int], kernel: [Float], packed: PackedOnDemand? = nil) -> Tensor {
+///
+/// With `bias` (the output's trailing block) covering exactly one product row and the product
+/// already in the output's order, the packed kernel adds it in its store, the same bits as adding
+/// it afterwards, and `biasFused` is set.
+func einsumDense(_ x: Tensor, plan: EinsumPlan, sizes: [Character: Int], kernel: [Float], packed: PackedOnDemand? = nil,
+                 bias: [Float]? = nil, biasFused: UnsafeMutablePointer<Bool>? = nil) -> Tensor {
     func count(_ letters: [Character]) -> Int { ShapeMath.saturatingProduct(letters.map { sizes[$0] ?? 1 }) }
     let order = plan.shared + plan.free + plan.contracted + plan.summed
     let permutation = order.compactMap { plan.input.firstIndex(of: $0) }
@@ -232,11 +238,22 @@ func einsumDense(_ x: Tensor, plan: EinsumPlan, sizes: [Character: Int], kernel:
     }
     let (s, m, k, n) = (count(plan.shared), count(plan.free), count(plan.contracted), count(plan.kernelOnly))
     var result = [Float](repeating: 0, count: s * m * n)
+    let resultLetters = plan.shared + plan.free + plan.kernelOnly
+    let back = plan.output.compactMap { resultLetters.firstIndex(of: $0) }
+    let fuse = biasFused != nil && back == Array(resultLetters.indices) && bias?.count == n && n > 0
+    let biasValues = fuse ? bias! : []
     operand.data.withUnsafeBufferPointer { a in
         kernel.withUnsafeBufferPointer { b in
             result.withUnsafeMutableBufferPointer { c in
                 if s == 1, let packed, let matrix = packed.kernel(rows: m) {
-                    matrix.multiply(a.baseAddress!, lda: k, into: c.baseAddress!, ldc: n, m: m)
+                    if fuse {
+                        biasValues.withUnsafeBufferPointer { bp in
+                            matrix.multiply(a.baseAddress!, lda: k, into: c.baseAddress!, ldc: n, m: m, bias: bp.baseAddress!)
+                        }
+                        biasFused?.pointee = true
+                    } else {
+                        matrix.multiply(a.baseAddress!, lda: k, into: c.baseAddress!, ldc: n, m: m)
+                    }
                     return
                 }
                 for block in 0..<s {
@@ -246,9 +263,7 @@ func einsumDense(_ x: Tensor, plan: EinsumPlan, sizes: [Character: Int], kernel:
             }
         }
     }
-    let resultLetters = plan.shared + plan.free + plan.kernelOnly
     let product = Tensor(shape: resultLetters.map { sizes[$0] ?? 1 }, data: result)
-    let back = plan.output.compactMap { resultLetters.firstIndex(of: $0) }
     return back == Array(resultLetters.indices) ? product : permute(product, back)
 }
 

@@ -216,9 +216,99 @@ public struct MultiHeadAttention: InputMaskClearing {
         let queryInput = inputs[queryIndex], valueInput = inputs[valueIndex]
         let keyInput = keyIndex.map { inputs[$0] } ?? valueInput
         var q = try query.forward(queryInput)
-        let k = try repeatHeads(key.forward(keyInput))
-        let v = try repeatHeads(value.forward(valueInput))
-        for index in q.data.indices { q.data[index] *= scale }
+        let k = try key.forward(keyInput)
+        let v = try value.forward(valueInput)
+        let scale = self.scale
+        q.data.withUnsafeMutableBufferPointer { x in
+            for index in 0..<x.count { x[index] *= scale }
+        }
+        if attentionAxes == [1], q.rank == 4, k.rank == 4, v.rank == 4, q.count > 0, k.count > 0, v.count > 0 {
+            return try sequenceAttention(inputs, queryInput: queryInput, q: q, k: k, v: v)
+        }
+        let kr = repeatHeads(k), vr = repeatHeads(v)
+        return try generalAttention(inputs, queryInput: queryInput, q: q, k: kr, v: vr)
+    }
+
+    /// Attention over axis 1 of projected (batch, steps, heads, dim) tensors, without permuted
+    /// copies: per sample and head, the scores (T × S) are one product of the query's rows (read
+    /// in place, stride heads · dim) with the key's transposed slice, the mask and softmax go row
+    /// by row, and the weighted sum is written straight into the combined (batch, T, heads, dim)
+    /// layout. Each (sample, head) block is the same products whatever the batch.
+    func sequenceAttention(_ inputs: [Tensor], queryInput: Tensor, q: Tensor, k: Tensor, v: Tensor) throws -> [Tensor] {
+        let batch = q.shape[0], queryLength = q.shape[1], heads = q.shape[2], dim = q.shape[3]
+        let keyLength = k.shape[1], keyHeads = k.shape[2], valueDim = v.shape[3]
+        guard k.shape[0] == batch, v.shape[0] == batch, v.shape[1] == keyLength, v.shape[2] == keyHeads, k.shape[3] == dim,
+              keyHeads * repeats == heads else {
+            throw NNError(.input, "MultiHeadAttention", "projected query \(q.shape), key \(k.shape) and value \(v.shape) do not fit")
+        }
+        let mask = try attentionMask(inputs, batch: batch, queryLength: queryLength, keyLength: keyLength)
+        let scoresShape = [batch, heads, queryLength, keyLength]
+        let scoreCount = try ShapeMath.sampleCount(scoresShape, of: "the attention scores", at: "MultiHeadAttention")
+        let combinedShape = [batch, queryLength, heads, valueDim]
+        let combinedCount = try ShapeMath.sampleCount(combinedShape, of: "the attention output", at: "MultiHeadAttention")
+        var scores = [Float](repeating: 0, count: scoreCount)
+        var combinedData = [Float](repeating: 0, count: combinedCount)
+        var transposed = [Float](repeating: 0, count: dim * keyLength)
+        let block = queryLength * keyLength
+        let flags = mask ?? [true]
+        flags.withUnsafeBufferPointer { m in
+        q.data.withUnsafeBufferPointer { qp in
+            k.data.withUnsafeBufferPointer { kp in
+                v.data.withUnsafeBufferPointer { vp in
+                    scores.withUnsafeMutableBufferPointer { sp in
+                        combinedData.withUnsafeMutableBufferPointer { cp in
+                            transposed.withUnsafeMutableBufferPointer { tp in
+                                let t = tp.baseAddress!
+                                for b in 0..<batch {
+                                    for h in 0..<heads {
+                                        let kh = h / repeats
+                                        // The key slice (S × dim, stride keyHeads · dim) transposed to dim × S.
+                                        let keyBase = kp.baseAddress! + (b * keyLength * keyHeads + kh) * dim
+                                        for s in 0..<keyLength {
+                                            let row = keyBase + s * keyHeads * dim
+                                            for d in 0..<dim { t[d * keyLength + s] = row[d] }
+                                        }
+                                        let s = sp.baseAddress! + (b * heads + h) * block
+                                        Gemm.gemm(qp.baseAddress! + (b * queryLength * heads + h) * dim, lda: heads * dim,
+                                                  UnsafePointer(t), ldb: keyLength, s, ldc: keyLength,
+                                                  m: queryLength, n: keyLength, k: dim, accumulate: false)
+                                        for row in 0..<queryLength {
+                                            let r = s + row * keyLength
+                                            if mask != nil {
+                                                let flags = m.baseAddress! + (b * queryLength + row) * keyLength
+                                                for j in 0..<keyLength where !flags[j] { r[j] = -1e9 }
+                                            }
+                                            Activation.softmaxRow(r, length: keyLength, log: false)
+                                        }
+                                        Gemm.gemm(UnsafePointer(s), lda: keyLength,
+                                                  vp.baseAddress! + (b * keyLength * keyHeads + kh) * valueDim, ldb: keyHeads * valueDim,
+                                                  cp.baseAddress! + (b * queryLength * heads + h) * valueDim, ldc: heads * valueDim,
+                                                  m: queryLength, n: valueDim, k: keyLength, accumulate: false)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        var combined = Tensor(shape: combinedShape, data: combinedData)
+        if let gate {
+            let g = try gate.forward(queryInput)
+            combined.data.withUnsafeMutableBufferPointer { c in
+                g.data.withUnsafeBufferPointer { gp in
+                    for index in 0..<min(c.count, gp.count) { c[index] *= gp[index] }
+                }
+            }
+        }
+        var result = try output.forward(combined)
+        result.mask = queryInput.mask
+        return returnScores ? [result, Tensor(shape: scoresShape, data: scores)] : [result]
+    }
+
+    /// Any other attention axes: the projections moved to matrix order, then the general products.
+    func generalAttention(_ inputs: [Tensor], queryInput: Tensor, q: Tensor, k: Tensor, v: Tensor) throws -> [Tensor] {
         var scores = try attentionScores(q, k, attentionAxes: attentionAxes)
         // (batch, middle, T, S): T and S the products of the query's and key's attention axes.
         let batch = q.shape[0]
@@ -319,6 +409,36 @@ public struct MultiHeadAttention: InputMaskClearing {
         }
         let queryDims = attentionAxes.map { inputs[queryIndex].shape[$0] }
         let keyDims = attentionAxes.map { inputs[valueIndex].shape[$0] }
+        if queryDims.count == 1 {
+            // One attention axis: the flags row by row, each source read through its strides.
+            flags.withUnsafeMutableBufferPointer { f in
+                for b in 0..<batch {
+                    for t in 0..<queryLength {
+                        let row = f.baseAddress! + (b * queryLength + t) * keyLength
+                        if let queryMask, !queryMask[b * queryLength + t] {
+                            for s in 0..<keyLength { row[s] = false }
+                            continue
+                        }
+                        if let valueMask {
+                            for s in 0..<keyLength where !valueMask[b * keyLength + s] { row[s] = false }
+                        }
+                        if let keyMask {
+                            for s in 0..<keyLength where !keyMask[b * keyLength + s] { row[s] = false }
+                        }
+                        if useCausalMask, t + 1 < keyLength {
+                            for s in (t + 1)..<keyLength { row[s] = false }
+                        }
+                        if let explicit {
+                            let base = b * explicitStrides[0] + t * explicitStrides[1], stride = explicitStrides[2]
+                            explicit.data.withUnsafeBufferPointer { e in
+                                for s in 0..<keyLength where e[base + s * stride] == 0 { row[s] = false }
+                            }
+                        }
+                    }
+                }
+            }
+            return flags
+        }
         for b in 0..<batch {
             for t in 0..<queryLength {
                 for s in 0..<keyLength {
