@@ -49,24 +49,55 @@ enum OperandBroadcast {
         }
         let count = try ShapeMath.sampleCount(output, of: "the output", at: name)
         var data = [Float](repeating: 0, count: count)
-        // Each operand is read in place (its shape is the output's), as one value (a scalar), or
-        // through broadcast indexing; a missing operand is the scalar 0.
-        enum Read { case same, scalar, broadcast(BroadcastIndex) }
-        let reads: [Read] = (0..<3).map { index in
-            guard index < tensors.count else { return .scalar }
-            if padded[index] == output { return .same }
-            if tensors[index].count == 1 { return .scalar }
-            return .broadcast(BroadcastIndex(shape: padded[index], to: output))
+        guard count > 0 else { return Tensor(shape: output, data: data) }
+        // Each operand is read through its strides along the output's axes: its own stride, or 0
+        // where it is broadcast (size 1) or missing (the scalar 0). The output is walked row by
+        // row along its last axis, the other axes counted like an odometer, so the inner loop is
+        // three strided reads and no index arithmetic per element.
+        let zero: [Float] = [0]
+        let sources = (0..<3).map { $0 < tensors.count ? tensors[$0].data : zero }
+        let strides: [[Int]] = (0..<3).map { index in
+            guard index < tensors.count else { return [Int](repeating: 0, count: rank) }
+            var strides = [Int](repeating: 0, count: rank), inner = 1
+            for axis in stride(from: rank - 1, through: 0, by: -1) {
+                strides[axis] = padded[index][axis] == 1 ? 0 : inner
+                inner *= padded[index][axis]
+            }
+            return strides
         }
-        let values = (0..<3).map { $0 < tensors.count ? tensors[$0].data : [0] }
-        func value(_ operand: Int, _ flat: Int) -> Float {
-            switch reads[operand] {
-            case .same: return values[operand][flat]
-            case .scalar: return values[operand][0]
-            case let .broadcast(index): return values[operand][index.offset(of: flat)]
+        let last = max(rank - 1, 0)
+        let width = rank == 0 ? 1 : output[last]
+        let s0 = rank == 0 ? 0 : strides[0][last], s1 = rank == 0 ? 0 : strides[1][last], s2 = rank == 0 ? 0 : strides[2][last]
+        var coordinate = [Int](repeating: 0, count: max(rank - 1, 0))
+        var base = (0, 0, 0)
+        sources[0].withUnsafeBufferPointer { a in
+            sources[1].withUnsafeBufferPointer { b in
+                sources[2].withUnsafeBufferPointer { c in
+                    data.withUnsafeMutableBufferPointer { out in
+                        var row = 0
+                        while row < count {
+                            var i0 = base.0, i1 = base.1, i2 = base.2
+                            for q in 0..<width {
+                                out[row + q] = f(a[i0], b[i1], c[i2])
+                                i0 += s0; i1 += s1; i2 += s2
+                            }
+                            row += width
+                            // The next row: advance the odometer over the axes before the last.
+                            var axis = rank - 2
+                            while axis >= 0 {
+                                coordinate[axis] += 1
+                                base.0 += strides[0][axis]; base.1 += strides[1][axis]; base.2 += strides[2][axis]
+                                if coordinate[axis] < output[axis] { break }
+                                base.0 -= strides[0][axis] * output[axis]; base.1 -= strides[1][axis] * output[axis]
+                                base.2 -= strides[2][axis] * output[axis]
+                                coordinate[axis] = 0
+                                axis -= 1
+                            }
+                        }
+                    }
+                }
             }
         }
-        for i in 0..<count { data[i] = f(value(0, i), value(1, i), value(2, i)) }
         return Tensor(shape: output, data: data)
     }
 }
