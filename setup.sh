@@ -26,6 +26,7 @@ test -x .build/release/nnbuild
 example=specs/text_bilstm
 echo "setup: the sentences behind $example/input.json:" >&2
 nl -v0 -w1 -s': ' "$example/sentences.txt" >&2
-echo "setup: running: nnbuild infer $example/model.json $example/weights.safetensors --input $example/input.json --top-k 3 --class-names $example/classes.txt" >&2
-.build/release/nnbuild infer "$example/model.json" "$example/weights.safetensors" \
+# The model as Keras's model.save() wrote it: one .keras file, no Python needed.
+echo "setup: running: nnbuild infer $example/model.keras --input $example/input.json --top-k 3 --class-names $example/classes.txt" >&2
+.build/release/nnbuild infer "$example/model.keras" \
   --input "$example/input.json" --top-k 3 --class-names "$example/classes.txt"

@@ -88,6 +88,9 @@ def export(model, name, sample, classes=None, eval_data=None, float16=False, ext
     if float16:
         model.set_weights([w.astype(np.float16).astype(np.float32) for w in model.get_weights()])
     export_model(model, out, sample_input=sample)
+    if name == "text_bilstm":
+        # setup.sh's first example runs the model as model.save() writes it, with no Python.
+        model.save(os.path.join(out, "model.keras"))
     if float16:
         from safetensors.numpy import load_file, save_file
         path = os.path.join(out, "weights.safetensors")
