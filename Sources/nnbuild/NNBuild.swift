@@ -85,8 +85,10 @@ struct ModelArguments: ParsableArguments {
 
     /// A usage error when a JSON spec comes without its weights where the command needs them (a
     /// .keras or .h5 file holds its own).
+    /// A path that does not exist is left to the loader, which names it (`no such file`): a
+    /// missing `model.keras` is not a spec that lacks its weights.
     func validate(weights: String?) throws {
-        if weights == nil, !ModelFile.isModelFile(path: spec) {
+        if weights == nil, FileManager.default.fileExists(atPath: spec), !ModelFile.isModelFile(path: spec) {
             throw ValidationError("Missing expected argument '<weights>': a JSON spec needs its weight file after it; a .keras or .h5 model file is passed alone.")
         }
     }

@@ -63,6 +63,14 @@ final class KerasFileTests: CLITestCase {
         XCTAssertEqual(result.status, 64, "a usage error, as a missing argument was before")
         XCTAssertTrue(result.stderr.contains("a JSON spec needs its weight file after it"), result.stderr)
     }
+
+    /// A model file that is not there is named as missing, not taken for a spec without weights.
+    func testAMissingModelFileIsNamedAsMissing() throws {
+        let result = try run(["infer", path("nope.keras"), "--input", path("x.json")])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("nope.keras"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("needs its weight file"), result.stderr)
+    }
 }
 
 /// The malformed corpus (tools/make_keras_files.py --malformed): each file is refused by
