@@ -3,26 +3,8 @@ import ModelSpec
 /// Compact JSON text for responses. Floats in shortest round-trip form; NaN and infinities,
 /// which JSON cannot express, become `null` (as `nnbuild infer` writes them).
 public enum JSONText {
-    public static func string(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal: ModelSpec's one quoting, which every JSON nnbuild writes uses.
+    public static func string(_ text: String) -> String { JSONWriter.quote(text) }
 
     public static func number(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
 
