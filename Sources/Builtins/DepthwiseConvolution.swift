@@ -142,9 +142,9 @@ extension DepthwiseConvolution {
     public func fusing(_ next: any Layer) -> (any Layer)? {
         guard activation == .linear, next.maskBehavior == .propagates else { return nil }
         if let norm = next as? BatchNormalization {
-            guard normalization == nil, norm.inner == 1, norm.features == shape.channels * shape.multiplier else { return nil }
+            guard normalization == nil, norm.normalizesLastAxis(features: shape.channels * shape.multiplier),
+                  let (scale, shift) = norm.channelAffine() else { return nil }
             var fused = self
-            let (scale, shift) = norm.fold()
             fused.normalization = ChannelScale(scale: scale, shift: shift)
             return fused
         }
