@@ -57,13 +57,7 @@ enum OperandBroadcast {
         let zero: [Float] = [0]
         let sources = (0..<3).map { $0 < tensors.count ? tensors[$0].data : zero }
         let strides: [[Int]] = (0..<3).map { index in
-            guard index < tensors.count else { return [Int](repeating: 0, count: rank) }
-            var strides = [Int](repeating: 0, count: rank), inner = 1
-            for axis in stride(from: rank - 1, through: 0, by: -1) {
-                strides[axis] = padded[index][axis] == 1 ? 0 : inner
-                inner *= padded[index][axis]
-            }
-            return strides
+            index < tensors.count ? BroadcastIndex(shape: padded[index], to: output).inputStrides : [Int](repeating: 0, count: rank)
         }
         let last = max(rank - 1, 0)
         let width = rank == 0 ? 1 : output[last]
