@@ -37,7 +37,7 @@ static int conv(int argc, char **argv) {
     int best = nnb_cpu_kernel_level(), levels[2] = {NNB_KERNELS_AVX2, NNB_KERNELS_AVX512}, count = best >= NNB_KERNELS_AVX512 ? 2 : 1;
     if (best < NNB_KERNELS_AVX2) { printf("this CPU has no AVX2: nothing to time\n"); return 0; }
     // One kernel row (3 taps × C channels) is one run of 3C floats; kernel rows lie a padded row apart.
-#define CONV(out) nnb_conv_packed(x, ph, pw, ch, h, w, 1, 1, 3, pw * ch, 1, 0, 3 * ch, packed, f, out, f, 0, pixels, bias, 1)
+#define CONV(out) nnb_conv_packed(x, ph, pw, ch, h, w, 1, 1, 3, pw * ch, 1, 0, 3 * ch, packed, f, out, f, 0, pixels, &(nnb_epilogue){bias, 0, 0, 0, 0, NNB_ACTIVATION_RELU})
     nnb_force_kernel_level(levels[0]); CONV(y);
     if (count == 2) {
         nnb_force_kernel_level(levels[1]); CONV(y2);

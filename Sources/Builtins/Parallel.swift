@@ -54,6 +54,62 @@ func runInParts(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork, _ b
     _ = runConcurrently(parts) { part in body(bounds[part]..<bounds[part + 1]) }
 }
 
+/// A part of a product's output: some of its rows (output pixels, Winograd tiles, batch rows)
+/// times some of its columns (filters).
+struct ProductPart: Sendable {
+    let rows: Range<Int>
+    let columns: Range<Int>
+}
+
+/// Cuts a product's output, `rows` × `columns`, into parts for this call's threads (a few per
+/// thread, as `runInParts`), or one part when one thread is allowed or the product is under
+/// `splitWork` multiply-adds. Every part but the last along each axis is a whole number of
+/// `rowBlock` rows and `columnBlock` columns, so the kernels run no partial register block
+/// inside it. Of the cuts into r row slices × c column slices, it takes the one that moves the
+/// fewest bytes: each row slice reads the weights of the columns (`bytesPerColumn` each) and
+/// each column slice the inputs of the rows (`bytesPerRow` each). So a large layer on a small
+/// image (ResNet50's last stage at batch 1: 49 pixels, 4 MB of weights) is cut by its filters,
+/// and each thread streams its half of the weights once, where a cut by pixels had every part
+/// stream all of them; a large image on a small kernel is cut by its pixels.
+/// `columnBlock` equal to `columns` keeps the columns whole.
+func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, bytesPerRow: Int, bytesPerColumn: Int,
+                  work: Int, splitWork: Int = Gemm.threadedWork) -> [ProductPart] {
+    let whole = [ProductPart(rows: 0..<rows, columns: 0..<columns)]
+    let threads = Gemm.allowedThreads
+    guard threads > 1, work >= splitWork, rows > 0, columns > 0 else { return whole }
+    let rowUnits = (rows + max(rowBlock, 1) - 1) / max(rowBlock, 1)
+    let columnUnits = (columns + max(columnBlock, 1) - 1) / max(columnBlock, 1)
+    let target = threads * partsPerThread
+    // Enough parts for every thread and half the target, where the units allow as many.
+    let least = min(max(threads, target / 2), rowUnits * columnUnits)
+    guard least > 1 else { return whole }
+    var best: (cut: (rows: Int, columns: Int), bytes: Double)?
+    for rowCut in 1...min(target, rowUnits) {
+        let columnCut = min(columnUnits, max(1, target / rowCut))
+        guard rowCut * columnCut >= least else { continue }
+        let bytes = Double(columnCut) * Double(rows) * Double(bytesPerRow) + Double(rowCut) * Double(columns) * Double(bytesPerColumn)
+        if best == nil || bytes < best!.bytes { best = ((rowCut, columnCut), bytes) }
+    }
+    guard let cut = best?.cut else { return whole }
+    func slices(_ count: Int, units: Int, block: Int, into pieces: Int) -> [Range<Int>] {
+        (0..<pieces).map { piece in
+            min(count, piece * units / pieces * block)..<min(count, (piece + 1) * units / pieces * block)
+        }
+    }
+    let rowSlices = slices(rows, units: rowUnits, block: rowBlock, into: cut.rows)
+    let columnSlices = slices(columns, units: columnUnits, block: columnBlock, into: cut.columns)
+    return rowSlices.flatMap { rows in columnSlices.map { ProductPart(rows: rows, columns: $0) } }
+}
+
+/// Runs `body` on each part, concurrently on the threads allowed when there are several.
+func runParts(_ parts: [ProductPart], _ body: (ProductPart) -> Void) {
+    guard parts.count > 1 else {
+        parts.forEach(body)
+        return
+    }
+    _ = runConcurrently(parts.count) { body(parts[$0]) }
+}
+
 /// Parts per thread in `runInParts`: enough that a late thread's loss is small, few enough that
 /// each part keeps whole register tiles.
 let partsPerThread = 4

@@ -1,9 +1,13 @@
-// The AVX-512 (F, BW, VL, DQ) GEMM-family kernels of kernels_avx512.c, private to CKernels: the
-// public entry points in kernels.c call them when nnb_kernel_level() >= NNB_KERNELS_AVX512. Each
-// has its public twin's signature and contract, and gives the AVX2 kernel's bits: every element is
-// one chain of FMAs in k's order from c's old value (or 0), then the same epilogue.
+// Private to CKernels: what the GEMM-family kernels share.
+// - The AVX-512 (F, BW, VL, DQ) kernels of kernels_avx512.c: the public entry points in kernels.c
+//   call them when nnb_kernel_level() >= NNB_KERNELS_AVX512. Each has its public twin's signature
+//   and contract, and gives the AVX2 kernel's bits: every element is one chain of FMAs in k's
+//   order from c's old value (or 0), then the same epilogue.
+// - The k-chunking of products and patches, and the epilogue's helpers, one copy for every path.
 #ifndef NNBUILD_GEMM_AVX512_H
 #define NNBUILD_GEMM_AVX512_H
+
+#include "CKernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
@@ -16,7 +20,8 @@ void nnb_conv_packed_avx512(const float *x, long input_height, long input_width,
                             long output_height, long output_width, long stride_height, long stride_width,
                             long row_runs, long row_step, long column_runs, long column_step, long span,
                             const float *packed, long n, float *c, long ldc, long first, long count,
-                            const float *bias, int relu);
+                            const nnb_epilogue *post);
+long nnb_gemm_block_rows_avx512(void);
 #endif
 
 /// The k-chunk of the packed product (both paths) for a product of `n` columns and inner
@@ -25,5 +30,70 @@ void nnb_conv_packed_avx512(const float *x, long input_height, long input_width,
 /// Each element is still one chain of FMAs in k's order: between chunks its running sum is
 /// stored in c and read back, as a float, which is exactly what the register held.
 long nnb_packed_k_chunk(long n, long k);
+
+// Where the k values of one row of a lie: `rows` × `columns` runs of `span` contiguous floats,
+// run (r, q) starting r·row_step + q·column_step floats after the row's start. A plain matrix row
+// is one run of k; a convolution's patch, read straight from its (padded) input, is kh runs of
+// kw·C (or kh·kw runs of C/groups when taps are dilated or grouped).
+typedef struct { long rows, row_step, columns, column_step, span; } runs;
+
+// One k-chunk of a convolution's patch (as nnb_packed_k_chunk chunks a product): its layout, where
+// it starts in the patch (floats from the patch's corner) and in k, and whether it is the last.
+typedef struct { runs layout; long offset, k_first; int last; } patch_chunk;
+
+// The chunk that starts `done` units into a patch of layout `whole` for a product of n columns.
+// A unit is a kernel row when the patch is several runs of one kernel row each, a float of the
+// run when it is one run; any other patch is one chunk. The next chunk starts at `done` plus
+// the returned chunk's units (*units).
+static inline patch_chunk nnb_patch_chunk(runs whole, long n, long done, long *units) {
+    long k = whole.rows * whole.columns * whole.span, chunk = nnb_packed_k_chunk(n, k);
+    patch_chunk part = {whole, 0, 0, 1};
+    *units = 0;
+    if (chunk >= k) return part;
+    if (whole.rows * whole.columns == 1) {
+        long length = whole.span - done < chunk ? whole.span - done : chunk;
+        part.layout.span = length;
+        part.offset = part.k_first = done;
+        part.last = done + length >= whole.span;
+        *units = length;
+    } else if (whole.columns == 1) {
+        long step = chunk / whole.span > 0 ? chunk / whole.span : 1;
+        long rows = whole.rows - done < step ? whole.rows - done : step;
+        part.layout.rows = rows;
+        part.offset = done * whole.row_step;
+        part.k_first = done * whole.span;
+        part.last = done + rows >= whole.rows;
+        *units = rows;
+    }
+    return part;
+}
+
+// `post` for the block of results at row `row`, column `column` of the call's (NULL stays NULL).
+static inline nnb_epilogue nnb_epilogue_at(const nnb_epilogue *post, long row, long column) {
+    nnb_epilogue shifted = {0, 0, 0, 0, 0, NNB_ACTIVATION_LINEAR};
+    if (!post) return shifted;
+    shifted = *post;
+    if (shifted.bias) shifted.bias += column;
+    if (shifted.scale) shifted.scale += column;
+    if (shifted.shift) shifted.shift += column;
+    if (shifted.addend) shifted.addend += row * shifted.addend_stride + column;
+    return shifted;
+}
+
+// Whether `post` changes anything (a block without one is stored as summed).
+static inline int nnb_epilogue_acts(const nnb_epilogue *post) {
+    return post->bias || post->scale || post->addend || post->activation != NNB_ACTIVATION_LINEAR;
+}
+
+// The epilogue on one value, in its order (the scalar twin of the vector kernels' stores).
+static inline float nnb_epilogue_one(float v, const nnb_epilogue *post, long row, long column) {
+#pragma clang fp contract(off)
+    if (post->bias || post->activation != NNB_ACTIVATION_LINEAR) v = v + (post->bias ? post->bias[column] : 0.0f);
+    if (post->scale) v = v * post->scale[column] + post->shift[column];
+    if (post->addend) v = v + post->addend[row * post->addend_stride + column];
+    if (post->activation != NNB_ACTIVATION_LINEAR) v = v < 0 ? 0.0f : v;
+    if (post->activation == NNB_ACTIVATION_RELU6) v = 6.0f < v ? 6.0f : v;
+    return v;
+}
 
 #endif

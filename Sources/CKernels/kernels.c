@@ -113,24 +113,31 @@ int nnb_cpu_kernel_level(void) {
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
-// Where the k values of one row of a lie: `rows` × `columns` runs of `span` contiguous floats,
-// run (r, q) starting r·row_step + q·column_step floats after the row's start. A plain matrix row
-// is one run of k; a convolution's patch, read straight from its (padded) input, is kh runs of
-// kw·C (or kh·kw runs of C/groups when taps are dilated or grouped).
-typedef struct { long rows, row_step, columns, column_step, span; } runs;
 
-// What happens to a result before it is stored: plus bias[column] when bias is not NULL, then
-// max(x, 0) when relu.
-typedef struct { const float *bias; int relu; } epilogue;
+// 16 floats from p as two vectors, zeros past `width` (only `width` are read) or for a NULL p.
+AVX2 static inline __attribute__((always_inline)) void load16(const float *p, long width, __m256 out[2]) {
+    if (!p) {
+        out[0] = out[1] = _mm256_setzero_ps();
+    } else if (width == 16) {
+        out[0] = _mm256_loadu_ps(p);
+        out[1] = _mm256_loadu_ps(p + 8);
+    } else {
+        float lanes[16] = {0};
+        for (long q = 0; q < width; q++) lanes[q] = p[q];
+        out[0] = _mm256_loadu_ps(lanes);
+        out[1] = _mm256_loadu_ps(lanes + 8);
+    }
+}
 
 // The one register-blocked core of every GEMM kernel: c[rows × width] (+)= a[rows × k] · b[k × 16],
 // where a's rows start at a[0..4] and lie as `layout` says, and consecutive rows of b lie ldb floats
 // apart (the matrix's row length, or 16 in a packed panel). rows is 1...5 and width 1...16. The ten
 // accumulators are named variables so that they stay in registers: held in an array indexed by a
 // run-time row count they lived on the stack (half OpenBLAS's speed), and a sixth row spilled one of
-// them. Rows past `rows` read row 0 again and are computed but never stored.
+// them. Rows past `rows` read row 0 again and are computed but never stored. Then `post` (NULL:
+// nothing; see nnb_epilogue), at the block's first row and column.
 AVX2 static inline __attribute__((always_inline)) void tile(const float *const a[5], runs layout, const float *b, long ldb, float *c, long ldc,
-                             long rows, long width, int accumulate, epilogue post) {
+                             long rows, long width, int accumulate, const nnb_epilogue *post) {
     float *r[5] = {c, c + (rows > 1 ? ldc : 0), c + (rows > 2 ? 2 * ldc : 0), c + (rows > 3 ? 3 * ldc : 0), c + (rows > 4 ? 4 * ldc : 0)};
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41;
     if (accumulate && width == 16) {
@@ -173,26 +180,25 @@ AVX2 static inline __attribute__((always_inline)) void tile(const float *const a
         a0 += step; a1 += step; a2 += step; a3 += step; a4 += step;
     }
     __m256 results[5][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}};
-    if (post.bias || post.relu) {
-        __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-        if (post.bias && width == 16) {
-            bias0 = _mm256_loadu_ps(post.bias);
-            bias1 = _mm256_loadu_ps(post.bias + 8);
-        } else if (post.bias) {
-            // A partial panel: read only its `width` bias values.
-            float lanes[16] = {0};
-            for (long q = 0; q < width; q++) lanes[q] = post.bias[q];
-            bias0 = _mm256_loadu_ps(lanes);
-            bias1 = _mm256_loadu_ps(lanes + 8);
-        }
+    if (post && nnb_epilogue_acts(post)) {
+        __m256 bias[2], scale[2], shift[2];
+        load16(post->bias, width, bias);
+        load16(post->scale, width, scale);
+        load16(post->shift, width, shift);
+        const int add_bias = post->bias || post->activation != NNB_ACTIVATION_LINEAR;
         for (long row = 0; row < 5; row++) {
-            results[row][0] = _mm256_add_ps(results[row][0], bias0);
-            results[row][1] = _mm256_add_ps(results[row][1], bias1);
-            if (post.relu) {
-                // maxps returns its second operand when either is NaN: x second keeps NaN NaN, as
-                // Keras's relu does.
-                results[row][0] = _mm256_max_ps(_mm256_setzero_ps(), results[row][0]);
-                results[row][1] = _mm256_max_ps(_mm256_setzero_ps(), results[row][1]);
+            __m256 addend[2];
+            if (post->addend) load16(post->addend + (row < rows ? row : 0) * post->addend_stride, width, addend);
+            for (int half = 0; half < 2; half++) {
+                __m256 v = results[row][half];
+                if (add_bias) v = _mm256_add_ps(v, bias[half]);
+                if (post->scale) v = _mm256_add_ps(_mm256_mul_ps(v, scale[half]), shift[half]);
+                if (post->addend) v = _mm256_add_ps(v, addend[half]);
+                // maxps and minps return their second operand when either is NaN: x second keeps
+                // NaN NaN, as Keras's relu does.
+                if (post->activation != NNB_ACTIVATION_LINEAR) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+                if (post->activation == NNB_ACTIVATION_RELU6) v = _mm256_min_ps(_mm256_set1_ps(6.0f), v);
+                results[row][half] = v;
             }
         }
     }
@@ -224,7 +230,7 @@ AVX2 static void sgemm_small_avx2(const float *a, long lda, const float *b, long
             long rows = m - i < 5 ? m - i : 5;
             const float *starts[5];
             row_starts(a + i * lda, lda, rows, starts);
-            tile(starts, (runs){1, 0, 1, 0, k}, b + j, ldb, c + i * ldc + j, ldc, rows, 16, accumulate, (epilogue){0, 0});
+            tile(starts, (runs){1, 0, 1, 0, k}, b + j, ldb, c + i * ldc + j, ldc, rows, 16, accumulate, NULL);
         }
     }
     // The last n % 16 columns, one at a time.
@@ -295,7 +301,7 @@ AVX2 static inline void start_row16(const float *out, long width, int accumulate
 // memory side by side. Each column is one chain of FMAs in p's order from c's old value (or 0),
 // exactly as `tile` computes it, so a row gives the same bits alone or inside a batch.
 AVX2 static void row_times_panels(const float *x, const float *packed, float *y, long n, long k, int accumulate,
-                                  epilogue post) {
+                                  const float *bias, int relu) {
     long panels = (n + 15) / 16, j = 0;
     for (; j + 4 <= panels; j += 4) {
         const float *p0 = packed + j * k * 16, *p1 = p0 + k * 16, *p2 = p1 + k * 16, *p3 = p2 + k * 16;
@@ -314,7 +320,7 @@ AVX2 static void row_times_panels(const float *x, const float *packed, float *y,
         __m256 sums[4][2] = {{a0, a1}, {b0, b1}, {c0, c1}, {d0, d1}};
         for (long q = 0; q < 4; q++) {
             long column = (j + q) * 16, width = n - column < 16 ? n - column : 16;
-            store_row16(y + column, sums[q][0], sums[q][1], width, post.bias ? post.bias + column : 0, post.relu);
+            store_row16(y + column, sums[q][0], sums[q][1], width, bias ? bias + column : 0, relu);
         }
     }
     for (; j < panels; j++) {
@@ -326,7 +332,7 @@ AVX2 static void row_times_panels(const float *x, const float *packed, float *y,
             __m256 x0 = _mm256_broadcast_ss(x + p);
             a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16), a0); a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(panel + p * 16 + 8), a1);
         }
-        store_row16(y + column, a0, a1, width, post.bias ? post.bias + column : 0, post.relu);
+        store_row16(y + column, a0, a1, width, bias ? bias + column : 0, relu);
     }
 }
 
@@ -363,7 +369,7 @@ AVX2 static void row_times_matrix_avx2(const float *x, const float *b, long ldb,
 AVX2 static void sgemm_packed_avx2(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
                                    int accumulate, const float *bias, int relu) {
     if (m == 1) {
-        row_times_panels(a, packed, c, n, k, accumulate, (epilogue){bias, relu});
+        row_times_panels(a, packed, c, n, k, accumulate, bias, relu);
         return;
     }
     long panels = (n + 15) / 16, chunk = nnb_packed_k_chunk(n, k);
@@ -373,6 +379,7 @@ AVX2 static void sgemm_packed_avx2(const float *a, long lda, const float *packed
     // block (a Dense 6272×256 at batch 64 re-read its 6.4 MB weight 13 times). A chunk after the
     // first adds to the sums the one before stored in c (a float, as the register held: each
     // element is still one FMA chain in k's order); the bias and relu come with the last chunk.
+    const nnb_epilogue post = {bias, 0, 0, 0, 0, relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR};
     for (long first = 0;;) {
         long length = k - first < chunk ? k - first : chunk, last = first + length >= k;
         for (long i = 0; i < m; i += 5) {
@@ -380,9 +387,9 @@ AVX2 static void sgemm_packed_avx2(const float *a, long lda, const float *packed
             const float *starts[5];
             row_starts(a + i * lda + first, lda, rows, starts);
             for (long j = 0; j < panels; j++) {
+                nnb_epilogue here = nnb_epilogue_at(&post, 0, j * 16);
                 tile(starts, (runs){1, 0, 1, 0, length}, packed + (j * k + first) * 16, 16, c + i * ldc + j * 16, ldc, rows,
-                     n - j * 16 < 16 ? n - j * 16 : 16, accumulate || first > 0,
-                     (epilogue){last && bias ? bias + j * 16 : 0, last && relu});
+                     n - j * 16 < 16 ? n - j * 16 : 16, accumulate || first > 0, last ? &here : NULL);
             }
         }
         if (last) break;
@@ -394,31 +401,39 @@ AVX2 static void conv_packed_avx2(const float *x, long input_height, long input_
                                   long output_height, long output_width, long stride_height, long stride_width,
                                   long row_runs, long row_step, long column_runs, long column_step, long span,
                                   const float *packed, long n, float *c, long ldc, long first, long count,
-                                  const float *bias, int relu) {
+                                  const nnb_epilogue *post) {
     long k = row_runs * column_runs * span, panels = (n + 15) / 16;
     long per_image = output_height * output_width;
-    runs layout = {row_runs, row_step, column_runs, column_step, span};
-    // The next pixel's position, advanced one pixel at a time (no division per pixel).
-    long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
-    for (long i = 0; i < count; i += 5) {
-        long rows = count - i < 5 ? count - i : 5;
-        const float *starts[5];
-        for (long q = 0; q < 5; q++) {
-            if (q < rows) {
-                starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels;
-                if (++column == output_width) {
-                    column = 0;
-                    if (++row == output_height) { row = 0; image++; }
+    const runs whole = {row_runs, row_step, column_runs, column_step, span};
+    // k-chunks outermost when the panels outgrow L2, as in sgemm_packed_avx2 (nnb_patch_chunk).
+    for (long done = 0;;) {
+        long units;
+        patch_chunk part = nnb_patch_chunk(whole, n, done, &units);
+        // The next pixel's position, advanced one pixel at a time (no division per pixel).
+        long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
+        for (long i = 0; i < count; i += 5) {
+            long rows = count - i < 5 ? count - i : 5;
+            const float *starts[5];
+            for (long q = 0; q < 5; q++) {
+                if (q < rows) {
+                    starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels + part.offset;
+                    if (++column == output_width) {
+                        column = 0;
+                        if (++row == output_height) { row = 0; image++; }
+                    }
+                } else {
+                    starts[q] = starts[0];
                 }
-            } else {
-                starts[q] = starts[0];
+            }
+            float *out = c + i * ldc;
+            for (long j = 0; j < panels; j++) {
+                nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
+                tile(starts, part.layout, packed + (j * k + part.k_first) * 16, 16, out + j * 16, ldc, rows,
+                     n - j * 16 < 16 ? n - j * 16 : 16, part.k_first > 0, part.last && post ? &here : NULL);
             }
         }
-        float *out = c + i * ldc;
-        for (long j = 0; j < panels; j++) {
-            tile(starts, layout, packed + j * k * 16, 16, out + j * 16, ldc, rows, n - j * 16 < 16 ? n - j * 16 : 16, 0,
-                 (epilogue){bias ? bias + j * 16 : 0, relu});
-        }
+        if (part.last) break;
+        done += units;
     }
 }
 
@@ -451,14 +466,16 @@ void nnb_conv_packed(const float *x, long input_height, long input_width, long c
                      long output_height, long output_width, long stride_height, long stride_width,
                      long row_runs, long row_step, long column_runs, long column_step, long span,
                      const float *packed, long n, float *c, long ldc, long first, long count,
-                     const float *bias, int relu) {
+                     const nnb_epilogue *post) {
     if (nnb_kernel_level() >= NNB_KERNELS_AVX512)
         nnb_conv_packed_avx512(x, input_height, input_width, channels, output_height, output_width, stride_height, stride_width,
-                               row_runs, row_step, column_runs, column_step, span, packed, n, c, ldc, first, count, bias, relu);
+                               row_runs, row_step, column_runs, column_step, span, packed, n, c, ldc, first, count, post);
     else
         conv_packed_avx2(x, input_height, input_width, channels, output_height, output_width, stride_height, stride_width,
-                         row_runs, row_step, column_runs, column_step, span, packed, n, c, ldc, first, count, bias, relu);
+                         row_runs, row_step, column_runs, column_step, span, packed, n, c, ldc, first, count, post);
 }
+
+long nnb_gemm_block_rows(void) { return nnb_kernel_level() >= NNB_KERNELS_AVX512 ? nnb_gemm_block_rows_avx512() : 5; }
 
 AVX2 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out) {
     if (nnb_kernel_level() >= NNB_KERNELS_AVX512) {
@@ -746,7 +763,7 @@ void nnb_conv_packed(const float *x, long input_height, long input_width, long c
                      long output_height, long output_width, long stride_height, long stride_width,
                      long row_runs, long row_step, long column_runs, long column_step, long span,
                      const float *packed, long n, float *c, long ldc, long first, long count,
-                     const float *bias, int relu) {
+                     const nnb_epilogue *post) {
     long k = row_runs * column_runs * span, per_image = output_height * output_width;
     for (long i = 0; i < count; i++) {
         long pixel = first + i, image = pixel / per_image, row = pixel % per_image / output_width, column = pixel % output_width;
@@ -758,12 +775,11 @@ void nnb_conv_packed(const float *x, long input_height, long input_width, long c
                 for (long q = 0; q < column_runs; q++)
                     for (long s = 0; s < span; s++, p++)
                         sum += corner[r * row_step + q * column_step + s] * packed[((j / 16) * k + p) * 16 + j % 16];
-            if (bias) sum += bias[j];
-            if (relu && sum < 0) sum = 0;
-            c[i * ldc + j] = sum;
+            c[i * ldc + j] = post ? nnb_epilogue_one(sum, post, i, j) : sum;
         }
     }
 }
+long nnb_gemm_block_rows(void) { return 4; }
 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out) {
     for (long c = 0; c < channels; c++) {
         float best = -INFINITY;

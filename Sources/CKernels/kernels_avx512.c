@@ -37,13 +37,6 @@ enum { MAX_ROWS = NNB_AVX512_ROWS, MAX_PANELS = NNB_AVX512_PANELS };
 _Static_assert(NNB_AVX512_ROWS >= 1 && NNB_AVX512_ROWS <= 16, "1 to 16 rows per block");
 _Static_assert(NNB_AVX512_PANELS == 1 || NNB_AVX512_PANELS == 2 || NNB_AVX512_PANELS == 4, "1, 2 or 4 panels per block");
 
-// Where the k values of one row of a lie, as in kernels.c: `rows` × `columns` runs of `span`
-// contiguous floats, run (r, q) starting r·row_step + q·column_step floats after the row's start.
-typedef struct { long rows, row_step, columns, column_step, span; } runs;
-
-// What happens to a result before it is stored: plus bias[column] when bias is not NULL, then
-// max(x, 0) when relu.
-typedef struct { const float *bias; int relu; } epilogue;
 
 // The first `width` of 16 lanes (all for 16 or more, none for 0 or less).
 static INLINE __mmask16 first_lanes(long width) {
@@ -55,12 +48,11 @@ static INLINE __mmask16 first_lanes(long width) {
 // q − 1, and consecutive rows of b lie ldb floats apart (16 in a packed panel). width is at most
 // PANELS·16 and more than (PANELS − 1)·16; lanes past it are neither read from c, bias or b nor
 // stored. ROWS and PANELS are constants at every call (the dispatch below), so the accumulators
-// stay in registers. As `tile` in kernels.c: when there is a bias or a relu, zeros stand for a
-// missing bias, so x + 0 is computed in both paths.
+// stay in registers. Then `post` (NULL: nothing; see nnb_epilogue), at the block's first row and
+// column, as `tile` in kernels.c applies it.
 AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *const a[], const runs *where, const float *b, long ldb,
-                               long panel_step, float *c, long ldc, long width, int accumulate, const float *bias, int relu) {
+                               long panel_step, float *c, long ldc, long width, int accumulate, const nnb_epilogue *post) {
     runs layout = *where;
-    epilogue post = {bias, relu};
     __m512 acc[MAX_ROWS][MAX_PANELS];
     __mmask16 mask[MAX_PANELS];
     UNROLL for (int q = 0; q < PANELS; q++) mask[q] = first_lanes(width - 16 * q);
@@ -88,13 +80,25 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *co
         }
         UNROLL for (int r = 0; r < ROWS; r++) row[r] += step;
     }
-    if (post.bias || post.relu) {
+    if (post && nnb_epilogue_acts(post)) {
+        const int add_bias = post->bias || post->activation != NNB_ACTIVATION_LINEAR;
         UNROLL for (int q = 0; q < PANELS; q++) {
-            __m512 bias = post.bias ? _mm512_maskz_loadu_ps(mask[q], post.bias + 16 * q) : _mm512_setzero_ps();
+            __m512 bias = post->bias ? _mm512_maskz_loadu_ps(mask[q], post->bias + 16 * q) : _mm512_setzero_ps();
+            __m512 scale = _mm512_setzero_ps(), shift = _mm512_setzero_ps();
+            if (post->scale) {
+                scale = _mm512_maskz_loadu_ps(mask[q], post->scale + 16 * q);
+                shift = _mm512_maskz_loadu_ps(mask[q], post->shift + 16 * q);
+            }
             UNROLL for (int r = 0; r < ROWS; r++) {
-                acc[r][q] = _mm512_add_ps(acc[r][q], bias);
-                // maxps returns its second operand when either is NaN: x second keeps NaN NaN.
-                if (post.relu) acc[r][q] = _mm512_max_ps(_mm512_setzero_ps(), acc[r][q]);
+                __m512 v = acc[r][q];
+                if (add_bias) v = _mm512_add_ps(v, bias);
+                if (post->scale) v = _mm512_add_ps(_mm512_mul_ps(v, scale), shift);
+                if (post->addend) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[q], post->addend + r * post->addend_stride + 16 * q));
+                // maxps and minps return their second operand when either is NaN: x second keeps
+                // NaN NaN.
+                if (post->activation != NNB_ACTIVATION_LINEAR) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+                if (post->activation == NNB_ACTIVATION_RELU6) v = _mm512_min_ps(_mm512_set1_ps(6.0f), v);
+                acc[r][q] = v;
             }
         }
     }
@@ -108,8 +112,8 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *co
 #define NNB_TILE(R, P)                                                                                             \
     AVX512 __attribute__((noinline)) static void tile_##R##_##P(const float *const a[], const runs *layout, const float *b, \
                                                                long ldb, long panel_step, float *c, long ldc,         \
-                                                               long width, int accumulate, const float *bias, int relu) { \
-        tile(R <= MAX_ROWS ? R : 1, P <= MAX_PANELS ? P : 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, bias, relu); \
+                                                               long width, int accumulate, const nnb_epilogue *post) { \
+        tile(R <= MAX_ROWS ? R : 1, P <= MAX_PANELS ? P : 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post); \
     }
 #define NNB_TILES(R) NNB_TILE(R, 1) NNB_TILE(R, 2) NNB_TILE(R, 4)
 NNB_TILES(1) NNB_TILES(2) NNB_TILES(3) NNB_TILES(4) NNB_TILES(5) NNB_TILES(6) NNB_TILES(7) NNB_TILES(8)
@@ -118,20 +122,20 @@ NNB_TILES(9) NNB_TILES(10) NNB_TILES(11) NNB_TILES(12) NNB_TILES(13) NNB_TILES(1
 #undef NNB_TILE
 
 typedef void (*tile_function)(const float *const a[], const runs *layout, const float *b, long ldb, long panel_step, float *c,
-                              long ldc, long width, int accumulate, const float *bias, int relu);
+                              long ldc, long width, int accumulate, const nnb_epilogue *post);
 
 // One block of `rows` (1...MAX_ROWS) rows × `panels` (1, 2 or 4, at most MAX_PANELS) panels,
 // through the tile made for exactly that many, so a short last block computes no rows it does
 // not store.
 AVX512 static INLINE void block(long rows, long panels, const float *const a[], const runs *layout, const float *b, long ldb,
-                                long panel_step, float *c, long ldc, long width, int accumulate, epilogue post) {
+                                long panel_step, float *c, long ldc, long width, int accumulate, const nnb_epilogue *post) {
 #define NNB_ROW(R) {tile_##R##_1, tile_##R##_2, tile_##R##_4}
     static const tile_function tiles[16][3] = {
         NNB_ROW(1), NNB_ROW(2), NNB_ROW(3), NNB_ROW(4), NNB_ROW(5), NNB_ROW(6), NNB_ROW(7), NNB_ROW(8),
         NNB_ROW(9), NNB_ROW(10), NNB_ROW(11), NNB_ROW(12), NNB_ROW(13), NNB_ROW(14), NNB_ROW(15), NNB_ROW(16),
     };
 #undef NNB_ROW
-    tiles[rows - 1][panels == 4 ? 2 : panels == 2 ? 1 : 0](a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post.bias, post.relu);
+    tiles[rows - 1][panels == 4 ? 2 : panels == 2 ? 1 : 0](a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post);
 }
 
 // How many panels the next block takes, of `left`: MAX_PANELS, else 2, else 1.
@@ -150,8 +154,7 @@ AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, lon
             long rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
             const float *starts[MAX_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda;
-            block(rows, panels, starts, &layout, b + j, ldb, 16, c + i * ldc + j, ldc, width, accumulate,
-                  (epilogue){0, 0});
+            block(rows, panels, starts, &layout, b + j, ldb, 16, c + i * ldc + j, ldc, width, accumulate, NULL);
         }
         j += width;
     }
@@ -212,7 +215,7 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
     // the sums the one before stored; the bias and relu come with the last.
     for (long first = 0;;) {
         long length = k - first < chunk ? k - first : chunk, last = first + length >= k;
-        epilogue post = last ? (epilogue){bias, relu} : (epilogue){0, 0};
+        const nnb_epilogue post = {bias, 0, 0, 0, 0, relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR};
         const runs layout = {1, 0, 1, 0, length};
         for (long i = 0; i < m; i += MAX_ROWS) {
             long rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
@@ -220,9 +223,9 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda + first;
             for (long j = 0; j < panels;) {
                 long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
+                nnb_epilogue here = nnb_epilogue_at(&post, 0, j * 16);
                 block(rows, group, starts, &layout, packed + (j * k + first) * 16, 16, k * 16,
-                      c + i * ldc + j * 16, ldc, width, accumulate || first > 0,
-                      (epilogue){post.bias ? post.bias + j * 16 : 0, post.relu});
+                      c + i * ldc + j * 16, ldc, width, accumulate || first > 0, last ? &here : NULL);
                 j += group;
             }
         }
@@ -231,32 +234,44 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
     }
 }
 
+long nnb_gemm_block_rows_avx512(void) { return MAX_ROWS; }
+
 AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input_width, long channels,
                                    long output_height, long output_width, long stride_height, long stride_width,
                                    long row_runs, long row_step, long column_runs, long column_step, long span,
                                    const float *packed, long n, float *c, long ldc, long first, long count,
-                                   const float *bias, int relu) {
+                                   const nnb_epilogue *post) {
     long k = row_runs * column_runs * span, panels = (n + 15) / 16;
     long per_image = output_height * output_width;
-    const runs layout = {row_runs, row_step, column_runs, column_step, span};
-    // The next pixel's position, advanced one pixel at a time (no division per pixel).
-    long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
-    for (long i = 0; i < count; i += MAX_ROWS) {
-        long rows = count - i < MAX_ROWS ? count - i : MAX_ROWS;
-        const float *starts[MAX_ROWS];
-        for (long q = 0; q < rows; q++) {
-            starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels;
-            if (++column == output_width) {
-                column = 0;
-                if (++row == output_height) { row = 0; image++; }
+    const runs whole = {row_runs, row_step, column_runs, column_step, span};
+    // k-chunks outermost when the call's panels outgrow L2 (nnb_patch_chunk), as in
+    // nnb_sgemm_packed_avx512: each chunk of every panel is read from memory once per call, not
+    // once per row block; the running sums wait in c between chunks, and `post` comes with the last.
+    for (long done = 0;;) {
+        long units;
+        patch_chunk part = nnb_patch_chunk(whole, n, done, &units);
+        // The next pixel's position, advanced one pixel at a time (no division per pixel).
+        long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
+        for (long i = 0; i < count; i += MAX_ROWS) {
+            long rows = count - i < MAX_ROWS ? count - i : MAX_ROWS;
+            const float *starts[MAX_ROWS];
+            for (long q = 0; q < rows; q++) {
+                starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels + part.offset;
+                if (++column == output_width) {
+                    column = 0;
+                    if (++row == output_height) { row = 0; image++; }
+                }
+            }
+            for (long j = 0; j < panels;) {
+                long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
+                nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
+                block(rows, group, starts, &part.layout, packed + (j * k + part.k_first) * 16, 16, k * 16, c + i * ldc + j * 16, ldc,
+                      width, part.k_first > 0, part.last && post ? &here : NULL);
+                j += group;
             }
         }
-        for (long j = 0; j < panels;) {
-            long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
-            block(rows, group, starts, &layout, packed + j * k * 16, 16, k * 16, c + i * ldc + j * 16, ldc, width, 0,
-                  (epilogue){bias ? bias + j * 16 : 0, relu});
-            j += group;
-        }
+        if (part.last) break;
+        done += units;
     }
 }
 

@@ -7,6 +7,7 @@
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
 //   Aᵀ = [1 1 1 0; 0 1 −1 −1]
 #include "CKernels.h"
+#include "gemm_avx512.h"
 #include <stdlib.h>
 
 void nnb_winograd_kernel(const float *kernel, long channels, long filters, float *transformed) {
@@ -46,9 +47,14 @@ typedef float vec;
 #define WIDTH 1
 #endif
 
-// Tiles per block: the block's transformed inputs (16 × 30 × C floats) and products
-// (16 × 30 × F) stay in L2 between the three stages; a multiple of the GEMM's 5-row tile.
-enum { BLOCK = 30 };
+// Tiles per block: a multiple of the GEMM's register block (nnb_gemm_block_rows), six of them,
+// fewer while the block's transformed inputs (16 × block × C floats) and products (16 × block × F)
+// would not stay in L2 (1 MB) between the three stages.
+static long tiles_per_block(long channels, long filters) {
+    long rows = nnb_gemm_block_rows(), block = 6 * rows;
+    while (block > rows && 16 * block * (channels + filters) * (long)sizeof(float) > (1L << 20)) block -= rows;
+    return block;
+}
 
 // V[ξ][t][c..c+WIDTH) = (Bᵀ d B)[ξ] for the 4×4 tile whose corner is `corner` (row stride
 // `row_step` floats, column stride `channels`).
@@ -85,29 +91,36 @@ AVX2 static inline void transform_output(const float *m, long plane, vec y[2][2]
     }
 }
 
-AVX2 static inline vec finish(vec v, const float *bias, long f, int relu) {
+// The epilogue (nnb_epilogue, in its order) on output pixel `pixel`'s filters f..f+WIDTH.
+AVX2 static inline vec finish(vec v, const nnb_epilogue *post, long pixel, long f) {
 #if WIDTH == 8
-    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + f));
-    if (relu) v = _mm256_max_ps(_mm256_setzero_ps(), v);
-#else
-    if (bias) v += bias[f];
-    if (relu && v < 0) v = 0;
-#endif
+    if (post->bias || post->activation != NNB_ACTIVATION_LINEAR)
+        v = _mm256_add_ps(v, post->bias ? _mm256_loadu_ps(post->bias + f) : _mm256_setzero_ps());
+    if (post->scale) v = _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(post->scale + f)), _mm256_loadu_ps(post->shift + f));
+    if (post->addend) v = _mm256_add_ps(v, _mm256_loadu_ps(post->addend + pixel * post->addend_stride + f));
+    if (post->activation != NNB_ACTIVATION_LINEAR) v = _mm256_max_ps(_mm256_setzero_ps(), v);
+    if (post->activation == NNB_ACTIVATION_RELU6) v = _mm256_min_ps(_mm256_set1_ps(6.0f), v);
     return v;
+#else
+    return nnb_epilogue_one(v, post, pixel, f);
+#endif
 }
 
 AVX2 void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
                            long output_height, long output_width, const float *packed, long filters,
-                           const float *bias, int relu, float *y, long first, long count) {
+                           long filter_first, long filter_count, const nnb_epilogue *post, float *y, long first, long count) {
     long tiles_high = (output_height + 1) / 2, tiles_wide = (output_width + 1) / 2, per_image = tiles_high * tiles_wide;
     long panel_plane = (filters + 15) / 16 * 16 * channels;
-    long vector_channels = channels / WIDTH * WIDTH, vector_filters = filters / WIDTH * WIDTH;
+    long vector_channels = channels / WIDTH * WIDTH, vector_end = filter_first + filter_count / WIDTH * WIDTH;
     long row_step = input_width * channels;
-    float *v = malloc(sizeof(float) * 16 * BLOCK * channels), *m = malloc(sizeof(float) * 16 * BLOCK * filters);
+    const nnb_epilogue none = {0, 0, 0, 0, 0, NNB_ACTIVATION_LINEAR};
+    if (!post) post = &none;
+    long block = tiles_per_block(channels, filter_count);
+    float *v = malloc(sizeof(float) * 16 * block * channels), *m = malloc(sizeof(float) * 16 * block * filter_count);
     if (!v || !m) { free(v); free(m); return; }
-    for (long start = first; start < first + count; start += BLOCK) {
-        long tiles = first + count - start < BLOCK ? first + count - start : BLOCK;
-        long v_plane = tiles * channels, m_plane = tiles * filters;
+    for (long start = first; start < first + count; start += block) {
+        long tiles = first + count - start < block ? first + count - start : block;
+        long v_plane = tiles * channels, m_plane = tiles * filter_count;
         for (long t = 0; t < tiles; t++) {
             long tile = start + t, image = tile / per_image, row = tile % per_image / tiles_wide, column = tile % tiles_wide;
             const float *corner = x + ((image * input_height + 2 * row) * input_width + 2 * column) * channels;
@@ -129,24 +142,28 @@ AVX2 void nnb_winograd_3x3(const float *x, long input_height, long input_width, 
                 }
             }
         }
+        // The products for this call's filters only: their panels start filter_first·channels
+        // floats into each of the 16 packed matrices.
         for (long xi = 0; xi < 16; xi++)
-            nnb_sgemm_packed(v + xi * v_plane, channels, packed + xi * panel_plane, m + xi * m_plane, filters, tiles, filters,
-                             channels, 0, 0, 0);
+            nnb_sgemm_packed(v + xi * v_plane, channels, packed + xi * panel_plane + filter_first * channels, m + xi * m_plane,
+                             filter_count, tiles, filter_count, channels, 0, 0, 0);
         for (long t = 0; t < tiles; t++) {
             long tile = start + t, image = tile / per_image, row = tile % per_image / tiles_wide, column = tile % tiles_wide;
             long rows = output_height - 2 * row < 2 ? 1 : 2, columns = output_width - 2 * column < 2 ? 1 : 2;
-            float *out = y + ((image * output_height + 2 * row) * output_width + 2 * column) * filters;
-            long f = 0;
-            for (; f < vector_filters; f += WIDTH) {
+            long corner_pixel = (image * output_height + 2 * row) * output_width + 2 * column;
+            float *out = y + corner_pixel * filters;
+            long f = filter_first;
+            for (; f < vector_end; f += WIDTH) {
                 vec r[2][2];
-                transform_output(m + t * filters + f, m_plane, r);
+                transform_output(m + t * filter_count + f - filter_first, m_plane, r);
                 for (long i = 0; i < rows; i++)
-                    for (long j = 0; j < columns; j++) STORE(out + (i * output_width + j) * filters + f, finish(r[i][j], bias, f, relu));
+                    for (long j = 0; j < columns; j++)
+                        STORE(out + (i * output_width + j) * filters + f, finish(r[i][j], post, corner_pixel + i * output_width + j, f));
             }
-            for (; f < filters; f++) {
+            for (; f < filter_first + filter_count; f++) {
                 float s[2][4], mm[4][4];
                 for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++) mm[i][j] = m[(i * 4 + j) * m_plane + t * filters + f];
+                    for (int j = 0; j < 4; j++) mm[i][j] = m[(i * 4 + j) * m_plane + t * filter_count + f - filter_first];
                 for (int j = 0; j < 4; j++) {
                     s[0][j] = mm[0][j] + mm[1][j] + mm[2][j];
                     s[1][j] = mm[1][j] - mm[2][j] - mm[3][j];
@@ -154,9 +171,7 @@ AVX2 void nnb_winograd_3x3(const float *x, long input_height, long input_width, 
                 for (long i = 0; i < rows; i++)
                     for (long j = 0; j < columns; j++) {
                         float value = j == 0 ? s[i][0] + s[i][1] + s[i][2] : s[i][1] - s[i][2] - s[i][3];
-                        if (bias) value += bias[f];
-                        if (relu && value < 0) value = 0;
-                        out[(i * output_width + j) * filters + f] = value;
+                        out[(i * output_width + j) * filters + f] = nnb_epilogue_one(value, post, corner_pixel + i * output_width + j, f);
                     }
             }
         }

@@ -126,8 +126,12 @@ final class KernelPathTests: XCTestCase {
                 let pixels = images * outputHeight * outputWidth, first = 3, count = pixels - 4
                 var y = [Float](repeating: .nan, count: count * filters)
                 at(level) {
-                    nnb_conv_packed(x, paddedHeight, paddedWidth, channels, outputHeight, outputWidth, stride, stride, 3, rowStep,
-                                    columnRuns, columnStep, span, packed, filters, &y, filters, first, count, bias, 1)
+                    bias.withUnsafeBufferPointer { bias in
+                        var post = nnb_epilogue(bias: bias.baseAddress, scale: nil, shift: nil, addend: nil, addend_stride: 0,
+                                                activation: Int32(NNB_ACTIVATION_RELU))
+                        nnb_conv_packed(x, paddedHeight, paddedWidth, channels, outputHeight, outputWidth, stride, stride, 3, rowStep,
+                                        columnRuns, columnStep, span, packed, filters, &y, filters, first, count, &post)
+                    }
                 }
                 var want = y
                 for index in 0..<count {
@@ -154,6 +158,7 @@ final class KernelPathTests: XCTestCase {
         let tilesHigh = (height + 1) / 2, tilesWide = (width + 1) / 2
         let paddedHeight = 2 * tilesHigh + 2, paddedWidth = 2 * tilesWide + 2
         let x = randoms(images * paddedHeight * paddedWidth * channels), kernel = randoms(9 * channels * filters), bias = randoms(filters)
+        let scale = randoms(filters), shift = randoms(filters), addend = randoms(images * height * width * filters)
         var transformed = [Float](repeating: 0, count: 16 * channels * filters)
         nnb_winograd_kernel(kernel, channels, filters, &transformed)
         let plane = (filters + 15) / 16 * 16 * channels
@@ -168,11 +173,102 @@ final class KernelPathTests: XCTestCase {
         let results = levels.map { level -> [Float] in
             var y = [Float](repeating: .nan, count: images * height * width * filters)
             at(level) {
-                nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, bias, 1, &y, 0, images * tilesHigh * tilesWide)
+                withEpilogue(bias: bias, scale: scale, shift: shift, addend: addend, stride: filters, activation: NNB_ACTIVATION_RELU6) { post in
+                    // In three calls: tiles 0..<5 × filters 0..<32, tiles 0..<5 × filters 32..<35, the other tiles × all.
+                    var post = post
+                    let tiles = images * tilesHigh * tilesWide
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, 0, 32, &post, &y, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, 32, filters - 32, &post, &y, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, 0, filters, &post, &y, 5, tiles - 5)
+                }
             }
             return y
         }
         XCTAssertFalse(results[0].contains { $0.isNaN }, "every output written")
         assertSameBits(results[1], results[0], "Winograd on AVX-512 against AVX2")
+        // The epilogue in its order on the unfinished outputs (one call, no epilogue).
+        var plain = [Float](repeating: .nan, count: images * height * width * filters)
+        nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, 0, filters, nil, &plain, 0,
+                         images * tilesHigh * tilesWide)
+        let want = plain.indices.map { Self.finish(plain[$0], $0 % filters, pixel: $0 / filters, bias: bias, scale: scale, shift: shift,
+                                                   addend: addend, stride: filters, relu6: true) }
+        assertSameBits(results[0], want, "Winograd's epilogue")
+    }
+
+    /// `nnb_epilogue` on one value, as the layers it stands for compute it apart: + bias (zeros for
+    /// none), · scale + shift, + addend, then ReLU or ReLU6.
+    static func finish(_ value: Float, _ column: Int, pixel: Int, bias: [Float], scale: [Float], shift: [Float], addend: [Float],
+                       stride: Int, relu6: Bool) -> Float {
+        var v = value + bias[column]
+        v = v * scale[column]
+        v = v + shift[column]
+        v = v + addend[pixel * stride + column]
+        v = v < 0 ? 0 : v
+        return relu6 && 6 < v ? 6 : v
+    }
+
+    func withEpilogue<R>(bias: [Float], scale: [Float], shift: [Float], addend: [Float], stride: Int, activation: Int32,
+                         _ body: (nnb_epilogue) -> R) -> R {
+        bias.withUnsafeBufferPointer { bias in
+            scale.withUnsafeBufferPointer { scale in
+                shift.withUnsafeBufferPointer { shift in
+                    addend.withUnsafeBufferPointer { addend in
+                        body(nnb_epilogue(bias: bias.baseAddress, scale: scale.baseAddress, shift: shift.baseAddress,
+                                          addend: addend.baseAddress, addend_stride: stride, activation: activation))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The convolution's full epilogue (bias, BatchNormalization, a residual addend, ReLU6) in its
+    /// store, on calls that take some of the filters (panel offsets) and patches long enough to be
+    /// summed in k-chunks (whole kernel rows of a 3×3 patch; slices of a 1×1 one), against the FMA
+    /// chain and then the epilogue, bit for bit, on every path.
+    func testConvolutionEpilogueColumnRangesAndChunksOnEveryPath() throws {
+        for level in try paths() {
+            // (height, width, channels, filters, kernel size): k = 576 and 600 with 1,040 filters
+            // pass nnb_packed_k_chunk's threshold.
+            for (height, width, channels, filters, size) in [(3, 4, 64, 1040, 3), (4, 3, 600, 1040, 1), (5, 5, 8, 40, 3)] {
+                let pad = size / 2, paddedHeight = height + 2 * pad, paddedWidth = width + 2 * pad, k = size * size * channels
+                let x = randoms(paddedHeight * paddedWidth * channels), kernel = randoms(k * filters)
+                let bias = randoms(filters), scale = randoms(filters), shift = randoms(filters), addend = randoms(height * width * filters)
+                var packed = [Float](repeating: .nan, count: (filters + 15) / 16 * 16 * k)
+                nnb_pack_panels(kernel, filters, k, filters, &packed)
+                let rowStep = paddedWidth * channels, pixels = height * width
+                var y = [Float](repeating: .nan, count: pixels * filters)
+                at(level) {
+                    withEpilogue(bias: bias, scale: scale, shift: shift, addend: addend, stride: filters, activation: NNB_ACTIVATION_RELU6) { post in
+                        packed.withUnsafeBufferPointer { panels in
+                            y.withUnsafeMutableBufferPointer { out in
+                                // Pixels 0..<7 in two column ranges (32 filters, the rest), then the other pixels whole.
+                                for (first, count, column, columns) in [(0, 7, 0, 32), (0, 7, 32, filters - 32), (7, pixels - 7, 0, filters)] {
+                                    var here = post
+                                    here.bias! += column; here.scale! += column; here.shift! += column
+                                    here.addend! += first * filters + column
+                                    nnb_conv_packed(x, paddedHeight, paddedWidth, channels, height, width, 1, 1, size, rowStep, 1, 0,
+                                                    size * channels, panels.baseAddress! + column * k, columns,
+                                                    out.baseAddress! + first * filters + column, filters, first, count, &here)
+                                }
+                            }
+                        }
+                    }
+                }
+                var want = y
+                for pixel in 0..<pixels {
+                    let corner = (pixel / width * paddedWidth + pixel % width) * channels
+                    for f in 0..<filters {
+                        let sum = Self.chain(0, k, { p in
+                            let r = p / (size * channels), s = p % (size * channels) / channels, c = p % channels
+                            return (x[corner + r * rowStep + s * channels + c], kernel[p * filters + f])
+                        }, bias: nil, relu: false)
+                        want[pixel * filters + f] = Self.finish(sum, f, pixel: pixel, bias: bias, scale: scale, shift: shift, addend: addend,
+                                                                stride: filters, relu6: true)
+                    }
+                }
+                XCTAssertTrue(want.contains(6) && want.contains(0), "the test reaches both ReLU6 bounds")
+                assertSameBits(y, want, "level \(level) convolution \(height)×\(width)×\(channels) → \(filters), \(size)×\(size), with its epilogue")
+            }
+        }
     }
 }

@@ -83,18 +83,28 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
         return
     }
     let pixels = batch * g.rows.output * g.columns.output
-    let padded = packed.map { _ in PaddedInput(x, batch: batch, geometry: g) }
-    defer { padded?.release() }
     let shared = UncheckedPointers(x: x, w: w, bias: bias?.baseAddress, y: y)
-    let run = { @Sendable (range: Range<Int>) in
-        if let packed, let padded {
-            convolveImplicit(range, padded, packed, shared.bias, shared.y, geometry: g, activation: activation, epilogue: epilogue)
-        } else {
+    guard let packed else {
+        runInParts(pixels, work: pixels * g.patchSize * g.groupFilters, splitWork: splitWork) { range in
             convolvePixels(range, shared.x, shared.w, shared.bias, shared.y, geometry: g, activation: activation, epilogue: epilogue,
                            columnLimit: columnLimit)
         }
+        return
     }
-    runInParts(pixels, work: pixels * g.patchSize * g.groupFilters, splitWork: splitWork, run)
+    let padded = PaddedInput(x, batch: batch, geometry: g)
+    defer { padded.release() }
+    epilogue.withKernelForm(bias: shared.bias, activation: activation, channels: g.filters) { post in
+        // With the epilogue in the kernel's store, a part may take some of the filters (one group
+        // only: a grouped kernel's groups run one after another inside a part).
+        let parts = productParts(rows: pixels, columns: g.filters, rowBlock: nnb_gemm_block_rows(),
+                                 columnBlock: post != nil && g.groups == 1 ? 32 : g.filters,
+                                 bytesPerRow: g.patchSize * MemoryLayout<Float>.size, bytesPerColumn: g.patchSize * MemoryLayout<Float>.size,
+                                 work: pixels * g.patchSize * g.groupFilters, splitWork: splitWork)
+        runParts(parts) { part in
+            convolveImplicit(part, padded, packed, shared.bias, shared.y, geometry: g, activation: activation, epilogue: epilogue,
+                             kernelEpilogue: post)
+        }
+    }
 }
 
 /// The pointers every slice of one convolution reads (and writes, each its own output rows).
@@ -185,29 +195,46 @@ package struct WinogradKernel: Sendable {
         let tiles = batch * tilesHigh * tilesWide
         let padded = PaddedInput(x, batch: batch, geometry: g, minimumHeight: 2 * tilesHigh + 2, minimumWidth: 2 * tilesWide + 2)
         defer { padded.release() }
-        let relu = activation == .relu && epilogue.isEmpty
-        let rest: Activation = relu ? .linear : activation
-        let finishing = rest != .linear || !epilogue.isEmpty
-        // Blocks of about 128 KB of output (4 pixels a tile) when work follows, so that it finds them in cache.
-        let block = finishing ? max(1, (1 << 13) / g.filters) : tiles
         let shared = UncheckedOutput(bias: bias, y: y)
-        let run = { @Sendable (range: Range<Int>) in
+        epilogue.withKernelForm(bias: bias, activation: activation, channels: g.filters) { post in
+            // As convolve2D's implicit GEMM: a part may take some of the filters when the epilogue
+            // runs in the kernel's store. Each tile reads 16·C transformed inputs, each filter
+            // 16·C transformed weights.
+            let bytes = 16 * g.channels * MemoryLayout<Float>.size
+            let parts = productParts(rows: tiles, columns: g.filters, rowBlock: nnb_gemm_block_rows(),
+                                     columnBlock: post != nil ? 32 : g.filters, bytesPerRow: bytes, bytesPerColumn: bytes,
+                                     work: batch * g.outputCount * g.patchSize, splitWork: splitWork)
             panels.withUnsafeBufferPointer { panels in
-                var first = range.lowerBound
-                while first < range.upperBound {
-                    let count = min(block, range.upperBound - first)
-                    nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
-                                     panels.baseAddress!, g.filters, shared.bias, relu ? 1 : 0, shared.y, first, count)
-                    if finishing {
+                runParts(parts) { part in
+                    func run(_ first: Int, _ count: Int, _ post: nnb_epilogue) {
+                        var post = post
+                        nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
+                                         panels.baseAddress!, g.filters, part.columns.lowerBound, part.columns.count, &post, shared.y,
+                                         first, count)
+                    }
+                    if let post {
+                        run(part.rows.lowerBound, part.rows.count, post)
+                        return
+                    }
+                    // The bias (and a ReLU when nothing else follows) in the kernel, the rest by
+                    // `finish` on blocks of about 128 KB of output (4 pixels a tile), in cache.
+                    let relu = activation == .relu && epilogue.isEmpty
+                    let rest: Activation = relu ? .linear : activation
+                    let plain = nnb_epilogue(bias: shared.bias, scale: nil, shift: nil, addend: nil, addend_stride: 0,
+                                             activation: Int32(relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR))
+                    let block = max(1, (1 << 13) / g.filters)
+                    var first = part.rows.lowerBound
+                    while first < part.rows.upperBound {
+                        let count = min(block, part.rows.upperBound - first)
+                        run(first, count, plain)
                         Self.finishTiles(first..<(first + count), tilesWide: tilesWide, tilesHigh: tilesHigh, geometry: g) { pixels in
                             epilogue.finish(shared.y, pixels: pixels, channels: g.filters, activation: rest)
                         }
+                        first += count
                     }
-                    first += count
                 }
             }
         }
-        runInParts(tiles, work: batch * g.outputCount * g.patchSize, splitWork: splitWork, run)
     }
 
     /// Calls `finish` on the runs of output pixels (flat over batch, outH, outW) that tiles
@@ -229,31 +256,49 @@ package struct WinogradKernel: Sendable {
     }
 }
 
-/// Output pixels `range` (flat over batch, outH, outW) of `convolve2D` as an implicit GEMM.
-private func convolveImplicit(_ range: Range<Int>, _ input: PaddedInput, _ packed: PackedKernel, _ bias: UnsafePointer<Float>?,
+/// Output pixels `part.rows` (flat over batch, outH, outW), filters `part.columns`, of `convolve2D`
+/// as an implicit GEMM. With `kernelEpilogue` the kernel applies the bias, the epilogue and the
+/// activation as it stores each block; without, it applies the bias (and a ReLU when nothing
+/// else follows), and `epilogue.finish` the rest, block by block while each is in cache (whole
+/// rows of filters then).
+private func convolveImplicit(_ part: ProductPart, _ input: PaddedInput, _ packed: PackedKernel, _ bias: UnsafePointer<Float>?,
                               _ y: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, activation: Activation,
-                              epilogue: OutputEpilogue) {
+                              epilogue: OutputEpilogue, kernelEpilogue: nnb_epilogue?) {
     // A kernel row's taps are adjacent in the input when undilated and ungrouped: one run of kw·C.
     let merged = g.columns.dilation == 1 && g.groups == 1
     let rowStep = g.rows.dilation * input.width * g.channels
     let columnRuns = merged ? 1 : g.columns.size, columnStep = g.columns.dilation * g.channels
     let span = merged ? g.columns.size * g.channels : g.groupChannels
-    let relu = activation == .relu && epilogue.isEmpty
-    let rest: Activation = relu ? .linear : activation
-    // Blocks of about 128 KB of output when work follows, so that it finds them in cache.
-    let block = rest == .linear && epilogue.isEmpty ? range.count : max(1, (1 << 15) / g.filters)
+    let range = part.rows
     packed.panels.withUnsafeBufferPointer { panels in
+        // Filters part.columns of group `group` (a multiple of 16 into it, or all of them) for
+        // pixels first..<first+count, then `post`.
+        func product(_ first: Int, _ count: Int, group: Int, _ post: nnb_epilogue) {
+            // A grouped kernel's parts hold all its filters (see convolve2D): part.columns is
+            // 0..<filters there, and each group's product is groupFilters wide.
+            let column = group * g.groupFilters + part.columns.lowerBound
+            var here = post.at(row: first, column: column)
+            nnb_conv_packed(input.base + group * g.groupChannels, input.height, input.width, g.channels,
+                            g.rows.output, g.columns.output, g.rows.stride, g.columns.stride,
+                            g.rows.size, rowStep, columnRuns, columnStep, span,
+                            panels.baseAddress! + group * packed.groupStride + part.columns.lowerBound * packed.rows,
+                            g.groups > 1 ? g.groupFilters : part.columns.count,
+                            y + first * g.filters + column, g.filters, first, count, &here)
+        }
+        if let kernelEpilogue {
+            for group in 0..<g.groups { product(range.lowerBound, range.count, group: group, kernelEpilogue) }
+            return
+        }
+        let relu = activation == .relu && epilogue.isEmpty
+        let rest: Activation = relu ? .linear : activation
+        let plain = nnb_epilogue(bias: bias, scale: nil, shift: nil, addend: nil, addend_stride: 0,
+                                 activation: Int32(relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR))
+        // Blocks of about 128 KB of output when work follows, so that it finds them in cache.
+        let block = rest == .linear && epilogue.isEmpty ? range.count : max(1, (1 << 15) / g.filters)
         var first = range.lowerBound
         while first < range.upperBound {
             let count = min(block, range.upperBound - first)
-            for group in 0..<g.groups {
-                nnb_conv_packed(input.base + group * g.groupChannels, input.height, input.width, g.channels,
-                                g.rows.output, g.columns.output, g.rows.stride, g.columns.stride,
-                                g.rows.size, rowStep, columnRuns, columnStep, span,
-                                panels.baseAddress! + group * packed.groupStride, g.groupFilters,
-                                y + first * g.filters + group * g.groupFilters, g.filters, first, count,
-                                bias.map { $0 + group * g.groupFilters }, relu ? 1 : 0)
-            }
+            for group in 0..<g.groups { product(first, count, group: group, plain) }
             epilogue.finish(y, pixels: first..<(first + count), channels: g.filters, activation: rest)
             first += count
         }

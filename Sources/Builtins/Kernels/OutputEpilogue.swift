@@ -1,3 +1,4 @@
+import CKernels
 import LayerRegistry
 
 /// What a convolution does to each block of its output right after its kernel wrote it (bias
@@ -139,4 +140,45 @@ package func withBaseAddresses<Result>(_ arrays: [[Float]], _ body: ([UnsafePoin
         }
     }
     return try next(0)
+}
+
+extension OutputEpilogue {
+    /// `bias`, this epilogue and then `activation`, as the kernels apply them to each result in
+    /// their store (`nnb_epilogue`, the same operations in the same order as `finish`), passed to
+    /// `body`; nil when the kernels cannot (more than one addend, or an activation other than
+    /// ReLU and ReLU6), and the caller runs `finish` after the kernel instead.
+    package func withKernelForm<Result>(bias: UnsafePointer<Float>?, activation: Activation, channels: Int,
+                                        _ body: (nnb_epilogue?) -> Result) -> Result {
+        let code: Int32
+        switch activation {
+        case .linear: code = Int32(NNB_ACTIVATION_LINEAR)
+        case .relu: code = Int32(NNB_ACTIVATION_RELU)
+        case .relu6: code = Int32(NNB_ACTIVATION_RELU6)
+        default: return body(nil)
+        }
+        guard addends.count <= 1 else { return body(nil) }
+        let addend = addends.first, stride = addend == nil ? 0 : channels
+        guard let (scale, shift) = affine else {
+            return body(nnb_epilogue(bias: bias, scale: nil, shift: nil, addend: addend, addend_stride: stride, activation: code))
+        }
+        guard scale.count == channels, shift.count == channels else { return body(nil) }
+        return scale.withUnsafeBufferPointer { scale in
+            shift.withUnsafeBufferPointer { shift in
+                body(nnb_epilogue(bias: bias, scale: scale.baseAddress, shift: shift.baseAddress, addend: addend,
+                                  addend_stride: stride, activation: code))
+            }
+        }
+    }
+}
+
+extension nnb_epilogue {
+    /// This epilogue for the results from row `row` and column `column` of its product on.
+    package func at(row: Int, column: Int) -> nnb_epilogue {
+        var shifted = self
+        shifted.bias = bias.map { $0 + column }
+        shifted.scale = scale.map { $0 + column }
+        shifted.shift = shift.map { $0 + column }
+        shifted.addend = addend.map { $0 + row * addend_stride + column }
+        return shifted
+    }
 }

@@ -64,20 +64,46 @@ void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, l
 void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *y, long n, long k, int accumulate,
                           const float *bias, int relu);
 
+/// The activations the convolutions apply in their store (nnb_epilogue, nnb_depthwise): none,
+/// max(·, 0), min(max(·, 0), 6); NaN passes through each.
+#define NNB_ACTIVATION_LINEAR 0
+#define NNB_ACTIVATION_RELU 1
+#define NNB_ACTIVATION_RELU6 2
+
+/// What a convolution does to each result c[i][j] before storing it, in this order, each step one
+/// rounded float operation, as the layers it stands for compute it apart:
+/// 1. + bias[j] when bias is not NULL (zeros stand for a missing bias when there is an
+///    activation, so x + 0 is computed either way);
+/// 2. · scale[j], then + shift[j], when scale is not NULL (a BatchNormalization at inference);
+/// 3. + addend[i·addend_stride + j] when addend is not NULL (a residual Add of two terms);
+/// 4. the activation: max(0, x) (NaN stays NaN), and for RELU6 then min(6, x).
+/// Every pointer is at the call's first column (and addend at its first output row).
+typedef struct {
+    const float *bias, *scale, *shift, *addend;
+    long addend_stride;
+    int activation;
+} nnb_epilogue;
+
 /// A convolution as an implicit GEMM: no im2col copy, each output pixel's patch is read where it
 /// lies in the input. c[count × n] (row stride ldc) = output pixels first..<first+count (flat over
 /// image, output row, output column) of x convolved with a kernel packed by nnb_pack_panels
-/// (k = row_runs·column_runs·span rows), plus bias[n] when bias is not NULL, then max(·, 0) when
-/// relu. x is [images, input_height, input_width, channels], padded so that every tap lies inside
-/// it and offset to the channel group's first channel; output pixel (row, column) has its window
-/// corner at input (row·stride_height, column·stride_width), and its patch is row_runs ×
-/// column_runs runs of span contiguous floats, run (r, q) at r·row_step + q·column_step floats from
-/// that corner. Requires nnb_has_avx2_fma().
+/// (k = row_runs·column_runs·span rows), then `post` (NULL: nothing). x is [images, input_height,
+/// input_width, channels], padded so that every tap lies inside it and offset to the channel
+/// group's first channel; output pixel (row, column) has its window corner at input
+/// (row·stride_height, column·stride_width), and its patch is row_runs × column_runs runs of span
+/// contiguous floats, run (r, q) at r·row_step + q·column_step floats from that corner.
+/// `packed` may start at any panel of a larger packed kernel (its row length k is the same), so a
+/// call can compute a range of 16-column panels. Each element is one chain of FMAs in k's order,
+/// whatever range or level computes it. Requires nnb_has_avx2_fma().
 void nnb_conv_packed(const float *x, long input_height, long input_width, long channels,
                      long output_height, long output_width, long stride_height, long stride_width,
                      long row_runs, long row_step, long column_runs, long column_step, long span,
                      const float *packed, long n, float *c, long ldc, long first, long count,
-                     const float *bias, int relu);
+                     const nnb_epilogue *post);
+
+/// The rows of the register block the GEMM kernels of the current level compute at once: a part
+/// of a product whose row count is a multiple of it runs no partial block.
+long nnb_gemm_block_rows(void);
 
 /// out[c] = the max over a window of rows × columns cells of `channels` floats each, cell (r, q)
 /// at corner + r·row_step + q·column_step, for every channel c; NaN cells are passed over, and an
@@ -90,16 +116,18 @@ void nnb_max_window(const float *corner, long rows, long row_step, long columns,
 /// nnb_pack_panels into ceil(filters/16)·16·channels floats, one after another.
 void nnb_winograd_kernel(const float *kernel, long channels, long filters, float *transformed);
 
-/// y = the convolution of x with that packed kernel, plus bias when not NULL, then max(·, 0) when
-/// relu, for 2×2 output tiles first..<first+count (flat over image, tile row, tile column; a tile
-/// row covers output rows 2r and 2r+1, the last one half when the output height is odd). x is
-/// [images, input_height, input_width, channels], padded so that output pixel (r, c) has its
-/// window corner at input (r, c) and every tile's 4×4 window lies inside: input_height ≥
-/// 2·ceil(output_height/2) + 2, likewise the width. y is [images, output_height, output_width,
-/// filters]. The products run on nnb_sgemm_packed, so this requires nnb_has_avx2_fma() too.
+/// y = the convolution of x with that packed kernel, then `post` (NULL: nothing; its addend rows are
+/// output pixels, flat over image, row and column), for 2×2 output tiles first..<first+count (flat
+/// over image, tile row, tile column; a tile row covers output rows 2r and 2r+1, the last one half
+/// when the output height is odd) and filters filter_first..<filter_first+filter_count
+/// (filter_first a multiple of 16; `post`'s pointers at filter 0). x is [images, input_height,
+/// input_width, channels], padded so that output pixel (r, c) has its window corner at input
+/// (r, c) and every tile's 4×4 window lies inside: input_height ≥ 2·ceil(output_height/2) + 2,
+/// likewise the width. y is [images, output_height, output_width, filters]. The products run on
+/// nnb_sgemm_packed, so this requires nnb_has_avx2_fma() too.
 void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
                       long output_height, long output_width, const float *packed, long filters,
-                      const float *bias, int relu, float *y, long first, long count);
+                      long filter_first, long filter_count, const nnb_epilogue *post, float *y, long first, long count);
 
 /// One LSTM step's gate arithmetic for one row, in place, with Keras's default activations
 /// (sigmoid gates, tanh cell): z holds the 4·units pre-activations in Keras's order i, f, c, o;
@@ -143,11 +171,6 @@ void nnb_gru_gates_avx512(float *x, const float *r, float *h, long units);
 void nnb_gelu_avx512(float *x, long count);
 void nnb_softmax_avx512(float *x, long rows, long length, int log);
 void nnb_max_window_avx512(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out);
-/// The activations nnb_depthwise applies in its store: none, max(·, 0), min(max(·, 0), 6); NaN
-/// passes through each.
-#define NNB_ACTIVATION_LINEAR 0
-#define NNB_ACTIVATION_RELU 1
-#define NNB_ACTIVATION_RELU6 2
 
 /// Depthwise convolution, channels last, computed directly (no padded copy, no im2col): output
 /// rows first..<first+count (flat over image and output row) of
