@@ -19,6 +19,9 @@ typedef struct {
     const float *bias, *scale, *shift;
     int activation;
     float *y;
+    // Interior pixels per group: 8 where the group function slides a 3-tap window along the row
+    // (slides_window), else 4.
+    int group_pixels;
 } problem;
 
 // The taps t in [*lo, *hi) of a window of `size` taps, `dilation` apart, starting at input
@@ -53,7 +56,10 @@ static void run_rows(const problem *p, long first, long count, group_fn group) {
         valid_taps(row * p->stride_height - p->pad_top, p->dilation_height, p->kernel_height, p->input_height, &r0, &r1);
         long column = 0;
         while (column < p->output_width) {
-            if (column >= inner_lo && column + 4 <= inner_hi) {
+            if (p->group_pixels == 8 && column >= inner_lo && column + 8 <= inner_hi) {
+                group(p, x, row, column, 8, r0, r1, 0, kw, out + column * p->width);
+                column += 8;
+            } else if (column >= inner_lo && column + 4 <= inner_hi) {
                 group(p, x, row, column, 4, r0, r1, 0, kw, out + column * p->width);
                 column += 4;
             } else {
@@ -244,6 +250,75 @@ AVX512 INLINE void block16(const problem *p, const float *x, long row, long colu
         }
 }
 
+// PIXELS interior pixels of one output row (every tap inside the input) × VECTORS vectors of
+// channels from j, for a 3-wide window at stride STRIDE without dilation or depth multiplier:
+// along each kernel row the window slides, so each input vector is loaded once and feeds every
+// pixel whose window covers it (its tap q = i − pixel·STRIDE), where block16 loads it once per
+// tap. Each pixel's sum still takes its taps in (kernel row, kernel column) order: the same bits.
+#define UNROLL _Pragma("clang loop unroll(full)")
+AVX512 INLINE void slide16(const problem *p, const float *x, long row, long column, const int PIXELS, const int VECTORS,
+                           const int STRIDE, long r0, long r1, long j, __mmask16 tail, float *out) {
+    long width = p->width;
+    __m512 acc[8][2];
+    __mmask16 masks[2];
+    UNROLL for (int v = 0; v < VECTORS; v++) {
+        masks[v] = v == VECTORS - 1 ? tail : (__mmask16)0xFFFF;
+        __m512 b = p->bias ? _mm512_maskz_loadu_ps(masks[v], p->bias + j + 16 * v) : _mm512_setzero_ps();
+        UNROLL for (int q = 0; q < PIXELS; q++) acc[q][v] = b;
+    }
+    for (long r = r0; r < r1; r++) {
+        const float *line = x + ((row * p->stride_height - p->pad_top + r * p->dilation_height) * p->input_width
+                                 + column * STRIDE - p->pad_left) * width + j;
+        const float *weights = p->kernel + r * 3 * width + j;
+        __m512 w[3][2];
+        UNROLL for (int q = 0; q < 3; q++)
+            UNROLL for (int v = 0; v < VECTORS; v++) w[q][v] = _mm512_maskz_loadu_ps(masks[v], weights + q * width + 16 * v);
+        UNROLL for (int i = 0; i < (PIXELS - 1) * STRIDE + 3; i++) {
+            UNROLL for (int v = 0; v < VECTORS; v++) {
+                __m512 in = _mm512_maskz_loadu_ps(masks[v], line + i * width + 16 * v);
+                UNROLL for (int pixel = 0; pixel < PIXELS; pixel++) {
+                    int q = i - pixel * STRIDE;
+                    if (q >= 0 && q < 3) acc[pixel][v] = _mm512_fmadd_ps(in, w[q][v], acc[pixel][v]);
+                }
+            }
+        }
+    }
+    __m512 scale[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, shift[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    UNROLL for (int v = 0; v < VECTORS; v++)
+        if (p->scale) {
+            scale[v] = _mm512_maskz_loadu_ps(masks[v], p->scale + j + 16 * v);
+            shift[v] = _mm512_maskz_loadu_ps(masks[v], p->shift + j + 16 * v);
+        }
+    UNROLL for (int pixel = 0; pixel < PIXELS; pixel++)
+        UNROLL for (int v = 0; v < VECTORS; v++) {
+            __m512 value = acc[pixel][v];
+            if (p->scale) value = _mm512_fmadd_ps(value, scale[v], shift[v]);
+            _mm512_mask_storeu_ps(out + pixel * width + j + 16 * v, masks[v], finish16(value, p->activation));
+        }
+}
+
+// Whether slide16 computes this problem's 8-pixel groups: a 3-wide window, undilated, at stride
+// 1 or 2, one output channel per input channel.
+static int slides_window(const problem *p) {
+    return p->multiplier == 1 && p->kernel_width == 3 && p->dilation_width == 1 && (p->stride_width == 1 || p->stride_width == 2);
+}
+
+// The slide16 blocks of a group of 8 (or 4) interior pixels, every channel.
+#define SLIDE_BLOCKS(PIXELS, STRIDE)                                                                   \
+    for (; j + 32 <= width; j += 32) slide16(p, x, row, column, PIXELS, 2, STRIDE, r0, r1, j, 0xFFFF, out); \
+    for (; j < width; j += 16) {                                                                        \
+        __mmask16 tail = width - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (width - j)) - 1);    \
+        slide16(p, x, row, column, PIXELS, 1, STRIDE, r0, r1, j, tail, out);                            \
+    }
+AVX512 static void slide_group16(const problem *p, const float *x, long row, long column, int pixels, long r0, long r1, float *out) {
+    long width = p->width, j = 0;
+    if (pixels == 8 && p->stride_width == 1) { SLIDE_BLOCKS(8, 1) }
+    else if (pixels == 8) { SLIDE_BLOCKS(8, 2) }
+    else if (p->stride_width == 1) { SLIDE_BLOCKS(4, 1) }
+    else { SLIDE_BLOCKS(4, 2) }
+}
+#undef SLIDE_BLOCKS
+
 AVX512 INLINE void group16(const problem *p, const float *x, long row, long column, int pixels,
                            long r0, long r1, long q0, long q1, const int unit, float *out) {
     long width = p->width, j = 0;
@@ -267,18 +342,20 @@ AVX2 static void group_avx2(const problem *p, const float *x, long row, long col
 
 AVX512 static void group_avx512(const problem *p, const float *x, long row, long column, int pixels,
                                 long r0, long r1, long q0, long q1, float *out) {
-    if (p->multiplier == 1) group16(p, x, row, column, pixels, r0, r1, q0, q1, 1, out);
+    if (pixels > 1 && p->group_pixels == 8) slide_group16(p, x, row, column, pixels, r0, r1, out);
+    else if (p->multiplier == 1) group16(p, x, row, column, pixels, r0, r1, q0, q1, 1, out);
     else group16(p, x, row, column, pixels, r0, r1, q0, q1, 0, out);
 }
 
-static group_fn group_for(int level) {
+static group_fn group_for(problem *p, int level) {
     if (level > nnb_cpu_kernel_level()) level = nnb_cpu_kernel_level();
+    if (level >= NNB_KERNELS_AVX512 && slides_window(p)) p->group_pixels = 8;
     return level >= NNB_KERNELS_AVX512 ? group_avx512 : level >= NNB_KERNELS_AVX2 ? group_avx2 : group_scalar;
 }
 
 #else
 
-static group_fn group_for(int level) { (void)level; return group_scalar; }
+static group_fn group_for(problem *p, int level) { (void)p; (void)level; return group_scalar; }
 
 #endif
 
@@ -292,6 +369,7 @@ void nnb_depthwise(const float *x, long input_height, long input_width, long cha
     problem p = {x, input_height, input_width, channels, multiplier, channels * multiplier,
                  kernel, kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width,
                  pad_top, pad_left, output_height, output_width,
-                 bias, scale && shift ? scale : 0, scale && shift ? shift : 0, activation, y};
-    run_rows(&p, first, count, group_for(level));
+                 bias, scale && shift ? scale : 0, scale && shift ? shift : 0, activation, y, 4};
+    group_fn group = group_for(&p, level);
+    run_rows(&p, first, count, group);
 }

@@ -189,4 +189,30 @@ final class DepthwiseKernelTests: XCTestCase {
         // up to about 100 that the last normalization can bring near 0.
         assertClose(got.data, want.data, tolerance: 1e-5)
     }
+
+    /// AVX-512 runs the interior of rows of a 3-wide window at stride 1 or 2 by sliding it (8 or 4
+    /// pixels a group, each input vector loaded once); AVX2 loads each tap. Both take every pixel's
+    /// taps in the same order, so their outputs must be the same bits, with and without a folded
+    /// BatchNormalization and ReLU6, for rows long enough to hold several 8-pixel groups.
+    func testSlidingWindowGivesTheAVX2Bits() throws {
+        let paths = try vectorPaths()
+        guard paths.contains(.avx512) else { throw XCTSkip("this CPU has no AVX-512: there is no sliding-window kernel to compare") }
+        var generator = SystemRandomNumberGenerator()
+        for (width, stride, channels) in [(29, 1, 35), (29, 2, 64), (12, 1, 16), (40, 2, 3), (7, 1, 960)] {
+            for padding in [WindowPadding.same, .valid] {
+                let rows = WindowAxis.place(input: 5, size: 3, stride: 1, padding: padding)!
+                let columns = WindowAxis.place(input: width, size: 3, stride: stride, padding: padding)!
+                let problem = Problem(geometry: VolumeGeometry([rows, columns]), channels: channels, multiplier: 1, batch: 2,
+                                      x: randomFloats(2 * 5 * width * channels, &generator), w: randomFloats(9 * channels, &generator),
+                                      bias: randomFloats(channels, &generator))
+                let normalization = ChannelScale(scale: randomFloats(channels, &generator), shift: randomFloats(channels, &generator))
+                for (activation, scale) in [(Activation.linear, nil), (.relu6, normalization)] as [(Activation, ChannelScale?)] {
+                    let wide = problem.run(.avx512, activation: activation, normalization: scale)
+                    let narrow = problem.run(.avx2, activation: activation, normalization: scale)
+                    XCTAssertFalse(wide.contains { $0.isNaN }, "every output written")
+                    XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern), "\(problem.description) \(activation)")
+                }
+            }
+        }
+    }
 }
