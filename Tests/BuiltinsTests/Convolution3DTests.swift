@@ -52,8 +52,9 @@ final class Convolution3DTests: XCTestCase {
         }
     }
 
-    /// A 3×3 kernel with 16 channels and filters takes the Winograd path where AVX2 runs (the
-    /// packed implicit GEMM elsewhere): both built without knowing the image size.
+    /// A 3×3 kernel with 16 channels and filters takes the Winograd path where AVX2 runs and
+    /// AVX-512 does not (the packed implicit GEMM elsewhere): both built without knowing the image
+    /// size.
     func testConv2DFastPathsOnRunTimeSizesMatchTheNaiveTwin() throws {
         var generator = SystemRandomNumberGenerator()
         let layer = #"{"class_name": "Conv2D", "config": {"name": "conv", "filters": 16, "kernel_size": 3, "padding": "same"}}"#
