@@ -353,14 +353,31 @@ public struct Model: Sendable {
     /// `shapes` (batch axis first, one per model input), before anything runs.
     public func planMemory(_ shapes: [[Int]], _ settings: ExecutionSettings?) throws {
         let limit = (settings ?? self.settings).memoryLimit
+        try plannedShapes(shapes) { step, shapes in
+            try step.layer.checkMemory(inputs: shapes, limit: limit, label: nodes[step.nodes[0]].label, location: "input", kind: .input)
+        }
+    }
+
+    /// The elements of the largest value (a step's output) on inputs of shapes `shapes`, as the
+    /// steps plan them (no kernel runs): how much one batch row makes a model move between layers.
+    public func largestValueElements(_ shapes: [[Int]]) -> Int {
+        let planned = plannedShapes(shapes) { _, _ in }
+        return planned.compactMap { $0.map { ShapeMath.saturatingProduct($0) } }.max() ?? 0
+    }
+
+    /// Every value's shape as the steps plan it on inputs of shapes `shapes` (batch axis first,
+    /// one per model input), calling `visit` with each step and its input shapes first.
+    @discardableResult
+    private func plannedShapes(_ shapes: [[Int]], _ visit: (Step, [[Int]]) throws -> Void) rethrows -> [[Int]?] {
         var planned = [[Int]?](repeating: nil, count: valueCount)
         for (port, shape) in zip(inputs, shapes) { planned[port.value] = shape }
         for step in steps {
-            let first = nodes[step.nodes[0]], last = nodes[step.nodes[step.nodes.count - 1]]
+            let last = nodes[step.nodes[step.nodes.count - 1]]
             let shapes = step.inputs.map { planned[$0] ?? [1] }
-            try step.layer.checkMemory(inputs: shapes, limit: limit, label: first.label, location: "input", kind: .input)
+            try visit(step, shapes)
             for (value, plan) in zip(last.outputs, step.layer.plannedWorkingSets(inputs: shapes)) { planned[value] = plan.outputShape }
         }
+        return planned
     }
 
     /// Checks a batch shape against the model's (first) input shape.

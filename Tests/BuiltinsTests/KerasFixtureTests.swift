@@ -52,4 +52,34 @@ final class ParallelTests: XCTestCase {
             }
         }
     }
+
+    /// A batch is cut so that no slice's largest value passes 4 MB (`sliceValueElements`), on one
+    /// thread too; otherwise by threads, slices of at least 32 rows (`minimumSliceRows`).
+    func testSlicesKeepTheirLargestValueInCache() {
+        let limit = Model.sliceValueElements
+        XCTAssertEqual(Model.sliceCount(rows: 16, threads: 2, rowElements: 112 * 112 * 96), 16, "MobileNetV2: one row a slice")
+        XCTAssertEqual(Model.sliceCount(rows: 16, threads: 1, rowElements: limit / 4), 4, "one thread: 4 rows a slice")
+        XCTAssertEqual(Model.sliceCount(rows: 64, threads: 2, rowElements: 32 * 32 * 32), 2, "cnn_cifar: slices by threads")
+        XCTAssertEqual(Model.sliceCount(rows: 64, threads: 1, rowElements: 1000), 1)
+        XCTAssertEqual(Model.sliceCount(rows: 3, threads: 1, rowElements: 10 * limit), 3, "never more slices than rows")
+    }
+
+    /// A model whose rows each outgrow the slice budget runs one row a slice, on one thread as on
+    /// two, and gives the same bits as its rows run one at a time.
+    func testRowsCutForTheCacheGiveTheSameBits() throws {
+        let model = try HandBuilt.model(input: [160, 160, 4], layers: [
+            #"{"class_name": "Conv2D", "config": {"name": "c", "filters": 48, "kernel_size": 3, "padding": "same", "activation": "relu"}}"#,
+            #"{"class_name": "GlobalAveragePooling2D", "config": {"name": "g"}}"#,
+        ], weights: ["c/kernel": ([3, 3, 4, 48], (0..<(9 * 4 * 48)).map { Float($0 % 13) / 13 - 0.5 }), "c/bias": ([48], Array(repeating: 0.1, count: 48))])
+        XCTAssertGreaterThan(model.largestValueElements([[1, 160, 160, 4]]), Model.sliceValueElements, "each row outgrows a slice")
+        let rowSize = 160 * 160 * 4
+        let input = Tensor(shape: [3, 160, 160, 4], data: (0..<(3 * rowSize)).map { Float(($0 * 7) % 17) / 17 })
+        for threads in [1, 2] {
+            let whole = try model.predict(input, threads: threads)
+            for row in 0..<3 {
+                let one = try model.predict(Tensor(shape: [1, 160, 160, 4], data: Array(input.data[(row * rowSize)..<((row + 1) * rowSize)])), threads: 1)
+                XCTAssertEqual(Array(whole.data[(row * 48)..<((row + 1) * 48)]).map(\.bitPattern), one.data.map(\.bitPattern), "row \(row), \(threads) threads")
+            }
+        }
+    }
 }
