@@ -77,4 +77,40 @@ final class ContentionTests: XCTestCase {
             XCTAssertEqual(values, (0..<16).map { $0 + round })
         }
     }
+
+    /// With more runnable threads than cores (here a busy thread per pool thread) no job need
+    /// stall, yet the caller gets a fraction of a core: the pool sees its share of the CPU drop
+    /// and backs off to the caller alone, and the kernels stop cutting work for threads
+    /// (`Gemm.allowedThreads` is 1 meanwhile).
+    func testTheCallerPreemptedByOtherProcessesBacksOffToOneThread() throws {
+        guard nnb_pool_threads() > 1 else { throw XCTSkip("one core: the pool has no worker") }
+        // Any backoff from an earlier test (1 s at most) ends first.
+        let calm = Date()
+        while nnb_pool_backing_off() != 0 && Date().timeIntervalSince(calm) < 2 { usleep(1000) }
+        XCTAssertEqual(nnb_pool_backing_off(), 0, "no backoff before the busy threads start")
+        final class Flag: @unchecked Sendable { var stop = false }
+        let flag = Flag()
+        let busy = (0..<nnb_pool_threads()).map { _ in
+            Thread { var x = 0.0; while !flag.stop { x += 1 }; _ = x }
+        }
+        busy.forEach { $0.start() }
+        defer { flag.stop = true }
+        let start = Date()
+        var sawBackOff = false, threadsWhileBackingOff = 0
+        while !sawBackOff && Date().timeIntervalSince(start) < 5 {
+            _ = Gemm.withThreads(2) {
+                runConcurrently(4) { index -> Int in
+                    let begun = Date()
+                    while Date().timeIntervalSince(begun) < 20e-6 {}
+                    return index
+                }
+            }
+            if nnb_pool_backing_off() != 0 {
+                sawBackOff = true
+                threadsWhileBackingOff = Gemm.withThreads(2) { Gemm.allowedThreads }
+            }
+        }
+        XCTAssertTrue(sawBackOff, "the pool never backed off with \(nnb_pool_threads()) busy threads beside it")
+        if sawBackOff { XCTAssertEqual(threadsWhileBackingOff, 1) }
+    }
 }

@@ -128,8 +128,13 @@ public enum Gemm {
     }
 
     /// The threads the current `predict` call may use (`ExecutionSettings.threads`, carried by
-    /// `KernelOptions`); 1 inside a task that already runs on the pool.
-    static var allowedThreads: Int { KernelOptions.current.threads }
+    /// `KernelOptions`); 1 inside a task that already runs on the pool, and while the pool backs
+    /// off to its caller alone on a busy machine (`nnb_pool_backing_off`), so that work is not cut
+    /// into parts that one thread then runs one after another.
+    static var allowedThreads: Int {
+        let threads = KernelOptions.current.threads
+        return threads > 1 && nnb_pool_backing_off() != 0 ? 1 : threads
+    }
 
     /// Runs `body` with a budget of `count` threads, as a `predict` call with
     /// `ExecutionSettings(threads: count)` does: for tests of a kernel's own splitting.

@@ -204,4 +204,8 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context);
 /// The threads nnb_parallel_for can use at most: the workers plus the caller.
 long nnb_pool_threads(void);
 
+/// 1 while the pool runs jobs on the caller alone after a stall or a contended spell (see
+/// pool.c), 0 otherwise: a kernel splitting work for threads may as well not split it then.
+int nnb_pool_backing_off(void);
+
 #endif
