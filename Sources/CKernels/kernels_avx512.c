@@ -138,6 +138,14 @@ AVX512 static INLINE void block(long rows, long panels, const float *const a[], 
     tiles[rows - 1][panels == 4 ? 2 : panels == 2 ? 1 : 0](a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post);
 }
 
+// The rows of the next block when `left` rows remain: as even as whole blocks allow (49 rows are
+// 7 blocks of 7, not 6 of 8 and one of 1, whose one-row tile reads as many panels for an
+// eighth of the work). Which block a row falls in never changes its result.
+static INLINE long rows_next(long left) {
+    long blocks = (left + MAX_ROWS - 1) / MAX_ROWS;
+    return (left + blocks - 1) / blocks;
+}
+
 // How many panels the next block takes, of `left`: MAX_PANELS, else 2, else 1.
 static INLINE long panels_next(long left) {
     return left >= MAX_PANELS ? MAX_PANELS : left >= 2 ? 2 : 1;
@@ -150,8 +158,8 @@ AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, lon
     // while every row block of a passes over it. The last columns are masked lanes, never read.
     for (long j = 0; j < n; ) {
         long left = (n - j + 15) / 16, panels = panels_next(left), width = n - j < 16 * panels ? n - j : 16 * panels;
-        for (long i = 0; i < m; i += MAX_ROWS) {
-            long rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
+        for (long i = 0, rows; i < m; i += rows) {
+            rows = rows_next(m - i);
             const float *starts[MAX_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda;
             block(rows, panels, starts, &layout, b + j, ldb, 16, c + i * ldc + j, ldc, width, accumulate, NULL);
@@ -217,8 +225,8 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
         long length = k - first < chunk ? k - first : chunk, last = first + length >= k;
         const nnb_epilogue post = {bias, 0, 0, 0, 0, relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR};
         const runs layout = {1, 0, 1, 0, length};
-        for (long i = 0; i < m; i += MAX_ROWS) {
-            long rows = m - i < MAX_ROWS ? m - i : MAX_ROWS;
+        for (long i = 0, rows; i < m; i += rows) {
+            rows = rows_next(m - i);
             const float *starts[MAX_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda + first;
             for (long j = 0; j < panels;) {
@@ -252,8 +260,8 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
         patch_chunk part = nnb_patch_chunk(whole, n, done, &units);
         // The next pixel's position, advanced one pixel at a time (no division per pixel).
         long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
-        for (long i = 0; i < count; i += MAX_ROWS) {
-            long rows = count - i < MAX_ROWS ? count - i : MAX_ROWS;
+        for (long i = 0, rows; i < count; i += rows) {
+            rows = rows_next(count - i);
             const float *starts[MAX_ROWS];
             for (long q = 0; q < rows; q++) {
                 starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels + part.offset;
