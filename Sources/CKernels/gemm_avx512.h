@@ -41,30 +41,31 @@ typedef struct { long rows, row_step, columns, column_step, span; } runs;
 // it starts in the patch (floats from the patch's corner) and in k, and whether it is the last.
 typedef struct { runs layout; long offset, k_first; int last; } patch_chunk;
 
-// The chunk that starts `done` units into a patch of layout `whole` for a product of n columns.
-// A unit is a kernel row when the patch is several runs of one kernel row each, a float of the
-// run when it is one run; any other patch is one chunk. The next chunk starts at `done` plus
-// the returned chunk's units (*units).
-static inline patch_chunk nnb_patch_chunk(runs whole, long n, long done, long *units) {
+// The chunk that starts `done` floats into k for a patch of layout `whole` in a product of n
+// columns; the next starts *length floats later. Whole kernel rows when a kernel row is one run no
+// longer than a chunk, else a piece of one run (a 3×3 kernel over 512 channels has runs of 1,536
+// floats, and a chunk of 256 keeps its panel slices in L2: whole runs of 3 MB did not, and every
+// row block read them again from L3); the whole patch when it fits in one chunk.
+static inline patch_chunk nnb_patch_chunk(runs whole, long n, long done, long *length) {
     long k = whole.rows * whole.columns * whole.span, chunk = nnb_packed_k_chunk(n, k);
-    patch_chunk part = {whole, 0, 0, 1};
-    *units = 0;
-    if (chunk >= k) return part;
-    if (whole.rows * whole.columns == 1) {
-        long length = whole.span - done < chunk ? whole.span - done : chunk;
-        part.layout.span = length;
-        part.offset = part.k_first = done;
-        part.last = done + length >= whole.span;
-        *units = length;
-    } else if (whole.columns == 1) {
-        long step = chunk / whole.span > 0 ? chunk / whole.span : 1;
-        long rows = whole.rows - done < step ? whole.rows - done : step;
-        part.layout.rows = rows;
-        part.offset = done * whole.row_step;
-        part.k_first = done * whole.span;
-        part.last = done + rows >= whole.rows;
-        *units = rows;
+    patch_chunk part = {whole, 0, done, 1};
+    if (chunk >= k) {
+        *length = k;
+        return part;
     }
+    if (whole.columns == 1 && chunk >= whole.span) {
+        long first = done / whole.span, rows = chunk / whole.span;
+        if (rows > whole.rows - first) rows = whole.rows - first;
+        part.layout.rows = rows;
+        part.offset = first * whole.row_step;
+        *length = rows * whole.span;
+    } else {
+        long run = done / whole.span, within = done % whole.span, pieces = whole.span - within < chunk ? whole.span - within : chunk;
+        part.layout = (runs){1, 0, 1, 0, pieces};
+        part.offset = run / whole.columns * whole.row_step + run % whole.columns * whole.column_step + within;
+        *length = pieces;
+    }
+    part.last = done + *length >= k;
     return part;
 }
 

@@ -407,8 +407,8 @@ AVX2 static void conv_packed_avx2(const float *x, long input_height, long input_
     const runs whole = {row_runs, row_step, column_runs, column_step, span};
     // k-chunks outermost when the panels outgrow L2, as in sgemm_packed_avx2 (nnb_patch_chunk).
     for (long done = 0;;) {
-        long units;
-        patch_chunk part = nnb_patch_chunk(whole, n, done, &units);
+        long length;
+        patch_chunk part = nnb_patch_chunk(whole, n, done, &length);
         // The next pixel's position, advanced one pixel at a time (no division per pixel).
         long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
         for (long i = 0; i < count; i += 5) {
@@ -433,7 +433,7 @@ AVX2 static void conv_packed_avx2(const float *x, long input_height, long input_
             }
         }
         if (part.last) break;
-        done += units;
+        done += length;
     }
 }
 
