@@ -69,6 +69,16 @@ static inline patch_chunk nnb_patch_chunk(runs whole, long n, long done, long *l
     return part;
 }
 
+// How far ahead (floats, in each panel) the row block starting at row `first` of a k-chunk of
+// `length` prefetches the panels into L2, for blocks of `block_rows` rows: the first block, which
+// reads the chunk from memory, 64 k-steps ahead of itself (4 KB a panel: the hardware prefetchers
+// did not keep up with 32 interleaved panel streams); the second, while the chunk is in L2, the
+// next chunk (`length` further on), so that the next chunk's first block finds it there. 0: none.
+static inline long nnb_prefetch_distance(long first, long block_rows, int last_chunk, long length) {
+    if (first == 0) return 64 * 16;
+    return first <= block_rows && !last_chunk ? length * 16 : 0;
+}
+
 // `post` for the block of results at row `row`, column `column` of the call's (NULL stays NULL).
 static inline nnb_epilogue nnb_epilogue_at(const nnb_epilogue *post, long row, long column) {
     nnb_epilogue shifted = {0, 0, 0, 0, 0, NNB_ACTIVATION_LINEAR};

@@ -137,7 +137,7 @@ AVX2 static inline __attribute__((always_inline)) void load16(const float *p, lo
 // them. Rows past `rows` read row 0 again and are computed but never stored. Then `post` (NULL:
 // nothing; see nnb_epilogue), at the block's first row and column.
 AVX2 static inline __attribute__((always_inline)) void tile(const float *const a[5], runs layout, const float *b, long ldb, float *c, long ldc,
-                             long rows, long width, int accumulate, const nnb_epilogue *post) {
+                             long rows, long width, int accumulate, const nnb_epilogue *post, long prefetch) {
     float *r[5] = {c, c + (rows > 1 ? ldc : 0), c + (rows > 2 ? 2 * ldc : 0), c + (rows > 3 ? 3 * ldc : 0), c + (rows > 4 ? 4 * ldc : 0)};
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41;
     if (accumulate && width == 16) {
@@ -158,6 +158,8 @@ AVX2 static inline __attribute__((always_inline)) void tile(const float *const a
     long runs_left = layout.rows * layout.columns, run_column = 0;
     for (;;) {
         for (long p = 0; p < layout.span; p++, b += ldb) {
+            // The line `prefetch` floats ahead in the panel, into L2 (nnb_prefetch_distance).
+            if (prefetch) _mm_prefetch((const char *)(b + prefetch), _MM_HINT_T1);
             __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
             __m256 ar = _mm256_broadcast_ss(a0 + p);
             c00 = _mm256_fmadd_ps(ar, b0, c00); c01 = _mm256_fmadd_ps(ar, b1, c01);
@@ -230,7 +232,7 @@ AVX2 static void sgemm_small_avx2(const float *a, long lda, const float *b, long
             long rows = m - i < 5 ? m - i : 5;
             const float *starts[5];
             row_starts(a + i * lda, lda, rows, starts);
-            tile(starts, (runs){1, 0, 1, 0, k}, b + j, ldb, c + i * ldc + j, ldc, rows, 16, accumulate, NULL);
+            tile(starts, (runs){1, 0, 1, 0, k}, b + j, ldb, c + i * ldc + j, ldc, rows, 16, accumulate, NULL, 0);
         }
     }
     // The last n % 16 columns, one at a time.
@@ -389,7 +391,8 @@ AVX2 static void sgemm_packed_avx2(const float *a, long lda, const float *packed
             for (long j = 0; j < panels; j++) {
                 nnb_epilogue here = nnb_epilogue_at(&post, 0, j * 16);
                 tile(starts, (runs){1, 0, 1, 0, length}, packed + (j * k + first) * 16, 16, c + i * ldc + j * 16, ldc, rows,
-                     n - j * 16 < 16 ? n - j * 16 : 16, accumulate || first > 0, last ? &here : NULL);
+                     n - j * 16 < 16 ? n - j * 16 : 16, accumulate || first > 0, last ? &here : NULL,
+                     nnb_prefetch_distance(i, 5, last, length));
             }
         }
         if (last) break;
@@ -429,7 +432,8 @@ AVX2 static void conv_packed_avx2(const float *x, long input_height, long input_
             for (long j = 0; j < panels; j++) {
                 nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
                 tile(starts, part.layout, packed + (j * k + part.k_first) * 16, 16, out + j * 16, ldc, rows,
-                     n - j * 16 < 16 ? n - j * 16 : 16, part.k_first > 0, part.last && post ? &here : NULL);
+                     n - j * 16 < 16 ? n - j * 16 : 16, part.k_first > 0, part.last && post ? &here : NULL,
+                     nnb_prefetch_distance(i, 5, part.last, length));
             }
         }
         if (part.last) break;

@@ -65,7 +65,7 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *co
     long runs_left = layout.rows * layout.columns, run_column = 0;
     for (;;) {
         for (long p = 0; p < layout.span; p++, b += ldb) {
-            // The line `prefetch` floats ahead in each panel, into L2 (see nnb_conv_packed_avx512).
+            // The line `prefetch` floats ahead in each panel, into L2 (nnb_prefetch_distance).
             if (prefetch) UNROLL for (int q = 0; q < PANELS; q++) _mm_prefetch((const char *)(b + q * panel_step + prefetch), _MM_HINT_T1);
             __m512 panel[MAX_PANELS];
             UNROLL for (int q = 0; q < PANELS; q++) panel[q] = _mm512_maskz_loadu_ps(mask[q], b + q * panel_step);
@@ -148,16 +148,6 @@ AVX512 static INLINE void block(long rows, long panels, const float *const a[], 
 static INLINE long rows_next(long left) {
     long blocks = (left + MAX_ROWS - 1) / MAX_ROWS;
     return (left + blocks - 1) / blocks;
-}
-
-// How far ahead (floats, in each panel) the row block starting at row `first` of a k-chunk of
-// `length` prefetches the panels into L2: the first block, which reads the chunk from memory,
-// 64 k-steps ahead of itself (4 KB a panel: the hardware prefetchers did not keep up with 32
-// interleaved panel streams); the second, while the chunk is in L2, the next chunk (`length`
-// further on), so that the next chunk's first block finds it there. 0: none.
-static INLINE long prefetch_distance(long first, int last_chunk, long length) {
-    if (first == 0) return 64 * 16;
-    return first <= MAX_ROWS && !last_chunk ? length * 16 : 0;
 }
 
 // How many panels the next block takes, of `left`: MAX_PANELS, else 2, else 1.
@@ -248,7 +238,7 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
                 nnb_epilogue here = nnb_epilogue_at(&post, 0, j * 16);
                 block(rows, group, starts, &layout, packed + (j * k + first) * 16, 16, k * 16,
                       c + i * ldc + j * 16, ldc, width, accumulate || first > 0, last ? &here : NULL,
-                      prefetch_distance(i, last, length));
+                      nnb_prefetch_distance(i, MAX_ROWS, last, length));
                 j += group;
             }
         }
@@ -270,7 +260,7 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
     // k-chunks outermost when the call's panels outgrow L2 (nnb_patch_chunk), as in
     // nnb_sgemm_packed_avx512: each chunk of every panel is read from memory once per call, not
     // once per row block; the running sums wait in c between chunks, and `post` comes with the last.
-    // The first row blocks of a chunk prefetch it and the next one (prefetch_distance): with 49
+    // The first row blocks of a chunk prefetch it and the next one (nnb_prefetch_distance): with 49
     // rows (ResNet50's last stage at batch 1) the panels streamed from memory at 5.9 GB/s
     // without, each line waiting on memory.
     for (long done = 0;;) {
@@ -292,7 +282,7 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
                 long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
                 nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
                 block(rows, group, starts, &part.layout, packed + (j * k + part.k_first) * 16, 16, k * 16, c + i * ldc + j * 16, ldc,
-                      width, part.k_first > 0, part.last && post ? &here : NULL, prefetch_distance(i, part.last, length));
+                      width, part.k_first > 0, part.last && post ? &here : NULL, nnb_prefetch_distance(i, MAX_ROWS, part.last, length));
                 j += group;
             }
         }
