@@ -50,6 +50,9 @@ struct Bench: ParsableCommand {
             var loads: [Double] = []
             var built: Model?
             for _ in 0..<5 {
+                // The previous load goes first: holding it while the next one packs its weights
+                // would put two models' weights in the peak RSS this command reports.
+                built = nil
                 let start = DispatchTime.now().uptimeNanoseconds
                 built = try model.load(weights: weights, required: true)
                 loads.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
