@@ -70,7 +70,9 @@ struct Serve: ParsableCommand {
                 guard seen.insert(name).inserted else {
                     throw NNError(.input, "--model \(argument)", "the name '\(name)' is given twice; each model needs its own name")
                 }
-                loaded.append(try ModelRepository.load(name: name, path: path, registry: registry, settings: runtime.applied(to: memory.settings)))
+                loaded.append(try Allocator.loading {
+                    try ModelRepository.load(name: name, path: path, registry: registry, settings: runtime.applied(to: memory.settings))
+                })
             }
         }
         var settings = ServeConfiguration()
