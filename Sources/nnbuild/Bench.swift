@@ -5,6 +5,7 @@ import LayerRegistry
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Measure throughput, latency, load time and peak memory of a model.",
         discussion: """
         Without --input a valid random batch is made for every model input (token ids inside the \

@@ -27,6 +27,8 @@ struct NNBuild: ParsableCommand {
         NNBUILD_KERNELS=avx2 or avx512 forces that kernel path (the default is the best this CPU supports).
         """,
         version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))",
+        // Each subcommand names itself (`commandName`): deriving the name from the type's name
+        // (ArgumentParser's default) costs every run about a millisecond of runtime type lookups.
         subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self, Convert.self] + serveSubcommands
     )
 

@@ -9,6 +9,7 @@ import NNServe
 /// Serving's REST API until SIGTERM or SIGINT.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve models over HTTP with TF Serving's REST API.",
         discussion: """
         Endpoints: POST /v1/models/NAME[/versions/N]:predict (row format {"instances": [...]} or \
