@@ -269,10 +269,43 @@ public struct DefaultNamer {
     }
 
     /// Keras's `to_snake_case`: `Conv2D` → `conv2d`, `SimpleRNN` → `simple_rnn`, `ReLU` → `re_lu`.
+    /// Its two substitutions, `(.)([A-Z][a-z]+)` → `\1_\2` then `([a-z])([A-Z])` → `\1_\2`, are
+    /// done by hand on code points, as the regular expressions match: compiling them cost a cold
+    /// start about a millisecond, on every load (weights are found by these names).
     public static func snakeCase(_ name: String) -> String {
-        var text = name.filter { $0.isLetter || $0.isNumber || $0 == "_" }
-        text = text.replacingOccurrences(of: "(.)([A-Z][a-z]+)", with: "$1_$2", options: .regularExpression)
-        text = text.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression)
-        return text.lowercased()
+        let kept = Array(name.filter { $0.isLetter || $0.isNumber || $0 == "_" }.unicodeScalars)
+        func upper(_ text: [Unicode.Scalar], _ index: Int) -> Bool { index < text.count && ("A"..."Z").contains(text[index]) }
+        func lower(_ text: [Unicode.Scalar], _ index: Int) -> Bool { index < text.count && ("a"..."z").contains(text[index]) }
+        // Any code point, then a capital and one or more lower-case letters: an underscore between.
+        var words: [Unicode.Scalar] = []
+        words.reserveCapacity(kept.count + 4)
+        var index = 0
+        while index < kept.count {
+            guard upper(kept, index + 1), lower(kept, index + 2) else {
+                words.append(kept[index])
+                index += 1
+                continue
+            }
+            var end = index + 3
+            while lower(kept, end) { end += 1 }
+            words.append(kept[index])
+            words.append("_")
+            words += kept[(index + 1)..<end]
+            index = end
+        }
+        // A lower-case letter, then a capital: an underscore between.
+        var result = String.UnicodeScalarView()
+        index = 0
+        while index < words.count {
+            result.append(words[index])
+            if lower(words, index), upper(words, index + 1) {
+                result.append("_")
+                result.append(words[index + 1])
+                index += 2
+            } else {
+                index += 1
+            }
+        }
+        return String(result).lowercased()
     }
 }

@@ -5,6 +5,7 @@ import LayerRegistry
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Measure throughput, latency, load time and peak memory of a model.",
         discussion: """
         Without --input a valid random batch is made for every model input (token ids inside the \
@@ -50,6 +51,9 @@ struct Bench: ParsableCommand {
             var loads: [Double] = []
             var built: Model?
             for _ in 0..<5 {
+                // The previous load goes first: holding it while the next one packs its weights
+                // would put two models' weights in the peak RSS this command reports.
+                built = nil
                 let start = DispatchTime.now().uptimeNanoseconds
                 built = try model.load(weights: weights, required: true)
                 loads.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)

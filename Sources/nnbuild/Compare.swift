@@ -4,6 +4,7 @@ import LayerRegistry
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "compare",
         abstract: "Run a model and compare its output with expected values (e.g. Keras's predictions).",
         discussion: """
         Reports the max absolute and relative difference (|ours - expected| / (1 + |expected|)), the \

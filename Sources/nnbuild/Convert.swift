@@ -8,6 +8,7 @@ import LayerRegistry
 /// `nnbuild convert MODEL OUT_DIR`: a Keras model file as the spec and blob nnbuild maps at once.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "convert",
         abstract: "Write a .keras or .h5 model as model.json and weights.safetensors, for the fastest cold start.",
         discussion: """
         model.json is Keras's config, verbatim; weights.safetensors holds every weight as float32 keyed \

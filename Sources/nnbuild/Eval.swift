@@ -4,6 +4,7 @@ import LayerRegistry
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "eval",
         abstract: "Score a classifier on labelled inputs: accuracy, per-class precision/recall/F1, confusion matrix.",
         discussion: """
         The predicted class of a row is the argmax of the model's output (a single sigmoid output: \

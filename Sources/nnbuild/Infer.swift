@@ -4,6 +4,7 @@ import LayerRegistry
 
 struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "infer",
         abstract: "Run a model on a batch of inputs.",
         discussion: """
         Input: a .npy file (float32, float64, int32 or int64, C order; read a batch of rows at a \

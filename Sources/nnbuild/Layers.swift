@@ -3,6 +3,7 @@ import LayerRegistry
 
 struct Layers: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "layers",
         abstract: "List the registered layer types, or describe one: its config keys, defaults and weights."
     )
 

@@ -27,16 +27,14 @@ struct NNBuild: ParsableCommand {
         NNBUILD_KERNELS=avx2 or avx512 forces that kernel path (the default is the best this CPU supports).
         """,
         version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))",
+        // Each subcommand names itself (`commandName`): deriving the name from the type's name
+        // (ArgumentParser's default) costs every run about a millisecond of runtime type lookups.
         subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self, Convert.self] + serveSubcommands
     )
 
     /// Accepts `--plugin PATH` before the subcommand too (`nnbuild --plugin x.so infer ...`) by
     /// moving it after the subcommand's name, where every subcommand declares it.
     static func main() {
-        // Keep freed activation buffers in the heap instead of returning them to the kernel, so
-        // each layer's output reuses memory rather than page-faulting in fresh zeroed pages.
-        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 32 << 20)
-        _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 256 << 20)
         var arguments = Array(CommandLine.arguments.dropFirst())
         var leading: [String] = []
         while let first = arguments.first {
@@ -50,6 +48,9 @@ struct NNBuild: ParsableCommand {
             }
         }
         if !leading.isEmpty, !arguments.isEmpty { arguments.insert(contentsOf: leading, at: 1) } else { arguments = leading + arguments }
+        // Packed weights get their own mappings while a model loads; afterwards freed outputs
+        // stay in the heap for the next call's (see Allocator).
+        Allocator.start(oneArena: arguments.first != "serve")
         if let first = arguments.first, !first.hasPrefix("-") {
             checkSubcommand(first)
         }
@@ -94,8 +95,13 @@ struct ModelArguments: ParsableArguments {
     }
 
     /// Loads the spec and optional weights and builds the model with built-ins and plugins, under
-    /// the memory limit of `--max-memory` (which `predict` then uses too).
+    /// the memory limit of `--max-memory` (which `predict` then uses too), with the allocator
+    /// set for loading (`Allocator`).
     func load(weights: String?, required: Bool = false) throws -> Model {
+        try Allocator.loading { try loadModel(weights: weights, required: required) }
+    }
+
+    private func loadModel(weights: String?, required: Bool) throws -> Model {
         let registry = try plugins.registry()
         let description: ModelDescription
         let store: WeightStore?
@@ -132,7 +138,3 @@ enum Console {
 
     static var stderrIsTerminal: Bool { isatty(2) != 0 }
 }
-
-/// glibc's mallopt (malloc.h is not part of the Glibc module).
-@_silgen_name("mallopt")
-func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

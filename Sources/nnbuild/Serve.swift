@@ -9,6 +9,7 @@ import NNServe
 /// Serving's REST API until SIGTERM or SIGINT.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve models over HTTP with TF Serving's REST API.",
         discussion: """
         Endpoints: POST /v1/models/NAME[/versions/N]:predict (row format {"instances": [...]} or \
@@ -70,7 +71,9 @@ struct Serve: ParsableCommand {
                 guard seen.insert(name).inserted else {
                     throw NNError(.input, "--model \(argument)", "the name '\(name)' is given twice; each model needs its own name")
                 }
-                loaded.append(try ModelRepository.load(name: name, path: path, registry: registry, settings: runtime.applied(to: memory.settings)))
+                loaded.append(try Allocator.loading {
+                    try ModelRepository.load(name: name, path: path, registry: registry, settings: runtime.applied(to: memory.settings))
+                })
             }
         }
         var settings = ServeConfiguration()

@@ -3,6 +3,7 @@ import LayerRegistry
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check a model and print its summary; list every problem found.",
         discussion: "Exit code 0 when the model builds (with its weights, when given), 1 otherwise."
     )

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ModelSpec
 
@@ -90,5 +91,30 @@ final class ModelDescriptionTests: XCTestCase {
         XCTAssertEqual(DefaultNamer.snakeCase("GRU"), "gru")
         XCTAssertEqual(DefaultNamer.snakeCase("MaxPooling2D"), "max_pooling2d")
         XCTAssertEqual(DefaultNamer.snakeCase("LeakyReLU"), "leaky_re_lu")
+    }
+
+    /// The hand-written substitutions give what Keras's regular expressions give, on class names
+    /// and on random strings of capitals, lower-case letters, digits, symbols and non-ASCII.
+    func testSnakeCaseMatchesTheRegularExpressions() {
+        func regex(_ name: String) -> String {
+            var text = name.filter { $0.isLetter || $0.isNumber || $0 == "_" }
+            text = text.replacingOccurrences(of: "(.)([A-Z][a-z]+)", with: "$1_$2", options: .regularExpression)
+            text = text.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression)
+            return text.lowercased()
+        }
+        var names = ["Conv2D", "SimpleRNN", "ReLU", "PReLU", "GRUCell", "MultiHeadAttention", "ABCDef", "aB", "AbC", "a", "", "A",
+                     "Zz", "_A_b", "x-Y z", "ÉtéAbc", "e\u{301}Abc", "ÀBc", "日本Ab", "a1B2cD", "ConvLSTM2D", "TFOpLambda", "aAAa"]
+        let alphabet = Array("AZMaqz09_-. ÉéßΣσ日\u{301}")
+        var state: UInt64 = 12345
+        for _ in 0..<3000 {
+            var name = ""
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            for step in 0..<Int(state >> 60) {
+                name.append(alphabet[Int((state >> UInt64(4 * (step % 12))) % UInt64(alphabet.count))])
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+            }
+            names.append(name)
+        }
+        for name in names { XCTAssertEqual(DefaultNamer.snakeCase(name), regex(name), name) }
     }
 }
