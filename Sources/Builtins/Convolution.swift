@@ -156,7 +156,9 @@ public struct Conv2D: ConvolutionStore {
         let activation = try Activation.from(context)
         let kernel = try convolutionKernel(context, shape: settings.kernelSize + [channels / settings.groups, settings.filters])
         let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [settings.filters]) : nil
-        let winograd = WinogradKernel(kernel, geometry: geometry)
+        // The output's size where the input's is known (Winograd skips small outputs on AVX-512).
+        let knownOutput = inputSize[0] != nil && inputSize[1] != nil ? (height: rows.output, width: columns.output) : nil
+        let winograd = WinogradKernel(kernel, geometry: geometry, outputSize: knownOutput)
         return Conv2D(label: context.label, settings: settings, inputSize: inputSize, channels: channels, kernel: kernel,
                       packed: winograd != nil ? nil : PackedKernel(kernel, patch: geometry.patchSize, filters: settings.filters, groups: settings.groups),
                       winograd: winograd,

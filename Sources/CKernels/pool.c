@@ -21,8 +21,8 @@
 //   items wait for it: two threads ran cnn_cifar at batch 1 at 40-70% of one thread's speed. So
 //   the caller also watches its own share of the CPU across the jobs of a few milliseconds
 //   (its thread's CPU time against the time passed, read twice per window, less the time it
-//   chose to sleep waiting for a worker): below 85%, it is being preempted, and the pool backs
-//   off to the caller alone as for a stall.
+//   chose to sleep waiting for a worker): below 75% in two windows in a row, it is being
+//   preempted, and the pool backs off to the caller alone as for a stall.
 #include "CKernels.h"
 #include <pthread.h>
 #include <stdatomic.h>
@@ -78,8 +78,13 @@ static const double first_backoff_seconds = 16e-3, longest_backoff_seconds = 1.0
 static const double stall_memory_seconds = 2.0;
 // The caller's CPU share is measured over windows of jobs this long, restarted after a gap
 // between jobs longer than window_gap_seconds (the process was idle, not preempted).
-static const double window_seconds = 4e-3, window_gap_seconds = 1e-3, contended_share = 0.85;
+// Two windows in a row under contended_share: one alone happens on an idle machine too, when the
+// scheduler briefly puts the worker on the caller's core or the hypervisor takes the core for
+// a while (a quiet 2-core VM showed a few such windows a second, down to 20%).
+static const double window_seconds = 4e-3, window_gap_seconds = 1e-3, contended_share = 0.75;
+static const int contended_windows_needed = 2;
 static double window_start = -1, window_cpu, window_slept, last_job_end = -1e9;
+static int contended_windows;
 
 static inline void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -252,8 +257,13 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
     double end = seconds_now();
     if (window_start >= 0 && end - window_start >= window_seconds) {
         double awake = end - window_start - window_slept;
-        if (awake > 0 && (thread_seconds() - window_cpu) / awake < contended_share) back_off(end);
-        else window_start = -1;
+        int contended = awake > 0 && (thread_seconds() - window_cpu) / awake < contended_share;
+        contended_windows = contended ? contended_windows + 1 : 0;
+        window_start = -1;
+        if (contended_windows >= contended_windows_needed) {
+            contended_windows = 0;
+            back_off(end);
+        }
     }
     last_job_end = end;
     pthread_mutex_unlock(&pool_busy);

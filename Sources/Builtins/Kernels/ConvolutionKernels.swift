@@ -155,20 +155,22 @@ private struct PaddedInput: @unchecked Sendable {
 
 /// A 3×3 kernel at stride 1 transformed at load for Winograd F(2×2, 3×3) (`nnb_winograd_3x3`):
 /// 16 products per 2×2 output block and channel pair instead of 36. Made only where the AVX2
-/// kernels run and the AVX-512 ones do not, for kernels without dilation or groups and with at
-/// least 16 input channels and filters (below that the transforms cost more than the products
-/// save).
+/// kernels run, for kernels without dilation or groups and with at least 16 input channels and
+/// filters (below that the transforms cost more than the products save).
 ///
-/// On AVX-512 the implicit GEMM runs near the core's peak, and Winograd's transforms and short
-/// products ate its saving: on ResNet50's shapes (AMD EPYC Zen 4, one core, weights out of cache)
-/// 56×56×64→64 took 0.87 ms direct and 0.85 ms Winograd, 14×14×256→256 0.92 and 0.91, and
-/// 7×7×512→512 1.60 and 2.10 (its 16/9 larger weights stream from memory at batch 1). On AVX2
-/// Winograd keeps its lead: 1.86 against 0.99 ms and 2.00 against 1.33 ms on the first two.
+/// On the AVX-512 path, not for an output known to be under 8×8 (`outputSize`). There the implicit
+/// GEMM runs near the core's peak, and Winograd's gain depends on how many tiles share its
+/// 16/9-size weights (AMD EPYC Zen 4, both cores): ResNet50 at batch 16 ran 64.4 samples/s with
+/// it and 56.7 without, cnn_cifar at batch 64 18.6–20.1 and 16.5–18.2 thousand; but one 7×7×512
+/// image took 2.10 ms against the direct 1.60 (one core, weights out of cache), and ResNet50 at
+/// batch 1 ran 49–50 against 51–52. On AVX2 Winograd wins everywhere but at 7×7 (56×56×64: 0.99
+/// against 1.86 ms).
 package struct WinogradKernel: Sendable {
     let panels: [Float]
 
-    package init?(_ kernel: UnsafeBufferPointer<Float>, geometry g: ConvolutionGeometry) {
-        guard Gemm.useAVX2Kernels, Gemm.kernelPath < .avx512, let w = kernel.baseAddress, g.rows.size == 3, g.columns.size == 3, g.rows.stride == 1,
+    package init?(_ kernel: UnsafeBufferPointer<Float>, geometry g: ConvolutionGeometry, outputSize: (height: Int, width: Int)? = nil) {
+        if Gemm.kernelPath >= .avx512, let size = outputSize, min(size.height, size.width) < 8 { return nil }
+        guard Gemm.useAVX2Kernels, let w = kernel.baseAddress, g.rows.size == 3, g.columns.size == 3, g.rows.stride == 1,
               g.columns.stride == 1, g.rows.dilation == 1, g.columns.dilation == 1, g.groups == 1,
               g.channels >= 16, g.filters >= 16 else { return nil }
         let channels = g.channels, filters = g.filters
@@ -189,8 +191,8 @@ package struct WinogradKernel: Sendable {
 
     /// Packs a layer's weight as above; its mapped pages then leave memory (only the transformed
     /// copy is read from here on).
-    package init?(_ weight: Weight, geometry g: ConvolutionGeometry) {
-        self.init(weight.values, geometry: g)
+    package init?(_ weight: Weight, geometry g: ConvolutionGeometry, outputSize: (height: Int, width: Int)? = nil) {
+        self.init(weight.values, geometry: g, outputSize: outputSize)
         weight.storage.evict()
     }
 
