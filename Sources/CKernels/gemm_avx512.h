@@ -75,7 +75,8 @@ static inline patch_chunk nnb_patch_chunk(runs whole, long n, long done, long *l
 // did not keep up with 32 interleaved panel streams); the second, while the chunk is in L2, the
 // next chunk (`length` further on), so that the next chunk's first block finds it there. 0: none.
 static inline long nnb_prefetch_distance(long first, long block_rows, int last_chunk, long length) {
-    if (first == 0) return 64 * 16;
+    // (A short product, a Winograd block's k of 32 or 64 channels, has nothing 64 steps ahead.)
+    if (first == 0) return length > 128 ? 64 * 16 : 0;
     return first <= block_rows && !last_chunk ? length * 16 : 0;
 }
 

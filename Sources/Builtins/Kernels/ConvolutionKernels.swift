@@ -158,18 +158,21 @@ private struct PaddedInput: @unchecked Sendable {
 /// kernels run, for kernels without dilation or groups and with at least 16 input channels and
 /// filters (below that the transforms cost more than the products save).
 ///
-/// On the AVX-512 path, not for an output known to be under 8×8 (`outputSize`). There the implicit
-/// GEMM runs near the core's peak, and Winograd's gain depends on how many tiles share its
-/// 16/9-size weights (AMD EPYC Zen 4, both cores): ResNet50 at batch 16 ran 64.4 samples/s with
-/// it and 56.7 without, cnn_cifar at batch 64 18.6–20.1 and 16.5–18.2 thousand; but one 7×7×512
-/// image took 2.10 ms against the direct 1.60 (one core, weights out of cache), and ResNet50 at
-/// batch 1 ran 49–50 against 51–52. On AVX2 Winograd wins everywhere but at 7×7 (56×56×64: 0.99
-/// against 1.86 ms).
+/// On the AVX-512 path, not for an output known to be under 8×8 (`outputSize`) with a kernel of
+/// a million weights or more (`streamedWeightCount`, 4 MB: read from memory on every call at
+/// batch 1), where its 16/9-size weights cost more than it saves. One core of the AMD EPYC
+/// (Zen 4), weights out of cache, direct against Winograd: 7×7×512→512 0.96 against 1.35 ms;
+/// 14×14×256→256 0.89 and 0.89; 28×28×128→128 0.87 and 0.74; 56×56×64→64 0.86 and 0.67.
 package struct WinogradKernel: Sendable {
     let panels: [Float]
 
+    /// Weights from which a small output stays direct on AVX-512 (see above); cnn_cifar's 7×7
+    /// layer (74 K weights) ran its batch of 64 faster with Winograd, 1.30 against 1.55 ms.
+    static let streamedWeightCount = 1 << 20
+
     package init?(_ kernel: UnsafeBufferPointer<Float>, geometry g: ConvolutionGeometry, outputSize: (height: Int, width: Int)? = nil) {
-        if Gemm.kernelPath >= .avx512, let size = outputSize, min(size.height, size.width) < 8 { return nil }
+        if Gemm.kernelPath >= .avx512, let size = outputSize, min(size.height, size.width) < 8,
+           kernel.count >= Self.streamedWeightCount { return nil }
         guard Gemm.useAVX2Kernels, let w = kernel.baseAddress, g.rows.size == 3, g.columns.size == 3, g.rows.stride == 1,
               g.columns.stride == 1, g.rows.dilation == 1, g.columns.dilation == 1, g.groups == 1,
               g.channels >= 16, g.filters >= 16 else { return nil }
