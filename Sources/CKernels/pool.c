@@ -85,6 +85,9 @@ static const double window_seconds = 4e-3, window_gap_seconds = 1e-3, contended_
 static const int contended_windows_needed = 2;
 static double window_start = -1, window_cpu, window_slept, last_job_end = -1e9;
 static int contended_windows;
+// The thread whose CPU time the window reads: callers change (a server's request threads, Swift
+// tasks resuming on another thread), and a window is read on the thread that opened it.
+static pthread_t window_thread;
 
 static inline void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -214,10 +217,12 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
         return;
     }
     // A new window of jobs for the CPU share, unless one is open and this job follows closely.
-    if (window_start < 0 || start - last_job_end > window_gap_seconds) {
+    pthread_t self = pthread_self();
+    if (window_start < 0 || start - last_job_end > window_gap_seconds || !pthread_equal(self, window_thread)) {
         window_start = start;
         window_cpu = thread_seconds();
         window_slept = 0;
+        window_thread = self;
     }
     // Close the last job, write the new one's fields, then publish its generation with item 0.
     uint32_t generation = (uint32_t)(atomic_load(&claim) >> 32) + 2;
