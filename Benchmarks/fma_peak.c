@@ -22,29 +22,22 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_
     acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;                  \
     acc[6] = a6; acc[7] = a7; acc[8] = a8; acc[9] = a9; acc[10] = a10; acc[11] = a11;
 
-__attribute__((target("avx512f"))) static double avx512(long iterations) {
-    __m512 acc[CHAINS], x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_ps((float)c);
-    double start = now();
-    ROUND(__m512, _mm512_fmadd_ps)
-    double seconds = now() - start;
-    float sink = 0, lanes[16];
-    for (int c = 0; c < CHAINS; c++) { _mm512_storeu_ps(lanes, acc[c]); sink += lanes[0]; }
-    if (sink == 12345.0f) printf(" ");
-    return 2.0 * 16 * CHAINS * iterations / seconds / 1e9;
-}
-
-__attribute__((target("avx2,fma"))) static double avx2(long iterations) {
-    __m256 acc[CHAINS], x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-7f);
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c);
-    double start = now();
-    ROUND(__m256, _mm256_fmadd_ps)
-    double seconds = now() - start;
-    float sink = 0, lanes[8];
-    for (int c = 0; c < CHAINS; c++) { _mm256_storeu_ps(lanes, acc[c]); sink += lanes[0]; }
-    if (sink == 12345.0f) printf(" ");
-    return 2.0 * 8 * CHAINS * iterations / seconds / 1e9;
-}
+// One width's rate: CHAINS accumulators of type T (LANES floats), SET broadcasts, FMA fuses,
+// STORE writes one out so that the chains are not optimized away.
+#define PEAK(NAME, TARGET, T, LANES, SET, FMA, STORE)                                            \
+    __attribute__((target(TARGET))) static double NAME(long iterations) {                       \
+        T acc[CHAINS], x = SET(0.999f), y = SET(1e-7f);                                           \
+        for (int c = 0; c < CHAINS; c++) acc[c] = SET((float)c);                                   \
+        double start = now();                                                                      \
+        ROUND(T, FMA)                                                                              \
+        double seconds = now() - start;                                                            \
+        float sink = 0, lanes[LANES];                                                              \
+        for (int c = 0; c < CHAINS; c++) { STORE(lanes, acc[c]); sink += lanes[0]; }               \
+        if (sink == 12345.0f) printf(" ");                                                         \
+        return 2.0 * LANES * CHAINS * iterations / seconds / 1e9;                                  \
+    }
+PEAK(avx512, "avx512f", __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+PEAK(avx2, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
 
 int main(void) {
     __builtin_cpu_init();

@@ -210,6 +210,24 @@ AVX512 INLINE __m512 finish16(__m512 v, int activation) {
     return v;
 }
 
+// The store of a block of `pixels` pixels × `vectors` vectors of channels from j (the last vector
+// masked by masks[vectors − 1]): the folded scale and shift, then the activation.
+AVX512 INLINE void store16(const problem *p, __m512 (*acc)[2], const int pixels, const int vectors, long j,
+                           const __mmask16 masks[2], float *out) {
+    long width = p->width;
+    __m512 scale[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, shift[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int v = 0; v < vectors && p->scale; v++) {
+        scale[v] = _mm512_maskz_loadu_ps(masks[v], p->scale + j + 16 * v);
+        shift[v] = _mm512_maskz_loadu_ps(masks[v], p->shift + j + 16 * v);
+    }
+    for (int pixel = 0; pixel < pixels; pixel++)
+        for (int v = 0; v < vectors; v++) {
+            __m512 value = acc[pixel][v];
+            if (p->scale) value = _mm512_fmadd_ps(value, scale[v], shift[v]);
+            _mm512_mask_storeu_ps(out + pixel * width + j + 16 * v, masks[v], finish16(value, p->activation));
+        }
+}
+
 AVX512 INLINE void block16(const problem *p, const float *x, long row, long column, const int pixels, const int vectors,
                            long r0, long r1, long q0, long q1, long j, __mmask16 tail, const int unit, float *out) {
     long width = p->width, m = p->multiplier, c = p->channels;
@@ -237,17 +255,7 @@ AVX512 INLINE void block16(const problem *p, const float *x, long row, long colu
             }
         }
     }
-    __m512 scale[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, shift[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int v = 0; v < vectors && p->scale; v++) {
-        scale[v] = _mm512_maskz_loadu_ps(masks[v], p->scale + j + 16 * v);
-        shift[v] = _mm512_maskz_loadu_ps(masks[v], p->shift + j + 16 * v);
-    }
-    for (int pixel = 0; pixel < pixels; pixel++)
-        for (int v = 0; v < vectors; v++) {
-            __m512 value = acc[pixel][v];
-            if (p->scale) value = _mm512_fmadd_ps(value, scale[v], shift[v]);
-            _mm512_mask_storeu_ps(out + pixel * width + j + 16 * v, masks[v], finish16(value, p->activation));
-        }
+    store16(p, acc, pixels, vectors, j, masks, out);
 }
 
 // PIXELS interior pixels of one output row (every tap inside the input) × VECTORS vectors of
@@ -283,18 +291,7 @@ AVX512 INLINE void slide16(const problem *p, const float *x, long row, long colu
             }
         }
     }
-    __m512 scale[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, shift[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    UNROLL for (int v = 0; v < VECTORS; v++)
-        if (p->scale) {
-            scale[v] = _mm512_maskz_loadu_ps(masks[v], p->scale + j + 16 * v);
-            shift[v] = _mm512_maskz_loadu_ps(masks[v], p->shift + j + 16 * v);
-        }
-    UNROLL for (int pixel = 0; pixel < PIXELS; pixel++)
-        UNROLL for (int v = 0; v < VECTORS; v++) {
-            __m512 value = acc[pixel][v];
-            if (p->scale) value = _mm512_fmadd_ps(value, scale[v], shift[v]);
-            _mm512_mask_storeu_ps(out + pixel * width + j + 16 * v, masks[v], finish16(value, p->activation));
-        }
+    store16(p, acc, PIXELS, VECTORS, j, masks, out);
 }
 
 // Whether slide16 computes this problem's 8-pixel groups: a 3-wide window, undilated, at stride

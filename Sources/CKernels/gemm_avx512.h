@@ -80,18 +80,6 @@ static inline long nnb_prefetch_distance(long first, long block_rows, int last_c
     return first <= block_rows && !last_chunk ? length * 16 : 0;
 }
 
-// `post` for the block of results at row `row`, column `column` of the call's (NULL stays NULL).
-static inline nnb_epilogue nnb_epilogue_at(const nnb_epilogue *post, long row, long column) {
-    nnb_epilogue shifted = {0, 0, 0, 0, 0, NNB_ACTIVATION_LINEAR};
-    if (!post) return shifted;
-    shifted = *post;
-    if (shifted.bias) shifted.bias += column;
-    if (shifted.scale) shifted.scale += column;
-    if (shifted.shift) shifted.shift += column;
-    if (shifted.addend) shifted.addend += row * shifted.addend_stride + column;
-    return shifted;
-}
-
 // Whether `post` changes anything (a block without one is stored as summed).
 static inline int nnb_epilogue_acts(const nnb_epilogue *post) {
     return post->bias || post->scale || post->addend || post->activation != NNB_ACTIVATION_LINEAR;

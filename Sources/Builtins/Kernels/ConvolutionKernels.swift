@@ -230,10 +230,7 @@ package struct WinogradKernel: Sendable {
                     }
                     // The bias (and a ReLU when nothing else follows) in the kernel, the rest by
                     // `finish` on blocks of about 128 KB of output (4 pixels a tile), in cache.
-                    let relu = activation == .relu && epilogue.isEmpty
-                    let rest: Activation = relu ? .linear : activation
-                    let plain = nnb_epilogue(bias: shared.bias, scale: nil, shift: nil, addend: nil, addend_stride: 0,
-                                             activation: Int32(relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR))
+                    let (plain, rest) = epilogue.storeOnly(bias: shared.bias, activation: activation)
                     let block = max(1, (1 << 13) / g.filters)
                     var first = part.rows.lowerBound
                     while first < part.rows.upperBound {
@@ -301,10 +298,7 @@ private func convolveImplicit(_ part: ProductPart, _ input: PaddedInput, _ packe
             for group in 0..<g.groups { product(range.lowerBound, range.count, group: group, kernelEpilogue) }
             return
         }
-        let relu = activation == .relu && epilogue.isEmpty
-        let rest: Activation = relu ? .linear : activation
-        let plain = nnb_epilogue(bias: bias, scale: nil, shift: nil, addend: nil, addend_stride: 0,
-                                 activation: Int32(relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR))
+        let (plain, rest) = epilogue.storeOnly(bias: bias, activation: activation)
         // Blocks of about 128 KB of output when work follows, so that it finds them in cache.
         let block = rest == .linear && epilogue.isEmpty ? range.count : max(1, (1 << 15) / g.filters)
         var first = range.lowerBound

@@ -171,14 +171,21 @@ extension OutputEpilogue {
     }
 }
 
+extension OutputEpilogue {
+    /// Where `withKernelForm` gives nil: what the kernel's store still does (the bias, and a ReLU
+    /// when nothing else follows it), and the activation `finish` applies after this epilogue.
+    package func storeOnly(bias: UnsafePointer<Float>?, activation: Activation) -> (post: nnb_epilogue, rest: Activation) {
+        let relu = activation == .relu && isEmpty
+        return (nnb_epilogue(bias: bias, scale: nil, shift: nil, addend: nil, addend_stride: 0,
+                             activation: Int32(relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR)),
+                relu ? .linear : activation)
+    }
+}
+
 extension nnb_epilogue {
-    /// This epilogue for the results from row `row` and column `column` of its product on.
+    /// This epilogue for the results from row `row` and column `column` of its product on
+    /// (`nnb_epilogue_at`, which the kernels use too).
     package func at(row: Int, column: Int) -> nnb_epilogue {
-        var shifted = self
-        shifted.bias = bias.map { $0 + column }
-        shifted.scale = scale.map { $0 + column }
-        shifted.shift = shift.map { $0 + column }
-        shifted.addend = addend.map { $0 + row * addend_stride + column }
-        return shifted
+        withUnsafePointer(to: self) { nnb_epilogue_at($0, row, column) }
     }
 }

@@ -84,6 +84,18 @@ typedef struct {
     int activation;
 } nnb_epilogue;
 
+/// `post` for the results from row `row` and column `column` of its product on (NULL: nothing).
+static inline nnb_epilogue nnb_epilogue_at(const nnb_epilogue *post, long row, long column) {
+    nnb_epilogue shifted = {0, 0, 0, 0, 0, NNB_ACTIVATION_LINEAR};
+    if (!post) return shifted;
+    shifted = *post;
+    if (shifted.bias) shifted.bias += column;
+    if (shifted.scale) shifted.scale += column;
+    if (shifted.shift) shifted.shift += column;
+    if (shifted.addend) shifted.addend += row * shifted.addend_stride + column;
+    return shifted;
+}
+
 /// A convolution as an implicit GEMM: no im2col copy, each output pixel's patch is read where it
 /// lies in the input. c[count × n] (row stride ldc) = output pixels first..<first+count (flat over
 /// image, output row, output column) of x convolved with a kernel packed by nnb_pack_panels
