@@ -142,11 +142,13 @@ extension Model {
         var settings = settings ?? self.settings
         settings.threads = max(threads, 1)
         let rows = input.batch
-        let rowElements = rows > 1 ? largestValueElements([[1] + input.shape.dropFirst()]) : 0
+        guard rows > 1 else { return try predict(input, settings: settings) }
+        try requireSingleInputOutput()
+        // One walk checks the whole batch's memory (the slices run at once) and gives its largest
+        // value, of which a row holds a batch's share.
+        let rowElements = try planMemory([input.shape], settings) / rows
         let slices = Model.sliceCount(rows: rows, threads: settings.threads, rowElements: rowElements)
         guard slices > 1 else { return try predict(input, settings: settings) }
-        try requireSingleInputOutput()
-        try planMemory([input.shape], settings)
         var sliceSettings = settings
         sliceSettings.threads = 1
         let rowSize = input.sampleSize

@@ -350,19 +350,24 @@ public struct Model: Sendable {
     }
 
     /// Fails when any step would allocate more than the memory limit on inputs of shapes
-    /// `shapes` (batch axis first, one per model input), before anything runs.
-    public func planMemory(_ shapes: [[Int]], _ settings: ExecutionSettings?) throws {
+    /// `shapes` (batch axis first, one per model input), before anything runs. Returns the
+    /// elements of the largest value on those inputs (`largestValueElements`), from the same walk.
+    @discardableResult
+    public func planMemory(_ shapes: [[Int]], _ settings: ExecutionSettings?) throws -> Int {
         let limit = (settings ?? self.settings).memoryLimit
-        try plannedShapes(shapes) { step, shapes in
+        return Self.largest(try plannedShapes(shapes) { step, shapes in
             try step.layer.checkMemory(inputs: shapes, limit: limit, label: nodes[step.nodes[0]].label, location: "input", kind: .input)
-        }
+        })
     }
 
     /// The elements of the largest value (a step's output) on inputs of shapes `shapes`, as the
     /// steps plan them (no kernel runs): how much one batch row makes a model move between layers.
     public func largestValueElements(_ shapes: [[Int]]) -> Int {
-        let planned = plannedShapes(shapes) { _, _ in }
-        return planned.compactMap { $0.map { ShapeMath.saturatingProduct($0) } }.max() ?? 0
+        Self.largest(plannedShapes(shapes) { _, _ in })
+    }
+
+    private static func largest(_ planned: [[Int]?]) -> Int {
+        planned.compactMap { $0.map { ShapeMath.saturatingProduct($0) } }.max() ?? 0
     }
 
     /// Every value's shape as the steps plan it on inputs of shapes `shapes` (batch axis first,
