@@ -122,6 +122,10 @@ final class ShapeLimitTests: XCTestCase {
         }
         // The settings given to predict win over the model's.
         XCTAssertEqual(try model.predict(large, settings: ExecutionSettings(memoryLimit: 4 << 20)).shape, [32, 1024, 16])
+        // A walk that passed is remembered for its shapes and limit only: under the model's own
+        // limit the same batch is still refused, and the small batch still runs.
+        XCTAssertThrowsError(try model.predict(large))
+        XCTAssertEqual(try model.predict(small).shape, [2, 1024, 16])
         XCTAssertThrowsError(try Model.build(description, registry: .withBuiltins(), settings: ExecutionSettings(memoryLimit: 32 << 10))) { error in
             XCTAssertTrue("\(error)".contains("one sample would need 64.1 KiB"), "\(error)")
         }
