@@ -95,6 +95,14 @@ void nnb_sgemm_portable(const float *a, long lda, const float *b, long ldb, floa
 }
 #pragma clang fp contract(on)
 
+// One output row of a max pooling: window j starts column_offsets[j] floats past `row` and spans
+// column_counts[j] cells of `channels` floats (nnb_max_window on each, on this machine's path).
+void nnb_max_pool_row(const float *row, long rows, long row_step, const long *column_offsets, const long *column_counts,
+                      long out_columns, long channels, float *out) {
+    for (long j = 0; j < out_columns; j++)
+        nnb_max_window(row + column_offsets[j], rows, row_step, column_counts[j], channels, channels, out + j * channels);
+}
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 

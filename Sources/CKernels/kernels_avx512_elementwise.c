@@ -235,6 +235,17 @@ AVX512 void nnb_max_window_avx512(const float *corner, long rows, long row_step,
         _mm512_storeu_ps(out + c + 32, b2);
         _mm512_storeu_ps(out + c + 48, b3);
     }
+    for (; c + 32 <= channels; c += 32) {
+        __m512 b0 = lowest, b1 = lowest;
+        for (long r = 0; r < rows; r++)
+            for (long q = 0; q < columns; q++) {
+                const float *cell = corner + r * row_step + q * column_step + c;
+                b0 = _mm512_max_ps(_mm512_loadu_ps(cell), b0);
+                b1 = _mm512_max_ps(_mm512_loadu_ps(cell + 16), b1);
+            }
+        _mm512_storeu_ps(out + c, b0);
+        _mm512_storeu_ps(out + c + 16, b1);
+    }
     for (; c < channels; c += 16) {
         long n = channels - c;
         __m512 best = lowest;

@@ -100,12 +100,13 @@ final class PoolingTests: XCTestCase {
 
     // MARK: - Errors
 
-    /// The 8-lane max-pooling kernel (where AVX2 runs) against a direct loop, on channel counts
-    /// below, at and past a multiple of 8, with padding, strides and NaN cells.
+    /// The max-pooling kernels (8 lanes on AVX2; 64, 32 and 16 on AVX-512) against a direct loop,
+    /// on channel counts below, at and past each of those widths, with padding, strides and NaN
+    /// cells.
     func testMaxPoolingMatchesADirectLoopOnRandomShapes() {
         var random = SplitMix(seed: 3)
-        for trial in 0..<60 {
-            let channels = Int.random(in: 1...19, using: &random), batch = Int.random(in: 1...2, using: &random)
+        for trial in 0..<80 {
+            let channels = trial % 2 == 0 ? Int.random(in: 1...19, using: &random) : Int.random(in: 20...100, using: &random), batch = Int.random(in: 1...2, using: &random)
             let height = Int.random(in: 1...7, using: &random), width = Int.random(in: 1...7, using: &random)
             let size = Int.random(in: 1...3, using: &random), stride = Int.random(in: 1...3, using: &random)
             let padding: WindowPadding = Bool.random(using: &random) ? .same : .valid
@@ -136,6 +137,27 @@ final class PoolingTests: XCTestCase {
                 }
             }
             XCTAssertEqual(got, want, "trial \(trial): \(g)")
+        }
+    }
+
+    /// A pooling large enough to split its output rows across two threads gives the same bits as
+    /// on one.
+    func testALargeMaxPoolingGivesTheSameBitsOnTwoThreads() throws {
+        let model = try HandBuilt.model(input: [96, 96, 64], layers: [
+            #"{"class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": 3, "strides": 2, "padding": "same"}}"#])
+        var random = SplitMix(seed: 11)
+        let x = Tensor(shape: [1, 96, 96, 64], data: random.floats(96 * 96 * 64))
+        let one = try model.predict(x, threads: 1), two = try model.predict(x, threads: 2)
+        XCTAssertEqual(one.shape, [1, 48, 48, 64])
+        XCTAssertEqual(one.data, two.data)
+        // The first output cell is the max of rows and columns 0...2 ("same" pads 96 by one
+        // cell after the last row and column, none before).
+        for channel in [0, 17, 63] {
+            var best = -Float.infinity
+            for r in 0..<3 {
+                for c in 0..<3 { best = max(best, x.data[(r * 96 + c) * 64 + channel]) }
+            }
+            XCTAssertEqual(one.data[channel], best)
         }
     }
 

@@ -1,4 +1,5 @@
 import CKernels
+import LayerRegistry
 
 /// The shape of a pooling, channels last, over up to three spatial axes (depth, rows, columns).
 /// A 2-D pooling has a depth of one; a 1-D pooling also a height of one.
@@ -42,6 +43,10 @@ package func averagePool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into
 private func pool3D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
                     geometry g: PoolingGeometry, average: Bool) {
     guard let x = input.baseAddress, let y = output.baseAddress else { return }
+    if !average, Gemm.useAVX2Kernels, g.depth.size == 1 {
+        maxPoolRows(x, batch: batch, into: y, geometry: g)
+        return
+    }
     let channels = g.channels, width = g.columns.input, height = g.rows.input
     var out = y
     for image in 0..<batch {
@@ -88,6 +93,53 @@ private func pool3D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output
             }
         }
     }
+}
+
+/// Max pooling without a depth window on the AVX2 or AVX-512 kernels: each output row is one
+/// `nnb_max_pool_row` call over windows laid out once per call (a call per window, with its taps
+/// worked out in Swift, took 5 µs for cnn_cifar's 32×32×32 pooling), the rows split across the
+/// threads allowed when the work reaches `Gemm.threadedWork`. Each output is computed alone, so
+/// the split changes no bit.
+private func maxPoolRows(_ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, geometry g: PoolingGeometry) {
+    let channels = g.channels, width = g.columns.input, height = g.rows.input
+    let outColumns = g.columns.output, outRows = g.rows.output
+    var offsets: [Int] = [], counts: [Int] = []
+    offsets.reserveCapacity(outColumns)
+    counts.reserveCapacity(outColumns)
+    for column in 0..<outColumns {
+        let (start, first, end) = g.columns.taps(at: column)
+        offsets.append((start + first) * channels)
+        counts.append(end - first)
+    }
+    let rowsTotal = batch * g.depth.output * outRows
+    let work = ShapeMath.saturatingProduct([rowsTotal, outColumns, g.rows.size, g.columns.size, channels])
+    let shared = UncheckedPool(x: x, y: y)
+    offsets.withUnsafeBufferPointer { offsets in
+        counts.withUnsafeBufferPointer { counts in
+            let windows = UncheckedWindows(offsets: offsets.baseAddress!, counts: counts.baseAddress!)
+            runInParts(rowsTotal, work: work) { range in
+                for index in range {
+                    let outRow = index % outRows, plane = index / outRows
+                    let slice = plane % g.depth.output, image = plane / g.depth.output
+                    let (rowStart, rowFirst, rowEnd) = g.rows.taps(at: outRow)
+                    let (sliceStart, _, _) = g.depth.taps(at: slice)
+                    let corner = shared.x + image * g.inputCount + ((sliceStart * height + rowStart + rowFirst) * width) * channels
+                    nnb_max_pool_row(corner, rowEnd - rowFirst, width * channels, windows.offsets, windows.counts,
+                                     outColumns, channels, shared.y + index * outColumns * channels)
+                }
+            }
+        }
+    }
+}
+
+/// The input and output every row part of one pooling shares, each part writing its own rows.
+private struct UncheckedPool: @unchecked Sendable {
+    let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+}
+
+/// The windows of one output row, shared by the parts.
+private struct UncheckedWindows: @unchecked Sendable {
+    let offsets: UnsafePointer<Int>, counts: UnsafePointer<Int>
 }
 
 /// Mean over all steps of each sample, or over the steps `mask` marks as real when given (a row

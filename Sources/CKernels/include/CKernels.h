@@ -122,6 +122,12 @@ long nnb_gemm_block_rows(void);
 /// empty window gives −∞. Requires nnb_has_avx2_fma().
 void nnb_max_window(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out);
 
+/// One output row of a max pooling: out[j·channels + c] = nnb_max_window over `rows` rows (row_step
+/// apart) and column_counts[j] cells (channels apart) from row + column_offsets[j], for each of
+/// the out_columns windows. Requires nnb_has_avx2_fma().
+void nnb_max_pool_row(const float *row, long rows, long row_step, const long *column_offsets, const long *column_counts,
+                      long out_columns, long channels, float *out);
+
 /// Winograd F(2×2, 3×3), for 3×3 convolutions at stride 1 with at least a few channels.
 /// nnb_winograd_kernel transforms a kernel [3][3][channels][filters] into 16 matrices
 /// [16][channels][filters] (U = G g Gᵀ, computed in double); the caller packs each with
