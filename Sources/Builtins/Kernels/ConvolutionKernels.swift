@@ -76,7 +76,7 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
                         into output: UnsafeMutableBufferPointer<Float>,
                         geometry g: ConvolutionGeometry, activation: Activation = .linear, epilogue: OutputEpilogue = .none,
                         packed: PackedKernel? = nil, winograd: WinogradKernel? = nil, columnLimit: Int = convolutionColumnLimit,
-                        splitWork: Int = Gemm.threadedWork) {
+                        splitWork: Int = convolutionThreadedWork) {
     guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
     if let winograd {
         winograd.convolve(x, batch: batch, bias?.baseAddress, into: y, geometry: g, activation: activation, epilogue: epilogue, splitWork: splitWork)
@@ -106,6 +106,13 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
         }
     }
 }
+
+/// Below this many multiply-adds a convolution runs on one thread: a quarter of a product's
+/// `Gemm.threadedWork`, since its parts are whole register blocks of one long loop each (on the
+/// AMD EPYC, cnn_cifar's first layer, 0.9 M multiply-adds, went from 10 to 7 µs on two threads),
+/// where lowering the threshold for every product made the Transformer's small attention
+/// products 14% slower at batch 1.
+let convolutionThreadedWork = Gemm.threadedWork / 4
 
 /// The pointers every slice of one convolution reads (and writes, each its own output rows).
 private struct UncheckedPointers: @unchecked Sendable {
