@@ -54,6 +54,33 @@ func runInParts(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork, _ b
     _ = runConcurrently(parts) { part in body(bounds[part]..<bounds[part + 1]) }
 }
 
+/// For step in 0..<steps: `part(step, p)` for every p in 0..<parts, then `end(step)` on this
+/// thread, each step's parts after the previous step's end (`nnb_parallel_steps`): a recurrence's
+/// steps, cut by units across the threads allowed, with one worker joining for the whole
+/// sequence rather than a job per step. Alone (one thread allowed, the pool busy or backing
+/// off) the parts run in order on this thread. Returns how many parts a worker ran.
+@discardableResult
+package func runSteps(_ steps: Int, parts: Int, _ part: (Int, Int) -> Void, end: (Int) -> Void) -> Int {
+    withoutActuallyEscaping(part) { part in
+        withoutActuallyEscaping(end) { end in
+            var bodies = StepBodies(part: part, end: end)
+            return withUnsafeMutablePointer(to: &bodies) { pointer in
+                nnb_parallel_steps(steps, parts, Gemm.allowedThreads, { context, step, part in
+                    context!.assumingMemoryBound(to: StepBodies.self).pointee.part(step, part)
+                }, { context, step in
+                    context!.assumingMemoryBound(to: StepBodies.self).pointee.end(step)
+                }, pointer)
+            }
+        }
+    }
+}
+
+/// What `runSteps` hands the pool: the parts (run on any thread) and the end of each step.
+private struct StepBodies {
+    let part: (Int, Int) -> Void
+    let end: (Int) -> Void
+}
+
 /// A part of a product's output: some of its rows (output pixels, Winograd tiles, batch rows)
 /// times some of its columns (filters).
 struct ProductPart: Sendable {

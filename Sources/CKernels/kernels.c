@@ -619,25 +619,27 @@ AVX2 static inline void store8(float *p, __m256 v, long count) {
     else _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), v);
 }
 
-AVX2 void nnb_gru_gates(float *x, const float *r, float *h, long units) {
-    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gru_gates_avx512(x, r, h, units); return; }
+AVX2 void nnb_gru_gates_range(float *x, const float *r, const float *h_in, float *h_out, long stride, long count) {
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_gru_gates_avx512(x, r, h_in, h_out, stride, count); return; }
     // Two passes, as the LSTM's: z and ĥ (stored over x's z and h thirds), then h'. The last,
     // partial group runs the same code on masked loads (zeros in the unused lanes).
-    for (long u = 0; u < units; u += 8) {
-        long n = units - u;
+    for (long u = 0; u < count; u += 8) {
+        long n = count - u;
         __m256 z = sigmoid8(_mm256_add_ps(load8(x + u, n), load8(r + u, n)));
-        __m256 reset = sigmoid8(_mm256_add_ps(load8(x + units + u, n), load8(r + units + u, n)));
-        __m256 candidate = tanh8(_mm256_fmadd_ps(reset, load8(r + 2 * units + u, n), load8(x + 2 * units + u, n)));
+        __m256 reset = sigmoid8(_mm256_add_ps(load8(x + stride + u, n), load8(r + stride + u, n)));
+        __m256 candidate = tanh8(_mm256_fmadd_ps(reset, load8(r + 2 * stride + u, n), load8(x + 2 * stride + u, n)));
         store8(x + u, z, n);
-        store8(x + 2 * units + u, candidate, n);
+        store8(x + 2 * stride + u, candidate, n);
     }
-    for (long u = 0; u < units; u += 8) {
-        long n = units - u;
-        __m256 z = load8(x + u, n), candidate = load8(x + 2 * units + u, n);
+    for (long u = 0; u < count; u += 8) {
+        long n = count - u;
+        __m256 z = load8(x + u, n), candidate = load8(x + 2 * stride + u, n);
         // z·h + (1 − z)·ĥ = ĥ + z·(h − ĥ): one FMA, and h' = h exactly when z = 1.
-        store8(h + u, _mm256_fmadd_ps(z, _mm256_sub_ps(load8(h + u, n), candidate), candidate), n);
+        store8(h_out + u, _mm256_fmadd_ps(z, _mm256_sub_ps(load8(h_in + u, n), candidate), candidate), n);
     }
 }
+
+AVX2 void nnb_gru_gates(float *x, const float *r, float *h, long units) { nnb_gru_gates_range(x, r, h, h, units, units); }
 
 // erfc(z) for z ≥ 0 (or NaN), Numerical Recipes' erfcc (Press et al., 2nd ed., 6.2): t = 1/(1 + z/2),
 // erfc = t·exp(−z² + P(t)) with a degree-9 Chebyshev-fitted P; relative error under 1.2e-7 for every
@@ -818,15 +820,16 @@ void nnb_gelu(float *x, long count) {
 void nnb_softmax(float *x, long rows, long length, int log) {
     for (long row = 0; row < rows; row++, x += length) nnb_softmax_row_exact(x, length, log);
 }
-void nnb_gru_gates(float *x, const float *r, float *h, long units) {
-    for (long u = 0; u < units; u++) {
-        float z = 1.0f / (1.0f + expf(-(x[u] + r[u]))), reset = 1.0f / (1.0f + expf(-(x[units + u] + r[units + u])));
-        float candidate = tanhf(fmaf(reset, r[2 * units + u], x[2 * units + u]));
+void nnb_gru_gates_range(float *x, const float *r, const float *h_in, float *h_out, long stride, long count) {
+    for (long u = 0; u < count; u++) {
+        float z = 1.0f / (1.0f + expf(-(x[u] + r[u]))), reset = 1.0f / (1.0f + expf(-(x[stride + u] + r[stride + u])));
+        float candidate = tanhf(fmaf(reset, r[2 * stride + u], x[2 * stride + u]));
         x[u] = z;
-        x[2 * units + u] = candidate;
-        h[u] = fmaf(z, h[u] - candidate, candidate);
+        x[2 * stride + u] = candidate;
+        h_out[u] = fmaf(z, h_in[u] - candidate, candidate);
     }
 }
+void nnb_gru_gates(float *x, const float *r, float *h, long units) { nnb_gru_gates_range(x, r, h, h, units, units); }
 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
     for (long u = 0; u < units; u++) {
         float i = 1.0f / (1.0f + expf(-z[u])), f = 1.0f / (1.0f + expf(-z[units + u]));

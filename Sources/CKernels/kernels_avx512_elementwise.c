@@ -109,22 +109,22 @@ AVX512 void nnb_lstm_gates_avx512(float *z, float *c, float *h, long units) {
     }
 }
 
-AVX512 void nnb_gru_gates_avx512(float *x, const float *r, float *h, long units) {
+AVX512 void nnb_gru_gates_avx512(float *x, const float *r, const float *h_in, float *h_out, long stride, long count) {
     // Two passes, as the AVX2 kernel: the update gate z and the candidate ĥ (stored over x's z
     // and h thirds), then h' = z·h + (1 − z)·ĥ.
-    for (long u = 0; u < units; u += 16) {
-        long n = units - u;
+    for (long u = 0; u < count; u += 16) {
+        long n = count - u;
         __m512 z = sigmoid16(_mm512_add_ps(load16(x + u, n), load16(r + u, n)));
-        __m512 reset = sigmoid16(_mm512_add_ps(load16(x + units + u, n), load16(r + units + u, n)));
-        __m512 candidate = tanh16(_mm512_fmadd_ps(reset, load16(r + 2 * units + u, n), load16(x + 2 * units + u, n)));
+        __m512 reset = sigmoid16(_mm512_add_ps(load16(x + stride + u, n), load16(r + stride + u, n)));
+        __m512 candidate = tanh16(_mm512_fmadd_ps(reset, load16(r + 2 * stride + u, n), load16(x + 2 * stride + u, n)));
         store16(x + u, z, n);
-        store16(x + 2 * units + u, candidate, n);
+        store16(x + 2 * stride + u, candidate, n);
     }
-    for (long u = 0; u < units; u += 16) {
-        long n = units - u;
-        __m512 z = load16(x + u, n), candidate = load16(x + 2 * units + u, n);
+    for (long u = 0; u < count; u += 16) {
+        long n = count - u;
+        __m512 z = load16(x + u, n), candidate = load16(x + 2 * stride + u, n);
         // z·h + (1 − z)·ĥ = ĥ + z·(h − ĥ): one FMA, and h' = h exactly when z = 1.
-        store16(h + u, _mm512_fmadd_ps(z, _mm512_sub_ps(load16(h + u, n), candidate), candidate), n);
+        store16(h_out + u, _mm512_fmadd_ps(z, _mm512_sub_ps(load16(h_in + u, n), candidate), candidate), n);
     }
 }
 

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 // The job in progress. `claim` holds the job's generation (high 32 bits) and its next unstarted
@@ -222,23 +223,10 @@ long nnb_pool_threads(void) {
     return worker_count + 1;
 }
 
-void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
-    pthread_once(&pool_once, start_pool);
-    long participants = threads;
-    if (participants > worker_count + 1) participants = worker_count + 1;
-    if (participants > count) participants = count;
-    if (participants <= 1 || count >= 0xffffffffL || pthread_mutex_trylock(&pool_busy) != 0) {
-        for (long index = 0; index < count; index++) task(context, index);
-        return;
-    }
-    double start = seconds_now();
-    if (start < serial_until) {
-        // A recent stall: the workers are not reliably there. Run on the caller alone.
-        for (long index = 0; index < count; index++) task(context, index);
-        pthread_mutex_unlock(&pool_busy);
-        return;
-    }
-    // A new window of jobs for the CPU share, unless one is open and this job follows closely.
+// Opens the CPU-share window of a job starting at `start` (unless one is open and this job
+// follows closely) and publishes the job: the last one closed, the new one's fields written,
+// then its generation with item 0. Returns the generation. Called holding pool_busy.
+static uint32_t publish_job(double start, long count, long participants, nnb_task task, void *context) {
     pthread_t self = pthread_self();
     if (window_start < 0 || start - last_job_end > window_gap_seconds || !pthread_equal(self, window_thread)) {
         window_start = start;
@@ -246,7 +234,6 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
         window_slept = 0;
         window_thread = self;
     }
-    // Close the last job, write the new one's fields, then publish its generation with item 0.
     uint32_t generation = (uint32_t)(atomic_load(&claim) >> 32) + 2;
     atomic_store(&claim, ((uint64_t)(generation - 1) << 32) | 0xffffffffu);
     atomic_store(&job_task, task);
@@ -261,11 +248,16 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
         pthread_cond_broadcast(&wake);
         pthread_mutex_unlock(&sleep_lock);
     }
-    take_items(generation);
+    return generation;
+}
+
+// Waits out a job's items that workers still run (every item is taken), then closes the CPU-share
+// window if it is due, and releases pool_busy. `own_end` is when the caller's own share ended;
+// a wait much longer than the caller's own share (since `start`) is a stall.
+static void finish_job(double start, double own_end, long count) {
     if (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
-        // Every item is taken; wait only for those a worker is still running: spin about an
-        // item's time, then sleep, leaving this core to a worker the scheduler has put off.
-        double own_end = seconds_now();
+        // Spin about an item's time, then sleep, leaving this core to a worker the scheduler has
+        // put off.
         long spins = 0;
         while (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
             relax();
@@ -294,4 +286,136 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
     }
     last_job_end = end;
     pthread_mutex_unlock(&pool_busy);
+}
+
+// Takes pool_busy for a job of `count` items on up to `threads` threads; returns the threads
+// that will take part, or 1 (pool_busy not held) when the caller should run alone: one thread
+// asked for or worth having, another job running, or the pool backing off.
+static long begin_job(long count, long threads, double *start) {
+    pthread_once(&pool_once, start_pool);
+    long participants = threads;
+    if (participants > worker_count + 1) participants = worker_count + 1;
+    if (participants > count) participants = count;
+    if (participants <= 1 || count >= 0xffffffffL || pthread_mutex_trylock(&pool_busy) != 0) return 1;
+    *start = seconds_now();
+    if (*start < serial_until) {
+        // A recent stall: the workers are not reliably there.
+        pthread_mutex_unlock(&pool_busy);
+        return 1;
+    }
+    return participants;
+}
+
+void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
+    double start = 0;
+    long participants = begin_job(count, threads, &start);
+    if (participants <= 1) {
+        for (long index = 0; index < count; index++) task(context, index);
+        return;
+    }
+    uint32_t generation = publish_job(start, count, participants, task, context);
+    take_items(generation);
+    finish_job(start, seconds_now(), count);
+}
+
+// The rounds of nnb_parallel_steps. `round_word` holds the round's id (high 32 bits, counting up
+// across calls, so that a part claimed with a stale word fails its compare-and-swap) and its
+// next unclaimed part; `round_done` counts the parts of the round that have finished. A follower
+// (a worker that joined) claims parts while `team_open` is set, then leaves.
+// Each on its own cache line: the follower spins reading round_word while the caller's and its
+// own increments of round_done would otherwise take the line away from it.
+static _Alignas(64) _Atomic uint64_t round_word;
+static _Alignas(64) _Atomic long round_done;
+static _Alignas(64) _Atomic int team_open;
+static _Atomic long team_followed;  // parts the follower ran
+static uint32_t round_counter;
+static nnb_step_task team_task;
+static void *team_context;
+static long team_parts;
+
+// Claims and runs parts of the round `round_id` (step `step`) until none is left unclaimed.
+static void run_round_parts(uint32_t round_id, long step, int follower) {
+    for (;;) {
+        uint64_t word = atomic_load(&round_word);
+        long part = (long)(word & 0xffffffffu);
+        if ((uint32_t)(word >> 32) != round_id || part >= team_parts) return;
+        if (!atomic_compare_exchange_weak(&round_word, &word, word + 1)) continue;
+        team_task(team_context, step, part);
+        atomic_fetch_add(&round_done, 1);
+        if (follower) atomic_fetch_add_explicit(&team_followed, 1, memory_order_relaxed);
+    }
+}
+
+// The follower: the job's one item. It takes parts of each round as it opens, spinning between
+// rounds (a step takes about a microsecond), until the caller closes the team.
+static void follow_team(void *context, long index) {
+    (void)context;
+    (void)index;
+    while (atomic_load(&team_open)) {
+        uint64_t word = atomic_load(&round_word);
+        uint32_t round_id = (uint32_t)(word >> 32);
+        long part = (long)(word & 0xffffffffu);
+        if (part < team_parts) {
+            // The step of a round is its id's distance from the team's first round.
+            long step = (long)(uint32_t)(round_id - (uint32_t)(uintptr_t)context);
+            run_round_parts(round_id, step, 1);
+        } else {
+            relax();
+        }
+    }
+}
+
+long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task, nnb_step_end end, void *context) {
+    double start = 0;
+    long participants = parts > 1 && steps > 0 ? begin_job(1 + 1, threads, &start) : 1;
+    if (participants <= 1) {
+        for (long step = 0; step < steps; step++) {
+            for (long part = 0; part < parts; part++) task(context, step, part);
+            if (end) end(context, step);
+        }
+        return 0;
+    }
+    team_task = task;
+    atomic_store(&team_followed, 0);
+    team_context = context;
+    team_parts = parts;
+    uint32_t first_round = round_counter + 1;
+    atomic_store(&round_word, ((uint64_t)round_counter << 32) | 0xffffffffu);
+    atomic_store(&team_open, 1);
+    // One item, the follower's seat; the first round's id rides in its context.
+    uint32_t generation = publish_job(start, 1, 2, follow_team, (void *)(uintptr_t)first_round);
+    int stalled = 0;
+    for (long step = 0; step < steps; step++) {
+        uint32_t round_id = ++round_counter;
+        atomic_store(&round_done, 0);
+        atomic_store(&round_word, (uint64_t)round_id << 32);
+        double own_start = stalled ? 0 : seconds_now();
+        run_round_parts(round_id, step, 0);
+        if (atomic_load_explicit(&round_done, memory_order_acquire) < parts) {
+            // A part the follower runs: spin about its time; a follower put off by the scheduler
+            // in the middle of a part holds the round, so after that the caller yields its core,
+            // and once the part is in the team closes and the caller runs the rest alone.
+            double own_end = seconds_now(), waited_from = own_end;
+            long spins = 0;
+            while (atomic_load_explicit(&round_done, memory_order_acquire) < parts) {
+                relax();
+                if (++spins % 64 == 0 && seconds_now() - waited_from > straggler_spin_seconds) {
+                    sched_yield();
+                    stalled = 1;
+                }
+            }
+            if (!stalled && seconds_now() - own_end > 2 * (own_end - own_start) + stall_margin_seconds) stalled = 1;
+            if (stalled && atomic_load(&team_open)) {
+                atomic_store(&team_open, 0);
+                back_off(seconds_now());
+            }
+        }
+        if (end) end(context, step);
+    }
+    atomic_store(&team_open, 0);
+    atomic_store(&round_word, ((uint64_t)round_counter << 32) | 0xffffffffu);
+    // The follower's seat, if no worker took it: the caller takes it and leaves at once.
+    take_items(generation);
+    finish_job(start, seconds_now(), 1);
+    return atomic_load(&team_followed);
 }

@@ -1,3 +1,5 @@
+import CKernels
+import Foundation
 import XCTest
 import Builtins
 import LayerRegistry
@@ -152,4 +154,86 @@ final class RecurrentTests: XCTestCase {
         let expected = try Npy.read(FileBytes.read(path: expectedPath), source: expectedPath)
         assertClose(got.data, expected.values, accuracy: 1e-5)
     }
+}
+
+/// A recurrence's steps cut by units across threads (`SplitStepCell`, `runSteps`).
+final class SplitStepTests: XCTestCase {
+    var generator = SplitMix(seed: 29)
+
+    func random(_ count: Int, scale: Float = 0.3) -> [Float] {
+        (0..<count).map { _ in Float.random(in: -scale...scale, using: &generator) }
+    }
+
+    /// A GRU of 128 units (two parts of 64 on two threads) gives the same bits on two threads as on
+    /// one, and Keras's result: with and without a mask, bias, return_sequences and go_backwards,
+    /// at batch 1 and 2.
+    func testGRUStepsCutByUnitsGiveTheSameBits() throws {
+        let units = 128, features = 8, steps = 12
+        for (batch, masked, useBias, returnSequences, goBackwards) in [(1, false, true, false, false), (1, false, true, true, true),
+                                                                       (2, true, true, true, false), (2, true, false, false, true)] {
+            let kernel = random(features * 3 * units), recurrent = random(units * 3 * units)
+            let bias = useBias ? random(2 * 3 * units) : nil
+            var weights: [(String, [Int], [Float])] = [("rnn/kernel", [features, 3 * units], kernel), ("rnn/recurrent_kernel", [units, 3 * units], recurrent)]
+            if let bias { weights.append(("rnn/bias", [2, 3 * units], bias)) }
+            let options = #""units": \#(units), "use_bias": \#(useBias), "return_sequences": \#(returnSequences), "go_backwards": \#(goBackwards)"#
+            let model = try buildSingle(#"{"class_name": "GRU", "config": {"name": "rnn", \#(options)}}"#, input: [steps, features], weights: weights)
+            let mask: [Bool]? = masked ? (0..<batch * steps).map { $0 % steps < steps - 3 * ($0 / steps + 1) } : nil
+            let x = random(batch * steps * features, scale: 1.5)
+            let input = Tensor(shape: [batch, steps, features], data: x, mask: mask)
+            let one = try Gemm.withThreads(1) { try model.nodes[1].layer.apply(input) }
+            let two = try Gemm.withThreads(2) { try model.nodes[1].layer.apply(input) }
+            let label = "batch \(batch), mask \(masked), bias \(useBias), sequences \(returnSequences), backwards \(goBackwards)"
+            XCTAssertEqual(one.data.map(\.bitPattern), two.data.map(\.bitPattern), label)
+            let expected = NaiveRecurrent.run(.gru(resetAfter: true), x: x, batch: batch, steps: steps, features: features, units: units,
+                                              kernel: kernel, recurrentKernel: recurrent, bias: bias, mask: mask, goBackwards: goBackwards,
+                                              returnSequences: returnSequences, zeroOutputForMask: false)
+            assertClose(two.data, expected, accuracy: 1e-5)
+        }
+    }
+
+    /// runSteps: each step's parts see the previous step's end, every part runs once per step, and
+    /// on a machine of two cores or more a worker takes parts (within a few seconds of tries; a
+    /// machine so busy that the pool backs off all that time skips).
+    func testRunStepsOrdersStepsAndSharesParts() throws {
+        let parts = 4, steps = 300
+        var joined = false
+        let deadline = Date().addingTimeInterval(3)
+        repeat {
+            let state = UnsafeMutablePointer<Int>.allocate(capacity: parts), next = UnsafeMutablePointer<Int>.allocate(capacity: parts)
+            defer { state.deallocate(); next.deallocate() }
+            state.initialize(repeating: 1, count: parts)
+            next.initialize(repeating: 0, count: parts)
+            let shared = UncheckedInts(state: state, next: next)
+            var ends = 0
+            let followed = Gemm.withThreads(2) {
+                runSteps(steps, parts: parts, { step, part in
+                    // Every part reads the whole state of the step before.
+                    var sum = 0
+                    for i in 0..<parts { sum &+= shared.state[i] }
+                    shared.next[part] = sum &+ part &+ step
+                }, end: { step in
+                    XCTAssertEqual(step, ends)
+                    ends += 1
+                    shared.state.update(from: shared.next, count: parts)
+                })
+            }
+            XCTAssertEqual(ends, steps)
+            var want = [Int](repeating: 1, count: parts)
+            for step in 0..<steps {
+                let sum = want.reduce(0, &+)
+                want = (0..<parts).map { sum &+ $0 &+ step }
+            }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: state, count: parts)), want)
+            XCTAssertLessThanOrEqual(followed, steps * parts)
+            joined = joined || followed > 0
+        } while !joined && Date() < deadline && nnb_pool_threads() > 1
+        if nnb_pool_threads() > 1, !joined {
+            if nnb_pool_backing_off() != 0 { throw XCTSkip("the pool backed off for the whole time: the machine is busy") }
+            XCTFail("no worker took a part in 3 s")
+        }
+    }
+}
+
+private struct UncheckedInts: @unchecked Sendable {
+    let state: UnsafeMutablePointer<Int>, next: UnsafeMutablePointer<Int>
 }

@@ -30,6 +30,17 @@ public protocol RecurrentCell: Sendable {
     func step(projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>)
 }
 
+/// A cell whose step can be cut by units across threads (`runSteps`): part `part` of `parts`
+/// reads `states` and writes its units of every state into `next` (laid out as `states`), so no
+/// part writes what another reads; `projected` and `scratch` as `step`, each part touching only
+/// its units' columns. The parts together give the same bits as `step`.
+protocol SplitStepCell: RecurrentCell {
+    /// How many parts a step of `rows` rows is cut into on `threads` threads: 1 where it is not.
+    func stepParts(rows: Int, threads: Int) -> Int
+    func stepPart(_ part: Int, of parts: Int, projected: UnsafeMutablePointer<Float>, states: UnsafePointer<Float>,
+                  next: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>)
+}
+
 /// A cell whose steps are images, not vectors (ConvLSTM): it makes its own input projections (a
 /// convolution, not x·kernel), and its step input and output have shapes. The runner sees each
 /// step's input, projection, states and output as flat rows all the same.
@@ -232,6 +243,7 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
         let readsInPlace = tokens == nil && batch == 1
         var timeMajor = readsInPlace || table != nil ? [] : uninitializedFloats(chunkRows * features)
         let spatial = cell as? any SpatialRecurrentCell
+        let split = cell as? any SplitStepCell
         input.data.withUnsafeBufferPointer { source in
           (table ?? []).withUnsafeBufferPointer { made in
           timeMajor.withUnsafeMutableBufferPointer { x in
@@ -277,7 +289,10 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                                           packed: packedKernel)
                             }
                         }
-                        for position in 0..<steps {
+                        // Before the step at `position`: its chunk's projections when it is the
+                        // chunk's first, the states saved when a row is masked. Returns where the
+                        // step's projections are.
+                        func prepare(_ position: Int) -> UnsafeMutablePointer<Float> {
                             let t = goBackwards ? steps - 1 - position : position
                             // The chunk holding step t: chunks are cut in processing order, and
                             // each is projected (in time order) when its first step comes.
@@ -292,9 +307,37 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                                 }
                             }
                             if anyMasked { keep.update(from: h, count: stateSize) }
-                            cell.step(projected: p.baseAddress! + (t - chunkStart) * batch * width, states: h, rows: batch, scratch: w.baseAddress!)
+                            return p.baseAddress! + (t - chunkStart) * batch * width
+                        }
+                        let parts = split?.stepParts(rows: batch, threads: Gemm.allowedThreads) ?? 1
+                        if let split, parts > 1, steps > 0 {
+                            // Each step cut by units across threads: the parts read the states
+                            // and write the next ones beside them, which become the states
+                            // between steps.
+                            var next = uninitializedFloats(stateSize)
+                            next.withUnsafeMutableBufferPointer { nextBuffer in
+                                let next = nextBuffer.baseAddress!, scratch = w.baseAddress!
+                                var stepInput = prepare(0)
+                                runSteps(steps, parts: parts, { _, part in
+                                    split.stepPart(part, of: parts, projected: stepInput, states: h, next: next, rows: batch, scratch: scratch)
+                                }, end: { position in
+                                    h.update(from: next, count: stateSize)
+                                    finish(position)
+                                    if position + 1 < steps { stepInput = prepare(position + 1) }
+                                })
+                            }
+                        } else {
+                            for position in 0..<steps {
+                                cell.step(projected: prepare(position), states: h, rows: batch, scratch: w.baseAddress!)
+                                finish(position)
+                            }
+                        }
+                        if mask == nil { last.update(from: output, count: batch * units) }
+                        // After the step at `position`: masked rows' states restored, the output
+                        // written.
+                        func finish(_ position: Int) {
                             // Without a mask every step is real: the last output is h after the loop.
-                            guard mask != nil || returnSequences else { continue }
+                            guard mask != nil || returnSequences else { return }
                             for b in 0..<batch {
                                 let valid = stepValid[b]
                                 if valid {
@@ -318,7 +361,6 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                                 }
                             }
                         }
-                        if mask == nil { last.update(from: output, count: batch * units) }
                     }
                   }
                 }

@@ -161,6 +161,12 @@ void nnb_lstm_gates(float *z, float *c, float *h, long units);
 /// nnb_has_avx2_fma().
 void nnb_gru_gates(float *x, const float *r, float *h, long units);
 
+/// nnb_gru_gates on `count` of a row's units, the same operations on each unit: x and r point at
+/// the first unit's z (its r and h at + stride and + 2·stride, stride being the layer's units),
+/// h_in at its old state and h_out where its new state goes (h_in itself, or another buffer when
+/// other threads still read the old state). Requires nnb_has_avx2_fma().
+void nnb_gru_gates_range(float *x, const float *r, const float *h_in, float *h_out, long stride, long count);
+
 /// In place: x = gelu(x) = x/2 · (1 + erf(x/√2)) (Keras's gelu, approximate=False), through
 /// Numerical Recipes' erfc (relative error under 1.2e-7), as x/2 · erfc(−x/√2) below zero so
 /// that the small side keeps its relative accuracy. Requires nnb_has_avx2_fma().
@@ -185,7 +191,7 @@ void nnb_softmax_row_exact(float *x, long length, int log);
 void nnb_sigmoid_avx512(float *x, long count);
 void nnb_tanh_avx512(float *x, long count);
 void nnb_lstm_gates_avx512(float *z, float *c, float *h, long units);
-void nnb_gru_gates_avx512(float *x, const float *r, float *h, long units);
+void nnb_gru_gates_avx512(float *x, const float *r, const float *h_in, float *h_out, long stride, long count);
 void nnb_gelu_avx512(float *x, long count);
 void nnb_softmax_avx512(float *x, long rows, long length, int log);
 void nnb_max_window_avx512(const float *corner, long rows, long row_step, long columns, long column_step, long channels, float *out);
@@ -218,6 +224,21 @@ typedef void (*nnb_task)(void *context, long index);
 /// while another job runs (from another thread, or from inside a task) runs its items in order on
 /// the caller.
 void nnb_parallel_for(long count, long threads, nnb_task task, void *context);
+
+/// A part of a step of nnb_parallel_steps, and what the caller runs between steps.
+typedef void (*nnb_step_task)(void *context, long step, long part);
+typedef void (*nnb_step_end)(void *context, long step);
+
+/// For step in 0..<steps: task(context, step, part) for every part in 0..<parts, on this thread
+/// and (threads > 1) one of the pool's workers, then end(context, step) (if not NULL) on this
+/// thread alone; a step's parts start only after the previous step's end has returned. For a
+/// recurrence whose steps are too short (about a microsecond) for a job each: a worker joins
+/// once and claims parts round after round. Parts no worker has claimed run on the caller, so a
+/// worker that starts late costs nothing; one put off in the middle of a part closes the team
+/// (the caller runs the remaining steps alone) and backs the pool off, as a stall in
+/// nnb_parallel_for does. Alone (threads 1, another job running, backing off) it runs the
+/// parts in order. Returns how many parts a worker ran.
+long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task, nnb_step_end end, void *context);
 
 /// The threads nnb_parallel_for can use at most: the workers plus the caller.
 long nnb_pool_threads(void);
