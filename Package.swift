@@ -29,21 +29,21 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
-        // System libraries: json-c parses every JSON document, OpenBLAS does every matrix product.
+        // System libraries: json-c parses every JSON document.
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // zlib inflates deflated zip members (.npz from np.savez_compressed, and .keras files).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Our own small AVX2 + FMA kernels (recurrent-step products, gate activations), chosen at
-        // run time so the binary still runs on any x86-64.
-        .target(name: "CKernels"),
+        // run time so the binary still runs on any x86-64. OpenBLAS (libopenblas.so.0), for
+        // ExecutionSettings.batchVariantBLAS only, is loaded on first use (blas.c), not linked.
+        .target(name: "CKernels", linkerSettings: [.linkedLibrary("dl")]),
 
         // Text and bytes: spec JSON, the safetensors weight blob, .npy and .npz files. No math.
         .target(name: "ModelSpec", dependencies: ["CJSONC", "CZlib"]),
         // The contract a layer author links against: tensor, Layer, context, registry, model.
         .target(name: "LayerRegistry", dependencies: ["ModelSpec"]),
         // Every built-in layer, one file per family, and the one list that registers them.
-        .target(name: "Builtins", dependencies: ["LayerRegistry", "ModelSpec", "CBLAS", "CKernels"]),
+        .target(name: "Builtins", dependencies: ["LayerRegistry", "ModelSpec", "CKernels"]),
         // `nnbuild serve`: TF Serving's REST API over a Model. Its packages come only with trait Serve.
         .target(name: "NNServe", dependencies: [
             "ModelSpec", "LayerRegistry", "Builtins",

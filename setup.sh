@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets nnbuild up on a fresh Debian machine and runs it on a bundled example model.
-#   1. installs the C libraries it links (json-c, OpenBLAS, zlib) and pkg-config when missing;
+#   1. installs the C libraries it uses (json-c, zlib; OpenBLAS, loaded at run time for
+#      ExecutionSettings.batchVariantBLAS) and pkg-config when missing;
 #   2. builds the release binary;
 #   3. runs `nnbuild infer` on the bundled sentiment model in specs/.
 set -euo pipefail

@@ -1,4 +1,3 @@
-import CBLAS
 import CKernels
 import Foundation
 import LayerRegistry
@@ -68,14 +67,12 @@ public enum Gemm {
             }
             return
         }
-        _ = blasSingleThreaded
+        if useBLAS { requireBLAS() }
         let pointers = UncheckedGemm(a: a, b: b, c: c)
         runInParts(m, work: m * n * k) { rows in
             let a = pointers.a + rows.lowerBound * lda, c = pointers.c + rows.lowerBound * ldc
             if useBLAS {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                            Int32(rows.count), Int32(n), Int32(k), 1, a, Int32(lda), pointers.b, Int32(ldb),
-                            accumulate ? 1 : 0, c, Int32(ldc))
+                _ = nnb_blas_sgemm(transposeB ? 1 : 0, rows.count, n, k, a, lda, pointers.b, ldb, accumulate ? 1 : 0, c, ldc)
             } else if useAVX2Kernels {
                 nnb_sgemm_small(a, lda, pointers.b, ldb, c, ldc, rows.count, n, k, accumulate ? 1 : 0)
             } else {
@@ -84,9 +81,15 @@ public enum Gemm {
         }
     }
 
-    /// OpenBLAS runs on one thread, set once: our own threads split the products.
-    @usableFromInline
-    static let blasSingleThreaded: Void = openblas_set_num_threads(1)
+    /// Stops the process when `batchVariantBLAS` asks for OpenBLAS and it cannot be loaded. It is
+    /// loaded on first use (`nnb_blas_sgemm`, on one thread: our own threads split the products),
+    /// not linked, so that the processes that never ask for it, all but this setting's, do not map
+    /// it: 2.1 MB of ResNet50's peak RSS with libgfortran and libquadmath, and its thread. Without
+    /// it the setting cannot be honoured, as a missing library stopped the process at start before.
+    static func requireBLAS() {
+        guard nnb_blas_available() == 0 else { return }
+        fatalError("ExecutionSettings.batchVariantBLAS needs OpenBLAS, and libopenblas.so.0 could not be loaded (apt-get install libopenblas0)")
+    }
 
     /// The naive twin of `gemm`, in double precision accumulation.
     public static func naiveGemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,

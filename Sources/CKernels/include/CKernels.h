@@ -247,4 +247,13 @@ long nnb_pool_threads(void);
 /// pool.c), 0 otherwise: a kernel splitting work for threads may as well not split it then.
 int nnb_pool_backing_off(void);
 
+/// Whether OpenBLAS could be loaded (libopenblas.so.0, on first call; blas.c): 1 or 0.
+int nnb_blas_available(void);
+
+/// c[m×n] = a[m×k] · b (row-major; b [k×n], or [n×k] when transpose_b) + beta·c, by OpenBLAS's
+/// cblas_sgemm on one thread, loaded on first use. Returns 0, doing nothing, when OpenBLAS
+/// cannot be loaded.
+int nnb_blas_sgemm(int transpose_b, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                   float beta, float *c, long ldc);
+
 #endif
