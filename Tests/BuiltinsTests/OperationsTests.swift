@@ -79,6 +79,32 @@ final class OperationsTests: XCTestCase {
                                              [Tensor(shape: [1, 2, 3], data: [0, 1, 0, 2, 0, 0])]).data, [0, 1, 0, 1, 0, 0])
     }
 
+    /// Every binary operation and where(), broadcast (2, 1) against (1, 3), against NumPy's formula
+    /// written out here, values chosen to hit zeros, equal pairs, negatives and fractions.
+    func testEveryBinaryOperationAndWhereMatchTheirFormula() throws {
+        let x: [Float] = [-1.5, 2], y: [Float] = [0, 2, -0.75]
+        let formulas: [(String, (Float, Float) -> Float)] = [
+            ("Add", { $0 + $1 }), ("Subtract", { $0 - $1 }), ("Multiply", { $0 * $1 }), ("Divide", { $0 / $1 }),
+            ("TrueDivide", { $0 / $1 }), ("Power", { Foundation.pow($0, $1) }), ("FloorDivide", { ($0 / $1).rounded(.down) }),
+            ("Mod", { $0 - ($0 / $1).rounded(.down) * $1 }), ("Maximum", { max($0, $1) }), ("Minimum", { min($0, $1) }),
+            ("Equal", { $0 == $1 ? 1 : 0 }), ("NotEqual", { $0 != $1 ? 1 : 0 }), ("Greater", { $0 > $1 ? 1 : 0 }),
+            ("GreaterEqual", { $0 >= $1 ? 1 : 0 }), ("Less", { $0 < $1 ? 1 : 0 }), ("LessEqual", { $0 <= $1 ? 1 : 0 }),
+            ("LogicalAnd", { $0 != 0 && $1 != 0 ? 1 : 0 }), ("LogicalOr", { $0 != 0 || $1 != 0 ? 1 : 0 }),
+            ("LogicalXor", { ($0 != 0) != ($1 != 0) ? 1 : 0 }),
+        ]
+        let inputs = [Tensor(shape: [1, 2, 1], data: x), Tensor(shape: [1, 1, 3], data: y)]
+        for (name, formula) in formulas {
+            let out = try OperationText.run(inputs: [("x", [2, 1]), ("y", [1, 3])], className: name, args: "$x, $y", inputs)
+            XCTAssertEqual(out.shape, [1, 2, 3], name)
+            let want = x.flatMap { a in y.map { b in formula(a, b) } }
+            XCTAssertEqual(out.data.map(\.bitPattern), want.map(\.bitPattern), "\(name): \(out.data) against \(want)")
+        }
+        let condition = Tensor(shape: [1, 2, 1], data: [0, 3])
+        let picked = try OperationText.run(inputs: [("c", [2, 1]), ("x", [1, 3]), ("y", [2, 3])], className: "Where", args: "$c, $x, $y",
+                                           [condition, Tensor(shape: [1, 1, 3], data: y), Tensor(shape: [1, 2, 3], data: [9, 8, 7, 6, 5, 4])])
+        XCTAssertEqual(picked.data, [9, 8, 7, 0, 2, -0.75])
+    }
+
     func testBroadcastingThatWouldMoveTheBatchAxisIsRefused() {
         let fewer = OperationText.refusal(inputs: [("x", [4, 3]), ("y", [3])], className: "Add", args: "$x, $y")
         XCTAssertTrue(fewer?.contains("operation 'op' (Add from keras.src.ops.numpy) called on ['x', 'y']: operand 1 of shape (None, 3) has fewer axes than the output's 3: broadcasting would align its batch axis with axis 1") == true, fewer ?? "built")
