@@ -37,7 +37,7 @@ swift test --disable-swift-testing 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 count
 
-echo "== Keras fixtures again on the portable path (NNBUILD_KERNELS=baseline: OpenBLAS and Swift SIMD, as CPUs without AVX2 run)"
+echo "== Keras fixtures again on the portable path (NNBUILD_KERNELS=baseline: the portable kernels and Swift SIMD, as CPUs without AVX2 run)"
 NNBUILD_KERNELS=baseline swift test --disable-swift-testing --skip-build --filter 'KerasFixtureTests|ParallelTests' 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 count

@@ -23,7 +23,7 @@ struct NNBuild: ParsableCommand {
         Loading a plugin runs its code with your rights: load only plugins you trust.
 
         Environment: NNBUILD_PLUGIN_PATH, colon-separated layer plugins to load (as --plugin); \
-        NNBUILD_KERNELS=baseline, run on OpenBLAS and portable SIMD code instead of the AVX2 kernels; \
+        NNBUILD_KERNELS=baseline, run portable code (no AVX2 kernels; OpenBLAS only where a caller asks for it) instead; \
         NNBUILD_KERNELS=avx2 or avx512 forces that kernel path (the default is the best this CPU supports).
         """,
         version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))",

@@ -151,7 +151,7 @@ final class CLITests: CLITestCase {
         // The help wraps to the terminal's width: compare with whitespace collapsed.
         let text = result.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         XCTAssertTrue(text.contains("2 compare found a difference past its tolerance; 64 usage error"), text)
-        XCTAssertTrue(text.contains("NNBUILD_KERNELS=baseline, run on OpenBLAS"), text)
+        XCTAssertTrue(text.contains("NNBUILD_KERNELS=baseline, run portable code"), text)
     }
 
     func testUsageErrorsUseArgumentParserExitCode() throws {
