@@ -58,9 +58,12 @@ func runInParts(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork, _ b
 /// thread, each step's parts after the previous step's end (`nnb_parallel_steps`): a recurrence's
 /// steps, cut by units across the threads allowed, with one worker joining for the whole
 /// sequence rather than a job per step. Alone (one thread allowed, the pool busy or backing
-/// off) the parts run in order on this thread. Returns how many parts a worker ran.
+/// off) the parts run in order on this thread. With `tuning` (the call site's), the steps run as
+/// a team or alone, whichever it has timed faster for `key` (`nnb_parallel_steps`). Returns how
+/// many parts a worker ran.
 @discardableResult
-package func runSteps(_ steps: Int, parts: Int, _ part: (Int, Int) -> Void, end: (Int) -> Void) -> Int {
+package func runSteps(_ steps: Int, parts: Int, tuning: StepTuning? = nil, key: Int = 0, _ part: (Int, Int) -> Void,
+                      end: (Int) -> Void) -> Int {
     withoutActuallyEscaping(part) { part in
         withoutActuallyEscaping(end) { end in
             var bodies = StepBodies(part: part, end: end)
@@ -69,10 +72,23 @@ package func runSteps(_ steps: Int, parts: Int, _ part: (Int, Int) -> Void, end:
                     context!.assumingMemoryBound(to: StepBodies.self).pointee.part(step, part)
                 }, { context, step in
                     context!.assumingMemoryBound(to: StepBodies.self).pointee.end(step)
-                }, pointer)
+                }, pointer, tuning?.timings, key)
             }
         }
     }
+}
+
+/// A call site's timings of its steps as a team and alone (`runSteps`): C memory, read and
+/// written by the pool under its lock only.
+package final class StepTuning: @unchecked Sendable {
+    let timings: UnsafeMutablePointer<nnb_step_tuning>
+
+    package init() {
+        timings = .allocate(capacity: 1)
+        timings.initialize(to: nnb_step_tuning())
+    }
+
+    deinit { timings.deallocate() }
 }
 
 /// What `runSteps` hands the pool: the parts (run on any thread) and the end of each step.

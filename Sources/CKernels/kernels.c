@@ -576,35 +576,37 @@ AVX2 void nnb_tanh(float *x, long count) {
     map8(x, count, tanh8);
 }
 
-AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) {
-    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_lstm_gates_avx512(z, c, h, units); return; }
+AVX2 void nnb_lstm_gates_range(float *z, const float *c_in, float *c_out, float *h_out, long stride, long count) {
+    if (nnb_kernel_level() >= NNB_KERNELS_AVX512) { nnb_lstm_gates_avx512(z, c_in, c_out, h_out, stride, count); return; }
     // Two passes: the four gates and the new cell state, then h. In one pass, tanh(c') waited
     // on the gates of its own lanes, and the out-of-order window could hold barely two such
     // chains (90 cycles per 8 units). Split, every iteration of each pass is independent.
     long u = 0;
-    float *activated_o = z + 3 * units;
-    for (; u + 8 <= units; u += 8) {
-        __m256 i = sigmoid8(_mm256_loadu_ps(z + u)), f = sigmoid8(_mm256_loadu_ps(z + units + u));
-        __m256 g = tanh8(_mm256_loadu_ps(z + 2 * units + u)), o = sigmoid8(_mm256_loadu_ps(z + 3 * units + u));
-        _mm256_storeu_ps(c + u, _mm256_fmadd_ps(f, _mm256_loadu_ps(c + u), _mm256_mul_ps(i, g)));
+    float *activated_o = z + 3 * stride;
+    for (; u + 8 <= count; u += 8) {
+        __m256 i = sigmoid8(_mm256_loadu_ps(z + u)), f = sigmoid8(_mm256_loadu_ps(z + stride + u));
+        __m256 g = tanh8(_mm256_loadu_ps(z + 2 * stride + u)), o = sigmoid8(_mm256_loadu_ps(z + 3 * stride + u));
+        _mm256_storeu_ps(c_out + u, _mm256_fmadd_ps(f, _mm256_loadu_ps(c_in + u), _mm256_mul_ps(i, g)));
         _mm256_storeu_ps(activated_o + u, o);
     }
-    for (long v = 0; v + 8 <= units; v += 8)
-        _mm256_storeu_ps(h + v, _mm256_mul_ps(_mm256_loadu_ps(activated_o + v), tanh8(_mm256_loadu_ps(c + v))));
-    for (; u < units; u++) {
+    for (long v = 0; v + 8 <= count; v += 8)
+        _mm256_storeu_ps(h_out + v, _mm256_mul_ps(_mm256_loadu_ps(activated_o + v), tanh8(_mm256_loadu_ps(c_out + v))));
+    for (; u < count; u++) {
         // The tail through the same 8-lane functions, one lane used.
         float lanes[4][8] = {{0}};
-        for (int gate = 0; gate < 4; gate++) lanes[gate][0] = z[gate * units + u];
+        for (int gate = 0; gate < 4; gate++) lanes[gate][0] = z[gate * stride + u];
         __m256 i = sigmoid8(_mm256_loadu_ps(lanes[0])), f = sigmoid8(_mm256_loadu_ps(lanes[1]));
         __m256 g = tanh8(_mm256_loadu_ps(lanes[2])), o = sigmoid8(_mm256_loadu_ps(lanes[3]));
-        float previous[8] = {c[u]}, cellOut[8], hOut[8];
+        float previous[8] = {c_in[u]}, cellOut[8], hOut[8];
         __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(previous), _mm256_mul_ps(i, g));
         _mm256_storeu_ps(cellOut, cell);
         _mm256_storeu_ps(hOut, _mm256_mul_ps(o, tanh8(cell)));
-        c[u] = cellOut[0];
-        h[u] = hOut[0];
+        c_out[u] = cellOut[0];
+        h_out[u] = hOut[0];
     }
 }
+
+AVX2 void nnb_lstm_gates(float *z, float *c, float *h, long units) { nnb_lstm_gates_range(z, c, c, h, units, units); }
 
 // The first min(count, 8) floats at p, zeros after: a whole vector, or a masked load that reads
 // nothing past the count (vmaskmovps, slow as a store on AMD, so only for the tail).
@@ -830,13 +832,14 @@ void nnb_gru_gates_range(float *x, const float *r, const float *h_in, float *h_o
     }
 }
 void nnb_gru_gates(float *x, const float *r, float *h, long units) { nnb_gru_gates_range(x, r, h, h, units, units); }
-void nnb_lstm_gates(float *z, float *c, float *h, long units) {
-    for (long u = 0; u < units; u++) {
-        float i = 1.0f / (1.0f + expf(-z[u])), f = 1.0f / (1.0f + expf(-z[units + u]));
-        float g = tanhf(z[2 * units + u]), o = 1.0f / (1.0f + expf(-z[3 * units + u]));
-        c[u] = f * c[u] + i * g;
-        h[u] = o * tanhf(c[u]);
+void nnb_lstm_gates_range(float *z, const float *c_in, float *c_out, float *h_out, long stride, long count) {
+    for (long u = 0; u < count; u++) {
+        float i = 1.0f / (1.0f + expf(-z[u])), f = 1.0f / (1.0f + expf(-z[stride + u]));
+        float g = tanhf(z[2 * stride + u]), o = 1.0f / (1.0f + expf(-z[3 * stride + u]));
+        c_out[u] = f * c_in[u] + i * g;
+        h_out[u] = o * tanhf(c_out[u]);
     }
 }
+void nnb_lstm_gates(float *z, float *c, float *h, long units) { nnb_lstm_gates_range(z, c, c, h, units, units); }
 
 #endif

@@ -35,7 +35,7 @@ void nnb_softmax_row_exact(float *x, long length, int log_softmax) {
 AVX512 static inline __mmask16 first_lanes(long count) { return (__mmask16)((1u << count) - 1u); }
 
 // The first min(count, 16) floats at p, zeros after: a plain load for a whole vector (a masked
-// one, even with every lane set, made the GRU gates a third slower inside gru_text on Zen 4,
+// one, even with every lane set, made the GRU gates a third slower inside gru_text on Zen 5,
 // though not in a loop of their own), a masked load that reads nothing past the count for a tail.
 AVX512 static inline __m512 load16(const float *p, long count) {
     return count >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(first_lanes(count), p);
@@ -91,21 +91,21 @@ AVX512 void nnb_tanh_avx512(float *x, long count) {
     for (long i = 0; i < count; i += 16) store16(x + i, tanh16(load16(x + i, count - i)), count - i);
 }
 
-AVX512 void nnb_lstm_gates_avx512(float *z, float *c, float *h, long units) {
+AVX512 void nnb_lstm_gates_avx512(float *z, const float *c_in, float *c_out, float *h_out, long stride, long count) {
     // Two passes, as the AVX2 kernel: the gates and c', then h' = o·tanh(c'), so that every
     // iteration of each pass is independent of the others. The last, partial group of units runs
     // the same code on masked loads and stores.
-    float *activated_o = z + 3 * units;
-    for (long u = 0; u < units; u += 16) {
-        long n = units - u;
-        __m512 i = sigmoid16(load16(z + u, n)), f = sigmoid16(load16(z + units + u, n));
-        __m512 g = tanh16(load16(z + 2 * units + u, n)), o = sigmoid16(load16(z + 3 * units + u, n));
-        store16(c + u, _mm512_fmadd_ps(f, load16(c + u, n), _mm512_mul_ps(i, g)), n);
+    float *activated_o = z + 3 * stride;
+    for (long u = 0; u < count; u += 16) {
+        long n = count - u;
+        __m512 i = sigmoid16(load16(z + u, n)), f = sigmoid16(load16(z + stride + u, n));
+        __m512 g = tanh16(load16(z + 2 * stride + u, n)), o = sigmoid16(load16(z + 3 * stride + u, n));
+        store16(c_out + u, _mm512_fmadd_ps(f, load16(c_in + u, n), _mm512_mul_ps(i, g)), n);
         store16(activated_o + u, o, n);
     }
-    for (long u = 0; u < units; u += 16) {
-        long n = units - u;
-        store16(h + u, _mm512_mul_ps(load16(activated_o + u, n), tanh16(load16(c + u, n))), n);
+    for (long u = 0; u < count; u += 16) {
+        long n = count - u;
+        store16(h_out + u, _mm512_mul_ps(load16(activated_o + u, n), tanh16(load16(c_out + u, n))), n);
     }
 }
 

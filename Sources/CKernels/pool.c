@@ -328,20 +328,24 @@ static _Alignas(64) _Atomic uint64_t round_word;
 static _Alignas(64) _Atomic long round_done;
 static _Alignas(64) _Atomic int team_open;
 static _Atomic long team_followed;  // parts the follower ran
+static _Atomic int team_joined;     // set when the follower starts
 static uint32_t round_counter;
 static nnb_step_task team_task;
 static void *team_context;
 static long team_parts;
 
-// Claims and runs parts of the round `round_id` (step `step`) until none is left unclaimed.
-static void run_round_parts(uint32_t round_id, long step, int follower) {
+// Claims and runs parts of the round `round_id` (step `step`) until none is left unclaimed;
+// returns how many it ran.
+static long run_round_parts(uint32_t round_id, long step, int follower) {
+    long ran = 0;
     for (;;) {
         uint64_t word = atomic_load(&round_word);
         long part = (long)(word & 0xffffffffu);
-        if ((uint32_t)(word >> 32) != round_id || part >= team_parts) return;
+        if ((uint32_t)(word >> 32) != round_id || part >= team_parts) return ran;
         if (!atomic_compare_exchange_weak(&round_word, &word, word + 1)) continue;
         team_task(team_context, step, part);
         atomic_fetch_add(&round_done, 1);
+        ran++;
         if (follower) atomic_fetch_add_explicit(&team_followed, 1, memory_order_relaxed);
     }
 }
@@ -351,6 +355,7 @@ static void run_round_parts(uint32_t round_id, long step, int follower) {
 static void follow_team(void *context, long index) {
     (void)context;
     (void)index;
+    atomic_store(&team_joined, 1);
     while (atomic_load(&team_open)) {
         uint64_t word = atomic_load(&round_word);
         uint32_t round_id = (uint32_t)(word >> 32);
@@ -365,18 +370,67 @@ static void follow_team(void *context, long index) {
     }
 }
 
-long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task, nnb_step_end end, void *context) {
+// Whether a team pays, per call site (`tuning`, read and written under pool_busy). A round
+// costs its slowest part plus hand-offs between cores, and where the cores are far apart a team
+// loses: this 2-vCPU VM's two vCPUs land on different parts of the host from run to run (a cache
+// line's round trip measured 74 ns in some runs and 380 ns in others), and gru_text's team ran at
+// 0.66x the speed of one thread in the slow placement, 1.4x in the fast one. So each call site
+// keeps the seconds per step of both ways, runs the faster, and times the other again every
+// probe_seconds (a moving average: the way it runs weighs a new call by a quarter, a probe by a
+// half). Calls of another key (a batch of other rows) start the measurement again.
+// A team is timed from the step at which its worker joined: waking a worker that slept (after
+// alone calls, it has) costs tens of microseconds, which steady team calls do not pay, and timed
+// in, it kept a site alone that ran 1.4x faster as a team. One call counts at most twice the
+// average so far (a stall is one call, not the placement).
+static const double probe_seconds = 0.05;
+
+static double moving(double old, double value, double weight) {
+    if (old <= 0) return value;
+    if (value > 2 * old) value = 2 * old;
+    return old + weight * (value - old);
+}
+
+static void run_alone(long steps, long parts, nnb_step_task task, nnb_step_end end, void *context) {
+    for (long step = 0; step < steps; step++) {
+        for (long part = 0; part < parts; part++) task(context, step, part);
+        if (end) end(context, step);
+    }
+}
+
+long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task, nnb_step_end end, void *context,
+                        nnb_step_tuning *tuning, long key) {
     double start = 0;
     long participants = parts > 1 && steps > 0 ? begin_job(1 + 1, threads, &start) : 1;
     if (participants <= 1) {
-        for (long step = 0; step < steps; step++) {
-            for (long part = 0; part < parts; part++) task(context, step, part);
-            if (end) end(context, step);
-        }
+        run_alone(steps, parts, task, end, context);
         return 0;
+    }
+    int probing = 0;
+    if (tuning) {
+        if (tuning->key != key) {
+            tuning->key = key;
+            tuning->team_seconds_per_step = tuning->alone_seconds_per_step = tuning->probe_after = 0;
+        }
+        int team = tuning->alone_seconds_per_step <= 0 ? 0
+            : tuning->team_seconds_per_step <= 0 ? 1 : tuning->team_seconds_per_step < tuning->alone_seconds_per_step;
+        if (tuning->alone_seconds_per_step > 0 && tuning->team_seconds_per_step > 0 && start >= tuning->probe_after) {
+            team = !team;
+            probing = 1;
+            tuning->probe_after = start + probe_seconds;
+        }
+        if (!team) {
+            // Alone, timed, still holding the pool (no other caller's job runs meanwhile).
+            run_alone(steps, parts, task, end, context);
+            tuning->alone_seconds_per_step = moving(tuning->alone_seconds_per_step, (seconds_now() - start) / steps, probing ? 0.5 : 0.25);
+            pthread_mutex_unlock(&pool_busy);
+            return 0;
+        }
     }
     team_task = task;
     atomic_store(&team_followed, 0);
+    atomic_store(&team_joined, 0);
+    long joined_step = -1;
+    double joined_at = 0;
     team_context = context;
     team_parts = parts;
     uint32_t first_round = round_counter + 1;
@@ -384,19 +438,23 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
     atomic_store(&team_open, 1);
     // One item, the follower's seat; the first round's id rides in its context.
     uint32_t generation = publish_job(start, 1, 2, follow_team, (void *)(uintptr_t)first_round);
-    int stalled = 0;
+    int open = 1;
     for (long step = 0; step < steps; step++) {
         uint32_t round_id = ++round_counter;
         atomic_store(&round_done, 0);
         atomic_store(&round_word, (uint64_t)round_id << 32);
-        double own_start = stalled ? 0 : seconds_now();
+        if (joined_step < 0 && tuning && atomic_load_explicit(&team_joined, memory_order_relaxed)) {
+            joined_step = step;
+            joined_at = seconds_now();
+        }
         run_round_parts(round_id, step, 0);
         if (atomic_load_explicit(&round_done, memory_order_acquire) < parts) {
-            // A part the follower runs: spin about its time; a follower put off by the scheduler
-            // in the middle of a part holds the round, so after that the caller yields its core,
-            // and once the part is in the team closes and the caller runs the rest alone.
-            double own_end = seconds_now(), waited_from = own_end;
+            // A part the follower runs: spin about its time. A follower put off by the scheduler
+            // in the middle of a part holds the round: then the caller yields its core, and once
+            // the part is in, the team closes and the pool backs off, as for a stall.
+            double waited_from = seconds_now();
             long spins = 0;
+            int stalled = 0;
             while (atomic_load_explicit(&round_done, memory_order_acquire) < parts) {
                 relax();
                 if (++spins % 64 == 0 && seconds_now() - waited_from > straggler_spin_seconds) {
@@ -404,8 +462,8 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
                     stalled = 1;
                 }
             }
-            if (!stalled && seconds_now() - own_end > 2 * (own_end - own_start) + stall_margin_seconds) stalled = 1;
-            if (stalled && atomic_load(&team_open)) {
+            if (stalled && open) {
+                open = 0;
                 atomic_store(&team_open, 0);
                 back_off(seconds_now());
             }
@@ -416,6 +474,14 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
     atomic_store(&round_word, ((uint64_t)round_counter << 32) | 0xffffffffu);
     // The follower's seat, if no worker took it: the caller takes it and leaves at once.
     take_items(generation);
-    finish_job(start, seconds_now(), 1);
+    double finished_at = seconds_now();
+    if (tuning && joined_step < 0) {
+        // The worker never came: the team was the caller alone, paying for the job.
+        tuning->team_seconds_per_step = moving(tuning->team_seconds_per_step, (finished_at - start) / steps, probing ? 0.5 : 0.25);
+    } else if (tuning && 2 * (steps - joined_step) >= steps) {
+        tuning->team_seconds_per_step = moving(tuning->team_seconds_per_step, (finished_at - joined_at) / (steps - joined_step),
+                                               probing ? 0.5 : 0.25);
+    }
+    finish_job(start, finished_at, 1);
     return atomic_load(&team_followed);
 }

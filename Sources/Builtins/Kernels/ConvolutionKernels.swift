@@ -168,11 +168,11 @@ private struct PaddedInput: @unchecked Sendable {
 /// On the AVX-512 path, not for an output known to be under 8×8 (`outputSize`) with a kernel of
 /// a million weights or more (`streamedWeightCount`, 4 MB: read from memory on every call at
 /// batch 1), where its 16/9-size weights cost more than it saves. One core of the AMD EPYC
-/// (Zen 4), weights out of cache, direct against Winograd: 7×7×512→512 0.96 against 1.35 ms;
+/// (Zen 5), weights out of cache, direct against Winograd: 7×7×512→512 0.96 against 1.35 ms;
 /// 14×14×256→256 0.89 and 0.89; 28×28×128→128 0.87 and 0.74; 56×56×64→64 0.86 and 0.67.
 /// A 14×14 output stays Winograd although it broke even there: inside a model, where the kernels
 /// prefetch the next weights, it wins. ResNet50's six 14×14×256→256 layers on one thread of the
-/// AMD EPYC (Zen 4), `bench --profile --threads 1`: 0.58 ms each against 0.96 direct at batch 1,
+/// AMD EPYC (Zen 5), `bench --profile --threads 1`: 0.58 ms each against 0.96 direct at batch 1,
 /// 8.5 against 17.0 ms at batch 16 (whole model 33.0 against 29.9 samples/s at batch 1), for
 /// 10.5 MiB of memory (16/9 of their 2.25 M weights).
 package struct WinogradKernel: Sendable {

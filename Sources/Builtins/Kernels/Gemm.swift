@@ -281,9 +281,9 @@ package struct PackedKernel: Sendable {
     /// Columns `columns` (from and, but for the group's last column, to a multiple of 16) of
     /// `multiply` for every row, on this thread: the same bits as the whole product's.
     func multiply(_ a: UnsafePointer<Float>, lda: Int, group: Int = 0, into c: UnsafeMutablePointer<Float>, ldc: Int, m: Int,
-                  columns: Range<Int>, bias: UnsafePointer<Float>? = nil) {
+                  columns: Range<Int>, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil) {
         run(a, lda: lda, group: group, c, ldc: ldc, rows: 0..<m, panels: (columns.lowerBound / 16)..<((columns.upperBound + 15) / 16),
-            accumulate: false, bias: bias, relu: false)
+            accumulate: accumulate, bias: bias, relu: false)
     }
 
     /// Rows `rows` and 16-column panels `panels` of `multiply`, on this thread.

@@ -202,20 +202,63 @@ public struct GRUCell: RecurrentCell {
     }
 }
 
-extension GRUCell: SplitStepCell {
+/// How the fused-gate cells (GRU, LSTM) cut a step by units: parts of whole 16-column panels
+/// (`SplitStepCell`).
+enum UnitParts {
     /// Units a part takes at least. gru_text (128 units, 64 steps, batch 1) in two parts of 64
-    /// went from 0.117 to 0.083 ms a call on the AMD EPYC (Zen 4): a step's product reads the
-    /// 192 KB recurrent kernel from L2, and each part reads its half from its own core's. Parts of
-    /// fewer units were not tried.
-    static let minimumPartUnits = 64
+    /// went from 0.117 to 0.083 ms a call on the AMD EPYC (Zen 5): a step's product reads the
+    /// 192 KB recurrent kernel from L2, and each part reads its share from its own core's. Parts
+    /// of fewer units were not tried.
+    static let minimumUnits = 64
 
-    /// reset_after=True with Keras's default activations on the AVX2 or AVX-512 kernels, units a
-    /// multiple of 16 (parts of whole 16-column panels), and a step too small for the product to
-    /// split itself (`Gemm.threadedWork`).
+    /// The parts for a cell of `units` units and `gates` gates on `threads` threads at `rows`
+    /// rows: 1 unless the fused gate kernels run (`fused`), the units are a multiple of 16, and
+    /// the step is too small for its product to split itself (`Gemm.threadedWork`).
+    static func count(units: Int, gates: Int, rows: Int, threads: Int, fused: Bool) -> Int {
+        guard threads > 1, fused, units % 16 == 0, rows * gates * units * units < Gemm.threadedWork else { return 1 }
+        return max(1, min(threads, units / minimumUnits))
+    }
+
+    /// The units of part `part` of `parts`.
+    static func range(_ part: Int, of parts: Int, units: Int) -> Range<Int> {
+        let blocks = units / 16
+        return (part * blocks / parts * 16)..<((part + 1) * blocks / parts * 16)
+    }
+}
+
+extension LSTMCell: SplitStepCell {
+    /// Keras's default activations on the AVX2 or AVX-512 kernels (`UnitParts`).
     func stepParts(rows: Int, threads: Int) -> Int {
-        guard threads > 1, resetAfter, packedRecurrent != nil, activation == .tanh, recurrentActivation == .sigmoid,
-              units % 16 == 0, rows * 3 * units * units < Gemm.threadedWork else { return 1 }
-        return max(1, min(threads, units / Self.minimumPartUnits))
+        UnitParts.count(units: units, gates: 4, rows: rows, threads: threads,
+                        fused: packedRecurrent != nil && activation == .tanh && recurrentActivation == .sigmoid)
+    }
+
+    /// Its units' columns of h·U added to the projections for the four gates, then their gates
+    /// (`nnb_lstm_gates_range`), h' and c' into `next`.
+    func stepPart(_ part: Int, of parts: Int, projected: UnsafeMutablePointer<Float>, states: UnsafePointer<Float>,
+                  next: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
+        guard let packedRecurrent else { return }
+        let units4 = 4 * units, range = UnitParts.range(part, of: parts, units: units)
+        guard !range.isEmpty else { return }
+        for gate in 0..<4 {
+            packedRecurrent.multiply(states, lda: units, into: projected, ldc: units4, m: rows,
+                                     columns: (gate * units + range.lowerBound)..<(gate * units + range.upperBound), accumulate: true)
+        }
+        let c = states + rows * units, nextC = next + rows * units
+        for row in 0..<rows {
+            let offset = row * units + range.lowerBound
+            nnb_lstm_gates_range(projected + row * units4 + range.lowerBound, c + offset, nextC + offset, next + offset,
+                                 units, range.count)
+        }
+    }
+}
+
+extension GRUCell: SplitStepCell {
+    /// reset_after=True with Keras's default activations on the AVX2 or AVX-512 kernels
+    /// (`UnitParts`).
+    func stepParts(rows: Int, threads: Int) -> Int {
+        UnitParts.count(units: units, gates: 3, rows: rows, threads: threads,
+                        fused: resetAfter && packedRecurrent != nil && activation == .tanh && recurrentActivation == .sigmoid)
     }
 
     /// Its units' columns of h·U (+ recurrent bias) for the three gates, then their gates
@@ -223,8 +266,8 @@ extension GRUCell: SplitStepCell {
     func stepPart(_ part: Int, of parts: Int, projected: UnsafeMutablePointer<Float>, states: UnsafePointer<Float>,
                   next: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         guard let packedRecurrent else { return }
-        let u3 = 3 * units, blocks = units / 16
-        let first = part * blocks / parts * 16, end = (part + 1) * blocks / parts * 16
+        let u3 = 3 * units, range = UnitParts.range(part, of: parts, units: units)
+        let first = range.lowerBound, end = range.upperBound
         guard end > first else { return }
         let recurrentBias = recurrentBiasOffset.flatMap { offset in inputBias.map { $0.values.baseAddress! + offset } }
         for gate in 0..<3 {

@@ -146,6 +146,9 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
     let packedKernel: PackedKernel?
     /// Set when the layer reads token ids, fused with the Embedding before it (`TokenSequence`).
     let tokens: TokenProjection?
+    /// Whether steps cut by units (`SplitStepCell`) run faster as a team of threads or alone,
+    /// as timed on this layer's calls (`runSteps`).
+    let stepTuning = StepTuning()
     public var maskBehavior: MaskBehavior { returnSequences ? .propagates : .drops }
 
     init(cell: any RecurrentCell, options: SequenceOptions, context: LayerContext) throws {
@@ -318,7 +321,7 @@ public struct RecurrentLayer: RecurrentSequenceLayer {
                             next.withUnsafeMutableBufferPointer { nextBuffer in
                                 let next = nextBuffer.baseAddress!, scratch = w.baseAddress!
                                 var stepInput = prepare(0)
-                                runSteps(steps, parts: parts, { _, part in
+                                runSteps(steps, parts: parts, tuning: stepTuning, key: batch, { _, part in
                                     split.stepPart(part, of: parts, projected: stepInput, states: h, next: next, rows: batch, scratch: scratch)
                                 }, end: { position in
                                     h.update(from: next, count: stateSize)

@@ -153,6 +153,13 @@ void nnb_winograd_3x3(const float *x, long input_height, long input_width, long 
 /// (with σ(z_o)). Requires nnb_has_avx2_fma().
 void nnb_lstm_gates(float *z, float *c, float *h, long units);
 
+/// nnb_lstm_gates on `count` of a row's units, the same operations on each unit: z points at the
+/// first unit's i (its f, c and o at + stride, + 2·stride and + 3·stride, stride being the
+/// layer's units), c_in at its old cell state; the new cell and hidden states go to c_out and
+/// h_out (c_out may be c_in; another buffer when other threads still read the old states).
+/// Requires nnb_has_avx2_fma().
+void nnb_lstm_gates_range(float *z, const float *c_in, float *c_out, float *h_out, long stride, long count);
+
 /// One GRU step's gate arithmetic for one row, in place, for reset_after=True with Keras's
 /// default activations (sigmoid gates, tanh candidate): x holds the input projections (bias
 /// included) of the gates z, r, h (3·units) and r the recurrent ones h·U + recurrent bias (3·units);
@@ -190,7 +197,7 @@ void nnb_softmax_row_exact(float *x, long length, int log);
 /// NNB_KERNELS_AVX512.
 void nnb_sigmoid_avx512(float *x, long count);
 void nnb_tanh_avx512(float *x, long count);
-void nnb_lstm_gates_avx512(float *z, float *c, float *h, long units);
+void nnb_lstm_gates_avx512(float *z, const float *c_in, float *c_out, float *h_out, long stride, long count);
 void nnb_gru_gates_avx512(float *x, const float *r, const float *h_in, float *h_out, long stride, long count);
 void nnb_gelu_avx512(float *x, long count);
 void nnb_softmax_avx512(float *x, long rows, long length, int log);
@@ -237,8 +244,16 @@ typedef void (*nnb_step_end)(void *context, long step);
 /// worker that starts late costs nothing; one put off in the middle of a part closes the team
 /// (the caller runs the remaining steps alone) and backs the pool off, as a stall in
 /// nnb_parallel_for does. Alone (threads 1, another job running, backing off) it runs the
-/// parts in order. Returns how many parts a worker ran.
-long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task, nnb_step_end end, void *context);
+/// parts in order. With `tuning` (one per call site, zeroed at first, used only under the pool's
+/// lock), it also times the seconds per step of the team and of the caller alone, and runs the
+/// faster, timing the other again now and then (see pool.c); `key` names what the timings are
+/// for (calls of another key start them again). Returns how many parts a worker ran.
+typedef struct {
+    double team_seconds_per_step, alone_seconds_per_step, probe_after;
+    long key;
+} nnb_step_tuning;
+long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task, nnb_step_end end, void *context,
+                        nnb_step_tuning *tuning, long key);
 
 /// The threads nnb_parallel_for can use at most: the workers plus the caller.
 long nnb_pool_threads(void);
