@@ -164,11 +164,11 @@ final class SplitStepTests: XCTestCase {
         (0..<count).map { _ in Float.random(in: -scale...scale, using: &generator) }
     }
 
-    /// A GRU and an LSTM of 128 units (two parts of 64 on two threads) give the same bits on two
-    /// threads as on one, and Keras's result: with and without a mask, bias, return_sequences and
+    /// A GRU, an LSTM and a SimpleRNN of 128 units (two parts of 64 on two threads) give the same
+    /// bits on two threads as on one, and Keras's result: with and without a mask, bias, return_sequences and
     /// go_backwards, at batch 1 and 2.
-    func testGRUAndLSTMStepsCutByUnitsGiveTheSameBits() throws {
-        for (className, kind, gates) in [("GRU", NaiveRecurrent.Kind.gru(resetAfter: true), 3), ("LSTM", .lstm, 4)] {
+    func testRecurrentStepsCutByUnitsGiveTheSameBits() throws {
+        for (className, kind, gates) in [("GRU", NaiveRecurrent.Kind.gru(resetAfter: true), 3), ("LSTM", .lstm, 4), ("SimpleRNN", .simple, 1)] {
             try checkSplit(className, kind, gates: gates)
         }
     }

@@ -226,6 +226,29 @@ enum UnitParts {
     }
 }
 
+extension SimpleRNNCell: SplitStepCell {
+    /// An element-wise activation (tanh, Keras's default; ReLU; linear) on the AVX2 or AVX-512
+    /// kernels (`UnitParts`).
+    func stepParts(rows: Int, threads: Int) -> Int {
+        UnitParts.count(units: units, gates: 1, rows: rows, threads: threads,
+                        fused: packedRecurrent != nil && [.tanh, .relu, .linear].contains(activation))
+    }
+
+    /// Its units' columns of h·U added to the projections, the activation on them, h' into `next`.
+    func stepPart(_ part: Int, of parts: Int, projected: UnsafeMutablePointer<Float>, states: UnsafePointer<Float>,
+                  next: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
+        guard let packedRecurrent else { return }
+        let range = UnitParts.range(part, of: parts, units: units)
+        guard !range.isEmpty else { return }
+        packedRecurrent.multiply(states, lda: units, into: projected, ldc: units, m: rows, columns: range, accumulate: true)
+        for row in 0..<rows {
+            let values = projected + row * units + range.lowerBound
+            activation.apply(UnsafeMutableBufferPointer(start: values, count: range.count), axisLength: range.count)
+            (next + row * units + range.lowerBound).update(from: values, count: range.count)
+        }
+    }
+}
+
 extension LSTMCell: SplitStepCell {
     /// Keras's default activations on the AVX2 or AVX-512 kernels (`UnitParts`).
     func stepParts(rows: Int, threads: Int) -> Int {
