@@ -334,18 +334,15 @@ static nnb_step_task team_task;
 static void *team_context;
 static long team_parts;
 
-// Claims and runs parts of the round `round_id` (step `step`) until none is left unclaimed;
-// returns how many it ran.
-static long run_round_parts(uint32_t round_id, long step, int follower) {
-    long ran = 0;
+// Claims and runs parts of the round `round_id` (step `step`) until none is left unclaimed.
+static void run_round_parts(uint32_t round_id, long step, int follower) {
     for (;;) {
         uint64_t word = atomic_load(&round_word);
         long part = (long)(word & 0xffffffffu);
-        if ((uint32_t)(word >> 32) != round_id || part >= team_parts) return ran;
+        if ((uint32_t)(word >> 32) != round_id || part >= team_parts) return;
         if (!atomic_compare_exchange_weak(&round_word, &word, word + 1)) continue;
         team_task(team_context, step, part);
         atomic_fetch_add(&round_done, 1);
-        ran++;
         if (follower) atomic_fetch_add_explicit(&team_followed, 1, memory_order_relaxed);
     }
 }
@@ -438,7 +435,6 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
     atomic_store(&team_open, 1);
     // One item, the follower's seat; the first round's id rides in its context.
     uint32_t generation = publish_job(start, 1, 2, follow_team, (void *)(uintptr_t)first_round);
-    int open = 1;
     for (long step = 0; step < steps; step++) {
         uint32_t round_id = ++round_counter;
         atomic_store(&round_done, 0);
@@ -451,19 +447,23 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
         if (atomic_load_explicit(&round_done, memory_order_acquire) < parts) {
             // A part the follower runs: spin about its time. A follower put off by the scheduler
             // in the middle of a part holds the round: then the caller yields its core, and once
-            // the part is in, the team closes and the pool backs off, as for a stall.
-            double waited_from = seconds_now();
+            // the part is in, the team closes and the pool backs off, as for a stall. The clock
+            // is read only once the wait outlasts 64 spins: most rounds end sooner.
+            double waited_from = 0;
             long spins = 0;
             int stalled = 0;
             while (atomic_load_explicit(&round_done, memory_order_acquire) < parts) {
                 relax();
-                if (++spins % 64 == 0 && seconds_now() - waited_from > straggler_spin_seconds) {
+                if (++spins % 64 != 0) continue;
+                double now = seconds_now();
+                if (waited_from == 0) waited_from = now;
+                else if (now - waited_from > straggler_spin_seconds) {
                     sched_yield();
                     stalled = 1;
                 }
             }
-            if (stalled && open) {
-                open = 0;
+            // The caller alone closes the team, so team_open is its own record of it.
+            if (stalled && atomic_load(&team_open)) {
                 atomic_store(&team_open, 0);
                 back_off(seconds_now());
             }
