@@ -224,6 +224,17 @@ enum UnitParts {
         let blocks = units / 16
         return (part * blocks / parts * 16)..<((part + 1) * blocks / parts * 16)
     }
+
+    /// The columns of `units` (each of `gates` gates, `cellUnits` apart) of states · `recurrent`
+    /// for `rows` rows, into (or, `accumulate`, added to) `into` of row stride gates · cellUnits.
+    static func product(_ recurrent: PackedKernel, states: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>, rows: Int,
+                        gates: Int, cellUnits: Int, units: Range<Int>, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
+        for gate in 0..<gates {
+            let first = gate * cellUnits
+            recurrent.multiply(states, lda: cellUnits, into: into, ldc: gates * cellUnits, m: rows,
+                               columns: (first + units.lowerBound)..<(first + units.upperBound), accumulate: accumulate, bias: bias)
+        }
+    }
 }
 
 extension SimpleRNNCell: SplitStepCell {
@@ -240,7 +251,7 @@ extension SimpleRNNCell: SplitStepCell {
         guard let packedRecurrent else { return }
         let range = UnitParts.range(part, of: parts, units: units)
         guard !range.isEmpty else { return }
-        packedRecurrent.multiply(states, lda: units, into: projected, ldc: units, m: rows, columns: range, accumulate: true)
+        UnitParts.product(packedRecurrent, states: states, into: projected, rows: rows, gates: 1, cellUnits: units, units: range, accumulate: true)
         for row in 0..<rows {
             let values = projected + row * units + range.lowerBound
             activation.apply(UnsafeMutableBufferPointer(start: values, count: range.count), axisLength: range.count)
@@ -263,10 +274,7 @@ extension LSTMCell: SplitStepCell {
         guard let packedRecurrent else { return }
         let units4 = 4 * units, range = UnitParts.range(part, of: parts, units: units)
         guard !range.isEmpty else { return }
-        for gate in 0..<4 {
-            packedRecurrent.multiply(states, lda: units, into: projected, ldc: units4, m: rows,
-                                     columns: (gate * units + range.lowerBound)..<(gate * units + range.upperBound), accumulate: true)
-        }
+        UnitParts.product(packedRecurrent, states: states, into: projected, rows: rows, gates: 4, cellUnits: units, units: range, accumulate: true)
         let c = states + rows * units, nextC = next + rows * units
         for row in 0..<rows {
             let offset = row * units + range.lowerBound
@@ -290,16 +298,14 @@ extension GRUCell: SplitStepCell {
                   next: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         guard let packedRecurrent else { return }
         let u3 = 3 * units, range = UnitParts.range(part, of: parts, units: units)
-        let first = range.lowerBound, end = range.upperBound
-        guard end > first else { return }
+        guard !range.isEmpty else { return }
         let recurrentBias = recurrentBiasOffset.flatMap { offset in inputBias.map { $0.values.baseAddress! + offset } }
-        for gate in 0..<3 {
-            packedRecurrent.multiply(states, lda: units, into: scratch, ldc: u3, m: rows,
-                                     columns: (gate * units + first)..<(gate * units + end), bias: recurrentBias)
-        }
+        UnitParts.product(packedRecurrent, states: states, into: scratch, rows: rows, gates: 3, cellUnits: units, units: range,
+                          accumulate: false, bias: recurrentBias)
+        let first = range.lowerBound
         for row in 0..<rows {
             nnb_gru_gates_range(projected + row * u3 + first, scratch + row * u3 + first, states + row * units + first,
-                                next + row * units + first, units, end - first)
+                                next + row * units + first, units, range.count)
         }
     }
 }
