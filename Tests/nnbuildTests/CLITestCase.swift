@@ -30,6 +30,13 @@ class CLITestCase: XCTestCase {
 
     func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
+    /// Skips a test of resident memory where it cannot be measured: without Linux's /proc
+    /// accounting, or under a sanitizer (whose shadow memory and allocator dwarf what is measured).
+    func requireMeasurableResidentMemory() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/proc/self/status"), "needs Linux's accounting of resident memory")
+        try XCTSkipIf(CLITests.underSanitizer, "resident memory is not measurable under a sanitizer")
+    }
+
     func write(_ name: String, _ text: String) throws {
         try Data(text.utf8).write(to: dir.appendingPathComponent(name))
     }

@@ -10,8 +10,7 @@ final class KerasLoadMemoryTests: CLITestCase {
     /// Loading a `.keras` file takes less than twice its weights' bytes (beyond what the binary
     /// needs for a tiny model), stored as Keras writes it or deflated as a user's zip tool does.
     func testLoadingAnArchiveTakesLessThanTwiceItsWeights() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/proc/self/statm"), "needs Linux's accounting of resident memory")
-        try XCTSkipIf(CLITests.underSanitizer, "resident memory is not measurable under a sanitizer")
+        try requireMeasurableResidentMemory()
         let inputs = 2500, units = 4000
         let weights = (inputs * units + units) * 4
         let (_, baseline) = try Self.peakResident(["validate", SavingWalkFileTests.walk("renamed.keras")])

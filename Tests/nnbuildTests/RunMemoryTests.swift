@@ -10,8 +10,7 @@ final class RunMemoryTests: CLITestCase {
     /// `bench` loads the model five times to time it; its peak RSS holds the packed weights about
     /// once (it held two models while the next one packed: twice).
     func testBenchHoldsOneLoadedModel() throws {
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/proc/self/status"), "needs Linux's VmHWM")
-        try XCTSkipIf(CLITests.underSanitizer, "resident memory is not measurable under a sanitizer")
+        try requireMeasurableResidentMemory()
         // Twelve 1×1 convolutions of 1024 → 1024 channels: 48 MB of weights, packed at load in
         // pieces of 4 MB, read on a 2×2 image.
         let layers = 12, channels = 1024
