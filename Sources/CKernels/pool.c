@@ -1,7 +1,14 @@
-// The worker threads behind nnb_parallel_for. A job is a count of items and one shared counter:
-// the caller and every worker that joins take the next unstarted item until none is left, so a
-// worker the scheduler has put off (another process on its core) costs the items it has started
-// and no more: the caller runs the rest itself. Between jobs a worker spins for a short while
+// The worker threads behind nnb_parallel_for. A job is a count of items cut into one contiguous
+// range per taking part thread (its seat: the caller's is 0, worker i's is i + 1), each range with
+// its own counter. A thread takes the next unstarted item of its own range, then of the others',
+// until none is left, so a worker the scheduler has put off (another process on its core) costs
+// the items it has started and no more: the caller runs the rest itself. Without stealing, a
+// thread runs the same share of every job: the kernels cut a batch-1 layer by output rows in
+// order, so a thread reads mostly the rows it wrote itself in the layer before. That matters where
+// the two vCPUs sit far apart (different L3 caches: a cache line's round trip of 350-400 ns
+// against 75 ns): with one shared counter, items went to whichever thread came first, half of
+// every layer's input came from the other core's cache, and MobileNetV2 at batch 1 ran 1.1× as
+// fast on two threads as on one. Between jobs a worker spins for a short while
 // before it sleeps, so that the many small parallel steps of one inference (a batch-1
 // convolution takes 30 µs) do not each pay a thread wake-up, yet an idle process does not burn a
 // core.
@@ -41,12 +48,21 @@
 // claim to the odd generation between (no item left), so that a worker still holding the old
 // word fails its compare-and-swap even if it read some of the new fields. The fields are
 // sequentially consistent atomics for the same reason.
-static _Atomic uint64_t claim;
+// Each seat's range has such a word (`next`, the generation and its next unstarted item) and its
+// end, on a cache line of its own. `job_generation` is the job's generation alone, what the
+// workers watch; `job_participants` how many seats the job has.
+enum { MAX_SEATS = 64 };
+typedef struct {
+    _Alignas(64) _Atomic uint64_t next;
+    _Atomic long end;
+} seat_range;
+static seat_range seat_ranges[MAX_SEATS];
+static _Atomic uint64_t job_generation;
+static _Atomic long job_participants;
 static _Atomic(nnb_task) job_task;
 static _Atomic(void *) job_context;
 static _Atomic long job_count;
 static _Atomic long job_finished;
-static _Atomic long job_seats;  // workers that may still join the job
 // Set while the caller sleeps waiting for a worker's last items (`finished`, under finish_lock).
 static _Atomic int caller_sleeping;
 static pthread_mutex_t finish_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -148,39 +164,46 @@ int nnb_pool_backing_off(void) {
     return seconds_now() < atomic_load_explicit(&serial_until_published, memory_order_relaxed);
 }
 
-// Runs items of job `generation` until none is left unstarted; returns how many it ran.
-static long take_items(uint32_t generation) {
-    long ran = 0;
-    for (;;) {
-        uint64_t word = atomic_load(&claim);
-        if ((uint32_t)(word >> 32) != generation) return ran;
-        long index = (long)(word & 0xffffffffu);
-        nnb_task task = atomic_load(&job_task);
-        void *context = atomic_load(&job_context);
-        long count = atomic_load(&job_count);
-        if (index >= count) return ran;
-        if (!atomic_compare_exchange_weak(&claim, &word, word + 1)) continue;
-        task(context, index);
-        // The job's last item: wake the caller if it sleeps. job_finished is raised before
-        // caller_sleeping is read, and the caller sets caller_sleeping before it reads
-        // job_finished (both sequentially consistent), so one of the two sees the other.
-        if (atomic_fetch_add(&job_finished, 1) + 1 == count && atomic_load(&caller_sleeping)) {
-            pthread_mutex_lock(&finish_lock);
-            pthread_cond_signal(&finished);
-            pthread_mutex_unlock(&finish_lock);
+// Runs items of job `generation` from seat `seat`'s range, then from the others' in turn, until
+// none is left unstarted; returns how many it ran.
+static long take_items(uint32_t generation, long seat) {
+    long ran = 0, participants = atomic_load(&job_participants);
+    if (participants > MAX_SEATS) participants = MAX_SEATS;
+    for (long turn = 0; turn < participants; turn++) {
+        seat_range *range = &seat_ranges[(seat + turn) % participants];
+        for (;;) {
+            uint64_t word = atomic_load(&range->next);
+            // Another generation: the job is over (its seats are published before workers see it).
+            if ((uint32_t)(word >> 32) != generation) return ran;
+            long index = (long)(word & 0xffffffffu);
+            nnb_task task = atomic_load(&job_task);
+            void *context = atomic_load(&job_context);
+            long count = atomic_load(&job_count);
+            if (index >= atomic_load(&range->end)) break;
+            if (!atomic_compare_exchange_weak(&range->next, &word, word + 1)) continue;
+            task(context, index);
+            // The job's last item: wake the caller if it sleeps. job_finished is raised before
+            // caller_sleeping is read, and the caller sets caller_sleeping before it reads
+            // job_finished (both sequentially consistent), so one of the two sees the other.
+            if (atomic_fetch_add(&job_finished, 1) + 1 == count && atomic_load(&caller_sleeping)) {
+                pthread_mutex_lock(&finish_lock);
+                pthread_cond_signal(&finished);
+                pthread_mutex_unlock(&finish_lock);
+            }
+            ran++;
         }
-        ran++;
     }
+    return ran;
 }
 
-// Whether claim holds a job (an even generation) other than generation `seen`.
+// Whether a job (an even generation) other than generation `seen` is published.
 static int is_new_job(uint32_t seen) {
-    uint32_t generation = (uint32_t)(atomic_load(&claim) >> 32);
+    uint32_t generation = (uint32_t)atomic_load(&job_generation);
     return generation != seen && (generation & 1) == 0;
 }
 
 static void *worker_main(void *argument) {
-    (void)argument;
+    long seat = (long)(intptr_t)argument;
     uint32_t seen = 0;
     for (;;) {
         double start = seconds_now();
@@ -188,8 +211,8 @@ static void *worker_main(void *argument) {
         while (!is_new_job(seen)) {
             relax();
             if (++spins % 128 == 0 && seconds_now() - start > spin_seconds) {
-                // sleepers is raised before claim is read again, and the caller changes claim
-                // before it reads sleepers (both sequentially consistent): either this thread sees
+                // sleepers is raised before job_generation is read again, and the caller changes
+                // it before it reads sleepers (both sequentially consistent): either this thread sees
                 // the new job or the caller sees it asleep and wakes it under the lock.
                 pthread_mutex_lock(&sleep_lock);
                 atomic_fetch_add(&sleepers, 1);
@@ -198,11 +221,12 @@ static void *worker_main(void *argument) {
                 pthread_mutex_unlock(&sleep_lock);
             }
         }
-        seen = (uint32_t)(atomic_load(&claim) >> 32);
+        seen = (uint32_t)atomic_load(&job_generation);
         // Closed again since (the next job is being written): wait for that one.
         if (seen & 1) { seen--; continue; }
-        if (atomic_fetch_sub(&job_seats, 1) <= 0) continue;
-        take_items(seen);
+        // A job of fewer seats than this worker's: its items are the others'.
+        if (seat >= atomic_load(&job_participants)) continue;
+        take_items(seen, seat);
     }
     return NULL;
 }
@@ -210,9 +234,10 @@ static void *worker_main(void *argument) {
 static void start_pool(void) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long wanted = cores > 1 ? cores - 1 : 0;
+    if (wanted > MAX_SEATS - 1) wanted = MAX_SEATS - 1;
     for (long i = 0; i < wanted; i++) {
         pthread_t thread;
-        if (pthread_create(&thread, NULL, worker_main, NULL) != 0) break;
+        if (pthread_create(&thread, NULL, worker_main, (void *)(intptr_t)(i + 1)) != 0) break;
         pthread_detach(thread);
         worker_count = i + 1;
     }
@@ -234,15 +259,26 @@ static uint32_t publish_job(double start, long count, long participants, nnb_tas
         window_slept = 0;
         window_thread = self;
     }
-    uint32_t generation = (uint32_t)(atomic_load(&claim) >> 32) + 2;
-    atomic_store(&claim, ((uint64_t)(generation - 1) << 32) | 0xffffffffu);
+    // The seats this job uses closed first (their words at the odd generation between, no item
+    // left), so that a worker still holding an old word fails its compare-and-swap even if it
+    // read some of the new fields or the new end; then the new fields, the seats' ranges, and
+    // last the generation the workers watch. (A seat this job leaves out keeps an old word whose
+    // items are all taken, against its old end.)
+    uint32_t generation = (uint32_t)atomic_load(&job_generation) + 2;
+    uint64_t closed = ((uint64_t)(generation - 1) << 32) | 0xffffffffu;
+    atomic_store(&job_generation, generation - 1);
+    for (long seat = 0; seat < participants; seat++) atomic_store(&seat_ranges[seat].next, closed);
     atomic_store(&job_task, task);
     atomic_store(&job_context, context);
     atomic_store(&job_count, count);
     atomic_store(&job_finished, 0);
     atomic_store(&caller_sleeping, 0);
-    atomic_store(&job_seats, participants - 1);
-    atomic_store(&claim, (uint64_t)generation << 32);
+    atomic_store(&job_participants, participants);
+    for (long seat = 0; seat < participants; seat++) {
+        atomic_store(&seat_ranges[seat].end, (seat + 1) * count / participants);
+        atomic_store(&seat_ranges[seat].next, ((uint64_t)generation << 32) | (uint64_t)(seat * count / participants));
+    }
+    atomic_store(&job_generation, generation);
     if (atomic_load(&sleepers) > 0) {
         pthread_mutex_lock(&sleep_lock);
         pthread_cond_broadcast(&wake);
@@ -314,7 +350,7 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
         return;
     }
     uint32_t generation = publish_job(start, count, participants, task, context);
-    take_items(generation);
+    take_items(generation, 0);
     finish_job(start, seconds_now(), count);
 }
 
@@ -473,7 +509,7 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
     atomic_store(&team_open, 0);
     atomic_store(&round_word, ((uint64_t)round_counter << 32) | 0xffffffffu);
     // The follower's seat, if no worker took it: the caller takes it and leaves at once.
-    take_items(generation);
+    take_items(generation, 0);
     double finished_at = seconds_now();
     if (tuning && joined_step < 0) {
         // The worker never came: the team was the caller alone, paying for the job.
