@@ -1,6 +1,6 @@
 // Times our GEMM kernels against OpenBLAS on one thread, for the shapes nnbuild runs:
-//   clang -O2 -ISources/CKernels/include Benchmarks/gemm_kernels.c Sources/CKernels/kernels.c \
-//         Sources/CKernels/kernels_avx512.c -lopenblas -lm -o /tmp/gemm_kernels
+//   clang -O2 -ISources/CKernels/include Benchmarks/gemm_kernels.c Sources/CKernels/*.c \
+//         -lopenblas -lm -ldl -lpthread -o /tmp/gemm_kernels
 //   /tmp/gemm_kernels M K N REPEATS     (e.g. 32 64 256 5000: a bilstm_text step in a 32-row batch slice)
 //   /tmp/gemm_kernels conv H W C F REPEATS   (a 3×3 'same' convolution at stride 1 on one H×W×C image,
 //                                             F filters, as nnb_conv_packed runs it: an implicit GEMM)
