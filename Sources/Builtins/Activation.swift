@@ -266,7 +266,12 @@ protocol AbsorbsActivation: FusesNext {
 }
 
 extension AbsorbsActivation {
-    public func fusing(_ next: any Layer) -> (any Layer)? {
+    public func fusing(_ next: any Layer) -> (any Layer)? { absorbing(next) }
+
+    /// A copy with `next`'s activation, or nil when `next` is not an element-wise activation layer
+    /// or this layer's own activation is not linear: what `fusing` does unless a layer takes over
+    /// more (`Conv2D` a max pooling after it).
+    func absorbing(_ next: any Layer) -> Self? {
         guard activation == .linear, next.maskBehavior == .propagates,
               let absorbed = (next as? any ElementwiseActivationLayer)?.elementwiseActivation, absorbed.isElementwise else { return nil }
         var fused = self

@@ -173,13 +173,30 @@ public struct Conv2D: ConvolutionStore {
         return ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
     }
 
-    func run(_ input: Tensor, epilogue: OutputEpilogue) throws -> Tensor {
+    /// The geometry over `input`, once it is checked against the layer.
+    func checkedGeometry(_ input: Tensor) throws -> ConvolutionGeometry {
         try checkInput(input, built: inputSize + [channels], label: label)
         for axis in 0..<2 where settings.window(axis: axis, length: input.shape[axis + 1]) == nil {
             throw NNError(.input, label, settings.misfit(axis: axis, length: input.shape[axis + 1], unit: spatialUnit(axis, of: 2)))
         }
         guard let g = geometry(input.shape) else { throw NNError(.input, label, "the kernel does not fit input \(input.shape)") }
         try ShapeMath.sampleCount([g.rows.output, g.columns.output, g.filters], at: label)
+        return g
+    }
+
+    /// Takes over an activation after it (`AbsorbsActivation`), or a max pooling whose windows do
+    /// not overlap along rows (`PooledConvolution`).
+    public func fusing(_ next: any Layer) -> (any Layer)? {
+        if let pooling = next as? Pooling {
+            guard pooling.mode == .max, pooling.inputShape.count == 3, pooling.channels == settings.filters,
+                  pooling.settings.poolSize[0] <= pooling.settings.strides[0] else { return nil }
+            return PooledConvolution(convolution: self, pooling: pooling)
+        }
+        return absorbing(next)
+    }
+
+    func run(_ input: Tensor, epilogue: OutputEpilogue) throws -> Tensor {
+        let g = try checkedGeometry(input)
         return try runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, packed: packed, winograd: winograd, bias: bias, activation: activation,
                               epilogue: epilogue, shape: [input.batch, g.rows.output, g.columns.output, g.filters])
     }

@@ -44,14 +44,20 @@ public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -
 /// Every kernel computes each output element in the same order whatever range it is given, so
 /// the split never changes a result.
 func runInParts(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork, _ body: (Range<Int>) -> Void) {
-    let threads = Gemm.allowedThreads
-    let parts = min(threads * partsPerThread, count)
-    guard threads > 1, parts > 1, work >= splitWork else {
+    let parts = partRanges(count, work: work, splitWork: splitWork)
+    guard parts.count > 1 else {
         body(0..<count)
         return
     }
-    let bounds = (0...parts).map { $0 * count / parts }
-    _ = runConcurrently(parts) { part in body(bounds[part]..<bounds[part + 1]) }
+    _ = runConcurrently(parts.count) { part in body(parts[part]) }
+}
+
+/// The contiguous parts `runInParts` cuts 0..<count into, in order (one when it runs unsplit).
+func partRanges(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork) -> [Range<Int>] {
+    let threads = Gemm.allowedThreads
+    let parts = min(threads * partsPerThread, count)
+    guard threads > 1, parts > 1, work >= splitWork else { return [0..<count] }
+    return (0..<parts).map { ($0 * count / parts)..<(($0 + 1) * count / parts) }
 }
 
 /// For step in 0..<steps: `part(step, p)` for every p in 0..<parts, then `end(step)` on this

@@ -107,6 +107,29 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
     }
 }
 
+/// `convolve2D` on the implicit GEMM (`packed`), part by part as the caller runs them: `body`
+/// gets a function that computes part p's output pixels (`parts[p]`, flat over batch, rows,
+/// columns) in their place in `output`, on the thread that calls it, the input padded once for
+/// all parts. For a layer that finishes each part of the output itself while it is in cache
+/// (`PooledConvolution` pools each band of rows). A pixel's result is the same whatever part
+/// computes it, so it is `convolve2D`'s.
+package func withConvolutionParts(_ input: UnsafeBufferPointer<Float>, batch: Int, _ bias: UnsafeBufferPointer<Float>?,
+                                  into output: UnsafeMutableBufferPointer<Float>, geometry g: ConvolutionGeometry,
+                                  activation: Activation, epilogue: OutputEpilogue, packed: PackedKernel, parts: [Range<Int>],
+                                  _ body: (_ convolve: (Int) -> Void) -> Void) {
+    guard let x = input.baseAddress, let y = output.baseAddress, batch > 0 else { return }
+    let padded = PaddedInput(x, batch: batch, geometry: g)
+    defer { padded.release() }
+    let shared = UncheckedOutput(bias: bias?.baseAddress, y: y)
+    epilogue.withKernelForm(bias: shared.bias, activation: activation, channels: g.filters) { post in
+        body { part in
+            guard !parts[part].isEmpty else { return }
+            convolveImplicit(ProductPart(rows: parts[part], columns: 0..<g.filters), padded, packed, shared.bias, shared.y, geometry: g,
+                             activation: activation, epilogue: epilogue, kernelEpilogue: post)
+        }
+    }
+}
+
 /// Below this many multiply-adds a convolution runs on one thread: a quarter of a product's
 /// `Gemm.threadedWork`, since its parts are whole register blocks of one long loop each (on the
 /// AMD EPYC, cnn_cifar's first layer, 0.9 M multiply-adds, went from 10 to 7 µs on two threads),

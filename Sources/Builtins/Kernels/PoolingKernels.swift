@@ -96,38 +96,66 @@ private func pool3D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output
 }
 
 /// Max pooling without a depth window on the AVX2 or AVX-512 kernels: each output row is one
-/// `nnb_max_pool_row` call over windows laid out once per call (a call per window, with its taps
-/// worked out in Swift, took 5 µs for cnn_cifar's 32×32×32 pooling), the rows split across the
-/// threads allowed when the work reaches `Gemm.threadedWork`. Each output is computed alone, so
-/// the split changes no bit.
+/// `nnb_max_pool_row` call over windows laid out once per call (`MaxPoolRows`; a call per
+/// window, with its taps worked out in Swift, took 5 µs for cnn_cifar's 32×32×32 pooling), the
+/// rows split across the threads allowed when the work reaches `Gemm.threadedWork`. Each output
+/// is computed alone, so the split changes no bit.
 private func maxPoolRows(_ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, geometry g: PoolingGeometry) {
-    let channels = g.channels, width = g.columns.input, height = g.rows.input
-    let outColumns = g.columns.output, outRows = g.rows.output
-    var offsets: [Int] = [], counts: [Int] = []
-    offsets.reserveCapacity(outColumns)
-    counts.reserveCapacity(outColumns)
-    for column in 0..<outColumns {
-        let (start, first, end) = g.columns.taps(at: column)
-        offsets.append((start + first) * channels)
-        counts.append(end - first)
-    }
-    let rowsTotal = batch * g.depth.output * outRows
-    let work = ShapeMath.saturatingProduct([rowsTotal, outColumns, g.rows.size, g.columns.size, channels])
+    let rowsTotal = batch * g.depth.output * g.rows.output
+    let work = ShapeMath.saturatingProduct([rowsTotal, g.columns.output, g.rows.size, g.columns.size, g.channels])
     let shared = UncheckedPool(x: x, y: y)
-    offsets.withUnsafeBufferPointer { offsets in
-        counts.withUnsafeBufferPointer { counts in
-            let windows = UncheckedWindows(offsets: offsets.baseAddress!, counts: counts.baseAddress!)
-            runInParts(rowsTotal, work: work) { range in
-                for index in range {
-                    let outRow = index % outRows, plane = index / outRows
-                    let slice = plane % g.depth.output, image = plane / g.depth.output
-                    let (rowStart, rowFirst, rowEnd) = g.rows.taps(at: outRow)
-                    let (sliceStart, _, _) = g.depth.taps(at: slice)
-                    let corner = shared.x + image * g.inputCount + ((sliceStart * height + rowStart + rowFirst) * width) * channels
-                    nnb_max_pool_row(corner, rowEnd - rowFirst, width * channels, windows.offsets, windows.counts,
-                                     outColumns, channels, shared.y + index * outColumns * channels)
-                }
+    MaxPoolRows(g).withRows { rows in
+        runInParts(rowsTotal, work: work) { range in
+            for index in range { rows.pool(shared.x, row: index, into: shared.y + index * rows.rowLength) }
+        }
+    }
+}
+
+/// The output rows of a max pooling without a depth window (`nnb_max_pool_row`): each row's
+/// windows laid out once for all of them.
+package struct MaxPoolRows {
+    let geometry: PoolingGeometry
+    private let offsets: [Int], counts: [Int]
+
+    init(_ g: PoolingGeometry) {
+        geometry = g
+        var offsets: [Int] = [], counts: [Int] = []
+        offsets.reserveCapacity(g.columns.output)
+        counts.reserveCapacity(g.columns.output)
+        for column in 0..<g.columns.output {
+            let (start, first, end) = g.columns.taps(at: column)
+            offsets.append((start + first) * g.channels)
+            counts.append(end - first)
+        }
+        self.offsets = offsets
+        self.counts = counts
+    }
+
+    /// `body` with a value that pools rows, for threads to share while the call lasts.
+    func withRows<R>(_ body: (Rows) -> R) -> R {
+        offsets.withUnsafeBufferPointer { offsets in
+            counts.withUnsafeBufferPointer { counts in
+                body(Rows(geometry: geometry, offsets: offsets.baseAddress!, counts: counts.baseAddress!))
             }
+        }
+    }
+
+    struct Rows: @unchecked Sendable {
+        let geometry: PoolingGeometry
+        let offsets: UnsafePointer<Int>, counts: UnsafePointer<Int>
+
+        /// Floats in one output row.
+        var rowLength: Int { geometry.columns.output * geometry.channels }
+
+        /// Output row `row` (flat over images, depth slices and rows) of input `x` into `out`.
+        func pool(_ x: UnsafePointer<Float>, row index: Int, into out: UnsafeMutablePointer<Float>) {
+            let g = geometry, width = g.columns.input * g.channels
+            let outRow = index % g.rows.output, plane = index / g.rows.output
+            let slice = plane % g.depth.output, image = plane / g.depth.output
+            let (rowStart, rowFirst, rowEnd) = g.rows.taps(at: outRow)
+            let (sliceStart, _, _) = g.depth.taps(at: slice)
+            let corner = x + image * g.inputCount + (sliceStart * g.rows.input + rowStart + rowFirst) * width
+            nnb_max_pool_row(corner, rowEnd - rowFirst, width, offsets, counts, g.columns.output, g.channels, out)
         }
     }
 }
@@ -135,11 +163,6 @@ private func maxPoolRows(_ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMu
 /// The input and output every row part of one pooling shares, each part writing its own rows.
 private struct UncheckedPool: @unchecked Sendable {
     let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
-}
-
-/// The windows of one output row, shared by the parts.
-private struct UncheckedWindows: @unchecked Sendable {
-    let offsets: UnsafePointer<Int>, counts: UnsafePointer<Int>
 }
 
 /// Mean over all steps of each sample, or over the steps `mask` marks as real when given (a row

@@ -1,0 +1,62 @@
+import XCTest
+@testable import Builtins
+import LayerRegistry
+
+/// A Conv2D (with the BatchNormalization and activation it took over) takes over the max pooling
+/// after it when the pooling windows do not overlap along rows (`PooledConvolution`); the fused
+/// model must give the layers' own bits, on one thread and on two, at batch 1 and batch 3.
+final class PooledConvolutionTests: XCTestCase {
+    func layers(convolution: String, pooling: String) -> [String] {
+        [#"{"class_name": "Conv2D", "config": {"name": "c", "filters": 32, "kernel_size": 3, \#(convolution)}}"#,
+         #"{"class_name": "BatchNormalization", "config": {"name": "b"}}"#,
+         #"{"class_name": "ReLU", "config": {"name": "r"}}"#,
+         #"{"class_name": "MaxPooling2D", "config": {"name": "p", \#(pooling)}}"#,
+         #"{"class_name": "Flatten", "config": {"name": "f"}}"#]
+    }
+
+    func weights(channels: Int) -> [String: ([Int], [Float])] {
+        var random = SplitMix(seed: 61)
+        var weights: [String: ([Int], [Float])] = [:]
+        weights["c/kernel"] = ([3, 3, channels, 32], random.floats(9 * channels * 32))
+        weights["c/bias"] = ([32], random.floats(32))
+        weights["b/gamma"] = ([32], random.floats(32).map { 1 + $0 / 2 })
+        weights["b/beta"] = ([32], random.floats(32))
+        weights["b/moving_mean"] = ([32], random.floats(32))
+        weights["b/moving_variance"] = ([32], random.floats(32).map { 1 + abs($0) })
+        return weights
+    }
+
+    /// The pooling configs that fuse: 2×2 "valid" (odd sizes drop a row and a column), a window
+    /// narrower than its stride, "same" padding, and a strided convolution before.
+    func testAConvolutionTakesOverTheMaxPoolingAfterIt() throws {
+        let cases: [(String, String)] = [(#""padding": "same""#, #""pool_size": 2"#),
+                                         (#""padding": "valid""#, #""pool_size": [2, 1], "strides": [3, 2]"#),
+                                         (#""padding": "same""#, #""pool_size": 3, "strides": 3, "padding": "same""#),
+                                         (#""padding": "same", "strides": 2"#, #""pool_size": 2, "padding": "same""#)]
+        let input: [Int?] = [21, 19, 8]
+        for (convolution, pooling) in cases {
+            let layers = layers(convolution: convolution, pooling: pooling)
+            let fused = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: 8))
+            let apart = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: 8), fuse: false)
+            XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3, 4], [5]], pooling)
+            for batch in [1, 3] {
+                var random = SplitMix(seed: UInt64(62 + batch))
+                let x = Tensor(shape: [batch, 21, 19, 8], data: random.floats(batch * 21 * 19 * 8))
+                let want = try apart.predict(x, threads: 1)
+                for threads in [1, 2] {
+                    let got = try fused.predict(x, threads: threads)
+                    XCTAssertEqual(got.shape, want.shape, "\(pooling), batch \(batch), \(threads) threads")
+                    XCTAssertEqual(got.data, want.data, "\(pooling), batch \(batch), \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// Windows that overlap along rows would have two parts compute the same convolution rows:
+    /// that pooling runs apart.
+    func testOverlappingWindowsRunApart() throws {
+        let layers = layers(convolution: #""padding": "same""#, pooling: #""pool_size": 3, "strides": 2"#)
+        let model = try HandBuilt.model(input: [9, 9, 8], layers: layers, weights: weights(channels: 8))
+        XCTAssertEqual(model.steps.map(\.nodes), [[0], [1, 2, 3], [4], [5]])
+    }
+}
