@@ -32,7 +32,7 @@ public struct ExecutionSettings: Sendable, Equatable {
 /// `ExecutionSettings`: bound by `Model.execute` for the call's duration (a task-local value, so
 /// concurrent calls each see their own), with `threads` 1 inside the tasks of a parallel step so
 /// that threads never nest. Kernels read it; nothing sets it process-wide.
-package struct KernelOptions: Sendable {
+package struct KernelOptions: Sendable, Equatable {
     package var threads = 1
     package var batchVariantBLAS = false
 
