@@ -33,7 +33,7 @@ struct PooledConvolution: Layer, PlansMemory {
         let count = pooledRows * windows.rows.output > 0 ? pooledRows * windows.columns.output * g.filters : 0
         // Parts of the pooled rows, and the convolution pixels each one's windows cover: per
         // image in the part, from its first window's first row to its last window's last.
-        let parts = partRanges(pooledRows, work: work, splitWork: convolutionThreadedWork)
+        let parts = partRanges(pooledRows, work: work, splitWork: convolutionSplitWork(convolutionThreadedWork, geometry: g))
         let pixels = parts.map { part -> Range<Int> in
             guard let last = part.last else { return 0..<0 }
             let top = windows.rows.taps(at: part.lowerBound % windows.rows.output)

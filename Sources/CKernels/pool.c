@@ -160,6 +160,37 @@ static void back_off(double now) {
     window_start = -1;
 }
 
+// How far apart the caller and the first worker sit: the time from a job's publication to that
+// worker's noticing it, the smallest over windows of `notice_window` jobs it joined (a worker
+// that slept, or was put off, notices late; one spinning on the job's line notices about a
+// cache line's round trip later: the caller's store takes the line from the spinning worker,
+// which takes it back). On this project's VM that was 64 ns where a line's round trip between
+// the vCPUs (Benchmarks/core_roundtrip.c) took 119 ns; that round trip is 75-125 ns or 330-410
+// ns depending on where the vCPUs sit on the host, and the threshold lies between. Written by
+// the caller under pool_busy; read by any thread.
+static _Atomic double worker_noticed_at;  // written by seat 1 when it sees a job
+static double published_at;
+static double notice_smallest = 1;
+static int notice_samples;
+static _Atomic int far_apart;
+static const int notice_window = 32;
+static const double far_notice_seconds = 130e-9;
+
+// After a job the worker joined: one more notice delay in the window.
+static void note_notice(void) {
+    double noticed = atomic_load_explicit(&worker_noticed_at, memory_order_relaxed);
+    if (noticed < published_at) return;
+    if (noticed - published_at < notice_smallest) notice_smallest = noticed - published_at;
+    if (++notice_samples < notice_window) return;
+    atomic_store_explicit(&far_apart, notice_smallest > far_notice_seconds, memory_order_relaxed);
+    notice_smallest = 1;
+    notice_samples = 0;
+}
+
+int nnb_pool_far_apart(void) {
+    return atomic_load_explicit(&far_apart, memory_order_relaxed);
+}
+
 int nnb_pool_backing_off(void) {
     return seconds_now() < atomic_load_explicit(&serial_until_published, memory_order_relaxed);
 }
@@ -224,6 +255,7 @@ static void *worker_main(void *argument) {
         seen = (uint32_t)atomic_load(&job_generation);
         // Closed again since (the next job is being written): wait for that one.
         if (seen & 1) { seen--; continue; }
+        if (seat == 1) atomic_store_explicit(&worker_noticed_at, seconds_now(), memory_order_relaxed);
         // A job of fewer seats than this worker's: its items are the others'.
         if (seat >= atomic_load(&job_participants)) continue;
         take_items(seen, seat);
@@ -278,6 +310,7 @@ static uint32_t publish_job(double start, long count, long participants, nnb_tas
         atomic_store(&seat_ranges[seat].end, (seat + 1) * count / participants);
         atomic_store(&seat_ranges[seat].next, ((uint64_t)generation << 32) | (uint64_t)(seat * count / participants));
     }
+    published_at = seconds_now();
     atomic_store(&job_generation, generation);
     if (atomic_load(&sleepers) > 0) {
         pthread_mutex_lock(&sleep_lock);
@@ -291,6 +324,7 @@ static uint32_t publish_job(double start, long count, long participants, nnb_tas
 // window if it is due, and releases pool_busy. `own_end` is when the caller's own share ended;
 // a wait much longer than the caller's own share (since `start`) is a stall.
 static void finish_job(double start, double own_end, long count) {
+    note_notice();
     if (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
         // Spin about an item's time, then sleep, leaving this core to a worker the scheduler has
         // put off.

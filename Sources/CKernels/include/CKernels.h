@@ -255,6 +255,13 @@ typedef struct {
 long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task, nnb_step_end end, void *context,
                         nnb_step_tuning *tuning, long key);
 
+/// 1 when the pool's caller and its first worker have lately sat far apart (a job's publication
+/// took over 130 ns to reach the spinning worker, at the least, over its last 32 jobs: different
+/// parts of the host under a VM's two vCPUs), 0 otherwise (see pool.c). There, a thread reading
+/// what the other wrote pays a cache line's round trip of 350 ns or more, and the kernels keep
+/// small and memory-bound layers on one thread.
+int nnb_pool_far_apart(void);
+
 /// The threads nnb_parallel_for can use at most: the workers plus the caller.
 long nnb_pool_threads(void);
 
