@@ -24,7 +24,13 @@ if grep -qs "class NpyFile" ../Sources/ModelSpec/*.swift; then flags+=(-Xswiftc 
 # Objects left from a build with other coverage flags make libFuzzer refuse to run: clean when the
 # flags change.
 if [ "$(cat .build/fuzz-flags 2>/dev/null)" != "${flags[*]}" ]; then rm -rf .build; fi
-swift build "${flags[@]}" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+# A failed build stops here: the targets of an earlier build are still in .build/release, and
+# fuzzing them would test old code (it did once, silently).
+status=0
+mkdir -p .build
+swift build "${flags[@]}" > .build/fuzz-build.log 2>&1 || status=$?
+grep -Ev '^\[[0-9]+/[0-9]+\]' .build/fuzz-build.log || true
+[ "$status" -eq 0 ] || { echo "Fuzz/run.sh: the fuzz build failed (exit $status); not running the targets of an earlier build" >&2; exit 1; }
 for target in $targets; do [ -x ".build/release/$target" ] || { echo "build failed: no $target" >&2; exit 1; }; done
 echo "${flags[*]}" > .build/fuzz-flags
 
