@@ -121,6 +121,11 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *co
         if (post->activation == NNB_ACTIVATION_RELU6)
             UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int q = 0; q < PANELS; q++) acc[r][q] = _mm512_min_ps(_mm512_set1_ps(6.0f), acc[r][q]);
     }
+    if (width == 16 * PANELS) {
+        UNROLL for (int r = 0; r < ROWS; r++)
+            UNROLL for (int q = 0; q < PANELS; q++) _mm512_storeu_ps(c + r * ldc + 16 * q, acc[r][q]);
+        return;
+    }
     UNROLL for (int r = 0; r < ROWS; r++)
         UNROLL for (int q = 0; q < PANELS; q++) _mm512_mask_storeu_ps(c + r * ldc + 16 * q, mask[q], acc[r][q]);
 }
