@@ -41,16 +41,15 @@
 #include <sched.h>
 #include <unistd.h>
 
-// The job in progress. `claim` holds the job's generation (high 32 bits) and its next unstarted
-// item (low 32 bits): a worker takes an item with a compare-and-swap that fails when the job has
-// changed, so a late worker never takes an item of a job it did not read. Jobs have even
-// generations; before writing the next job's fields the caller closes the old job by setting
-// claim to the odd generation between (no item left), so that a worker still holding the old
-// word fails its compare-and-swap even if it read some of the new fields. The fields are
-// sequentially consistent atomics for the same reason.
-// Each seat's range has such a word (`next`, the generation and its next unstarted item) and its
-// end, on a cache line of its own. `job_generation` is the job's generation alone, what the
-// workers watch; `job_participants` how many seats the job has.
+// The job in progress. Each seat's range has a word `next`, holding the job's generation (high 32
+// bits) and the range's next unstarted item (low 32 bits), and its end, on a cache line of its
+// own: a thread takes an item with a compare-and-swap that fails when the job has changed, so a
+// late worker never takes an item of a job it did not read. Jobs have even generations; before
+// writing the next job's fields the caller closes the seats it will use by setting their words
+// to the odd generation between (no item left), so that a worker still holding an old word fails
+// its compare-and-swap even if it read some of the new fields. The fields are sequentially
+// consistent atomics for the same reason. `job_generation` is the job's generation alone, what
+// idle workers watch; `job_participants` how many seats the job has.
 enum { MAX_SEATS = 64 };
 typedef struct {
     _Alignas(64) _Atomic uint64_t next;

@@ -258,8 +258,8 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
 /// 1 when the pool's caller and its first worker have lately sat far apart (a job's publication
 /// took over 130 ns to reach the spinning worker, at the least, over its last 32 jobs: different
 /// parts of the host under a VM's two vCPUs), 0 otherwise (see pool.c). There, a thread reading
-/// what the other wrote pays a cache line's round trip of 350 ns or more, and the kernels keep
-/// small and memory-bound layers on one thread.
+/// what the other wrote pays a cache line's round trip of 350 ns or more, and a convolution that
+/// reads a zero-padded copy of its input stays on one thread below 8 M multiply-adds.
 int nnb_pool_far_apart(void);
 
 /// The threads nnb_parallel_for can use at most: the workers plus the caller.
