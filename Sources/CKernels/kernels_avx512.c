@@ -63,19 +63,7 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *co
     const float *row[MAX_ROWS];
     UNROLL for (int r = 0; r < ROWS; r++) row[r] = a[r];
     long runs_left = layout.rows * layout.columns, run_column = 0;
-    if (runs_left == 1 && !prefetch) {
-        // One run without prefetching (a 1×1 convolution, a product): the loop alone.
-        for (long p = 0; p < layout.span; p++, b += ldb) {
-            __m512 panel[MAX_PANELS];
-            UNROLL for (int q = 0; q < PANELS; q++) panel[q] = _mm512_maskz_loadu_ps(mask[q], b + q * panel_step);
-            UNROLL for (int r = 0; r < ROWS; r++) {
-                __m512 x = _mm512_set1_ps(row[r][p]);
-                UNROLL for (int q = 0; q < PANELS; q++) acc[r][q] = _mm512_fmadd_ps(x, panel[q], acc[r][q]);
-            }
-        }
-        runs_left = 0;
-    }
-    while (runs_left > 0) {
+    for (;;) {
         for (long p = 0; p < layout.span; p++, b += ldb) {
             // The line `prefetch` floats ahead in each panel, into L2 (nnb_prefetch_distance).
             if (prefetch) UNROLL for (int q = 0; q < PANELS; q++) _mm_prefetch((const char *)(b + q * panel_step + prefetch), _MM_HINT_T1);
