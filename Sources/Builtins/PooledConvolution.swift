@@ -25,12 +25,14 @@ struct PooledConvolution: Layer, PlansMemory {
         let g = try convolution.checkedGeometry(input)
         let windows = try pooling.geometry(spatial: [g.rows.output, g.columns.output])
         let batch = input.batch, pooledRows = batch * windows.rows.output
+        let shape = [batch, windows.rows.output, windows.columns.output, g.filters]
+        let count = pooledRows * windows.columns.output * g.filters
+        guard count > 0 else { return Tensor(shape: shape, data: []) }
         let convolved = UnsafeMutableBufferPointer<Float>.allocate(capacity: batch * g.outputCount)
         defer { convolved.deallocate() }
         let epilogue = OutputEpilogue(affine: convolution.normalization?.channelAffine())
         let work = ShapeMath.saturatingProduct([batch, g.outputCount, g.patchSize])
         let rowPixels = g.columns.output, imageRows = g.rows.output
-        let count = pooledRows * windows.rows.output > 0 ? pooledRows * windows.columns.output * g.filters : 0
         // Parts of the pooled rows, and the convolution pixels each one's windows cover: per
         // image in the part, from its first window's first row to its last window's last.
         let parts = partRanges(pooledRows, work: work, splitWork: convolutionSplitWork(convolutionThreadedWork, geometry: g))
@@ -43,22 +45,21 @@ struct PooledConvolution: Layer, PlansMemory {
             return from..<max(from, to)
         }
         let data = [Float](unsafeUninitializedCapacity: count) { pooled, initialized in
-            let shared = UncheckedBands(convolved: UnsafePointer(convolved.baseAddress!), pooled: pooled.baseAddress)
+            let shared = UncheckedBands(convolved: UnsafePointer(convolved.baseAddress!), pooled: pooled.baseAddress!)
             input.data.withUnsafeBufferPointer { x in
                 withConvolutionParts(x, batch: batch, convolution.bias?.values, into: convolved, geometry: g, activation: convolution.activation,
-                                     epilogue: epilogue, packed: packed, parts: pixels) { convolve in
+                                     epilogue: epilogue, packed: packed) { _, convolve in
                     MaxPoolRows(windows).withRows { rows in
                         _ = runConcurrently(parts.count) { part in
-                            guard let out = shared.pooled else { return }
-                            convolve(part)
-                            for row in parts[part] { rows.pool(shared.convolved, row: row, into: out + row * rows.rowLength) }
+                            convolve(ProductPart(rows: pixels[part], columns: 0..<g.filters))
+                            for row in parts[part] { rows.pool(shared.convolved, row: row, into: shared.pooled + row * rows.rowLength) }
                         }
                     }
                 }
             }
             initialized = count
         }
-        return Tensor(shape: [batch, windows.rows.output, windows.columns.output, g.filters], data: data)
+        return Tensor(shape: shape, data: data)
     }
 
     /// The pooled output, and besides it the convolution's whole output and its padded input.
@@ -74,5 +75,5 @@ struct PooledConvolution: Layer, PlansMemory {
 /// The convolution's output and the pooled output, shared by the parts (each writes its own rows).
 private struct UncheckedBands: @unchecked Sendable {
     let convolved: UnsafePointer<Float>
-    let pooled: UnsafeMutablePointer<Float>?
+    let pooled: UnsafeMutablePointer<Float>
 }

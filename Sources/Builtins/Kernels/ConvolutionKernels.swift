@@ -92,41 +92,37 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
         }
         return
     }
-    let padded = PaddedInput(x, batch: batch, geometry: g)
-    defer { padded.release() }
-    epilogue.withKernelForm(bias: shared.bias, activation: activation, channels: g.filters) { post in
+    withConvolutionParts(input, batch: batch, bias, into: output, geometry: g, activation: activation, epilogue: epilogue,
+                         packed: packed) { inStore, convolve in
         // With the epilogue in the kernel's store, a part may take some of the filters (one group
         // only: a grouped kernel's groups run one after another inside a part).
         let parts = productParts(rows: pixels, columns: g.filters, rowBlock: nnb_gemm_block_rows(),
-                                 columnBlock: post != nil && g.groups == 1 ? 32 : g.filters,
+                                 columnBlock: inStore && g.groups == 1 ? 32 : g.filters,
                                  bytesPerRow: g.patchSize * MemoryLayout<Float>.size, bytesPerColumn: g.patchSize * MemoryLayout<Float>.size,
                                  work: pixels * g.patchSize * g.groupFilters, splitWork: splitWork)
-        runParts(parts) { part in
-            convolveImplicit(part, padded, packed, shared.bias, shared.y, geometry: g, activation: activation, epilogue: epilogue,
-                             kernelEpilogue: post)
-        }
+        runParts(parts, convolve)
     }
 }
 
 /// `convolve2D` on the implicit GEMM (`packed`), part by part as the caller runs them: `body`
-/// gets a function that computes part p's output pixels (`parts[p]`, flat over batch, rows,
-/// columns) in their place in `output`, on the thread that calls it, the input padded once for
-/// all parts. For a layer that finishes each part of the output itself while it is in cache
-/// (`PooledConvolution` pools each band of rows). A pixel's result is the same whatever part
-/// computes it, so it is `convolve2D`'s.
-package func withConvolutionParts(_ input: UnsafeBufferPointer<Float>, batch: Int, _ bias: UnsafeBufferPointer<Float>?,
-                                  into output: UnsafeMutableBufferPointer<Float>, geometry g: ConvolutionGeometry,
-                                  activation: Activation, epilogue: OutputEpilogue, packed: PackedKernel, parts: [Range<Int>],
-                                  _ body: (_ convolve: (Int) -> Void) -> Void) {
+/// gets whether the epilogue runs in the kernel's store (`OutputEpilogue.withKernelForm`) and a
+/// function that computes a part of the output (output pixels flat over batch, rows, columns, by
+/// filters) in its place in `output`, on the thread that calls it, the input padded once for all
+/// parts. `convolve2D` cuts the output for its threads with it; `PooledConvolution` pools each
+/// part's rows as soon as they are computed. A pixel's result is the same whatever part computes it.
+func withConvolutionParts(_ input: UnsafeBufferPointer<Float>, batch: Int, _ bias: UnsafeBufferPointer<Float>?,
+                          into output: UnsafeMutableBufferPointer<Float>, geometry g: ConvolutionGeometry,
+                          activation: Activation, epilogue: OutputEpilogue, packed: PackedKernel,
+                          _ body: (_ inStore: Bool, _ convolve: (ProductPart) -> Void) -> Void) {
     guard let x = input.baseAddress, let y = output.baseAddress, batch > 0 else { return }
     let padded = PaddedInput(x, batch: batch, geometry: g)
     defer { padded.release() }
     let shared = UncheckedOutput(bias: bias?.baseAddress, y: y)
     epilogue.withKernelForm(bias: shared.bias, activation: activation, channels: g.filters) { post in
-        body { part in
-            guard !parts[part].isEmpty else { return }
-            convolveImplicit(ProductPart(rows: parts[part], columns: 0..<g.filters), padded, packed, shared.bias, shared.y, geometry: g,
-                             activation: activation, epilogue: epilogue, kernelEpilogue: post)
+        body(post != nil) { part in
+            guard !part.rows.isEmpty else { return }
+            convolveImplicit(part, padded, packed, shared.bias, shared.y, geometry: g, activation: activation, epilogue: epilogue,
+                             kernelEpilogue: post)
         }
     }
 }
