@@ -50,7 +50,7 @@ static INLINE __mmask16 first_lanes(long width) {
 // stored. ROWS and PANELS are constants at every call (the dispatch below), so the accumulators
 // stay in registers. Then `post` (NULL: nothing; see nnb_epilogue), at the block's first row and
 // column, as `tile` in kernels.c applies it.
-AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *const a[], const runs *where, const float *b, long ldb,
+AVX512 static INLINE void tile(const int ROWS, const int PANELS, const int FULL, const float *const a[], const runs *where, const float *b, long ldb,
                                long panel_step, float *c, long ldc, long width, int accumulate, const nnb_epilogue *post,
                                long prefetch) {
     runs layout = *where;
@@ -68,7 +68,7 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *co
             // The line `prefetch` floats ahead in each panel, into L2 (nnb_prefetch_distance).
             if (prefetch) UNROLL for (int q = 0; q < PANELS; q++) _mm_prefetch((const char *)(b + q * panel_step + prefetch), _MM_HINT_T1);
             __m512 panel[MAX_PANELS];
-            UNROLL for (int q = 0; q < PANELS; q++) panel[q] = _mm512_maskz_loadu_ps(mask[q], b + q * panel_step);
+            UNROLL for (int q = 0; q < PANELS; q++) panel[q] = FULL ? _mm512_loadu_ps(b + q * panel_step) : _mm512_maskz_loadu_ps(mask[q], b + q * panel_step);
             UNROLL for (int r = 0; r < ROWS; r++) {
                 __m512 x = _mm512_set1_ps(row[r][p]);
                 UNROLL for (int q = 0; q < PANELS; q++) acc[r][q] = _mm512_fmadd_ps(x, panel[q], acc[r][q]);
@@ -125,7 +125,10 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const float *co
     AVX512 __attribute__((noinline)) static void tile_##R##_##P(const float *const a[], const runs *layout, const float *b, \
                                                                long ldb, long panel_step, float *c, long ldc,         \
                                                                long width, int accumulate, const nnb_epilogue *post, long prefetch) { \
-        tile(R <= MAX_ROWS ? R : 1, P <= MAX_PANELS ? P : 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post, prefetch); \
+        if (width == 16 * P)                                                                                         \
+            tile(R <= MAX_ROWS ? R : 1, P <= MAX_PANELS ? P : 1, 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post, prefetch); \
+        else                                                                                                       \
+            tile(R <= MAX_ROWS ? R : 1, P <= MAX_PANELS ? P : 1, 0, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post, prefetch); \
     }
 #define NNB_TILES(R) NNB_TILE(R, 1) NNB_TILE(R, 2) NNB_TILE(R, 4)
 NNB_TILES(1) NNB_TILES(2) NNB_TILES(3) NNB_TILES(4) NNB_TILES(5) NNB_TILES(6) NNB_TILES(7) NNB_TILES(8)
