@@ -23,14 +23,19 @@
 //   on the caller alone for a while, doubling that while from 16 ms up to 1 s as stalls recur,
 //   and tries the workers again after it. On an idle machine there are no stalls and nothing
 //   changes; under steady contention a stall costs a few milliseconds per second at most.
-// - With one more runnable thread than cores (a busy process beside the caller and its worker),
-//   no single job need stall, yet the caller gets about two thirds of a core, and the job's
-//   items wait for it: two threads ran cnn_cifar at batch 1 at 40-70% of one thread's speed. So
-//   the caller also watches its own share of the CPU across the jobs of a few milliseconds
-//   (its thread's CPU time against the time passed, read twice per window, less the time it
-//   chose to sleep waiting for a worker): below 75% in two windows in a row, with more threads
-//   runnable on the machine than it has CPUs (/proc/loadavg), it is being preempted, and the
-//   pool backs off to the caller alone as for a stall.
+// - With more runnable threads than cores (a busy process beside the caller and its worker), no
+//   single job need stall, yet the caller gets about two thirds of a core, and the job's items
+//   wait for it: two threads ran cnn_cifar at batch 1 at 40-70% of one thread's speed. So before
+//   a job the pool counts the threads other than its own that are runnable on the machine (the
+//   "running" count of /proc/loadavg, less the caller and the workers not asleep; read every 4 ms
+//   at most, 0.8 µs a read) and takes part with no more threads than the cores they leave: on
+//   two cores beside one busy process, the caller alone, with no part cutting either
+//   (nnb_pool_backing_off). The smaller of the two last readings counts, so a thread that ran
+//   for an instant changes nothing: on the idle 2-vCPU VM, 2-3% of the readings during a model's
+//   run counted one thread more than ran for long. This replaced watching the caller's share of
+//   the CPU over windows of jobs, which lost two windows (8 ms) before it acted, then kept the
+//   caller alone for a backoff of up to a second whether or not the other process had stopped,
+//   and on a machine of more cores knew only "alone" or "all".
 #include "CKernels.h"
 #include <pthread.h>
 #include <stdatomic.h>
@@ -39,6 +44,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <sched.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 // The job in progress. Each seat's range has a word `next`, holding the job's generation (high 32
@@ -97,18 +103,13 @@ static const double first_backoff_seconds = 16e-3, longest_backoff_seconds = 1.0
 // milliseconds, a few times a second): with a fixed 2 s memory they added up to a second of
 // running alone, and MobileNetV2 at batch 1 measured 290 samples/s in one run against 390.
 static const double stall_memory_backoffs = 4.0;
-// The caller's CPU share is measured over windows of jobs this long, restarted after a gap
-// between jobs longer than window_gap_seconds (the process was idle, not preempted).
-// Two windows in a row under contended_share: one alone happens on an idle machine too, when the
-// scheduler briefly puts the worker on the caller's core or the hypervisor takes the core for
-// a while (a quiet 2-core VM showed a few such windows a second, down to 20%).
-static const double window_seconds = 4e-3, window_gap_seconds = 1e-3, contended_share = 0.75;
-static const int contended_windows_needed = 2;
-static double window_start = -1, window_cpu, window_slept, last_job_end = -1e9;
-static int contended_windows;
-// The thread whose CPU time the window reads: callers change (a server's request threads, Swift
-// tasks resuming on another thread), and a window is read on the thread that opened it.
-static pthread_t window_thread;
+// The machine's other runnable threads (see above), read at most every load_check_seconds by
+// whichever thread asks first then (a job's caller, or a kernel asking nnb_pool_backing_off: one
+// that does not split while the pool has no room would otherwise never look again); the
+// smaller of the last two readings counts. machine_room: the threads a job may have at most.
+static const double load_check_seconds = 4e-3;
+static _Atomic double load_checked_at = -1;
+static _Atomic long others_now, machine_room;
 
 static inline void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -124,31 +125,47 @@ static double seconds_now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-// The calling thread's CPU time (a system call, about 0.35 µs: read once per window).
-static double thread_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
+// The threads runnable on the machine now that are not this pool's (/proc/loadavg's "running"
+// count, which takes in every runnable thread, less the caller and the workers not asleep), or
+// 0 when it cannot be read (no /proc: the stall rule alone guards then). The file is opened
+// once, with the pool.
+static int loadavg_descriptor = -1;
+
+static long other_runnable_threads(void) {
+    if (loadavg_descriptor < 0) return 0;
+    char text[128];
+    ssize_t length = pread(loadavg_descriptor, text, sizeof text - 1, 0);
+    if (length <= 0) return 0;
+    text[length] = 0;
+    // "0.52 0.58 0.59 3/245 12345": the fourth field, before its slash.
+    const char *field = text;
+    for (int spaces = 0; spaces < 3; field++) {
+        if (!*field) return 0;
+        if (*field == ' ') spaces++;
+    }
+    long running = 0;
+    for (; *field >= '0' && *field <= '9'; field++) running = running * 10 + (*field - '0');
+    if (*field != '/') return 0;
+    long ours = 1 + worker_count - atomic_load(&sleepers);
+    return running > ours ? running - ours : 0;
 }
 
-// Whether more threads are runnable on the machine than it has CPUs (the "running" count of
-// /proc/loadavg, this process's own running threads included), read only after a window with
-// a low share: on an idle 2-vCPU VM the caller's share dipped under 75% in consecutive windows
-// with nothing else to run (bilstm_text at batch 1 lost a quarter of its speed to the backoff),
-// while beside a busy process three threads are runnable on two CPUs. Without /proc, the share
-// alone decides.
-static int oversubscribed(void) {
-    FILE *file = fopen("/proc/loadavg", "r");
-    if (!file) return 1;
-    double averages[3];
-    long running = 0, total = 0;
-    int read = fscanf(file, "%lf %lf %lf %ld/%ld", &averages[0], &averages[1], &averages[2], &running, &total);
-    fclose(file);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return read != 5 || cpus < 1 || running > cpus;
+// The threads a job starting at `now` may have: the cores less the other runnable threads,
+// at least 1. Any thread may call it; one at a time reads the file (the one whose
+// compare-and-swap moves load_checked_at on), the others take the last figure.
+static long room_on_machine(double now) {
+    double checked = atomic_load_explicit(&load_checked_at, memory_order_relaxed);
+    if (now - checked >= load_check_seconds &&
+        atomic_compare_exchange_strong_explicit(&load_checked_at, &checked, now, memory_order_relaxed, memory_order_relaxed)) {
+        long now_others = other_runnable_threads(), before = atomic_exchange_explicit(&others_now, now_others, memory_order_relaxed);
+        long others = before < now_others ? before : now_others;
+        long room = worker_count + 1 - others;
+        atomic_store_explicit(&machine_room, room > 1 ? room : 1, memory_order_relaxed);
+    }
+    return atomic_load_explicit(&machine_room, memory_order_relaxed);
 }
 
-// A stall or a contended window at `now`: jobs run on the caller alone for the backoff, which
+// A stall at `now`: jobs run on the caller alone for the backoff, which
 // doubles while stalls recur right after it (stall_memory_backoffs).
 static void back_off(double now) {
     int recurring = serial_backoff > 0 && now - serial_until < stall_memory_backoffs * serial_backoff;
@@ -156,7 +173,6 @@ static void back_off(double now) {
         : (serial_backoff * 2 < longest_backoff_seconds ? serial_backoff * 2 : longest_backoff_seconds);
     serial_until = now + serial_backoff;
     atomic_store_explicit(&serial_until_published, serial_until, memory_order_relaxed);
-    window_start = -1;
 }
 
 // How far apart the caller and the first worker sit: the time from a job's publication to that
@@ -190,8 +206,13 @@ int nnb_pool_far_apart(void) {
     return atomic_load_explicit(&far_apart, memory_order_relaxed);
 }
 
+static void start_pool(void);
+
 int nnb_pool_backing_off(void) {
-    return seconds_now() < atomic_load_explicit(&serial_until_published, memory_order_relaxed);
+    pthread_once(&pool_once, start_pool);
+    double now = seconds_now();
+    return (worker_count > 0 && room_on_machine(now) == 1)
+        || now < atomic_load_explicit(&serial_until_published, memory_order_relaxed);
 }
 
 // Runs items of job `generation` from seat `seat`'s range, then from the others' in turn, until
@@ -263,6 +284,7 @@ static void *worker_main(void *argument) {
 }
 
 static void start_pool(void) {
+    loadavg_descriptor = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long wanted = cores > 1 ? cores - 1 : 0;
     if (wanted > MAX_SEATS - 1) wanted = MAX_SEATS - 1;
@@ -279,17 +301,9 @@ long nnb_pool_threads(void) {
     return worker_count + 1;
 }
 
-// Opens the CPU-share window of a job starting at `start` (unless one is open and this job
-// follows closely) and publishes the job: the last one closed, the new one's fields written,
-// then its generation with item 0. Returns the generation. Called holding pool_busy.
-static uint32_t publish_job(double start, long count, long participants, nnb_task task, void *context) {
-    pthread_t self = pthread_self();
-    if (window_start < 0 || start - last_job_end > window_gap_seconds || !pthread_equal(self, window_thread)) {
-        window_start = start;
-        window_cpu = thread_seconds();
-        window_slept = 0;
-        window_thread = self;
-    }
+// Publishes a job: the last one closed, the new one's fields written, then its generation with
+// item 0. Returns the generation. Called holding pool_busy.
+static uint32_t publish_job(long count, long participants, nnb_task task, void *context) {
     // The seats this job uses closed first (their words at the odd generation between, no item
     // left), so that a worker still holding an old word fails its compare-and-swap even if it
     // read some of the new fields or the new end; then the new fields, the seats' ranges, and
@@ -319,8 +333,7 @@ static uint32_t publish_job(double start, long count, long participants, nnb_tas
     return generation;
 }
 
-// Waits out a job's items that workers still run (every item is taken), then closes the CPU-share
-// window if it is due, and releases pool_busy. `own_end` is when the caller's own share ended;
+// Waits out a job's items that workers still run (every item is taken), then releases pool_busy. `own_end` is when the caller's own share ended;
 // a wait much longer than the caller's own share (since `start`) is a stall.
 static void finish_job(double start, double own_end, long count) {
     note_notice();
@@ -332,34 +345,21 @@ static void finish_job(double start, double own_end, long count) {
             relax();
             if (++spins % 64 == 0 && seconds_now() - own_end > straggler_spin_seconds) {
                 atomic_store(&caller_sleeping, 1);
-                double asleep = seconds_now();
                 pthread_mutex_lock(&finish_lock);
                 while (atomic_load(&job_finished) < count) pthread_cond_wait(&finished, &finish_lock);
                 pthread_mutex_unlock(&finish_lock);
-                window_slept += seconds_now() - asleep;
             }
         }
         double end = seconds_now();
         if (end - own_end > 2 * (own_end - start) + stall_margin_seconds) back_off(end);
     }
-    double end = seconds_now();
-    if (window_start >= 0 && end - window_start >= window_seconds) {
-        double awake = end - window_start - window_slept;
-        int contended = awake > 0 && (thread_seconds() - window_cpu) / awake < contended_share && oversubscribed();
-        contended_windows = contended ? contended_windows + 1 : 0;
-        window_start = -1;
-        if (contended_windows >= contended_windows_needed) {
-            contended_windows = 0;
-            back_off(end);
-        }
-    }
-    last_job_end = end;
     pthread_mutex_unlock(&pool_busy);
 }
 
 // Takes pool_busy for a job of `count` items on up to `threads` threads; returns the threads
 // that will take part, or 1 (pool_busy not held) when the caller should run alone: one thread
-// asked for or worth having, another job running, or the pool backing off.
+// asked for or worth having, another job running, the pool backing off, or the machine's cores
+// taken by other threads.
 static long begin_job(long count, long threads, double *start) {
     pthread_once(&pool_once, start_pool);
     long participants = threads;
@@ -369,6 +369,12 @@ static long begin_job(long count, long threads, double *start) {
     *start = seconds_now();
     if (*start < serial_until) {
         // A recent stall: the workers are not reliably there.
+        pthread_mutex_unlock(&pool_busy);
+        return 1;
+    }
+    long room = room_on_machine(*start);
+    if (participants > room) participants = room;
+    if (participants <= 1) {
         pthread_mutex_unlock(&pool_busy);
         return 1;
     }
@@ -382,7 +388,7 @@ void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
         for (long index = 0; index < count; index++) task(context, index);
         return;
     }
-    uint32_t generation = publish_job(start, count, participants, task, context);
+    uint32_t generation = publish_job(count, participants, task, context);
     take_items(generation, 0);
     finish_job(start, seconds_now(), count);
 }
@@ -503,7 +509,7 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
     atomic_store(&round_word, ((uint64_t)round_counter << 32) | 0xffffffffu);
     atomic_store(&team_open, 1);
     // One item, the follower's seat; the first round's id rides in its context.
-    uint32_t generation = publish_job(start, 1, 2, follow_team, (void *)(uintptr_t)first_round);
+    uint32_t generation = publish_job(1, 2, follow_team, (void *)(uintptr_t)first_round);
     for (long step = 0; step < steps; step++) {
         uint32_t round_id = ++round_counter;
         atomic_store(&round_done, 0);

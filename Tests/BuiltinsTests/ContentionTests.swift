@@ -79,11 +79,14 @@ final class ContentionTests: XCTestCase {
     }
 
     /// With more runnable threads than cores (here a busy thread per pool thread) no job need
-    /// stall, yet the caller gets a fraction of a core: the pool sees its share of the CPU drop
-    /// and backs off to the caller alone, and the kernels stop cutting work for threads
-    /// (`Gemm.allowedThreads` is 1 meanwhile).
-    func testTheCallerPreemptedByOtherProcessesBacksOffToOneThread() throws {
+    /// stall, yet the caller would get a fraction of a core: the pool sees the other runnable
+    /// threads (/proc/loadavg) and runs its jobs on the caller alone, and the kernels stop cutting
+    /// work for threads (`Gemm.allowedThreads` is 1 meanwhile). Once the busy threads stop, the
+    /// pool has its room back, though no job asked for threads meanwhile: a kernel that does not
+    /// split while the pool backs off must not keep it backing off for good.
+    func testOtherRunnableThreadsKeepTheCallerAloneUntilTheyStop() throws {
         guard nnb_pool_threads() > 1 else { throw XCTSkip("one core: the pool has no worker") }
+        guard FileManager.default.isReadableFile(atPath: "/proc/loadavg") else { throw XCTSkip("no /proc/loadavg to count runnable threads") }
         // Any backoff from an earlier test (1 s at most) ends first.
         let calm = Date()
         while nnb_pool_backing_off() != 0 && Date().timeIntervalSince(calm) < 2 { usleep(1000) }
@@ -94,7 +97,6 @@ final class ContentionTests: XCTestCase {
             Thread { var x = 0.0; while !flag.stop { x += 1 }; _ = x }
         }
         busy.forEach { $0.start() }
-        defer { flag.stop = true }
         let start = Date()
         var sawBackOff = false, threadsWhileBackingOff = 0
         while !sawBackOff && Date().timeIntervalSince(start) < 5 {
@@ -110,7 +112,13 @@ final class ContentionTests: XCTestCase {
                 threadsWhileBackingOff = Gemm.withThreads(2) { Gemm.allowedThreads }
             }
         }
+        flag.stop = true
         XCTAssertTrue(sawBackOff, "the pool never backed off with \(nnb_pool_threads()) busy threads beside it")
         if sawBackOff { XCTAssertEqual(threadsWhileBackingOff, 1) }
+        // Only asking, no jobs: the room comes back within a few readings (4 ms apart), or at
+        // the end of a stall's backoff (1 s at most).
+        let stopped = Date()
+        while nnb_pool_backing_off() != 0 && Date().timeIntervalSince(stopped) < 3 { usleep(1000) }
+        XCTAssertEqual(nnb_pool_backing_off(), 0, "the pool still backs off 3 s after the busy threads stopped")
     }
 }

@@ -265,8 +265,10 @@ int nnb_pool_far_apart(void);
 /// The threads nnb_parallel_for can use at most: the workers plus the caller.
 long nnb_pool_threads(void);
 
-/// 1 while the pool runs jobs on the caller alone after a stall or a contended spell (see
-/// pool.c), 0 otherwise: a kernel splitting work for threads may as well not split it then.
+/// 1 while the pool runs jobs on the caller alone: after a stall, or while other runnable threads
+/// (/proc/loadavg) leave it one core (see pool.c); 0 otherwise. A kernel splitting work for
+/// threads may as well not split it then. Asking also brings the count of runnable threads up to
+/// date (at most every 4 ms).
 int nnb_pool_backing_off(void);
 
 /// Whether OpenBLAS could be loaded (libopenblas.so.0, on first call; blas.c): 1 or 0.
