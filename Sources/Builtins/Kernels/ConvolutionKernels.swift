@@ -179,13 +179,21 @@ private struct PaddedInput: @unchecked Sendable {
         }
         height = size.height
         width = size.width
-        let channels = g.channels, rowLength = g.columns.input * channels
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: batch * height * width * channels)
-        buffer.initialize(repeating: 0, count: batch * height * width * channels)
+        let channels = g.channels, rowLength = g.columns.input * channels, paddedRow = size.width * channels
+        let before = g.columns.padBefore * channels, after = paddedRow - before - rowLength
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: batch * height * paddedRow)
+        // Each row written once: the zero rows above and below an image's rows, and each input
+        // row with the zeros either side of it.
+        let imageRows = g.rows.input, top = g.rows.padBefore
         for image in 0..<batch {
-            for row in 0..<g.rows.input {
-                (buffer + ((image * height + row + g.rows.padBefore) * width + g.columns.padBefore) * channels)
-                    .update(from: x + (image * g.rows.input + row) * rowLength, count: rowLength)
+            let start = buffer + image * height * paddedRow
+            start.initialize(repeating: 0, count: top * paddedRow)
+            (start + (top + imageRows) * paddedRow).initialize(repeating: 0, count: (height - top - imageRows) * paddedRow)
+            for row in 0..<imageRows {
+                let target = start + (top + row) * paddedRow
+                target.initialize(repeating: 0, count: before)
+                (target + before).initialize(from: x + (image * imageRows + row) * rowLength, count: rowLength)
+                (target + before + rowLength).initialize(repeating: 0, count: after)
             }
         }
         base = UnsafePointer(buffer)
