@@ -10,8 +10,13 @@ import LayerRegistry
 /// written (the pooling reads it), each element as the layer alone computes it, and the rows are
 /// pooled by the pooling layer's own row kernel (`MaxPoolRows`), so the result is the same bits
 /// as the two layers'. The pooling windows must not overlap along rows (stride ≥ pool size), so
-/// no convolution row is computed by two parts. Where the implicit GEMM does not run (the
-/// baseline kernels, a Winograd kernel) the two layers run one after the other.
+/// no convolution row is computed by two parts.
+///
+/// A 3×3 convolution that runs as Winograd F(2×2, 3×3) computes 2×2 blocks of outputs, just the
+/// windows of a 2×2 pooling at stride 2: then each block is pooled in registers as it is stored
+/// (`nnb_winograd_3x3_pooled`), and the convolution's output is never written. Where neither
+/// kernel runs (the baseline kernels, or a Winograd kernel under another pooling, or an epilogue
+/// the kernel's store cannot apply) the two layers run one after the other.
 struct PooledConvolution: Layer, PlansMemory {
     let convolution: Conv2D
     let pooling: Pooling
@@ -19,6 +24,10 @@ struct PooledConvolution: Layer, PlansMemory {
     var outputShape: [Int?] { pooling.outputShape }
 
     func forward(_ input: Tensor) throws -> Tensor {
+        if let winograd = convolution.winograd, pooling.settings.poolSize == [2, 2], pooling.settings.strides == [2, 2],
+           let pooled = try pooledByTiles(input, winograd) {
+            return pooled
+        }
         guard Gemm.useAVX2Kernels, let packed = convolution.packed, convolution.winograd == nil else {
             return try pooling.apply(try convolution.apply(input))
         }
@@ -60,6 +69,28 @@ struct PooledConvolution: Layer, PlansMemory {
             initialized = count
         }
         return Tensor(shape: shape, data: data)
+    }
+
+    /// The output pooled tile by tile in the Winograd kernel's store, or nil where its epilogue
+    /// cannot run there.
+    private func pooledByTiles(_ input: Tensor, _ winograd: WinogradKernel) throws -> Tensor? {
+        let g = try convolution.checkedGeometry(input)
+        let windows = try pooling.geometry(spatial: [g.rows.output, g.columns.output])
+        let batch = input.batch, height = windows.rows.output, width = windows.columns.output
+        let count = batch * height * width * g.filters
+        guard count > 0 else { return Tensor(shape: [batch, height, width, g.filters], data: []) }
+        let epilogue = OutputEpilogue(affine: convolution.normalization?.channelAffine())
+        var computed = false
+        let data = [Float](unsafeUninitializedCapacity: count) { pooled, initialized in
+            input.data.withUnsafeBufferPointer { x in
+                let pooling = WinogradPooling(output: pooled.baseAddress!, height: height, width: width)
+                computed = winograd.convolve(x.baseAddress!, batch: batch, convolution.bias?.values.baseAddress, into: pooled.baseAddress!,
+                                             geometry: g, activation: convolution.activation, epilogue: epilogue, pooling: pooling,
+                                             splitWork: convolutionSplitWork(convolutionThreadedWork, geometry: g))
+            }
+            initialized = computed ? count : 0
+        }
+        return computed ? Tensor(shape: [batch, height, width, g.filters], data: data) : nil
     }
 
     /// The pooled output, and besides it the convolution's whole output and its padded input.

@@ -8,6 +8,7 @@
 //   Aᵀ = [1 1 1 0; 0 1 −1 −1]
 #include "CKernels.h"
 #include "gemm_avx512.h"
+#include <math.h>
 #include <stdlib.h>
 
 void nnb_winograd_kernel(const float *kernel, long channels, long filters, float *transformed) {
@@ -36,6 +37,7 @@ typedef __m256 vec;
 #define STORE(p, v) _mm256_storeu_ps(p, v)
 #define ADD(a, b) _mm256_add_ps(a, b)
 #define SUB(a, b) _mm256_sub_ps(a, b)
+#define SET1(v) _mm256_set1_ps(v)
 #define WIDTH 8
 #else
 #define AVX2
@@ -44,6 +46,7 @@ typedef float vec;
 #define STORE(p, v) (*(p) = (v))
 #define ADD(a, b) ((a) + (b))
 #define SUB(a, b) ((a) - (b))
+#define SET1(v) (v)
 #define WIDTH 1
 #endif
 
@@ -106,9 +109,22 @@ AVX2 static inline vec finish(vec v, const nnb_epilogue *post, long pixel, long 
 #endif
 }
 
-AVX2 void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
-                           long output_height, long output_width, const float *packed, long filters,
-                           long filter_first, long filter_count, const nnb_epilogue *post, float *y, long first, long count) {
+// The larger of v and m, passing over v when it is NaN (maxps returns its second operand when
+// either is NaN, and m is never NaN): the max pooling's rule (nnb_max_window).
+AVX2 static inline vec max_passing_nan(vec v, vec m) {
+#if WIDTH == 8
+    return _mm256_max_ps(v, m);
+#else
+    return v > m ? v : m;
+#endif
+}
+
+// nnb_winograd_3x3, or with `pooled` (not NULL) nnb_winograd_3x3_pooled: each tile's 2×2
+// outputs, after `post`, go to pooled pixel (tile row, tile column) as their max instead of to y.
+AVX2 static void winograd(const float *x, long input_height, long input_width, long channels,
+                          long output_height, long output_width, const float *packed, long filters,
+                          long filter_first, long filter_count, const nnb_epilogue *post, float *y,
+                          float *pooled, long pooled_height, long pooled_width, long first, long count) {
     long tiles_high = (output_height + 1) / 2, tiles_wide = (output_width + 1) / 2, per_image = tiles_high * tiles_wide;
     long panel_plane = (filters + 15) / 16 * 16 * channels;
     long vector_channels = channels / WIDTH * WIDTH, vector_end = filter_first + filter_count / WIDTH * WIDTH;
@@ -154,11 +170,23 @@ AVX2 void nnb_winograd_3x3(const float *x, long input_height, long input_width, 
             long tile = start + t, image = tile / per_image, row = tile % per_image / tiles_wide, column = tile % tiles_wide;
             long rows = output_height - 2 * row < 2 ? 1 : 2, columns = output_width - 2 * column < 2 ? 1 : 2;
             long corner_pixel = (image * output_height + 2 * row) * output_width + 2 * column;
-            float *out = y + corner_pixel * filters;
+            // Pooled: a tile past the pooled output (the odd last row or column of a "valid"
+            // pooling) has no window.
+            if (pooled && (row >= pooled_height || column >= pooled_width)) continue;
+            float *out = pooled ? pooled + ((image * pooled_height + row) * pooled_width + column) * filters
+                                : y + corner_pixel * filters;
             long f = filter_first;
             for (; f < vector_end; f += WIDTH) {
                 vec r[2][2];
                 transform_output(m + t * filter_count + f - filter_first, m_plane, r);
+                if (pooled) {
+                    vec most = SET1(-INFINITY);
+                    for (long i = 0; i < rows; i++)
+                        for (long j = 0; j < columns; j++)
+                            most = max_passing_nan(finish(r[i][j], post, corner_pixel + i * output_width + j, f), most);
+                    STORE(out + f, most);
+                    continue;
+                }
                 for (long i = 0; i < rows; i++)
                     for (long j = 0; j < columns; j++)
                         STORE(out + (i * output_width + j) * filters + f, finish(r[i][j], post, corner_pixel + i * output_width + j, f));
@@ -171,14 +199,33 @@ AVX2 void nnb_winograd_3x3(const float *x, long input_height, long input_width, 
                     s[0][j] = mm[0][j] + mm[1][j] + mm[2][j];
                     s[1][j] = mm[1][j] - mm[2][j] - mm[3][j];
                 }
+                float most = -INFINITY;
                 for (long i = 0; i < rows; i++)
                     for (long j = 0; j < columns; j++) {
                         float value = j == 0 ? s[i][0] + s[i][1] + s[i][2] : s[i][1] - s[i][2] - s[i][3];
-                        out[(i * output_width + j) * filters + f] = nnb_epilogue_one(value, post, corner_pixel + i * output_width + j, f);
+                        value = nnb_epilogue_one(value, post, corner_pixel + i * output_width + j, f);
+                        if (pooled) most = value > most ? value : most;
+                        else out[(i * output_width + j) * filters + f] = value;
                     }
+                if (pooled) out[f] = most;
             }
         }
     }
     free(v);
     free(m);
+}
+
+void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
+                      long output_height, long output_width, const float *packed, long filters,
+                      long filter_first, long filter_count, const nnb_epilogue *post, float *y, long first, long count) {
+    winograd(x, input_height, input_width, channels, output_height, output_width, packed, filters, filter_first, filter_count,
+             post, y, NULL, 0, 0, first, count);
+}
+
+void nnb_winograd_3x3_pooled(const float *x, long input_height, long input_width, long channels,
+                             long output_height, long output_width, const float *packed, long filters,
+                             long filter_first, long filter_count, const nnb_epilogue *post, float *pooled,
+                             long pooled_height, long pooled_width, long first, long count) {
+    winograd(x, input_height, input_width, channels, output_height, output_width, packed, filters, filter_first, filter_count,
+             post, NULL, pooled, pooled_height, pooled_width, first, count);
 }

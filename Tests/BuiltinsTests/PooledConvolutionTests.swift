@@ -52,6 +52,39 @@ final class PooledConvolutionTests: XCTestCase {
         }
     }
 
+    /// A 3×3 convolution that runs as Winograd (16 channels or more on the AVX2 and AVX-512
+    /// paths) pools each 2×2 tile in the kernel's store under a 2×2 pooling at stride 2: the same
+    /// bits as the layers apart, for "valid" and "same" pooling of odd and even sizes, NaN inputs
+    /// included (the pooling passes over NaN), on one thread and two, at batch 1 and 3.
+    func testAWinogradConvolutionPoolsItsTiles() throws {
+        let cases: [(String, String)] = [(#""padding": "same""#, #""pool_size": 2"#),
+                                         (#""padding": "same""#, #""pool_size": [2, 2], "strides": 2, "padding": "same""#),
+                                         (#""padding": "valid""#, #""pool_size": 2, "padding": "same""#),
+                                         (#""padding": "valid""#, #""pool_size": 2"#)]
+        for size in [[21, 19], [12, 10]] {
+            let input: [Int?] = [size[0], size[1], 16]
+            for (convolution, pooling) in cases {
+                let layers = layers(convolution: convolution, pooling: pooling)
+                let fused = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: 16))
+                let apart = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: 16), fuse: false)
+                XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3, 4], [5]], pooling)
+                for batch in [1, 3] {
+                    var random = SplitMix(seed: UInt64(70 + batch))
+                    var data = random.floats(batch * size[0] * size[1] * 16)
+                    for index in stride(from: 5, to: data.count, by: 997) { data[index] = .nan }
+                    let x = Tensor(shape: [batch, size[0], size[1], 16], data: data)
+                    let want = try apart.predict(x, threads: 1)
+                    for threads in [1, 2] {
+                        let got = try fused.predict(x, threads: threads)
+                        let context = "\(size), \(convolution), \(pooling), batch \(batch), \(threads) threads"
+                        XCTAssertEqual(got.shape, want.shape, context)
+                        XCTAssertEqual(got.data.map(\.bitPattern), want.data.map(\.bitPattern), context)
+                    }
+                }
+            }
+        }
+    }
+
     /// Windows that overlap along rows would have two parts compute the same convolution rows:
     /// that pooling runs apart.
     func testOverlappingWindowsRunApart() throws {

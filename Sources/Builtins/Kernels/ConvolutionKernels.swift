@@ -154,6 +154,14 @@ private struct UncheckedPointers: @unchecked Sendable {
     let x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
 }
 
+/// A 2×2 max pooling at stride 2 that a Winograd convolution applies to each tile it computes
+/// (`WinogradKernel.convolve`): the pooled output [batch, height, width, filters] and its size.
+struct WinogradPooling: @unchecked Sendable {
+    let output: UnsafeMutablePointer<Float>
+    let height: Int
+    let width: Int
+}
+
 /// The bias and output of a Winograd convolution, shared by its slices (each writes its own tiles).
 private struct UncheckedOutput: @unchecked Sendable {
     let bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
@@ -255,15 +263,25 @@ package struct WinogradKernel: Sendable {
     }
 
     /// `convolve2D` on this kernel: tiles split across the threads allowed when the work reaches
-    /// `splitWork` multiply-adds (a batch of one; batches are split by rows before).
+    /// `splitWork` multiply-adds (a batch of one; batches are split by rows before). With
+    /// `pooling`, each tile's 2×2 outputs go as their max to `pooling.output` instead of to `y`
+    /// (`nnb_winograd_3x3_pooled`); that needs the epilogue in the kernel's store, and where it
+    /// cannot run there nothing is computed and this returns false.
+    @discardableResult
     func convolve(_ x: UnsafePointer<Float>, batch: Int, _ bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
-                  geometry g: ConvolutionGeometry, activation: Activation, epilogue: OutputEpilogue = .none, splitWork: Int) {
+                  geometry g: ConvolutionGeometry, activation: Activation, epilogue: OutputEpilogue = .none,
+                  pooling: WinogradPooling? = nil, splitWork: Int) -> Bool {
         let tilesHigh = (g.rows.output + 1) / 2, tilesWide = (g.columns.output + 1) / 2
         let tiles = batch * tilesHigh * tilesWide
         let padded = PaddedInput(x, batch: batch, geometry: g, minimumHeight: 2 * tilesHigh + 2, minimumWidth: 2 * tilesWide + 2)
         defer { padded.release() }
         let shared = UncheckedOutput(bias: bias, y: y)
+        var computed = true
         epilogue.withKernelForm(bias: bias, activation: activation, channels: g.filters) { post in
+            if pooling != nil && post == nil {
+                computed = false
+                return
+            }
             // As convolve2D's implicit GEMM: a part may take some of the filters when the epilogue
             // runs in the kernel's store. Each filter reads 16·C transformed weights; each tile
             // writes 16·C transformed inputs and reads them back, in every part that takes some
@@ -279,6 +297,12 @@ package struct WinogradKernel: Sendable {
                 runParts(parts) { part in
                     func run(_ first: Int, _ count: Int, _ post: nnb_epilogue) {
                         var post = post
+                        if let pooling {
+                            nnb_winograd_3x3_pooled(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
+                                                    panels.baseAddress!, g.filters, part.columns.lowerBound, part.columns.count, &post,
+                                                    pooling.output, pooling.height, pooling.width, first, count)
+                            return
+                        }
                         nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
                                          panels.baseAddress!, g.filters, part.columns.lowerBound, part.columns.count, &post, shared.y,
                                          first, count)
@@ -303,6 +327,7 @@ package struct WinogradKernel: Sendable {
                 }
             }
         }
+        return computed
     }
 
     /// Calls `finish` on the runs of output pixels (flat over batch, outH, outW) that tiles

@@ -147,6 +147,17 @@ void nnb_winograd_3x3(const float *x, long input_height, long input_width, long 
                       long output_height, long output_width, const float *packed, long filters,
                       long filter_first, long filter_count, const nnb_epilogue *post, float *y, long first, long count);
 
+/// nnb_winograd_3x3 followed by a 2×2 max pooling at stride 2 in the same pass: each tile's (up to)
+/// four outputs, after `post` (required: the pooling reads the layer's final values), go as their
+/// max to pooled pixel (tile row, tile column) of `pooled` [images, pooled_height, pooled_width,
+/// filters], NaN passed over as nnb_max_window does; tiles at or past pooled_height or
+/// pooled_width are dropped ("valid" pooling of an odd size). The convolution's own output is not
+/// written. Tiles, filters and threads split as for nnb_winograd_3x3.
+void nnb_winograd_3x3_pooled(const float *x, long input_height, long input_width, long channels,
+                             long output_height, long output_width, const float *packed, long filters,
+                             long filter_first, long filter_count, const nnb_epilogue *post, float *pooled,
+                             long pooled_height, long pooled_width, long first, long count);
+
 /// One LSTM step's gate arithmetic for one row, in place, with Keras's default activations
 /// (sigmoid gates, tanh cell): z holds the 4·units pre-activations in Keras's order i, f, c, o;
 /// c' = σ(z_f)·c + σ(z_i)·tanh(z_c) and h' = σ(z_o)·tanh(c'). z's last quarter is overwritten
