@@ -15,7 +15,10 @@ import LayerRegistry
 /// about as much as the step.
 public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -> [T] {
     let options = KernelOptions.current
-    let threads = options.threads
+    // While the pool runs jobs on its caller alone (a stall, or other processes' threads on the
+    // cores) the tasks run in order here, as with one thread allowed, without binding options
+    // or calling into the pool.
+    let threads = Gemm.allowedThreads
     guard threads > 1, count > 1 else { return try (0..<count).map(task) }
     var results = [Result<T, Error>?](repeating: nil, count: count)
     results.withUnsafeMutableBufferPointer { slots in
@@ -64,9 +67,12 @@ func runInParts(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork, _ b
 
 /// The contiguous parts `runInParts` cuts 0..<count into, in order (one when it runs unsplit).
 func partRanges(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork) -> [Range<Int>] {
+    // (The work first: asking the pool costs a clock read, and a recurrent step's products, too
+    // small to split, ask at every step.)
+    guard work >= splitWork, count > 1 else { return [0..<count] }
     let threads = Gemm.allowedThreads
     let parts = min(threads * partsPerThread, count)
-    guard threads > 1, parts > 1, work >= splitWork else { return [0..<count] }
+    guard threads > 1, parts > 1 else { return [0..<count] }
     return (0..<parts).map { ($0 * count / parts)..<(($0 + 1) * count / parts) }
 }
 
@@ -134,8 +140,9 @@ struct ProductPart: Sendable {
 func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, bytesPerRow: Int, bytesPerColumn: Int,
                   work: Int, splitWork: Int = Gemm.threadedWork) -> [ProductPart] {
     let whole = [ProductPart(rows: 0..<rows, columns: 0..<columns)]
+    guard work >= splitWork, rows > 0, columns > 0 else { return whole }
     let threads = Gemm.allowedThreads
-    guard threads > 1, work >= splitWork, rows > 0, columns > 0 else { return whole }
+    guard threads > 1 else { return whole }
     let rowUnits = (rows + max(rowBlock, 1) - 1) / max(rowBlock, 1)
     let columnUnits = (columns + max(columnBlock, 1) - 1) / max(columnBlock, 1)
     // One part a thread below 16 M multiply-adds: MobileNetV2's layers at batch 1 (a few

@@ -266,7 +266,7 @@ package struct PackedKernel: Sendable {
                           m: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
         let panelCount = (columns + 15) / 16
         let pointers = UncheckedProduct(a: a, c: c, bias: bias)
-        let byRows = m >= Gemm.allowedThreads
+        let byRows = m * columns * rows < Gemm.threadedWork || m >= Gemm.allowedThreads
         // By panels, whole groups of four: one row takes four panels at a time (eight FMA chains,
         // row_times_panels), and parts of two panels left each thread two chains, latency-bound:
         // cnn_cifar's Dense 6272×256 at batch 1 ran no faster on two threads than on one.
