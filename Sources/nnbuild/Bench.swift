@@ -12,7 +12,8 @@ struct Bench: ParsableCommand {
         range of the embedding that reads it); a model of several inputs takes an .npz. For each \
         batch size the model runs repeatedly for --seconds after a warm-up. --json prints one array with \
         an object per batch size with the keys batch, samples_per_s, p50_ms, p90_ms, p99_ms, load_ms, \
-        peak_rss_mb, kernel_path (the kernels that ran: avx512, avx2 or baseline; see NNBUILD_KERNELS).
+        peak_rss_mb, kernel_path (the kernels that ran: avx512, avx2 or baseline; see NNBUILD_KERNELS), \
+        threads (those the run could use: --threads, at most the cores this process may run on).
         """
     )
 
@@ -83,6 +84,7 @@ struct Bench: ParsableCommand {
                     ("p50_ms", .double(quantile(0.5).rounded(places: 4))), ("p90_ms", .double(quantile(0.9).rounded(places: 4))),
                     ("p99_ms", .double(quantile(0.99).rounded(places: 4))), ("load_ms", .double(loadMs.rounded(places: 3))),
                     ("peak_rss_mb", .double(rss.rounded(places: 1))), ("kernel_path", .string(Gemm.kernelPath.description)),
+                    ("threads", .int(Int64(Gemm.usableThreads(runtime.count)))),
                 ]))
                 if profile {
                     var runs: [[Double]] = []
@@ -101,7 +103,7 @@ struct Bench: ParsableCommand {
             if json {
                 print(JSONWriter.string(.array(results)))
             } else {
-                print("kernels: \(Gemm.kernelPath) (the CPU's best: \(Gemm.cpuKernelPath))")
+                print("kernels: \(Gemm.kernelPath) (the CPU's best: \(Gemm.cpuKernelPath)), threads: \(Gemm.usableThreads(runtime.count))")
                 print("model \(model.spec): input \(built.inputs.count == 1 ? describeShape(built.inputShape) : ModelInputs.describe(built.inputs)), \(built.parameterCount) parameters, \(latenciesNote)")
                 print(["batch".leftPad(8), "samples/s".leftPad(14), "p50 ms".leftPad(10), "p90 ms".leftPad(10), "p99 ms".leftPad(10), "load ms".leftPad(10), "peak RSS MB".leftPad(12)].joined(separator: " "))
                 lines.forEach { print($0) }

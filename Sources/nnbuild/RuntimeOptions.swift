@@ -5,11 +5,12 @@ import LayerRegistry
 
 /// Options about how the engine runs, shared by every command that runs a model.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "Threads to run on (default: every core). A batch is split across them; a single row uses them inside matrix products.")
+    @Option(help: "Threads to run on (default: every core this process may run on; never more than those, as its CPU affinity and cgroup CPU quota allow). A batch is split across them; a single row uses them inside matrix products.")
     var threads: Int?
 
-    /// The thread count in force: --threads, else every active core.
-    var count: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+    /// The thread count in force: --threads, else every active core, at most the cores the
+    /// process may run on (Gemm.usableThreads).
+    var count: Int { Gemm.usableThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount) }
 
     func validate() throws {
         if let threads { try ArgumentBounds.check(threads, "--threads", ArgumentBounds.threads) }

@@ -139,9 +139,27 @@ final class CLITests: CLITestCase {
         XCTAssertEqual(items.count, 2)
         for item in items {
             guard case let .object(members) = item else { return XCTFail() }
-            XCTAssertEqual(members.map(\.0), ["batch", "samples_per_s", "p50_ms", "p90_ms", "p99_ms", "load_ms", "peak_rss_mb", "kernel_path"])
-            XCTAssertTrue(["baseline", "avx2", "avx512"].contains { members.last?.1 == .string($0) }, "\(members)")
+            XCTAssertEqual(members.map(\.0), ["batch", "samples_per_s", "p50_ms", "p90_ms", "p99_ms", "load_ms", "peak_rss_mb", "kernel_path", "threads"])
+            let path = members.first { $0.0 == "kernel_path" }?.1
+            XCTAssertTrue(["baseline", "avx2", "avx512"].contains { path == .string($0) }, "\(members)")
         }
+    }
+
+    /// A process confined to one CPU (taskset, a container's cpuset) runs on one thread whatever
+    /// --threads asks: a pool sized by the CPUs online put a worker on the caller's own core and
+    /// ran at 60% of one thread's speed.
+    func testBenchUsesNoMoreThreadsThanTheCoresItMayRunOn() throws {
+        guard try shell("command -v taskset") == 0 else { throw XCTSkip("no taskset to confine the process") }
+        func threads(_ result: Run) throws -> JSONValue? {
+            XCTAssertEqual(result.status, 0, result.stderr)
+            guard case let .array(items) = try JSONParser.parse(result.text, source: "bench"), case let .object(members)? = items.first else {
+                XCTFail(result.text)
+                return nil
+            }
+            return members.first { $0.0 == "threads" }?.1
+        }
+        let arguments = ["bench", path("model.json"), path("weights.safetensors"), "--batch", "1", "--seconds", "0.05", "--threads", "2", "--json"]
+        XCTAssertEqual(try threads(run(arguments, shell: "taskset -p -c 0 $$ >/dev/null")), .int(1))
     }
 
     func testHelpDocumentsExitCodes() throws {

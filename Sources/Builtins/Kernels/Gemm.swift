@@ -131,12 +131,21 @@ public enum Gemm {
     }
 
     /// The threads the current `predict` call may use (`ExecutionSettings.threads`, carried by
-    /// `KernelOptions`); 1 inside a task that already runs on the pool, and while the pool backs
-    /// off to its caller alone on a busy machine (`nnb_pool_backing_off`), so that work is not cut
-    /// into parts that one thread then runs one after another.
+    /// `KernelOptions`), at most the pool's (the cores the process may use); 1 inside a task that
+    /// already runs on the pool, and while the pool backs off to its caller alone on a busy
+    /// machine (`nnb_pool_backing_off`), so that work is not cut into parts that one thread then
+    /// runs one after another.
     static var allowedThreads: Int {
         let threads = KernelOptions.current.threads
-        return threads > 1 && nnb_pool_backing_off() != 0 ? 1 : threads
+        guard threads > 1 else { return threads }
+        // No more than the pool has (its cores: a process confined to one CPU has no worker).
+        return nnb_pool_backing_off() != 0 ? 1 : usableThreads(threads)
+    }
+
+    /// The threads a call asking for `requested` gets at most: no more than the cores the process
+    /// may use (its affinity mask and cgroup CPU quota, as the pool counts them).
+    public static func usableThreads(_ requested: Int) -> Int {
+        requested > 1 ? min(requested, nnb_pool_threads()) : max(requested, 1)
     }
 
     /// Runs `body` with a budget of `count` threads, as a `predict` call with
