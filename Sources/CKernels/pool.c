@@ -11,7 +11,12 @@
 // fast on two threads as on one. Between jobs a worker spins for a short while
 // before it sleeps, so that the many small parallel steps of one inference (a batch-1
 // convolution takes 30 µs) do not each pay a thread wake-up, yet an idle process does not burn a
-// core.
+// core. The while counts from the last job that seated the worker, not its last job: a worker
+// left out of the jobs (a call asking for fewer threads than the pool has) sleeps, and each worker sleeps on
+// its own condition, woken only by a job that seats it. (With one shared condition, every job
+// woke every sleeping worker, and a worker seated in no job still spun through every job: five
+// workers on a 2-core VM ran two-seat jobs 31% slower, and on a large machine a call asking for
+// two threads kept every core spinning.)
 //
 // On a busy machine (another process on the cores) two things can still make two threads slower
 // than one, and the pool handles both here, for every job alike:
@@ -74,9 +79,15 @@ static _Atomic int caller_sleeping;
 static pthread_mutex_t finish_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t finished = PTHREAD_COND_INITIALIZER;
 
+// Where each worker sleeps: `asleep` is set under `lock` before the worker waits on `wake`;
+// sleepers counts the workers asleep.
+typedef struct {
+    _Alignas(64) pthread_mutex_t lock;
+    pthread_cond_t wake;
+    _Atomic int asleep;
+} seat_sleep;
+static seat_sleep sleep_slots[MAX_SEATS];
 static _Atomic long sleepers;
-static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 
 static long worker_count;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
@@ -268,32 +279,47 @@ static int is_new_job(uint32_t seen) {
     return generation != seen && (generation & 1) == 0;
 }
 
+// Sleeps until a job other than `seen` is published that seats worker `seat`. The slot's
+// `asleep` is raised before the job's generation and seats are read again, and the caller
+// publishes the generation before it reads `asleep` (all sequentially consistent): either this
+// thread sees the new job or the caller sees it asleep and wakes it under the slot's lock.
+static void sleep_until_seated(long seat, uint32_t seen) {
+    seat_sleep *slot = &sleep_slots[seat];
+    pthread_mutex_lock(&slot->lock);
+    atomic_store(&slot->asleep, 1);
+    atomic_fetch_add(&sleepers, 1);
+    while (!is_new_job(seen) || seat >= atomic_load(&job_participants)) pthread_cond_wait(&slot->wake, &slot->lock);
+    atomic_fetch_sub(&sleepers, 1);
+    atomic_store(&slot->asleep, 0);
+    pthread_mutex_unlock(&slot->lock);
+}
+
 static void *worker_main(void *argument) {
     long seat = (long)(intptr_t)argument;
     uint32_t seen = 0;
+    double idle_since = seconds_now();
     for (;;) {
-        double start = seconds_now();
         long spins = 0;
         while (!is_new_job(seen)) {
             relax();
-            if (++spins % 128 == 0 && seconds_now() - start > spin_seconds) {
-                // sleepers is raised before job_generation is read again, and the caller changes
-                // it before it reads sleepers (both sequentially consistent): either this thread sees
-                // the new job or the caller sees it asleep and wakes it under the lock.
-                pthread_mutex_lock(&sleep_lock);
-                atomic_fetch_add(&sleepers, 1);
-                while (!is_new_job(seen)) pthread_cond_wait(&wake, &sleep_lock);
-                atomic_fetch_sub(&sleepers, 1);
-                pthread_mutex_unlock(&sleep_lock);
+            if (++spins % 128 == 0 && seconds_now() - idle_since > spin_seconds) {
+                sleep_until_seated(seat, seen);
+                idle_since = seconds_now();
             }
         }
         seen = (uint32_t)atomic_load(&job_generation);
         // Closed again since (the next job is being written): wait for that one.
         if (seen & 1) { seen--; continue; }
         if (seat == 1) atomic_store_explicit(&worker_noticed_at, seconds_now(), memory_order_relaxed);
-        // A job of fewer seats than this worker's: its items are the others'.
+        // A job of fewer seats than this worker's: its items are the others'. The worker spins on
+        // for what is left of its while, then sleeps until a job seats it.
         if (seat >= atomic_load(&job_participants)) continue;
+        // Seated: the while starts again, whether or not the caller has left it an item (a
+        // worker that came late to every job, and so ran none, slept between them all:
+        // bilstm_text at batch 1 woke its worker 6,000 times a second).
+        idle_since = seconds_now();
         take_items(seen, seat);
+        idle_since = seconds_now();
     }
     return NULL;
 }
@@ -339,6 +365,10 @@ static void start_pool(void) {
     if (!confined) loadavg_descriptor = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
     long wanted = cores > 1 ? cores - 1 : 0;
     if (wanted > MAX_SEATS - 1) wanted = MAX_SEATS - 1;
+    for (long seat = 0; seat < MAX_SEATS; seat++) {
+        pthread_mutex_init(&sleep_slots[seat].lock, NULL);
+        pthread_cond_init(&sleep_slots[seat].wake, NULL);
+    }
     for (long i = 0; i < wanted; i++) {
         pthread_t thread;
         if (pthread_create(&thread, NULL, worker_main, (void *)(intptr_t)(i + 1)) != 0) break;
@@ -376,10 +406,13 @@ static uint32_t publish_job(long count, long participants, nnb_task task, void *
     }
     published_at = seconds_now();
     atomic_store(&job_generation, generation);
-    if (atomic_load(&sleepers) > 0) {
-        pthread_mutex_lock(&sleep_lock);
-        pthread_cond_broadcast(&wake);
-        pthread_mutex_unlock(&sleep_lock);
+    // The seated workers that sleep, each woken alone.
+    for (long seat = 1; seat < participants && atomic_load(&sleepers) > 0; seat++) {
+        seat_sleep *slot = &sleep_slots[seat];
+        if (!atomic_load(&slot->asleep)) continue;
+        pthread_mutex_lock(&slot->lock);
+        pthread_cond_signal(&slot->wake);
+        pthread_mutex_unlock(&slot->lock);
     }
     return generation;
 }
