@@ -26,6 +26,31 @@ final class PooledConvolutionTests: XCTestCase {
         return weights
     }
 
+    /// Builds the model of `layers` fused and apart on an input of `size` × `channels` and checks
+    /// that the convolution took over the pooling and that the fused model gives the layers'
+    /// own bits (NaN included), on one thread and two, at batch 1 and 3. With `nans`, some
+    /// inputs are NaN.
+    func assertFusedMatchesApart(_ layers: [String], size: [Int], channels: Int, seed: UInt64, nans: Bool,
+                                 _ context: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let input: [Int?] = [size[0], size[1], channels]
+        let fused = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: channels))
+        let apart = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: channels), fuse: false)
+        XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3, 4], [5]], context, file: file, line: line)
+        for batch in [1, 3] {
+            var random = SplitMix(seed: seed + UInt64(batch))
+            var data = random.floats(batch * size[0] * size[1] * channels)
+            if nans { for index in stride(from: 5, to: data.count, by: 997) { data[index] = .nan } }
+            let x = Tensor(shape: [batch, size[0], size[1], channels], data: data)
+            let want = try apart.predict(x, threads: 1)
+            for threads in [1, 2] {
+                let got = try fused.predict(x, threads: threads)
+                let label = "\(context), batch \(batch), \(threads) threads"
+                XCTAssertEqual(got.shape, want.shape, label, file: file, line: line)
+                XCTAssertEqual(got.data.map(\.bitPattern), want.data.map(\.bitPattern), label, file: file, line: line)
+            }
+        }
+    }
+
     /// The pooling configs that fuse: 2×2 "valid" (odd sizes drop a row and a column), a window
     /// narrower than its stride, "same" padding, and a strided convolution before.
     func testAConvolutionTakesOverTheMaxPoolingAfterIt() throws {
@@ -33,22 +58,9 @@ final class PooledConvolutionTests: XCTestCase {
                                          (#""padding": "valid""#, #""pool_size": [2, 1], "strides": [3, 2]"#),
                                          (#""padding": "same""#, #""pool_size": 3, "strides": 3, "padding": "same""#),
                                          (#""padding": "same", "strides": 2"#, #""pool_size": 2, "padding": "same""#)]
-        let input: [Int?] = [21, 19, 8]
         for (convolution, pooling) in cases {
-            let layers = layers(convolution: convolution, pooling: pooling)
-            let fused = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: 8))
-            let apart = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: 8), fuse: false)
-            XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3, 4], [5]], pooling)
-            for batch in [1, 3] {
-                var random = SplitMix(seed: UInt64(62 + batch))
-                let x = Tensor(shape: [batch, 21, 19, 8], data: random.floats(batch * 21 * 19 * 8))
-                let want = try apart.predict(x, threads: 1)
-                for threads in [1, 2] {
-                    let got = try fused.predict(x, threads: threads)
-                    XCTAssertEqual(got.shape, want.shape, "\(pooling), batch \(batch), \(threads) threads")
-                    XCTAssertEqual(got.data, want.data, "\(pooling), batch \(batch), \(threads) threads")
-                }
-            }
+            try assertFusedMatchesApart(layers(convolution: convolution, pooling: pooling), size: [21, 19], channels: 8, seed: 62,
+                                        nans: false, pooling)
         }
     }
 
@@ -62,25 +74,9 @@ final class PooledConvolutionTests: XCTestCase {
                                          (#""padding": "valid""#, #""pool_size": 2, "padding": "same""#),
                                          (#""padding": "valid""#, #""pool_size": 2"#)]
         for size in [[21, 19], [12, 10]] {
-            let input: [Int?] = [size[0], size[1], 16]
             for (convolution, pooling) in cases {
-                let layers = layers(convolution: convolution, pooling: pooling)
-                let fused = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: 16))
-                let apart = try HandBuilt.model(input: input, layers: layers, weights: weights(channels: 16), fuse: false)
-                XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3, 4], [5]], pooling)
-                for batch in [1, 3] {
-                    var random = SplitMix(seed: UInt64(70 + batch))
-                    var data = random.floats(batch * size[0] * size[1] * 16)
-                    for index in stride(from: 5, to: data.count, by: 997) { data[index] = .nan }
-                    let x = Tensor(shape: [batch, size[0], size[1], 16], data: data)
-                    let want = try apart.predict(x, threads: 1)
-                    for threads in [1, 2] {
-                        let got = try fused.predict(x, threads: threads)
-                        let context = "\(size), \(convolution), \(pooling), batch \(batch), \(threads) threads"
-                        XCTAssertEqual(got.shape, want.shape, context)
-                        XCTAssertEqual(got.data.map(\.bitPattern), want.data.map(\.bitPattern), context)
-                    }
-                }
+                try assertFusedMatchesApart(layers(convolution: convolution, pooling: pooling), size: size, channels: 16, seed: 70,
+                                            nans: true, "\(size), \(convolution), \(pooling)")
             }
         }
     }
