@@ -12,8 +12,8 @@
 // before it sleeps, so that the many small parallel steps of one inference (a batch-1
 // convolution takes 30 µs) do not each pay a thread wake-up, yet an idle process does not burn a
 // core. The while counts from the last job that seated the worker, not its last job: a worker
-// left out of the jobs (a call asking for fewer threads than the pool has) sleeps, and each worker sleeps on
-// its own condition, woken only by a job that seats it. (With one shared condition, every job
+// left out of the jobs (a call asking for fewer threads than the pool has) sleeps, and each
+// worker sleeps on its own condition, woken only by a job that seats it. (With one shared condition, every job
 // woke every sleeping worker, and a worker seated in no job still spun through every job: five
 // workers on a 2-core VM ran two-seat jobs 31% slower, and on a large machine a call asking for
 // two threads kept every core spinning.)
@@ -417,8 +417,9 @@ static uint32_t publish_job(long count, long participants, nnb_task task, void *
     return generation;
 }
 
-// Waits out a job's items that workers still run (every item is taken), then releases pool_busy. `own_end` is when the caller's own share ended;
-// a wait much longer than the caller's own share (since `start`) is a stall.
+// Waits out a job's items that workers still run (every item is taken), then releases
+// pool_busy. `own_end` is when the caller's own share ended; a wait much longer than the
+// caller's own share (since `start`) is a stall.
 static void finish_job(double start, double own_end, long count) {
     note_notice();
     if (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {

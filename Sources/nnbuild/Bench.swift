@@ -84,7 +84,7 @@ struct Bench: ParsableCommand {
                     ("p50_ms", .double(quantile(0.5).rounded(places: 4))), ("p90_ms", .double(quantile(0.9).rounded(places: 4))),
                     ("p99_ms", .double(quantile(0.99).rounded(places: 4))), ("load_ms", .double(loadMs.rounded(places: 3))),
                     ("peak_rss_mb", .double(rss.rounded(places: 1))), ("kernel_path", .string(Gemm.kernelPath.description)),
-                    ("threads", .int(Int64(Gemm.usableThreads(runtime.count)))),
+                    ("threads", .int(Int64(runtime.count))),
                 ]))
                 if profile {
                     var runs: [[Double]] = []
@@ -103,7 +103,7 @@ struct Bench: ParsableCommand {
             if json {
                 print(JSONWriter.string(.array(results)))
             } else {
-                print("kernels: \(Gemm.kernelPath) (the CPU's best: \(Gemm.cpuKernelPath)), threads: \(Gemm.usableThreads(runtime.count))")
+                print("kernels: \(Gemm.kernelPath) (the CPU's best: \(Gemm.cpuKernelPath)), threads: \(runtime.count)")
                 print("model \(model.spec): input \(built.inputs.count == 1 ? describeShape(built.inputShape) : ModelInputs.describe(built.inputs)), \(built.parameterCount) parameters, \(latenciesNote)")
                 print(["batch".leftPad(8), "samples/s".leftPad(14), "p50 ms".leftPad(10), "p90 ms".leftPad(10), "p99 ms".leftPad(10), "load ms".leftPad(10), "peak RSS MB".leftPad(12)].joined(separator: " "))
                 lines.forEach { print($0) }

@@ -275,12 +275,13 @@ package struct PackedKernel: Sendable {
                           m: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
         let panelCount = (columns + 15) / 16
         let pointers = UncheckedProduct(a: a, c: c, bias: bias)
-        let byRows = m * columns * rows < Gemm.threadedWork || m >= Gemm.allowedThreads
+        let work = m * columns * rows
+        let byRows = work < Gemm.threadedWork || m >= Gemm.allowedThreads
         // By panels, whole groups of four: one row takes four panels at a time (eight FMA chains,
         // row_times_panels), and parts of two panels left each thread two chains, latency-bound:
         // cnn_cifar's Dense 6272×256 at batch 1 ran no faster on two threads than on one.
         let groups = (panelCount + 3) / 4
-        runInParts(byRows ? m : groups, work: m * columns * rows) { range in
+        runInParts(byRows ? m : groups, work: work) { range in
             let panels = byRows ? 0..<panelCount : min(panelCount, 4 * range.lowerBound)..<min(panelCount, 4 * range.upperBound)
             run(pointers.a, lda: lda, group: group, pointers.c, ldc: ldc, rows: byRows ? range : 0..<m, panels: panels,
                 accumulate: accumulate, bias: pointers.bias, relu: relu)
