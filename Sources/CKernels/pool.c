@@ -348,8 +348,10 @@ static long usable_cores(int *confined) {
         char quota[32] = {0};
         long period = 0;
         // "max 100000" (no quota) or "150000 100000" (1.5 CPUs' time).
-        if (fscanf(limit, "%31s %ld", quota, &period) == 2 && period > 0 && quota[0] >= '0' && quota[0] <= '9') {
-            long share = (atol(quota) + period - 1) / period;
+        // (A quota past any sensible size, or a period that does not parse, leaves the count.)
+        if (fscanf(limit, "%31s %ld", quota, &period) == 2 && period > 0 && period < (1L << 40) && quota[0] >= '0' && quota[0] <= '9') {
+            long time = strtol(quota, NULL, 10);
+            long share = time > 0 && time < (1L << 40) ? (time + period - 1) / period : 0;
             if (share >= 1 && share < cores) cores = share;
         }
         fclose(limit);
