@@ -215,4 +215,41 @@ final class DepthwiseKernelTests: XCTestCase {
             }
         }
     }
+
+    /// The sliding groups also take a row's edge pixels (their window's first or last input column
+    /// outside the input, masked off) and cut each row into groups of 1 to 8 pixels, channels in
+    /// sweeps of up to 192: under every padding before and after of 0–3 columns (more than one
+    /// column outside falls back to pixels alone), rows of 1–17 pixels and channel counts that cut
+    /// into uneven sweeps and tails, AVX-512 must give the AVX2 bits, every output written.
+    func testSlidingGroupsTakeEdgePixelsWithTheAVX2Bits() throws {
+        let paths = try vectorPaths()
+        guard paths.contains(.avx512) else { throw XCTSkip("this CPU has no AVX-512: there is no sliding-window kernel to compare") }
+        var generator = SystemRandomNumberGenerator()
+        var compared = 0
+        for width in [1, 2, 3, 4, 7, 9, 14, 17] {
+            for stride in [1, 2] {
+                for before in 0...3 {
+                    for after in 0...3 {
+                        let padded = width + before + after
+                        guard padded >= 3 else { continue }
+                        let columns = WindowAxis(input: width, size: 3, stride: stride, dilation: 1, padBefore: before,
+                                                 output: (padded - 3) / stride + 1)
+                        let rows = WindowAxis(input: 3, size: 3, stride: 1, dilation: 1, padBefore: 1, output: 3)
+                        let channels = [5, 48, 200, 400][compared % 4]
+                        let problem = Problem(geometry: VolumeGeometry([rows, columns]), channels: channels, multiplier: 1, batch: 1,
+                                              x: randomFloats(3 * width * channels, &generator), w: randomFloats(9 * channels, &generator),
+                                              bias: compared % 2 == 0 ? randomFloats(channels, &generator) : nil)
+                        let normalization = ChannelScale(scale: randomFloats(channels, &generator), shift: randomFloats(channels, &generator))
+                        let scale: ChannelScale? = compared % 3 == 0 ? normalization : nil
+                        let wide = problem.run(.avx512, activation: .relu6, normalization: scale, splitWork: Int.max)
+                        let narrow = problem.run(.avx2, activation: .relu6, normalization: scale, splitWork: Int.max)
+                        XCTAssertFalse(wide.contains { $0.isNaN }, "every output written: \(problem.description)")
+                        XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern), problem.description)
+                        compared += 1
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(compared, 200)
+    }
 }
