@@ -14,7 +14,6 @@ import LayerRegistry
 /// microseconds, and waking a parked thread for each (as Dispatch's concurrentPerform did) cost
 /// about as much as the step.
 public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -> [T] {
-    let options = KernelOptions.current
     // While the pool runs jobs on its caller alone (a stall, or other processes' threads on the
     // cores) the tasks run in order here, as with one thread allowed, without binding options
     // or calling into the pool.
@@ -23,31 +22,48 @@ public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -
     var results = [Result<T, Error>?](repeating: nil, count: count)
     results.withUnsafeMutableBufferPointer { slots in
         let slots = UncheckedSendable(slots)
-        // Each task writes only its own slot, with this call's options but one thread: bound once
-        // around the job on this thread, and on a pool worker (where task-local values start
-        // unset) only when they differ from the unset ones. Binding a task-local value allocates;
-        // once per task, a worker's allocations and the caller's met on one malloc lock, and each
-        // wait for it put a thread to sleep (MobileNetV2 and cnn_cifar at batch 1).
-        let inner = options.with(threads: 1)
-        KernelOptions.$current.withValue(inner) {
-            let body: (Int) -> Void = { index in
-                if KernelOptions.current == inner {
-                    slots.value[index] = Result { try task(index) }
-                } else {
-                    slots.value[index] = KernelOptions.$current.withValue(inner) { Result { try task(index) } }
-                }
-            }
-            withoutActuallyEscaping(body) { body in
-                withUnsafePointer(to: body) { pointer in
-                    nnb_parallel_for(count, threads, { context, index in
-                        context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
-                    }, UnsafeMutableRawPointer(mutating: pointer))
-                }
-            }
-        }
+        // Each task writes only its own slot.
+        onPool(count, threads: threads) { index in slots.value[index] = Result { try task(index) } }
     }
     // nnb_parallel_for has run every task, so every slot is filled.
     return try results.compactMap { $0 }.map { try $0.get() }
+}
+
+/// `runConcurrently` for tasks that return nothing and cannot fail (a kernel's parts): no array
+/// of results to allocate and read back, once per layer at batch 1.
+func runInParallel(_ count: Int, _ task: (Int) -> Void) {
+    let threads = Gemm.allowedThreads
+    guard threads > 1, count > 1 else {
+        for index in 0..<count { task(index) }
+        return
+    }
+    onPool(count, threads: threads, task)
+}
+
+/// Runs `task` for 0..<count on up to `threads` of the pool's threads (`nnb_parallel_for`), each
+/// with this call's options but one thread: bound once around the job on this thread, and on a
+/// pool worker (where task-local values start unset) only when they differ from the unset ones.
+/// Binding a task-local value allocates; once per task, a worker's allocations and the caller's
+/// met on one malloc lock, and each wait for it put a thread to sleep (MobileNetV2 and cnn_cifar
+/// at batch 1).
+private func onPool(_ count: Int, threads: Int, _ task: (Int) -> Void) {
+    let inner = KernelOptions.current.with(threads: 1)
+    KernelOptions.$current.withValue(inner) {
+        let body: (Int) -> Void = { index in
+            if KernelOptions.current == inner {
+                task(index)
+            } else {
+                KernelOptions.$current.withValue(inner) { task(index) }
+            }
+        }
+        withoutActuallyEscaping(body) { body in
+            withUnsafePointer(to: body) { pointer in
+                nnb_parallel_for(count, threads, { context, index in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+                }, UnsafeMutableRawPointer(mutating: pointer))
+            }
+        }
+    }
 }
 
 /// Runs `body` over 0..<count: in contiguous parts, a few per allowed thread (so that a thread
@@ -62,7 +78,7 @@ func runInParts(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork, _ b
         body(0..<count)
         return
     }
-    _ = runConcurrently(parts.count) { part in body(parts[part]) }
+    runInParallel(parts.count) { part in body(parts[part]) }
 }
 
 /// The contiguous parts `runInParts` cuts 0..<count into, in order (one when it runs unsplit).
@@ -151,10 +167,17 @@ func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, byte
     // Enough parts for every thread and half the target, where the units allow as many.
     let least = min(max(threads, target / 2), rowUnits * columnUnits)
     guard least > 1 else { return whole }
+    func slice(_ piece: Int, of count: Int, units: Int, block: Int, into pieces: Int) -> Range<Int> {
+        min(count, piece * units / pieces * block)..<min(count, (piece + 1) * units / pieces * block)
+    }
     func slices(_ count: Int, units: Int, block: Int, into pieces: Int) -> [Range<Int>] {
-        (0..<pieces).map { piece in
-            min(count, piece * units / pieces * block)..<min(count, (piece + 1) * units / pieces * block)
-        }
+        (0..<pieces).map { slice($0, of: count, units: units, block: block, into: pieces) }
+    }
+    // The largest of those slices, without an array (the search below runs for every layer).
+    func largest(_ count: Int, units: Int, block: Int, into pieces: Int) -> Int {
+        var most = 0
+        for piece in 0..<pieces { most = max(most, slice(piece, of: count, units: units, block: block, into: pieces).count) }
+        return most
     }
     // The cut whose largest part takes least time, a part's time being its multiply-adds plus
     // what it reads at `multiplyAddsPerByte`.
@@ -162,8 +185,8 @@ func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, byte
     for rowCut in 1...min(target, rowUnits) {
         let columnCut = min(columnUnits, max(1, target / rowCut))
         guard rowCut * columnCut >= least else { continue }
-        let partRows = slices(rows, units: rowUnits, block: rowBlock, into: rowCut).map(\.count).max() ?? rows
-        let partColumns = slices(columns, units: columnUnits, block: columnBlock, into: columnCut).map(\.count).max() ?? columns
+        let partRows = largest(rows, units: rowUnits, block: rowBlock, into: rowCut)
+        let partColumns = largest(columns, units: columnUnits, block: columnBlock, into: columnCut)
         let multiplyAdds = Double(work) * Double(partRows) / Double(rows) * Double(partColumns) / Double(columns)
         let bytes = Double(partRows) * Double(bytesPerRow) + Double(partColumns) * Double(bytesPerColumn)
         let cost = multiplyAdds + multiplyAddsPerByte * bytes
@@ -181,7 +204,7 @@ func runParts(_ parts: [ProductPart], _ body: (ProductPart) -> Void) {
         parts.forEach(body)
         return
     }
-    _ = runConcurrently(parts.count) { body(parts[$0]) }
+    runInParallel(parts.count) { body(parts[$0]) }
 }
 
 /// How `productParts` weighs a byte read against a multiply-add: a core runs about 100 G of them a

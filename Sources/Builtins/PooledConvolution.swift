@@ -59,7 +59,7 @@ struct PooledConvolution: Layer, PlansMemory {
                 withConvolutionParts(x, batch: batch, convolution.bias?.values, into: convolved, geometry: g, activation: convolution.activation,
                                      epilogue: epilogue, packed: packed) { _, convolve in
                     MaxPoolRows(windows).withRows { rows in
-                        _ = runConcurrently(parts.count) { part in
+                        runInParallel(parts.count) { part in
                             convolve(ProductPart(rows: pixels[part], columns: 0..<g.filters))
                             for row in parts[part] { rows.pool(shared.convolved, row: row, into: shared.pooled + row * rows.rowLength) }
                         }

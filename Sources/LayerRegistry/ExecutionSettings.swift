@@ -129,7 +129,7 @@ extension Tensor {
         case let .success(value): count = value
         case let .failure(message): throw NNError(.input, location, message.text)
         }
-        if case let .failure(message) = ShapeMath.checkSample(shape.dropFirst().map { $0 }, what: "each sample") {
+        if case let .failure(message) = ShapeMath.checkSample(known: shape.dropFirst(), what: "each sample") {
             throw NNError(.input, location, message.text)
         }
         guard data.count == count else {

@@ -302,9 +302,10 @@ public struct Model: Sendable {
                 }
                 arguments.append(tensor)
             }
-            let start = DispatchTime.now().uptimeNanoseconds
+            // (The clock only when someone times the steps: two reads a step otherwise.)
+            let start = timing == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let results = try step.layer.call(arguments)
-            timing?(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            if let timing { timing(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             guard results.count == nodes[last].outputs.count else {
                 throw NNError(.input, nodes[last].label, "returned \(results.count) output tensors, expected \(nodes[last].outputs.count)")
             }

@@ -19,6 +19,9 @@ public enum ShapeMath {
     public static let tensorLimit = 1 << 36
 
     /// The product of `dims`, nil when a size is negative or the product overflows `Int`.
+    /// (Inlinable, so that callers in other modules get it specialized for their sequence: as a
+    /// generic call it went through the sequence's witnesses, once per layer call.)
+    @inlinable
     public static func product<S: Sequence>(_ dims: S) -> Int? where S.Element == Int {
         var count = 1
         for size in dims {
@@ -31,6 +34,7 @@ public enum ShapeMath {
     }
 
     /// The product of `dims`, `Int.max` when it overflows: for estimates compared against a limit.
+    @inlinable
     public static func saturatingProduct<S: Sequence>(_ dims: S) -> Int where S.Element == Int {
         product(dims) ?? Int.max
     }
@@ -50,9 +54,16 @@ public enum ShapeMath {
     /// that it is larger than `sampleLimit`: "the output would hold 2^40 values per sample
     /// (shape (None, 1048576, 1048576)), more than the limit of 2^31".
     public static func checkSample(_ shape: [Int?], what: String) -> Result<Int, SizeMessage> {
+        // (Every layer's call checks its shapes: the count comes without an array on the way.)
+        if let count = product(shape.lazy.map { $0 ?? 1 }), count <= sampleLimit { return .success(count) }
         let known = shape.map { $0 ?? 1 }
-        if let count = product(known), count <= sampleLimit { return .success(count) }
         return .failure(SizeMessage(text: "\(what) would hold \(describeCount(known)) values per sample (shape \(describeShape(shape))), more than the limit of \(describeCount([sampleLimit]))"))
+    }
+
+    /// `checkSample` for a shape of known sizes (a tensor's, batch axis dropped).
+    public static func checkSample<S: Collection>(known shape: S, what: String) -> Result<Int, SizeMessage> where S.Element == Int {
+        if let count = product(shape), count <= sampleLimit { return .success(count) }
+        return checkSample(shape.map { Optional($0) }, what: what)
     }
 
     /// The element count of a whole tensor shape, or a message when it passes `tensorLimit`.
@@ -123,7 +134,7 @@ extension ShapeMath {
     /// error at `location` (a layer's label).
     @discardableResult
     public static func sampleCount(_ shape: [Int], of what: String = "the output", at location: String) throws -> Int {
-        switch checkSample(shape, what: what) {
+        switch checkSample(known: shape, what: what) {
         case let .success(count): return count
         case let .failure(message): throw NNError(.input, location, message.text)
         }
