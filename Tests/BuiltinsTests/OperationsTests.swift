@@ -92,12 +92,26 @@ final class OperationsTests: XCTestCase {
             ("LogicalAnd", { $0 != 0 && $1 != 0 ? 1 : 0 }), ("LogicalOr", { $0 != 0 || $1 != 0 ? 1 : 0 }),
             ("LogicalXor", { ($0 != 0) != ($1 != 0) ? 1 : 0 }),
         ]
-        let inputs = [Tensor(shape: [1, 2, 1], data: x), Tensor(shape: [1, 1, 3], data: y)]
-        for (name, formula) in formulas {
-            let out = try OperationText.run(inputs: [("x", [2, 1]), ("y", [1, 3])], className: name, args: "$x, $y", inputs)
-            XCTAssertEqual(out.shape, [1, 2, 3], name)
-            let want = x.flatMap { a in y.map { b in formula(a, b) } }
-            XCTAssertEqual(out.data.map(\.bitPattern), want.map(\.bitPattern), "\(name): \(out.data) against \(want)")
+        // (2, 1) against (1, 3), then the rows the walk runs in loops of their own: both operands
+        // along the last axis, and only the first (against (2, 1)), or only the second.
+        let full: [Float] = [-1.5, 2, 0, 0, -0.75, 3], other: [Float] = [0, 2, -0.75, 1, 0, 3]
+        let cases: [(shapes: [[Int?]], data: [[Float]], want: (Int, Int) -> (Float, Float))] = [
+            ([[2, 1], [1, 3]], [x, y], { row, column in (x[row], y[column]) }),
+            ([[2, 3], [2, 3]], [full, other], { row, column in (full[row * 3 + column], other[row * 3 + column]) }),
+            ([[2, 3], [2, 1]], [full, x], { row, column in (full[row * 3 + column], x[row]) }),
+            ([[2, 1], [2, 3]], [x, other], { row, column in (x[row], other[row * 3 + column]) }),
+        ]
+        for (shapes, data, operands) in cases {
+            let inputs = zip(shapes, data).map { shape, values in Tensor(shape: [1] + shape.map { $0 ?? 1 }, data: values) }
+            for (name, formula) in formulas {
+                let out = try OperationText.run(inputs: [("x", shapes[0]), ("y", shapes[1])], className: name, args: "$x, $y", inputs)
+                XCTAssertEqual(out.shape, [1, 2, 3], name)
+                let want = (0..<6).map { index in
+                    let (a, b) = operands(index / 3, index % 3)
+                    return formula(a, b)
+                }
+                XCTAssertEqual(out.data.map(\.bitPattern), want.map(\.bitPattern), "\(name) \(shapes): \(out.data) against \(want)")
+            }
         }
         let condition = Tensor(shape: [1, 2, 1], data: [0, 3])
         let picked = try OperationText.run(inputs: [("c", [2, 1]), ("x", [1, 3]), ("y", [2, 3])], className: "Where", args: "$c, $x, $y",
