@@ -145,11 +145,7 @@ public enum Activation: Sendable, Equatable {
         case .tanh: if Gemm.useAVX2Kernels { nnb_tanh(x, count) } else { FastMath.map(x, count: count, FastMath.tanh) }
         case .softmax, .logSoftmax:
             let length = Swift.max(axisLength, 1)
-            var start = 0
-            while start + length <= count {
-                Activation.softmaxRow(x + start, length: length, log: self == .logSoftmax)
-                start += length
-            }
+            Activation.softmaxRows(x, rows: count / length, length: length, log: self == .logSoftmax)
         case .softplus: for i in 0..<count { x[i] = Activation.softplus(x[i]) }
         case .softsign: for i in 0..<count { x[i] = x[i] / (1 + Swift.abs(x[i])) }
         case let .elu(alpha): for i in 0..<count where x[i] <= 0 { x[i] = alpha * Foundation.expm1(x[i]) }
@@ -229,6 +225,15 @@ public enum Activation: Sendable, Equatable {
         }
         let tau = (sumOfRunning - 1) / k
         for i in 0..<length { x[i] = Swift.max(x[i] - tau, 0) }
+    }
+
+    /// `softmaxRow` on `rows` consecutive rows: one kernel call for them all.
+    static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, length: Int, log: Bool) {
+        if Gemm.useAVX2Kernels {
+            nnb_softmax(x, rows, length, log ? 1 : 0)
+            return
+        }
+        for row in 0..<rows { softmaxRow(x + row * length, length: length, log: log) }
     }
 
     /// Softmax (or log-softmax) of `length` values in place, max-shifted for stability.

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import LayerRegistry
 
@@ -202,46 +203,15 @@ public struct AxisNormalization: Layer {
     }
 }
 
-/// LayerNormalization over each row of `length` trailing elements, in place: the mean and the
-/// variance around it summed in double precision over four lanes (element i in lane i mod 4),
-/// then (x − mean) · rsqrt(var + epsilon) · gamma + beta. Each row's summation order depends only
-/// on its length, never on the batch.
+/// LayerNormalization over each row of `length` trailing elements, in place (CKernels'
+/// nnb_layer_norm on kernel path `path`): the mean and the variance around it summed in double
+/// precision over eight lanes (element i in lane i mod 8), then (x − mean) · rsqrt(var + epsilon)
+/// · gamma + beta. Each row's summation order depends only on its length, never on the batch or
+/// the kernel path.
 func layerNormalizeRows(_ x: UnsafeMutableBufferPointer<Float>, length n: Int, epsilon: Float,
-                        gamma: UnsafeBufferPointer<Float>?, beta: UnsafeBufferPointer<Float>?) {
+                        gamma: UnsafeBufferPointer<Float>?, beta: UnsafeBufferPointer<Float>?, path: KernelPath = Gemm.kernelPath) {
     guard n > 0, let base = x.baseAddress else { return }
-    let wide = n & ~3
-    var start = 0
-    while start + n <= x.count {
-        let row = base + start
-        var lanes = SIMD4<Double>()
-        var i = 0
-        while i < wide {
-            lanes += SIMD4<Double>(Double(row[i]), Double(row[i + 1]), Double(row[i + 2]), Double(row[i + 3]))
-            i += 4
-        }
-        var sum = lanes.sum()
-        while i < n { sum += Double(row[i]); i += 1 }
-        let mean = sum / Double(n)
-        let center = SIMD4<Double>(repeating: mean)
-        lanes = SIMD4<Double>()
-        i = 0
-        while i < wide {
-            let d = SIMD4<Double>(Double(row[i]), Double(row[i + 1]), Double(row[i + 2]), Double(row[i + 3])) - center
-            lanes += d * d
-            i += 4
-        }
-        var squares = lanes.sum()
-        while i < n { let d = Double(row[i]) - mean; squares += d * d; i += 1 }
-        let inverse = Float(1 / (squares / Double(n) + Double(epsilon)).squareRoot())
-        let shift = Float(mean)
-        switch (gamma, beta) {
-        case let (g?, b?): for j in 0..<n { row[j] = (row[j] - shift) * inverse * g[j] + b[j] }
-        case let (g?, nil): for j in 0..<n { row[j] = (row[j] - shift) * inverse * g[j] }
-        case let (nil, b?): for j in 0..<n { row[j] = (row[j] - shift) * inverse + b[j] }
-        case (nil, nil): for j in 0..<n { row[j] = (row[j] - shift) * inverse }
-        }
-        start += n
-    }
+    nnb_layer_norm(base, x.count / n, n, epsilon, gamma?.baseAddress, beta?.baseAddress, Int32(path.rawValue))
 }
 
 /// `UnitNormalization`: x · min(rsqrt(Σx²), 1e12) over `axis` (-1; an integer or a list of any

@@ -1,5 +1,6 @@
+import CKernels
 import XCTest
-import Builtins
+@testable import Builtins
 import LayerRegistry
 
 final class NormalizationTests: XCTestCase {
@@ -32,5 +33,44 @@ final class NormalizationTests: XCTestCase {
 
     func testNormalizationFixturesMatchKeras() {
         for name in ["batchnorm", "layernorm", "rmsnorm"] { assertMatchesKeras(name) }
+    }
+
+    /// LayerNormalization's rows (nnb_layer_norm) give the same bits on every kernel path this CPU
+    /// has, for lengths with and without a tail past a multiple of 8 or 16, with and without γ
+    /// and β, and match the formula in double within float rounding.
+    func testLayerNormRowsAreTheSameBitsOnEveryPath() {
+        var generator = SystemRandomNumberGenerator()
+        let paths = KernelPath.allCases.filter { $0 <= Gemm.cpuKernelPath }
+        for length in [1, 3, 7, 8, 9, 15, 16, 17, 31, 128, 130] {
+            for (useGamma, useBeta) in [(true, true), (true, false), (false, true), (false, false)] {
+                let rows = 3
+                let x = randomFloats(rows * length, &generator).map { $0 * 10 + 3 }
+                let gamma = useGamma ? randomFloats(length, &generator) : nil, beta = useBeta ? randomFloats(length, &generator) : nil
+                var outputs: [[Float]] = []
+                for path in paths {
+                    var y = x
+                    y.withUnsafeMutableBufferPointer { y in
+                        let g = gamma?.withUnsafeBufferPointer { $0 }, b = beta?.withUnsafeBufferPointer { $0 }
+                        layerNormalizeRows(y, length: length, epsilon: 1e-3, gamma: g, beta: b, path: path)
+                    }
+                    outputs.append(y)
+                }
+                for (path, y) in zip(paths, outputs) {
+                    XCTAssertEqual(y.map(\.bitPattern), outputs[0].map(\.bitPattern), "\(path) against \(paths[0]), length \(length)")
+                }
+                for row in 0..<rows {
+                    let values = x[(row * length)..<((row + 1) * length)].map(Double.init)
+                    let mean = values.reduce(0, +) / Double(length)
+                    let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(length)
+                    for j in 0..<length {
+                        var want = (values[j] - mean) / (variance + 1e-3).squareRoot()
+                        if let gamma { want *= Double(gamma[j]) }
+                        if let beta { want += Double(beta[j]) }
+                        let got = Double(outputs[0][row * length + j])
+                        XCTAssertLessThanOrEqual(abs(got - want) / (1 + abs(want)), 1e-5, "length \(length), row \(row), element \(j)")
+                    }
+                }
+            }
+        }
     }
 }

@@ -196,6 +196,12 @@ void nnb_gelu(float *x, long count);
 /// nnb_softmax_row_exact. Requires nnb_has_avx2_fma().
 void nnb_softmax(float *x, long rows, long length, int log);
 
+/// In place, each of `rows` rows of `length` floats: (x − mean) · (1/√(variance + ε)) · γ + β
+/// (γ, β: `length` floats each, or NULL to leave the step out), the row's mean and variance in
+/// double; the same bits on kernel path `level` (NNB_KERNELS_*, capped at the CPU's) and every
+/// other (normalization.c says how). Any CPU.
+void nnb_layer_norm(float *x, long rows, long length, float epsilon, const float *gamma, const float *beta, int level);
+
 /// One row of nnb_softmax by the scalar formula (libm's expf, the sum in double), where exp's
 /// clamp in the vector kernels would be wrong: a row whose largest value is ±∞ or that holds no
 /// number (there the peak counts as 0, so e^∞ = ∞ and e^−∞ = 0 as Keras has them). Any CPU.
