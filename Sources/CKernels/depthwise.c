@@ -261,6 +261,20 @@ AVX2 INLINE void slide8(const problem *p, const float *x, long row, long column,
     }
 }
 
+// A switch on the group's pixel count (1 to 8) running BLOCKS(P, STRIDE), the sliding kernel
+// made for exactly P pixels, each case ending in a break: the AVX2 and AVX-512 groups share it.
+#define SLIDE_PIXEL_CASES(BLOCKS, STRIDE) \
+    switch (pixels) {                     \
+    case 1: BLOCKS(1, STRIDE)             \
+    case 2: BLOCKS(2, STRIDE)             \
+    case 3: BLOCKS(3, STRIDE)             \
+    case 4: BLOCKS(4, STRIDE)             \
+    case 5: BLOCKS(5, STRIDE)             \
+    case 6: BLOCKS(6, STRIDE)             \
+    case 7: BLOCKS(7, STRIDE)             \
+    default: BLOCKS(8, STRIDE)            \
+    }
+
 #define SLIDE8_BLOCKS(PIXELS, STRIDE)                                                                                \
     for (; j + 8 <= width; j += 8) slide8(p, x, row, column, PIXELS, STRIDE, r0, r1, j, 0, none, edges, out);        \
     if (j < width) {                                                                                                 \
@@ -268,24 +282,12 @@ AVX2 INLINE void slide8(const problem *p, const float *x, long row, long column,
         slide8(p, x, row, column, PIXELS, STRIDE, r0, r1, j, 1, mask, edges, out);                                  \
     }                                                                                                                \
     break;
-#define SLIDE8_SIZES(STRIDE)            \
-    switch (pixels) {                   \
-    case 1: SLIDE8_BLOCKS(1, STRIDE)    \
-    case 2: SLIDE8_BLOCKS(2, STRIDE)    \
-    case 3: SLIDE8_BLOCKS(3, STRIDE)    \
-    case 4: SLIDE8_BLOCKS(4, STRIDE)    \
-    case 5: SLIDE8_BLOCKS(5, STRIDE)    \
-    case 6: SLIDE8_BLOCKS(6, STRIDE)    \
-    case 7: SLIDE8_BLOCKS(7, STRIDE)    \
-    default: SLIDE8_BLOCKS(8, STRIDE)   \
-    }
 AVX2 static void slide_group8(const struct problem *p, const float *x, long row, long column, int pixels, long r0, long r1,
                               int edges, float *out) {
     long width = p->channel_end, j = p->channel_start;
     __m256i none = _mm256_setzero_si256();
-    SLIDE8_SIZES(1)
+    SLIDE_PIXEL_CASES(SLIDE8_BLOCKS, 1)
 }
-#undef SLIDE8_SIZES
 #undef SLIDE8_BLOCKS
 
 // ---- AVX-512: 16 channels a vector, the tail by a lane mask.
@@ -404,8 +406,8 @@ AVX512 INLINE void slide16(const problem *p, const float *x, long row, long colu
     store16(p, acc, PIXELS, VECTORS, j, masks, out);
 }
 
-// Whether slide16 computes this problem's 8-pixel groups: a 3-wide window, undilated, at stride
-// 1 or 2, one output channel per input channel.
+// Whether a sliding kernel (slide16; slide8 at stride 1) can take this problem's rows: a 3-wide
+// window, undilated, at stride 1 or 2, one output channel per input channel.
 static int slides_window(const problem *p) {
     return p->multiplier == 1 && p->kernel_width == 3 && p->dilation_width == 1 && (p->stride_width == 1 || p->stride_width == 2);
 }
@@ -418,25 +420,14 @@ static int slides_window(const problem *p) {
         slide16(p, x, row, column, PIXELS, 1, STRIDE, r0, r1, j, tail, edges, out);                              \
     }                                                                                                            \
     break;
-#define SLIDE_SIZES(STRIDE)                  \
-    switch (pixels) {                        \
-    case 1: SLIDE_BLOCKS(1, STRIDE)          \
-    case 2: SLIDE_BLOCKS(2, STRIDE)          \
-    case 3: SLIDE_BLOCKS(3, STRIDE)          \
-    case 4: SLIDE_BLOCKS(4, STRIDE)          \
-    case 5: SLIDE_BLOCKS(5, STRIDE)          \
-    case 6: SLIDE_BLOCKS(6, STRIDE)          \
-    case 7: SLIDE_BLOCKS(7, STRIDE)          \
-    default: SLIDE_BLOCKS(8, STRIDE)         \
-    }
 AVX512 static void slide_group16(const struct problem *p, const float *x, long row, long column, int pixels, long r0, long r1,
                                  int edges, float *out) {
     long width = p->channel_end, j = p->channel_start;
-    if (p->stride_width == 1) { SLIDE_SIZES(1) }
-    else { SLIDE_SIZES(2) }
+    if (p->stride_width == 1) { SLIDE_PIXEL_CASES(SLIDE_BLOCKS, 1) }
+    else { SLIDE_PIXEL_CASES(SLIDE_BLOCKS, 2) }
 }
-#undef SLIDE_SIZES
 #undef SLIDE_BLOCKS
+#undef SLIDE_PIXEL_CASES
 
 AVX512 INLINE void group16(const problem *p, const float *x, long row, long column, int pixels,
                            long r0, long r1, long q0, long q1, const int unit, float *out) {
