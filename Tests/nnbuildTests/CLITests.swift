@@ -199,6 +199,8 @@ final class PluginCLITests: XCTestCase {
     func sharedLibrary(_ source: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-plugin-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // Gone with the test: every test that builds a plugin left one of these in /tmp.
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
         let c = dir.appendingPathComponent("plugin.c"), so = dir.appendingPathComponent("libplugin.so")
         try Data(source.utf8).write(to: c)
         let cc = Process()
@@ -240,6 +242,7 @@ final class PluginCLITests: XCTestCase {
     func testNotASharedLibrary() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-plugin-\(UUID().uuidString).so").path
         try Data("hello".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let (status, stderr) = try run(["--plugin", path, "layers"])
         XCTAssertEqual(status, 1)
         XCTAssertTrue(stderr.contains("cannot be loaded as a shared library"), stderr)

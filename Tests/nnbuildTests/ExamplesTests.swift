@@ -94,6 +94,7 @@ final class ExamplesTests: XCTestCase {
     func testTokenIdOutOfRangeNamesRowAndPosition() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ids-\(UUID().uuidString).json")
         try Data("[[3, 4, 5, 999, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]".utf8).write(to: dir)
+        defer { try? FileManager.default.removeItem(at: dir) }
         let (status, _, stderr) = try nnbuild(["infer", file("text_bilstm", "model.json"), file("text_bilstm", "weights.safetensors"), "--input", dir.path])
         XCTAssertEqual(status, 1)
         XCTAssertTrue(stderr.contains("token id 999 at batch row 0, position 3 is outside the embedding's range [0, 47)"), stderr)
