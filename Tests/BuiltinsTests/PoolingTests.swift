@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import Builtins
 import LayerRegistry
@@ -284,6 +285,46 @@ final class PoolingTests: XCTestCase {
                 }
                 assertClose(got, want, accuracy: 1e-6)
                 XCTAssertEqual(got.count, want.count, "trial \(trial) average \(average): \(g)")
+            }
+        }
+    }
+
+    /// nnb_global_average on every kernel path this CPU has gives, bit for bit, each channel's
+    /// double sum in step order divided by the steps counted, with and without a mask, for
+    /// channel counts with tails past 4 and 8.
+    func testGlobalAverageIsEachChannelsOrderedSumOnEveryPath() {
+        var generator = SystemRandomNumberGenerator()
+        let paths = KernelPath.allCases.filter { $0 <= Gemm.cpuKernelPath }
+        for channels in [1, 3, 4, 7, 8, 13, 1280] {
+            for masked in [false, true] {
+                let batch = 2, steps = 9
+                let x = randomFloats(batch * steps * channels, &generator).map { $0 * 100 }
+                var flags = (0..<(batch * steps)).map { _ in Bool.random(using: &generator) }
+                flags[0] = true
+                var want = [Float](repeating: 0, count: batch * channels)
+                for image in 0..<batch {
+                    let kept = (0..<steps).filter { !masked || flags[image * steps + $0] }
+                    for c in 0..<channels {
+                        var sum = 0.0
+                        for step in kept { sum += Double(x[(image * steps + step) * channels + c]) }
+                        want[image * channels + c] = Float(sum / Double(kept.count))
+                    }
+                }
+                for path in paths {
+                    var got = [Float](repeating: .nan, count: batch * channels)
+                    let status = x.withUnsafeBufferPointer { xs in
+                        got.withUnsafeMutableBufferPointer { ys in
+                            flags.withUnsafeBufferPointer { f in
+                                f.withMemoryRebound(to: UInt8.self) { bytes in
+                                    nnb_global_average(xs.baseAddress, Int(batch), Int(steps), Int(channels), masked ? bytes.baseAddress : nil,
+                                                       ys.baseAddress, Int32(path.rawValue))
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(status, 0)
+                    XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(path), \(channels) channels, masked \(masked)")
+                }
             }
         }
     }

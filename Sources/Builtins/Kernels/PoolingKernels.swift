@@ -172,6 +172,13 @@ private struct UncheckedPool: @unchecked Sendable {
 package func globalAveragePool(_ input: UnsafeBufferPointer<Float>, batch: Int, steps: Int, channels: Int,
                                mask: UnsafeBufferPointer<Bool>?, into output: UnsafeMutableBufferPointer<Float>) {
     guard let x = input.baseAddress, let y = output.baseAddress, channels > 0 else { return }
+    // CKernels' nnb_global_average, vectorized across channels: the same sums in the same order
+    // as the loop below, which runs only if the kernel cannot have its scratch.
+    let level = Int32(Gemm.kernelPath.rawValue)
+    let status = mask.map { mask in
+        mask.withMemoryRebound(to: UInt8.self) { flags in nnb_global_average(x, batch, steps, channels, flags.baseAddress, y, level) }
+    } ?? nnb_global_average(x, batch, steps, channels, nil, y, level)
+    if status == 0 { return }
     // Double accumulation keeps long sums (56×56 feature maps) within float rounding of Keras.
     let sums = UnsafeMutablePointer<Double>.allocate(capacity: channels)
     defer { sums.deallocate() }
