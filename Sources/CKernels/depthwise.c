@@ -125,7 +125,7 @@ static void group_scalar(const problem *p, const float *x, long row, long column
 #define AVX2 __attribute__((target("avx2,fma")))
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define INLINE static inline __attribute__((always_inline))
-#define UNROLL8 _Pragma("clang loop unroll(full)")
+#define UNROLL _Pragma("clang loop unroll(full)")
 
 // ---- AVX2 + FMA: 8 channels a vector.
 
@@ -228,19 +228,19 @@ AVX2 INLINE void slide8(const problem *p, const float *x, long row, long column,
     const int SPAN = (PIXELS - 1) * STRIDE + 3;
     __m256 acc[8];
     __m256 b = p->bias ? (masked ? _mm256_maskload_ps(p->bias + j, mask) : _mm256_loadu_ps(p->bias + j)) : _mm256_setzero_ps();
-    UNROLL8 for (int q = 0; q < PIXELS; q++) acc[q] = b;
+    UNROLL for (int q = 0; q < PIXELS; q++) acc[q] = b;
     long offset = (column * STRIDE - p->pad_left) * width + j;
     for (long r = r0; r < r1; r++) {
         const char *line = (const char *)(x + (row * p->stride_height - p->pad_top + r * p->dilation_height) * p->input_width * width)
                            + offset * (long)sizeof(float);
         const float *weights = p->kernel + r * 3 * width + j;
         __m256 w[3];
-        UNROLL8 for (int q = 0; q < 3; q++) w[q] = masked ? _mm256_maskload_ps(weights + q * width, mask) : _mm256_loadu_ps(weights + q * width);
-        UNROLL8 for (int i = 0; i < SPAN; i++) {
+        UNROLL for (int q = 0; q < 3; q++) w[q] = masked ? _mm256_maskload_ps(weights + q * width, mask) : _mm256_loadu_ps(weights + q * width);
+        UNROLL for (int i = 0; i < SPAN; i++) {
             if ((i == 0 && (edges & 1)) || (i == SPAN - 1 && (edges & 2))) continue;
             const float *at = (const float *)(line + i * width * (long)sizeof(float));
             __m256 in = masked ? _mm256_maskload_ps(at, mask) : _mm256_loadu_ps(at);
-            UNROLL8 for (int pixel = 0; pixel < PIXELS; pixel++) {
+            UNROLL for (int pixel = 0; pixel < PIXELS; pixel++) {
                 int q = i - pixel * STRIDE;
                 if (q >= 0 && q < 3) acc[pixel] = _mm256_fmadd_ps(in, w[q], acc[pixel]);
             }
@@ -251,7 +251,7 @@ AVX2 INLINE void slide8(const problem *p, const float *x, long row, long column,
         scale = masked ? _mm256_maskload_ps(p->scale + j, mask) : _mm256_loadu_ps(p->scale + j);
         shift = masked ? _mm256_maskload_ps(p->shift + j, mask) : _mm256_loadu_ps(p->shift + j);
     }
-    UNROLL8 for (int pixel = 0; pixel < PIXELS; pixel++) {
+    UNROLL for (int pixel = 0; pixel < PIXELS; pixel++) {
         __m256 value = acc[pixel];
         if (p->scale) value = _mm256_fmadd_ps(value, scale, shift);
         value = finish8(value, p->activation);
@@ -364,7 +364,6 @@ AVX512 INLINE void block16(const problem *p, const float *x, long row, long colu
 // column may lie outside the input (edges bit 0, bit 1: a row's edge pixels under padding): that
 // column's load and its multiply-adds are masked off, so each sum keeps exactly its in-bounds taps
 // and takes them in (kernel row, kernel column) order: the same bits as a pixel summed alone.
-#define UNROLL _Pragma("clang loop unroll(full)")
 AVX512 INLINE void slide16(const problem *p, const float *x, long row, long column, const int PIXELS, const int VECTORS,
                            const int STRIDE, long r0, long r1, long j, __mmask16 tail, int edges, float *out) {
     long width = p->width;

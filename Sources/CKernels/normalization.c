@@ -1,14 +1,16 @@
-// Layer normalization of rows (LayerNormalization over the last axis), and global average
-// pooling (below): each row's mean and
-// variance in double, then (x − mean) · (1/√(variance + ε)) · γ + β in float. The sums take
-// element i into lane i mod 8, each lane in i's order, the lanes then added in order and the
-// tail (length mod 8 elements) after them in order: the same on every path, so the scalar, AVX2
-// (two vectors of four doubles) and AVX-512 (one of eight) paths give the same bits, and a row's
-// result never depends on its batch. The normalizing pass rounds after each operation (no FMA).
-// In Swift, compiled for any x86-64, the sums ran on SSE2 pairs of doubles: 7% of a batch-1
+// Two reductions over rows in double, each in one fixed order on every path, so that the scalar,
+// AVX2 and AVX-512 paths give the same bits and a row's result never depends on its batch. (In
+// Swift, compiled for any x86-64, both ran on SSE2 pairs of doubles.)
+//
+// Layer normalization (LayerNormalization over the last axis): each row's mean and variance in
+// double, then (x − mean) · (1/√(variance + ε)) · γ + β in float, rounded after each operation
+// (no FMA). The sums take element i into lane i mod 8, each lane in i's order, the lanes then
+// added in order and the tail (length mod 8 elements) after them in order: AVX2 holds the lanes
+// in two vectors of four doubles, AVX-512 in one of eight. The Swift loop took 7% of a batch-1
 // Transformer call.
+//
+// Global average pooling (below): each channel's mean over a sample's steps.
 #include "CKernels.h"
-#include <stdlib.h>
 
 // Every sum and product rounds on its own: no multiply-add fused by the compiler.
 #pragma clang fp contract(off)
@@ -30,6 +32,11 @@ static double row_squares(const double lanes[8], const float *row, long wide, lo
         sum += d * d;
     }
     return sum;
+}
+
+// 1/√(variance + ε) as a float, from Σ (x − mean)² over `length` values.
+static float inverse_deviation(double squares, long length, float epsilon) {
+    return (float)(1 / __builtin_sqrt(squares / (double)length + (double)epsilon));
 }
 
 static void normalize_scalar(float *row, long length, float shift, float inverse, const float *gamma, const float *beta) {
@@ -55,7 +62,7 @@ static void rows_scalar(float *x, long rows, long length, float epsilon, const f
                 lanes[l] += d * d;
             }
         double squares = row_squares(lanes, x, wide, length, mean);
-        float inverse = (float)(1 / __builtin_sqrt(squares / (double)length + (double)epsilon));
+        float inverse = inverse_deviation(squares, length, epsilon);
         normalize_scalar(x, length, (float)mean, inverse, gamma, beta);
     }
 }
@@ -90,7 +97,7 @@ AVX2 static void rows_avx2(float *x, long rows, long length, float epsilon, cons
         _mm256_storeu_pd(lanes, low);
         _mm256_storeu_pd(lanes + 4, high);
         double squares = row_squares(lanes, x, wide, length, mean);
-        float inverse = (float)(1 / __builtin_sqrt(squares / (double)length + (double)epsilon));
+        float inverse = inverse_deviation(squares, length, epsilon);
         float shift = (float)mean;
         __m256 s = _mm256_set1_ps(shift), k = _mm256_set1_ps(inverse);
         long j = 0;
@@ -120,7 +127,7 @@ AVX512 static void rows_avx512(float *x, long rows, long length, float epsilon, 
         }
         _mm512_storeu_pd(lanes, lanes8);
         double squares = row_squares(lanes, x, wide, length, mean);
-        float inverse = (float)(1 / __builtin_sqrt(squares / (double)length + (double)epsilon));
+        float inverse = inverse_deviation(squares, length, epsilon);
         float shift = (float)mean;
         __m512 s = _mm512_set1_ps(shift), k = _mm512_set1_ps(inverse);
         long j = 0;
@@ -149,70 +156,51 @@ void nnb_layer_norm(float *x, long rows, long length, float epsilon, const float
 
 // ---- Global average pooling: each channel's mean over the steps of a sample, the sum in double
 // in step order (steps a mask leaves out skipped), then divided by the steps counted: channel
-// by channel what a scalar loop computes, so every path gives the same bits. Vectorized across
-// channels; in Swift (SSE2, two doubles at a time) MobileNetV2's 7×7×1280 mean took 11 µs.
+// by channel what a scalar loop computes, so every path gives the same bits. Only adding one
+// step's channels into the sums is vectorized (across channels); in Swift MobileNetV2's
+// 7×7×1280 mean took 11 µs.
 
-static long average_scalar(const float *x, long steps, long channels, const unsigned char *mask, double *sums) {
-    long counted = 0;
-    for (long c = 0; c < channels; c++) sums[c] = 0;
-    for (long s = 0; s < steps; s++, x += channels) {
-        if (mask && !mask[s]) continue;
-        counted++;
-        for (long c = 0; c < channels; c++) sums[c] += (double)x[c];
-    }
-    return counted;
+typedef void (*add_step_fn)(double *sums, const float *x, long channels);
+
+static void add_step_scalar(double *sums, const float *x, long channels) {
+    for (long c = 0; c < channels; c++) sums[c] += (double)x[c];
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
-AVX2 static long average_avx2(const float *x, long steps, long channels, const unsigned char *mask, double *sums) {
-    long counted = 0, wide = channels & ~3L;
-    for (long c = 0; c < channels; c++) sums[c] = 0;
-    for (long s = 0; s < steps; s++, x += channels) {
-        if (mask && !mask[s]) continue;
-        counted++;
-        long c = 0;
-        for (; c < wide; c += 4) _mm256_storeu_pd(sums + c, _mm256_add_pd(_mm256_loadu_pd(sums + c), _mm256_cvtps_pd(_mm_loadu_ps(x + c))));
-        for (; c < channels; c++) sums[c] += (double)x[c];
-    }
-    return counted;
+AVX2 static void add_step_avx2(double *sums, const float *x, long channels) {
+    long c = 0;
+    for (; c + 4 <= channels; c += 4) _mm256_storeu_pd(sums + c, _mm256_add_pd(_mm256_loadu_pd(sums + c), _mm256_cvtps_pd(_mm_loadu_ps(x + c))));
+    add_step_scalar(sums + c, x + c, channels - c);
 }
 
-AVX512 static long average_avx512(const float *x, long steps, long channels, const unsigned char *mask, double *sums) {
-    long counted = 0, wide = channels & ~7L;
-    for (long c = 0; c < channels; c++) sums[c] = 0;
-    for (long s = 0; s < steps; s++, x += channels) {
-        if (mask && !mask[s]) continue;
-        counted++;
-        long c = 0;
-        for (; c < wide; c += 8) _mm512_storeu_pd(sums + c, _mm512_add_pd(_mm512_loadu_pd(sums + c), _mm512_cvtps_pd(_mm256_loadu_ps(x + c))));
-        for (; c < channels; c++) sums[c] += (double)x[c];
-    }
-    return counted;
+AVX512 static void add_step_avx512(double *sums, const float *x, long channels) {
+    long c = 0;
+    for (; c + 8 <= channels; c += 8) _mm512_storeu_pd(sums + c, _mm512_add_pd(_mm512_loadu_pd(sums + c), _mm512_cvtps_pd(_mm256_loadu_ps(x + c))));
+    add_step_scalar(sums + c, x + c, channels - c);
 }
 #endif
 
-int nnb_global_average(const float *x, long batch, long steps, long channels, const unsigned char *mask, float *y, int level) {
+int nnb_global_average(const float *x, long batch, long steps, long channels, const unsigned char *mask, float *y, double *sums,
+                       int level) {
     if (batch <= 0 || channels <= 0) return 0;
-    if (steps < 0 || (unsigned long)channels > (~0UL) / sizeof(double)) return -1;
-    double *sums = malloc((size_t)channels * sizeof(double));
-    if (!sums) return -1;
+    if (steps < 0) return -1;
+    add_step_fn add = add_step_scalar;
 #if defined(__x86_64__) || defined(_M_X64)
     if (level > nnb_cpu_kernel_level()) level = nnb_cpu_kernel_level();
+    add = level >= NNB_KERNELS_AVX512 ? add_step_avx512 : level >= NNB_KERNELS_AVX2 ? add_step_avx2 : add_step_scalar;
+#else
+    (void)level;
 #endif
     for (long image = 0; image < batch; image++) {
-        const float *sample = x + image * steps * channels;
-        const unsigned char *flags = mask ? mask + image * steps : 0;
-        long counted;
-#if defined(__x86_64__) || defined(_M_X64)
-        if (level >= NNB_KERNELS_AVX512) counted = average_avx512(sample, steps, channels, flags, sums);
-        else if (level >= NNB_KERNELS_AVX2) counted = average_avx2(sample, steps, channels, flags, sums);
-        else counted = average_scalar(sample, steps, channels, flags, sums);
-#else
-        (void)level;
-        counted = average_scalar(sample, steps, channels, flags, sums);
-#endif
+        const float *step = x + image * steps * channels;
+        long counted = 0;
+        for (long c = 0; c < channels; c++) sums[c] = 0;
+        for (long s = 0; s < steps; s++, step += channels) {
+            if (mask && !mask[image * steps + s]) continue;
+            counted++;
+            add(sums, step, channels);
+        }
         for (long c = 0; c < channels; c++) y[image * channels + c] = (float)(sums[c] / (double)counted);
     }
-    free(sums);
     return 0;
 }

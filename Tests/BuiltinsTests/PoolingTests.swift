@@ -312,12 +312,13 @@ final class PoolingTests: XCTestCase {
                 }
                 for path in paths {
                     var got = [Float](repeating: .nan, count: batch * channels)
+                    var sums = [Double](repeating: 0, count: channels)
                     let status = x.withUnsafeBufferPointer { xs in
                         got.withUnsafeMutableBufferPointer { ys in
                             flags.withUnsafeBufferPointer { f in
                                 f.withMemoryRebound(to: UInt8.self) { bytes in
                                     nnb_global_average(xs.baseAddress, Int(batch), Int(steps), Int(channels), masked ? bytes.baseAddress : nil,
-                                                       ys.baseAddress, Int32(path.rawValue))
+                                                       ys.baseAddress, &sums, Int32(path.rawValue))
                                 }
                             }
                         }

@@ -414,6 +414,7 @@ public struct MultiHeadAttention: InputMaskClearing {
         let keyDims = attentionAxes.map { inputs[valueIndex].shape[$0] }
         if queryDims.count == 1 {
             // One attention axis: the flags row by row, each source read through its strides.
+            let sequenceMasks = [valueMask, keyMask].compactMap { $0 }
             flags.withUnsafeMutableBufferPointer { f in
                 for b in 0..<batch {
                     for t in 0..<queryLength {
@@ -427,8 +428,8 @@ public struct MultiHeadAttention: InputMaskClearing {
                         // Transformer's 128 × 128 flags took 18 µs a call flag by flag.
                         let first = b * keyLength
                         row.withMemoryRebound(to: UInt8.self, capacity: keyLength) { bytes in
-                            for sequence in [valueMask, keyMask] {
-                                sequence?.withUnsafeBufferPointer { m in
+                            for sequence in sequenceMasks {
+                                sequence.withUnsafeBufferPointer { m in
                                     for s in 0..<keyLength { bytes[s] &= m[first &+ s] ? 1 : 0 }
                                 }
                             }

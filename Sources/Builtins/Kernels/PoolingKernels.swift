@@ -172,28 +172,15 @@ private struct UncheckedPool: @unchecked Sendable {
 package func globalAveragePool(_ input: UnsafeBufferPointer<Float>, batch: Int, steps: Int, channels: Int,
                                mask: UnsafeBufferPointer<Bool>?, into output: UnsafeMutableBufferPointer<Float>) {
     guard let x = input.baseAddress, let y = output.baseAddress, channels > 0 else { return }
-    // CKernels' nnb_global_average, vectorized across channels: the same sums in the same order
-    // as the loop below, which runs only if the kernel cannot have its scratch.
-    let level = Int32(Gemm.kernelPath.rawValue)
-    let status = mask.map { mask in
-        mask.withMemoryRebound(to: UInt8.self) { flags in nnb_global_average(x, batch, steps, channels, flags.baseAddress, y, level) }
-    } ?? nnb_global_average(x, batch, steps, channels, nil, y, level)
-    if status == 0 { return }
-    // Double accumulation keeps long sums (56×56 feature maps) within float rounding of Keras.
+    // Double accumulation keeps long sums (56×56 feature maps) within float rounding of Keras
+    // (CKernels' nnb_global_average, vectorized across channels, each channel's sum in step order).
     let sums = UnsafeMutablePointer<Double>.allocate(capacity: channels)
     defer { sums.deallocate() }
-    for image in 0..<batch {
-        sums.update(repeating: 0, count: channels)
-        var counted = 0
-        var cell = x + image * steps * channels
-        for step in 0..<steps {
-            defer { cell += channels }
-            if let mask, !mask[image * steps + step] { continue }
-            counted += 1
-            for channel in 0..<channels { sums[channel] += Double(cell[channel]) }
-        }
-        let out = y + image * channels
-        for channel in 0..<channels { out[channel] = Float(sums[channel] / Double(counted)) }
+    let level = Int32(Gemm.kernelPath.rawValue)
+    if let mask {
+        mask.withMemoryRebound(to: UInt8.self) { flags in _ = nnb_global_average(x, batch, steps, channels, flags.baseAddress, y, sums, level) }
+    } else {
+        _ = nnb_global_average(x, batch, steps, channels, nil, y, sums, level)
     }
 }
 

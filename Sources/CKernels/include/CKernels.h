@@ -203,11 +203,13 @@ void nnb_softmax(float *x, long rows, long length, int log);
 void nnb_layer_norm(float *x, long rows, long length, float epsilon, const float *gamma, const float *beta, int level);
 
 /// y[image, c] = the mean over the `steps` steps of sample `image` of x[image, step, c], for
-/// `batch` samples of steps × channels floats: summed in double in step order, skipping the steps
-/// whose `mask` flag (batch × steps bytes, 0 or 1; NULL: none) is 0, divided by the steps counted
-/// (0/0 is NaN, as the unvectorized formula gives). The same bits on every kernel path (`level`
-/// capped at the CPU's). Returns 0, or -1 when the scratch of `channels` doubles cannot be had.
-int nnb_global_average(const float *x, long batch, long steps, long channels, const unsigned char *mask, float *y, int level);
+/// `batch` samples of steps × channels floats: summed in double in step order into `sums` (the
+/// caller's scratch of `channels` doubles), skipping the steps whose `mask` flag (batch × steps
+/// bytes, 0 or 1; NULL: none) is 0, divided by the steps counted (0/0 is NaN, as the formula
+/// gives). The same bits on every kernel path (`level` capped at the CPU's). Returns 0, or -1
+/// for a negative step count.
+int nnb_global_average(const float *x, long batch, long steps, long channels, const unsigned char *mask, float *y, double *sums,
+                       int level);
 
 /// One row of nnb_softmax by the scalar formula (libm's expf, the sum in double), where exp's
 /// clamp in the vector kernels would be wrong: a row whose largest value is ±∞ or that holds no
