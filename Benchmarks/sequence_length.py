@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""How nnbuild's cost per token grows with the sequence length, for the recurrent workloads.
+
+    pip install tensorflow-cpu==2.20.0 safetensors
+    swift build -c release --product nnbuild
+    python3 Benchmarks/sequence_length.py [--lengths 64,1024] [--batches 1,64] [--threads 1,2]
+                                          [--seconds 2] [--rounds 3] [--out Benchmarks/results_sequence.json]
+
+Issue 18's target: per-token cost at length 1024 within 1.2x of length 64 (batch 64). A recurrent
+layer that allocated its input projection for the whole sequence on every call paid ~24,000 page
+faults a call at length 1024 and doubled its cost per token; this measures that it no longer does.
+
+The models are gru_text and bilstm_text of Benchmarks/workloads.py (Embedding(3000, 100), then
+GRU(128) or Bidirectional(LSTM(64)), then Dense(3, softmax)) with an input of any length, built
+with the same seed, exported once (tools/keras_export.py) under --cache. For each length, batch
+and thread count, `nnbuild bench --json --input ids.npy` runs for --seconds, the lengths in turn,
+--rounds times; the median samples/s gives the cost per token (1 / (samples/s x length)), and the
+ratio of each length's cost to the shortest one's is printed with its range over the rounds. Each
+bench process's minor page faults per call (getrusage of the child, load included) and peak RSS
+are recorded beside it. Before timing, `nnbuild infer` on every length is checked against Keras's
+model.predict (max |x - keras| / (1 + |keras|) <= 1e-5) or the run exits 1.
+
+Written: --out keeps every run with its CPU, kernel path, load average and date; the Markdown
+beside it (results_sequence.md) holds the newest run's table.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import machine  # noqa: E402
+
+TOLERANCE = 1e-5
+TARGET = 1.2
+SEED = 1234
+MODELS = ("gru_text", "bilstm_text")
+
+
+def fail(message):
+    print("sequence_length.py: %s" % message, file=sys.stderr)
+    sys.exit(1)
+
+
+def integers(text, what):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        fail("--%s expects comma-separated whole numbers, got %r" % (what, text))
+    if not values or min(values) < 1:
+        fail("--%s expects numbers of at least 1, got %r" % (what, text))
+    return values
+
+
+def build(name):
+    """The workload's Keras model with an input of any length (workloads.py fixes it at 64)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    from keras import layers
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(SEED)
+    recurrent = layers.GRU(128) if name == "gru_text" else layers.Bidirectional(layers.LSTM(64))
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"), layers.Embedding(3000, 100),
+        recurrent, layers.Dropout(0.2), layers.Dense(3, activation="softmax"),
+    ])
+
+
+def rel_err(got, want):
+    import numpy as np
+
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return float("inf")
+    return float(np.max(np.abs(got - want) / (1.0 + np.abs(want))))
+
+
+def run_nnbuild(binary, args, timeout):
+    """(exit code, stdout, stderr, minor page faults) of one nnbuild process."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen([binary] + args, stdout=out, stderr=err)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.02)
+        out.seek(0)
+        err.seek(0)
+        code = os.waitstatus_to_exitcode(status)
+        return code, out.read().decode(errors="replace"), err.read().decode(errors="replace"), usage.ru_minflt
+
+
+def bench(binary, files, ids_path, batch, seconds, threads):
+    args = ["bench"] + files + ["--input", ids_path, "--batch", str(batch), "--seconds", str(seconds), "--json",
+                                "--threads", str(threads)]
+    code, out, err, faults = run_nnbuild(binary, args, max(300, 20 * seconds))
+    if code != 0:
+        fail("nnbuild %s exited %d: %s" % (" ".join(args), code, (err.strip() or out.strip())[:400]))
+    try:
+        result = json.loads(out[out.find("["):out.rfind("]") + 1])[0]
+    except (ValueError, IndexError):
+        fail("nnbuild bench printed no JSON array: %r" % out[:300])
+    return result, faults
+
+
+def median(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nnbuild", default=os.path.join(ROOT, ".build", "release", "nnbuild"))
+    parser.add_argument("--lengths", default="64,1024", help="sequence lengths, the first the reference (default 64,1024)")
+    parser.add_argument("--batches", default="64,1", help="batch sizes (default 64,1)")
+    parser.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per bench process (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="times each length is timed, in turn (default 3)")
+    parser.add_argument("--only", nargs="*", choices=MODELS, help="only these models")
+    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/nnbuild-bench/sequence"))
+    parser.add_argument("--out", default=os.path.join(HERE, "results_sequence.json"))
+    args = parser.parse_args()
+    lengths, batches, thread_counts = integers(args.lengths, "lengths"), integers(args.batches, "batches"), integers(args.threads, "threads")
+    if not (args.seconds > 0) or args.rounds < 1:
+        fail("--seconds must be positive and --rounds at least 1")
+    if not os.access(args.nnbuild, os.X_OK):
+        fail("no nnbuild binary at %s: run `swift build -c release --product nnbuild` first" % args.nnbuild)
+    try:
+        import numpy as np
+        from keras_export import export_model
+    except ImportError as error:
+        fail("%s: pip install tensorflow-cpu==2.20.0 safetensors" % error)
+
+    cpu = machine.cpu()
+    run = {"date": machine.now(), "cpu": cpu, "load_start": machine.load_average(), "lengths": lengths,
+           "seconds": args.seconds, "rounds": args.rounds, "rows": []}
+    print("CPU: %s (%s), %s cores; load %s; %s" % (cpu["model"], cpu["vector"], cpu["cores"], run["load_start"], run["date"]), flush=True)
+    work = tempfile.mkdtemp(prefix="nnbuild-sequence-")
+    for name in args.only or MODELS:
+        model = build(name)
+        cache = os.path.join(args.cache, "%s-any-length-seed%d" % (name, SEED))
+        files = [os.path.join(cache, "model.json"), os.path.join(cache, "weights.safetensors")]
+        if not all(os.path.exists(f) for f in files):
+            os.makedirs(cache, exist_ok=True)
+            export_model(model, cache)
+        rng = np.random.default_rng(SEED)
+        inputs = {}
+        for length in lengths:
+            ids = rng.integers(1, 3000, size=(max(batches), length)).astype(np.int32)
+            path = os.path.join(work, "%s-%d.npy" % (name, length))
+            np.save(path, ids)
+            inputs[length] = path
+            # Correctness first: a few rows of this length through `nnbuild infer` against Keras.
+            check = os.path.join(work, "check.npy")
+            np.save(check, ids[:4])
+            out = os.path.join(work, "out.npy")
+            code, stdout, stderr, _ = run_nnbuild(args.nnbuild, ["infer"] + files + ["--input", check, "--output", out], 600)
+            if code != 0:
+                fail("nnbuild infer on %s at length %d exited %d: %s" % (name, length, code, (stderr.strip() or stdout.strip())[:400]))
+            error = rel_err(np.load(out), model.predict(ids[:4], verbose=0))
+            if not error <= TOLERANCE:
+                fail("%s at length %d is %.2e from Keras (tolerance %.0e)" % (name, length, error, TOLERANCE))
+            print("%s at length %d: %.1e from Keras" % (name, length, error), flush=True)
+        for batch in batches:
+            for threads in thread_counts:
+                rates = {length: [] for length in lengths}
+                measured = {length: [] for length in lengths}
+                for _ in range(args.rounds):
+                    for length in lengths:
+                        result, faults = bench(args.nnbuild, files, inputs[length], batch, args.seconds, threads)
+                        rates[length].append(result["samples_per_s"])
+                        calls = max(result["samples_per_s"] * args.seconds / batch, 1.0)
+                        measured[length].append((faults / calls, result.get("peak_rss_mb"), result.get("kernel_path"),
+                                                 result.get("threads")))
+                reference = lengths[0]
+                for length in lengths:
+                    per_token = [1e6 / (rate * length) for rate in rates[length]]
+                    base = [1e6 / (rate * reference) for rate in rates[reference]]
+                    # The ratio of medians, and its range over the rounds (round i against round i).
+                    ratios = [p / b for p, b in zip(per_token, base)]
+                    row = {"model": name, "batch": batch, "threads": threads, "length": length,
+                           "samples_per_s": round(median(rates[length]), 2),
+                           "us_per_token": round(median(per_token), 4),
+                           "ratio": round(median(per_token) / median(base), 3),
+                           "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+                           "faults_per_call": round(median(m[0] for m in measured[length]), 1),
+                           "peak_rss_mb": median(m[1] for m in measured[length] if m[1] is not None) if any(m[1] is not None for m in measured[length]) else None,
+                           "kernel_path": measured[length][0][2], "threads_used": measured[length][0][3]}
+                    run["rows"].append(row)
+                    print("%-11s batch %3d threads %d length %5d: %10.1f samples/s %8.3f us/token  x%.2f (%.2f-%.2f)  %7.1f faults/call  %s MB"
+                          % (name, batch, threads, length, row["samples_per_s"], row["us_per_token"], row["ratio"],
+                             row["ratio_range"][0], row["ratio_range"][1], row["faults_per_call"], row["peak_rss_mb"]), flush=True)
+    run["load_end"] = machine.load_average()
+    runs = []
+    if os.path.exists(args.out):
+        try:
+            with open(args.out) as handle:
+                runs = json.load(handle)
+        except (OSError, ValueError):
+            fail("%s is not a JSON list of runs: move it away or pass another --out" % args.out)
+    runs.append(run)
+    with open(args.out + ".part", "w") as handle:
+        json.dump(runs, handle, indent=1)
+    os.replace(args.out + ".part", args.out)
+    markdown_path = os.path.splitext(args.out)[0] + ".md"
+    with open(markdown_path + ".part", "w") as handle:
+        handle.write(markdown(run))
+    os.replace(markdown_path + ".part", markdown_path)
+    print("written: %s, %s" % (args.out, markdown_path))
+
+
+def markdown(run):
+    cpu = run["cpu"]
+    lines = ["CPU: %s (%s), %s cores. %s, load %s to %s. Per-token cost against length %d (target: at most %.1fx at batch 64)."
+             % (cpu["model"], cpu["vector"], cpu["cores"], run["date"], run["load_start"], run["load_end"], run["lengths"][0], TARGET),
+             "", "| model | batch | threads | length | samples/s | µs per token | × length %d (range) | faults per call | peak RSS MB |"
+             % run["lengths"][0], "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in run["rows"]:
+        lines.append("| %s | %d | %d | %d | %.1f | %.3f | %.2f (%.2f–%.2f) | %.1f | %s |"
+                     % (r["model"], r["batch"], r["threads"], r["length"], r["samples_per_s"], r["us_per_token"], r["ratio"],
+                        r["ratio_range"][0], r["ratio_range"][1], r["faults_per_call"], r["peak_rss_mb"]))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
