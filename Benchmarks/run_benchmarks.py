@@ -31,6 +31,10 @@ be within 1e-5 on every kernel path timed, or the run exits 1; the peers' errors
 runtime that is not installed, or cannot convert or run a workload, gets no figure: its column
 shows '—' and the output says why.
 
+Each row also records where CPUs 0 and 1 sat before each round and after the last: one cache
+line's round trip between them (Benchmarks/core_roundtrip.c; on a VM whose host moves its vCPUs,
+two-thread figures move with it).
+
 Written: --out (Benchmarks/results.json) keeps every run, each with its CPU (lscpu model name,
 vector extensions), nnbuild's kernel path, versions, load average at start and end, and date; the
 Markdown beside it (results.md) has one table per CPU and mode, the newest figure of each
@@ -307,8 +311,11 @@ def median(values):
 
 def timed_rounds(args, runners, rates, variants, errors, nnbuild_ok, nnbuild, files, x_path, batch, row, bench_info):
     """Every runtime in turn, --rounds times: rates[key] gets each round's samples/s, bench_info
-    each nnbuild variant's `nnbuild bench` object and output."""
+    each nnbuild variant's `nnbuild bench` object and output; row["core_roundtrip_ns"] the
+    placement of CPUs 0 and 1 before each round and after the last (machine.core_roundtrip_ns)."""
+    row["core_roundtrip_ns"] = []
     for _ in range(args.rounds):
+        row["core_roundtrip_ns"].append(machine.core_roundtrip_ns())
         for key, run in runners.items():
             rates[key].append(timed(run, args.seconds) * batch)
         if not nnbuild_ok:
@@ -323,6 +330,7 @@ def timed_rounds(args, runners, rates, variants, errors, nnbuild_ok, nnbuild, fi
                 continue
             rates[label].append(result["samples_per_s"])
             bench_info.setdefault(label, []).append((result, output))
+    row["core_roundtrip_ns"].append(machine.core_roundtrip_ns())
 
 
 def run_workload(name, args, peers, nnbuild, cpu_info, batches):
@@ -471,6 +479,8 @@ def print_row(r, args):
         figure(r.get("ratio_nnbuild_best_peer"), "%.2fx")))
     parts.append("err ort %s litert %s nnbuild %s" % (figure(r.get("onnxruntime_rel_err"), "%.1e"),
                                                       figure(r.get("litert_rel_err"), "%.1e"), figure(r.get("nnbuild_rel_err"), "%.1e")))
+    if r.get("core_roundtrip_ns"):
+        parts.append("CPU 0-1 round trip ns %s" % " ".join(figure(v, "%d") for v in r["core_roundtrip_ns"]))
     print("  " + "  ".join(parts), flush=True)
     for note in r["notes"]:
         print("    note: %s" % note, flush=True)
@@ -535,6 +545,8 @@ def markdown(runs):
             align += ["---:", "---:"]
         header.append("max rel err vs Keras (ORT / LiteRT / nnbuild)")
         align.append("---")
+        header.append("CPU 0↔1 round trip ns, each round and after")
+        align.append("---")
         out.append("| " + " | ".join(header) + " |")
         out.append("|" + "|".join(align) + "|")
         for _, r in chosen:
@@ -549,6 +561,7 @@ def markdown(runs):
             if mode != "contention":
                 cells += [figure(r.get("nnbuild_infer_process_ms")), figure(r.get("nnbuild_peak_rss_mb"))]
             cells.append(" / ".join(figure(r.get(k), "%.1e") for k in ("onnxruntime_rel_err", "litert_rel_err", "nnbuild_rel_err")))
+            cells.append(" ".join(figure(v, "%d") for v in r.get("core_roundtrip_ns") or []) or DASH)
             out.append("| " + " | ".join(cells) + " |")
         notes = sorted({n for run in used for n in run.get("notes", [])}) + sorted({"%s: %s" % (r["workload"], n) for _, r in chosen for n in r["notes"]})
         if notes:

@@ -17,7 +17,9 @@ and thread count, `nnbuild bench --json --input ids.npy` runs for --seconds, the
 --rounds times; the median samples/s gives the cost per token (1 / (samples/s x length)), and the
 ratio of each length's cost to the shortest one's is printed with its range over the rounds. Each
 bench process's minor page faults per call (getrusage of the child, load included) and peak RSS
-are recorded beside it. Before timing, `nnbuild infer` on every length is checked against Keras's
+are recorded beside it, and before each round where CPUs 0 and 1 sit (a cache line's round trip,
+Benchmarks/core_roundtrip.c: on a VM whose host moves its vCPUs, two-thread figures move with it).
+Before timing, `nnbuild infer` on every length is checked against Keras's
 model.predict (max |x - keras| / (1 + |keras|) <= 1e-5) or the run exits 1.
 
 Written: --out keeps every run with its CPU, kernel path, load average and date; the Markdown
@@ -177,7 +179,9 @@ def main():
             for threads in thread_counts:
                 rates = {length: [] for length in lengths}
                 measured = {length: [] for length in lengths}
+                placements = []
                 for _ in range(args.rounds):
+                    placements.append(machine.core_roundtrip_ns())
                     for length in lengths:
                         result, faults = bench(args.nnbuild, files, inputs[length], batch, args.seconds, threads)
                         rates[length].append(result["samples_per_s"])
@@ -197,7 +201,8 @@ def main():
                            "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
                            "faults_per_call": round(median(m[0] for m in measured[length]), 1),
                            "peak_rss_mb": median(m[1] for m in measured[length] if m[1] is not None) if any(m[1] is not None for m in measured[length]) else None,
-                           "kernel_path": measured[length][0][2], "threads_used": measured[length][0][3]}
+                           "kernel_path": measured[length][0][2], "threads_used": measured[length][0][3],
+                           "core_roundtrip_ns": placements}
                     run["rows"].append(row)
                     print("%-11s batch %3d threads %d length %5d: %10.1f samples/s %8.3f us/token  x%.2f (%.2f-%.2f)  %7.1f faults/call  %s MB"
                           % (name, batch, threads, length, row["samples_per_s"], row["us_per_token"], row["ratio"],
@@ -225,12 +230,13 @@ def markdown(run):
     cpu = run["cpu"]
     lines = ["CPU: %s (%s), %s cores. %s, load %s to %s. Per-token cost against length %d (target: at most %.1fx at batch 64)."
              % (cpu["model"], cpu["vector"], cpu["cores"], run["date"], run["load_start"], run["load_end"], run["lengths"][0], TARGET),
-             "", "| model | batch | threads | length | samples/s | µs per token | × length %d (range) | faults per call | peak RSS MB |"
-             % run["lengths"][0], "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "", "| model | batch | threads | length | samples/s | µs per token | × length %d (range) | faults per call | peak RSS MB | CPU 0↔1 round trip ns, each round |"
+             % run["lengths"][0], "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in run["rows"]:
-        lines.append("| %s | %d | %d | %d | %.1f | %.3f | %.2f (%.2f–%.2f) | %.1f | %s |"
+        lines.append("| %s | %d | %d | %d | %.1f | %.3f | %.2f (%.2f–%.2f) | %.1f | %s | %s |"
                      % (r["model"], r["batch"], r["threads"], r["length"], r["samples_per_s"], r["us_per_token"], r["ratio"],
-                        r["ratio_range"][0], r["ratio_range"][1], r["faults_per_call"], r["peak_rss_mb"]))
+                        r["ratio_range"][0], r["ratio_range"][1], r["faults_per_call"], r["peak_rss_mb"],
+                        " ".join("—" if v is None else str(v) for v in r.get("core_roundtrip_ns", [])) or "—"))
     return "\n".join(lines) + "\n"
 
 
