@@ -136,6 +136,19 @@ def main():
     except ImportError as error:
         fail("%s: pip install tensorflow-cpu==2.20.0 safetensors" % error)
 
+    # The runs already in --out, read before timing so that a bad file stops the run at once.
+    runs = []
+    if os.path.exists(args.out):
+        try:
+            with open(args.out) as handle:
+                runs = json.load(handle)
+        except (OSError, ValueError):
+            runs = None
+        if not isinstance(runs, list):
+            fail("%s is not a JSON list of runs: move it away or pass another --out" % args.out)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        fail("--out %s: no such directory" % args.out)
+
     cpu = machine.cpu()
     run = {"date": machine.now(), "cpu": cpu, "load_start": machine.load_average(), "lengths": lengths,
            "seconds": args.seconds, "rounds": args.rounds, "rows": []}
@@ -199,21 +212,17 @@ def main():
                           % (name, batch, threads, length, row["samples_per_s"], row["us_per_token"], row["ratio"],
                              row["ratio_range"][0], row["ratio_range"][1], row["faults_per_call"], row["peak_rss_mb"]), flush=True)
     run["load_end"] = machine.load_average()
-    runs = []
-    if os.path.exists(args.out):
-        try:
-            with open(args.out) as handle:
-                runs = json.load(handle)
-        except (OSError, ValueError):
-            fail("%s is not a JSON list of runs: move it away or pass another --out" % args.out)
     runs.append(run)
-    with open(args.out + ".part", "w") as handle:
-        json.dump(runs, handle, indent=1)
-    os.replace(args.out + ".part", args.out)
     markdown_path = os.path.splitext(args.out)[0] + ".md"
-    with open(markdown_path + ".part", "w") as handle:
-        handle.write(markdown(run))
-    os.replace(markdown_path + ".part", markdown_path)
+    try:
+        with open(args.out + ".part", "w") as handle:
+            json.dump(runs, handle, indent=1)
+        os.replace(args.out + ".part", args.out)
+        with open(markdown_path + ".part", "w") as handle:
+            handle.write(markdown(run))
+        os.replace(markdown_path + ".part", markdown_path)
+    except OSError as error:
+        fail("cannot write the results: %s" % error)
     print("written: %s, %s" % (args.out, markdown_path))
 
 
