@@ -70,13 +70,16 @@ def core_roundtrip_ns():
     if (os.cpu_count() or 1) < 2:
         return None
     if "binary" not in _ROUNDTRIP:
+        import atexit
         import shutil
         import tempfile
         _ROUNDTRIP["binary"] = None
         compiler = shutil.which("cc") or shutil.which("gcc")
         source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "core_roundtrip.c")
         if compiler and os.path.exists(source):
-            binary = os.path.join(tempfile.mkdtemp(prefix="nnbuild-roundtrip-"), "core_roundtrip")
+            folder = tempfile.mkdtemp(prefix="nnbuild-roundtrip-")
+            atexit.register(shutil.rmtree, folder, True)
+            binary = os.path.join(folder, "core_roundtrip")
             built = subprocess.run([compiler, "-O2", "-pthread", "-o", binary, source], capture_output=True)
             if built.returncode == 0:
                 _ROUNDTRIP["binary"] = binary

@@ -28,17 +28,17 @@ beside it (results_sequence.md) holds the newest run's table.
 import argparse
 import json
 import os
-import subprocess
+import resource
+import shutil
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import machine  # noqa: E402
-from run_benchmarks import TOLERANCE, rel_err  # noqa: E402
+from run_benchmarks import TOLERANCE, NNBuild, median, rel_err  # noqa: E402
 
 TARGET = 1.2
 SEED = 1234
@@ -75,42 +75,75 @@ def build(name):
     ])
 
 
-def run_nnbuild(binary, args, timeout):
-    """(exit code, stdout, stderr, minor page faults) of one nnbuild process."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen([binary] + args, stdout=out, stderr=err)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                process.kill()
-                pid, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.02)
-        out.seek(0)
-        err.seek(0)
-        code = os.waitstatus_to_exitcode(status)
-        return code, out.read().decode(errors="replace"), err.read().decode(errors="replace"), usage.ru_minflt
-
-
-def bench(binary, files, ids_path, batch, seconds, threads):
-    args = ["bench"] + files + ["--input", ids_path, "--batch", str(batch), "--seconds", str(seconds), "--json",
-                                "--threads", str(threads)]
-    code, out, err, faults = run_nnbuild(binary, args, max(300, 20 * seconds))
-    if code != 0:
-        fail("nnbuild %s exited %d: %s" % (" ".join(args), code, (err.strip() or out.strip())[:400]))
+def bench(nnbuild, files, ids_path, batch, seconds, threads):
+    """`nnbuild bench --json`'s object for the batch, and the minor page faults of its process (the
+    load included): how much the count of this process's waited-for children grew."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
     try:
-        result = json.loads(out[out.find("["):out.rfind("]") + 1])[0]
-    except (ValueError, IndexError):
-        fail("nnbuild bench printed no JSON array: %r" % out[:300])
-    return result, faults
+        result, _ = nnbuild.bench(files, ids_path, batch, seconds, threads)
+    except RuntimeError as error:
+        fail(str(error))
+    return result, resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before
 
 
-def median(values):
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
+def prepare(name, args, nnbuild, work, lengths, rows):
+    """The model's export (cached under --cache) and an ids file of `rows` rows per length, each
+    length's first rows checked through `nnbuild infer` against Keras."""
+    import numpy as np
+    from keras_export import export_model
+
+    model = build(name)
+    cache = os.path.join(args.cache, "%s-any-length-seed%d" % (name, SEED))
+    files = [os.path.join(cache, "model.json"), os.path.join(cache, "weights.safetensors")]
+    if not all(os.path.exists(f) for f in files):
+        os.makedirs(cache, exist_ok=True)
+        export_model(model, cache)
+    rng = np.random.default_rng(SEED)
+    inputs = {}
+    for length in lengths:
+        ids = rng.integers(1, 3000, size=(rows, length)).astype(np.int32)
+        inputs[length] = os.path.join(work, "%s-%d.npy" % (name, length))
+        np.save(inputs[length], ids)
+        check, out = os.path.join(work, "check.npy"), os.path.join(work, "out.npy")
+        np.save(check, ids[:4])
+        _, problem = nnbuild.infer(files, check, out)
+        if problem:
+            fail("nnbuild infer on %s at length %d: %s" % (name, length, problem[:400]))
+        error = rel_err(np.load(out), model.predict(ids[:4], verbose=0))
+        if not error <= TOLERANCE:
+            fail("%s at length %d is %.2e from Keras (tolerance %.0e)" % (name, length, error, TOLERANCE))
+        print("%s at length %d: %.1e from Keras" % (name, length, error), flush=True)
+    return files, inputs
+
+
+def measure(name, files, inputs, args, nnbuild, lengths, batch, threads):
+    """One row per length for this batch and thread count: the lengths timed in turn, --rounds times."""
+    rates = {length: [] for length in lengths}
+    faults = {length: [] for length in lengths}
+    results = {length: [] for length in lengths}
+    placements = []
+    for _ in range(args.rounds):
+        placements.append(machine.core_roundtrip_ns())
+        for length in lengths:
+            result, count = bench(nnbuild, files, inputs[length], batch, args.seconds, threads)
+            rates[length].append(result["samples_per_s"])
+            faults[length].append(count / max(result["samples_per_s"] * args.seconds / batch, 1.0))
+            results[length].append(result)
+    rows = []
+    base = [1e6 / (rate * lengths[0]) for rate in rates[lengths[0]]]
+    for length in lengths:
+        per_token = [1e6 / (rate * length) for rate in rates[length]]
+        # The ratio of medians, and its range over the rounds (round i against round i).
+        ratios = [p / b for p, b in zip(per_token, base)]
+        rows.append({"model": name, "batch": batch, "threads": threads, "length": length,
+                     "samples_per_s": round(median(rates[length]), 2), "us_per_token": round(median(per_token), 4),
+                     "ratio": round(median(per_token) / median(base), 3),
+                     "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+                     "faults_per_call": round(median(faults[length]), 1),
+                     "peak_rss_mb": median([r.get("peak_rss_mb") for r in results[length]]),
+                     "kernel_path": results[length][0].get("kernel_path"), "threads_used": results[length][0].get("threads"),
+                     "core_roundtrip_ns": placements})
+    return rows
 
 
 def main():
@@ -131,8 +164,8 @@ def main():
     if not os.access(args.nnbuild, os.X_OK):
         fail("no nnbuild binary at %s: run `swift build -c release --product nnbuild` first" % args.nnbuild)
     try:
-        import numpy as np
-        from keras_export import export_model
+        import numpy  # noqa: F401
+        import keras_export  # noqa: F401
     except ImportError as error:
         fail("%s: pip install tensorflow-cpu==2.20.0 safetensors" % error)
 
@@ -153,64 +186,20 @@ def main():
     run = {"date": machine.now(), "cpu": cpu, "load_start": machine.load_average(), "lengths": lengths,
            "seconds": args.seconds, "rounds": args.rounds, "rows": []}
     print("CPU: %s (%s), %s cores; load %s; %s" % (cpu["model"], cpu["vector"], cpu["cores"], run["load_start"], run["date"]), flush=True)
+    nnbuild = NNBuild(args.nnbuild)
     work = tempfile.mkdtemp(prefix="nnbuild-sequence-")
-    for name in args.only or MODELS:
-        model = build(name)
-        cache = os.path.join(args.cache, "%s-any-length-seed%d" % (name, SEED))
-        files = [os.path.join(cache, "model.json"), os.path.join(cache, "weights.safetensors")]
-        if not all(os.path.exists(f) for f in files):
-            os.makedirs(cache, exist_ok=True)
-            export_model(model, cache)
-        rng = np.random.default_rng(SEED)
-        inputs = {}
-        for length in lengths:
-            ids = rng.integers(1, 3000, size=(max(batches), length)).astype(np.int32)
-            path = os.path.join(work, "%s-%d.npy" % (name, length))
-            np.save(path, ids)
-            inputs[length] = path
-            # Correctness first: a few rows of this length through `nnbuild infer` against Keras.
-            check = os.path.join(work, "check.npy")
-            np.save(check, ids[:4])
-            out = os.path.join(work, "out.npy")
-            code, stdout, stderr, _ = run_nnbuild(args.nnbuild, ["infer"] + files + ["--input", check, "--output", out], 600)
-            if code != 0:
-                fail("nnbuild infer on %s at length %d exited %d: %s" % (name, length, code, (stderr.strip() or stdout.strip())[:400]))
-            error = rel_err(np.load(out), model.predict(ids[:4], verbose=0))
-            if not error <= TOLERANCE:
-                fail("%s at length %d is %.2e from Keras (tolerance %.0e)" % (name, length, error, TOLERANCE))
-            print("%s at length %d: %.1e from Keras" % (name, length, error), flush=True)
-        for batch in batches:
-            for threads in thread_counts:
-                rates = {length: [] for length in lengths}
-                measured = {length: [] for length in lengths}
-                placements = []
-                for _ in range(args.rounds):
-                    placements.append(machine.core_roundtrip_ns())
-                    for length in lengths:
-                        result, faults = bench(args.nnbuild, files, inputs[length], batch, args.seconds, threads)
-                        rates[length].append(result["samples_per_s"])
-                        calls = max(result["samples_per_s"] * args.seconds / batch, 1.0)
-                        measured[length].append((faults / calls, result.get("peak_rss_mb"), result.get("kernel_path"),
-                                                 result.get("threads")))
-                reference = lengths[0]
-                for length in lengths:
-                    per_token = [1e6 / (rate * length) for rate in rates[length]]
-                    base = [1e6 / (rate * reference) for rate in rates[reference]]
-                    # The ratio of medians, and its range over the rounds (round i against round i).
-                    ratios = [p / b for p, b in zip(per_token, base)]
-                    row = {"model": name, "batch": batch, "threads": threads, "length": length,
-                           "samples_per_s": round(median(rates[length]), 2),
-                           "us_per_token": round(median(per_token), 4),
-                           "ratio": round(median(per_token) / median(base), 3),
-                           "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
-                           "faults_per_call": round(median(m[0] for m in measured[length]), 1),
-                           "peak_rss_mb": median(m[1] for m in measured[length] if m[1] is not None) if any(m[1] is not None for m in measured[length]) else None,
-                           "kernel_path": measured[length][0][2], "threads_used": measured[length][0][3],
-                           "core_roundtrip_ns": placements}
-                    run["rows"].append(row)
-                    print("%-11s batch %3d threads %d length %5d: %10.1f samples/s %8.3f us/token  x%.2f (%.2f-%.2f)  %7.1f faults/call  %s MB"
-                          % (name, batch, threads, length, row["samples_per_s"], row["us_per_token"], row["ratio"],
-                             row["ratio_range"][0], row["ratio_range"][1], row["faults_per_call"], row["peak_rss_mb"]), flush=True)
+    try:
+        for name in args.only or MODELS:
+            files, inputs = prepare(name, args, nnbuild, work, lengths, max(batches))
+            for batch in batches:
+                for threads in thread_counts:
+                    for row in measure(name, files, inputs, args, nnbuild, lengths, batch, threads):
+                        run["rows"].append(row)
+                        print("%-11s batch %3d threads %d length %5d: %10.1f samples/s %8.3f us/token  x%.2f (%.2f-%.2f)  %7.1f faults/call  %s MB"
+                              % (name, batch, threads, row["length"], row["samples_per_s"], row["us_per_token"], row["ratio"],
+                                 row["ratio_range"][0], row["ratio_range"][1], row["faults_per_call"], row["peak_rss_mb"]), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     run["load_end"] = machine.load_average()
     runs.append(run)
     markdown_path = os.path.splitext(args.out)[0] + ".md"
