@@ -10,10 +10,12 @@ import LayerRegistry
 struct NNBuild: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nnbuild",
-        abstract: "Run Keras Sequential models (CNN, SimpleRNN, LSTM, GRU, Bidirectional) without TensorFlow.",
+        abstract: "Run Keras models (Sequential and Functional: CNNs, residual graphs, recurrent layers, attention) without TensorFlow.",
         discussion: """
-        A model is a Keras-style Sequential spec (what model.to_json() writes, or hand-written) plus a \
-        safetensors weight blob keyed by Keras variable paths.
+        A model is its architecture as JSON (what Keras 3 or 2 model.to_json() writes, or a hand-written \
+        spec where omitted keys take Keras's defaults) plus a safetensors weight blob keyed by Keras \
+        variable paths; or, in their place, the one .keras or .h5 file Keras saved (see `nnbuild convert`). \
+        `nnbuild layers` lists the layer types this build knows.
 
         Exit codes: 0 success; 1 invalid model, weights or input (every problem is printed on stderr, \
         one per line); 2 compare found a difference past its tolerance; 64 usage error.
