@@ -88,7 +88,7 @@ static inline int nnb_epilogue_acts(const nnb_epilogue *post) {
 // The epilogue on one value, in its order (the scalar twin of the vector kernels' stores).
 static inline float nnb_epilogue_one(float v, const nnb_epilogue *post, long row, long column) {
 #pragma clang fp contract(off)
-    if (post->bias || post->activation != NNB_ACTIVATION_LINEAR) v = v + (post->bias ? post->bias[column] : 0.0f);
+    if (post->bias) v = v + post->bias[column];
     if (post->scale) v = v * post->scale[column] + post->shift[column];
     if (post->addend) v = v + post->addend[row * post->addend_stride + column];
     if (post->activation != NNB_ACTIVATION_LINEAR) v = v < 0 ? 0.0f : v;

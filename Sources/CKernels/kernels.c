@@ -195,13 +195,12 @@ AVX2 static inline __attribute__((always_inline)) void tile(const float *const a
         load16(post->bias, width, bias);
         load16(post->scale, width, scale);
         load16(post->shift, width, shift);
-        const int add_bias = post->bias || post->activation != NNB_ACTIVATION_LINEAR;
         for (long row = 0; row < 5; row++) {
             __m256 addend[2];
             if (post->addend) load16(post->addend + (row < rows ? row : 0) * post->addend_stride, width, addend);
             for (int half = 0; half < 2; half++) {
                 __m256 v = results[row][half];
-                if (add_bias) v = _mm256_add_ps(v, bias[half]);
+                if (post->bias) v = _mm256_add_ps(v, bias[half]);
                 if (post->scale) v = _mm256_add_ps(_mm256_mul_ps(v, scale[half]), shift[half]);
                 if (post->addend) v = _mm256_add_ps(v, addend[half]);
                 // maxps and minps return their second operand when either is NaN: x second keeps

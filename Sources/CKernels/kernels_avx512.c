@@ -86,9 +86,9 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const int FULL,
     // The epilogue one step at a time over the whole block, each step tested once per block (a
     // test per element inside the unrolled loops cost a fifth of a 16-deep 1×1 convolution).
     if (post && nnb_epilogue_acts(post)) {
-        if (post->bias || post->activation != NNB_ACTIVATION_LINEAR)
+        if (post->bias)
             UNROLL for (int q = 0; q < PANELS; q++) {
-                __m512 bias = post->bias ? _mm512_maskz_loadu_ps(mask[q], post->bias + 16 * q) : _mm512_setzero_ps();
+                __m512 bias = _mm512_maskz_loadu_ps(mask[q], post->bias + 16 * q);
                 UNROLL for (int r = 0; r < ROWS; r++) acc[r][q] = _mm512_add_ps(acc[r][q], bias);
             }
         if (post->scale)

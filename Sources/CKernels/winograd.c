@@ -97,8 +97,7 @@ AVX2 static inline void transform_output(const float *m, long plane, vec y[2][2]
 // The epilogue (nnb_epilogue, in its order) on output pixel `pixel`'s filters f..f+WIDTH.
 AVX2 static inline vec finish(vec v, const nnb_epilogue *post, long pixel, long f) {
 #if WIDTH == 8
-    if (post->bias || post->activation != NNB_ACTIVATION_LINEAR)
-        v = _mm256_add_ps(v, post->bias ? _mm256_loadu_ps(post->bias + f) : _mm256_setzero_ps());
+    if (post->bias) v = _mm256_add_ps(v, _mm256_loadu_ps(post->bias + f));
     if (post->scale) v = _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(post->scale + f)), _mm256_loadu_ps(post->shift + f));
     if (post->addend) v = _mm256_add_ps(v, _mm256_loadu_ps(post->addend + pixel * post->addend_stride + f));
     if (post->activation != NNB_ACTIVATION_LINEAR) v = _mm256_max_ps(_mm256_setzero_ps(), v);

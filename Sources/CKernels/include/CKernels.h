@@ -72,8 +72,8 @@ void nnb_row_times_matrix(const float *x, const float *b, long ldb, float *y, lo
 
 /// What a convolution does to each result c[i][j] before storing it, in this order, each step one
 /// rounded float operation, as the layers it stands for compute it apart:
-/// 1. + bias[j] when bias is not NULL (zeros stand for a missing bias when there is an
-///    activation, so x + 0 is computed either way);
+/// 1. + bias[j] when bias is not NULL (a missing bias adds nothing: a sum of products that starts
+///    from +0 never ends in −0 under round-to-nearest, so x + 0 would give x's own bits);
 /// 2. · scale[j], then + shift[j], when scale is not NULL (a BatchNormalization at inference);
 /// 3. + addend[i·addend_stride + j] when addend is not NULL (a residual Add of two terms);
 /// 4. the activation: max(0, x) (NaN stays NaN), and for RELU6 then min(6, x).
