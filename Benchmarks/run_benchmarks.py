@@ -17,7 +17,8 @@ model with that fixed batch size: recurrent layers convert only with a static sh
 and conversions are cached under --cache, keyed by workload, seed and the workload's definition.
 
 Runtimes, each timed for --seconds after a warm-up, in turn, --rounds times (the median rate is
-kept; on a noisy machine only ratios from one run mean anything):
+the table's; the JSON keeps each round's too, beside the placement measured before it, and on a
+noisy machine only ratios from one run mean anything):
 - Keras: model(x, training=False) in a tf.function;
 - ONNX Runtime: CPUExecutionProvider, its default threads (or --threads);
 - LiteRT: ai_edge_litert.interpreter.Interpreter (pip ai-edge-litert), with its default XNNPACK
@@ -422,6 +423,9 @@ def run_workload(name, args, peers, nnbuild, cpu_info, batches):
                 timed_rounds(args, runners, rates, variants, errors, nnbuild_ok, nnbuild, files, x_path, batch, row, bench_info)
             for key, values in rates.items():
                 row[key + "_samples_per_s"] = None if not values else round(median(values), 1)
+                # Each round's rate too, in the order of core_roundtrip_ns: a row whose rounds sat
+                # in different placements can be split afterwards.
+                row[key + "_samples_per_s_by_round"] = [round(v, 1) for v in values]
             for key in ("onnxruntime", "litert") + tuple(v[0] for v in variants):
                 row[key + "_rel_err"] = errors.get(key)
             main_runs = bench_info.get("nnbuild", [])
