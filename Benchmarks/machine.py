@@ -1,8 +1,11 @@
 """What a benchmark figure needs beside it: the CPU, its vector extensions, the machine's load, the
 date, and which kernel path nnbuild runs on. Standard library only."""
+import atexit
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 
 
@@ -70,9 +73,6 @@ def core_roundtrip_ns():
     if (os.cpu_count() or 1) < 2:
         return None
     if "binary" not in _ROUNDTRIP:
-        import atexit
-        import shutil
-        import tempfile
         _ROUNDTRIP["binary"] = None
         compiler = shutil.which("cc") or shutil.which("gcc")
         source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "core_roundtrip.c")

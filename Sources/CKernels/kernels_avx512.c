@@ -43,6 +43,7 @@ enum { MAX_ROWS = NNB_AVX512_ROWS, MAX_PANELS = NNB_AVX512_PANELS };
 #define NNB_AVX512_SINGLE_ROWS 16
 #endif
 enum { SINGLE_ROWS = NNB_AVX512_SINGLE_ROWS > NNB_AVX512_ROWS ? NNB_AVX512_SINGLE_ROWS : NNB_AVX512_ROWS };
+_Static_assert(SINGLE_ROWS <= 16, "at most 16 rows per block of one panel (the tiles made below)");
 _Static_assert(NNB_AVX512_ROWS >= 1 && NNB_AVX512_ROWS <= 16, "1 to 16 rows per block");
 _Static_assert(NNB_AVX512_PANELS == 1 || NNB_AVX512_PANELS == 2 || NNB_AVX512_PANELS == 4, "1, 2 or 4 panels per block");
 
@@ -130,20 +131,24 @@ AVX512 static INLINE void tile(const int ROWS, const int PANELS, const int FULL,
 // The tile for exactly R rows and P panels, as a function of its own: compiled alone, its loops
 // over rows and panels unroll and its accumulators become registers (inlined all into one caller,
 // the larger blocks kept their accumulators on the stack).
+// R where a block of P panels may take R rows (SINGLE_ROWS for one panel, else MAX_ROWS), else 1
+// (a tile the dispatch never calls).
+#define TILE_ROWS(R, P) ((R) <= ((P) == 1 ? SINGLE_ROWS : MAX_ROWS) ? (R) : 1)
 #define NNB_TILE(R, P)                                                                                             \
     AVX512 __attribute__((noinline)) static void tile_##R##_##P(const float *const a[], const runs *layout, const float *b, \
                                                                long ldb, long panel_step, float *c, long ldc,         \
                                                                long width, int accumulate, const nnb_epilogue *post, long prefetch) { \
         if (width == 16 * P)                                                                                         \
-            tile(R <= (P == 1 ? SINGLE_ROWS : MAX_ROWS) ? R : 1, P <= MAX_PANELS ? P : 1, 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post, prefetch); \
+            tile(TILE_ROWS(R, P), P <= MAX_PANELS ? P : 1, 1, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post, prefetch); \
         else                                                                                                       \
-            tile(R <= (P == 1 ? SINGLE_ROWS : MAX_ROWS) ? R : 1, P <= MAX_PANELS ? P : 1, 0, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post, prefetch); \
+            tile(TILE_ROWS(R, P), P <= MAX_PANELS ? P : 1, 0, a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post, prefetch); \
     }
 #define NNB_TILES(R) NNB_TILE(R, 1) NNB_TILE(R, 2) NNB_TILE(R, 4)
 NNB_TILES(1) NNB_TILES(2) NNB_TILES(3) NNB_TILES(4) NNB_TILES(5) NNB_TILES(6) NNB_TILES(7) NNB_TILES(8)
 NNB_TILES(9) NNB_TILES(10) NNB_TILES(11) NNB_TILES(12) NNB_TILES(13) NNB_TILES(14) NNB_TILES(15) NNB_TILES(16)
 #undef NNB_TILES
 #undef NNB_TILE
+#undef TILE_ROWS
 
 typedef void (*tile_function)(const float *const a[], const runs *layout, const float *b, long ldb, long panel_step, float *c,
                               long ldc, long width, int accumulate, const nnb_epilogue *post, long prefetch);
@@ -163,17 +168,16 @@ AVX512 static INLINE void block(long rows, long panels, const float *const a[], 
     tiles[rows - 1][panels == 4 ? 2 : panels == 2 ? 1 : 0](a, layout, b, ldb, panel_step, c, ldc, width, accumulate, post, prefetch);
 }
 
-// The rows of the next block when `left` rows remain: as even as whole blocks allow (49 rows are
-// 7 blocks of 7, not 6 of 8 and one of 1, whose one-row tile reads as many panels for an
-// eighth of the work). Which block a row falls in never changes its result.
-static INLINE long rows_next(long left) {
-    long blocks = (left + MAX_ROWS - 1) / MAX_ROWS;
-    return (left + blocks - 1) / blocks;
+// The most rows a block of a product of `panels` panels takes: SINGLE_ROWS for one, else MAX_ROWS.
+static INLINE long block_rows(long panels) {
+    return panels == 1 ? SINGLE_ROWS : MAX_ROWS;
 }
 
-// rows_next for a product of `panels` panels: blocks of up to SINGLE_ROWS rows for one panel.
-static INLINE long rows_next_for(long left, long panels) {
-    long most = panels == 1 ? SINGLE_ROWS : MAX_ROWS, blocks = (left + most - 1) / most;
+// The rows of the next block when `left` rows remain, in a product of `panels` panels: as even as
+// whole blocks allow (49 rows are 7 blocks of 7, not 6 of 8 and one of 1, whose one-row tile reads
+// as many panels for an eighth of the work). Which block a row falls in never changes its result.
+static INLINE long rows_next(long left, long panels) {
+    long most = block_rows(panels), blocks = (left + most - 1) / most;
     return (left + blocks - 1) / blocks;
 }
 
@@ -190,7 +194,7 @@ AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, lon
     for (long j = 0; j < n; ) {
         long left = (n - j + 15) / 16, panels = panels_next(left), width = n - j < 16 * panels ? n - j : 16 * panels;
         for (long i = 0, rows; i < m; i += rows) {
-            rows = rows_next_for(m - i, panels);
+            rows = rows_next(m - i, panels);
             const float *starts[SINGLE_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda;
             block(rows, panels, starts, &layout, b + j, ldb, 16, c + i * ldc + j, ldc, width, accumulate, NULL, 0);
@@ -257,7 +261,7 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
         const nnb_epilogue post = {bias, 0, 0, 0, 0, relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR};
         const runs layout = {1, 0, 1, 0, length};
         for (long i = 0, rows; i < m; i += rows) {
-            rows = rows_next_for(m - i, panels);
+            rows = rows_next(m - i, panels);
             const float *starts[SINGLE_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda + first;
             for (long j = 0; j < panels;) {
@@ -265,7 +269,7 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
                 nnb_epilogue here = nnb_epilogue_at(&post, 0, j * 16);
                 block(rows, group, starts, &layout, packed + (j * k + first) * 16, 16, k * 16,
                       c + i * ldc + j * 16, ldc, width, accumulate || first > 0, last ? &here : NULL,
-                      nnb_prefetch_distance(i, panels == 1 ? SINGLE_ROWS : MAX_ROWS, last, length));
+                      nnb_prefetch_distance(i, block_rows(panels), last, length));
                 j += group;
             }
         }
@@ -296,7 +300,7 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
         // The next pixel's position, advanced one pixel at a time (no division per pixel).
         long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
         for (long i = 0, rows; i < count; i += rows) {
-            rows = rows_next_for(count - i, panels);
+            rows = rows_next(count - i, panels);
             const float *starts[SINGLE_ROWS];
             for (long q = 0; q < rows; q++) {
                 starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels + part.offset;
@@ -310,7 +314,7 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
                 nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
                 block(rows, group, starts, &part.layout, packed + (j * k + part.k_first) * 16, 16, k * 16, c + i * ldc + j * 16, ldc,
                       width, part.k_first > 0, part.last && post ? &here : NULL,
-                      nnb_prefetch_distance(i, panels == 1 ? SINGLE_ROWS : MAX_ROWS, part.last, length));
+                      nnb_prefetch_distance(i, block_rows(panels), part.last, length));
                 j += group;
             }
         }

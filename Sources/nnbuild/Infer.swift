@@ -8,8 +8,8 @@ struct Infer: ParsableCommand {
         abstract: "Run a model on a batch of inputs.",
         discussion: """
         Input: a .npy file (float16/32/64, signed or unsigned 8- to 64-bit integers or bool, either \
-        byte order, C order; read a batch of rows at a time) or JSON nested arrays; without --input, or with --input -, standard input is read \
-        (JSON, or .npy detected by its magic). A single sample without a batch axis is accepted as a \
+        byte order, C order; read a batch of rows at a time) or JSON nested arrays; without \
+        --input, or with --input -, standard input is read (JSON, or .npy detected by its magic). A single sample without a batch axis is accepted as a \
         batch of one. Output: .npy when --format npy is given or the path ends in .npy, else JSON; \
         without --output, or with --output - (or -.npy), standard output. JSON has no NaN or \
         infinity: such values are written as null. With --top-k or --class-names the output is, per \
