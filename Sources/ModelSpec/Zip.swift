@@ -156,7 +156,7 @@ package struct ZipArchive {
             }
         }
         guard let end else {
-            throw reader.fail("not a zip archive (no end-of-central-directory record); expected a file written by np.savez or zipfile")
+            throw reader.fail("not a zip archive (no end-of-central-directory record); expected a zip file, such as an .npz that np.savez writes or a .keras model that Keras saves")
         }
         let disk = try reader.u16(end + 4), directoryDisk = try reader.u16(end + 6)
         var entriesHere = try reader.u16(end + 8), entries = try reader.u16(end + 10)
