@@ -20,7 +20,10 @@ let package = Package(
         // `swift package generate-documentation` (the DocC catalogs in Sources/*/*.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // `nnbuild serve` (trait Serve): HTTP server, graceful shutdown, Prometheus metrics.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Without its default traits: FullFoundation would link Foundation and ICU into every
+        // process (about 7 MB resident) for URL-encoded forms we never read, and
+        // ConfigurationSupport would build swift-configuration, which nothing here uses.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         // Already in Hummingbird's graph; named because NNServe imports them.

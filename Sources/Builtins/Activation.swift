@@ -1,5 +1,9 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 /// An element-wise (or, for softmax, last-axis) activation function, by its Keras name.
@@ -148,10 +152,10 @@ public enum Activation: Sendable, Equatable {
             Activation.softmaxRows(x, rows: count / length, length: length, log: self == .logSoftmax)
         case .softplus: for i in 0..<count { x[i] = Activation.softplus(x[i]) }
         case .softsign: for i in 0..<count { x[i] = x[i] / (1 + Swift.abs(x[i])) }
-        case let .elu(alpha): for i in 0..<count where x[i] <= 0 { x[i] = alpha * Foundation.expm1(x[i]) }
+        case let .elu(alpha): for i in 0..<count where x[i] <= 0 { x[i] = alpha * LibM.expm1(x[i]) }
         case .selu:
             let alpha: Float = 1.6732632423543772, scale: Float = 1.0507009873554805
-            for i in 0..<count { x[i] = x[i] > 0 ? scale * x[i] : scale * alpha * Foundation.expm1(x[i]) }
+            for i in 0..<count { x[i] = x[i] > 0 ? scale * x[i] : scale * alpha * LibM.expm1(x[i]) }
         case let .gelu(approximate):
             if !approximate, Gemm.useAVX2Kernels {
                 nnb_gelu(x, count)
@@ -159,26 +163,26 @@ public enum Activation: Sendable, Equatable {
                 let c = Float((2 / Double.pi).squareRoot())
                 for i in 0..<count {
                     let v = x[i]
-                    x[i] = 0.5 * v * (1 + Foundation.tanh(c * (v + 0.044715 * v * v * v)))
+                    x[i] = 0.5 * v * (1 + LibM.tanh(c * (v + 0.044715 * v * v * v)))
                 }
             } else {
                 for i in 0..<count {
                     let v = Double(x[i])
-                    x[i] = Float(0.5 * v * (1 + Foundation.erf(v / 2.0.squareRoot())))
+                    x[i] = Float(0.5 * v * (1 + LibM.erf(v / 2.0.squareRoot())))
                 }
             }
         case .silu: for i in 0..<count { x[i] = x[i] * Activation.sigmoid(x[i]) }
-        case .exponential: for i in 0..<count { x[i] = Foundation.exp(x[i]) }
+        case .exponential: for i in 0..<count { x[i] = LibM.exp(x[i]) }
         case let .leakyRelu(slope): for i in 0..<count where x[i] < 0 { x[i] *= slope }
-        case .mish: for i in 0..<count { x[i] = x[i] * Foundation.tanh(Activation.softplus(x[i])) }
-        case let .celu(alpha): for i in 0..<count { x[i] = Swift.max(x[i], 0) + alpha * Foundation.expm1(Swift.min(x[i], 0) / alpha) }
+        case .mish: for i in 0..<count { x[i] = x[i] * LibM.tanh(Activation.softplus(x[i])) }
+        case let .celu(alpha): for i in 0..<count { x[i] = Swift.max(x[i], 0) + alpha * LibM.expm1(Swift.min(x[i], 0) / alpha) }
         case let .hardShrink(t): for i in 0..<count where !(Swift.abs(x[i]) > t) { x[i] = 0 }
         case let .softShrink(t): for i in 0..<count { x[i] = x[i] > t ? x[i] - t : (x[i] < -t ? x[i] + t : 0) }
         case .hardTanh: for i in 0..<count { x[i] = Swift.min(Swift.max(x[i], -1), 1) }
         case .logSigmoid: for i in 0..<count { x[i] = -Activation.softplus(-x[i]) }
         case .sparsePlus: for i in 0..<count { x[i] = x[i] <= -1 ? 0 : (x[i] < 1 ? 0.25 * (x[i] + 1) * (x[i] + 1) : x[i]) }
         case .sparseSigmoid: for i in 0..<count { x[i] = x[i] <= -1 ? 0 : (x[i] >= 1 ? 1 : 0.5 * (x[i] + 1)) }
-        case .tanhShrink: for i in 0..<count { x[i] = x[i] - Foundation.tanh(x[i]) }
+        case .tanhShrink: for i in 0..<count { x[i] = x[i] - LibM.tanh(x[i]) }
         case let .squareplus(b): for i in 0..<count { x[i] = (x[i] + (x[i] * x[i] + b).squareRoot()) / 2 }
         case let .threshold(t, fill): for i in 0..<count where !(x[i] > t) { x[i] = fill }
         case .sparsemax:
@@ -200,12 +204,12 @@ public enum Activation: Sendable, Equatable {
 
     @inlinable
     public static func sigmoid(_ v: Float) -> Float {
-        v >= 0 ? 1 / (1 + Foundation.exp(-v)) : { let e = Foundation.exp(v); return e / (1 + e) }()
+        v >= 0 ? 1 / (1 + LibM.exp(-v)) : { let e = LibM.exp(v); return e / (1 + e) }()
     }
 
     @inlinable
     public static func softplus(_ v: Float) -> Float {
-        Swift.max(v, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(v)))
+        Swift.max(v, 0) + LibM.log1p(LibM.exp(-Swift.abs(v)))
     }
 
     /// Sparsemax of `length` values in place, exactly as Keras 3 computes it (backend nn.py):
@@ -246,12 +250,12 @@ public enum Activation: Sendable, Equatable {
         for i in 0..<length { peak = Swift.max(peak, x[i]) }
         if !peak.isFinite { peak = 0 }
         var sum: Double = 0
-        for i in 0..<length { sum += Double(Foundation.exp(x[i] - peak)) }
+        for i in 0..<length { sum += Double(LibM.exp(x[i] - peak)) }
         if log {
-            let logSum = Float(Foundation.log(sum))
+            let logSum = Float(LibM.log(sum))
             for i in 0..<length { x[i] = x[i] - peak - logSum }
         } else {
-            for i in 0..<length { x[i] = Float(Double(Foundation.exp(x[i] - peak)) / sum) }
+            for i in 0..<length { x[i] = Float(Double(LibM.exp(x[i] - peak)) / sum) }
         }
     }
 }

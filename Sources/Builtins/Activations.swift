@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 /// `ReLU`, `LeakyReLU`, `ELU`, `ThresholdedReLU`, `PReLU` and `Softmax` as layers.
@@ -57,7 +61,7 @@ public struct ElementwiseActivation: ElementwiseActivationLayer {
     /// Config: `alpha` (1.0).
     static func eluFactory(_ context: LayerContext) throws -> any Layer {
         let alpha = try context.float("alpha", default: 1)
-        return ElementwiseActivation(activation: .elu(alpha: alpha), function: { $0 > 0 ? $0 : alpha * Foundation.expm1($0) }, outputShape: context.inputShape)
+        return ElementwiseActivation(activation: .elu(alpha: alpha), function: { $0 > 0 ? $0 : alpha * LibM.expm1($0) }, outputShape: context.inputShape)
     }
 
     /// Config: `theta` (1.0): x where x > theta, else 0.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // Merge layers (keras.layers.Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,

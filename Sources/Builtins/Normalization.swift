@@ -1,5 +1,9 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 /// The input axes a normalization layer's `axis` names (an integer or a list, negative from the

@@ -1,5 +1,9 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 /// Runs `count` independent tasks on the threads this `predict` call allows (`KernelOptions`, from

@@ -1,5 +1,10 @@
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ModelSpec
 
 /// A built model: a graph of layer calls in topological order, each made by its registered
 /// factory. A Sequential model is the special case of a chain; there is one engine and no
@@ -762,7 +767,7 @@ final class MemoryPlans: @unchecked Sendable {
     }
 
     private var passed: [Key: Int] = [:]
-    private let lock = NSLock()
+    private let lock = Lock()
     private static let capacity = 64
 
     func largest(shapes: [[Int]], limit: Int) -> Int? {

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ModelSpec
 
 /// Checked sizes: every element count, byte size and scratch size that derives from a spec, a
 /// weight header or an input goes through here, so that overflow is detected and the limits are
@@ -101,7 +106,7 @@ public enum ShapeMath {
             value /= 1024
             unit += 1
         }
-        return unit == 0 ? "\(bytes) bytes" : "\(String(format: "%.1f", value)) \(units[unit])"
+        return unit == 0 ? "\(bytes) bytes" : "\(formatted("%.1f", value)) \(units[unit])"
     }
 
     /// The text of a size check that failed, to be wrapped in an `NNError` naming where.

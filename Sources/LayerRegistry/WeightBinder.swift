@@ -1,3 +1,5 @@
+import ModelSpec
+
 /// Matches the weights layers ask for with the tensors in the blob, and collects every problem
 /// (missing, mis-shaped, ambiguous, unused) so that they are reported together.
 ///
@@ -273,7 +275,11 @@ func formatBytes(_ bytes: Double) -> String {
         value /= 1000
         unit += 1
     }
-    return unit == 0 ? "\(Int(value)) bytes" : "\(String(format: "%.1f", value)) \(units[unit])"
+    return unit == 0 ? "\(Int(value)) bytes" : "\(formatted("%.1f", value)) \(units[unit])"
 }
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif

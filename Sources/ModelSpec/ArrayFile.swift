@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A dense numeric array read from a `.npy` file or JSON nested arrays, held as Float.
 /// `dtype` keeps what the file said (`float32`, `int32`, ...) so callers can check it.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where a tensor comes from: output `index` of call `node` of layer `layer` (Keras's `keras_history`).
 public struct TensorRef: Hashable, Sendable, CustomStringConvertible {

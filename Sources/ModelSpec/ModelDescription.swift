@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One layer of a Sequential model as written in the spec: its type, its name, and its raw
 /// Keras config. Factories read the config through `LayerContext`, which knows Keras defaults.

@@ -1,5 +1,9 @@
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Builtins
 import LayerRegistry
 import ModelSpec
@@ -9,7 +13,7 @@ import ModelSpec
 /// forms and runs its batches on its own serial queue, off Swift's cooperative pool, so a long
 /// forward pass never starves the HTTP event loops, and takes this lock around the forward pass.
 public enum Engine {
-    static let lock = NSLock()
+    static let lock = Lock()
 
     static func run<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
@@ -53,7 +57,7 @@ public final class Batcher: @unchecked Sendable {
 
     /// Resumes a request's continuation exactly once: with its result, or with the deadline.
     final class Reply: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private var continuation: CheckedContinuation<[Tensor], Error>?
         /// The deadline's timer, cancelled once the answer is in.
         private var timer: DispatchWorkItem?
@@ -92,7 +96,7 @@ public final class Batcher: @unchecked Sendable {
     /// Called with each batch's row count (for the batch-size histogram).
     let observe: @Sendable (Int) -> Void
     /// Guards `queue`, `arriving` and `draining`; signalled when either of the first two changes.
-    let state = NSCondition()
+    let state = Condition()
     var queue: [Pending] = []
     /// Requests to this model received and not yet queued (or given up): what a batch may wait for.
     var arriving = 0
@@ -225,7 +229,7 @@ public final class Batcher: @unchecked Sendable {
             let left = until - ContinuousClock.now
             guard left > .zero else { break }
             let (seconds, attos) = left.components
-            _ = state.wait(until: Date(timeIntervalSinceNow: Double(seconds) + Double(attos) / 1e18))
+            state.wait(seconds: Double(seconds) + Double(attos) / 1e18)
         }
         return take(like: queue[0])
     }

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
 import LayerRegistry
 import ModelSpec
 
@@ -31,8 +36,8 @@ public enum ModelRepository {
             throw NNError(.input, "--model \(text)", "expected NAME=PATH (a model name, '=', then its directory)")
         }
         let name = String(text[..<equals]), path = String(text[text.index(after: equals)...])
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
-        guard !name.isEmpty, name.unicodeScalars.allSatisfy({ allowed.contains($0) && $0.isASCII }) else {
+        let allowed = { (c: Character) in c.isASCII && (c.isLetter || c.isNumber || "-_.".contains(c)) }
+        guard !name.isEmpty, name.allSatisfy(allowed) else {
             throw NNError(.input, "--model \(text)", "expected a model name of ASCII letters, digits, '-', '_' or '.', found '\(name)'")
         }
         guard !path.isEmpty else { throw NNError(.input, "--model \(text)", "expected a path after '='") }
@@ -43,11 +48,10 @@ public enum ModelRepository {
     /// `weights.safetensors` is version 1; a directory of numbered subfolders holds one version
     /// each. Any version failing to load fails the whole model (never served half-built).
     public static func load(name: String, path: String, registry: LayerRegistry, settings: ExecutionSettings) throws -> ServedModel {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw NNError(.io, path, "model '\(name)': no such file or directory")
         }
-        guard isDirectory.boolValue else {
+        guard isDirectory(path) else {
             // A Keras model file (.keras archive or legacy .h5) is version 1 of its model.
             guard ModelFile.isModelFile(path: path) else {
                 throw NNError(.io, path, "model '\(name)': expected a .keras or .h5 model file, or a directory holding model.json and weights.safetensors (or numbered version subfolders); this file is neither")
@@ -61,8 +65,7 @@ public enum ModelRepository {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         let numbers = entries.compactMap { entry -> Int? in
             guard !entry.isEmpty, entry.allSatisfy(\.isASCII), entry.allSatisfy(\.isNumber), let number = Int(entry), number >= 0 else { return nil }
-            var sub: ObjCBool = false
-            return FileManager.default.fileExists(atPath: url.appendingPathComponent(entry).path, isDirectory: &sub) && sub.boolValue ? number : nil
+            return isDirectory(url.appendingPathComponent(entry).path) ? number : nil
         }.sorted()
         guard !numbers.isEmpty else {
             throw NNError(.io, path, "model '\(name)': expected model.json and weights.safetensors, or numbered version subfolders (1/, 2/, ...), found neither")
@@ -71,6 +74,12 @@ public enum ModelRepository {
             try loadVersion(number, url.appendingPathComponent(String(number)), registry: registry, settings: settings)
         }
         return ServedModel(name: name, path: path, versions: versions)
+    }
+
+    /// Whether `path` names a directory (following symbolic links, as `fileExists` does).
+    static func isDirectory(_ path: String) -> Bool {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path)
+        return attributes?[.type] as? FileAttributeType == .typeDirectory
     }
 
     /// Runs one all-zero row through the model before it is served, as TF Serving's SavedModel

@@ -1,5 +1,9 @@
 #if Serve
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import HTTPTypes
 import Hummingbird
 import LayerRegistry
@@ -81,7 +85,7 @@ public final class ModelServer: Sendable {
     /// `nnbuild_requests_total` by status, made once per status rather than looked up in the
     /// registry (labels built, hashed, compared) on every request.
     final class StatusCounters: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private var byCode: [Int: Counter] = [:]
         func counter(_ code: Int, make: () -> Counter) -> Counter {
             lock.lock()

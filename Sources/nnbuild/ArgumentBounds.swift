@@ -1,5 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ArgumentParser
+import ModelSpec
 
 /// The accepted range of every numeric argument, in one place. A value outside its range is a
 /// usage error (exit 64) that names the range, checked in `validate()` before anything runs, so
@@ -35,7 +40,7 @@ enum ArgumentBounds {
 
     /// A comma-separated list of integers, every element parsed and inside `range`.
     static func list(_ text: String, _ flag: String, _ range: ClosedRange<Int>) throws -> [Int] {
-        let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces() }
         return try items.enumerated().map { index, item in
             guard let value = Int(item) else {
                 throw ValidationError("\(flag) takes integers separated by commas; element \(index + 1) of '\(text)' is '\(item)', not an integer")

@@ -1,6 +1,16 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Builtins
 import LayerRegistry
+import ModelSpec
 
 /// A model's input, held whole (JSON, standard input) or mapped (a `.npy` file, converted a batch
 /// of rows at a time), so a large `.npy` input never sits in memory whole.
@@ -104,11 +114,11 @@ final class Progress {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let line = "\r\(label) \(bar) \(done)/\(total) (\(Int(rate)) samples/s)"
-        FileHandle.standardError.write(Data(line.utf8))
+        writeStandardError(line)
     }
 
     func finish() {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\n".utf8))
+        writeStandardError("\n")
     }
 }

@@ -1,7 +1,18 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Builtins
+import Dispatch
 import LayerRegistry
+import ModelSpec
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -94,11 +105,11 @@ struct Bench: ParsableCommand {
                     lines.append("  batch \(size) per layer (median ms, share; layers joined by + run fused, as one pass):")
                     for (step, time) in zip(built.steps, medians) {
                         let name = step.nodes.map { "\(built.nodes[$0].spec.name) (\(built.nodes[$0].spec.className))" }.joined(separator: " + ")
-                        lines.append("    " + name.padding(toLength: max(40, name.count), withPad: " ", startingAt: 0)
-                                     + String(format: " %9.3f %5.1f%%", time * 1000, 100 * time / max(total, 1e-12)))
+                        lines.append("    " + name.padded(to: 40)
+                                     + formatted(" %9.3f %5.1f%%", time * 1000, 100 * time / max(total, 1e-12)))
                     }
                 }
-                lines.append(String(format: "%8d %14.1f %10.3f %10.3f %10.3f %10.2f %12.1f", size, perSecond, quantile(0.5), quantile(0.9), quantile(0.99), loadMs, rss))
+                lines.append(formatted("%8d %14.1f %10.3f %10.3f %10.3f %10.2f %12.1f", size, perSecond, quantile(0.5), quantile(0.9), quantile(0.99), loadMs, rss))
             }
             if json {
                 print(JSONWriter.string(.array(results)))

@@ -1,6 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
+import ModelSpec
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -111,11 +116,11 @@ struct Comparison {
     var text: String {
         var lines = [
             "compared \(count) values, shape \(shape)",
-            "max absolute difference: \(String(format: "%.3e", maxAbsolute))",
-            "max relative difference: \(String(format: "%.3e", maxRelative)) at \(worstPosition) (tolerance \(String(format: "%.1e", tolerance)))",
+            "max absolute difference: \(formatted("%.3e", maxAbsolute))",
+            "max relative difference: \(formatted("%.3e", maxRelative)) at \(worstPosition) (tolerance \(formatted("%.1e", tolerance)))",
         ]
         if let (agree, rows) = argmaxAgreement {
-            lines.append("argmax agreement: \(agree)/\(rows) rows (\(String(format: "%.2f", 100 * Double(agree) / Double(max(rows, 1))))%)")
+            lines.append("argmax agreement: \(agree)/\(rows) rows (\(formatted("%.2f", 100 * Double(agree) / Double(max(rows, 1))))%)")
         }
         lines.append(passed ? "PASS" : "FAIL: max relative difference exceeds the tolerance")
         return lines.joined(separator: "\n")

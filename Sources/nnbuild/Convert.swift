@@ -1,9 +1,14 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
 import LayerRegistry
+import ModelSpec
 
 /// `nnbuild convert MODEL OUT_DIR`: a Keras model file as the spec and blob nnbuild maps at once.
 struct Convert: ParsableCommand {
@@ -97,7 +102,7 @@ struct Convert: ParsableCommand {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            case _ where scalar.value < 0x20: out += formatted("\\u%04x", scalar.value)
             default: out.unicodeScalars.append(scalar)
             }
         }

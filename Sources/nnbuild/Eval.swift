@@ -1,6 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
+import ModelSpec
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -167,7 +172,7 @@ struct ClassificationReport {
     func text(digits: Int) -> String {
         let width = max(rows.map(\.name.count).max() ?? 0, "weighted avg".count, digits)
         func pad(_ text: String, _ size: Int) -> String { String(repeating: " ", count: max(size - text.count, 0)) + text }
-        func number(_ value: Double) -> String { pad(String(format: "%.\(digits)f", value), 9) }
+        func number(_ value: Double) -> String { pad(formatted("%.\(digits)f", value), 9) }
         func line(_ row: Row) -> String {
             pad(row.name, width) + "  " + [number(row.precision), number(row.recall), number(row.f1), pad(String(row.support), 9)].joined(separator: " ")
         }

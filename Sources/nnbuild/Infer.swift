@@ -1,6 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
+import ModelSpec
 
 struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -172,7 +177,7 @@ enum ClassNames {
             }
         }
         return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
     }
 
     /// Class index and probability pairs of one row, best first. A single sigmoid output is read

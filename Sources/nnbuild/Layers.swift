@@ -1,5 +1,6 @@
 import ArgumentParser
 import LayerRegistry
+import ModelSpec
 
 struct Layers: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +21,7 @@ struct Layers: ParsableCommand {
                 let width = rows.map(\.name.count).max() ?? 0
                 for row in rows {
                     let aliases = row.aliases.isEmpty ? "" : " (aliases: \(row.aliases.joined(separator: ", ")))"
-                    print(row.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  [\(row.origin)] " + row.summary + aliases)
+                    print(row.name.padded(to: width) + "  [\(row.origin)] " + row.summary + aliases)
                 }
                 print("\(rows.count) layer types. `nnbuild layers NAME` shows one's config keys and weights.")
                 return
@@ -35,7 +36,7 @@ struct Layers: ParsableCommand {
             if description.keys.isEmpty { print("  (none read)") }
             let width = description.keys.map(\.name.count).max() ?? 0
             for key in description.keys {
-                print("  " + key.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(key.kind), " + (key.defaultValue.map { "default \($0)" } ?? "required"))
+                print("  " + key.name.padded(to: width) + "  \(key.kind), " + (key.defaultValue.map { "default \($0)" } ?? "required"))
             }
             print("\nweights (shapes for \(description.probe)):")
             if description.weights.isEmpty { print("  (none)") }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 /// A model's outputs by name, in its output order (`config.output_layers`): how `infer` writes

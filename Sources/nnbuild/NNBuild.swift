@@ -1,10 +1,15 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
 import Builtins
 import LayerRegistry
+import ModelSpec
 
 @main
 struct NNBuild: ParsableCommand {
@@ -135,7 +140,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
 
 enum Console {
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        writeStandardError(line + "\n")
     }
 
     static var stderrIsTerminal: Bool { isatty(2) != 0 }

@@ -1,7 +1,12 @@
 import ArgumentParser
 import Builtins
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
+import ModelSpec
 
 /// Options about how the engine runs, shared by every command that runs a model.
 struct RuntimeOptions: ParsableArguments {
@@ -37,7 +42,7 @@ struct MemoryOptions: ParsableArguments {
     /// `--max-memory` in bytes: an integer with an optional K, M, G or T suffix (powers of 1024, an
     /// optional trailing "B" or "iB"); nil when the text is not one.
     static func bytes(_ text: String) -> Int? {
-        var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
+        var digits = text.trimmingSpaces().uppercased()
         for suffix in ["IB", "B"] where digits.hasSuffix(suffix) && digits.count > suffix.count {
             digits.removeLast(suffix.count)
             break

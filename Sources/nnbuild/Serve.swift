@@ -1,6 +1,16 @@
 import ArgumentParser
 #if Serve
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
 import LayerRegistry
 import ModelSpec
 import NNServe

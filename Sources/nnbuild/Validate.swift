@@ -1,5 +1,6 @@
 import ArgumentParser
 import LayerRegistry
+import ModelSpec
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,7 +41,7 @@ enum Summary {
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {
-            let text = cells.enumerated().map { i, cell in i == 2 ? String(repeating: " ", count: widths[i] - cell.count) + cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            let text = cells.enumerated().map { i, cell in i == 2 ? String(repeating: " ", count: widths[i] - cell.count) + cell : cell.padded(to: widths[i]) }
                 .joined(separator: "   ")
             return functional ? String(text.reversed().drop { $0 == " " }.reversed()) : text
         }

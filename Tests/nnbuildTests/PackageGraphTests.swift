@@ -13,6 +13,20 @@ final class PackageGraphTests: XCTestCase {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
+    /// Runs `executable` with `arguments`: its exit status and its output and errors together.
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, text: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
     func testALibraryOnlyUserDoesNotFetchArgumentParser() throws {
         guard let swift = Self.swift else { throw XCTSkip("no swift driver on PATH") }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-consumer-\(UUID().uuidString)")
@@ -33,20 +47,28 @@ final class PackageGraphTests: XCTestCase {
         """.utf8).write(to: dir.appendingPathComponent("Package.swift"))
         try Data("import Builtins\n".utf8).write(to: dir.appendingPathComponent("Sources/Consumer/Consumer.swift"))
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: swift)
-        process.arguments = ["package", "--package-path", dir.path, "resolve"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, text)
+        let (status, text) = try Self.run(swift, ["package", "--package-path", dir.path, "resolve"])
+        XCTAssertEqual(status, 0, text)
         XCTAssertFalse(text.contains("swift-argument-parser"), text)
         let checkouts = (try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent(".build/checkouts").path)) ?? []
         XCTAssertEqual(checkouts, [], "nothing is checked out for a library-only user")
         let resolved = (try? String(contentsOf: dir.appendingPathComponent("Package.resolved"), encoding: .utf8)) ?? ""
         XCTAssertFalse(resolved.contains("swift-argument-parser"), resolved)
+    }
+
+    /// No module of nnbuild or of its dependencies imports the whole Foundation (only
+    /// FoundationEssentials), and Hummingbird's default traits stay off: libFoundation and ICU
+    /// would add about 7 MB to every process's resident memory, and time to every start.
+    func testTheBinaryDoesNotLinkFoundationOrICU() throws {
+        #if os(Linux)
+        let (status, text) = try Self.run("/usr/bin/ldd", [CLITests.binary.path])
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("libFoundationEssentials"), text)
+        XCTAssertFalse(text.contains("libFoundation.so"), text)
+        XCTAssertFalse(text.contains("FoundationICU"), text)
+        XCTAssertFalse(text.contains("libFoundationInternationalization"), text)
+        #else
+        throw XCTSkip("ldd and ELF libraries: Linux only")
+        #endif
     }
 }

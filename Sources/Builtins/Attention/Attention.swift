@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // Attention and AdditiveAttention (keras/src/layers/attention/attention.py,
@@ -133,8 +137,8 @@ public struct DotAttention: NodeLayer {
                         for c in 0..<dim {
                             let x = q[qBase + c] + k[kBase + c]
                             switch score {
-                            case .concat: sum += Foundation.tanh((scale?.first ?? 1) * x)
-                            default: sum += (scale?[c] ?? 1) * Foundation.tanh(x)
+                            case .concat: sum += LibM.tanh((scale?.first ?? 1) * x)
+                            default: sum += (scale?[c] ?? 1) * LibM.tanh(x)
                             }
                         }
                         scores[(b * tq + i) * tv + j] = score == .concat ? concatWeight * sum : sum

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // EinsumDense (keras/src/layers/core/einsum_dense.py): y = activation(einsum(equation, x, kernel)

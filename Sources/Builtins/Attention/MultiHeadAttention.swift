@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // MultiHeadAttention (keras/src/layers/attention/multi_head_attention.py): project query, key

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Vectorized exp, sigmoid and tanh for the activation hot loops (recurrent gates above all).
 ///

@@ -1,6 +1,11 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
+import ModelSpec
 
 /// Matrix products, all row-major.
 ///
@@ -169,7 +174,7 @@ private struct UncheckedGemm: @unchecked Sendable {
 /// it `now` (a large batch). Until then, and for good when `make` declines, callers take their
 /// direct path. What `PackedOnDemand` and `TokenProjection` share.
 final class MadeOnDemand<Value>: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var value: Value?
     private var calls = 0
     private var declined = false

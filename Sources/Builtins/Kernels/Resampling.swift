@@ -1,5 +1,14 @@
 import LayerRegistry
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Zero-pads (or, with negative amounts, crops) the two spatial axes. A 1-D layer is the same with a
 /// height of one.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // Element-wise Keras operations: arithmetic, comparisons and logic on tensors and constants with
@@ -142,7 +146,7 @@ enum BinaryOperator: ElementFunction, Sendable {
         case .subtract: a - b
         case .multiply: a * b
         case .divide: a / b
-        case .power: Foundation.pow(a, b)
+        case .power: LibM.pow(a, b)
         case .floorDivide: (a / b).rounded(.down)
         case .mod: a - (a / b).rounded(.down) * b
         case .maximum: Swift.max(a, b)
@@ -207,14 +211,14 @@ let binaryOperations: [(names: [String], function: BinaryOperator)] = [
 
 /// Unary operations that are plain functions of one value.
 let unaryFunctions: [(names: [String], function: @Sendable (Float) -> Float)] = [
-    (["Log"], { Foundation.log($0) }), (["Sqrt"], { $0.squareRoot() }), (["Absolute", "Abs"], { Swift.abs($0) }),
+    (["Log"], { LibM.log($0) }), (["Sqrt"], { $0.squareRoot() }), (["Absolute", "Abs"], { Swift.abs($0) }),
     (["Square"], { $0 * $0 }), (["Negative"], { -$0 }), (["LogicalNot"], { $0 == 0 ? 1 : 0 }),
     (["Sign"], { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }), (["Floor"], { $0.rounded(.down) }), (["Ceil"], { $0.rounded(.up) }),
-    (["Rsqrt"], { 1 / $0.squareRoot() }), (["Reciprocal"], { 1 / $0 }), (["Log1p"], { Foundation.log1p($0) }),
-    (["Expm1"], { Foundation.expm1($0) }), (["Sin"], { Foundation.sin($0) }), (["Cos"], { Foundation.cos($0) }),
-    (["Tan"], { Foundation.tan($0) }), (["Arctan"], { Foundation.atan($0) }), (["Sinh"], { Foundation.sinh($0) }),
-    (["Cosh"], { Foundation.cosh($0) }), (["Erf"], { Foundation.erf($0) }), (["Log2"], { Foundation.log2($0) }),
-    (["Log10"], { Foundation.log10($0) }), (["Exp2"], { Foundation.exp2($0) }), (["Trunc"], { $0.rounded(.towardZero) }),
+    (["Rsqrt"], { 1 / $0.squareRoot() }), (["Reciprocal"], { 1 / $0 }), (["Log1p"], { LibM.log1p($0) }),
+    (["Expm1"], { LibM.expm1($0) }), (["Sin"], { LibM.sin($0) }), (["Cos"], { LibM.cos($0) }),
+    (["Tan"], { LibM.tan($0) }), (["Arctan"], { LibM.atan($0) }), (["Sinh"], { LibM.sinh($0) }),
+    (["Cosh"], { LibM.cosh($0) }), (["Erf"], { LibM.erf($0) }), (["Log2"], { LibM.log2($0) }),
+    (["Log10"], { LibM.log10($0) }), (["Exp2"], { LibM.exp2($0) }), (["Trunc"], { $0.rounded(.towardZero) }),
 ]
 
 /// The activations of keras.ops.nn (and numpy's exp and tanh), with their config keys.
@@ -386,7 +390,7 @@ func elementwiseOperations() -> [OperationEntry] {
     entries.append((["Sparsemax"], "Sparsemax over axis (never the batch axis), as Keras computes it.", { try softmaxOperation(.sparsemax, "Sparsemax", $0) }))
     entries.append((["Glu"], "glu(x, axis): the first half of axis times the sigmoid of the second half.", gluOperation))
     entries.append((["Round"], "Rounds half to even, at decimals places.", { context in
-        let scale = Float(Foundation.pow(10, Double(try context.int("decimals", default: 0))))
+        let scale = Float(LibM.pow(10, Double(try context.int("decimals", default: 0))))
         return try mapNode("Round", context) { data in
             for i in data.indices { data[i] = (data[i] * scale).rounded(.toNearestOrEven) / scale }
         }

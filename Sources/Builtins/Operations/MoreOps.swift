@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // keras.ops one_hot, take and cumsum (keras/src/ops/nn.py, numpy.py; TensorFlow backend), on

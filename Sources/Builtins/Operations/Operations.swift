@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // Keras 3 operations on tensors (`x + y`, `ops.mean(x, axis=1)`, `x[:, -1]`), serialized as graph

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // Products of tensors: matmul (NumPy's, leading axes broadcast) and einsum over one or two

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // Reductions over axes (keras/src/ops/numpy.py Mean, Sum, Prod, Max, Min, Any, All), with
@@ -130,9 +134,9 @@ func reductionOperations() -> [OperationEntry] {
                 if name == "Logsumexp" {
                     var peak = Reduction.max.run(x, axes: axes, keepDims: true, initial: nil)
                     for i in peak.data.indices where !peak.data[i].isFinite { peak.data[i] = 0 }
-                    let shifted = try OperandBroadcast.apply([x, peak], name: name) { a, b, _ in Foundation.exp(a - b) }
+                    let shifted = try OperandBroadcast.apply([x, peak], name: name) { a, b, _ in LibM.exp(a - b) }
                     let sum = Reduction.sum.run(shifted, axes: axes, keepDims: true, initial: nil)
-                    var result = try OperandBroadcast.apply([sum, peak], name: name) { a, b, _ in Foundation.log(a) + b }
+                    var result = try OperandBroadcast.apply([sum, peak], name: name) { a, b, _ in LibM.log(a) + b }
                     if !keepDims { result.shape = result.shape.indices.filter { !axes.contains($0) }.map { result.shape[$0] } }
                     return result
                 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 // Keras operations that rearrange a tensor: reshape, transpose, expand_dims, squeeze,

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LayerRegistry
 
 /// One recurrent cell's weights and its step arithmetic. The sequence runner does everything that
