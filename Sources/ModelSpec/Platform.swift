@@ -45,7 +45,16 @@ public final class Condition: @unchecked Sendable {
     public init() {
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
+        #if os(Linux)
+        // Deadlines on the monotonic clock: a change of the wall clock moves none of them.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+        #else
         pthread_cond_init(condition, nil)
+        #endif
     }
 
     deinit {
@@ -62,8 +71,12 @@ public final class Condition: @unchecked Sendable {
     @discardableResult
     public func wait(seconds: Double) -> Bool {
         var now = timespec()
+        #if os(Linux)
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        #else
         clock_gettime(CLOCK_REALTIME, &now)
-        let wait = max(0, min(seconds, 1e9))
+        #endif
+        let wait = seconds.isNaN ? 0 : Swift.min(Swift.max(seconds, 0), 1e9)  // at most about 31 years
         let whole = wait.rounded(.down)
         var nanoseconds = Int(now.tv_nsec) + Int((wait - whole) * 1e9)
         var deadline = timespec()
