@@ -28,6 +28,10 @@ if [ "$(cat .build/fuzz-flags 2>/dev/null)" != "${flags[*]}" ]; then rm -rf .bui
 # fuzzing them would test old code (it did once, silently).
 status=0
 mkdir -p .build
+# SwiftPM reused its cached build plan for this package after a source file was added to nnbuild
+# (the path dependency), and compiled ModelSpec without it: plan again on every run (the
+# objects stay cached, so this costs seconds).
+rm -f .build/release.yaml .build/release/description.json
 swift build "${flags[@]}" > .build/fuzz-build.log 2>&1 || status=$?
 grep -Ev '^\[[0-9]+/[0-9]+\]' .build/fuzz-build.log || true
 [ "$status" -eq 0 ] || { echo "Fuzz/run.sh: the fuzz build failed (exit $status); not running the targets of an earlier build" >&2; exit 1; }
