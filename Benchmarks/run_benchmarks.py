@@ -545,7 +545,7 @@ def markdown(runs):
         header += ["nnbuild / ORT", "nnbuild / LiteRT", "nnbuild / best peer", "nnbuild p50 ms"]
         align += ["---:"] * 4
         if mode != "contention":
-            header += ["`nnbuild infer` process ms", "peak RSS MB"]
+            header += ["`nnbuild infer` process ms", "peak RSS MiB"]
             align += ["---:", "---:"]
         header.append("max rel err vs Keras (ORT / LiteRT / nnbuild)")
         align.append("---")

@@ -23,7 +23,8 @@ struct Bench: ParsableCommand {
         range of the embedding that reads it); a model of several inputs takes an .npz. For each \
         batch size the model runs repeatedly for --seconds after a warm-up. --json prints one array with \
         an object per batch size with the keys batch, samples_per_s, p50_ms, p90_ms, p99_ms, load_ms, \
-        peak_rss_mb, kernel_path (the kernels that ran: avx512, avx2 or baseline; see NNBUILD_KERNELS), \
+        peak_rss_mb (the process's peak resident memory so far, VmHWM, in MiB of 1,048,576 bytes), \
+        kernel_path (the kernels that ran: avx512, avx2 or baseline; see NNBUILD_KERNELS), \
         threads (those the run could use: --threads, at most the cores this process may run on).
         """
     )
@@ -116,7 +117,7 @@ struct Bench: ParsableCommand {
             } else {
                 print("kernels: \(Gemm.kernelPath) (the CPU's best: \(Gemm.cpuKernelPath)), threads: \(runtime.count)")
                 print("model \(model.spec): input \(built.inputs.count == 1 ? describeShape(built.inputShape) : ModelInputs.describe(built.inputs)), \(built.parameterCount) parameters, \(latenciesNote)")
-                print(["batch".leftPad(8), "samples/s".leftPad(14), "p50 ms".leftPad(10), "p90 ms".leftPad(10), "p99 ms".leftPad(10), "load ms".leftPad(10), "peak RSS MB".leftPad(12)].joined(separator: " "))
+                print(["batch".leftPad(8), "samples/s".leftPad(14), "p50 ms".leftPad(10), "p90 ms".leftPad(10), "p99 ms".leftPad(10), "load ms".leftPad(10), "peak RSS MiB".leftPad(12)].joined(separator: " "))
                 lines.forEach { print($0) }
             }
         }
