@@ -25,7 +25,8 @@ let package = Package(
         // ConfigurationSupport would build swift-configuration, which nothing here uses.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // 2.4: metrics made from a MetricNameDescriptor (the name-and-help calls are deprecated there).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         // Already in Hummingbird's graph; named because NNServe imports them.
         .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.0.0"),

@@ -204,7 +204,7 @@ extension ZipArchive {
             guard produced <= member.size else {
                 throw fail("inflates past its declared size of \(member.size) bytes (a zip bomb or a corrupt archive); refused")
             }
-            let complete = try out.withUnsafeBytes { raw -> Bool in
+            let complete = out.withUnsafeBytes { raw -> Bool in
                 guard let start = raw.baseAddress else { return false }
                 crc = crc32(crc, start.assumingMemoryBound(to: Bytef.self), uInt(written))
                 var done = 0

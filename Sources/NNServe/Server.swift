@@ -52,11 +52,13 @@ public final class ModelServer: Sendable {
             byName[served.name] = served
             for version in served.versions {
                 let labels = [("model", served.name), ("version", String(version.version))]
-                metrics.makeGauge(name: "nnbuild_model_load_seconds", labels: labels,
-                                  help: "Seconds spent reading and building the model version").set(version.loadSeconds)
-                let sizes = metrics.makeValueHistogram(name: "nnbuild_batch_size_rows", labels: labels,
-                                                       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
-                                                       help: "Rows per predict call, after dynamic batching")
+                metrics.makeGauge(descriptor: MetricNameDescriptor(metricName: "nnbuild_model_load", unitName: "seconds",
+                                                                   helpText: "Seconds spent reading and building the model version"),
+                                  labels: labels).set(version.loadSeconds)
+                let sizes = metrics.makeValueHistogram(
+                    descriptor: MetricNameDescriptor(metricName: "nnbuild_batch_size", unitName: "rows",
+                                                     helpText: "Rows per predict call, after dynamic batching"),
+                    labels: labels, buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
                 batchers[served.name, default: [:]][version.version] = Batcher(model: version.model, options: configuration.batching) { rows in
                     sizes.record(Double(rows))
                 }
@@ -64,20 +66,21 @@ public final class ModelServer: Sendable {
         }
         self.models = byName
         self.batchers = batchers
-        inFlight = metrics.makeGauge(name: "nnbuild_predict_requests_in_flight", help: "Predict requests received and not yet answered")
+        inFlight = metrics.makeGauge(descriptor: MetricNameDescriptor(metricName: "nnbuild_predict_requests_in_flight", unitName: "",
+                                                                      helpText: "Predict requests received and not yet answered"))
         latency = metrics.makeDurationHistogram(
-            name: "nnbuild_request_duration_seconds",
+            descriptor: MetricNameDescriptor(metricName: "nnbuild_request_duration", unitName: "seconds", helpText: "Time from request to answer"),
             buckets: [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
-                      .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5)],
-            help: "Time from request to answer")
+                      .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5)])
     }
 
     /// Counts and times one answered request.
     func record(_ answer: Answer, since start: ContinuousClock.Instant) -> Answer {
         latency.record(ContinuousClock.now - start)
         counters.counter(answer.status.code) {
-            metrics.makeCounter(name: "nnbuild_requests_total", labels: [("code", String(answer.status.code))],
-                                help: "Requests answered, by HTTP status")
+            metrics.makeCounter(descriptor: MetricNameDescriptor(metricName: "nnbuild_requests", unitName: "total",
+                                                                 helpText: "Requests answered, by HTTP status"),
+                                labels: [("code", String(answer.status.code))])
         }.increment()
         return answer
     }

@@ -7,7 +7,7 @@ final class InputLimitTests: CLITestCase {
     func testJSONInputOverItsCapIsRefusedWithTheAlternative() throws {
         // A valid 2-column batch padded with whitespace past 64 MiB (a sparse write is not
         // possible for whitespace, so the file is written in 1 MiB blocks).
-        FileManager.default.createFile(atPath: path("big.json"), contents: nil)
+        _ = FileManager.default.createFile(atPath: path("big.json"), contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path("big.json")))
         try handle.write(contentsOf: Data("[[1, 0]]".utf8))
         let block = Data(repeating: 0x20, count: 1 << 20)

@@ -18,7 +18,7 @@ final class StreamingTests: CLITestCase {
         try write("wide.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 256]}}, {"class_name": "Dense", "config": {"name": "out", "units": 1}}]}}"#)
         try writeBlob("wide.safetensors", [("sequential/out/kernel", [256, 1], [Float](repeating: 1, count: 256)), ("sequential/out/bias", [1], [0.5])])
         let rows = 307_200
-        let handle = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: path("big.npy"), contents: nil); return URL(fileURLWithPath: path("big.npy")) }())
+        let handle = try FileHandle(forWritingTo: { _ = FileManager.default.createFile(atPath: path("big.npy"), contents: nil); return URL(fileURLWithPath: path("big.npy")) }())
         let header = npyHeader([rows, 256])
         try handle.write(contentsOf: header)
         // Row 0 holds ones and the last row twos, so the output shows the batches kept their order.
@@ -45,7 +45,7 @@ final class StreamingTests: CLITestCase {
         try writeBlob("wide.safetensors", [("sequential/out/kernel", [256, 1], [Float](repeating: 1, count: 256)), ("sequential/out/bias", [1], [0.5])])
         // float64 rows of 2 KiB: 1 GiB and 2,000 rows more, a sparse file of zeros.
         let rows = (1 << 30) / 2048 + 2000
-        FileManager.default.createFile(atPath: path("huge.npy"), contents: npyHeader([rows, 256], descr: "<f8"))
+        _ = FileManager.default.createFile(atPath: path("huge.npy"), contents: npyHeader([rows, 256], descr: "<f8"))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path("huge.npy")))
         try handle.truncate(atOffset: try handle.seekToEnd() + UInt64(rows * 2048))
         try handle.close()
