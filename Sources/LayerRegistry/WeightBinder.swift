@@ -277,9 +277,3 @@ func formatBytes(_ bytes: Double) -> String {
     }
     return unit == 0 ? "\(Int(value)) bytes" : "\(formatted("%.1f", value)) \(units[unit])"
 }
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif

@@ -4,8 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-// The three things nnbuild took from Foundation that FoundationEssentials does not have: a
-// lock, a condition, and printf-style formatting. With them here, no module imports Foundation,
+// The three things the libraries took from Foundation that FoundationEssentials does not have:
+// a lock, a condition, and printf-style formatting. With them here, no module imports Foundation,
 // so a process running a model never loads libFoundation and ICU: about 7 MB less resident
 // memory and a faster start. (FoundationEssentials still gives Data, JSON coders, FileManager,
 // URL, Date and ProcessInfo.)
@@ -97,28 +97,4 @@ public func formatted(_ format: String, _ arguments: CVarArg...) -> String {
         withVaList(arguments) { vsnprintf(UnsafeMutableRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), bytes.count, format, $0) }
     }
     return String(decoding: buffer[..<Int(needed)], as: UTF8.self)
-}
-
-/// Writes `text` to standard error as it is (no newline added), unbuffered.
-public func writeStandardError(_ text: String) {
-    fputs(text, stderr)
-}
-
-extension StringProtocol {
-    /// The text without the spaces and tabs around it (what Foundation's
-    /// `trimmingCharacters(in: .whitespaces)` removes: tab and Unicode's space separators).
-    public func trimmingSpaces() -> String {
-        func isSpace(_ scalar: Unicode.Scalar) -> Bool { scalar == "\t" || scalar.properties.generalCategory == .spaceSeparator }
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !isSpace($0) }),
-              let last = scalars.lastIndex(where: { !isSpace($0) }) else { return "" }
-        var text = String.UnicodeScalarView()
-        text.append(contentsOf: scalars[first...last])
-        return String(text)
-    }
-
-    /// The text followed by spaces up to `width` characters (never cut).
-    public func padded(to width: Int) -> String {
-        String(self) + String(repeating: " ", count: Swift.max(0, width - count))
-    }
 }

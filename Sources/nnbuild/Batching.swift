@@ -114,11 +114,11 @@ final class Progress {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let line = "\r\(label) \(bar) \(done)/\(total) (\(Int(rate)) samples/s)"
-        writeStandardError(line)
+        fputs(line, stderr)
     }
 
     func finish() {
         guard enabled else { return }
-        writeStandardError("\n")
+        fputs("\n", stderr)
     }
 }

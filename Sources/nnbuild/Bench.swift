@@ -183,7 +183,3 @@ extension Double {
         return (self * scale).rounded() / scale
     }
 }
-
-extension String {
-    func leftPad(_ width: Int) -> String { String(repeating: " ", count: max(width - count, 0)) + self }
-}

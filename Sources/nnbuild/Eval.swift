@@ -171,14 +171,13 @@ struct ClassificationReport {
     /// and its columns named.
     func text(digits: Int) -> String {
         let width = max(rows.map(\.name.count).max() ?? 0, "weighted avg".count, digits)
-        func pad(_ text: String, _ size: Int) -> String { String(repeating: " ", count: max(size - text.count, 0)) + text }
-        func number(_ value: Double) -> String { pad(formatted("%.\(digits)f", value), 9) }
+        func number(_ value: Double) -> String { formatted("%.\(digits)f", value).leftPad(9) }
         func line(_ row: Row) -> String {
-            pad(row.name, width) + "  " + [number(row.precision), number(row.recall), number(row.f1), pad(String(row.support), 9)].joined(separator: " ")
+            row.name.leftPad(width) + "  " + [number(row.precision), number(row.recall), number(row.f1), String(row.support).leftPad(9)].joined(separator: " ")
         }
-        var out = pad("", width) + "  " + ["precision", "recall", "f1-score", "support"].map { pad($0, 9) }.joined(separator: " ") + "\n\n"
+        var out = "".leftPad(width) + "  " + ["precision", "recall", "f1-score", "support"].map { $0.leftPad(9) }.joined(separator: " ") + "\n\n"
         out += rows.map(line).joined(separator: "\n") + "\n\n"
-        out += pad("accuracy", width) + "  " + [pad("", 9), pad("", 9), number(accuracy), pad(String(total), 9)].joined(separator: " ") + "\n"
+        out += "accuracy".leftPad(width) + "  " + ["".leftPad(9), "".leftPad(9), number(accuracy), String(total).leftPad(9)].joined(separator: " ") + "\n"
         out += line(macro) + "\n" + line(weighted) + "\n\n"
         if !absent.isEmpty {
             out += "not in the labels or the predictions, left out: \(absent.joined(separator: ", ")) (--all-classes keeps them)\n\n"
@@ -192,10 +191,10 @@ struct ClassificationReport {
             max(headers[column].count, confusion.map { String($0[column]).count }.max() ?? 1)
         }
         let nameWidth = rows.map(\.name.count).max() ?? 1
-        func cells(_ texts: [String]) -> String { zip(texts, widths).map { pad($0, $1) }.joined(separator: " ") }
+        func cells(_ texts: [String]) -> String { zip(texts, widths).map { $0.leftPad($1) }.joined(separator: " ") }
         out += String(repeating: " ", count: nameWidth) + "  " + cells(headers) + "\n"
         for (index, counts) in confusion.enumerated() {
-            out += pad(rows[index].name, nameWidth) + "  " + cells(counts.map(String.init)) + "\n"
+            out += rows[index].name.leftPad(nameWidth) + "  " + cells(counts.map(String.init)) + "\n"
         }
         return out
     }

@@ -140,7 +140,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
 
 enum Console {
     static func error(_ line: String) {
-        writeStandardError(line + "\n")
+        fputs(line + "\n", stderr)
     }
 
     static var stderrIsTerminal: Bool { isatty(2) != 0 }
