@@ -18,9 +18,6 @@ export SWIFT_BACKTRACE=enable=no
 # swiftc's -sanitize=fuzzer adds no coverage by itself here, hence the explicit flags.
 flags=(-c release --sanitize fuzzer --sanitize address
        -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
-# The mapped .npy reader (branch `inputs`) gets its own check in FuzzInput once it exists.
-# TODO: when NpyFile is on main, drop this test and the #if in FuzzInput.swift.
-if grep -qs "class NpyFile" ../Sources/ModelSpec/*.swift; then flags+=(-Xswiftc -DNNBUILD_NPYFILE); fi
 # Objects left from a build with other coverage flags make libFuzzer refuse to run: clean when the
 # flags change.
 if [ "$(cat .build/fuzz-flags 2>/dev/null)" != "${flags[*]}" ]; then rm -rf .build; fi

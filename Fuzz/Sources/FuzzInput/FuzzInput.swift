@@ -40,8 +40,7 @@ private func checkArray(_ array: NumericArray, reader: String) {
     }
 }
 
-#if NNBUILD_NPYFILE
-// Enabled by run.sh once ModelSpec has `NpyFile` (branch `inputs`). The mapped reader must accept
+// The mapped reader (`NpyFile`, what `nnbuild infer` streams a large .npy through) must accept
 // exactly what `Npy.read` accepts and give the same values, whole and row by row.
 private let npyPath: String = {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-fuzzinput-\(getpid()).npy").path
@@ -80,7 +79,3 @@ private func readThroughNpyFile(_ bytes: [UInt8], expected: NumericArray?) {
     }
     guard sameBits(rows, expected.values) else { fuzzFailure("NpyFile.rows, piece by piece, differ from Npy.read") }
 }
-#else
-// TODO(inputs): NpyFile is not on this branch yet; run.sh defines NNBUILD_NPYFILE when it is.
-private func readThroughNpyFile(_ bytes: [UInt8], expected: NumericArray?) {}
-#endif
