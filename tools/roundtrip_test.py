@@ -7,11 +7,11 @@ tools/keras_export.py, run them in nnbuild, and compare with Keras's predictions
 
 Also checks that the exporter refuses a layer type nnbuild has not registered, by name and before
 writing anything, and that tools/make_examples.py gives an example the same layer names whatever
-ran before it in the same process.
+ran before it in the same process (that check needs scikit-learn, and is skipped without it).
 
 Skips when TensorFlow is not installed (CI need not install it): prints 'SKIPPED: <why>' and
 '0 passed, 0 failed, 1 skipped', and exits 0, so test.sh reports it as skipped, not passed.
-Prints one line per case and 'N passed, M failed' last.
+Prints one line per case and 'N passed, M failed, K skipped' last.
 """
 import importlib.util
 import json
