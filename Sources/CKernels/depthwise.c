@@ -262,7 +262,8 @@ AVX2 INLINE void slide8(const problem *p, const float *x, long row, long column,
 }
 
 // A switch on the group's pixel count (1 to 8) running BLOCKS(P, STRIDE), the sliding kernel
-// made for exactly P pixels, each case ending in a break: the AVX2 and AVX-512 groups share it.
+// made for exactly P pixels, each case ending in a break: the AVX2 group's (the AVX-512 blocks,
+// with twice the accumulators, are functions of their own, below).
 #define SLIDE_PIXEL_CASES(BLOCKS, STRIDE) \
     switch (pixels) {                     \
     case 1: BLOCKS(1, STRIDE)             \
