@@ -160,6 +160,9 @@ struct ProductPart: Sendable {
 func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, bytesPerRow: Int, bytesPerColumn: Int,
                   work: Int, splitWork: Int = Gemm.threadedWork) -> [ProductPart] {
     let whole = [ProductPart(rows: 0..<rows, columns: 0..<columns)]
+    guard work >= splitWork, rows > 0, columns > 0 else { return whole }
+    let threads = Gemm.allowedThreads
+    guard threads > 1 else { return whole }
     // Where the threads sit far apart (`nnb_pool_far_apart`: different L3 caches), a part that
     // takes some of the columns reads every row of the input, half of it written by the other
     // core in the layer before, and writes lines of every output row, which the next layer's parts
@@ -167,9 +170,6 @@ func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, byte
     // (`farApartColumnCut`).
     let columnBlock = nnb_pool_far_apart() != 0
         && Double(columns) * Double(bytesPerColumn) < farApartColumnCut * Double(rows) * Double(bytesPerRow) ? columns : columnBlock
-    guard work >= splitWork, rows > 0, columns > 0 else { return whole }
-    let threads = Gemm.allowedThreads
-    guard threads > 1 else { return whole }
     let rowUnits = (rows + max(rowBlock, 1) - 1) / max(rowBlock, 1)
     let columnUnits = (columns + max(columnBlock, 1) - 1) / max(columnBlock, 1)
     // One part a thread below 16 M multiply-adds: MobileNetV2's layers at batch 1 (a few

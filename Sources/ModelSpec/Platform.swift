@@ -46,16 +46,23 @@ public final class Condition: @unchecked Sendable {
         condition = .allocate(capacity: 1)
         condition.initialize(to: pthread_cond_t())
         #if os(Linux)
-        // Deadlines on the monotonic clock: a change of the wall clock moves none of them.
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_condattr_setclock(&attributes, Condition.clock)
         pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
         #else
         pthread_cond_init(condition, nil)
         #endif
     }
+
+    #if os(Linux)
+    /// The clock of the deadlines: the monotonic one, which a change of the wall clock does not move.
+    private static let clock = CLOCK_MONOTONIC
+    #else
+    /// The clock of the deadlines: the wall clock, the only one a pthread condition waits on here.
+    private static let clock = CLOCK_REALTIME
+    #endif
 
     deinit {
         pthread_cond_destroy(condition)
@@ -71,11 +78,7 @@ public final class Condition: @unchecked Sendable {
     @discardableResult
     public func wait(seconds: Double) -> Bool {
         var now = timespec()
-        #if os(Linux)
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        #else
-        clock_gettime(CLOCK_REALTIME, &now)
-        #endif
+        clock_gettime(Condition.clock, &now)
         let wait = seconds.isNaN ? 0 : Swift.min(Swift.max(seconds, 0), 1e9)  // at most about 31 years
         let whole = wait.rounded(.down)
         var nanoseconds = Int(now.tv_nsec) + Int((wait - whole) * 1e9)
