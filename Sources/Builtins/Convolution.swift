@@ -279,8 +279,10 @@ extension Conv2D: PlansMemory {
         let batch = input.first ?? 1
         guard let geometry = geometry(input) else { return WorkingSet(outputShape: [batch, 0, 0, settings.filters]) }
         return WorkingSet(outputShape: [batch, geometry.rows.output, geometry.columns.output, geometry.filters],
-                          scratch: convolutionScratch(batch: batch, geometry: geometry, winograd: winograd != nil),
-                          scratchMeaning: "a zero-padded copy of the input")
+                          scratch: ShapeMath.saturatingSum(convolutionScratch(batch: batch, geometry: geometry, winograd: winograd != nil),
+                                                           winograd?.callScratch ?? 0),
+                          scratchMeaning: winograd?.callScratch ?? 0 > 0 ? "a zero-padded copy of the input and the transformed kernel"
+                                                                         : "a zero-padded copy of the input")
     }
 }
 

@@ -156,9 +156,11 @@ struct ProductPart: Sendable {
 /// image (ResNet50's last stage at batch 1: 49 pixels, 4 MB of weights) is cut by its filters,
 /// and each thread streams its half of the weights once, where a cut by pixels had every part
 /// stream all of them; a large image on a small kernel is cut by its pixels.
-/// `columnBlock` equal to `columns` keeps the columns whole.
+/// `columnBlock` equal to `columns` keeps the columns whole. `inputBytesPerRow` is what of a row's
+/// reading comes from the layer before (`bytesPerRow` unless said otherwise: a Winograd tile's
+/// transformed input, most of its bytes, is made and read by the part itself).
 func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, bytesPerRow: Int, bytesPerColumn: Int,
-                  work: Int, splitWork: Int = Gemm.threadedWork) -> [ProductPart] {
+                  inputBytesPerRow: Int? = nil, work: Int, splitWork: Int = Gemm.threadedWork) -> [ProductPart] {
     let whole = [ProductPart(rows: 0..<rows, columns: 0..<columns)]
     guard work >= splitWork, rows > 0, columns > 0 else { return whole }
     let threads = Gemm.allowedThreads
@@ -169,7 +171,8 @@ func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, byte
     // read across again. There a cut by columns pays only when the weights outweigh the input
     // (`farApartColumnCut`).
     let columnBlock = nnb_pool_far_apart() != 0
-        && Double(columns) * Double(bytesPerColumn) < farApartColumnCut * Double(rows) * Double(bytesPerRow) ? columns : columnBlock
+        && Double(columns) * Double(bytesPerColumn) < farApartColumnCut * Double(rows) * Double(inputBytesPerRow ?? bytesPerRow)
+        ? columns : columnBlock
     let rowUnits = (rows + max(rowBlock, 1) - 1) / max(rowBlock, 1)
     let columnUnits = (columns + max(columnBlock, 1) - 1) / max(columnBlock, 1)
     // One part a thread below 16 M multiply-adds: MobileNetV2's layers at batch 1 (a few

@@ -3,31 +3,13 @@
 // 2.25× cut in multiplies (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
 // 2016). The 16 products of a block of tiles are 16 GEMMs on the packed AVX2 kernel.
 //
-//   V = Bᵀ d B (input tile),  U = G g Gᵀ (kernel, once at load),  Y = Aᵀ (U ⊙ V) A
+//   V = Bᵀ d B (input tile),  U = G g Gᵀ (kernel, on each call),  Y = Aᵀ (U ⊙ V) A
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
 //   Aᵀ = [1 1 1 0; 0 1 −1 −1]
 #include "CKernels.h"
 #include "gemm_avx512.h"
 #include <math.h>
 #include <stdlib.h>
-
-void nnb_winograd_kernel(const float *kernel, long channels, long filters, float *transformed) {
-    static const double g[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    long plane = channels * filters;
-    for (long c = 0; c < channels; c++) {
-        for (long f = 0; f < filters; f++) {
-            double w[3][3], half[4][3];
-            for (long a = 0; a < 3; a++)
-                for (long b = 0; b < 3; b++) w[a][b] = kernel[(a * 3 + b) * plane + c * filters + f];
-            for (long i = 0; i < 4; i++)
-                for (long b = 0; b < 3; b++) half[i][b] = g[i][0] * w[0][b] + g[i][1] * w[1][b] + g[i][2] * w[2][b];
-            for (long i = 0; i < 4; i++)
-                for (long j = 0; j < 4; j++)
-                    transformed[(i * 4 + j) * plane + c * filters + f] =
-                        (float)(half[i][0] * g[j][0] + half[i][1] * g[j][1] + half[i][2] * g[j][2]);
-        }
-    }
-}
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -49,6 +31,72 @@ typedef float vec;
 #define SET1(v) (v)
 #define WIDTH 1
 #endif
+
+long nnb_winograd_plane(long channels, long filters) { return (filters + 15) / 16 * 16 * channels + 16; }
+
+void nnb_winograd_taps(const float *kernel, long channels, long filters, float *taps) {
+    long panels = (filters + 15) / 16, plane = channels * filters;
+    for (long p = 0; p < panels; p++)
+        for (long c = 0; c < channels; c++)
+            for (long tap = 0; tap < 9; tap++)
+                for (long q = 0; q < 16; q++) {
+                    long f = p * 16 + q;
+                    taps[((p * channels + c) * 9 + tap) * 16 + q] = f < filters ? kernel[tap * plane + c * filters + f] : 0.0f;
+                }
+}
+
+// U = G g Gᵀ lane by lane, in double and rounded to float once, as the transform at load had
+// computed it (in float, with a rounding after each of its four additions, ResNet50 at 32×32
+// moved from Keras by 1.2e-5). G's rows (1 0 0) and (0 0 1) pick a row of g, (½ ½ ½) and
+// (½ −½ ½) are ((g₀ ± g₁) + g₂)·½, the same on the columns: halving is exact, so these are the
+// bits of the products and sums in G's order. Each weight pair's 16 values go to 16 matrices a
+// cache line more than a multiple of 4 KB apart (nnb_winograd_plane): exactly a multiple, the 16
+// stores fell into the same L1 set, and a 256×256 kernel took 320 µs against 99 (in float, one
+// core of the AMD EPYC, Zen 5).
+#if defined(__x86_64__) || defined(_M_X64)
+typedef __m256d dvec;
+#define DWIDTH 4
+#define DLOAD(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define DSTORE(p, v) _mm_storeu_ps(p, _mm256_cvtpd_ps(v))
+#define DADD(a, b) _mm256_add_pd(a, b)
+#define DSUB(a, b) _mm256_sub_pd(a, b)
+#define DMUL(a, b) _mm256_mul_pd(a, b)
+#define DSET1(v) _mm256_set1_pd(v)
+#else
+typedef double dvec;
+#define DWIDTH 1
+#define DLOAD(p) ((double)*(p))
+#define DSTORE(p, v) (*(p) = (float)(v))
+#define DADD(a, b) ((a) + (b))
+#define DSUB(a, b) ((a) - (b))
+#define DMUL(a, b) ((a) * (b))
+#define DSET1(v) ((double)(v))
+#endif
+AVX2 void nnb_winograd_transform(const float *taps, long channels, long filters, long panel_first, long panel_end, float *packed) {
+    long plane = nnb_winograd_plane(channels, filters);
+    const dvec half = DSET1(0.5);
+    for (long p = panel_first; p < panel_end; p++)
+        for (long c = 0; c < channels; c++) {
+            const float *g = taps + (p * channels + c) * 9 * 16;
+            float *u = packed + (p * channels + c) * 16;
+            for (long lane = 0; lane < 16; lane += DWIDTH) {
+                dvec h[4][3];
+                for (int b = 0; b < 3; b++) {
+                    dvec w0 = DLOAD(g + b * 16 + lane), w1 = DLOAD(g + (3 + b) * 16 + lane), w2 = DLOAD(g + (6 + b) * 16 + lane);
+                    h[0][b] = w0;
+                    h[1][b] = DMUL(DADD(DADD(w0, w1), w2), half);
+                    h[2][b] = DMUL(DADD(DSUB(w0, w1), w2), half);
+                    h[3][b] = w2;
+                }
+                for (int i = 0; i < 4; i++) {
+                    DSTORE(u + (i * 4 + 0) * plane + lane, h[i][0]);
+                    DSTORE(u + (i * 4 + 1) * plane + lane, DMUL(DADD(DADD(h[i][0], h[i][1]), h[i][2]), half));
+                    DSTORE(u + (i * 4 + 2) * plane + lane, DMUL(DADD(DSUB(h[i][0], h[i][1]), h[i][2]), half));
+                    DSTORE(u + (i * 4 + 3) * plane + lane, h[i][2]);
+                }
+            }
+        }
+}
 
 // Tiles per block: a multiple of the GEMM's register block (nnb_gemm_block_rows), four of them,
 // fewer while the block's transformed inputs (16 × block × C floats) and products (16 × block × F)
@@ -125,7 +173,7 @@ AVX2 static void winograd(const float *x, long input_height, long input_width, l
                           long filter_first, long filter_count, const nnb_epilogue *post, float *y,
                           float *pooled, long pooled_height, long pooled_width, long first, long count) {
     long tiles_high = (output_height + 1) / 2, tiles_wide = (output_width + 1) / 2, per_image = tiles_high * tiles_wide;
-    long panel_plane = (filters + 15) / 16 * 16 * channels;
+    long panel_plane = nnb_winograd_plane(channels, filters);
     long vector_channels = channels / WIDTH * WIDTH, vector_end = filter_first + filter_count / WIDTH * WIDTH;
     long row_step = input_width * channels;
     const nnb_epilogue none = {0, 0, 0, 0, 0, NNB_ACTIVATION_LINEAR};

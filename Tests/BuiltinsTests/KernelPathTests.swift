@@ -159,17 +159,7 @@ final class KernelPathTests: XCTestCase {
         let paddedHeight = 2 * tilesHigh + 2, paddedWidth = 2 * tilesWide + 2
         let x = randoms(images * paddedHeight * paddedWidth * channels), kernel = randoms(9 * channels * filters), bias = randoms(filters)
         let scale = randoms(filters), shift = randoms(filters), addend = randoms(images * height * width * filters)
-        var transformed = [Float](repeating: 0, count: 16 * channels * filters)
-        nnb_winograd_kernel(kernel, channels, filters, &transformed)
-        let plane = (filters + 15) / 16 * 16 * channels
-        var packed = [Float](repeating: 0, count: 16 * plane)
-        packed.withUnsafeMutableBufferPointer { buffer in
-            transformed.withUnsafeBufferPointer { source in
-                for xi in 0..<16 {
-                    nnb_pack_panels(source.baseAddress! + xi * channels * filters, filters, channels, filters, buffer.baseAddress! + xi * plane)
-                }
-            }
-        }
+        let packed = Self.winogradPanels(kernel, channels: channels, filters: filters)
         let results = levels.map { level -> [Float] in
             var y = [Float](repeating: .nan, count: images * height * width * filters)
             at(level) {
@@ -193,6 +183,51 @@ final class KernelPathTests: XCTestCase {
         let want = plain.indices.map { Self.finish(plain[$0], $0 % filters, pixel: $0 / filters, bias: bias, scale: scale, shift: shift,
                                                    addend: addend, stride: filters, relu6: true) }
         assertSameBits(results[0], want, "Winograd's epilogue")
+    }
+
+    /// A kernel [3][3][channels][filters] transformed as a Winograd convolution reads it
+    /// (`nnb_winograd_taps`, then `nnb_winograd_transform` on every panel).
+    static func winogradPanels(_ kernel: [Float], channels: Int, filters: Int, pieces: [Range<Int>]? = nil) -> [Float] {
+        let panels = (filters + 15) / 16
+        var taps = [Float](repeating: .nan, count: panels * channels * 9 * 16)
+        nnb_winograd_taps(kernel, channels, filters, &taps)
+        var packed = [Float](repeating: 0, count: 16 * nnb_winograd_plane(channels, filters))
+        for piece in pieces ?? [0..<panels] {
+            nnb_winograd_transform(taps, channels, filters, piece.lowerBound, piece.upperBound, &packed)
+        }
+        return packed
+    }
+
+    /// The kernel transform U = G g Gᵀ, made on every call, against the formula in double: within
+    /// a float rounding or two of it, zeros past the last filter, the same bits whether the panels
+    /// are transformed together or apart (each thread of a call takes some).
+    func testWinogradKernelTransformMatchesTheFormula() throws {
+        guard nnb_has_avx2_fma() != 0 else { throw XCTSkip("the Winograd kernels need AVX2 and FMA") }
+        let channels = 5, filters = 37, panels = (filters + 15) / 16, plane = nnb_winograd_plane(channels, filters)
+        let kernel = randoms(9 * channels * filters).map { $0 * 8 }
+        let whole = Self.winogradPanels(kernel, channels: channels, filters: filters)
+        let apart = Self.winogradPanels(kernel, channels: channels, filters: filters, pieces: [2..<3, 0..<1, 1..<2])
+        assertSameBits(apart, whole, "panels transformed apart")
+        let g: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        var worst = 0.0
+        for c in 0..<channels {
+            for f in 0..<(panels * 16) {
+                for i in 0..<4 {
+                    for j in 0..<4 {
+                        var want = 0.0
+                        if f < filters {
+                            for a in 0..<3 {
+                                for b in 0..<3 { want += g[i][a] * Double(kernel[(a * 3 + b) * channels * filters + c * filters + f]) * g[j][b] }
+                            }
+                        }
+                        let got = Double(whole[(i * 4 + j) * plane + (f / 16 * channels + c) * 16 + f % 16])
+                        worst = max(worst, abs(got - want) / (1 + abs(want)))
+                        if f >= filters { XCTAssertEqual(got, 0, "the padding past filter \(filters)") }
+                    }
+                }
+            }
+        }
+        XCTAssertLessThan(worst, 1.2e-7, "U = G g Gᵀ against the formula in double, rounded once")
     }
 
     /// `nnb_epilogue` on one value, as the layers it stands for compute it apart: + bias (zeros for

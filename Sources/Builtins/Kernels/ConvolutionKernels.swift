@@ -162,9 +162,25 @@ struct WinogradPooling: @unchecked Sendable {
     let width: Int
 }
 
-/// The bias and output of a Winograd convolution, shared by its slices (each writes its own tiles).
+/// The bias and output of an implicit-GEMM convolution, shared by its parts (each writes its own pixels).
 private struct UncheckedOutput: @unchecked Sendable {
     let bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
+}
+
+/// The transformed kernel a Winograd convolution's parts read in one call, and, where each part
+/// transforms its own filters' panels into it first, the taps they come from.
+struct WinogradPanels: @unchecked Sendable {
+    let panels: UnsafePointer<Float>
+    let taps: UnsafePointer<Float>?
+    let channels: Int
+    let filters: Int
+
+    /// Transforms the panels of filters `columns` (from a multiple of 16), where the parts do.
+    func prepare(_ columns: Range<Int>) {
+        guard let taps else { return }
+        nnb_winograd_transform(taps, channels, filters, columns.lowerBound / 16, (columns.upperBound + 15) / 16,
+                               UnsafeMutablePointer(mutating: panels))
+    }
 }
 
 /// The input as the implicit GEMM reads it: zero-padded so that every tap of every output pixel
@@ -211,23 +227,49 @@ private struct PaddedInput: @unchecked Sendable {
     func release() { owned?.deallocate() }
 }
 
-/// A 3×3 kernel at stride 1 transformed at load for Winograd F(2×2, 3×3) (`nnb_winograd_3x3`):
-/// 16 products per 2×2 output block and channel pair instead of 36. Made only where the AVX2
-/// kernels run, for kernels without dilation or groups and with at least 16 input channels and
-/// filters (below that the transforms cost more than the products save).
+/// A 3×3 kernel at stride 1 run as Winograd F(2×2, 3×3) (`nnb_winograd_3x3`): 16 products per
+/// 2×2 output block and channel pair instead of 36. Made only where the AVX2 kernels run, for
+/// kernels without dilation or groups and with at least 16 input channels and filters (below that
+/// the transforms cost more than the products save).
+///
+/// A large kernel is kept at its own size (16 filters a panel, `nnb_winograd_taps`) and
+/// transformed, U = G g Gᵀ, into a scratch buffer on every call (`nnb_winograd_transform`, by the
+/// parts that read each panel or by all threads first), where a kernel transformed once at load
+/// takes 16/9 of its size for good: 12.6 MiB more resident for ResNet50's 3×3 layers. Such a
+/// kernel is read from memory on every call; transformed per call it is read at 9/16 of the size
+/// and its transform then read from cache, and ResNet50 ran as fast (see `keptTransformedFloats`).
+/// A small one stays in cache between calls, and transformed at load (with the same function,
+/// so the same bits) its calls skip a transform that took 8-12% of cnn_cifar's time at batch 1.
 ///
 /// On the AVX-512 path, not for an output known to be under 8×8 (`outputSize`) with a kernel of
 /// a million weights or more (`streamedWeightCount`, 4 MB: read from memory on every call at
-/// batch 1), where its 16/9-size weights cost more than it saves. One core of the AMD EPYC
-/// (Zen 5), weights out of cache, direct against Winograd: 7×7×512→512 0.96 against 1.35 ms;
-/// 14×14×256→256 0.89 and 0.89; 28×28×128→128 0.87 and 0.74; 56×56×64→64 0.86 and 0.67.
-/// A 14×14 output stays Winograd although it broke even there: inside a model, where the kernels
-/// prefetch the next weights, it wins. ResNet50's six 14×14×256→256 layers on one thread of the
-/// AMD EPYC (Zen 5), `bench --profile --threads 1`: 0.58 ms each against 0.96 direct at batch 1,
-/// 8.5 against 17.0 ms at batch 16 (whole model 33.0 against 29.9 samples/s at batch 1), for
-/// 10.5 MiB of memory (16/9 of their 2.25 M weights).
+/// batch 1), where the 16/9 more products' weights cost more than Winograd saves. One core of the
+/// AMD EPYC (Zen 5), weights out of cache, direct against Winograd (transformed at load):
+/// 7×7×512→512 0.96 against 1.35 ms; 14×14×256→256 0.89 and 0.89; 28×28×128→128 0.87 and 0.74;
+/// 56×56×64→64 0.86 and 0.67. A 14×14 output stays Winograd although it broke even there:
+/// inside a model, where the kernels prefetch the next weights, it wins. ResNet50's six
+/// 14×14×256→256 layers on one thread of the AMD EPYC (Zen 5), `bench --profile --threads 1`:
+/// 0.58 ms each against 0.96 direct at batch 1, 8.5 against 17.0 ms at batch 16 (whole model
+/// 33.0 against 29.9 samples/s at batch 1).
 package struct WinogradKernel: Sendable {
-    let panels: [Float]
+    /// The kernel as `nnb_winograd_taps` lays it out ([panels][channels][9][16]), transformed on
+    /// every call, or already transformed (16 matrices `plane` floats apart).
+    private enum Form: Sendable {
+        case taps([Float])
+        case transformed([Float])
+    }
+    private let form: Form
+    let channels: Int
+    let filters: Int
+    /// Floats from one of the 16 transformed matrices to the next.
+    var plane: Int { nnb_winograd_plane(channels, filters) }
+
+    /// The transformed size up to which a kernel is transformed at load, not on each call: 1 MB,
+    /// what a core's L2 holds (the AMD EPYC's). Below it the kernel stays in cache between calls,
+    /// and a transform per call costs most beside a small output: cnn_cifar's 64→128 layer (8×8
+    /// at batch 1, 512 KB transformed) took 19 µs against 15. Above it (ResNet50's 128- and
+    /// 256-channel stages) the kernel comes from memory on every call.
+    static let keptTransformedFloats = 1 << 18
 
     /// Weights from which a small output stays direct on AVX-512 (see above); cnn_cifar's 7×7
     /// layer (74 K weights) ran its batch of 64 faster with Winograd, 1.30 against 1.55 ms.
@@ -240,23 +282,59 @@ package struct WinogradKernel: Sendable {
               g.columns.stride == 1, g.rows.dilation == 1, g.columns.dilation == 1, g.groups == 1,
               g.channels >= 16, g.filters >= 16 else { return nil }
         let channels = g.channels, filters = g.filters
-        let plane = (filters + 15) / 16 * 16 * channels
-        // As for PackedKernel: at most twice the kernel's own size (16/9 of it, padded to 16 columns).
-        guard 16 * plane <= max(2 * 9 * channels * filters, 1 << 16) else { return nil }
-        var transformed = [Float](repeating: 0, count: 16 * channels * filters)
-        transformed.withUnsafeMutableBufferPointer { nnb_winograd_kernel(w, channels, filters, $0.baseAddress!) }
-        panels = [Float](unsafeUninitializedCapacity: 16 * plane) { buffer, initialized in
-            transformed.withUnsafeBufferPointer { source in
-                for xi in 0..<16 {
-                    nnb_pack_panels(source.baseAddress! + xi * channels * filters, filters, channels, filters, buffer.baseAddress! + xi * plane)
+        let count = (filters + 15) / 16 * 16 * channels * 9
+        // As for PackedKernel: at most twice the kernel's own size (padded to 16 filters).
+        guard count <= max(2 * 9 * channels * filters, 1 << 16) else { return nil }
+        let taps = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            nnb_winograd_taps(w, channels, filters, buffer.baseAddress!)
+            initialized = count
+        }
+        self.channels = channels
+        self.filters = filters
+        let transformedCount = 16 * nnb_winograd_plane(channels, filters)
+        guard transformedCount <= Self.keptTransformedFloats else {
+            form = .taps(taps)
+            return
+        }
+        form = .transformed([Float](unsafeUninitializedCapacity: transformedCount) { buffer, initialized in
+            buffer.initialize(repeating: 0)
+            nnb_winograd_transform(taps, channels, filters, 0, (filters + 15) / 16, buffer.baseAddress!)
+            initialized = transformedCount
+        })
+    }
+
+    /// Floats a call allocates for the transformed kernel (none when it was transformed at load).
+    var callScratch: Int {
+        if case .taps = form { return 16 * plane }
+        return 0
+    }
+
+    /// Calls `body` with the transformed kernel of one call (the layout `nnb_winograd_3x3`
+    /// reads). With `partsTransform`, each part is to transform its own filters' panels into
+    /// it (`WinogradPanels.prepare`) before it reads them; without, the threads that `work`
+    /// multiply-adds from `splitWork` take transform all of it first.
+    func withPanels(partsTransform: Bool, work: Int, splitWork: Int, _ body: (WinogradPanels) -> Void) {
+        let channels = channels, filters = filters
+        switch form {
+        case .transformed(let kept):
+            kept.withUnsafeBufferPointer { body(WinogradPanels(panels: $0.baseAddress!, taps: nil, channels: channels, filters: filters)) }
+        case .taps(let taps):
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: 16 * plane)
+            defer { packed.deallocate() }
+            taps.withUnsafeBufferPointer { taps in
+                let all = WinogradPanels(panels: packed, taps: taps.baseAddress!, channels: channels, filters: filters)
+                guard partsTransform else {
+                    runInParts((filters + 15) / 16, work: work, splitWork: splitWork) { all.prepare(16 * $0.lowerBound..<16 * $0.upperBound) }
+                    body(WinogradPanels(panels: packed, taps: nil, channels: channels, filters: filters))
+                    return
                 }
+                body(all)
             }
-            initialized = 16 * plane
         }
     }
 
-    /// Packs a layer's weight as above; its mapped pages then leave memory (only the transformed
-    /// copy is read from here on).
+    /// Copies a layer's weight as above; its mapped pages then leave memory (only the copy is
+    /// read from here on).
     package init?(_ weight: Weight, geometry g: ConvolutionGeometry, outputSize: (height: Int, width: Int)? = nil) {
         self.init(weight.values, geometry: g, outputSize: outputSize)
         weight.storage.evict()
@@ -275,7 +353,6 @@ package struct WinogradKernel: Sendable {
         let tiles = batch * tilesHigh * tilesWide
         let padded = PaddedInput(x, batch: batch, geometry: g, minimumHeight: 2 * tilesHigh + 2, minimumWidth: 2 * tilesWide + 2)
         defer { padded.release() }
-        let shared = UncheckedOutput(bias: bias, y: y)
         var computed = true
         epilogue.withKernelForm(bias: bias, activation: activation, channels: g.filters) { post in
             if pooling != nil && post == nil {
@@ -289,22 +366,34 @@ package struct WinogradKernel: Sendable {
             // tile weighed as much as a filter, and a 16×16×32→64 layer (cnn_cifar's second) was
             // cut by filters: 45-52 K samples/s of that layer alone on two threads, against
             // 58-62 K cut by tiles (the AMD EPYC, close placement).
+            // Of what a tile reads, only its 2×2 pixels' share of the input (4·C floats: its 4×4
+            // window overlaps its neighbours') comes from the layer before; its transformed input
+            // is the part's own. At batch 1 on the far placement that lets ResNet50's 14×14 layers
+            // be cut by filters, each part transforming its own panels.
             let bytes = 16 * g.channels * MemoryLayout<Float>.size
             let parts = productParts(rows: tiles, columns: g.filters, rowBlock: nnb_gemm_block_rows(),
                                      columnBlock: post != nil ? 32 : g.filters, bytesPerRow: 2 * bytes, bytesPerColumn: bytes,
-                                     work: batch * g.outputCount * g.patchSize, splitWork: splitWork)
-            panels.withUnsafeBufferPointer { panels in
+                                     inputBytesPerRow: bytes / 4, work: batch * g.outputCount * g.patchSize, splitWork: splitWork)
+            // Parts that each take some of the filters and all the tiles transform their own
+            // filters' panels, on the core that reads them next; otherwise every part reads every
+            // panel, and the threads transform them all first. (On the AMD EPYC's far placement
+            // a part reading the panels the other core transformed made ResNet50 at batch 1 5-8%
+            // slower than a kernel transformed at load; transformed by the part itself, as fast.)
+            let byFilters = parts.allSatisfy { $0.rows.count == tiles }
+            withPanels(partsTransform: byFilters, work: batch * g.outputCount * g.patchSize, splitWork: splitWork) { kernel in
+                let shared = UncheckedOutput(bias: bias, y: y)
                 runParts(parts) { part in
+                    kernel.prepare(part.columns)
                     func run(_ first: Int, _ count: Int, _ post: nnb_epilogue) {
                         var post = post
                         if let pooling {
                             nnb_winograd_3x3_pooled(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
-                                                    panels.baseAddress!, g.filters, part.columns.lowerBound, part.columns.count, &post,
+                                                    kernel.panels, g.filters, part.columns.lowerBound, part.columns.count, &post,
                                                     pooling.output, pooling.height, pooling.width, first, count)
                             return
                         }
                         nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
-                                         panels.baseAddress!, g.filters, part.columns.lowerBound, part.columns.count, &post, shared.y,
+                                         kernel.panels, g.filters, part.columns.lowerBound, part.columns.count, &post, shared.y,
                                          first, count)
                     }
                     if let post {

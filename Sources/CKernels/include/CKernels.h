@@ -129,10 +129,16 @@ void nnb_max_pool_row(const float *row, long rows, long row_step, const long *co
                       long out_columns, long channels, float *out);
 
 /// Winograd F(2×2, 3×3), for 3×3 convolutions at stride 1 with at least a few channels.
-/// nnb_winograd_kernel transforms a kernel [3][3][channels][filters] into 16 matrices
-/// [16][channels][filters] (U = G g Gᵀ, computed in double); the caller packs each with
-/// nnb_pack_panels into ceil(filters/16)·16·channels floats, one after another.
-void nnb_winograd_kernel(const float *kernel, long channels, long filters, float *transformed);
+/// The kernel is kept as it came, 16 filters a panel: nnb_winograd_taps copies a kernel
+/// [3][3][channels][filters] into taps [ceil(filters/16)][channels][9][16] (zeros past the last
+/// filter). nnb_winograd_transform computes U = G g Gᵀ (in double, rounded to float) for panels
+/// panel_first..<panel_end into `packed`, the layout nnb_winograd_3x3 reads: 16 matrices of
+/// ceil(filters/16)·16·channels floats, each in 16-column panels as nnb_pack_panels lays them out,
+/// nnb_winograd_plane(channels, filters) floats apart (16 more: a cache line between them).
+/// Requires nnb_has_avx2_fma().
+long nnb_winograd_plane(long channels, long filters);
+void nnb_winograd_taps(const float *kernel, long channels, long filters, float *taps);
+void nnb_winograd_transform(const float *taps, long channels, long filters, long panel_first, long panel_end, float *packed);
 
 /// y = the convolution of x with that packed kernel, then `post` (NULL: nothing; its addend rows are
 /// output pixels, flat over image, row and column), for 2×2 output tiles first..<first+count (flat
