@@ -199,8 +199,8 @@ final class KernelPathTests: XCTestCase {
     }
 
     /// The kernel transform U = G g Gᵀ, made on every call, against the formula in double: within
-    /// a float rounding or two of it, zeros past the last filter, the same bits whether the panels
-    /// are transformed together or apart (each thread of a call takes some).
+    /// one rounding to float of it, zeros past the last filter, the same bits whether the panels
+    /// are transformed together or apart (each thread of a call takes some) and on every path.
     func testWinogradKernelTransformMatchesTheFormula() throws {
         guard nnb_has_avx2_fma() != 0 else { throw XCTSkip("the Winograd kernels need AVX2 and FMA") }
         let channels = 5, filters = 37, panels = (filters + 15) / 16, plane = nnb_winograd_plane(channels, filters)
@@ -208,6 +208,10 @@ final class KernelPathTests: XCTestCase {
         let whole = Self.winogradPanels(kernel, channels: channels, filters: filters)
         let apart = Self.winogradPanels(kernel, channels: channels, filters: filters, pieces: [2..<3, 0..<1, 1..<2])
         assertSameBits(apart, whole, "panels transformed apart")
+        for level in try paths() {
+            let here = at(level) { Self.winogradPanels(kernel, channels: channels, filters: filters) }
+            assertSameBits(here, whole, "the transform on kernel level \(level)")
+        }
         let g: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
         var worst = 0.0
         for c in 0..<channels {
