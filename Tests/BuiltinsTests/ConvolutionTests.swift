@@ -221,6 +221,50 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertGreaterThan(checked, 25)
     }
 
+    /// A kernel whose output is known to be large keeps its taps and is transformed on every call
+    /// (`WinogradKernel.perCallTiles`), by each part for its own filters or by all threads first:
+    /// the same bits as the kernel transformed at load, on one thread or two, cut either way.
+    func testWinogradTransformedPerCallGivesTheBitsOfTheKernelTransformedAtLoad() throws {
+        var random = SplitMix(seed: 29)
+        for trial in 0..<6 {
+            let side = Int.random(in: 23...26, using: &random), channels = Int.random(in: 16...24, using: &random)
+            let filters = [16, 35, 64, 70].randomElement(using: &random)!, batch = Int.random(in: 1...2, using: &random)
+            let axis = try XCTUnwrap(WindowAxis.place(input: side, size: 3, stride: 1, padding: .same))
+            let geometry = ConvolutionGeometry(rows: axis, columns: axis, channels: channels, filters: filters, groups: 1)
+            let input = random.floats(batch * geometry.inputCount), kernel = random.floats(9 * channels * filters), bias = random.floats(filters)
+            let count = batch * geometry.outputCount
+            var atLoad = [Float](repeating: .nan, count: count), perCall = atLoad, perCallSplit = atLoad
+            try input.withUnsafeBufferPointer { x in
+                try kernel.withUnsafeBufferPointer { w in
+                    let b = bias.withUnsafeBufferPointer { $0 }
+                    guard let kept = WinogradKernel(w, geometry: geometry),
+                          let transformedEachCall = WinogradKernel(w, geometry: geometry, outputSize: (side, side)) else {
+                        throw XCTSkip("Winograd needs the AVX2 kernels")
+                    }
+                    XCTAssertEqual(kept.callScratch, 0, "no output size: transformed at load")
+                    XCTAssertEqual(transformedEachCall.callScratch, 16 * transformedEachCall.plane,
+                                   "\(side)×\(side): \(((side + 1) / 2) * ((side + 1) / 2)) tiles, transformed on each call")
+                    atLoad.withUnsafeMutableBufferPointer {
+                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: .relu, winograd: kept)
+                    }
+                    perCall.withUnsafeMutableBufferPointer {
+                        convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: .relu, winograd: transformedEachCall)
+                    }
+                    Gemm.withThreads(2) {
+                        perCallSplit.withUnsafeMutableBufferPointer {
+                            convolve2D(x, batch: batch, w, b, into: $0, geometry: geometry, activation: .relu,
+                                       winograd: transformedEachCall, splitWork: 0)
+                        }
+                    }
+                }
+            }
+            let description = "trial \(trial): \(batch)×\(side)×\(side)×\(channels) → \(filters)"
+            XCTAssertFalse(atLoad.contains(where: \.isNaN), "unwritten output in \(description)")
+            XCTAssertEqual(perCall.map(\.bitPattern), atLoad.map(\.bitPattern), "one thread: " + description)
+            XCTAssertEqual(perCallSplit.map(\.bitPattern), atLoad.map(\.bitPattern), "two threads: " + description)
+        }
+    }
+
     func testWindowPlacementMatchesTensorFlow() {
         // same: ceil(in/stride) outputs, padding (out-1)·stride + span - in, the smaller half first.
         XCTAssertEqual(WindowAxis.place(input: 7, size: 4, stride: 2, padding: .same),

@@ -232,14 +232,12 @@ private struct PaddedInput: @unchecked Sendable {
 /// kernels without dilation or groups and with at least 16 input channels and filters (below that
 /// the transforms cost more than the products save).
 ///
-/// A large kernel is kept at its own size (16 filters a panel, `nnb_winograd_taps`) and
-/// transformed, U = G g Gᵀ, into a scratch buffer on every call (`nnb_winograd_transform`, by the
-/// parts that read each panel or by all threads first), where a kernel transformed once at load
-/// takes 16/9 of its size for good: 12.6 MiB more resident for ResNet50's 3×3 layers. Such a
-/// kernel is read from memory on every call; transformed per call it is read at 9/16 of the size
-/// and its transform then read from cache, and ResNet50 ran as fast (see `keptTransformedFloats`).
-/// A small one stays in cache between calls, and transformed at load (with the same function,
-/// so the same bits) its calls skip a transform that took 8-12% of cnn_cifar's time at batch 1.
+/// A kernel whose output is known to be large (`perCallTiles`) is kept at its own size (16
+/// filters a panel, `nnb_winograd_taps`) and transformed, U = G g Gᵀ, into a scratch buffer on
+/// every call (`nnb_winograd_transform`, by the parts that read each panel, or by all threads
+/// first); any other is transformed once at load, with the same function, so the same bits, and
+/// takes 16/9 of its size for good. Per call, the transform costs a share of the products that
+/// falls with the tiles it is spread over, and the kernel is read at 9/16 of the size.
 ///
 /// On the AVX-512 path, not for an output known to be under 8×8 (`outputSize`) with a kernel of
 /// a million weights or more (`streamedWeightCount`, 4 MB: read from memory on every call at
@@ -264,12 +262,14 @@ package struct WinogradKernel: Sendable {
     /// Floats from one of the 16 transformed matrices to the next.
     var plane: Int { nnb_winograd_plane(channels, filters) }
 
-    /// The transformed size up to which a kernel is transformed at load, not on each call: 1 MB,
-    /// what a core's L2 holds (the AMD EPYC's). Below it the kernel stays in cache between calls,
-    /// and a transform per call costs most beside a small output: cnn_cifar's 64→128 layer (8×8
-    /// at batch 1, 512 KB transformed) took 19 µs against 15. Above it (ResNet50's 128- and
-    /// 256-channel stages) the kernel comes from memory on every call.
-    static let keptTransformedFloats = 1 << 18
+    /// Output tiles of one image from which the kernel is transformed on each call. One thread
+    /// of the AMD EPYC (Zen 5), AVX-512, ResNet50 at batch 1, `bench --profile --threads 1`,
+    /// against transformed at load: its 28×28 layers (196 tiles, 128 channels) 0.556-0.561
+    /// against 0.552-0.572 ms, the same, saving 1.75 MiB; its 14×14 layers (49 tiles, 256
+    /// channels) 0.77-0.79 against 0.62-0.64 ms, and the whole model 5% slower at batch 1 and 16
+    /// (four alternating runs of `Benchmarks/run_benchmarks.py`), for 10.5 MiB. cnn_cifar's 64→128
+    /// layer (16 tiles at batch 1) took 19 µs against 15.
+    static let perCallTiles = 128
 
     /// Weights from which a small output stays direct on AVX-512 (see above); cnn_cifar's 7×7
     /// layer (74 K weights) ran its batch of 64 faster with Winograd, 1.30 against 1.55 ms.
@@ -292,7 +292,7 @@ package struct WinogradKernel: Sendable {
         self.channels = channels
         self.filters = filters
         let transformedCount = 16 * nnb_winograd_plane(channels, filters)
-        guard transformedCount <= Self.keptTransformedFloats else {
+        if let size = outputSize, (size.height + 1) / 2 * ((size.width + 1) / 2) >= Self.perCallTiles {
             form = .taps(taps)
             return
         }
@@ -368,17 +368,17 @@ package struct WinogradKernel: Sendable {
             // 58-62 K cut by tiles (the AMD EPYC, close placement).
             // Of what a tile reads, only its 2×2 pixels' share of the input (4·C floats: its 4×4
             // window overlaps its neighbours') comes from the layer before; its transformed input
-            // is the part's own. At batch 1 on the far placement that lets ResNet50's 14×14 layers
-            // be cut by filters, each part transforming its own panels.
+            // is the part's own. Where the vCPUs sit far apart, that lets ResNet50's 14×14 layers
+            // at batch 1 be cut by filters, each part reading half the transformed kernel.
             let bytes = 16 * g.channels * MemoryLayout<Float>.size
             let parts = productParts(rows: tiles, columns: g.filters, rowBlock: nnb_gemm_block_rows(),
                                      columnBlock: post != nil ? 32 : g.filters, bytesPerRow: 2 * bytes, bytesPerColumn: bytes,
                                      inputBytesPerRow: bytes / 4, work: batch * g.outputCount * g.patchSize, splitWork: splitWork)
-            // Parts that each take some of the filters and all the tiles transform their own
-            // filters' panels, on the core that reads them next; otherwise every part reads every
-            // panel, and the threads transform them all first. (On the AMD EPYC's far placement
-            // a part reading the panels the other core transformed made ResNet50 at batch 1 5-8%
-            // slower than a kernel transformed at load; transformed by the part itself, as fast.)
+            // A kernel transformed per call: parts that each take some of the filters and all the
+            // tiles transform their own filters' panels, on the core that reads them next;
+            // otherwise every part reads every panel, and the threads transform them all first.
+            // (Where the vCPUs sit far apart, a part reading the panels the other core had
+            // transformed made ResNet50 at batch 1 5-8% slower.)
             let byFilters = parts.allSatisfy { $0.rows.count == tiles }
             withPanels(partsTransform: byFilters, work: batch * g.outputCount * g.patchSize, splitWork: splitWork) { kernel in
                 let shared = UncheckedOutput(bias: bias, y: y)
