@@ -3,7 +3,7 @@
 // 2.25× cut in multiplies (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
 // 2016). The 16 products of a block of tiles are 16 GEMMs on the packed AVX2 kernel.
 //
-//   V = Bᵀ d B (input tile),  U = G g Gᵀ (kernel, on each call),  Y = Aᵀ (U ⊙ V) A
+//   V = Bᵀ d B (input tile),  U = G g Gᵀ (kernel: at load, or on each call),  Y = Aᵀ (U ⊙ V) A
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
 //   Aᵀ = [1 1 1 0; 0 1 −1 −1]
 #include "CKernels.h"
@@ -45,14 +45,14 @@ void nnb_winograd_taps(const float *kernel, long channels, long filters, float *
                 }
 }
 
-// U = G g Gᵀ lane by lane, in double and rounded to float once, as the transform at load had
-// computed it (in float, with a rounding after each of its four additions, ResNet50 at 32×32
-// moved from Keras by 1.2e-5). G's rows (1 0 0) and (0 0 1) pick a row of g, (½ ½ ½) and
-// (½ −½ ½) are ((g₀ ± g₁) + g₂)·½, the same on the columns: halving is exact, so these are the
-// bits of the products and sums in G's order. Each weight pair's 16 values go to 16 matrices a
-// cache line more than a multiple of 4 KB apart (nnb_winograd_plane): exactly a multiple, the 16
-// stores fell into the same L1 set, and a 256×256 kernel took 320 µs against 99 (in float, one
-// core of the AMD EPYC, Zen 5).
+// U = G g Gᵀ lane by lane, in double and rounded to float once: the bits of the scalar transform
+// this replaced (in float, a rounding after each of its four additions, it moved ResNet50 at
+// 32×32 from Keras by 1.2e-5, past 1e-5). G's rows (1 0 0) and (0 0 1) pick a row of g,
+// (½ ½ ½) and (½ −½ ½) are ((g₀ ± g₁) + g₂)·½, the same on the columns: halving is exact, so
+// these are the bits of the products and sums in G's order. Each weight pair's 16 values go to
+// 16 matrices a cache line more than a multiple of 4 KB apart (nnb_winograd_plane): exactly a
+// multiple, the 16 stores fell into the same L1 set, and a 256×256 kernel took 320 µs against 99
+// (in float, one core of the AMD EPYC, Zen 5).
 #if defined(__x86_64__) || defined(_M_X64)
 typedef __m256d dvec;
 #define DWIDTH 4
@@ -74,7 +74,7 @@ typedef double dvec;
 #endif
 
 // One weight pair's 16 values, `lane`..<lane+width of a panel: g the pair's 9 taps (16 lanes
-// apart), u its first value (the next `plane` floats on). The four corners are taps themselves.
+// apart), u its first value (the next `plane` floats on).
 #define WINOGRAD_TRANSFORM_LANES(dvec, DLOAD, DSTORE, DADD, DSUB, DMUL, half)                              \
     {                                                                                                      \
         dvec h[4][3];                                                                                      \
