@@ -278,11 +278,12 @@ extension Conv2D: PlansMemory {
     public func workingSet(input: [Int]) -> WorkingSet {
         let batch = input.first ?? 1
         guard let geometry = geometry(input) else { return WorkingSet(outputShape: [batch, 0, 0, settings.filters]) }
+        let transformedKernel = winograd?.callScratch ?? 0
         return WorkingSet(outputShape: [batch, geometry.rows.output, geometry.columns.output, geometry.filters],
                           scratch: ShapeMath.saturatingSum(convolutionScratch(batch: batch, geometry: geometry, winograd: winograd != nil),
-                                                           winograd?.callScratch ?? 0),
-                          scratchMeaning: winograd?.callScratch ?? 0 > 0 ? "a zero-padded copy of the input and the transformed kernel"
-                                                                         : "a zero-padded copy of the input")
+                                                           transformedKernel),
+                          scratchMeaning: transformedKernel > 0 ? "a zero-padded copy of the input and the transformed kernel"
+                                                                : "a zero-padded copy of the input")
     }
 }
 

@@ -291,11 +291,11 @@ package struct WinogradKernel: Sendable {
         }
         self.channels = channels
         self.filters = filters
-        let transformedCount = 16 * nnb_winograd_plane(channels, filters)
         if let size = outputSize, (size.height + 1) / 2 * ((size.width + 1) / 2) >= Self.perCallTiles {
             form = .taps(taps)
             return
         }
+        let transformedCount = 16 * nnb_winograd_plane(channels, filters)
         form = .transformed([Float](unsafeUninitializedCapacity: transformedCount) { buffer, initialized in
             buffer.initialize(repeating: 0)
             nnb_winograd_transform(taps, channels, filters, 0, (filters + 15) / 16, buffer.baseAddress!)
@@ -370,17 +370,17 @@ package struct WinogradKernel: Sendable {
             // window overlaps its neighbours') comes from the layer before; its transformed input
             // is the part's own. Where the vCPUs sit far apart, that lets ResNet50's 14×14 layers
             // at batch 1 be cut by filters, each part reading half the transformed kernel.
-            let bytes = 16 * g.channels * MemoryLayout<Float>.size
+            let bytes = 16 * g.channels * MemoryLayout<Float>.size, work = batch * g.outputCount * g.patchSize
             let parts = productParts(rows: tiles, columns: g.filters, rowBlock: nnb_gemm_block_rows(),
                                      columnBlock: post != nil ? 32 : g.filters, bytesPerRow: 2 * bytes, bytesPerColumn: bytes,
-                                     inputBytesPerRow: bytes / 4, work: batch * g.outputCount * g.patchSize, splitWork: splitWork)
+                                     inputBytesPerRow: bytes / 4, work: work, splitWork: splitWork)
             // A kernel transformed per call: parts that each take some of the filters and all the
             // tiles transform their own filters' panels, on the core that reads them next;
             // otherwise every part reads every panel, and the threads transform them all first.
             // (Where the vCPUs sit far apart, a part reading the panels the other core had
             // transformed made ResNet50 at batch 1 5-8% slower.)
             let byFilters = parts.allSatisfy { $0.rows.count == tiles }
-            withPanels(partsTransform: byFilters, work: batch * g.outputCount * g.patchSize, splitWork: splitWork) { kernel in
+            withPanels(partsTransform: byFilters, work: work, splitWork: splitWork) { kernel in
                 let shared = UncheckedOutput(bias: bias, y: y)
                 runParts(parts) { part in
                     kernel.prepare(part.columns)
