@@ -222,12 +222,16 @@ final class ConvolutionTests: XCTestCase {
     }
 
     /// A kernel whose output is known to be large keeps its taps and is transformed on every call
-    /// (`WinogradKernel.perCallTiles`), by each part for its own filters or by all threads first:
-    /// the same bits as the kernel transformed at load, on one thread or two, cut either way.
+    /// (`WinogradKernel.perCallTiles`): panel by panel inside the kernel where a part takes few
+    /// tiles, else whole, by each part for its own filters or by all threads first. The same bits
+    /// as the kernel transformed at load, on one thread or two, cut either way.
     func testWinogradTransformedPerCallGivesTheBitsOfTheKernelTransformedAtLoad() throws {
         var random = SplitMix(seed: 29)
-        for trial in 0..<6 {
-            let side = Int.random(in: 23...26, using: &random), channels = Int.random(in: 16...24, using: &random)
+        // 13×13 and 14×14: 49 tiles an image, one block of `nnb_winograd_3x3` from the taps at
+        // batch 1 (each panel transformed in it); 23-26: 144-169 tiles, the whole kernel first.
+        for trial in 0..<8 {
+            let side = trial % 2 == 0 ? Int.random(in: 13...14, using: &random) : Int.random(in: 23...26, using: &random)
+            let channels = Int.random(in: 16...24, using: &random)
             let filters = [16, 35, 64, 70].randomElement(using: &random)!, batch = Int.random(in: 1...2, using: &random)
             let axis = try XCTUnwrap(WindowAxis.place(input: side, size: 3, stride: 1, padding: .same))
             let geometry = ConvolutionGeometry(rows: axis, columns: axis, channels: channels, filters: filters, groups: 1)

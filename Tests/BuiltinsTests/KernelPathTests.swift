@@ -167,9 +167,9 @@ final class KernelPathTests: XCTestCase {
                     // In three calls: tiles 0..<5 × filters 0..<32, tiles 0..<5 × filters 32..<35, the other tiles × all.
                     var post = post
                     let tiles = images * tilesHigh * tilesWide
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, 0, 32, &post, &y, 0, 5)
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, 32, filters - 32, &post, &y, 0, 5)
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, 0, filters, &post, &y, 5, tiles - 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, 32, &post, &y, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 32, filters - 32, &post, &y, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, filters, &post, &y, 5, tiles - 5)
                 }
             }
             return y
@@ -178,11 +178,51 @@ final class KernelPathTests: XCTestCase {
         assertSameBits(results[1], results[0], "Winograd on AVX-512 against AVX2")
         // The epilogue in its order on the unfinished outputs (one call, no epilogue).
         var plain = [Float](repeating: .nan, count: images * height * width * filters)
-        nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, filters, 0, filters, nil, &plain, 0,
+        nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, filters, nil, &plain, 0,
                          images * tilesHigh * tilesWide)
         let want = plain.indices.map { Self.finish(plain[$0], $0 % filters, pixel: $0 / filters, bias: bias, scale: scale, shift: shift,
                                                    addend: addend, stride: filters, relu6: true) }
         assertSameBits(results[0], want, "Winograd's epilogue")
+    }
+
+    /// From the kernel's taps (each panel transformed in the call, up to `NNB_WINOGRAD_TAPS_BLOCK`
+    /// tiles a block), Winograd gives the bits of the kernel transformed beforehand: in calls that
+    /// take some of the tiles and filters, in more tiles than one block, pooled or not, on every path.
+    func testWinogradFromTapsGivesTheBitsOfTheTransformedKernel() throws {
+        let levels = try paths()
+        // 3 images of 7 × 6 tiles: 126, two blocks in one call.
+        let images = 3, height = 13, width = 12, channels = 19, filters = 35
+        let tilesHigh = (height + 1) / 2, tilesWide = (width + 1) / 2, tiles = images * tilesHigh * tilesWide
+        let paddedHeight = 2 * tilesHigh + 2, paddedWidth = 2 * tilesWide + 2
+        XCTAssertGreaterThan(tiles, Int(NNB_WINOGRAD_TAPS_BLOCK), "more tiles than one block")
+        let x = randoms(images * paddedHeight * paddedWidth * channels), kernel = randoms(9 * channels * filters), bias = randoms(filters)
+        let scale = randoms(filters), shift = randoms(filters), addend = randoms(images * height * width * filters)
+        let packed = Self.winogradPanels(kernel, channels: channels, filters: filters)
+        var taps = [Float](repeating: .nan, count: (filters + 15) / 16 * channels * 9 * 16)
+        nnb_winograd_taps(kernel, channels, filters, &taps)
+        let pooledHeight = height / 2, pooledWidth = width / 2
+        for level in levels {
+            at(level) {
+                withEpilogue(bias: bias, scale: scale, shift: shift, addend: addend, stride: filters, activation: NNB_ACTIVATION_RELU6) { post in
+                    var post = post
+                    var want = [Float](repeating: .nan, count: images * height * width * filters), got = want
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, filters, &post, &want, 0, tiles)
+                    // Tiles 0..<5 × filters 0..<32 and 32..<35, then the other tiles × all.
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, nil, taps, filters, 0, 32, &post, &got, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, nil, taps, filters, 32, filters - 32, &post, &got, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, nil, taps, filters, 0, filters, &post, &got, 5, tiles - 5)
+                    XCTAssertFalse(want.contains { $0.isNaN }, "every output written")
+                    assertSameBits(got, want, "Winograd from taps on kernel level \(level)")
+                    var pooledWant = [Float](repeating: .nan, count: images * pooledHeight * pooledWidth * filters), pooledGot = pooledWant
+                    nnb_winograd_3x3_pooled(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, filters, &post,
+                                            &pooledWant, pooledHeight, pooledWidth, 0, tiles)
+                    nnb_winograd_3x3_pooled(x, paddedHeight, paddedWidth, channels, height, width, nil, taps, filters, 0, filters, &post,
+                                            &pooledGot, pooledHeight, pooledWidth, 0, tiles)
+                    XCTAssertFalse(pooledWant.contains { $0.isNaN }, "every pooled output written")
+                    assertSameBits(pooledGot, pooledWant, "pooled Winograd from taps on kernel level \(level)")
+                }
+            }
+        }
     }
 
     /// A kernel [3][3][channels][filters] transformed as a Winograd convolution reads it

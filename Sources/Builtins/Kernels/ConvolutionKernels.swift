@@ -167,17 +167,21 @@ private struct UncheckedOutput: @unchecked Sendable {
     let bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
 }
 
-/// The transformed kernel a Winograd convolution's parts read in one call, and, where each part
-/// transforms its own filters' panels into it first, the taps they come from.
+/// The kernel a Winograd convolution's parts read in one call: transformed (`panels`), with the
+/// taps they come from where each part transforms its own filters' panels into it first; or, with
+/// no `panels`, the taps alone, which `nnb_winograd_3x3` transforms panel by panel as it goes.
 struct WinogradPanels: @unchecked Sendable {
-    let panels: UnsafePointer<Float>
+    let panels: UnsafePointer<Float>?
     let taps: UnsafePointer<Float>?
     let channels: Int
     let filters: Int
 
+    /// What `nnb_winograd_3x3` takes as its `taps`: the taps when there are no panels.
+    var kernelTaps: UnsafePointer<Float>? { panels == nil ? taps : nil }
+
     /// Transforms the panels of filters `columns` (from a multiple of 16), where the parts do.
     func prepare(_ columns: Range<Int>) {
-        guard let taps else { return }
+        guard let taps, let panels else { return }
         nnb_winograd_transform(taps, channels, filters, columns.lowerBound / 16, (columns.upperBound + 15) / 16,
                                UnsafeMutablePointer(mutating: panels))
     }
@@ -232,12 +236,14 @@ private struct PaddedInput: @unchecked Sendable {
 /// kernels without dilation or groups and with at least 16 input channels and filters (below that
 /// the transforms cost more than the products save).
 ///
-/// A kernel whose output is known to be large (`perCallTiles`) is kept at its own size (16
-/// filters a panel, `nnb_winograd_taps`) and transformed, U = G g Gᵀ, into a scratch buffer on
-/// every call (`nnb_winograd_transform`, by the parts that read each panel, or by all threads
-/// first); any other is transformed once at load, with the same function, so the same bits, and
-/// takes 16/9 of its size for good. Per call, the transform costs a share of the products that
-/// falls with the tiles it is spread over, and the kernel is read at 9/16 of the size.
+/// A kernel whose output is known to be large enough (`perCallTiles`) is kept at its own size (16
+/// filters a panel, `nnb_winograd_taps`) and transformed, U = G g Gᵀ, on every call: panel by
+/// panel inside `nnb_winograd_3x3`, right before the products that read it, where each part of
+/// the call takes few tiles; otherwise into a scratch buffer of the whole kernel
+/// (`nnb_winograd_transform`, by the parts that read each panel, or by all threads first). Any
+/// other kernel is transformed once at load, with the same function, so the same bits, and takes
+/// 16/9 of its size for good. Per call, the transform costs a share of the products that falls
+/// with the tiles it is spread over, and the kernel is read at 9/16 of the size.
 ///
 /// On the AVX-512 path, not for an output known to be under 8×8 (`outputSize`) with a kernel of
 /// a million weights or more (`streamedWeightCount`, 4 MB: read from memory on every call at
@@ -262,14 +268,15 @@ package struct WinogradKernel: Sendable {
     /// Floats from one of the 16 transformed matrices to the next.
     var plane: Int { nnb_winograd_plane(channels, filters) }
 
-    /// Output tiles of one image from which the kernel is transformed on each call. One thread
-    /// of the AMD EPYC (Zen 5), AVX-512, ResNet50 at batch 1, `bench --profile --threads 1`,
-    /// against transformed at load: its 28×28 layers (196 tiles, 128 channels) 0.556-0.561
-    /// against 0.552-0.572 ms, the same, saving 1.75 MiB; its 14×14 layers (49 tiles, 256
-    /// channels) 0.77-0.79 against 0.62-0.64 ms, and the whole model 5% slower at batch 1 and 16
-    /// (four alternating runs of `Benchmarks/run_benchmarks.py`), for 10.5 MiB. cnn_cifar's 64→128
-    /// layer (16 tiles at batch 1) took 19 µs against 15.
-    static let perCallTiles = 128
+    /// Output tiles of one image from which the kernel is transformed on each call: a 14×14
+    /// output. One thread of the AMD EPYC (Zen 5), ResNet50 at batch 1, `bench --profile
+    /// --threads 1`, against transformed at load: its 28×28 layers (196 tiles, 128 channels)
+    /// 0.49-0.51 against 0.54-0.56 ms, saving 1.75 MiB each (the transform prefetches the taps it
+    /// reads from memory); its 14×14 layers (49 tiles, 256 channels, panel by panel in L2) 0.65-0.67
+    /// against 0.59-0.63 ms, saving 1.75 MiB each; the whole model's layers 28.9 against 29.0 ms
+    /// (AVX2: 56.7 against 56.8). cnn_cifar's 64→128 layer (16 tiles at batch 1) took 19 µs
+    /// against 15 when its kernel was transformed per call, whole.
+    static let perCallTiles = 49
 
     /// Weights from which a small output stays direct on AVX-512 (see above); cnn_cifar's 7×7
     /// layer (74 K weights) ran its batch of 64 faster with Winograd, 1.30 against 1.55 ms.
@@ -309,15 +316,19 @@ package struct WinogradKernel: Sendable {
         return 0
     }
 
-    /// Calls `body` with the transformed kernel of one call (the layout `nnb_winograd_3x3`
-    /// reads). With `partsTransform`, each part is to transform its own filters' panels into
-    /// it (`WinogradPanels.prepare`) before it reads them; without, the threads that `work`
-    /// multiply-adds from `splitWork` take transform all of it first.
-    func withPanels(partsTransform: Bool, work: Int, splitWork: Int, _ body: (WinogradPanels) -> Void) {
+    /// Calls `body` with the kernel of one call. A kernel kept as taps goes as taps alone where
+    /// each part takes few enough tiles (`fused`: at most `NNB_WINOGRAD_TAPS_BLOCK`, one block, so
+    /// each panel is transformed once a part, in L2, right before its products); otherwise it is
+    /// transformed into a buffer of the whole kernel. With `partsTransform`, each part is to
+    /// transform its own filters' panels into it (`WinogradPanels.prepare`) before it reads them;
+    /// without, the threads that `work` multiply-adds from `splitWork` take transform all of it first.
+    func withPanels(fused: Bool, partsTransform: Bool, work: Int, splitWork: Int, _ body: (WinogradPanels) -> Void) {
         let channels = channels, filters = filters
         switch form {
         case .transformed(let kept):
             kept.withUnsafeBufferPointer { body(WinogradPanels(panels: $0.baseAddress!, taps: nil, channels: channels, filters: filters)) }
+        case .taps(let taps) where fused:
+            taps.withUnsafeBufferPointer { body(WinogradPanels(panels: nil, taps: $0.baseAddress!, channels: channels, filters: filters)) }
         case .taps(let taps):
             let packed = UnsafeMutablePointer<Float>.allocate(capacity: 16 * plane)
             defer { packed.deallocate() }
@@ -380,7 +391,8 @@ package struct WinogradKernel: Sendable {
             // (Where the vCPUs sit far apart, a part reading the panels the other core had
             // transformed made ResNet50 at batch 1 5-8% slower.)
             let byFilters = parts.allSatisfy { $0.rows.count == tiles }
-            withPanels(partsTransform: byFilters, work: work, splitWork: splitWork) { kernel in
+            let fused = post != nil && parts.allSatisfy { $0.rows.count <= Int(NNB_WINOGRAD_TAPS_BLOCK) }
+            withPanels(fused: fused, partsTransform: byFilters, work: work, splitWork: splitWork) { kernel in
                 let shared = UncheckedOutput(bias: bias, y: y)
                 runParts(parts) { part in
                     kernel.prepare(part.columns)
@@ -388,13 +400,13 @@ package struct WinogradKernel: Sendable {
                         var post = post
                         if let pooling {
                             nnb_winograd_3x3_pooled(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
-                                                    kernel.panels, g.filters, part.columns.lowerBound, part.columns.count, &post,
-                                                    pooling.output, pooling.height, pooling.width, first, count)
+                                                    kernel.panels, kernel.kernelTaps, g.filters, part.columns.lowerBound,
+                                                    part.columns.count, &post, pooling.output, pooling.height, pooling.width, first, count)
                             return
                         }
                         nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
-                                         kernel.panels, g.filters, part.columns.lowerBound, part.columns.count, &post, shared.y,
-                                         first, count)
+                                         kernel.panels, kernel.kernelTaps, g.filters, part.columns.lowerBound, part.columns.count,
+                                         &post, shared.y, first, count)
                     }
                     if let post {
                         run(part.rows.lowerBound, part.rows.count, post)
