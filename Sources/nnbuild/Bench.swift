@@ -139,7 +139,10 @@ struct Bench: ParsableCommand {
         return latencies
     }
 
+    /// `rows` repeated to a batch of `size`: the rows themselves when they are that batch (a copy
+    /// would sit in memory beside them for the whole run, counted in the peak RSS bench reports).
     static func tile(_ rows: Tensor, to size: Int) -> Tensor {
+        if rows.batch == size { return rows }
         let rowSize = rows.sampleSize
         var data: [Float] = []
         data.reserveCapacity(size * rowSize)
