@@ -221,18 +221,31 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertGreaterThan(checked, 25)
     }
 
+    /// Which Winograd kernels are transformed on each call: many tiles, or a large kernel from a
+    /// 14×14 output (ResNet50's 14×14×256→256); cnn_cifar's 16×16×32→64 and any 7×7 output keep
+    /// the transform made at load.
+    func testWinogradTransformsPerCallWhereTilesAreManyOrTheKernelLarge() {
+        XCTAssertTrue(WinogradKernel.transformsPerCall(tiles: 14 * 14, weights: 9 * 128 * 128), "28×28×128→128")
+        XCTAssertTrue(WinogradKernel.transformsPerCall(tiles: 7 * 7, weights: 9 * 256 * 256), "14×14×256→256")
+        XCTAssertFalse(WinogradKernel.transformsPerCall(tiles: 8 * 8, weights: 9 * 32 * 64), "16×16×32→64")
+        XCTAssertFalse(WinogradKernel.transformsPerCall(tiles: 4 * 4, weights: 9 * 512 * 512), "7×7×512→512")
+    }
+
     /// A kernel whose output is known to be large keeps its taps and is transformed on every call
-    /// (`WinogradKernel.perCallTiles`): panel by panel inside the kernel where a part takes few
+    /// (`WinogradKernel.transformsPerCall`): panel by panel inside the kernel where a part takes few
     /// tiles, else whole, by each part for its own filters or by all threads first. The same bits
     /// as the kernel transformed at load, on one thread or two, cut either way.
     func testWinogradTransformedPerCallGivesTheBitsOfTheKernelTransformedAtLoad() throws {
         var random = SplitMix(seed: 29)
-        // 13×13 and 14×14: 49 tiles an image, one block of `nnb_winograd_3x3` from the taps at
-        // batch 1 (each panel transformed in it); 23-26: 144-169 tiles, the whole kernel first.
+        // 13×13 and 14×14 with a large kernel: 49 tiles an image, one block of `nnb_winograd_3x3`
+        // from the taps at batch 1 (each panel transformed in it); 23-26: 144-169 tiles, the
+        // whole kernel first.
         for trial in 0..<8 {
-            let side = trial % 2 == 0 ? Int.random(in: 13...14, using: &random) : Int.random(in: 23...26, using: &random)
-            let channels = Int.random(in: 16...24, using: &random)
-            let filters = [16, 35, 64, 70].randomElement(using: &random)!, batch = Int.random(in: 1...2, using: &random)
+            let large = trial % 2 == 0
+            let side = large ? Int.random(in: 13...14, using: &random) : Int.random(in: 23...26, using: &random)
+            let channels = large ? 64 : Int.random(in: 16...24, using: &random)
+            let filters = large ? [456, 470].randomElement(using: &random)! : [16, 35, 64, 70].randomElement(using: &random)!
+            let batch = Int.random(in: 1...2, using: &random)
             let axis = try XCTUnwrap(WindowAxis.place(input: side, size: 3, stride: 1, padding: .same))
             let geometry = ConvolutionGeometry(rows: axis, columns: axis, channels: channels, filters: filters, groups: 1)
             let input = random.floats(batch * geometry.inputCount), kernel = random.floats(9 * channels * filters), bias = random.floats(filters)

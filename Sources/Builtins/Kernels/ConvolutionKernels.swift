@@ -236,7 +236,7 @@ private struct PaddedInput: @unchecked Sendable {
 /// kernels without dilation or groups and with at least 16 input channels and filters (below that
 /// the transforms cost more than the products save).
 ///
-/// A kernel whose output is known to be large enough (`perCallTiles`) is kept at its own size (16
+/// A kernel whose output is known to be large enough (`transformsPerCall`) is kept at its own size (16
 /// filters a panel, `nnb_winograd_taps`) and transformed, U = G g Gᵀ, on every call: panel by
 /// panel inside `nnb_winograd_3x3`, right before the products that read it, where each part of
 /// the call takes few tiles; otherwise into a scratch buffer of the whole kernel
@@ -268,15 +268,30 @@ package struct WinogradKernel: Sendable {
     /// Floats from one of the 16 transformed matrices to the next.
     var plane: Int { nnb_winograd_plane(channels, filters) }
 
-    /// Output tiles of one image from which the kernel is transformed on each call: a 14×14
-    /// output. One thread of the AMD EPYC (Zen 5), ResNet50 at batch 1, `bench --profile
-    /// --threads 1`, against transformed at load: its 28×28 layers (196 tiles, 128 channels)
-    /// 0.49-0.51 against 0.54-0.56 ms, saving 1.75 MiB each (the transform prefetches the taps it
-    /// reads from memory); its 14×14 layers (49 tiles, 256 channels, panel by panel in L2) 0.65-0.67
-    /// against 0.59-0.63 ms, saving 1.75 MiB each; the whole model's layers 28.9 against 29.0 ms
-    /// (AVX2: 56.7 against 56.8). cnn_cifar's 64→128 layer (16 tiles at batch 1) took 19 µs
-    /// against 15 when its kernel was transformed per call, whole.
-    static let perCallTiles = 49
+    /// Whether a kernel of `weights` whose output spans `tiles` 2×2 tiles an image is transformed
+    /// on each call: where the tiles are many (`perCallTiles`), the transform costs little against
+    /// the products; where the kernel is large (`largeKernelWeights`), from fewer tiles
+    /// (`largeKernelTiles`), the 7/16 of its transformed size it saves is worth the share of the
+    /// products it costs.
+    static func transformsPerCall(tiles: Int, weights: Int) -> Bool {
+        tiles >= perCallTiles || (tiles >= largeKernelTiles && weights >= largeKernelWeights)
+    }
+
+    /// One thread of the AMD EPYC (Zen 5), ResNet50 at batch 1, `bench --profile --threads 1`,
+    /// against transformed at load: its 28×28 layers (196 tiles, 128 channels) 0.49-0.51 against
+    /// 0.54-0.56 ms, saving 1.75 MiB each (the transform prefetches the taps it reads from
+    /// memory). cnn_cifar's 64→128 layer (16 tiles at batch 1) took 19 µs against 15 transformed
+    /// per call, whole.
+    static let perCallTiles = 128
+
+    /// A 14×14 output. ResNet50's 14×14×256→256 layers (590 K weights each), one thread, as
+    /// above: 0.65-0.67 against 0.59-0.63 ms (panel by panel in L2, `nnb_winograd_3x3` from the
+    /// taps), saving 1.75 MiB each; the whole model's layers 28.9 against 29.0 ms (AVX2: 56.7
+    /// against 56.8). cnn_cifar's 16×16×32→64 layer (64 tiles, 18 K weights) transformed per
+    /// call too made it 0.98× LiteRT at batch 1 in the 23:17 run, for 72 KB.
+    static let largeKernelTiles = 49
+    /// 256 K weights: a kernel of 1 MiB, 1.75 MiB transformed.
+    static let largeKernelWeights = 1 << 18
 
     /// Weights from which a small output stays direct on AVX-512 (see above); cnn_cifar's 7×7
     /// layer (74 K weights) ran its batch of 64 faster with Winograd, 1.30 against 1.55 ms.
@@ -298,7 +313,8 @@ package struct WinogradKernel: Sendable {
         }
         self.channels = channels
         self.filters = filters
-        if let size = outputSize, (size.height + 1) / 2 * ((size.width + 1) / 2) >= Self.perCallTiles {
+        if let size = outputSize,
+           Self.transformsPerCall(tiles: (size.height + 1) / 2 * ((size.width + 1) / 2), weights: 9 * channels * filters) {
             form = .taps(taps)
             return
         }
