@@ -162,7 +162,7 @@ struct WinogradPooling: @unchecked Sendable {
     let width: Int
 }
 
-/// The bias and output of an implicit-GEMM convolution, shared by its parts (each writes its own pixels).
+/// The bias and output of a convolution (implicit GEMM or Winograd), shared by its parts (each writes its own pixels).
 private struct UncheckedOutput: @unchecked Sendable {
     let bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
 }
@@ -407,6 +407,8 @@ package struct WinogradKernel: Sendable {
             // (Where the vCPUs sit far apart, a part reading the panels the other core had
             // transformed made ResNet50 at batch 1 5-8% slower.)
             let byFilters = parts.allSatisfy { $0.rows.count == tiles }
+            // From the taps themselves where each part is one block of the kernel; not without the
+            // epilogue in the store, whose blocks of ~128 KB would each transform the panels again.
             let fused = post != nil && parts.allSatisfy { $0.rows.count <= Int(NNB_WINOGRAD_TAPS_BLOCK) }
             withPanels(fused: fused, partsTransform: byFilters, work: work, splitWork: splitWork) { kernel in
                 let shared = UncheckedOutput(bias: bias, y: y)

@@ -140,9 +140,13 @@ long nnb_winograd_plane(long channels, long filters);
 void nnb_winograd_taps(const float *kernel, long channels, long filters, float *taps);
 void nnb_winograd_transform(const float *taps, long channels, long filters, long panel_first, long panel_end, float *packed);
 
+/// The most tiles a block of nnb_winograd_3x3 takes from a kernel in taps form.
+#define NNB_WINOGRAD_TAPS_BLOCK 64
+
 /// y = the convolution of x with that packed kernel (or, with packed NULL, with the kernel in taps
-/// form, each panel transformed in the call right before its products: a block of up to 64 tiles
-/// transforms each of its filters' panels once, into a buffer of one panel), then `post` (NULL: nothing; its addend rows are
+/// form, each panel transformed in the call right before its products: a block of up to
+/// NNB_WINOGRAD_TAPS_BLOCK tiles transforms each of its filters' panels once, into a buffer of one
+/// panel), then `post` (NULL: nothing; its addend rows are
 /// output pixels, flat over image, row and column), for 2×2 output tiles first..<first+count (flat
 /// over image, tile row, tile column; a tile row covers output rows 2r and 2r+1, the last one half
 /// when the output height is odd) and filters filter_first..<filter_first+filter_count
@@ -151,8 +155,6 @@ void nnb_winograd_transform(const float *taps, long channels, long filters, long
 /// (r, c) and every tile's 4×4 window lies inside: input_height ≥ 2·ceil(output_height/2) + 2,
 /// likewise the width. y is [images, output_height, output_width, filters]. The products run on
 /// nnb_sgemm_packed, so this requires nnb_has_avx2_fma() too.
-/// The most tiles a block of nnb_winograd_3x3 takes from a kernel in taps form.
-#define NNB_WINOGRAD_TAPS_BLOCK 64
 void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
                       long output_height, long output_width, const float *packed, const float *taps, long filters,
                       long filter_first, long filter_count, const nnb_epilogue *post, float *y, long first, long count);
