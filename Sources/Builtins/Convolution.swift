@@ -1,3 +1,4 @@
+import CKernels
 import LayerRegistry
 
 // Convolution layers: Conv1D and Conv2D, channels last, with strides, dilation, groups and
@@ -200,6 +201,25 @@ public struct Conv2D: ConvolutionStore {
         return try runConvolution(input, batch: input.batch, geometry: g, kernel: kernel, packed: packed, winograd: winograd, bias: bias, activation: activation,
                               epilogue: epilogue, shape: [input.batch, g.rows.output, g.columns.output, g.filters])
     }
+
+    /// On the implicit GEMM with the whole epilogue in the kernel's store and k in one chunk
+    /// (`nnb_conv_packed`): there each block's addend is read right before its sums are written
+    /// over it. Winograd, the im2col path and a chunked k would overwrite addends still unread.
+    func run(_ input: Tensor, writingOver addend: inout [Float], position: Int) throws -> Tensor? {
+        let g = try checkedGeometry(input)
+        let count = input.batch * g.outputCount
+        guard let packed, winograd == nil, g.groups == 1, addend.count == count, [.linear, .relu, .relu6].contains(activation),
+              nnb_packed_k_chunk(g.filters, g.patchSize) >= g.patchSize else { return nil }
+        let affine = normalization?.channelAffine()
+        addend.withUnsafeMutableBufferPointer { output in
+            let epilogue = OutputEpilogue(affine: affine, addends: [UnsafePointer(output.baseAddress!)], position: position, addendCount: count)
+            input.data.withUnsafeBufferPointer { x in
+                convolve2D(x, batch: input.batch, kernel.values, bias?.values, into: output, geometry: g, activation: activation,
+                           epilogue: epilogue, packed: packed)
+            }
+        }
+        return Tensor(shape: [input.batch, g.rows.output, g.columns.output, g.filters], data: addend)
+    }
 }
 
 /// `Conv1D`: y = activation(conv(x, kernel) + bias) over time, channels last; the sequence may
@@ -337,10 +357,16 @@ protocol ConvolutionStore: AbsorbsActivation {
     var outputChannels: Int { get }
     /// The convolution with `epilogue` (and the normalization taken over) before its activation.
     func run(_ input: Tensor, epilogue: OutputEpilogue) throws -> Tensor
+    /// `run(_:adding:at:)` with one addend, written over the addend's storage (which the caller
+    /// owns, `ReusesInputStorage`), or nil (nothing written) where the kernel would overwrite
+    /// addends it has not read yet.
+    func run(_ input: Tensor, writingOver addend: inout [Float], position: Int) throws -> Tensor?
 }
 
 extension ConvolutionStore {
     public func forward(_ input: Tensor) throws -> Tensor { try run(input, adding: [], at: 0) }
+
+    func run(_ input: Tensor, writingOver addend: inout [Float], position: Int) throws -> Tensor? { nil }
 
     /// The convolution, its normalization, the sum of its output with `addends` (its output at
     /// `position` among them, each of the output's shape) and its activation.
@@ -417,5 +443,21 @@ struct ResidualConvolution: FusesSuccessor {
         var fused = self
         fused.convolution = activated
         return fused
+    }
+}
+
+/// The sum written over its one addend when nothing reads that after this call (a ResNet block's
+/// shortcut): the block's output takes no memory of its own.
+extension ResidualConvolution: ReusesInputStorage {
+    func call(owning inputs: inout [Tensor], reusable: [Bool]) throws -> [Tensor] {
+        guard inputs.count == 2, reusable.count == 2, reusable[1], inputs[1].mask == nil,
+              inputs[1].shape == convolution.plannedWorkingSets(inputs: [inputs[0].shape]).first?.outputShape else { return try call(inputs) }
+        try inputs[0].checkConsistent("input")
+        // Out of `inputs`, the addend's array has no other reference, so writing over it copies nothing.
+        var addend = inputs[1].data
+        inputs[1].data = []
+        if let output = try convolution.run(inputs[0], writingOver: &addend, position: position) { return [output] }
+        inputs[1].data = addend
+        return try call(inputs)
     }
 }

@@ -146,11 +146,13 @@ public struct SpatialPadding: Layer {
     }
 }
 
-/// A 2-D zero padding right before a depthwise convolution runs inside it: the convolution reads
-/// the unpadded image and leaves the padding's taps out, so the padded copy is never written.
+/// A 2-D zero padding right before a depthwise convolution or a max pooling runs inside it: the
+/// layer reads the unpadded image, the convolution leaving the padding's taps out and the pooling
+/// counting its zeros, so the padded copy is never written.
 extension SpatialPadding: FusesNext {
     public func fusing(_ next: any Layer) -> (any Layer)? {
-        (next as? DepthwiseConvolution)?.absorbing(self)
+        if let depthwise = next as? DepthwiseConvolution { return depthwise.absorbing(self) }
+        return (next as? Pooling)?.absorbing(self)
     }
 }
 

@@ -24,13 +24,6 @@ void nnb_conv_packed_avx512(const float *x, long input_height, long input_width,
 long nnb_gemm_block_rows_avx512(void);
 #endif
 
-/// The k-chunk of the packed product (both paths) for a product of `n` columns and inner
-/// dimension `k`: k itself when the panels fit in L2 anyway, else a length whose panel slices
-/// (chunk × ceil(n/16)·16 floats) stay there while every row block of the call passes over them.
-/// Each element is still one chain of FMAs in k's order: between chunks its running sum is
-/// stored in c and read back, as a float, which is exactly what the register held.
-long nnb_packed_k_chunk(long n, long k);
-
 // Where the k values of one row of a lie: `rows` × `columns` runs of `span` contiguous floats,
 // run (r, q) starting r·row_step + q·column_step floats after the row's start. A plain matrix row
 // is one run of k; a convolution's patch, read straight from its (padded) input, is kh runs of

@@ -60,6 +60,16 @@ public struct Model: Sendable {
         /// For each input, the value given as its explicit `mask` call argument (nil: the mask
         /// propagated with the input).
         public let maskInputs: [Int?]
+        /// The layer, when it can write an output over an input's storage.
+        let reusing: (any ReusesInputStorage)?
+
+        init(layer: any NodeLayer, nodes: [Int], inputs: [Int], maskInputs: [Int?]) {
+            self.layer = layer
+            self.nodes = nodes
+            self.inputs = inputs
+            self.maskInputs = maskInputs
+            reusing = layer as? any ReusesInputStorage
+        }
     }
 
     /// A named model input or output.
@@ -309,7 +319,23 @@ public struct Model: Sendable {
             }
             // (The clock only when someone times the steps: two reads a step otherwise.)
             let start = timing == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            let results = try step.layer.call(arguments)
+            let results: [Tensor]
+            if let reusing = step.reusing {
+                // The inputs this step reads last leave `values` now, so that the layer holds the
+                // only reference to their storage (a model input is the caller's, an output
+                // keeps a use and never gets here).
+                var reusable = [Bool](repeating: false, count: arguments.count)
+                for (position, value) in step.inputs.enumerated()
+                where remaining[value] == 1 && values[value] != nil && !inputs.contains(where: { $0.value == value })
+                    && !step.maskInputs.contains(value) {
+                    reusable[position] = true
+                    values[value] = nil
+                    live -= 1
+                }
+                results = try reusing.call(owning: &arguments, reusable: reusable)
+            } else {
+                results = try step.layer.call(arguments)
+            }
             if let timing { timing(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             guard results.count == nodes[last].outputs.count else {
                 throw NNError(.input, nodes[last].label, "returned \(results.count) output tensors, expected \(nodes[last].outputs.count)")

@@ -121,6 +121,22 @@ public protocol InputMaskClearing: NodeLayer {
     var maskClearedInputs: [Int] { get }
 }
 
+/// A node layer that can write its output over the storage of an input that nothing reads after
+/// its call: a convolution whose store adds a residual writes the sum over the shortcut, so the
+/// two never take memory at once (ResNet50's 56×56×256 blocks: 3.2 MB a block at batch 1). The
+/// model calls `call(owning:reusable:)` instead of `call(_:)` and hands over the tensors: it holds
+/// no other reference to those marked reusable (read by no later step, neither a model input nor
+/// a model output), so their arrays are uniquely referenced once the layer takes them out of
+/// `inputs`. A layer that writes over a storage it did not make unique first gets a copy (Swift
+/// arrays copy on write), never a changed tensor someone else reads.
+///
+/// A protocol of its own, like `FusesSuccessor`, so plugins built for this ABI version keep working.
+public protocol ReusesInputStorage: NodeLayer {
+    /// `call(_:)` on `inputs`, which the layer may take apart; `reusable[i]` says whether input
+    /// i's storage may become an output's.
+    func call(owning inputs: inout [Tensor], reusable: [Bool]) throws -> [Tensor]
+}
+
 /// A one-input layer whose call at inference returns its input itself: in Keras the output is the
 /// very tensor object it was given (`Dropout` and the other training-only layers, `Identity`), so
 /// when an `InputMaskClearing` call clears the mask of one, the other loses it too. The model

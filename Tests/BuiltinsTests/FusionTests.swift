@@ -295,4 +295,104 @@ final class StoreFusionTests: XCTestCase {
         let x = Tensor(shape: [2, 5, 5, 3], data: random.floats(150))
         XCTAssertEqual(try model.predict(x).data, try apart.predict(x).data)
     }
+
+    /// A residual block whose shortcut nothing reads after the Add (`ReusesInputStorage`): the
+    /// sum is written over the shortcut. The same bits as the layers apart, and a shortcut that
+    /// something still reads (a later layer, a model output) keeps its values.
+    static func residualModel(filters: Int, channels: Int, shortcutReadAgain: Bool, shortcutOutput: Bool, fuse: Bool) throws -> Model {
+        var calls: [Call] = [
+            Call(name: "sc", className: "Conv2D", config: #""filters": \#(filters), "kernel_size": 1"#, reads: ["x"]),
+            Call(name: "c1", className: "Conv2D", config: #""filters": \#(channels), "kernel_size": 3, "padding": "same", "activation": "relu""#, reads: ["x"]),
+            Call(name: "c2", className: "Conv2D", config: #""filters": \#(filters), "kernel_size": 1, "use_bias": false"#, reads: ["c1"]),
+            Call(name: "b2", className: "BatchNormalization", config: "", reads: ["c2"]),
+            Call(name: "add", className: "Add", config: "", reads: ["b2", "sc"]),
+            Call(name: "out", className: "ReLU", config: "", reads: ["add"]),
+        ]
+        if shortcutReadAgain { calls.append(Call(name: "again", className: "Add", config: "", reads: ["out", "sc"])) }
+        let weights = Self.weights(convolutions: ["sc": [1, 1, channels, filters], "c1": [3, 3, channels, channels], "c2": [1, 1, channels, filters]],
+                                   biased: ["sc", "c1"], normalizations: ["b2": filters], seed: 81)
+        let outputs = [shortcutReadAgain ? "again" : "out"] + (shortcutOutput ? ["sc"] : [])
+        return try FunctionalText.model(inputs: [("x", [5, 4, channels])], calls: calls, outputs: outputs, weights: weights, fuse: fuse)
+    }
+
+    func testTheResidualSumIsWrittenOverAShortcutNothingReadsAfterIt() throws {
+        var random = SplitMix(seed: 82)
+        // 16 and 24 channels: k in one chunk; 512: two chunks (nnb_packed_k_chunk), where the
+        // running sums would overwrite addends still unread, so the sum gets storage of its own.
+        for (filters, channels) in [(16, 16), (24, 16), (512, 512)] {
+            for (again, output) in [(false, false), (true, false), (false, true)] {
+                let fused = try Self.residualModel(filters: filters, channels: channels, shortcutReadAgain: again, shortcutOutput: output, fuse: true)
+                let apart = try Self.residualModel(filters: filters, channels: channels, shortcutReadAgain: again, shortcutOutput: output, fuse: false)
+                XCTAssertEqual(stepNames(fused).filter { $0.contains("add") }, ["c2+b2+add+out"])
+                for batch in [1, 3] {
+                    let x = Tensor(shape: [batch, 5, 4, channels], data: random.floats(batch * 20 * channels))
+                    let want = try apart.predict([x]), got = try fused.predict([x])
+                    for (index, (g, w)) in zip(got, want).enumerated() {
+                        XCTAssertEqual(g.data, w.data, "\(filters) filters, read again \(again), output \(output), batch \(batch), output \(index) (kernel path \(Gemm.kernelPath))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Called on a shortcut it may reuse, the fused block returns the shortcut's own storage,
+    /// holding the sum; where k takes two chunks, or the shortcut may not be reused, new storage.
+    func testTheSumTakesTheShortcutsStorageOnlyWhereTheKernelAllows() throws {
+        guard Gemm.useAVX2Kernels else { throw XCTSkip("the portable path computes into new storage") }
+        var random = SplitMix(seed: 83)
+        for (filters, channels, inPlace) in [(16, 16, true), (512, 512, false)] {
+            let model = try Self.residualModel(filters: filters, channels: channels, shortcutReadAgain: false, shortcutOutput: false, fuse: true)
+            guard let step = model.steps.first(where: { $0.nodes.count == 4 }), let block = step.layer as? any ReusesInputStorage else {
+                return XCTFail("no fused residual block")
+            }
+            let input = Tensor(shape: [1, 5, 4, channels], data: random.floats(20 * channels))
+            let shortcut = Tensor(shape: [1, 5, 4, filters], data: random.floats(20 * filters))
+            let want = try block.call([input, shortcut])[0]
+            for reusable in [true, false] {
+                // A copy of its own (Array(_:) of an array shares its storage).
+                var inputs = [input, Tensor(shape: shortcut.shape, data: shortcut.data.map { $0 })]
+                let before = inputs[1].data.withUnsafeBufferPointer { $0.baseAddress }
+                let got = try block.call(owning: &inputs, reusable: [false, reusable])[0]
+                XCTAssertEqual(got.data, want.data, "\(filters) filters, reusable \(reusable)")
+                let after = got.data.withUnsafeBufferPointer { $0.baseAddress }
+                XCTAssertEqual(before == after, inPlace && reusable, "\(filters) filters, reusable \(reusable)")
+            }
+        }
+    }
+
+    /// A zero padding before a "valid" max pooling (ResNet's pool1_pad, pool1_pool) runs inside
+    /// it: the windows reach into the padding, whose zeros count, so negative inputs at the border
+    /// give 0 there, as on the padded copy. Not before an average or a "same" pooling.
+    func testAZeroPaddingRunsInsideTheMaxPoolingAfterIt() throws {
+        let cases: [(sides: [Int], pooling: String)] = [
+            ([1, 1, 1, 1], #""pool_size": 3, "strides": 2"#),
+            ([0, 2, 1, 0], #""pool_size": [2, 3], "strides": [1, 2]"#),
+            ([3, 3, 3, 3], #""pool_size": 2"#),
+        ]
+        var random = SplitMix(seed: 84)
+        for test in cases {
+            let s = test.sides, padding = "[[\(s[0]), \(s[1])], [\(s[2]), \(s[3])]]"
+            let pool = #"{"class_name": "MaxPooling2D", "config": {"name": "m", \#(test.pooling)}}"#
+            let layers = [#"{"class_name": "ZeroPadding2D", "config": {"name": "p", "padding": \#(padding)}}"#, pool]
+            let fused = try HandBuilt.model(input: [7, 9, 5], layers: layers)
+            let apart = try HandBuilt.model(input: [7, 9, 5], layers: layers, fuse: false)
+            XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2]], padding)
+            for batch in [1, 3] {
+                // Mostly negative, so that the padding's zeros decide the border's maxima.
+                var values = random.floats(batch * 7 * 9 * 5).map { $0 - 2 }
+                values[0] = .nan
+                values[values.count - 1] = -.infinity
+                let x = Tensor(shape: [batch, 7, 9, 5], data: values)
+                let got = try fused.predict(x), want = try apart.predict(x)
+                XCTAssertEqual(got.shape, want.shape, padding)
+                XCTAssertEqual(got.data.map(\.bitPattern), want.data.map(\.bitPattern), "padding \(padding), batch \(batch)")
+            }
+        }
+        for pool in [#"{"class_name": "AveragePooling2D", "config": {"name": "m"}}"#,
+                     #"{"class_name": "MaxPooling2D", "config": {"name": "m", "padding": "same"}}"#] {
+            let layers = [#"{"class_name": "ZeroPadding2D", "config": {"name": "p", "padding": 1}}"#, pool]
+            XCTAssertEqual(try HandBuilt.model(input: [6, 6, 4], layers: layers).steps.map(\.nodes), [[0], [1], [2]], pool)
+        }
+    }
+
 }

@@ -8,6 +8,9 @@ package struct PoolingGeometry: Sendable, Equatable {
     package var rows: WindowAxis
     package var columns: WindowAxis
     package var channels: Int
+    /// Whether cells outside the input are zeros that take part in a max (a `ZeroPadding2D` fused
+    /// in), rather than no part (TensorFlow's "SAME").
+    package var zeroPadded = false
 
     /// A window that leaves an axis of length one as it is.
     package static let single = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
@@ -29,6 +32,30 @@ package struct PoolingGeometry: Sendable, Equatable {
 package func maxPool2D(_ input: UnsafeBufferPointer<Float>, batch: Int, into output: UnsafeMutableBufferPointer<Float>,
                        geometry g: PoolingGeometry) {
     pool3D(input, batch: batch, into: output, geometry: g, average: false)
+    if g.zeroPadded { maxWithPadding(output, batch: batch, geometry: g) }
+}
+
+/// For a zero-padded max pooling (`PoolingGeometry.zeroPadded`): each window that reaches into
+/// the padding takes the max of its input cells' max and 0, as the max over the padded copy gives
+/// (a padding zero is one more cell, compared as the kernels compare cells: NaN passed over).
+/// Only the border's windows reach there; each output row is visited once.
+private func maxWithPadding(_ output: UnsafeMutableBufferPointer<Float>, batch: Int, geometry g: PoolingGeometry) {
+    guard let y = output.baseAddress else { return }
+    func clipped(_ axis: WindowAxis, _ position: Int) -> Bool {
+        let (_, first, end) = axis.taps(at: position)
+        return first > 0 || end < axis.size
+    }
+    let borderColumns = (0..<g.columns.output).filter { clipped(g.columns, $0) }
+    let channels = g.channels, rowLength = g.columns.output * channels
+    for row in 0..<(batch * g.depth.output * g.rows.output) {
+        let out = y + row * rowLength
+        let columns = clipped(g.depth, row / g.rows.output % g.depth.output) || clipped(g.rows, row % g.rows.output)
+            ? Array(0..<g.columns.output) : borderColumns
+        for column in columns {
+            let cell = out + column * channels
+            for channel in 0..<channels where 0 > cell[channel] { cell[channel] = 0 }
+        }
+    }
 }
 
 /// Mean over each window, dividing by the number of input cells it covers, so padding cells take

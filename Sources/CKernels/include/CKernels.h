@@ -106,12 +106,23 @@ static inline nnb_epilogue nnb_epilogue_at(const nnb_epilogue *post, long row, l
 /// contiguous floats, run (r, q) at r·row_step + q·column_step floats from that corner.
 /// `packed` may start at any panel of a larger packed kernel (its row length k is the same), so a
 /// call can compute a range of 16-column panels. Each element is one chain of FMAs in k's order,
-/// whatever range or level computes it. Requires nnb_has_avx2_fma().
+/// whatever range or level computes it. `post`'s addend may be c itself (the same elements, at
+/// the same stride) when k is one chunk (nnb_packed_k_chunk(n, k) >= k): each block's addend is
+/// read in the store, right before the sums are written over it; with more chunks the running
+/// sums wait in c between chunks. Requires nnb_has_avx2_fma().
 void nnb_conv_packed(const float *x, long input_height, long input_width, long channels,
                      long output_height, long output_width, long stride_height, long stride_width,
                      long row_runs, long row_step, long column_runs, long column_step, long span,
                      const float *packed, long n, float *c, long ldc, long first, long count,
                      const nnb_epilogue *post);
+
+/// The k-chunk of the packed product (both paths) for a product of `n` columns and inner
+/// dimension `k`: k itself when the panels fit in L2 anyway, else a length whose panel slices
+/// (chunk × ceil(n/16)·16 floats) stay there while every row block of the call passes over them.
+/// Each element is still one chain of FMAs in k's order: between chunks its running sum is
+/// stored in c and read back, as a float, which is exactly what the register held. A product of
+/// fewer columns never takes more chunks.
+long nnb_packed_k_chunk(long n, long k);
 
 /// The rows of the register block the GEMM kernels of the current level compute at once: a part
 /// of a product whose row count is a multiple of it runs no partial block.
