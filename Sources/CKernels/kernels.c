@@ -253,11 +253,15 @@ AVX2 static void sgemm_small_avx2(const float *a, long lda, const float *b, long
 }
 
 void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
+    nnb_pack_panel_rows(b, ldb, k, 0, k, n, packed);
+}
+
+void nnb_pack_panel_rows(const float *b, long ldb, long k, long first, long count, long n, float *packed) {
     long panels = (n + 15) / 16;
     for (long j = 0; j < panels; j++) {
         float *panel = packed + j * k * 16;
         long width = n - j * 16 < 16 ? n - j * 16 : 16;
-        for (long p = 0; p < k; p++) {
+        for (long p = first; p < first + count; p++) {
             const float *row = b + p * ldb + j * 16;
             if (width == 16) {
                 memcpy(panel + p * 16, row, 16 * sizeof(float));
@@ -759,9 +763,12 @@ void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *
 void nnb_sigmoid(float *x, long count) { for (long i = 0; i < count; i++) x[i] = 1.0f / (1.0f + expf(-x[i])); }
 void nnb_tanh(float *x, long count) { for (long i = 0; i < count; i++) x[i] = tanhf(x[i]); }
 void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed) {
+    nnb_pack_panel_rows(b, ldb, k, 0, k, n, packed);
+}
+void nnb_pack_panel_rows(const float *b, long ldb, long k, long first, long count, long n, float *packed) {
     long panels = (n + 15) / 16;
     for (long j = 0; j < panels; j++)
-        for (long p = 0; p < k; p++)
+        for (long p = first; p < first + count; p++)
             for (long q = 0; q < 16; q++) packed[(j * k + p) * 16 + q] = j * 16 + q < n ? b[p * ldb + j * 16 + q] : 0.0f;
 }
 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,

@@ -51,10 +51,15 @@ public struct FloatStorage: @unchecked Sendable {
     /// Says the values will not be read again soon (a layer has packed its own copy): the whole
     /// pages of mapped values leave resident memory, to be read back from the file should anything
     /// touch them again. Owned values are left alone. Only a hint: the values stay valid.
-    public func evict() {
-        guard let file = owner as? MappedFile, let start = file.bytes.baseAddress, count > 0 else { return }
+    public func evict() { evict(0..<count) }
+
+    /// `evict` for the whole pages of values `elements` only (a layer packing its copy a block
+    /// at a time lets each block go as soon as it is packed).
+    public func evict(_ elements: Range<Int>) {
+        guard let file = owner as? MappedFile, let start = file.bytes.baseAddress, !elements.isEmpty,
+              elements.lowerBound >= 0, elements.upperBound <= count else { return }
         let offset = UnsafeRawPointer(base) - start
-        file.release(offset..<(offset + count * MemoryLayout<Float>.stride))
+        file.release((offset + elements.lowerBound * MemoryLayout<Float>.stride)..<(offset + elements.upperBound * MemoryLayout<Float>.stride))
     }
 }
 

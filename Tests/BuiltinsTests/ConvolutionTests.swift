@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import Builtins
 import LayerRegistry
@@ -292,6 +293,29 @@ final class ConvolutionTests: XCTestCase {
                        WindowAxis(input: 10, size: 3, stride: 3, dilation: 2, padBefore: 4, output: 4))
         XCTAssertEqual(WindowAxis.place(input: 9, size: 3, stride: 2, dilation: 2, padding: .valid)?.output, 3)
         XCTAssertNil(WindowAxis.place(input: 4, size: 3, stride: 1, dilation: 2, padding: .valid))
+    }
+
+    /// A weight is packed a block of rows at a time (`PackedKernel.packingBlockElements`), each
+    /// block's mapped pages let go as soon as it is packed: the panels are those one pass of
+    /// `nnb_pack_panels` makes, for one group and for several, over one block and over many.
+    func testPackingABlockOfRowsAtATimeGivesThePanelsOfOnePass() throws {
+        guard Gemm.useAVX2Kernels else { throw XCTSkip("packing happens only where the AVX2 kernels run") }
+        var random = SplitMix(seed: 91)
+        for (rows, filters, groups) in [(300, 300, 1), (300, 300, 2), (7, 40, 1), (2048, 100, 4)] {
+            XCTAssertGreaterThan(rows * filters, groups == 4 ? 2 * PackedKernel.packingBlockElements : 0)
+            let matrix = random.floats(rows * filters)
+            let columns = filters / groups, stride = (columns + 15) / 16 * 16 * rows
+            var want = [Float](repeating: .nan, count: stride * groups)
+            matrix.withUnsafeBufferPointer { w in
+                for group in 0..<groups { nnb_pack_panels(w.baseAddress! + group * columns, filters, rows, columns, &want[group * stride]) }
+            }
+            let fromMatrix = matrix.withUnsafeBufferPointer { PackedKernel($0, patch: rows, filters: filters, groups: groups) }
+            let weight = Weight(name: "w", shape: [rows, filters], storage: FloatStorage(matrix))
+            let fromWeight = PackedKernel(weight, patch: rows, filters: filters, groups: groups)
+            XCTAssertEqual(fromMatrix?.panels, want, "\(rows)×\(filters) in \(groups)")
+            XCTAssertEqual(fromWeight?.panels, want, "\(rows)×\(filters) in \(groups)")
+            XCTAssertEqual(weight.storage.array, matrix, "the weight's values stay readable")
+        }
     }
 
     // MARK: - Errors

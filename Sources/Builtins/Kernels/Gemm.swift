@@ -250,26 +250,43 @@ package struct PackedKernel: Sendable {
     /// kernel asking for 10 GB). A weight whose packed form would pass twice its size, and 64 K
     /// floats, is not packed, and the OpenBLAS path takes it.
     package init?(_ matrix: UnsafeBufferPointer<Float>, patch rows: Int, filters: Int, groups: Int) {
-        guard Gemm.useAVX2Kernels, let w = matrix.baseAddress, rows > 0, filters > 0, groups > 0 else { return nil }
-        let columns = filters / groups
-        let stride = (columns + 15) / 16 * 16 * rows
-        guard stride * groups <= max(2 * rows * filters, 1 << 16) else { return nil }
-        self.rows = rows
-        self.columns = columns
-        groupStride = stride
-        panels = [Float](unsafeUninitializedCapacity: stride * groups) { buffer, initialized in
-            for group in 0..<groups {
-                nnb_pack_panels(w + group * columns, filters, rows, columns, buffer.baseAddress! + group * stride)
-            }
-            initialized = stride * groups
-        }
+        self.init(matrix, patch: rows, filters: filters, groups: groups, packed: { _ in })
     }
 
-    /// Packs a layer's weight as above; the weight's mapped pages then leave memory, since only
-    /// the packed copy is read from here on (peak memory stays that of one copy).
+    /// Packs a layer's weight as above, a block of rows at a time, and each block's mapped pages
+    /// leave memory once it is packed, since only the packed copy is read from here on: the two
+    /// copies never take memory at once (a Dense packed at its second call, whose weight the first
+    /// read in place: ResNet50's 2048×1000 classifier, 7.8 MiB, peaked at twice that).
     package init?(_ weight: Weight, patch rows: Int, filters: Int, groups: Int) {
-        self.init(weight.values, patch: rows, filters: filters, groups: groups)
+        self.init(weight.values, patch: rows, filters: filters, groups: groups) { done in
+            weight.storage.evict((done.lowerBound * filters)..<(done.upperBound * filters))
+        }
         weight.storage.evict()
+    }
+
+    /// Rows of the matrix packed at a time by `init(_:patch:filters:groups:packed:)`: 256 KB.
+    static let packingBlockElements = 1 << 16
+
+    /// Packs `matrix` a block of rows at a time, calling `packed` with each block's rows once it is.
+    private init?(_ matrix: UnsafeBufferPointer<Float>, patch rows: Int, filters: Int, groups: Int, packed: (Range<Int>) -> Void) {
+        guard Gemm.useAVX2Kernels, let w = matrix.baseAddress, rows > 0, filters > 0, groups > 0 else { return nil }
+        let columns = filters / groups
+        let groupFloats = (columns + 15) / 16 * 16 * rows
+        guard groupFloats * groups <= max(2 * rows * filters, 1 << 16) else { return nil }
+        self.rows = rows
+        self.columns = columns
+        groupStride = groupFloats
+        let block = max(1, Self.packingBlockElements / filters)
+        panels = [Float](unsafeUninitializedCapacity: groupFloats * groups) { buffer, initialized in
+            for first in stride(from: 0, to: rows, by: block) {
+                let count = min(block, rows - first)
+                for group in 0..<groups {
+                    nnb_pack_panel_rows(w + group * columns, filters, rows, first, count, columns, buffer.baseAddress! + group * groupFloats)
+                }
+                packed(first..<(first + count))
+            }
+            initialized = groupFloats * groups
+        }
     }
 
     /// c[m × columns] (row stride ldc) = a[m × rows] (row stride lda) · group `group`, plus c's old

@@ -46,6 +46,9 @@ void nnb_tanh(float *x, long count);
 /// Packs b[k×n] (row-major, leading dimension ldb) into ceil(n/16) panels of k×16 floats each,
 /// columns past n zero: the layout nnb_sgemm_packed reads. packed holds ceil(n/16)·16·k floats.
 void nnb_pack_panels(const float *b, long ldb, long k, long n, float *packed);
+/// nnb_pack_panels for rows first..<first+count of b only, each into its place among the k rows
+/// of every panel: a large matrix packed a block of rows at a time.
+void nnb_pack_panel_rows(const float *b, long ldb, long k, long first, long count, long n, float *packed);
 
 /// c[m×n] = a[m×k] · b[k×n] (+ c when accumulate) (+ bias[n] when bias is not NULL), then
 /// max(·, 0) when relu; b packed once by nnb_pack_panels (as a layer does at load). A register
