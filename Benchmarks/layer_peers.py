@@ -31,7 +31,12 @@ CASES = {
     "expand16x96": ((112, 112, 16), "conv 1x1 96, BN, ReLU6: block_1_expand"),
     "expand24x144": ((56, 56, 24), "conv 1x1 144, BN, ReLU6: block_2_expand"),
     "expand384s14": ((14, 14, 64), "conv 1x1 384, BN, ReLU6: block_7_expand"),
+    "expand96x576": ((14, 14, 96), "conv 1x1 576, BN, ReLU6: block_11_expand"),
+    "expand160x960": ((7, 7, 160), "conv 1x1 960, BN, ReLU6: block_14_expand"),
+    "conv_1": ((7, 7, 320), "conv 1x1 1280, BN, ReLU6: Conv_1"),
     "project144x24": ((56, 56, 144), "conv 1x1 24, BN: block_2_project"),
+    "project576x96": ((14, 14, 576), "conv 1x1 96, BN: block_11_project"),
+    "project960x320": ((7, 7, 960), "conv 1x1 320, BN: block_16_project"),
     "project32x16": ((112, 112, 32), "conv 1x1 16, BN: expanded_conv_project"),
     "dw144s1": ((56, 56, 144), "depthwise 3x3, BN, ReLU6: block_2_depthwise"),
     "dw32s1": ((112, 112, 32), "depthwise 3x3, BN, ReLU6: expanded_conv_depthwise"),
@@ -52,10 +57,14 @@ def build(name):
         y = layers.BatchNormalization()(y)
         return layers.ReLU(6.0)(y) if relu6 else y
 
-    if name.startswith("expand"):
-        x = normalized(layers.Conv2D({"expand16x96": 96, "expand24x144": 144, "expand384s14": 384}[name], 1, use_bias=False)(x))
+    if name == "conv_1":
+        x = normalized(layers.Conv2D(1280, 1, use_bias=False)(x))
+    elif name.startswith("expand"):
+        x = normalized(layers.Conv2D({"expand16x96": 96, "expand24x144": 144, "expand384s14": 384, "expand96x576": 576,
+                                              "expand160x960": 960}[name], 1, use_bias=False)(x))
     elif name.startswith("project"):
-        x = normalized(layers.Conv2D({"project144x24": 24, "project32x16": 16}[name], 1, use_bias=False)(x), relu6=False)
+        x = normalized(layers.Conv2D({"project144x24": 24, "project32x16": 16, "project576x96": 96,
+                                                "project960x320": 320}[name], 1, use_bias=False)(x), relu6=False)
     elif name == "dw96s2":
         x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
         x = normalized(layers.DepthwiseConv2D(3, strides=2, use_bias=False)(x))
