@@ -41,6 +41,8 @@ CASES = {
     "dw144s1": ((56, 56, 144), "depthwise 3x3, BN, ReLU6: block_2_depthwise"),
     "dw32s1": ((112, 112, 32), "depthwise 3x3, BN, ReLU6: expanded_conv_depthwise"),
     "dw96s2": ((112, 112, 96), "zero padding, depthwise 3x3 stride 2, BN, ReLU6: block_1_depthwise"),
+    "dw384s1": ((14, 14, 384), "depthwise 3x3, BN, ReLU6: block_7_depthwise"),
+    "dw960s1": ((7, 7, 960), "depthwise 3x3, BN, ReLU6: block_14_depthwise"),
     "conv1": ((224, 224, 3), "conv 3x3 stride 2 32, BN, ReLU6: Conv1"),
     "cifar_stage1": ((32, 32, 3), "conv 3x3 32, ReLU, max pool 2: cnn_cifar's first stage"),
 }
