@@ -164,7 +164,8 @@ public struct Model: Sendable {
             Port(name: graph.outputNames[position], shape: builder.shapes[value], dtype: "float32", value: value)
         }
         let nodes = builder.nodes
-        let steps = Model.steps(nodes, outputs: Set(outputValues), fuse: fuse)
+        let steps = Model.largestFirst(Model.steps(nodes, outputs: Set(outputValues), fuse: fuse), nodes: nodes,
+                                       shapes: builder.shapes, masked: builder.masks)
         var uses = [Int](repeating: 0, count: builder.shapes.count)
         for step in steps {
             for value in step.inputs + step.maskInputs.compactMap({ $0 }) { uses[value] += 1 }
@@ -176,6 +177,40 @@ public struct Model: Sendable {
                           callOutputs: builder.callOutputs, producers: builder.producers)
         model.variables = builder.binder.variables
         return model
+    }
+
+    /// `steps` with each pair of adjacent steps that read a common value, and neither anything the
+    /// other makes, in decreasing order of the elements they make per sample (known sizes only):
+    /// the larger value then takes the space the last large value freed before smaller ones split
+    /// it. ResNet50's first block at batch 1 made its 0.77 MiB middle value, then its 3.06 MiB
+    /// shortcut, which found conv1's freed 3.06 MiB split and took new heap above it. Steps that
+    /// clear masks (`InputMaskClearing`) or read a masked value keep Keras's order, which decides
+    /// what a reader sees.
+    static func largestFirst(_ steps: [Step], nodes: [Node], shapes: [[Int?]], masked: [Bool]) -> [Step] {
+        func made(_ step: Step) -> Int? {
+            var total = 0
+            for value in nodes[step.nodes[step.nodes.count - 1]].outputs {
+                guard value < shapes.count, shapes[value].allSatisfy({ $0 != nil }) else { return nil }
+                total = ShapeMath.saturatingSum(total, ShapeMath.saturatingProduct(shapes[value].map { $0 ?? 0 }))
+            }
+            return total
+        }
+        func movable(_ step: Step) -> Bool {
+            !(step.layer is any InputMaskClearing) && step.maskInputs.allSatisfy({ $0 == nil })
+                && step.inputs.allSatisfy({ $0 < masked.count && !masked[$0] })
+        }
+        var order = steps
+        var index = 0
+        while index + 1 < order.count {
+            let first = order[index], second = order[index + 1]
+            let firstMakes = Set(first.nodes.flatMap { nodes[$0].outputs })
+            if movable(first), movable(second), !Set(first.inputs).isDisjoint(with: second.inputs),
+               Set(second.inputs).isDisjoint(with: firstMakes), let a = made(first), let b = made(second), b > a {
+                order.swapAt(index, index + 1)
+            }
+            index += 1
+        }
+        return order
     }
 
     /// Groups nodes into steps (with `fuse`), ggml's rule for a DAG: a step absorbs a node N when

@@ -168,7 +168,9 @@ final class StoreFusionTests: XCTestCase {
 
     func testResidualBlocksFuseIntoTheConvolutionsAndMatchTheLayersBitForBit() throws {
         let fused = try blocksModel(fuse: true), apart = try blocksModel(fuse: false)
-        XCTAssertEqual(stepNames(fused), ["x", "c1+b1+r1", "sc+bsc", "c2+b2+add1+o1", "c3+b3+add2+o2", "c4+b4", "c5", "b5", "r4", "add3"])
+        // c4+b4 and c5 both read o2, and c5 makes more (8×8×4 against 4×4×8): it runs first
+        // (`Model.largestFirst`). c1+b1+r1 and sc+bsc make as much each: Keras's order.
+        XCTAssertEqual(stepNames(fused), ["x", "c1+b1+r1", "sc+bsc", "c2+b2+add1+o1", "c3+b3+add2+o2", "c5", "c4+b4", "b5", "r4", "add3"])
         XCTAssertEqual(fused.steps[3].inputs.count, 3, "c2+b2+add1+o1 reads r1, then bsc and x")
         var random = SplitMix(seed: 32)
         for batch in [1, 3] {
@@ -294,6 +296,28 @@ final class StoreFusionTests: XCTestCase {
         var random = SplitMix(seed: 61)
         let x = Tensor(shape: [2, 5, 5, 3], data: random.floats(150))
         XCTAssertEqual(try model.predict(x).data, try apart.predict(x).data)
+    }
+
+    /// Of two adjacent steps that read one value, the one that makes more runs first
+    /// (`Model.largestFirst`), unless either reads a masked value (Keras's order decides what a
+    /// reader sees there); the outputs are the same either way.
+    func testTheLargerOfTwoReadersOfAValueRunsFirstUnlessMasksAreInvolved() throws {
+        for masked in [false, true] {
+            // Keras runs `a` first (its map_graph order), though `b` makes more.
+            let calls: [Call] = [
+                Call(name: "m", className: masked ? "Masking" : "Activation", config: masked ? "" : #""activation": "linear""#, reads: ["x"]),
+                Call(name: "b", className: "Dense", config: #""units": 9"#, reads: ["m"]),
+                Call(name: "a", className: "Dense", config: #""units": 2"#, reads: ["m"]),
+            ]
+            var random = SplitMix(seed: 85)
+            let weights: [String: ([Int], [Float])] = ["a/kernel": ([3, 2], random.floats(6)), "a/bias": ([2], random.floats(2)),
+                                                      "b/kernel": ([3, 9], random.floats(27)), "b/bias": ([9], random.floats(9))]
+            let model = try FunctionalText.model(inputs: [("x", [5, 3])], calls: calls, outputs: ["b", "a"], weights: weights)
+            XCTAssertEqual(stepNames(model), masked ? ["x", "m", "a", "b"] : ["x", "m", "b", "a"], "masked \(masked)")
+            let x = Tensor(shape: [2, 5, 3], data: random.floats(30))
+            let apart = try FunctionalText.model(inputs: [("x", [5, 3])], calls: calls, outputs: ["b", "a"], weights: weights, fuse: false)
+            XCTAssertEqual(try model.predict([x]).map(\.data), try apart.predict([x]).map(\.data))
+        }
     }
 
     /// A residual block whose shortcut nothing reads after the Add (`ReusesInputStorage`): the
