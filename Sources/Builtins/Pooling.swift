@@ -101,8 +101,8 @@ public struct Pooling: Layer {
                 return try plain.forward(zeroPadding.forward(input))
             }
             let padded = zip(spatial, zeroPadding.amounts).map { ShapeMath.saturatingSum($0, $1.0, $1.1) }
+            // (The padded sizes are those the pooling was built for, where the padding's input was known.)
             try ShapeMath.sampleCount(padded + [channels], at: zeroPadding.label)
-            try checkInput(Tensor(shape: [input.batch] + padded + [channels], data: []), built: inputShape, label: label)
             g = try geometry(spatial: padded)
             // The windows over the padded image, read from the unpadded one.
             g.rows.input = spatial[0]
