@@ -92,16 +92,11 @@ public struct DepthwiseConvolution: AbsorbsActivation {
     public func forward(_ input: Tensor) throws -> Tensor {
         var g: VolumeGeometry
         if let padding {
-            try checkInput(input, built: padding.inputShape, label: padding.label)
-            let spatial = Array(input.shape.dropFirst().dropLast())
-            guard spatial.count == 2, spatial.allSatisfy({ $0 > 0 }), padding.amounts.count == 2 else {
-                // Nothing to read in place: pad first, as the layers do one after the other.
+            guard let (spatial, padded) = try padding.paddedSizes(of: input, channels: shape.channels) else {
                 var plain = self
                 plain.padding = nil
                 return try plain.forward(padding.forward(input))
             }
-            let padded = zip(spatial, padding.amounts).map { $0 + $1.0 + $1.1 }
-            try ShapeMath.sampleCount(padded + [shape.channels], at: padding.label)
             g = try shape.geometry(spatial: padded, label: label)
             // The windows over the padded image, read from the unpadded one.
             for (axis, amount) in padding.amounts.enumerated() {

@@ -92,17 +92,12 @@ public struct Pooling: Layer {
     public func forward(_ input: Tensor) throws -> Tensor {
         var g: PoolingGeometry
         if let zeroPadding {
-            try checkInput(input, built: zeroPadding.inputShape, label: zeroPadding.label)
-            let spatial = Array(input.shape.dropFirst().dropLast())
-            guard spatial.count == 2, spatial.allSatisfy({ $0 > 0 }), zeroPadding.amounts.count == 2 else {
-                // Nothing to read in place: pad first, as the layers do one after the other.
+            // (The padded sizes are those the pooling was built for, where the padding's input was known.)
+            guard let (spatial, padded) = try zeroPadding.paddedSizes(of: input, channels: channels) else {
                 var plain = self
                 plain.zeroPadding = nil
                 return try plain.forward(zeroPadding.forward(input))
             }
-            let padded = zip(spatial, zeroPadding.amounts).map { ShapeMath.saturatingSum($0, $1.0, $1.1) }
-            // (The padded sizes are those the pooling was built for, where the padding's input was known.)
-            try ShapeMath.sampleCount(padded + [channels], at: zeroPadding.label)
             g = try geometry(spatial: padded)
             // The windows over the padded image, read from the unpadded one.
             g.rows.input = spatial[0]

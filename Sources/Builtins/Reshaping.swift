@@ -156,6 +156,21 @@ extension SpatialPadding: FusesNext {
     }
 }
 
+extension SpatialPadding {
+    /// For the layer that runs this padding inside it: `input` checked as this layer checks it, and
+    /// its spatial sizes before and after padding (the padded image of `channels` within the
+    /// sample limit); nil when the input has no two spatial axes of positive size to read in
+    /// place, where the layer runs on `forward(input)` instead, as the two layers apart would.
+    func paddedSizes(of input: Tensor, channels: Int) throws -> (spatial: [Int], padded: [Int])? {
+        try checkInput(input, built: inputShape, label: label)
+        let spatial = Array(input.shape.dropFirst().dropLast())
+        guard spatial.count == 2, spatial.allSatisfy({ $0 > 0 }), amounts.count == 2 else { return nil }
+        let padded = zip(spatial, amounts).map { ShapeMath.saturatingSum($0, $1.0, $1.1) }
+        try ShapeMath.sampleCount(padded + [channels], at: label)
+        return (spatial, padded)
+    }
+}
+
 extension SpatialPadding: PlansMemory {
     public func workingSet(input: [Int]) -> WorkingSet {
         var shape = input
