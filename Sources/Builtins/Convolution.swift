@@ -285,11 +285,11 @@ public struct Conv1D: ConvolutionStore {
 }
 
 /// What a convolution allocates besides its output: the zero-padded copy of the input that the
-/// implicit GEMM and Winograd read (huge for a large dilation with padding "same"), counted on
-/// every kernel path so that whether a model is accepted does not depend on the machine, and the
-/// im2col columns of one chunk on the OpenBLAS path.
-func convolutionScratch(batch: Int, geometry g: ConvolutionGeometry, winograd: Bool) -> Int {
-    let padded = ShapeMath.saturatingProduct([batch, g.paddedImageCount(winograd: winograd)])
+/// implicit GEMM reads (huge for a large dilation with padding "same"), counted on every kernel
+/// path, Winograd's too, so that whether a model is accepted does not depend on the machine, and
+/// the im2col columns of one chunk on the OpenBLAS path.
+func convolutionScratch(batch: Int, geometry g: ConvolutionGeometry) -> Int {
+    let padded = ShapeMath.saturatingProduct([batch, g.paddedImageCount()])
     let columns = g.isPointwise ? 0 : min(convolutionColumnLimit, ShapeMath.saturatingProduct([batch, g.rows.output, g.columns.output, g.patchSize]))
     return ShapeMath.saturatingSum(padded, columns)
 }
@@ -300,7 +300,7 @@ extension Conv2D: PlansMemory {
         guard let geometry = geometry(input) else { return WorkingSet(outputShape: [batch, 0, 0, settings.filters]) }
         let transformedKernel = winograd?.callScratch ?? 0
         return WorkingSet(outputShape: [batch, geometry.rows.output, geometry.columns.output, geometry.filters],
-                          scratch: ShapeMath.saturatingSum(convolutionScratch(batch: batch, geometry: geometry, winograd: winograd != nil),
+                          scratch: ShapeMath.saturatingSum(convolutionScratch(batch: batch, geometry: geometry),
                                                            transformedKernel),
                           scratchMeaning: transformedKernel > 0 ? "a zero-padded copy of the input and the transformed kernel"
                                                                 : "a zero-padded copy of the input")
@@ -315,7 +315,7 @@ extension Conv1D: PlansMemory {
         let rows = WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
         let geometry = ConvolutionGeometry(rows: rows, columns: columns, channels: channels, filters: settings.filters, groups: settings.groups)
         return WorkingSet(outputShape: [batch, columns.output, settings.filters],
-                          scratch: convolutionScratch(batch: batch, geometry: geometry, winograd: false),
+                          scratch: convolutionScratch(batch: batch, geometry: geometry),
                           scratchMeaning: "a zero-padded copy of the input")
     }
 }

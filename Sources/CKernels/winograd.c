@@ -10,6 +10,7 @@
 #include "gemm_avx512.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -267,7 +268,7 @@ AVX2 static void store_tiles(const float *m, long m_plane, long m_row, long m_fi
 
 // nnb_winograd_3x3, or with `pooled` (not NULL) nnb_winograd_3x3_pooled: each tile's 2×2
 // outputs, after `post`, go to pooled pixel (tile row, tile column) as their max instead of to y.
-AVX2 static void winograd(const float *x, long input_height, long input_width, long channels,
+AVX2 static void winograd(const float *x, long input_height, long input_width, long pad_top, long pad_left, long channels,
                           long output_height, long output_width, const float *packed, const float *taps, long filters,
                           long filter_first, long filter_count, const nnb_epilogue *post, float *y,
                           float *pooled, long pooled_height, long pooled_width, long first, long count) {
@@ -290,20 +291,37 @@ AVX2 static void winograd(const float *x, long input_height, long input_width, l
     // to 1.5 times as long as one of 30.
     float *v = malloc(sizeof(float) * 16 * (block * channels + 16)), *m = malloc(sizeof(float) * 16 * (block * m_columns + 16));
     float *u = taps ? malloc(sizeof(float) * 16 * u_plane) : NULL;
-    if (!v || !m || (taps && !u)) { free(v); free(m); free(u); return; }
+    // A tile whose 4×4 window reaches past the input is gathered here first, zeros outside.
+    float *window = malloc(sizeof(float) * 16 * channels);
+    if (!v || !m || (taps && !u) || !window) { free(v); free(m); free(u); free(window); return; }
     for (long start = first; start < first + count; start += block) {
         long tiles = first + count - start < block ? first + count - start : block;
         long v_plane = tiles * channels + 16, m_plane = tiles * m_columns + 16;
         for (long t = 0; t < tiles; t++) {
             long tile = start + t, image = tile / per_image, row = tile % per_image / tiles_wide, column = tile % tiles_wide;
-            const float *corner = x + ((image * input_height + 2 * row) * input_width + 2 * column) * channels;
+            long top = 2 * row - pad_top, left = 2 * column - pad_left, step = row_step;
+            const float *corner = window;
+            if (top >= 0 && left >= 0 && top + 4 <= input_height && left + 4 <= input_width) {
+                corner = x + ((image * input_height + top) * input_width + left) * channels;
+            } else {
+                for (long i = 0; i < 4; i++)
+                    for (long j = 0; j < 4; j++) {
+                        float *cell = window + (i * 4 + j) * channels;
+                        long r = top + i, q = left + j;
+                        if (r >= 0 && r < input_height && q >= 0 && q < input_width)
+                            memcpy(cell, x + ((image * input_height + r) * input_width + q) * channels, sizeof(float) * channels);
+                        else
+                            memset(cell, 0, sizeof(float) * channels);
+                    }
+                step = 4 * channels;
+            }
             long c = 0;
-            for (; c < vector_channels; c += WIDTH) transform_input(corner + c, row_step, channels, v + t * channels + c, v_plane);
+            for (; c < vector_channels; c += WIDTH) transform_input(corner + c, step, channels, v + t * channels + c, v_plane);
             for (; c < channels; c++) {
                 // The last channels one at a time, through the same arithmetic.
                 float d[4][4], tmp[4][4];
                 for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++) d[i][j] = corner[i * row_step + j * channels + c];
+                    for (int j = 0; j < 4; j++) d[i][j] = corner[i * step + j * channels + c];
                 for (int j = 0; j < 4; j++) {
                     tmp[0][j] = d[0][j] - d[2][j]; tmp[1][j] = d[1][j] + d[2][j];
                     tmp[2][j] = d[2][j] - d[1][j]; tmp[3][j] = d[1][j] - d[3][j];
@@ -337,19 +355,20 @@ AVX2 static void winograd(const float *x, long input_height, long input_width, l
     free(v);
     free(m);
     free(u);
+    free(window);
 }
 
-void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
+void nnb_winograd_3x3(const float *x, long input_height, long input_width, long pad_top, long pad_left, long channels,
                       long output_height, long output_width, const float *packed, const float *taps, long filters,
                       long filter_first, long filter_count, const nnb_epilogue *post, float *y, long first, long count) {
-    winograd(x, input_height, input_width, channels, output_height, output_width, packed, taps, filters, filter_first,
+    winograd(x, input_height, input_width, pad_top, pad_left, channels, output_height, output_width, packed, taps, filters, filter_first,
              filter_count, post, y, NULL, 0, 0, first, count);
 }
 
-void nnb_winograd_3x3_pooled(const float *x, long input_height, long input_width, long channels,
+void nnb_winograd_3x3_pooled(const float *x, long input_height, long input_width, long pad_top, long pad_left, long channels,
                              long output_height, long output_width, const float *packed, const float *taps, long filters,
                              long filter_first, long filter_count, const nnb_epilogue *post, float *pooled,
                              long pooled_height, long pooled_width, long first, long count) {
-    winograd(x, input_height, input_width, channels, output_height, output_width, packed, taps, filters, filter_first,
+    winograd(x, input_height, input_width, pad_top, pad_left, channels, output_height, output_width, packed, taps, filters, filter_first,
              filter_count, post, NULL, pooled, pooled_height, pooled_width, first, count);
 }

@@ -167,9 +167,9 @@ final class KernelPathTests: XCTestCase {
                     // In three calls: tiles 0..<5 × filters 0..<32, tiles 0..<5 × filters 32..<35, the other tiles × all.
                     var post = post
                     let tiles = images * tilesHigh * tilesWide
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, 32, &post, &y, 0, 5)
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 32, filters - 32, &post, &y, 0, 5)
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, filters, &post, &y, 5, tiles - 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, packed, nil, filters, 0, 32, &post, &y, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, packed, nil, filters, 32, filters - 32, &post, &y, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, packed, nil, filters, 0, filters, &post, &y, 5, tiles - 5)
                 }
             }
             return y
@@ -178,11 +178,60 @@ final class KernelPathTests: XCTestCase {
         assertSameBits(results[1], results[0], "Winograd on AVX-512 against AVX2")
         // The epilogue in its order on the unfinished outputs (one call, no epilogue).
         var plain = [Float](repeating: .nan, count: images * height * width * filters)
-        nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, filters, nil, &plain, 0,
+        nnb_winograd_3x3(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, packed, nil, filters, 0, filters, nil, &plain, 0,
                          images * tilesHigh * tilesWide)
         let want = plain.indices.map { Self.finish(plain[$0], $0 % filters, pixel: $0 / filters, bias: bias, scale: scale, shift: shift,
                                                    addend: addend, stride: filters, relu6: true) }
         assertSameBits(results[0], want, "Winograd's epilogue")
+    }
+
+    /// Winograd reads its input in place, taps outside it zeros: on the unpadded image with its
+    /// padding before (1, 1: "same"; 0, 0: "valid", an odd output's last tiles reaching past the
+    /// input) it gives the bits of the same call on a zero-padded copy, pooled or not, from the
+    /// transformed kernel and from the taps, on every path.
+    func testWinogradReadsTheUnpaddedInputAsItsZeroPaddedCopy() throws {
+        let levels = try paths()
+        let images = 2, channels = 19, filters = 35
+        for (height, width, pad) in [(7, 6, 1), (9, 8, 0), (4, 5, 1)] {
+            let outputHeight = height + 2 * pad - 2, outputWidth = width + 2 * pad - 2
+            let tilesHigh = (outputHeight + 1) / 2, tilesWide = (outputWidth + 1) / 2, tiles = images * tilesHigh * tilesWide
+            let paddedHeight = 2 * tilesHigh + 2, paddedWidth = 2 * tilesWide + 2
+            let x = randoms(images * height * width * channels), kernel = randoms(9 * channels * filters), bias = randoms(filters)
+            var padded = [Float](repeating: 0, count: images * paddedHeight * paddedWidth * channels)
+            for n in 0..<images { for i in 0..<height { for j in 0..<width { for c in 0..<channels
+                where i + pad < paddedHeight && j + pad < paddedWidth {
+                padded[((n * paddedHeight + i + pad) * paddedWidth + j + pad) * channels + c] = x[((n * height + i) * width + j) * channels + c]
+            } } } }
+            let packed = Self.winogradPanels(kernel, channels: channels, filters: filters)
+            var taps = [Float](repeating: 0, count: (filters + 15) / 16 * 16 * channels * 9)
+            nnb_winograd_taps(kernel, channels, filters, &taps)
+            let pooledHeight = outputHeight / 2, pooledWidth = outputWidth / 2
+            for level in levels {
+                for fromTaps in [false, true] {
+                    var want = [Float](repeating: .nan, count: images * outputHeight * outputWidth * filters), got = want
+                    var wantPooled = [Float](repeating: .nan, count: images * pooledHeight * pooledWidth * filters), gotPooled = wantPooled
+                    at(level) {
+                        bias.withUnsafeBufferPointer { bias in packed.withUnsafeBufferPointer { packed in taps.withUnsafeBufferPointer { taps in
+                            var post = nnb_epilogue(bias: bias.baseAddress, scale: nil, shift: nil, addend: nil, addend_stride: 0,
+                                                    activation: Int32(NNB_ACTIVATION_RELU))
+                            let k = fromTaps ? nil : packed.baseAddress, t = fromTaps ? taps.baseAddress : nil
+                            nnb_winograd_3x3(padded, paddedHeight, paddedWidth, 0, 0, channels, outputHeight, outputWidth, k, t, filters,
+                                             0, filters, &post, &want, 0, tiles)
+                            nnb_winograd_3x3(x, height, width, pad, pad, channels, outputHeight, outputWidth, k, t, filters,
+                                             0, filters, &post, &got, 0, tiles)
+                            nnb_winograd_3x3_pooled(padded, paddedHeight, paddedWidth, 0, 0, channels, outputHeight, outputWidth, k, t,
+                                                    filters, 0, filters, &post, &wantPooled, pooledHeight, pooledWidth, 0, tiles)
+                            nnb_winograd_3x3_pooled(x, height, width, pad, pad, channels, outputHeight, outputWidth, k, t,
+                                                    filters, 0, filters, &post, &gotPooled, pooledHeight, pooledWidth, 0, tiles)
+                        } } }
+                    }
+                    let what = "level \(level), \(height)×\(width) padded \(pad), from taps \(fromTaps)"
+                    XCTAssertFalse(want.contains { $0.isNaN }, "every output written, \(what)")
+                    assertSameBits(got, want, what)
+                    assertSameBits(gotPooled, wantPooled, "pooled, " + what)
+                }
+            }
+        }
     }
 
     /// From the kernel's taps (each panel transformed in the call, up to `NNB_WINOGRAD_TAPS_BLOCK`
@@ -206,17 +255,17 @@ final class KernelPathTests: XCTestCase {
                 withEpilogue(bias: bias, scale: scale, shift: shift, addend: addend, stride: filters, activation: NNB_ACTIVATION_RELU6) { post in
                     var post = post
                     var want = [Float](repeating: .nan, count: images * height * width * filters), got = want
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, filters, &post, &want, 0, tiles)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, packed, nil, filters, 0, filters, &post, &want, 0, tiles)
                     // Tiles 0..<5 × filters 0..<32 and 32..<35, then the other tiles × all.
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, nil, taps, filters, 0, 32, &post, &got, 0, 5)
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, nil, taps, filters, 32, filters - 32, &post, &got, 0, 5)
-                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, channels, height, width, nil, taps, filters, 0, filters, &post, &got, 5, tiles - 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, nil, taps, filters, 0, 32, &post, &got, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, nil, taps, filters, 32, filters - 32, &post, &got, 0, 5)
+                    nnb_winograd_3x3(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, nil, taps, filters, 0, filters, &post, &got, 5, tiles - 5)
                     XCTAssertFalse(want.contains { $0.isNaN }, "every output written")
                     assertSameBits(got, want, "Winograd from taps on kernel level \(level)")
                     var pooledWant = [Float](repeating: .nan, count: images * pooledHeight * pooledWidth * filters), pooledGot = pooledWant
-                    nnb_winograd_3x3_pooled(x, paddedHeight, paddedWidth, channels, height, width, packed, nil, filters, 0, filters, &post,
+                    nnb_winograd_3x3_pooled(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, packed, nil, filters, 0, filters, &post,
                                             &pooledWant, pooledHeight, pooledWidth, 0, tiles)
-                    nnb_winograd_3x3_pooled(x, paddedHeight, paddedWidth, channels, height, width, nil, taps, filters, 0, filters, &post,
+                    nnb_winograd_3x3_pooled(x, paddedHeight, paddedWidth, 0, 0, channels, height, width, nil, taps, filters, 0, filters, &post,
                                             &pooledGot, pooledHeight, pooledWidth, 0, tiles)
                     XCTAssertFalse(pooledWant.contains { $0.isNaN }, "every pooled output written")
                     assertSameBits(pooledGot, pooledWant, "pooled Winograd from taps on kernel level \(level)")

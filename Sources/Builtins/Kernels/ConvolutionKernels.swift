@@ -25,24 +25,22 @@ package struct ConvolutionGeometry: Sendable, Equatable {
     package var patchSize: Int { rows.size * columns.size * groupChannels }
     package var inputCount: Int { rows.input * columns.input * channels }
     package var outputCount: Int { rows.output * columns.output * filters }
-    /// The (height, width) of the zero-padded image the implicit GEMM and Winograd read: every tap
-    /// of every output pixel inside, at least `minimum` (Winograd's tiles reach past the last
-    /// output); nil when the input is read in place. Saturates rather than overflows.
-    package func paddedSize(minimumHeight: Int = 0, minimumWidth: Int = 0) -> (height: Int, width: Int)? {
+    /// The (height, width) of the zero-padded image the implicit GEMM reads: every tap of every
+    /// output pixel inside; nil when the input is read in place. Saturates rather than overflows.
+    /// (Winograd reads the input in place, zeros for the taps outside it.)
+    package func paddedSize() -> (height: Int, width: Int)? {
         func extent(_ axis: WindowAxis) -> Int {
             let reach = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([max(axis.output - 1, 0), axis.stride]), axis.span)
             return max(ShapeMath.saturatingSum(axis.padBefore, axis.input), reach)
         }
-        let height = max(extent(rows), minimumHeight), width = max(extent(columns), minimumWidth)
+        let height = extent(rows), width = extent(columns)
         guard rows.padBefore > 0 || columns.padBefore > 0 || height > rows.input || width > columns.input else { return nil }
         return (height, width)
     }
 
     /// Elements of the zero-padded copy of one image (0 when the input is read in place).
-    package func paddedImageCount(winograd: Bool) -> Int {
-        let size = winograd ? paddedSize(minimumHeight: 2 * ((rows.output + 1) / 2) + 2, minimumWidth: 2 * ((columns.output + 1) / 2) + 2)
-                            : paddedSize()
-        guard let size else { return 0 }
+    package func paddedImageCount() -> Int {
+        guard let size = paddedSize() else { return 0 }
         return ShapeMath.saturatingProduct([size.height, size.width, channels])
     }
 
@@ -167,6 +165,12 @@ private struct UncheckedOutput: @unchecked Sendable {
     let bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
 }
 
+/// The input every part of a Winograd convolution reads in place.
+private struct UncheckedInput: @unchecked Sendable {
+    let x: UnsafePointer<Float>
+    init(_ x: UnsafePointer<Float>) { self.x = x }
+}
+
 /// The kernel a Winograd convolution's parts read in one call: transformed (`panels`), with the
 /// taps they come from where each part transforms its own filters' panels into it first; or, with
 /// no `panels`, the taps alone, which `nnb_winograd_3x3` transforms panel by panel as it goes.
@@ -195,10 +199,9 @@ private struct PaddedInput: @unchecked Sendable {
     let width: Int
     private let owned: UnsafeMutablePointer<Float>?
 
-    /// At least `minimumHeight` × `minimumWidth` (Winograd's tiles reach past the last output).
-    init(_ x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry, minimumHeight: Int = 0, minimumWidth: Int = 0) {
+    init(_ x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry) {
         // The layer checked this copy's size against the memory limit (Model's checkMemory) before.
-        guard let size = g.paddedSize(minimumHeight: minimumHeight, minimumWidth: minimumWidth) else {
+        guard let size = g.paddedSize() else {
             height = g.rows.input
             width = g.columns.input
             base = x
@@ -378,8 +381,8 @@ package struct WinogradKernel: Sendable {
                   pooling: WinogradPooling? = nil, splitWork: Int) -> Bool {
         let tilesHigh = (g.rows.output + 1) / 2, tilesWide = (g.columns.output + 1) / 2
         let tiles = batch * tilesHigh * tilesWide
-        let padded = PaddedInput(x, batch: batch, geometry: g, minimumHeight: 2 * tilesHigh + 2, minimumWidth: 2 * tilesWide + 2)
-        defer { padded.release() }
+        // The input in place: the kernel reads zeros for taps outside it (no padded copy).
+        let input = UncheckedInput(x)
         var computed = true
         epilogue.withKernelForm(bias: bias, activation: activation, channels: g.filters) { post in
             if pooling != nil && post == nil {
@@ -417,12 +420,14 @@ package struct WinogradKernel: Sendable {
                     func run(_ first: Int, _ count: Int, _ post: nnb_epilogue) {
                         var post = post
                         if let pooling {
-                            nnb_winograd_3x3_pooled(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
+                            nnb_winograd_3x3_pooled(input.x, g.rows.input, g.columns.input, g.rows.padBefore, g.columns.padBefore, g.channels,
+                                                    g.rows.output, g.columns.output,
                                                     kernel.panels, kernel.kernelTaps, g.filters, part.columns.lowerBound,
                                                     part.columns.count, &post, pooling.output, pooling.height, pooling.width, first, count)
                             return
                         }
-                        nnb_winograd_3x3(padded.base, padded.height, padded.width, g.channels, g.rows.output, g.columns.output,
+                        nnb_winograd_3x3(input.x, g.rows.input, g.columns.input, g.rows.padBefore, g.columns.padBefore, g.channels,
+                                         g.rows.output, g.columns.output,
                                          kernel.panels, kernel.kernelTaps, g.filters, part.columns.lowerBound, part.columns.count,
                                          &post, shared.y, first, count)
                     }

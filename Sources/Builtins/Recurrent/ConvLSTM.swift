@@ -116,7 +116,7 @@ struct ConvLSTMCell: SpatialRecurrentCell {
     /// ConvLSTM3D, the gathered input planes and a plane's result.
     func convolutionScratch(images: Int, rows: Int) -> Int {
         func scratch(_ geometry: ConvolutionGeometry, depth: WindowAxis?, count: Int, packed: Bool) -> Int {
-            let padded = packed ? ShapeMath.saturatingProduct([count, geometry.paddedImageCount(winograd: false)]) : convolutionColumnLimit
+            let padded = packed ? ShapeMath.saturatingProduct([count, geometry.paddedImageCount()]) : convolutionColumnLimit
             let planes = depth == nil ? 0 : ShapeMath.saturatingProduct([count, ShapeMath.saturatingSum(geometry.inputCount, geometry.outputCount)])
             return ShapeMath.saturatingSum(padded, planes)
         }

@@ -165,11 +165,12 @@ void nnb_winograd_transform(const float *taps, long channels, long filters, long
 /// over image, tile row, tile column; a tile row covers output rows 2r and 2r+1, the last one half
 /// when the output height is odd) and filters filter_first..<filter_first+filter_count
 /// (filter_first a multiple of 16; `post`'s pointers at filter 0). x is [images, input_height,
-/// input_width, channels], padded so that output pixel (r, c) has its window corner at input
-/// (r, c) and every tile's 4×4 window lies inside: input_height ≥ 2·ceil(output_height/2) + 2,
-/// likewise the width. y is [images, output_height, output_width, filters]. The products run on
-/// nnb_sgemm_packed, so this requires nnb_has_avx2_fma() too.
-void nnb_winograd_3x3(const float *x, long input_height, long input_width, long channels,
+/// input_width, channels], read in place: output pixel (r, c) has its window corner at input
+/// (r − pad_top, c − pad_left), and taps outside the input are zeros (a tile whose 4×4 window
+/// reaches outside, the image's border and a last tile past an odd output, is gathered into a
+/// zeroed buffer first), so no padded copy is made. y is [images, output_height, output_width,
+/// filters]. The products run on nnb_sgemm_packed, so this requires nnb_has_avx2_fma() too.
+void nnb_winograd_3x3(const float *x, long input_height, long input_width, long pad_top, long pad_left, long channels,
                       long output_height, long output_width, const float *packed, const float *taps, long filters,
                       long filter_first, long filter_count, const nnb_epilogue *post, float *y, long first, long count);
 
@@ -179,7 +180,7 @@ void nnb_winograd_3x3(const float *x, long input_height, long input_width, long 
 /// filters], NaN passed over as nnb_max_window does; tiles at or past pooled_height or
 /// pooled_width are dropped ("valid" pooling of an odd size). The convolution's own output is not
 /// written. Tiles, filters and threads split as for nnb_winograd_3x3.
-void nnb_winograd_3x3_pooled(const float *x, long input_height, long input_width, long channels,
+void nnb_winograd_3x3_pooled(const float *x, long input_height, long input_width, long pad_top, long pad_left, long channels,
                              long output_height, long output_width, const float *packed, const float *taps, long filters,
                              long filter_first, long filter_count, const nnb_epilogue *post, float *pooled,
                              long pooled_height, long pooled_width, long first, long count);
