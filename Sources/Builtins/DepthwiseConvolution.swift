@@ -98,11 +98,7 @@ public struct DepthwiseConvolution: AbsorbsActivation {
                 return try plain.forward(padding.forward(input))
             }
             g = try shape.geometry(spatial: padded, label: label)
-            // The windows over the padded image, read from the unpadded one.
-            for (axis, amount) in padding.amounts.enumerated() {
-                g.axes[axis + 1].input = spatial[axis]
-                g.axes[axis + 1].padBefore += amount.0
-            }
+            for axis in 0..<2 { g.axes[axis + 1] = padding.readingInPlace(g.axes[axis + 1], axis: axis, length: spatial[axis]) }
         } else {
             g = try shape.geometry(input, label: label)
         }

@@ -99,11 +99,8 @@ public struct Pooling: Layer {
                 return try plain.forward(zeroPadding.forward(input))
             }
             g = try geometry(spatial: padded)
-            // The windows over the padded image, read from the unpadded one.
-            g.rows.input = spatial[0]
-            g.rows.padBefore += zeroPadding.amounts[0].0
-            g.columns.input = spatial[1]
-            g.columns.padBefore += zeroPadding.amounts[1].0
+            g.rows = zeroPadding.readingInPlace(g.rows, axis: 0, length: spatial[0])
+            g.columns = zeroPadding.readingInPlace(g.columns, axis: 1, length: spatial[1])
             g.zeroPadded = true
         } else {
             try checkInput(input, built: inputShape, label: label)

@@ -169,6 +169,15 @@ extension SpatialPadding {
         try ShapeMath.sampleCount(padded + [channels], at: label)
         return (spatial, padded)
     }
+
+    /// `window`, placed over spatial axis `axis` of the padded image, moved onto the unpadded one
+    /// of `length` that is read in place: the same taps, those in the padding now outside the input.
+    func readingInPlace(_ window: WindowAxis, axis: Int, length: Int) -> WindowAxis {
+        var moved = window
+        moved.input = length
+        moved.padBefore += amounts[axis].0
+        return moved
+    }
 }
 
 extension SpatialPadding: PlansMemory {

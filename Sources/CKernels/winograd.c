@@ -213,8 +213,8 @@ AVX2 static inline vec max_passing_nan(vec v, vec m) {
 
 // The 2×2 outputs of tiles start..<start+tiles for filters f_begin..<f_end, after `post`, to y
 // (or, with `pooled`, their max to the pooled pixel): tile t's products for filter f at
-// m[ξ·m_plane + t·m_row + f − m_first].
-AVX2 static void store_tiles(const float *m, long m_plane, long m_row, long m_first, long f_begin, long f_end,
+// m[ξ·m_plane + t·m_row + f − f_begin].
+AVX2 static void store_tiles(const float *m, long m_plane, long m_row, long f_begin, long f_end,
                              long start, long tiles, long output_height, long output_width, long filters,
                              const nnb_epilogue *post, float *y, float *pooled, long pooled_height, long pooled_width) {
     long tiles_wide = (output_width + 1) / 2, per_image = (output_height + 1) / 2 * tiles_wide;
@@ -232,7 +232,7 @@ AVX2 static void store_tiles(const float *m, long m_plane, long m_row, long m_fi
         long f = f_begin;
         for (; f < vector_end; f += WIDTH) {
             vec r[2][2];
-            transform_output(mt + (f - m_first), m_plane, r);
+            transform_output(mt + (f - f_begin), m_plane, r);
             if (pooled) {
                 vec most = SET1(-INFINITY);
                 for (long i = 0; i < rows; i++)
@@ -248,7 +248,7 @@ AVX2 static void store_tiles(const float *m, long m_plane, long m_row, long m_fi
         for (; f < f_end; f++) {
             float s[2][4], mm[4][4];
             for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) mm[i][j] = mt[(i * 4 + j) * m_plane + f - m_first];
+                for (int j = 0; j < 4; j++) mm[i][j] = mt[(i * 4 + j) * m_plane + f - f_begin];
             for (int j = 0; j < 4; j++) {
                 s[0][j] = mm[0][j] + mm[1][j] + mm[2][j];
                 s[1][j] = mm[1][j] - mm[2][j] - mm[3][j];
@@ -339,7 +339,7 @@ AVX2 static void winograd(const float *x, long input_height, long input_width, l
                 transform_panels(taps, channels, f / 16, f / 16 + 1, u, u_plane);
                 for (long xi = 0; xi < 16; xi++)
                     nnb_sgemm_packed(v + xi * v_plane, channels, u + xi * u_plane, m + xi * m_plane, 16, tiles, n, channels, 0, 0, 0);
-                store_tiles(m, m_plane, 16, f, f, f + n, start, tiles, output_height, output_width, filters, post, y,
+                store_tiles(m, m_plane, 16, f, f + n, start, tiles, output_height, output_width, filters, post, y,
                             pooled, pooled_height, pooled_width);
             }
             continue;
@@ -349,7 +349,7 @@ AVX2 static void winograd(const float *x, long input_height, long input_width, l
         for (long xi = 0; xi < 16; xi++)
             nnb_sgemm_packed(v + xi * v_plane, channels, packed + xi * panel_plane + filter_first * channels, m + xi * m_plane,
                              filter_count, tiles, filter_count, channels, 0, 0, 0);
-        store_tiles(m, m_plane, filter_count, filter_first, filter_first, filter_first + filter_count, start, tiles,
+        store_tiles(m, m_plane, filter_count, filter_first, filter_first + filter_count, start, tiles,
                     output_height, output_width, filters, post, y, pooled, pooled_height, pooled_width);
     }
     free(v);

@@ -165,12 +165,6 @@ private struct UncheckedOutput: @unchecked Sendable {
     let bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
 }
 
-/// The input every part of a Winograd convolution reads in place.
-private struct UncheckedInput: @unchecked Sendable {
-    let x: UnsafePointer<Float>
-    init(_ x: UnsafePointer<Float>) { self.x = x }
-}
-
 /// The kernel a Winograd convolution's parts read in one call: transformed (`panels`), with the
 /// taps they come from where each part transforms its own filters' panels into it first; or, with
 /// no `panels`, the taps alone, which `nnb_winograd_3x3` transforms panel by panel as it goes.
@@ -381,8 +375,6 @@ package struct WinogradKernel: Sendable {
                   pooling: WinogradPooling? = nil, splitWork: Int) -> Bool {
         let tilesHigh = (g.rows.output + 1) / 2, tilesWide = (g.columns.output + 1) / 2
         let tiles = batch * tilesHigh * tilesWide
-        // The input in place: the kernel reads zeros for taps outside it (no padded copy).
-        let input = UncheckedInput(x)
         var computed = true
         epilogue.withKernelForm(bias: bias, activation: activation, channels: g.filters) { post in
             if pooling != nil && post == nil {
@@ -420,13 +412,13 @@ package struct WinogradKernel: Sendable {
                     func run(_ first: Int, _ count: Int, _ post: nnb_epilogue) {
                         var post = post
                         if let pooling {
-                            nnb_winograd_3x3_pooled(input.x, g.rows.input, g.columns.input, g.rows.padBefore, g.columns.padBefore, g.channels,
+                            nnb_winograd_3x3_pooled(x, g.rows.input, g.columns.input, g.rows.padBefore, g.columns.padBefore, g.channels,
                                                     g.rows.output, g.columns.output,
                                                     kernel.panels, kernel.kernelTaps, g.filters, part.columns.lowerBound,
                                                     part.columns.count, &post, pooling.output, pooling.height, pooling.width, first, count)
                             return
                         }
-                        nnb_winograd_3x3(input.x, g.rows.input, g.columns.input, g.rows.padBefore, g.columns.padBefore, g.channels,
+                        nnb_winograd_3x3(x, g.rows.input, g.columns.input, g.rows.padBefore, g.columns.padBefore, g.channels,
                                          g.rows.output, g.columns.output,
                                          kernel.panels, kernel.kernelTaps, g.filters, part.columns.lowerBound, part.columns.count,
                                          &post, shared.y, first, count)
