@@ -185,14 +185,16 @@ public struct Conv2D: ConvolutionStore {
         return g
     }
 
-    /// Takes over an activation after it (`AbsorbsActivation`), or a max pooling whose windows do
-    /// not overlap along rows (`PooledConvolution`).
+    /// Takes over an activation after it (`AbsorbsActivation`), a max pooling whose windows do
+    /// not overlap along rows (`PooledConvolution`), or, for a 1×1 kernel, a depthwise
+    /// convolution (`PointwiseDepthwise`).
     public func fusing(_ next: any Layer) -> (any Layer)? {
         if let pooling = next as? Pooling {
             guard pooling.mode == .max, pooling.inputShape.count == 3, pooling.channels == settings.filters,
                   pooling.settings.poolSize[0] <= pooling.settings.strides[0] else { return nil }
             return PooledConvolution(convolution: self, pooling: pooling)
         }
+        if next is DepthwiseConvolution || next is SpatialPadding { return PointwiseDepthwise(self, then: next) }
         return absorbing(next)
     }
 

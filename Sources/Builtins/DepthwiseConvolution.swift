@@ -31,10 +31,10 @@ struct DepthwiseShape: Sendable {
         }
     }
 
-    /// The windows over a run-time input (batch first), checked against the built shape.
-    func geometry(_ input: Tensor, label: String) throws -> VolumeGeometry {
-        try checkInput(input, built: inputSize + [channels], label: label)
-        return try geometry(spatial: Array(input.shape.dropFirst().prefix(inputSize.count)), label: label)
+    /// The windows over a run-time input of shape `input` (batch first), checked against the built shape.
+    func geometry(_ input: [Int], label: String) throws -> VolumeGeometry {
+        try checkInput(shape: input, built: inputSize + [channels], label: label)
+        return try geometry(spatial: Array(input.dropFirst().prefix(inputSize.count)), label: label)
     }
 
     /// The windows over spatial sizes `spatial` (already checked).
@@ -90,17 +90,10 @@ public struct DepthwiseConvolution: AbsorbsActivation {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        var g: VolumeGeometry
-        if let padding {
-            guard let (spatial, padded) = try padding.paddedSizes(of: input, channels: shape.channels) else {
-                var plain = self
-                plain.padding = nil
-                return try plain.forward(padding.forward(input))
-            }
-            g = try shape.geometry(spatial: padded, label: label)
-            for axis in 0..<2 { g.axes[axis + 1] = padding.readingInPlace(g.axes[axis + 1], axis: axis, length: spatial[axis]) }
-        } else {
-            g = try shape.geometry(input, label: label)
+        guard let g = try windows(over: input.shape) else {
+            var plain = self
+            plain.padding = nil
+            return try plain.forward(padding?.forward(input) ?? input)
         }
         let width = shape.channels * shape.multiplier
         let count = input.batch * g.outputPixels * width
@@ -117,6 +110,17 @@ public struct DepthwiseConvolution: AbsorbsActivation {
 }
 
 extension DepthwiseConvolution {
+    /// The windows over an input of `shape` (batch first, checked against the layer), a fused
+    /// padding read in place; nil when the padding cannot be read in place there (an empty
+    /// spatial axis), where the layer pads first (`forward`).
+    func windows(over shape: [Int]) throws -> VolumeGeometry? {
+        guard let padding else { return try self.shape.geometry(shape, label: label) }
+        guard let (spatial, padded) = try padding.paddedSizes(of: shape, channels: self.shape.channels) else { return nil }
+        var g = try self.shape.geometry(spatial: padded, label: label)
+        for axis in 0..<2 { g.axes[axis + 1] = padding.readingInPlace(g.axes[axis + 1], axis: axis, length: spatial[axis]) }
+        return g
+    }
+
     /// This layer run on the output of `pad`, a 2-D zero padding (no cropping) of its input, with
     /// the padding read in place; nil when it cannot.
     func absorbing(_ pad: SpatialPadding) -> DepthwiseConvolution? {
@@ -203,7 +207,7 @@ public struct SeparableConvolution: AbsorbsActivation {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        let g = try shape.geometry(input, label: label)
+        let g = try shape.geometry(input.shape, label: label)
         try ShapeMath.sampleCount(g.axes.map(\.output) + [filters], at: label)
         let width = shape.channels * shape.multiplier, pixels = g.outputPixels
         let depthwise = [Float](unsafeUninitializedCapacity: input.batch * pixels * width) { buffer, initialized in
@@ -252,9 +256,7 @@ package func depthwiseConvolution(_ input: UnsafeBufferPointer<Float>, batch: In
                                   activation: Activation = .linear, path: KernelPath = Gemm.kernelPath,
                                   splitWork: Int = depthwiseThreadedWork) {
     let width = channels * multiplier
-    let flat = g.axes[0] == WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
-    // The kernel indexes channels with 32-bit lanes.
-    guard path >= .avx2, flat, width <= Int(Int32.max) else {
+    guard DepthwiseRows.runs(g, width: width, path: path) else {
         guard let normalization, let y = output.baseAddress, width > 0 else {
             depthwiseConvolve(input, batch: batch, kernel, bias, into: output, geometry: g, channels: channels,
                               multiplier: multiplier, activation: activation, splitWork: splitWork)
@@ -272,27 +274,78 @@ package func depthwiseConvolution(_ input: UnsafeBufferPointer<Float>, batch: In
         activation.apply(UnsafeMutableBufferPointer(start: y, count: count), axisLength: width)
         return
     }
-    guard let x = input.baseAddress, let w = kernel.baseAddress, let y = output.baseAddress, batch > 0 else { return }
-    let rows = g.axes[1], columns = g.axes[2]
+    guard let x = input.baseAddress, kernel.baseAddress != nil, let y = output.baseAddress, batch > 0 else { return }
+    withDepthwiseRows(kernel, bias, geometry: g, channels: channels, multiplier: multiplier, normalization: normalization,
+                      activation: activation, path: path) { rows in
+        let shared = UncheckedDepthwise(x: x, y: y)
+        runInParts(batch * g.axes[1].output, work: ShapeMath.saturatingProduct([batch, g.outputPixels, g.taps, width]), splitWork: splitWork) { range in
+            rows.run(shared.x, rows: g.axes[1], first: range.lowerBound, count: range.count, into: shared.y)
+        }
+    }
+}
+
+/// The direct depthwise kernel (`nnb_depthwise`) with one layer's kernel, bias, normalization and
+/// activation, run on ranges of output rows: `depthwiseConvolution`'s AVX2 and AVX-512 path, and
+/// `PointwiseDepthwise`'s, which gives it a few input rows at a time.
+struct DepthwiseRows {
+    let columns: WindowAxis
+    let channels: Int
+    let multiplier: Int
+    let kernel: UnsafePointer<Float>
+    let bias: UnsafePointer<Float>?
+    let scale: UnsafePointer<Float>?
+    let shift: UnsafePointer<Float>?
+    /// The activation the kernel's store applies, and the one applied after it on each range's rows.
+    let fused: Int32
+    let rest: Activation
+    let level: Int32
+
+    var width: Int { channels * multiplier }
+
+    /// Whether the direct kernel runs geometry `g` with `width` output channels on `path`: AVX2
+    /// or AVX-512, two spatial axes, and channels that fit the kernel's 32-bit lanes.
+    static func runs(_ g: VolumeGeometry, width: Int, path: KernelPath) -> Bool {
+        path >= .avx2 && width <= Int(Int32.max)
+            && g.axes.count == 3 && g.axes[0] == WindowAxis(input: 1, size: 1, stride: 1, dilation: 1, padBefore: 0, output: 1)
+    }
+
+    /// Output rows first..<first+count, flat over images and the `rows` window's outputs, of the
+    /// images at `x` (each `rows.input` rows of `columns.input` pixels), into their places at `y`.
+    func run(_ x: UnsafePointer<Float>, rows: WindowAxis, first: Int, count: Int, into y: UnsafeMutablePointer<Float>) {
+        nnb_depthwise(x, rows.input, columns.input, channels, multiplier, kernel, rows.size, columns.size,
+                      rows.stride, columns.stride, rows.dilation, columns.dilation, rows.padBefore, columns.padBefore,
+                      rows.output, columns.output, bias, scale, shift, fused, y, first, count, level)
+        let rowLength = columns.output * width
+        rest.apply(UnsafeMutableBufferPointer(start: y + first * rowLength, count: count * rowLength), axisLength: width)
+    }
+}
+
+/// Calls `body` with the direct depthwise kernel for geometry `g` (two spatial axes, `g.axes[0]`
+/// flat) on kernel path `path` (AVX2 or AVX-512); `kernel` is not empty.
+func withDepthwiseRows<T>(_ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBufferPointer<Float>?, geometry g: VolumeGeometry,
+                          channels: Int, multiplier: Int, normalization: ChannelScale?, activation: Activation, path: KernelPath,
+                          _ body: (DepthwiseRows) -> T) -> T {
     let fused: Int32
     switch activation {
     case .relu: fused = NNB_ACTIVATION_RELU
     case .relu6: fused = NNB_ACTIVATION_RELU6
     default: fused = NNB_ACTIVATION_LINEAR
     }
-    // An activation the store does not apply runs on each part's rows while they are in cache.
+    // An activation the store does not apply runs on each range's rows while they are in cache.
     let rest: Activation = fused == NNB_ACTIVATION_LINEAR ? activation : .linear
-    let b = bias?.baseAddress, rowLength = columns.output * width, level = Int32(path.rawValue)
     let scale = normalization?.scale ?? [], shift = normalization?.shift ?? []
-    scale.withUnsafeBufferPointer { scale in shift.withUnsafeBufferPointer { shift in
-        let s = normalization == nil ? nil : scale.baseAddress, t = normalization == nil ? nil : shift.baseAddress
-        runInParts(batch * rows.output, work: ShapeMath.saturatingProduct([batch, g.outputPixels, g.taps, width]), splitWork: splitWork) { range in
-            nnb_depthwise(x, rows.input, columns.input, channels, multiplier, w, rows.size, columns.size,
-                          rows.stride, columns.stride, rows.dilation, columns.dilation, rows.padBefore, columns.padBefore,
-                          rows.output, columns.output, b, s, t, fused, y, range.lowerBound, range.count, level)
-            rest.apply(UnsafeMutableBufferPointer(start: y + range.lowerBound * rowLength, count: range.count * rowLength), axisLength: width)
-        }
+    return scale.withUnsafeBufferPointer { scale in shift.withUnsafeBufferPointer { shift in
+        body(DepthwiseRows(columns: g.axes[2], channels: channels, multiplier: multiplier,
+                           kernel: kernel.baseAddress!, bias: bias?.baseAddress,
+                           scale: normalization == nil ? nil : scale.baseAddress, shift: normalization == nil ? nil : shift.baseAddress,
+                           fused: fused, rest: rest, level: Int32(path.rawValue)))
     }}
+}
+
+/// The input and output of a depthwise convolution, shared by its parts (each writes its own rows).
+private struct UncheckedDepthwise: @unchecked Sendable {
+    let x: UnsafePointer<Float>
+    let y: UnsafeMutablePointer<Float>
 }
 
 /// Below this many multiply-adds a depthwise convolution runs on one thread. Each of its

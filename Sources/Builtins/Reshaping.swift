@@ -162,8 +162,13 @@ extension SpatialPadding {
     /// sample limit); nil when the input has no two spatial axes of positive size to read in
     /// place, where the layer runs on `forward(input)` instead, as the two layers apart would.
     func paddedSizes(of input: Tensor, channels: Int) throws -> (spatial: [Int], padded: [Int])? {
-        try checkInput(input, built: inputShape, label: label)
-        let spatial = Array(input.shape.dropFirst().dropLast())
+        try paddedSizes(of: input.shape, channels: channels)
+    }
+
+    /// `paddedSizes` for an input known by its shape (batch first).
+    func paddedSizes(of shape: [Int], channels: Int) throws -> (spatial: [Int], padded: [Int])? {
+        try checkInput(shape: shape, built: inputShape, label: label)
+        let spatial = Array(shape.dropFirst().dropLast())
         guard spatial.count == 2, spatial.allSatisfy({ $0 > 0 }), amounts.count == 2 else { return nil }
         let padded = zip(spatial, amounts).map { ShapeMath.saturatingSum($0, $1.0, $1.1) }
         try ShapeMath.sampleCount(padded + [channels], at: label)

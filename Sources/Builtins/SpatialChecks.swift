@@ -12,7 +12,12 @@ func requireChannelsLast(_ context: LayerContext) throws {
 
 /// Checks a run-time input against the per-sample shape a layer was built for (nil = any size).
 func checkInput(_ input: Tensor, built: [Int?], label: String) throws {
-    guard input.shape.count == built.count + 1, zip(input.shape.dropFirst(), built).allSatisfy({ $1 == nil || $0 == $1 }) else {
-        throw NNError(.input, label, "expects input of shape \(describeShape(built)), found \(input.shape)")
+    try checkInput(shape: input.shape, built: built, label: label)
+}
+
+/// `checkInput` for an input known by its shape (batch first).
+func checkInput(shape: [Int], built: [Int?], label: String) throws {
+    guard shape.count == built.count + 1, zip(shape.dropFirst(), built).allSatisfy({ $1 == nil || $0 == $1 }) else {
+        throw NNError(.input, label, "expects input of shape \(describeShape(built)), found \(shape)")
     }
 }

@@ -1,0 +1,183 @@
+import LayerRegistry
+
+/// A 1×1 convolution whose output only a depthwise convolution reads, each with what it took over
+/// (a BatchNormalization, an activation; a ZeroPadding2D between them, which the depthwise
+/// convolution reads in place): the expansion and depthwise layers of MobileNetV2's inverted
+/// residual blocks, Conv2D 1×1 → BatchNormalization → ReLU6 → (ZeroPadding2D →) DepthwiseConv2D →
+/// BatchNormalization → ReLU6, in one pass (`Conv2D.fusing`).
+///
+/// The expanded image (MobileNetV2's 112×112×96 is 4.8 MB, larger than a core's L2) is never
+/// written out whole. Each thread walks its own output rows in bands: it expands the few input
+/// rows a band's windows reach into a buffer of its own (`bandBytes`), keeping the rows the next
+/// band reads again, and runs the depthwise kernel over them at once, while they are in cache.
+/// A band's expanded rows are the 1×1 convolution's own (the same kernel over the same pixels,
+/// whose results do not depend on how many rows a call covers), and the depthwise kernel is given
+/// them with its windows moved onto them (`nnb_depthwise` on a few rows, the rows above taken as
+/// padding where they were), so every output is the same bits as the two layers'.
+///
+/// Images too small to leave the cache (`smallestFusedImage`), the baseline kernels, and a padding
+/// no depthwise convolution took over run the layers one after the other.
+struct PointwiseDepthwise: FusesNext, PlansMemory {
+    let convolution: Conv2D
+    /// A ZeroPadding2D after the convolution, until the depthwise convolution after it takes it over.
+    var padding: SpatialPadding?
+    var depthwise: DepthwiseConvolution?
+
+    /// An expanded image of fewer bytes runs the layers apart (`defaultSmallestFusedImage`).
+    var smallestFusedImage = Self.defaultSmallestFusedImage
+    /// Bytes of expanded rows a band's buffer holds, at least the rows one output row reads (`defaultBandBytes`).
+    var bandBytes = Self.defaultBandBytes
+
+    /// Half the L2 of a core of the AMD EPYC (Zen 5): MobileNetV2 on one thread was as fast
+    /// fusing its 14×14×576 and 7×7×960 images too (0 here) or from 256 KB, within noise; there
+    /// the expanded image stays in L2 anyway, and at batch 1 the second thread's part expands
+    /// the rows above it again (2 of 14 or 7 rows).
+    static let defaultSmallestFusedImage = 512 << 10
+    /// MobileNetV2 at batch 1 on one thread of the AMD EPYC (Zen 5), `bench --profile`: its
+    /// first expansion and depthwise pair (112×112×16 → 96, then 3×3 at stride 2) took 0.32 ms in
+    /// bands of 64 or 192 KB (a convolution call for every output row or two), 0.29 in 384 KB,
+    /// 0.28 in 768 KB, 0.31 in 1 MB, 0.39 in one band of the whole image, against 0.378 apart;
+    /// the whole model ran fastest, 7% over the layers apart, at 384 KB.
+    static let defaultBandBytes = 384 << 10
+
+    /// `convolution` followed by `next` (a depthwise convolution, or a zero padding that one may
+    /// follow), or nil when the convolution is not a 1×1 one at stride 1 on the packed kernel.
+    init?(_ convolution: Conv2D, then next: any Layer) {
+        guard convolution.settings.kernelSize == [1, 1], convolution.settings.strides == [1, 1], convolution.settings.groups == 1,
+              convolution.packed != nil, convolution.winograd == nil else { return nil }
+        self.convolution = convolution
+        if let depthwise = next as? DepthwiseConvolution, depthwise.shape.inputSize.count == 2 {
+            self.depthwise = depthwise
+        } else if let padding = next as? SpatialPadding, padding.amounts.count == 2, padding.amounts.allSatisfy({ $0.0 >= 0 && $0.1 >= 0 }) {
+            self.padding = padding
+        } else {
+            return nil
+        }
+    }
+
+    var outputShape: [Int?] { depthwise?.outputShape ?? padding?.outputShape ?? convolution.outputShape }
+
+    /// Takes over the depthwise convolution after a padding (which it then reads in place), and
+    /// after that what the depthwise convolution takes over (`DepthwiseConvolution.fusing`).
+    func fusing(_ next: any Layer) -> (any Layer)? {
+        var fused = self
+        if let depthwise {
+            guard let extended = depthwise.fusing(next) as? DepthwiseConvolution else { return nil }
+            fused.depthwise = extended
+        } else {
+            guard let padding, let depthwise = (next as? DepthwiseConvolution)?.absorbing(padding) else { return nil }
+            fused.depthwise = depthwise
+            fused.padding = nil
+        }
+        return fused
+    }
+
+    func forward(_ input: Tensor) throws -> Tensor {
+        guard let depthwise else {
+            let convolved = try convolution.apply(input)
+            return try padding?.apply(convolved) ?? convolved
+        }
+        guard Gemm.useAVX2Kernels, let packed = convolution.packed else { return try depthwise.apply(convolution.apply(input)) }
+        let g = try convolution.checkedGeometry(input)
+        let expanded = [input.batch, g.rows.output, g.columns.output, g.filters]
+        let width = depthwise.shape.channels * depthwise.shape.multiplier
+        guard g.isPointwise, g.outputCount > 0, let windows = try depthwise.windows(over: expanded), depthwise.kernel.count > 0,
+              DepthwiseRows.runs(windows, width: width, path: Gemm.kernelPath),
+              ShapeMath.saturatingProduct([g.outputCount, MemoryLayout<Float>.size]) >= smallestFusedImage else {
+            return try depthwise.apply(convolution.apply(input))
+        }
+        let batch = input.batch, rows = windows.axes[1], columns = windows.axes[2]
+        let shape = [batch, rows.output, columns.output, width]
+        let outputRow = columns.output * width, count = batch * rows.output * outputRow
+        guard count > 0 else { return Tensor(shape: shape, data: []) }
+        let inputRow = g.columns.input * g.channels, expandedRow = g.columns.output * g.filters
+        // A band's output rows, and the expanded rows the most any band reads.
+        let span = (rows.size - 1) * rows.dilation + 1
+        let bandRows = min(max(1, (bandBytes / (expandedRow * MemoryLayout<Float>.size) - span) / rows.stride + 1), rows.output)
+        let bufferRows = min((bandRows - 1) * rows.stride + span, g.rows.input)
+        let work = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([batch, g.outputCount, g.channels]),
+                                           ShapeMath.saturatingProduct([batch, windows.outputPixels, windows.taps, width]))
+        let parts = Self.parts(images: batch, rows: rows.output, work: work)
+        let epilogue = OutputEpilogue(affine: convolution.normalization?.channelAffine())
+        let data = [Float](unsafeUninitializedCapacity: count) { output, initialized in
+            input.data.withUnsafeBufferPointer { x in
+                    withDepthwiseRows(depthwise.kernel.values, depthwise.bias?.values, geometry: windows, channels: depthwise.shape.channels,
+                                      multiplier: depthwise.shape.multiplier, normalization: depthwise.normalization,
+                                      activation: depthwise.activation, path: Gemm.kernelPath) { depthwiseRows in
+                        let shared = UncheckedBand(x: x.baseAddress!, y: output.baseAddress!)
+                        runInParallel(parts.count) { part in
+                            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: bufferRows * expandedRow)
+                            defer { buffer.deallocate() }
+                            // The image and rows the buffer holds, from its start.
+                            var held = (image: -1, rows: 0..<0)
+                            var flat = parts[part].lowerBound
+                            while flat < parts[part].upperBound {
+                                let image = flat / rows.output, first = flat % rows.output
+                                let last = min(first + bandRows, rows.output, first + parts[part].upperBound - flat)
+                                // The expanded rows this band's windows reach inside the image.
+                                let low = min(max(first * rows.stride - rows.padBefore, 0), rows.input)
+                                let high = min(max((last - 1) * rows.stride - rows.padBefore + span, low), rows.input)
+                                var from = low
+                                if held.image == image, held.rows.contains(low) {
+                                    // The rows the last band read that this one reads again move to the front.
+                                    from = min(held.rows.upperBound, high)
+                                    UnsafeMutableRawPointer(buffer).copyMemory(from: buffer + (low - held.rows.lowerBound) * expandedRow,
+                                                                               byteCount: (from - low) * expandedRow * MemoryLayout<Float>.size)
+                                }
+                                if from < high {
+                                    let sub = ConvolutionGeometry(rows: WindowAxis(input: high - from, size: 1, stride: 1, dilation: 1, padBefore: 0, output: high - from),
+                                                                  columns: g.columns, channels: g.channels, filters: g.filters, groups: 1)
+                                    convolve2D(UnsafeBufferPointer(start: shared.x + (image * g.rows.input + from) * inputRow, count: (high - from) * inputRow),
+                                               batch: 1, convolution.kernel.values, convolution.bias?.values,
+                                               into: UnsafeMutableBufferPointer(start: buffer + (from - low) * expandedRow, count: (high - from) * expandedRow),
+                                               geometry: sub, activation: convolution.activation, epilogue: epilogue, packed: packed, splitWork: .max)
+                                }
+                                held = (image, low..<high)
+                                // The band's windows, moved onto the rows in the buffer.
+                                var local = rows
+                                local.input = high - low
+                                local.padBefore = rows.padBefore + low - first * rows.stride
+                                local.output = last - first
+                                depthwiseRows.run(buffer, rows: local, first: 0, count: last - first, into: shared.y + flat * outputRow)
+                                flat += last - first
+                            }
+                        }
+                    }
+            }
+            initialized = count
+        }
+        return Tensor(shape: shape, data: data)
+    }
+
+    /// The parts of the output rows (flat over `images` of `rows` rows) the threads take: whole
+    /// images when there are at least as many as threads, else one run of rows per thread (each
+    /// expands the rows above its first band again, so the fewer the better); one part below
+    /// `convolutionThreadedWork`.
+    static func parts(images: Int, rows: Int, work: Int) -> [Range<Int>] {
+        let threads = Gemm.allowedThreads, total = images * rows
+        guard threads > 1, work >= convolutionThreadedWork, total > 1 else { return [0..<total] }
+        if images >= threads {
+            let parts = min(images, threads * partsPerThread)
+            return (0..<parts).map { ($0 * images / parts * rows)..<(($0 + 1) * images / parts * rows) }
+        }
+        let parts = min(threads, total)
+        return (0..<parts).map { ($0 * total / parts)..<(($0 + 1) * total / parts) }
+    }
+
+    /// The depthwise output, and besides it what the layers apart take (the expanded image, which
+    /// the bands never hold whole, but which a small image, or the baseline kernels, still writes).
+    func workingSet(input: [Int]) -> WorkingSet {
+        let convolutionSet = convolution.workingSet(input: input)
+        let last = depthwise.map { $0.workingSet(input: convolutionSet.outputShape) }
+            ?? padding.map { $0.plannedWorkingSet(input: convolutionSet.outputShape) }
+        guard let last else { return convolutionSet }
+        return WorkingSet(outputShape: last.outputShape, scratch: ShapeMath.saturatingSum(convolutionSet.output, convolutionSet.scratch),
+                          scratchMeaning: "the 1×1 convolution's output")
+    }
+}
+
+/// The input and output of a fused call, shared by its parts (each writes its own rows).
+private struct UncheckedBand: @unchecked Sendable {
+    let x: UnsafePointer<Float>
+    let y: UnsafeMutablePointer<Float>
+}
