@@ -15,7 +15,8 @@ import LayerRegistry
 /// them with its windows moved onto them (`nnb_depthwise` on a few rows, the rows above taken as
 /// padding where they were), so every output is the same bits as the two layers'.
 ///
-/// Images too small to leave the cache (`smallestFusedImage`), the baseline kernels, and a padding
+/// Images too small to leave the cache (`smallestFusedImage`), images so short that the threads'
+/// buffers would hold more rows than the layers apart write, the baseline kernels, and a padding
 /// no depthwise convolution took over run the layers one after the other.
 struct PointwiseDepthwise: FusesNext, PlansMemory {
     let convolution: Conv2D
@@ -98,51 +99,56 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
         let work = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([batch, g.outputCount, g.channels]),
                                            ShapeMath.saturatingProduct([batch, windows.outputPixels, windows.taps, width]))
         let parts = Self.parts(images: batch, rows: rows.output, work: work)
+        // The parts' buffers together hold no more than the expanded batch the layers apart make
+        // (what `workingSet` counts): not so for an image of a few rows cut between threads.
+        guard ShapeMath.saturatingProduct([parts.count, bufferRows]) <= batch * g.rows.input else {
+            return try depthwise.apply(convolution.apply(input))
+        }
         let epilogue = OutputEpilogue(affine: convolution.normalization?.channelAffine())
         let data = [Float](unsafeUninitializedCapacity: count) { output, initialized in
             input.data.withUnsafeBufferPointer { x in
-                    withDepthwiseRows(depthwise.kernel.values, depthwise.bias?.values, geometry: windows, channels: depthwise.shape.channels,
-                                      multiplier: depthwise.shape.multiplier, normalization: depthwise.normalization,
-                                      activation: depthwise.activation, path: Gemm.kernelPath) { depthwiseRows in
-                        let shared = UncheckedBand(x: x.baseAddress!, y: output.baseAddress!)
-                        runInParallel(parts.count) { part in
-                            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: bufferRows * expandedRow)
-                            defer { buffer.deallocate() }
-                            // The image and rows the buffer holds, from its start.
-                            var held = (image: -1, rows: 0..<0)
-                            var flat = parts[part].lowerBound
-                            while flat < parts[part].upperBound {
-                                let image = flat / rows.output, first = flat % rows.output
-                                let last = min(first + bandRows, rows.output, first + parts[part].upperBound - flat)
-                                // The expanded rows this band's windows reach inside the image.
-                                let low = min(max(first * rows.stride - rows.padBefore, 0), rows.input)
-                                let high = min(max((last - 1) * rows.stride - rows.padBefore + span, low), rows.input)
-                                var from = low
-                                if held.image == image, held.rows.contains(low) {
-                                    // The rows the last band read that this one reads again move to the front.
-                                    from = min(held.rows.upperBound, high)
-                                    UnsafeMutableRawPointer(buffer).copyMemory(from: buffer + (low - held.rows.lowerBound) * expandedRow,
-                                                                               byteCount: (from - low) * expandedRow * MemoryLayout<Float>.size)
-                                }
-                                if from < high {
-                                    let sub = ConvolutionGeometry(rows: WindowAxis(input: high - from, size: 1, stride: 1, dilation: 1, padBefore: 0, output: high - from),
-                                                                  columns: g.columns, channels: g.channels, filters: g.filters, groups: 1)
-                                    convolve2D(UnsafeBufferPointer(start: shared.x + (image * g.rows.input + from) * inputRow, count: (high - from) * inputRow),
-                                               batch: 1, convolution.kernel.values, convolution.bias?.values,
-                                               into: UnsafeMutableBufferPointer(start: buffer + (from - low) * expandedRow, count: (high - from) * expandedRow),
-                                               geometry: sub, activation: convolution.activation, epilogue: epilogue, packed: packed, splitWork: .max)
-                                }
-                                held = (image, low..<high)
-                                // The band's windows, moved onto the rows in the buffer.
-                                var local = rows
-                                local.input = high - low
-                                local.padBefore = rows.padBefore + low - first * rows.stride
-                                local.output = last - first
-                                depthwiseRows.run(buffer, rows: local, first: 0, count: last - first, into: shared.y + flat * outputRow)
-                                flat += last - first
+                withDepthwiseRows(depthwise.kernel.values, depthwise.bias?.values, geometry: windows, channels: depthwise.shape.channels,
+                                  multiplier: depthwise.shape.multiplier, normalization: depthwise.normalization,
+                                  activation: depthwise.activation, path: Gemm.kernelPath) { depthwiseRows in
+                    let shared = UncheckedBand(x: x.baseAddress!, y: output.baseAddress!)
+                    runInParallel(parts.count) { part in
+                        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: bufferRows * expandedRow)
+                        defer { buffer.deallocate() }
+                        // The image and rows the buffer holds, from its start.
+                        var held = (image: -1, rows: 0..<0)
+                        var flat = parts[part].lowerBound
+                        while flat < parts[part].upperBound {
+                            let image = flat / rows.output, first = flat % rows.output
+                            let last = min(first + bandRows, rows.output, first + parts[part].upperBound - flat)
+                            // The expanded rows this band's windows reach inside the image.
+                            let low = min(max(first * rows.stride - rows.padBefore, 0), rows.input)
+                            let high = min(max((last - 1) * rows.stride - rows.padBefore + span, low), rows.input)
+                            var from = low
+                            if held.image == image, held.rows.contains(low) {
+                                // The rows the last band read that this one reads again move to the front.
+                                from = min(held.rows.upperBound, high)
+                                UnsafeMutableRawPointer(buffer).copyMemory(from: buffer + (low - held.rows.lowerBound) * expandedRow,
+                                                                           byteCount: (from - low) * expandedRow * MemoryLayout<Float>.size)
                             }
+                            if from < high {
+                                let sub = ConvolutionGeometry(rows: WindowAxis(input: high - from, size: 1, stride: 1, dilation: 1, padBefore: 0, output: high - from),
+                                                              columns: g.columns, channels: g.channels, filters: g.filters, groups: 1)
+                                convolve2D(UnsafeBufferPointer(start: shared.x + (image * g.rows.input + from) * inputRow, count: (high - from) * inputRow),
+                                           batch: 1, convolution.kernel.values, convolution.bias?.values,
+                                           into: UnsafeMutableBufferPointer(start: buffer + (from - low) * expandedRow, count: (high - from) * expandedRow),
+                                           geometry: sub, activation: convolution.activation, epilogue: epilogue, packed: packed, splitWork: .max)
+                            }
+                            held = (image, low..<high)
+                            // The band's windows, moved onto the rows in the buffer.
+                            var local = rows
+                            local.input = high - low
+                            local.padBefore = rows.padBefore + low - first * rows.stride
+                            local.output = last - first
+                            depthwiseRows.run(buffer, rows: local, first: 0, count: last - first, into: shared.y + flat * outputRow)
+                            flat += last - first
                         }
                     }
+                }
             }
             initialized = count
         }
