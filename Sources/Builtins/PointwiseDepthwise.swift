@@ -59,17 +59,20 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
     var outputShape: [Int?] { depthwise?.outputShape ?? padding?.outputShape ?? convolution.outputShape }
 
     /// Takes over the depthwise convolution after a padding (which it then reads in place), and
-    /// after that what the depthwise convolution takes over (`DepthwiseConvolution.fusing`).
+    /// after that what the depthwise convolution takes over (`DepthwiseConvolution.fusing`). A
+    /// padding that another layer takes over instead (a max pooling that reads it in place) goes
+    /// to that layer, which runs after the convolution in the same step (`LayerPair`).
     func fusing(_ next: any Layer) -> (any Layer)? {
         var fused = self
         if let depthwise {
             guard let extended = depthwise.fusing(next) as? DepthwiseConvolution else { return nil }
             fused.depthwise = extended
-        } else {
-            guard let padding, let depthwise = (next as? DepthwiseConvolution)?.absorbing(padding) else { return nil }
-            fused.depthwise = depthwise
-            fused.padding = nil
+            return fused
         }
+        guard let padding, let taken = padding.fusing(next) else { return nil }
+        guard let depthwise = taken as? DepthwiseConvolution else { return LayerPair(first: convolution, second: taken) }
+        fused.depthwise = depthwise
+        fused.padding = nil
         return fused
     }
 
@@ -186,4 +189,25 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
 private struct UncheckedBand: @unchecked Sendable {
     let x: UnsafePointer<Float>
     let y: UnsafeMutablePointer<Float>
+}
+
+/// Two layers that run one after the other as one step, the second on the first's output: what a
+/// fusion that took a layer for a successor it then did not meet leaves (a 1×1 convolution that
+/// took a ZeroPadding2D for a depthwise convolution, and met a max pooling that reads the padding
+/// in place).
+struct LayerPair: Layer, PlansMemory {
+    let first: any Layer
+    let second: any Layer
+
+    var outputShape: [Int?] { second.outputShape }
+    var maskBehavior: MaskBehavior { .drops }
+
+    func forward(_ input: Tensor) throws -> Tensor { try second.apply(try first.apply(input)) }
+
+    /// The second layer's output, and besides it the first's output and both layers' scratch.
+    func workingSet(input: [Int]) -> WorkingSet {
+        let firstSet = first.plannedWorkingSet(input: input), secondSet = second.plannedWorkingSet(input: firstSet.outputShape)
+        return WorkingSet(outputShape: secondSet.outputShape, scratch: ShapeMath.saturatingSum(firstSet.output, firstSet.scratch, secondSet.scratch),
+                          scratchMeaning: "the first layer's output")
+    }
 }
