@@ -81,15 +81,18 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
             let convolved = try convolution.apply(input)
             return try padding?.apply(convolved) ?? convolved
         }
-        guard Gemm.useAVX2Kernels, let packed = convolution.packed else { return try depthwise.apply(convolution.apply(input)) }
+        return try inBands(input, depthwise) ?? depthwise.apply(convolution.apply(input))
+    }
+
+    /// The step run in bands, or nil where the layers run one after the other (see above).
+    private func inBands(_ input: Tensor, _ depthwise: DepthwiseConvolution) throws -> Tensor? {
+        guard Gemm.useAVX2Kernels, let packed = convolution.packed else { return nil }
         let g = try convolution.checkedGeometry(input)
         let expanded = [input.batch, g.rows.output, g.columns.output, g.filters]
         let width = depthwise.shape.channels * depthwise.shape.multiplier
         guard g.isPointwise, g.outputCount > 0, let windows = try depthwise.windows(over: expanded), depthwise.kernel.count > 0,
               DepthwiseRows.runs(windows, width: width, path: Gemm.kernelPath),
-              ShapeMath.saturatingProduct([g.outputCount, MemoryLayout<Float>.size]) >= smallestFusedImage else {
-            return try depthwise.apply(convolution.apply(input))
-        }
+              ShapeMath.saturatingProduct([g.outputCount, MemoryLayout<Float>.size]) >= smallestFusedImage else { return nil }
         let batch = input.batch, rows = windows.axes[1], columns = windows.axes[2]
         let shape = [batch, rows.output, columns.output, width]
         let outputRow = columns.output * width, count = batch * rows.output * outputRow
@@ -104,9 +107,7 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
         let parts = Self.parts(images: batch, rows: rows.output, work: work)
         // The parts' buffers together hold no more than the expanded batch the layers apart make
         // (what `workingSet` counts): not so for an image of a few rows cut between threads.
-        guard ShapeMath.saturatingProduct([parts.count, bufferRows]) <= batch * g.rows.input else {
-            return try depthwise.apply(convolution.apply(input))
-        }
+        guard ShapeMath.saturatingProduct([parts.count, bufferRows]) <= batch * g.rows.input else { return nil }
         let epilogue = OutputEpilogue(affine: convolution.normalization?.channelAffine())
         let data = [Float](unsafeUninitializedCapacity: count) { output, initialized in
             input.data.withUnsafeBufferPointer { x in
@@ -200,7 +201,6 @@ struct LayerPair: Layer, PlansMemory {
     let second: any Layer
 
     var outputShape: [Int?] { second.outputShape }
-    var maskBehavior: MaskBehavior { .drops }
 
     func forward(_ input: Tensor) throws -> Tensor { try second.apply(try first.apply(input)) }
 
