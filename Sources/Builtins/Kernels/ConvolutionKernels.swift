@@ -136,12 +136,12 @@ let convolutionThreadedWork = Gemm.threadedWork / 4
 
 /// Where the pool's threads sit far apart (`nnb_pool_far_apart`), a convolution that reads a
 /// zero-padded copy of its input splits only from this many multiply-adds. A thread then pays a
-/// cache line's round trip of 350 ns or more for each line the other wrote, and the copy is made
-/// by one thread from rows both wrote, then read by both: on the AMD EPYC VM in that placement,
-/// cnn_cifar's 3×3 convolutions (0.9 and 4.7 M multiply-adds) ran slower on two threads than on
-/// one; kept on one, the model ran 9% faster there (7,990 → 8,690 samples/s, 8 runs each), and
-/// ResNet50 4%. (Keeping MobileNetV2's depthwise layers on one thread too made it 13% slower
-/// there: 352 → 307.)
+/// cache line's round trip of 350 ns or more for each line the other wrote: on the AMD EPYC VM in
+/// that placement, cnn_cifar's 3×3 convolutions (0.9 and 4.7 M multiply-adds) ran slower on two
+/// threads than on one; kept on one, the model ran 9% faster there (7,990 → 8,690 samples/s, 8
+/// runs each), and ResNet50 4%. With the copy made on the threads too (`PaddedInput`), the rule
+/// still pays: 9,089 against 8,486 samples/s (six alternating rounds). (Keeping MobileNetV2's
+/// depthwise layers on one thread too made it 13% slower there: 352 → 307.)
 let farApartPaddedWork = 8 << 20
 
 /// The work from which convolution `g` splits when asked to split from `splitWork`.
