@@ -15,7 +15,7 @@ import LayerRegistry
 /// them with its windows moved onto them (`nnb_depthwise` on a few rows, the rows above taken as
 /// padding where they were), so every output is the same bits as the two layers'.
 ///
-/// Images too small to leave the cache (`smallestFusedImage`), images so short that the threads'
+/// Images too small for the bands to pay (`smallestFusedImage`), images so short that the threads'
 /// buffers would hold more rows than the layers apart write, the baseline kernels, and a padding
 /// no depthwise convolution took over run the layers one after the other.
 struct PointwiseDepthwise: FusesNext, PlansMemory {
@@ -29,11 +29,15 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
     /// Bytes of expanded rows a band's buffer holds, at least the rows one output row reads (`defaultBandBytes`).
     var bandBytes = Self.defaultBandBytes
 
-    /// Half the L2 of a core of the AMD EPYC (Zen 5): MobileNetV2 on one thread was as fast
-    /// fusing its 14×14×576 and 7×7×960 images too (0 here) or from 256 KB, within noise; there
-    /// the expanded image stays in L2 anyway, and at batch 1 the second thread's part expands
-    /// the rows above it again (2 of 14 or 7 rows).
-    static let defaultSmallestFusedImage = 512 << 10
+    /// A quarter of the L2 of a core of the AMD EPYC (Zen 5). MobileNetV2 on one thread was as
+    /// fast fusing every image or from 256 or 512 KB, within noise (the expanded image stays in L2
+    /// anyway). On two threads far apart (different L3 caches) the layers apart hand each other
+    /// the expanded rows around the threads' cut, which cross from the other core at about 6 GB/s:
+    /// fused, each thread expands those rows itself, from the narrow input. Its 14×14 steps
+    /// (301 and 452 KB) took 0.057 → 0.048 ms fused and the whole model ran 382 → 405
+    /// samples/s (five alternating rounds), level close by; its 7×7×960 steps (188 KB) ran slower
+    /// fused there (0.066 → 0.076 ms: the parts of 3 and 4 rows expand 9 rows of 7).
+    static let defaultSmallestFusedImage = 256 << 10
     /// MobileNetV2 at batch 1 on one thread of the AMD EPYC (Zen 5), `bench --profile`: its
     /// first expansion and depthwise pair (112×112×16 → 96, then 3×3 at stride 2) took 0.32 ms in
     /// bands of 64 or 192 KB (a convolution call for every output row or two), 0.29 in 384 KB,
@@ -101,13 +105,11 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
         // A band's output rows, and the expanded rows the most any band reads.
         let span = (rows.size - 1) * rows.dilation + 1
         let bandRows = min(max(1, (bandBytes / (expandedRow * MemoryLayout<Float>.size) - span) / rows.stride + 1), rows.output)
-        let bufferRows = min((bandRows - 1) * rows.stride + span, g.rows.input)
         let work = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([batch, g.outputCount, g.channels]),
                                            ShapeMath.saturatingProduct([batch, windows.outputPixels, windows.taps, width]))
         let parts = Self.parts(images: batch, rows: rows.output, work: work)
-        // The parts' buffers together hold no more than the expanded batch the layers apart make
-        // (what `workingSet` counts): not so for an image of a few rows cut between threads.
-        guard ShapeMath.saturatingProduct([parts.count, bufferRows]) <= batch * g.rows.input else { return nil }
+        guard let bufferRows = Self.bufferRows(parts: parts, bandRows: bandRows, stride: rows.stride, span: span,
+                                               expandedRows: batch * g.rows.input, imageRows: g.rows.input) else { return nil }
         let epilogue = OutputEpilogue(affine: convolution.normalization?.channelAffine())
         let data = [Float](unsafeUninitializedCapacity: count) { output, initialized in
             input.data.withUnsafeBufferPointer { x in
@@ -174,15 +176,41 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
         return (0..<parts).map { ($0 * total / parts)..<(($0 + 1) * total / parts) }
     }
 
+    /// The expanded rows each part's buffer holds (one band of the part's output rows, and the
+    /// rows above and below them its windows reach: `span` rows for one output row, `stride` more
+    /// for each other), or nil when the parts' buffers together would hold more than the
+    /// `expandedRows` the layers apart make and the rows two parts expand again
+    /// (`rowsExpandedAgain`, what `workingSet` counts): an image of a few rows cut between many
+    /// threads runs the layers apart.
+    static func bufferRows(parts: [Range<Int>], bandRows: Int, stride: Int, span: Int, expandedRows: Int, imageRows: Int) -> Int? {
+        let partRows = min(bandRows, parts.map(\.count).max() ?? 1)
+        let rows = min(ShapeMath.saturatingSum(ShapeMath.saturatingProduct([partRows - 1, stride]), span), imageRows)
+        guard ShapeMath.saturatingProduct([parts.count, rows]) <= ShapeMath.saturatingSum(expandedRows, rowsExpandedAgain(span: span)) else {
+            return nil
+        }
+        return rows
+    }
+
+    /// The expanded rows beyond the expanded batch that the bands' buffers may hold together: the
+    /// rows above two parts' first bands, expanded again (the two threads of a batch-1 call on a
+    /// short image, whose buffers each hold their part's rows and those its windows reach).
+    static func rowsExpandedAgain(span: Int) -> Int { ShapeMath.saturatingProduct([2, span]) }
+
     /// The depthwise output, and besides it what the layers apart take (the expanded image, which
-    /// the bands never hold whole, but which a small image, or the baseline kernels, still writes).
+    /// the bands never hold whole, but which a small image, or the baseline kernels, still writes)
+    /// and the rows the bands may expand again.
     func workingSet(input: [Int]) -> WorkingSet {
         let convolutionSet = convolution.workingSet(input: input)
         let last = depthwise.map { $0.workingSet(input: convolutionSet.outputShape) }
             ?? padding.map { $0.plannedWorkingSet(input: convolutionSet.outputShape) }
         guard let last else { return convolutionSet }
-        return WorkingSet(outputShape: last.outputShape, scratch: ShapeMath.saturatingSum(convolutionSet.output, convolutionSet.scratch),
-                          scratchMeaning: "the 1×1 convolution's output")
+        var scratch = ShapeMath.saturatingSum(convolutionSet.output, convolutionSet.scratch)
+        let expanded = convolutionSet.outputShape
+        if let depthwise, expanded.count == 4, let windows = try? depthwise.windows(over: expanded), windows.axes.count == 3 {
+            let rows = windows.axes[1], span = (rows.size - 1) * rows.dilation + 1
+            scratch = ShapeMath.saturatingSum(scratch, ShapeMath.saturatingProduct([Self.rowsExpandedAgain(span: span), expanded[2], expanded[3]]))
+        }
+        return WorkingSet(outputShape: last.outputShape, scratch: scratch, scratchMeaning: "the 1×1 convolution's output")
     }
 }
 

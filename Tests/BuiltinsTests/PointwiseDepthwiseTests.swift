@@ -106,6 +106,39 @@ final class PointwiseDepthwiseTests: XCTestCase {
         }
     }
 
+    /// A short image (MobileNetV2's 14×14 blocks) runs in bands on two threads, each buffer
+    /// holding its own part's rows and those its windows reach, within the memory the step plans
+    /// (the expanded image and the rows two parts expand again); cut between more threads than
+    /// that allows, the layers run apart.
+    func testAShortImageRunsInBandsOnTwoThreadsWithinItsPlan() throws {
+        // 14 output rows at stride 1 (span 3) in two parts of 7: buffers of 9 rows, 4 beyond the
+        // image's 14, inside the plan's 6; in seven parts of 2, buffers of 4 rows, 28 in all.
+        XCTAssertEqual(PointwiseDepthwise.bufferRows(parts: [0..<7, 7..<14], bandRows: 14, stride: 1, span: 3, expandedRows: 14, imageRows: 14), 9)
+        XCTAssertNil(PointwiseDepthwise.bufferRows(parts: (0..<7).map { ($0 * 2)..<($0 * 2 + 2) }, bandRows: 14, stride: 1, span: 3,
+                                                   expandedRows: 14, imageRows: 14))
+        // Stride 2 (MobileNetV2's 28 → 14 block): parts of 7 output rows read 15 of the 29 rows.
+        XCTAssertEqual(PointwiseDepthwise.bufferRows(parts: [0..<7, 7..<14], bandRows: 14, stride: 2, span: 3, expandedRows: 29, imageRows: 29), 15)
+        // A band smaller than the part bounds the buffer.
+        XCTAssertEqual(PointwiseDepthwise.bufferRows(parts: [0..<7, 7..<14], bandRows: 2, stride: 1, span: 3, expandedRows: 14, imageRows: 14), 4)
+
+        guard Gemm.useAVX2Kernels else { return }
+        let test = Self.cases[0]
+        let (first, second) = layers(test)
+        let input = [14, 14, test.input[2]]
+        let fused = try model(test, first + second, input: input)
+        let convolution = try model(test, first, input: input)
+        let depthwise = try model(test, second, input: [14, 14, test.filters])
+        var layer = try XCTUnwrap(fused.steps.last?.layer as? PointwiseDepthwise)
+        layer.smallestFusedImage = 0
+        XCTAssertEqual(layer.workingSet(input: [1] + input).scratch, 14 * 14 * 48 + 2 * 3 * 14 * 48)
+        var random = SplitMix(seed: 97)
+        let x = Tensor(shape: [1] + input, data: random.floats(input.reduce(1, *)))
+        let want = try depthwise.predict(convolution.predict(x))
+        for threads in [1, 2] {
+            XCTAssertNil(firstDifference(try Gemm.withThreads(threads) { try layer.apply(x) }.data, want.data), "\(threads) threads")
+        }
+    }
+
     /// Only a 1×1 convolution at stride 1 takes the depthwise convolution over; one that took a
     /// padding which a max pooling follows hands the padding to the pooling, which reads it in
     /// place after the convolution, in the same step (`LayerPair`).
