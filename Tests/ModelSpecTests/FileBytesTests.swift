@@ -61,6 +61,34 @@ final class FileBytesTests: XCTestCase {
         func get() -> Error? { lock.lock(); defer { lock.unlock() }; return error }
     }
 
+    /// A mapped file is mapped in small pages only (`VmFlags` "nh" in /proc/self/smaps), so that
+    /// a weight's pages released once packed stay released when a neighbour in the same 2 MB is
+    /// read, where the page cache holds the file in huge folios.
+    func testAMappedFileAsksForSmallPages() throws {
+        #if os(Linux)
+        let target = path("weights.bin")
+        try Data(repeating: 7, count: 3 << 20).write(to: URL(fileURLWithPath: target))
+        let mapped = try MappedFile(path: target)
+        let start = UInt(bitPattern: try XCTUnwrap(mapped.bytes.baseAddress))
+        // (Read to its end: a /proc file has no size for a reader that trusts one.)
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/smaps"))
+        defer { try? handle.close() }
+        let smaps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        var inMapping = false, flags: String?
+        for line in smaps.split(separator: "\n") {
+            if let dash = line.firstIndex(of: "-"), let low = UInt(line[..<dash], radix: 16), line.contains(" ") {
+                inMapping = low == start
+            } else if inMapping, line.hasPrefix("VmFlags:") {
+                flags = String(line)
+                break
+            }
+        }
+        let found = try XCTUnwrap(flags, "the mapping at \(String(start, radix: 16)) in /proc/self/smaps")
+        XCTAssertTrue(found.split(separator: " ").contains("nh"), found)
+        withExtendedLifetime(mapped) {}
+        #endif
+    }
+
     func testFIFOIsRefusedWithoutBlocking() throws {
         let fifo = path("pipe")
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
