@@ -57,7 +57,8 @@ struct PooledConvolution: Layer, PlansMemory {
             let shared = UncheckedBands(convolved: UnsafePointer(convolved.baseAddress!), pooled: pooled.baseAddress!)
             input.data.withUnsafeBufferPointer { x in
                 withConvolutionParts(x, batch: batch, convolution.bias?.values, into: convolved, geometry: g, activation: convolution.activation,
-                                     epilogue: epilogue, packed: packed, split: parts.count > 1) { _, convolve in
+                                     epilogue: epilogue, packed: packed,
+                                     copySplit: parts.count > 1 ? paddingThreadedElements : .max) { _, convolve in
                     MaxPoolRows(windows).withRows { rows in
                         runInParallel(parts.count) { part in
                             convolve(ProductPart(rows: pixels[part], columns: 0..<g.filters))

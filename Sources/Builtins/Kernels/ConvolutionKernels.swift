@@ -92,7 +92,7 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
     }
     let work = pixels * g.patchSize * g.groupFilters
     withConvolutionParts(input, batch: batch, bias, into: output, geometry: g, activation: activation, epilogue: epilogue,
-                         packed: packed, split: work >= splitWork) { inStore, convolve in
+                         packed: packed, copySplit: work >= splitWork ? min(paddingThreadedElements, splitWork) : .max) { inStore, convolve in
         // With the epilogue in the kernel's store, a part may take some of the filters (one group
         // only: a grouped kernel's groups run one after another inside a part).
         let parts = productParts(rows: pixels, columns: g.filters, rowBlock: nnb_gemm_block_rows(),
@@ -107,15 +107,15 @@ package func convolve2D(_ input: UnsafeBufferPointer<Float>, batch: Int,
 /// gets whether the epilogue runs in the kernel's store (`OutputEpilogue.withKernelForm`) and a
 /// function that computes a part of the output (output pixels flat over batch, rows, columns, by
 /// filters) in its place in `output`, on the thread that calls it, the input padded once for all
-/// parts (on the call's threads where `split`, as the parts will run). `convolve2D` cuts the
-/// output for its threads with it; `PooledConvolution` pools each part's rows as soon as they are
-/// computed. A pixel's result is the same whatever part computes it.
+/// parts (on the call's threads from `copySplit` elements: `.max` where the parts run on one).
+/// `convolve2D` cuts the output for its threads with it; `PooledConvolution` pools each part's
+/// rows as soon as they are computed. A pixel's result is the same whatever part computes it.
 func withConvolutionParts(_ input: UnsafeBufferPointer<Float>, batch: Int, _ bias: UnsafeBufferPointer<Float>?,
                           into output: UnsafeMutableBufferPointer<Float>, geometry g: ConvolutionGeometry,
-                          activation: Activation, epilogue: OutputEpilogue, packed: PackedKernel, split: Bool,
+                          activation: Activation, epilogue: OutputEpilogue, packed: PackedKernel, copySplit: Int,
                           _ body: (_ inStore: Bool, _ convolve: (ProductPart) -> Void) -> Void) {
     guard let x = input.baseAddress, let y = output.baseAddress, batch > 0 else { return }
-    let padded = PaddedInput(x, batch: batch, geometry: g, split: split)
+    let padded = PaddedInput(x, batch: batch, geometry: g, splitFrom: copySplit)
     defer { padded.release() }
     let shared = UncheckedOutput(bias: bias?.baseAddress, y: y)
     epilogue.withKernelForm(bias: shared.bias, activation: activation, channels: g.filters) { post in
@@ -190,9 +190,10 @@ struct WinogradPanels: @unchecked Sendable {
 /// The input as the implicit GEMM reads it: zero-padded so that every tap of every output pixel
 /// lies inside (the input itself when no tap falls outside it).
 ///
-/// Where the convolution runs on several threads (`split`), so does the copy, cut by rows
-/// (`runInParts`, the first rows on the calling thread) as the convolution's parts after it are
-/// cut by output rows: each thread then reads mostly rows it wrote itself. Where the two vCPUs sit far apart, a row that the other core wrote
+/// Where the convolution runs on several threads and the copy has `splitFrom` elements or more,
+/// the copy runs on them too, cut by rows (`runInParts`, the first rows on the calling thread) as
+/// the convolution's parts after it are cut by output rows: each thread then reads mostly rows it
+/// wrote itself. Where the two vCPUs sit far apart, a row that the other core wrote
 /// comes over at about 6 GB/s against 140 written and read on one core, and MobileNetV2's Conv1
 /// (a 224×224×3 image, padded below and to the right) ran no faster on two threads than on one
 /// while the calling thread alone made the copy.
@@ -202,7 +203,7 @@ private struct PaddedInput: @unchecked Sendable {
     let width: Int
     private let owned: UnsafeMutablePointer<Float>?
 
-    init(_ x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry, split: Bool) {
+    init(_ x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry, splitFrom: Int) {
         // The layer checked this copy's size against the memory limit (Model's checkMemory) before.
         guard let size = g.paddedSize() else {
             height = g.rows.input
@@ -233,7 +234,7 @@ private struct PaddedInput: @unchecked Sendable {
                 (target + before + rowLength).initialize(repeating: 0, count: after)
             }
         }
-        if split {
+        if batch * height * paddedRow >= splitFrom {
             runInParts(batch * height, work: 1, splitWork: 1, copy)
         } else {
             copy(0..<(batch * height))
@@ -244,6 +245,11 @@ private struct PaddedInput: @unchecked Sendable {
 
     func release() { owned?.deallocate() }
 }
+
+/// Elements (256 KB) from which a padded copy is made on the convolution's threads (or from its
+/// own threshold, where that is lower): a smaller copy costs less than handing half of it to the
+/// other thread (cnn_cifar's, 14-41 KB, at batch 1).
+let paddingThreadedElements = 1 << 16
 
 /// Where `PaddedInput`'s rows come from and go, shared by the threads that copy them.
 private struct CopyPointers: @unchecked Sendable {
