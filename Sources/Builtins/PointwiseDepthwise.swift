@@ -16,8 +16,9 @@ import LayerRegistry
 /// padding where they were), so every output is the same bits as the two layers'.
 ///
 /// Images too small for the bands to pay (`smallestFusedImage`), images so short that the threads'
-/// buffers would hold more rows than the layers apart write, the baseline kernels, and a padding
-/// no depthwise convolution took over run the layers one after the other.
+/// buffers would hold more rows than the layers apart write and two parts expand again
+/// (`bufferRows`), the baseline kernels, and a padding no depthwise convolution took over run the
+/// layers one after the other.
 struct PointwiseDepthwise: FusesNext, PlansMemory {
     let convolution: Conv2D
     /// A ZeroPadding2D after the convolution, until the depthwise convolution after it takes it over.
@@ -34,8 +35,8 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
     /// anyway). On two threads far apart (different L3 caches) the layers apart hand each other
     /// the expanded rows around the threads' cut, which cross from the other core at about 6 GB/s:
     /// fused, each thread expands those rows itself, from the narrow input. Its 14×14 steps
-    /// (301 and 452 KB) took 0.057 → 0.048 ms fused and the whole model ran 382 → 405
-    /// samples/s (five alternating rounds), level close by; its 7×7×960 steps (188 KB) ran slower
+    /// (301 and 452 KB) took 0.057 → 0.048 ms fused and the whole model ran 382.7 → 400.6
+    /// samples/s (eight alternating rounds), level close by; its 7×7×960 steps (188 KB) ran slower
     /// fused there (0.066 → 0.076 ms: the parts of 3 and 4 rows expand 9 rows of 7).
     static let defaultSmallestFusedImage = 256 << 10
     /// MobileNetV2 at batch 1 on one thread of the AMD EPYC (Zen 5), `bench --profile`: its
