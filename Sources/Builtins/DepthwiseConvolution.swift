@@ -277,7 +277,7 @@ package func depthwiseConvolution(_ input: UnsafeBufferPointer<Float>, batch: In
     guard let x = input.baseAddress, kernel.baseAddress != nil, let y = output.baseAddress, batch > 0 else { return }
     withDepthwiseRows(kernel, bias, geometry: g, channels: channels, multiplier: multiplier, normalization: normalization,
                       activation: activation, path: path) { rows in
-        let shared = UncheckedDepthwise(x: x, y: y)
+        let shared = UncheckedInOut(x: x, y: y)
         runInParts(batch * g.axes[1].output, work: ShapeMath.saturatingProduct([batch, g.outputPixels, g.taps, width]), splitWork: splitWork) { range in
             rows.run(shared.x, rows: g.axes[1], first: range.lowerBound, count: range.count, into: shared.y)
         }
@@ -340,12 +340,6 @@ func withDepthwiseRows<T>(_ kernel: UnsafeBufferPointer<Float>, _ bias: UnsafeBu
                            scale: normalization == nil ? nil : scale.baseAddress, shift: normalization == nil ? nil : shift.baseAddress,
                            fused: fused, rest: rest, level: Int32(path.rawValue)))
     }}
-}
-
-/// The input and output of a depthwise convolution, shared by its parts (each writes its own rows).
-private struct UncheckedDepthwise: @unchecked Sendable {
-    let x: UnsafePointer<Float>
-    let y: UnsafeMutablePointer<Float>
 }
 
 /// Below this many multiply-adds a depthwise convolution runs on one thread. Each of its

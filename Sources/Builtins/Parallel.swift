@@ -317,6 +317,13 @@ extension Model {
     package static let sliceValueElements = 1 << 20
 }
 
+/// A kernel's input and output, handed to concurrent parts that each write only their own rows
+/// of the output.
+struct UncheckedInOut: @unchecked Sendable {
+    let x: UnsafePointer<Float>
+    let y: UnsafeMutablePointer<Float>
+}
+
 /// Hands a value to concurrent tasks that each touch only their own part of it.
 private struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value

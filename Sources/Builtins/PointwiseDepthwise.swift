@@ -104,7 +104,7 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
         guard count > 0 else { return Tensor(shape: shape, data: []) }
         let inputRow = g.columns.input * g.channels, expandedRow = g.columns.output * g.filters
         // A band's output rows, and the expanded rows the most any band reads.
-        let span = (rows.size - 1) * rows.dilation + 1
+        let span = rows.span
         let bandRows = min(max(1, (bandBytes / (expandedRow * MemoryLayout<Float>.size) - span) / rows.stride + 1), rows.output)
         let work = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([batch, g.outputCount, g.channels]),
                                            ShapeMath.saturatingProduct([batch, windows.outputPixels, windows.taps, width]))
@@ -117,7 +117,7 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
                 withDepthwiseRows(depthwise.kernel.values, depthwise.bias?.values, geometry: windows, channels: depthwise.shape.channels,
                                   multiplier: depthwise.shape.multiplier, normalization: depthwise.normalization,
                                   activation: depthwise.activation, path: Gemm.kernelPath) { depthwiseRows in
-                    let shared = UncheckedBand(x: x.baseAddress!, y: output.baseAddress!)
+                    let shared = UncheckedInOut(x: x.baseAddress!, y: output.baseAddress!)
                     runInParallel(parts.count) { part in
                         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: bufferRows * expandedRow)
                         defer { buffer.deallocate() }
@@ -208,17 +208,11 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
         var scratch = ShapeMath.saturatingSum(convolutionSet.output, convolutionSet.scratch)
         let expanded = convolutionSet.outputShape
         if let depthwise, expanded.count == 4, let windows = try? depthwise.windows(over: expanded), windows.axes.count == 3 {
-            let rows = windows.axes[1], span = (rows.size - 1) * rows.dilation + 1
-            scratch = ShapeMath.saturatingSum(scratch, ShapeMath.saturatingProduct([Self.rowsExpandedAgain(span: span), expanded[2], expanded[3]]))
+            scratch = ShapeMath.saturatingSum(scratch, ShapeMath.saturatingProduct([Self.rowsExpandedAgain(span: windows.axes[1].span),
+                                                                                     expanded[2], expanded[3]]))
         }
         return WorkingSet(outputShape: last.outputShape, scratch: scratch, scratchMeaning: "the 1×1 convolution's output")
     }
-}
-
-/// The input and output of a fused call, shared by its parts (each writes its own rows).
-private struct UncheckedBand: @unchecked Sendable {
-    let x: UnsafePointer<Float>
-    let y: UnsafeMutablePointer<Float>
 }
 
 /// Two layers that run one after the other as one step, the second on the first's output: what a

@@ -93,7 +93,7 @@ public struct Pooling: Layer {
         var g: PoolingGeometry
         if let zeroPadding {
             // (The padded sizes are those the pooling was built for, where the padding's input was known.)
-            guard let (spatial, padded) = try zeroPadding.paddedSizes(of: input, channels: channels) else {
+            guard let (spatial, padded) = try zeroPadding.paddedSizes(of: input.shape, channels: channels) else {
                 var plain = self
                 plain.zeroPadding = nil
                 return try plain.forward(zeroPadding.forward(input))

@@ -157,15 +157,11 @@ extension SpatialPadding: FusesNext {
 }
 
 extension SpatialPadding {
-    /// For the layer that runs this padding inside it: `input` checked as this layer checks it, and
-    /// its spatial sizes before and after padding (the padded image of `channels` within the
-    /// sample limit); nil when the input has no two spatial axes of positive size to read in
-    /// place, where the layer runs on `forward(input)` instead, as the two layers apart would.
-    func paddedSizes(of input: Tensor, channels: Int) throws -> (spatial: [Int], padded: [Int])? {
-        try paddedSizes(of: input.shape, channels: channels)
-    }
-
-    /// `paddedSizes` for an input known by its shape (batch first).
+    /// For the layer that runs this padding inside it: an input of `shape` (batch first) checked as
+    /// this layer checks it, and its spatial sizes before and after padding (the padded image of
+    /// `channels` within the sample limit); nil when the input has no two spatial axes of positive
+    /// size to read in place, where the layer runs on `forward(input)` instead, as the two layers
+    /// apart would.
     func paddedSizes(of shape: [Int], channels: Int) throws -> (spatial: [Int], padded: [Int])? {
         try checkInput(shape: shape, built: inputShape, label: label)
         let spatial = Array(shape.dropFirst().dropLast())

@@ -220,24 +220,19 @@ private struct PaddedInput: @unchecked Sendable {
         // Each row written once: a zero row above or below an image's rows, or an input row with
         // the zeros either side of it.
         let imageRows = g.rows.input, top = g.rows.padBefore, height = size.height
-        let shared = CopyPointers(from: x, to: buffer)
-        func copy(_ rows: Range<Int>) {
+        let shared = UncheckedInOut(x: x, y: buffer)
+        runInParts(batch * height, work: batch * height * paddedRow, splitWork: splitFrom) { rows in
             for flat in rows {
                 let image = flat / height, row = flat % height - top
-                let target = shared.to + flat * paddedRow
+                let target = shared.y + flat * paddedRow
                 guard row >= 0, row < imageRows else {
                     target.initialize(repeating: 0, count: paddedRow)
                     continue
                 }
                 target.initialize(repeating: 0, count: before)
-                (target + before).initialize(from: shared.from + (image * imageRows + row) * rowLength, count: rowLength)
+                (target + before).initialize(from: shared.x + (image * imageRows + row) * rowLength, count: rowLength)
                 (target + before + rowLength).initialize(repeating: 0, count: after)
             }
-        }
-        if batch * height * paddedRow >= splitFrom {
-            runInParts(batch * height, work: 1, splitWork: 1, copy)
-        } else {
-            copy(0..<(batch * height))
         }
         base = UnsafePointer(buffer)
         owned = buffer
@@ -250,11 +245,6 @@ private struct PaddedInput: @unchecked Sendable {
 /// own threshold, where that is lower): a smaller copy costs less than handing half of it to the
 /// other thread (cnn_cifar's, 14-41 KB, at batch 1).
 let paddingThreadedElements = 1 << 16
-
-/// Where `PaddedInput`'s rows come from and go, shared by the threads that copy them.
-private struct CopyPointers: @unchecked Sendable {
-    let from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>
-}
 
 /// A 3×3 kernel at stride 1 run as Winograd F(2×2, 3×3) (`nnb_winograd_3x3`): 16 products per
 /// 2×2 output block and channel pair instead of 36. Made only where the AVX2 kernels run, for
