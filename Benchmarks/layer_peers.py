@@ -3,7 +3,8 @@
 
 Where a whole model loses to a peer, this says which layer shapes lose: each case is a Keras model
 of one convolution (with its BatchNormalization and ReLU6 as MobileNetV2 has them, which LiteRT's
-converter folds and nnbuild fuses), exported with tools/keras_export.py and converted with
+converter folds and nnbuild fuses), or of an expansion and its depthwise layer (the `block` cases,
+one step of nnbuild's profile), exported with tools/keras_export.py and converted with
 TFLiteConverter. LiteRT: the best of 3 one-second rounds of invoke(); nnbuild: `nnbuild bench`'s
 median latency over 2 s (which includes copying the input and output per call).
 
@@ -45,6 +46,12 @@ CASES = {
     "dw960s1": ((7, 7, 960), "depthwise 3x3, BN, ReLU6: block_14_depthwise"),
     "conv1": ((224, 224, 3), "conv 3x3 stride 2 32, BN, ReLU6: Conv1"),
     "cifar_stage1": ((32, 32, 3), "conv 3x3 32, ReLU, max pool 2: cnn_cifar's first stage"),
+    # An expansion and the depthwise layer after it, which nnbuild runs as one step in bands
+    # (PointwiseDepthwise) and LiteRT as two operators: the steps of the whole model's profile.
+    "block1": ((112, 112, 16), "expand 96 + zero padding + depthwise stride 2: block_1"),
+    "block2": ((56, 56, 24), "expand 144 + depthwise: block_2"),
+    "block7": ((14, 14, 64), "expand 384 + depthwise: block_7"),
+    "block14": ((7, 7, 160), "expand 960 + depthwise: block_14"),
 }
 
 
@@ -59,7 +66,14 @@ def build(name):
         y = layers.BatchNormalization()(y)
         return layers.ReLU(6.0)(y) if relu6 else y
 
-    if name == "conv_1":
+    if name.startswith("block"):
+        x = normalized(layers.Conv2D({"block1": 96, "block2": 144, "block7": 384, "block14": 960}[name], 1, use_bias=False)(x))
+        if name == "block1":
+            x = layers.ZeroPadding2D(((0, 1), (0, 1)))(x)
+            x = normalized(layers.DepthwiseConv2D(3, strides=2, use_bias=False)(x))
+        else:
+            x = normalized(layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x))
+    elif name == "conv_1":
         x = normalized(layers.Conv2D(1280, 1, use_bias=False)(x))
     elif name.startswith("expand"):
         x = normalized(layers.Conv2D({"expand16x96": 96, "expand24x144": 144, "expand384s14": 384, "expand96x576": 576,
