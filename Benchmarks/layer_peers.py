@@ -6,7 +6,7 @@ of one convolution (with its BatchNormalization and ReLU6 as MobileNetV2 has the
 converter folds and nnbuild fuses), or of an expansion and its depthwise layer (the `block` cases,
 one step of nnbuild's profile), exported with tools/keras_export.py and converted with
 TFLiteConverter. LiteRT: the best of 3 one-second rounds of invoke(); nnbuild: `nnbuild bench`'s
-median latency over 2 s (which includes copying the input and output per call).
+median latency over 2 s (whole calls: the output's allocation included, the same input each call).
 
     python3 Benchmarks/layer_peers.py                      # every case, one thread
     python3 Benchmarks/layer_peers.py --threads 2 expand16x96 dw96s2
