@@ -57,7 +57,7 @@ struct DepthwiseShape: Sendable {
 ///
 /// Config: `kernel_size`, `strides` (1), `padding` ("valid" | "same"), `dilation_rate` (1),
 /// `depth_multiplier` (1), `activation` ("linear"), `use_bias` (true), `data_format` ("channels_last").
-/// Weights: `kernel` (k..., in, depth_multiplier), `bias` (in · depth_multiplier).
+/// Weights: `kernel` (k..., in, depth_multiplier; `depthwise_kernel` in Keras 2's files), `bias` (in · depth_multiplier).
 ///
 /// A BatchNormalization right after it (over the channels) is applied in the same store, as
 /// `normalization`, and then an element-wise activation after that (`FusesNext`): MobileNet's
@@ -82,7 +82,8 @@ public struct DepthwiseConvolution: AbsorbsActivation {
             try context.sampleCount(outputSize + [shape.channels, shape.multiplier], key: "depth_multiplier")
             let width = shape.channels * shape.multiplier
             let activation = try Activation.from(context)
-            let kernel = try context.weight("kernel", shape: shape.windows.kernelSize + [shape.channels, shape.multiplier])
+            // (tf-keras, Keras 2, wrote it as `depthwise_kernel`.)
+            let kernel = try context.weight("kernel", alsoNamed: ["depthwise_kernel"], shape: shape.windows.kernelSize + [shape.channels, shape.multiplier])
             let bias = try context.bool("use_bias", default: true) ? try context.weight("bias", shape: [width]) : nil
             return DepthwiseConvolution(label: context.label, shape: shape, kernel: kernel, bias: bias, normalization: nil,
                                         padding: nil, activation: activation, outputShape: outputSize + [width])

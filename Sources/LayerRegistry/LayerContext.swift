@@ -386,9 +386,18 @@ public final class LayerContext {
     /// layer's weights in the order Keras creates its variables (trainable ones first): a `.keras`
     /// file numbers them that way (`vars/0`, `vars/1`, ...) and is bound by that position.
     public func weight(_ variable: String, shape: [Int]) throws -> Weight {
+        try weight(variable, alsoNamed: [], shape: shape)
+    }
+
+    /// `weight(_:shape:)` for a variable that a store of named tensors may hold under other last
+    /// names too, tried when none has `variable`'s: Keras 2 (tf-keras) named DepthwiseConv2D's
+    /// kernel `depthwise_kernel`, where Keras 3 names it `kernel`. A `.keras` file numbers the
+    /// variables instead, so there only the order counts.
+    public func weight(_ variable: String, alsoNamed alternates: [String], shape: [Int]) throws -> Weight {
         trace?.weights.append((variable, shape))
         let shared = binder.boundWeight(scope: scope, variable: variable) != nil
-        let weight = try binder.resolve(scope: scope, variable: variable, shape: shape, label: label, location: "\(source): \(spec.path)")
+        let weight = try binder.resolve(scope: scope, variable: variable, alternates: alternates, shape: shape, label: label,
+                                        location: "\(source): \(spec.path)")
         if !shared { parameterCount += ShapeMath.saturatingProduct(shape) }
         return weight
     }

@@ -115,7 +115,7 @@ final class WeightBinder {
     /// a saving_lib store's layer's path and the variable (`forward_lstm/lstm_cell/kernel`), or for
     /// a named store the path of the one layer whose names end the stored path, else the stored
     /// path without Keras 2's `:0`.
-    private func variablePath(of name: String, variable: String) -> String {
+    private func variablePath(of name: String, variable: String, alternates: [String] = []) -> String {
         if let (group, _) = WeightBinder.splitSaved(name), let place = places[group] {
             return place.variablePath.isEmpty ? variable : place.variablePath + "/" + variable
         }
@@ -125,7 +125,7 @@ final class WeightBinder {
         }
         // The layer whose names end the stored path best (its innermost name first).
         var layers = path.split(separator: "/").map(String.init)
-        guard layers.popLast() == variable, let innermost = layers.last else { return path }
+        guard let last = layers.popLast(), last == variable || alternates.contains(last), let innermost = layers.last else { return path }
         func shared(_ place: SavingWalk.Place) -> Int {
             zip(place.names.reversed(), layers.reversed()).prefix { $0 == $1 }.count
         }
@@ -143,7 +143,7 @@ final class WeightBinder {
         bound[(scope + [variable]).joined(separator: "/")]
     }
 
-    func resolve(scope: [String], variable: String, shape: [Int], label: String, location: String) throws -> Weight {
+    func resolve(scope: [String], variable: String, alternates: [String] = [], shape: [Int], label: String, location: String) throws -> Weight {
         let key = (scope + [variable]).joined(separator: "/")
         if let earlier = bound[key] {
             guard earlier.shape == shape else {
@@ -154,13 +154,18 @@ final class WeightBinder {
         let storedName = stored(scope: scope, variable: variable)
         // In a positional store the message names both: 'kernel (vars/0)'.
         let shown = storedName == variable ? variable : "\(variable) (vars/\(storedName))"
-        let weight = try lookUp(scope: scope, variable: storedName, shown: shown, shape: shape, label: label, location: location)
+        // Other names count only where tensors are named (a positional store's are its indices).
+        let others = storedName == variable ? alternates : []
+        let weight = try lookUp(scope: scope, variable: storedName, alternates: others, shown: shown, shape: shape, label: label,
+                                location: location)
         bound[key] = weight
-        variables.append((store == nil || weight.name == storedName ? key : variablePath(of: weight.name, variable: variable), weight))
+        variables.append((store == nil || weight.name == storedName ? key : variablePath(of: weight.name, variable: variable, alternates: others),
+                          weight))
         return weight
     }
 
-    private func lookUp(scope: [String], variable: String, shown: String, shape: [Int], label: String, location: String) throws -> Weight {
+    private func lookUp(scope: [String], variable: String, alternates: [String], shown: String, shape: [Int], label: String,
+                        location: String) throws -> Weight {
         guard shape.allSatisfy({ $0 > 0 }), let elements = ShapeMath.product(shape), elements <= WeightBinder.maximumElements else {
             let bytes = shape.map { Double(max($0, 0)) }.reduce(4, *)
             throw NNError(.layer, location, "\(label): weight '\(shown)' would have shape \(shape) (\(formatBytes(bytes))); the largest accepted is \(WeightBinder.maximumElements) elements")
@@ -177,6 +182,9 @@ final class WeightBinder {
             }
         }
         var candidates = candidatesNamed { $0 == variable }
+        if candidates.isEmpty, !alternates.isEmpty {
+            candidates = candidatesNamed { alternates.contains($0) }
+        }
         if candidates.isEmpty {
             // Keras 3 numbers a weight created without a name model-wide (LayerScale's `variable`,
             // `variable_1`, …); such a suffix is accepted only when no tensor has the plain name.
@@ -192,8 +200,8 @@ final class WeightBinder {
         if candidates.isEmpty, scope.count >= 2 {
             let outer = scope[scope.count - 2]
             candidates = paths.filter { path in
-                path.segments.count >= 2 && path.segments.last == variable && !used.contains(path.name)
-                    && path.segments[path.segments.count - 2] == outer
+                path.segments.count >= 2 && path.segments.last.map { $0 == variable || alternates.contains($0) } == true
+                    && !used.contains(path.name) && path.segments[path.segments.count - 2] == outer
             }
         }
         if candidates.count > 1 {
@@ -219,7 +227,8 @@ final class WeightBinder {
                 let group = place.group.isEmpty ? "vars" : place.group + "/vars"
                 report(NNError(.weights, location, "\(label): weight '\(shown)' of shape \(shape) is missing: \(store.source) has no '\(group)/\(variable)', where Keras's saving_lib saves this layer's variable \(variable)"))
             } else if candidates.isEmpty {
-                report(NNError(.weights, location, "\(label): weight '\(shown)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'"))
+                let also = alternates.map { " or '…" + (scope + [$0]).joined(separator: "/") + "'" }.joined()
+                report(NNError(.weights, location, "\(label): weight '\(shown)' of shape \(shape) is missing: no tensor in \(store.source) is named like '…\(wanted)'\(also)"))
             } else {
                 let names = candidates.map { "'\($0.name)'" }.joined(separator: ", ")
                 for candidate in candidates { used.insert(candidate.name) }

@@ -98,6 +98,28 @@ final class RegistryTests: XCTestCase {
         }
     }
 
+    /// A variable Keras 2 named otherwise (DepthwiseConv2D's `depthwise_kernel`, Keras 3's
+    /// `kernel`): the other name binds only where no tensor has the variable's own, and a missing
+    /// weight's message names both.
+    func testAVariableBindsUnderItsOtherNameOnlyWhenItsOwnIsAbsent() throws {
+        registry.register("Depthwise") { context in
+            Scale(scale: try context.weight("kernel", alsoNamed: ["depthwise_kernel"], shape: [2]), outputShape: context.inputShape)
+        }
+        let layer = #"{"class_name": "Depthwise", "config": {"name": "dw"}}"#
+        let model = try Model.build(spec(layer), registry: registry, weights: try blob([("dw/depthwise_kernel:0", [4, 5])]))
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 2], data: [1, 1])).data, [4, 5])
+        // Both there: `kernel` binds, and the other is left over (every tensor must be used).
+        XCTAssertThrowsError(try Model.build(spec(layer), registry: registry,
+                                             weights: try blob([("dw/kernel", [6, 7]), ("dw/depthwise_kernel", [4, 5])]))) { error in
+            XCTAssertEqual(error.nnProblems.count, 1, error.nnProblems.joined(separator: "\n"))
+            XCTAssertTrue(error.nnProblems[0].contains("tensor 'dw/depthwise_kernel' (shape [2]) is not used"), error.nnProblems[0])
+        }
+        XCTAssertThrowsError(try Model.build(spec(layer), registry: registry, weights: try blob([("dw/pointwise_kernel", [1, 1])]))) { error in
+            XCTAssertTrue(error.nnProblems[0].contains("no tensor in w.safetensors is named like '…dw/kernel' or '…dw/depthwise_kernel'"),
+                          error.nnProblems[0])
+        }
+    }
+
     func testNestedLayersResolveUnderTheWrapperScope() throws {
         let layers = #"{"class_name": "Wrap", "config": {"name": "wrap", "layer": {"class_name": "Scale", "config": {"name": "scale"}}}}, {"class_name": "Scale", "config": {"name": "scale_1"}}"#
         let weights = try blob([("sequential/wrap/scale/scale", [2, 2]), ("sequential/scale_1/scale", [3, 3])])
