@@ -2,8 +2,8 @@
 """Writes real Keras 3 model files for nnbuild's loader tests, deterministically.
 
     pip install tensorflow-cpu==2.20.0
-    python3 tools/make_keras_files.py              # the five cases, .keras and Keras 3's legacy .h5
-    python3 tools/make_keras_files.py --keras2     # the same cases from tf-keras (pip install tf-keras==2.20.*)
+    python3 tools/make_keras_files.py [case...]    # the six cases, .keras and Keras 3's legacy .h5
+    python3 tools/make_keras_files.py --keras2 [case...]  # the same cases from tf-keras (pip install tf-keras==2.20.*)
     python3 tools/make_keras_files.py --sweep      # every Keras 3 fixture as .keras (Tests/KerasFiles/sweep)
     python3 tools/make_keras_files.py --malformed  # the malformed corpus (Tests/KerasFiles/malformed)
     python3 tools/make_keras_files.py --walk       # saving_lib's tracking names (Tests/KerasFiles/walk)
@@ -96,8 +96,21 @@ def wrappers(rng):
     return model, rng.normal(size=(2, 5, 4)).astype("float32")
 
 
+def depthwise(rng):
+    # A MobileNetV2 block: expansion, depthwise convolution (which Keras 2 names
+    # `depthwise_kernel`, Keras 3 `kernel`), projection and the residual sum.
+    inputs = keras.Input((6, 6, 4))
+    x = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(8, 1, use_bias=False)(inputs)))
+    x = L.ReLU(6.0)(L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)))
+    x = L.BatchNormalization()(L.Conv2D(4, 1, use_bias=False)(x))
+    x = L.Add()([inputs, x])
+    x = L.DepthwiseConv2D(3, strides=2, depth_multiplier=2)(x)
+    outputs = L.Dense(3)(L.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, outputs), rng.normal(size=(2, 6, 6, 4)).astype("float32")
+
+
 CASES = {"cnn": cnn, "bilstm_masked": bilstm_masked, "gru": gru,
-         "residual_nested": residual_nested, "wrappers": wrappers}
+         "residual_nested": residual_nested, "wrappers": wrappers, "depthwise": depthwise}
 
 
 def main():
@@ -267,8 +280,11 @@ def export():
 
     target = os.path.join(OUT, "export")
     os.makedirs(target, exist_ok=True)
+    # (Not walk/custom.keras, whose user layer Keras loads only with the module defining it, nor
+    # walk/dense_template.keras, the memory test's template: the convert check takes neither.)
     sources = sorted(glob.glob(os.path.join(OUT, "*.keras"))) + sorted(
-        p for p in glob.glob(os.path.join(OUT, "walk", "*.keras")) if not p.endswith(".stripped.keras"))
+        p for p in glob.glob(os.path.join(OUT, "walk", "*.keras"))
+        if not p.endswith(".stripped.keras") and os.path.basename(p) not in ("custom.keras", "dense_template.keras"))
     for source in sources:
         name = os.path.basename(source)[:-len(".keras")]
         if os.path.basename(os.path.dirname(source)) == "walk":
@@ -282,12 +298,13 @@ def export():
 
 # True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved
 # with its own HDF5 writer as <case>.keras2.h5, with <case>.keras2.expected.npy from its predict.
-def keras2():
+def keras2(names=None):
     import tf_keras
 
     global keras, L
     keras, L = tf_keras, tf_keras.layers
-    for name, build in CASES.items():
+    for name in names or list(CASES):
+        build = CASES[name]
         keras.backend.clear_session()
         seed = zlib.crc32(name.encode())
         keras.utils.set_random_seed(seed)
@@ -467,8 +484,8 @@ def malformed():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--keras2"]:
-        keras2()
+    if sys.argv[1:2] == ["--keras2"]:
+        keras2(sys.argv[2:])
         sys.exit(0)
     if sys.argv[1:2] == ["--walk"]:
         walk(sys.argv[2:])
