@@ -3,13 +3,13 @@ import XCTest
 import ModelSpec
 
 /// Real Keras files (tools/make_keras_files.py, Tests/KerasFiles): a `.keras` archive and a legacy
-/// `.h5` (from Keras 3, and from tf-keras as Keras 2 writes it) of a CNN, a masked BiLSTM, a GRU, a residual model with a nested Sequential and a model
-/// with Bidirectional and TimeDistributed wrappers each run from the file alone and match Keras's
+/// `.h5` (from Keras 3, and from tf-keras as Keras 2 writes it) of a CNN, a masked BiLSTM, a GRU, a residual model with a nested Sequential, a model
+/// with Bidirectional and TimeDistributed wrappers and a MobileNetV2 block (whose depthwise kernel Keras 2 names `depthwise_kernel`) each run from the file alone and match Keras's
 /// predictions within 1e-5; a whole model file where the weights belong is refused, naming what to do.
 final class KerasFileTests: CLITestCase {
     static let files = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("KerasFiles")
-    static let cases = ["cnn", "bilstm_masked", "gru", "residual_nested", "wrappers"]
+    static let cases = ["cnn", "bilstm_masked", "gru", "residual_nested", "wrappers", "depthwise"]
 
     static func file(_ name: String) -> String { files.appendingPathComponent(name).path }
 
