@@ -136,6 +136,21 @@ final class WeightBinder {
         return place.variablePath + "/" + variable
     }
 
+    /// Where layer `name` sits among a tensor path's `segments`: the first run of segments that
+    /// spells it. tf-keras allowed `/` in a layer's name (MobileNetV3's `Conv/BatchNorm`), and
+    /// its files then hold `Conv/BatchNorm/gamma:0`, the name over several segments.
+    static func position(of name: String, in segments: ArraySlice<String>) -> Range<Int>? {
+        guard name.contains("/") else { return segments.firstIndex(of: name).map { $0..<($0 + 1) } }
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= segments.count else { return nil }
+        var start = segments.startIndex
+        while start + parts.count <= segments.endIndex {
+            if segments[start..<(start + parts.count)].elementsEqual(parts) { return start..<(start + parts.count) }
+            start += 1
+        }
+        return nil
+    }
+
     func report(_ error: NNError) { problems.append(error) }
 
     /// The weight already bound to `variable` in `scope`, if a call of the same layer asked for it.
@@ -178,7 +193,7 @@ final class WeightBinder {
         func candidatesNamed(_ accepts: (String) -> Bool) -> [(name: String, segments: [String])] {
             paths.filter { path in
                 path.segments.count >= 2 && path.segments.last.map(accepts) == true && !used.contains(path.name)
-                    && path.segments.dropLast().contains(innermost)
+                    && WeightBinder.position(of: innermost, in: path.segments.dropLast()) != nil
             }
         }
         var candidates = candidatesNamed { $0 == variable }
@@ -209,9 +224,9 @@ final class WeightBinder {
                 var count = 0
                 var start = 0
                 for name in scope {
-                    if let at = segments[start..<(segments.count - 1)].firstIndex(of: name) {
+                    if let at = WeightBinder.position(of: name, in: segments[start..<(segments.count - 1)]) {
                         count += 1
-                        start = at + 1
+                        start = at.upperBound
                     }
                 }
                 return count
@@ -262,7 +277,7 @@ final class WeightBinder {
     func ignore(scope: [String], variable: String) {
         let variable = stored(scope: scope, variable: variable)
         guard let innermost = scope.last else { return }
-        for path in paths where path.segments.last == variable && path.segments.dropLast().contains(innermost) {
+        for path in paths where path.segments.last == variable && WeightBinder.position(of: innermost, in: path.segments.dropLast()) != nil {
             used.insert(path.name)
         }
     }

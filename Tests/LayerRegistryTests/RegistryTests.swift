@@ -98,6 +98,21 @@ final class RegistryTests: XCTestCase {
         }
     }
 
+    /// tf-keras let a layer's name hold `/` (MobileNetV3's `Conv/BatchNorm`); its tensors then
+    /// spell the name over several path segments, and bind by them.
+    func testALayerNameHoldingSlashesBindsOverSeveralSegments() throws {
+        let layer = #"{"class_name": "Scale", "config": {"name": "block/se/scale"}}"#
+        for name in ["block/se/scale/scale:0", "model/block/se/scale/scale"] {
+            let model = try Model.build(spec(layer), registry: registry, weights: try blob([(name, [4, 5])]))
+            XCTAssertEqual(try model.predict(Tensor(shape: [1, 2], data: [1, 1])).data, [4, 5], name)
+        }
+        XCTAssertThrowsError(try Model.build(spec(layer), registry: registry, weights: try blob([("block/scale/se/scale", [4, 5])]))) { error in
+            XCTAssertTrue(error.nnProblems[0].contains("weight 'scale' of shape [2] is missing"), error.nnProblems[0])
+        }
+        XCTAssertEqual(WeightBinder.position(of: "a/b", in: ["x", "a", "b", "k"][...]), 1..<3)
+        XCTAssertNil(WeightBinder.position(of: "a/b", in: ["a", "x", "b", "k"][...]))
+    }
+
     /// A variable Keras 2 named otherwise (DepthwiseConv2D's `depthwise_kernel`, Keras 3's
     /// `kernel`): the other name binds only where no tensor has the variable's own, and a missing
     /// weight's message names both.
