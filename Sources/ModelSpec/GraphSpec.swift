@@ -362,6 +362,11 @@ struct GraphReader {
                 }
             } else if case let .string(module)? = item["module"], module.hasPrefix("keras.src.ops.") || module.hasPrefix("keras.ops.") {
                 kind = .operation(module: module)
+            } else if GraphReader.isKerasTwoOperation(item) {
+                // Keras 2's TensorFlow function on tensors, as the Keras 3 operation it equals.
+                let operation = try kerasTwoOperation(spec, path: path)
+                spec.className = operation.className
+                kind = .operation(module: operation.module)
             } else {
                 kind = .layer
             }
@@ -482,6 +487,13 @@ struct GraphReader {
         }
         if entries.isEmpty, layer.spec.className == "InputLayer" {
             return [NodeSpec(layer: layer.name, index: 0, args: [], kwargs: [], path: layer.spec.path)]
+        }
+        if GraphReader.isKerasTwoOperation(item), case let .string(function)? = item["config"]?["function"],
+           let operation = GraphReader.kerasTwoFunctions[function] {
+            return try entries.enumerated().map { index, entry in
+                try readKerasTwoOperationCall(entry, layer: layer, function: function, binary: operation.binary, index: index,
+                                              path: "\(path)[\(index)]")
+            }
         }
         return try entries.enumerated().map { index, entry in
             let nodePath = "\(path)[\(index)]"

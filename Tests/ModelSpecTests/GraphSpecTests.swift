@@ -125,6 +125,47 @@ final class GraphSpecTests: XCTestCase {
                                                           "'shared_lstm' call 0", "'shared_lstm' call 1", "'cosine' call 0"])
     }
 
+    /// Keras 2's TFOpLambda layers become the Keras 3 operations they equal, their arguments in
+    /// that operation's order; a function that is not element-wise, a slice, and a keyword the
+    /// operation does not take are refused with the layer's path.
+    func testKerasTwoFunctionsBecomeOperations() throws {
+        func model(_ lambdas: String) -> String {
+            #"{"class_name": "Functional", "config": {"name": "m", "layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 3], "name": "x"}, "name": "x", "inbound_nodes": []}, "#
+                + lambdas + #"], "input_layers": [["x", 0, 0]], "output_layers": [["last", 0, 0]]}, "keras_version": "2.20.1", "backend": "tensorflow"}"#
+        }
+        func lambda(_ name: String, _ function: String, _ call: String, className: String = "TFOpLambda") -> String {
+            #"{"class_name": "\#(className)", "config": {"name": "\#(name)", "function": "\#(function)"}, "name": "\#(name)", "inbound_nodes": [\#(call)]}"#
+        }
+        let graph = try GraphSpec.parse(model([lambda("plus", "__operators__.add", #"["x", 0, 0, {"y": 3.0, "name": null}]"#),
+                                               lambda("minus", "math.subtract", #"["_CONSTANT_VALUE", -1, 1.0, {"y": ["plus", 0, 0], "name": null}]"#),
+                                               lambda("last", "nn.relu6", #"["minus", 0, 0, {}]"#)].joined(separator: ", ")))
+        let plus = try XCTUnwrap(graph.layer(named: "plus"))
+        XCTAssertEqual(plus.spec.className, "Add")
+        XCTAssertEqual(plus.operationModule, "keras.src.ops.numpy")
+        XCTAssertEqual(tensorRefs(plus.nodes[0].args[0]), [ref("x")])
+        XCTAssertEqual(plus.nodes[0].args[1], .value(.double(3.0)))
+        XCTAssertTrue(plus.nodes[0].kwargs.isEmpty)
+        let minus = try XCTUnwrap(graph.layer(named: "minus"))
+        XCTAssertEqual(minus.spec.className, "Subtract")
+        XCTAssertEqual(minus.nodes[0].args[0], .value(.double(1.0)))
+        XCTAssertEqual(tensorRefs(minus.nodes[0].args[1]), [ref("plus")])
+        XCTAssertEqual(graph.layer(named: "last")?.spec.className, "Relu6")
+        XCTAssertEqual(graph.layer(named: "last")?.operationModule, "keras.src.ops.nn")
+        XCTAssertEqual(graph.order.map(\.layer), ["x", "plus", "minus", "last"])
+
+        for (lambdas, fragment) in [
+            (lambda("last", "math.reduce_mean", #"["x", 0, 0, {"axis": 1}]"#), "applies tf.math.reduce_mean, which nnbuild does not run from a Keras 2 model"),
+            (lambda("last", "__operators__.getitem", #"["x", 0, 0, {"slice_spec": []}]"#, className: "SlicingOpLambda"), "applies tf.__operators__.getitem"),
+            (lambda("last", "math.multiply", #"["x", 0, 0, {"y": 2.0, "z": 1}]"#), "is called with 'z', which nnbuild does not take"),
+            (lambda("last", "math.multiply", #"["x", 0, 0, {"name": null}]"#), "needs its second argument 'y'"),
+        ] {
+            XCTAssertThrowsError(try GraphSpec.parse(model(lambdas))) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "\(error)")
+                XCTAssertTrue("\(error)".contains("config.layers[1]"), "\(error)")
+            }
+        }
+    }
+
     func testNestedSequentialStaysANestedGraph() throws {
         let graph = try fixture("sequential_in_functional")
         let inner = try XCTUnwrap(graph.layer(named: "inner_sequential"))
