@@ -296,15 +296,36 @@ def export():
         print("export", name)
 
 
+# Models only Keras 2 writes: TensorFlow functions on Keras tensors (TFOpLambda layers: `x + 3.0`,
+# `1.0 - x`, `tf.nn.relu6(x)`, MobileNetV3's hard sigmoid) and layer names holding `/`, as
+# tf-keras's MobileNetV3 has them. Keras 3 builds neither.
+def tf_functions(rng):
+    import tensorflow as tf
+
+    inputs = keras.Input((6, 6, 4))
+    x = L.BatchNormalization(name="block/expand/BatchNorm")(L.Conv2D(8, 1, use_bias=False, name="block/expand")(inputs))
+    x = x * (L.ReLU(6.0)(x + 3.0) * (1.0 / 6.0))
+    y = L.DepthwiseConv2D(3, padding="same", name="block/depthwise")(x)
+    y = tf.nn.relu6(y) - tf.math.sigmoid(y) + tf.nn.silu(y) / 2.0
+    y = 1.0 - tf.math.tanh(y)
+    y = tf.math.maximum(-y, y * 0.5) + tf.math.minimum(y, x)
+    outputs = L.Dense(3)(L.GlobalAveragePooling2D()(y))
+    return keras.Model(inputs, outputs), rng.normal(size=(2, 6, 6, 4)).astype("float32")
+
+
+KERAS2_ONLY = {"tf_functions": tf_functions}
+
+
 # True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved
-# with its own HDF5 writer as <case>.keras2.h5, with <case>.keras2.expected.npy from its predict.
+# with its own HDF5 writer as <case>.keras2.h5, with <case>.keras2.expected.npy from its predict;
+# the KERAS2_ONLY cases also get <case>.input.npy.
 def keras2(names=None):
     import tf_keras
 
     global keras, L
     keras, L = tf_keras, tf_keras.layers
-    for name in names or list(CASES):
-        build = CASES[name]
+    for name in names or list(CASES) + list(KERAS2_ONLY):
+        build = CASES.get(name) or KERAS2_ONLY[name]
         keras.backend.clear_session()
         seed = zlib.crc32(name.encode())
         keras.utils.set_random_seed(seed)
@@ -314,6 +335,8 @@ def keras2(names=None):
         expected = model.predict(x, verbose=0)
         model.save(os.path.join(OUT, name + ".keras2.h5"))
         np.save(os.path.join(OUT, name + ".keras2.expected.npy"), expected.astype("float32"))
+        if name in KERAS2_ONLY:
+            np.save(os.path.join(OUT, name + ".input.npy"), x)
         print("keras2", name, expected.shape)
 
 
