@@ -313,7 +313,16 @@ def tf_functions(rng):
     return keras.Model(inputs, outputs), rng.normal(size=(2, 6, 6, 4)).astype("float32")
 
 
-KERAS2_ONLY = {"tf_functions": tf_functions}
+def layer_scale(rng):
+    # ConvNeXt's LayerScale, whose one weight tf-keras names `gamma` (Keras 3: `variable`).
+    from tf_keras.src.applications.convnext import LayerScale
+
+    inputs = keras.Input((5, 6))
+    outputs = L.Dense(2)(LayerScale(1e-6, 6)(L.Dense(6)(inputs)))
+    return keras.Model(inputs, outputs), rng.normal(size=(3, 5, 6)).astype("float32")
+
+
+KERAS2_ONLY = {"tf_functions": tf_functions, "layer_scale": layer_scale}
 
 
 # True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved

@@ -3,7 +3,7 @@ import LayerRegistry
 /// `LayerScale` (keras.src.applications.convnext, as ConvNeXt uses it): y = x · gamma, gamma
 /// learned per channel of the last axis.
 /// Config: `init_values` (read, only its training-time initial value), `projection_dim` (the
-/// length of gamma and of the input's last axis). Weight `variable` (Keras 3 names gamma so),
+/// length of gamma and of the input's last axis). Weight `variable` (Keras 3 names gamma so; tf-keras `gamma`),
 /// shape (projection_dim,).
 public struct LayerScale: Layer {
     public let gamma: Weight
@@ -18,7 +18,8 @@ public struct LayerScale: Layer {
         guard last == dim else {
             throw context.error("'projection_dim' is \(dim), expected the input's last axis, \(last) (x · gamma would broadcast to another shape)", key: "projection_dim")
         }
-        return LayerScale(gamma: try context.weight("variable", shape: [dim]), outputShape: context.inputShape)
+        // (tf-keras, Keras 2, names it `gamma`.)
+        return LayerScale(gamma: try context.weight("variable", alsoNamed: ["gamma"], shape: [dim]), outputShape: context.inputShape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
