@@ -84,6 +84,15 @@ if grep -q '^SKIPPED:' "$log"; then
   echo "== Keras Applications: SKIPPED, not run and not counted as passed: $(sed -n 's/^SKIPPED: //p' "$log" | head -1)"
 fi
 
+echo "== tf-keras (Keras 2) applications from their .h5 files (needs tf-keras)"
+python3 tools/keras2_applications.py --nnbuild .build/release/nnbuild 2>&1 | grep -v -e '^WARNING' -e '^I0000' -e '^W0000' \
+  -e 'oneDNN' -e 'cpu_feature_guard' -e 'To enable the following' -e 'saving_api' -e 'UserWarning' -e '^  ' | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count
+if grep -q '^SKIPPED:' "$log"; then
+  echo "== tf-keras applications: SKIPPED, not run and not counted as passed: $(sed -n 's/^SKIPPED: //p' "$log" | head -1)"
+fi
+
 echo "== Spark: RDD.pipe through nnbuild infer --stream (needs Java 17 and pyspark)"
 python3 tools/spark_test.py .build/release/nnbuild 2>&1 | grep -Ev '^(WARNING|Using Spark|Setting default|To adjust logging)|NativeCodeLoader' | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
