@@ -364,9 +364,7 @@ struct GraphReader {
                 kind = .operation(module: module)
             } else if GraphReader.isKerasTwoOperation(item) {
                 // Keras 2's TensorFlow function on tensors, as the Keras 3 operation it equals.
-                let operation = try kerasTwoOperation(spec, path: path)
-                spec.className = operation.className
-                kind = .operation(module: operation.module)
+                kind = .operation(module: try kerasTwoOperation(&spec, item: item, path: path).operation.module)
             } else {
                 kind = .layer
             }
@@ -491,7 +489,7 @@ struct GraphReader {
         if GraphReader.isKerasTwoOperation(item), case let .string(function)? = item["config"]?["function"],
            let operation = GraphReader.kerasTwoFunctions[function] {
             return try entries.enumerated().map { index, entry in
-                try readKerasTwoOperationCall(entry, layer: layer, function: function, binary: operation.binary, index: index,
+                try readKerasTwoOperationCall(entry, layer: layer, function: function, operation: operation, index: index,
                                               path: "\(path)[\(index)]")
             }
         }

@@ -1,32 +1,65 @@
-/// Keras 2's `TFOpLambda`: tf-keras records a TensorFlow function applied to Keras tensors
-/// (`x + 3.0`, `tf.nn.relu6(x)`, MobileNetV3's hard sigmoid) as a layer whose config names the
-/// function (`"function": "__operators__.add"`) and whose call is one entry
-/// `[layer, node, tensor, {kwargs}]`: the first argument, then the others by TensorFlow's names,
-/// a tensor among them written `[layer, node, tensor]`. A first argument that is a constant
-/// (`3.0 - x`) is written `["_CONSTANT_VALUE", -1, 3.0, {kwargs}]`.
+/// Keras 2's `TFOpLambda` and `SlicingOpLambda`: tf-keras records a TensorFlow function applied
+/// to Keras tensors (`x + 3.0`, `tf.nn.relu6(x)`, `tf.reduce_mean(x, axis=1)`, `x[:, 1:]`) as a
+/// layer whose config names the function (`"function": "__operators__.add"`) and whose call is
+/// one entry `[layer, node, tensor, {kwargs}]`: the first argument, then the others by
+/// TensorFlow's names, a tensor among them written `[layer, node, tensor]`. A first argument that
+/// is a constant (`3.0 - x`) is written `["_CONSTANT_VALUE", -1, 3.0, {kwargs}]`; a first argument
+/// that is a list of tensors (`tf.concat([a, b], axis=-1)`) as one such entry per tensor.
 ///
-/// The element-wise functions become the Keras 3 operation that computes the same thing
-/// (`Add`, `Relu6`...), with the arguments in its order, so the engine runs them as it runs
-/// Keras 3's; any other function is refused, naming it.
+/// Each function listed becomes the Keras 3 operation that computes the same thing (`Add`,
+/// `Mean`, `GetItem`...), its tensors and constants as that operation's positional arguments and
+/// its settings (`axis`, `keepdims`...) in the layer's config under the operation's names, so
+/// the engine runs them as it runs Keras 3's; any other function is refused, naming it.
 extension GraphReader {
-    /// What a TensorFlow function becomes: the Keras 3 operation's module and class, and whether
-    /// it takes a second argument (`y`).
-    static let kerasTwoFunctions: [String: (module: String, className: String, binary: Bool)] = {
-        var table: [String: (module: String, className: String, binary: Bool)] = [:]
+    /// What a TensorFlow function becomes.
+    struct KerasTwoFunction: Sendable {
+        var module: String
+        var className: String
+        /// Keywords that are the operation's further positional arguments, in order (`y`, `b`).
+        var positional: [String] = []
+        /// Keywords that are the operation's settings: TensorFlow's name → the Keras 3 config key.
+        var settings: [String: String] = [:]
+        /// Keywords taken only at this value (transpose's `conjugate`, matmul's `transpose_b`).
+        var fixed: [String: JSONValue] = [:]
+        /// The first argument is a list of tensors (concat, stack).
+        var list = false
+        /// `x[slice_spec]`, the key as Keras 3 writes it.
+        var slice = false
+    }
+
+    static let kerasTwoFunctions: [String: KerasTwoFunction] = {
+        var table: [String: KerasTwoFunction] = [:]
         let numpy = "keras.src.ops.numpy", nn = "keras.src.ops.nn"
+        func add(_ names: [String], _ function: KerasTwoFunction) { for name in names { table[name] = function } }
         for (names, className) in [(["__operators__.add", "math.add"], "Add"), (["math.subtract"], "Subtract"),
                                    (["math.multiply"], "Multiply"), (["math.truediv", "math.divide"], "Divide"),
                                    (["math.maximum"], "Maximum"), (["math.minimum"], "Minimum"), (["math.pow"], "Power")] {
-            for name in names { table[name] = (numpy, className, true) }
+            add(names, KerasTwoFunction(module: numpy, className: className, positional: ["y"]))
         }
         for (names, className) in [(["math.negative"], "Negative"), (["math.abs"], "Absolute"), (["math.square"], "Square"),
                                    (["math.sqrt"], "Sqrt"), (["math.exp"], "Exp"), (["math.tanh", "nn.tanh"], "Tanh")] {
-            for name in names { table[name] = (numpy, className, false) }
+            add(names, KerasTwoFunction(module: numpy, className: className))
         }
         for (names, className) in [(["nn.relu"], "Relu"), (["nn.relu6"], "Relu6"), (["math.sigmoid", "nn.sigmoid"], "Sigmoid"),
                                    (["nn.silu", "nn.swish"], "Silu"), (["math.softplus", "nn.softplus"], "Softplus")] {
-            for name in names { table[name] = (nn, className, false) }
+            add(names, KerasTwoFunction(module: nn, className: className))
         }
+        let reduction = ["axis": "axis", "keepdims": "keepdims"]
+        for (name, className) in [("mean", "Mean"), ("sum", "Sum"), ("max", "Max"), ("min", "Min"), ("prod", "Prod")] {
+            add(["math.reduce_\(name)", "reduce_\(name)"], KerasTwoFunction(module: numpy, className: className, settings: reduction))
+        }
+        add(["nn.softmax", "math.softmax"], KerasTwoFunction(module: nn, className: "Softmax", settings: ["axis": "axis"]))
+        add(["reshape"], KerasTwoFunction(module: numpy, className: "Reshape", settings: ["shape": "newshape"]))
+        add(["expand_dims"], KerasTwoFunction(module: numpy, className: "ExpandDims", settings: ["axis": "axis"]))
+        add(["squeeze", "compat.v1.squeeze"], KerasTwoFunction(module: numpy, className: "Squeeze", settings: ["axis": "axis"]))
+        add(["transpose", "compat.v1.transpose"],
+            KerasTwoFunction(module: numpy, className: "Transpose", settings: ["perm": "axes"], fixed: ["conjugate": .bool(false)]))
+        add(["concat"], KerasTwoFunction(module: numpy, className: "Concatenate", settings: ["axis": "axis"], list: true))
+        add(["stack"], KerasTwoFunction(module: numpy, className: "Stack", settings: ["axis": "axis"], list: true))
+        add(["linalg.matmul", "matmul"],
+            KerasTwoFunction(module: numpy, className: "Matmul", positional: ["b"],
+                             fixed: ["transpose_a": .bool(false), "transpose_b": .bool(false), "adjoint_a": .bool(false), "adjoint_b": .bool(false)]))
+        add(["__operators__.getitem"], KerasTwoFunction(module: numpy, className: "GetItem", slice: true))
         return table
     }()
 
@@ -36,52 +69,136 @@ extension GraphReader {
         return className == "TFOpLambda" || className == "SlicingOpLambda"
     }
 
-    /// The function a `TFOpLambda` applies and what it becomes; refused unless it is element-wise.
-    func kerasTwoOperation(_ spec: LayerSpec, path: String) throws -> (function: String, module: String, className: String, binary: Bool) {
+    /// The function the layer `item` applies, and `spec` as the Keras 3 operation it becomes: its
+    /// class, and its calls' settings in its config (every call must give the same). Refused
+    /// unless the function is listed.
+    func kerasTwoOperation(_ spec: inout LayerSpec, item: JSONValue, path: String) throws -> (function: String, operation: KerasTwoFunction) {
         guard case let .string(function)? = spec.config["function"] else {
             throw fail("\(path).config.function", "expected the name of the TensorFlow function \(spec.label) applies, found \(spec.config["function"]?.brief() ?? "nothing")")
         }
-        guard spec.className == "TFOpLambda", let operation = Self.kerasTwoFunctions[function] else {
+        guard let operation = Self.kerasTwoFunctions[function], operation.slice == (spec.className == "SlicingOpLambda") else {
             let known = Self.kerasTwoFunctions.keys.sorted().map { "tf.\($0)" }.joined(separator: ", ")
             throw fail("\(path).config.function", "\(spec.label) applies tf.\(function), which nnbuild does not run from a Keras 2 model; it runs \(known) (rebuilt in Keras 3, such calls save as keras.ops operations, which nnbuild runs more of)")
         }
-        return (function, operation.module, operation.className, operation.binary)
+        var settings: [String: JSONValue]?
+        if case let .array(calls)? = item["inbound_nodes"] {
+            for (index, call) in calls.enumerated() {
+                var these: [String: JSONValue] = [:]
+                for (key, value) in kerasTwoKeywords(call) { if let name = operation.settings[key] { these[name] = value } }
+                if let settings, settings != these {
+                    throw fail("\(path).inbound_nodes[\(index)]", "\(spec.label) (tf.\(function)) is called with other settings than in its first call (\(these) against \(settings)); expected the same in every call")
+                }
+                settings = these
+            }
+        }
+        if case var .object(members) = spec.config {
+            for (key, value) in (settings ?? [:]).sorted(by: { $0.key < $1.key }) {
+                members.removeAll { $0.0 == key }
+                members.append((key, value))
+            }
+            spec.config = .object(members)
+        }
+        spec.className = operation.className
+        return (function, operation)
     }
 
-    /// One call of a `TFOpLambda`: its first argument, then `y` for a binary function, as the
-    /// Keras 3 operation's positional arguments. `name` is dropped; any other keyword is refused.
-    func readKerasTwoOperationCall(_ entry: JSONValue, layer: GraphLayer, function: String, binary: Bool, index: Int,
-                                   path: String) throws -> NodeSpec {
-        guard case let .array(parts) = entry, parts.count == 4, case let .object(members) = parts[3] else {
-            throw fail(path, "expected [layer name, node index, tensor index, {kwargs}], the call of \(layer.label), found \(entry.brief())")
+    /// The keyword arguments of one call entry: the flat `[layer, node, tensor, {kwargs}]`, or
+    /// the first of a list of them.
+    func kerasTwoKeywords(_ call: JSONValue) -> [(String, JSONValue)] {
+        guard case let .array(parts) = call else { return [] }
+        if case let .array(first)? = parts.first { return kerasTwoKeywords(.array(first)) }
+        guard parts.count == 4, case let .object(members) = parts[3] else { return [] }
+        return members
+    }
+
+    /// One call of a TensorFlow-function layer as its Keras 3 operation's call: the first
+    /// argument (a tensor, a constant, or the list of tensors), then the keywords that are
+    /// positional (`y`) or the index (`slice_spec`). Settings went to the config; `name` is
+    /// dropped; any other keyword, or a fixed one at another value, is refused.
+    func readKerasTwoOperationCall(_ entry: JSONValue, layer: GraphLayer, function: String, operation: KerasTwoFunction,
+                                   index: Int, path: String) throws -> NodeSpec {
+        let what = "\(layer.label) (tf.\(function))"
+        guard case let .array(parts) = entry, !parts.isEmpty else {
+            throw fail(path, "expected [layer name, node index, tensor index, {kwargs}], the call of \(what), found \(entry.brief())")
+        }
+        func tensor(_ parts: [JSONValue], path: String) throws -> CallArgument {
+            .tensor(KerasTensor(ref: try readTriple(Array(parts.prefix(3)), path: path), path: path))
+        }
+        var args: [CallArgument]
+        let members: [(String, JSONValue)]
+        if case .array = parts[0] {
+            // A list of tensors: one entry each, the keywords repeated in each.
+            guard operation.list else { throw fail(path, "\(what) is called on a list of tensors; it takes one") }
+            guard parts.count <= GraphSpec.Limits.tensorsPerCall else {
+                throw fail(path, "\(what) reads \(parts.count) tensors; at most \(GraphSpec.Limits.tensorsPerCall) are accepted")
+            }
+            args = [.list(try parts.enumerated().map { position, item in
+                guard case let .array(inner) = item, inner.count == 4 else {
+                    throw fail("\(path)[\(position)]", "expected [layer name, node index, tensor index, {kwargs}], found \(item.brief())")
+                }
+                return try tensor(inner, path: "\(path)[\(position)]")
+            })]
+            members = kerasTwoKeywords(entry)
+        } else {
+            guard parts.count == 4, case let .object(keywords) = parts[3] else {
+                throw fail(path, "expected [layer name, node index, tensor index, {kwargs}], the call of \(what), found \(entry.brief())")
+            }
+            guard !operation.list else { throw fail(path, "\(what) takes a list of tensors, called on one") }
+            if case .string("_CONSTANT_VALUE") = parts[0] {
+                args = [.value(parts[2])]
+            } else {
+                args = [try tensor(parts, path: path)]
+            }
+            members = keywords
         }
         func argument(_ value: JSONValue, path: String) throws -> CallArgument {
             // A tensor is a [layer, node, tensor] triple; anything else is a constant.
             if case let .array(items) = value, items.count == 3, case .string = items[0], case .int = items[1], case .int = items[2] {
-                return .tensor(KerasTensor(ref: try readTriple(items, path: path), path: path))
+                return try tensor(items, path: path)
             }
             return .value(value)
         }
-        var args: [CallArgument]
-        if case .string("_CONSTANT_VALUE") = parts[0] {
-            args = [.value(parts[2])]
-        } else {
-            args = [.tensor(KerasTensor(ref: try readTriple(Array(parts.prefix(3)), path: path), path: path))]
-        }
+        var positional: [String: CallArgument] = [:]
         for (key, value) in members {
             let keyPath = "\(path)[3].\(key)"
-            switch key {
-            case "name": continue
-            case "y" where binary: args.append(try argument(value, path: keyPath))
-            default: throw fail(keyPath, "\(layer.label) (tf.\(function)) is called with '\(key)', which nnbuild does not take; expected \(binary ? "'y' and " : "")'name' only")
+            if key == "name" || operation.settings[key] != nil { continue }
+            if let wanted = operation.fixed[key] {
+                guard value == wanted else { throw fail(keyPath, "\(what) is called with \(key)=\(value.brief()); nnbuild takes it only at \(wanted.brief())") }
+                continue
+            }
+            if operation.positional.contains(key) {
+                positional[key] = try argument(value, path: keyPath)
+            } else if operation.slice, key == "slice_spec" {
+                positional[key] = try kerasThreeIndex(value, path: keyPath, what: what)
+            } else {
+                let taken = (operation.positional + operation.settings.keys.sorted() + operation.fixed.keys.sorted() + (operation.slice ? ["slice_spec"] : []) + ["name"])
+                throw fail(keyPath, "\(what) is called with '\(key)', which nnbuild does not take; expected \(taken.map { "'\($0)'" }.joined(separator: ", "))")
             }
         }
-        guard args.count == (binary ? 2 : 1) else {
-            throw fail("\(path)[3]", "\(layer.label) (tf.\(function)) needs its second argument 'y', found none")
+        for key in operation.positional + (operation.slice ? ["slice_spec"] : []) {
+            guard let value = positional[key] else { throw fail("\(path)[3]", "\(what) needs its argument '\(key)', found none") }
+            args.append(value)
         }
-        guard args.contains(where: { if case .tensor = $0 { return true } else { return false } }) else {
-            throw fail(path, "\(layer.label) (tf.\(function)) is called on constants alone; expected a tensor among its arguments")
+        guard args.contains(where: { !$0.tensors.isEmpty }) else {
+            throw fail(path, "\(what) is called on constants alone; expected a tensor among its arguments")
         }
         return NodeSpec(layer: layer.name, index: index, args: args, kwargs: [], path: path)
+    }
+
+    /// TensorFlow's `slice_spec` as the index Keras 3 writes: each slice `{start, stop, step}` as
+    /// a `__slice__`, integers and None (a new axis) as they are; one item alone as a list of one.
+    func kerasThreeIndex(_ spec: JSONValue, path: String, what: String) throws -> CallArgument {
+        func item(_ value: JSONValue, path: String) throws -> JSONValue {
+            switch value {
+            case .int, .null: return value
+            case let .object(members) where members.allSatisfy({ ["start", "stop", "step"].contains($0.0) }):
+                return .object([("class_name", .string("__slice__")), ("config", .object(members))])
+            default: throw fail(path, "\(what) indexes with \(value.brief()); nnbuild takes integers, slices and None")
+            }
+        }
+        if case let .array(items) = spec {
+            return .list(try items.enumerated().map { .value(try item($1, path: "\(path)[\($0)]")) })
+        }
+        return .list([.value(try item(spec, path: path))])
     }
 }

@@ -125,9 +125,10 @@ final class GraphSpecTests: XCTestCase {
                                                           "'shared_lstm' call 0", "'shared_lstm' call 1", "'cosine' call 0"])
     }
 
-    /// Keras 2's TFOpLambda layers become the Keras 3 operations they equal, their arguments in
-    /// that operation's order; a function that is not element-wise, a slice, and a keyword the
-    /// operation does not take are refused with the layer's path.
+    /// Keras 2's TFOpLambda and SlicingOpLambda layers become the Keras 3 operations they equal,
+    /// their arguments in that operation's order and their settings in its config; a function not
+    /// listed, a keyword the operation does not take, a fixed one at another value and a missing
+    /// argument are refused with the layer's path.
     func testKerasTwoFunctionsBecomeOperations() throws {
         func model(_ lambdas: String) -> String {
             #"{"class_name": "Functional", "config": {"name": "m", "layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 3], "name": "x"}, "name": "x", "inbound_nodes": []}, "#
@@ -153,11 +154,35 @@ final class GraphSpecTests: XCTestCase {
         XCTAssertEqual(graph.layer(named: "last")?.operationModule, "keras.src.ops.nn")
         XCTAssertEqual(graph.order.map(\.layer), ["x", "plus", "minus", "last"])
 
+        // Settings move into the config under the operation's names; a list of tensors is one argument; a slice is an index.
+        let shaped = try GraphSpec.parse(model([lambda("mean", "math.reduce_mean", #"["x", 0, 0, {"axis": 1, "keepdims": true}]"#),
+                                                lambda("both", "concat", #"[["x", 0, 0, {"axis": -1}], ["mean", 0, 0, {"axis": -1}]]"#),
+                                                lambda("last", "__operators__.getitem",
+                                                       #"["both", 0, 0, {"slice_spec": [{"start": null, "stop": null, "step": null}, -1]}]"#,
+                                                       className: "SlicingOpLambda")].joined(separator: ", ")))
+        let mean = try XCTUnwrap(shaped.layer(named: "mean"))
+        XCTAssertEqual(mean.spec.className, "Mean")
+        XCTAssertEqual(mean.spec.config["axis"], .int(1))
+        XCTAssertEqual(mean.spec.config["keepdims"], .bool(true))
+        XCTAssertEqual(mean.nodes[0].args.count, 1)
+        let both = try XCTUnwrap(shaped.layer(named: "both"))
+        XCTAssertEqual(both.spec.className, "Concatenate")
+        XCTAssertEqual(both.spec.config["axis"], .int(-1))
+        XCTAssertEqual(tensorRefs(both.nodes[0].args[0]), [ref("x"), ref("mean")])
+        let item = try XCTUnwrap(shaped.layer(named: "last")?.nodes.first)
+        guard case let .list(index)? = item.args.last, index.count == 2, case let .value(slice) = index[0] else {
+            return XCTFail("GetItem's index should be a list of two, got \(item.args)")
+        }
+        XCTAssertEqual(slice["class_name"], .string("__slice__"))
+        XCTAssertEqual(index[1], .value(.int(-1)))
+
         for (lambdas, fragment) in [
-            (lambda("last", "math.reduce_mean", #"["x", 0, 0, {"axis": 1}]"#), "applies tf.math.reduce_mean, which nnbuild does not run from a Keras 2 model"),
-            (lambda("last", "__operators__.getitem", #"["x", 0, 0, {"slice_spec": []}]"#, className: "SlicingOpLambda"), "applies tf.__operators__.getitem"),
-            (lambda("last", "math.multiply", #"["x", 0, 0, {"y": 2.0, "z": 1}]"#), "is called with 'z', which nnbuild does not take"),
-            (lambda("last", "math.multiply", #"["x", 0, 0, {"name": null}]"#), "needs its second argument 'y'"),
+            (lambda("last", "image.resize", #"["x", 0, 0, {"size": [2, 2]}]"#), "applies tf.image.resize, which nnbuild does not run from a Keras 2 model"),
+            (lambda("last", "math.multiply", #"["x", 0, 0, {"slice_spec": []}]"#, className: "SlicingOpLambda"), "applies tf.math.multiply"),
+            (lambda("last", "math.reduce_mean", #"["x", 0, 0, {"axis": 1, "z": 1}]"#), "is called with 'z', which nnbuild does not take"),
+            (lambda("last", "compat.v1.transpose", #"["x", 0, 0, {"perm": [0, 1], "conjugate": true}]"#), "nnbuild takes it only at false"),
+            (lambda("last", "math.multiply", #"["x", 0, 0, {"name": null}]"#), "needs its argument 'y'"),
+            (lambda("last", "concat", #"["x", 0, 0, {"axis": 1}]"#), "takes a list of tensors, called on one"),
         ] {
             XCTAssertThrowsError(try GraphSpec.parse(model(lambdas))) { error in
                 XCTAssertTrue("\(error)".contains(fragment), "\(error)")
