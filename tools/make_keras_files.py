@@ -322,7 +322,30 @@ def layer_scale(rng):
     return keras.Model(inputs, outputs), rng.normal(size=(3, 5, 6)).astype("float32")
 
 
-KERAS2_ONLY = {"tf_functions": tf_functions, "layer_scale": layer_scale}
+def tf_shape_functions(rng):
+    # Reductions, reshapes, concat and stack, transpose, matmul, softmax and slices as TensorFlow
+    # functions on tensors (TFOpLambda, SlicingOpLambda).
+    import tensorflow as tf
+
+    inputs = keras.Input((5, 4))
+    x = L.Dense(4)(inputs)
+    mean = tf.reduce_mean(x, axis=1)
+    total = tf.reshape(tf.math.reduce_sum(x, axis=[1, 2], keepdims=True), (-1, 1))
+    widest = tf.reduce_max(x, -1)
+    joined = tf.reshape(tf.concat([x, x * 2.0], axis=-1), (-1, 40))
+    same = tf.squeeze(tf.expand_dims(x, 1), axis=1)
+    turned = tf.transpose(x, perm=[0, 2, 1])
+    product = tf.reshape(tf.matmul(x, turned), (-1, 25))
+    sliced = tf.reshape(x[:, 1:3, ::2], (-1, 4))
+    last = x[:, -1]
+    soft = tf.reshape(tf.nn.softmax(x, axis=-1), (-1, 20))
+    stacked = tf.reshape(tf.stack([x, same], axis=1), (-1, 40))
+    least = tf.math.reduce_min(turned, axis=2)
+    flat = L.Concatenate()([mean, total, widest, joined, product, sliced, last, soft, stacked, least])
+    return keras.Model(inputs, L.Dense(3)(flat)), rng.normal(size=(3, 5, 4)).astype("float32")
+
+
+KERAS2_ONLY = {"tf_functions": tf_functions, "layer_scale": layer_scale, "tf_shape_functions": tf_shape_functions}
 
 
 # True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved
