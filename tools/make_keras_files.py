@@ -345,7 +345,23 @@ def tf_shape_functions(rng):
     return keras.Model(inputs, L.Dense(3)(flat)), rng.normal(size=(3, 5, 4)).astype("float32")
 
 
-KERAS2_ONLY = {"tf_functions": tf_functions, "layer_scale": layer_scale, "tf_shape_functions": tf_shape_functions}
+def tf_image_functions(rng):
+    # tf.image.resize (bilinear and nearest), tf.split (in equal parts and by sizes) and tf.gather.
+    import tensorflow as tf
+
+    inputs = keras.Input((6, 8, 4))
+    x = L.Conv2D(4, 1)(inputs)
+    up = tf.image.resize(x, (12, 16))
+    near = tf.image.resize(x, [3, 5], method="nearest")
+    a, b = tf.split(x, 2, axis=-1)
+    c, d, e = tf.split(x, [1, 2, 1], axis=-1)
+    picked = tf.gather(x, [3, 0, 2], axis=2)
+    flat = L.Concatenate()([L.Flatten()(t) for t in [up, near, a * b, c + e, d, picked]])
+    return keras.Model(inputs, L.Dense(3)(flat)), rng.normal(size=(2, 6, 8, 4)).astype("float32")
+
+
+KERAS2_ONLY = {"tf_functions": tf_functions, "layer_scale": layer_scale, "tf_shape_functions": tf_shape_functions,
+               "tf_image_functions": tf_image_functions}
 
 
 # True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved

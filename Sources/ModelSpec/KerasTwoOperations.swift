@@ -25,6 +25,8 @@ extension GraphReader {
         var list = false
         /// `x[slice_spec]`, the key as Keras 3 writes it.
         var slice = false
+        /// A setting whose value Keras 3 writes otherwise, by its TensorFlow name (nil: refused).
+        var convert: [String: @Sendable (JSONValue) -> JSONValue?] = [:]
     }
 
     static let kerasTwoFunctions: [String: KerasTwoFunction] = {
@@ -60,6 +62,30 @@ extension GraphReader {
             KerasTwoFunction(module: numpy, className: "Matmul", positional: ["b"],
                              fixed: ["transpose_a": .bool(false), "transpose_b": .bool(false), "adjoint_a": .bool(false), "adjoint_b": .bool(false)]))
         add(["__operators__.getitem"], KerasTwoFunction(module: numpy, className: "GetItem", slice: true))
+        add(["image.resize"], KerasTwoFunction(module: "keras.src.ops.image", className: "Resize",
+                                               settings: ["size": "size", "method": "interpolation", "antialias": "antialias"],
+                                               fixed: ["preserve_aspect_ratio": .bool(false)]))
+        add(["gather", "compat.v1.gather"], KerasTwoFunction(module: numpy, className: "Take", positional: ["indices"],
+                                                             settings: ["axis": "axis"], fixed: ["batch_dims": .int(0), "validate_indices": .null]))
+        // tf.split's sizes are where Keras 3's split cuts: [2, 3, 1] is [2, 5] (a last size of -1, the
+        // rest, needs no cut; one elsewhere, whose cut depends on the axis's length, is refused).
+        add(["split"], KerasTwoFunction(module: numpy, className: "Split", settings: ["num_or_size_splits": "indices_or_sections", "axis": "axis"],
+                                        convert: ["num_or_size_splits": { value in
+                                            switch value {
+                                            case .int: return value
+                                            case let .array(sizes):
+                                                var at: Int64 = 0, cuts: [JSONValue] = []
+                                                for size in sizes.dropLast() {
+                                                    guard case let .int(length) = size, length >= 0 else { return nil }
+                                                    let (sum, overflow) = at.addingReportingOverflow(length)
+                                                    guard !overflow else { return nil }
+                                                    at = sum
+                                                    cuts.append(.int(at))
+                                                }
+                                                return .array(cuts)
+                                            default: return nil
+                                            }
+                                        }]))
         return table
     }()
 
@@ -84,7 +110,17 @@ extension GraphReader {
         if case let .array(calls)? = item["inbound_nodes"] {
             for (index, call) in calls.enumerated() {
                 var these: [String: JSONValue] = [:]
-                for (key, value) in kerasTwoKeywords(call) { if let name = operation.settings[key] { these[name] = value } }
+                for (key, value) in kerasTwoKeywords(call) {
+                    guard let name = operation.settings[key] else { continue }
+                    if let convert = operation.convert[key] {
+                        guard let converted = convert(value) else {
+                            throw fail("\(path).inbound_nodes[\(index)]", "\(spec.label) (tf.\(function)) is called with \(key)=\(value.brief()), which nnbuild does not take")
+                        }
+                        these[name] = converted
+                    } else {
+                        these[name] = value
+                    }
+                }
                 if let settings, settings != these {
                     throw fail("\(path).inbound_nodes[\(index)]", "\(spec.label) (tf.\(function)) is called with other settings than in its first call (\(these) against \(settings)); expected the same in every call")
                 }

@@ -176,8 +176,13 @@ final class GraphSpecTests: XCTestCase {
         XCTAssertEqual(slice["class_name"], .string("__slice__"))
         XCTAssertEqual(index[1], .value(.int(-1)))
 
+        // tf.split's sizes become Keras 3's cut points.
+        let split = try GraphSpec.parse(model(lambda("last", "split", #"["x", 0, 0, {"num_or_size_splits": [2, 3, 1], "axis": -1}]"#)))
+        XCTAssertEqual(split.layer(named: "last")?.spec.config["indices_or_sections"], .array([.int(2), .int(5)]))
+
         for (lambdas, fragment) in [
-            (lambda("last", "image.resize", #"["x", 0, 0, {"size": [2, 2]}]"#), "applies tf.image.resize, which nnbuild does not run from a Keras 2 model"),
+            (lambda("last", "image.adjust_contrast", #"["x", 0, 0, {"contrast_factor": 2}]"#), "applies tf.image.adjust_contrast, which nnbuild does not run from a Keras 2 model"),
+            (lambda("last", "split", #"["x", 0, 0, {"num_or_size_splits": [-1, 2]}]"#), "is called with num_or_size_splits="),
             (lambda("last", "math.multiply", #"["x", 0, 0, {"slice_spec": []}]"#, className: "SlicingOpLambda"), "applies tf.math.multiply"),
             (lambda("last", "math.reduce_mean", #"["x", 0, 0, {"axis": 1, "z": 1}]"#), "is called with 'z', which nnbuild does not take"),
             (lambda("last", "compat.v1.transpose", #"["x", 0, 0, {"perm": [0, 1], "conjugate": true}]"#), "nnbuild takes it only at false"),
