@@ -115,7 +115,7 @@ final class WeightBinder {
     /// a saving_lib store's layer's path and the variable (`forward_lstm/lstm_cell/kernel`), or for
     /// a named store the path of the one layer whose names end the stored path, else the stored
     /// path without Keras 2's `:0`.
-    private func variablePath(of name: String, variable: String, alternates: [String] = []) -> String {
+    private func variablePath(of name: String, variable: String, alternates: [String]) -> String {
         if let (group, _) = WeightBinder.splitSaved(name), let place = places[group] {
             return place.variablePath.isEmpty ? variable : place.variablePath + "/" + variable
         }
@@ -158,7 +158,7 @@ final class WeightBinder {
         bound[(scope + [variable]).joined(separator: "/")]
     }
 
-    func resolve(scope: [String], variable: String, alternates: [String] = [], shape: [Int], label: String, location: String) throws -> Weight {
+    func resolve(scope: [String], variable: String, alternates: [String], shape: [Int], label: String, location: String) throws -> Weight {
         let key = (scope + [variable]).joined(separator: "/")
         if let earlier = bound[key] {
             guard earlier.shape == shape else {

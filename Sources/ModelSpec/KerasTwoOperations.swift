@@ -15,7 +15,8 @@ extension GraphReader {
     struct KerasTwoFunction: Sendable {
         var module: String
         var className: String
-        /// Keywords that are the operation's further positional arguments, in order (`y`, `b`).
+        /// Keywords that are the operation's further positional arguments, in order (`y`, `b`; a
+        /// slice's `slice_spec`, its index).
         var positional: [String] = []
         /// Keywords that are the operation's settings: TensorFlow's name → the Keras 3 config key.
         var settings: [String: String] = [:]
@@ -23,7 +24,7 @@ extension GraphReader {
         var fixed: [String: JSONValue] = [:]
         /// The first argument is a list of tensors (concat, stack).
         var list = false
-        /// `x[slice_spec]`, the key as Keras 3 writes it.
+        /// `x[slice_spec]` (a SlicingOpLambda): the index becomes the one Keras 3 writes.
         var slice = false
         /// A setting whose value Keras 3 writes otherwise, by its TensorFlow name (nil: refused).
         var convert: [String: @Sendable (JSONValue) -> JSONValue?] = [:]
@@ -61,7 +62,7 @@ extension GraphReader {
         add(["linalg.matmul", "matmul"],
             KerasTwoFunction(module: numpy, className: "Matmul", positional: ["b"],
                              fixed: ["transpose_a": .bool(false), "transpose_b": .bool(false), "adjoint_a": .bool(false), "adjoint_b": .bool(false)]))
-        add(["__operators__.getitem"], KerasTwoFunction(module: numpy, className: "GetItem", slice: true))
+        add(["__operators__.getitem"], KerasTwoFunction(module: numpy, className: "GetItem", positional: ["slice_spec"], slice: true))
         add(["image.resize"], KerasTwoFunction(module: "keras.src.ops.image", className: "Resize",
                                                settings: ["size": "size", "method": "interpolation", "antialias": "antialias"],
                                                fixed: ["preserve_aspect_ratio": .bool(false)]))
@@ -163,17 +164,11 @@ extension GraphReader {
         var args: [CallArgument]
         let members: [(String, JSONValue)]
         if case .array = parts[0] {
-            // A list of tensors: one entry each, the keywords repeated in each.
+            // A list of tensors: one entry each, the keywords repeated in each, as Keras 2 writes
+            // any layer's call on several tensors.
             guard operation.list else { throw fail(path, "\(what) is called on a list of tensors; it takes one") }
-            guard parts.count <= GraphSpec.Limits.tensorsPerCall else {
-                throw fail(path, "\(what) reads \(parts.count) tensors; at most \(GraphSpec.Limits.tensorsPerCall) are accepted")
-            }
-            args = [.list(try parts.enumerated().map { position, item in
-                guard case let .array(inner) = item, inner.count == 4 else {
-                    throw fail("\(path)[\(position)]", "expected [layer name, node index, tensor index, {kwargs}], found \(item.brief())")
-                }
-                return try tensor(inner, path: "\(path)[\(position)]")
-            })]
+            let call = try readKeras2Call(parts, layer: layer, index: index, path: path)
+            args = [.list(call.args.flatMap(\.tensors).map { .tensor($0) })]
             members = kerasTwoKeywords(entry)
         } else {
             guard parts.count == 4, case let .object(keywords) = parts[3] else {
@@ -202,16 +197,13 @@ extension GraphReader {
                 guard value == wanted else { throw fail(keyPath, "\(what) is called with \(key)=\(value.brief()); nnbuild takes it only at \(wanted.brief())") }
                 continue
             }
-            if operation.positional.contains(key) {
-                positional[key] = try argument(value, path: keyPath)
-            } else if operation.slice, key == "slice_spec" {
-                positional[key] = try kerasThreeIndex(value, path: keyPath, what: what)
-            } else {
-                let taken = (operation.positional + operation.settings.keys.sorted() + operation.fixed.keys.sorted() + (operation.slice ? ["slice_spec"] : []) + ["name"])
+            guard operation.positional.contains(key) else {
+                let taken = operation.positional + operation.settings.keys.sorted() + operation.fixed.keys.sorted() + ["name"]
                 throw fail(keyPath, "\(what) is called with '\(key)', which nnbuild does not take; expected \(taken.map { "'\($0)'" }.joined(separator: ", "))")
             }
+            positional[key] = operation.slice ? try kerasThreeIndex(value, path: keyPath, what: what) : try argument(value, path: keyPath)
         }
-        for key in operation.positional + (operation.slice ? ["slice_spec"] : []) {
+        for key in operation.positional {
             guard let value = positional[key] else { throw fail("\(path)[3]", "\(what) needs its argument '\(key)', found none") }
             args.append(value)
         }
