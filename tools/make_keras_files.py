@@ -360,8 +360,35 @@ def tf_image_functions(rng):
     return keras.Model(inputs, L.Dense(3)(flat)), rng.normal(size=(2, 6, 8, 4)).astype("float32")
 
 
+def tf_math_functions(rng):
+    # The rest of the element-wise TensorFlow functions tf-keras records, comparisons and logic
+    # (cast to float), where, clip_by_value, tile, repeat, cumsum, argmax and the reductions
+    # Keras 3 composes (variance, std, logsumexp, any). No layer after them, so that each value is
+    # compared as computed.
+    import tensorflow as tf
+
+    inputs = keras.Input((4, 6))
+    x = L.Dense(6)(inputs)
+    positive = tf.abs(x) + 1.0
+    parts = [
+        tf.math.log(positive), tf.math.rsqrt(positive), tf.math.reciprocal(positive), tf.math.log1p(tf.abs(x)),
+        tf.math.expm1(x), tf.math.sin(x), tf.math.cos(x), tf.math.tan(x * 0.3), tf.math.atan(x), tf.math.sinh(x),
+        tf.math.cosh(x), tf.math.erf(x), tf.math.sign(x), tf.math.floor(x), tf.math.ceil(x), tf.math.round(x * 3.0),
+        tf.cast(x > 0.1, tf.float32), tf.cast(x >= 0.2, "float32"), tf.cast(x < -0.1, tf.float32), tf.cast(x <= 0.0, tf.float32),
+        tf.cast(tf.equal(x, tf.math.floor(x)), tf.float32), tf.cast(tf.not_equal(x, x * 0.5), tf.float32),
+        tf.cast(tf.logical_and(x > 0.0, x < 1.0), tf.float32), tf.cast(tf.logical_or(x > 1.0, x < -1.0), tf.float32),
+        tf.cast(tf.math.logical_not(x > 0.0), tf.float32), tf.where(x > 0.0, x, x * 0.1),
+        tf.clip_by_value(x, -0.5, 0.5), tf.nn.gelu(x), tf.nn.gelu(x, approximate=True), tf.nn.leaky_relu(x, alpha=0.3),
+        tf.nn.elu(x), tf.nn.selu(x), tf.nn.softsign(x), tf.math.log_sigmoid(x), tf.nn.log_softmax(x, axis=-1),
+        x // 0.3, x % 0.3, tf.tile(x, [1, 2, 1]), tf.repeat(x, 2, axis=1), tf.math.cumsum(x, axis=1),
+        tf.math.reduce_variance(x, axis=1), tf.math.reduce_std(x, axis=-1, keepdims=True), tf.math.reduce_logsumexp(x, axis=1),
+        tf.cast(tf.reduce_any(x > 1.0, axis=1), tf.float32), tf.cast(tf.math.argmax(x, axis=-1), tf.float32),
+    ]
+    return keras.Model(inputs, L.Concatenate()([L.Flatten()(part) for part in parts])), rng.normal(size=(3, 4, 6)).astype("float32")
+
+
 KERAS2_ONLY = {"tf_functions": tf_functions, "layer_scale": layer_scale, "tf_shape_functions": tf_shape_functions,
-               "tf_image_functions": tf_image_functions}
+               "tf_image_functions": tf_image_functions, "tf_math_functions": tf_math_functions}
 
 
 # True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved

@@ -28,6 +28,10 @@ extension GraphReader {
         var slice = false
         /// A setting whose value Keras 3 writes otherwise, by its TensorFlow name (nil: refused).
         var convert: [String: @Sendable (JSONValue) -> JSONValue?] = [:]
+        /// Settings, by the Keras 3 config key, where TensorFlow's default differs from Keras 3's
+        /// (tf.nn.gelu is exact, ops.gelu approximate; tf.math.cumsum and argmax work along axis
+        /// 0): written when a call does not give them.
+        var defaults: [String: JSONValue] = [:]
     }
 
     static let kerasTwoFunctions: [String: KerasTwoFunction] = {
@@ -39,19 +43,55 @@ extension GraphReader {
                                    (["math.maximum"], "Maximum"), (["math.minimum"], "Minimum"), (["math.pow"], "Power")] {
             add(names, KerasTwoFunction(module: numpy, className: className, positional: ["y"]))
         }
+        // Comparisons and logic give 1 or 0, as Keras 3's do here (x > 0.5 is math.greater).
+        for (names, className) in [(["math.greater", "greater"], "Greater"), (["math.greater_equal", "greater_equal"], "GreaterEqual"),
+                                   (["math.less", "less"], "Less"), (["math.less_equal", "less_equal"], "LessEqual"),
+                                   (["math.equal", "equal"], "Equal"), (["math.not_equal", "not_equal"], "NotEqual"),
+                                   (["math.logical_and", "logical_and"], "LogicalAnd"), (["math.logical_or", "logical_or"], "LogicalOr"),
+                                   (["math.logical_xor"], "LogicalXor"),
+                                   (["math.floordiv", "compat.v1.floor_div"], "FloorDivide"), (["math.floormod", "math.mod"], "Mod")] {
+            add(names, KerasTwoFunction(module: numpy, className: className, positional: ["y"]))
+        }
         for (names, className) in [(["math.negative"], "Negative"), (["math.abs"], "Absolute"), (["math.square"], "Square"),
-                                   (["math.sqrt"], "Sqrt"), (["math.exp"], "Exp"), (["math.tanh", "nn.tanh"], "Tanh")] {
+                                   (["math.sqrt"], "Sqrt"), (["math.exp"], "Exp"), (["math.tanh", "nn.tanh"], "Tanh"),
+                                   (["math.log"], "Log"), (["math.reciprocal"], "Reciprocal"), (["math.log1p"], "Log1p"),
+                                   (["math.expm1"], "Expm1"), (["math.sin"], "Sin"), (["math.cos"], "Cos"), (["math.tan"], "Tan"),
+                                   (["math.atan"], "Arctan"), (["math.sinh"], "Sinh"), (["math.cosh"], "Cosh"), (["math.sign"], "Sign"),
+                                   (["math.floor"], "Floor"), (["math.ceil"], "Ceil"), (["math.round"], "Round"),
+                                   (["math.logical_not", "logical_not"], "LogicalNot")] {
             add(names, KerasTwoFunction(module: numpy, className: className))
         }
+        for (names, className) in [(["math.rsqrt"], "Rsqrt"), (["math.erf"], "Erf")] {
+            add(names, KerasTwoFunction(module: "keras.src.ops.math", className: className))
+        }
         for (names, className) in [(["nn.relu"], "Relu"), (["nn.relu6"], "Relu6"), (["math.sigmoid", "nn.sigmoid"], "Sigmoid"),
-                                   (["nn.silu", "nn.swish"], "Silu"), (["math.softplus", "nn.softplus"], "Softplus")] {
+                                   (["nn.silu", "nn.swish"], "Silu"), (["math.softplus", "nn.softplus"], "Softplus"),
+                                   (["nn.elu"], "Elu"), (["nn.selu"], "Selu"), (["nn.softsign", "math.softsign"], "Softsign"),
+                                   (["math.log_sigmoid"], "LogSigmoid")] {
             add(names, KerasTwoFunction(module: nn, className: className))
         }
+        add(["nn.gelu"], KerasTwoFunction(module: nn, className: "Gelu", settings: ["approximate": "approximate"],
+                                          defaults: ["approximate": .bool(false)]))
+        add(["nn.leaky_relu"], KerasTwoFunction(module: nn, className: "LeakyRelu", settings: ["alpha": "negative_slope"]))
         let reduction = ["axis": "axis", "keepdims": "keepdims"]
-        for (name, className) in [("mean", "Mean"), ("sum", "Sum"), ("max", "Max"), ("min", "Min"), ("prod", "Prod")] {
+        for (name, className) in [("mean", "Mean"), ("sum", "Sum"), ("max", "Max"), ("min", "Min"), ("prod", "Prod"), ("any", "Any"),
+                                  ("all", "All"), ("variance", "Var"), ("std", "Std"), ("logsumexp", "Logsumexp")] {
             add(["math.reduce_\(name)", "reduce_\(name)"], KerasTwoFunction(module: numpy, className: className, settings: reduction))
         }
+        for (name, className) in [("argmax", "Argmax"), ("argmin", "Argmin")] {
+            add(["math.\(name)", name], KerasTwoFunction(module: numpy, className: className, settings: ["axis": "axis"],
+                                                         fixed: ["output_type": .string("int64")], defaults: ["axis": .int(0)]))
+        }
+        add(["math.cumsum", "cumsum"], KerasTwoFunction(module: numpy, className: "Cumsum", settings: ["axis": "axis"],
+                                                        fixed: ["exclusive": .bool(false), "reverse": .bool(false)], defaults: ["axis": .int(0)]))
         add(["nn.softmax", "math.softmax"], KerasTwoFunction(module: nn, className: "Softmax", settings: ["axis": "axis"]))
+        add(["nn.log_softmax", "math.log_softmax"], KerasTwoFunction(module: nn, className: "LogSoftmax", settings: ["axis": "axis"]))
+        add(["where"], KerasTwoFunction(module: numpy, className: "Where", positional: ["x", "y"]))
+        add(["clip_by_value"], KerasTwoFunction(module: numpy, className: "Clip",
+                                                settings: ["clip_value_min": "x_min", "clip_value_max": "x_max"]))
+        add(["cast", "dtypes.cast"], KerasTwoFunction(module: "keras.src.ops.core", className: "Cast", settings: ["dtype": "dtype"]))
+        add(["tile"], KerasTwoFunction(module: numpy, className: "Tile", settings: ["multiples": "repeats"]))
+        add(["repeat"], KerasTwoFunction(module: numpy, className: "Repeat", settings: ["repeats": "repeats", "axis": "axis"]))
         add(["reshape"], KerasTwoFunction(module: numpy, className: "Reshape", settings: ["shape": "newshape"]))
         add(["expand_dims"], KerasTwoFunction(module: numpy, className: "ExpandDims", settings: ["axis": "axis"]))
         add(["squeeze", "compat.v1.squeeze"], KerasTwoFunction(module: numpy, className: "Squeeze", settings: ["axis": "axis"]))
@@ -129,7 +169,8 @@ extension GraphReader {
             }
         }
         if case var .object(members) = spec.config {
-            for (key, value) in (settings ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let given = (settings ?? [:]).merging(operation.defaults) { given, _ in given }
+            for (key, value) in given.sorted(by: { $0.key < $1.key }) {
                 members.removeAll { $0.0 == key }
                 members.append((key, value))
             }

@@ -180,6 +180,25 @@ final class GraphSpecTests: XCTestCase {
         let split = try GraphSpec.parse(model(lambda("last", "split", #"["x", 0, 0, {"num_or_size_splits": [2, 3, 1], "axis": -1}]"#)))
         XCTAssertEqual(split.layer(named: "last")?.spec.config["indices_or_sections"], .array([.int(2), .int(5)]))
 
+        // Where TensorFlow's default differs from Keras 3's, the config says TensorFlow's: tf.nn.gelu
+        // is exact unless told, tf.math.cumsum runs along axis 0 (the batch axis, then refused by
+        // the operation); a call that gives the setting keeps its own.
+        let gelu = try GraphSpec.parse(model(lambda("last", "nn.gelu", #"["x", 0, 0, {}]"#)))
+        XCTAssertEqual(gelu.layer(named: "last")?.spec.className, "Gelu")
+        XCTAssertEqual(gelu.layer(named: "last")?.spec.config["approximate"], .bool(false))
+        let tanhGelu = try GraphSpec.parse(model(lambda("last", "nn.gelu", #"["x", 0, 0, {"approximate": true}]"#)))
+        XCTAssertEqual(tanhGelu.layer(named: "last")?.spec.config["approximate"], .bool(true))
+        let cumsum = try GraphSpec.parse(model(lambda("last", "math.cumsum", #"["x", 0, 0, {}]"#)))
+        XCTAssertEqual(cumsum.layer(named: "last")?.spec.config["axis"], .int(0))
+        let chosen = try GraphSpec.parse(model(lambda("last", "where", #"["x", 0, 0, {"x": ["x", 0, 0], "y": 0.5}]"#)))
+        let choice = try XCTUnwrap(chosen.layer(named: "last"))
+        XCTAssertEqual(choice.spec.className, "Where")
+        XCTAssertEqual(choice.nodes[0].args.count, 3)
+        XCTAssertEqual(choice.nodes[0].args[2], .value(.double(0.5)))
+        let clipped = try GraphSpec.parse(model(lambda("last", "clip_by_value", #"["x", 0, 0, {"clip_value_min": -1.0, "clip_value_max": 2.0}]"#)))
+        XCTAssertEqual(clipped.layer(named: "last")?.spec.config["x_min"], .double(-1.0))
+        XCTAssertEqual(clipped.layer(named: "last")?.spec.config["x_max"], .double(2.0))
+
         for (lambdas, fragment) in [
             (lambda("last", "image.adjust_contrast", #"["x", 0, 0, {"contrast_factor": 2}]"#), "applies tf.image.adjust_contrast, which nnbuild does not run from a Keras 2 model"),
             (lambda("last", "split", #"["x", 0, 0, {"num_or_size_splits": [-1, 2]}]"#), "is called with num_or_size_splits="),
@@ -188,6 +207,8 @@ final class GraphSpecTests: XCTestCase {
             (lambda("last", "compat.v1.transpose", #"["x", 0, 0, {"perm": [0, 1], "conjugate": true}]"#), "nnbuild takes it only at false"),
             (lambda("last", "math.multiply", #"["x", 0, 0, {"name": null}]"#), "needs its argument 'y'"),
             (lambda("last", "concat", #"["x", 0, 0, {"axis": 1}]"#), "takes a list of tensors, called on one"),
+            (lambda("last", "math.cumsum", #"["x", 0, 0, {"axis": 1, "reverse": true}]"#), "nnbuild takes it only at false"),
+            (lambda("last", "where", #"["x", 0, 0, {"name": null}]"#), "needs its argument 'x'"),
         ] {
             XCTAssertThrowsError(try GraphSpec.parse(model(lambdas))) { error in
                 XCTAssertTrue("\(error)".contains(fragment), "\(error)")

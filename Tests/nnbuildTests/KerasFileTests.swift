@@ -42,10 +42,11 @@ final class KerasFileTests: CLITestCase {
     /// Keras tensors (TFOpLambda: `x + 3.0`, `1.0 - tanh(x)`, relu6, sigmoid, silu, maximum...) and
     /// layer names holding `/`, as tf-keras's MobileNetV3 has them; reductions, reshapes, concat,
     /// stack, transpose, matmul, softmax and slices (SlicingOpLambda); image resizing, split and
-    /// gather; and ConvNeXt's LayerScale with
+    /// gather; the other element-wise functions, comparisons, where, clip, cast, tile, repeat,
+    /// cumsum, argmax and the composed reductions; and ConvNeXt's LayerScale with
     /// its weight named `gamma`: each runs within 1e-5 of tf-keras.
     func testWhatOnlyKerasTwoWritesRunsFromTheFile() throws {
-        for name in ["tf_functions", "tf_shape_functions", "tf_image_functions", "layer_scale"] {
+        for name in ["tf_functions", "tf_shape_functions", "tf_image_functions", "tf_math_functions", "layer_scale"] {
             let out = path("\(name).npy")
             let result = try run(["infer", Self.file("\(name).keras2.h5"), "--input", Self.file("\(name).input.npy"), "-o", out])
             XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
