@@ -89,6 +89,7 @@ APPLICATIONS = [
     ("EfficientNetV2B0", 224, 32),
     ("VGG16", 224, 32),
     ("Xception", 299, 71),
+    ("InceptionResNetV2", 299, 75),
     ("NASNetMobile", 224, 32),
     ("ConvNeXtTiny", 224, 32),
 ]

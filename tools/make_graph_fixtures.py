@@ -911,6 +911,22 @@ def app_layer_scale_numbered(rng):
     return keras.Model(x, y, name="app_layer_scale_numbered"), {"x": floats(rng, 2, 3, 4)}
 
 
+@case("InceptionResNetV2's residual block (keras.src.applications.inception_resnet_v2): two convolution branches "
+      "concatenated, a 1x1 convolution up to the input's channels, CustomScaleLayer(scale)([x, up]), ReLU; twice, with "
+      "scales 0.17 and 1.0")
+def app_custom_scale(rng):
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    x = keras.Input((6, 6, 8), name="x")
+    y = x
+    for index, scale in enumerate([0.17, 1.0]):
+        a = L.Conv2D(4, 1, activation="relu", name="branch_a_%d" % index)(y)
+        b = L.Conv2D(4, 3, padding="same", activation="relu", name="branch_b_%d" % index)(y)
+        up = L.Conv2D(8, 1, name="up_%d" % index)(L.Concatenate(name="mixed_%d" % index)([a, b]))
+        y = L.Activation("relu", name="out_%d" % index)(CustomScaleLayer(scale, name="scaled_%d" % index)([y, up]))
+    return keras.Model(x, y, name="app_custom_scale"), {"x": floats(rng, 2, 6, 6, 8)}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -26,6 +26,7 @@ public enum Builtins {
         registerMerge(registry)
         registerOperations(registry)
         registerLayerScale(registry)
+        registerCustomScale(registry)
         registerRandomAugmentation(registry)
         registerCategoricalPreprocessing(registry)
         registerAttention(registry)
