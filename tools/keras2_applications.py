@@ -12,8 +12,9 @@ Skips without tf-keras: prints 'SKIPPED: <why>' and '0 passed, 0 failed, 1 skipp
 Keras 2 files differ from Keras 3's where it matters to a loader: variables named otherwise
 (DepthwiseConv2D's `depthwise_kernel`, LayerScale's `gamma`), layer names holding `/`
 (DenseNet's `conv1/conv`, MobileNetV3's `Conv/BatchNorm`), and TensorFlow functions applied to
-tensors saved as TFOpLambda layers (MobileNetV3's hard sigmoid, RegNet's and ConvNeXt's sums).
-This runs the applications that use them, each at a small input size.
+tensors saved as TFOpLambda layers (MobileNetV3's hard sigmoid, RegNet's and ConvNeXt's sums),
+and classes registered under tf-keras's default package (InceptionResNetV2's
+`Custom>CustomScaleLayer`). This runs the applications that use them, each at a small input size.
 
 Weights are drawn N(0, 0.05), BatchNormalization's variances from [0.5, 1.5], the input from
 [0, 255) as the applications expect; each model is compared on its logits
@@ -22,7 +23,7 @@ tools/applications_test.py, both are measured against the same model run by tf-k
 and the model passes only when nnbuild is at most 3 times as far from it as tf-keras's float32 is
 and that is under 1e-3: deep float32 networks with random weights carry rounding error of that
 order in their logits (InceptionV3 at 75x75: tf-keras's float32 8.5e-6 from float64, nnbuild's
-7.9e-6), which no float32 implementation can match to 1e-5 against another's.
+7.9e-6; InceptionResNetV2 at 75x75: 1.3e-4 and 1.7e-4), which no float32 implementation can match to 1e-5 against another's.
 """
 import argparse
 import os
@@ -42,6 +43,7 @@ MODELS = {
     "EfficientNetV2B0": ("EfficientNetV2B0", 64), "ResNet50V2": ("ResNet50V2", 64),
     "DenseNet121": ("DenseNet121", 64), "Xception": ("Xception", 71), "InceptionV3": ("InceptionV3", 75),
     "NASNetMobile": ("NASNetMobile", 96), "ConvNeXtTiny": ("ConvNeXtTiny", 64), "RegNetX002": ("RegNetX002", 64),
+    "InceptionResNetV2": ("InceptionResNetV2", 75),
 }
 
 

@@ -387,8 +387,18 @@ def tf_math_functions(rng):
     return keras.Model(inputs, L.Concatenate()([L.Flatten()(part) for part in parts])), rng.normal(size=(3, 4, 6)).astype("float32")
 
 
+def custom_scale(rng):
+    # InceptionResNetV2's CustomScaleLayer, which tf-keras writes as `Custom>CustomScaleLayer`.
+    from tf_keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    inputs = keras.Input((4, 4, 6))
+    up = L.Conv2D(6, 1)(L.Conv2D(3, 3, padding="same", activation="relu")(inputs))
+    outputs = L.Activation("relu")(CustomScaleLayer(0.2)([inputs, up]))
+    return keras.Model(inputs, outputs), rng.normal(size=(2, 4, 4, 6)).astype("float32")
+
+
 KERAS2_ONLY = {"tf_functions": tf_functions, "layer_scale": layer_scale, "tf_shape_functions": tf_shape_functions,
-               "tf_image_functions": tf_image_functions, "tf_math_functions": tf_math_functions}
+               "tf_image_functions": tf_image_functions, "tf_math_functions": tf_math_functions, "custom_scale": custom_scale}
 
 
 # True Keras 2 files: the same cases built with tf-keras (`pip install tf-keras==2.20.*`), saved

@@ -1,7 +1,7 @@
 import LayerRegistry
 
 /// `CustomScaleLayer` (keras.src.applications.inception_resnet_v2, as InceptionResNetV2's
-/// residual blocks use it, and tf-keras's the same): y = x₀ + x₁ · scale, called on a list of two
+/// residual blocks use it; tf-keras's, written `Custom>CustomScaleLayer`, the same): y = x₀ + x₁ · scale, called on a list of two
 /// tensors of one shape. Config: `scale` (a number). No weights. Keras's Layer default for masks:
 /// none is passed on.
 ///
@@ -47,7 +47,8 @@ public struct CustomScaleLayer: NodeLayer {
 
 extension Builtins {
     static func registerCustomScale(_ registry: LayerRegistry) {
-        registry.register("CustomScaleLayer", origin: "builtin",
+        // tf-keras registers its class as serializable in the default package: "Custom>CustomScaleLayer".
+        registry.register("CustomScaleLayer", aliases: ["Custom>CustomScaleLayer"], origin: "builtin",
                           summary: "x₀ + x₁ · scale on two tensors of one shape (InceptionResNetV2's residual blocks).",
                           factory: CustomScaleLayer.factory)
     }

@@ -43,10 +43,10 @@ final class KerasFileTests: CLITestCase {
     /// layer names holding `/`, as tf-keras's MobileNetV3 has them; reductions, reshapes, concat,
     /// stack, transpose, matmul, softmax and slices (SlicingOpLambda); image resizing, split and
     /// gather; the other element-wise functions, comparisons, where, clip, cast, tile, repeat,
-    /// cumsum, argmax and the composed reductions; and ConvNeXt's LayerScale with
-    /// its weight named `gamma`: each runs within 1e-5 of tf-keras.
+    /// cumsum, argmax and the composed reductions; ConvNeXt's LayerScale with
+    /// its weight named `gamma`; InceptionResNetV2's `Custom>CustomScaleLayer`: each runs within 1e-5 of tf-keras.
     func testWhatOnlyKerasTwoWritesRunsFromTheFile() throws {
-        for name in ["tf_functions", "tf_shape_functions", "tf_image_functions", "tf_math_functions", "layer_scale"] {
+        for name in ["tf_functions", "tf_shape_functions", "tf_image_functions", "tf_math_functions", "layer_scale", "custom_scale"] {
             let out = path("\(name).npy")
             let result = try run(["infer", Self.file("\(name).keras2.h5"), "--input", Self.file("\(name).input.npy"), "-o", out])
             XCTAssertEqual(result.status, 0, "\(name): \(result.stderr)")
