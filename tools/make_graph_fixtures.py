@@ -927,6 +927,16 @@ def app_custom_scale(rng):
     return keras.Model(x, y, name="app_custom_scale"), {"x": floats(rng, 2, 6, 6, 8)}
 
 
+@case("SpectralNormalization around a Conv2D, a Conv2DTranspose and a Dense (a GAN's generator at inference: the "
+      "stored kernels, vector_u bound and unused)")
+def spectral_normalization(rng):
+    x = keras.Input((5, 5, 3), name="x")
+    y = L.SpectralNormalization(L.Conv2D(4, 3, padding="same", activation="relu"), name="sn_conv")(x)
+    y = L.SpectralNormalization(L.Conv2DTranspose(2, 3, strides=2), power_iterations=2, name="sn_up")(y)
+    y = L.SpectralNormalization(L.Dense(3), name="sn_dense")(L.Flatten(name="flat")(y))
+    return keras.Model(x, y, name="spectral_normalization"), {"x": floats(rng, 2, 5, 5, 3)}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

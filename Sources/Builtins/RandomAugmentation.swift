@@ -54,6 +54,8 @@ let augmentationLayers: [(name: String, keys: [AugmentationKey])] = {
         ("CutMix", [.numbers("factor", count: 0)]),
         ("MixUp", [.numbers("alpha", count: 1)]),
         ("RandAugment", [range, .integer("num_ops"), .numbers("factor", count: 0), .text("interpolation")]),
+        // Not named Random, but random all the same, and the identity at inference.
+        ("Solarization", [.numbers("addition_factor", count: 0), .numbers("threshold_factor", count: 0), range]),
     ]
 }()
 

@@ -33,9 +33,62 @@ extension TimeDistributed: PlansMemory {
     }
 }
 
+/// A layer with a `kernel` variable, which `SpectralNormalization` can wrap (Keras requires the
+/// attribute): Dense and the convolutions.
+protocol HasKernel {
+    var kernel: Weight { get }
+}
+
+extension Dense: HasKernel {}
+extension Conv1D: HasKernel {}
+extension Conv2D: HasKernel {}
+extension Conv3D: HasKernel {}
+extension TransposedConvolution: HasKernel {}
+extension DepthwiseConvolution: HasKernel {}
+
+/// `SpectralNormalization`: at inference, the nested `layer` as it is. Training divides the
+/// kernel by its spectral norm and stores the result in the kernel itself (with the power
+/// iteration's `vector_u`, shape (1, the kernel's last axis)), so the saved kernel is already
+/// normalized. A `.keras` file holds the kernel twice (the wrapper tracks it as its own too); the
+/// nested layer's copy is the one read. Config: `layer`, `power_iterations` (1, positive). As Keras's Layer default, the
+/// mask stops here. A wrapped Embedding (Keras casts its output to the ids' integer type) is
+/// refused.
+public struct SpectralNormalization: Layer {
+    public let inner: any Layer
+    public var outputShape: [Int?] { inner.outputShape }
+    public var maskBehavior: MaskBehavior { .drops }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let iterations = try context.int("power_iterations", default: 1)
+        guard iterations > 0 else { throw context.error("'power_iterations' must be positive, found \(iterations)", key: "power_iterations") }
+        let nested = try context.nestedSpec("layer")
+        let inner = try context.buildNested(nested)
+        guard let kernel = (inner as? HasKernel)?.kernel else {
+            throw context.error("wraps \(nested.className), which has no 'kernel'; nnbuild takes Dense and the convolutions (Keras needs a kernel, or an Embedding's table, whose output it casts to the ids' integer type)", key: "layer")
+        }
+        guard let units = kernel.shape.last else { throw context.error("the wrapped layer's kernel has no axes", key: "layer") }
+        // Keras tracks the wrapped kernel as the wrapper's own first variable too (`self.kernel =
+        // self.layer.kernel`): a .keras file stores it again as the wrapper's vars/0, the same
+        // values as the nested layer's, which bound it already.
+        context.ignoreWeight("kernel")
+        // Read so that it is checked and bound; inference does not use it.
+        _ = try context.weight("vector_u", shape: [1, units])
+        return SpectralNormalization(inner: inner)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor { try inner.apply(input) }
+}
+
+extension SpectralNormalization: PlansMemory {
+    public func workingSet(input: [Int]) -> WorkingSet { inner.plannedWorkingSet(input: input) }
+}
+
 extension Builtins {
     static func registerWrappers(_ registry: LayerRegistry) {
         registry.register("TimeDistributed", origin: "builtin", summary: "Applies a nested layer to every step of a sequence.",
                           savedChildren: .nested("layer", key: "layer"), factory: TimeDistributed.factory)
+        registry.register("SpectralNormalization", origin: "builtin",
+                          summary: "Runs the nested Dense or convolution with its stored (already normalized) kernel.",
+                          savedChildren: .nested("layer", key: "layer"), factory: SpectralNormalization.factory)
     }
 }

@@ -14,4 +14,31 @@ final class WrappersTests: XCTestCase {
     func testTimeDistributedFixtureMatchesKeras() {
         assertMatchesKeras("time_distributed_dense")
     }
+
+    /// At inference the wrapped layer runs with its stored kernel; vector_u is bound (its shape
+    /// checked against the kernel's last axis) and unused.
+    func testSpectralNormalizationRunsTheWrappedLayerWithItsStoredKernel() throws {
+        let dense = #"{"class_name": "Dense", "config": {"name": "d", "units": 2, "use_bias": false}}"#
+        let layer = #"{"class_name": "SpectralNormalization", "config": {"name": "sn", "layer": \#(dense)}}"#
+        let model = try buildSingle(layer, input: [2], weights: [("sn/d/kernel", [2, 2], [1, 2, 3, 4]), ("sn/vector_u", [1, 2], [0.5, -7])])
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 2], data: [1, 1])).data, [4, 6])
+        XCTAssertThrowsError(try buildSingle(layer, input: [2], weights: [("sn/d/kernel", [2, 2], [1, 2, 3, 4]), ("sn/vector_u", [1, 3], [0, 0, 0])]))
+        let embedding = #"{"class_name": "Embedding", "config": {"name": "e", "input_dim": 4, "output_dim": 2}}"#
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "SpectralNormalization", "config": {"name": "sn", "layer": \#(embedding)}}"#,
+                                             input: [3], weights: [("sn/e/embeddings", [4, 2], [Float](repeating: 1, count: 8)), ("sn/vector_u", [1, 2], [0, 0])])) { error in
+            XCTAssertTrue("\(error)".contains("wraps Embedding, which has no 'kernel'"), "\(error)")
+        }
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "SpectralNormalization", "config": {"name": "sn", "power_iterations": 0, "layer": \#(dense)}}"#,
+                                             input: [2])) { error in
+            XCTAssertTrue("\(error)".contains("'power_iterations' must be positive"), "\(error)")
+        }
+    }
+
+    /// Solarization, random like the Random* layers, is the identity at inference, as in Keras.
+    func testSolarizationIsTheIdentityAtInference() throws {
+        let model = try buildSingle(#"{"class_name": "Solarization", "config": {"name": "s", "addition_factor": 0.3, "threshold_factor": 0.5, "value_range": [0, 255]}}"#,
+                                    input: [1, 1, 2])
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 1, 1, 2], data: [3, 250])).data, [3, 250])
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "Solarization", "config": {"name": "s", "value_range": [0, 1, 2]}}"#, input: [1, 1, 2]))
+    }
 }
