@@ -1,9 +1,9 @@
 import LayerRegistry
 
 /// `CustomScaleLayer` (keras.src.applications.inception_resnet_v2, as InceptionResNetV2's
-/// residual blocks use it; tf-keras's, written `Custom>CustomScaleLayer`, the same): y = x₀ + x₁ · scale, called on a list of two
-/// tensors of one shape. Config: `scale` (a number). No weights. Keras's Layer default for masks:
-/// none is passed on.
+/// residual blocks use it; tf-keras's, written `Custom>CustomScaleLayer`, the same):
+/// y = x₀ + x₁ · scale, called on a list of two tensors of one shape. Config: `scale` (a number).
+/// No weights. Keras's Layer default for masks: none is passed on.
 ///
 /// Each element is rounded as TensorFlow computes it, the product first (scale as float32), then
 /// the sum.

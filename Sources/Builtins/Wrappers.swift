@@ -50,9 +50,9 @@ extension DepthwiseConvolution: HasKernel {}
 /// kernel by its spectral norm and stores the result in the kernel itself (with the power
 /// iteration's `vector_u`, shape (1, the kernel's last axis)), so the saved kernel is already
 /// normalized. A `.keras` file holds the kernel twice (the wrapper tracks it as its own too); the
-/// nested layer's copy is the one read. Config: `layer`, `power_iterations` (1, positive). As Keras's Layer default, the
-/// mask stops here. A wrapped Embedding (Keras casts its output to the ids' integer type) is
-/// refused.
+/// nested layer's copy is the one read. Config: `layer`, `power_iterations` (1, positive). As
+/// Keras's Layer default, the mask stops here. A wrapped Embedding (Keras casts its output to the
+/// ids' integer type) is refused.
 public struct SpectralNormalization: Layer {
     public let inner: any Layer
     public var outputShape: [Int?] { inner.outputShape }
