@@ -136,20 +136,20 @@ def main():
         else:
             failed += 1
             print("FAIL lambda.keras: expected exit 2 naming the Lambda layer, got %d: %s" % (result.returncode, result.stderr.strip()[-200:]))
-        # A layer type nnbuild lacks (Solarization is not the identity at inference, and is not
-        # built in) is refused by name, up front, with nothing written.
+        # A layer type nnbuild lacks (AutoContrast, which unlike the random augmentations works at
+        # inference too) is refused by name, up front, with nothing written.
         fresh(5)
-        solarize = keras.Sequential([keras.Input((6, 6, 3)), L.Solarization(0.5), L.Dense(2)])
-        solarize_path, solarize_out = os.path.join(work, "solarize.keras"), os.path.join(work, "solarize")
-        solarize.save(solarize_path)
-        result = subprocess.run([sys.executable, os.path.join(HERE, "keras_export.py"), solarize_path, solarize_out, "--sample", "2",
+        contrast = keras.Sequential([keras.Input((6, 6, 3)), L.AutoContrast(), L.Dense(2)])
+        contrast_path, contrast_out = os.path.join(work, "auto_contrast.keras"), os.path.join(work, "auto_contrast")
+        contrast.save(contrast_path)
+        result = subprocess.run([sys.executable, os.path.join(HERE, "keras_export.py"), contrast_path, contrast_out, "--sample", "2",
                                  "--nnbuild", BINARY], capture_output=True, text=True)
-        if result.returncode == 2 and "'Solarization' (layer 'solarization')" in result.stderr and not os.path.exists(solarize_out):
+        if result.returncode == 2 and "'AutoContrast' (layer 'auto_contrast')" in result.stderr and not os.path.exists(contrast_out):
             passed += 1
-            print("ok   solarize.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
+            print("ok   auto_contrast.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
         else:
             failed += 1
-            print("FAIL solarize.keras: expected exit 2 naming Solarization and no output, got %d: %s"
+            print("FAIL auto_contrast.keras: expected exit 2 naming AutoContrast and no output, got %d: %s"
                   % (result.returncode, result.stderr.strip()[-200:]))
         # An example's layer names do not depend on what ran before it in the same process.
         # (make_examples.py also writes scikit-learn's report of the held-out data.)
