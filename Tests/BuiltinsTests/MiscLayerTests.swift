@@ -113,4 +113,12 @@ final class MiscLayerTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("mask"), "\(error)")
         }
     }
+
+    /// Solarization, random like the Random* layers, is the identity at inference, as in Keras.
+    func testSolarizationIsTheIdentityAtInference() throws {
+        let model = try buildSingle(#"{"class_name": "Solarization", "config": {"name": "s", "addition_factor": 0.3, "threshold_factor": 0.5, "value_range": [0, 255]}}"#,
+                                    input: [1, 1, 2])
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 1, 1, 2], data: [3, 250])).data, [3, 250])
+        XCTAssertThrowsError(try buildSingle(#"{"class_name": "Solarization", "config": {"name": "s", "value_range": [0, 1, 2]}}"#, input: [1, 1, 2]))
+    }
 }
