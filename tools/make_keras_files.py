@@ -362,9 +362,9 @@ def tf_image_functions(rng):
 
 def tf_math_functions(rng):
     # The rest of the element-wise TensorFlow functions tf-keras records, comparisons and logic
-    # (cast to float), where, clip_by_value, tile, repeat, cumsum, argmax and the reductions
-    # Keras 3 composes (variance, std, logsumexp, any). No layer after them, so that each value is
-    # compared as computed.
+    # (cast to float), where, clip_by_value, tile, repeat, cumsum, argmax, the reductions Keras 3
+    # composes (variance, std, logsumexp, any) and matmul with its operands transposed. No layer
+    # after them, so that each value is compared as computed.
     import tensorflow as tf
 
     inputs = keras.Input((4, 6))
@@ -383,6 +383,7 @@ def tf_math_functions(rng):
         x // 0.3, x % 0.3, tf.tile(x, [1, 2, 1]), tf.repeat(x, 2, axis=1), tf.math.cumsum(x, axis=1),
         tf.math.reduce_variance(x, axis=1), tf.math.reduce_std(x, axis=-1, keepdims=True), tf.math.reduce_logsumexp(x, axis=1),
         tf.cast(tf.reduce_any(x > 1.0, axis=1), tf.float32), tf.cast(tf.math.argmax(x, axis=-1), tf.float32),
+        tf.matmul(x, x, transpose_b=True), tf.matmul(x, x, transpose_a=True), tf.linalg.matmul(x[:, :3], x[:, :, :3], transpose_a=True, transpose_b=True),
     ]
     return keras.Model(inputs, L.Concatenate()([L.Flatten()(part) for part in parts])), rng.normal(size=(3, 4, 6)).astype("float32")
 

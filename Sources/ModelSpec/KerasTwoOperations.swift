@@ -99,9 +99,10 @@ extension GraphReader {
             KerasTwoFunction(module: numpy, className: "Transpose", settings: ["perm": "axes"], fixed: ["conjugate": .bool(false)]))
         add(["concat"], KerasTwoFunction(module: numpy, className: "Concatenate", settings: ["axis": "axis"], list: true))
         add(["stack"], KerasTwoFunction(module: numpy, className: "Stack", settings: ["axis": "axis"], list: true))
+        // (The transposes are settings of nnbuild's Matmul only: Keras 3's ops.matmul has none.)
         add(["linalg.matmul", "matmul"],
-            KerasTwoFunction(module: numpy, className: "Matmul", positional: ["b"],
-                             fixed: ["transpose_a": .bool(false), "transpose_b": .bool(false), "adjoint_a": .bool(false), "adjoint_b": .bool(false)]))
+            KerasTwoFunction(module: numpy, className: "Matmul", positional: ["b"], settings: ["transpose_a": "transpose_a", "transpose_b": "transpose_b"],
+                             fixed: ["adjoint_a": .bool(false), "adjoint_b": .bool(false)]))
         add(["__operators__.getitem"], KerasTwoFunction(module: numpy, className: "GetItem", positional: ["slice_spec"], slice: true))
         add(["image.resize"], KerasTwoFunction(module: "keras.src.ops.image", className: "Resize",
                                                settings: ["size": "size", "method": "interpolation", "antialias": "antialias"],

@@ -285,6 +285,24 @@ final class OperationsTests: XCTestCase {
         XCTAssertTrue(wrong.contains("'newshape' [-1, 4] does not hold the 6 values of an input sample (None, 2, 3)"), wrong)
     }
 
+    /// Keras 2's tf.matmul keywords (KerasTwoOperations): an operand's last two axes swapped first;
+    /// never the batch axis.
+    func testMatmulTransposesAnOperandsLastTwoAxesAsKerasTwoAsks() throws {
+        let x = Tensor(shape: [1, 2, 3], data: [1, 2, 3, 4, 5, 6])
+        let gram = try OperationText.run(inputs: [("x", [2, 3])], className: "Matmul", config: #""transpose_b": true"#, args: "$x, $x", [x])
+        XCTAssertEqual(gram.shape, [1, 2, 2])
+        XCTAssertEqual(gram.data, [14, 32, 32, 77])
+        let outer = try OperationText.run(inputs: [("x", [2, 3])], className: "Matmul", config: #""transpose_a": true"#, args: "$x, $x", [x])
+        XCTAssertEqual(outer.shape, [1, 3, 3])
+        XCTAssertEqual(outer.data, [17, 22, 27, 22, 29, 36, 27, 36, 45])
+        let both = try OperationText.run(inputs: [("x", [2, 3])], className: "Matmul", config: #""transpose_a": true, "transpose_b": true"#,
+                                         args: "$x, [[1, 0], [0, 1]]", [x])
+        XCTAssertEqual(both.shape, [1, 3, 2])
+        XCTAssertEqual(both.data, [1, 4, 2, 5, 3, 6])
+        let rows = OperationText.refusal(inputs: [("x", [3])], className: "Matmul", config: #""transpose_a": true"#, args: "$x, [[1], [1]]") ?? "built"
+        XCTAssertTrue(rows.contains("is transposed, which would move the batch axis"), rows)
+    }
+
     func testMatmulOfABatchOfRowsByAConstantKeepsTheBatchAndArgmaxTakesTheFirstTie() throws {
         let rows = try OperationText.run(inputs: [("x", [3])], className: "Matmul", args: "$x, [[1, 0], [0, 1], [1, 1]]",
                                          [Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])])

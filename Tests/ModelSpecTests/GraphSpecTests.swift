@@ -195,6 +195,8 @@ final class GraphSpecTests: XCTestCase {
         XCTAssertEqual(choice.spec.className, "Where")
         XCTAssertEqual(choice.nodes[0].args.count, 3)
         XCTAssertEqual(choice.nodes[0].args[2], .value(.double(0.5)))
+        let product = try GraphSpec.parse(model(lambda("last", "linalg.matmul", #"["x", 0, 0, {"b": ["x", 0, 0], "transpose_b": true}]"#)))
+        XCTAssertEqual(product.layer(named: "last")?.spec.config["transpose_b"], .bool(true))
         let clipped = try GraphSpec.parse(model(lambda("last", "clip_by_value", #"["x", 0, 0, {"clip_value_min": -1.0, "clip_value_max": 2.0}]"#)))
         XCTAssertEqual(clipped.layer(named: "last")?.spec.config["x_min"], .double(-1.0))
         XCTAssertEqual(clipped.layer(named: "last")?.spec.config["x_max"], .double(2.0))

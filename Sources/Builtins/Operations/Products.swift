@@ -39,6 +39,31 @@ func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     return Tensor(shape: shape, data: data)
 }
 
+/// `shape` with its last two sizes swapped.
+func swappingLastTwo<Size>(_ shape: [Size]) -> [Size] {
+    guard shape.count >= 2 else { return shape }
+    var swapped = shape
+    swapped.swapAt(shape.count - 1, shape.count - 2)
+    return swapped
+}
+
+/// `x` with its last two axes swapped (each trailing matrix transposed).
+func transposingLastTwoAxes(_ x: Tensor) -> Tensor {
+    guard x.rank >= 2 else { return x }
+    let rows = x.shape[x.rank - 2], columns = x.shape[x.rank - 1]
+    var data = [Float](repeating: 0, count: x.data.count)
+    let size = rows * columns
+    if size > 0 {
+        for matrix in 0..<(x.data.count / size) {
+            let base = matrix * size
+            for r in 0..<rows {
+                for c in 0..<columns { data[base + c * rows + r] = x.data[base + r * columns + c] }
+            }
+        }
+    }
+    return Tensor(shape: swappingLastTwo(x.shape), data: data)
+}
+
 /// An einsum over one or two operands: `subscripts` like "bij,bjk->bik", each letter an axis;
 /// letters not in the output are summed over. The output is the implicit one (letters used
 /// once, in alphabetical order) when there is no "->".
@@ -134,7 +159,21 @@ func productOperations() -> [OperationEntry] {
         (["Matmul"], "Matrix product of the last two axes, leading axes broadcast (the batch axis kept).", { context in
             let operands = try context.operands()
             guard operands.count == 2 else { throw context.error("takes 2 operands, called on \(operands.count)") }
-            let shapes = operands.map { $0.shape(context) }
+            // Keras 2's tf.matmul(a, b, transpose_a=..., transpose_b=...) comes here with those keys
+            // (KerasTwoOperations; Keras 3 writes neither): an operand's last two axes swapped first.
+            let transposed = [try context.bool("transpose_a", default: false), try context.bool("transpose_b", default: false)]
+            for (index, operand) in operands.enumerated() where transposed[index] && operand.shape(context).count < (operand.isInput ? 3 : 2) {
+                let key = index == 0 ? "transpose_a" : "transpose_b"
+                throw context.error(operand.isInput
+                    ? "operand \(index) of shape \(describeShape(Array(operand.shape(context).dropFirst()))) is transposed, which would move the batch axis; nnbuild keeps it first"
+                    : "constant operand \(index) is transposed and needs 2 axes or more", key: key)
+            }
+            let shapes = operands.enumerated().map { index, operand in
+                transposed[index] ? swappingLastTwo(operand.shape(context)) : operand.shape(context)
+            }
+            let operand: @Sendable (Int, [Tensor]) -> Tensor = { index, inputs in
+                transposed[index] ? transposingLastTwoAxes(operands[index].tensor(inputs)) : operands[index].tensor(inputs)
+            }
             // x @ W: a (batch, k) tensor times a (k, m) constant keeps the batch as its rows.
             if operands[0].isInput, !operands[1].isInput, shapes[0].count == 2, shapes[1].count == 2 {
                 if let k = shapes[0][1], let k2 = shapes[1][0], k != k2 {
@@ -142,7 +181,7 @@ func productOperations() -> [OperationEntry] {
                 }
                 let sample = [shapes[1][1]]
                 return OperationNode(name: "Matmul", outputShapes: [sample]) { inputs in
-                    try matmul(operands[0].tensor(inputs), operands[1].tensor(inputs))
+                    try matmul(operand(0, inputs), operand(1, inputs))
                 }
             }
             for (index, operand) in operands.enumerated() where shapes[index].count < (operand.isInput ? 3 : 2) {
@@ -158,7 +197,7 @@ func productOperations() -> [OperationEntry] {
             let sample = lead + [a[a.count - 2], b[b.count - 1]]
             try context.sampleCount(sample)
             return OperationNode(name: "Matmul", outputShapes: [sample]) { inputs in
-                try matmul(operands[0].tensor(inputs), operands[1].tensor(inputs))
+                try matmul(operand(0, inputs), operand(1, inputs))
             }
         }),
         (["Einsum"], "einsum over one or two operands with named axes (no ellipsis); the batch axis kept first.", { context in
