@@ -20,8 +20,9 @@ extension GraphReader {
         var positional: [String] = []
         /// Keywords that are the operation's settings: TensorFlow's name → the Keras 3 config key.
         var settings: [String: String] = [:]
-        /// Keywords taken only at this value (transpose's `conjugate`, matmul's `transpose_b`).
-        var fixed: [String: JSONValue] = [:]
+        /// Keywords taken only at one of these values, each computing the same (transpose's
+        /// `conjugate` false, argmax's `output_type` int32 or int64: nnbuild's outputs are floats).
+        var fixed: [String: [JSONValue]] = [:]
         /// The first argument is a list of tensors (concat, stack).
         var list = false
         /// `x[slice_spec]` (a SlicingOpLambda): the index becomes the one Keras 3 writes.
@@ -80,12 +81,15 @@ extension GraphReader {
         }
         for (name, className) in [("argmax", "Argmax"), ("argmin", "Argmin")] {
             add(["math.\(name)", name], KerasTwoFunction(module: numpy, className: className, settings: ["axis": "axis"],
-                                                         fixed: ["output_type": .string("int64")], defaults: ["axis": .int(0)]))
+                                                         fixed: ["output_type": [.string("int64"), .string("int32")]], defaults: ["axis": .int(0)]))
         }
         add(["math.cumsum", "cumsum"], KerasTwoFunction(module: numpy, className: "Cumsum", settings: ["axis": "axis"],
-                                                        fixed: ["exclusive": .bool(false), "reverse": .bool(false)], defaults: ["axis": .int(0)]))
+                                                        fixed: ["exclusive": [.bool(false)], "reverse": [.bool(false)]], defaults: ["axis": .int(0)]))
         add(["nn.softmax", "math.softmax"], KerasTwoFunction(module: nn, className: "Softmax", settings: ["axis": "axis"]))
         add(["nn.log_softmax", "math.log_softmax"], KerasTwoFunction(module: nn, className: "LogSoftmax", settings: ["axis": "axis"]))
+        // A bias along the last axis: channels last (NHWC, or the default).
+        add(["nn.bias_add"], KerasTwoFunction(module: numpy, className: "Add", positional: ["bias"],
+                                              fixed: ["data_format": [.null, .string("NHWC"), .string("NWC"), .string("NDHWC"), .string("N...C")]]))
         add(["where"], KerasTwoFunction(module: numpy, className: "Where", positional: ["x", "y"]))
         add(["clip_by_value"], KerasTwoFunction(module: numpy, className: "Clip",
                                                 settings: ["clip_value_min": "x_min", "clip_value_max": "x_max"]))
@@ -96,19 +100,19 @@ extension GraphReader {
         add(["expand_dims"], KerasTwoFunction(module: numpy, className: "ExpandDims", settings: ["axis": "axis"]))
         add(["squeeze", "compat.v1.squeeze"], KerasTwoFunction(module: numpy, className: "Squeeze", settings: ["axis": "axis"]))
         add(["transpose", "compat.v1.transpose"],
-            KerasTwoFunction(module: numpy, className: "Transpose", settings: ["perm": "axes"], fixed: ["conjugate": .bool(false)]))
+            KerasTwoFunction(module: numpy, className: "Transpose", settings: ["perm": "axes"], fixed: ["conjugate": [.bool(false)]]))
         add(["concat"], KerasTwoFunction(module: numpy, className: "Concatenate", settings: ["axis": "axis"], list: true))
         add(["stack"], KerasTwoFunction(module: numpy, className: "Stack", settings: ["axis": "axis"], list: true))
         // (The transposes are settings of nnbuild's Matmul only: Keras 3's ops.matmul has none.)
         add(["linalg.matmul", "matmul"],
             KerasTwoFunction(module: numpy, className: "Matmul", positional: ["b"], settings: ["transpose_a": "transpose_a", "transpose_b": "transpose_b"],
-                             fixed: ["adjoint_a": .bool(false), "adjoint_b": .bool(false)]))
+                             fixed: ["adjoint_a": [.bool(false)], "adjoint_b": [.bool(false)]]))
         add(["__operators__.getitem"], KerasTwoFunction(module: numpy, className: "GetItem", positional: ["slice_spec"], slice: true))
         add(["image.resize"], KerasTwoFunction(module: "keras.src.ops.image", className: "Resize",
                                                settings: ["size": "size", "method": "interpolation", "antialias": "antialias"],
-                                               fixed: ["preserve_aspect_ratio": .bool(false)]))
+                                               fixed: ["preserve_aspect_ratio": [.bool(false)]]))
         add(["gather", "compat.v1.gather"], KerasTwoFunction(module: numpy, className: "Take", positional: ["indices"],
-                                                             settings: ["axis": "axis"], fixed: ["batch_dims": .int(0), "validate_indices": .null]))
+                                                             settings: ["axis": "axis"], fixed: ["batch_dims": [.int(0)], "validate_indices": [.null]]))
         // tf.split's sizes are where Keras 3's split cuts: [2, 3, 1] is [2, 5] (a last size of -1, the
         // rest, needs no cut; one elsewhere, whose cut depends on the axis's length, is refused).
         add(["split"], KerasTwoFunction(module: numpy, className: "Split", settings: ["num_or_size_splits": "indices_or_sections", "axis": "axis"],
@@ -236,7 +240,9 @@ extension GraphReader {
             let keyPath = "\(path)[3].\(key)"
             if key == "name" || operation.settings[key] != nil { continue }
             if let wanted = operation.fixed[key] {
-                guard value == wanted else { throw fail(keyPath, "\(what) is called with \(key)=\(value.brief()); nnbuild takes it only at \(wanted.brief())") }
+                guard wanted.contains(value) else {
+                    throw fail(keyPath, "\(what) is called with \(key)=\(value.brief()); nnbuild takes it only at \(wanted.map { $0.brief() }.joined(separator: " or "))")
+                }
                 continue
             }
             guard operation.positional.contains(key) else {
