@@ -937,6 +937,20 @@ def spectral_normalization(rng):
     return keras.Model(x, y, name="spectral_normalization"), {"x": floats(rng, 2, 5, 5, 3)}
 
 
+@case("ReversibleEmbedding as a small language model ties it: ids -> embeddings -> Dense -> the same layer with "
+      "reverse=True (logits over the vocabulary); a second one untied (reverse_embeddings) with logit_soft_cap")
+def reversible_embedding(rng):
+    ids = keras.Input((5,), name="ids")
+    other_ids = keras.Input((5,), name="other_ids")
+    tied = L.ReversibleEmbedding(11, 4, name="tied")
+    logits = tied(L.Dense(4, activation="tanh", name="mix")(tied(ids)), reverse=True)
+    untied = L.ReversibleEmbedding(9, 3, tie_weights=False, logit_soft_cap=2.0, name="untied")
+    capped = untied(L.Dense(3, name="down")(untied(other_ids)), reverse=True)
+    inputs = {"ids": np.array([[0, 3, 10, 7, 1], [5, 5, 2, 9, 4]], dtype=np.float32),
+              "other_ids": np.array([[8, 0, 1, 2, 3], [4, 4, 6, 7, 5]], dtype=np.float32)}
+    return keras.Model([ids, other_ids], [logits, capped], name="reversible_embedding"), inputs
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

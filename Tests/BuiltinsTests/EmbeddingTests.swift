@@ -31,6 +31,23 @@ final class EmbeddingTests: XCTestCase {
         XCTAssertThrowsError(try model.predict(Tensor(shape: [1, 3], data: [.nan, 0, 0])))
     }
 
+    /// A ReversibleEmbedding called on ids is an Embedding; its refusals name the key. (Both
+    /// directions against Keras: the graph fixture reversible_embedding.)
+    func testReversibleEmbeddingLooksUpIdsAndRefusesWhatItCannotMatch() throws {
+        let table: [(String, [Int], [Float])] = [("r/embeddings", [4, 2], [0, 0, 1, 1, 2, 2, 3, 3])]
+        let model = try buildSingle(#"{"class_name": "ReversibleEmbedding", "config": {"name": "r", "input_dim": 4, "output_dim": 2}}"#,
+                                    input: [3], weights: table)
+        XCTAssertEqual(try model.predict(Tensor(shape: [1, 3], data: [3, 0, 1])).data, [3, 3, 0, 0, 1, 1])
+        for (config, fragment) in [(#""mask_zero": true"#, "'mask_zero' true is not supported"),
+                                   (#""reverse_dtype": "float16""#, "nnbuild computes the reverse projection in float32 only"),
+                                   (#""logit_soft_cap": -1"#, "'logit_soft_cap' must be a positive float32 number")] {
+            XCTAssertThrowsError(try buildSingle(#"{"class_name": "ReversibleEmbedding", "config": {"name": "r", "input_dim": 4, "output_dim": 2, \#(config)}}"#,
+                                                 input: [3], weights: table)) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "\(error)")
+            }
+        }
+    }
+
     func testMaskingMasksAndZeroesSteps() throws {
         let model = try buildSingle(#"{"class_name": "Masking", "config": {"mask_value": -1}}"#, input: [3, 2])
         let output = try model.nodes[1].layer.apply(Tensor(shape: [1, 3, 2], data: [1, 2, -1, -1, -1, 5]))
