@@ -951,6 +951,18 @@ def reversible_embedding(rng):
     return keras.Model([ids, other_ids], [logits, capped], name="reversible_embedding"), inputs
 
 
+@case("AutoContrast, which works at inference: on [0, 255] images, and on [-1, 1] ones after a convolution, with a "
+      "channel of one value (kept as it is: Keras's NaN guard)")
+def auto_contrast(rng):
+    x = keras.Input((4, 5, 3), name="images")
+    stretched = L.AutoContrast(name="contrast")(x)
+    features = L.Conv2D(3, 1, activation="tanh", name="mix")(stretched * (1.0 / 255.0))
+    out = L.AutoContrast(value_range=(1, -1), name="signed")(features)
+    images = rng.uniform(0, 255, (2, 4, 5, 3)).astype(np.float32)
+    images[1, :, :, 2] = 17.0
+    return keras.Model(x, [stretched, out], name="auto_contrast"), {"images": images}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

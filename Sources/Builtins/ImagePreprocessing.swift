@@ -171,8 +171,72 @@ public struct CenterCrop: Layer {
     }
 }
 
+/// `AutoContrast`: each channel of each image stretched so that its least value becomes the low
+/// end of `value_range` and its greatest the high end, as Keras computes it: the values mapped
+/// from `value_range` to [0, 255] (skipped when that is the range), low and high over the image's
+/// rows and columns, v · (255 / (high − low)) + (−low · scale), clipped to [0, 255], mapped back;
+/// where that is NaN (a channel of one value) the input is kept. Unlike the random augmentation
+/// layers it works at inference too.
+///
+/// Config: `value_range` ([0, 255]; sorted, as Keras sorts it).
+public struct AutoContrast: Layer {
+    let low: Float
+    let high: Float
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        try context.requireRank(3, meaning: spatialMeaning(2))
+        let range = try context.numbers("value_range") ?? [0, 255]
+        guard range.count == 2, range.allSatisfy({ $0.isFinite && abs($0) <= Double(Float.greatestFiniteMagnitude) }) else {
+            throw context.error("'value_range' must be 2 finite numbers, found \(range)", key: "value_range")
+        }
+        return AutoContrast(low: Float(range.min()!), high: Float(range.max()!), outputShape: context.inputShape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        guard input.rank == 4 else { throw NNError(.input, "AutoContrast", "expects images (batch, height, width, channels), found shape \(input.shape)") }
+        let pixels = input.shape[1] * input.shape[2], channels = input.shape[3]
+        let identity = low == 0 && high == 255
+        let (low, high) = (self.low, self.high)
+        // Keras's _transform_value_range, to [0, 255] and back.
+        func toBytes(_ v: Float) -> Float { identity ? v : (v - low) / (high - low) * 255 + 0 }
+        func fromBytes(_ v: Float) -> Float { identity ? v : (v - 0) / (255 - 0) * (high - low) + low }
+        var output = input
+        output.data.withUnsafeMutableBufferPointer { y in
+            input.data.withUnsafeBufferPointer { x in
+                for image in 0..<input.batch {
+                    let base = image * pixels * channels
+                    for channel in 0..<channels {
+                        var least = Float.infinity, most = -Float.infinity
+                        var anyNaN = false
+                        for pixel in 0..<pixels {
+                            let v = toBytes(x[base + pixel * channels + channel])
+                            if v.isNaN { anyNaN = true }
+                            least = Swift.min(least, v)
+                            most = Swift.max(most, v)
+                        }
+                        // TensorFlow's min and max propagate NaN: the whole channel is then NaN, so kept.
+                        if anyNaN { continue }
+                        let scale = 255 / (most - least), offset = -least * scale
+                        for pixel in 0..<pixels {
+                            let index = base + pixel * channels + channel
+                            let stretched = toBytes(x[index]) * scale + offset
+                            let result = fromBytes(stretched.isNaN ? stretched : Swift.min(Swift.max(stretched, 0), 255))
+                            y[index] = result.isNaN ? x[index] : result
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+}
+
 extension Builtins {
     static func registerImagePreprocessing(_ registry: LayerRegistry) {
+        registry.register("AutoContrast", origin: "builtin",
+                          summary: "Stretches each channel of each image to the whole value_range (as Keras, at inference too).",
+                          factory: AutoContrast.factory)
         registry.register("Resizing", origin: "builtin",
                           summary: "Resizes images as tf.image.resize does, optionally cropped or padded to the target's aspect ratio.",
                           factory: Resizing.factory)

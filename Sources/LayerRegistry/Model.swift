@@ -592,7 +592,10 @@ final class GraphBuilder {
             let callers = reads.map { producers[$0] }.map { String($0.prefix { $0 != "[" }) }
             let label = chain ? layer.label : "\(layer.label) called on [\(callers.map { "'\($0)'" }.joined(separator: ", "))]"
             let maskInputs = try explicitMasks(call, inputCount: reads.count, value: value, label: label, location: location)
-            try refuseTraining(call, label: label, location: location)
+            // A call's recorded `training` (Keras 3 writes training=True for its preprocessing
+            // layers, and for a layer called with training=True) is not read: Keras's predict
+            // passes training=False to every call, replacing it (functional.py, operation_fn), and
+            // nnbuild computes what predict computes. `nnbuild validate` notes such calls.
             switch layer.kind {
             case let .model(inner):
                 if let unread = call.kwargs.first(where: { !LayerContext.modelKeywords.contains($0.0) && !LayerContext.isNull($0.1) }) {
@@ -748,16 +751,6 @@ final class GraphBuilder {
         return masks
     }
 
-    /// `training=True` on a call would make Keras run the layer as in training (dropout active,
-    /// batch statistics); nnbuild runs inference only, so such a call is refused.
-    func refuseTraining(_ call: NodeSpec, label: String, location: String) throws {
-        guard let argument = call.kwarg("training") else { return }
-        switch argument {
-        case .value(.null), .value(.bool(false)): return
-        default:
-            throw NNError(.layer, location, "\(label): is called with training=\(argument.tensors.isEmpty ? "true" : "a tensor"); nnbuild runs inference only (training=False)")
-        }
-    }
 
     /// Builds one call of a layer (or a Keras operation), checks its shapes, memory and
     /// arguments, and returns its output values.

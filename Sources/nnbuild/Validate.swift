@@ -62,6 +62,12 @@ enum Summary {
         if let policy = reduced.first?.spec.dtypePolicy {
             out.append("note: \(reduced.count) layer(s) (\(reduced.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(reduced.count > 3 ? ", ..." : "")) use dtype policy \(policy); nnbuild computes in float32, Keras in 16-bit floats, so results differ by that rounding (about 1e-3).")
         }
+        // Calls saved with training=True: Keras's predict overrides it, as nnbuild does; called
+        // directly (`model(x)`) Keras would run them as in training (dropout, augmentation).
+        let training = trainingCalls(model.description.graph)
+        if !training.isEmpty {
+            out.append("note: \(training.count) call(s) (\(training.prefix(3).map { "'\($0)'" }.joined(separator: ", "))\(training.count > 3 ? ", ..." : "")) were saved with training=True; nnbuild runs them at inference, as Keras's predict() does (training=False replaces it); calling the Keras model directly without training= would run them as in training.")
+        }
         let fused = model.steps.filter { $0.nodes.count > 1 }.map { step in step.nodes.map { model.nodes[$0].spec.name }.joined(separator: " + ") }
         if !fused.isEmpty {
             out.append("Runs fused, each group as one pass with the same results: \(fused.joined(separator: ", ")).")
@@ -70,6 +76,20 @@ enum Summary {
             out.append("masked: the layer's output carries a sequence mask (padding steps are skipped downstream).")
         }
         return out.joined(separator: "\n")
+    }
+
+    /// The layers, nested models' included, with a call whose `training` is true or a tensor.
+    static func trainingCalls(_ graph: GraphSpec) -> [String] {
+        graph.layers.flatMap { layer -> [String] in
+            let own: [String] = layer.nodes.contains { node in
+                switch node.kwarg("training") {
+                case nil, .value(.null)?, .value(.bool(false))?: return false
+                default: return true
+                }
+            } ? [layer.name] : []
+            if case let .model(inner) = layer.kind { return own + trainingCalls(inner) }
+            return own
+        }
     }
 
     static func grouped(_ number: Int) -> String {

@@ -45,6 +45,17 @@ final class CLITests: CLITestCase {
         XCTAssertFalse(plain.text.contains("dtype policy"), plain.text)
     }
 
+    /// Keras 3 saves its preprocessing layers' calls (and any called with training=True) with
+    /// training=True; predict replaces it with False, as nnbuild does, and validate says so.
+    func testValidateNotesCallsSavedWithTrainingTrue() throws {
+        let fixture = "\(MultiIOTests.graphFixtures)/auto_contrast"
+        let result = try run(["validate", "\(fixture)/model.json", "\(fixture)/weights.safetensors"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.text.contains("note: 2 call(s) ('contrast', 'signed') were saved with training=True; nnbuild runs them at inference, as Keras's predict() does"), result.text)
+        let plain = try run(["validate", path("model.json")])
+        XCTAssertFalse(plain.text.contains("training=True"), plain.text)
+    }
+
     /// Layers that run fused are named, so the per-layer summary does not mislead.
     func testValidateNamesTheLayersThatRunFused() throws {
         try write("fused.json", #"{"class_name": "Sequential", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 2]}}, {"class_name": "Dense", "config": {"name": "out", "units": 2}}, {"class_name": "ReLU", "config": {"name": "act"}}]}}"#)
