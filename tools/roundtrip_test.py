@@ -64,6 +64,18 @@ def two_in_two_out():
     return keras.Model([image, table], [L.Dense(3, activation="softmax", name="class_head")(x), L.Dense(1, name="value_head")(x)])
 
 
+def augmented_classifier():
+    """keras.io's image classifier: augmentation layers applied in a Functional model, which Keras 3
+    saves with training=True in their calls (predict replaces it with False)."""
+    fresh(7)
+    inputs = keras.Input((8, 8, 3))
+    x = L.RandomFlip("horizontal")(inputs)
+    x = L.RandomRotation(0.1)(x)
+    x = L.Rescaling(1 / 255)(x)
+    x = L.Conv2D(4, 3, activation="relu")(x)
+    return keras.Model(inputs, L.Dense(2, activation="softmax")(L.GlobalAveragePooling2D()(x)))
+
+
 def models():
     fresh(3)
     yield "cnn.keras", keras.Sequential([keras.Input((12, 12, 3)), L.Conv2D(8, 3, padding="same", activation="relu"), L.MaxPooling2D(),
@@ -79,6 +91,7 @@ def models():
     # Functional: each input and each output by name, through inputs.npz and expected.npz.
     yield "two_in_two_out.keras", two_in_two_out()
     yield "two_in_two_out.h5", two_in_two_out()
+    yield "augmented_classifier.keras", augmented_classifier()
 
 
 def main():
