@@ -751,7 +751,6 @@ final class GraphBuilder {
         return masks
     }
 
-
     /// Builds one call of a layer (or a Keras operation), checks its shapes, memory and
     /// arguments, and returns its output values.
     func buildNode(_ layer: GraphLayer, call: NodeSpec, scope: [String], reads: [Int], maskInputs: [Int?], callers: [String]?,
