@@ -963,6 +963,15 @@ def auto_contrast(rng):
     return keras.Model(x, [stretched, out], name="auto_contrast"), {"images": images}
 
 
+@case("ops.normalize: L2 over the last axis (Keras's x * min(rsqrt(sum x^2), 1/epsilon)), over axes 1 and 2, with a "
+      "large epsilon that bounds small rows, and orders 1 and 3 over one axis")
+def keras3_normalize(rng):
+    x = keras.Input((3, 4), name="x")
+    outputs = [ops.normalize(x), ops.normalize(x, axis=[1, 2]), ops.normalize(x * 0.01, epsilon=0.5),
+               ops.normalize(x, axis=1, order=1), ops.normalize(x, order=3)]
+    return keras.Model(x, outputs, name="keras3_normalize"), {"x": floats(rng, 2, 3, 4)}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

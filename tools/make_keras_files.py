@@ -363,8 +363,8 @@ def tf_image_functions(rng):
 def tf_math_functions(rng):
     # The rest of the element-wise TensorFlow functions tf-keras records, comparisons and logic
     # (cast to float), where, clip_by_value, tile, repeat, cumsum, argmax, the reductions Keras 3
-    # composes (variance, std, logsumexp, any), matmul with its operands transposed and bias_add.
-    # No layer after them, so that each value is compared as computed.
+    # composes (variance, std, logsumexp, any), matmul with its operands transposed, bias_add and
+    # l2_normalize. No layer after them, so that each value is compared as computed.
     import tensorflow as tf
 
     inputs = keras.Input((4, 6))
@@ -385,6 +385,7 @@ def tf_math_functions(rng):
         tf.cast(tf.reduce_any(x > 1.0, axis=1), tf.float32), tf.cast(tf.math.argmax(x, axis=-1), tf.float32),
         tf.matmul(x, x, transpose_b=True), tf.matmul(x, x, transpose_a=True), tf.linalg.matmul(x[:, :3], x[:, :, :3], transpose_a=True, transpose_b=True),
         tf.nn.bias_add(x, [1.0, -2.0, 3.0, 0.5, 0.0, -1.5]), tf.cast(tf.math.argmin(x, axis=1, output_type=tf.int32), tf.float32),
+        tf.math.l2_normalize(x, axis=-1), tf.math.l2_normalize(x * 0.01, axis=[1, 2], epsilon=0.25),
     ]
     return keras.Model(inputs, L.Concatenate()([L.Flatten()(part) for part in parts])), rng.normal(size=(3, 4, 6)).astype("float32")
 

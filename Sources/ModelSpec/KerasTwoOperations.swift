@@ -90,6 +90,17 @@ extension GraphReader {
         // A bias along the last axis: channels last (NHWC, or the default).
         add(["nn.bias_add"], KerasTwoFunction(module: numpy, className: "Add", positional: ["bias"],
                                               fixed: ["data_format": [.null, .string("NHWC"), .string("NWC"), .string("NDHWC"), .string("N...C")]]))
+        // x · rsqrt(max(Σ x², ε)) is Keras 3's x · min(rsqrt(Σ x²), 1 / √ε); tf's axis defaults to
+        // None (every axis, then refused), its epsilon to 1e-12.
+        add(["math.l2_normalize", "linalg.l2_normalize", "nn.l2_normalize"],
+            KerasTwoFunction(module: nn, className: "Normalize", settings: ["axis": "axis", "epsilon": "epsilon"],
+                             convert: ["epsilon": { value in
+                                 switch value {
+                                 case let .double(e) where e > 0 && e.isFinite: return .double(e.squareRoot())
+                                 case let .int(e) where e > 0: return .double(Double(e).squareRoot())
+                                 default: return nil
+                                 }
+                             }], defaults: ["axis": .null, "epsilon": .double(1e-6)]))
         add(["where"], KerasTwoFunction(module: numpy, className: "Where", positional: ["x", "y"]))
         add(["clip_by_value"], KerasTwoFunction(module: numpy, className: "Clip",
                                                 settings: ["clip_value_min": "x_min", "clip_value_max": "x_max"]))

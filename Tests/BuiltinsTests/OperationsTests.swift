@@ -303,6 +303,16 @@ final class OperationsTests: XCTestCase {
         XCTAssertTrue(rows.contains("is transposed, which would move the batch axis"), rows)
     }
 
+    /// ops.normalize's refusals: every axis (None), a matrix norm of another order, the batch axis.
+    /// (Its values against Keras: the graph fixture keras3_normalize.)
+    func testNormalizeRefusesWhatKerasWouldComputeOverTheBatchOrAsAMatrixNorm() {
+        for (config, fragment) in [(#""axis": null"#, "'axis' is None"), (#""axis": [1, 2], "order": 1"#, "is a matrix norm"),
+                                   (#""axis": 0"#, "the batch axis"), (#""order": 0"#, "'order' must be an integer of 1 or more")] {
+            let text = OperationText.refusal(inputs: [("x", [2, 3])], className: "Normalize", module: "keras.src.ops.nn", config: config, args: "$x") ?? "built"
+            XCTAssertTrue(text.contains(fragment), "\(config): expected '\(fragment)' in \(text)")
+        }
+    }
+
     func testMatmulOfABatchOfRowsByAConstantKeepsTheBatchAndArgmaxTakesTheFirstTie() throws {
         let rows = try OperationText.run(inputs: [("x", [3])], className: "Matmul", args: "$x, [[1, 0], [0, 1], [1, 1]]",
                                          [Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])])

@@ -197,6 +197,11 @@ final class GraphSpecTests: XCTestCase {
         XCTAssertEqual(choice.nodes[0].args[2], .value(.double(0.5)))
         let product = try GraphSpec.parse(model(lambda("last", "linalg.matmul", #"["x", 0, 0, {"b": ["x", 0, 0], "transpose_b": true}]"#)))
         XCTAssertEqual(product.layer(named: "last")?.spec.config["transpose_b"], .bool(true))
+        // tf.math.l2_normalize's epsilon bounds Σ x², Keras 3's Normalize the norm: its square root.
+        let unit = try GraphSpec.parse(model(lambda("last", "math.l2_normalize", #"["x", 0, 0, {"axis": -1, "epsilon": 0.25}]"#)))
+        XCTAssertEqual(unit.layer(named: "last")?.spec.className, "Normalize")
+        XCTAssertEqual(unit.layer(named: "last")?.spec.config["epsilon"], .double(0.5))
+        XCTAssertEqual(try GraphSpec.parse(model(lambda("last", "math.l2_normalize", #"["x", 0, 0, {}]"#))).layer(named: "last")?.spec.config["axis"], .null)
         let clipped = try GraphSpec.parse(model(lambda("last", "clip_by_value", #"["x", 0, 0, {"clip_value_min": -1.0, "clip_value_max": 2.0}]"#)))
         XCTAssertEqual(clipped.layer(named: "last")?.spec.config["x_min"], .double(-1.0))
         XCTAssertEqual(clipped.layer(named: "last")?.spec.config["x_max"], .double(2.0))

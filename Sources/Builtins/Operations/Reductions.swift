@@ -148,7 +148,43 @@ func reductionOperations() -> [OperationEntry] {
             }
         })
     }
-    return arg + composed + Reduction.allCases.map { reduction in
+    // ops.normalize (keras.src.ops.nn), as Keras computes it: order 2 over any axes (never the
+    // batch axis) as x · min(rsqrt(Σ x²), 1 / epsilon); another order p ≥ 1 over one axis as
+    // x / max((Σ |x|^p)^(1/p), epsilon). epsilon defaults to Keras's backend epsilon, 1e-7.
+    let normalize: OperationEntry = (["Normalize"], "x over its norm along axis (never the batch axis).", { context in
+        guard context.inputShapes.count == 1, case .tensor? = context.callArgument(0) else {
+            throw context.error("normalizes one tensor, called on \(context.inputShapes.count)")
+        }
+        let rank = context.inputShape.count + 1
+        // Absent, the operation's default -1; written null, None: every axis.
+        guard let listed = context.value("axis") == nil ? [-1] : try context.axisList("axis") else {
+            throw context.error("'axis' is None: it normalizes over every axis, the batch axis included; nnbuild keeps samples apart, name the axes", key: "axis")
+        }
+        let axes = try listed.map { try context.sampleAxis($0, rank: rank, key: "axis") }
+        guard Set(axes).count == axes.count else { throw context.error("'axis' repeats an axis", key: "axis") }
+        let order = try context.int("order", default: 2)
+        guard order >= 1 else { throw context.error("'order' must be an integer of 1 or more, found \(order)", key: "order") }
+        guard order == 2 || axes.count == 1 else {
+            throw context.error("'order' \(order) over \(axes.count) axes is a matrix norm, which nnbuild does not compute (order 2, or one axis)", key: "order")
+        }
+        let epsilon = try context.optionalDouble("epsilon") ?? 1e-7
+        guard epsilon > 0, epsilon.isFinite else { throw context.error("'epsilon' must be a positive number, found \(epsilon)", key: "epsilon") }
+        let bound = Float(1 / epsilon), floor = Float(epsilon), power = Float(order)
+        return OperationNode(name: "Normalize", outputShapes: [context.inputShape]) { inputs in
+            let x = inputs[0]
+            if order == 2 {
+                let squares = Tensor(shape: x.shape, data: x.data.map { $0 * $0 })
+                var inverse = Reduction.sum.run(squares, axes: Set(axes), keepDims: true, initial: nil)
+                for i in inverse.data.indices { inverse.data[i] = Swift.min(1 / inverse.data[i].squareRoot(), bound) }
+                return try OperandBroadcast.apply([x, inverse], name: "Normalize") { a, b, _ in a * b }
+            }
+            let powers = Tensor(shape: x.shape, data: x.data.map { order == 1 ? Swift.abs($0) : LibM.pow(Swift.abs($0), power) })
+            var norm = Reduction.sum.run(powers, axes: Set(axes), keepDims: true, initial: nil)
+            for i in norm.data.indices { norm.data[i] = Swift.max(order == 1 ? norm.data[i] : LibM.pow(norm.data[i], 1 / power), floor) }
+            return try OperandBroadcast.apply([x, norm], name: "Normalize") { a, b, _ in a / b }
+        }
+    })
+    return arg + composed + [normalize] + Reduction.allCases.map { reduction in
         ([reduction.rawValue], "\(reduction.rawValue) over axis (never the batch axis), keepdims.", { context in
             let (axes, keepDims, sample) = try reductionAxes(context)
             let initial: Float? = (reduction == .max || reduction == .min) && context.has("initial") ? try context.float("initial") : nil
