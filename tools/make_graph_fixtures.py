@@ -972,6 +972,16 @@ def keras3_normalize(rng):
     return keras.Model(x, outputs, name="keras3_normalize"), {"x": floats(rng, 2, 3, 4)}
 
 
+@case("Attention on a masked sequence hands its mask on through ops.convert_to_tensor (Keras 3.15 writes that "
+      "node): Embedding(mask_zero) -> Attention -> GlobalAveragePooling1D averaging the real steps only")
+def attention_mask_handoff(rng):
+    ids = keras.Input((6,), name="ids")
+    e = L.Embedding(12, 4, mask_zero=True, name="embed")(ids)
+    pooled = L.GlobalAveragePooling1D(name="pool")(L.Attention(name="attend")([e, e]))
+    ids_value = np.array([[3, 5, 1, 0, 0, 0], [7, 2, 9, 11, 4, 6]], dtype=np.float32)
+    return keras.Model(ids, L.Dense(2, name="head")(pooled), name="attention_mask_handoff"), {"ids": ids_value}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -76,6 +76,23 @@ def augmented_classifier():
     return keras.Model(inputs, L.Dense(2, activation="softmax")(L.GlobalAveragePooling2D()(x)))
 
 
+def masks_and_preprocessing():
+    """Two inputs through most of what Keras 3 writes call arguments for: a masked Embedding into
+    MultiHeadAttention, a Bidirectional LSTM and a GRU (masks as tensors), Attention handing its mask
+    on through ops.convert_to_tensor, dropout and noise layers (training=False), and image
+    preprocessing (Resizing, CenterCrop, RandomCrop, RandomZoom: training=True) before a
+    convolution and its BatchNormalization."""
+    fresh(8)
+    ids, image = keras.Input((6,), name="ids"), keras.Input((12, 12, 3), name="image")
+    e = L.LayerNormalization()(L.GaussianNoise(0.1)(L.Dropout(0.1)(L.Embedding(20, 8, mask_zero=True)(ids))))
+    s = L.Bidirectional(L.LSTM(4))(L.MultiHeadAttention(2, 4)(e, e))
+    g = L.GRU(3)(e)
+    a = L.GlobalAveragePooling1D()(L.Attention()([e, e]))
+    x = L.RandomZoom(0.1)(L.Normalization(mean=0.5, variance=2.0)(L.RandomCrop(8, 8)(L.CenterCrop(8, 8)(L.Resizing(10, 10)(image)))))
+    x = L.GlobalAveragePooling2D()(L.SpatialDropout2D(0.1)(L.BatchNormalization()(L.Conv2D(4, 3)(x))))
+    return keras.Model([ids, image], L.Dense(2)(L.Concatenate()([s, g, a, x])))
+
+
 def models():
     fresh(3)
     yield "cnn.keras", keras.Sequential([keras.Input((12, 12, 3)), L.Conv2D(8, 3, padding="same", activation="relu"), L.MaxPooling2D(),
@@ -92,6 +109,7 @@ def models():
     yield "two_in_two_out.keras", two_in_two_out()
     yield "two_in_two_out.h5", two_in_two_out()
     yield "augmented_classifier.keras", augmented_classifier()
+    yield "masks_and_preprocessing.keras", masks_and_preprocessing()
 
 
 def main():
@@ -101,8 +119,10 @@ def main():
             path = os.path.join(work, filename)
             model.save(path)
             out = os.path.join(work, filename.replace(".", "_"))
+            # keras_export writes a model of several inputs or outputs an .npz per side.
+            npz_sides = len(model.inputs) > 1 or len(model.outputs) > 1
             several = filename.startswith("two_in_two_out")
-            sample_input, expected = ("inputs.npz", "expected.npz") if several else ("input.npy", "expected.npy")
+            sample_input, expected = ("inputs.npz", "expected.npz") if npz_sides else ("input.npy", "expected.npy")
             steps = [
                 [sys.executable, os.path.join(HERE, "keras_export.py"), path, out, "--sample", "6", "--nnbuild", BINARY],
                 [BINARY, "validate", os.path.join(out, "model.json"), os.path.join(out, "weights.safetensors")],

@@ -405,6 +405,19 @@ func elementwiseOperations() -> [OperationEntry] {
             return try mapNode(name, context) { data in for i in data.indices { data[i] = fill } }
         }))
     }
+    // Keras 3.15 writes ops.convert_to_tensor where a layer hands on its mask (Attention's
+    // compute_mask): the identity, or a cast when it names a dtype.
+    entries.append((["ConvertToTensor"], "The tensor as it is, or cast to dtype when one is given.", { context in
+        for key in ["sparse", "ragged"] where try context.bool(key, default: false) {
+            throw context.error("'\(key)' is true; nnbuild's tensors are dense", key: key)
+        }
+        guard context.has("dtype") else { return try mapNode("ConvertToTensor", context) { _ in } }
+        let dtype = try context.string("dtype")
+        guard let function = castFunction(dtype) else {
+            throw context.error("'dtype' is \"\(dtype)\", expected a float, integer or bool dtype", key: "dtype")
+        }
+        return try mapNode("ConvertToTensor", context) { data in for i in data.indices { data[i] = function(data[i]) } }
+    }))
     entries.append((["Cast"], "Casts to dtype: floats rounded to the type, integers truncated toward zero, bool as 1 or 0.", { context in
         let dtype = try context.string("dtype")
         guard let function = castFunction(dtype) else {
