@@ -982,6 +982,18 @@ def attention_mask_handoff(rng):
     return keras.Model(ids, L.Dense(2, name="head")(pooled), name="attention_mask_handoff"), {"ids": ids_value}
 
 
+@case("global pooling with data_format channels_first: keras.io's time-series Transformer averages each step over "
+      "its features (GlobalAveragePooling1D); GlobalMaxPooling2D with keepdims and GlobalAveragePooling3D")
+def global_pooling_channels_first(rng):
+    seq = keras.Input((5, 4), name="seq")
+    cube = keras.Input((3, 4, 2, 2), name="cube")
+    a = L.GlobalAveragePooling1D(data_format="channels_first", name="steps")(L.Dense(4, name="mix")(seq))
+    b = L.GlobalMaxPooling2D(data_format="channels_first", keepdims=True, name="maxed")(L.Reshape((5, 2, 2), name="grid")(seq))
+    c = L.GlobalAveragePooling3D(data_format="channels_first", name="volume")(cube)
+    return (keras.Model([seq, cube], [a, b, c], name="global_pooling_channels_first"),
+            {"seq": floats(rng, 2, 5, 4), "cube": floats(rng, 2, 3, 4, 2, 2)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

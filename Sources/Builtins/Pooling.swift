@@ -151,7 +151,9 @@ private func runPooling(_ input: Tensor, mode: PoolingMode, geometry: PoolingGeo
 /// row with none gives NaN, as in Keras); `GlobalMaxPooling1D` ignores the mask, as Keras 3 does.
 ///
 /// Config: `keepdims` (false: (batch, channels); true: (batch, 1, channels), (batch, 1, 1, channels)
-/// or (batch, 1, 1, 1, channels)), `data_format` ("channels_last").
+/// or (batch, 1, 1, 1, channels)), `data_format` ("channels_last"; "channels_first" pools each
+/// channel's trailing positions instead, as keras.io's time-series Transformer pools its
+/// features with GlobalAveragePooling1D(data_format="channels_first"); no mask there).
 public struct GlobalPooling: Layer {
     let label: String
     let mode: PoolingMode
@@ -159,23 +161,27 @@ public struct GlobalPooling: Layer {
     let spatialRank: Int
     let channels: Int
     let keepDimensions: Bool
+    /// Channels on the first per-sample axis (data_format "channels_first").
+    let channelsFirst: Bool
     public let outputShape: [Int?]
 
     static func factory(_ mode: PoolingMode, spatialRank: Int) -> LayerFactory {
         { context in
             try context.requireRank(spatialRank + 1, meaning: spatialMeaning(spatialRank))
-            try requireChannelsLast(context)
-            let channels = try context.inputDimension(-1)
+            let first = try context.choice("data_format", default: "channels_last", allowed: ["channels_last", "channels_first"]) == "channels_first"
+            let channels = try context.inputDimension(first ? 0 : -1)
             let keep = try context.bool("keepdims", default: false)
+            let ones = Array(repeating: Int?(1), count: spatialRank)
             return GlobalPooling(label: context.label, mode: mode, spatialRank: spatialRank, channels: channels, keepDimensions: keep,
-                                 outputShape: keep ? Array(repeating: 1, count: spatialRank) + [channels] : [channels])
+                                 channelsFirst: first, outputShape: keep ? (first ? [channels] + ones : ones + [channels]) : [channels])
         }
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        guard input.shape.count == spatialRank + 2, input.shape.last == channels else {
+        guard input.shape.count == spatialRank + 2, (channelsFirst ? input.shape[1] : input.shape.last) == channels else {
             throw NNError(.input, label, "expects input of shape \(spatialMeaning(spatialRank)) with \(channels) channels, found \(input.shape)")
         }
+        if channelsFirst { return try channelsFirstForward(input) }
         let batch = input.batch
         let steps = ShapeMath.saturatingProduct(input.shape.dropFirst().dropLast())
         let useMask = mode == .average && spatialRank == 1 && input.mask?.count == batch * steps
@@ -198,6 +204,34 @@ public struct GlobalPooling: Layer {
             initialized = count
         }
         let shape = keepDimensions ? [batch] + Array(repeating: 1, count: spatialRank) + [channels] : [batch, channels]
+        return Tensor(shape: shape, data: data)
+    }
+
+    /// Channels first: each channel's positions lie together after it; max (NaN passed over), or
+    /// the sum in order in Double divided by the count, as the channels-last kernels compute each
+    /// channel.
+    func channelsFirstForward(_ input: Tensor) throws -> Tensor {
+        guard input.mask == nil else {
+            throw NNError(.input, label, "a masked input with data_format \"channels_first\" is not supported (Keras's mask is over the steps of axis 1, which here are the channels)")
+        }
+        let batch = input.batch
+        let positions = ShapeMath.saturatingProduct(input.shape.dropFirst(2))
+        var data = [Float](repeating: 0, count: batch * channels)
+        input.data.withUnsafeBufferPointer { x in
+            for row in 0..<(batch * channels) {
+                let start = row * positions
+                if mode == .max {
+                    var best = -Float.infinity
+                    for p in 0..<positions where x[start + p] > best { best = x[start + p] }
+                    data[row] = best
+                } else {
+                    var sum: Double = 0
+                    for p in 0..<positions { sum += Double(x[start + p]) }
+                    data[row] = Float(sum / Double(positions))
+                }
+            }
+        }
+        let shape = keepDimensions ? [batch, channels] + Array(repeating: 1, count: spatialRank) : [batch, channels]
         return Tensor(shape: shape, data: data)
     }
 }
