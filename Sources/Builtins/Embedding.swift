@@ -19,13 +19,20 @@ public struct Embedding: Layer, TakesIndices {
         guard !context.inputShape.isEmpty else {
             throw context.error("expects token ids of shape (batch, steps), found \(describeShape(context.inputShape))")
         }
-        let inputDim = try context.positiveInt("input_dim", maximum: 1 << 27)
-        let outputDim = try context.positiveInt("output_dim", maximum: 1 << 20)
-        guard inputDim < 1 << 24 else { throw context.error("'input_dim' \(inputDim) is too large: ids are exact in float32 only below 2^24", key: "input_dim") }
+        let (inputDim, outputDim) = try dimensions(context)
         return Embedding(inputDim: inputDim, outputDim: outputDim, maskZero: try context.bool("mask_zero", default: false),
                          embeddings: try context.weightWithLoRA("embeddings", shape: [inputDim, outputDim],
                                                                  down: "lora_embeddings_a", up: "lora_embeddings_b"),
                          outputShape: context.inputShape + [outputDim])
+    }
+
+    /// `input_dim` (ids exact in float32: below 2^24) and `output_dim`, as Embedding and
+    /// ReversibleEmbedding read them.
+    static func dimensions(_ context: LayerContext) throws -> (input: Int, output: Int) {
+        let inputDim = try context.positiveInt("input_dim", maximum: 1 << 27)
+        let outputDim = try context.positiveInt("output_dim", maximum: 1 << 20)
+        guard inputDim < 1 << 24 else { throw context.error("'input_dim' \(inputDim) is too large: ids are exact in float32 only below 2^24", key: "input_dim") }
+        return (inputDim, outputDim)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {

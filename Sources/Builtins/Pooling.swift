@@ -207,29 +207,23 @@ public struct GlobalPooling: Layer {
         return Tensor(shape: shape, data: data)
     }
 
-    /// Channels first: each channel's positions lie together after it; max (NaN passed over), or
-    /// the sum in order in Double divided by the count, as the channels-last kernels compute each
-    /// channel.
+    /// Channels first: each channel's positions lie together after it, so the channels-last
+    /// kernels pool them as batch · channels rows of one channel each.
     func channelsFirstForward(_ input: Tensor) throws -> Tensor {
         guard input.mask == nil else {
             throw NNError(.input, label, "a masked input with data_format \"channels_first\" is not supported (Keras's mask is over the steps of axis 1, which here are the channels)")
         }
-        let batch = input.batch
+        let batch = input.batch, rows = batch * channels
         let positions = ShapeMath.saturatingProduct(input.shape.dropFirst(2))
-        var data = [Float](repeating: 0, count: batch * channels)
-        input.data.withUnsafeBufferPointer { x in
-            for row in 0..<(batch * channels) {
-                let start = row * positions
+        let data = [Float](unsafeUninitializedCapacity: rows) { buffer, initialized in
+            input.data.withUnsafeBufferPointer { x in
                 if mode == .max {
-                    var best = -Float.infinity
-                    for p in 0..<positions where x[start + p] > best { best = x[start + p] }
-                    data[row] = best
+                    globalMaxPool(x, batch: rows, steps: positions, channels: 1, into: buffer)
                 } else {
-                    var sum: Double = 0
-                    for p in 0..<positions { sum += Double(x[start + p]) }
-                    data[row] = Float(sum / Double(positions))
+                    globalAveragePool(x, batch: rows, steps: positions, channels: 1, mask: nil, into: buffer)
                 }
             }
+            initialized = rows
         }
         let shape = keepDimensions ? [batch, channels] + Array(repeating: 1, count: spatialRank) : [batch, channels]
         return Tensor(shape: shape, data: data)

@@ -12,9 +12,7 @@ import LayerRegistry
 /// tied.
 enum ReversibleEmbedding {
     static func factory(_ context: LayerContext) throws -> any Layer {
-        let inputDim = try context.positiveInt("input_dim", maximum: 1 << 27)
-        let outputDim = try context.positiveInt("output_dim", maximum: 1 << 20)
-        guard inputDim < 1 << 24 else { throw context.error("'input_dim' \(inputDim) is too large: ids are exact in float32 only below 2^24", key: "input_dim") }
+        let (inputDim, outputDim) = try Embedding.dimensions(context)
         let tied = try context.bool("tie_weights", default: true)
         guard try !context.bool("mask_zero", default: false) else {
             throw context.error("'mask_zero' true is not supported for a ReversibleEmbedding (Keras sets its mask inside the call)", key: "mask_zero")

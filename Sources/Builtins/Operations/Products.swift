@@ -47,23 +47,6 @@ func swappingLastTwo<Size>(_ shape: [Size]) -> [Size] {
     return swapped
 }
 
-/// `x` with its last two axes swapped (each trailing matrix transposed).
-func transposingLastTwoAxes(_ x: Tensor) -> Tensor {
-    guard x.rank >= 2 else { return x }
-    let rows = x.shape[x.rank - 2], columns = x.shape[x.rank - 1]
-    var data = [Float](repeating: 0, count: x.data.count)
-    let size = rows * columns
-    if size > 0 {
-        for matrix in 0..<(x.data.count / size) {
-            let base = matrix * size
-            for r in 0..<rows {
-                for c in 0..<columns { data[base + c * rows + r] = x.data[base + r * columns + c] }
-            }
-        }
-    }
-    return Tensor(shape: swappingLastTwo(x.shape), data: data)
-}
-
 /// An einsum over one or two operands: `subscripts` like "bij,bjk->bik", each letter an axis;
 /// letters not in the output are summed over. The output is the implicit one (letters used
 /// once, in alphabetical order) when there is no "->".
@@ -172,7 +155,8 @@ func productOperations() -> [OperationEntry] {
                 transposed[index] ? swappingLastTwo(operand.shape(context)) : operand.shape(context)
             }
             let operand: @Sendable (Int, [Tensor]) -> Tensor = { index, inputs in
-                transposed[index] ? transposingLastTwoAxes(operands[index].tensor(inputs)) : operands[index].tensor(inputs)
+                let tensor = operands[index].tensor(inputs)
+                return transposed[index] ? permute(tensor, swappingLastTwo(Array(0..<tensor.rank))) : tensor
             }
             // x @ W: a (batch, k) tensor times a (k, m) constant keeps the batch as its rows.
             if operands[0].isInput, !operands[1].isInput, shapes[0].count == 2, shapes[1].count == 2 {
