@@ -4,11 +4,13 @@
 exports it with tools/keras_export.py, runs it with `nnbuild infer` (release binary) and compares
 with Keras's predictions.
 
-    python3 tools/applications_test.py [NNBUILD_BINARY] [--all] [--only NAME ...]
+    python3 tools/applications_test.py [NNBUILD_BINARY] [--all] [--channels-first] [--only NAME ...]
 
 By default each model runs at a small input size (32x32, 71x71 for Xception): the smallest Keras
 allows, which keeps the run bounded; --all adds each model's default size (224x224, 299x299 for
-Xception).
+Xception). --channels-first builds every model with keras.config.set_image_data_format(
+"channels_first"), as a user who set that in keras.json gets it: (3, size, size) images, every
+spatial layer channels-first.
 
 Pass, two checks on each model and size:
 1. The model as keras.applications ships it (softmax classifier): max |ours - keras| / (1 + |keras|)
@@ -95,12 +97,18 @@ APPLICATIONS = [
 ]
 
 
+CHANNELS_FIRST = False  # --channels-first
+
+
 def build(name, size, seed=0, classifier_activation=None, **options):
-    """keras.applications.<name> with random weights at size x size x 3, logits out by default."""
+    """keras.applications.<name> with random weights at size x size x 3 (3 x size x size with
+    --channels-first), logits out by default."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
+    keras.config.set_image_data_format("channels_first" if CHANNELS_FIRST else "channels_last")
     constructor = getattr(keras.applications, name)
-    return constructor(weights=None, input_shape=(size, size, 3), classifier_activation=classifier_activation, **options)
+    shape = (3, size, size) if CHANNELS_FIRST else (size, size, 3)
+    return constructor(weights=None, input_shape=shape, classifier_activation=classifier_activation, **options)
 
 
 def calibrate(model, seed=1, batch=None):
@@ -269,8 +277,9 @@ def parse(argv):
 
 
 def main():
-    global BINARY
+    global BINARY, CHANNELS_FIRST
     BINARY, RUN_ALL, ONLY = parse(sys.argv[1:])
+    CHANNELS_FIRST = "--channels-first" in sys.argv[1:]
     passed = failed = 0
     cases = []
     for name, default, small in APPLICATIONS:

@@ -994,6 +994,66 @@ def global_pooling_channels_first(rng):
             {"seq": floats(rng, 2, 5, 4), "cube": floats(rng, 2, 3, 4, 2, 2)})
 
 
+@case("data_format channels_first through a CNN: Conv2D -> BatchNormalization(axis=1) -> ReLU -> MaxPooling2D, a residual "
+      "Add, SeparableConv2D, DepthwiseConv2D, Conv2DTranspose, ZeroPadding2D, Cropping2D, UpSampling2D (bilinear), "
+      "AveragePooling2D, AdaptiveAveragePooling2D, Flatten; Resizing and CenterCrop on a second image, then "
+      "GlobalAveragePooling2D")
+def channels_first_cnn(rng):
+    cf = "channels_first"
+    image = keras.Input((3, 12, 12), name="image")
+    x = L.Conv2D(8, 3, padding="same", data_format=cf, name="conv")(image)
+    x = L.BatchNormalization(axis=1, name="norm")(x)
+    x = L.ReLU(name="relu")(x)
+    x = L.MaxPooling2D(data_format=cf, name="pool")(x)
+    y = L.Conv2D(8, 3, padding="same", activation="relu", data_format=cf, name="conv_b")(x)
+    y = L.BatchNormalization(axis=1, name="norm_b")(y)
+    x = L.Add(name="residual")([x, y])
+    x = L.SeparableConv2D(6, 3, depth_multiplier=2, data_format=cf, name="separable")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="tanh", data_format=cf, name="depthwise")(x)
+    x = L.Conv2DTranspose(4, 3, strides=2, data_format=cf, name="transposed")(x)
+    x = L.ZeroPadding2D(((1, 0), (2, 1)), data_format=cf, name="pad")(x)
+    x = L.Cropping2D(((2, 1), (0, 3)), data_format=cf, name="crop")(x)
+    x = L.UpSampling2D((2, 1), interpolation="bilinear", data_format=cf, name="up")(x)
+    x = L.AveragePooling2D(3, strides=2, padding="same", data_format=cf, name="average")(x)
+    x = L.AdaptiveAveragePooling2D((3, 2), data_format=cf, name="adaptive")(x)
+    flat = L.Flatten(data_format=cf, name="flatten")(x)
+    photo = keras.Input((2, 9, 7), name="photo")
+    p = L.Resizing(6, 8, data_format=cf, name="resize")(photo)
+    p = L.CenterCrop(4, 5, data_format=cf, name="center")(p)
+    p = L.GlobalAveragePooling2D(data_format=cf, name="gap")(L.Conv2D(3, 2, data_format=cf, name="conv_p")(p))
+    out = L.Dense(5, name="head")(L.Concatenate(name="join")([flat, p]))
+    return (keras.Model([image, photo], [out, x], name="channels_first_cnn"),
+            {"image": floats(rng, 2, 3, 12, 12), "photo": floats(rng, 2, 2, 9, 7)})
+
+
+@case("data_format channels_first on sequences and volumes: Conv1D, ZeroPadding1D, MaxPooling1D, SeparableConv1D, "
+      "DepthwiseConv1D, Conv1DTranspose, AveragePooling1D; Conv3D, MaxPooling3D, UpSampling3D, ZeroPadding3D, "
+      "Cropping3D, Conv3DTranspose, AveragePooling3D; ConvLSTM2D (sequences) into ConvLSTM2D over (time, channels, rows, columns)")
+def channels_first_sequences(rng):
+    cf = "channels_first"
+    seq = keras.Input((4, 11), name="seq")
+    s = L.Conv1D(6, 3, padding="causal", data_format=cf, name="conv1")(seq)
+    s = L.ZeroPadding1D((1, 2), data_format=cf, name="pad1")(s)
+    s = L.MaxPooling1D(2, data_format=cf, name="pool1")(s)
+    s = L.SeparableConv1D(5, 2, data_format=cf, name="separable1")(s)
+    s = L.DepthwiseConv1D(2, depth_multiplier=2, data_format=cf, name="depthwise1")(s)
+    s = L.Conv1DTranspose(3, 3, strides=2, data_format=cf, name="transposed1")(s)
+    s = L.AveragePooling1D(2, data_format=cf, name="average1")(s)
+    cube = keras.Input((2, 5, 6, 4), name="cube")
+    c = L.Conv3D(4, 2, data_format=cf, name="conv3")(cube)  # not "same": see KERAS_NOTES.md (TensorFlow's NCDHW)
+    c = L.MaxPooling3D((1, 2, 2), data_format=cf, name="pool3")(c)
+    c = L.UpSampling3D((2, 1, 1), data_format=cf, name="up3")(c)
+    c = L.ZeroPadding3D(1, data_format=cf, name="pad3")(c)
+    c = L.Cropping3D(((0, 1), (1, 0), (1, 1)), data_format=cf, name="crop3")(c)
+    c = L.Conv3DTranspose(3, 2, strides=(1, 2, 1), data_format=cf, name="transposed3")(c)
+    c = L.AveragePooling3D(2, data_format=cf, name="average3")(c)
+    clip = keras.Input((3, 2, 5, 5), name="clip")
+    v = L.ConvLSTM2D(3, 3, padding="same", return_sequences=True, data_format=cf, name="convlstm_a")(clip)
+    v = L.ConvLSTM2D(2, 2, data_format=cf, name="convlstm_b")(v)
+    return (keras.Model([seq, cube, clip], [s, c, v], name="channels_first_sequences"),
+            {"seq": floats(rng, 2, 4, 11), "cube": floats(rng, 2, 2, 5, 6, 4), "clip": floats(rng, 2, 3, 2, 5, 5)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -52,10 +52,10 @@ extension Builtins {
         for rank in 1...3 {
             registry.register("AdaptiveAveragePooling\(rank)D", origin: "builtin",
                               summary: "Mean over output_size bins per spatial axis, whatever the input's size.",
-                              factory: AdaptivePooling.factory(.average, spatialRank: rank))
+                              factory: channelsFirstCapable(AdaptivePooling.factory(.average, spatialRank: rank)))
             registry.register("AdaptiveMaxPooling\(rank)D", origin: "builtin",
                               summary: "Max over output_size bins per spatial axis, whatever the input's size.",
-                              factory: AdaptivePooling.factory(.max, spatialRank: rank))
+                              factory: channelsFirstCapable(AdaptivePooling.factory(.max, spatialRank: rank)))
         }
     }
 }

@@ -341,10 +341,10 @@ extension Builtins {
     static func registerConvolution(_ registry: LayerRegistry) {
         registry.register("Conv2D", aliases: ["Convolution2D"], origin: "builtin",
                           summary: "2-D convolution over (height, width) with strides, dilation, groups and valid/same padding.",
-                          factory: Conv2D.factory)
+                          factory: channelsFirstCapable(Conv2D.factory))
         registry.register("Conv1D", aliases: ["Convolution1D"], origin: "builtin",
                           summary: "1-D convolution over time with strides, dilation, groups and valid/same/causal padding.",
-                          factory: Conv1D.factory)
+                          factory: channelsFirstCapable(Conv1D.factory))
     }
 }
 

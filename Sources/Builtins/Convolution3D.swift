@@ -71,6 +71,6 @@ extension Builtins {
     static func registerConvolution3D(_ registry: LayerRegistry) {
         registry.register("Conv3D", aliases: ["Convolution3D"], origin: "builtin",
                           summary: "3-D convolution over (depth, height, width) with strides, dilation, groups and valid/same padding.",
-                          factory: Conv3D.factory)
+                          factory: channelsFirstCapable(Conv3D.factory))
     }
 }

@@ -186,7 +186,7 @@ extension Builtins {
         registry.register("InputLayer", origin: "builtin", summary: "Declares the model's input shape and dtype.", factory: Identity.inputFactory)
         registry.register("Dense", origin: "builtin", summary: "activation(x · kernel + bias) on the last axis.", factory: Dense.factory)
         registry.register("Activation", origin: "builtin", summary: "Applies a named activation.", factory: ActivationLayer.factory)
-        registry.register("Flatten", origin: "builtin", summary: "Flattens each sample to one axis.", factory: Flatten.factory)
+        registry.register("Flatten", origin: "builtin", summary: "Flattens each sample to one axis.", factory: channelsFirstCapable(Flatten.factory))
         registry.register("Reshape", origin: "builtin", summary: "Reshapes each sample to target_shape.", factory: Reshape.factory)
         registry.register("RepeatVector", origin: "builtin", summary: "Repeats a vector n times along a new time axis.", factory: RepeatVector.factory)
         for name in ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"] {

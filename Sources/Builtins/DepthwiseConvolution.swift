@@ -354,15 +354,15 @@ extension Builtins {
     static func registerDepthwiseConvolution(_ registry: LayerRegistry) {
         registry.register("DepthwiseConv2D", origin: "builtin",
                           summary: "2-D depthwise convolution (depth_multiplier filters per channel) with strides, dilation and valid/same padding.",
-                          factory: DepthwiseConvolution.factory(rank: 2))
+                          factory: channelsFirstCapable(DepthwiseConvolution.factory(rank: 2)))
         registry.register("DepthwiseConv1D", origin: "builtin",
                           summary: "1-D depthwise convolution (depth_multiplier filters per channel) with strides, dilation and valid/same padding.",
-                          factory: DepthwiseConvolution.factory(rank: 1))
+                          factory: channelsFirstCapable(DepthwiseConvolution.factory(rank: 1)))
         registry.register("SeparableConv2D", aliases: ["SeparableConvolution2D"], origin: "builtin",
                           summary: "2-D depthwise then pointwise convolution with strides, dilation and valid/same padding.",
-                          factory: SeparableConvolution.factory(rank: 2))
+                          factory: channelsFirstCapable(SeparableConvolution.factory(rank: 2)))
         registry.register("SeparableConv1D", aliases: ["SeparableConvolution1D"], origin: "builtin",
                           summary: "1-D depthwise then pointwise convolution with strides, dilation and valid/same padding.",
-                          factory: SeparableConvolution.factory(rank: 1))
+                          factory: channelsFirstCapable(SeparableConvolution.factory(rank: 1)))
     }
 }

@@ -239,9 +239,9 @@ extension Builtins {
                           factory: AutoContrast.factory)
         registry.register("Resizing", origin: "builtin",
                           summary: "Resizes images as tf.image.resize does, optionally cropped or padded to the target's aspect ratio.",
-                          factory: Resizing.factory)
+                          factory: channelsFirstCapable(Resizing.factory))
         registry.register("CenterCrop", origin: "builtin",
                           summary: "Takes the centred height × width window of each image (resizes smaller images).",
-                          factory: CenterCrop.factory)
+                          factory: channelsFirstCapable(CenterCrop.factory))
     }
 }

@@ -74,6 +74,13 @@ public struct BatchNormalization: Layer {
     /// pass (a convolution's store, `ConvolutionStore`) with the same arithmetic: y·scale + shift.
     func channelAffine() -> (scale: [Float], shift: [Float])? { folded.get(now: true, { fold() }) }
 
+    /// This layer over the last axis of data of per-sample shape `outputShape` whose last axis
+    /// holds its features: the same weights applied to channels-last data (`ChannelsFirst`).
+    func overLastAxis(outputShape: [Int?]) -> BatchNormalization {
+        BatchNormalization(gamma: gamma, beta: beta, mean: mean, variance: variance, epsilon: epsilon, features: features,
+                           inner: 1, outputShape: outputShape)
+    }
+
     /// Whether the layer normalizes only the last axis, of `features` channels.
     func normalizesLastAxis(features: Int) -> Bool { inner == 1 && self.features == features }
 

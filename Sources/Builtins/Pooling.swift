@@ -234,22 +234,22 @@ extension Builtins {
     static func registerPooling(_ registry: LayerRegistry) {
         registry.register("MaxPooling3D", aliases: ["MaxPool3D"], origin: "builtin",
                           summary: "Max over sliding (depth, height, width) windows; same padding ignores padded cells.",
-                          factory: Pooling.factory(.max, spatialRank: 3))
+                          factory: channelsFirstCapable(Pooling.factory(.max, spatialRank: 3)))
         registry.register("AveragePooling3D", aliases: ["AvgPool3D"], origin: "builtin",
                           summary: "Mean over sliding (depth, height, width) windows; same padding averages only real cells.",
-                          factory: Pooling.factory(.average, spatialRank: 3))
+                          factory: channelsFirstCapable(Pooling.factory(.average, spatialRank: 3)))
         registry.register("MaxPooling2D", aliases: ["MaxPool2D"], origin: "builtin",
                           summary: "Max over sliding (height, width) windows; same padding ignores padded cells.",
-                          factory: Pooling.factory(.max, spatialRank: 2))
+                          factory: channelsFirstCapable(Pooling.factory(.max, spatialRank: 2)))
         registry.register("AveragePooling2D", aliases: ["AvgPool2D"], origin: "builtin",
                           summary: "Mean over sliding (height, width) windows; same padding averages only real cells.",
-                          factory: Pooling.factory(.average, spatialRank: 2))
+                          factory: channelsFirstCapable(Pooling.factory(.average, spatialRank: 2)))
         registry.register("MaxPooling1D", aliases: ["MaxPool1D"], origin: "builtin",
                           summary: "Max over sliding time steps windows; same padding ignores padded steps.",
-                          factory: Pooling.factory(.max, spatialRank: 1))
+                          factory: channelsFirstCapable(Pooling.factory(.max, spatialRank: 1)))
         registry.register("AveragePooling1D", aliases: ["AvgPool1D"], origin: "builtin",
                           summary: "Mean over sliding time steps windows; same padding averages only real steps.",
-                          factory: Pooling.factory(.average, spatialRank: 1))
+                          factory: channelsFirstCapable(Pooling.factory(.average, spatialRank: 1)))
         registry.register("GlobalMaxPooling3D", aliases: ["GlobalMaxPool3D"], origin: "builtin",
                           summary: "Max over all (depth, height, width) positions of each channel.",
                           factory: GlobalPooling.factory(.max, spatialRank: 3))

@@ -358,22 +358,22 @@ extension Permute: PlansMemory {
 extension Builtins {
     static func registerReshaping(_ registry: LayerRegistry) {
         registry.register("ZeroPadding2D", origin: "builtin", summary: "Adds rows and columns of zeros around each image.",
-                          factory: SpatialPadding.paddingFactory(spatialRank: 2))
+                          factory: channelsFirstCapable(SpatialPadding.paddingFactory(spatialRank: 2)))
         registry.register("ZeroPadding1D", origin: "builtin", summary: "Adds zero steps at the start and end of each sequence.",
-                          factory: SpatialPadding.paddingFactory(spatialRank: 1))
+                          factory: channelsFirstCapable(SpatialPadding.paddingFactory(spatialRank: 1)))
         registry.register("Cropping2D", origin: "builtin", summary: "Removes rows and columns from the edges of each image.",
-                          factory: SpatialPadding.croppingFactory(spatialRank: 2))
+                          factory: channelsFirstCapable(SpatialPadding.croppingFactory(spatialRank: 2)))
         registry.register("Cropping1D", origin: "builtin", summary: "Removes steps from the start and end of each sequence.",
                           factory: SpatialPadding.croppingFactory(spatialRank: 1))
         registry.register("UpSampling2D", origin: "builtin",
                           summary: "Enlarges each image by whole factors (nearest, bilinear, bicubic, area or Lanczos).",
-                          factory: UpSampling.factory2D)
+                          factory: channelsFirstCapable(UpSampling.factory2D))
         registry.register("ZeroPadding3D", origin: "builtin", summary: "Adds slices, rows and columns of zeros around each volume.",
-                          factory: SpatialPadding.paddingFactory(spatialRank: 3))
+                          factory: channelsFirstCapable(SpatialPadding.paddingFactory(spatialRank: 3)))
         registry.register("Cropping3D", origin: "builtin", summary: "Removes slices, rows and columns from the edges of each volume.",
-                          factory: SpatialPadding.croppingFactory(spatialRank: 3))
+                          factory: channelsFirstCapable(SpatialPadding.croppingFactory(spatialRank: 3)))
         registry.register("UpSampling3D", origin: "builtin", summary: "Repeats each cell of a volume by whole factors along depth, height and width.",
-                          factory: UpSampling.factory3D)
+                          factory: channelsFirstCapable(UpSampling.factory3D))
         registry.register("Permute", origin: "builtin", summary: "Reorders the axes of each sample (dims, 1-based).",
                           factory: Permute.factory)
         registry.register("Identity", origin: "builtin", summary: "Passes its input through, mask included.",

@@ -145,7 +145,7 @@ extension Builtins {
         for rank in 1...3 {
             registry.register("Conv\(rank)DTranspose", aliases: ["Convolution\(rank)DTranspose"], origin: "builtin",
                               summary: "\(rank)-D transposed convolution with output_padding, strides, dilation and valid/same padding.",
-                              factory: TransposedConvolution.factory(rank: rank))
+                              factory: channelsFirstCapable(TransposedConvolution.factory(rank: rank)))
         }
     }
 }

@@ -473,6 +473,24 @@ public final class LayerContext {
         parameterCount += context.parameterCount
         return layer
     }
+
+    /// Builds this same layer, at the same place and weight scope, through the registry, as if
+    /// the spec held `config` and the inputs had shapes `inputShapes`: how a layer is run as
+    /// another form of itself (a `channels_first` layer as its `channels_last` form between two
+    /// transposes). What the rebuilt layer declared and read counts as this layer's.
+    public func rebuilt(config: JSONValue, inputShapes: [[Int?]]) throws -> any NodeLayer {
+        var variant = spec
+        variant.config = config
+        let context = LayerContext(spec: variant, inputShapes: inputShapes, inputMasks: inputMasks, node: node, callers: callers,
+                                   operationModule: operationModule, registry: registry, scope: scope,
+                                   previousLabel: previousLabel, binder: binder, source: source)
+        context.trace = trace
+        let layer = try registry.make(context)
+        parameterCount += context.parameterCount
+        readKeywordArguments.formUnion(context.readKeywordArguments)
+        readPositionalArguments.formUnion(context.readPositionalArguments)
+        return layer
+    }
 }
 
 extension CallArgument {

@@ -68,6 +68,15 @@ enum Summary {
         if !training.isEmpty {
             out.append("note: \(training.count) call(s) (\(training.prefix(3).map { "'\($0)'" }.joined(separator: ", "))\(training.count > 3 ? ", ..." : "")) were saved with training=True; nnbuild runs them at inference, as Keras's predict() does (training=False replaces it); calling the Keras model directly without training= would run them as in training.")
         }
+        // TensorFlow's CPU path for channels-first 3-D convolutions with "same" padding (NCDHW,
+        // through XLA) gives other values than the same layer channels-last or on JAX (KERAS_NOTES.md).
+        let volumes = model.nodes.filter { node in
+            ["Conv3D", "Convolution3D", "Conv3DTranspose", "Convolution3DTranspose"].contains(node.spec.className)
+                && node.spec.config["data_format"] == .string("channels_first") && node.spec.config["padding"] == .string("same")
+        }
+        if !volumes.isEmpty {
+            out.append("note: \(volumes.count) layer(s) (\(volumes.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(volumes.count > 3 ? ", ..." : "")) are 3-D convolutions with data_format channels_first and padding same; Keras's TensorFlow backend on CPU computes these differently from the same layer channels_last (and from Keras on JAX); nnbuild gives the channels_last layer's values, as JAX does.")
+        }
         let fused = model.steps.filter { $0.nodes.count > 1 }.map { step in step.nodes.map { model.nodes[$0].spec.name }.joined(separator: " + ") }
         if !fused.isEmpty {
             out.append("Runs fused, each group as one pass with the same results: \(fused.joined(separator: ", ")).")

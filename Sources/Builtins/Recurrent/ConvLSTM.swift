@@ -220,10 +220,10 @@ package func naiveConvolve3D(_ input: [Float], images: Int, _ kernel: [Float], _
 extension Builtins {
     static func registerConvLSTM(_ registry: LayerRegistry) {
         registry.register("ConvLSTM1D", origin: "builtin", summary: "LSTM with 1-D convolutions for its input and recurrent projections.",
-                          savedChildren: .made("cell", className: "ConvLSTMCell", name: "conv_lstm_cell"), factory: ConvLSTMCell.factory(rank: 1))
+                          savedChildren: .made("cell", className: "ConvLSTMCell", name: "conv_lstm_cell"), factory: channelsFirstCapable(channelAxis: 1, ConvLSTMCell.factory(rank: 1)))
         registry.register("ConvLSTM2D", origin: "builtin", summary: "LSTM with 2-D convolutions for its input and recurrent projections.",
-                          savedChildren: .made("cell", className: "ConvLSTMCell", name: "conv_lstm_cell"), factory: ConvLSTMCell.factory(rank: 2))
+                          savedChildren: .made("cell", className: "ConvLSTMCell", name: "conv_lstm_cell"), factory: channelsFirstCapable(channelAxis: 1, ConvLSTMCell.factory(rank: 2)))
         registry.register("ConvLSTM3D", origin: "builtin", summary: "LSTM with 3-D convolutions for its input and recurrent projections.",
-                          savedChildren: .made("cell", className: "ConvLSTMCell", name: "conv_lstm_cell"), factory: ConvLSTMCell.factory(rank: 3))
+                          savedChildren: .made("cell", className: "ConvLSTMCell", name: "conv_lstm_cell"), factory: channelsFirstCapable(channelAxis: 1, ConvLSTMCell.factory(rank: 3)))
     }
 }
