@@ -69,9 +69,10 @@ struct ChannelsFirst: FusesNext, PlansMemory {
         if next.maskBehavior == .propagates, let activation = (next as? any ElementwiseActivationLayer)?.elementwiseActivation, activation.isElementwise {
             return ChannelsFirst(toLast: toLast, layer: Self.chain(layer, next), toFirst: toFirst)
         }
+        let following = toFirst.outputShape[(axis + 1)...].compactMap { $0 }
         if let normalization = next as? BatchNormalization, let channels = layer.outputShape.last.flatMap({ $0 }),
-           normalization.features == channels,
-           normalization.inner == toFirst.outputShape[(axis + 1)...].reduce(1, { $0 * ($1 ?? -1) }) {
+           normalization.features == channels, following.count == toFirst.outputShape.count - axis - 1,
+           normalization.inner == ShapeMath.saturatingProduct(following) {
             return ChannelsFirst(toLast: toLast, layer: Self.chain(layer, normalization.overLastAxis(outputShape: layer.outputShape)), toFirst: toFirst)
         }
         return nil

@@ -219,11 +219,18 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
 /// fusion that took a layer for a successor it then did not meet leaves (a 1×1 convolution that
 /// took a ZeroPadding2D for a depthwise convolution, and met a max pooling that reads the padding
 /// in place).
-struct LayerPair: Layer, PlansMemory {
+struct LayerPair: FusesNext, PlansMemory {
     let first: any Layer
     let second: any Layer
 
     var outputShape: [Int?] { second.outputShape }
+
+    /// The second layer takes over what it would after it (a convolution the BatchNormalization
+    /// and activation after it), the first kept as is.
+    func fusing(_ next: any Layer) -> (any Layer)? {
+        guard let fused = (second as? any FusesNext)?.fusing(next) else { return nil }
+        return LayerPair(first: first, second: fused)
+    }
 
     func forward(_ input: Tensor) throws -> Tensor { try second.apply(try first.apply(input)) }
 

@@ -2,11 +2,13 @@ import LayerRegistry
 
 // Checks shared by the convolution, pooling and reshaping families.
 
-/// Fails on `data_format: "channels_first"`: nnbuild runs channels-last models only.
+/// Fails on `data_format: "channels_first"`, for a factory that computes channels-last: a layer
+/// registered through `channelsFirstCapable` never sees it (its channels-first form is built as
+/// its channels-last one between transposes); the others (`ops.image.resize`) refuse it.
 func requireChannelsLast(_ context: LayerContext) throws {
     let format = try context.choice("data_format", default: "channels_last", allowed: ["channels_last", "channels_first"])
     guard format == "channels_last" else {
-        throw context.error("data_format \"channels_first\" is not supported; nnbuild runs channels_last models (expected \"channels_last\")", key: "data_format")
+        throw context.error("data_format \"channels_first\" is not supported here (expected \"channels_last\")", key: "data_format")
     }
 }
 

@@ -29,7 +29,7 @@ final class AdaptivePoolingTests: XCTestCase {
             (#"{"class_name": "AdaptiveAveragePooling2D", "config": {"name": "a"}}"#, [4, 4, 1], "config.output_size"),
             (#"{"class_name": "AdaptiveAveragePooling2D", "config": {"name": "a", "output_size": [1, 2, 3]}}"#, [4, 4, 1], "config.output_size"),
             (#"{"class_name": "AdaptiveMaxPooling3D", "config": {"name": "a", "output_size": 0}}"#, [4, 4, 4, 1], "config.output_size"),
-            (#"{"class_name": "AdaptiveMaxPooling1D", "config": {"name": "a", "output_size": 2, "data_format": "channels_first"}}"#, [4, 1], "config.data_format"),
+            (#"{"class_name": "AdaptiveMaxPooling1D", "config": {"name": "a", "output_size": 2, "data_format": "channels_middle"}}"#, [4, 1], "config.data_format"),
             (#"{"class_name": "AdaptiveMaxPooling1D", "config": {"name": "a", "output_size": 2}}"#, [4, 4, 1], "(batch, steps, channels)"),
         ]
         for (layer, input, text) in cases {

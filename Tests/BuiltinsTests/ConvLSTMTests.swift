@@ -52,8 +52,8 @@ final class ConvLSTMTests: XCTestCase {
         XCTAssertTrue(tooBig?.contains("the kernel spans 3 cells") == true, tooBig ?? "no error")
         let both = HandBuilt.buildError(input: [3, 8, 2], layers: [#"{"class_name": "ConvLSTM1D", "config": {"filters": 2, "kernel_size": 2, "strides": 2, "dilation_rate": 2}}"#])
         XCTAssertTrue(both?.contains("dilation_rate") == true, both ?? "no error")
-        let first = HandBuilt.buildError(input: [3, 8, 2], layers: [#"{"class_name": "ConvLSTM1D", "config": {"filters": 2, "kernel_size": 2, "data_format": "channels_first"}}"#])
-        XCTAssertTrue(first?.contains("channels_first") == true, first ?? "no error")
+        let first = HandBuilt.buildError(input: [3, 8, 2], layers: [#"{"class_name": "ConvLSTM1D", "config": {"filters": 2, "kernel_size": 2, "data_format": "channels_middle"}}"#])
+        XCTAssertTrue(first?.contains("must be one of \"channels_last\", \"channels_first\", found \"channels_middle\"") == true, first ?? "no error")
     }
 
     /// `nnbuild layers` lists every key, even where no probe input has the rank of a ConvLSTM3D's.

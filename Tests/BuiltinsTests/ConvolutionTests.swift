@@ -349,7 +349,7 @@ final class ConvolutionTests: XCTestCase {
 
     func testConfigErrorsNameTheKey() throws {
         let cases: [(String, String, String)] = [
-            (#""filters": 4, "kernel_size": 3, "data_format": "channels_first""#, "config.data_format", "data_format \"channels_first\" is not supported"),
+            (#""filters": 4, "kernel_size": 3, "data_format": "channels_middle""#, "config.data_format", "found \"channels_middle\""),
             (#""filters": 4, "kernel_size": 3, "strides": 2, "dilation_rate": [1, 2]"#, "config.dilation_rate", "strides [2, 2] together with dilation_rate [1, 2]"),
             (#""filters": 3, "kernel_size": 1, "groups": 2"#, "config.groups", "'filters' (3) must be divisible by 'groups' (2)"),
             (#""filters": 4, "kernel_size": 1, "groups": 4"#, "config.groups", "the input's 2 channels must be divisible by 'groups' (4)"),

@@ -59,7 +59,7 @@ final class DepthwiseConvolutionTests: XCTestCase {
             ("DepthwiseConv2D", #""kernel_size": 1, "depth_multiplier": 268435456"#, "config.depth_multiplier", "more than the limit of 2^31"),
             ("SeparableConv2D", #""filters": 2, "kernel_size": 1, "depth_multiplier": 268435456"#, "config.depth_multiplier", "the depthwise result"),
             ("SeparableConv2D", #""kernel_size": 3"#, "config.filters", "missing required key 'filters'"),
-            ("SeparableConv2D", #""filters": 2, "kernel_size": 3, "data_format": "channels_first""#, "config.data_format", "not supported"),
+            ("SeparableConv2D", #""filters": 2, "kernel_size": 3, "data_format": "channels_middle""#, "config.data_format", "found \"channels_middle\""),
         ]
         for (className, config, location, text) in cases {
             let layer = #"{"class_name": "\#(className)", "config": {"name": "conv", \#(config)}}"#

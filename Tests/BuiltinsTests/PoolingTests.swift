@@ -166,8 +166,8 @@ final class PoolingTests: XCTestCase {
         let cases: [(String, [Int?], String, String)] = [
             (#""class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": 5}"#, [4, 4, 1], "config.pool_size",
              "the pooling window spans 5 rows but the input has 4 with padding \"valid\""),
-            (#""class_name": "MaxPooling2D", "config": {"name": "pool", "data_format": "channels_first"}"#, [4, 4, 1], "config.data_format",
-             "data_format \"channels_first\" is not supported"),
+            (#""class_name": "MaxPooling2D", "config": {"name": "pool", "data_format": "channels_middle"}"#, [4, 4, 1], "config.data_format",
+             "found \"channels_middle\""),
             (#""class_name": "AveragePooling2D", "config": {"name": "pool", "strides": 0}"#, [4, 4, 1], "config.strides",
              "must hold positive integers"),
             (#""class_name": "MaxPooling1D", "config": {"name": "pool", "padding": "causal"}"#, [4, 1], "config.padding",

@@ -83,8 +83,8 @@ final class ReshapingTests: XCTestCase {
              "must be an integer, a pair (rows, columns) or a pair of pairs ((top, bottom), (left, right)) of non-negative integers"),
             (#""class_name": "ZeroPadding1D", "config": {"name": "pad", "padding": -1}"#, [3, 1], "config.padding",
              "must be an integer or a pair (before, after) of non-negative integers"),
-            (#""class_name": "ZeroPadding2D", "config": {"name": "pad", "data_format": "channels_first"}"#, [3, 4, 1], "config.data_format",
-             "data_format \"channels_first\" is not supported"),
+            (#""class_name": "ZeroPadding2D", "config": {"name": "pad", "data_format": "channels_middle"}"#, [3, 4, 1], "config.data_format",
+             "found \"channels_middle\""),
             (#""class_name": "UpSampling2D", "config": {"name": "up", "interpolation": "cubic"}"#, [3, 4, 1], "config.interpolation",
              #"must be one of "nearest", "bilinear", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic", found "cubic""#),
             (#""class_name": "UpSampling1D", "config": {"name": "up", "size": 0}"#, [3, 1], "config.size",
@@ -168,6 +168,17 @@ final class ReshapingTests: XCTestCase {
             x.withUnsafeBufferPointer { input in got.withUnsafeMutableBufferPointer { permuteAxes(input, batch: batch, shape: shape, order: order, into: $0) } }
             XCTAssertEqual(got, permuteAxesNaive(x, batch: batch, shape: shape, order: order), "shape \(shape) order \(order)")
         }
+        // Swaps of two runs of axes (after kept ones) take the tiled transpose: sizes past a tile.
+        for (shape, order) in [([37, 5, 19], [1, 2, 0]), ([37, 5, 19], [2, 0, 1]), ([3, 33, 17], [0, 2, 1]), ([2, 3, 18, 17], [0, 2, 3, 1]),
+                               ([2, 18, 17, 3], [0, 3, 1, 2]), ([40, 1], [1, 0])] {
+            XCTAssertNotNil(transposeView(shape: shape, order: order), "\(order)")
+            let x = random.floats(2 * shape.reduce(1, *))
+            var got = [Float](repeating: .nan, count: x.count)
+            x.withUnsafeBufferPointer { input in got.withUnsafeMutableBufferPointer { permuteAxes(input, batch: 2, shape: shape, order: order, into: $0) } }
+            XCTAssertEqual(got, permuteAxesNaive(x, batch: 2, shape: shape, order: order), "shape \(shape) order \(order)")
+        }
+        XCTAssertNil(transposeView(shape: [2, 3, 4], order: [2, 1, 0]))
+        XCTAssertNil(transposeView(shape: [2, 3, 4], order: [0, 1, 2]))
         // (2, 3) → (3, 2): a transpose.
         XCTAssertEqual(permuteAxesNaive([1, 2, 3, 4, 5, 6], batch: 1, shape: [2, 3], order: [1, 0]), [1, 4, 2, 5, 3, 6])
     }

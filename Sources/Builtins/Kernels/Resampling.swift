@@ -1,3 +1,4 @@
+import CKernels
 import LayerRegistry
 #if canImport(Glibc)
 import Glibc
@@ -91,6 +92,10 @@ package func upsampleNearest3D(_ input: UnsafeBufferPointer<Float>, batch: Int, 
 package func permuteAxes(_ input: UnsafeBufferPointer<Float>, batch: Int, shape: [Int], order: [Int],
                          into output: UnsafeMutableBufferPointer<Float>) {
     guard let x = input.baseAddress, var out = output.baseAddress, let lastAxis = order.last else { return }
+    if let (outer, rows, columns) = transposeView(shape: shape, order: order) {
+        transposeTiles(x, count: batch * outer, rows: rows, columns: columns, into: out)
+        return
+    }
     var strides = Array(repeating: 1, count: shape.count)
     for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
     let sizes = order.map { shape[$0] }, steps = order.map { strides[$0] }
@@ -121,6 +126,29 @@ package func permuteAxes(_ input: UnsafeBufferPointer<Float>, batch: Int, shape:
                 axis -= 1
             }
         }
+    }
+}
+
+/// A permutation that keeps the first axes and swaps two runs of the others (the channels moved
+/// last, or moved back: `ChannelsFirst`) is a batch of matrix transposes: each (rows, columns)
+/// block becomes (columns, rows). Returns (blocks per sample, rows, columns), or nil.
+func transposeView(shape: [Int], order: [Int]) -> (outer: Int, rows: Int, columns: Int)? {
+    let kept = order.indices.first { order[$0] != $0 } ?? order.count
+    guard kept < order.count else { return nil }
+    let split = order[kept]  // the first axis of the run that moves to the front of the rest
+    guard split > kept, order[kept...] == ArraySlice(Array(split..<order.count) + Array(kept..<split)) else { return nil }
+    return (ShapeMath.saturatingProduct(shape[..<kept]), ShapeMath.saturatingProduct(shape[kept..<split]),
+            ShapeMath.saturatingProduct(shape[split...]))
+}
+
+/// `count` row-major (rows, columns) matrices from `x`, each written transposed to `y`
+/// (`nnb_transpose`: tiles that stay in L1; a plain strided walk misses the cache on every read
+/// when the rows are long), in bands of rows split across the allowed threads.
+func transposeTiles(_ x: UnsafePointer<Float>, count: Int, rows: Int, columns: Int, into y: UnsafeMutablePointer<Float>) {
+    // A moved element costs about what eight multiply-adds do (the split's unit): memory-bound.
+    let parts = nnb_transpose_parts(count, rows), level = Int32(Gemm.kernelPath.rawValue)
+    runInParts(parts, work: ShapeMath.saturatingProduct([count, rows, columns, 8])) { range in
+        nnb_transpose(x, rows, columns, y, range.lowerBound, range.count, level)
     }
 }
 
