@@ -1054,6 +1054,34 @@ def channels_first_sequences(rng):
             {"seq": floats(rng, 2, 4, 11), "cube": floats(rng, 2, 2, 5, 6, 4), "clip": floats(rng, 2, 3, 2, 5, 5)})
 
 
+@case("STFTSpectrogram as keras.io's audio classifier uses it (log, expand_dims, into a Conv2D) and in every other mode: "
+      "magnitude with same padding and a Hamming window, psd with a periodic unscaled window, stft channels-first, "
+      "real, imag and angle; the kernels as Keras initializes them")
+def stft_spectrogram(rng):
+    audio = keras.Input((400, 2), name="audio")
+    log = L.STFTSpectrogram(mode="log", frame_length=64, frame_step=32, fft_length=128, expand_dims=True, trainable=False,
+                            name="log")(audio)
+    head = L.Dense(3, name="head")(L.GlobalAveragePooling2D(name="gap")(L.Conv2D(4, 3, name="conv")(log)))
+    magnitude = L.STFTSpectrogram(mode="magnitude", frame_length=50, frame_step=20, padding="same", window="hamming",
+                                  scaling="spectrum", name="magnitude")(audio)
+    psd = L.STFTSpectrogram(mode="psd", frame_length=32, periodic=True, scaling=None, name="psd")(audio)
+    wave = keras.Input((1, 300), name="wave")
+    stft = L.STFTSpectrogram(mode="stft", frame_length=16, frame_step=16, data_format="channels_first", name="stft")(wave)
+    stft_image = L.STFTSpectrogram(mode="log", frame_length=24, frame_step=10, padding="same", expand_dims=True,
+                                   data_format="channels_first", name="stft_image")(wave)
+    real = L.STFTSpectrogram(mode="real", frame_length=20, frame_step=7, fft_length=32, name="real")(audio)
+    imag = L.STFTSpectrogram(mode="imag", frame_length=20, frame_step=7, fft_length=32, name="imag")(audio)
+    angle = L.STFTSpectrogram(mode="angle", frame_length=20, frame_step=7, fft_length=32, name="angle")(audio)
+    t = np.arange(400) / 400.0
+    tones = np.stack([np.sin(2 * np.pi * 37 * t) + 0.3 * np.cos(2 * np.pi * 91 * t), np.sin(2 * np.pi * 13 * t + 0.5)], axis=-1)
+    audio_value = (tones[None] + 0.1 * rng.standard_normal((2, 400, 2))).astype(np.float32)
+    return (keras.Model([audio, wave], [head, log, magnitude, psd, stft, stft_image, real, imag, angle], name="stft_spectrogram"),
+            {"audio": audio_value, "wave": floats(rng, 2, 1, 300)})
+
+
+stft_spectrogram.keeps_weights = True
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -27,6 +27,7 @@ public enum Builtins {
         registerOperations(registry)
         registerLayerScale(registry)
         registerCustomScale(registry)
+        registerSpectrogram(registry)
         registerReversibleEmbedding(registry)
         registerRandomAugmentation(registry)
         registerCategoricalPreprocessing(registry)
