@@ -75,6 +75,11 @@ if grep -q '^SKIPPED:' "$log"; then
   echo "== Keras round trip: SKIPPED, not run and not counted as passed: $(sed -n 's/^SKIPPED: //p' "$log" | head -1)"
 fi
 
+echo "== MelSpectrogram against float64 numpy (tools/spectrogram_reference.py: Keras's float32 is too coarse to judge it at top_db 80)"
+python3 tools/spectrogram_reference.py .build/release/nnbuild 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count
+
 echo "== Keras Applications end to end (needs TensorFlow; small input sizes; tools/applications_test.py --all for the default sizes)"
 python3 tools/applications_test.py .build/release/nnbuild 2>&1 | grep -v -e '^WARNING' -e '^I0000' -e '^W0000' -e 'DT_DOUBLE' \
   -e 'oneDNN' -e 'cpu_feature_guard' -e 'To enable the following' | tee "$log"

@@ -1082,6 +1082,32 @@ def stft_spectrogram(rng):
 stft_spectrogram.keeps_weights = True
 
 
+@case("MelSpectrogram: Keras's defaults scaled down (fft_length 256, stride 64, 40 mel bins at 8 kHz), power instead of "
+      "decibels with mag_exp 1, a Hamming window shorter than fft_length, an fft_length of 200 (no power of two), no window, "
+      "a list window, ref_power 2; one sample (Keras's top_db counts from the batch's "
+      "loudest value, nnbuild's from the sample's); top_db 20 where decibels are taken: Keras's float32 transform puts "
+      "bins 40 dB below the loudest 4e-5 from the float64 result, which nnbuild computes (see KERAS_NOTES.md)")
+def mel_spectrogram(rng):
+    audio = keras.Input((1000,), name="audio")
+    outputs = [
+        L.MelSpectrogram(fft_length=256, sequence_stride=64, sampling_rate=8000, num_mel_bins=40, top_db=20.0, name="mel")(audio),
+        L.MelSpectrogram(fft_length=256, sequence_stride=100, num_mel_bins=16, power_to_db=False, mag_exp=1.0,
+                         sampling_rate=8000, name="power")(audio),
+        L.MelSpectrogram(fft_length=128, sequence_length=100, sequence_stride=50, window="hamming", num_mel_bins=24,
+                         sampling_rate=8000, min_freq=100.0, max_freq=3500.0, top_db=20.0, name="hamming")(audio),
+        L.MelSpectrogram(fft_length=200, sequence_stride=80, num_mel_bins=12, sampling_rate=8000, top_db=20.0, name="odd")(audio),
+        L.MelSpectrogram(fft_length=64, sequence_stride=32, window=None, num_mel_bins=8, sampling_rate=8000, top_db=10.0,
+                         ref_power=2.0, name="clipped")(audio),
+        L.MelSpectrogram(fft_length=32, sequence_length=20, sequence_stride=20,
+                         window=[float(v) for v in np.linspace(0.2, 1.0, 20)], num_mel_bins=6, sampling_rate=4000,
+                         name="listed")(audio),
+    ]
+    t = np.arange(1000) / 8000.0
+    wave = np.sin(2 * np.pi * 440 * t) + 0.5 * np.sin(2 * np.pi * 1250 * t) * np.linspace(0, 1, 1000)
+    return (keras.Model(audio, outputs, name="mel_spectrogram"),
+            {"audio": (wave[None] + 0.05 * rng.standard_normal((1, 1000))).astype(np.float32)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -195,5 +195,240 @@ extension Builtins {
         registry.register("STFTSpectrogram", origin: "builtin",
                           summary: "Short-time Fourier transform of each channel by the stored kernels (log, magnitude, psd, real, imag, angle, stft).",
                           factory: STFTSpectrogram.factory)
+        registry.register("MelSpectrogram", origin: "builtin",
+                          summary: "Mel-scale spectrogram of (batch, time) signals, in decibels or power, as keras.ops.stft computes it.",
+                          factory: MelSpectrogram.factory)
+    }
+}
+
+/// `MelSpectrogram` (Keras 3, layers/preprocessing/mel_spectrogram.py): (batch, time) signals →
+/// (batch, num_mel_bins, frames), as Keras computes it through `ops.stft` (TensorFlow's
+/// `tf.signal.stft`): the signal reflected by fft_length / 2 at each end (`center`); frames of
+/// fft_length every sequence_stride samples, ⌊time / stride⌋ + 1 of them for an even
+/// fft_length; each frame times the window (periodic Hann or Hamming of sequence_length, or the
+/// config's list, or none), centred in fft_length with zeros; |rfft|^mag_exp per bin; times the
+/// HTK mel filter bank (triangles on mel = 1127 · ln(1 + f / 700) from min_freq to max_freq,
+/// the DC bin left out); with `power_to_db`, 10 · log10(max(x, min_power)) less
+/// 10 · log10(max(|ref_power|, min_power)), then no lower than the loudest value less top_db.
+///
+/// Computed in double (the transform by radix-2 FFT for a power-of-two fft_length, else by the
+/// direct sum), rounded to float32 at the end.
+///
+/// The loudest value `top_db` counts down from is the sample's own here. Keras takes it over the
+/// whole batch a call sees (`ops.max` of the batch), so in Keras a sample's quiet bins depend on
+/// which other samples share its batch (`predict`'s batch_size); nnbuild gives every sample what
+/// Keras gives it alone.
+public struct MelSpectrogram: Layer {
+    let label: String
+    let inputShape: [Int?]
+    let fftLength: Int
+    let stride: Int
+    /// The window, centred in fft_length (zeros around it), or nil for none.
+    let window: [Double]?
+    let magnitudeExponent: Double
+    /// (fft_length / 2 + 1) × num_mel_bins, row-major.
+    let filters: [Double]
+    let melBins: Int
+    let decibels: (minPower: Double, reference: Double, topDB: Double)?
+    let transform: RealTransform
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let shape = try context.requireRank(1, meaning: "(batch, time)")
+        let fftLength = try context.positiveInt("fft_length", default: 2048, maximum: 1 << 20)
+        let stride = try context.positiveInt("sequence_stride", default: 512, maximum: 1 << 20)
+        let sequenceLength = try context.optionalInt("sequence_length") ?? fftLength
+        guard sequenceLength >= 1, sequenceLength <= fftLength else {
+            throw context.error("'sequence_length' must be from 1 to fft_length (\(fftLength)), found \(sequenceLength)", key: "sequence_length")
+        }
+        var window: [Double]?
+        switch context.value("window", kind: "\"hann\", \"hamming\", a list of sequence_length numbers or null", default: "\"hann\"") {
+        case nil, .string("hann")?: window = periodicWindow(sequenceLength, a: 0.5)
+        case .string("hamming")?: window = periodicWindow(sequenceLength, a: 0.54)
+        case .null?: window = nil
+        case .array?:
+            guard let values = try context.numbers("window"), values.count == sequenceLength else {
+                throw context.error("'window' must list sequence_length (\(sequenceLength)) numbers", key: "window")
+            }
+            window = values
+        case let other?:
+            throw context.error("'window' must be \"hann\", \"hamming\", a list or null, found \(other.brief())", key: "window")
+        }
+        if let shortWindow = window {
+            let before = (fftLength - sequenceLength) / 2
+            window = [Double](repeating: 0, count: before) + shortWindow + [Double](repeating: 0, count: fftLength - sequenceLength - before)
+        }
+        let rate = try context.double("sampling_rate", default: 16000)
+        let melBins = try context.positiveInt("num_mel_bins", default: 128, maximum: 1 << 16)
+        let low = try context.double("min_freq", default: 20)
+        let high = try context.optionalDouble("max_freq") ?? Double(Int(rate / 2))
+        guard rate > 0, low >= 0, high > low else {
+            throw context.error("expected sampling_rate > 0 and 0 <= min_freq < max_freq, found \(rate), \(low), \(high)", key: "max_freq")
+        }
+        let toDB = try context.bool("power_to_db", default: true)
+        let topDB = try context.double("top_db", default: 80)
+        let exponent = try context.double("mag_exp", default: 2)
+        let minPower = try context.double("min_power", default: 1e-10)
+        let reference = try context.double("ref_power", default: 1)
+        guard minPower > 0 else { throw context.error("'min_power' must be positive, found \(minPower)", key: "min_power") }
+        let bins = fftLength / 2 + 1
+        var frames: Int?
+        if let time = shape[0] {
+            guard time > fftLength / 2 else {
+                throw context.error("the signal must be longer than fft_length / 2 (\(fftLength / 2)) to be reflected at its ends, found \(time) samples", key: "fft_length")
+            }
+            frames = (time + 2 * (fftLength / 2) - fftLength) / stride + 1
+        }
+        let outputShape: [Int?] = [melBins, frames]
+        try context.sampleCount(outputShape.map { $0 ?? 1 })
+        _ = try context.sampleCount([bins, melBins], of: "the mel filter bank")
+        return MelSpectrogram(label: context.label, inputShape: shape, fftLength: fftLength, stride: stride, window: window,
+                              magnitudeExponent: exponent,
+                              filters: melFilters(bins: bins, melBins: melBins, rate: rate, low: low, high: high),
+                              melBins: melBins, decibels: toDB ? (minPower, reference, topDB) : nil,
+                              transform: RealTransform(length: fftLength), outputShape: outputShape)
+    }
+
+    /// a − (1 − a) · cos(2πn / length): periodic Hann (a = 0.5) or Hamming (0.54), as TensorFlow's.
+    static func periodicWindow(_ length: Int, a: Double) -> [Double] {
+        (0..<length).map { a - (1 - a) * cos(2 * Double.pi * Double($0) / Double(length)) }
+    }
+
+    /// Keras's linear_to_mel_weight_matrix: bins × melBins, the DC row zero.
+    static func melFilters(bins: Int, melBins: Int, rate: Double, low: Double, high: Double) -> [Double] {
+        func mel(_ hertz: Double) -> Double { 1127 * log(1 + hertz / 700) }
+        let lowMel = mel(low), highMel = mel(high)
+        let edges = (0..<(melBins + 2)).map { lowMel + (highMel - lowMel) * Double($0) / Double(melBins + 1) }
+        var filters = [Double](repeating: 0, count: bins * melBins)
+        guard bins > 1 else { return filters }
+        for bin in 1..<bins {
+            let binMel = mel(rate / 2 * Double(bin) / Double(bins - 1))
+            for band in 0..<melBins {
+                let lower = (binMel - edges[band]) / (edges[band + 1] - edges[band])
+                let upper = (edges[band + 2] - binMel) / (edges[band + 2] - edges[band + 1])
+                filters[bin * melBins + band] = max(0, min(lower, upper))
+            }
+        }
+        return filters
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        try checkInput(input, built: inputShape, label: label)
+        let time = input.shape[1], half = fftLength / 2
+        guard time > half else {
+            throw NNError(.input, label, "the signal must be longer than fft_length / 2 (\(half)) to be reflected at its ends, found \(time) samples")
+        }
+        let frames = (time + 2 * half - fftLength) / stride + 1, bins = fftLength / 2 + 1
+        let sample = try ShapeMath.sampleCount([melBins, frames], of: "the output", at: label)
+        var padded = [Double](repeating: 0, count: time + 2 * half)
+        var frame = [Double](repeating: 0, count: fftLength), power = [Double](repeating: 0, count: bins)
+        var mels = [Double](repeating: 0, count: frames * melBins)
+        var output = [Float](repeating: 0, count: input.batch * sample)
+        for image in 0..<input.batch {
+            let signal = input.data[(image * time)..<((image + 1) * time)]
+            for index in padded.indices {
+                // Reflection without repeating the edge sample: x[-1] = x[1], x[time] = x[time − 2].
+                var at = index - half
+                if at < 0 { at = -at }
+                if at >= time { at = 2 * (time - 1) - at }
+                padded[index] = Double(signal[signal.startIndex + at])
+            }
+            for f in 0..<frames {
+                for n in 0..<fftLength { frame[n] = padded[f * stride + n] * (window?[n] ?? 1) }
+                transform.power(frame, into: &power)
+                for bin in 0..<bins {
+                    power[bin] = magnitudeExponent == 2 ? power[bin] : pow(power[bin].squareRoot(), magnitudeExponent)
+                }
+                for band in 0..<melBins {
+                    var sum = 0.0
+                    for bin in 0..<bins { sum += power[bin] * filters[bin * melBins + band] }
+                    mels[f * melBins + band] = sum
+                }
+            }
+            if let (minPower, reference, topDB) = decibels {
+                let offset = 10 * log10(max(abs(reference), minPower))
+                var loudest = -Double.infinity
+                for index in mels.indices {
+                    mels[index] = 10 * log10(max(mels[index], minPower)) - offset
+                    loudest = max(loudest, mels[index])
+                }
+                for index in mels.indices { mels[index] = max(mels[index], loudest - topDB) }
+            }
+            for band in 0..<melBins {
+                for f in 0..<frames { output[image * sample + band * frames + f] = Float(mels[f * melBins + band]) }
+            }
+        }
+        return Tensor(shape: [input.batch, melBins, frames], data: output)
+    }
+}
+
+extension MelSpectrogram: PlansMemory {
+    /// The output for the signal's length (known only at run time for `(None,)`).
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let time = input.count > 1 ? input[1] : 0
+        return WorkingSet(outputShape: [input.first ?? 1, melBins, max(time + 2 * (fftLength / 2) - fftLength, 0) / stride + 1])
+    }
+}
+
+/// |DFT|² of real frames of one length, bins 0…length / 2, in double: an iterative radix-2 FFT
+/// for a power-of-two length, else the direct sum over a table of the length's cosines.
+struct RealTransform: Sendable {
+    let length: Int
+    /// cos(2πj / length), j in 0..<length.
+    let cosines: [Double]
+    let powerOfTwo: Bool
+
+    init(length: Int) {
+        self.length = length
+        cosines = (0..<length).map { cos(2 * Double.pi * Double($0) / Double(length)) }
+        powerOfTwo = length & (length - 1) == 0
+    }
+
+    /// sin(2πj / length) = cos(2π(j − length/4) / length), from the cosine table where length is a
+    /// multiple of 4, else computed.
+    private func sine(_ j: Int) -> Double {
+        if length % 4 == 0 { return cosines[(j + 3 * length / 4) % length] }
+        return sin(2 * Double.pi * Double(j) / Double(length))
+    }
+
+    func power(_ x: [Double], into out: inout [Double]) {
+        let bins = length / 2 + 1
+        if powerOfTwo {
+            var re = [Double](repeating: 0, count: length), im = re
+            // Bit-reversed order, then butterflies of doubling span.
+            var bits = 0
+            while 1 << bits < length { bits += 1 }
+            for i in 0..<length {
+                var reversed = 0, value = i
+                for _ in 0..<bits { reversed = (reversed << 1) | (value & 1); value >>= 1 }
+                re[reversed] = x[i]
+            }
+            var span = 1
+            while span < length {
+                let step = length / (2 * span)
+                for start in stride(from: 0, to: length, by: 2 * span) {
+                    for k in 0..<span {
+                        let wr = cosines[k * step], wi = -sine(k * step)
+                        let a = start + k, b = a + span
+                        let tr = re[b] * wr - im[b] * wi, ti = re[b] * wi + im[b] * wr
+                        re[b] = re[a] - tr; im[b] = im[a] - ti
+                        re[a] += tr; im[a] += ti
+                    }
+                }
+                span *= 2
+            }
+            for k in 0..<bins { out[k] = re[k] * re[k] + im[k] * im[k] }
+            return
+        }
+        for k in 0..<bins {
+            var re = 0.0, im = 0.0, j = 0
+            for n in 0..<length {
+                re += x[n] * cosines[j]
+                im -= x[n] * sine(j)
+                j += k
+                if j >= length { j -= length }
+            }
+            out[k] = re * re + im * im
+        }
     }
 }
