@@ -7,7 +7,7 @@ Keras computes MelSpectrogram's transform in float32, and in a bin 40 dB below t
 own rounding is already 4e-5 from the float64 result (at Keras's defaults, top_db 80, each of this
 check's signals run alone: 1.1e-4), so the graph fixture `mel_spectrogram` keeps to top_db 20. This check covers the rest: hand-written
 specs at Keras's defaults (16 kHz, fft_length 2048, stride 512, 128 mel bins, top_db 80) and
-variants (an fft_length of no power of two, Hamming, mag_exp 1, power without decibels), each run
+variants (fft_lengths of no power of two, 1000 and the prime 4093, Hamming, mag_exp 1, power without decibels), each run
 by `nnbuild infer` on a batch of three different signals and compared with numpy's float64 FFT
 and Keras's formulas (mel_spectrogram.py, tf.signal.stft), the top_db floor per sample, within
 1e-6 relative (1 + |reference|). Needs numpy only. Prints one line per case and
@@ -29,6 +29,7 @@ CASES = {
     "keras_defaults": dict(),
     "odd_fft_hamming": dict(fft_length=1000, sequence_length=800, sequence_stride=400, window="hamming", num_mel_bins=64,
                             min_freq=60.0, max_freq=7000.0),
+    "prime_fft_length": dict(fft_length=4093, sequence_stride=2000, num_mel_bins=40),
     "magnitude_power": dict(fft_length=512, sequence_stride=256, mag_exp=1.0, power_to_db=False, num_mel_bins=32),
     "reference_level": dict(fft_length=256, sequence_stride=128, window=None, num_mel_bins=20, ref_power=0.5, top_db=60.0,
                             min_power=1e-8),

@@ -211,8 +211,7 @@ extension Builtins {
 /// the DC bin left out); with `power_to_db`, 10 · log10(max(x, min_power)) less
 /// 10 · log10(max(|ref_power|, min_power)), then no lower than the loudest value less top_db.
 ///
-/// Computed in double (the transform by radix-2 FFT for a power-of-two fft_length, else by the
-/// direct sum), rounded to float32 at the end.
+/// Computed in double (`RealTransform`: an FFT for every fft_length), rounded to float32 at the end.
 ///
 /// The loudest value `top_db` counts down from is the sample's own here. Keras takes it over the
 /// whole batch a call sees (`ops.max` of the batch), so in Keras a sample's quiet bins depend on
@@ -226,8 +225,10 @@ public struct MelSpectrogram: Layer {
     /// The window, centred in fft_length (zeros around it), or nil for none.
     let window: [Double]?
     let magnitudeExponent: Double
-    /// (fft_length / 2 + 1) × num_mel_bins, row-major.
-    let filters: [Double]
+    /// Each mel band's triangle: its first bin and its weights over the bins it covers (each bin
+    /// lies in two bands at most, so this holds about 2 · (fft_length / 2 + 1) weights where the
+    /// dense matrix Keras multiplies by holds bins × num_mel_bins).
+    let filters: [(first: Int, weights: [Double])]
     let melBins: Int
     let decibels: (minPower: Double, reference: Double, topDB: Double)?
     let transform: RealTransform
@@ -281,7 +282,6 @@ public struct MelSpectrogram: Layer {
         }
         let outputShape: [Int?] = [melBins, frames]
         try context.sampleCount(outputShape.map { $0 ?? 1 })
-        _ = try context.sampleCount([bins, melBins], of: "the mel filter bank")
         return MelSpectrogram(label: context.label, inputShape: shape, fftLength: fftLength, stride: stride, window: window,
                               magnitudeExponent: exponent,
                               filters: melFilters(bins: bins, melBins: melBins, rate: rate, low: low, high: high),
@@ -294,22 +294,38 @@ public struct MelSpectrogram: Layer {
         (0..<length).map { a - (1 - a) * cos(2 * Double.pi * Double($0) / Double(length)) }
     }
 
-    /// Keras's linear_to_mel_weight_matrix: bins × melBins, the DC row zero.
-    static func melFilters(bins: Int, melBins: Int, rate: Double, low: Double, high: Double) -> [Double] {
+    /// Keras's linear_to_mel_weight_matrix (bins × melBins, the DC row zero), band by band: the
+    /// bins strictly inside a band's outer edges, found by bisection, so that building costs
+    /// O(melBins · log bins + the weights) whatever the sizes.
+    static func melFilters(bins: Int, melBins: Int, rate: Double, low: Double, high: Double) -> [(first: Int, weights: [Double])] {
         func mel(_ hertz: Double) -> Double { 1127 * log(1 + hertz / 700) }
+        func binMel(_ bin: Int) -> Double { mel(rate / 2 * Double(bin) / Double(bins - 1)) }
+        /// The first bin past the DC bin whose mel is above `value` (bins when none is).
+        func firstAbove(_ value: Double) -> Int {
+            var lower = 1, upper = bins
+            while lower < upper {
+                let middle = (lower + upper) / 2
+                if binMel(middle) > value { upper = middle } else { lower = middle + 1 }
+            }
+            return lower
+        }
         let lowMel = mel(low), highMel = mel(high)
         let edges = (0..<(melBins + 2)).map { lowMel + (highMel - lowMel) * Double($0) / Double(melBins + 1) }
-        var filters = [Double](repeating: 0, count: bins * melBins)
-        guard bins > 1 else { return filters }
-        for bin in 1..<bins {
-            let binMel = mel(rate / 2 * Double(bin) / Double(bins - 1))
-            for band in 0..<melBins {
-                let lower = (binMel - edges[band]) / (edges[band + 1] - edges[band])
-                let upper = (edges[band + 2] - binMel) / (edges[band + 2] - edges[band + 1])
-                filters[bin * melBins + band] = max(0, min(lower, upper))
+        return (0..<melBins).map { band in
+            guard bins > 1 else { return (0, []) }
+            let first = firstAbove(edges[band])
+            var weights: [Double] = []
+            var bin = first
+            while bin < bins {
+                let value = binMel(bin)
+                guard value < edges[band + 2] else { break }
+                let lower = (value - edges[band]) / (edges[band + 1] - edges[band])
+                let upper = (edges[band + 2] - value) / (edges[band + 2] - edges[band + 1])
+                weights.append(max(0, min(lower, upper)))
+                bin += 1
             }
+            return (first, weights)
         }
-        return filters
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
@@ -322,6 +338,7 @@ public struct MelSpectrogram: Layer {
         let sample = try ShapeMath.sampleCount([melBins, frames], of: "the output", at: label)
         var padded = [Double](repeating: 0, count: time + 2 * half)
         var frame = [Double](repeating: 0, count: fftLength), power = [Double](repeating: 0, count: bins)
+        var scratch = transform.scratch()
         var mels = [Double](repeating: 0, count: frames * melBins)
         var output = [Float](repeating: 0, count: input.batch * sample)
         for image in 0..<input.batch {
@@ -335,13 +352,14 @@ public struct MelSpectrogram: Layer {
             }
             for f in 0..<frames {
                 for n in 0..<fftLength { frame[n] = padded[f * stride + n] * (window?[n] ?? 1) }
-                transform.power(frame, into: &power)
+                transform.power(frame, into: &power, scratch: &scratch)
                 for bin in 0..<bins {
                     power[bin] = magnitudeExponent == 2 ? power[bin] : pow(power[bin].squareRoot(), magnitudeExponent)
                 }
                 for band in 0..<melBins {
+                    let (first, weights) = filters[band]
                     var sum = 0.0
-                    for bin in 0..<bins { sum += power[bin] * filters[bin * melBins + band] }
+                    for (offset, weight) in weights.enumerated() { sum += power[first + offset] * weight }
                     mels[f * melBins + band] = sum
                 }
             }
@@ -370,65 +388,103 @@ extension MelSpectrogram: PlansMemory {
     }
 }
 
-/// |DFT|² of real frames of one length, bins 0…length / 2, in double: an iterative radix-2 FFT
-/// for a power-of-two length, else the direct sum over a table of the length's cosines.
+/// |DFT|² of real frames of one length, bins 0…length / 2, in double, in O(n log n) for every
+/// length: an iterative radix-2 FFT for a power of two, else Bluestein's algorithm (the DFT as a
+/// convolution with a chirp, done by radix-2 FFTs of a power of two ≥ 2·length − 1), so that an
+/// fft_length of no power of two (a spec may ask for 2^20 − 1) costs no more than the next ones.
 struct RealTransform: Sendable {
     let length: Int
-    /// cos(2πj / length), j in 0..<length.
-    let cosines: [Double]
-    let powerOfTwo: Bool
+    /// The radix-2 size: `length`, or the Bluestein convolution's.
+    let size: Int
+    /// e^(−2πi j / size) for j < size / 2: the butterflies' twiddles.
+    let twiddles: (re: [Double], im: [Double])
+    /// Bluestein: the chirp e^(−πi n² / length) for n < length, and the FFT of its conjugate
+    /// laid out for a circular convolution of `size`.
+    let chirp: (re: [Double], im: [Double])?
+    let filter: (re: [Double], im: [Double])?
 
     init(length: Int) {
+        let powerOfTwo = length & (length - 1) == 0
+        var size = 1
+        while size < (powerOfTwo ? length : 2 * length - 1) { size *= 2 }
+        let half = size / 2
+        let twiddles = (re: (0..<half).map { cos(-2 * Double.pi * Double($0) / Double(size)) },
+                        im: (0..<half).map { sin(-2 * Double.pi * Double($0) / Double(size)) })
         self.length = length
-        cosines = (0..<length).map { cos(2 * Double.pi * Double($0) / Double(length)) }
-        powerOfTwo = length & (length - 1) == 0
-    }
-
-    /// sin(2πj / length) = cos(2π(j − length/4) / length), from the cosine table where length is a
-    /// multiple of 4, else computed.
-    private func sine(_ j: Int) -> Double {
-        if length % 4 == 0 { return cosines[(j + 3 * length / 4) % length] }
-        return sin(2 * Double.pi * Double(j) / Double(length))
-    }
-
-    func power(_ x: [Double], into out: inout [Double]) {
-        let bins = length / 2 + 1
-        if powerOfTwo {
-            var re = [Double](repeating: 0, count: length), im = re
-            // Bit-reversed order, then butterflies of doubling span.
-            var bits = 0
-            while 1 << bits < length { bits += 1 }
-            for i in 0..<length {
-                var reversed = 0, value = i
-                for _ in 0..<bits { reversed = (reversed << 1) | (value & 1); value >>= 1 }
-                re[reversed] = x[i]
-            }
-            var span = 1
-            while span < length {
-                let step = length / (2 * span)
-                for start in stride(from: 0, to: length, by: 2 * span) {
-                    for k in 0..<span {
-                        let wr = cosines[k * step], wi = -sine(k * step)
-                        let a = start + k, b = a + span
-                        let tr = re[b] * wr - im[b] * wi, ti = re[b] * wi + im[b] * wr
-                        re[b] = re[a] - tr; im[b] = im[a] - ti
-                        re[a] += tr; im[a] += ti
-                    }
-                }
-                span *= 2
-            }
-            for k in 0..<bins { out[k] = re[k] * re[k] + im[k] * im[k] }
+        self.size = size
+        self.twiddles = twiddles
+        guard !powerOfTwo else {
+            chirp = nil
+            filter = nil
             return
         }
-        for k in 0..<bins {
-            var re = 0.0, im = 0.0, j = 0
-            for n in 0..<length {
-                re += x[n] * cosines[j]
-                im -= x[n] * sine(j)
-                j += k
-                if j >= length { j -= length }
+        // n² mod 2·length keeps the angle exact for large n.
+        let angles = (0..<length).map { n in Double.pi * Double((n * n) % (2 * length)) / Double(length) }
+        let chirp = (re: angles.map { cos($0) }, im: angles.map { -sin($0) })
+        var re = [Double](repeating: 0, count: size), im = re
+        for n in 0..<length {
+            re[n] = chirp.re[n]; im[n] = -chirp.im[n]
+            if n > 0 { re[size - n] = chirp.re[n]; im[size - n] = -chirp.im[n] }
+        }
+        Self.fft(&re, &im, size: size, twiddles: twiddles)
+        self.chirp = chirp
+        filter = (re, im)
+    }
+
+    /// In-place radix-2 FFT of (re, im), `size` a power of two; `inverse` conjugates the twiddles (unscaled).
+    static func fft(_ re: inout [Double], _ im: inout [Double], size: Int, twiddles: (re: [Double], im: [Double]), inverse: Bool = false) {
+        var j = 0
+        for i in 1..<max(size, 1) {
+            var bit = size >> 1
+            while j & bit != 0 { j ^= bit; bit >>= 1 }
+            j |= bit
+            if i < j { re.swapAt(i, j); im.swapAt(i, j) }
+        }
+        var span = 1
+        while span < size {
+            let step = size / (2 * span)
+            for start in stride(from: 0, to: size, by: 2 * span) {
+                for k in 0..<span {
+                    let wr = twiddles.re[k * step], wi = inverse ? -twiddles.im[k * step] : twiddles.im[k * step]
+                    let a = start + k, b = a + span
+                    let tr = re[b] * wr - im[b] * wi, ti = re[b] * wi + im[b] * wr
+                    re[b] = re[a] - tr; im[b] = im[a] - ti
+                    re[a] += tr; im[a] += ti
+                }
             }
-            out[k] = re * re + im * im
+            span *= 2
+        }
+    }
+
+    /// Scratch for `power`: two arrays of `size`.
+    func scratch() -> (re: [Double], im: [Double]) {
+        ([Double](repeating: 0, count: size), [Double](repeating: 0, count: size))
+    }
+
+    /// out[k] = |Σ x[n] e^(−2πi kn / length)|² for k ≤ length / 2.
+    func power(_ x: [Double], into out: inout [Double], scratch: inout (re: [Double], im: [Double])) {
+        let bins = length / 2 + 1
+        for i in 0..<size { scratch.re[i] = 0; scratch.im[i] = 0 }
+        guard let chirp, let filter else {
+            for n in 0..<length { scratch.re[n] = x[n] }
+            Self.fft(&scratch.re, &scratch.im, size: size, twiddles: twiddles)
+            for k in 0..<bins { out[k] = scratch.re[k] * scratch.re[k] + scratch.im[k] * scratch.im[k] }
+            return
+        }
+        // X[k] = chirp[k] · Σ (x[n] chirp[n]) conj(chirp[k − n]): a circular convolution of `size`.
+        for n in 0..<length { scratch.re[n] = x[n] * chirp.re[n]; scratch.im[n] = x[n] * chirp.im[n] }
+        Self.fft(&scratch.re, &scratch.im, size: size, twiddles: twiddles)
+        for i in 0..<size {
+            let r = scratch.re[i] * filter.re[i] - scratch.im[i] * filter.im[i]
+            scratch.im[i] = scratch.re[i] * filter.im[i] + scratch.im[i] * filter.re[i]
+            scratch.re[i] = r
+        }
+        Self.fft(&scratch.re, &scratch.im, size: size, twiddles: twiddles, inverse: true)
+        // |chirp[k]| = 1, so only the convolution's magnitude counts (divided by size for the inverse).
+        let scale = 1 / Double(size)
+        for k in 0..<bins {
+            let r = scratch.re[k] * scale, i = scratch.im[k] * scale
+            out[k] = r * r + i * i
         }
     }
 }
