@@ -80,7 +80,7 @@ struct ChannelsFirst: FusesNext, PlansMemory {
 
     /// `first` then `second`, in one layer when `first` takes `second` over.
     private static func chain(_ first: any Layer, _ second: any Layer) -> any Layer {
-        (first as? any FusesNext)?.fusing(second) ?? LayerPair(first: first, second: second)
+        fusion(of: first, then: second) ?? LayerPair(first: first, second: second)
     }
 
     /// The output, and besides it the transposed input, the layer's output and its scratch.

@@ -228,7 +228,7 @@ struct LayerPair: FusesNext, PlansMemory {
     /// The second layer takes over what it would after it (a convolution the BatchNormalization
     /// and activation after it), the first kept as is.
     func fusing(_ next: any Layer) -> (any Layer)? {
-        guard let fused = (second as? any FusesNext)?.fusing(next) else { return nil }
+        guard let fused = fusion(of: second, then: next) else { return nil }
         return LayerPair(first: first, second: fused)
     }
 
@@ -240,4 +240,10 @@ struct LayerPair: FusesNext, PlansMemory {
         return WorkingSet(outputShape: secondSet.outputShape, scratch: ShapeMath.saturatingSum(firstSet.output, firstSet.scratch, secondSet.scratch),
                           scratchMeaning: "the first layer's output")
     }
+}
+
+/// `first` then `second`, both of one input, as the one layer `first` makes when it takes `second`
+/// over (`FusesSuccessor`: a convolution the BatchNormalization or activation after it), or nil.
+func fusion(of first: any Layer, then second: any Layer) -> (any Layer)? {
+    (first as? any FusesSuccessor)?.fusing(second, reading: 0) as? any Layer
 }

@@ -1,16 +1,31 @@
 // Batched matrix transposes: how axes move (Permute, and ChannelsFirst's channels moved last and
-// back). A plain strided walk reads every element from another cache line; here each 32×32 tile
-// is read and written while it sits in L1, in 8×8 register blocks on AVX2 (the CPU's 8-lane
+// back). A plain strided walk reads every element from another cache line; here each tile is
+// read and written while it sits in L1, in 8×8 register blocks on AVX2 (the CPU's 8-lane
 // shuffles), element by element elsewhere. A copy: the same bits on every path.
 #include "CKernels.h"
 
-enum { TILE = 32 };
+// Output rows a multiple of 4 KB apart (1024 or 2048 channels moved last) share one L1 set. Then
+// each 8 output rows are written whole (a band's rows) before the next 8, in bands of 128 input
+// rows and tiles of 16 columns; otherwise each 8 input rows are read whole first (input rows 4 KB
+// apart share a set the same way), in bands of 64 rows and tiles of 32 columns. Measured on the
+// AMD EPYC (Zen 5) on ResNet50's shapes, 0.09-0.14 ns an element either way; one order for both
+// took 0.6 ns on 2048 × 49 or 0.25 ns on 49 × 2048.
+static int rows_alias(long rows) { return (rows * (long)sizeof(float)) % 4096 == 0; }
+static long band_rows(long rows) { return rows_alias(rows) ? 128 : 64; }
 
 static void transpose_tile_scalar(const float *x, long columns, float *y, long rows, long r0, long r1, long c0, long c1) {
-    for (long c = c0; c < c1; c++) {
-        float *to = y + c * rows;
-        const float *from = x + c;
-        for (long r = r0; r < r1; r++) to[r] = from[r * columns];
+    if (rows_alias(rows)) {
+        for (long c = c0; c < c1; c++) {
+            float *to = y + c * rows;
+            const float *from = x + c;
+            for (long r = r0; r < r1; r++) to[r] = from[r * columns];
+        }
+    } else {
+        for (long r = r0; r < r1; r++) {
+            const float *from = x + r * columns;
+            float *to = y + r;
+            for (long c = c0; c < c1; c++) to[c * rows] = from[c];
+        }
     }
 }
 
@@ -40,23 +55,28 @@ AVX2 static void transpose_8x8(const float *x, long columns, float *y, long rows
 
 AVX2 static void transpose_tile_avx2(const float *x, long columns, float *y, long rows, long r0, long r1, long c0, long c1) {
     long r8 = r0 + ((r1 - r0) & ~7L), c8 = c0 + ((c1 - c0) & ~7L);
-    for (long r = r0; r < r8; r += 8)
-        for (long c = c0; c < c8; c += 8) transpose_8x8(x + r * columns + c, columns, y + c * rows + r, rows);
+    if (rows_alias(rows)) {
+        for (long c = c0; c < c8; c += 8)
+            for (long r = r0; r < r8; r += 8) transpose_8x8(x + r * columns + c, columns, y + c * rows + r, rows);
+    } else {
+        for (long r = r0; r < r8; r += 8)
+            for (long c = c0; c < c8; c += 8) transpose_8x8(x + r * columns + c, columns, y + c * rows + r, rows);
+    }
     if (c8 < c1) transpose_tile_scalar(x, columns, y, rows, r0, r8, c8, c1);
     if (r8 < r1) transpose_tile_scalar(x, columns, y, rows, r8, r1, c0, c1);
 }
 #endif
 
-long nnb_transpose_parts(long count, long rows) { return count * ((rows + TILE - 1) / TILE); }
+long nnb_transpose_parts(long count, long rows) { return count * ((rows + band_rows(rows) - 1) / band_rows(rows)); }
 
 void nnb_transpose(const float *x, long rows, long columns, float *y, long first, long parts, int level) {
-    long bands = (rows + TILE - 1) / TILE, size = rows * columns;
+    long band = band_rows(rows), strip = rows_alias(rows) ? 16 : 32, bands = (rows + band - 1) / band, size = rows * columns;
     for (long part = first; part < first + parts; part++) {
-        long matrix = part / bands, r0 = (part % bands) * TILE, r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        long matrix = part / bands, r0 = (part % bands) * band, r1 = r0 + band < rows ? r0 + band : rows;
         const float *source = x + matrix * size;
         float *target = y + matrix * size;
-        for (long c0 = 0; c0 < columns; c0 += TILE) {
-            long c1 = c0 + TILE < columns ? c0 + TILE : columns;
+        for (long c0 = 0; c0 < columns; c0 += strip) {
+            long c1 = c0 + strip < columns ? c0 + strip : columns;
 #if defined(__x86_64__) || defined(_M_X64)
             if (level >= NNB_KERNELS_AVX2) {
                 transpose_tile_avx2(source, columns, target, rows, r0, r1, c0, c1);

@@ -82,6 +82,10 @@ final class ChannelsFirstTests: XCTestCase {
         let fused = try HandBuilt.model(input: [2, 6, 8], layers: layers, weights: weights)
         let apart = try HandBuilt.model(input: [2, 6, 8], layers: layers, weights: weights, fuse: false)
         XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3, 4]])
+        // One layer inside the transposes: the convolution took the normalization, the activation
+        // and the pooling over (a LayerPair would run the normalization as a pass of its own).
+        let inner = try XCTUnwrap(fused.steps[1].layer as? ChannelsFirst).layer
+        XCTAssertFalse(inner is LayerPair, "\(type(of: inner))")
         let x = generator.floats(2 * 2 * 6 * 8)
         let got = try HandBuilt.run(fused, shape: [2, 2, 6, 8], x), want = try HandBuilt.run(apart, shape: [2, 2, 6, 8], x)
         XCTAssertEqual(got.shape, [2, 4, 3, 4])

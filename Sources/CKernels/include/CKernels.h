@@ -274,11 +274,11 @@ void nnb_depthwise(const float *x, long input_height, long input_width, long cha
                    const float *bias, const float *scale, const float *shift, int activation,
                    float *y, long first, long count, int level);
 
-/// How many parts nnb_transpose cuts `count` (rows × columns) matrices into: a band of 32 rows of one matrix each.
+/// How many parts nnb_transpose cuts `count` (rows × columns) matrices into: a band of rows of one matrix each.
 long nnb_transpose_parts(long count, long rows);
 
 /// Parts first..<first+parts (nnb_transpose_parts) of `count` row-major (rows × columns) matrices
-/// x, each written transposed, (columns × rows), to the same place in y; in tiles, with 8×8
+/// x, each written transposed, (columns × rows), to the same place in y; in L1-sized tiles, with 8×8
 /// register blocks on kernel path `level` NNB_KERNELS_AVX2 and above. The same bits on every path.
 void nnb_transpose(const float *x, long rows, long columns, float *y, long first, long parts, int level);
 
