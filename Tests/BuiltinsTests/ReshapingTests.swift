@@ -170,7 +170,9 @@ final class ReshapingTests: XCTestCase {
         }
         // Swaps of two runs of axes (after kept ones) take the tiled transpose: sizes past a tile.
         for (shape, order) in [([37, 5, 19], [1, 2, 0]), ([37, 5, 19], [2, 0, 1]), ([3, 33, 17], [0, 2, 1]), ([2, 3, 18, 17], [0, 2, 3, 1]),
-                               ([2, 18, 17, 3], [0, 3, 1, 2]), ([40, 1], [1, 0])] {
+                               ([2, 18, 17, 3], [0, 3, 1, 2]), ([40, 1], [1, 0]),
+                               // Several bands, and rows 4 KB apart (the other loop order).
+                               ([130, 70], [1, 0]), ([1024, 19], [1, 0]), ([5, 1024], [1, 0])] {
             XCTAssertNotNil(transposeView(shape: shape, order: order), "\(order)")
             let x = random.floats(2 * shape.reduce(1, *))
             var got = [Float](repeating: .nan, count: x.count)
