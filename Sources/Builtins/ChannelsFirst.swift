@@ -67,7 +67,9 @@ struct ChannelsFirst: FusesNext, PlansMemory {
             return ChannelsFirst(toLast: toLast, layer: Self.chain(layer, other.layer), toFirst: other.toFirst)
         }
         if next.maskBehavior == .propagates, let activation = (next as? any ElementwiseActivationLayer)?.elementwiseActivation, activation.isElementwise {
-            return ChannelsFirst(toLast: toLast, layer: Self.chain(layer, next), toFirst: toFirst)
+            // The activation alone, on the channels-last shape (`next` was built for the other).
+            return ChannelsFirst(toLast: toLast, layer: Self.chain(layer, ActivationLayer(activation: activation, outputShape: layer.outputShape)),
+                                 toFirst: toFirst)
         }
         let following = toFirst.outputShape[(axis + 1)...].compactMap { $0 }
         if let normalization = next as? BatchNormalization, let channels = layer.outputShape.last.flatMap({ $0 }),

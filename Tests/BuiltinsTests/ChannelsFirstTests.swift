@@ -92,6 +92,24 @@ final class ChannelsFirstTests: XCTestCase {
         assertClose(got.data, want.data, tolerance: 1e-5)
     }
 
+    /// An activation that the layer before it does not take over runs inside the run on the
+    /// channels-last data, whatever shape it was built for.
+    func testAnActivationBetweenLayersThatDoNotAbsorbIt() throws {
+        let layers = [
+            #"{"class_name": "Cropping2D", "config": {"name": "c", "cropping": [[1, 0], [0, 2]], "data_format": "channels_first"}}"#,
+            #"{"class_name": "Activation", "config": {"name": "a", "activation": "tanh"}}"#,
+            #"{"class_name": "UpSampling2D", "config": {"name": "u", "size": [1, 2], "data_format": "channels_first"}}"#,
+        ]
+        let fused = try HandBuilt.model(input: [3, 5, 7], layers: layers)
+        let apart = try HandBuilt.model(input: [3, 5, 7], layers: layers, fuse: false)
+        XCTAssertEqual(fused.steps.map(\.nodes), [[0], [1, 2, 3]])
+        var generator = SplitMix(seed: 5)
+        let x = generator.floats(2 * 3 * 5 * 7)
+        let got = try HandBuilt.run(fused, shape: [2, 3, 5, 7], x), want = try HandBuilt.run(apart, shape: [2, 3, 5, 7], x)
+        XCTAssertEqual(got.shape, [2, 3, 4, 10])
+        XCTAssertEqual(got.data, want.data)
+    }
+
     func testChannelsFirstInputErrorsNameTheChannelsFirstShape() throws {
         let layer = #"{"class_name": "Conv2D", "config": {"name": "c", "filters": 1, "kernel_size": 1, "data_format": "channels_first"}}"#
         let model = try HandBuilt.model(input: [3, 4, 4], layers: [layer])
