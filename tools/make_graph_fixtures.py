@@ -997,7 +997,7 @@ def global_pooling_channels_first(rng):
 @case("data_format channels_first through a CNN: Conv2D -> BatchNormalization(axis=1) -> ReLU -> MaxPooling2D, a residual "
       "Add, SeparableConv2D, DepthwiseConv2D, Conv2DTranspose, ZeroPadding2D, Cropping2D, UpSampling2D (bilinear), "
       "AveragePooling2D, AdaptiveAveragePooling2D, Flatten; Resizing and CenterCrop on a second image, then "
-      "GlobalAveragePooling2D")
+      "GlobalAveragePooling2D; ops.image.resize of that image")
 def channels_first_cnn(rng):
     cf = "channels_first"
     image = keras.Input((3, 12, 12), name="image")
@@ -1018,11 +1018,12 @@ def channels_first_cnn(rng):
     x = L.AdaptiveAveragePooling2D((3, 2), data_format=cf, name="adaptive")(x)
     flat = L.Flatten(data_format=cf, name="flatten")(x)
     photo = keras.Input((2, 9, 7), name="photo")
-    p = L.Resizing(6, 8, data_format=cf, name="resize")(photo)
+    p = L.Resizing(6, 8, data_format=cf, name="resizing")(photo)
     p = L.CenterCrop(4, 5, data_format=cf, name="center")(p)
     p = L.GlobalAveragePooling2D(data_format=cf, name="gap")(L.Conv2D(3, 2, data_format=cf, name="conv_p")(p))
     out = L.Dense(5, name="head")(L.Concatenate(name="join")([flat, p]))
-    return (keras.Model([image, photo], [out, x], name="channels_first_cnn"),
+    resized = ops.image.resize(photo, (5, 4), interpolation="bicubic", data_format=cf)
+    return (keras.Model([image, photo], [out, x, resized], name="channels_first_cnn"),
             {"image": floats(rng, 2, 3, 12, 12), "photo": floats(rng, 2, 2, 9, 7)})
 
 

@@ -45,7 +45,13 @@ struct ChannelsFirst: FusesNext, PlansMemory {
         members[index].1 = .string("channels_last")
         let order = Array(0..<channelAxis) + Array((channelAxis + 1)..<rank) + [channelAxis]
         let toLast = Permute(label: context.label, inputShape: shape, order: order, outputShape: order.map { shape[$0] })
-        guard let layer = try context.rebuilt(config: .object(members), inputShapes: [toLast.outputShape]) as? any Layer else {
+        let built = try context.rebuilt(config: .object(members), inputShapes: [toLast.outputShape])
+        let layer: any Layer
+        if let unary = built as? any Layer {
+            layer = unary
+        } else if built.outputShapes.count == 1 {
+            layer = OneOutputNode(node: built)  // an operation (`ops.image.resize`)
+        } else {
             throw context.error("with data_format \"channels_first\" must give one output (return_state is not supported there)", key: "data_format")
         }
         let produced = layer.outputShape, outputRank = produced.count
@@ -96,6 +102,13 @@ struct ChannelsFirst: FusesNext, PlansMemory {
                           scratch: ShapeMath.saturatingSum(moved.output, inner.output, inner.scratch),
                           scratchMeaning: "the channels-last input and output")
     }
+}
+
+/// A graph node of one input and one output (an operation) seen as a `Layer`.
+private struct OneOutputNode: Layer {
+    let node: any NodeLayer
+    var outputShape: [Int?] { node.outputShapes[0] }
+    func forward(_ input: Tensor) throws -> Tensor { try node.call([input])[0] }
 }
 
 /// `factory` for a layer with a `data_format` key: as is for channels-last data, and for

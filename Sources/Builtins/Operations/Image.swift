@@ -7,11 +7,12 @@ extension Builtins {
     static func registerImageOperations(_ registry: LayerRegistry) {
         registry.register(LayerRegistry.operationName("Resize"), origin: "builtin",
                           summary: "ops.image.resize: resizes images as tf.image.resize does, optionally cropped or padded to the target's aspect ratio.",
-                          factory: resizeOperation)
+                          factory: channelsFirstCapable(resizeOperation))
     }
 }
 
-/// `ops.image.resize(images, size, …)` on (batch, height, width, channels) images.
+/// `ops.image.resize(images, size, …)` on (batch, height, width, channels) images (channels-first
+/// images through `channelsFirstCapable`).
 ///
 /// Config: `size` ((height, width)), `interpolation` ("bilinear" | "nearest" | "bicubic" | "area" |
 /// "lanczos3" | "lanczos5"), `crop_to_aspect_ratio` (false), `pad_to_aspect_ratio` (false),
