@@ -61,7 +61,10 @@ public struct STFTSpectrogram: Layer {
         let channelsFirst = try context.choice("data_format", default: "channels_last", allowed: ["channels_last", "channels_first"]) == "channels_first"
         _ = context.value("window", kind: "\"hann\", \"hamming\" or a list (in the kernels)", default: "\"hann\"")
         _ = try context.bool("periodic", default: false)
-        if context.has("scaling") { _ = try context.choice("scaling", default: "density", allowed: ["density", "spectrum"]) }
+        switch context.value("scaling", kind: "\"density\", \"spectrum\" or null (in the kernels)", default: "\"density\"") {
+        case nil, .null?, .string("density")?, .string("spectrum")?: break
+        case let other?: throw context.error("'scaling' must be \"density\", \"spectrum\" or null, found \(other.brief())", key: "scaling")
+        }
         let time = channelsFirst ? shape[1] : shape[0]
         let channels = try context.inputDimension(channelsFirst ? 0 : 1)
         let bins = fftLength / 2 + 1
