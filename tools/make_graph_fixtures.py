@@ -1109,6 +1109,30 @@ def mel_spectrogram(rng):
             {"audio": (wave[None] + 0.05 * rng.standard_normal((1, 1000))).astype(np.float32)})
 
 
+@case("Hashing of numbers as TensorFlow hashes their decimal strings: FarmHash (to_hash_bucket_fast) into 2^24 - 3 "
+      "bins over ids of 1 to 8 digits (up to 2^24: nnbuild reads inputs as float32), negative ones and float32 values up to 2^62 (19 and 20 characters, fractions "
+      "truncated); with mask_value; SipHash with one salt and with two; one_hot, multi_hot and count")
+def hashing(rng):
+    ids = keras.Input((12,), dtype="int64", name="ids")
+    values = keras.Input((8,), name="values")
+    bins = (1 << 24) - 3
+    outputs = [
+        L.Hashing(num_bins=bins, name="fast")(ids),
+        L.Hashing(num_bins=bins, name="fast_floats")(values),
+        L.Hashing(num_bins=1000, mask_value=0, name="masked")(ids),
+        L.Hashing(num_bins=bins, salt=1337, name="salted")(ids),
+        L.Hashing(num_bins=bins, salt=[7, 2 ** 40 + 3], name="salted_pair")(values),
+        L.Hashing(num_bins=6, output_mode="one_hot", name="one_hot")(L.Reshape((12, 1), name="column")(ids)),
+        L.Hashing(num_bins=5, output_mode="multi_hot", name="multi_hot")(ids),
+        L.Hashing(num_bins=5, output_mode="count", mask_value=0, name="count")(ids),
+    ]
+    id_value = np.array([[0, 1, 7, 42, 999, 12345, 99999, 1234567, 8765432, -1, -250, 16777215],
+                         [3, 3, 0, 0, 5, 123456, 7777777, -9, -16777215, 10, 100, 1000]], dtype=np.int64)
+    value = np.array([[0.0, 1.5, -2.7, 2.0 ** 60, -(2.0 ** 62), 2.0 ** 40, 123456.0, 1e10],
+                      [3.99, -0.5, 2.0 ** 62, 2.0 ** 53, -(2.0 ** 31), 7.0, 65536.0, 2.5e15]], dtype=np.float32)
+    return keras.Model([ids, values], outputs, name="hashing"), {"ids": id_value, "values": value}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

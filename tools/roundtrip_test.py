@@ -169,20 +169,22 @@ def main():
         else:
             failed += 1
             print("FAIL lambda.keras: expected exit 2 naming the Lambda layer, got %d: %s" % (result.returncode, result.stderr.strip()[-200:]))
-        # A layer type nnbuild lacks (Hashing) is refused by name, up front, with nothing
+        # A layer type nnbuild lacks (HashedCrossing) is refused by name, up front, with nothing
         # written.
         fresh(5)
-        refused = keras.Sequential([keras.Input((3,), dtype="int32"), L.Hashing(num_bins=8), L.Embedding(8, 2), L.Flatten(), L.Dense(2)])
-        refused_path, refused_out = os.path.join(work, "hashing.keras"), os.path.join(work, "hashing")
+        first, second = keras.Input((1,), dtype="int32", name="first"), keras.Input((1,), dtype="int32", name="second")
+        crossed = L.HashedCrossing(num_bins=8, name="hashed_crossing")((first, second))
+        refused = keras.Model([first, second], L.Dense(2)(L.Flatten()(L.Embedding(8, 2)(crossed))))
+        refused_path, refused_out = os.path.join(work, "crossing.keras"), os.path.join(work, "crossing")
         refused.save(refused_path)
         result = subprocess.run([sys.executable, os.path.join(HERE, "keras_export.py"), refused_path, refused_out, "--sample", "2",
                                  "--nnbuild", BINARY], capture_output=True, text=True)
-        if result.returncode == 2 and "'Hashing' (layer 'hashing')" in result.stderr and not os.path.exists(refused_out):
+        if result.returncode == 2 and "'HashedCrossing' (layer 'hashed_crossing')" in result.stderr and not os.path.exists(refused_out):
             passed += 1
-            print("ok   hashing.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
+            print("ok   crossing.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
         else:
             failed += 1
-            print("FAIL hashing.keras: expected exit 2 naming Hashing and no output, got %d: %s"
+            print("FAIL crossing.keras: expected exit 2 naming HashedCrossing and no output, got %d: %s"
                   % (result.returncode, result.stderr.strip()[-200:]))
         # An example's layer names do not depend on what ran before it in the same process.
         # (make_examples.py also writes scikit-learn's report of the held-out data.)

@@ -28,6 +28,7 @@ public enum Builtins {
         registerLayerScale(registry)
         registerCustomScale(registry)
         registerSpectrogram(registry)
+        registerHashing(registry)
         registerReversibleEmbedding(registry)
         registerRandomAugmentation(registry)
         registerCategoricalPreprocessing(registry)

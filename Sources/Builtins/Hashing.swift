@@ -1,0 +1,175 @@
+import LayerRegistry
+
+/// `Hashing` (Keras 3, layers/preprocessing/hashing.py) on numeric inputs: each value, cast to
+/// int64 (a float truncates toward zero) and written in decimal as `tf.as_string` does, hashed
+/// into `num_bins` bins as TensorFlow's `tf.strings.to_hash_bucket_fast` does (FarmHash's
+/// Fingerprint64, modulo the bins) or, with a `salt`, `to_hash_bucket_strong` (SipHash-2-4 keyed
+/// by the salt's two integers); with `mask_value`, that value goes to bin 0 and the others to
+/// 1…num_bins − 1. Then `output_mode` (int, one_hot, multi_hot, count) as CategoryEncoding.
+///
+/// nnbuild's tensors are float32, so an integer input past 2^24 in magnitude reaches the layer
+/// rounded (as it would any other layer); string inputs are not supported at all.
+///
+/// Config: `num_bins` (required), `mask_value` (null), `salt` (null, an integer or two),
+/// `output_mode` ("int"), `sparse` (false).
+public struct Hashing: Layer {
+    let bins: Int
+    let maskValue: Double?
+    let salt: (UInt64, UInt64)?
+    let mode: CategoricalOutput
+    public let outputShape: [Int?]
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        let bins = try context.positiveInt("num_bins", maximum: 1 << 24)
+        var maskValue: Double?
+        switch context.value("mask_value", kind: "a number or null", default: "null") {
+        case nil, .null?: maskValue = nil
+        case let .int(value)?: maskValue = Double(value)
+        case let .double(value)?: maskValue = value
+        case let other?: throw context.error("'mask_value' must be a number (string inputs are not supported), found \(other.brief())", key: "mask_value")
+        }
+        var salt: (UInt64, UInt64)?
+        switch context.value("salt", kind: "an integer, two integers or null", default: "null") {
+        case nil, .null?: salt = nil
+        case let .int(value)?: salt = (UInt64(bitPattern: value), UInt64(bitPattern: value))
+        case let .array(values)?:
+            guard values.count == 2, case let .int(first) = values[0], case let .int(second) = values[1] else {
+                throw context.error("'salt' must be an integer or a list of two integers, found \(JSONValue.array(values).brief())", key: "salt")
+            }
+            salt = (UInt64(bitPattern: first), UInt64(bitPattern: second))
+        case let other?: throw context.error("'salt' must be an integer or a list of two integers, found \(other.brief())", key: "salt")
+        }
+        let mode = try CategoricalOutput.read(context, default: "int")
+        let shape = try mode.outputShape(context.inputShape, depth: bins, context)
+        try context.sampleCount(shape)
+        return Hashing(bins: bins, maskValue: maskValue, salt: salt, mode: mode, outputShape: shape)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        var indices = input
+        let hashed = maskValue != nil && bins > 1 ? bins - 1 : bins
+        for (i, value) in input.data.enumerated() {
+            if let maskValue, bins > 1, Double(value) == maskValue {
+                indices.data[i] = 0
+                continue
+            }
+            let bucket = Int(Self.hash(Self.decimal(value), salt: salt) % UInt64(hashed))
+            indices.data[i] = Float(bucket + (hashed < bins ? 1 : 0))
+        }
+        return try encodeCategories(indices, mode: mode, depth: bins, name: "Hashing")
+    }
+
+    /// The bytes `tf.as_string` writes for `value` cast to int64 (TensorFlow's cast: NaN → 0 and
+    /// out-of-range values saturate, on x86).
+    static func decimal(_ value: Float) -> [UInt8] {
+        let integer: Int64
+        if value.isNaN {
+            integer = 0
+        } else if value >= 9.223372e18 {
+            integer = .max
+        } else if value <= -9.223372e18 {
+            integer = .min
+        } else {
+            integer = Int64(value.rounded(.towardZero))
+        }
+        return Array(String(integer).utf8)
+    }
+
+    static func hash(_ bytes: [UInt8], salt: (UInt64, UInt64)?) -> UInt64 {
+        if let salt { return sipHash24(bytes, key: salt) }
+        return fingerprint64(bytes)
+    }
+
+    // MARK: FarmHash Fingerprint64 (farmhashna), for strings of at most 32 bytes
+
+    private static let k0: UInt64 = 0xc3a5_c85c_97cb_3127
+    private static let k1: UInt64 = 0xb492_b66f_be98_f273
+    private static let k2: UInt64 = 0x9ae1_6a3b_2f90_404f
+
+    private static func fetch64(_ s: [UInt8], _ at: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(s[at + $1]) << (8 * UInt64($1)) }
+    }
+
+    private static func fetch32(_ s: [UInt8], _ at: Int) -> UInt64 {
+        (0..<4).reduce(UInt64(0)) { $0 | UInt64(s[at + $1]) << (8 * UInt64($1)) }
+    }
+
+    private static func rotate(_ value: UInt64, _ shift: UInt64) -> UInt64 {
+        shift == 0 ? value : (value >> shift) | (value << (64 - shift))
+    }
+
+    private static func shiftMix(_ value: UInt64) -> UInt64 { value ^ (value >> 47) }
+
+    private static func hashLen16(_ u: UInt64, _ v: UInt64, _ mul: UInt64) -> UInt64 {
+        var a = (u ^ v) &* mul
+        a ^= a >> 47
+        var b = (v ^ a) &* mul
+        b ^= b >> 47
+        return b &* mul
+    }
+
+    /// Fingerprint64 of up to 32 bytes (an int64's decimal form has at most 20).
+    static func fingerprint64(_ s: [UInt8]) -> UInt64 {
+        let length = UInt64(s.count)
+        switch s.count {
+        case 0:
+            return k2
+        case 1...3:
+            let a = UInt32(s[0]), b = UInt32(s[s.count >> 1]), c = UInt32(s[s.count - 1])
+            let y = a &+ (b << 8), z = UInt32(s.count) &+ (c << 2)
+            return shiftMix(UInt64(y) &* k2 ^ UInt64(z) &* k0) &* k2
+        case 4...7:
+            let mul = k2 &+ length &* 2
+            let a = fetch32(s, 0)
+            return hashLen16(length &+ (a << 3), fetch32(s, s.count - 4), mul)
+        case 8...16:
+            let mul = k2 &+ length &* 2
+            let a = fetch64(s, 0) &+ k2, b = fetch64(s, s.count - 8)
+            let c = rotate(b, 37) &* mul &+ a, d = (rotate(a, 25) &+ b) &* mul
+            return hashLen16(c, d, mul)
+        default:
+            precondition(s.count <= 32, "fingerprint64 takes at most 32 bytes")
+            let mul = k2 &+ length &* 2
+            let a = fetch64(s, 0) &* k1, b = fetch64(s, 8)
+            let c = fetch64(s, s.count - 8) &* mul, d = fetch64(s, s.count - 16) &* k2
+            return hashLen16(rotate(a &+ b, 43) &+ rotate(c, 30) &+ d, a &+ rotate(b &+ k2, 18) &+ c, mul)
+        }
+    }
+
+    // MARK: SipHash-2-4
+
+    static func sipHash24(_ s: [UInt8], key: (UInt64, UInt64)) -> UInt64 {
+        var v0: UInt64 = 0x736f_6d65_7073_6575 ^ key.0, v1: UInt64 = 0x646f_7261_6e64_6f6d ^ key.1
+        var v2: UInt64 = 0x6c79_6765_6e65_7261 ^ key.0, v3: UInt64 = 0x7465_6462_7974_6573 ^ key.1
+        func round() {
+            v0 = v0 &+ v1; v1 = rotateLeft(v1, 13); v1 ^= v0; v0 = rotateLeft(v0, 32)
+            v2 = v2 &+ v3; v3 = rotateLeft(v3, 16); v3 ^= v2
+            v0 = v0 &+ v3; v3 = rotateLeft(v3, 21); v3 ^= v0
+            v2 = v2 &+ v1; v1 = rotateLeft(v1, 17); v1 ^= v2; v2 = rotateLeft(v2, 32)
+        }
+        func rotateLeft(_ x: UInt64, _ b: UInt64) -> UInt64 { (x << b) | (x >> (64 - b)) }
+        let whole = s.count / 8 * 8
+        for at in stride(from: 0, to: whole, by: 8) {
+            let m = fetch64(s, at)
+            v3 ^= m
+            round(); round()
+            v0 ^= m
+        }
+        var last = UInt64(s.count & 0xff) << 56
+        for (i, byte) in s[whole...].enumerated() { last |= UInt64(byte) << (8 * UInt64(i)) }
+        v3 ^= last
+        round(); round()
+        v0 ^= last
+        v2 ^= 0xff
+        round(); round(); round(); round()
+        return v0 ^ v1 ^ v2 ^ v3
+    }
+}
+
+extension Builtins {
+    static func registerHashing(_ registry: LayerRegistry) {
+        registry.register("Hashing", origin: "builtin",
+                          summary: "Numbers hashed into num_bins bins as TensorFlow's to_hash_bucket_fast/strong does, then encoded.",
+                          factory: Hashing.factory)
+    }
+}
