@@ -1133,6 +1133,21 @@ def hashing(rng):
     return keras.Model([ids, values], outputs, name="hashing"), {"ids": id_value, "values": value}
 
 
+@case("HashedCrossing as tf.sparse.cross_hashed computes it: two (batch, 1) integer features into 2^24 - 3 bins "
+      "(negative values, zeros, up to 2^24), two into 7 bins one_hot, two (batch,) features (Keras takes two inputs only)")
+def hashed_crossing(rng):
+    a, b, c = (keras.Input((1,), dtype="int64", name=n) for n in ("a", "b", "c"))
+    u, v = keras.Input((), dtype="int64", name="u"), keras.Input((), dtype="int64", name="v")
+    bins = (1 << 24) - 3
+    outputs = [L.HashedCrossing(num_bins=bins, name="pair")((a, b)),
+               L.HashedCrossing(num_bins=7, output_mode="one_hot", name="one_hot")((b, c)),
+               L.HashedCrossing(num_bins=1000, name="flat")((u, v))]
+    column = np.array([[0], [1], [-3], [42], [16777215], [-16777215]], dtype=np.int64)
+    return (keras.Model([a, b, c, u, v], outputs, name="hashed_crossing"),
+            {"a": column, "b": column[::-1].copy() * 7 % 1000, "c": np.array([[5], [5], [0], [-1], [9], [12345]], dtype=np.int64),
+             "u": np.array([11, 12, 8, 53, 4000000, -777], dtype=np.int64), "v": np.array([0, 3, -9, 126, 5000000, -5], dtype=np.int64)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -169,22 +169,22 @@ def main():
         else:
             failed += 1
             print("FAIL lambda.keras: expected exit 2 naming the Lambda layer, got %d: %s" % (result.returncode, result.stderr.strip()[-200:]))
-        # A layer type nnbuild lacks (HashedCrossing) is refused by name, up front, with nothing
+        # A layer type nnbuild lacks (TextVectorization: string inputs) is refused by name, up front, with nothing
         # written.
         fresh(5)
-        first, second = keras.Input((1,), dtype="int32", name="first"), keras.Input((1,), dtype="int32", name="second")
-        crossed = L.HashedCrossing(num_bins=8, name="hashed_crossing")((first, second))
-        refused = keras.Model([first, second], L.Dense(2)(L.Flatten()(L.Embedding(8, 2)(crossed))))
-        refused_path, refused_out = os.path.join(work, "crossing.keras"), os.path.join(work, "crossing")
+        text = keras.Input((1,), dtype="string", name="text")
+        ids = L.TextVectorization(max_tokens=10, output_sequence_length=4, vocabulary=["a", "b"], name="text_vectorization")(text)
+        refused = keras.Model(text, L.Dense(2)(L.Flatten()(L.Embedding(10, 2)(ids))))
+        refused_path, refused_out = os.path.join(work, "text.keras"), os.path.join(work, "text")
         refused.save(refused_path)
         result = subprocess.run([sys.executable, os.path.join(HERE, "keras_export.py"), refused_path, refused_out, "--sample", "2",
                                  "--nnbuild", BINARY], capture_output=True, text=True)
-        if result.returncode == 2 and "'HashedCrossing' (layer 'hashed_crossing')" in result.stderr and not os.path.exists(refused_out):
+        if result.returncode == 2 and "'TextVectorization' (layer 'text_vectorization')" in result.stderr and not os.path.exists(refused_out):
             passed += 1
-            print("ok   crossing.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
+            print("ok   text.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
         else:
             failed += 1
-            print("FAIL crossing.keras: expected exit 2 naming HashedCrossing and no output, got %d: %s"
+            print("FAIL text.keras: expected exit 2 naming TextVectorization and no output, got %d: %s"
                   % (result.returncode, result.stderr.strip()[-200:]))
         # An example's layer names do not depend on what ran before it in the same process.
         # (make_examples.py also writes scikit-learn's report of the held-out data.)

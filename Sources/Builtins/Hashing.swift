@@ -166,8 +166,70 @@ public struct Hashing: Layer {
     }
 }
 
+/// `HashedCrossing` (Keras 3, layers/preprocessing/hashed_crossing.py): the cross of two integer
+/// features (Keras's `compute_output_shape` takes no more), one value per sample each, hashed as `tf.sparse.cross_hashed` does: from the
+/// seed 0xDECAFCAFFE, each feature's int64 value folded in with FarmHash's FingerprintCat64, the
+/// result modulo `num_bins`; then `output_mode` ("int" or "one_hot").
+///
+/// Inputs of per-sample shape () or (1,), all alike; integers past 2^24 arrive rounded, as
+/// nnbuild's inputs are float32.
+public struct HashedCrossing: NodeLayer {
+    let bins: Int
+    let mode: CategoricalOutput
+    public let outputShapes: [[Int?]]
+
+    static func factory(_ context: LayerContext) throws -> any NodeLayer {
+        let bins = try context.positiveInt("num_bins", maximum: 1 << 24)
+        let mode = try context.choice("output_mode", default: "int", allowed: ["int", "one_hot"]) == "int" ? CategoricalOutput.int : .oneHot
+        if try context.bool("sparse", default: false) {
+            throw context.error("'sparse' is true; nnbuild computes dense tensors only", key: "sparse")
+        }
+        let shapes = context.inputShapes
+        guard shapes.count == 2 else { throw context.error("crosses two inputs (as Keras does), called on \(shapes.count)") }
+        guard let first = shapes.first, first.count <= 1, first.allSatisfy({ $0 == 1 }), shapes.allSatisfy({ $0 == first }) else {
+            throw context.error("expects inputs of one shape, (batch,) or (batch, 1), found \(shapes.map(describeShape).joined(separator: ", "))")
+        }
+        let output = try mode.outputShape(first, depth: bins, context)
+        try context.sampleCount(output)
+        return HashedCrossing(bins: bins, mode: mode, outputShapes: [output])
+    }
+
+    public func call(_ inputs: [Tensor]) throws -> [Tensor] {
+        guard let first = inputs.first, inputs.allSatisfy({ $0.shape == first.shape }) else {
+            throw NNError(.input, "HashedCrossing", "expects inputs of one shape, found \(inputs.map(\.shape))")
+        }
+        var crossed = first
+        for index in first.data.indices {
+            var hash: UInt64 = 0xDE_CAFC_AFFE
+            for input in inputs {
+                let value = input.data[index]
+                guard value.isFinite, abs(value) < 9.2e18 else {
+                    throw NNError(.input, "HashedCrossing", "an input holds \(value), which is no int64")
+                }
+                hash = Self.fingerprintCat64(hash, UInt64(bitPattern: Int64(value.rounded(.towardZero))))
+            }
+            crossed.data[index] = Float(hash % UInt64(bins))
+        }
+        return [try encodeCategories(crossed, mode: mode, depth: bins, name: "HashedCrossing")]
+    }
+
+    /// FarmHash's FingerprintCat64: two fingerprints combined into one.
+    static func fingerprintCat64(_ first: UInt64, _ second: UInt64) -> UInt64 {
+        let mul: UInt64 = 0xc6a4_a793_5bd1_e995
+        func shiftMix(_ value: UInt64) -> UInt64 { value ^ (value >> 47) }
+        var result = first ^ mul
+        result ^= shiftMix(second &* mul) &* mul
+        result = result &* mul
+        result = shiftMix(result) &* mul
+        return shiftMix(result)
+    }
+}
+
 extension Builtins {
     static func registerHashing(_ registry: LayerRegistry) {
+        registry.register("HashedCrossing", origin: "builtin",
+                          summary: "The cross of integer features hashed into num_bins bins as tf.sparse.cross_hashed does.",
+                          factory: HashedCrossing.factory)
         registry.register("Hashing", origin: "builtin",
                           summary: "Numbers hashed into num_bins bins as TensorFlow's to_hash_bucket_fast/strong does, then encoded.",
                           factory: Hashing.factory)

@@ -21,6 +21,15 @@ final class HashingTests: XCTestCase {
         XCTAssertNotEqual(Hashing.sipHash24(text, key: (1, 2)), Hashing.sipHash24(text, key: (2, 1)))
     }
 
+    /// FingerprintCat64 of two fingerprints, checked against tf.sparse.cross_hashed: crossing 3 and 7
+    /// from its seed gives 115133 of 1000003 buckets.
+    func testCrossingHashesAsTensorFlow() {
+        let crossed = HashedCrossing.fingerprintCat64(HashedCrossing.fingerprintCat64(0xDE_CAFC_AFFE, 3), 7)
+        XCTAssertEqual(crossed % 1_000_003, 115_133)
+        let three = HandBuilt.buildError(input: [1], layers: [#"{"class_name": "HashedCrossing", "config": {"name": "h", "num_bins": 4}}"#])
+        XCTAssertTrue(three?.contains("crosses two inputs") == true, three ?? "built")
+    }
+
     func testConfigErrors() {
         let salt = HandBuilt.buildError(input: [3], layers: [#"{"class_name": "Hashing", "config": {"name": "h", "num_bins": 4, "salt": [1, 2, 3]}}"#])
         XCTAssertTrue(salt?.contains("'salt' must be an integer or a list of two integers") == true, salt ?? "built")
