@@ -77,6 +77,11 @@ enum Summary {
         if !volumes.isEmpty {
             out.append("note: \(volumes.count) layer(s) (\(volumes.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(volumes.count > 3 ? ", ..." : "")) are 3-D convolutions with data_format channels_first and padding same; Keras's TensorFlow backend on CPU computes these differently from the same layer channels_last (and from Keras on JAX); nnbuild gives the channels_last layer's values, as JAX does.")
         }
+        // Keras floors MelSpectrogram's decibels at the loudest value of the whole batch (KERAS_NOTES.md).
+        let mels = model.nodes.filter { $0.spec.className == "MelSpectrogram" && $0.spec.config["power_to_db"] != .bool(false) }
+        if !mels.isEmpty {
+            out.append("note: \(mels.count) MelSpectrogram layer(s) (\(mels.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(mels.count > 3 ? ", ..." : "")) floor each sample's decibels at its own loudest value less top_db; Keras floors at the loudest of the whole batch it is given, so there a quiet sample's result depends on the samples batched with it (nnbuild gives what Keras gives the sample alone).")
+        }
         let fused = model.steps.filter { $0.nodes.count > 1 }.map { step in step.nodes.map { model.nodes[$0].spec.name }.joined(separator: " + ") }
         if !fused.isEmpty {
             out.append("Runs fused, each group as one pass with the same results: \(fused.joined(separator: ", ")).")
