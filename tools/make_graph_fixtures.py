@@ -1148,6 +1148,17 @@ def hashed_crossing(rng):
              "u": np.array([11, 12, 8, 53, 4000000, -777], dtype=np.int64), "v": np.array([0, 3, -9, 126, 5000000, -5], dtype=np.int64)})
 
 
+@case("Pipeline (Keras 3's list of layers): Rescaling, CenterCrop, RandomFlip "
+      "(the identity at inference), a Conv2D with weights and a ReLU, then a Flatten and a nested Pipeline holding a Dense")
+def pipeline(rng):
+    image = keras.Input((6, 5, 3), name="image")
+    front = L.Pipeline([L.Rescaling(0.5, offset=-0.2, name="scale"),
+                        L.CenterCrop(5, 4, name="crop"),
+                        L.RandomFlip(name="flip"), L.Conv2D(4, 3, name="conv"), L.ReLU(name="relu")], name="front")
+    back = L.Pipeline([L.Flatten(name="flat"), L.Pipeline([L.Dense(3, name="dense")], name="inner")], name="back")
+    return keras.Model(image, back(front(image)), name="pipeline"), {"image": floats(rng, 2, 6, 5, 3)}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

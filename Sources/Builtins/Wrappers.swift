@@ -83,8 +83,30 @@ extension SpectralNormalization: PlansMemory {
     public func workingSet(input: [Int]) -> WorkingSet { inner.plannedWorkingSet(input: input) }
 }
 
+/// `Pipeline` (Keras 3, layers/preprocessing/pipeline.py): its `layers`, each built from its config
+/// as a sub-layer and applied to the one before's output, in one step (a layer that takes the
+/// next over does, as a run of layers in a model would). Keras calls them with training=True
+/// by default; a model's `predict` passes False, as nnbuild runs every layer. Weights are looked
+/// up as Keras names them (`pipeline/conv2d/kernel`), and in a .keras file under the Pipeline's
+/// `layers` list. An empty Pipeline is refused (Keras cannot call one either).
+enum Pipeline {
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        var shape = context.inputShape
+        var chain: (any Layer)?
+        for spec in try context.nestedSpecs("layers") {
+            let layer = try context.buildNested(spec, inputShape: shape)
+            shape = layer.outputShape
+            chain = chain.map { fusion(of: $0, then: layer) ?? LayerPair(first: $0, second: layer) } ?? layer
+        }
+        guard let chain else { throw context.error("has no layers (Keras cannot call an empty Pipeline either)", key: "layers") }
+        return chain
+    }
+}
+
 extension Builtins {
     static func registerWrappers(_ registry: LayerRegistry) {
+        registry.register("Pipeline", origin: "builtin", summary: "Applies its list of layers one after another.",
+                          savedChildren: .nestedList("layers", key: "layers"), factory: Pipeline.factory)
         registry.register("TimeDistributed", origin: "builtin", summary: "Applies a nested layer to every step of a sequence.",
                           savedChildren: .nested("layer", key: "layer"), factory: TimeDistributed.factory)
         registry.register("SpectralNormalization", origin: "builtin",

@@ -33,4 +33,9 @@ final class WrappersTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("'power_iterations' must be positive"), "\(error)")
         }
     }
+
+    func testAnEmptyPipelineIsRefused() {
+        let message = HandBuilt.buildError(input: [3], layers: [#"{"class_name": "Pipeline", "config": {"name": "p", "layers": []}}"#])
+        XCTAssertTrue(message?.contains("has no layers") == true, message ?? "built")
+    }
 }
