@@ -1159,6 +1159,18 @@ def pipeline(rng):
     return keras.Model(image, back(front(image)), name="pipeline"), {"image": floats(rng, 2, 6, 5, 3)}
 
 
+@case("one id per sample (keras.io's recommenders): Embedding on a (batch,) user id and on a (batch, 1) item id, "
+      "their Dot product and a Dense over both, Embedding(mask_zero) on the (batch,) id too")
+def scalar_id_embedding(rng):
+    user, item = keras.Input((), dtype="int32", name="user"), keras.Input((1,), dtype="int32", name="item")
+    u = L.Embedding(30, 4, name="user_embedding")(user)
+    i = L.Flatten(name="item_flat")(L.Embedding(20, 4, name="item_embedding")(item))
+    score = L.Dot(axes=1, name="score")([u, i])
+    both = L.Dense(2, name="head")(L.Concatenate(name="both")([u, i, L.Embedding(30, 3, mask_zero=True, name="masked")(user)]))
+    return (keras.Model([user, item], [score, both], name="scalar_id_embedding"),
+            {"user": np.array([0, 5, 29, 7], dtype=np.int32), "item": np.array([[3], [0], [19], [7]], dtype=np.int32)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

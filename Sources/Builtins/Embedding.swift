@@ -4,7 +4,9 @@ import LayerRegistry
 /// is padding and the output carries a mask of the non-zero ids.
 ///
 /// Config: `input_dim`, `output_dim`, `mask_zero` (false). An id outside [0, input_dim) or not an
-/// integer is an input error naming the batch row and position.
+/// integer is an input error naming the batch row and position. Ids of any shape, one per sample
+/// too; the mask only on (batch, steps) ids (Keras's mask of a (batch,) input, one flag per
+/// sample, has no sequence for a later layer to skip).
 public struct Embedding: Layer, TakesIndices {
     public let inputDim: Int
     public let outputDim: Int
@@ -16,9 +18,7 @@ public struct Embedding: Layer, TakesIndices {
     public var indexLimit: Int { inputDim }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
-        guard !context.inputShape.isEmpty else {
-            throw context.error("expects token ids of shape (batch, steps), found \(describeShape(context.inputShape))")
-        }
+        // A (batch,) input (one id per sample: a user or item id) gives (batch, output_dim).
         let (inputDim, outputDim) = try dimensions(context)
         return Embedding(inputDim: inputDim, outputDim: outputDim, maskZero: try context.bool("mask_zero", default: false),
                          embeddings: try context.weightWithLoRA("embeddings", shape: [inputDim, outputDim],
