@@ -331,6 +331,9 @@ public struct MelSpectrogram: Layer {
         }
     }
 
+    /// The most butterflies (frames × transform size × its log) one call may take.
+    static let workLimit = 1 << 38
+
     public func forward(_ input: Tensor) throws -> Tensor {
         try checkInput(input, built: inputShape, label: label)
         let time = input.shape[1], half = fftLength / 2
@@ -338,6 +341,14 @@ public struct MelSpectrogram: Layer {
             throw NNError(.input, label, "the signal must be longer than fft_length / 2 (\(half)) to be reflected at its ends, found \(time) samples")
         }
         let frames = (time + 2 * half - fftLength) / stride + 1, bins = fftLength / 2 + 1
+        // The layer has no weights: its config alone sets its cost, frames × one transform. A
+        // spec asking for 2^20-point transforms at every sample of a long signal would run for
+        // hours; a call past 2^38 butterflies (minutes; ten minutes of 48 kHz audio at Keras's
+        // defaults takes 2^30) is refused.
+        let work = ShapeMath.saturatingProduct([input.batch, frames, transform.size, transform.size.trailingZeroBitCount + 1, transform.chirp == nil ? 1 : 3])
+        guard work <= Self.workLimit else {
+            throw NNError(.input, label, "\(input.batch) signals of \(time) samples make \(frames) frames each of a \(fftLength)-point transform: more than the 2^38 butterflies one call may take (a longer sequence_stride or a shorter fft_length does less)")
+        }
         let sample = try ShapeMath.sampleCount([melBins, frames], of: "the output", at: label)
         var padded = [Double](repeating: 0, count: time + 2 * half)
         var frame = [Double](repeating: 0, count: fftLength), power = [Double](repeating: 0, count: bins)

@@ -50,4 +50,14 @@ final class SpectrogramTests: XCTestCase {
         let mode = HandBuilt.buildError(input: [8, 1], layers: [#"{"class_name": "STFTSpectrogram", "config": {"name": "s", "mode": "phase"}}"#])
         XCTAssertTrue(mode?.contains("'mode' must be one of") == true, mode ?? "built")
     }
+
+    /// MelSpectrogram has no weights, so its config alone could ask for hours of transforms: a
+    /// call past 2^38 butterflies is refused before any runs.
+    func testMelSpectrogramRefusesACallOfTooManyTransforms() throws {
+        let layer = #"{"class_name": "MelSpectrogram", "config": {"name": "m", "fft_length": 1048576, "sequence_stride": 1, "num_mel_bins": 1}}"#
+        let model = try HandBuilt.model(input: [nil], layers: [layer])
+        XCTAssertThrowsError(try HandBuilt.run(model, shape: [1, 600_000], [Float](repeating: 0, count: 600_000))) { error in
+            XCTAssertTrue("\(error)".contains("more than the 2^38 butterflies one call may take"), "\(error)")
+        }
+    }
 }
