@@ -23,6 +23,8 @@ public struct ElementwiseMerge: SumOfInputs {
     public let operation: Operation
     public let outputShapes: [[Int?]]
     let inputRanks: [Int]
+    /// An element-wise activation layer after the merge, applied in the same step (`fusing`).
+    var activation: Activation = .linear
 
     static func factory(_ operation: Operation) -> LayerFactory {
         { context in
@@ -46,9 +48,17 @@ public struct ElementwiseMerge: SumOfInputs {
     public func outputMasks(inputMasks: [Bool]) -> [Bool] { [!inputMasks.isEmpty && inputMasks.allSatisfy { $0 }] }
 
     /// Add sums its inputs left to right: a convolution can finish it in its store (`SumOfInputs`).
-    var sumsInputs: Bool { operation == .add }
+    var sumsInputs: Bool { operation == .add && activation == .linear }
 
     public func call(_ inputs: [Tensor]) throws -> [Tensor] {
+        var outputs = try merged(inputs)
+        if activation != .linear {
+            activation.apply(&outputs[0].data, axisLength: outputs[0].shape.last ?? 1)
+        }
+        return outputs
+    }
+
+    private func merged(_ inputs: [Tensor]) throws -> [Tensor] {
         let shapes = try broadcastShapes(inputs)
         let outputShape = shapes.output
         let masked = inputs.allSatisfy { $0.mask != nil }
@@ -161,6 +171,18 @@ public struct ElementwiseMerge: SumOfInputs {
         }
         _ = try ShapeMath.sampleCount(Array(output.dropFirst()), at: operation.rawValue)
         return (padded, output)
+    }
+}
+
+/// A merge takes over the element-wise activation layer after it (a residual Add's ReLU where no
+/// convolution finishes the sum: a channels-first block's), one pass fewer over the output.
+extension ElementwiseMerge: FusesSuccessor {
+    public func fusing(_ next: any NodeLayer, reading position: Int) -> (any NodeLayer)? {
+        guard position == 0, activation == .linear, let layer = next as? any ElementwiseActivationLayer, layer.maskBehavior == .propagates,
+              let absorbed = layer.elementwiseActivation, absorbed.isElementwise else { return nil }
+        var fused = self
+        fused.activation = absorbed
+        return fused
     }
 }
 
