@@ -1171,6 +1171,25 @@ def scalar_id_embedding(rng):
             {"user": np.array([0, 5, 29, 7], dtype=np.int32), "item": np.array([[3], [0], [19], [7]], dtype=np.int32)})
 
 
+@case("ContrastLimitedAdaptiveHistogramEqualization (applied at inference): 4x4 tiles on 16x16 images in [0, 255]; "
+      "value_range [0, 1] with clip_limit 2 and 3x5 tiles on 13x17 images (padded by reflection); no clipping; "
+      "channels_first")
+def clahe(rng):
+    image = keras.Input((16, 16, 3), name="image")
+    small = keras.Input((13, 17, 2), name="small")
+    first = keras.Input((2, 12, 10), name="first")
+    outputs = [L.ContrastLimitedAdaptiveHistogramEqualization(tile_grid_size=(4, 4), name="bytes")(image),
+               L.ContrastLimitedAdaptiveHistogramEqualization(value_range=(0, 1), clip_limit=2.0, tile_grid_size=(3, 5),
+                                                             name="unit")(small),
+               L.ContrastLimitedAdaptiveHistogramEqualization(clip_limit=0.0, tile_grid_size=(2, 2), name="unclipped")(image),
+               L.ContrastLimitedAdaptiveHistogramEqualization(tile_grid_size=(3, 2), data_format="channels_first",
+                                                             name="first_format")(first)]
+    return (keras.Model([image, small, first], outputs, name="clahe"),
+            {"image": rng.uniform(0, 255, (2, 16, 16, 3)).astype(np.float32) ** 1.0,
+             "small": (rng.uniform(0, 1, (2, 13, 17, 2)) ** 2).astype(np.float32),
+             "first": rng.uniform(0, 255, (2, 2, 12, 10)).astype(np.float32)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -29,6 +29,7 @@ public enum Builtins {
         registerCustomScale(registry)
         registerSpectrogram(registry)
         registerHashing(registry)
+        registerHistogramEqualization(registry)
         registerReversibleEmbedding(registry)
         registerRandomAugmentation(registry)
         registerCategoricalPreprocessing(registry)
