@@ -1190,6 +1190,18 @@ def clahe(rng):
              "first": rng.uniform(0, 255, (2, 2, 12, 10)).astype(np.float32)})
 
 
+@case("Reshape and Flatten on a sequence of run-time length (Input((None, 8))): Reshape((-1, 4)) into a Dense and a GRU, "
+      "Reshape((-1,)) and Flatten as outputs")
+def runtime_reshape(rng):
+    seq = keras.Input((None, 8), name="seq")
+    halves = L.Reshape((-1, 4), name="halves")(seq)
+    projected = L.Dense(3, name="project")(halves)
+    summary = L.GRU(5, name="gru")(halves)
+    flat = L.Reshape((-1,), name="flat")(projected)
+    flattened = L.Flatten(name="flattened")(projected)
+    return (keras.Model(seq, [summary, flat, flattened], name="runtime_reshape"), {"seq": floats(rng, 2, 6, 8)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -118,6 +118,8 @@ public struct Flatten: Layer {
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         if context.inputShape.count > 1 { try requireChannelsLast(context) }
+        // An axis known only at run time leaves the length to the call (as Keras's (None, None)).
+        guard context.inputShape.allSatisfy({ $0 != nil }) else { return Flatten(outputShape: [nil]) }
         // Model.build has checked the input's size; the count still goes through the one checked facility.
         return Flatten(outputShape: [try context.inputCount(axes: context.inputShape.indices)])
     }
@@ -127,18 +129,30 @@ public struct Flatten: Layer {
     }
 }
 
-/// `Reshape`: to `target_shape` (batch excluded), where one entry may be -1.
+extension Flatten: PlansMemory {
+    public func workingSet(input: [Int]) -> WorkingSet {
+        WorkingSet(outputShape: [input.first ?? 1, ShapeMath.saturatingProduct(input.dropFirst())])
+    }
+}
+
+/// `Reshape`: each sample to `target_shape` (at most one -1, the size the others leave). On an
+/// input with axes known only at run time, the -1 axis is found per call (and without a -1 the
+/// call's size must match).
 public struct Reshape: Layer {
     public let outputShape: [Int?]
+    let label: String
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let target = try context.intList("target_shape")
-        let known = try context.inputCount(axes: context.inputShape.indices)
         let unknown = target.filter { $0 == -1 }.count
         guard unknown <= 1, target.allSatisfy({ $0 > 0 || $0 == -1 }) else {
             throw context.error("'target_shape' must hold positive sizes and at most one -1, found \(target)", key: "target_shape")
         }
         let product = try context.sampleCount(target.filter { $0 > 0 }, of: "'target_shape' \(target)", key: "target_shape")
+        guard context.inputShape.allSatisfy({ $0 != nil }) else {
+            return Reshape(outputShape: target.map { $0 == -1 ? nil : $0 }, label: context.label)
+        }
+        let known = try context.inputCount(axes: context.inputShape.indices)
         var shape = target
         if let free = target.firstIndex(of: -1) {
             guard product > 0, known % product == 0 else {
@@ -148,11 +162,33 @@ public struct Reshape: Layer {
         } else if product != known {
             throw context.error("cannot reshape \(describeShape(context.inputShape)) (\(known) values) to \(target) (\(product) values)", key: "target_shape")
         }
-        return Reshape(outputShape: shape)
+        return Reshape(outputShape: shape, label: context.label)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        Tensor(shape: [input.batch] + outputShape.map { $0 ?? 1 }, data: input.data)
+        let fixed = outputShape.reduce(1) { $0 * ($1 ?? 1) }
+        let sample = input.sampleSize
+        guard let free = outputShape.firstIndex(of: nil) else {
+            guard sample == fixed else {
+                throw NNError(.input, label, "cannot reshape a sample of shape \(Array(input.shape.dropFirst())) (\(sample) values) to \(describeShape(outputShape)) (\(fixed) values)")
+            }
+            return Tensor(shape: [input.batch] + outputShape.map { $0 ?? 1 }, data: input.data)
+        }
+        guard fixed > 0, sample % fixed == 0 else {
+            throw NNError(.input, label, "cannot reshape a sample of shape \(Array(input.shape.dropFirst())) (\(sample) values) to \(describeShape(outputShape)): \(sample) is no multiple of \(fixed)")
+        }
+        var shape = outputShape.map { $0 ?? 1 }
+        shape[free] = sample / fixed
+        return Tensor(shape: [input.batch] + shape, data: input.data)
+    }
+}
+
+extension Reshape: PlansMemory {
+    /// The call's shape: the -1 axis from the input's size (a plan of the input's count in all).
+    public func workingSet(input: [Int]) -> WorkingSet {
+        let fixed = max(outputShape.reduce(1) { $0 * ($1 ?? 1) }, 1)
+        let sample = ShapeMath.saturatingProduct(input.dropFirst())
+        return WorkingSet(outputShape: [input.first ?? 1] + outputShape.map { $0 ?? sample / fixed })
     }
 }
 

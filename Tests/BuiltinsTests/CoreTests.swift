@@ -28,6 +28,20 @@ func assertClose(_ got: [Float], _ want: [Float], accuracy: Float = 1e-6, file: 
 }
 
 final class CoreTests: XCTestCase {
+    /// Reshape on a sequence of run-time length: the -1 axis per call, planned from the call's input.
+    func testReshapeOnARunTimeLength() throws {
+        let layer = #"{"class_name": "Reshape", "config": {"name": "r", "target_shape": [-1, 4]}}"#
+        let model = try HandBuilt.model(input: [nil, 6], layers: [layer])
+        XCTAssertEqual(model.outputShape, [nil, 4])
+        let y = try HandBuilt.run(model, shape: [1, 2, 6], Array(0..<12).map(Float.init))
+        XCTAssertEqual(y.shape, [1, 3, 4])
+        XCTAssertThrowsError(try HandBuilt.run(model, shape: [1, 3, 6], Array(repeating: 0, count: 18))) { error in
+            XCTAssertTrue("\(error)".contains("18 is no multiple of 4"), "\(error)")
+        }
+        let reshape = try XCTUnwrap(model.steps.last?.layer as? Reshape)
+        XCTAssertEqual(reshape.workingSet(input: [2, 6, 6]).outputShape, [2, 9, 4])
+    }
+
     /// Dense reads its kernel in place for a first single row, packs it for a second call or a
     /// batch, and splits a large product across threads: every path must give the same numbers.
     func testDenseInPlaceAndPackedPathsAgree() throws {
