@@ -1202,6 +1202,19 @@ def runtime_reshape(rng):
     return (keras.Model(seq, [summary, flat, flattened], name="runtime_reshape"), {"seq": floats(rng, 2, 6, 8)})
 
 
+@case("ops.einsum with an ellipsis: batched matmul (...ij,...jk->...ik), a per-sample dot product "
+      "(...i,...i->...), a transpose of the last two axes (...ij->...ji) and a contraction with a constant")
+def einsum_ellipsis(rng):
+    x = keras.Input((4, 3), name="x")
+    y = keras.Input((3, 2), name="y")
+    v = keras.Input((5,), name="v")
+    w = rng.standard_normal((3, 6)).astype(np.float32)
+    outputs = [ops.einsum("...ij,...jk->...ik", x, y), ops.einsum("...i,...i->...", v, v), ops.einsum("...ij->...ji", x),
+               ops.einsum("...j,jk->...k", x, w)]
+    return (keras.Model([x, y, v], outputs, name="einsum_ellipsis"),
+            {"x": floats(rng, 2, 4, 3), "y": floats(rng, 2, 3, 2), "v": floats(rng, 2, 5)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

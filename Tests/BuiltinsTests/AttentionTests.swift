@@ -37,8 +37,9 @@ final class AttentionKernelTests: XCTestCase {
         for (shape, keyShape, axes) in [([2, 3, 2, 4], [2, 5, 2, 4], [1]), ([2, 3, 2, 2, 3], [2, 2, 2, 2, 3], [1, 2]), ([2, 3, 4, 2, 3], [2, 3, 5, 2, 3], [2])] {
             let equations = MultiHeadAttention.attentionEquations(rank: shape.count, axes: axes)
             let fail = { (message: String) in NNError(.layer, "test", message) }
-            let dot = try Einsum.parse(equations.dot, operands: 2, where: fail)
-            let combine = try Einsum.parse(equations.combine, operands: 2, where: fail)
+            func ranks(_ equation: String) -> [Int] { equation.components(separatedBy: "->")[0].split(separator: ",").map(\.count) }
+            let dot = try Einsum.parse(equations.dot, ranks: ranks(equations.dot), where: fail)
+            let combine = try Einsum.parse(equations.combine, ranks: ranks(equations.combine), where: fail)
             func tensor(_ shape: [Int], _ seed: Int) -> Tensor {
                 Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { Float((($0 + seed) * 7) % 13) / 6 - 1 })
             }

@@ -60,7 +60,7 @@ func gather(_ input: Tensor, _ positions: [[Int]]) -> Tensor {
 }
 
 /// A positional argument of an operation: an input tensor (its index among the node's inputs),
-/// or a constant Keras wrote in the call (`2.0`, `0`, `True`, a `__tensor__`, a nested list).
+/// or a constant Keras wrote in the call (`2.0`, `0`, `True`, a `__tensor__` or `__numpy__`, a nested list).
 enum Operand: Sendable {
     case input(Int)
     case constant(shape: [Int], values: [Float])
@@ -111,7 +111,8 @@ extension LayerContext {
     }
 
     /// A constant call argument as a shape and its values: a number, a boolean, a nested list of
-    /// them, or Keras's `{"class_name": "__tensor__", "config": {"value": ..., "dtype": ...}}`.
+    /// them, or Keras's `{"class_name": "__tensor__", "config": {"value": ..., "dtype": ...}}` (a
+    /// NumPy array: `__numpy__`).
     func constant(_ argument: CallArgument, what: String) throws -> ([Int], [Float]) {
         func read(_ value: JSONValue, depth: Int) throws -> ([Int], [Float]) {
             guard depth < 16 else { throw error("\(what) is nested more than 16 deep") }
@@ -130,7 +131,7 @@ extension LayerContext {
                 }
                 return ([items.count] + (shape ?? []), values)
             case .object:
-                if case .string("__tensor__")? = value["class_name"], let inner = value["config"]?["value"] {
+                if case let .string(kind)? = value["class_name"], kind == "__tensor__" || kind == "__numpy__", let inner = value["config"]?["value"] {
                     return try read(inner, depth: depth + 1)
                 }
                 fallthrough

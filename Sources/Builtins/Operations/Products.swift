@@ -6,7 +6,7 @@ import Foundation
 import LayerRegistry
 
 // Products of tensors: matmul (NumPy's, leading axes broadcast) and einsum over one or two
-// operands (any subscripts without an ellipsis), keras/src/ops/numpy.py. The batch axis stays
+// operands (any subscripts, an ellipsis too), keras/src/ops/numpy.py. The batch axis stays
 // a batch axis: it is never contracted nor moved.
 
 /// `a @ b` on full shapes (…, n, k) and (…, k, m): the leading axes broadcast, then
@@ -54,17 +54,55 @@ struct Einsum: Sendable {
     let inputs: [[Character]]
     let output: [Character]
 
-    static func parse(_ text: String, operands: Int, where fail: (String) -> NNError) throws -> Einsum {
-        let compact = text.filter { !$0.isWhitespace }
-        guard !compact.contains(".") else { throw fail("subscripts \"\(text)\" use an ellipsis (...); nnbuild supports einsum with every axis named") }
+    /// `ranks`: each operand's number of axes (the batch axis included), which an ellipsis
+    /// (`...`) stands for the rest of: the elided axes get letters no subscript uses, aligned
+    /// from the right across operands as NumPy aligns them, and come first in an implicit output.
+    static func parse(_ text: String, ranks: [Int], where fail: (String) -> NNError) throws -> Einsum {
+        let operands = ranks.count
+        var compact = text.filter { !$0.isWhitespace }
+        let sidesWithEllipsis = compact.components(separatedBy: "->")
+        guard sidesWithEllipsis.count <= 2 else { throw fail("subscripts \"\(text)\" hold more than one \"->\"") }
+        var implicitLead: [Character] = []
+        if compact.contains(".") {
+            let parts = sidesWithEllipsis[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == operands else {
+                throw fail("subscripts \"\(text)\" name \(parts.count) operands, called on \(operands)")
+            }
+            let used = Set(compact.filter { $0.isLetter })
+            let fresh = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ").filter { !used.contains($0) }
+            var elided: [Int?] = []
+            for (part, rank) in zip(parts, ranks) {
+                let pieces = part.components(separatedBy: "...")
+                guard pieces.count <= 2, !pieces.joined().contains(".") else { throw fail("subscripts \"\(text)\": an ellipsis must be written \"...\", once per operand") }
+                guard pieces.count == 2 else { elided.append(nil); continue }
+                let count = rank - pieces.joined().count
+                guard count >= 0 else { throw fail("subscripts \"\(text)\": operand \"\(part)\" names more axes than its \(rank)") }
+                elided.append(count)
+            }
+            let most = elided.compactMap { $0 }.max() ?? 0
+            guard most <= fresh.count else { throw fail("subscripts \"\(text)\": the ellipsis stands for more axes than there are letters left") }
+            let lead = Array(fresh.prefix(most))
+            let expanded = zip(parts, elided).map { part, count -> String in
+                guard let count else { return part }
+                return part.components(separatedBy: "...").joined(separator: String(lead.suffix(count)))
+            }
+            var rebuilt = expanded.joined(separator: ",")
+            if sidesWithEllipsis.count == 2 {
+                let output = sidesWithEllipsis[1]
+                guard output.components(separatedBy: "...").count <= 2 else { throw fail("subscripts \"\(text)\": the output's ellipsis appears more than once") }
+                rebuilt += "->" + output.components(separatedBy: "...").joined(separator: String(lead))
+            } else {
+                implicitLead = lead
+            }
+            compact = rebuilt
+        }
         let sides = compact.components(separatedBy: "->")
-        guard sides.count <= 2 else { throw fail("subscripts \"\(text)\" hold more than one \"->\"") }
         let inputs = sides[0].split(separator: ",", omittingEmptySubsequences: false).map { Array($0) }
         guard inputs.count == operands, operands == 1 || operands == 2 else {
             throw fail("subscripts \"\(text)\" name \(inputs.count) operands, called on \(operands); nnbuild supports einsum of one or two operands")
         }
         let letters = inputs.flatMap { $0 }
-        guard letters.allSatisfy({ $0.isASCII && $0.isLetter }) else { throw fail("subscripts \"\(text)\" must be letters, commas and one \"->\"") }
+        guard letters.allSatisfy({ $0.isASCII && $0.isLetter }) else { throw fail("subscripts \"\(text)\" must be letters, commas, one \"->\" and ellipses") }
         let output: [Character]
         if sides.count == 2 {
             output = Array(sides[1])
@@ -75,7 +113,8 @@ struct Einsum: Sendable {
                 throw fail("output subscript '\(letter)' is in no operand of \"\(text)\"")
             }
         } else {
-            output = Set(letters).filter { letter in letters.filter { $0 == letter }.count == 1 }.sorted()
+            // NumPy's implicit output: the ellipsis's axes, then the letters used once, in order.
+            output = implicitLead + Set(letters).subtracting(implicitLead).filter { letter in letters.filter { $0 == letter }.count == 1 }.sorted()
         }
         return Einsum(inputs: inputs, output: output)
     }
@@ -184,11 +223,11 @@ func productOperations() -> [OperationEntry] {
                 try matmul(operand(0, inputs), operand(1, inputs))
             }
         }),
-        (["Einsum"], "einsum over one or two operands with named axes (no ellipsis); the batch axis kept first.", { context in
+        (["Einsum"], "einsum over one or two operands (an ellipsis for the axes not named); the batch axis kept first.", { context in
             let subscripts = try context.string("subscripts")
             let operands = try context.operands()
-            let einsum = try Einsum.parse(subscripts, operands: operands.count) { context.error($0, key: "subscripts") }
             let shapes = operands.map { $0.shape(context) }
+            let einsum = try Einsum.parse(subscripts, ranks: shapes.map(\.count)) { context.error($0, key: "subscripts") }
             let sizes = try einsum.sizes(shapes) { context.error($0, key: "subscripts") }
             // The batch axis: the first letter of every tensor operand, first in the output,
             // nowhere else.
