@@ -8,6 +8,7 @@
     python3 tools/make_keras_files.py --malformed  # the malformed corpus (Tests/KerasFiles/malformed)
     python3 tools/make_keras_files.py --walk       # saving_lib's tracking names (Tests/KerasFiles/walk)
     python3 tools/make_keras_files.py --export     # keras_export.py's blob of every .keras case (Tests/KerasFiles/export)
+    python3 tools/make_keras_files.py --assets     # adapted_lookup.keras: a vocabulary kept in the archive's assets
 
 Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
 HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
@@ -604,7 +605,35 @@ def malformed():
     print("malformed: %d cases" % len(cases))
 
 
+def assets():
+    """adapted_lookup.keras: IntegerLookup layers adapted to data, so their vocabularies live in the
+    archive's assets (assets/layers/<layer>/vocabulary.txt), not in config.json; one with a mask
+    token and two OOV indices, one multi_hot; ids seen and unseen."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(11)
+    rng = np.random.default_rng(11)
+    ids = keras.Input((4,), dtype="int64", name="ids")
+    first = L.IntegerLookup(name="lookup")
+    first.adapt(np.array([3, 3, 5, 7, 7, 7, 11, 42, 42]))
+    second = L.IntegerLookup(mask_token=0, num_oov_indices=2, name="masked_lookup")
+    second.adapt(np.array([1, 2, 2, 9, 9, 9]))
+    hot = L.IntegerLookup(output_mode="multi_hot", name="hot_lookup")
+    hot.adapt(np.array([4, 4, 8, 15]))
+    indices = L.Concatenate(name="join")([first(ids), second(ids)])
+    embedded = L.Flatten(name="flat")(L.Embedding(16, 3, name="embed")(indices))
+    model = keras.Model(ids, L.Dense(2, name="head")(L.Concatenate(name="both")([embedded, hot(ids)])))
+    randomize(model, rng)
+    x = np.array([[3, 7, 0, 9], [42, 100, 2, 4], [11, 5, 1, 15]], dtype=np.int64)
+    model.save(os.path.join(OUT, "adapted_lookup.keras"))
+    np.save(os.path.join(OUT, "adapted_lookup.input.npy"), x)
+    np.save(os.path.join(OUT, "adapted_lookup.expected.npy"), model.predict(x, verbose=0).astype("float32"))
+    print("adapted_lookup", x.shape)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--assets"]:
+        assets()
+        sys.exit(0)
     if sys.argv[1:2] == ["--keras2"]:
         keras2(sys.argv[2:])
         sys.exit(0)

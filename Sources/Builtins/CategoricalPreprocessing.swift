@@ -144,7 +144,7 @@ public struct CategoryEncoding: Layer {
 /// vocabulary term → its position + the mask and OOV slots before it, any other value → an OOV
 /// slot (floormod over `num_oov_indices`); then `output_mode`. Inverted: an index → its term,
 /// 0 → the mask token, anything else → `oov_token`.
-/// Config: `vocabulary` (a list; an adapted layer keeps it outside the spec, and is refused),
+/// Config: `vocabulary` (a list; an adapted layer keeps it in a .keras file's assets, read there),
 /// `num_oov_indices` (1), `mask_token` (null), `oov_token` (-1), `invert` (false), `output_mode`
 /// ("int"), `max_tokens`, `pad_to_max_tokens`, `sparse`, `vocabulary_dtype`, `oov_method`.
 public struct IntegerLookup: Layer {
@@ -163,10 +163,14 @@ public struct IntegerLookup: Layer {
         if case .string? = context.value("vocabulary") {
             throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
         }
-        guard context.has("vocabulary") else {
-            throw context.error("'vocabulary' is null: an adapted IntegerLookup keeps its vocabulary in the .keras file's assets, not in the spec; pass vocabulary= when building the layer", key: "vocabulary")
+        var terms: [Int64]
+        if context.has("vocabulary") {
+            terms = try context.intList("vocabulary").map(Int64.init)
+        } else if let asset = context.asset("vocabulary.txt") {
+            terms = try savedVocabulary(asset, context)
+        } else {
+            throw context.error("'vocabulary' is null: an adapted IntegerLookup keeps its vocabulary in the .keras file's assets, not in the spec; run the .keras file itself, or pass vocabulary= when building the layer", key: "vocabulary")
         }
-        var terms = try context.intList("vocabulary").map(Int64.init)
         let oovCount = try context.int("num_oov_indices", default: 1)
         guard oovCount >= 0, oovCount <= 1 << 20 else { throw context.error("'num_oov_indices' must be 0 or more, found \(oovCount)", key: "num_oov_indices") }
         let maskToken = try context.optionalInt("mask_token").map(Int64.init)
@@ -225,6 +229,18 @@ public struct IntegerLookup: Layer {
             output.data[i] = Float(oovStart + slot)
         }
         return try encodeCategories(output, mode: mode, depth: depth, name: "IntegerLookup")
+    }
+}
+
+/// The terms of an adapted lookup's `vocabulary.txt` (one integer a line, as Keras's
+/// `save_assets` writes them, its special tokens first: the vocabulary then drops them).
+func savedVocabulary(_ asset: [UInt8], _ context: LayerContext) throws -> [Int64] {
+    let lines = String(decoding: asset, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+    return try lines.enumerated().map { index, line in
+        guard let term = Int64(line.filter { !$0.isWhitespace }) else {
+            throw context.error("the vocabulary in the .keras file's assets holds \"\(line.prefix(40))\" on line \(index + 1); expected one integer a line", key: "vocabulary")
+        }
+        return term
     }
 }
 

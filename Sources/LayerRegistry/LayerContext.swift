@@ -474,6 +474,10 @@ public final class LayerContext {
         return layer
     }
 
+    /// The asset `file` (e.g. `vocabulary.txt`) that a `.keras` archive holds for this layer,
+    /// as the layer's `save_assets` wrote it; nil for a spec and weights, or without one.
+    public func asset(_ file: String) -> [UInt8]? { binder.asset(scope: scope, file: file) }
+
     /// Builds this same layer, at the same place and weight scope, through the registry, as if
     /// the spec held `config` and the inputs had shapes `inputShapes`: how a layer is run as
     /// another form of itself (a `channels_first` layer as its `channels_last` form between two

@@ -153,6 +153,13 @@ final class WeightBinder {
 
     func report(_ error: NNError) { problems.append(error) }
 
+    /// The asset `file` the archive holds for the layer at `scope` (saving_lib writes a layer's
+    /// assets under its place's group), or nil.
+    func asset(scope: [String], file: String) -> [UInt8]? {
+        guard let store, let place = places.values.first(where: { $0.names == scope }) ?? named.first(where: { $0.names == scope }) else { return nil }
+        return store.asset(place.group.isEmpty ? file : "\(place.group)/\(file)")
+    }
+
     /// The weight already bound to `variable` in `scope`, if a call of the same layer asked for it.
     func boundWeight(scope: [String], variable: String) -> Weight? {
         bound[(scope + [variable]).joined(separator: "/")]

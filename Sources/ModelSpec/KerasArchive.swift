@@ -69,6 +69,13 @@ public enum ModelFile {
         return try archive.extract(entry)
     }
 
+    /// The assets of the `.keras` file at `path` (none for an `.h5` file), by path below `assets/`.
+    public static func assets(path: String) throws -> [String: [UInt8]] {
+        let file = try MappedFile(path: path)
+        guard FileKind.detect(file.bytes.prefix(8)) == .kerasArchive else { return [:] }
+        return try assets(of: try ZipArchive(bytes: file.bytes, source: path, kind: .spec))
+    }
+
     static func loadArchive(_ file: MappedFile, path: String) throws -> (ModelDescription, WeightStore) {
         let archive = try ZipArchive(bytes: file.bytes, source: path, kind: .spec)
         let config = try member("config.json", of: archive, path: path)
@@ -92,7 +99,27 @@ public enum ModelFile {
             h5 = try HDF5File(bytes: try archive.extract(entry), source: source)
         }
         let store = try KerasSaving.store(h5, source: source)
+        store.assets = try assets(of: archive)
         return (description, store)
+    }
+
+    /// Every file below `assets/` (what layers' `save_assets` wrote), by its path below it; a
+    /// path with an empty, `.` or `..` component is refused (`nnbuild convert` writes them out).
+    static func assets(of archive: ZipArchive) throws -> [String: [UInt8]] {
+        var assets: [String: [UInt8]] = [:]
+        var total = 0
+        for member in archive.members where member.name.hasPrefix("assets/") && !member.name.hasSuffix("/") {
+            let path = String(member.name.dropFirst("assets/".count))
+            guard WeightStore.isPlainRelativePath(path) else {
+                throw NNError(.spec, "\(archive.source): member '\(member.name)'", "an asset's path must stay below assets/ (no empty, '.' or '..' part)")
+            }
+            total += member.size
+            guard total <= WeightStore.assetLimit else {
+                throw NNError(.spec, "\(archive.source): member '\(member.name)'", "the archive's assets hold more than \(WeightStore.assetLimit >> 20) MiB; at most that is read")
+            }
+            assets[path] = try archive.extract(member)
+        }
+        return assets
     }
 }
 

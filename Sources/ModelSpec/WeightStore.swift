@@ -130,6 +130,31 @@ public final class WeightStore: @unchecked Sendable {
     /// True when each entry's last path segment is the variable's index in its layer's creation
     /// order (`vars/<i>` of Keras's saving_lib), not its name: the binder then binds by position.
     public let isPositional: Bool
+    /// A `.keras` archive's assets by their path below `assets/` (`layers/integer_lookup/
+    /// vocabulary.txt`: what a layer's `save_assets` wrote, an adapted lookup's vocabulary); set
+    /// once, by the archive's reader, before the store is shared.
+    public internal(set) var assets: [String: [UInt8]] = [:]
+    /// For a weight file on disk: the `assets` folder beside it, where `nnbuild convert` writes an
+    /// archive's assets.
+    public private(set) var assetFolder: String?
+
+    /// The asset at `path` below `assets/` (from the archive, or the folder beside the weights),
+    /// or nil when there is none. A path with an empty, `.` or `..` component is never read.
+    public func asset(_ path: String) -> [UInt8]? {
+        if let bytes = assets[path] { return bytes }
+        guard let assetFolder, WeightStore.isPlainRelativePath(path) else { return nil }
+        guard let file = try? MappedFile(copyingFileAt: assetFolder + "/" + path), file.bytes.count <= WeightStore.assetLimit else { return nil }
+        return Array(file.bytes)
+    }
+
+    /// The most bytes of assets read (vocabularies of a few million terms).
+    public static let assetLimit = 256 << 20
+
+    /// Whether `path` is relative and names no empty, `.` or `..` component (no way out of its folder).
+    public static func isPlainRelativePath(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return !path.isEmpty && !path.contains("\\") && !path.contains("\0") && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+    }
 
     /// How a weight file reaches memory.
     public enum Loading: Sendable {
@@ -145,6 +170,8 @@ public final class WeightStore: @unchecked Sendable {
     public convenience init(path: String, loading: Loading = .mapped) throws {
         let file = loading == .copy ? try MappedFile(copyingFileAt: path) : try MappedFile(path: path)
         try self.init(file: file, source: path)
+        let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        assetFolder = (path.hasPrefix("/") && folder.isEmpty ? "" : (folder.isEmpty ? "." : folder)) + "/assets"
     }
 
     /// Checks an in-memory blob (tests, or data from standard input).

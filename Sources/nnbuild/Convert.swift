@@ -18,7 +18,8 @@ struct Convert: ParsableCommand {
         discussion: """
         model.json is Keras's config, verbatim; weights.safetensors holds every weight as float32 keyed \
         by its Keras variable path, in name order, with no timestamp, so converting twice gives the same \
-        bytes. Existing files are refused unless --force is given; each file is written beside and \
+        bytes. A .keras file's assets (an adapted IntegerLookup's vocabulary) go to an assets folder \
+        beside them, where nnbuild reads them back. Existing files are refused unless --force is given; each file is written beside and \
         renamed into place.
         """
     )
@@ -56,6 +57,21 @@ struct Convert: ParsableCommand {
                 throw NNError(.io, outputDirectory, "cannot make the folder: \(String(cString: strerror(errno)))")
             }
             try Convert.write(blob, to: weightsPath, reads: model.spec)
+            // What layers saved beside their variables (an adapted lookup's vocabulary), read
+            // back from the assets folder beside weights.safetensors.
+            for (path, bytes) in try ModelFile.assets(path: model.spec).sorted(by: { $0.key < $1.key }) {
+                var folder = outputDirectory + "/assets"
+                let parts = path.split(separator: "/").dropLast().map(String.init)
+                for depth in 0...parts.count {
+                    if stat(folder, &status) != 0, mkdir(folder, 0o777) != 0 {
+                        throw NNError(.io, folder, "cannot make the folder: \(String(cString: strerror(errno)))")
+                    }
+                    if depth < parts.count { folder += "/" + parts[depth] }
+                }
+                let target = outputDirectory + "/assets/" + path
+                if !force, access(target, F_OK) == 0 { throw NNError(.io, target, "already exists; pass --force to replace it") }
+                try Convert.write(bytes, to: target, reads: model.spec)
+            }
             try Convert.write(config, to: specPath, reads: model.spec)
         }
     }
