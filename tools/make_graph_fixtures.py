@@ -1215,6 +1215,17 @@ def einsum_ellipsis(rng):
             {"x": floats(rng, 2, 4, 3), "y": floats(rng, 2, 3, 2), "v": floats(rng, 2, 5)})
 
 
+@case("IntegerLookup with oov_method farmhash: unknown ids spread over 3 OOV slots by FarmHash of their decimal "
+      "form, and over 4 by SipHash with a salt, beside a mask token")
+def lookup_farmhash(rng):
+    ids = keras.Input((8,), dtype="int64", name="ids")
+    outputs = [L.IntegerLookup(vocabulary=[4, 8, 15, 16], num_oov_indices=3, oov_method="farmhash", name="farm")(ids),
+               L.IntegerLookup(vocabulary=[4, 8, 15, 16], num_oov_indices=4, oov_method="farmhash", salt=[5, 77],
+                               mask_token=0, name="salted")(ids)]
+    value = np.array([[4, 0, 23, 42, 99, 100, -7, 16], [1, 2, 3, 5, 6, 7, 8, 123456]], dtype=np.int64)
+    return keras.Model(ids, outputs, name="lookup_farmhash"), {"ids": value}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

@@ -154,6 +154,9 @@ public struct IntegerLookup: Layer {
     let oovToken: Int64
     let oovCount: Int
     let oovStart: Int
+    /// `oov_method` farmhash: an unknown key's OOV slot from its hash, not key mod slots.
+    let hashesOOV: Bool
+    let salt: (UInt64, UInt64)?
     let invert: Bool
     let mode: CategoricalOutput
     let depth: Int
@@ -178,8 +181,8 @@ public struct IntegerLookup: Layer {
         let invert = try context.bool("invert", default: false)
         let mode = try CategoricalOutput.read(context, default: "int")
         if invert, mode != .int { throw context.error("'invert' is true with output_mode '\(mode.rawValue)'; Keras allows it only with int", key: "invert") }
-        let method = try context.choice("oov_method", default: "floormod", allowed: ["floormod", "farmhash"])
-        if method == "farmhash", oovCount > 1 { throw context.error("'oov_method' farmhash hashes with FarmHash, which nnbuild does not implement; expected floormod", key: "oov_method") }
+        let hashed = try context.choice("oov_method", default: "floormod", allowed: ["floormod", "farmhash"]) == "farmhash"
+        let salt = try Hashing.readSalt(context)
         _ = try context.string("vocabulary_dtype", default: "int64")
         let oovStart = maskToken != nil && mode == .int ? 1 : 0
         let tokenStart = oovStart + oovCount
@@ -202,7 +205,7 @@ public struct IntegerLookup: Layer {
         var table: [Int64: Float] = [:]
         for (i, term) in terms.enumerated() { table[term] = Float(tokenStart + i) }
         return IntegerLookup(table: table, vocabulary: terms, maskToken: maskToken, oovToken: oovToken, oovCount: oovCount, oovStart: oovStart,
-                             invert: invert, mode: mode, depth: depth, outputShape: shape)
+                             hashesOOV: hashed, salt: salt, invert: invert, mode: mode, depth: depth, outputShape: shape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
@@ -225,7 +228,15 @@ public struct IntegerLookup: Layer {
             guard oovCount > 0 else {
                 throw NNError(.input, "IntegerLookup", "\(key) is not in the vocabulary and num_oov_indices is 0 (Keras fails too)")
             }
-            let slot = oovCount == 1 ? 0 : Int(((key % Int64(oovCount)) + Int64(oovCount)) % Int64(oovCount))
+            let slot: Int
+            if oovCount == 1 {
+                slot = 0
+            } else if hashesOOV {
+                // oov_method farmhash: the key's decimal form hashed as Hashing does (SipHash with a salt).
+                slot = Int(Hashing.hash(Array(String(key).utf8), salt: salt) % UInt64(oovCount))
+            } else {
+                slot = Int(((key % Int64(oovCount)) + Int64(oovCount)) % Int64(oovCount))
+            }
             output.data[i] = Float(oovStart + slot)
         }
         return try encodeCategories(output, mode: mode, depth: depth, name: "IntegerLookup")

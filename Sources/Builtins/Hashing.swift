@@ -28,17 +28,7 @@ public struct Hashing: Layer {
         case let .double(value)?: maskValue = value
         case let other?: throw context.error("'mask_value' must be a number (string inputs are not supported), found \(other.brief())", key: "mask_value")
         }
-        var salt: (UInt64, UInt64)?
-        switch context.value("salt", kind: "an integer, two integers or null", default: "null") {
-        case nil, .null?: salt = nil
-        case let .int(value)?: salt = (UInt64(bitPattern: value), UInt64(bitPattern: value))
-        case let .array(values)?:
-            guard values.count == 2, case let .int(first) = values[0], case let .int(second) = values[1] else {
-                throw context.error("'salt' must be an integer or a list of two integers, found \(JSONValue.array(values).brief())", key: "salt")
-            }
-            salt = (UInt64(bitPattern: first), UInt64(bitPattern: second))
-        case let other?: throw context.error("'salt' must be an integer or a list of two integers, found \(other.brief())", key: "salt")
-        }
+        let salt = try readSalt(context)
         let mode = try CategoricalOutput.read(context, default: "int")
         let shape = try mode.outputShape(context.inputShape, depth: bins, context)
         try context.sampleCount(shape)
@@ -57,6 +47,20 @@ public struct Hashing: Layer {
             indices.data[i] = Float(bucket + (hashed < bins ? 1 : 0))
         }
         return try encodeCategories(indices, mode: mode, depth: bins, name: "Hashing")
+    }
+
+    /// Config `salt`: null, one integer (both key halves) or two, as Keras's Hashing and lookups take it.
+    static func readSalt(_ context: LayerContext) throws -> (UInt64, UInt64)? {
+        switch context.value("salt", kind: "an integer, two integers or null", default: "null") {
+        case nil, .null?: return nil
+        case let .int(value)?: return (UInt64(bitPattern: value), UInt64(bitPattern: value))
+        case let .array(values)?:
+            guard values.count == 2, case let .int(first) = values[0], case let .int(second) = values[1] else {
+                throw context.error("'salt' must be an integer or a list of two integers, found \(JSONValue.array(values).brief())", key: "salt")
+            }
+            return (UInt64(bitPattern: first), UInt64(bitPattern: second))
+        case let other?: throw context.error("'salt' must be an integer or a list of two integers, found \(other.brief())", key: "salt")
+        }
     }
 
     /// The bytes `tf.as_string` writes for `value` cast to int64 (TensorFlow's cast: NaN → 0 and
