@@ -45,8 +45,11 @@ struct Convert: ParsableCommand {
                     throw NNError(.io, outputDirectory, "exists and is not a folder; expected a folder to write model.json and weights.safetensors into")
                 }
             }
+            // What layers saved beside their variables (an adapted lookup's vocabulary), written
+            // to the assets folder beside weights.safetensors, where nnbuild reads them back.
+            let assets = try ModelFile.assets(path: model.spec).sorted(by: { $0.key < $1.key })
             if !force {
-                for path in [specPath, weightsPath] where access(path, F_OK) == 0 {
+                for path in [specPath, weightsPath] + assets.map({ outputDirectory + "/assets/" + $0.key }) where access(path, F_OK) == 0 {
                     throw NNError(.io, path, "already exists; pass --force to replace it")
                 }
             }
@@ -57,9 +60,7 @@ struct Convert: ParsableCommand {
                 throw NNError(.io, outputDirectory, "cannot make the folder: \(String(cString: strerror(errno)))")
             }
             try Convert.write(blob, to: weightsPath, reads: model.spec)
-            // What layers saved beside their variables (an adapted lookup's vocabulary), read
-            // back from the assets folder beside weights.safetensors.
-            for (path, bytes) in try ModelFile.assets(path: model.spec).sorted(by: { $0.key < $1.key }) {
+            for (path, bytes) in assets {
                 var folder = outputDirectory + "/assets"
                 let parts = path.split(separator: "/").dropLast().map(String.init)
                 for depth in 0...parts.count {
@@ -68,9 +69,7 @@ struct Convert: ParsableCommand {
                     }
                     if depth < parts.count { folder += "/" + parts[depth] }
                 }
-                let target = outputDirectory + "/assets/" + path
-                if !force, access(target, F_OK) == 0 { throw NNError(.io, target, "already exists; pass --force to replace it") }
-                try Convert.write(bytes, to: target, reads: model.spec)
+                try Convert.write(bytes, to: outputDirectory + "/assets/" + path, reads: model.spec)
             }
             try Convert.write(config, to: specPath, reads: model.spec)
         }
