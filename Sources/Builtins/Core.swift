@@ -165,8 +165,10 @@ public struct Reshape: Layer {
         return Reshape(outputShape: shape, label: context.label)
     }
 
+    /// The values per sample of the known axes (the target's product but its -1).
+    var fixed: Int { outputShape.reduce(1) { $0 * ($1 ?? 1) } }
+
     public func forward(_ input: Tensor) throws -> Tensor {
-        let fixed = outputShape.reduce(1) { $0 * ($1 ?? 1) }
         let sample = input.sampleSize
         guard let free = outputShape.firstIndex(of: nil) else {
             guard sample == fixed else {
@@ -186,9 +188,8 @@ public struct Reshape: Layer {
 extension Reshape: PlansMemory {
     /// The call's shape: the -1 axis from the input's size (a plan of the input's count in all).
     public func workingSet(input: [Int]) -> WorkingSet {
-        let fixed = max(outputShape.reduce(1) { $0 * ($1 ?? 1) }, 1)
         let sample = ShapeMath.saturatingProduct(input.dropFirst())
-        return WorkingSet(outputShape: [input.first ?? 1] + outputShape.map { $0 ?? sample / fixed })
+        return WorkingSet(outputShape: [input.first ?? 1] + outputShape.map { $0 ?? sample / max(fixed, 1) })
     }
 }
 

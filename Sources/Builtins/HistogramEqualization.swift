@@ -13,7 +13,7 @@ import Darwin
 /// at clip_limit · tile pixels / 256 with the excess spread evenly, and its cumulative sum, less
 /// its least value, scaled to [0, 255] (divided by tile pixels less that value, or by 1 where
 /// that is 0); each pixel's value (clipped to 0…255, then cast) is then looked up in the four
-/// nearest tiles' maps (the grid extended by one tile copied at each edge) and interpolated
+/// nearest tiles' maps (past the grid's edge, its edge tile's, as Keras extends it) and interpolated
 /// bilinearly by where the pixel sits between the tiles' centres; then back to `value_range`.
 ///
 /// Config: `value_range` ([0, 255]), `clip_limit` (4.0; 0 or less: no clipping),
@@ -48,33 +48,31 @@ public struct ContrastLimitedEqualization: Layer {
         guard paddedHeight - height <= height, paddedWidth - width <= width else {
             throw NNError(.input, "ContrastLimitedAdaptiveHistogramEqualization", "a \(height)×\(width) image is too small for a \(grid.rows)×\(grid.columns) tile grid (its padding would reflect more than the image)")
         }
-        _ = try ShapeMath.sampleCount([grid.rows + 2, grid.columns + 2, channels, 256], of: "the tiles' maps", at: "ContrastLimitedAdaptiveHistogramEqualization")
-        let identity = low == 0 && high == 255
-        let (low, high) = (self.low, self.high)
-        func toBytes(_ v: Float) -> Float { identity ? v : (v - low) / (high - low) * 255 + 0 }
-        func fromBytes(_ v: Float) -> Float { identity ? v : (v - 0) / (255 - 0) * (high - low) + low }
+        _ = try ShapeMath.sampleCount([grid.rows, grid.columns, channels, 256], of: "the tiles' maps", at: "ContrastLimitedAdaptiveHistogramEqualization")
+        let range = ByteRange(low: low, high: high)
         /// Numpy's "symmetric" padding: past the end, the edge again, then back inward.
         func source(_ index: Int, _ size: Int) -> Int { index < size ? index : 2 * size - 1 - index }
         /// TensorFlow's float → int32 cast on x86 (NaN and out-of-range values give int32's least).
         func int32(_ v: Float) -> Int { v > -2_147_483_648 && v < 2_147_483_648 ? Int(v.rounded(.towardZero)) : Int(Int32.min) }
         let tilePixels = tileHeight * tileWidth
         let limit = Float(clipLimit * Double(tilePixels) / 256)
-        // Each padded row's and column's two tiles (in the grid extended by one at each edge) and weight.
+        // Each row's and column's two tiles and weight. Keras indexes a grid extended by a copy of
+        // each edge tile (positions 0…tiles + 1); position p is tile p − 1, clamped.
         func axis(_ count: Int, tile: Int, tiles: Int) -> [(Int, Int, Float)] {
-            (0..<count).map { position in
+            func clamped(_ position: Float) -> Int { min(max(Int(min(max(position, 0), Float(tiles + 1))) - 1, 0), tiles - 1) }
+            return (0..<count).map { position in
                 let at = (Float(position) - Float(Double(tile) / 2)) / Float(tile) + 1
                 let first = at.rounded(.down)
-                return (Int(min(max(first, 0), Float(tiles + 1))), Int(min(max(first + 1, 0), Float(tiles + 1))), at - first)
+                return (clamped(first), clamped(first + 1), at - first)
             }
         }
         let rowsAt = axis(height, tile: tileHeight, tiles: grid.rows), columnsAt = axis(width, tile: tileWidth, tiles: grid.columns)
-        let mapRows = grid.rows + 2, mapColumns = grid.columns + 2
-        var maps = [Float](repeating: 0, count: mapRows * mapColumns * channels * 256)
+        var maps = [Float](repeating: 0, count: grid.rows * grid.columns * channels * 256)
         var bytes = [Float](repeating: 0, count: height * width * channels)
         var output = input
         for image in 0..<input.batch {
             let base = image * height * width * channels
-            for index in bytes.indices { bytes[index] = toBytes(input.data[base + index]) }
+            for index in bytes.indices { bytes[index] = range.toBytes(input.data[base + index]) }
             for tileRow in 0..<grid.rows {
                 for tileColumn in 0..<grid.columns {
                     for channel in 0..<channels {
@@ -103,14 +101,8 @@ public struct ContrastLimitedEqualization: Layer {
                         let least = histogram.min() ?? 0
                         var denominator = Float(tilePixels) - least
                         if denominator == 0 { denominator = 1 }
-                        for bin in 0..<256 { histogram[bin] = min(max((histogram[bin] - least) * 255 / denominator, 0), 255) }
-                        // Into the extended grid, and copied to its edges as Keras concatenates them.
-                        for mapRow in Set([tileRow + 1] + (tileRow == 0 ? [0] : []) + (tileRow == grid.rows - 1 ? [mapRows - 1] : [])) {
-                            for mapColumn in Set([tileColumn + 1] + (tileColumn == 0 ? [0] : []) + (tileColumn == grid.columns - 1 ? [mapColumns - 1] : [])) {
-                                let start = ((mapRow * mapColumns + mapColumn) * channels + channel) * 256
-                                maps.replaceSubrange(start..<(start + 256), with: histogram)
-                            }
-                        }
+                        let start = ((tileRow * grid.columns + tileColumn) * channels + channel) * 256
+                        for bin in 0..<256 { maps[start + bin] = min(max((histogram[bin] - least) * 255 / denominator, 0), 255) }
                     }
                 }
             }
@@ -127,10 +119,10 @@ public struct ContrastLimitedEqualization: Layer {
                             output.data[base + index] = .nan
                             continue
                         }
-                        func map(_ row: Int, _ column: Int) -> Float { maps[((row * mapColumns + column) * channels + channel) * 256 + bin] }
+                        func map(_ row: Int, _ column: Int) -> Float { maps[((row * grid.columns + column) * channels + channel) * 256 + bin] }
                         let upper = map(top, left) * (1 - wx) + map(top, right) * wx
                         let lower = map(bottom, left) * (1 - wx) + map(bottom, right) * wx
-                        output.data[base + index] = fromBytes(upper * (1 - wy) + lower * wy)
+                        output.data[base + index] = range.fromBytes(upper * (1 - wy) + lower * wy)
                     }
                 }
             }

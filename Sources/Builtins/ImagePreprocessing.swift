@@ -196,11 +196,7 @@ public struct AutoContrast: Layer {
     public func forward(_ input: Tensor) throws -> Tensor {
         guard input.rank == 4 else { throw NNError(.input, "AutoContrast", "expects images (batch, height, width, channels), found shape \(input.shape)") }
         let pixels = input.shape[1] * input.shape[2], channels = input.shape[3]
-        let identity = low == 0 && high == 255
-        let (low, high) = (self.low, self.high)
-        // Keras's _transform_value_range, to [0, 255] and back.
-        func toBytes(_ v: Float) -> Float { identity ? v : (v - low) / (high - low) * 255 + 0 }
-        func fromBytes(_ v: Float) -> Float { identity ? v : (v - 0) / (255 - 0) * (high - low) + low }
+        let range = ByteRange(low: low, high: high)
         var output = input
         output.data.withUnsafeMutableBufferPointer { y in
             input.data.withUnsafeBufferPointer { x in
@@ -210,7 +206,7 @@ public struct AutoContrast: Layer {
                         var least = Float.infinity, most = -Float.infinity
                         var anyNaN = false
                         for pixel in 0..<pixels {
-                            let v = toBytes(x[base + pixel * channels + channel])
+                            let v = range.toBytes(x[base + pixel * channels + channel])
                             if v.isNaN { anyNaN = true }
                             least = Swift.min(least, v)
                             most = Swift.max(most, v)
@@ -220,8 +216,8 @@ public struct AutoContrast: Layer {
                         let scale = 255 / (most - least), offset = -least * scale
                         for pixel in 0..<pixels {
                             let index = base + pixel * channels + channel
-                            let stretched = toBytes(x[index]) * scale + offset
-                            let result = fromBytes(stretched.isNaN ? stretched : Swift.min(Swift.max(stretched, 0), 255))
+                            let stretched = range.toBytes(x[index]) * scale + offset
+                            let result = range.fromBytes(stretched.isNaN ? stretched : Swift.min(Swift.max(stretched, 0), 255))
                             y[index] = result.isNaN ? x[index] : result
                         }
                     }
@@ -230,6 +226,17 @@ public struct AutoContrast: Layer {
         }
         return output
     }
+}
+
+/// Keras's `_transform_value_range` between an image layer's `value_range` and [0, 255], in
+/// float32 as Keras computes it (and no arithmetic at all when the range is [0, 255]).
+struct ByteRange: Sendable {
+    let low: Float
+    let high: Float
+    var identity: Bool { low == 0 && high == 255 }
+
+    func toBytes(_ v: Float) -> Float { identity ? v : (v - low) / (high - low) * 255 + 0 }
+    func fromBytes(_ v: Float) -> Float { identity ? v : (v - 0) / (255 - 0) * (high - low) + low }
 }
 
 extension Builtins {

@@ -112,14 +112,8 @@ public struct STFTSpectrogram: Layer {
                 if let imagKernel { transform(signal, imagKernel.values, frames: frames, into: &imag, sums: &sums) }
                 for frame in 0..<frames {
                     for bin in 0..<width {
-                        let value = self.value(real, imag, frame * bins + bin % bins, bin: bin)
-                        let at = switch (channelsFirst, layout.expandDims) {
-                        case (false, false): frame * channels * width + channel * width + bin
-                        case (false, true): (frame * width + bin) * channels + channel
-                        case (true, false): (channel * width + bin) * frames + frame
-                        case (true, true): (channel * frames + frame) * width + bin
-                        }
-                        output[image * sample + at] = value
+                        let at = layout.index(frame: frame, channel: channel, bin: bin, frames: frames, channels: channels)
+                        output[image * sample + at] = value(real, imag, frame * bins + bin % bins, bin: bin)
                     }
                 }
             }
@@ -145,6 +139,16 @@ public struct STFTSpectrogram: Layer {
             case (false, true): [frames, width, channels]
             case (true, false): [channels * width, frames]
             case (true, true): [channels, frames, width]
+            }
+        }
+
+        /// Where bin `bin` of `frame` of `channel` sits in a sample of that shape.
+        func index(frame: Int, channel: Int, bin: Int, frames: Int, channels: Int) -> Int {
+            switch (channelsFirst, expandDims) {
+            case (false, false): (frame * channels + channel) * width + bin
+            case (false, true): (frame * width + bin) * channels + channel
+            case (true, false): (channel * width + bin) * frames + frame
+            case (true, true): (channel * frames + frame) * width + bin
             }
         }
     }
@@ -281,7 +285,7 @@ public struct MelSpectrogram: Layer {
             guard time > fftLength / 2 else {
                 throw context.error("the signal must be longer than fft_length / 2 (\(fftLength / 2)) to be reflected at its ends, found \(time) samples", key: "fft_length")
             }
-            frames = (time + 2 * (fftLength / 2) - fftLength) / stride + 1
+            frames = frameCount(time: time, fftLength: fftLength, stride: stride)
         }
         let outputShape: [Int?] = [melBins, frames]
         try context.sampleCount(outputShape.map { $0 ?? 1 })
@@ -290,6 +294,12 @@ public struct MelSpectrogram: Layer {
                               filters: melFilters(bins: bins, melBins: melBins, rate: rate, low: low, high: high),
                               melBins: melBins, decibels: toDB ? (minPower, reference, topDB) : nil,
                               transform: RealTransform(length: fftLength), outputShape: outputShape)
+    }
+
+    /// Frames of a signal of `time` samples (longer than fft_length / 2) once reflected by
+    /// fft_length / 2 at each end: ⌊time / stride⌋ + 1 for an even fft_length.
+    static func frameCount(time: Int, fftLength: Int, stride: Int) -> Int {
+        (time + 2 * (fftLength / 2) - fftLength) / stride + 1
     }
 
     /// a − (1 − a) · cos(2πn / length): periodic Hann (a = 0.5) or Hamming (0.54), as TensorFlow's.
@@ -340,7 +350,7 @@ public struct MelSpectrogram: Layer {
         guard time > half else {
             throw NNError(.input, label, "the signal must be longer than fft_length / 2 (\(half)) to be reflected at its ends, found \(time) samples")
         }
-        let frames = (time + 2 * half - fftLength) / stride + 1, bins = fftLength / 2 + 1
+        let frames = Self.frameCount(time: time, fftLength: fftLength, stride: stride), bins = fftLength / 2 + 1
         // The layer has no weights: its config alone sets its cost, frames × one transform. A
         // spec asking for 2^20-point transforms at every sample of a long signal would run for
         // hours; a call past 2^38 butterflies (minutes; ten minutes of 48 kHz audio at Keras's
@@ -398,7 +408,7 @@ extension MelSpectrogram: PlansMemory {
     /// The output for the signal's length (known only at run time for `(None,)`).
     public func workingSet(input: [Int]) -> WorkingSet {
         let time = input.count > 1 ? input[1] : 0
-        return WorkingSet(outputShape: [input.first ?? 1, melBins, max(time + 2 * (fftLength / 2) - fftLength, 0) / stride + 1])
+        return WorkingSet(outputShape: [input.first ?? 1, melBins, time + 2 * (fftLength / 2) >= fftLength ? Self.frameCount(time: time, fftLength: fftLength, stride: stride) : 1])
     }
 }
 

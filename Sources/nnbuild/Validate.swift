@@ -60,13 +60,13 @@ enum Summary {
         // nnbuild computes in float32; a 16-bit policy makes Keras round every layer's arithmetic.
         let reduced = model.nodes.filter { ["mixed_float16", "mixed_bfloat16", "float16", "bfloat16"].contains($0.spec.dtypePolicy ?? "") }
         if let policy = reduced.first?.spec.dtypePolicy {
-            out.append("note: \(reduced.count) layer(s) (\(reduced.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(reduced.count > 3 ? ", ..." : "")) use dtype policy \(policy); nnbuild computes in float32, Keras in 16-bit floats, so results differ by that rounding (about 1e-3).")
+            out.append("note: \(reduced.count) layer(s) \(listed(reduced.map(\.spec.name))) use dtype policy \(policy); nnbuild computes in float32, Keras in 16-bit floats, so results differ by that rounding (about 1e-3).")
         }
         // Calls saved with training=True: Keras's predict overrides it, as nnbuild does; called
         // directly (`model(x)`) Keras would run them as in training (dropout, augmentation).
         let training = trainingCalls(model.description.graph)
         if !training.isEmpty {
-            out.append("note: \(training.count) call(s) (\(training.prefix(3).map { "'\($0)'" }.joined(separator: ", "))\(training.count > 3 ? ", ..." : "")) were saved with training=True; nnbuild runs them at inference, as Keras's predict() does (training=False replaces it); calling the Keras model directly without training= would run them as in training.")
+            out.append("note: \(training.count) call(s) \(listed(training)) were saved with training=True; nnbuild runs them at inference, as Keras's predict() does (training=False replaces it); calling the Keras model directly without training= would run them as in training.")
         }
         // TensorFlow's CPU path for channels-first 3-D convolutions with "same" padding (NCDHW,
         // through XLA) gives other values than the same layer channels-last or on JAX (KERAS_NOTES.md).
@@ -75,12 +75,12 @@ enum Summary {
                 && node.spec.config["data_format"] == .string("channels_first") && node.spec.config["padding"] == .string("same")
         }
         if !volumes.isEmpty {
-            out.append("note: \(volumes.count) layer(s) (\(volumes.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(volumes.count > 3 ? ", ..." : "")) are 3-D convolutions with data_format channels_first and padding same; Keras's TensorFlow backend on CPU computes these differently from the same layer channels_last (and from Keras on JAX); nnbuild gives the channels_last layer's values, as JAX does.")
+            out.append("note: \(volumes.count) layer(s) \(listed(volumes.map(\.spec.name))) are 3-D convolutions with data_format channels_first and padding same; Keras's TensorFlow backend on CPU computes these differently from the same layer channels_last (and from Keras on JAX); nnbuild gives the channels_last layer's values, as JAX does.")
         }
         // Keras floors MelSpectrogram's decibels at the loudest value of the whole batch (KERAS_NOTES.md).
         let mels = model.nodes.filter { $0.spec.className == "MelSpectrogram" && $0.spec.config["power_to_db"] != .bool(false) }
         if !mels.isEmpty {
-            out.append("note: \(mels.count) MelSpectrogram layer(s) (\(mels.prefix(3).map { "'\($0.spec.name)'" }.joined(separator: ", "))\(mels.count > 3 ? ", ..." : "")) floor each sample's decibels at its own loudest value less top_db; Keras floors at the loudest of the whole batch it is given, so there a quiet sample's result depends on the samples batched with it (nnbuild gives what Keras gives the sample alone).")
+            out.append("note: \(mels.count) MelSpectrogram layer(s) \(listed(mels.map(\.spec.name))) floor each sample's decibels at its own loudest value less top_db; Keras floors at the loudest of the whole batch it is given, so there a quiet sample's result depends on the samples batched with it (nnbuild gives what Keras gives the sample alone).")
         }
         let fused = model.steps.filter { $0.nodes.count > 1 }.map { step in step.nodes.map { model.nodes[$0].spec.name }.joined(separator: " + ") }
         if !fused.isEmpty {
@@ -90,6 +90,11 @@ enum Summary {
             out.append("masked: the layer's output carries a sequence mask (padding steps are skipped downstream).")
         }
         return out.joined(separator: "\n")
+    }
+
+    /// A note's names: `('a', 'b', 'c', ...)`, the first three.
+    static func listed(_ names: [String]) -> String {
+        "(" + names.prefix(3).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 3 ? ", ..." : "") + ")"
     }
 
     /// The layers, nested models' included, with a call whose `training` is true or a tensor.
