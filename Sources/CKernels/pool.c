@@ -116,12 +116,16 @@ static double serial_backoff;
 // A stall: the caller waited for workers more than twice its own items' time plus this.
 static const double stall_margin_seconds = 200e-6;
 static const double first_backoff_seconds = 16e-3, longest_backoff_seconds = 1.0;
-// A stall soon after the workers were tried again (within this many backoffs of the last one
-// ending) is the same busy spell, and the backoff doubles; a later one starts it again at the
-// first. An idle 2-core VM has sporadic stalls too (a kernel thread takes a core for a few
-// milliseconds, a few times a second): with a fixed 2 s memory they added up to a second of
-// running alone, and MobileNetV2 at batch 1 measured 290 samples/s in one run against 390.
-static const double stall_memory_backoffs = 4.0;
+// A stall whose wait is more than stall_share_recurring of the time the workers ran since the
+// last backoff ended is the same busy spell, and the backoff doubles; else it starts again, at
+// most first_backoff_seconds and at most stall_backoff_per_wait times the wait. The idle 2-core
+// VM has sporadic stalls: a kernel thread takes a vCPU for about a millisecond, about twice a
+// second (on a period of 512 ms). The rule before counted a stall within four backoffs of the
+// last one's end as recurring, a memory that reached that period once the backoff was 128 ms, so
+// a few close stalls set it doubling on every sporadic one after: MobileNetV2 at batch 1 on two
+// threads ran alone for most of a run (425 samples/s against 520-550). A busy spell stalls again
+// within a few milliseconds of the workers' return, for as long as a scheduler slice.
+static const double stall_share_recurring = 1.0 / 8, stall_backoff_per_wait = 8;
 // The machine's other runnable threads (see above), read at most every load_check_seconds by
 // whichever thread asks first then (a job's caller, or a kernel asking nnb_pool_backing_off: one
 // that does not split while the pool has no room would otherwise never look again); the
@@ -197,11 +201,13 @@ static long room_on_machine(void) {
     return atomic_load_explicit(&machine_room, memory_order_relaxed);
 }
 
-// A stall at `now`: jobs run on the caller alone for the backoff, which
-// doubles while stalls recur right after it (stall_memory_backoffs).
-static void back_off(double now) {
-    int recurring = serial_backoff > 0 && now - serial_until < stall_memory_backoffs * serial_backoff;
-    serial_backoff = !recurring ? first_backoff_seconds
+// A stall at `now` that held the caller for `wait`: jobs run on the caller alone for the backoff,
+// which doubles while stalls recur (stall_share_recurring).
+static void back_off(double now, double wait) {
+    double ran = now - wait - serial_until;
+    int recurring = serial_backoff > 0 && wait > stall_share_recurring * ran;
+    double first = stall_backoff_per_wait * wait < first_backoff_seconds ? stall_backoff_per_wait * wait : first_backoff_seconds;
+    serial_backoff = !recurring ? first
         : (serial_backoff * 2 < longest_backoff_seconds ? serial_backoff * 2 : longest_backoff_seconds);
     serial_until = now + serial_backoff;
     atomic_store_explicit(&serial_until_published, serial_until, memory_order_relaxed);
@@ -446,7 +452,7 @@ static void finish_job(double start, double own_end, long count) {
             }
         }
         double end = seconds_now();
-        if (end - own_end > 2 * (own_end - start) + stall_margin_seconds) back_off(end);
+        if (end - own_end > 2 * (own_end - start) + stall_margin_seconds) back_off(end, end - own_end);
     }
     pthread_mutex_unlock(&pool_busy);
 }
@@ -637,7 +643,8 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
             // The caller alone closes the team, so team_open is its own record of it.
             if (stalled && atomic_load(&team_open)) {
                 atomic_store(&team_open, 0);
-                back_off(seconds_now());
+                double now = seconds_now();
+                back_off(now, now - waited_from);
             }
         }
         if (end) end(context, step);
