@@ -5,10 +5,11 @@ import LayerRegistry
 
 /// Passes its input through: `InputLayer`, and `Dropout`, `SpatialDropout1D/2D/3D`,
 /// `GaussianNoise`, `GaussianDropout`, `AlphaDropout`, which only act while training. Keras
-/// returns the input tensor itself (`ReturnsItsInput`).
-public struct Identity: Layer, ReturnsItsInput {
+/// returns the input tensor itself (`ReturnsItsInput`), strings too (`ReadsStrings`).
+public struct Identity: Layer, ReturnsItsInput, ReadsStrings {
     public let outputShape: [Int?]
     public var maskBehavior: MaskBehavior { .propagates }
+    public var passesStrings: Bool { true }
 
     public func forward(_ input: Tensor) throws -> Tensor { input }
 

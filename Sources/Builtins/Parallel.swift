@@ -270,15 +270,10 @@ extension Model {
         guard slices > 1 else { return try predict(input, settings: settings) }
         var sliceSettings = settings
         sliceSettings.threads = 1
-        let rowSize = input.sampleSize
         let bounds = (0...slices).map { $0 * rows / slices }
         let parts = try KernelOptions.$current.withValue(KernelOptions(settings)) {
             try runConcurrently(slices) { index in
-                let start = bounds[index], end = bounds[index + 1]
-                let part = Tensor(shape: [end - start] + input.shape.dropFirst(),
-                                  data: Array(input.data[(start * rowSize)..<(end * rowSize)]),
-                                  mask: input.mask.map { Array($0[(start * input.shape[1])..<(end * input.shape[1])]) })
-                return try self.predict(part, settings: sliceSettings)
+                try self.predict(input.rows(bounds[index]..<bounds[index + 1]), settings: sliceSettings)
             }
         }
         var data: [Float] = []

@@ -117,8 +117,8 @@ extension Layer {
 }
 
 extension Tensor {
-    /// Fails unless `data` holds exactly the values `shape` describes and `mask` (when present)
-    /// one flag per (batch, step): what every public entry point checks before a kernel runs,
+    /// Fails unless `data` (or `strings`, for a string tensor) holds exactly the values `shape`
+    /// describes and `mask` (when present) one flag per (batch, step): what every public entry point checks before a kernel runs,
     /// since kernels index the buffers by the shape.
     public func checkConsistent(_ location: String) throws {
         guard !shape.isEmpty, shape.allSatisfy({ $0 >= 0 }) else {
@@ -132,7 +132,11 @@ extension Tensor {
         if case let .failure(message) = ShapeMath.checkSample(known: shape.dropFirst(), what: "each sample") {
             throw NNError(.input, location, message.text)
         }
-        guard data.count == count else {
+        if let strings {
+            guard strings.count == count, data.isEmpty else {
+                throw NNError(.input, location, "string tensor of shape \(shape) must hold \(count) strings and no numbers, found \(strings.count) and \(data.count)")
+            }
+        } else if data.count != count {
             throw NNError(.input, location, "tensor of shape \(shape) must hold \(count) values, found \(data.count)")
         }
         if let mask {

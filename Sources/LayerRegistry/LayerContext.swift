@@ -14,6 +14,9 @@ public final class LayerContext {
     public let inputShapes: [[Int?]]
     /// Whether each input carries a sequence mask (propagated, or given by the call's `mask`).
     public let inputMasks: [Bool]
+    /// Whether each input holds strings (a model input of dtype `string`, `Tensor.strings`); a
+    /// layer that reads them conforms to `ReadsStrings`.
+    public let inputStrings: [Bool]
     /// The call this layer is built for; nil for a nested sub-layer or a probe.
     public let node: NodeSpec?
     /// The names of the layers whose outputs this call reads, in input order, for messages
@@ -42,13 +45,14 @@ public final class LayerContext {
     /// messages then name it as an operation.
     public let operationModule: String?
 
-    init(spec: LayerSpec, inputShapes: [[Int?]], inputMasks: [Bool], node: NodeSpec? = nil, callers: [String]? = nil,
-         operationModule: String? = nil,
+    init(spec: LayerSpec, inputShapes: [[Int?]], inputMasks: [Bool], inputStrings: [Bool]? = nil, node: NodeSpec? = nil,
+         callers: [String]? = nil, operationModule: String? = nil,
          registry: LayerRegistry, scope: [String], previousLabel: String?, binder: WeightBinder, source: String) {
         self.operationModule = operationModule
         self.spec = spec
         self.inputShapes = inputShapes
         self.inputMasks = inputMasks
+        self.inputStrings = inputStrings ?? inputShapes.map { _ in false }
         self.node = node
         self.callers = callers
         self.registry = registry
@@ -68,6 +72,8 @@ public final class LayerContext {
     public var inputShape: [Int?] { inputShapes.first ?? [] }
     /// Whether the first input carries a sequence mask.
     public var inputCarriesMask: Bool { inputMasks.first ?? false }
+    /// Whether the first input holds strings.
+    public var inputHoldsStrings: Bool { inputStrings.first ?? false }
 
     // MARK: - Call arguments
 
@@ -183,6 +189,14 @@ public final class LayerContext {
         NNError(.layer, key == nil ? "\(source): \(spec.path)" : location(key), "\(callLabel): \(message)")
     }
 
+    /// The error for a required key the config lacks, whose reader could not say so itself
+    /// (a lookup's `vocabulary` may come from the file's assets instead): noted as a required
+    /// key of `kind`, so `nnbuild layers` lists it and its probe fills it.
+    public func missingKey(_ key: String, kind: String, _ message: String) -> NNError {
+        trace?.noteMissing(key, kind: kind)
+        return error(message, key: key)
+    }
+
     /// Fails unless the input rank is one of `ranks` (batch excluded), naming what came before.
     @discardableResult
     public func requireRank(_ ranks: Int..., meaning: String) throws -> [Int?] {
@@ -289,6 +303,25 @@ public final class LayerContext {
         }
         guard case let .string(text) = raw else { throw error("'\(key)' must be a string, found \(raw.brief())", key: key) }
         return text
+    }
+
+    /// A string or null.
+    public func optionalString(_ key: String) throws -> String? {
+        trace?.note(key, kind: "string or null", default: "null", present: has(key))
+        guard has(key) else { return nil }
+        return try string(key)
+    }
+
+    /// A list of strings (a lookup's `vocabulary`).
+    public func stringList(_ key: String) throws -> [String] {
+        trace?.note(key, kind: "list of strings", default: nil, present: has(key))
+        guard let raw = config[key], case let .array(items) = raw else {
+            throw error("'\(key)' must be a list of strings, found \(config[key]?.brief() ?? "nothing")", key: key)
+        }
+        return try items.map { item in
+            guard case let .string(text) = item else { throw error("'\(key)' must be a list of strings, found \(item.brief()) in it", key: key) }
+            return text
+        }
     }
 
     /// A string that must be one of `allowed` (compared case-insensitively, returned lowercased).

@@ -18,6 +18,13 @@ final class ConfigTrace {
         keys.append(entry)
         if defaultValue == nil, !present { missingRequired.append(entry) }
     }
+
+    /// `key` is required after all, of `kind`, and absent: what the factory said by
+    /// `LayerContext.missingKey`, overriding a looser first access (a check that it is not a path).
+    func noteMissing(_ key: String, kind: String) {
+        keys.removeAll { $0.name == key }
+        note(key, kind: kind, default: nil, present: false)
+    }
 }
 
 /// A registered layer type described for people: `nnbuild layers NAME`.
@@ -50,16 +57,18 @@ extension LayerRegistry {
         let shapes: [[Int?]] = [[6, 8], [8], [6, 6, 8], [4, 6, 6, 8]]
         attempts: for _ in 0..<12 {
             var missing: [ConfigTrace.Key] = []
-            for shape in shapes {
+            // Numbers first, then strings (a layer that reads only strings: StringLookup).
+            for (strings, shape) in [false, true].flatMap({ strings in shapes.map { (strings, $0) } }) {
                 let trace = ConfigTrace()
                 let spec = LayerSpec(className: registration.name, name: DefaultNamer.snakeCase(registration.name), config: .object(config), path: "probe")
-                let context = LayerContext(spec: spec, inputShape: shape, inputCarriesMask: false, registry: self, scope: [spec.name],
-                                           previousLabel: nil, binder: WeightBinder(store: nil), source: "probe")
+                let context = LayerContext(spec: spec, inputShapes: [shape], inputMasks: [false], inputStrings: [strings], registry: self,
+                                           scope: [spec.name], previousLabel: nil, binder: WeightBinder(store: nil), source: "probe")
                 context.trace = trace
                 do {
                     _ = try registration.factory(context)
                     last = trace
-                    probe = "input \(describeShape(shape))" + (config.isEmpty ? "" : " with " + config.map { "\($0.0)=\(JSONWriter.string($0.1))" }.joined(separator: ", "))
+                    probe = "\(strings ? "string " : "")input \(describeShape(shape))"
+                        + (config.isEmpty ? "" : " with " + config.map { "\($0.0)=\(JSONWriter.string($0.1))" }.joined(separator: ", "))
                     break attempts
                 } catch {
                     if trace.keys.count >= last.keys.count { last = trace }
@@ -83,6 +92,7 @@ extension ConfigTrace {
         case "number": return .double(0.5)
         case "boolean": return .bool(false)
         case "list of integers": return .array([.int(-1)])
+        case "list of strings": return .array([.string("a")])
         default: return kind.hasPrefix("integer or list") ? .int(2) : nil
         }
     }

@@ -79,8 +79,13 @@ public struct Model: Sendable {
         public let name: String
         /// Per-sample shape (batch axis excluded).
         public let shape: [Int?]
-        /// The dtype the spec names (`float32` unless it says otherwise; outputs are float32).
+        /// The dtype the spec names (`float32` unless it says otherwise, `string` for text, whose
+        /// batches hold `Tensor.strings`; outputs are float32).
         public let dtype: String
+        /// Whether the port takes strings.
+        public var takesStrings: Bool { dtype == Port.stringDType }
+        /// The dtype Keras writes for a string input.
+        public static let stringDType = "string"
         /// The value the port reads or writes.
         public let value: Int
     }
@@ -150,7 +155,9 @@ public struct Model: Sendable {
             }
             var (shape, dtype) = try ModelDescription.inputSignature(of: layer.spec, source: graph.source)
             if graph.inputs.count == 1, let description { (shape, dtype) = (description.inputShape, description.inputDType) }
-            inputs.append(Port(name: graph.inputNames[position], shape: shape, dtype: dtype, value: builder.newValue(shape: shape, masked: false, producer: ref.layer)))
+            let value = builder.newValue(shape: shape, masked: false, producer: ref.layer)
+            if dtype == Port.stringDType { builder.stringValues.insert(value) }
+            inputs.append(Port(name: graph.inputNames[position], shape: shape, dtype: dtype, value: value))
         }
         let outputValues: [Int]
         do {
@@ -405,6 +412,14 @@ public struct Model: Sendable {
     public func checkInput(_ input: Tensor) throws {
         try checkShape(input.shape, source: "input")
         try input.checkConsistent("input")
+        if let port = inputs.first { try checkKind(input, of: port, source: "input") }
+    }
+
+    /// Fails unless `batch` holds strings exactly when `port` takes them.
+    func checkKind(_ batch: Tensor, of port: Port, source: String) throws {
+        guard batch.holdsStrings == port.takesStrings else {
+            throw NNError(.input, source, port.takesStrings ? "the model takes strings here, given numbers" : "the model takes \(port.dtype) numbers here, given strings")
+        }
     }
 
     /// Checks one batch per input, as `checkInput` does, naming the input of a model with several.
@@ -416,6 +431,7 @@ public struct Model: Sendable {
             let source = inputs.count == 1 ? "input" : "input '\(port.name)'"
             try checkShape(batch.shape, expected: port.shape, source: source)
             try batch.checkConsistent(source)
+            try checkKind(batch, of: port, source: source)
         }
         let rows = Set(batches.map(\.batch))
         guard rows.count <= 1 else {
@@ -488,6 +504,12 @@ public struct Model: Sendable {
             shape.insert(1, at: 0)
         }
         try checkShape(shape, expected: port.shape, source: source)
+        guard (array.strings != nil) == port.takesStrings else {
+            throw NNError(.input, source, port.takesStrings
+                ? "the model's input \(inputs.count > 1 ? "'\(port.name)' " : "")takes strings, found a \(array.dtype) array; give a .npy of strings (numpy dtype str) or JSON nested arrays of strings"
+                : "the model's input \(inputs.count > 1 ? "'\(port.name)' " : "")takes \(port.dtype) numbers, found an array of strings")
+        }
+        if let strings = array.strings { return Tensor(shape: shape, strings: strings) }
         if port.dtype.hasPrefix("int") || port.dtype.hasPrefix("uint") {
             for (index, value) in array.values.enumerated() where value.rounded() != value || !value.isFinite {
                 throw NNError(.input, source, "the model takes \(port.dtype) input (token ids), found \(value) at flat position \(index) of a \(array.dtype) array")
@@ -524,6 +546,9 @@ final class GraphBuilder {
     /// Per value: its per-sample shape, whether it carries a mask, and its producer for the summary.
     var shapes: [[Int?]] = []
     var masks: [Bool] = []
+    /// The values that hold strings: the string inputs, and what a `ReadsStrings` layer that
+    /// `passesStrings` makes of them.
+    var stringValues: Set<Int> = []
     var producers: [String] = []
     var callOutputs: [NodeKey: [Int]] = [:]
     /// Each built layer's label by name, for the message of the layer reading it.
@@ -773,7 +798,8 @@ final class GraphBuilder {
             spec.registeredName = name
         }
         let previous = reads.first.map { producers[$0] }.map { String($0.prefix { $0 != "[" }) }
-        let context = LayerContext(spec: spec, inputShapes: inputShapes, inputMasks: inputMasks, node: call, callers: callers,
+        let inputStrings = reads.map { stringValues.contains($0) }
+        let context = LayerContext(spec: spec, inputShapes: inputShapes, inputMasks: inputMasks, inputStrings: inputStrings, node: call, callers: callers,
                                    operationModule: layer.operationModule, registry: registry, scope: scope + [spec.name],
                                    previousLabel: previous.flatMap { labels[$0] },
                                    binder: binder, source: source)
@@ -796,6 +822,12 @@ final class GraphBuilder {
         if outputMasks.count != outputShapes.count { outputMasks = outputShapes.map { _ in false } }
         let outputs = outputShapes.enumerated().map { index, shape in
             newValue(shape: shape, masked: outputMasks[index], producer: "\(spec.name)[\(call.index)][\(index)]")
+        }
+        if let index = inputStrings.firstIndex(of: true) {
+            guard let reader = built as? any ReadsStrings else {
+                throw NNError(.layer, location, "\(label): its input \(reads.count > 1 ? "\(index) " : "")holds strings (a model input of dtype string), which only string-reading layers take (StringLookup, Hashing); this layer takes numbers")
+            }
+            if reader.passesStrings { stringValues.formUnion(outputs) }
         }
         labels[spec.name] = spec.label
         nodes.append(Model.Node(spec: spec, layer: built, inputShapes: inputShapes, outputShapes: outputShapes, parameterCount: context.parameterCount,

@@ -9,7 +9,7 @@ import Darwin
 /// LayerRegistry change in a way that changes their layout or calling convention.
 /// Version 2: factories return `NodeLayer` (several inputs and outputs), LayerContext carries
 /// the call's input shapes, masks and arguments, and `Tensor(zeros:)` throws.
-public let layerRegistryABIVersion: Int32 = 2
+public let layerRegistryABIVersion: Int32 = 3
 
 /// Loads layer plugins: shared libraries built against the LayerRegistry product that export
 ///

@@ -4,15 +4,52 @@
 ///
 /// `mask`, when present, marks which time steps of a sequence are real: `batch × time` flags,
 /// as made by `Embedding(mask_zero=True)` or `Masking` and consumed by recurrent and pooling layers.
+///
+/// `strings`, when present, holds the elements of a string tensor (a model input of dtype
+/// `string`) in the same order, and `data` is empty: such a tensor reaches only layers that read
+/// strings (`ReadsStrings`: StringLookup, Hashing), which the model's build checks.
 public struct Tensor: Sendable, Equatable {
     public var shape: [Int]
     public var data: [Float]
     public var mask: [Bool]?
+    public var strings: [String]?
 
     public init(shape: [Int], data: [Float], mask: [Bool]? = nil) {
         self.shape = shape
         self.data = data
         self.mask = mask
+    }
+
+    /// A string tensor: `strings` in C order, one per element of `shape`.
+    public init(shape: [Int], strings: [String]) {
+        self.shape = shape
+        self.data = []
+        self.strings = strings
+    }
+
+    /// Whether the tensor holds strings (`strings`) rather than numbers.
+    public var holdsStrings: Bool { strings != nil }
+
+    /// Rows `range` along the batch axis (numbers or strings, and the mask).
+    public func rows(_ range: Range<Int>) -> Tensor {
+        if range == 0..<batch { return self }
+        let size = sampleSize
+        let elements = (range.lowerBound * size)..<(range.upperBound * size)
+        var part = strings.map { Tensor(shape: [range.count] + shape.dropFirst(), strings: Array($0[elements])) }
+            ?? Tensor(shape: [range.count] + shape.dropFirst(), data: Array(data[elements]))
+        if let mask, shape.count > 1 { part.mask = Array(mask[(range.lowerBound * shape[1])..<(range.upperBound * shape[1])]) }
+        return part
+    }
+
+    /// Batches of one per-sample shape (all numbers or all strings), joined along the batch axis;
+    /// masks are kept when every part has one.
+    public static func concatenating(_ parts: [Tensor]) -> Tensor {
+        guard parts.count > 1, let first = parts.first else { return parts.first ?? Tensor(shape: [0], data: []) }
+        let shape = [parts.reduce(0) { $0 + $1.batch }] + first.shape.dropFirst()
+        var joined = first.holdsStrings ? Tensor(shape: shape, strings: parts.flatMap { $0.strings ?? [] })
+                                        : Tensor(shape: shape, data: parts.flatMap(\.data))
+        if parts.allSatisfy({ $0.mask != nil }) { joined.mask = parts.flatMap { $0.mask ?? [] } }
+        return joined
     }
 
     /// A tensor of zeros; fails when `shape` has a negative size or passes `ShapeMath.tensorLimit`.

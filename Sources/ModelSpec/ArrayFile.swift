@@ -6,10 +6,13 @@ import Foundation
 
 /// A dense numeric array read from a `.npy` file or JSON nested arrays, held as Float.
 /// `dtype` keeps what the file said (`float32`, `int32`, ...) so callers can check it.
+/// An array of strings (numpy's `str` or `bytes` dtypes, JSON strings) holds them in `strings`,
+/// with no `values` and the dtype `str`.
 public struct NumericArray: Sendable, Equatable {
     public var shape: [Int]
     public var values: [Float]
     public var dtype: String
+    public var strings: [String]?
 
     public init(shape: [Int], values: [Float], dtype: String = "float32") {
         self.shape = shape
@@ -17,17 +20,29 @@ public struct NumericArray: Sendable, Equatable {
         self.dtype = dtype
     }
 
+    /// An array of strings, in C order.
+    public init(shape: [Int], strings: [String]) {
+        self.shape = shape
+        self.values = []
+        self.dtype = NumericArray.stringDType
+        self.strings = strings
+    }
+
+    /// The dtype of an array of strings.
+    public static let stringDType = "str"
+
     public var isIntegerType: Bool { dtype.hasPrefix("int") || dtype.hasPrefix("uint") || dtype == "bool" }
 }
 
 /// Arrays as JSON nested lists.
 public enum JSONArray {
-    /// Reads a rectangular nested array of numbers. Integral-only data is reported as `int64`.
+    /// Reads a rectangular nested array of numbers, or of strings with `strings` (for a model
+    /// input of dtype string). Integral-only data is reported as `int64`.
     ///
     /// The shape is taken from the first element at each depth, and memory is reserved only after
     /// every element is checked against it, so it is bounded by the values actually present: a
     /// few bytes of text whose first element claims a huge size reserve nothing.
-    public static func read(_ value: JSONValue, source: String) throws -> NumericArray {
+    public static func read(_ value: JSONValue, source: String, strings: Bool = false) throws -> NumericArray {
         var shape: [Int] = []
         var probe = value
         while case let .array(items) = probe {
@@ -36,7 +51,7 @@ public enum JSONArray {
             probe = first
         }
         guard !shape.isEmpty else {
-            throw NNError(.input, source, "expected a nested array of numbers (a batch), found \(value.typeDescription)")
+            throw NNError(.input, source, "expected a nested array of \(strings ? "strings" : "numbers") (a batch), found \(value.typeDescription)")
         }
         func number(_ node: JSONValue, path: @autoclosure () -> String) throws -> (value: Float, integral: Bool) {
             switch node {
@@ -65,8 +80,14 @@ public enum JSONArray {
                 indices.removeLast()
             }
         }
-        // First pass: the shape holds everywhere and every leaf is a number.
-        try walk(value) { node in _ = try number(node, path: path()) }
+        func text(_ node: JSONValue, path: @autoclosure () -> String) throws -> String {
+            guard case let .string(text) = node else {
+                throw NNError(.input, "\(source): \(path())", "expected a string, found \(node.typeDescription) (the model's input takes strings; the array must be rectangular, of shape \(shape))")
+            }
+            return text
+        }
+        // First pass: the shape holds everywhere and every leaf is a number (or a string).
+        try walk(value) { node in _ = strings ? try text(node, path: path()) as Any : try number(node, path: path()) as Any }
         // The array is rectangular, so the product is the count of numbers present; checked all
         // the same, as every size from a file is.
         var count = 1
@@ -74,6 +95,12 @@ public enum JSONArray {
             let (product, overflow) = count.multipliedReportingOverflow(by: size)
             guard !overflow else { throw NNError(.input, source, "the array's shape \(shape) holds too many numbers") }
             count = product
+        }
+        if strings {
+            var texts: [String] = []
+            texts.reserveCapacity(count)
+            try walk(value) { node in texts.append(try text(node, path: path())) }
+            return NumericArray(shape: shape, strings: texts)
         }
         var values: [Float] = []
         values.reserveCapacity(count)

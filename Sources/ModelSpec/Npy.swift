@@ -10,10 +10,17 @@ private let systemWrite = Darwin.write
 /// (`Npy.read`, `NpyFile`) goes through `parse`, which checks the whole header and that the data
 /// is exactly as long as the shape says.
 struct NpyHeader: Sendable, Equatable {
-    /// Element types nnbuild reads, by their numpy names.
+    /// Element types nnbuild reads, by their numpy names; `unicode` (`<U7`: UTF-32 code units,
+    /// zero-padded) and `bytes` (`|S7`: UTF-8, zero-padded) hold strings.
     enum Element: String, Sendable {
         case float32, float64, float16, int8, uint8, bool, int16, uint16, int32, uint32, int64, uint64
+        case unicode = "str", bytes
+
+        var holdsStrings: Bool { self == .unicode || self == .bytes }
     }
+
+    /// The longest string element accepted, in characters (`<U`) or bytes (`|S`).
+    static let longestString = 1 << 20
 
     var shape: [Int]
     var element: Element
@@ -127,10 +134,55 @@ struct NpyHeader: Sendable, Equatable {
             "i1": (.int8, 1), "u1": (.uint8, 1), "b1": (.bool, 1), "i2": (.int16, 2), "u2": (.uint16, 2),
             "i4": (.int32, 4), "u4": (.uint32, 4), "i8": (.int64, 8), "u8": (.uint64, 8),
         ]
-        guard let order = descr.first, ["<", ">", "|", "="].contains(order), let (element, size) = table[String(descr.dropFirst())] else {
-            throw fail("unsupported .npy dtype '\(descr)'; expected a float or integer type such as <f4 or <i4")
+        guard let order = descr.first, ["<", ">", "|", "="].contains(order) else {
+            throw fail("unsupported .npy dtype '\(descr)'; expected a float or integer type such as <f4 or <i4, or strings such as <U8")
+        }
+        let code = descr.dropFirst()
+        if let kind = code.first, kind == "U" || kind == "S" {
+            guard let length = Int(code.dropFirst()), length >= 1, length <= longestString else {
+                throw fail("unsupported .npy dtype '\(descr)': strings of 1 to \(longestString) \(kind == "U" ? "characters" : "bytes") are read, such as <U8 or |S8")
+            }
+            return kind == "U" ? (.unicode, 4 * length, order == ">") : (.bytes, length, false)
+        }
+        guard let (element, size) = table[String(code)] else {
+            throw fail("unsupported .npy dtype '\(descr)'; expected a float or integer type such as <f4 or <i4, or strings such as <U8")
         }
         return (element, size, order == ">")
+    }
+
+    /// `count` string elements at `base`, each without the zero padding numpy stores (as numpy
+    /// strips it); text that is not valid Unicode (UTF-8 for `|S`) is refused, naming its element.
+    func strings(_ base: UnsafeRawPointer, count: Int, first: Int, source: String) throws -> [String] {
+        var texts: [String] = []
+        texts.reserveCapacity(count)
+        for index in 0..<count {
+            let element = base + index * itemSize
+            if self.element == .bytes {
+                var length = itemSize
+                while length > 0, element.load(fromByteOffset: length - 1, as: UInt8.self) == 0 { length -= 1 }
+                let bytes = UnsafeBufferPointer(start: element.assumingMemoryBound(to: UInt8.self), count: length)
+                if let bad = JSONParser.firstInvalidUTF8(bytes) {
+                    throw NNError(.input, source, "string element \(first + index) is not valid UTF-8 (at byte \(bad)); nnbuild reads |S arrays as UTF-8 text")
+                }
+                texts.append(String(decoding: bytes, as: UTF8.self))
+            } else {
+                var scalars = String.UnicodeScalarView()
+                var units = itemSize / 4
+                func unit(_ at: Int) -> UInt32 {
+                    let raw = element.loadUnaligned(fromByteOffset: at * 4, as: UInt32.self)
+                    return bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw)
+                }
+                while units > 0, unit(units - 1) == 0 { units -= 1 }
+                for at in 0..<units {
+                    guard let scalar = Unicode.Scalar(unit(at)) else {
+                        throw NNError(.input, source, "string element \(first + index) holds \(unit(at)), which is not a Unicode code point (character \(at))")
+                    }
+                    scalars.append(scalar)
+                }
+                texts.append(String(scalars))
+            }
+        }
+        return texts
     }
 
     /// `count` elements at `base`, converted to Float.
@@ -156,6 +208,7 @@ struct NpyHeader: Sendable, Equatable {
             case .uint32: fill(UInt32.self) { Float($0) }
             case .int64: fill(UInt64.self) { Float(Int64(bitPattern: $0)) }
             case .uint64: fill(UInt64.self) { Float($0) }
+            case .unicode, .bytes: for index in 0..<count { buffer[index] = .nan }
             }
             initialized = count
         }
@@ -163,9 +216,12 @@ struct NpyHeader: Sendable, Equatable {
 
     /// The preamble and header numpy writes for little-endian float32 data of `shape`: version 1,
     /// or version 2 when the header does not fit 65535 bytes; the data starts 64-byte aligned.
-    static func float32Header(shape: [Int]) -> [UInt8] {
+    static func float32Header(shape: [Int]) -> [UInt8] { header(descr: "<f4", shape: shape) }
+
+    /// The preamble and header for data of numpy type `descr` and `shape`, as `float32Header`.
+    static func header(descr: String, shape: [Int]) -> [UInt8] {
         let dims = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
-        var dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(dims)), }"
+        var dict = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dims)), }"
         var preamble = 10
         if dict.utf8.count + 1 + 63 > 65535 { preamble = 12 }
         dict += String(repeating: " ", count: (64 - (preamble + dict.utf8.count + 1) % 64) % 64) + "\n"
@@ -333,13 +389,28 @@ public enum Npy {
     public static func read(_ bytes: [UInt8], source: String) throws -> NumericArray {
         try bytes.withUnsafeBytes { raw in
             let header = try NpyHeader.parse(raw, source: source)
+            if header.element.holdsStrings {
+                let texts = try raw.baseAddress.map { try header.strings($0 + header.dataOffset, count: header.count, first: 0, source: source) } ?? []
+                return NumericArray(shape: header.shape, strings: texts)
+            }
             let values = raw.baseAddress.map { header.convert($0 + header.dataOffset, count: header.count) } ?? []
             return NumericArray(shape: header.shape, values: values, dtype: header.element.rawValue)
         }
     }
 
-    /// A `.npy` file of little-endian float32 values.
+    /// A `.npy` file of little-endian float32 values, or for an array of strings numpy's `<U`
+    /// (UTF-32, each string padded with zeros to the longest).
     public static func encode(_ array: NumericArray) -> [UInt8] {
+        if let strings = array.strings {
+            let width = max(1, strings.map(\.unicodeScalars.count).max() ?? 1)
+            var out = NpyHeader.header(descr: "<U\(width)", shape: array.shape)
+            out.reserveCapacity(out.count + strings.count * width * 4)
+            for text in strings {
+                let scalars = text.unicodeScalars.map(\.value) + [UInt32](repeating: 0, count: width - text.unicodeScalars.count)
+                for scalar in scalars { withUnsafeBytes(of: scalar.littleEndian) { out.append(contentsOf: $0) } }
+            }
+            return out
+        }
         var out = NpyHeader.float32Header(shape: array.shape)
         out.reserveCapacity(out.count + array.values.count * 4)
         for value in array.values {
@@ -355,7 +426,7 @@ public final class NpyFile: @unchecked Sendable {
     /// The path, for messages.
     public let source: String
     public let shape: [Int]
-    /// The element type the file holds (`float32`, `int64`, ...).
+    /// The element type the file holds (`float32`, `int64`, ..., `str` for strings), as `Npy.read` says.
     public let dtype: String
     private let header: NpyHeader
     private let file: MappedFile
@@ -366,7 +437,7 @@ public final class NpyFile: @unchecked Sendable {
         header = try NpyHeader.parse(file.bytes, source: path)
         source = path
         shape = header.shape
-        dtype = header.element.rawValue
+        dtype = header.element.holdsStrings ? NumericArray.stringDType : header.element.rawValue
     }
 
     /// Rows along the first axis: `shape[0]`, or 1 for a 0-d array.
@@ -375,23 +446,47 @@ public final class NpyFile: @unchecked Sendable {
     /// The shape of one row: `shape.dropFirst()`.
     public var rowShape: [Int] { Array(shape.dropFirst()) }
 
+    /// Whether the file holds strings (`<U`, `|S`): read them with `stringRows`.
+    public var holdsStrings: Bool { header.element.holdsStrings }
+
     /// The values of `range`'s rows as Float, in C order. The file's pages they came from are then
     /// released, so reading a file row by row never holds it all in memory.
     public func rows(_ range: Range<Int>) throws -> [Float] {
+        guard !holdsStrings else { throw NNError(.input, source, "holds strings (dtype \(dtype)), not numbers") }
+        return try read(range) { header.convert($0, count: $1) }
+    }
+
+    /// `range`'s rows of a file of strings, in C order, released as `rows` releases them.
+    public func stringRows(_ range: Range<Int>) throws -> [String] {
+        guard holdsStrings else { throw NNError(.input, source, "holds \(dtype) numbers, not strings") }
+        return try read(range) { try header.strings($0, count: $1, first: range.lowerBound * header.rowElements, source: source) }
+    }
+
+    /// `convert` of the elements of `range`'s rows, whose pages are then released.
+    private func read<T>(_ range: Range<Int>, _ convert: (UnsafeRawPointer, Int) throws -> [T]) throws -> [T] {
         guard range.lowerBound >= 0, range.upperBound <= rowCount else {
             throw NNError(.input, source, "rows \(range.lowerBound)..<\(range.upperBound) are outside the file's \(rowCount) rows")
         }
         let count = range.count * header.rowElements
         guard count > 0, let base = file.bytes.baseAddress else { return [] }
         let start = header.dataOffset + range.lowerBound * header.rowElements * header.itemSize
-        let values = header.convert(base + start, count: count)
+        let values = try convert(base + start, count)
         file.release(start..<(start + count * header.itemSize))
         return values
     }
 
+    /// The rows in `range` as an array of `rowShape` rows (numbers or strings).
+    public func array(_ range: Range<Int>) throws -> NumericArray {
+        let shape = [range.count] + rowShape
+        return holdsStrings ? NumericArray(shape: shape, strings: try stringRows(range))
+                            : NumericArray(shape: shape, values: try rows(range), dtype: dtype)
+    }
+
     /// The whole array.
     public func all() throws -> NumericArray {
-        NumericArray(shape: shape, values: try rows(0..<rowCount), dtype: dtype)
+        var whole = try array(0..<rowCount)
+        whole.shape = shape
+        return whole
     }
 }
 

@@ -262,11 +262,7 @@ public final class Batcher: @unchecked Sendable {
         if batch.count == 1 {
             inputs = first.batches
         } else {
-            inputs = first.batches.indices.map { index in
-                var shape = first.batches[index].shape
-                shape[0] = batch.reduce(0) { $0 + $1.rows }
-                return Tensor(shape: shape, data: batch.flatMap { $0.batches[index].data })
-            }
+            inputs = first.batches.indices.map { index in Tensor.concatenating(batch.map { $0.batches[index] }) }
         }
         let result = Result { try Engine.run { try forward(inputs) } }
         switch result {
@@ -276,12 +272,7 @@ public final class Batcher: @unchecked Sendable {
             if batch.count == 1 { return first.reply.resume(.success(outputs)) }
             var row = 0
             for pending in batch {
-                let mine = outputs.map { output -> Tensor in
-                    let stride = output.shape.dropFirst().reduce(1, *)
-                    var shape = output.shape
-                    shape[0] = pending.rows
-                    return Tensor(shape: shape, data: Array(output.data[row * stride..<(row + pending.rows) * stride]))
-                }
+                let mine = outputs.map { $0.rows(row..<(row + pending.rows)) }
                 row += pending.rows
                 pending.reply.resume(.success(mine))
             }

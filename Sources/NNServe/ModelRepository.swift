@@ -82,13 +82,21 @@ public enum ModelRepository {
         return attributes?[.type] as? FileAttributeType == .typeDirectory
     }
 
-    /// Runs one all-zero row through the model before it is served, as TF Serving's SavedModel
+    /// Runs one all-zero row (empty strings for a string input) through the model before it is served, as TF Serving's SavedModel
     /// warm-up does: a model that cannot run fails start-up, and no client's request is the
     /// engine's first call (whose in-place weight path rounds differently from later calls,
     /// until the batch-invariance work of issue 17 lands).
     static func warmUp(_ model: Model) throws {
-        let batches = try model.inputs.map { port in try Tensor(zeros: [1] + port.shape.map { $0 ?? 1 }) }
-        _ = try model.predict(batches)
+        let batches = try model.inputs.map { port in
+            let shape = [1] + port.shape.map { $0 ?? 1 }
+            return port.takesStrings ? Tensor(shape: shape, strings: [String](repeating: "", count: shape.reduce(1, *))) : try Tensor(zeros: shape)
+        }
+        do {
+            _ = try model.predict(batches)
+        } catch let error as NNError where error.kind == .input && model.inputs.contains(where: \.takesStrings) {
+            // A lookup without OOV slots refuses the empty string, as Keras does; the model ran
+            // up to it, which is what warming up checks.
+        }
     }
 
     /// A Keras model file as version 1. Its weights are converted into memory nnbuild owns as

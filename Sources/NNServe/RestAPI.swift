@@ -58,7 +58,7 @@ public enum RestAPI {
         guard case let .array(rows) = instances, !rows.isEmpty else {
             throw NNError(.input, "request body: instances", "expected a non-empty list with one entry per row, found \(instances.brief())")
         }
-        let named = rows.contains { if case .object = $0 { return true } else { return false } }
+        let named = rows.contains { if case .object = $0 { return !isBase64($0) } else { return false } }
         guard named else {
             let port = try onlyInput(model, format: "instances")
             return [try batch(.array(rows), port: port, model: model, source: "request body: instances")]
@@ -110,11 +110,13 @@ public enum RestAPI {
         }
     }
 
-    /// A batch for `port` from nested arrays (batch first): rectangular, numbers only, whole
-    /// numbers for an integer input, and of the port's per-row shape.
+    /// A batch for `port` from nested arrays (batch first): rectangular, numbers only (strings,
+    /// or TF Serving's `{"b64": ...}` for UTF-8 text, for a string input), whole numbers for an
+    /// integer input, and of the port's per-row shape.
     static func batch(_ value: JSONValue, port: Model.Port, model: Model, source: String) throws -> Tensor {
         try refuseBase64(value, port: port, source: source)
-        let array = try JSONArray.read(value, source: source)
+        let array = try JSONArray.read(port.takesStrings ? try decodingBase64(value, source: source) : value, source: source,
+                                       strings: port.takesStrings)
         if port.dtype.hasPrefix("int") || port.dtype.hasPrefix("uint") || port.dtype == "bool" {
             if let index = array.values.firstIndex(where: { $0.rounded() != $0 || !$0.isFinite }) {
                 throw NNError(.input, source, "the input '\(port.name)' is \(port.dtype), found \(array.values[index]) at flat position \(index)")
@@ -125,15 +127,44 @@ public enum RestAPI {
         guard matches, array.shape.allSatisfy({ $0 > 0 }) else {
             throw NNError(.input, source, "input has shape \(array.shape.map(String.init).joined(separator: "×")), expected \(describe(port.shape)) with the batch first")
         }
+        if let strings = array.strings { return Tensor(shape: array.shape, strings: strings) }
         return Tensor(shape: array.shape, data: array.values)
     }
 
-    /// `{"b64": "..."}` is TF Serving's encoding of a binary string (a DT_STRING value, such as
-    /// an encoded image). Every input nnbuild serves is numeric, so it is refused as TF Serving
-    /// refuses it for a float input, saying why, rather than read as an input named "b64".
+    /// Whether `value` is TF Serving's encoding of a binary string, `{"b64": "..."}`.
+    static func isBase64(_ value: JSONValue) -> Bool {
+        guard case let .object(members) = value, members.count == 1, members[0].0 == "b64" else { return false }
+        return true
+    }
+
+    /// `value` with every `{"b64": "..."}` replaced by the text it encodes (which must be UTF-8:
+    /// nnbuild's string layers compare text).
+    static func decodingBase64(_ value: JSONValue, source: String) throws -> JSONValue {
+        switch value {
+        case let .array(items): return .array(try items.map { try decodingBase64($0, source: source) })
+        case let .object(members) where isBase64(value):
+            guard case let .string(encoded) = members[0].1, let bytes = Base64.decode(encoded) else {
+                throw NNError(.input, source, "{\"b64\": ...} must hold a base64 string (RFC 4648, with padding), found \(members[0].1.brief())")
+            }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw NNError(.input, source, "{\"b64\": ...} decodes to bytes that are not UTF-8 text; nnbuild's string inputs take text")
+            }
+            return .string(text)
+        default: return value
+        }
+    }
+
+    /// `{"b64": "..."}` is TF Serving's encoding of a binary string (a DT_STRING value). A string
+    /// input takes it as the UTF-8 text it encodes (`decodingBase64`); anywhere else it is refused
+    /// as TF Serving refuses it for a float input, saying why, rather than read as an input named "b64".
     static func refuseBase64(_ value: JSONValue, port: Model.Port?, source: String) throws {
-        guard case let .object(members) = value, members.count == 1, members[0].0 == "b64" else { return }
-        let input = port.map { "the input '\($0.name)' takes \($0.dtype) numbers of shape \(describe($0.shape))" } ?? "every input of this model takes numbers"
+        func holdsBase64(_ value: JSONValue) -> Bool {
+            if case let .array(items) = value { return items.contains(where: holdsBase64) }
+            return isBase64(value)
+        }
+        guard port?.takesStrings != true, holdsBase64(value) else { return }
+        let input = port.map { "the input '\($0.name)' takes \($0.dtype) numbers of shape \(describe($0.shape))" }
+            ?? "this model takes each row as an object keyed by input name"
         throw NNError(.input, source, "{\"b64\": ...} is TF Serving's encoding of a binary string, for string inputs; \(input), given as nested lists")
     }
 
@@ -225,5 +256,43 @@ public enum RestAPI {
         case "string": return "DT_STRING"
         default: return "DT_INVALID"
         }
+    }
+}
+
+/// Base64 (RFC 4648's standard alphabet, padded to a multiple of four characters), as TF Serving's
+/// `{"b64": ...}` values carry binary strings.
+enum Base64 {
+    static func decode(_ text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        guard characters.count % 4 == 0 else { return nil }
+        func sextet(_ c: UInt8) -> UInt32? {
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): return UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): return UInt32(c - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(c - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "+"): return 62
+            case UInt8(ascii: "/"): return 63
+            default: return nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(characters.count / 4 * 3)
+        var index = 0
+        while index < characters.count {
+            let group = characters[index..<(index + 4)]
+            let padding = group.reversed().prefix { $0 == UInt8(ascii: "=") }.count
+            guard padding <= 2, padding == 0 || index + 4 == characters.count else { return nil }
+            var word: UInt32 = 0
+            for (position, c) in group.enumerated() {
+                if position >= 4 - padding { word <<= 6; continue }
+                guard let value = sextet(c) else { return nil }
+                word = word << 6 | value
+            }
+            bytes.append(UInt8(word >> 16))
+            if padding < 2 { bytes.append(UInt8(word >> 8 & 0xFF)) }
+            if padding < 1 { bytes.append(UInt8(word & 0xFF)) }
+            index += 4
+        }
+        return bytes
     }
 }

@@ -30,7 +30,7 @@ enum BatchSource {
             return .npy(file)
         }
         let name = path == "-" ? nil : path
-        return .tensor(try model.batch(from: try InputFile.read(path: name), source: name ?? "<stdin>"))
+        return .tensor(try model.batch(from: try InputFile.read(path: name, strings: model.inputs.first?.takesStrings ?? false), source: name ?? "<stdin>"))
     }
 
     var rows: Int {
@@ -44,13 +44,9 @@ enum BatchSource {
     func batch(_ range: Range<Int>, for model: Model) throws -> Tensor {
         switch self {
         case let .tensor(tensor):
-            if range == 0..<tensor.batch { return tensor }
-            let size = tensor.sampleSize
-            return Tensor(shape: [range.count] + tensor.shape.dropFirst(), data: Array(tensor.data[(range.lowerBound * size)..<(range.upperBound * size)]))
+            return tensor.rows(range)
         case let .npy(file):
-            let values = try file.rows(range)
-            return try model.batch(from: NumericArray(shape: [range.count] + file.rowShape, values: values, dtype: file.dtype),
-                                   source: "\(file.source) (rows \(range.lowerBound)..<\(range.upperBound))")
+            return try model.batch(from: try file.array(range), source: "\(file.source) (rows \(range.lowerBound)..<\(range.upperBound))")
         }
     }
 }

@@ -77,7 +77,7 @@ struct Bench: ParsableCommand {
             if graph, profile {
                 throw NNError(.input, "--profile", "times the layers of a model of one input and one output; the model has inputs \(ModelInputs.describe(built.inputs)) and outputs \(ModelOutputs.describe(built))")
             }
-            let rows = graph ? nil : try input.map { try built.batch(from: try InputFile.read(path: $0), source: $0) }
+            let rows = graph ? nil : try input.map { try built.batch(from: try InputFile.read(path: $0, strings: built.inputs.first?.takesStrings ?? false), source: $0) }
             let given = graph ? try input.map { try ModelInputs.read([$0], for: built) } : nil
             var results: [JSONValue] = []
             var lines: [String] = []
@@ -143,14 +143,7 @@ struct Bench: ParsableCommand {
     /// would sit in memory beside them for the whole run, counted in the peak RSS bench reports).
     static func tile(_ rows: Tensor, to size: Int) -> Tensor {
         if rows.batch == size { return rows }
-        let rowSize = rows.sampleSize
-        var data: [Float] = []
-        data.reserveCapacity(size * rowSize)
-        for index in 0..<size {
-            let row = index % rows.batch
-            data += rows.data[(row * rowSize)..<((row + 1) * rowSize)]
-        }
-        return Tensor(shape: [size] + rows.shape.dropFirst(), data: data)
+        return Tensor.concatenating((0..<size).map { rows.rows(($0 % rows.batch)..<($0 % rows.batch + 1)) })
     }
 
     /// A deterministic random batch: token ids in 1..<limit for index inputs, else N(0, 1).

@@ -144,8 +144,9 @@ enum InputFile {
     /// a 64 MiB document peaks near 700 MB; larger batches belong in `.npy`, which is read per batch.
     static let jsonLimit = 64 << 20
 
-    /// Reads an array from a path, or standard input when nil.
-    static func read(path: String?) throws -> NumericArray {
+    /// Reads an array from a path, or standard input when nil; JSON as strings with `strings`
+    /// (an input of dtype string), a `.npy` as its dtype says.
+    static func read(path: String?, strings: Bool = false) throws -> NumericArray {
         let source = path ?? "<stdin>"
         let bytes: [UInt8]
         if let path {
@@ -158,7 +159,7 @@ enum InputFile {
             throw NNError(.input, source, "JSON input is \(bytes.count) bytes; at most \(jsonLimit) (64 MiB) are accepted, since parsing JSON takes about 10× its size in memory; save larger batches as .npy (np.save), which is read a batch at a time")
         }
         do {
-            return try JSONArray.read(try JSONParser.parse(bytes, source: source), source: source)
+            return try JSONArray.read(try JSONParser.parse(bytes, source: source), source: source, strings: strings)
         } catch let error as NNError where error.kind == .json {
             throw NNError(.input, error.location, error.message + " (expected a .npy file or JSON nested arrays)")
         }

@@ -79,7 +79,7 @@ struct ModelInputs {
             if Npz.isNpz(bytes) {
                 try giveArchive(try Npz.read(bytes, source: "<stdin>", limit: model.settings.memoryLimit), source: "<stdin>")
             } else if model.inputs.count == 1, let port = model.inputs.first {
-                try give(port.name, try ModelInputs.parse(bytes, source: "<stdin>"), source: "<stdin>")
+                try give(port.name, try ModelInputs.parse(bytes, source: "<stdin>", strings: port.takesStrings), source: "<stdin>")
             } else {
                 throw NNError(.input, "<stdin>", "the model has \(model.inputs.count) inputs (\(describe(model.inputs))); give --input NAME=PATH for each, or one .npz holding an array per input name")
             }
@@ -89,14 +89,14 @@ struct ModelInputs {
                 if isNpz(path) {
                     throw NNError(.input, path, "--input \(port.name)=PATH takes a .npy or JSON array for input '\(port.name)', found an .npz; give the .npz as --input PATH")
                 }
-                try give(port.name, try InputFile.read(path: path), source: path)
+                try give(port.name, try InputFile.read(path: path, strings: port.takesStrings), source: path)
             } else if isNpz(value) {
                 try giveArchive(try Npz.read(path: value, limit: model.settings.memoryLimit), source: value)
             } else if value.contains("="), model.inputs.count > 1 {
                 let name = String(value[..<(value.firstIndex(of: "=") ?? value.endIndex)])
                 throw NNError(.input, "--input \(value)", "'\(name)' names no input of the model; its inputs are \(describe(model.inputs))")
             } else if model.inputs.count == 1, let port = model.inputs.first {
-                try give(port.name, try InputFile.read(path: value), source: value)
+                try give(port.name, try InputFile.read(path: value, strings: port.takesStrings), source: value)
             } else {
                 throw NNError(.input, value, "the model has \(model.inputs.count) inputs (\(describe(model.inputs))); give --input NAME=PATH for each, or one .npz holding an array per input name")
             }
@@ -117,11 +117,11 @@ struct ModelInputs {
         return ModelInputs(batches: batches, rows: rows)
     }
 
-    /// An `.npy` file or JSON nested arrays held in memory.
-    static func parse(_ bytes: [UInt8], source: String) throws -> NumericArray {
+    /// An `.npy` file or JSON nested arrays (of strings with `strings`) held in memory.
+    static func parse(_ bytes: [UInt8], source: String, strings: Bool = false) throws -> NumericArray {
         if Npy.isNpy(bytes) { return try Npy.read(bytes, source: source) }
         do {
-            return try JSONArray.read(try JSONParser.parse(bytes, source: source), source: source)
+            return try JSONArray.read(try JSONParser.parse(bytes, source: source), source: source, strings: strings)
         } catch let error as NNError where error.kind == .json {
             throw NNError(.input, error.location, error.message + " (expected an .npz, a .npy file or JSON nested arrays)")
         }
@@ -129,11 +129,7 @@ struct ModelInputs {
 
     /// Rows `range` of every input.
     func slice(_ range: Range<Int>) -> [Tensor] {
-        if range == 0..<rows { return batches }
-        return batches.map { batch in
-            let size = batch.sampleSize
-            return Tensor(shape: [range.count] + batch.shape.dropFirst(), data: Array(batch.data[(range.lowerBound * size)..<(range.upperBound * size)]))
-        }
+        batches.map { $0.rows(range) }
     }
 
     /// Runs the model in chunks of `batchSize` rows (progress on a terminal) and returns every
@@ -196,13 +192,15 @@ extension ModelInputs {
 
 extension Bench {
     /// A deterministic random batch of `size` for every model input: token ids in 1..<limit for an
-    /// input an index-taking layer (Embedding) reads, else N(0, 1); unknown sizes become 32.
+    /// input an index-taking layer (Embedding) reads, words `w0`…`w999` for a string input, else
+    /// N(0, 1); unknown sizes become 32.
     static func randomBatches(for model: Model, size: Int, seed: UInt64 = 42) -> [Tensor] {
         let limits = model.indexLimits
         return model.inputs.enumerated().map { index, port in
             let shape = [size] + port.shape.map { $0 ?? 32 }
             var generator = SplitMix(state: seed &+ UInt64(index))
             let count = shape.reduce(1, *)
+            if port.takesStrings { return Tensor(shape: shape, strings: (0..<count).map { _ in "w\(generator.next() % 1000)" }) }
             let data: [Float]
             if let limit = limits[port.name] {
                 data = (0..<count).map { _ in Float(1 + Int(generator.next() % UInt64(max(limit - 1, 1)))) }

@@ -194,7 +194,7 @@ struct StreamRunner {
 
     /// One sample (its per-sample shape exactly) or, for `instances`, rows with the batch first.
     func rows(_ value: JSONValue, port: Model.Port, source: String, instances: Bool) throws -> Tensor {
-        let array = try JSONArray.read(value, source: source)
+        let array = try JSONArray.read(value, source: source, strings: port.takesStrings)
         let expected = port.shape.count + (instances ? 1 : 0)
         guard array.shape.count == expected else {
             let what = instances ? "rows of shape \(describeShape(port.shape))" : "one sample of shape \(describeShape(port.shape))"
@@ -284,20 +284,6 @@ struct StreamRunner {
     }
 }
 
-extension Tensor {
-    /// Rows `range` along the batch axis.
-    func rows(_ range: Range<Int>) -> Tensor {
-        if range == 0..<batch { return self }
-        let size = sampleSize
-        return Tensor(shape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * size)..<(range.upperBound * size)]))
-    }
-
-    /// Batches of one per-sample shape, joined along the batch axis.
-    static func concatenating(_ parts: [Tensor]) -> Tensor {
-        guard parts.count > 1, let first = parts.first else { return parts.first ?? Tensor(shape: [0], data: []) }
-        return Tensor(shape: [parts.reduce(0) { $0 + $1.batch }] + first.shape.dropFirst(), data: parts.flatMap(\.data))
-    }
-}
 
 /// Lines from a descriptor, read with `poll` so a caller can tell a quiet input from a closed one.
 /// At most `limit` bytes of one line are held; the rest of a longer line is counted and dropped.

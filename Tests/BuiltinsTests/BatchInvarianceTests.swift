@@ -14,15 +14,7 @@ final class BatchInvarianceTests: XCTestCase {
 
     /// Rows `indices` of `tensor`, in that order (its mask too).
     static func rows(_ tensor: Tensor, _ indices: [Int]) -> Tensor {
-        let size = tensor.sampleSize
-        var data: [Float] = []
-        data.reserveCapacity(indices.count * size)
-        for index in indices { data += tensor.data[(index * size)..<((index + 1) * size)] }
-        let mask = tensor.mask.map { mask -> [Bool] in
-            let steps = tensor.shape[1]
-            return indices.flatMap { mask[($0 * steps)..<(($0 + 1) * steps)] }
-        }
-        return Tensor(shape: [indices.count] + tensor.shape.dropFirst(), data: data, mask: mask)
+        Tensor.concatenating(indices.map { tensor.rows($0..<($0 + 1)) })
     }
 
     /// The bits of row `row` of each output, or nil for an output without one row per input row.
