@@ -49,6 +49,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
 from keras import ops  # noqa: E402
+import tensorflow as tf  # noqa: E402  (string inputs are fed to predict as TensorFlow tensors)
 from safetensors.numpy import save_file  # noqa: E402
 
 from keras_export import weights_of  # noqa: E402
@@ -816,14 +817,16 @@ def generate(name):
     tensors = weights_of(model)
     if getattr(build, "half_weights", False):  # their values are float16 already (see application_case)
         tensors = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in tensors.items()}
+    # Keras's predict takes strings as TensorFlow tensors, not numpy str arrays (saved as they are).
+    given = {n: tf.constant(v) if v.dtype.kind in "US" else v for n, v in inputs.items()}
     if "input_layers" in spec:
         input_names = names_of(spec["input_layers"], None)
         output_names = names_of(spec["output_layers"], None)
-        feed = inputs if isinstance(model.input, dict) else [inputs[n] for n in input_names]
+        feed = given if isinstance(model.input, dict) else [given[n] for n in input_names]
         feed = feed[0] if isinstance(feed, list) and len(feed) == 1 else feed
     else:  # a Sequential: one input, named by its InputLayer, and one output named by its last layer
         input_names, output_names = list(inputs), [model.layers[-1].name]
-        feed = inputs[input_names[0]]
+        feed = given[input_names[0]]
     outputs = [np.asarray(v, dtype=np.float32) for v in flat_outputs(model, model.predict(feed, verbose=0))]
     entry = write_case(name, spec_json, tensors, inputs, input_names, outputs, output_names)
     reload_check(name, spec_json, tensors, feed, outputs)
@@ -1224,6 +1227,54 @@ def lookup_farmhash(rng):
                                mask_token=0, name="salted")(ids)]
     value = np.array([[4, 0, 23, 42, 99, 100, -7, 16], [1, 2, 3, 5, 6, 7, 8, 123456]], dtype=np.int64)
     return keras.Model(ids, outputs, name="lookup_farmhash"), {"ids": value}
+
+
+# --- string inputs ---
+
+@case("StringLookup on a (batch, 6) string input: a vocabulary with non-ASCII terms (int, one_hot), "
+      "mask_token '' with 3 OOV slots (FarmHash buckets), multi_hot and count with pad_to_max_tokens, num_oov_indices 0 "
+      "on known terms; Hashing on the strings (fast, salted, mask_value ''); an Embedding and Dense on the int ids")
+def string_lookup(rng):
+    words = keras.Input((6,), dtype="string", name="words")
+    known = keras.Input((3,), dtype="string", name="known")
+    vocabulary = ["cat", "dog", "über", "日本", "a b", "🙂"]
+    ids = L.StringLookup(vocabulary=vocabulary, name="ids")(words)
+    outputs = [
+        ids,
+        L.StringLookup(vocabulary=vocabulary, output_mode="one_hot", name="one_hot")(words),
+        L.StringLookup(vocabulary=vocabulary, mask_token="", num_oov_indices=3, name="masked_oov")(words),
+        L.StringLookup(vocabulary=vocabulary, output_mode="multi_hot", name="multi_hot")(words),
+        L.StringLookup(vocabulary=vocabulary, output_mode="count", max_tokens=10, pad_to_max_tokens=True, name="count")(words),
+        L.StringLookup(vocabulary=["x", "y", "z"], num_oov_indices=0, name="closed")(known),
+        L.Hashing(num_bins=(1 << 24) - 3, name="hashed")(words),
+        L.Hashing(num_bins=1000, salt=[3, 2 ** 40 + 9], name="salted")(words),
+        L.Hashing(num_bins=50, mask_value="", name="hash_masked")(words),
+        L.Dense(2, name="head")(L.Flatten(name="flat")(L.Embedding(10, 3, name="embed")(ids))),
+    ]
+    value = np.array([["cat", "dog", "über", "", "unknown", "日本"],
+                      ["🙂", "a b", "DOG", "a  b", "a fairly long sentence of more than thirty-two bytes", "cat"],
+                      ["", "", "ü", "über", "cats", "dog"]], dtype=np.str_)
+    known_value = np.array([["x", "y", "z"], ["z", "z", "x"], ["y", "x", "y"]], dtype=np.str_)
+    return keras.Model([words, known], outputs, name="string_lookup"), {"words": value, "known": known_value}
+
+
+@case("a structured-data classifier as keras.io builds it: a (batch, 1) string feature through StringLookup one_hot, "
+      "a (batch, 1) integer feature through IntegerLookup one_hot, a numeric feature through Normalization, "
+      "concatenated into Dense layers")
+def structured_strings(rng):
+    thal = keras.Input((1,), dtype="string", name="thal")
+    sex = keras.Input((1,), dtype="int64", name="sex")
+    age = keras.Input((1,), name="age")
+    features = L.Concatenate(name="features")([
+        L.StringLookup(vocabulary=["fixed", "normal", "reversible"], output_mode="one_hot", name="thal_lookup")(thal),
+        L.IntegerLookup(vocabulary=[0, 1], output_mode="one_hot", name="sex_lookup")(sex),
+        L.Normalization(mean=54.0, variance=81.0, name="age_norm")(age)])
+    hidden = L.Dense(8, activation="relu", name="hidden")(features)
+    output = L.Dense(1, activation="sigmoid", name="output")(hidden)
+    return (keras.Model([thal, sex, age], output, name="structured_strings"),
+            {"thal": np.array([["fixed"], ["normal"], ["reversible"], ["1"], ["normal"]], dtype=np.str_),
+             "sex": np.array([[0], [1], [1], [0], [2]], dtype=np.int64),
+             "age": np.array([[63.0], [37.0], [41.0], [56.0], [70.0]], dtype=np.float32)})
 
 
 def folder_size(path):

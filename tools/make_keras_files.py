@@ -8,7 +8,7 @@
     python3 tools/make_keras_files.py --malformed  # the malformed corpus (Tests/KerasFiles/malformed)
     python3 tools/make_keras_files.py --walk       # saving_lib's tracking names (Tests/KerasFiles/walk)
     python3 tools/make_keras_files.py --export     # keras_export.py's blob of every .keras case (Tests/KerasFiles/export)
-    python3 tools/make_keras_files.py --assets     # adapted_lookup.keras: a vocabulary kept in the archive's assets
+    python3 tools/make_keras_files.py --assets     # adapted_lookup.keras, adapted_string_lookup.keras: vocabularies kept in the archive's assets
 
 Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
 HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
@@ -606,7 +606,8 @@ def malformed():
 
 
 def assets():
-    """adapted_lookup.keras: IntegerLookup layers adapted to data, so their vocabularies live in the
+    """adapted_lookup.keras (and adapted_string_lookup.keras, the same with StringLookup layers on
+    strings): IntegerLookup layers adapted to data, so their vocabularies live in the
     archive's assets (assets/layers/<layer>/vocabulary.txt), not in config.json; one with a mask
     token and two OOV indices, one multi_hot; ids seen and unseen."""
     keras.backend.clear_session()
@@ -628,6 +629,27 @@ def assets():
     np.save(os.path.join(OUT, "adapted_lookup.input.npy"), x)
     np.save(os.path.join(OUT, "adapted_lookup.expected.npy"), model.predict(x, verbose=0).astype("float32"))
     print("adapted_lookup", x.shape)
+
+    # The same for strings: adapted StringLookup layers (one with a mask token and two OOV slots,
+    # one multi_hot) on a string input, terms seen and unseen, non-ASCII ones too.
+    keras.backend.clear_session()
+    words = keras.Input((4,), dtype="string", name="words")
+    first = L.StringLookup(name="lookup")
+    first.adapt(np.array(["red", "red", "green", "blue", "blue", "blue", "grün", "紅"]))
+    second = L.StringLookup(mask_token="", num_oov_indices=2, name="masked_lookup")
+    second.adapt(np.array(["a", "b", "b", "c", "c", "c"]))
+    hot = L.StringLookup(output_mode="multi_hot", name="hot_lookup")
+    hot.adapt(np.array(["x", "x", "y", "z"]))
+    indices = L.Concatenate(name="join")([first(words), second(words)])
+    embedded = L.Flatten(name="flat")(L.Embedding(16, 3, name="embed")(indices))
+    model = keras.Model(words, L.Dense(2, name="head")(L.Concatenate(name="both")([embedded, hot(words)])))
+    randomize(model, rng)
+    x = np.array([["red", "blue", "", "c"], ["紅", "purple", "b", "x"], ["grün", "a", "zz", "y"]], dtype=np.str_)
+    model.save(os.path.join(OUT, "adapted_string_lookup.keras"))
+    np.save(os.path.join(OUT, "adapted_string_lookup.input.npy"), x)
+    import tensorflow as tf
+    np.save(os.path.join(OUT, "adapted_string_lookup.expected.npy"), model.predict(tf.constant(x), verbose=0).astype("float32"))
+    print("adapted_string_lookup", x.shape)
 
 
 if __name__ == "__main__":

@@ -139,58 +139,39 @@ public struct CategoryEncoding: Layer {
     }
 }
 
-/// `IntegerLookup` for integer inputs, with its vocabulary in the config
-/// (keras/src/layers/preprocessing/index_lookup.py). Forward: the mask token → 0 (int mode), a
-/// vocabulary term → its position + the mask and OOV slots before it, any other value → an OOV
-/// slot (floormod over `num_oov_indices`); then `output_mode`. Inverted: an index → its term,
-/// 0 → the mask token, anything else → `oov_token`.
-/// Config: `vocabulary` (a list; an adapted layer keeps it in a .keras file's assets, read there),
-/// `num_oov_indices` (1), `mask_token` (null), `oov_token` (-1), `invert` (false), `output_mode`
-/// ("int"), `max_tokens`, `pad_to_max_tokens`, `sparse`, `vocabulary_dtype`, `oov_method`.
-public struct IntegerLookup: Layer {
-    let table: [Int64: Float]
-    let vocabulary: [Int64]
-    let maskToken: Int64?
-    let oovToken: Int64
+/// What Keras's IndexLookup (keras/src/layers/preprocessing/index_lookup.py) keeps of a
+/// vocabulary, for IntegerLookup's integer terms and StringLookup's strings alike: the mask token
+/// → 0 (int mode; dropped in the others), a vocabulary term → its position after the mask and
+/// OOV slots, any other term → an OOV slot the layer picks (`oovIndex`); then `output_mode`.
+/// Inverted: an index → its term, 0 → the mask token, anything else → `oovToken`.
+/// Config read here: `num_oov_indices` (1), `invert` (false), `output_mode` ("int"),
+/// `max_tokens`, `pad_to_max_tokens`, `sparse`; the layer reads its terms and tokens.
+struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
+    let table: [Term: Float]
+    let vocabulary: [Term]
+    let maskToken: Term?
+    let oovToken: Term
     let oovCount: Int
     let oovStart: Int
-    /// `oov_method` farmhash: an unknown key's OOV slot from its hash, not key mod slots.
-    let hashesOOV: Bool
-    let salt: (UInt64, UInt64)?
     let invert: Bool
     let mode: CategoricalOutput
     let depth: Int
-    public let outputShape: [Int?]
+    let outputShape: [Int?]
 
-    static func factory(_ context: LayerContext) throws -> any Layer {
-        if case .string? = context.value("vocabulary") {
-            throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
-        }
-        var terms: [Int64]
-        if context.has("vocabulary") {
-            terms = try context.intList("vocabulary").map(Int64.init)
-        } else if let asset = context.asset("vocabulary.txt") {
-            terms = try savedVocabulary(asset, context)
-        } else {
-            throw context.error("'vocabulary' is null: an adapted IntegerLookup keeps its vocabulary in the .keras file's assets, not in the spec; run the .keras file itself, or pass vocabulary= when building the layer", key: "vocabulary")
-        }
+    init(terms given: [Term], maskToken: Term?, oovToken: Term, _ context: LayerContext, describe: (Term) -> String) throws {
+        var terms = given
         let oovCount = try context.int("num_oov_indices", default: 1)
         guard oovCount >= 0, oovCount <= 1 << 20 else { throw context.error("'num_oov_indices' must be 0 or more, found \(oovCount)", key: "num_oov_indices") }
-        let maskToken = try context.optionalInt("mask_token").map(Int64.init)
-        let oovToken = Int64(try context.int("oov_token", default: -1))
         let invert = try context.bool("invert", default: false)
         let mode = try CategoricalOutput.read(context, default: "int")
         if invert, mode != .int { throw context.error("'invert' is true with output_mode '\(mode.rawValue)'; Keras allows it only with int", key: "invert") }
-        let hashed = try context.choice("oov_method", default: "floormod", allowed: ["floormod", "farmhash"]) == "farmhash"
-        let salt = try Hashing.readSalt(context)
-        _ = try context.string("vocabulary_dtype", default: "int64")
         let oovStart = maskToken != nil && mode == .int ? 1 : 0
         let tokenStart = oovStart + oovCount
         // A vocabulary may begin with the special tokens in order; Keras drops them.
-        let special = (maskToken.map { [$0] } ?? []).prefix(oovStart) + [Int64](repeating: oovToken, count: oovCount)
+        let special = (maskToken.map { [$0] } ?? []).prefix(oovStart) + [Term](repeating: oovToken, count: oovCount)
         if terms.count >= special.count, Array(terms.prefix(special.count)) == Array(special) { terms.removeFirst(special.count) }
         if let maskToken, terms.contains(maskToken) {
-            throw context.error("'vocabulary' holds the mask token \(maskToken); Keras refuses it there", key: "vocabulary")
+            throw context.error("'vocabulary' holds the mask token \(describe(maskToken)); Keras refuses it there", key: "vocabulary")
         }
         guard Set(terms).count == terms.count else { throw context.error("'vocabulary' holds a term twice", key: "vocabulary") }
         var depth = terms.count + tokenStart
@@ -200,65 +181,169 @@ public struct IntegerLookup: Layer {
         } else {
             _ = try context.optionalInt("max_tokens")
         }
-        let shape = try mode.outputShape(context.inputShape, depth: depth, context)
-        try context.sampleCount(shape)
-        var table: [Int64: Float] = [:]
+        outputShape = try mode.outputShape(context.inputShape, depth: depth, context)
+        try context.sampleCount(outputShape)
+        var table: [Term: Float] = [:]
         for (i, term) in terms.enumerated() { table[term] = Float(tokenStart + i) }
-        return IntegerLookup(table: table, vocabulary: terms, maskToken: maskToken, oovToken: oovToken, oovCount: oovCount, oovStart: oovStart,
-                             hashesOOV: hashed, salt: salt, invert: invert, mode: mode, depth: depth, outputShape: shape)
+        self.table = table
+        vocabulary = terms
+        self.maskToken = maskToken
+        self.oovToken = oovToken
+        self.oovCount = oovCount
+        self.oovStart = oovStart
+        self.invert = invert
+        self.mode = mode
+        self.depth = depth
+    }
+
+    /// The index of `key`: the mask's, a term's, or the OOV slot `oovSlot` picks among
+    /// `oovCount` (called only when there are several). `name` is the layer type, for messages.
+    func index(of key: Term, name: String, describe: (Term) -> String, oovSlot: (Term) -> Int) throws -> Float {
+        if let maskToken, key == maskToken { return mode == .int ? 0 : droppedCategory }
+        if let index = table[key] { return index }
+        guard oovCount > 0 else {
+            throw NNError(.input, name, "\(describe(key)) is not in the vocabulary and num_oov_indices is 0 (Keras fails too)")
+        }
+        return Float(oovStart + (oovCount == 1 ? 0 : oovSlot(key)))
+    }
+
+    /// The term of index `index` (an inverted lookup).
+    func term(of index: Int) -> Term {
+        if let maskToken, index == 0 { return maskToken }
+        let position = index - oovStart - oovCount
+        return position >= 0 && position < vocabulary.count ? vocabulary[position] : oovToken
+    }
+}
+
+/// `IntegerLookup` for integer inputs (keras/src/layers/preprocessing/integer_lookup.py), as
+/// `LookupVocabulary` says: an unknown key's OOV slot among several is `key` floormod the slots,
+/// or with `oov_method` farmhash its decimal form hashed as Hashing does.
+/// Config: `vocabulary` (a list; an adapted layer keeps it in a .keras file's assets, read there),
+/// `mask_token` (null), `oov_token` (-1), `vocabulary_dtype`, `oov_method`, `salt`, and
+/// `LookupVocabulary`'s.
+public struct IntegerLookup: Layer {
+    let lookup: LookupVocabulary<Int64>
+    /// `oov_method` farmhash: an unknown key's OOV slot from its hash, not key mod slots.
+    let hashesOOV: Bool
+    let salt: (UInt64, UInt64)?
+    public var outputShape: [Int?] { lookup.outputShape }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        if case .string? = context.value("vocabulary") {
+            throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
+        }
+        var terms: [Int64]
+        if context.has("vocabulary") {
+            terms = try context.intList("vocabulary").map(Int64.init)
+        } else if let asset = context.asset("vocabulary.txt") {
+            terms = try savedVocabulary(asset, context).map { line in
+                guard let term = Int64(line.text.filter { !$0.isWhitespace }) else {
+                    throw context.error("the vocabulary in the .keras file's assets holds \"\(line.text.prefix(40))\" on line \(line.number); expected one integer a line", key: "vocabulary")
+                }
+                return term
+            }
+        } else {
+            throw context.missingKey("vocabulary", kind: "list of integers", "'vocabulary' is null: an adapted IntegerLookup keeps its vocabulary in the .keras file's assets, not in the spec; run the .keras file itself, or pass vocabulary= when building the layer")
+        }
+        let maskToken = try context.optionalInt("mask_token").map(Int64.init)
+        let oovToken = Int64(try context.int("oov_token", default: -1))
+        let hashed = try context.choice("oov_method", default: "floormod", allowed: ["floormod", "farmhash"]) == "farmhash"
+        let salt = try Hashing.readSalt(context)
+        _ = try context.string("vocabulary_dtype", default: "int64")
+        let lookup = try LookupVocabulary(terms: terms, maskToken: maskToken, oovToken: oovToken, context, describe: { "\($0)" })
+        return IntegerLookup(lookup: lookup, hashesOOV: hashed, salt: salt)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
         var output = input
-        let tokenStart = oovStart + oovCount
         for i in output.data.indices {
             let value = output.data[i]
             guard value.isFinite, Swift.abs(value) < 9.0e15 else {
                 throw NNError(.input, "IntegerLookup", "input \(value) is not an integer")
             }
             let key = Int64(value.rounded(.towardZero))
-            if invert {
-                if maskToken != nil, key == 0 { output.data[i] = Float(maskToken ?? 0); continue }
-                let position = Int(key) - tokenStart
-                output.data[i] = Float(position >= 0 && position < vocabulary.count ? vocabulary[position] : oovToken)
+            if lookup.invert {
+                output.data[i] = Float(lookup.term(of: Int(key)))
                 continue
             }
-            if let maskToken, key == maskToken { output.data[i] = mode == .int ? 0 : droppedCategory; continue }
-            if let index = table[key] { output.data[i] = index; continue }
-            guard oovCount > 0 else {
-                throw NNError(.input, "IntegerLookup", "\(key) is not in the vocabulary and num_oov_indices is 0 (Keras fails too)")
-            }
-            let slot: Int
-            if oovCount == 1 {
-                slot = 0
-            } else if hashesOOV {
+            let slots = Int64(lookup.oovCount)
+            output.data[i] = try lookup.index(of: key, name: "IntegerLookup", describe: { "\($0)" }) { key in
                 // oov_method farmhash: the key's decimal form hashed as Hashing does (SipHash with a salt).
-                slot = Int(Hashing.hash(Array(String(key).utf8), salt: salt) % UInt64(oovCount))
-            } else {
-                slot = Int(((key % Int64(oovCount)) + Int64(oovCount)) % Int64(oovCount))
+                hashesOOV ? Int(Hashing.hash(Array(String(key).utf8), salt: salt) % UInt64(slots)) : Int(((key % slots) + slots) % slots)
             }
-            output.data[i] = Float(oovStart + slot)
         }
-        return try encodeCategories(output, mode: mode, depth: depth, name: "IntegerLookup")
+        return try encodeCategories(output, mode: lookup.mode, depth: lookup.depth, name: "IntegerLookup")
     }
 }
 
-/// The terms of an adapted lookup's `vocabulary.txt` (one integer a line, as Keras's
-/// `save_assets` writes them, its special tokens first: the vocabulary then drops them).
-func savedVocabulary(_ asset: [UInt8], _ context: LayerContext) throws -> [Int64] {
-    let lines = String(decoding: asset, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-    return try lines.enumerated().map { index, line in
-        guard let term = Int64(line.filter { !$0.isWhitespace }) else {
-            throw context.error("the vocabulary in the .keras file's assets holds \"\(line.prefix(40))\" on line \(index + 1); expected one integer a line", key: "vocabulary")
+/// `StringLookup` (keras/src/layers/preprocessing/string_lookup.py) on a string input, as
+/// `LookupVocabulary` says: terms compare as text, and an unknown term's OOV slot among several is
+/// its FarmHash Fingerprint64 modulo the slots (`tf.strings.to_hash_bucket_fast`), or with a
+/// `salt` its keyed SipHash (`to_hash_bucket_strong`). The indices come out as float32, as every
+/// nnbuild tensor. An inverted lookup (indices to strings) would output strings, which nnbuild's
+/// outputs are not: refused.
+/// Config: `vocabulary` (a list; an adapted layer keeps it in a .keras file's assets, read there),
+/// `mask_token` (null), `oov_token` ("[UNK]"), `encoding` ("utf-8"), `salt`, and
+/// `LookupVocabulary`'s.
+public struct StringLookup: Layer, ReadsStrings {
+    let lookup: LookupVocabulary<String>
+    let salt: (UInt64, UInt64)?
+    public var outputShape: [Int?] { lookup.outputShape }
+
+    static func factory(_ context: LayerContext) throws -> any Layer {
+        guard context.inputHoldsStrings else {
+            throw context.error("reads strings, but its input holds numbers; give the model an input of dtype string (keras.Input(dtype=\"string\"))")
         }
-        return term
+        if try context.bool("invert", default: false) {
+            throw context.error("'invert' is true: the lookup would output strings, and nnbuild's outputs are numbers", key: "invert")
+        }
+        if case .string? = context.value("vocabulary") {
+            throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
+        }
+        let terms: [String]
+        if context.has("vocabulary") {
+            terms = try context.stringList("vocabulary")
+        } else if let asset = context.asset("vocabulary.txt") {
+            terms = try savedVocabulary(asset, context).map(\.text)
+        } else {
+            throw context.missingKey("vocabulary", kind: "list of strings", "'vocabulary' is null: an adapted StringLookup keeps its vocabulary in the .keras file's assets, not in the spec; run the .keras file itself, or pass vocabulary= when building the layer")
+        }
+        let encoding = try context.string("encoding", default: "utf-8")
+        guard ["utf-8", "utf8"].contains(encoding.lowercased()) else {
+            throw context.error("'encoding' is \"\(encoding)\"; nnbuild reads UTF-8 text", key: "encoding")
+        }
+        let maskToken = try context.optionalString("mask_token")
+        let oovToken = try context.string("oov_token", default: "[UNK]")
+        _ = try context.string("vocabulary_dtype", default: "string")
+        _ = try context.choice("oov_method", default: "floormod", allowed: ["floormod", "farmhash"])
+        let lookup = try LookupVocabulary(terms: terms, maskToken: maskToken, oovToken: oovToken, context, describe: { "\"\($0)\"" })
+        return StringLookup(lookup: lookup, salt: try Hashing.readSalt(context))
     }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        guard let strings = input.strings else { throw NNError(.input, "StringLookup", "its input holds numbers; it reads strings") }
+        let slots = UInt64(lookup.oovCount)
+        let indices = try strings.map { term in
+            try lookup.index(of: term, name: "StringLookup", describe: { "\"\($0)\"" }) { Int(Hashing.hash(Array($0.utf8), salt: salt) % slots) }
+        }
+        return try encodeCategories(Tensor(shape: input.shape, data: indices), mode: lookup.mode, depth: lookup.depth, name: "StringLookup")
+    }
+}
+
+/// The lines of an adapted lookup's `vocabulary.txt` (one term a line, as Keras's `save_assets`
+/// writes them, its special tokens first: the vocabulary then drops them), numbered from 1.
+func savedVocabulary(_ asset: [UInt8], _ context: LayerContext) throws -> [(number: Int, text: String)] {
+    guard let text = String(validating: asset, as: UTF8.self) else {
+        throw context.error("the vocabulary in the .keras file's assets is not UTF-8 text", key: "vocabulary")
+    }
+    return text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map { ($0.offset + 1, String($0.element)) }
 }
 
 extension Builtins {
     static func registerCategoricalPreprocessing(_ registry: LayerRegistry) {
         registry.register("Discretization", origin: "builtin", summary: "Bucket index of each value among bin_boundaries, encoded.", factory: Discretization.factory)
         registry.register("CategoryEncoding", origin: "builtin", summary: "Integer categories as one-hot, multi-hot or counts.", factory: CategoryEncoding.factory)
-        registry.register("IntegerLookup", origin: "builtin", summary: "Integer terms to indices (or back) over a vocabulary in the config.", factory: IntegerLookup.factory)
+        registry.register("IntegerLookup", origin: "builtin", summary: "Integer terms to indices (or back) over a vocabulary in the config or the .keras file's assets.", factory: IntegerLookup.factory)
+        registry.register("StringLookup", origin: "builtin", summary: "Strings to indices over a vocabulary in the config or the .keras file's assets.", factory: StringLookup.factory)
     }
 }

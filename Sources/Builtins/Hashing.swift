@@ -7,46 +7,52 @@ import LayerRegistry
 /// by the salt's two integers); with `mask_value`, that value goes to bin 0 and the others to
 /// 1…num_bins − 1. Then `output_mode` (int, one_hot, multi_hot, count) as CategoryEncoding.
 ///
+/// On a string input (a model input of dtype string) each string's UTF-8 bytes are hashed as they
+/// are, and `mask_value` is a string.
+///
 /// nnbuild's tensors are float32, so an integer input past 2^24 in magnitude reaches the layer
-/// rounded (as it would any other layer); string inputs are not supported at all.
+/// rounded (as it would any other layer).
 ///
 /// Config: `num_bins` (required), `mask_value` (null), `salt` (null, an integer or two),
 /// `output_mode` ("int"), `sparse` (false).
-public struct Hashing: Layer {
+public struct Hashing: Layer, ReadsStrings {
     let bins: Int
     let maskValue: Double?
+    let maskString: String?
     let salt: (UInt64, UInt64)?
     let mode: CategoricalOutput
     public let outputShape: [Int?]
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         let bins = try context.positiveInt("num_bins", maximum: 1 << 24)
-        var maskValue: Double?
-        switch context.value("mask_value", kind: "a number or null", default: "null") {
-        case nil, .null?: maskValue = nil
-        case let .int(value)?: maskValue = Double(value)
-        case let .double(value)?: maskValue = value
-        case let other?: throw context.error("'mask_value' must be a number (string inputs are not supported), found \(other.brief())", key: "mask_value")
+        var maskValue: Double?, maskString: String?
+        let strings = context.inputHoldsStrings
+        switch context.value("mask_value", kind: strings ? "a string or null" : "a number or null", default: "null") {
+        case nil, .null?: break
+        case let .int(value)? where !strings: maskValue = Double(value)
+        case let .double(value)? where !strings: maskValue = value
+        case let .string(value)? where strings: maskString = value
+        case let other?:
+            throw context.error("'mask_value' must be \(strings ? "a string (the input holds strings)" : "a number (the input holds numbers)"), found \(other.brief())", key: "mask_value")
         }
         let salt = try readSalt(context)
         let mode = try CategoricalOutput.read(context, default: "int")
         let shape = try mode.outputShape(context.inputShape, depth: bins, context)
         try context.sampleCount(shape)
-        return Hashing(bins: bins, maskValue: maskValue, salt: salt, mode: mode, outputShape: shape)
+        return Hashing(bins: bins, maskValue: maskValue, maskString: maskString, salt: salt, mode: mode, outputShape: shape)
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        var indices = input
-        let hashed = maskValue != nil && bins > 1 ? bins - 1 : bins
-        for (i, value) in input.data.enumerated() {
-            if let maskValue, bins > 1, Double(value) == maskValue {
-                indices.data[i] = 0
-                continue
-            }
-            let bucket = Int(Self.hash(Self.decimal(value), salt: salt) % UInt64(hashed))
-            indices.data[i] = Float(bucket + (hashed < bins ? 1 : 0))
+        let masked = (maskValue != nil || maskString != nil) && bins > 1
+        let hashed = masked ? bins - 1 : bins
+        func bucket(_ bytes: [UInt8]) -> Float { Float(Int(Self.hash(bytes, salt: salt) % UInt64(hashed)) + (masked ? 1 : 0)) }
+        let indices: [Float]
+        if let strings = input.strings {
+            indices = strings.map { masked && $0 == maskString ? 0 : bucket(Array($0.utf8)) }
+        } else {
+            indices = input.data.map { masked && Double($0) == maskValue ? 0 : bucket(Self.decimal($0)) }
         }
-        return try encodeCategories(indices, mode: mode, depth: bins, name: "Hashing")
+        return try encodeCategories(Tensor(shape: input.shape, data: indices), mode: mode, depth: bins, name: "Hashing")
     }
 
     /// Config `salt`: null, one integer (both key halves) or two, as Keras's Hashing and lookups take it.
@@ -84,7 +90,7 @@ public struct Hashing: Layer {
         return fingerprint64(bytes)
     }
 
-    // MARK: FarmHash Fingerprint64 (farmhashna), for strings of at most 32 bytes
+    // MARK: FarmHash Fingerprint64 (farmhashna)
 
     private static let k0: UInt64 = 0xc3a5_c85c_97cb_3127
     private static let k1: UInt64 = 0xb492_b66f_be98_f273
@@ -112,7 +118,7 @@ public struct Hashing: Layer {
         return b &* mul
     }
 
-    /// Fingerprint64 of up to 32 bytes (an int64's decimal form has at most 20).
+    /// FarmHash's Fingerprint64 of `s` (TensorFlow's `to_hash_bucket_fast` takes it modulo the bins).
     static func fingerprint64(_ s: [UInt8]) -> UInt64 {
         let length = UInt64(s.count)
         switch s.count {
@@ -131,13 +137,71 @@ public struct Hashing: Layer {
             let a = fetch64(s, 0) &+ k2, b = fetch64(s, s.count - 8)
             let c = rotate(b, 37) &* mul &+ a, d = (rotate(a, 25) &+ b) &* mul
             return hashLen16(c, d, mul)
-        default:
-            precondition(s.count <= 32, "fingerprint64 takes at most 32 bytes")
+        case 17...32:
             let mul = k2 &+ length &* 2
             let a = fetch64(s, 0) &* k1, b = fetch64(s, 8)
             let c = fetch64(s, s.count - 8) &* mul, d = fetch64(s, s.count - 16) &* k2
             return hashLen16(rotate(a &+ b, 43) &+ rotate(c, 30) &+ d, a &+ rotate(b &+ k2, 18) &+ c, mul)
+        case 33...64:
+            let mul = k2 &+ length &* 2
+            let a = fetch64(s, 0) &* k2, b = fetch64(s, 8)
+            let c = fetch64(s, s.count - 8) &* mul, d = fetch64(s, s.count - 16) &* k2
+            let y = rotate(a &+ b, 43) &+ rotate(c, 30) &+ d
+            let z = hashLen16(y, a &+ rotate(b &+ k2, 18) &+ c, mul)
+            let e = fetch64(s, 16) &* mul, f = fetch64(s, 24)
+            let g = (y &+ fetch64(s, s.count - 32)) &* mul, h = (z &+ fetch64(s, s.count - 24)) &* mul
+            return hashLen16(rotate(e &+ f, 43) &+ rotate(g, 30) &+ h, e &+ rotate(f &+ a, 18) &+ g, mul)
+        default:
+            return fingerprint64Long(s)
         }
+    }
+
+    /// Two 64-bit halves from 32 bytes at `at` and two seeds (farmhash's WeakHashLen32WithSeeds).
+    private static func weakHash32(_ s: [UInt8], _ at: Int, _ seedA: UInt64, _ seedB: UInt64) -> (UInt64, UInt64) {
+        let w = fetch64(s, at), x = fetch64(s, at + 8), y = fetch64(s, at + 16), z = fetch64(s, at + 24)
+        var a = seedA &+ w
+        var b = rotate(seedB &+ a &+ z, 21)
+        let c = a
+        a = a &+ x &+ y
+        b = b &+ rotate(a, 44)
+        return (a &+ z, b &+ c)
+    }
+
+    /// Fingerprint64 of more than 64 bytes: 64-byte blocks into a state of five words, then the
+    /// last 64 bytes (which may overlap the last block).
+    private static func fingerprint64Long(_ s: [UInt8]) -> UInt64 {
+        let seed: UInt64 = 81
+        var x = seed, y = seed &* k1 &+ 113
+        var z = shiftMix(y &* k2 &+ 113) &* k2
+        var v: (UInt64, UInt64) = (0, 0), w: (UInt64, UInt64) = (0, 0)
+        x = x &* k2 &+ fetch64(s, 0)
+        let end = (s.count - 1) / 64 * 64, last64 = s.count - 64
+        var at = 0
+        repeat {
+            x = rotate(x &+ y &+ v.0 &+ fetch64(s, at + 8), 37) &* k1
+            y = rotate(y &+ v.1 &+ fetch64(s, at + 48), 42) &* k1
+            x ^= w.1
+            y = y &+ v.0 &+ fetch64(s, at + 40)
+            z = rotate(z &+ w.0, 33) &* k1
+            v = weakHash32(s, at, v.1 &* k1, x &+ w.0)
+            w = weakHash32(s, at + 32, z &+ w.1, y &+ fetch64(s, at + 16))
+            swap(&z, &x)
+            at += 64
+        } while at != end
+        let mul = k1 &+ ((z & 0xff) << 1)
+        at = last64
+        w.0 = w.0 &+ UInt64((s.count - 1) & 63)
+        v.0 = v.0 &+ w.0
+        w.0 = w.0 &+ v.0
+        x = rotate(x &+ y &+ v.0 &+ fetch64(s, at + 8), 37) &* mul
+        y = rotate(y &+ v.1 &+ fetch64(s, at + 48), 42) &* mul
+        x ^= w.1 &* 9
+        y = y &+ v.0 &* 9 &+ fetch64(s, at + 40)
+        z = rotate(z &+ w.0, 33) &* mul
+        v = weakHash32(s, at, v.1 &* mul, x &+ w.0)
+        w = weakHash32(s, at + 32, z &+ w.1, y &+ fetch64(s, at + 16))
+        swap(&z, &x)
+        return hashLen16(hashLen16(v.0, w.0, mul) &+ shiftMix(y) &* k0 &+ z, hashLen16(v.1, w.1, mul) &+ x, mul)
     }
 
     // MARK: SipHash-2-4

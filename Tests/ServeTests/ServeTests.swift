@@ -336,6 +336,35 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(server.stop(), 0)
     }
 
+    /// A string input (keras.io's structured-data classifier, `structured_strings`) takes JSON
+    /// strings and TF Serving's `{"b64": ...}` in both formats, with Keras's outputs; its metadata
+    /// says DT_STRING.
+    func testStringInputsTakeTextAndBase64() throws {
+        let model = fixtures.appendingPathComponent("structured_strings")
+        let server = try Server(["--model", "structured=\(model.path)"])
+        let expected = try Npy.read(Array(try Data(contentsOf: model.appendingPathComponent("output_output.npy"))), source: "output").values
+        // The fixture's rows: thal fixed, normal, reversible, "1", normal; sex 0, 1, 1, 0, 2; age 63, 37, 41, 56, 70.
+        let thal = ["fixed", "normal", "reversible", "1", "normal"], sex = [0, 1, 1, 0, 2], age = [63, 37, 41, 56, 70]
+        let rows = (0..<5).map { "{\"thal\": [\"\(thal[$0])\"], \"sex\": [\(sex[$0])], \"age\": [\(age[$0]).0]}" }
+        let row = try Self.post(server.port, "/v1/models/structured:predict", "{\"instances\": [\(rows.joined(separator: ", "))]}")
+        XCTAssertEqual(row.status, 200, row.body)
+        XCTAssertEqual(Self.numbers(row.json?["predictions"]), expected, accuracy: 1e-6)
+        let encoded = thal.map { "[{\"b64\": \"\(Data($0.utf8).base64EncodedString())\"}]" }
+        let columnar = try Self.post(server.port, "/v1/models/structured:predict",
+                                     "{\"inputs\": {\"thal\": [\(encoded.joined(separator: ", "))], \"sex\": \(sex.map { [$0] }), \"age\": \(age.map { [Double($0)] })}}")
+        XCTAssertEqual(columnar.status, 200, columnar.body)
+        XCTAssertEqual(Self.numbers(columnar.json?["outputs"]), expected, accuracy: 1e-6)
+        let bad = try Self.post(server.port, "/v1/models/structured:predict", #"{"inputs": {"thal": [[{"b64": "gA=="}]], "sex": [[0]], "age": [[1.0]]}}"#)
+        XCTAssertEqual(bad.status, 400, bad.body)
+        XCTAssertTrue(bad.body.contains("decodes to bytes that are not UTF-8 text"), bad.body)
+        let numbers = try Self.post(server.port, "/v1/models/structured:predict", #"{"inputs": {"thal": [[1]], "sex": [[0]], "age": [[1.0]]}}"#)
+        XCTAssertEqual(numbers.status, 400, numbers.body)
+        XCTAssertTrue(numbers.body.contains("expected a string, found an integer"), numbers.body)
+        let metadata = try Self.request(server.port, "/v1/models/structured/metadata")
+        XCTAssertEqual(metadata.json?["metadata"]?["signature_def"]?["signature_def"]?["serving_default"]?["inputs"]?["thal"]?["dtype"], .string("DT_STRING"), metadata.body)
+        XCTAssertEqual(server.stop(), 0)
+    }
+
     /// 400 for every bad request, 404 for unknown models and versions, 413 past the body cap,
     /// each as {"error": ...}.
     func testErrorStatuses() throws {

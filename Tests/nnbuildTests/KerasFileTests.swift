@@ -55,27 +55,29 @@ final class KerasFileTests: CLITestCase {
         }
     }
 
-    /// Adapted IntegerLookup layers keep their vocabularies in the archive's assets
-    /// (tools/make_keras_files.py --assets): read from the .keras file, and from the assets folder
-    /// `convert` writes beside model.json and weights.safetensors.
+    /// Adapted IntegerLookup and StringLookup layers keep their vocabularies in the archive's
+    /// assets (tools/make_keras_files.py --assets): read from the .keras file, and from the assets
+    /// folder `convert` writes beside model.json and weights.safetensors.
     func testAdaptedVocabulariesAreReadFromTheAssets() throws {
-        let input = Self.file("adapted_lookup.input.npy"), expected = Self.file("adapted_lookup.expected.npy")
-        let out = path("adapted.npy")
-        let direct = try run(["infer", Self.file("adapted_lookup.keras"), "--input", input, "-o", out])
-        XCTAssertEqual(direct.status, 0, direct.stderr)
-        XCTAssertLessThanOrEqual(try maxError(out, expected), 1e-5)
-        let folder = path("converted")
-        let converted = try run(["convert", Self.file("adapted_lookup.keras"), folder])
-        XCTAssertEqual(converted.status, 0, converted.stderr)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/assets/layers/integer_lookup_1/vocabulary.txt"))
-        let fromFolder = try run(["infer", folder + "/model.json", folder + "/weights.safetensors", "--input", input, "-o", path("converted.npy")])
-        XCTAssertEqual(fromFolder.status, 0, fromFolder.stderr)
-        XCTAssertLessThanOrEqual(try maxError(path("converted.npy"), expected), 1e-5)
-        // Without the assets folder the vocabulary is missing, and said so.
-        try FileManager.default.removeItem(atPath: folder + "/assets")
-        let without = try run(["validate", folder + "/model.json", folder + "/weights.safetensors"])
-        XCTAssertNotEqual(without.status, 0)
-        XCTAssertTrue(without.stderr.contains("'vocabulary' is null"), without.stderr)
+        for (name, asset) in [("adapted_lookup", "integer_lookup_1"), ("adapted_string_lookup", "string_lookup_1")] {
+            let input = Self.file("\(name).input.npy"), expected = Self.file("\(name).expected.npy")
+            let out = path("\(name).npy")
+            let direct = try run(["infer", Self.file("\(name).keras"), "--input", input, "-o", out])
+            XCTAssertEqual(direct.status, 0, direct.stderr)
+            XCTAssertLessThanOrEqual(try maxError(out, expected), 1e-5, name)
+            let folder = path("\(name)_converted")
+            let converted = try run(["convert", Self.file("\(name).keras"), folder])
+            XCTAssertEqual(converted.status, 0, converted.stderr)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/assets/layers/\(asset)/vocabulary.txt"), name)
+            let fromFolder = try run(["infer", folder + "/model.json", folder + "/weights.safetensors", "--input", input, "-o", path("\(name)_converted.npy")])
+            XCTAssertEqual(fromFolder.status, 0, fromFolder.stderr)
+            XCTAssertLessThanOrEqual(try maxError(path("\(name)_converted.npy"), expected), 1e-5, name)
+            // Without the assets folder the vocabulary is missing, and said so.
+            try FileManager.default.removeItem(atPath: folder + "/assets")
+            let without = try run(["validate", folder + "/model.json", folder + "/weights.safetensors"])
+            XCTAssertNotEqual(without.status, 0)
+            XCTAssertTrue(without.stderr.contains("'vocabulary' is null"), without.stderr)
+        }
     }
 
     func testValidateCompareEvalAndBenchTakeAModelFileAlone() throws {

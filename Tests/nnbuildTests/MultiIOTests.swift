@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import ModelSpec
+@testable import ModelSpec
 
 /// The command line on models of several inputs and outputs (Tests/GraphFixtures, made by real
 /// Keras 3): inputs by name or in one .npz, outputs as an .npz or a JSON object keyed by name,
@@ -211,6 +211,62 @@ final class MultiIOTests: XCTestCase {
                     "error[input]: input: the inputs hold different numbers of rows ('image': 3, 'tabular': 2); every input needs the same number")
         try refused("infer", "two_input_image_tabular", [],
                     "error[input]: <stdin>: the model has 2 inputs (\(inputs)); give --input NAME=PATH for each, or one .npz holding an array per input name")
+    }
+
+    // MARK: string inputs
+
+    /// `structured_strings` (keras.io's structured-data classifier): `thal` a string, `sex` an
+    /// integer, `age` a float feature; `NAME=PATH` for each, `thal` from `thalPath`.
+    func structuredInputs(thal thalPath: String? = nil) -> [String] {
+        ["thal", "sex", "age"].flatMap { name -> [String] in
+            let file = name == "thal" ? thalPath : nil
+            return ["--input", "\(name)=" + (file ?? fixture("structured_strings", "input_\(name).npy"))]
+        }
+    }
+
+    /// A string input takes numpy's str arrays (`<U`, as the fixture saved them, and as nnbuild
+    /// writes them), byte strings (`|S`, UTF-8) and JSON nested arrays of strings, whole or a
+    /// batch at a time; every form gives Keras's outputs.
+    func testAStringInputTakesNpyOfStrOrBytesAndJSONStrings() throws {
+        let expected = try npy(fixture("structured_strings", "output_output.npy")).values
+        let thal = try npy(fixture("structured_strings", "input_thal.npy"))
+        XCTAssertEqual(thal.strings, ["fixed", "normal", "reversible", "1", "normal"])
+        let json = path("thal.json")
+        try Data(#"[["fixed"], ["normal"], ["reversible"], ["1"], ["normal"]]"#.utf8).write(to: URL(fileURLWithPath: json))
+        let rewritten = path("thal.npy")
+        try Data(Npy.encode(thal)).write(to: URL(fileURLWithPath: rewritten))
+        var bytes = NpyHeader.header(descr: "|S10", shape: [5, 1])
+        for word in thal.strings ?? [] { bytes += Array(word.utf8) + [UInt8](repeating: 0, count: 10 - word.utf8.count) }
+        let byteStrings = path("thal_bytes.npy")
+        try Data(bytes).write(to: URL(fileURLWithPath: byteStrings))
+        for (form, file, extra) in [("the fixture's <U10", fixture("structured_strings", "input_thal.npy"), [String]()),
+                                    ("JSON strings", json, []), ("nnbuild's own <U", rewritten, ["--batch-size", "2"]),
+                                    ("|S10 bytes", byteStrings, ["--batch-size", "3"])] {
+            let result = try run("infer", "structured_strings", structuredInputs(thal: file) + extra)
+            XCTAssertEqual(result.status, 0, "\(form): \(result.stderr)")
+            assertClose(try jsonMember(result.stdout, "output"), expected, form)
+        }
+    }
+
+    /// Numbers where a model takes strings, strings where it takes numbers, and text that is not
+    /// Unicode are refused by name.
+    func testStringsAndNumbersInTheWrongPlaceAreRefused() throws {
+        let numbers = fixture("structured_strings", "input_age.npy")
+        try refused("infer", "structured_strings", structuredInputs(thal: numbers),
+                    "error[input]: \(numbers) (input 'thal'): the model's input 'thal' takes strings, found a float32 array; give a .npy of strings (numpy dtype str) or JSON nested arrays of strings")
+        let strings = fixture("structured_strings", "input_thal.npy")
+        try refused("infer", "structured_strings", ["--input", "thal=" + strings, "--input", "sex=" + strings, "--input", "age=" + numbers],
+                    "error[input]: \(strings) (input 'sex'): the model's input 'sex' takes int64 numbers, found an array of strings")
+        let json = path("numbers.json")
+        try Data("[[1], [2], [3], [4], [5]]".utf8).write(to: URL(fileURLWithPath: json))
+        try refused("infer", "structured_strings", structuredInputs(thal: json),
+                    "error[input]: \(json): $[0][0]: expected a string, found an integer (the model's input takes strings; the array must be rectangular, of shape [5, 1])")
+        var bytes = NpyHeader.header(descr: "|S2", shape: [5, 1])
+        bytes += [0x61, 0x62, 0xC3, 0x28] + [UInt8](repeating: 0x61, count: 6)
+        let invalid = path("invalid.npy")
+        try Data(bytes).write(to: URL(fileURLWithPath: invalid))
+        try refused("infer", "structured_strings", structuredInputs(thal: invalid),
+                    "error[input]: \(invalid): string element 1 is not valid UTF-8 (at byte 0); nnbuild reads |S arrays as UTF-8 text")
     }
 
     func testAnInputGivenByNameIsNeverOverwritten() throws {

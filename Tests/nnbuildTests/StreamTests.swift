@@ -219,6 +219,27 @@ final class StreamTests: CLITestCase {
         XCTAssertTrue(answers[rows + 2].contains("holds no value for 'tabular'"), answers[rows + 2])
     }
 
+    /// A string input's values are JSON strings, in a sample line and in instances, batched with
+    /// the other lines; a number there is answered with an error in place.
+    func testAStringInputTakesJSONStrings() throws {
+        let name = "structured_strings"
+        let expected = try npy(fixture(name, "output_output.npy")).values
+        // The fixture's rows (input_thal.npy, input_sex.npy, input_age.npy).
+        let thal = ["fixed", "normal", "reversible", "1", "normal"], sex = [0, 1, 1, 0, 2], age = [63, 37, 41, 56, 70]
+        let rows = (0..<5).map { "{\"thal\": [\"\(thal[$0])\"], \"sex\": [\(sex[$0])], \"age\": [\(age[$0])]}" }
+        let text = rows.joined(separator: "\n") + "\n{\"instances\": [\(rows[2]), \(rows[4])]}\n{\"thal\": [3], \"sex\": [1], \"age\": [1]}\n"
+        let result = try run(["infer", fixture(name, "model.json"), fixture(name, "weights.safetensors"), "--stream", "--batch-size", "4"], stdin: Data(text.utf8))
+        XCTAssertEqual(result.status, 1)
+        let answers = lines(result)
+        XCTAssertEqual(answers.count, 7, result.text)
+        for row in 0..<5 { XCTAssertEqual(flat(try json(answers[row])).first ?? .nan, Double(expected[row]), accuracy: 1e-6, "row \(row)") }
+        let batch = flat((try json(answers[5]) as? [String: Any])?["predictions"])
+        XCTAssertEqual(batch.count, 2)
+        XCTAssertEqual(batch.first ?? .nan, Double(expected[2]), accuracy: 1e-6)
+        XCTAssertEqual(batch.last ?? .nan, Double(expected[4]), accuracy: 1e-6)
+        XCTAssertTrue(answers[6].contains("expected a string, found an integer"), answers[6])
+    }
+
     func testAMultiOutputModelAnswersAnObjectKeyedByOutputName() throws {
         let name = "two_output"
         let features = try npy(fixture(name, "input_features.npy"))
