@@ -37,20 +37,20 @@ swift test --disable-swift-testing 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 count
 
-echo "== Keras fixtures again on the portable path (NNBUILD_KERNELS=baseline: the portable kernels and Swift SIMD, as CPUs without AVX2 run)"
-NNBUILD_KERNELS=baseline swift test --disable-swift-testing --skip-build --filter 'KerasFixtureTests|ParallelTests' 2>&1 | tee "$log"
+echo "== Keras fixtures and graph fixtures again on the portable path (NNBUILD_KERNELS=baseline: the portable kernels and Swift SIMD, as CPUs without AVX2 run)"
+NNBUILD_KERNELS=baseline swift test --disable-swift-testing --skip-build --filter 'KerasFixtureTests|GraphFixtureTests|ParallelTests' 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 count
 
 # The other kernel path this CPU supports besides its default (its best): on an AVX-512 CPU the
 # AVX2 kernels, which an AVX2-only CPU runs by default. nnbuild itself says whether the CPU has
 # AVX-512: it refuses NNBUILD_KERNELS=avx512 (exit 64) on a CPU without it.
-echo "== Keras fixtures, kernel-path, convolution, pooling, split-step and pointwise-depthwise tests again on the AVX2 path (NNBUILD_KERNELS=avx2, where Winograd runs), on a CPU whose default is AVX-512"
+echo "== Keras fixtures, graph fixtures, kernel-path, convolution, pooling, split-step and pointwise-depthwise tests again on the AVX2 path (NNBUILD_KERNELS=avx2, where Winograd runs), on a CPU whose default is AVX-512"
 nnbuild_debug="$(swift build --show-bin-path 2>/dev/null)/nnbuild"
 if [ ! -x "$nnbuild_debug" ]; then
   echo "skipped: $nnbuild_debug was not built, so this CPU's kernel paths are unknown"; skipped=$((skipped + 1))
 elif NNBUILD_KERNELS=avx512 "$nnbuild_debug" --version >/dev/null 2>&1; then
-  NNBUILD_KERNELS=avx2 swift test --disable-swift-testing --skip-build --filter 'KerasFixtureTests|ParallelTests|KernelPathTests|ConvolutionTests|Convolution3DTests|SplitStepTests|PoolingTests|PointwiseDepthwiseTests' 2>&1 | tee "$log"
+  NNBUILD_KERNELS=avx2 swift test --disable-swift-testing --skip-build --filter 'KerasFixtureTests|GraphFixtureTests|ParallelTests|KernelPathTests|ConvolutionTests|Convolution3DTests|SplitStepTests|PoolingTests|PointwiseDepthwiseTests' 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   count
 else

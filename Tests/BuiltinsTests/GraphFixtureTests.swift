@@ -79,6 +79,26 @@ final class GraphFixtureTests: XCTestCase {
         for name in Self.supported { Self.assertMatchesKeras(name) }
     }
 
+    /// Every case of the manifest that nnbuild builds matches Keras on every output; a case it
+    /// refuses must be refused by name (a layer or operation nnbuild lacks, or a config it does
+    /// not take), never fail at run time. So a fixture added with a layer is checked against
+    /// Keras from then on, on every kernel path test.sh runs this on.
+    func testEveryCaseThatBuildsMatchesKeras() throws {
+        var compared = 0, refused: [String] = []
+        for name in try Self.manifest().cases.keys.sorted() {
+            do {
+                _ = try Self.model(name)
+            } catch let error as NNError where [.unknownLayer, .layer, .spec].contains(error.kind) {
+                refused.append(name)
+                continue
+            }
+            Self.assertMatchesKeras(name)
+            compared += 1
+        }
+        XCTAssertGreaterThan(compared, 60, "refused: \(refused)")
+        print("GraphFixtureTests: \(compared) cases compared with Keras; refused by name: \(refused.joined(separator: ", "))")
+    }
+
     func testTheSharedNestedModelBindsItsWeightsOnce() throws {
         let model = try Self.model("functional_in_functional")
         // inner_dense (3×3 + 3) and head (6×2 + 2), however many times the inner model is called.
