@@ -239,16 +239,21 @@ def _embedding_readers(model):
                 yield from histories(item)
 
     for layer in layers:
-        if layer.get("class_name") == "Embedding":
+        # An Embedding's ids, or the terms of a StringLookup with its vocabulary in the config.
+        if layer.get("class_name") in ("Embedding", "StringLookup"):
             for source in histories(layer.get("inbound_nodes")):
-                readers.setdefault(source, layer.get("config") or {})
+                readers.setdefault(source, dict(layer.get("config") or {}, class_name=layer.get("class_name")))
     return readers
 
 
 def _batch(rng, n, shape, dtype, embedding):
     """A valid random batch of `n` rows of `shape` (unknown dimensions become 16)."""
     shape = (n,) + tuple(16 if d is None else d for d in shape)
-    if embedding is not None:
+    if "str" in str(dtype):  # a string input: its StringLookup's terms, and a tenth unknown words
+        terms = [t for t in (embedding or {}).get("vocabulary") or [] if isinstance(t, str)] or ["w%d" % i for i in range(9)]
+        words = np.array(terms + ["unknown"], dtype=np.str_)
+        return words[rng.integers(0, len(words), size=shape)]
+    if embedding is not None and embedding.get("class_name") != "StringLookup":
         x = rng.integers(1, max(int(embedding.get("input_dim", 2)), 2), size=shape).astype(np.int32)
         if embedding.get("mask_zero") and len(shape) == 2:
             steps = shape[1]
@@ -287,7 +292,8 @@ def samples_for(model, n, seed=0):
 
     Token ids in [1, input_dim) for an input an Embedding reads; with mask_zero=True the first row
     is whole, the others are post-padded with zeros to random shorter lengths and, for n > 2, the
-    last row is all padding. Otherwise float32 standard normal values (small non-negative
+    last row is all padding. Words for a string input (a StringLookup's terms, with one unknown
+    word among them). Otherwise float32 standard normal values (small non-negative
     integers for another integer input). Unknown dimensions become 16.
     """
     rng = np.random.default_rng(seed)
@@ -319,9 +325,15 @@ def _feed(model, names, sample_input):
         named = {name: np.asarray(array) for name, array in zip(names, arrays)}
     import keras
 
+    # Keras's predict takes strings as TensorFlow tensors, not numpy str arrays (saved as they are).
+    given = dict(named)
+    for name, array in named.items():
+        if array.dtype.kind in "USO":
+            import tensorflow as tf
+            given[name] = tf.constant(array.astype(str))
     if not isinstance(model, keras.Sequential) and isinstance(model.input, dict):
-        return named, named
-    ordered = [named[name] for name in names]
+        return given, named
+    ordered = [given[name] for name in names]
     return (ordered[0] if len(ordered) == 1 else ordered), named
 
 
