@@ -13,9 +13,13 @@ public func fuzzInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         if let array { checkArray(array, reader: "Npy.read") }
         readThroughNpyFile(bytes, expected: array)
     } else {
-        guard let value = expectingNNError("JSONParser.parse", { try JSONParser.parse(bytes, source: "fuzz.json") }),
-              let array = expectingNNError("JSONArray.read", { try JSONArray.read(value, source: "fuzz.json") }) else { return 0 }
-        checkArray(array, reader: "JSONArray.read")
+        guard let value = expectingNNError("JSONParser.parse", { try JSONParser.parse(bytes, source: "fuzz.json") }) else { return 0 }
+        // As a numeric input reads it, and as a string input does.
+        for strings in [false, true] {
+            if let array = expectingNNError("JSONArray.read", { try JSONArray.read(value, source: "fuzz.json", strings: strings) }) {
+                checkArray(array, reader: "JSONArray.read(strings: \(strings))")
+            }
+        }
     }
     return 0
 }
@@ -29,13 +33,14 @@ private func checkArray(_ array: NumericArray, reader: String) {
         guard size >= 0, !overflow else { fuzzFailure("\(reader) returned shape \(array.shape), whose product overflows") }
         count = product
     }
-    guard count == array.values.count else {
-        fuzzFailure("\(reader) returned shape \(array.shape) (\(count) elements) with \(array.values.count) values")
+    let elements = array.strings?.count ?? array.values.count
+    guard count == elements, array.strings == nil || array.values.isEmpty else {
+        fuzzFailure("\(reader) returned shape \(array.shape) (\(count) elements) with \(array.values.count) values and \(array.strings?.count ?? 0) strings")
     }
     guard let back = expectingNNError("Npy.read of Npy.encode", { try Npy.read(Npy.encode(array), source: "round trip") }) else {
         fuzzFailure("\(reader) returned shape \(array.shape) that Npy.encode writes and Npy.read refuses")
     }
-    guard back.shape == array.shape, sameBits(back.values, array.values) else {
+    guard back.shape == array.shape, sameBits(back.values, array.values), back.strings == array.strings else {
         fuzzFailure("\(reader): Npy.encode then Npy.read changed shape \(array.shape) to \(back.shape) or the values")
     }
 }
@@ -66,16 +71,18 @@ private func readThroughNpyFile(_ bytes: [UInt8], expected: NumericArray?) {
     guard file.shape == expected.shape, file.dtype == expected.dtype else {
         fuzzFailure("NpyFile says \(file.shape) \(file.dtype), Npy.read says \(expected.shape) \(expected.dtype)")
     }
-    guard let all = expectingNNError("NpyFile.all()", { try file.all() }), all.shape == expected.shape, sameBits(all.values, expected.values) else {
+    guard let all = expectingNNError("NpyFile.all()", { try file.all() }), all.shape == expected.shape, sameBits(all.values, expected.values),
+          all.strings == expected.strings else {
         fuzzFailure("NpyFile.all() differs from Npy.read")
     }
     // In at most 16 pieces: a (1e9, 0) array has a billion empty rows.
-    var rows: [Float] = []
+    var rows: [Float] = [], texts: [String] = []
     let step = max(1, (file.rowCount + 15) / 16)
     for start in stride(from: 0, to: file.rowCount, by: step) {
         let range = start..<min(start + step, file.rowCount)
-        guard let values = expectingNNError("NpyFile.rows", { try file.rows(range) }) else { fuzzFailure("NpyFile.rows(\(range)) failed") }
-        rows += values
+        guard let piece = expectingNNError("NpyFile.array", { try file.array(range) }) else { fuzzFailure("NpyFile.array(\(range)) failed") }
+        rows += piece.values
+        texts += piece.strings ?? []
     }
-    guard sameBits(rows, expected.values) else { fuzzFailure("NpyFile.rows, piece by piece, differ from Npy.read") }
+    guard sameBits(rows, expected.values), texts == expected.strings ?? [] else { fuzzFailure("NpyFile rows, piece by piece, differ from Npy.read") }
 }

@@ -16,15 +16,21 @@ public func fuzzSpec(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = fuzzBytes(data, size)
     guard let description = expectingNNError("ModelDescription.parse", { try ModelDescription.parse(bytes, source: "fuzz") }),
           let model = expectingNNError("Model.build", { try Model.build(description, registry: registry, settings: settings) }) else { return 0 }
-    // The sample keeps the model's own sizes up to 64 per axis (an unknown axis becomes 3), so that
-    // what a layer makes of a small input is what runs; the harness's own product is checked.
-    let shape = model.inputShape.map { min($0 ?? 3, 64) }
-    var count = 1
-    for size in shape {
-        let (product, overflow) = count.multipliedReportingOverflow(by: size)
-        guard size > 0, !overflow, product <= 1 << 16 else { return 0 }
-        count = product
+    // One sample per input, keeping the model's own sizes up to 64 per axis (an unknown axis
+    // becomes 3), so that what a layer makes of a small input is what runs; the harness's own
+    // product is checked. A string input gets the string "1" in every element.
+    var batches: [Tensor] = []
+    for port in model.inputs {
+        let shape = port.shape.map { min($0 ?? 3, 64) }
+        var count = 1
+        for size in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            guard size > 0, !overflow, product <= 1 << 16 else { return 0 }
+            count = product
+        }
+        batches.append(port.takesStrings ? Tensor(shape: [1] + shape, strings: [String](repeating: "1", count: count))
+                                         : Tensor(shape: [1] + shape, data: [Float](repeating: 1, count: count)))
     }
-    _ = expectingNNError("Model.predict") { try model.predict(Tensor(shape: [1] + shape, data: [Float](repeating: 1, count: count))) }
+    _ = expectingNNError("Model.predict") { try model.predict(batches) }
     return 0
 }
