@@ -63,6 +63,9 @@ private func readThroughNpyFile(_ bytes: [UInt8], expected: NumericArray?) {
     guard written == bytes.count else { fuzzFailure("wrote \(written) of \(bytes.count) bytes to \(npyPath)") }
     let file = expectingNNError("NpyFile(path:)") { try NpyFile(path: npyPath) }
     guard let file, let expected else {
+        // A file of strings is decoded as its rows are read: text that is not Unicode is refused
+        // then, not when the file opens.
+        if let file, file.holdsStrings, expectingNNError("NpyFile.all()", { try file.all() }) == nil { return }
         if (file == nil) != (expected == nil) {
             fuzzFailure("NpyFile(path:) \(file == nil ? "refuses" : "accepts") what Npy.read \(expected == nil ? "refuses" : "accepts")")
         }
