@@ -1277,6 +1277,30 @@ def structured_strings(rng):
              "age": np.array([[63.0], [37.0], [41.0], [56.0], [70.0]], dtype=np.float32)})
 
 
+@case("TextVectorization on a (batch, 1) string input: the defaults (lower_and_strip_punctuation, whitespace) in int "
+      "mode cut and padded to 8, multi_hot with ngrams=2, count of characters with standardize lower, int with ngrams "
+      "(1, 3) padded to the batch's longest row, split None and standardize None over a (batch, 3) input; an Embedding, "
+      "pooling and Dense on the int ids (a text classifier)")
+def text_vectorization(rng):
+    text = keras.Input((1,), dtype="string", name="text")
+    words = keras.Input((3,), dtype="string", name="words")
+    vocabulary = ["the", "cat", "sat", "on", "mat", "über", "ÜBER", "dog's", "dogs", "a", "the cat", "cat sat", "日本語"]
+    ids = L.TextVectorization(vocabulary=vocabulary, output_sequence_length=8, name="ids")(text)
+    outputs = [
+        ids,
+        L.TextVectorization(vocabulary=vocabulary, output_mode="multi_hot", ngrams=2, name="bigrams")(text),
+        L.TextVectorization(vocabulary=list("abcdefghijklmnopqrstuvwxyz") + ["ü", "Ü", "日"], standardize="lower", split="character",
+                            output_mode="count", name="characters")(text),
+        L.TextVectorization(vocabulary=vocabulary, ngrams=(1, 3), name="ragged_ids")(text),
+        L.TextVectorization(vocabulary=["x", "Y", "z z"], standardize=None, split=None, output_sequence_length=4, name="whole")(words),
+        L.Dense(2, name="head")(L.GlobalAveragePooling1D(name="pool")(L.Embedding(20, 4, name="embed")(ids))),
+    ]
+    value = np.array([["The cat sat on the mat."], ["  DOGS, dogs; dog's!\tÜBER über  "], [""],
+                      ["cat\nsat\u00a0on a 日本語 mat mat mat mat mat mat"], ["Über-cat"]], dtype=np.str_)
+    words_value = np.array([["x", "Y", "z z"], ["y", "", "x"], ["X", "z", "q"], ["", "", ""], ["Y", "Y", "x"]], dtype=np.str_)
+    return keras.Model([text, words], outputs, name="text_vectorization"), {"text": value, "words": words_value}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

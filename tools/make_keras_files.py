@@ -8,7 +8,7 @@
     python3 tools/make_keras_files.py --malformed  # the malformed corpus (Tests/KerasFiles/malformed)
     python3 tools/make_keras_files.py --walk       # saving_lib's tracking names (Tests/KerasFiles/walk)
     python3 tools/make_keras_files.py --export     # keras_export.py's blob of every .keras case (Tests/KerasFiles/export)
-    python3 tools/make_keras_files.py --assets     # adapted_lookup.keras, adapted_string_lookup.keras: vocabularies kept in the archive's assets
+    python3 tools/make_keras_files.py --assets     # adapted_lookup, adapted_string_lookup, adapted_text (.keras): vocabularies kept in the archive's assets
 
 Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
 HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
@@ -650,6 +650,24 @@ def assets():
     import tensorflow as tf
     np.save(os.path.join(OUT, "adapted_string_lookup.expected.npy"), model.predict(tf.constant(x), verbose=0).astype("float32"))
     print("adapted_string_lookup", x.shape)
+
+    # A text classifier as keras.io exports one: an adapted TextVectorization (its vocabulary in
+    # the assets) into an Embedding, pooling and Dense, and an adapted multi_hot one with bigrams.
+    keras.backend.clear_session()
+    text = keras.Input((1,), dtype="string", name="text")
+    corpus = np.array(["The cat sat on the mat.", "A dog sat on a log!", "The dog ate the cat's food", "cats and dogs"])
+    ids = L.TextVectorization(max_tokens=20, output_sequence_length=6, name="ids")
+    ids.adapt(corpus)
+    bags = L.TextVectorization(output_mode="multi_hot", ngrams=2, name="bags")
+    bags.adapt(corpus)
+    pooled = L.GlobalAveragePooling1D(name="pool")(L.Embedding(20, 4, name="embed")(ids(text)))
+    model = keras.Model(text, L.Dense(2, name="head")(L.Concatenate(name="both")([pooled, L.Flatten(name="flat")(bags(text))])))
+    randomize(model, rng)
+    x = np.array([["the cat sat"], ["A DOG, a log; a mat."], ["zebra"], [""]], dtype=np.str_)
+    model.save(os.path.join(OUT, "adapted_text.keras"))
+    np.save(os.path.join(OUT, "adapted_text.input.npy"), x)
+    np.save(os.path.join(OUT, "adapted_text.expected.npy"), model.predict(tf.constant(x), verbose=0).astype("float32"))
+    print("adapted_text", x.shape)
 
 
 if __name__ == "__main__":

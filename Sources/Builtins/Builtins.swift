@@ -33,6 +33,7 @@ public enum Builtins {
         registerReversibleEmbedding(registry)
         registerRandomAugmentation(registry)
         registerCategoricalPreprocessing(registry)
+        registerTextVectorization(registry)
         registerAttention(registry)
     }
 }

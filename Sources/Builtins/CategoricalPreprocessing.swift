@@ -156,13 +156,15 @@ struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
     let invert: Bool
     let mode: CategoricalOutput
     let depth: Int
-    let outputShape: [Int?]
 
-    init(terms given: [Term], maskToken: Term?, oovToken: Term, _ context: LayerContext, describe: (Term) -> String) throws {
+    /// `fixed` gives the OOV slots and inversion of a layer whose config has no such keys
+    /// (TextVectorization: one slot, not inverted).
+    init(terms given: [Term], maskToken: Term?, oovToken: Term, _ context: LayerContext, fixed: (oovCount: Int, invert: Bool)? = nil,
+         describe: (Term) -> String) throws {
         var terms = given
-        let oovCount = try context.int("num_oov_indices", default: 1)
+        let oovCount = try fixed?.oovCount ?? context.int("num_oov_indices", default: 1)
         guard oovCount >= 0, oovCount <= 1 << 20 else { throw context.error("'num_oov_indices' must be 0 or more, found \(oovCount)", key: "num_oov_indices") }
-        let invert = try context.bool("invert", default: false)
+        let invert = try fixed?.invert ?? context.bool("invert", default: false)
         let mode = try CategoricalOutput.read(context, default: "int")
         if invert, mode != .int { throw context.error("'invert' is true with output_mode '\(mode.rawValue)'; Keras allows it only with int", key: "invert") }
         let oovStart = maskToken != nil && mode == .int ? 1 : 0
@@ -181,8 +183,6 @@ struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
         } else {
             _ = try context.optionalInt("max_tokens")
         }
-        outputShape = try mode.outputShape(context.inputShape, depth: depth, context)
-        try context.sampleCount(outputShape)
         var table: [Term: Float] = [:]
         for (i, term) in terms.enumerated() { table[term] = Float(tokenStart + i) }
         self.table = table
@@ -207,6 +207,13 @@ struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
         return Float(oovStart + (oovCount == 1 ? 0 : oovSlot(key)))
     }
 
+    /// The output shape of a lookup of each element of the layer's input, checked.
+    func outputShape(_ context: LayerContext) throws -> [Int?] {
+        let shape = try mode.outputShape(context.inputShape, depth: depth, context)
+        try context.sampleCount(shape)
+        return shape
+    }
+
     /// The term of index `index` (an inverted lookup).
     func term(of index: Int) -> Term {
         if let maskToken, index == 0 { return maskToken }
@@ -226,7 +233,7 @@ public struct IntegerLookup: Layer {
     /// `oov_method` farmhash: an unknown key's OOV slot from its hash, not key mod slots.
     let hashesOOV: Bool
     let salt: (UInt64, UInt64)?
-    public var outputShape: [Int?] { lookup.outputShape }
+    public let outputShape: [Int?]
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         if case .string? = context.value("vocabulary") {
@@ -251,7 +258,7 @@ public struct IntegerLookup: Layer {
         let salt = try Hashing.readSalt(context)
         _ = try context.string("vocabulary_dtype", default: "int64")
         let lookup = try LookupVocabulary(terms: terms, maskToken: maskToken, oovToken: oovToken, context, describe: { "\($0)" })
-        return IntegerLookup(lookup: lookup, hashesOOV: hashed, salt: salt)
+        return IntegerLookup(lookup: lookup, hashesOOV: hashed, salt: salt, outputShape: try lookup.outputShape(context))
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
@@ -288,7 +295,7 @@ public struct IntegerLookup: Layer {
 public struct StringLookup: Layer, ReadsStrings {
     let lookup: LookupVocabulary<String>
     let salt: (UInt64, UInt64)?
-    public var outputShape: [Int?] { lookup.outputShape }
+    public let outputShape: [Int?]
 
     static func factory(_ context: LayerContext) throws -> any Layer {
         guard context.inputHoldsStrings else {
@@ -317,7 +324,7 @@ public struct StringLookup: Layer, ReadsStrings {
         _ = try context.string("vocabulary_dtype", default: "string")
         _ = try context.choice("oov_method", default: "floormod", allowed: ["floormod", "farmhash"])
         let lookup = try LookupVocabulary(terms: terms, maskToken: maskToken, oovToken: oovToken, context, describe: { "\"\($0)\"" })
-        return StringLookup(lookup: lookup, salt: try Hashing.readSalt(context))
+        return StringLookup(lookup: lookup, salt: try Hashing.readSalt(context), outputShape: try lookup.outputShape(context))
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {

@@ -54,7 +54,7 @@ extension LayerRegistry {
         var config: [(String, JSONValue)] = []
         var last = ConfigTrace()
         var probe = "no probe input built it"
-        let shapes: [[Int?]] = [[6, 8], [8], [6, 6, 8], [4, 6, 6, 8]]
+        let shapes: [[Int?]] = [[6, 8], [8], [6, 6, 8], [4, 6, 6, 8], [1]]
         attempts: for _ in 0..<12 {
             var missing: [ConfigTrace.Key] = []
             // Numbers first, then strings (a layer that reads only strings: StringLookup).

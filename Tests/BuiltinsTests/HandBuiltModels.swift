@@ -8,9 +8,10 @@ import LayerRegistry
 enum HandBuilt {
     /// A Sequential model taking per-sample `input`, with `layers` given as JSON objects and weights
     /// as name → (shape, values) (zeros for every weight when `weights` is nil).
-    static func model(input: [Int?], layers: [String], weights: [String: ([Int], [Float])]? = nil, fuse: Bool = true) throws -> Model {
+    static func model(input: [Int?], layers: [String], weights: [String: ([Int], [Float])]? = nil, fuse: Bool = true,
+                      dtype: String = "float32") throws -> Model {
         let shape = ([nil] + input).map { $0.map(String.init) ?? "null" }.joined(separator: ", ")
-        let inputLayer = #"{"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [\#(shape)]}}"#
+        let inputLayer = #"{"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [\#(shape)], "dtype": "\#(dtype)"}}"#
         let text = #"{"class_name": "Sequential", "config": {"name": "sequential", "layers": [\#(([inputLayer] + layers).joined(separator: ", "))]}}"#
         let description = try ModelDescription.parse(text)
         let store = try weights.map { try WeightStore(bytes: safetensors($0)) }
@@ -23,9 +24,9 @@ enum HandBuilt {
     }
 
     /// The error text building such a model gives, or nil when it builds.
-    static func buildError(input: [Int?], layers: [String]) -> String? {
+    static func buildError(input: [Int?], layers: [String], dtype: String = "float32") -> String? {
         do {
-            _ = try model(input: input, layers: layers)
+            _ = try model(input: input, layers: layers, dtype: dtype)
             return nil
         } catch {
             return error.nnProblems.joined(separator: "\n")

@@ -1,0 +1,57 @@
+import XCTest
+@testable import Builtins
+import LayerRegistry
+
+/// TextVectorization's steps on strings worked out by hand (the fixtures `text_vectorization` and
+/// `string_lookup` check whole layers against Keras), and what the string layers refuse.
+final class StringLayerTests: XCTestCase {
+    func text(_ config: String, input: [Int?] = [1]) throws -> Model {
+        try HandBuilt.model(input: input, layers: [#"{"class_name": "TextVectorization", "config": {\#(config)}}"#], dtype: "string")
+    }
+
+    /// ASCII letters lowered and ASCII punctuation removed (not "Ü"), cut at ASCII white space
+    /// (a vertical tab too, not a no-break space), bigrams after the words, padded with 0.
+    func testTextVectorizationStandardizesSplitsAndJoinsAsTensorFlow() throws {
+        let model = try text(#""vocabulary": ["hello", "world", "hello world", "über"], "ngrams": 2, "output_sequence_length": 5"#)
+        let out = try model.predict(Tensor(shape: [3, 1], strings: ["Hello, WORLD!", "\tworld\u{0B}hello  ", "Über über\u{A0}x"]))
+        // 0 padding, 1 unknown, then the terms from 2.
+        XCTAssertEqual(out.shape, [3, 5])
+        XCTAssertEqual(out.data, [2, 3, 4, 0, 0,
+                                  3, 2, 1, 0, 0,
+                                  1, 1, 1, 0, 0])
+    }
+
+    /// Without an output_sequence_length every row is padded to the batch's longest.
+    func testRowsArePaddedToTheLongestOfTheBatch() throws {
+        let model = try text(#""vocabulary": ["a", "b"], "split": "character", "standardize": null"#)
+        let out = try model.predict(Tensor(shape: [2, 1], strings: ["ab", "bäb"]))
+        XCTAssertEqual(out.shape, [2, 3])
+        XCTAssertEqual(out.data, [2, 3, 0, 3, 1, 3])
+    }
+
+    func testConfigsKerasDoesNotRunAreRefused() {
+        let cases: [(String, [Int?], String)] = [
+            (#""vocabulary": ["a"], "standardize": {"module": "builtins", "class_name": "function", "config": "custom"}"#, [1], "serialized Python function"),
+            (#""vocabulary": ["a"], "ragged": true"#, [1], "'ragged' is true"),
+            (#""vocabulary": ["a"], "output_mode": "one_hot""#, [1], "TextVectorization does not have"),
+            (#""vocabulary": ["a"], "output_mode": "multi_hot", "output_sequence_length": 4"#, [1], "only with int"),
+            (#""vocabulary": ["a"]"#, [3], "its input must be (batch,) or (batch, 1) strings"),
+            (#""vocabulary": null"#, [1], "'vocabulary' is null"),
+        ]
+        for (config, input, fragment) in cases {
+            let message = HandBuilt.buildError(input: input, layers: [#"{"class_name": "TextVectorization", "config": {\#(config)}}"#], dtype: "string")
+            XCTAssertTrue(message?.contains(fragment) == true, "\(config): \(message ?? "built")")
+        }
+    }
+
+    /// A string input reaches only the layers that read strings; the others are refused by name,
+    /// and a string layer given numbers is refused too.
+    func testStringsAndNumbersMeetOnlyTheirOwnLayers() {
+        let dense = HandBuilt.buildError(input: [3], layers: [#"{"class_name": "Dense", "config": {"name": "d", "units": 2}}"#], dtype: "string")
+        XCTAssertTrue(dense?.contains("layer 'd' (Dense): its input holds strings") == true, dense ?? "built")
+        let lookup = HandBuilt.buildError(input: [3], layers: [#"{"class_name": "StringLookup", "config": {"vocabulary": ["a"]}}"#])
+        XCTAssertTrue(lookup?.contains("reads strings, but its input holds numbers") == true, lookup ?? "built")
+        let inverted = HandBuilt.buildError(input: [3], layers: [#"{"class_name": "StringLookup", "config": {"vocabulary": ["a"], "invert": true}}"#], dtype: "string")
+        XCTAssertTrue(inverted?.contains("would output strings") == true, inverted ?? "built")
+    }
+}
