@@ -222,8 +222,8 @@ def _embedding_readers(model):
     layers = config.get("layers") or []
     if "input_layers" not in config:  # a Sequential: its first layer after the input
         body = [layer for layer in layers if layer.get("class_name") != "InputLayer"]
-        if body and body[0].get("class_name") == "Embedding":
-            return {None: body[0].get("config") or {}}
+        if body and body[0].get("class_name") in ("Embedding", "StringLookup", "TextVectorization"):
+            return {None: dict(body[0].get("config") or {}, class_name=body[0].get("class_name"))}
         return {}
     readers = {}
 
@@ -239,8 +239,8 @@ def _embedding_readers(model):
                 yield from histories(item)
 
     for layer in layers:
-        # An Embedding's ids, or the terms of a StringLookup with its vocabulary in the config.
-        if layer.get("class_name") in ("Embedding", "StringLookup"):
+        # An Embedding's ids, or the terms of a StringLookup or TextVectorization with its vocabulary in the config.
+        if layer.get("class_name") in ("Embedding", "StringLookup", "TextVectorization"):
             for source in histories(layer.get("inbound_nodes")):
                 readers.setdefault(source, dict(layer.get("config") or {}, class_name=layer.get("class_name")))
     return readers
@@ -253,7 +253,7 @@ def _batch(rng, n, shape, dtype, embedding):
         terms = [t for t in (embedding or {}).get("vocabulary") or [] if isinstance(t, str)] or ["w%d" % i for i in range(9)]
         words = np.array(terms + ["unknown"], dtype=np.str_)
         return words[rng.integers(0, len(words), size=shape)]
-    if embedding is not None and embedding.get("class_name") != "StringLookup":
+    if embedding is not None and embedding.get("class_name") == "Embedding":
         x = rng.integers(1, max(int(embedding.get("input_dim", 2)), 2), size=shape).astype(np.int32)
         if embedding.get("mask_zero") and len(shape) == 2:
             steps = shape[1]

@@ -5,7 +5,7 @@ tools/keras_export.py, run them in nnbuild, and compare with Keras's predictions
 
     python3 tools/roundtrip_test.py [NNBUILD_BINARY]
 
-Also checks that the exporter refuses a layer type nnbuild has not registered, by name and before
+Also checks that the exporter refuses a layer type nnbuild has not registered (a custom layer), by name and before
 writing anything, and that tools/make_examples.py gives an example the same layer names whatever
 ran before it in the same process (that check needs scikit-learn, and is skipped without it).
 
@@ -34,6 +34,14 @@ except ImportError as error:
           "pip install tensorflow-cpu==2.20.0 safetensors" % error)
     print("0 passed, 0 failed, 1 skipped")
     sys.exit(0)
+
+
+@keras.saving.register_keras_serializable(package="roundtrip")
+class Doubler(L.Layer):
+    """A custom layer, which nnbuild runs only through a plugin: the exporter must refuse it."""
+
+    def call(self, x):
+        return x * 2
 
 
 def fresh(seed):
@@ -93,6 +101,15 @@ def masks_and_preprocessing():
     return keras.Model([ids, image], L.Dense(2)(L.Concatenate()([s, g, a, x])))
 
 
+def text_classifier():
+    """keras.io's text classifier exported whole: a string input through TextVectorization (its
+    vocabulary in the config), an Embedding, pooling and a Dense."""
+    fresh(9)
+    text = keras.Input((1,), dtype="string", name="text")
+    ids = L.TextVectorization(vocabulary=["good", "bad", "movie", "plot", "actors"], output_sequence_length=6)(text)
+    return keras.Model(text, L.Dense(2, activation="softmax")(L.GlobalAveragePooling1D()(L.Embedding(8, 4)(ids))))
+
+
 def models():
     fresh(3)
     yield "cnn.keras", keras.Sequential([keras.Input((12, 12, 3)), L.Conv2D(8, 3, padding="same", activation="relu"), L.MaxPooling2D(),
@@ -110,6 +127,7 @@ def models():
     yield "two_in_two_out.h5", two_in_two_out()
     yield "augmented_classifier.keras", augmented_classifier()
     yield "masks_and_preprocessing.keras", masks_and_preprocessing()
+    yield "text_classifier.keras", text_classifier()
 
 
 def main():
@@ -169,22 +187,24 @@ def main():
         else:
             failed += 1
             print("FAIL lambda.keras: expected exit 2 naming the Lambda layer, got %d: %s" % (result.returncode, result.stderr.strip()[-200:]))
-        # A layer type nnbuild lacks (TextVectorization: string inputs) is refused by name, up front, with nothing
-        # written.
+        # A layer type nnbuild lacks (a custom layer, which takes a plugin) is refused by name, up
+        # front, with nothing written.
         fresh(5)
-        text = keras.Input((1,), dtype="string", name="text")
-        ids = L.TextVectorization(max_tokens=10, output_sequence_length=4, vocabulary=["a", "b"], name="text_vectorization")(text)
-        refused = keras.Model(text, L.Dense(2)(L.Flatten()(L.Embedding(10, 2)(ids))))
-        refused_path, refused_out = os.path.join(work, "text.keras"), os.path.join(work, "text")
+        refused = keras.Sequential([keras.Input((3,)), L.Dense(2), Doubler(name="doubler")])
+        refused_path, refused_out = os.path.join(work, "custom.keras"), os.path.join(work, "custom")
         refused.save(refused_path)
-        result = subprocess.run([sys.executable, os.path.join(HERE, "keras_export.py"), refused_path, refused_out, "--sample", "2",
-                                 "--nnbuild", BINARY], capture_output=True, text=True)
-        if result.returncode == 2 and "'TextVectorization' (layer 'text_vectorization')" in result.stderr and not os.path.exists(refused_out):
+        # keras_export.py run with Doubler registered (importing this file), as a user's own
+        # script would register it before loading the model.
+        result = subprocess.run([sys.executable, "-c", "import sys, runpy; sys.path.insert(0, %r); import roundtrip_test; "
+                                 "sys.argv = ['keras_export.py'] + sys.argv[1:]; runpy.run_path(%r, run_name='__main__')"
+                                 % (HERE, os.path.join(HERE, "keras_export.py")),
+                                 refused_path, refused_out, "--sample", "2", "--nnbuild", BINARY], capture_output=True, text=True)
+        if result.returncode == 2 and "'Doubler' (layer 'doubler')" in result.stderr and not os.path.exists(refused_out):
             passed += 1
-            print("ok   text.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
+            print("ok   custom.keras: refused: %s" % result.stderr.strip().splitlines()[-1])
         else:
             failed += 1
-            print("FAIL text.keras: expected exit 2 naming TextVectorization and no output, got %d: %s"
+            print("FAIL custom.keras: expected exit 2 naming Doubler and no output, got %d: %s"
                   % (result.returncode, result.stderr.strip()[-200:]))
         # An example's layer names do not depend on what ran before it in the same process.
         # (make_examples.py also writes scikit-learn's report of the held-out data.)
