@@ -1301,6 +1301,20 @@ def text_vectorization(rng):
     return keras.Model([text, words], outputs, name="text_vectorization"), {"text": value, "words": words_value}
 
 
+@case("ReLU layers with max_value, negative_slope and threshold given as a layer's activation (Dense, Conv2D, "
+      "DepthwiseConv2D), and as a layer after a Conv2D, which nnbuild runs in the convolution's pass")
+def relu_activation_objects(rng):
+    x = keras.Input((6, 6, 3), name="image")
+    flat = keras.Input((5,), name="features")
+    conv = L.Conv2D(4, 3, activation=L.ReLU(negative_slope=0.1, threshold=0.5), name="conv")(x)
+    depthwise = L.DepthwiseConv2D(3, padding="same", activation=L.ReLU(max_value=4.0), name="depthwise")(conv)
+    after = L.ReLU(max_value=1.5, negative_slope=0.05, threshold=0.25, name="relu_layer")(L.Conv2D(2, 1, name="pointwise")(depthwise))
+    dense = L.Dense(4, activation=L.ReLU(max_value=3.0), name="capped")(flat)
+    both = L.Dense(3, activation=L.ReLU(max_value=2.0, negative_slope=0.2, threshold=0.3), name="both")(dense)
+    return (keras.Model([x, flat], [after, both, L.Flatten(name="flat")(depthwise)], name="relu_activation_objects"),
+            {"image": floats(rng, 2, 6, 6, 3) * 3, "features": floats(rng, 2, 5) * 3})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

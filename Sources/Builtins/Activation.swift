@@ -21,6 +21,29 @@ public enum Activation: Sendable, Equatable {
     case squareplus(b: Float)
     case threshold(threshold: Float, defaultValue: Float)
     case sparsemax
+    /// Keras's `relu` with its parameters (the ReLU layer's config): zero at or below
+    /// `threshold`, then capped at `maxValue`, less `negativeSlope` times how far below the
+    /// threshold x is. `relu` and `relu6` are its plain cases.
+    case parametricRelu(maxValue: Float?, negativeSlope: Float, threshold: Float)
+
+    /// The ReLU layer's config as an activation: `relu` or `relu6` where it is one of them.
+    static func relu(maxValue: Float?, negativeSlope: Float, threshold: Float) -> Activation {
+        guard negativeSlope == 0, threshold == 0 else { return .parametricRelu(maxValue: maxValue, negativeSlope: negativeSlope, threshold: threshold) }
+        switch maxValue {
+        case nil: return .relu
+        case 6?: return .relu6
+        default: return .parametricRelu(maxValue: maxValue, negativeSlope: negativeSlope, threshold: threshold)
+        }
+    }
+
+    /// One value of `parametricRelu`.
+    @inline(__always)
+    static func parametricReluValue(_ x: Float, maxValue: Float?, negativeSlope: Float, threshold: Float) -> Float {
+        var y = x > threshold ? x : 0
+        if let maxValue { y = Swift.min(Swift.max(y, 0), maxValue) }
+        if negativeSlope != 0 { y -= negativeSlope * Swift.max(threshold - x, 0) }
+        return y
+    }
 
     /// Every name `named(_:)` accepts.
     public static let names = ["linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish", "tanh",
@@ -106,12 +129,10 @@ public enum Activation: Sendable, Equatable {
         switch className {
         case "ReLU":
             let maxValue = try number("max_value"), slope = try number("negative_slope") ?? 0, threshold = try number("threshold") ?? 0
-            guard slope == 0, threshold == 0 else { throw refuse("with negative_slope or threshold is not supported") }
-            switch maxValue {
-            case nil: return .relu
-            case 6?: return .relu6
-            default: throw refuse("with max_value \(maxValue ?? 0) is not supported")
-            }
+            if let maxValue, maxValue < 0 { throw context.error("activation layer ReLU: 'max_value' must not be negative, found \(maxValue)", key: key) }
+            if slope < 0 { throw context.error("activation layer ReLU: 'negative_slope' must not be negative, found \(slope)", key: key) }
+            if threshold < 0 { throw context.error("activation layer ReLU: 'threshold' must not be negative, found \(threshold) (Keras refuses it too)", key: key) }
+            return .relu(maxValue: maxValue.map(Float.init), negativeSlope: Float(slope), threshold: Float(threshold))
         case "LeakyReLU":
             return .leakyRelu(negativeSlope: Float(try number("alpha") ?? number("negative_slope") ?? 0.3))
         case "ELU":
@@ -185,6 +206,8 @@ public enum Activation: Sendable, Equatable {
         case .tanhShrink: for i in 0..<count { x[i] = x[i] - LibM.tanh(x[i]) }
         case let .squareplus(b): for i in 0..<count { x[i] = (x[i] + (x[i] * x[i] + b).squareRoot()) / 2 }
         case let .threshold(t, fill): for i in 0..<count where !(x[i] > t) { x[i] = fill }
+        case let .parametricRelu(maxValue, slope, threshold):
+            for i in 0..<count { x[i] = Activation.parametricReluValue(x[i], maxValue: maxValue, negativeSlope: slope, threshold: threshold) }
         case .sparsemax:
             let length = Swift.max(axisLength, 1)
             var sorted = [Float](repeating: 0, count: length)

@@ -42,12 +42,9 @@ public struct ElementwiseActivation: ElementwiseActivationLayer {
         let threshold = try context.float("threshold", default: 0)
         if let maxValue, maxValue < 0 { throw context.error("'max_value' must not be negative, found \(maxValue)", key: "max_value") }
         if slope < 0 { throw context.error("'negative_slope' must not be negative, found \(slope)", key: "negative_slope") }
-        let plain: Activation? = slope == 0 && threshold == 0 ? (maxValue == nil ? .relu : maxValue == 6 ? .relu6 : nil) : nil
-        return ElementwiseActivation(activation: plain, function: { x in
-            var y = x > threshold ? x : 0
-            if let maxValue { y = min(max(y, 0), maxValue) }
-            if slope != 0 { y -= slope * max(threshold - x, 0) }
-            return y
+        if threshold < 0 { throw context.error("'threshold' must not be negative, found \(threshold) (Keras refuses it too)", key: "threshold") }
+        return ElementwiseActivation(activation: .relu(maxValue: maxValue, negativeSlope: slope, threshold: threshold), function: { x in
+            Activation.parametricReluValue(x, maxValue: maxValue, negativeSlope: slope, threshold: threshold)
         }, outputShape: context.inputShape)
     }
 

@@ -1,5 +1,5 @@
 import XCTest
-import Builtins
+@testable import Builtins
 import LayerRegistry
 
 final class ActivationsTests: XCTestCase {
@@ -51,12 +51,23 @@ final class ActivationsTests: XCTestCase {
         assertClose(try model.predict(Tensor(shape: [1, 2], data: [-1, 2])).data, [-0.1, 2])
     }
 
-    /// An activation layer object whose config no activation function expresses is refused, naming what to do.
-    func testUnsupportedActivationLayerObjectIsRefused() {
-        let spec = #"{"class_name": "Dense", "config": {"units": 2, "activation": {"module": "keras.layers", "class_name": "ReLU", "config": {"max_value": 3.0, "negative_slope": 0.0, "threshold": 0.0}}}}"#
-        XCTAssertThrowsError(try buildSingle(spec, input: [2])) { error in
-            let message = error.nnProblems.joined()
-            XCTAssertTrue(message.contains("max_value 3.0") && message.contains("put a separate ReLU layer after this one"), message)
+    /// A ReLU layer object with any of its parameters is a layer's activation (the fixture
+    /// `relu_activation_objects` checks them against Keras); one Keras refuses is refused, and an
+    /// activation layer with weights (PReLU) is refused, naming what to do.
+    func testActivationLayerObjects() throws {
+        let capped = #"{"class_name": "Dense", "config": {"units": 2, "activation": {"module": "keras.layers", "class_name": "ReLU", "config": {"max_value": 3.0, "negative_slope": 0.5, "threshold": 1.0}}}}"#
+        let model = try buildSingle(capped, input: [2])
+        let input = Tensor(shape: [1, 2], data: [1, 1])
+        let dense = try XCTUnwrap(model.nodes.last?.layer as? Dense)
+        let pre = (0..<2).map { unit in dense.kernel.values[unit] + dense.kernel.values[2 + unit] + (dense.bias?.values[unit] ?? 0) }
+        assertClose(try model.predict(input).data, pre.map { Activation.parametricReluValue($0, maxValue: 3, negativeSlope: 0.5, threshold: 1) })
+        let negative = #"{"class_name": "Dense", "config": {"units": 2, "activation": {"module": "keras.layers", "class_name": "ReLU", "config": {"threshold": -1.0}}}}"#
+        XCTAssertThrowsError(try buildSingle(negative, input: [2])) { error in
+            XCTAssertTrue(error.nnProblems.joined().contains("'threshold' must not be negative"), error.nnProblems.joined())
+        }
+        let prelu = #"{"class_name": "Dense", "config": {"units": 2, "activation": {"module": "keras.layers", "class_name": "PReLU", "config": {}}}}"#
+        XCTAssertThrowsError(try buildSingle(prelu, input: [2])) { error in
+            XCTAssertTrue(error.nnProblems.joined().contains("put a separate PReLU layer after this one"), error.nnProblems.joined())
         }
     }
 }
