@@ -1315,6 +1315,25 @@ def relu_activation_objects(rng):
             {"image": floats(rng, 2, 6, 6, 3) * 3, "features": floats(rng, 2, 5) * 3})
 
 
+@case("output_mode tf_idf with idf_weights in the config: StringLookup (a vocabulary without special tokens, so "
+      "its OOV slot is weighted by the mean), IntegerLookup (a vocabulary starting with its OOV token), "
+      "TextVectorization with bigrams padded to max_tokens")
+def lookup_tf_idf(rng):
+    words = keras.Input((5,), dtype="string", name="words")
+    ids = keras.Input((4,), dtype="int64", name="ids")
+    text = keras.Input((1,), dtype="string", name="text")
+    outputs = [
+        L.StringLookup(vocabulary=["a", "b", "c"], idf_weights=[0.5, 1.0, 2.0], output_mode="tf_idf", name="strings")(words),
+        L.IntegerLookup(vocabulary=[-1, 7, 8, 9], idf_weights=[0.25, 1.5, 0.75, 3.0], output_mode="tf_idf", name="integers")(ids),
+        L.TextVectorization(vocabulary=["the", "cat", "the cat", "sat"], idf_weights=[0.1, 1.2, 2.3, 0.7], ngrams=2,
+                            output_mode="tf_idf", max_tokens=8, pad_to_max_tokens=True, name="text_tf_idf")(text),
+    ]
+    return (keras.Model([words, ids, text], outputs, name="lookup_tf_idf"),
+            {"words": np.array([["a", "c", "c", "z", "b"], ["", "a", "a", "a", "q"]], dtype=np.str_),
+             "ids": np.array([[7, 9, 9, 100], [8, -1, 3, 7]], dtype=np.int64),
+             "text": np.array([["The cat sat, the cat!"], ["a dog"]], dtype=np.str_)})
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

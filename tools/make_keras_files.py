@@ -8,7 +8,7 @@
     python3 tools/make_keras_files.py --malformed  # the malformed corpus (Tests/KerasFiles/malformed)
     python3 tools/make_keras_files.py --walk       # saving_lib's tracking names (Tests/KerasFiles/walk)
     python3 tools/make_keras_files.py --export     # keras_export.py's blob of every .keras case (Tests/KerasFiles/export)
-    python3 tools/make_keras_files.py --assets     # adapted_lookup, adapted_string_lookup, adapted_text (.keras): vocabularies kept in the archive's assets
+    python3 tools/make_keras_files.py --assets     # adapted_lookup, adapted_string_lookup, adapted_text, adapted_tfidf (.keras): vocabularies in the assets
 
 Each case becomes Tests/KerasFiles/<case>.keras (model.save), <case>.h5 (model.save in the legacy
 HDF5 format, which Keras 3 still writes), <case>.input.npy and <case>.expected.npy (Keras's
@@ -668,6 +668,20 @@ def assets():
     np.save(os.path.join(OUT, "adapted_text.input.npy"), x)
     np.save(os.path.join(OUT, "adapted_text.expected.npy"), model.predict(tf.constant(x), verbose=0).astype("float32"))
     print("adapted_text", x.shape)
+
+    # TF-IDF adapted: the IDF weights are in the weights file, saved under their name
+    # (layers/<layer>/vars/idf_weights, and again for its StringLookup at _lookup_layer).
+    keras.backend.clear_session()
+    text = keras.Input((1,), dtype="string", name="text")
+    tfidf = L.TextVectorization(max_tokens=12, ngrams=2, output_mode="tf_idf", name="tfidf")
+    tfidf.adapt(corpus)
+    model = keras.Model(text, L.Dense(2, name="head")(tfidf(text)))
+    randomize(model, rng)
+    x = np.array([["the cat sat on the mat"], ["dogs and cats"], [""]], dtype=np.str_)
+    model.save(os.path.join(OUT, "adapted_tfidf.keras"))
+    np.save(os.path.join(OUT, "adapted_tfidf.input.npy"), x)
+    np.save(os.path.join(OUT, "adapted_tfidf.expected.npy"), model.predict(tf.constant(x), verbose=0).astype("float32"))
+    print("adapted_tfidf", x.shape)
 
 
 if __name__ == "__main__":

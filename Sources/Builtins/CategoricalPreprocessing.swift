@@ -11,13 +11,13 @@ import LayerRegistry
 /// `multi_hot` and `count` one row of `depth` per sample of one axis (1 where the index occurs, or
 /// how often).
 enum CategoricalOutput: String, Sendable {
-    case int, oneHot = "one_hot", multiHot = "multi_hot", count
+    case int, oneHot = "one_hot", multiHot = "multi_hot", count, tfIdf = "tf_idf"
 
-    /// Config `output_mode` (default `defaultMode`).
-    static func read(_ context: LayerContext, default defaultMode: String) throws -> CategoricalOutput {
+    /// Config `output_mode` (default `defaultMode`); `tf_idf` only for a layer with IDF weights (a lookup).
+    static func read(_ context: LayerContext, default defaultMode: String, weighsByIDF: Bool = false) throws -> CategoricalOutput {
         let mode = try context.choice("output_mode", default: defaultMode, allowed: ["int", "one_hot", "multi_hot", "count", "tf_idf"])
-        guard let output = CategoricalOutput(rawValue: mode) else {
-            throw context.error("'output_mode' is \"\(mode)\", which needs IDF weights nnbuild does not read; expected int, one_hot, multi_hot or count", key: "output_mode")
+        guard let output = CategoricalOutput(rawValue: mode), output != .tfIdf || weighsByIDF else {
+            throw context.error("'output_mode' is \"\(mode)\", which only a lookup with IDF weights has; expected int, one_hot, multi_hot or count", key: "output_mode")
         }
         if try context.bool("sparse", default: false) {
             throw context.error("'sparse' is true; nnbuild computes dense tensors only", key: "sparse")
@@ -30,7 +30,7 @@ enum CategoricalOutput: String, Sendable {
         switch self {
         case .int: return input
         case .oneHot: return (input.last == 1 ? Array(input.dropLast()) : input) + [depth]
-        case .multiHot, .count:
+        case .multiHot, .count, .tfIdf:
             guard input.count == 1 else {
                 throw context.error("output_mode '\(rawValue)' takes samples of one axis (batch, n), as Keras's bincount does, found \(describeShape(input))", key: "output_mode")
             }
@@ -40,8 +40,9 @@ enum CategoricalOutput: String, Sendable {
 }
 
 /// Encodes category indices (float values holding integers; `dropped` marks an index that
-/// contributes nothing, Keras's mask in non-int modes). x: (batch, d...); out per `mode`.
-func encodeCategories(_ x: Tensor, mode: CategoricalOutput, depth: Int, name: String) throws -> Tensor {
+/// contributes nothing, Keras's mask in non-int modes). x: (batch, d...); out per `mode`
+/// (`tf_idf`: the counts times `idf`, one weight per index).
+func encodeCategories(_ x: Tensor, mode: CategoricalOutput, depth: Int, name: String, idf: [Float]? = nil) throws -> Tensor {
     switch mode {
     case .int: return x
     case .oneHot:
@@ -52,22 +53,29 @@ func encodeCategories(_ x: Tensor, mode: CategoricalOutput, depth: Int, name: St
             data[i * depth + Int(value)] = 1
         }
         return Tensor(shape: shape + [depth], data: data)
-    case .multiHot, .count:
+    case .multiHot, .count, .tfIdf:
         let batch = x.shape.first ?? 0, n = x.shape.count > 1 ? x.shape[1] : 1
-        var data = [Float](repeating: 0, count: batch * depth)
-        for b in 0..<batch {
-            for k in 0..<n {
-                let value = x.data[b * n + k]
-                if value == droppedCategory { continue }
-                guard value >= 0, value < Float(depth) else {
-                    throw NNError(.input, name, "category index \(value) is outside 0..<\(depth) (Keras's bincount fails on it too)")
-                }
-                let slot = b * depth + Int(value)
-                data[slot] = mode == .count ? data[slot] + 1 : 1
-            }
-        }
-        return Tensor(shape: [batch, depth], data: data)
+        return try bags(of: (0..<batch).map { b in x.data[(b * n)..<((b + 1) * n)] }, mode: mode, depth: depth, name: name, idf: idf)
     }
+}
+
+/// One row of `depth` per sequence of indices: 1 where an index occurs (`multi_hot`), how often
+/// (`count`), or that times the index's IDF weight (`tf_idf`); `droppedCategory` counts for nothing.
+func bags<S: Collection>(of sequences: [S], mode: CategoricalOutput, depth: Int, name: String, idf: [Float]?) throws -> Tensor where S.Element == Float {
+    var data = [Float](repeating: 0, count: sequences.count * depth)
+    for (row, sequence) in sequences.enumerated() {
+        for value in sequence where value != droppedCategory {
+            guard value >= 0, value < Float(depth) else {
+                throw NNError(.input, name, "category index \(value) is outside 0..<\(depth) (Keras's bincount fails on it too)")
+            }
+            let slot = row * depth + Int(value)
+            data[slot] = mode == .multiHot ? 1 : data[slot] + 1
+        }
+    }
+    if mode == .tfIdf, let idf, idf.count == depth {
+        for row in sequences.indices { for index in 0..<depth { data[row * depth + index] *= idf[index] } }
+    }
+    return Tensor(shape: [sequences.count, depth], data: data)
 }
 
 /// The index a masked token takes in IntegerLookup's non-int modes: Keras maps it to int64's
@@ -156,6 +164,8 @@ struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
     let invert: Bool
     let mode: CategoricalOutput
     let depth: Int
+    /// tf_idf: each index's IDF weight.
+    let idf: [Float]?
 
     /// `fixed` gives the OOV slots and inversion of a layer whose config has no such keys
     /// (TextVectorization: one slot, not inverted).
@@ -165,13 +175,14 @@ struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
         let oovCount = try fixed?.oovCount ?? context.int("num_oov_indices", default: 1)
         guard oovCount >= 0, oovCount <= 1 << 20 else { throw context.error("'num_oov_indices' must be 0 or more, found \(oovCount)", key: "num_oov_indices") }
         let invert = try fixed?.invert ?? context.bool("invert", default: false)
-        let mode = try CategoricalOutput.read(context, default: "int")
+        let mode = try CategoricalOutput.read(context, default: "int", weighsByIDF: true)
         if invert, mode != .int { throw context.error("'invert' is true with output_mode '\(mode.rawValue)'; Keras allows it only with int", key: "invert") }
         let oovStart = maskToken != nil && mode == .int ? 1 : 0
         let tokenStart = oovStart + oovCount
         // A vocabulary may begin with the special tokens in order; Keras drops them.
         let special = (maskToken.map { [$0] } ?? []).prefix(oovStart) + [Term](repeating: oovToken, count: oovCount)
-        if terms.count >= special.count, Array(terms.prefix(special.count)) == Array(special) { terms.removeFirst(special.count) }
+        let foundSpecial = terms.count >= special.count && Array(terms.prefix(special.count)) == Array(special)
+        if foundSpecial { terms.removeFirst(special.count) }
         if let maskToken, terms.contains(maskToken) {
             throw context.error("'vocabulary' holds the mask token \(describe(maskToken)); Keras refuses it there", key: "vocabulary")
         }
@@ -185,6 +196,7 @@ struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
         }
         var table: [Term: Float] = [:]
         for (i, term) in terms.enumerated() { table[term] = Float(tokenStart + i) }
+        idf = mode == .tfIdf ? try Self.idfWeights(context, terms: given.count, front: foundSpecial ? 0 : tokenStart, depth: depth) : nil
         self.table = table
         vocabulary = terms
         self.maskToken = maskToken
@@ -205,6 +217,23 @@ struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
             throw NNError(.input, name, "\(describe(key)) is not in the vocabulary and num_oov_indices is 0 (Keras fails too)")
         }
         return Float(oovStart + (oovCount == 1 ? 0 : oovSlot(key)))
+    }
+
+    /// tf_idf's weights, `depth` of them: from the config's `idf_weights` (one per given term, the
+    /// `front` special slots before them weighted by their mean and the padding to max_tokens by 0,
+    /// as Keras pads them), whose copy a `.keras` file also holds, or, for an adapted layer, that
+    /// copy alone (`idf_weights`, saved under its name).
+    static func idfWeights(_ context: LayerContext, terms: Int, front: Int, depth: Int) throws -> [Float] {
+        guard let given = try context.numbers("idf_weights") else {
+            return Array(try context.weight("idf_weights", savedUnderItsName: true, shape: [depth]).values)
+        }
+        guard given.count == terms else {
+            throw context.error("'idf_weights' holds \(given.count) weights for \(terms) vocabulary terms; Keras requires one per term", key: "idf_weights")
+        }
+        context.ignoreWeight("idf_weights", savedUnderItsName: true)
+        let mean = given.isEmpty ? 0 : given.reduce(0, +) / Double(given.count)
+        let weights = [Double](repeating: mean, count: front) + given
+        return (weights + [Double](repeating: 0, count: max(depth - weights.count, 0))).prefix(depth).map(Float.init)
     }
 
     /// The output shape of a lookup of each element of the layer's input, checked.
@@ -279,7 +308,7 @@ public struct IntegerLookup: Layer {
                 hashesOOV ? Int(Hashing.hash(Array(String(key).utf8), salt: salt) % UInt64(slots)) : Int(((key % slots) + slots) % slots)
             }
         }
-        return try encodeCategories(output, mode: lookup.mode, depth: lookup.depth, name: "IntegerLookup")
+        return try encodeCategories(output, mode: lookup.mode, depth: lookup.depth, name: "IntegerLookup", idf: lookup.idf)
     }
 }
 
@@ -333,7 +362,7 @@ public struct StringLookup: Layer, ReadsStrings {
         let indices = try strings.map { term in
             try lookup.index(of: term, name: "StringLookup", describe: { "\"\($0)\"" }) { Int(Hashing.hash(Array($0.utf8), salt: salt) % slots) }
         }
-        return try encodeCategories(Tensor(shape: input.shape, data: indices), mode: lookup.mode, depth: lookup.depth, name: "StringLookup")
+        return try encodeCategories(Tensor(shape: input.shape, data: indices), mode: lookup.mode, depth: lookup.depth, name: "StringLookup", idf: lookup.idf)
     }
 }
 

@@ -5,7 +5,7 @@ import LayerRegistry
 /// vocabulary as its StringLookup does (mask token "", OOV token "[UNK]", one OOV slot), then
 /// `output_mode`: `int` the token indices, padded with 0 or cut to `output_sequence_length` (to
 /// the longest row of the batch without one, as Keras pads a ragged batch); `multi_hot` or `count`
-/// one row of the vocabulary's size per sample.
+/// one row of the vocabulary's size per sample, `tf_idf` the counts times the IDF weights.
 ///
 /// What TensorFlow does, byte for byte: `lower` lowers ASCII letters only (`tf.strings.lower`
 /// without an encoding), `strip_punctuation` removes the 32 ASCII punctuation characters, the
@@ -16,8 +16,9 @@ import LayerRegistry
 /// Config: `standardize` ("lower_and_strip_punctuation", "lower", "strip_punctuation" or null),
 /// `split` ("whitespace", "character" or null), `ngrams` (null, n for widths 1...n, or a list of
 /// widths), `output_mode` ("int", "multi_hot", "count"), `output_sequence_length` (int mode),
-/// `vocabulary` (a list, or, adapted, the .keras file's assets), `max_tokens`,
-/// `pad_to_max_tokens`, `encoding` ("utf-8"); `ragged`, `sparse` false; `idf_weights` null.
+/// `vocabulary` (a list, or, adapted, the .keras file's assets), `idf_weights` (tf_idf: a list,
+/// or, adapted, the weights file's), `max_tokens`, `pad_to_max_tokens`, `encoding` ("utf-8");
+/// `ragged`, `sparse` false.
 /// A Python callable as `standardize` or `split` is code, which a spec cannot carry: refused.
 public struct TextVectorization: Layer, ReadsStrings {
     enum Standardize: String { case lowerAndStrip = "lower_and_strip_punctuation", lower, strip = "strip_punctuation" }
@@ -64,9 +65,6 @@ public struct TextVectorization: Layer, ReadsStrings {
         if try context.bool("ragged", default: false) {
             throw context.error("'ragged' is true: the output would be a ragged tensor, and nnbuild's are dense", key: "ragged")
         }
-        guard context.value("idf_weights", kind: "null", default: "null")?.isNull ?? true else {
-            throw context.error("'idf_weights' is given: output_mode tf_idf is not supported", key: "idf_weights")
-        }
         if case .string? = context.value("vocabulary") {
             throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
         }
@@ -85,6 +83,8 @@ public struct TextVectorization: Layer, ReadsStrings {
         _ = try context.optionalInt("vocabulary_size")
         let lookup = try LookupVocabulary(terms: terms, maskToken: "", oovToken: "[UNK]", context, fixed: (oovCount: 1, invert: false),
                                           describe: { "\"\($0)\"" })
+        // Its StringLookup saves the same IDF weights again.
+        if lookup.mode == .tfIdf { context.ignoreWeight("idf_weights", savedUnderItsName: true, ofChild: lookupChild) }
         guard lookup.mode != .oneHot else {
             throw context.error("'output_mode' is \"one_hot\", which TextVectorization does not have; expected int, multi_hot or count", key: "output_mode")
         }
@@ -144,17 +144,7 @@ public struct TextVectorization: Layer, ReadsStrings {
             }
             return Tensor(shape: (split == nil ? Array(input.shape.dropLast()) : [batch]) + [length], data: data)
         default:
-            var data = [Float](repeating: 0, count: batch * lookup.depth)
-            for (row, sequence) in sequences.enumerated() {
-                for index in sequence where index != droppedCategory {
-                    guard index >= 0, index < Float(lookup.depth) else {
-                        throw NNError(.input, "TextVectorization", "token index \(index) is outside 0..<\(lookup.depth)")
-                    }
-                    let slot = row * lookup.depth + Int(index)
-                    data[slot] = lookup.mode == .count ? data[slot] + 1 : 1
-                }
-            }
-            return Tensor(shape: [batch, lookup.depth], data: data)
+            return try bags(of: sequences, mode: lookup.mode, depth: lookup.depth, name: "TextVectorization", idf: lookup.idf)
         }
     }
 
@@ -198,9 +188,13 @@ public struct TextVectorization: Layer, ReadsStrings {
     }
 }
 
+/// The name of the StringLookup a TextVectorization makes (saved at `_lookup_layer`).
+let lookupChild = "string_lookup"
+
 extension Builtins {
     static func registerTextVectorization(_ registry: LayerRegistry) {
-        registry.register("TextVectorization", origin: "builtin", summary: "Strings to token indices (or multi-hot, counts): standardized, split, n-grams, looked up.",
+        registry.register("TextVectorization", origin: "builtin", summary: "Strings to token indices (or multi-hot, counts, TF-IDF): standardized, split, n-grams, looked up.",
+                          savedChildren: .made("_lookup_layer", className: "StringLookup", name: lookupChild, when: { $0.config["output_mode"] == .string("tf_idf") }),
                           factory: TextVectorization.factory)
     }
 }

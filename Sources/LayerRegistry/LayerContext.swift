@@ -446,6 +446,22 @@ public final class LayerContext {
         binder.ignore(scope: scope, variable: variable)
     }
 
+    /// `weight(_:shape:)` for a variable a `.keras` file holds under its own name, not a position
+    /// among the layer's variables: what a layer's `save_own_variables` writes by key
+    /// (IndexLookup's `idf_weights`). It takes no position from the layer's other variables.
+    public func weight(_ variable: String, savedUnderItsName: Bool, shape: [Int]) throws -> Weight {
+        guard savedUnderItsName else { return try weight(variable, shape: shape) }
+        trace?.weights.append((variable, shape))
+        return try binder.resolve(scope: scope, variable: variable, alternates: [], savedUnderItsName: true, shape: shape, label: label,
+                                  location: "\(source): \(spec.path)")
+    }
+
+    /// `ignoreWeight` for a variable saved under its own name, this layer's or, with `child`, a
+    /// sub-layer's it declared (`SavedChildren.made`): a copy the layer does not need.
+    public func ignoreWeight(_ variable: String, savedUnderItsName: Bool, ofChild child: String? = nil) {
+        binder.ignore(scope: scope + (child.map { [$0] } ?? []), variable: variable, savedUnderItsName: savedUnderItsName)
+    }
+
     /// Records a weight problem without stopping the build (it is reported with the others).
     public func reportWeightProblem(_ message: String) {
         binder.report(NNError(.weights, "\(source): \(spec.path)", "\(label): \(message)"))

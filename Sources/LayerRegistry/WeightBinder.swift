@@ -165,7 +165,8 @@ final class WeightBinder {
         bound[(scope + [variable]).joined(separator: "/")]
     }
 
-    func resolve(scope: [String], variable: String, alternates: [String], shape: [Int], label: String, location: String) throws -> Weight {
+    func resolve(scope: [String], variable: String, alternates: [String], savedUnderItsName: Bool = false, shape: [Int], label: String,
+                 location: String) throws -> Weight {
         let key = (scope + [variable]).joined(separator: "/")
         if let earlier = bound[key] {
             guard earlier.shape == shape else {
@@ -173,7 +174,7 @@ final class WeightBinder {
             }
             return earlier
         }
-        let storedName = stored(scope: scope, variable: variable)
+        let storedName = savedUnderItsName ? variable : stored(scope: scope, variable: variable)
         // In a positional store the message names both: 'kernel (vars/0)'.
         let shown = storedName == variable ? variable : "\(variable) (vars/\(storedName))"
         // Other names count only where tensors are named (a positional store's are its indices).
@@ -281,8 +282,8 @@ final class WeightBinder {
     }
 
     /// Marks a tensor the layer knows it does not need (e.g. a seed generator's state).
-    func ignore(scope: [String], variable: String) {
-        let variable = stored(scope: scope, variable: variable)
+    func ignore(scope: [String], variable: String, savedUnderItsName: Bool = false) {
+        let variable = savedUnderItsName ? variable : stored(scope: scope, variable: variable)
         guard let innermost = scope.last else { return }
         for path in paths where path.segments.last == variable && WeightBinder.position(of: innermost, in: path.segments.dropLast()) != nil {
             used.insert(path.name)

@@ -167,8 +167,13 @@ enum KerasSaving {
             default: throw NNError(.weights, source, "HDF5: '\(path)' attribute 'name' must be a string (the layer's name)")
             }
             for index in try vars.memberNames() {
-                guard let number = Int(index), number >= 0, String(number) == index else {
-                    throw NNError(.weights, source, "HDF5: '\(path)/\(index)': expected variables numbered 0, 1, ...")
+                // Numbered in creation order, or named by a layer's own save_own_variables
+                // (IndexLookup's `idf_weights`).
+                let numbered = Int(index).map { $0 >= 0 && String($0) == index } ?? false
+                let named = !numbered && index.first.map { $0.isASCII && ($0.isLetter || $0 == "_") } == true
+                    && index.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+                guard numbered || named else {
+                    throw NNError(.weights, source, "HDF5: '\(path)/\(index)': expected variables numbered 0, 1, ... (or named as a layer saves them, such as idf_weights)")
                 }
                 let dataset = try vars.dataset(index)
                 tensors.append((path + "/" + index, dataset.shape, try dataset.floats()))

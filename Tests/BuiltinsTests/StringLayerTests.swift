@@ -44,6 +44,14 @@ final class StringLayerTests: XCTestCase {
         }
     }
 
+    /// TF-IDF needs one weight per term; only the lookups have it.
+    func testTfIdfNeedsAWeightPerTermAndALookup() {
+        let short = HandBuilt.buildError(input: [3], layers: [#"{"class_name": "StringLookup", "config": {"vocabulary": ["a", "b"], "idf_weights": [1.0], "output_mode": "tf_idf"}}"#], dtype: "string")
+        XCTAssertTrue(short?.contains("'idf_weights' holds 1 weights for 2 vocabulary terms") == true, short ?? "built")
+        let encoding = HandBuilt.buildError(input: [3], layers: [#"{"class_name": "CategoryEncoding", "config": {"num_tokens": 4, "output_mode": "tf_idf"}}"#])
+        XCTAssertTrue(encoding?.contains("only a lookup with IDF weights has") == true, encoding ?? "built")
+    }
+
     /// A string input reaches only the layers that read strings; the others are refused by name,
     /// and a string layer given numbers is refused too.
     func testStringsAndNumbersMeetOnlyTheirOwnLayers() {

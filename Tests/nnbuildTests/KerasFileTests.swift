@@ -55,11 +55,12 @@ final class KerasFileTests: CLITestCase {
         }
     }
 
-    /// Adapted IntegerLookup, StringLookup and TextVectorization layers keep their vocabularies in the archive's
+    /// Adapted IntegerLookup, StringLookup and TextVectorization layers (one TF-IDF, whose weights the
+    /// weights file holds under their name) keep their vocabularies in the archive's
     /// assets (tools/make_keras_files.py --assets): read from the .keras file, and from the assets
     /// folder `convert` writes beside model.json and weights.safetensors.
     func testAdaptedVocabulariesAreReadFromTheAssets() throws {
-        for (name, asset) in [("adapted_lookup", "integer_lookup_1"), ("adapted_string_lookup", "string_lookup_1"), ("adapted_text", "text_vectorization_1")] {
+        for (name, asset) in [("adapted_lookup", "integer_lookup_1"), ("adapted_string_lookup", "string_lookup_1"), ("adapted_text", "text_vectorization_1"), ("adapted_tfidf", "text_vectorization")] {
             let input = Self.file("\(name).input.npy"), expected = Self.file("\(name).expected.npy")
             let out = path("\(name).npy")
             let direct = try run(["infer", Self.file("\(name).keras"), "--input", input, "-o", out])
