@@ -125,13 +125,40 @@ public enum JSONArray {
     /// Compact JSON text: one row per line for 2-D results, floats in shortest round-trip form;
     /// NaN and infinities, which JSON cannot express, are written as `null`.
     public static func text(_ array: NumericArray) -> String {
-        func number(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
-        func build(_ axis: Int, _ offset: Int) -> String {
-            if axis == array.shape.count { return number(array.values[offset]) }
-            let stride = array.shape[(axis + 1)...].reduce(1, *)
-            let items = (0..<array.shape[axis]).map { build(axis + 1, offset + $0 * stride) }
-            return "[" + items.joined(separator: axis == 0 && array.shape.count > 1 ? ",\n " : ", ") + "]"
+        var bytes: [UInt8] = []
+        write(array) { bytes.append(contentsOf: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `text(array)`, handed to `emit` in pieces of about 64 KB as it is made, so that writing a
+    /// large output takes the output's memory and not several times it in text (a 4 GB tensor as
+    /// one String of its numbers, built from a String per number, took 24 GB).
+    public static func write(_ array: NumericArray, to emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        func flush() throws {
+            try buffer.withUnsafeBytes(emit)
+            buffer.removeAll(keepingCapacity: true)
         }
-        return build(0, 0)
+        func put(_ text: String) throws {
+            buffer.append(contentsOf: text.utf8)
+            if buffer.count >= 1 << 16 { try flush() }
+        }
+        func build(_ axis: Int, _ offset: Int) throws {
+            if axis == array.shape.count {
+                let value = array.values[offset]
+                return try put(value.isFinite ? "\(value)" : "null")
+            }
+            let stride = array.shape[(axis + 1)...].reduce(1, *)
+            let separator = axis == 0 && array.shape.count > 1 ? ",\n " : ", "
+            try put("[")
+            for index in 0..<array.shape[axis] {
+                if index > 0 { try put(separator) }
+                try build(axis + 1, offset + index * stride)
+            }
+            try put("]")
+        }
+        try build(0, 0)
+        try flush()
     }
 }

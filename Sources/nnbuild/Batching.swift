@@ -73,7 +73,13 @@ enum Batching {
     static func predict(_ model: Model, _ source: BatchSource, batchSize: Int, threads: Int, label: String = "inference") throws -> Tensor {
         var output: [Float] = []
         var outputShape: [Int] = []
+        // A batch that is the whole input is the output as it is (no second copy of a large one).
+        var whole: Tensor?
         try run(model, source, batchSize: batchSize, threads: threads, label: label) { result in
+            if outputShape.isEmpty, result.batch == source.rows {
+                whole = result
+                return
+            }
             if outputShape.isEmpty {
                 outputShape = result.shape
                 outputShape[0] = 0
@@ -82,7 +88,7 @@ enum Batching {
             output += result.data
             outputShape[0] += result.batch
         }
-        return Tensor(shape: outputShape, data: output)
+        return whole ?? Tensor(shape: outputShape, data: output)
     }
 }
 

@@ -127,8 +127,8 @@ struct Infer: ParsableCommand {
             try writer?.finish()
         } else {
             let result = try Batching.predict(built, source, batchSize: batchSize, threads: runtime.count)
-            let text = JSONArray.text(NumericArray(shape: result.shape, values: result.data)) + "\n"
-            try Array(text.utf8).withUnsafeBytes { try sink.write($0) }
+            try JSONArray.write(NumericArray(shape: result.shape, values: result.data)) { try sink.write($0) }
+            try Array("\n".utf8).withUnsafeBytes { try sink.write($0) }
         }
     }
 }

@@ -25,7 +25,7 @@ enum ModelOutputs {
         } else if format == .npy, let only = outputs.first {
             try Npy.encode(only.array).withUnsafeBytes { try sink.write($0) }
         } else {
-            try Array(jsonText(outputs).utf8).withUnsafeBytes { try sink.write($0) }
+            try writeJSON(outputs) { try sink.write($0) }
         }
     }
 
@@ -35,10 +35,15 @@ enum ModelOutputs {
         throw NNError(.input, name, "a .npy file holds one array, and the model has \(model.outputs.count) outputs (\(describe(model))); write them to an .npz (--output NAME.npz) or as JSON")
     }
 
-    /// `{"name": [[...]], ...}`, one output per member, in output order.
-    static func jsonText(_ outputs: [NamedArray]) -> String {
-        let members = outputs.map { JSONWriter.string(.string($0.name)) + ": " + JSONArray.text($0.array) }
-        return "{" + members.joined(separator: ",\n") + "}\n"
+    /// `{"name": [[...]], ...}`, one output per member, in output order, handed to `emit` in
+    /// pieces as `JSONArray.write` makes them.
+    static func writeJSON(_ outputs: [NamedArray], to emit: (UnsafeRawBufferPointer) throws -> Void) throws {
+        func put(_ text: String) throws { try Array(text.utf8).withUnsafeBytes(emit) }
+        for (index, output) in outputs.enumerated() {
+            try put((index == 0 ? "{" : ",\n") + JSONWriter.string(.string(output.name)) + ": ")
+            try JSONArray.write(output.array, to: emit)
+        }
+        try put(outputs.isEmpty ? "{}\n" : "}\n")
     }
 
     /// The output `name` names, or the only one; a model of several outputs needs a name.

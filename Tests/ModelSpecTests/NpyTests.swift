@@ -322,6 +322,20 @@ final class JSONArrayTests: XCTestCase {
         }
     }
 
+    /// A large array's text comes out in pieces of about 64 KB, together the same text as
+    /// `text(_:)`'s: written as it is made, never held whole.
+    func testLargeArraysAreWrittenInPieces() {
+        let array = NumericArray(shape: [3, 40_000], values: (0..<120_000).map { Float($0 % 97) / 8 - 2 + ($0 == 5 ? .nan : 0) })
+        var pieces: [[UInt8]] = []
+        JSONArray.write(array) { pieces.append(Array($0)) }
+        XCTAssertGreaterThan(pieces.count, 10)
+        XCTAssertLessThan(pieces.dropLast().map(\.count).max() ?? 0, (1 << 16) + 64)
+        let text = String(decoding: pieces.flatMap { $0 }, as: UTF8.self)
+        XCTAssertEqual(text, JSONArray.text(array))
+        XCTAssertTrue(text.hasPrefix("[[-2.0, -1.875, -1.75, -1.625, -1.5, null, -1.25"), String(text.prefix(60)))
+        XCTAssertEqual(text.components(separatedBy: ",\n ").count, 3, "one row per line")
+    }
+
     func testFirstElementsWhoseSizesOverflowAreRefused() throws {
         let text = JSONArrayTests.bomb(width: 3, depth: 60) // 3^60 > 2^63
         let value = try JSONParser.parse(text, source: "bomb.json")
