@@ -412,10 +412,14 @@ public enum Npy {
             return out
         }
         var out = NpyHeader.float32Header(shape: array.shape)
+        #if _endian(little)
+        array.values.withUnsafeBytes { out.append(contentsOf: $0) }
+        #else
         out.reserveCapacity(out.count + array.values.count * 4)
         for value in array.values {
             withUnsafeBytes(of: value.bitPattern.littleEndian) { out.append(contentsOf: $0) }
         }
+        #endif
         return out
     }
 }

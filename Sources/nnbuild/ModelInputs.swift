@@ -137,6 +137,11 @@ struct ModelInputs {
     func predict(_ model: Model, batchSize: Int, threads: Int, label: String = "inference") throws -> [NamedArray] {
         var settings = model.settings
         settings.threads = threads
+        // One batch: its outputs as they are (no second copy of a large one).
+        if rows <= batchSize {
+            let results = try model.predict(batches, settings: settings)
+            return zip(model.outputs, results).map { NamedArray(name: $0.name, array: NumericArray(shape: $1.shape, values: $1.data)) }
+        }
         var data = [[Float]](repeating: [], count: model.outputs.count)
         var shapes = [[Int]](repeating: [], count: model.outputs.count)
         let progress = rows > batchSize ? Progress(total: rows, label: label) : nil
