@@ -7,7 +7,9 @@ Usage: python3 tools/spark_test.py [NNBUILD_BINARY]   (default .build/release/nn
 Runs pyspark in local mode (local[2]) over 3,000 rows of specs/tabular_mlp split across 6
 partitions, as one-row lines and {"instances": [...]} lines, and checks: every partition answered
 every line, in order; no line was an error; every output equals the direct run's bit for bit (the
-kernels are batch-invariant, so a row's result does not depend on its batch-mates or partition). Needs Java 17 and `pip install pyspark`. Where Java is not installed it prints
+kernels are batch-invariant, so a row's result does not depend on its batch-mates or partition).
+Then 600 rows of a model with a string input (Tests/GraphFixtures/structured_strings) as JSON
+objects keyed by input name, checked the same way. Needs Java 17 and `pip install pyspark`. Where Java is not installed it prints
 'SKIPPED: <why>' and '0 passed, 0 failed, 1 skipped' and exits 0; a missing pyspark is a failure.
 Prints 'N passed, M failed' last.
 """
@@ -22,6 +24,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "specs", "tabular_mlp")
 ROWS = 3000
+STRING_ROWS = 600
 PARTITIONS = 6
 
 
@@ -70,11 +73,30 @@ def main():
         .set("spark.ui.showConsoleProgress", "false")
     context = SparkContext(conf=conf)
     context.setLogLevel("ERROR")
+    # A second job: keras.io's structured-data classifier (Tests/GraphFixtures/structured_strings),
+    # whose rows carry a string feature, as JSON objects keyed by input name.
+    structured = os.path.join(ROOT, "Tests", "GraphFixtures", "structured_strings")
+    thal = [generator.choice(["fixed", "normal", "reversible", "1", "unknown"]) for _ in range(STRING_ROWS)]
+    sex = [generator.choice([0, 1, 2]) for _ in range(STRING_ROWS)]
+    age = [round(generator.gauss(55, 9), 3) for _ in range(STRING_ROWS)]
+    string_lines = [json.dumps({"thal": [t], "sex": [x], "age": [a]}) for t, x, a in zip(thal, sex, age)]
+    structured_args = [os.path.join(structured, "model.json"), os.path.join(structured, "weights.safetensors")]
+    with tempfile.TemporaryDirectory() as folder:
+        inputs = []
+        for name, values in (("thal", thal), ("sex", sex), ("age", age)):
+            path = os.path.join(folder, name + ".json")
+            with open(path, "w") as handle:
+                json.dump([[value] for value in values], handle)
+            inputs += ["--input", "%s=%s" % (name, path)]
+        string_direct = json.loads(subprocess.run([binary, "infer"] + structured_args + inputs,
+                                                  check=True, capture_output=True, text=True).stdout)["output"]
     try:
         rdd = context.parallelize(lines, PARTITIONS)
         command = "%s infer %s %s --stream --batch-size 64" % (binary, spec, weights)
         per_partition = rdd.pipe(command, checkCode=True).glom().collect()
         partition_sizes = rdd.glom().map(len).collect()
+        string_rdd = context.parallelize(string_lines, PARTITIONS)
+        string_answers = string_rdd.pipe("%s infer %s %s --stream --batch-size 32" % tuple([binary] + structured_args), checkCode=True).collect()
     except Exception as error:  # a failed pipe (the command refused, or exited non-zero) fails the job
         print("FAIL the Spark job failed: %s" % str(error).strip().splitlines()[0][:400])
         print("0 passed, 1 failed")
@@ -115,6 +137,10 @@ def main():
             worst = max(worst, abs(g - w) / (1 + abs(w)))
     check(len(streamed) == len(direct) and identical == len(direct),
           "Spark's rows equal the direct run's bit for bit: %d of %d rows identical (max relative difference %.3g)" % (identical, len(direct), worst))
+    string_streamed = [json.loads(line) for line in string_answers]
+    check(string_streamed == string_direct and len(string_direct) == STRING_ROWS,
+          "a model with a string input: Spark's %d rows equal the direct run's bit for bit (%d of %d identical)"
+          % (len(string_streamed), sum(1 for got, want in zip(string_streamed, string_direct) if got == want), len(string_direct)))
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
