@@ -249,6 +249,36 @@ struct LookupVocabulary<Term: Hashable & Sendable>: Sendable {
         let position = index - oovStart - oovCount
         return position >= 0 && position < vocabulary.count ? vocabulary[position] : oovToken
     }
+
+    /// The layer's terms: config `vocabulary` as a list (`list` reads it), or, for an adapted
+    /// layer, the `.keras` file's asset `vocabulary.txt`, a term a line (`line` reads one);
+    /// a file path, or neither, is refused. `layer` names the layer type for messages.
+    static func terms(_ context: LayerContext, layer: String, kind: String, list: () throws -> [Term],
+                      line: (_ number: Int, _ text: String) throws -> Term) throws -> [Term] {
+        if case .string? = context.value("vocabulary") {
+            throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
+        }
+        if context.has("vocabulary") { return try list() }
+        guard let asset = context.asset("vocabulary.txt") else {
+            throw context.missingKey("vocabulary", kind: kind, "'vocabulary' is null: an adapted \(layer) keeps its vocabulary in the .keras file's assets, not in the spec; run the .keras file itself, or pass vocabulary= when building the layer")
+        }
+        guard let text = String(validating: asset, as: UTF8.self) else {
+            throw context.error("the vocabulary in the .keras file's assets is not UTF-8 text", key: "vocabulary")
+        }
+        return try text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map { try line($0.offset + 1, String($0.element)) }
+    }
+}
+
+extension LookupVocabulary where Term == String {
+    /// A string layer's terms (`terms`), and its `encoding`, which must be UTF-8.
+    static func strings(_ context: LayerContext, layer: String) throws -> [String] {
+        let terms = try terms(context, layer: layer, kind: "list of strings", list: { try context.stringList("vocabulary") }, line: { $1 })
+        let encoding = try context.string("encoding", default: "utf-8")
+        guard ["utf-8", "utf8"].contains(encoding.lowercased()) else {
+            throw context.error("'encoding' is \"\(encoding)\"; nnbuild reads UTF-8 text", key: "encoding")
+        }
+        return terms
+    }
 }
 
 /// `IntegerLookup` for integer inputs (keras/src/layers/preprocessing/integer_lookup.py), as
@@ -265,21 +295,12 @@ public struct IntegerLookup: Layer {
     public let outputShape: [Int?]
 
     static func factory(_ context: LayerContext) throws -> any Layer {
-        if case .string? = context.value("vocabulary") {
-            throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
-        }
-        var terms: [Int64]
-        if context.has("vocabulary") {
-            terms = try context.intList("vocabulary").map(Int64.init)
-        } else if let asset = context.asset("vocabulary.txt") {
-            terms = try savedVocabulary(asset, context).map { line in
-                guard let term = Int64(line.text.filter { !$0.isWhitespace }) else {
-                    throw context.error("the vocabulary in the .keras file's assets holds \"\(line.text.prefix(40))\" on line \(line.number); expected one integer a line", key: "vocabulary")
-                }
-                return term
+        let terms = try LookupVocabulary<Int64>.terms(context, layer: "IntegerLookup", kind: "list of integers",
+                                                       list: { try context.intList("vocabulary").map(Int64.init) }) { number, text in
+            guard let term = Int64(text.filter { !$0.isWhitespace }) else {
+                throw context.error("the vocabulary in the .keras file's assets holds \"\(text.prefix(40))\" on line \(number); expected one integer a line", key: "vocabulary")
             }
-        } else {
-            throw context.missingKey("vocabulary", kind: "list of integers", "'vocabulary' is null: an adapted IntegerLookup keeps its vocabulary in the .keras file's assets, not in the spec; run the .keras file itself, or pass vocabulary= when building the layer")
+            return term
         }
         let maskToken = try context.optionalInt("mask_token").map(Int64.init)
         let oovToken = Int64(try context.int("oov_token", default: -1))
@@ -333,21 +354,7 @@ public struct StringLookup: Layer, ReadsStrings {
         if try context.bool("invert", default: false) {
             throw context.error("'invert' is true: the lookup would output strings, and nnbuild's outputs are numbers", key: "invert")
         }
-        if case .string? = context.value("vocabulary") {
-            throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
-        }
-        let terms: [String]
-        if context.has("vocabulary") {
-            terms = try context.stringList("vocabulary")
-        } else if let asset = context.asset("vocabulary.txt") {
-            terms = try savedVocabulary(asset, context).map(\.text)
-        } else {
-            throw context.missingKey("vocabulary", kind: "list of strings", "'vocabulary' is null: an adapted StringLookup keeps its vocabulary in the .keras file's assets, not in the spec; run the .keras file itself, or pass vocabulary= when building the layer")
-        }
-        let encoding = try context.string("encoding", default: "utf-8")
-        guard ["utf-8", "utf8"].contains(encoding.lowercased()) else {
-            throw context.error("'encoding' is \"\(encoding)\"; nnbuild reads UTF-8 text", key: "encoding")
-        }
+        let terms = try LookupVocabulary<String>.strings(context, layer: "StringLookup")
         let maskToken = try context.optionalString("mask_token")
         let oovToken = try context.string("oov_token", default: "[UNK]")
         _ = try context.string("vocabulary_dtype", default: "string")
@@ -364,15 +371,6 @@ public struct StringLookup: Layer, ReadsStrings {
         }
         return try encodeCategories(Tensor(shape: input.shape, data: indices), mode: lookup.mode, depth: lookup.depth, name: "StringLookup", idf: lookup.idf)
     }
-}
-
-/// The lines of an adapted lookup's `vocabulary.txt` (one term a line, as Keras's `save_assets`
-/// writes them, its special tokens first: the vocabulary then drops them), numbered from 1.
-func savedVocabulary(_ asset: [UInt8], _ context: LayerContext) throws -> [(number: Int, text: String)] {
-    guard let text = String(validating: asset, as: UTF8.self) else {
-        throw context.error("the vocabulary in the .keras file's assets is not UTF-8 text", key: "vocabulary")
-    }
-    return text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().map { ($0.offset + 1, String($0.element)) }
 }
 
 extension Builtins {

@@ -65,21 +65,7 @@ public struct TextVectorization: Layer, ReadsStrings {
         if try context.bool("ragged", default: false) {
             throw context.error("'ragged' is true: the output would be a ragged tensor, and nnbuild's are dense", key: "ragged")
         }
-        if case .string? = context.value("vocabulary") {
-            throw context.error("'vocabulary' is a file path; nnbuild reads a vocabulary given as a list in the config", key: "vocabulary")
-        }
-        let terms: [String]
-        if context.has("vocabulary") {
-            terms = try context.stringList("vocabulary")
-        } else if let asset = context.asset("vocabulary.txt") {
-            terms = try savedVocabulary(asset, context).map(\.text)
-        } else {
-            throw context.missingKey("vocabulary", kind: "list of strings", "'vocabulary' is null: an adapted TextVectorization keeps its vocabulary in the .keras file's assets, not in the spec; run the .keras file itself, or pass vocabulary= when building the layer")
-        }
-        let encoding = try context.string("encoding", default: "utf-8")
-        guard ["utf-8", "utf8"].contains(encoding.lowercased()) else {
-            throw context.error("'encoding' is \"\(encoding)\"; nnbuild reads UTF-8 text", key: "encoding")
-        }
+        let terms = try LookupVocabulary<String>.strings(context, layer: "TextVectorization")
         _ = try context.optionalInt("vocabulary_size")
         let lookup = try LookupVocabulary(terms: terms, maskToken: "", oovToken: "[UNK]", context, fixed: (oovCount: 1, invert: false),
                                           describe: { "\"\($0)\"" })
