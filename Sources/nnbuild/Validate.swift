@@ -17,7 +17,8 @@ struct Validate: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let built = try model.load(weights: weights)
-            print(Summary.text(for: built, weightsChecked: weights != nil))
+            // A .keras or .h5 model file holds its weights, which loading binds and checks.
+            print(Summary.text(for: built, weightsChecked: weights != nil || ModelFile.isModelFile(path: model.spec)))
         }
     }
 }

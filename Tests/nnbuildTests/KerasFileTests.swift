@@ -83,7 +83,11 @@ final class KerasFileTests: CLITestCase {
 
     func testValidateCompareEvalAndBenchTakeAModelFileAlone() throws {
         let model = Self.file("gru.keras")
-        XCTAssertEqual(try run(["validate", model]).status, 0)
+        let validated = try run(["validate", model])
+        XCTAssertEqual(validated.status, 0)
+        // The file holds its weights, which loading checked.
+        let summary = String(decoding: validated.stdout, as: UTF8.self)
+        XCTAssertTrue(summary.contains("Weights: every tensor found with the expected shape, none unused."), summary)
         let compared = try run(["compare", model, "--input", Self.file("gru.input.npy"), "--expected", Self.file("gru.expected.npy")])
         XCTAssertEqual(compared.status, 0, compared.stderr)
     }
