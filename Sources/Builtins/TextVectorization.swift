@@ -57,8 +57,8 @@ public struct TextVectorization: Layer, ReadsStrings {
             widths = Array(1...Int(n))
         case .array?:
             widths = try context.intList("ngrams")
-            guard !widths.isEmpty, widths.allSatisfy({ $0 >= 1 && $0 <= 64 }) else {
-                throw context.error("'ngrams' must list widths from 1 to 64, found \(widths)", key: "ngrams")
+            guard !widths.isEmpty, widths.count <= 64, widths.allSatisfy({ $0 >= 1 && $0 <= 64 }) else {
+                throw context.error("'ngrams' must list 1 to 64 widths, each from 1 to 64, found \(widths.prefix(8))\(widths.count > 8 ? "… (\(widths.count))" : "")", key: "ngrams")
             }
         case let other?: throw context.error("'ngrams' must be an integer, a list of integers or null, found \(other.brief())", key: "ngrams")
         }
@@ -112,18 +112,31 @@ public struct TextVectorization: Layer, ReadsStrings {
         // without, each run of the input's last axis, one token a string.
         let width = split == nil ? input.shape.last ?? 1 : 1
         let count = width > 0 ? strings.count / width : 0
+        // How many token indices the call may hold: what the memory limit allows, since how many
+        // a string makes (its words times its n-gram widths) depends on its text, not its shape.
+        let budget = KernelOptions.current.memoryLimit / MemoryLayout<Float>.size
+        var made = 0
         let sequences: [[Float]] = try (0..<count).map { index in
             let texts = split == nil ? strings[(index * width)..<((index + 1) * width)].map { standardized(Array($0.utf8)) }
                                      : tokens(of: standardized(Array(strings[index].utf8)))
-            return try ngrams(texts).map { bytes in
+            var indices: [Float] = []
+            try ngrams(texts) { bytes in
+                made += 1
+                guard made <= budget else {
+                    throw NNError(.input, "TextVectorization", "the batch's strings make more than \(budget) tokens, past the memory limit of \(ShapeMath.describeBytes(budget * MemoryLayout<Float>.size)); use a smaller batch (--batch-size), shorter texts, or raise the limit (--max-memory)")
+                }
                 // Exactly one OOV slot: its index needs no hash.
-                try lookup.index(of: String(decoding: bytes, as: UTF8.self), name: "TextVectorization", describe: { "\"\($0)\"" }) { _ in 0 }
+                indices.append(try lookup.index(of: String(decoding: bytes, as: UTF8.self), name: "TextVectorization", describe: { "\"\($0)\"" }) { _ in 0 })
             }
+            return indices
         }
         switch lookup.mode {
         case .int:
             // Padded with 0 or cut to the length asked, else to the longest (every one, without a split).
             let length = sequenceLength ?? sequences.map(\.count).max() ?? 0
+            guard ShapeMath.saturatingProduct([sequences.count, length]) <= budget else {
+                throw NNError(.input, "TextVectorization", "\(sequences.count) rows padded to \(length) tokens are past the memory limit of \(ShapeMath.describeBytes(budget * MemoryLayout<Float>.size)); use a smaller batch (--batch-size), or set output_sequence_length")
+            }
             var data = [Float](repeating: 0, count: sequences.count * length)
             for (row, sequence) in sequences.enumerated() {
                 for (position, index) in sequence.prefix(length).enumerated() { data[row * length + position] = index }
@@ -161,16 +174,21 @@ public struct TextVectorization: Layer, ReadsStrings {
         }
     }
 
-    /// `tokens` as `tf.strings.ngrams` joins them for `ngramWidths` (the tokens themselves without).
-    func ngrams(_ tokens: [[UInt8]]) -> [[UInt8]] {
-        guard !ngramWidths.isEmpty else { return tokens }
-        var grams: [[UInt8]] = []
+    /// `tokens` as `tf.strings.ngrams` joins them for `ngramWidths` (the tokens themselves
+    /// without), each handed to `body` as it is made: the n-grams of a long text are never held together.
+    func ngrams(_ tokens: [[UInt8]], _ body: ([UInt8]) throws -> Void) rethrows {
+        guard !ngramWidths.isEmpty else { return try tokens.forEach(body) }
+        var gram: [UInt8] = []
         for width in ngramWidths where width <= tokens.count {
             for start in 0...(tokens.count - width) {
-                grams.append(Array(tokens[start..<(start + width)].joined(separator: [0x20])))
+                gram.removeAll(keepingCapacity: true)
+                for (offset, token) in tokens[start..<(start + width)].enumerated() {
+                    if offset > 0 { gram.append(0x20) }
+                    gram += token
+                }
+                try body(gram)
             }
         }
-        return grams
     }
 }
 

@@ -35,14 +35,18 @@ public struct ExecutionSettings: Sendable, Equatable {
 package struct KernelOptions: Sendable, Equatable {
     package var threads = 1
     package var batchVariantBLAS = false
+    /// The call's memory limit, for a layer whose output size depends on its input's values (a
+    /// TextVectorization's tokens), which the plan made from shapes cannot bound.
+    package var memoryLimit = ExecutionSettings.defaultMemoryLimit
 
-    package init(threads: Int = 1, batchVariantBLAS: Bool = false) {
+    package init(threads: Int = 1, batchVariantBLAS: Bool = false, memoryLimit: Int = ExecutionSettings.defaultMemoryLimit) {
         self.threads = max(threads, 1)
         self.batchVariantBLAS = batchVariantBLAS
+        self.memoryLimit = memoryLimit
     }
 
     package init(_ settings: ExecutionSettings) {
-        self.init(threads: settings.threads, batchVariantBLAS: settings.batchVariantBLAS)
+        self.init(threads: settings.threads, batchVariantBLAS: settings.batchVariantBLAS, memoryLimit: settings.memoryLimit)
     }
 
     /// These options with `threads` threads.

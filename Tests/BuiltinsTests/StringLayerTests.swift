@@ -44,6 +44,19 @@ final class StringLayerTests: XCTestCase {
         }
     }
 
+    /// How many tokens a string makes depends on its text, not its shape: past the call's memory
+    /// limit they are refused (a hostile request of one long string with n-grams would otherwise
+    /// make tens of times its size in tokens).
+    func testTokensPastTheMemoryLimitAreRefused() throws {
+        let model = try text(#""vocabulary": ["a"], "split": "character", "ngrams": 3, "output_mode": "count""#)
+        let long = Tensor(shape: [1, 1], strings: [String(repeating: "ab", count: 50_000)])
+        let small = ExecutionSettings(memoryLimit: 1 << 20)  // 262,144 indices; the text makes 299,997
+        XCTAssertThrowsError(try model.predict([long], settings: small)) { error in
+            XCTAssertTrue("\(error)".contains("make more than 262144 tokens, past the memory limit of 1.0 MiB"), "\(error)")
+        }
+        XCTAssertEqual(try model.predict([long]).first?.data.reduce(0, +), 299_997)
+    }
+
     /// TF-IDF needs one weight per term; only the lookups have it.
     func testTfIdfNeedsAWeightPerTermAndALookup() {
         let short = HandBuilt.buildError(input: [3], layers: [#"{"class_name": "StringLookup", "config": {"vocabulary": ["a", "b"], "idf_weights": [1.0], "output_mode": "tf_idf"}}"#], dtype: "string")
