@@ -825,7 +825,7 @@ final class GraphBuilder {
         }
         if let index = inputStrings.firstIndex(of: true) {
             guard let reader = built as? any ReadsStrings else {
-                throw NNError(.layer, location, "\(label): its input \(reads.count > 1 ? "\(index) " : "")holds strings (a model input of dtype string), which only string-reading layers take (StringLookup, Hashing); this layer takes numbers")
+                throw NNError(.layer, location, "\(label): its input \(reads.count > 1 ? "\(index) " : "")holds strings (a model input of dtype string), which only string-reading layers take (StringLookup, TextVectorization, Hashing); this layer takes numbers")
             }
             if reader.passesStrings { stringValues.formUnion(outputs) }
         }

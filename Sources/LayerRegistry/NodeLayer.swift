@@ -143,10 +143,10 @@ public protocol ReusesInputStorage: NodeLayer {
 /// treats the input and the output as one tensor for that.
 public protocol ReturnsItsInput: Layer {}
 
-/// A layer that takes strings (`Tensor.strings`): StringLookup, Hashing, and the identity layers
-/// (an InputLayer passes a string input on). A model input of dtype `string` may reach only such
-/// layers: the build refuses any other reader by name, so no kernel ever sees a string tensor's
-/// empty `data`. A reader's outputs hold numbers, unless `passesStrings`.
+/// A layer that takes strings (`Tensor.strings`): StringLookup, TextVectorization, Hashing, and
+/// the identity layers (an InputLayer passes a string input on). A model input of dtype `string`
+/// may reach only such layers: the build refuses any other reader by name, so no kernel ever sees
+/// a string tensor's empty `data`. A reader's outputs hold numbers, unless `passesStrings`.
 public protocol ReadsStrings: NodeLayer {
     /// Whether the outputs hold strings when an input does (a layer that returns its input).
     var passesStrings: Bool { get }

@@ -7,7 +7,7 @@
 ///
 /// `strings`, when present, holds the elements of a string tensor (a model input of dtype
 /// `string`) in the same order, and `data` is empty: such a tensor reaches only layers that read
-/// strings (`ReadsStrings`: StringLookup, Hashing), which the model's build checks.
+/// strings (`ReadsStrings`: StringLookup, TextVectorization, Hashing), which the model's build checks.
 public struct Tensor: Sendable, Equatable {
     public var shape: [Int]
     public var data: [Float]
