@@ -1334,6 +1334,13 @@ def lookup_tf_idf(rng):
              "text": np.array([["The cat sat, the cat!"], ["a dog"]], dtype=np.str_)})
 
 
+@case("Dense on six per-sample axes (Keras's matmul over the last axis, any rank), with a ReLU and after it a tanh")
+def dense_many_axes(rng):
+    x = keras.Input((2, 3, 2, 2, 3, 4), name="x")
+    y = L.Dense(5, activation="relu", name="first")(x)
+    return keras.Model(x, L.Dense(3, activation="tanh", name="second")(y), name="dense_many_axes"), {"x": floats(rng, 2, 2, 3, 2, 2, 3, 4)}
+
+
 def folder_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 

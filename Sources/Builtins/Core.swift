@@ -52,7 +52,10 @@ public struct Dense: AbsorbsActivation {
     public var maskBehavior: MaskBehavior { .propagates }
 
     static func factory(_ context: LayerContext) throws -> any Layer {
-        try context.requireRank(1, 2, 3, 4, 5, meaning: "(batch, ..., features)")
+        // Any rank with a features axis: the product runs over every row of the last axis.
+        guard !context.inputShape.isEmpty else {
+            throw context.error("expects input of shape (batch, ..., features), found \(describeShape(context.inputShape))\(context.previousLabel.map { " from \($0)" } ?? "")")
+        }
         let units = try context.positiveInt("units")
         let inputSize = try context.inputDimension(-1)
         let activation = try Activation.from(context)

@@ -41,9 +41,6 @@ enum ReversibleEmbedding {
         guard features == outputDim else {
             throw context.error("called with reverse=True on vectors of \(features) features, expected output_dim \(outputDim)")
         }
-        guard context.inputShape.count <= 5 else {
-            throw context.error("called with reverse=True on \(describeShape(context.inputShape)): nnbuild projects at most five per-sample axes")
-        }
         // The projection (output_dim, input_dim) as a Dense kernel: the reverse weights, or the
         // embeddings transposed (as Keras transposes them on every call).
         let kernel: Weight
