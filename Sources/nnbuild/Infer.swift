@@ -13,7 +13,8 @@ struct Infer: ParsableCommand {
         abstract: "Run a model on a batch of inputs.",
         discussion: """
         Input: a .npy file (float16/32/64, signed or unsigned 8- to 64-bit integers or bool, either \
-        byte order, C order; read a batch of rows at a time) or JSON nested arrays; without \
+        byte order, C order; read a batch of rows at a time) or JSON nested arrays (for an input of \
+        dtype string: a .npy of numpy str or bytes, read as UTF-8, or JSON strings); without \
         --input, or with --input -, standard input is read (JSON, or .npy detected by its magic). A single sample without a batch axis is accepted as a \
         batch of one. Output: .npy when --format npy is given or the path ends in .npy, else JSON; \
         without --output, or with --output - (or -.npy), standard output. JSON has no NaN or \
