@@ -36,6 +36,14 @@ public enum Activation: Sendable, Equatable {
         }
     }
 
+    /// What Keras refuses in a ReLU's config (nil when it takes it), as "'key' must ...".
+    static func reluProblem(maxValue: Double?, negativeSlope: Double, threshold: Double) -> (key: String, message: String)? {
+        if let maxValue, maxValue < 0 { return ("max_value", "'max_value' must not be negative, found \(maxValue)") }
+        if negativeSlope < 0 { return ("negative_slope", "'negative_slope' must not be negative, found \(negativeSlope)") }
+        if threshold < 0 { return ("threshold", "'threshold' must not be negative, found \(threshold) (Keras refuses it too)") }
+        return nil
+    }
+
     /// One value of `parametricRelu`.
     @inline(__always)
     static func parametricReluValue(_ x: Float, maxValue: Float?, negativeSlope: Float, threshold: Float) -> Float {
@@ -129,9 +137,9 @@ public enum Activation: Sendable, Equatable {
         switch className {
         case "ReLU":
             let maxValue = try number("max_value"), slope = try number("negative_slope") ?? 0, threshold = try number("threshold") ?? 0
-            if let maxValue, maxValue < 0 { throw context.error("activation layer ReLU: 'max_value' must not be negative, found \(maxValue)", key: key) }
-            if slope < 0 { throw context.error("activation layer ReLU: 'negative_slope' must not be negative, found \(slope)", key: key) }
-            if threshold < 0 { throw context.error("activation layer ReLU: 'threshold' must not be negative, found \(threshold) (Keras refuses it too)", key: key) }
+            if let problem = reluProblem(maxValue: maxValue, negativeSlope: slope, threshold: threshold) {
+                throw context.error("activation layer ReLU: \(problem.message)", key: key)
+            }
             return .relu(maxValue: maxValue.map(Float.init), negativeSlope: Float(slope), threshold: Float(threshold))
         case "LeakyReLU":
             return .leakyRelu(negativeSlope: Float(try number("alpha") ?? number("negative_slope") ?? 0.3))
@@ -291,6 +299,15 @@ protocol ElementwiseActivationLayer: Layer {
     var elementwiseActivation: Activation? { get }
 }
 
+/// The activation of `next` when it is an element-wise activation layer that passes its input's
+/// mask on: what a layer before it may apply in its own pass instead (`AbsorbsActivation`, a
+/// merge, a channels-first run).
+func absorbableActivation(_ next: any NodeLayer) -> Activation? {
+    guard next.maskBehavior == .propagates, let activation = (next as? any ElementwiseActivationLayer)?.elementwiseActivation,
+          activation.isElementwise else { return nil }
+    return activation
+}
+
 /// A layer computing `activation(something)` that, while its activation is linear, takes over an
 /// element-wise activation layer after it: `fusing` returns a copy with that activation.
 protocol AbsorbsActivation: FusesNext {
@@ -304,8 +321,7 @@ extension AbsorbsActivation {
     /// or this layer's own activation is not linear: what `fusing` does unless a layer takes over
     /// more (`Conv2D` a max pooling after it).
     func absorbing(_ next: any Layer) -> Self? {
-        guard activation == .linear, next.maskBehavior == .propagates,
-              let absorbed = (next as? any ElementwiseActivationLayer)?.elementwiseActivation, absorbed.isElementwise else { return nil }
+        guard activation == .linear, let absorbed = absorbableActivation(next) else { return nil }
         var fused = self
         fused.activation = absorbed
         return fused

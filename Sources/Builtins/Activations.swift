@@ -37,12 +37,12 @@ public struct ElementwiseActivation: ElementwiseActivationLayer {
     /// max_value), negative_slope · (x − threshold) below it.
     /// Config: `max_value` (null), `negative_slope` (0), `threshold` (0).
     static func reluFactory(_ context: LayerContext) throws -> any Layer {
-        let maxValue = try context.optionalDouble("max_value").map(Float.init)
-        let slope = try context.float("negative_slope", default: 0)
-        let threshold = try context.float("threshold", default: 0)
-        if let maxValue, maxValue < 0 { throw context.error("'max_value' must not be negative, found \(maxValue)", key: "max_value") }
-        if slope < 0 { throw context.error("'negative_slope' must not be negative, found \(slope)", key: "negative_slope") }
-        if threshold < 0 { throw context.error("'threshold' must not be negative, found \(threshold) (Keras refuses it too)", key: "threshold") }
+        let given = (maxValue: try context.optionalDouble("max_value"), slope: try context.double("negative_slope", default: 0),
+                     threshold: try context.double("threshold", default: 0))
+        if let problem = Activation.reluProblem(maxValue: given.maxValue, negativeSlope: given.slope, threshold: given.threshold) {
+            throw context.error(problem.message, key: problem.key)
+        }
+        let maxValue = given.maxValue.map(Float.init), slope = Float(given.slope), threshold = Float(given.threshold)
         return ElementwiseActivation(activation: .relu(maxValue: maxValue, negativeSlope: slope, threshold: threshold), function: { x in
             Activation.parametricReluValue(x, maxValue: maxValue, negativeSlope: slope, threshold: threshold)
         }, outputShape: context.inputShape)

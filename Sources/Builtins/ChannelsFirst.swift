@@ -70,27 +70,23 @@ struct ChannelsFirst: FusesNext, PlansMemory {
     func fusing(_ next: any Layer) -> (any Layer)? {
         guard let toFirst, let axis = outputChannelAxis else { return nil }
         if let other = next as? ChannelsFirst, other.toLast.order.indices.allSatisfy({ toFirst.order[other.toLast.order[$0]] == $0 }) {
-            return ChannelsFirst(toLast: toLast, layer: Self.chain(layer, other.layer), toFirst: other.toFirst)
+            return ChannelsFirst(toLast: toLast, layer: chained(layer, other.layer), toFirst: other.toFirst)
         }
-        if next.maskBehavior == .propagates, let activation = (next as? any ElementwiseActivationLayer)?.elementwiseActivation, activation.isElementwise {
+        if let activation = absorbableActivation(next) {
             // The activation alone, on the channels-last shape (`next` was built for the other).
-            return ChannelsFirst(toLast: toLast, layer: Self.chain(layer, ActivationLayer(activation: activation, outputShape: layer.outputShape)),
+            return ChannelsFirst(toLast: toLast, layer: chained(layer, ActivationLayer(activation: activation, outputShape: layer.outputShape)),
                                  toFirst: toFirst)
         }
         let following = toFirst.outputShape[(axis + 1)...].compactMap { $0 }
         if let normalization = next as? BatchNormalization, let channels = layer.outputShape.last.flatMap({ $0 }),
            normalization.features == channels, following.count == toFirst.outputShape.count - axis - 1,
            normalization.inner == ShapeMath.saturatingProduct(following) {
-            return ChannelsFirst(toLast: toLast, layer: Self.chain(layer, normalization.overLastAxis(outputShape: layer.outputShape)), toFirst: toFirst)
+            return ChannelsFirst(toLast: toLast, layer: chained(layer, normalization.overLastAxis(outputShape: layer.outputShape)), toFirst: toFirst)
         }
         return nil
     }
 
     /// `first` then `second`, in one layer when `first` takes `second` over.
-    private static func chain(_ first: any Layer, _ second: any Layer) -> any Layer {
-        fusion(of: first, then: second) ?? LayerPair(first: first, second: second)
-    }
-
     /// The output, and besides it the transposed input, the layer's output and its scratch.
     func workingSet(input: [Int]) -> WorkingSet {
         let moved = toLast.workingSet(input: input), inner = layer.plannedWorkingSet(input: moved.outputShape)

@@ -108,7 +108,7 @@ public struct Hashing: Layer, ReadsStrings {
         shift == 0 ? value : (value >> shift) | (value << (64 - shift))
     }
 
-    private static func shiftMix(_ value: UInt64) -> UInt64 { value ^ (value >> 47) }
+    static func shiftMix(_ value: UInt64) -> UInt64 { value ^ (value >> 47) }
 
     private static func hashLen16(_ u: UInt64, _ v: UInt64, _ mul: UInt64) -> UInt64 {
         var a = (u ^ v) &* mul
@@ -284,7 +284,7 @@ public struct HashedCrossing: NodeLayer {
     /// FarmHash's FingerprintCat64: two fingerprints combined into one.
     static func fingerprintCat64(_ first: UInt64, _ second: UInt64) -> UInt64 {
         let mul: UInt64 = 0xc6a4_a793_5bd1_e995
-        func shiftMix(_ value: UInt64) -> UInt64 { value ^ (value >> 47) }
+        let shiftMix = Hashing.shiftMix
         var result = first ^ mul
         result ^= shiftMix(second &* mul) &* mul
         result = result &* mul
@@ -299,7 +299,7 @@ extension Builtins {
                           summary: "The cross of integer features hashed into num_bins bins as tf.sparse.cross_hashed does.",
                           factory: HashedCrossing.factory)
         registry.register("Hashing", origin: "builtin",
-                          summary: "Numbers hashed into num_bins bins as TensorFlow's to_hash_bucket_fast/strong does, then encoded.",
+                          summary: "Numbers or strings hashed into num_bins bins as TensorFlow's to_hash_bucket_fast/strong does, then encoded.",
                           factory: Hashing.factory)
     }
 }

@@ -178,8 +178,7 @@ public struct ElementwiseMerge: SumOfInputs {
 /// convolution finishes the sum: a channels-first block's), one pass fewer over the output.
 extension ElementwiseMerge: FusesSuccessor {
     public func fusing(_ next: any NodeLayer, reading position: Int) -> (any NodeLayer)? {
-        guard position == 0, activation == .linear, let layer = next as? any ElementwiseActivationLayer, layer.maskBehavior == .propagates,
-              let absorbed = layer.elementwiseActivation, absorbed.isElementwise else { return nil }
+        guard position == 0, activation == .linear, let absorbed = absorbableActivation(next) else { return nil }
         var fused = self
         fused.activation = absorbed
         return fused

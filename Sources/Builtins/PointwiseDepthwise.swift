@@ -242,6 +242,12 @@ struct LayerPair: FusesNext, PlansMemory {
     }
 }
 
+/// `first` then `second` as one layer: `first`'s fusion with it, or else the two as a `LayerPair`
+/// (a channels-first run's layers, a Pipeline's).
+func chained(_ first: any Layer, _ second: any Layer) -> any Layer {
+    fusion(of: first, then: second) ?? LayerPair(first: first, second: second)
+}
+
 /// `first` then `second`, both of one input, as the one layer `first` makes when it takes `second`
 /// over (`FusesSuccessor`: a convolution the BatchNormalization or activation after it), or nil.
 func fusion(of first: any Layer, then second: any Layer) -> (any Layer)? {

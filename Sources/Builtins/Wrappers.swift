@@ -96,7 +96,7 @@ enum Pipeline {
         for spec in try context.nestedSpecs("layers") {
             let layer = try context.buildNested(spec, inputShape: shape)
             shape = layer.outputShape
-            chain = chain.map { fusion(of: $0, then: layer) ?? LayerPair(first: $0, second: layer) } ?? layer
+            chain = chain.map { chained($0, layer) } ?? layer
         }
         guard let chain else { throw context.error("has no layers (Keras cannot call an empty Pipeline either)", key: "layers") }
         return chain

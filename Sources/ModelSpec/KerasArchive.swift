@@ -69,13 +69,6 @@ public enum ModelFile {
         return try archive.extract(entry)
     }
 
-    /// The assets of the `.keras` file at `path` (none for an `.h5` file), by path below `assets/`.
-    public static func assets(path: String) throws -> [String: [UInt8]] {
-        let file = try MappedFile(path: path)
-        guard FileKind.detect(file.bytes.prefix(8)) == .kerasArchive else { return [:] }
-        return try assets(of: try ZipArchive(bytes: file.bytes, source: path, kind: .spec))
-    }
-
     static func loadArchive(_ file: MappedFile, path: String) throws -> (ModelDescription, WeightStore) {
         let archive = try ZipArchive(bytes: file.bytes, source: path, kind: .spec)
         let config = try member("config.json", of: archive, path: path)

@@ -45,16 +45,21 @@ struct Convert: ParsableCommand {
                     throw NNError(.io, outputDirectory, "exists and is not a folder; expected a folder to write model.json and weights.safetensors into")
                 }
             }
-            // What layers saved beside their variables (an adapted lookup's vocabulary), written
-            // to the assets folder beside weights.safetensors, where nnbuild reads them back.
-            let assets = try ModelFile.assets(path: model.spec).sorted(by: { $0.key < $1.key })
             if !force {
-                for path in [specPath, weightsPath] + assets.map({ outputDirectory + "/assets/" + $0.key }) where access(path, F_OK) == 0 {
+                for path in [specPath, weightsPath] where access(path, F_OK) == 0 {
                     throw NNError(.io, path, "already exists; pass --force to replace it")
                 }
             }
             let config = try ModelFile.configText(path: model.spec)
-            let built = try model.load(weights: nil)
+            let (built, store) = try model.loadWithStore(weights: nil)
+            // What layers saved beside their variables (an adapted lookup's vocabulary), as the
+            // archive's reader kept them, written to the assets folder beside
+            // weights.safetensors, where nnbuild reads them back; refused, like the files above,
+            // before anything is written.
+            let assets = (store?.assets ?? [:]).sorted(by: { $0.key < $1.key })
+            if !force, let existing = assets.map({ outputDirectory + "/assets/" + $0.key }).first(where: { access($0, F_OK) == 0 }) {
+                throw NNError(.io, existing, "already exists; pass --force to replace it")
+            }
             let blob = try Convert.safetensors(built.variables.map { ($0.path, $0.weight) })
             if stat(outputDirectory, &status) != 0, mkdir(outputDirectory, 0o777) != 0 {
                 throw NNError(.io, outputDirectory, "cannot make the folder: \(String(cString: strerror(errno)))")

@@ -105,10 +105,15 @@ struct ModelArguments: ParsableArguments {
     /// the memory limit of `--max-memory` (which `predict` then uses too), with the allocator
     /// set for loading (`Allocator`).
     func load(weights: String?, required: Bool = false) throws -> Model {
+        try loadWithStore(weights: weights, required: required).model
+    }
+
+    /// `load`, with the weight store the model was bound from (a `.keras` file's, its assets too).
+    func loadWithStore(weights: String?, required: Bool = false) throws -> (model: Model, store: WeightStore?) {
         try Allocator.loading { try loadModel(weights: weights, required: required) }
     }
 
-    private func loadModel(weights: String?, required: Bool) throws -> Model {
+    private func loadModel(weights: String?, required: Bool) throws -> (model: Model, store: WeightStore?) {
         let registry = try plugins.registry()
         let description: ModelDescription
         let store: WeightStore?
@@ -124,7 +129,7 @@ struct ModelArguments: ParsableArguments {
             }
             store = try weights.map { try ModelFile.weights(path: $0) }
         }
-        return try Model.build(description, registry: registry, weights: store, settings: memory.settings)
+        return (try Model.build(description, registry: registry, weights: store, settings: memory.settings), store)
     }
 }
 
