@@ -610,46 +610,45 @@ def assets():
     strings): IntegerLookup layers adapted to data, so their vocabularies live in the
     archive's assets (assets/layers/<layer>/vocabulary.txt), not in config.json; one with a mask
     token and two OOV indices, one multi_hot; ids seen and unseen."""
+    import tensorflow as tf
+
+    def save(name, model, x):
+        """The model as NAME.keras, beside its input and Keras's output on it."""
+        model.save(os.path.join(OUT, name + ".keras"))
+        np.save(os.path.join(OUT, name + ".input.npy"), x)
+        # Keras's predict takes strings as TensorFlow tensors, not numpy str arrays.
+        feed = tf.constant(x) if x.dtype.kind == "U" else x
+        np.save(os.path.join(OUT, name + ".expected.npy"), model.predict(feed, verbose=0).astype("float32"))
+        print(name, x.shape)
+
+    def three_lookups(lookup, inputs, seen, masked_seen, hot_seen, mask):
+        """A lookup adapted to `seen`, one with a mask token and two OOV slots, one multi_hot;
+        the first two's ids embedded, concatenated with the third's, into a Dense."""
+        first = lookup(name="lookup")
+        first.adapt(np.array(seen))
+        second = lookup(mask_token=mask, num_oov_indices=2, name="masked_lookup")
+        second.adapt(np.array(masked_seen))
+        hot = lookup(output_mode="multi_hot", name="hot_lookup")
+        hot.adapt(np.array(hot_seen))
+        indices = L.Concatenate(name="join")([first(inputs), second(inputs)])
+        embedded = L.Flatten(name="flat")(L.Embedding(16, 3, name="embed")(indices))
+        return keras.Model(inputs, L.Dense(2, name="head")(L.Concatenate(name="both")([embedded, hot(inputs)])))
+
     keras.backend.clear_session()
     keras.utils.set_random_seed(11)
     rng = np.random.default_rng(11)
-    ids = keras.Input((4,), dtype="int64", name="ids")
-    first = L.IntegerLookup(name="lookup")
-    first.adapt(np.array([3, 3, 5, 7, 7, 7, 11, 42, 42]))
-    second = L.IntegerLookup(mask_token=0, num_oov_indices=2, name="masked_lookup")
-    second.adapt(np.array([1, 2, 2, 9, 9, 9]))
-    hot = L.IntegerLookup(output_mode="multi_hot", name="hot_lookup")
-    hot.adapt(np.array([4, 4, 8, 15]))
-    indices = L.Concatenate(name="join")([first(ids), second(ids)])
-    embedded = L.Flatten(name="flat")(L.Embedding(16, 3, name="embed")(indices))
-    model = keras.Model(ids, L.Dense(2, name="head")(L.Concatenate(name="both")([embedded, hot(ids)])))
+    model = three_lookups(L.IntegerLookup, keras.Input((4,), dtype="int64", name="ids"),
+                          [3, 3, 5, 7, 7, 7, 11, 42, 42], [1, 2, 2, 9, 9, 9], [4, 4, 8, 15], mask=0)
     randomize(model, rng)
-    x = np.array([[3, 7, 0, 9], [42, 100, 2, 4], [11, 5, 1, 15]], dtype=np.int64)
-    model.save(os.path.join(OUT, "adapted_lookup.keras"))
-    np.save(os.path.join(OUT, "adapted_lookup.input.npy"), x)
-    np.save(os.path.join(OUT, "adapted_lookup.expected.npy"), model.predict(x, verbose=0).astype("float32"))
-    print("adapted_lookup", x.shape)
+    save("adapted_lookup", model, np.array([[3, 7, 0, 9], [42, 100, 2, 4], [11, 5, 1, 15]], dtype=np.int64))
 
-    # The same for strings: adapted StringLookup layers (one with a mask token and two OOV slots,
-    # one multi_hot) on a string input, terms seen and unseen, non-ASCII ones too.
+    # The same for strings, terms seen and unseen, non-ASCII ones too.
     keras.backend.clear_session()
-    words = keras.Input((4,), dtype="string", name="words")
-    first = L.StringLookup(name="lookup")
-    first.adapt(np.array(["red", "red", "green", "blue", "blue", "blue", "grün", "紅"]))
-    second = L.StringLookup(mask_token="", num_oov_indices=2, name="masked_lookup")
-    second.adapt(np.array(["a", "b", "b", "c", "c", "c"]))
-    hot = L.StringLookup(output_mode="multi_hot", name="hot_lookup")
-    hot.adapt(np.array(["x", "x", "y", "z"]))
-    indices = L.Concatenate(name="join")([first(words), second(words)])
-    embedded = L.Flatten(name="flat")(L.Embedding(16, 3, name="embed")(indices))
-    model = keras.Model(words, L.Dense(2, name="head")(L.Concatenate(name="both")([embedded, hot(words)])))
+    model = three_lookups(L.StringLookup, keras.Input((4,), dtype="string", name="words"),
+                          ["red", "red", "green", "blue", "blue", "blue", "grün", "紅"], ["a", "b", "b", "c", "c", "c"], ["x", "x", "y", "z"],
+                          mask="")
     randomize(model, rng)
-    x = np.array([["red", "blue", "", "c"], ["紅", "purple", "b", "x"], ["grün", "a", "zz", "y"]], dtype=np.str_)
-    model.save(os.path.join(OUT, "adapted_string_lookup.keras"))
-    np.save(os.path.join(OUT, "adapted_string_lookup.input.npy"), x)
-    import tensorflow as tf
-    np.save(os.path.join(OUT, "adapted_string_lookup.expected.npy"), model.predict(tf.constant(x), verbose=0).astype("float32"))
-    print("adapted_string_lookup", x.shape)
+    save("adapted_string_lookup", model, np.array([["red", "blue", "", "c"], ["紅", "purple", "b", "x"], ["grün", "a", "zz", "y"]], dtype=np.str_))
 
     # A text classifier as keras.io exports one: an adapted TextVectorization (its vocabulary in
     # the assets) into an Embedding, pooling and Dense, and an adapted multi_hot one with bigrams.
@@ -663,11 +662,7 @@ def assets():
     pooled = L.GlobalAveragePooling1D(name="pool")(L.Embedding(20, 4, name="embed")(ids(text)))
     model = keras.Model(text, L.Dense(2, name="head")(L.Concatenate(name="both")([pooled, L.Flatten(name="flat")(bags(text))])))
     randomize(model, rng)
-    x = np.array([["the cat sat"], ["A DOG, a log; a mat."], ["zebra"], [""]], dtype=np.str_)
-    model.save(os.path.join(OUT, "adapted_text.keras"))
-    np.save(os.path.join(OUT, "adapted_text.input.npy"), x)
-    np.save(os.path.join(OUT, "adapted_text.expected.npy"), model.predict(tf.constant(x), verbose=0).astype("float32"))
-    print("adapted_text", x.shape)
+    save("adapted_text", model, np.array([["the cat sat"], ["A DOG, a log; a mat."], ["zebra"], [""]], dtype=np.str_))
 
     # TF-IDF adapted: the IDF weights are in the weights file, saved under their name
     # (layers/<layer>/vars/idf_weights, and again for its StringLookup at _lookup_layer).
@@ -677,11 +672,7 @@ def assets():
     tfidf.adapt(corpus)
     model = keras.Model(text, L.Dense(2, name="head")(tfidf(text)))
     randomize(model, rng)
-    x = np.array([["the cat sat on the mat"], ["dogs and cats"], [""]], dtype=np.str_)
-    model.save(os.path.join(OUT, "adapted_tfidf.keras"))
-    np.save(os.path.join(OUT, "adapted_tfidf.input.npy"), x)
-    np.save(os.path.join(OUT, "adapted_tfidf.expected.npy"), model.predict(tf.constant(x), verbose=0).astype("float32"))
-    print("adapted_tfidf", x.shape)
+    save("adapted_tfidf", model, np.array([["the cat sat on the mat"], ["dogs and cats"], [""]], dtype=np.str_))
 
 
 if __name__ == "__main__":
