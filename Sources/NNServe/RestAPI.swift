@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import LayerRegistry
 import ModelSpec
 
@@ -143,7 +148,7 @@ public enum RestAPI {
         switch value {
         case let .array(items): return .array(try items.map { try decodingBase64($0, source: source) })
         case let .object(members) where isBase64(value):
-            guard case let .string(encoded) = members[0].1, let bytes = Base64.decode(encoded) else {
+            guard case let .string(encoded) = members[0].1, let bytes = Data(base64Encoded: encoded) else {
                 throw NNError(.input, source, "{\"b64\": ...} must hold a base64 string (RFC 4648, with padding), found \(members[0].1.brief())")
             }
             guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -256,43 +261,5 @@ public enum RestAPI {
         case "string": return "DT_STRING"
         default: return "DT_INVALID"
         }
-    }
-}
-
-/// Base64 (RFC 4648's standard alphabet, padded to a multiple of four characters), as TF Serving's
-/// `{"b64": ...}` values carry binary strings.
-enum Base64 {
-    static func decode(_ text: String) -> [UInt8]? {
-        let characters = Array(text.utf8)
-        guard characters.count % 4 == 0 else { return nil }
-        func sextet(_ c: UInt8) -> UInt32? {
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): return UInt32(c - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): return UInt32(c - UInt8(ascii: "a") + 26)
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt32(c - UInt8(ascii: "0") + 52)
-            case UInt8(ascii: "+"): return 62
-            case UInt8(ascii: "/"): return 63
-            default: return nil
-            }
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(characters.count / 4 * 3)
-        var index = 0
-        while index < characters.count {
-            let group = characters[index..<(index + 4)]
-            let padding = group.reversed().prefix { $0 == UInt8(ascii: "=") }.count
-            guard padding <= 2, padding == 0 || index + 4 == characters.count else { return nil }
-            var word: UInt32 = 0
-            for (position, c) in group.enumerated() {
-                if position >= 4 - padding { word <<= 6; continue }
-                guard let value = sextet(c) else { return nil }
-                word = word << 6 | value
-            }
-            bytes.append(UInt8(word >> 16))
-            if padding < 2 { bytes.append(UInt8(word >> 8 & 0xFF)) }
-            if padding < 1 { bytes.append(UInt8(word & 0xFF)) }
-            index += 4
-        }
-        return bytes
     }
 }
