@@ -87,7 +87,9 @@ public enum JSONArray {
             return text
         }
         // First pass: the shape holds everywhere and every leaf is a number (or a string).
-        try walk(value) { node in _ = strings ? try text(node, path: path()) as Any : try number(node, path: path()) as Any }
+        try walk(value) { node in
+            if strings { _ = try text(node, path: path()) } else { _ = try number(node, path: path()) }
+        }
         // The array is rectangular, so the product is the count of numbers present; checked all
         // the same, as every size from a file is.
         var count = 1
