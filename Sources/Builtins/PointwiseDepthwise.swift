@@ -119,40 +119,40 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
                                   activation: depthwise.activation, path: Gemm.kernelPath) { depthwiseRows in
                     let shared = UncheckedInOut(x: x.baseAddress!, y: output.baseAddress!)
                     runInParallel(parts.count) { part in
-                        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: bufferRows * expandedRow)
-                        defer { buffer.deallocate() }
-                        // The image and rows the buffer holds, from its start.
-                        var held = (image: -1, rows: 0..<0)
-                        var flat = parts[part].lowerBound
-                        while flat < parts[part].upperBound {
-                            let image = flat / rows.output, first = flat % rows.output
-                            let last = min(first + bandRows, rows.output, first + parts[part].upperBound - flat)
-                            // The expanded rows this band's windows reach inside the image.
-                            let low = min(max(first * rows.stride - rows.padBefore, 0), rows.input)
-                            let high = min(max((last - 1) * rows.stride - rows.padBefore + span, low), rows.input)
-                            var from = low
-                            if held.image == image, held.rows.contains(low) {
-                                // The rows the last band read that this one reads again move to the front.
-                                from = min(held.rows.upperBound, high)
-                                UnsafeMutableRawPointer(buffer).copyMemory(from: buffer + (low - held.rows.lowerBound) * expandedRow,
-                                                                           byteCount: (from - low) * expandedRow * MemoryLayout<Float>.size)
+                        AlignedFloats.withScratch(bufferRows * expandedRow) { buffer in
+                            // The image and rows the buffer holds, from its start.
+                            var held = (image: -1, rows: 0..<0)
+                            var flat = parts[part].lowerBound
+                            while flat < parts[part].upperBound {
+                                let image = flat / rows.output, first = flat % rows.output
+                                let last = min(first + bandRows, rows.output, first + parts[part].upperBound - flat)
+                                // The expanded rows this band's windows reach inside the image.
+                                let low = min(max(first * rows.stride - rows.padBefore, 0), rows.input)
+                                let high = min(max((last - 1) * rows.stride - rows.padBefore + span, low), rows.input)
+                                var from = low
+                                if held.image == image, held.rows.contains(low) {
+                                    // The rows the last band read that this one reads again move to the front.
+                                    from = min(held.rows.upperBound, high)
+                                    UnsafeMutableRawPointer(buffer).copyMemory(from: buffer + (low - held.rows.lowerBound) * expandedRow,
+                                                                               byteCount: (from - low) * expandedRow * MemoryLayout<Float>.size)
+                                }
+                                if from < high {
+                                    let sub = ConvolutionGeometry(rows: WindowAxis(input: high - from, size: 1, stride: 1, dilation: 1, padBefore: 0, output: high - from),
+                                                                  columns: g.columns, channels: g.channels, filters: g.filters, groups: 1)
+                                    convolve2D(UnsafeBufferPointer(start: shared.x + (image * g.rows.input + from) * inputRow, count: (high - from) * inputRow),
+                                               batch: 1, convolution.kernel.values, convolution.bias?.values,
+                                               into: UnsafeMutableBufferPointer(start: buffer + (from - low) * expandedRow, count: (high - from) * expandedRow),
+                                               geometry: sub, activation: convolution.activation, epilogue: epilogue, packed: packed, splitWork: .max)
+                                }
+                                held = (image, low..<high)
+                                // The band's windows, moved onto the rows in the buffer.
+                                var local = rows
+                                local.input = high - low
+                                local.padBefore = rows.padBefore + low - first * rows.stride
+                                local.output = last - first
+                                depthwiseRows.run(buffer, rows: local, first: 0, count: last - first, into: shared.y + flat * outputRow)
+                                flat += last - first
                             }
-                            if from < high {
-                                let sub = ConvolutionGeometry(rows: WindowAxis(input: high - from, size: 1, stride: 1, dilation: 1, padBefore: 0, output: high - from),
-                                                              columns: g.columns, channels: g.channels, filters: g.filters, groups: 1)
-                                convolve2D(UnsafeBufferPointer(start: shared.x + (image * g.rows.input + from) * inputRow, count: (high - from) * inputRow),
-                                           batch: 1, convolution.kernel.values, convolution.bias?.values,
-                                           into: UnsafeMutableBufferPointer(start: buffer + (from - low) * expandedRow, count: (high - from) * expandedRow),
-                                           geometry: sub, activation: convolution.activation, epilogue: epilogue, packed: packed, splitWork: .max)
-                            }
-                            held = (image, low..<high)
-                            // The band's windows, moved onto the rows in the buffer.
-                            var local = rows
-                            local.input = high - low
-                            local.padBefore = rows.padBefore + low - first * rows.stride
-                            local.output = last - first
-                            depthwiseRows.run(buffer, rows: local, first: 0, count: last - first, into: shared.y + flat * outputRow)
-                            flat += last - first
                         }
                     }
                 }

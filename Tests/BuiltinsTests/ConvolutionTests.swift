@@ -297,7 +297,8 @@ final class ConvolutionTests: XCTestCase {
 
     /// A weight is packed a block of rows at a time (`PackedKernel.packingBlockElements`), each
     /// block's mapped pages let go as soon as it is packed: the panels are those one pass of
-    /// `nnb_pack_panels` makes, for one group and for several, over one block and over many.
+    /// `nnb_pack_panels` makes, for one group and for several, over one block and over many; and
+    /// they start on a cache line (`AlignedFloats`).
     func testPackingABlockOfRowsAtATimeGivesThePanelsOfOnePass() throws {
         guard Gemm.useAVX2Kernels else { throw XCTSkip("packing happens only where the AVX2 kernels run") }
         var random = SplitMix(seed: 91)
@@ -312,8 +313,11 @@ final class ConvolutionTests: XCTestCase {
             let fromMatrix = matrix.withUnsafeBufferPointer { PackedKernel($0, patch: rows, filters: filters, groups: groups) }
             let weight = Weight(name: "w", shape: [rows, filters], storage: FloatStorage(matrix))
             let fromWeight = PackedKernel(weight, patch: rows, filters: filters, groups: groups)
-            XCTAssertEqual(fromMatrix?.panels, want, "\(rows)×\(filters) in \(groups)")
-            XCTAssertEqual(fromWeight?.panels, want, "\(rows)×\(filters) in \(groups)")
+            XCTAssertEqual(fromMatrix?.panels.array, want, "\(rows)×\(filters) in \(groups)")
+            XCTAssertEqual(fromWeight?.panels.array, want, "\(rows)×\(filters) in \(groups)")
+            // The kernels stream the panels 64 bytes at a time: each load one cache line.
+            XCTAssertEqual(fromMatrix?.panels.isLineAligned, true, "\(rows)×\(filters) in \(groups)")
+            XCTAssertEqual(fromWeight?.panels.isLineAligned, true, "\(rows)×\(filters) in \(groups)")
             XCTAssertEqual(weight.storage.array, matrix, "the weight's values stay readable")
         }
     }

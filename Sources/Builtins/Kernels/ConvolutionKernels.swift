@@ -274,8 +274,8 @@ package struct WinogradKernel: Sendable {
     /// The kernel as `nnb_winograd_taps` lays it out ([panels][channels][9][16]), transformed on
     /// every call, or already transformed (16 matrices `plane` floats apart).
     private enum Form: Sendable {
-        case taps([Float])
-        case transformed([Float])
+        case taps(AlignedFloats)
+        case transformed(AlignedFloats)
     }
     private let form: Form
     let channels: Int
@@ -322,10 +322,7 @@ package struct WinogradKernel: Sendable {
         let count = (filters + 15) / 16 * 16 * channels * 9
         // As for PackedKernel: at most twice the kernel's own size (padded to 16 filters).
         guard count <= max(2 * 9 * channels * filters, 1 << 16) else { return nil }
-        let taps = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            nnb_winograd_taps(w, channels, filters, buffer.baseAddress!)
-            initialized = count
-        }
+        let taps = AlignedFloats(count: count) { nnb_winograd_taps(w, channels, filters, $0.baseAddress!) }
         self.channels = channels
         self.filters = filters
         if let size = outputSize,
@@ -334,10 +331,9 @@ package struct WinogradKernel: Sendable {
             return
         }
         let transformedCount = 16 * nnb_winograd_plane(channels, filters)
-        form = .transformed([Float](unsafeUninitializedCapacity: transformedCount) { buffer, initialized in
+        form = .transformed(AlignedFloats(count: transformedCount) { buffer in
             buffer.initialize(repeating: 0)
-            nnb_winograd_transform(taps, channels, filters, 0, (filters + 15) / 16, buffer.baseAddress!)
-            initialized = transformedCount
+            taps.withUnsafeBufferPointer { nnb_winograd_transform($0.baseAddress!, channels, filters, 0, (filters + 15) / 16, buffer.baseAddress!) }
         })
     }
 
@@ -361,9 +357,7 @@ package struct WinogradKernel: Sendable {
         case .taps(let taps) where fused:
             taps.withUnsafeBufferPointer { body(WinogradPanels(panels: nil, taps: $0.baseAddress!, channels: channels, filters: filters)) }
         case .taps(let taps):
-            let packed = UnsafeMutablePointer<Float>.allocate(capacity: 16 * plane)
-            defer { packed.deallocate() }
-            taps.withUnsafeBufferPointer { taps in
+            AlignedFloats.withScratch(16 * plane) { packed in taps.withUnsafeBufferPointer { taps in
                 let all = WinogradPanels(panels: packed, taps: taps.baseAddress!, channels: channels, filters: filters)
                 guard partsTransform else {
                     runInParts((filters + 15) / 16, work: work, splitWork: splitWork) { all.prepare(16 * $0.lowerBound..<16 * $0.upperBound) }
@@ -371,7 +365,7 @@ package struct WinogradKernel: Sendable {
                     return
                 }
                 body(all)
-            }
+            } }
         }
     }
 

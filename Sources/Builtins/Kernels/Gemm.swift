@@ -235,7 +235,7 @@ final class PackedOnDemand: @unchecked Sendable {
 /// Convolutions pack their kernel (patch × filters per group) at load, recurrent layers their
 /// input and recurrent kernels; Dense packs on demand (`PackedOnDemand`).
 package struct PackedKernel: Sendable {
-    let panels: [Float]
+    let panels: AlignedFloats
     let groupStride: Int
     /// The inner dimension of each product (k) and the columns of one group (n).
     let rows: Int
@@ -277,7 +277,7 @@ package struct PackedKernel: Sendable {
         self.columns = columns
         groupStride = groupFloats
         let block = max(1, Self.packingBlockElements / filters)
-        panels = [Float](unsafeUninitializedCapacity: groupFloats * groups) { buffer, initialized in
+        panels = AlignedFloats(count: groupFloats * groups) { buffer in
             for first in stride(from: 0, to: rows, by: block) {
                 let count = min(block, rows - first)
                 for group in 0..<groups {
@@ -285,7 +285,6 @@ package struct PackedKernel: Sendable {
                 }
                 packed(first..<(first + count))
             }
-            initialized = groupFloats * groups
         }
     }
 
