@@ -14,6 +14,9 @@ void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, long ldb, 
                             long m, long n, long k, int accumulate);
 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
                              int accumulate, const float *bias, int relu);
+void nnb_row_times_panels_avx512(const float *x, const float *packed, float *y, long n, long k, int accumulate,
+                                 const float *bias, int relu);
+int nnb_rows_in_16_lanes(void);
 void nnb_row_times_matrix_avx512(const float *x, const float *b, long ldb, float *y, long n, long k, int accumulate,
                                  const float *bias, int relu);
 void nnb_conv_packed_avx512(const float *x, long input_height, long input_width, long channels,

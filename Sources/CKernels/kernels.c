@@ -119,6 +119,21 @@ int nnb_cpu_kernel_level(void) {
     return NNB_KERNELS_AVX2;
 }
 
+// Whether one row's product takes 16-lane chains (nnb_row_times_panels_avx512) on the AVX-512
+// path. On the Intel Xeon (family 6, model 207), with the panels on 64-byte lines, they were 1.45×
+// as fast as the AVX2 row on a 64×256 recurrent step from L2 (0.64 against 0.98 µs) and 1.4× on
+// 128×384 (2.1 against 3.0). On the AMD EPYC (Zen 5) they were measured a fifth slower on the
+// 64×256 step and level on cnn_cifar's Dense 6272×256, but then the panels were not aligned,
+// and every 64-byte load straddled two lines: to be measured again there; until then Intel only.
+int nnb_rows_in_16_lanes(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_is("intel") ? 1 : 0;
+    }
+    return known;
+}
+
 #define AVX2 __attribute__((target("avx2,fma")))
 
 
@@ -464,10 +479,11 @@ void nnb_sgemm_small(const float *a, long lda, const float *b, long ldb, float *
 void nnb_sgemm_packed(const float *a, long lda, const float *packed, float *c, long ldc, long m, long n, long k,
                       int accumulate, const float *bias, int relu) {
     // One row (a recurrent step at batch 1, a one-sample Dense) streams the panels from L2 or
-    // memory, and 16-lane chains were no faster there: as fast on the Dense 6272×256, and a fifth
-    // slower on a 64×256 recurrent step (four or eight chains alike). So one row takes the AVX2
+    // memory: 16-lane chains where they are faster there (nnb_rows_in_16_lanes), else the AVX2
     // row_times_panels at both levels; the bits are the same either way.
-    if (m > 1 && nnb_kernel_level() >= NNB_KERNELS_AVX512) nnb_sgemm_packed_avx512(a, lda, packed, c, ldc, m, n, k, accumulate, bias, relu);
+    if (m == 1 && nnb_kernel_level() >= NNB_KERNELS_AVX512 && nnb_rows_in_16_lanes())
+        nnb_row_times_panels_avx512(a, packed, c, n, k, accumulate, bias, relu);
+    else if (m > 1 && nnb_kernel_level() >= NNB_KERNELS_AVX512) nnb_sgemm_packed_avx512(a, lda, packed, c, ldc, m, n, k, accumulate, bias, relu);
     else sgemm_packed_avx2(a, lda, packed, c, ldc, m, n, k, accumulate, bias, relu);
 }
 

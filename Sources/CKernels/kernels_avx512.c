@@ -203,6 +203,51 @@ AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, lon
     }
 }
 
+// `group` panels (1 to 8) of one row times the panels, 16 lanes each: y[n] (+)= x[k] · packed,
+// then bias and relu, as row_times_panels (kernels.c) computes them, bit for bit: each column one
+// chain of FMAs in p's order from y's old value (or 0), then + bias, then max(·, 0). Eight panels
+// give eight independent chains per broadcast of x[p], enough to hide the FMA latency.
+static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+void row_panels16(const float *x, const float *panels, long k, float *y, long width, int group, int accumulate,
+                  const float *bias, int relu) {
+    __m512 sums[8];
+    __mmask16 masks[8];
+    for (int q = 0; q < group; q++) {
+        long left = width - 16 * q;
+        masks[q] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        sums[q] = accumulate ? _mm512_maskz_loadu_ps(masks[q], y + 16 * q) : _mm512_setzero_ps();
+    }
+    for (long p = 0; p < k; p++) {
+        __m512 xp = _mm512_set1_ps(x[p]);
+        for (int q = 0; q < group; q++) sums[q] = _mm512_fmadd_ps(xp, _mm512_loadu_ps(panels + (q * k + p) * 16), sums[q]);
+    }
+    for (int q = 0; q < group; q++) {
+        __m512 v = sums[q];
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(masks[q], bias + 16 * q));
+        if (relu) v = _mm512_max_ps(_mm512_setzero_ps(), v);
+        _mm512_mask_storeu_ps(y + 16 * q, masks[q], v);
+    }
+}
+
+AVX512 void nnb_row_times_panels_avx512(const float *x, const float *packed, float *y, long n, long k, int accumulate,
+                                        const float *bias, int relu) {
+    long panels = (n + 15) / 16;
+    for (long j = 0; j < panels;) {
+        long left = n - 16 * j;
+        const float *b = bias ? bias + 16 * j : NULL;
+        if (panels - j >= 8) {
+            row_panels16(x, packed + j * k * 16, k, y + 16 * j, left, 8, accumulate, b, relu);
+            j += 8;
+        } else if (panels - j >= 4) {
+            row_panels16(x, packed + j * k * 16, k, y + 16 * j, left, 4, accumulate, b, relu);
+            j += 4;
+        } else {
+            row_panels16(x, packed + j * k * 16, k, y + 16 * j, left, 1, accumulate, b, relu);
+            j += 1;
+        }
+    }
+}
+
 AVX512 void nnb_row_times_matrix_avx512(const float *x, const float *b, long ldb, float *y, long n, long k, int accumulate,
                                         const float *bias, int relu) {
     // As the AVX2 kernel: whole rows of b, four at a time, added into y (in L1), so b streams once

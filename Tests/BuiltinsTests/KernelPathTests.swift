@@ -45,11 +45,12 @@ final class KernelPathTests: XCTestCase {
         XCTFail("\(what): element \(index) is \(got[index]), the FMA chain gives \(want[index])", file: file, line: line)
     }
 
-    /// Every row count around the block heights (5 on AVX2, 8 on AVX-512) and m = 1, column
-    /// counts with partial panels and with 1, 2, 3 or 5 panels, k long enough to be split in chunks
+    /// Every row count around the block heights (5 on AVX2, 8 on AVX-512) and m = 1 (where the
+    /// 16-lane row runs, nnb_rows_in_16_lanes: groups of 8, 4 and 1 panels), column counts with
+    /// partial panels and with 1, 2, 3 or 5 panels, k long enough to be split in chunks
     /// (nnb_packed_k_chunk), with and without accumulation, bias and relu.
     func testPackedProductIsTheFMAChainOnEveryPath() throws {
-        let shapes = [(1, 1, 1), (1, 50, 27), (1, 256, 70), (2, 16, 3), (5, 17, 9), (7, 33, 64), (8, 32, 5), (9, 80, 31),
+        let shapes = [(1, 1, 1), (1, 50, 27), (1, 256, 70), (1, 213, 33), (2, 16, 3), (5, 17, 9), (7, 33, 64), (8, 32, 5), (9, 80, 31),
                       (13, 100, 12), (17, 48, 128), (24, 15, 40), (3, 256, 1100), (9, 130, 1900)]
         for level in try paths() {
             for (m, n, k) in shapes {
