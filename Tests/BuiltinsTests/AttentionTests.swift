@@ -19,6 +19,32 @@ final class AttentionTests: XCTestCase {
     func testMultiHeadAttentionWithEmbeddingMasksMatchesKeras() { assertAttentionFixtureMatchesKeras("mha_masked") }
     func testMultiHeadAttentionOverSeveralAxesWithGateMatchesKeras() { assertAttentionFixtureMatchesKeras("mha_axes") }
     func testTransformerEncoderOnPaddedMaskedTokensMatchesKeras() { assertAttentionFixtureMatchesKeras("transformer_encoder") }
+
+    /// The (sample, head) blocks run in parts across threads once they make 1 M multiply-adds
+    /// (`runInParts`): the fixture's three rows repeated to 600 give the same bits on two threads
+    /// as on one, and every row Keras's result.
+    func testHeadsSplitAcrossThreadsGiveTheSameBits() throws {
+        let name = "transformer_encoder", repeats = 200
+        guard let entry = try GraphFixtureTests.manifest().cases[name] else { return XCTFail("\(name) is not in the manifest") }
+        let model = try GraphFixtureTests.model(name)
+        var batches: [String: Tensor] = [:]
+        for port in entry.inputs {
+            let rows = try model.batch(from: GraphFixtureTests.array(name, port.file), source: port.file, input: port.name)
+            batches[port.name] = Tensor.concatenating(Array(repeating: rows, count: repeats))
+        }
+        let one = try Gemm.withThreads(1) { try model.predict(batches) }
+        let two = try Gemm.withThreads(2) { try model.predict(batches) }
+        for port in entry.outputs {
+            let expected = try GraphFixtureTests.array(name, port.file).values
+            let a = try XCTUnwrap(one[port.name]), b = try XCTUnwrap(two[port.name])
+            XCTAssertEqual(a.data.map(\.bitPattern), b.data.map(\.bitPattern), "\(port.name) on two threads")
+            XCTAssertEqual(a.data.count, expected.count * repeats, port.name)
+            for (index, value) in a.data.enumerated() {
+                let keras = Double(expected[index % expected.count])
+                XCTAssertLessThanOrEqual(abs(Double(value) - keras) / (1 + abs(keras)), 1e-5, "\(port.name) element \(index)")
+            }
+        }
+    }
 }
 
 final class DotAttentionTests: XCTestCase {

@@ -252,7 +252,6 @@ public struct MultiHeadAttention: InputMaskClearing {
         let combinedCount = try ShapeMath.sampleCount(combinedShape, of: "the attention output", at: "MultiHeadAttention")
         var scores = [Float](repeating: 0, count: scoreCount)
         var combinedData = [Float](repeating: 0, count: combinedCount)
-        var transposed = [Float](repeating: 0, count: dim * keyLength)
         let block = queryLength * keyLength
         let flags = mask ?? [true]
         flags.withUnsafeBufferPointer { m in
@@ -261,35 +260,42 @@ public struct MultiHeadAttention: InputMaskClearing {
                 v.data.withUnsafeBufferPointer { vp in
                     scores.withUnsafeMutableBufferPointer { sp in
                         combinedData.withUnsafeMutableBufferPointer { cp in
-                            transposed.withUnsafeMutableBufferPointer { tp in
-                                let t = tp.baseAddress!
-                                for b in 0..<batch {
-                                    for h in 0..<heads {
-                                        let kh = h / repeats
+                            let shared = UncheckedHeads(flags: m.baseAddress!, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!,
+                                                        scores: sp.baseAddress!, combined: cp.baseAddress!)
+                            // The (sample, head) blocks in parts across the pool's threads: each
+                            // writes its own scores and its own head's columns of the output, in
+                            // the same order whatever part it falls in. At batch 1 the blocks'
+                            // products are too small to split themselves, so the four heads of
+                            // transformer_text ran on one thread.
+                            let items = batch * heads
+                            runInParts(items, work: items * queryLength * keyLength * (dim + valueDim)) { range in
+                                AlignedFloats.withScratch(dim * keyLength) { t in
+                                    for item in range {
+                                        let b = item / heads, h = item % heads, kh = h / repeats
                                         // The key slice (S × dim, stride keyHeads · dim) transposed to dim × S,
                                         // written row by row (the slice stays in L1 for the strided reads;
                                         // written column by column, each store took a line of its own).
-                                        let keyBase = kp.baseAddress! + (b * keyLength * keyHeads + kh) * dim
+                                        let keyBase = shared.k + (b * keyLength * keyHeads + kh) * dim
                                         let keyStride = keyHeads * dim
                                         for d in 0..<dim {
                                             let out = t + d * keyLength
                                             for s in 0..<keyLength { out[s] = keyBase[s &* keyStride &+ d] }
                                         }
-                                        let s = sp.baseAddress! + (b * heads + h) * block
-                                        Gemm.gemm(qp.baseAddress! + (b * queryLength * heads + h) * dim, lda: heads * dim,
+                                        let s = shared.scores + (b * heads + h) * block
+                                        Gemm.gemm(shared.q + (b * queryLength * heads + h) * dim, lda: heads * dim,
                                                   UnsafePointer(t), ldb: keyLength, s, ldc: keyLength,
                                                   m: queryLength, n: keyLength, k: dim, accumulate: false)
                                         for row in 0..<queryLength {
                                             let r = s + row * keyLength
                                             if mask != nil {
-                                                let flags = m.baseAddress! + (b * queryLength + row) * keyLength
+                                                let flags = shared.flags + (b * queryLength + row) * keyLength
                                                 for j in 0..<keyLength where !flags[j] { r[j] = -1e9 }
                                             }
                                             Activation.softmaxRow(r, length: keyLength, log: false)
                                         }
                                         Gemm.gemm(UnsafePointer(s), lda: keyLength,
-                                                  vp.baseAddress! + (b * keyLength * keyHeads + kh) * valueDim, ldb: keyHeads * valueDim,
-                                                  cp.baseAddress! + (b * queryLength * heads + h) * valueDim, ldc: heads * valueDim,
+                                                  shared.v + (b * keyLength * keyHeads + kh) * valueDim, ldb: keyHeads * valueDim,
+                                                  shared.combined + (b * queryLength * heads + h) * valueDim, ldc: heads * valueDim,
                                                   m: queryLength, n: valueDim, k: keyLength, accumulate: false)
                                     }
                                 }
@@ -574,4 +580,11 @@ extension MultiHeadAttention {
             declared + .made("\(prefix)\(projection.0)_dense", className: "EinsumDense", name: projection.1)
         }
     }
+}
+
+/// What the (sample, head) blocks of `sequenceAttention` read and write, shared by its parts.
+private struct UncheckedHeads: @unchecked Sendable {
+    let flags: UnsafePointer<Bool>
+    let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
+    let scores: UnsafeMutablePointer<Float>, combined: UnsafeMutablePointer<Float>
 }
