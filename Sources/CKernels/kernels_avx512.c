@@ -186,6 +186,19 @@ static INLINE long panels_next(long left) {
     return left >= MAX_PANELS ? MAX_PANELS : left >= 2 ? 2 : 1;
 }
 
+// Few rows against a large chunk of panels: the panels outermost. A call of at most PANELS_FIRST_ROWS
+// rows whose chunk of panels passes PANELS_FIRST_BYTES (more than stays in L2 beside the rest)
+// reads each group of panels from memory once, while it stays in L1 for every row block, where
+// rows outermost read the whole chunk again for each block (7 times for 49 rows). The rows, a few
+// KB each, stay in L2. MobileNetV2's Conv_1 at batch 1 (49 pixels, 320 → 1280, 1.6 MB of panels),
+// one thread on the Intel Xeon (family 6, model 207): 0.51 against LiteRT's 0.37 ms before.
+// Which block a row or panel falls in, and in what order they run, never changes a result.
+enum { PANELS_FIRST_ROWS = 64 };
+#define PANELS_FIRST_BYTES (512L << 10)
+static INLINE int panels_first(long rows, long panels, long length) {
+    return rows <= PANELS_FIRST_ROWS && panels * 16 * length * (long)sizeof(float) > PANELS_FIRST_BYTES;
+}
+
 AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                                    long m, long n, long k, int accumulate) {
     const runs layout = {1, 0, 1, 0, k};
@@ -305,7 +318,21 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
         long length = k - first < chunk ? k - first : chunk, last = first + length >= k;
         const nnb_epilogue post = {bias, 0, 0, 0, 0, relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR};
         const runs layout = {1, 0, 1, 0, length};
-        for (long i = 0, rows; i < m; i += rows) {
+        if (panels_first(m, panels, length)) {
+            const float *all[PANELS_FIRST_ROWS];
+            for (long r = 0; r < m; r++) all[r] = a + r * lda + first;
+            for (long j = 0; j < panels;) {
+                long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
+                nnb_epilogue here = nnb_epilogue_at(&post, 0, j * 16);
+                for (long i = 0, rows; i < m; i += rows) {
+                    rows = rows_next(m - i, panels);
+                    block(rows, group, all + i, &layout, packed + (j * k + first) * 16, 16, k * 16,
+                          c + i * ldc + j * 16, ldc, width, accumulate || first > 0, last ? &here : NULL,
+                          nnb_prefetch_distance(i, block_rows(panels), last, length));
+                }
+                j += group;
+            }
+        } else for (long i = 0, rows; i < m; i += rows) {
             rows = rows_next(m - i, panels);
             const float *starts[SINGLE_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda + first;
@@ -344,7 +371,27 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
         patch_chunk part = nnb_patch_chunk(whole, n, done, &length);
         // The next pixel's position, advanced one pixel at a time (no division per pixel).
         long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
-        for (long i = 0, rows; i < count; i += rows) {
+        if (panels_first(count, panels, length)) {
+            const float *all[PANELS_FIRST_ROWS];
+            for (long q = 0; q < count; q++) {
+                all[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels + part.offset;
+                if (++column == output_width) {
+                    column = 0;
+                    if (++row == output_height) { row = 0; image++; }
+                }
+            }
+            for (long j = 0; j < panels;) {
+                long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
+                for (long i = 0, rows; i < count; i += rows) {
+                    rows = rows_next(count - i, panels);
+                    nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
+                    block(rows, group, all + i, &part.layout, packed + (j * k + part.k_first) * 16, 16, k * 16, c + i * ldc + j * 16, ldc,
+                          width, part.k_first > 0, part.last && post ? &here : NULL,
+                          nnb_prefetch_distance(i, block_rows(panels), part.last, length));
+                }
+                j += group;
+            }
+        } else for (long i = 0, rows; i < count; i += rows) {
             rows = rows_next(count - i, panels);
             const float *starts[SINGLE_ROWS];
             for (long q = 0; q < rows; q++) {

@@ -48,10 +48,11 @@ final class KernelPathTests: XCTestCase {
     /// Every row count around the block heights (5 on AVX2, 8 on AVX-512) and m = 1 (where the
     /// 16-lane row runs, nnb_rows_in_16_lanes: groups of 8, 4 and 1 panels), column counts with
     /// partial panels and with 1, 2, 3 or 5 panels, k long enough to be split in chunks
-    /// (nnb_packed_k_chunk), with and without accumulation, bias and relu.
+    /// (nnb_packed_k_chunk), few rows against panels past 512 KB (run panels first on AVX-512), with
+    /// and without accumulation, bias and relu.
     func testPackedProductIsTheFMAChainOnEveryPath() throws {
         let shapes = [(1, 1, 1), (1, 50, 27), (1, 256, 70), (1, 213, 33), (2, 16, 3), (5, 17, 9), (7, 33, 64), (8, 32, 5), (9, 80, 31),
-                      (13, 100, 12), (17, 48, 128), (24, 15, 40), (3, 256, 1100), (9, 130, 1900)]
+                      (13, 100, 12), (17, 48, 128), (24, 15, 40), (3, 256, 1100), (9, 130, 1900), (20, 640, 300)]
         for level in try paths() {
             for (m, n, k) in shapes {
                 // (The long products, split in chunks, take two of the four settings: the naive twin is slow.)
@@ -111,12 +112,14 @@ final class KernelPathTests: XCTestCase {
 
     /// The implicit-GEMM convolution: 3×3 'same' at stride 1 (one run per kernel row), stride 2,
     /// taps read one at a time (grouped or dilated layouts: several runs per kernel row), filters
-    /// filling partial panels, and pixel ranges that start mid-row and cross images.
+    /// filling partial panels, pixel ranges that start mid-row and cross images, and few pixels
+    /// against panels past 512 KB (run panels first on AVX-512).
     func testConvolutionIsTheFMAChainOnEveryPath() throws {
         for level in try paths() {
             // (images, height, width, channels, filters, stride, merged taps)
             for (images, height, width, channels, filters, stride, merged) in
-                [(2, 5, 6, 3, 32, 1, true), (1, 7, 7, 4, 20, 2, true), (2, 4, 5, 5, 40, 1, false), (1, 6, 3, 16, 17, 1, true)] {
+                [(2, 5, 6, 3, 32, 1, true), (1, 7, 7, 4, 20, 2, true), (2, 4, 5, 5, 40, 1, false), (1, 6, 3, 16, 17, 1, true),
+                 (1, 5, 6, 48, 400, 1, true)] {
                 let paddedHeight = height + 2, paddedWidth = width + 2
                 let outputHeight = (height - 1) / stride + 1, outputWidth = (width - 1) / stride + 1
                 let x = randoms(images * paddedHeight * paddedWidth * channels), kernel = randoms(9 * channels * filters), bias = randoms(filters)
