@@ -9,6 +9,7 @@
 #include "CKernels.h"
 #include "gemm_avx512.h"
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,12 +144,16 @@ void nnb_winograd_transform(const float *taps, long channels, long filters, long
     transform_panels(taps, channels, panel_first, panel_end, packed + panel_first * channels * 16, nnb_winograd_plane(channels, filters));
 }
 
-// `count` floats on a 64-byte boundary (NULL when there is no memory): the products stream these
-// planes 16 floats at a time, and on the Intel Xeon (family 6, model 207) a load straddling two
-// cache lines, as every other one from malloc's 16-byte alignment did, costs a second L1 access.
-static float *line_aligned_floats(long count) {
-    void *memory = NULL;
-    return posix_memalign(&memory, 64, sizeof(float) * (size_t)count) == 0 ? memory : NULL;
+// `count` floats on a 64-byte boundary inside a block of malloc's (*block, to free; NULL when there
+// is no memory): the products stream these planes 16 floats at a time, and on the Intel Xeon
+// (family 6, model 207) a load straddling two cache lines, as every other one from malloc's 16-byte
+// alignment did, costs a second L1 access. (Not posix_memalign: its carved-off remainders left
+// the heap fragmented, and ResNet50's peak memory rose.)
+static float *line_aligned_floats(long count, void **block) {
+    *block = malloc(sizeof(float) * (size_t)count + 64);
+    if (!*block) return NULL;
+    uintptr_t address = (uintptr_t)*block;
+    return (float *)((address + 63) & ~(uintptr_t)63);
 }
 
 // Tiles per block: a multiple of the GEMM's register block (nnb_gemm_block_rows), four of them,
@@ -297,11 +302,16 @@ AVX2 static void winograd(const float *x, long input_height, long input_width, l
     // The 16 planes of V and M lie a plane and a cache line apart: planes a multiple of 4 KB
     // apart (32 tiles of 32 channels) fell into the same L1 sets, and a block of 32 tiles ran 1.3
     // to 1.5 times as long as one of 30.
-    float *v = line_aligned_floats(16 * (block * channels + 16)), *m = line_aligned_floats(16 * (block * m_columns + 16));
-    float *u = taps ? line_aligned_floats(16 * u_plane) : NULL;
+    void *blocks[4] = {NULL, NULL, NULL, NULL};
+    float *v = line_aligned_floats(16 * (block * channels + 16), &blocks[0]);
+    float *m = line_aligned_floats(16 * (block * m_columns + 16), &blocks[1]);
+    float *u = taps ? line_aligned_floats(16 * u_plane, &blocks[2]) : NULL;
     // A tile whose 4×4 window reaches past the input is gathered here first, zeros outside.
-    float *window = line_aligned_floats(16 * channels);
-    if (!v || !m || (taps && !u) || !window) { free(v); free(m); free(u); free(window); return; }
+    float *window = line_aligned_floats(16 * channels, &blocks[3]);
+    if (!v || !m || (taps && !u) || !window) {
+        for (int q = 0; q < 4; q++) free(blocks[q]);
+        return;
+    }
     for (long start = first; start < first + count; start += block) {
         long tiles = first + count - start < block ? first + count - start : block;
         long v_plane = tiles * channels + 16, m_plane = tiles * m_columns + 16;
@@ -360,10 +370,7 @@ AVX2 static void winograd(const float *x, long input_height, long input_width, l
         store_tiles(m, m_plane, filter_count, filter_first, filter_first + filter_count, start, tiles,
                     output_height, output_width, filters, post, y, pooled, pooled_height, pooled_width);
     }
-    free(v);
-    free(m);
-    free(u);
-    free(window);
+    for (int q = 0; q < 4; q++) free(blocks[q]);
 }
 
 void nnb_winograd_3x3(const float *x, long input_height, long input_width, long pad_top, long pad_left, long channels,
