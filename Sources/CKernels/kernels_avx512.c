@@ -352,6 +352,25 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
 
 long nnb_gemm_block_rows_avx512(void) { return MAX_ROWS; }
 
+// Where the patches of consecutive output pixels start: the pixel's position, advanced one pixel
+// at a time (no division per pixel).
+typedef struct {
+    const float *x;
+    long image, row, column;
+    long input_height, input_width, channels, output_height, output_width, stride_height, stride_width, offset;
+} pixel_walk;
+
+// The patch start of the walk's pixel; the walk moves on to the next pixel.
+static INLINE const float *next_patch(pixel_walk *w) {
+    const float *start = w->x + ((w->image * w->input_height + w->row * w->stride_height) * w->input_width
+                                 + w->column * w->stride_width) * w->channels + w->offset;
+    if (++w->column == w->output_width) {
+        w->column = 0;
+        if (++w->row == w->output_height) { w->row = 0; w->image++; }
+    }
+    return start;
+}
+
 AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input_width, long channels,
                                    long output_height, long output_width, long stride_height, long stride_width,
                                    long row_runs, long row_step, long column_runs, long column_step, long span,
@@ -369,17 +388,11 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
     for (long done = 0;;) {
         long length;
         patch_chunk part = nnb_patch_chunk(whole, n, done, &length);
-        // The next pixel's position, advanced one pixel at a time (no division per pixel).
-        long image = first / per_image, row = first % per_image / output_width, column = first % output_width;
+        pixel_walk walk = {x, first / per_image, first % per_image / output_width, first % output_width, input_height,
+                           input_width, channels, output_height, output_width, stride_height, stride_width, part.offset};
         if (panels_first(count, panels, length)) {
             const float *all[PANELS_FIRST_ROWS];
-            for (long q = 0; q < count; q++) {
-                all[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels + part.offset;
-                if (++column == output_width) {
-                    column = 0;
-                    if (++row == output_height) { row = 0; image++; }
-                }
-            }
+            for (long q = 0; q < count; q++) all[q] = next_patch(&walk);
             for (long j = 0; j < panels;) {
                 long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
                 for (long i = 0, rows; i < count; i += rows) {
@@ -394,13 +407,7 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
         } else for (long i = 0, rows; i < count; i += rows) {
             rows = rows_next(count - i, panels);
             const float *starts[SINGLE_ROWS];
-            for (long q = 0; q < rows; q++) {
-                starts[q] = x + ((image * input_height + row * stride_height) * input_width + column * stride_width) * channels + part.offset;
-                if (++column == output_width) {
-                    column = 0;
-                    if (++row == output_height) { row = 0; image++; }
-                }
-            }
+            for (long q = 0; q < rows; q++) starts[q] = next_patch(&walk);
             for (long j = 0; j < panels;) {
                 long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
                 nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
