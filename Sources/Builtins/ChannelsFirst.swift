@@ -86,7 +86,6 @@ struct ChannelsFirst: FusesNext, PlansMemory {
         return nil
     }
 
-    /// `first` then `second`, in one layer when `first` takes `second` over.
     /// The output, and besides it the transposed input, the layer's output and its scratch.
     func workingSet(input: [Int]) -> WorkingSet {
         let moved = toLast.workingSet(input: input), inner = layer.plannedWorkingSet(input: moved.outputShape)

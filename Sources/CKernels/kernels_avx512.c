@@ -220,14 +220,13 @@ AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, lon
 // then bias and relu, as row_times_panels (kernels.c) computes them, bit for bit: each column one
 // chain of FMAs in p's order from y's old value (or 0), then + bias, then max(·, 0). Eight panels
 // give eight independent chains per broadcast of x[p], enough to hide the FMA latency.
-static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
-void row_panels16(const float *x, const float *panels, long k, float *y, long width, int group, int accumulate,
-                  const float *bias, int relu) {
+// `group` is a constant at each call (nnb_row_times_panels_avx512), so the sums stay in registers.
+AVX512 static INLINE void row_panels16(const float *x, const float *panels, long k, float *y, long width, int group,
+                                       int accumulate, const float *bias, int relu) {
     __m512 sums[8];
     __mmask16 masks[8];
     for (int q = 0; q < group; q++) {
-        long left = width - 16 * q;
-        masks[q] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        masks[q] = first_lanes(width - 16 * q);
         sums[q] = accumulate ? _mm512_maskz_loadu_ps(masks[q], y + 16 * q) : _mm512_setzero_ps();
     }
     for (long p = 0; p < k; p++) {
