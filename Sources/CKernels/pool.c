@@ -213,35 +213,85 @@ static void back_off(double now, double wait) {
     atomic_store_explicit(&serial_until_published, serial_until, memory_order_relaxed);
 }
 
-// How far apart the caller and the first worker sit: the time from a job's publication to that
-// worker's noticing it, the smallest over windows of `notice_window` jobs it joined (a worker
-// that slept, or was put off, notices late; one spinning on the job's line notices about a
-// cache line's round trip later: the caller's store takes the line from the spinning worker,
-// which takes it back). On this project's VM that was 64 ns where a line's round trip between
-// the vCPUs (Benchmarks/core_roundtrip.c) took 119 ns; that round trip is 75-125 ns or 330-410
-// ns depending on where the vCPUs sit on the host, and the threshold lies between. Written by
-// the caller under pool_busy; read by any thread.
-static _Alignas(64) _Atomic double worker_noticed_at;  // written by seat 1 when it sees a job
-static double published_at;
-static double notice_smallest = 1;
-static int notice_samples;
+// How far apart the caller and the first worker sit: a cache line's round trip between them, as
+// Benchmarks/core_roundtrip.c measures it (two threads passing a value back and forth on one
+// line), the smallest over a window of `round_trip_window` samples. One job in
+// `round_trip_every` that seats a worker spinning for jobs is a sample: after publishing it the
+// caller waits for seat 1 to announce itself on the line, then they pass the value
+// `ping_rounds` times each way before taking their items (about 2 µs per 64 jobs; fewer rounds
+// measured the Intel Xeon 210-250 ns against core_roundtrip.c's 175-190); either side
+// gives up after `round_trip_patience` (a thread put off: no sample). The round trip decides
+// whether a thread may read what the other wrote in the layer before at small cost: on the AMD
+// EPYC VM it was 75-125 ns or 330-410 ns depending on where the vCPUs sat on the host, and in the
+// far placement splitting cnn_cifar's small convolutions cost 9%; on the Intel Xeon (family 6,
+// model 207) it is 150-200 ns, and splitting them made cnn_cifar at batch 1 15% faster (2,860 →
+// 3,300 samples/s, four alternating rounds). The threshold lies between. (The measure before,
+// the one-way time from a job's publication to the worker's clock reading, was 64 ns in the AMD
+// EPYC's near placement but 170-340 ns on the Intel Xeon, whose `pause` between the spinning
+// worker's loads takes about 50 ns: that machine counted as far apart.) Written by the caller
+// under pool_busy (and the ball by seat 1); read by any thread.
+static _Alignas(64) _Atomic uint64_t ping_ball;      // (generation << 8) | step
+static _Alignas(64) _Atomic uint32_t ping_generation;  // the job that is a sample, set before it is published
+static double round_trip_smallest = 1;
+static int round_trip_samples;
+static long jobs_since_sample;
 static _Atomic int far_apart;
-static const int notice_window = 32;
-static const double far_notice_seconds = 130e-9;
+static _Atomic double last_round_trip;
+enum { round_trip_window = 4, round_trip_every = 64, ping_rounds = 8 };
+static const double round_trip_patience = 5e-6, far_round_trip_seconds = 270e-9;
 
-// After a job the worker joined: one more notice delay in the window.
-static void note_notice(void) {
-    double noticed = atomic_load_explicit(&worker_noticed_at, memory_order_relaxed);
-    if (noticed < published_at) return;
-    if (noticed - published_at < notice_smallest) notice_smallest = noticed - published_at;
-    if (++notice_samples < notice_window) return;
-    atomic_store_explicit(&far_apart, notice_smallest > far_notice_seconds, memory_order_relaxed);
-    notice_smallest = 1;
-    notice_samples = 0;
+// Spins until the ball holds `value`; 0 when round_trip_patience passes first (from `since`).
+static int await_ball(uint64_t value, double since) {
+    for (long spins = 1; atomic_load_explicit(&ping_ball, memory_order_acquire) != value; spins++)
+        if (spins % 64 == 0 && seconds_now() - since > round_trip_patience) return 0;
+    return 1;
+}
+
+// Whether the next job, `generation`, is a sample (seat 1 taking part and not asleep): then it is
+// announced to seat 1 before the job is published.
+static int will_sample_round_trip(uint32_t generation) {
+    if (++jobs_since_sample < round_trip_every || atomic_load(&sleep_slots[1].asleep)) return 0;
+    jobs_since_sample = 0;
+    atomic_store_explicit(&ping_generation, generation, memory_order_release);
+    return 1;
+}
+
+// The caller's side of a sample, after publishing job `generation`.
+static void sample_round_trip(uint32_t generation) {
+    uint64_t base = (uint64_t)generation << 8;
+    double start = seconds_now();
+    if (!await_ball(base + 1, start)) return;
+    start = seconds_now();
+    for (uint64_t round = 0; round < ping_rounds; round++) {
+        atomic_store_explicit(&ping_ball, base + 2 + 2 * round, memory_order_release);
+        if (!await_ball(base + 3 + 2 * round, start)) return;
+    }
+    double trip = (seconds_now() - start) / ping_rounds;
+    if (trip < round_trip_smallest) round_trip_smallest = trip;
+    if (++round_trip_samples < round_trip_window) return;
+    atomic_store_explicit(&far_apart, round_trip_smallest > far_round_trip_seconds, memory_order_relaxed);
+    atomic_store_explicit(&last_round_trip, round_trip_smallest, memory_order_relaxed);
+    round_trip_smallest = 1;
+    round_trip_samples = 0;
+}
+
+// Seat 1's side of a sample of job `generation`.
+static void answer_round_trip(uint32_t generation) {
+    uint64_t base = (uint64_t)generation << 8;
+    atomic_store_explicit(&ping_ball, base + 1, memory_order_release);
+    double start = seconds_now();
+    for (uint64_t round = 0; round < ping_rounds; round++) {
+        if (!await_ball(base + 2 + 2 * round, start)) return;
+        atomic_store_explicit(&ping_ball, base + 3 + 2 * round, memory_order_release);
+    }
 }
 
 int nnb_pool_far_apart(void) {
     return atomic_load_explicit(&far_apart, memory_order_relaxed);
+}
+
+double nnb_pool_round_trip(void) {
+    return atomic_load_explicit(&last_round_trip, memory_order_relaxed);
 }
 
 static void start_pool(void);
@@ -323,7 +373,6 @@ static void *worker_main(void *argument) {
         seen = (uint32_t)atomic_load(&job_generation);
         // Closed again since (the next job is being written): wait for that one.
         if (seen & 1) { seen--; continue; }
-        if (seat == 1) atomic_store_explicit(&worker_noticed_at, seconds_now(), memory_order_relaxed);
         // A job of fewer seats than this worker's: its items are the others'. The worker spins on
         // for what is left of its while, then sleeps until a job seats it.
         if (seat >= atomic_load(&job_participants)) continue;
@@ -331,6 +380,7 @@ static void *worker_main(void *argument) {
         // worker that came late to every job, and so ran none, slept between them all:
         // bilstm_text at batch 1 woke its worker 6,000 times a second).
         idle_since = seconds_now();
+        if (seat == 1 && atomic_load_explicit(&ping_generation, memory_order_acquire) == seen) answer_round_trip(seen);
         take_items(seen, seat);
         idle_since = seconds_now();
     }
@@ -420,7 +470,7 @@ static uint32_t publish_job(long count, long participants, nnb_task task, void *
         atomic_store_explicit(&seat_ranges[seat].end, (seat + 1) * count / participants, release);
         atomic_store_explicit(&seat_ranges[seat].next, ((uint64_t)generation << 32) | (uint64_t)(seat * count / participants), release);
     }
-    published_at = seconds_now();
+    int sample = will_sample_round_trip(generation);
     atomic_store(&job_generation, generation);
     // The seated workers that sleep, each woken alone.
     for (long seat = 1; seat < participants && atomic_load(&sleepers) > 0; seat++) {
@@ -430,6 +480,7 @@ static uint32_t publish_job(long count, long participants, nnb_task task, void *
         pthread_cond_signal(&slot->wake);
         pthread_mutex_unlock(&slot->lock);
     }
+    if (sample) sample_round_trip(generation);
     return generation;
 }
 
@@ -437,7 +488,6 @@ static uint32_t publish_job(long count, long participants, nnb_task task, void *
 // pool_busy. `own_end` is when the caller's own share ended; a wait much longer than the
 // caller's own share (since `start`) is a stall.
 static void finish_job(double start, double own_end, long count) {
-    note_notice();
     if (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
         // Spin about an item's time, then sleep, leaving this core to a worker the scheduler has
         // put off.

@@ -49,3 +49,30 @@ final class PoolSeatTests: XCTestCase {
         guard joined > 0 else { throw XCTSkip("no worker joined a job in 40 tries (a very busy machine)") }
     }
 }
+
+/// The pool measures a cache line's round trip between the caller and its first worker on every
+/// 64th job (pool.c), and that figure decides `nnb_pool_far_apart`: after a few hundred jobs with a
+/// worker spinning for them, a window of samples has completed, with a round trip a core-to-core
+/// handoff can take (tens of nanoseconds to a few microseconds), and the far-apart flag agrees
+/// with it.
+final class PoolRoundTripTests: XCTestCase {
+    func testTheRoundTripIsMeasuredAndDecidesFarApart() throws {
+        guard nnb_pool_threads() > 1 else { throw XCTSkip("one core: the pool has no worker") }
+        // Short jobs back to back keep the worker spinning between them; 4 windows' worth.
+        for _ in 0..<(64 * 4 * 4) {
+            Gemm.withThreads(2) {
+                runInParallel(2) { _ in
+                    var sum = 0.0
+                    for i in 0..<200 { sum += Double(i) }
+                    XCTAssertEqual(sum, 19900)
+                }
+            }
+            if nnb_pool_round_trip() > 0 { break }
+        }
+        let trip = nnb_pool_round_trip()
+        guard trip > 0 else { throw XCTSkip("no round trip sampled: the worker was never there (a busy machine)") }
+        XCTAssertGreaterThan(trip, 10e-9, "a cache line between two cores takes more than 10 ns")
+        XCTAssertLessThan(trip, 5e-6, "a sample waits 5 µs at most")
+        XCTAssertEqual(nnb_pool_far_apart(), trip > 270e-9 ? 1 : 0)
+    }
+}

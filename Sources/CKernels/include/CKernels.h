@@ -316,12 +316,16 @@ typedef struct {
 long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task, nnb_step_end end, void *context,
                         nnb_step_tuning *tuning, long key);
 
-/// 1 when the pool's caller and its first worker have lately sat far apart (a job's publication
-/// took over 130 ns to reach the spinning worker, at the least, over its last 32 jobs: different
-/// parts of the host under a VM's two vCPUs), 0 otherwise (see pool.c). There, a thread reading
-/// what the other wrote pays a cache line's round trip of 350 ns or more, and a convolution that
-/// reads a zero-padded copy of its input stays on one thread below 8 M multiply-adds.
+/// 1 when the pool's caller and its first worker have lately sat far apart (a cache line's round
+/// trip between them over 270 ns, the smallest of the last window of samples: different parts
+/// of the host under a VM's two vCPUs), 0 otherwise (see pool.c). There, a thread reading what
+/// the other wrote pays 350 ns or more per line, and a convolution that reads a zero-padded copy
+/// of its input stays on one thread below 8 M multiply-adds.
 int nnb_pool_far_apart(void);
+
+/// The round trip (seconds) behind nnb_pool_far_apart: the smallest of the last complete window
+/// of samples, or 0 before one has completed.
+double nnb_pool_round_trip(void);
 
 /// The threads nnb_parallel_for can use at most: the workers plus the caller.
 long nnb_pool_threads(void);
