@@ -199,6 +199,26 @@ static INLINE int panels_first(long rows, long panels, long length) {
     return rows <= PANELS_FIRST_ROWS && panels * 16 * length * (long)sizeof(float) > PANELS_FIRST_BYTES;
 }
 
+// One k-chunk of a packed product or convolution, as its row blocks and panel groups see it.
+typedef struct {
+    const runs *layout;           // where each row's chunk of k lies, from its start
+    const float *packed;          // the panels, chunk `k_first` on (panel q k·16 floats after q − 1)
+    long k, n, panels, length;    // the whole k, the columns, their panels, and the chunk's k
+    float *c;
+    long ldc;
+    int accumulate, last;         // add to c (an earlier chunk's sums, or the caller's); the last chunk
+    const nnb_epilogue *post;     // the epilogue at c's first row and column (NULL: none), with the last chunk
+} chunk_product;
+
+// The block of `rows` rows from row i (their chunks start at starts[0...]) × the panel group from
+// panel j (panels_next of those left).
+AVX512 static INLINE void chunk_block(const chunk_product *h, long i, long rows, const float *const starts[], long j) {
+    long group = panels_next(h->panels - j), width = h->n - j * 16 < 16 * group ? h->n - j * 16 : 16 * group;
+    nnb_epilogue here = nnb_epilogue_at(h->post, i, j * 16);
+    block(rows, group, starts, h->layout, h->packed + j * h->k * 16, 16, h->k * 16, h->c + i * h->ldc + j * 16, h->ldc, width,
+          h->accumulate, h->last && h->post ? &here : NULL, nnb_prefetch_distance(i, block_rows(h->panels), h->last, h->length));
+}
+
 AVX512 void nnb_sgemm_small_avx512(const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                                    long m, long n, long k, int accumulate) {
     const runs layout = {1, 0, 1, 0, k};
@@ -317,32 +337,20 @@ AVX512 void nnb_sgemm_packed_avx512(const float *a, long lda, const float *packe
         long length = k - first < chunk ? k - first : chunk, last = first + length >= k;
         const nnb_epilogue post = {bias, 0, 0, 0, 0, relu ? NNB_ACTIVATION_RELU : NNB_ACTIVATION_LINEAR};
         const runs layout = {1, 0, 1, 0, length};
+        const chunk_product h = {&layout, packed + first * 16, k, n, panels, length, c, ldc, accumulate || first > 0, (int)last, &post};
         if (panels_first(m, panels, length)) {
             const float *all[PANELS_FIRST_ROWS];
             for (long r = 0; r < m; r++) all[r] = a + r * lda + first;
-            for (long j = 0; j < panels;) {
-                long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
-                nnb_epilogue here = nnb_epilogue_at(&post, 0, j * 16);
+            for (long j = 0; j < panels; j += panels_next(panels - j))
                 for (long i = 0, rows; i < m; i += rows) {
                     rows = rows_next(m - i, panels);
-                    block(rows, group, all + i, &layout, packed + (j * k + first) * 16, 16, k * 16,
-                          c + i * ldc + j * 16, ldc, width, accumulate || first > 0, last ? &here : NULL,
-                          nnb_prefetch_distance(i, block_rows(panels), last, length));
+                    chunk_block(&h, i, rows, all + i, j);
                 }
-                j += group;
-            }
         } else for (long i = 0, rows; i < m; i += rows) {
             rows = rows_next(m - i, panels);
             const float *starts[SINGLE_ROWS];
             for (long r = 0; r < rows; r++) starts[r] = a + (i + r) * lda + first;
-            for (long j = 0; j < panels;) {
-                long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
-                nnb_epilogue here = nnb_epilogue_at(&post, 0, j * 16);
-                block(rows, group, starts, &layout, packed + (j * k + first) * 16, 16, k * 16,
-                      c + i * ldc + j * 16, ldc, width, accumulate || first > 0, last ? &here : NULL,
-                      nnb_prefetch_distance(i, block_rows(panels), last, length));
-                j += group;
-            }
+            for (long j = 0; j < panels; j += panels_next(panels - j)) chunk_block(&h, i, rows, starts, j);
         }
         if (last) break;
         first += length;
@@ -389,32 +397,20 @@ AVX512 void nnb_conv_packed_avx512(const float *x, long input_height, long input
         patch_chunk part = nnb_patch_chunk(whole, n, done, &length);
         pixel_walk walk = {x, first / per_image, first % per_image / output_width, first % output_width, input_height,
                            input_width, channels, output_height, output_width, stride_height, stride_width, part.offset};
+        const chunk_product h = {&part.layout, packed + part.k_first * 16, k, n, panels, length, c, ldc, part.k_first > 0, part.last, post};
         if (panels_first(count, panels, length)) {
             const float *all[PANELS_FIRST_ROWS];
             for (long q = 0; q < count; q++) all[q] = next_patch(&walk);
-            for (long j = 0; j < panels;) {
-                long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
+            for (long j = 0; j < panels; j += panels_next(panels - j))
                 for (long i = 0, rows; i < count; i += rows) {
                     rows = rows_next(count - i, panels);
-                    nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
-                    block(rows, group, all + i, &part.layout, packed + (j * k + part.k_first) * 16, 16, k * 16, c + i * ldc + j * 16, ldc,
-                          width, part.k_first > 0, part.last && post ? &here : NULL,
-                          nnb_prefetch_distance(i, block_rows(panels), part.last, length));
+                    chunk_block(&h, i, rows, all + i, j);
                 }
-                j += group;
-            }
         } else for (long i = 0, rows; i < count; i += rows) {
             rows = rows_next(count - i, panels);
             const float *starts[SINGLE_ROWS];
             for (long q = 0; q < rows; q++) starts[q] = next_patch(&walk);
-            for (long j = 0; j < panels;) {
-                long group = panels_next(panels - j), width = n - j * 16 < 16 * group ? n - j * 16 : 16 * group;
-                nnb_epilogue here = nnb_epilogue_at(post, i, j * 16);
-                block(rows, group, starts, &part.layout, packed + (j * k + part.k_first) * 16, 16, k * 16, c + i * ldc + j * 16, ldc,
-                      width, part.k_first > 0, part.last && post ? &here : NULL,
-                      nnb_prefetch_distance(i, block_rows(panels), part.last, length));
-                j += group;
-            }
+            for (long j = 0; j < panels; j += panels_next(panels - j)) chunk_block(&h, i, rows, starts, j);
         }
         if (part.last) break;
         done += length;

@@ -235,8 +235,7 @@ static _Alignas(64) _Atomic uint32_t ping_generation;  // the job that is a samp
 static double round_trip_smallest = 1;
 static int round_trip_samples;
 static long jobs_since_sample;
-static _Atomic int far_apart;
-static _Atomic double last_round_trip;
+static _Atomic double last_round_trip;  // the last complete window's smallest; 0 before one
 enum { round_trip_window = 4, round_trip_every = 64, ping_rounds = 8 };
 static const double round_trip_patience = 5e-6, far_round_trip_seconds = 270e-9;
 
@@ -269,7 +268,6 @@ static void sample_round_trip(uint32_t generation) {
     double trip = (seconds_now() - start) / ping_rounds;
     if (trip < round_trip_smallest) round_trip_smallest = trip;
     if (++round_trip_samples < round_trip_window) return;
-    atomic_store_explicit(&far_apart, round_trip_smallest > far_round_trip_seconds, memory_order_relaxed);
     atomic_store_explicit(&last_round_trip, round_trip_smallest, memory_order_relaxed);
     round_trip_smallest = 1;
     round_trip_samples = 0;
@@ -287,7 +285,7 @@ static void answer_round_trip(uint32_t generation) {
 }
 
 int nnb_pool_far_apart(void) {
-    return atomic_load_explicit(&far_apart, memory_order_relaxed);
+    return nnb_pool_round_trip() > far_round_trip_seconds;
 }
 
 double nnb_pool_round_trip(void) {
