@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "LayerRegistry", targets: ["LayerRegistry"]),
         .library(name: "Builtins", targets: ["Builtins"]),
         .executable(name: "nnbuild", targets: ["nnbuild"]),
+        // `nnbuild serve` runs this executable, built beside nnbuild.
+        .executable(name: "nnbuild-serve", targets: ["nnbuild-serve"]),
     ],
     traits: [
         .trait(name: "CommandLine", description: "The nnbuild command-line tool, which needs swift-argument-parser."),
@@ -58,9 +60,21 @@ let package = Package(
             .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Serve"])),
             .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Serve"])),
         ]),
-        // The thin command-line front.
-        .executableTarget(name: "nnbuild", dependencies: [
+        // What both executables' commands share: option groups, argument bounds, the allocator's
+        // phases, error lines.
+        .target(name: "CommandSupport", dependencies: [
             "ModelSpec", "LayerRegistry", "Builtins",
+            .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLine"])),
+        ]),
+        // The thin command-line front. It links no server package: `nnbuild serve` replaces the
+        // process with nnbuild-serve, so every other command starts without them.
+        .executableTarget(name: "nnbuild", dependencies: [
+            "ModelSpec", "LayerRegistry", "Builtins", "CommandSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLine"])),
+        ]),
+        // `nnbuild serve`: the server's command over NNServe, in an executable of its own.
+        .executableTarget(name: "nnbuild-serve", dependencies: [
+            "ModelSpec", "LayerRegistry", "Builtins", "CommandSupport",
             .target(name: "NNServe", condition: .when(traits: ["Serve"])),
             .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLine"])),
         ]),

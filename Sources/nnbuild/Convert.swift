@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -55,9 +56,14 @@ struct NNBuild: ParsableCommand {
             }
         }
         if !leading.isEmpty, !arguments.isEmpty { arguments.insert(contentsOf: leading, at: 1) } else { arguments = leading + arguments }
+        #if Serve
+        // `serve` is its own executable (see `Serve`): nothing here is parsed for it.
+        if arguments.first == "serve" { ServerExecutable.run(Array(arguments.dropFirst())) }
+        if arguments.count >= 2, arguments[0] == "help", arguments[1] == "serve" { ServerExecutable.run(["--help"]) }
+        #endif
         // Packed weights get their own mappings while a model loads; afterwards freed outputs
         // stay in the heap for the next call's (see Allocator).
-        Allocator.start(oneArena: arguments.first != "serve")
+        Allocator.start(oneArena: true)
         if let first = arguments.first, !first.hasPrefix("-") {
             checkSubcommand(first)
         }
@@ -78,9 +84,6 @@ struct NNBuild: ParsableCommand {
         exit(withError: ValidationError("unknown subcommand '\(word)'.\(suggestion ?? "") The subcommands are \(names.dropLast().joined(separator: ", ")); see 'nnbuild --help'."))
     }
 }
-
-/// The version `nnbuild --version` prints, with the plugin ABI version plugins must match.
-let nnbuildVersion = "0.5.0"
 
 /// The spec argument and plugin options every model-running subcommand takes.
 struct ModelArguments: ParsableArguments {
@@ -131,22 +134,4 @@ struct ModelArguments: ParsableArguments {
         }
         return (try Model.build(description, registry: registry, weights: store, settings: memory.settings), store)
     }
-}
-
-/// Runs `body`, turning nnbuild errors into one line per problem on stderr and exit code 1.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error where error is NNError || error is NNErrors {
-        for problem in error.nnClassifiedProblems { Console.error("error[\(problem.kind)]: \(problem.text)") }
-        throw ExitCode(1)
-    }
-}
-
-enum Console {
-    static func error(_ line: String) {
-        fputs(line + "\n", stderr)
-    }
-
-    static var stderrIsTerminal: Bool { isatty(2) != 0 }
 }

@@ -71,4 +71,41 @@ final class PackageGraphTests: XCTestCase {
         throw XCTSkip("ldd and ELF libraries: Linux only")
         #endif
     }
+
+    /// The server's packages are linked only into nnbuild-serve: the `nnbuild` binary holds no
+    /// symbol of SwiftNIO or Hummingbird (every other command's start would map and relocate them,
+    /// and every runtime type check would scan their protocol conformances).
+    func testTheCommandLineBinaryLinksNoServerPackage() throws {
+        let bytes = try Data(contentsOf: CLITests.binary)
+        for module in ["7NIOCore", "11Hummingbird", "10Prometheus"] {
+            XCTAssertNil(bytes.range(of: Data(module.utf8)), "nnbuild holds symbols of module \(module.dropFirst(module.first == "1" ? 2 : 1))")
+        }
+        let server = CLITests.binary.deletingLastPathComponent().appendingPathComponent("nnbuild-serve")
+        XCTAssertNotNil(try Data(contentsOf: server).range(of: Data("11Hummingbird".utf8)), "nnbuild-serve is the server")
+    }
+
+    /// `nnbuild serve` is nnbuild-serve's command: its help, reached either way, and its usage errors.
+    func testServeRunsTheServerExecutable() throws {
+        for arguments in [["serve", "--help"], ["help", "serve"]] {
+            let (status, text) = try Self.run(CLITests.binary.path, arguments)
+            XCTAssertEqual(status, 0, text)
+            XCTAssertTrue(text.contains("USAGE: nnbuild serve --model <name=path>"), text)
+        }
+        let (status, text) = try Self.run(CLITests.binary.path, ["serve", "--port", "70000", "--model", "m=/nonexistent"])
+        XCTAssertEqual(status, 64, text)
+        XCTAssertTrue(text.contains("--port must be between 0 and 65535, found 70000"), text)
+    }
+
+    /// Without nnbuild-serve beside it, `nnbuild serve` says so in one line and exits 1.
+    func testServeWithoutTheServerExecutableSaysWhere() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnbuild-alone-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let alone = dir.appendingPathComponent("nnbuild")
+        try FileManager.default.copyItem(at: CLITests.binary, to: alone)
+        let (status, text) = try Self.run(alone.path, ["serve", "--model", "m=x"])
+        XCTAssertEqual(status, 1, text)
+        XCTAssertEqual(text, "error[io]: serve: cannot run the server executable \(dir.path)/nnbuild-serve: No such file or directory. It is built beside nnbuild (`swift build` builds both); install the two together.\n")
+        XCTAssertEqual(try Self.run(alone.path, ["infer", "--help"]).status, 0, "every other command runs alone")
+    }
 }

@@ -22,17 +22,17 @@ import Glibc
 /// most 64 MB, or mapped past that) was made afresh and dropped on every call. `serve` keeps
 /// glibc's arenas, one per thread up to 8 a core, for its concurrent requests; there a thread's
 /// block too large for its arena is still mapped (glibc's fallback).
-enum Allocator {
+package enum Allocator {
     /// The settings for the start of the process, which loads a model first; `oneArena` for a
     /// command that runs one call at a time (every command but `serve`).
-    static func start(oneArena: Bool) {
+    package static func start(oneArena: Bool) {
         _ = glibcMallopt(mallocTrimThreshold, 256 << 20)
         if oneArena { _ = glibcMallopt(mallocArenaMax, 1) }
         setLoading()
     }
 
     /// Runs `body`, which loads a model, with loading's settings, then sets running's.
-    static func loading<Result>(_ body: () throws -> Result) rethrows -> Result {
+    package static func loading<Result>(_ body: () throws -> Result) rethrows -> Result {
         setLoading()
         defer {
             setRunning()
@@ -62,8 +62,8 @@ enum Allocator {
 
 /// glibc's mallopt.
 @_silgen_name("mallopt")
-func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+package func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
 /// glibc's malloc_trim: returns the free pages of every arena (inside the heap as well as at its top).
 @_silgen_name("malloc_trim")
-func glibcMallocTrim(_ pad: Int) -> Int32
+package func glibcMallocTrim(_ pad: Int) -> Int32

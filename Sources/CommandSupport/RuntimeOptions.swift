@@ -9,20 +9,22 @@ import LayerRegistry
 import ModelSpec
 
 /// Options about how the engine runs, shared by every command that runs a model.
-struct RuntimeOptions: ParsableArguments {
+package struct RuntimeOptions: ParsableArguments {
+    package init() {}
+
     @Option(help: "Threads to run on (default: every core this process may run on; never more than those, as its CPU affinity and cgroup CPU quota allow). A batch is split across them; a single row uses them inside matrix products.")
-    var threads: Int?
+    package var threads: Int?
 
     /// The thread count in force: --threads, else every active core, at most the cores the
     /// process may run on (Gemm.usableThreads).
-    var count: Int { Gemm.usableThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount) }
+    package var count: Int { Gemm.usableThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount) }
 
-    func validate() throws {
+    package func validate() throws {
         if let threads { try ArgumentBounds.check(threads, "--threads", ArgumentBounds.threads) }
     }
 
     /// `settings` with this thread count.
-    func applied(to settings: ExecutionSettings) -> ExecutionSettings {
+    package func applied(to settings: ExecutionSettings) -> ExecutionSettings {
         var settings = settings
         settings.threads = count
         return settings
@@ -30,18 +32,20 @@ struct RuntimeOptions: ParsableArguments {
 }
 
 /// The memory limit, taken by every command that builds a model (through `ModelArguments`).
-struct MemoryOptions: ParsableArguments {
+package struct MemoryOptions: ParsableArguments {
+    package init() {}
+
     @Option(name: .customLong("max-memory"),
             help: ArgumentHelp("Most memory one layer may take for one call (output, scratch and input), e.g. 512M, 4G or plain bytes (default 4G).",
                                valueName: "size"))
-    var maxMemory: String?
+    package var maxMemory: String?
 
     /// Accepted sizes: 1 MiB to 1 PiB.
-    static let range = (1 << 20)...(1 << 50)
+    package static let range = (1 << 20)...(1 << 50)
 
     /// `--max-memory` in bytes: an integer with an optional K, M, G or T suffix (powers of 1024, an
     /// optional trailing "B" or "iB"); nil when the text is not one.
-    static func bytes(_ text: String) -> Int? {
+    package static func bytes(_ text: String) -> Int? {
         var digits = text.trimmingSpaces().uppercased()
         for suffix in ["IB", "B"] where digits.hasSuffix(suffix) && digits.count > suffix.count {
             digits.removeLast(suffix.count)
@@ -59,7 +63,7 @@ struct MemoryOptions: ParsableArguments {
         return overflow ? nil : bytes
     }
 
-    func validate() throws {
+    package func validate() throws {
         guard let maxMemory else { return }
         guard let bytes = MemoryOptions.bytes(maxMemory) else {
             throw ValidationError("--max-memory must be a size such as 512M, 4G or 1073741824, found '\(maxMemory)'")
@@ -70,7 +74,7 @@ struct MemoryOptions: ParsableArguments {
     }
 
     /// The execution settings these options give.
-    var settings: ExecutionSettings {
+    package var settings: ExecutionSettings {
         ExecutionSettings(memoryLimit: maxMemory.flatMap(MemoryOptions.bytes) ?? ExecutionSettings.defaultMemoryLimit)
     }
 }
