@@ -20,9 +20,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
-echo "setup: building nnbuild (release)" >&2
-swift build -c release --product nnbuild 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
-test -x .build/release/nnbuild
+echo "setup: building nnbuild and nnbuild-serve, which \`nnbuild serve\` runs (release)" >&2
+swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+test -x .build/release/nnbuild && test -x .build/release/nnbuild-serve
 
 example=specs/text_bilstm
 echo "setup: the sentences behind $example/input.json:" >&2

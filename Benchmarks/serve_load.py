@@ -290,7 +290,7 @@ def main():
     if args.duration <= 0 or args.clients < 1 or args.clients > 256:
         fail("--duration must be above 0 and --clients from 1 to 256")
     if not (os.path.isfile(args.binary) and os.access(args.binary, os.X_OK)):
-        fail("no nnbuild binary at %s: build it with `swift build -c release --product nnbuild`, or pass --binary PATH" % args.binary)
+        fail("no nnbuild binary at %s: build it with `swift build -c release` (nnbuild and nnbuild-serve, which `nnbuild serve` runs), or pass --binary PATH" % args.binary)
     try:
         import numpy as np
         import keras  # noqa: F401

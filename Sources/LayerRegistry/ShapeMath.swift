@@ -130,7 +130,9 @@ extension LayerContext {
     /// The element count of input axes `axes` (indices into the per-sample shape), which must be known.
     public func inputCount(axes: some Sequence<Int>) throws -> Int {
         let dims = try axes.map { try inputDimension($0) }
-        return try sampleCount(dims, of: "the input axes \(Array(axes).map { $0 + 1 })")
+        // Written out rather than as an array's description, which looks up conformances at run
+        // time: every Dense and Reshape of a model's build paid for it before it was needed.
+        return try sampleCount(dims, of: "the input axes [\(axes.map { String($0 + 1) }.joined(separator: ", "))]")
     }
 }
 
