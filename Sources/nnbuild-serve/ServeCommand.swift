@@ -5,12 +5,6 @@ import Glibc
 import Darwin
 #endif
 #if Serve
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Builtins
 import CommandSupport
 import Dispatch
 import LayerRegistry
@@ -38,16 +32,14 @@ struct Serve: ParsableCommand {
         by default. A model that fails to load stops start-up (exit 1). SIGTERM drains requests in \
         flight, then exits 0. Port 0 picks a free port; the one bound is printed on standard output.
         """,
-        version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))"
+        version: versionText
     )
 
     /// As `nnbuild`'s own start: glibc's allocator set for loading (every thread its arena, for
     /// concurrent requests), and a bad NNBUILD_KERNELS refused before anything runs.
     static func main() {
         Allocator.start(oneArena: false)
-        if let problem = Gemm.kernelRequestProblem(ProcessInfo.processInfo.environment["NNBUILD_KERNELS"]) {
-            exit(withError: ValidationError(problem + "."))
-        }
+        refuseBadKernelRequest(self)
         main(nil)
     }
 

@@ -34,7 +34,7 @@ struct NNBuild: ParsableCommand {
         NNBUILD_KERNELS=baseline, run portable code (no AVX2 kernels; OpenBLAS only where a caller asks for it) instead; \
         NNBUILD_KERNELS=avx2 or avx512 forces that kernel path (the default is the best this CPU supports).
         """,
-        version: "nnbuild \(nnbuildVersion) (layer plugin ABI version \(layerRegistryABIVersion))",
+        version: versionText,
         // Each subcommand names itself (`commandName`): deriving the name from the type's name
         // (ArgumentParser's default) costs every run about a millisecond of runtime type lookups.
         subcommands: [Validate.self, Infer.self, Compare.self, Eval.self, Bench.self, Layers.self, Convert.self] + serveSubcommands
@@ -67,9 +67,7 @@ struct NNBuild: ParsableCommand {
         if let first = arguments.first, !first.hasPrefix("-") {
             checkSubcommand(first)
         }
-        if let problem = Gemm.kernelRequestProblem(ProcessInfo.processInfo.environment["NNBUILD_KERNELS"]) {
-            exit(withError: ValidationError(problem + "."))
-        }
+        refuseBadKernelRequest(self)
         main(arguments)
     }
 

@@ -20,10 +20,6 @@ struct Serve: ParsableCommand {
 }
 
 let serveSubcommands: [ParsableCommand.Type] = [Serve.self]
-#else
-/// Built without trait Serve: no `serve` subcommand.
-let serveSubcommands: [ParsableCommand.Type] = []
-#endif
 
 /// The server executable beside this one.
 enum ServerExecutable {
@@ -44,9 +40,12 @@ enum ServerExecutable {
     static func directory() -> String {
         var buffer = [CChar](repeating: 0, count: 4097)
         let length = readlink("/proc/self/exe", &buffer, 4096)
-        var path = length > 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments.first ?? ""
+        let path = length > 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments.first ?? ""
         guard let slash = path.lastIndex(of: "/") else { return "./" }
-        path = String(path[...slash])
-        return path
+        return String(path[...slash])
     }
 }
+#else
+/// Built without trait Serve: no `serve` subcommand.
+let serveSubcommands: [ParsableCommand.Type] = []
+#endif
