@@ -315,22 +315,30 @@ def timed_rounds(args, runners, rates, variants, errors, nnbuild_ok, nnbuild, fi
     each nnbuild variant's `nnbuild bench` object and output; row["core_roundtrip_ns"] the
     placement of CPUs 0 and 1 before each round and after the last (machine.core_roundtrip_ns)."""
     row["core_roundtrip_ns"] = []
-    for _ in range(args.rounds):
+
+    def time_peer(key):
+        rates[key].append(timed(runners[key], args.seconds) * batch)
+
+    def time_nnbuild(label, kernels, threads):
+        try:
+            result, output = nnbuild.bench(files, x_path, batch, args.seconds, threads or args.threads, kernels)
+        except (RuntimeError, subprocess.SubprocessError) as error:
+            row["notes"].append("%s: %s" % (label, last_line(error)))
+            return
+        rates[label].append(result["samples_per_s"])
+        bench_info.setdefault(label, []).append((result, output))
+
+    turns = [lambda key=key: time_peer(key) for key in runners]
+    if nnbuild_ok:
+        turns += [lambda variant=variant: time_nnbuild(*variant) for variant in variants
+                  if errors.get(variant[0], float("inf")) != float("inf")]
+    for round_index in range(args.rounds):
         row["core_roundtrip_ns"].append(machine.core_roundtrip_ns())
-        for key, run in runners.items():
-            rates[key].append(timed(run, args.seconds) * batch)
-        if not nnbuild_ok:
-            continue
-        for label, kernels, threads in variants:
-            if errors.get(label, float("inf")) == float("inf"):
-                continue
-            try:
-                result, output = nnbuild.bench(files, x_path, batch, args.seconds, threads or args.threads, kernels)
-            except (RuntimeError, subprocess.SubprocessError) as error:
-                row["notes"].append("%s: %s" % (label, last_line(error)))
-                continue
-            rates[label].append(result["samples_per_s"])
-            bench_info.setdefault(label, []).append((result, output))
+        # Every other round in the reverse order: the machine's speed drifts over seconds (a VM's
+        # neighbours), and a fixed order gave whichever runtime ran first its share of the drift in
+        # every round. Alternating, each runtime sits before and after the others equally often.
+        for turn in (turns if round_index % 2 == 0 else reversed(turns)):
+            turn()
     row["core_roundtrip_ns"].append(machine.core_roundtrip_ns())
 
 
@@ -580,7 +588,7 @@ def markdown(runs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog="See the module docstring for details.")
     ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per runtime, workload, batch and round (default 3)")
-    ap.add_argument("--rounds", type=int, default=1, help="times every runtime is timed, in turn; the median is kept (default 1)")
+    ap.add_argument("--rounds", type=int, default=1, help="times every runtime is timed, in turn, every other round in the reverse order; the median is kept (default 1)")
     ap.add_argument("--batches", default=None, help="e.g. 1,64 for every workload (default: 1,64, and 1,16 for the ImageNet models)")
     ap.add_argument("--only", nargs="+", default=workloads.WORKLOADS, metavar="WORKLOAD",
                     help="of: %s (and, not by default, %s)" % (", ".join(workloads.WORKLOADS), ", ".join(workloads.EXTRA_WORKLOADS)))
