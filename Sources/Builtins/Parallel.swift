@@ -36,12 +36,18 @@ public func runConcurrently<T>(_ count: Int, _ task: (Int) throws -> T) throws -
 /// `runConcurrently` for tasks that return nothing and cannot fail (a kernel's parts): no array
 /// of results to allocate and read back, once per layer at batch 1.
 func runInParallel(_ count: Int, _ task: (Int) -> Void) {
+    runInParallel(count, weights: nil, task)
+}
+
+/// `runInParallel` with each task's work (`weights`, one per task, in any unit): tasks cut by
+/// `shareBoundaries`, one per thread, which the pool then times to learn the threads' speeds.
+func runInParallel(_ count: Int, weights: [Double]?, _ task: (Int) -> Void) {
     let threads = Gemm.allowedThreads
     guard threads > 1, count > 1 else {
         for index in 0..<count { task(index) }
         return
     }
-    onPool(count, threads: threads, task)
+    onPool(count, threads: threads, weights: weights?.count == count ? weights : nil, task)
 }
 
 /// Runs `task` for 0..<count on up to `threads` of the pool's threads (`nnb_parallel_for`), each
@@ -50,7 +56,7 @@ func runInParallel(_ count: Int, _ task: (Int) -> Void) {
 /// Binding a task-local value allocates; once per task, a worker's allocations and the caller's
 /// met on one malloc lock, and each wait for it put a thread to sleep (MobileNetV2 and cnn_cifar
 /// at batch 1).
-private func onPool(_ count: Int, threads: Int, _ task: (Int) -> Void) {
+private func onPool(_ count: Int, threads: Int, weights: [Double]? = nil, _ task: (Int) -> Void) {
     let inner = KernelOptions.current.with(threads: 1)
     KernelOptions.$current.withValue(inner) {
         let body: (Int) -> Void = { index in
@@ -62,9 +68,14 @@ private func onPool(_ count: Int, threads: Int, _ task: (Int) -> Void) {
         }
         withoutActuallyEscaping(body) { body in
             withUnsafePointer(to: body) { pointer in
-                nnb_parallel_for(count, threads, { context, index in
+                let run: nnb_task = { context, index in
                     context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
-                }, UnsafeMutableRawPointer(mutating: pointer))
+                }
+                if let weights {
+                    weights.withUnsafeBufferPointer { nnb_parallel_for_weighted(count, threads, run, UnsafeMutableRawPointer(mutating: pointer), $0.baseAddress) }
+                } else {
+                    nnb_parallel_for(count, threads, run, UnsafeMutableRawPointer(mutating: pointer))
+                }
             }
         }
     }
@@ -139,6 +150,25 @@ private struct StepBodies {
     let end: (Int) -> Void
 }
 
+/// Where to cut `units` into `pieces` runs, one per thread of this call (`pieces` equal to
+/// `Gemm.allowedThreads`): in proportion to the threads' speeds as the pool has measured them
+/// (`nnb_pool_share`), each run at least one unit where there are as many; `pieces + 1`
+/// boundaries from 0 to `units`. Piece i goes to seat i (the caller, then the workers), as the
+/// pool hands a job of one item per thread out. Tasks cut so run through
+/// `runInParallel(_:weights:_:)`, which lets the pool time them.
+func shareBoundaries(units: Int, pieces: Int) -> [Int] {
+    guard pieces > 1 else { return [0, units] }
+    var boundaries = [0], share = 0.0
+    for piece in 1..<pieces {
+        share += nnb_pool_share(piece - 1, pieces)
+        let lowest = boundaries[piece - 1] + (units >= pieces ? 1 : 0)
+        let highest = units - (units >= pieces ? pieces - piece : 0)
+        boundaries.append(min(max(Int((share * Double(units)).rounded()), lowest), highest))
+    }
+    boundaries.append(units)
+    return boundaries
+}
+
 /// A part of a product's output: some of its rows (output pixels, Winograd tiles, batch rows)
 /// times some of its columns (filters).
 struct ProductPart: Sendable {
@@ -207,6 +237,15 @@ func productParts(rows: Int, columns: Int, rowBlock: Int, columnBlock: Int, byte
         if best == nil || cost < best!.cost { best = ((rowCut, columnCut), cost) }
     }
     guard let cut = best?.cut else { return whole }
+    // One part a thread along one axis: cut by the threads' speeds (`shareBoundaries`).
+    func shared(_ count: Int, units: Int, block: Int) -> [Range<Int>] {
+        let boundaries = shareBoundaries(units: units, pieces: threads)
+        return (0..<threads).map { min(count, boundaries[$0] * block)..<min(count, boundaries[$0 + 1] * block) }
+    }
+    if target == threads, cut.rows * cut.columns == threads, cut.rows == 1 || cut.columns == 1 {
+        return cut.columns == 1 ? shared(rows, units: rowUnits, block: max(rowBlock, 1)).map { ProductPart(rows: $0, columns: 0..<columns) }
+            : shared(columns, units: columnUnits, block: max(columnBlock, 1)).map { ProductPart(rows: 0..<rows, columns: $0) }
+    }
     let rowSlices = slices(rows, units: rowUnits, block: rowBlock, into: cut.rows)
     let columnSlices = slices(columns, units: columnUnits, block: columnBlock, into: cut.columns)
     return rowSlices.flatMap { rows in columnSlices.map { ProductPart(rows: rows, columns: $0) } }
@@ -218,7 +257,7 @@ func runParts(_ parts: [ProductPart], _ body: (ProductPart) -> Void) {
         parts.forEach(body)
         return
     }
-    runInParallel(parts.count) { body(parts[$0]) }
+    runInParallel(parts.count, weights: parts.map { Double($0.rows.count) * Double($0.columns.count) }) { body(parts[$0]) }
 }
 
 /// Where the threads sit far apart, `productParts` cuts by columns only when the weights take at

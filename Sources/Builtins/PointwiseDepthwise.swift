@@ -118,7 +118,7 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
                                   multiplier: depthwise.shape.multiplier, normalization: depthwise.normalization,
                                   activation: depthwise.activation, path: Gemm.kernelPath) { depthwiseRows in
                     let shared = UncheckedInOut(x: x.baseAddress!, y: output.baseAddress!)
-                    runInParallel(parts.count) { part in
+                    runInParallel(parts.count, weights: parts.map { Double($0.count) }) { part in
                         AlignedFloats.withScratch(bufferRows * expandedRow) { buffer in
                             // The image and rows the buffer holds, from its start.
                             var held = (image: -1, rows: 0..<0)
@@ -173,8 +173,9 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
             let parts = min(images, threads * partsPerThread)
             return (0..<parts).map { ($0 * images / parts * rows)..<(($0 + 1) * images / parts * rows) }
         }
-        let parts = min(threads, total)
-        return (0..<parts).map { ($0 * total / parts)..<(($0 + 1) * total / parts) }
+        // (The rows cut by the threads' speeds: `shareBoundaries`.)
+        let boundaries = shareBoundaries(units: total, pieces: min(threads, total))
+        return (0..<boundaries.count - 1).map { boundaries[$0]..<boundaries[$0 + 1] }
     }
 
     /// The expanded rows each part's buffer holds (one band of the part's output rows, and the

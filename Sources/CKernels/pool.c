@@ -284,6 +284,57 @@ static void answer_round_trip(uint32_t generation) {
     }
 }
 
+// Each seat's speed against the caller's (seat 0's, 1), what nnb_pool_share splits by. Two vCPUs
+// of a VM do not run at one speed: a host thread beside one of them (its hyperthread sibling, its
+// core's other tenant) slows it for seconds at a time, and in a job cut into one part per thread
+// the faster thread then waits for the other. Timed per item over 4-second runs of MobileNetV2 at
+// batch 1 on the Intel Xeon (family 6, model 207), the worker's items took 3,844 ms against the
+// caller's 3,226 in one run and 2,858 against 3,760 in the next; over its layers the worker ran
+// at 0.84-1.10 of the caller's speed (0.93-0.95 overall), each job's ratio scattered about that
+// by about a fifth. A job whose parts were weighed (nnb_parallel_for_weighted) is a sample when
+// each seat ran its own part, one each: the part's weight over the time from the job's
+// publication to the part's end, against the caller's (from the same moment), moves the seat's
+// speed a 32nd of the way (speed_sample_weight: a job's scatter averages out over an inference's
+// few dozen jobs, a drift of seconds is followed), within [1/4, 4] of the caller's. Read by any
+// thread (the kernels cutting parts), written by the caller under pool_busy.
+static _Atomic double seat_speeds[MAX_SEATS];
+static const double speed_sample_weight = 1.0 / 32, slowest_relative_speed = 0.25;
+// Of a weighed job of one item per seat: which seat ran each item, and when it ended.
+typedef struct {
+    _Alignas(64) _Atomic long seat;
+    _Atomic double ended;
+} item_record;
+static item_record item_records[MAX_SEATS];
+static _Atomic int job_recorded;
+
+double nnb_pool_share(long seat, long seats) {
+    if (seats <= 1 || seat < 0 || seat >= seats || seats > MAX_SEATS) return seats >= 1 ? 1.0 / (double)seats : 1;
+    double total = 0;
+    for (long index = 0; index < seats; index++) {
+        double speed = atomic_load_explicit(&seat_speeds[index], memory_order_relaxed);
+        total += speed > 0 ? speed : 1;
+    }
+    double own = atomic_load_explicit(&seat_speeds[seat], memory_order_relaxed);
+    return (own > 0 ? own : 1) / total;
+}
+
+// After a weighed job of one item per seat that every seat took its own of: each seat's speed
+// against the caller's, from when its item ended (the job published at `published`).
+static void learn_speeds(long participants, const double *weights, double published) {
+    double caller_time = atomic_load(&item_records[0].ended) - published;
+    if (caller_time <= 0 || weights[0] <= 0) return;
+    for (long seat = 1; seat < participants; seat++) {
+        double time = atomic_load(&item_records[seat].ended) - published;
+        if (time <= 0 || weights[seat] <= 0) continue;
+        double relative = (weights[seat] / time) / (weights[0] / caller_time);
+        if (relative < slowest_relative_speed) relative = slowest_relative_speed;
+        if (relative > 1 / slowest_relative_speed) relative = 1 / slowest_relative_speed;
+        double old = atomic_load_explicit(&seat_speeds[seat], memory_order_relaxed);
+        if (old <= 0) old = 1;
+        atomic_store_explicit(&seat_speeds[seat], old + speed_sample_weight * (relative - old), memory_order_relaxed);
+    }
+}
+
 int nnb_pool_far_apart(void) {
     return nnb_pool_round_trip() > far_round_trip_seconds;
 }
@@ -293,6 +344,7 @@ double nnb_pool_round_trip(void) {
 }
 
 static void start_pool(void);
+static void finish_job_recording(double start, double own_end, long count, const double *weights, double published);
 
 int nnb_pool_backing_off(void) {
     pthread_once(&pool_once, start_pool);
@@ -320,6 +372,10 @@ static long take_items(uint32_t generation, long seat) {
             if (index >= atomic_load(&range->end)) break;
             if (!atomic_compare_exchange_weak(&range->next, &word, word + 1)) continue;
             task(context, index);
+            if (index < MAX_SEATS && atomic_load_explicit(&job_recorded, memory_order_relaxed)) {
+                atomic_store_explicit(&item_records[index].seat, seat, memory_order_relaxed);
+                atomic_store_explicit(&item_records[index].ended, seconds_now(), memory_order_relaxed);
+            }
             // The job's last item: wake the caller if it sleeps. job_finished is raised before
             // caller_sleeping is read, and the caller sets caller_sleeping before it reads
             // job_finished (both sequentially consistent), so one of the two sees the other.
@@ -486,6 +542,12 @@ static uint32_t publish_job(long count, long participants, nnb_task task, void *
 // pool_busy. `own_end` is when the caller's own share ended; a wait much longer than the
 // caller's own share (since `start`) is a stall.
 static void finish_job(double start, double own_end, long count) {
+    finish_job_recording(start, own_end, count, NULL, 0);
+}
+
+// finish_job, and with `weights` (a job of one item per seat, published at `published`) a sample
+// of the seats' speeds when each took its own item (learn_speeds).
+static void finish_job_recording(double start, double own_end, long count, const double *weights, double published) {
     if (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
         // Spin about an item's time, then sleep, leaving this core to a worker the scheduler has
         // put off.
@@ -500,7 +562,15 @@ static void finish_job(double start, double own_end, long count) {
             }
         }
         double end = seconds_now();
-        if (end - own_end > 2 * (own_end - start) + stall_margin_seconds) back_off(end, end - own_end);
+        if (end - own_end > 2 * (own_end - start) + stall_margin_seconds) {
+            back_off(end, end - own_end);
+            weights = NULL;  // a worker put off: not its speed
+        }
+    }
+    if (weights) {
+        int own = 1;
+        for (long index = 0; index < count && own; index++) own = atomic_load_explicit(&item_records[index].seat, memory_order_relaxed) == index;
+        if (own) learn_speeds(count, weights, published);
     }
     pthread_mutex_unlock(&pool_busy);
 }
@@ -531,15 +601,28 @@ static long begin_job(long count, long threads, double *start) {
 }
 
 void nnb_parallel_for(long count, long threads, nnb_task task, void *context) {
+    nnb_parallel_for_weighted(count, threads, task, context, NULL);
+}
+
+void nnb_parallel_for_weighted(long count, long threads, nnb_task task, void *context, const double *weights) {
     double start = 0;
     long participants = begin_job(count, threads, &start);
     if (participants <= 1) {
         for (long index = 0; index < count; index++) task(context, index);
         return;
     }
+    // A sample of the seats' speeds: one weighed item per seat. (The items' records are written
+    // with relaxed stores before each item's count in job_finished, which the caller reads
+    // before them.)
+    int recorded = weights != NULL && count == participants;
+    atomic_store_explicit(&job_recorded, recorded, memory_order_relaxed);
+    if (recorded)
+        for (long index = 0; index < count; index++) atomic_store_explicit(&item_records[index].seat, -1, memory_order_relaxed);
+    double published = seconds_now();
     uint32_t generation = publish_job(count, participants, task, context);
+    int sampled_round_trip = atomic_load_explicit(&ping_generation, memory_order_relaxed) == generation;
     take_items(generation, 0);
-    finish_job(start, seconds_now(), count);
+    finish_job_recording(start, seconds_now(), count, recorded && !sampled_round_trip ? weights : NULL, published);
 }
 
 // The rounds of nnb_parallel_steps. `round_word` holds the round's id (high 32 bits, counting up

@@ -76,3 +76,61 @@ final class PoolRoundTripTests: XCTestCase {
         XCTAssertEqual(nnb_pool_far_apart(), trip > 270e-9 ? 1 : 0)
     }
 }
+
+/// Jobs cut into one part per thread follow the threads' speeds (pool.c): the pool times each
+/// weighed job in which every thread ran its own part, and `nnb_pool_share` gives the faster
+/// thread the larger share, as `shareBoundaries` cuts.
+final class PoolShareTests: XCTestCase {
+    func testSharesCutEveryUnitIntoNonEmptyRunsInOrder() {
+        for pieces in 1...5 {
+            XCTAssertEqual((0..<pieces).map { nnb_pool_share($0, pieces) }.reduce(0, +), 1, accuracy: 1e-9)
+            for units in [0, 1, 2, 3, 7, 25, 196] {
+                let boundaries = shareBoundaries(units: units, pieces: pieces)
+                XCTAssertEqual(boundaries.count, max(pieces, 1) + 1)
+                XCTAssertEqual(boundaries.first, 0)
+                XCTAssertEqual(boundaries.last, units)
+                XCTAssertEqual(boundaries, boundaries.sorted(), "\(units) units into \(pieces)")
+                if units >= pieces {
+                    XCTAssertTrue(zip(boundaries, boundaries.dropFirst()).allSatisfy { $0 < $1 }, "every run holds a unit: \(boundaries)")
+                }
+            }
+        }
+    }
+
+    /// Two parts of equal weight, the worker's taking `workerSeconds` and the caller's
+    /// `callerSeconds`; returns how many the worker ran (the others were samples of nothing: the
+    /// caller took the worker's part too).
+    private func weighedJobs(_ count: Int, callerSeconds: Double, workerSeconds: Double) -> Int {
+        let caller = pthread_self()
+        var onWorker = 0
+        for _ in 0..<count {
+            let ran = Starts()
+            Gemm.withThreads(2) {
+                runInParallel(2, weights: [1, 1]) { index in
+                    ran.note(index, onWorker: pthread_equal(pthread_self(), caller) == 0)
+                    let until = Date().addingTimeInterval(index == 1 ? workerSeconds : callerSeconds)
+                    while Date() < until {}
+                }
+            }
+            if ran.items.contains(where: { $0.index == 1 && $0.onWorker }) { onWorker += 1 }
+        }
+        return onWorker
+    }
+
+    private typealias Starts = PoolSeatTests.Starts
+
+    func testTheSlowerThreadGetsTheSmallerShareAndEqualThreadsEqualOnes() throws {
+        guard nnb_pool_threads() > 1 else { throw XCTSkip("one core: the pool has no worker") }
+        // The worker's part takes twice the caller's: the worker looks half as fast.
+        let slow = weighedJobs(400, callerSeconds: 40e-6, workerSeconds: 80e-6)
+        guard slow >= 150 else { throw XCTSkip("the worker ran only \(slow) of 400 parts (a busy machine)") }
+        XCTAssertGreaterThan(nnb_pool_share(0, 2), 0.6, "the caller, twice as fast, gets the larger share")
+        XCTAssertLessThan(nnb_pool_share(1, 2), 0.4)
+        let boundaries = shareBoundaries(units: 100, pieces: 2)
+        XCTAssertGreaterThan(boundaries[1], 60, "the caller's run is the longer: \(boundaries)")
+        // Equal parts again: the shares come back.
+        let even = weighedJobs(400, callerSeconds: 40e-6, workerSeconds: 40e-6)
+        guard even >= 150 else { throw XCTSkip("the worker ran only \(even) of 400 parts (a busy machine)") }
+        XCTAssertEqual(nnb_pool_share(0, 2), 0.5, accuracy: 0.08)
+    }
+}

@@ -293,6 +293,16 @@ typedef void (*nnb_task)(void *context, long index);
 /// the caller.
 void nnb_parallel_for(long count, long threads, nnb_task task, void *context);
 
+/// nnb_parallel_for with each item's weight (its work, in any unit; `weights` holds `count`),
+/// for items cut by nnb_pool_share: a job of one item per thread in which each thread ran its own
+/// item is a sample of the threads' speeds, which the next shares follow.
+void nnb_parallel_for_weighted(long count, long threads, nnb_task task, void *context, const double *weights);
+
+/// The share of a job's work to give thread `seat` of `seats` (0 the caller; the pool's seat i + 1
+/// its worker i) when cutting it into one part per thread: the threads' speeds as the weighed
+/// jobs measured them (see pool.c), equal before any. The shares of seats 0..<seats sum to 1.
+double nnb_pool_share(long seat, long seats);
+
 /// A part of a step of nnb_parallel_steps, and what the caller runs between steps.
 typedef void (*nnb_step_task)(void *context, long step, long part);
 typedef void (*nnb_step_end)(void *context, long step);
