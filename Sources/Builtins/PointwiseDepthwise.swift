@@ -108,9 +108,14 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
         let bandRows = min(max(1, (bandBytes / (expandedRow * MemoryLayout<Float>.size) - span) / rows.stride + 1), rows.output)
         let work = ShapeMath.saturatingSum(ShapeMath.saturatingProduct([batch, g.outputCount, g.channels]),
                                            ShapeMath.saturatingProduct([batch, windows.outputPixels, windows.taps, width]))
-        let parts = Self.parts(images: batch, rows: rows.output, work: work)
-        guard let bufferRows = Self.bufferRows(parts: parts, bandRows: bandRows, stride: rows.stride, span: span,
-                                               expandedRows: batch * g.rows.input, imageRows: g.rows.input) else { return nil }
+        // Cut by the threads' speeds, or evenly where an uneven cut's longest part would take the
+        // buffers past what the memory plan allows them (a short image).
+        let fitting = [true, false].lazy.map { byShares -> (parts: [Range<Int>], bufferRows: Int)? in
+            let parts = Self.parts(images: batch, rows: rows.output, work: work, byShares: byShares)
+            return Self.bufferRows(parts: parts, bandRows: bandRows, stride: rows.stride, span: span,
+                                   expandedRows: batch * g.rows.input, imageRows: g.rows.input).map { (parts, $0) }
+        }.first { $0 != nil }
+        guard let (parts, bufferRows) = fitting ?? nil else { return nil }
         let epilogue = OutputEpilogue(affine: convolution.normalization?.channelAffine())
         let data = [Float](unsafeUninitializedCapacity: count) { output, initialized in
             input.data.withUnsafeBufferPointer { x in
@@ -164,18 +169,20 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
 
     /// The parts of the output rows (flat over `images` of `rows` rows) the threads take: whole
     /// images when there are at least as many as threads, else one run of rows per thread (each
-    /// expands the rows above its first band again, so the fewer the better); one part below
+    /// expands the rows above its first band again, so the fewer the better), cut `byShares` of
+    /// the threads' measured speeds (`shareBoundaries`) or evenly; one part below
     /// `convolutionThreadedWork`.
-    static func parts(images: Int, rows: Int, work: Int) -> [Range<Int>] {
+    static func parts(images: Int, rows: Int, work: Int, byShares: Bool = true) -> [Range<Int>] {
         let threads = Gemm.allowedThreads, total = images * rows
         guard threads > 1, work >= convolutionThreadedWork, total > 1 else { return [0..<total] }
         if images >= threads {
             let parts = min(images, threads * partsPerThread)
             return (0..<parts).map { ($0 * images / parts * rows)..<(($0 + 1) * images / parts * rows) }
         }
-        // (The rows cut by the threads' speeds: `shareBoundaries`.)
-        let boundaries = shareBoundaries(units: total, pieces: min(threads, total))
-        return (0..<boundaries.count - 1).map { boundaries[$0]..<boundaries[$0 + 1] }
+        let parts = min(threads, total)
+        guard byShares else { return (0..<parts).map { ($0 * total / parts)..<(($0 + 1) * total / parts) } }
+        let boundaries = shareBoundaries(units: total, pieces: parts)
+        return (0..<parts).map { boundaries[$0]..<boundaries[$0 + 1] }
     }
 
     /// The expanded rows each part's buffer holds (one band of the part's output rows, and the
@@ -185,7 +192,7 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
     /// (`rowsExpandedAgain`, what `workingSet` counts): an image of a few rows cut between many
     /// threads runs the layers apart.
     static func bufferRows(parts: [Range<Int>], bandRows: Int, stride: Int, span: Int, expandedRows: Int, imageRows: Int) -> Int? {
-        let partRows = min(bandRows, parts.map(\.count).max() ?? 1)
+        let partRows = min(bandRows, parts.lazy.map { $0.count }.max() ?? 1)
         let rows = min(ShapeMath.saturatingSum(ShapeMath.saturatingProduct([partRows - 1, stride]), span), imageRows)
         guard ShapeMath.saturatingProduct([parts.count, rows]) <= ShapeMath.saturatingSum(expandedRows, rowsExpandedAgain(span: span)) else {
             return nil

@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import Builtins
 import LayerRegistry
@@ -120,6 +121,11 @@ final class PointwiseDepthwiseTests: XCTestCase {
         XCTAssertEqual(PointwiseDepthwise.bufferRows(parts: [0..<7, 7..<14], bandRows: 14, stride: 2, span: 3, expandedRows: 29, imageRows: 29), 15)
         // A band smaller than the part bounds the buffer.
         XCTAssertEqual(PointwiseDepthwise.bufferRows(parts: [0..<7, 7..<14], bandRows: 2, stride: 1, span: 3, expandedRows: 14, imageRows: 14), 4)
+        // Cut unevenly (the threads' speeds apart), the longer part's buffer would take two parts
+        // past the plan: the step then cuts evenly (`inBands`), which fits.
+        XCTAssertNil(PointwiseDepthwise.bufferRows(parts: [0..<10, 10..<14], bandRows: 14, stride: 1, span: 3, expandedRows: 14, imageRows: 14))
+        let even = Gemm.withThreads(2) { PointwiseDepthwise.parts(images: 1, rows: 14, work: .max, byShares: false) }
+        if nnb_pool_threads() > 1 { XCTAssertEqual(even, [0..<7, 7..<14]) }
 
         guard Gemm.useAVX2Kernels else { return }
         let test = Self.cases[0]
