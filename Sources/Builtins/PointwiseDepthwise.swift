@@ -110,12 +110,12 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
                                            ShapeMath.saturatingProduct([batch, windows.outputPixels, windows.taps, width]))
         // Cut by the threads' speeds, or evenly where an uneven cut's longest part would take the
         // buffers past what the memory plan allows them (a short image).
-        let fitting = [true, false].lazy.map { byShares -> (parts: [Range<Int>], bufferRows: Int)? in
+        let fitting = [true, false].lazy.compactMap { byShares -> (parts: [Range<Int>], bufferRows: Int)? in
             let parts = Self.parts(images: batch, rows: rows.output, work: work, byShares: byShares)
             return Self.bufferRows(parts: parts, bandRows: bandRows, stride: rows.stride, span: span,
                                    expandedRows: batch * g.rows.input, imageRows: g.rows.input).map { (parts, $0) }
-        }.first { $0 != nil }
-        guard let (parts, bufferRows) = fitting ?? nil else { return nil }
+        }
+        guard let (parts, bufferRows) = fitting.first else { return nil }
         let epilogue = OutputEpilogue(affine: convolution.normalization?.channelAffine())
         let data = [Float](unsafeUninitializedCapacity: count) { output, initialized in
             input.data.withUnsafeBufferPointer { x in

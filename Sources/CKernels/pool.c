@@ -344,7 +344,6 @@ double nnb_pool_round_trip(void) {
 }
 
 static void start_pool(void);
-static void finish_job_recording(double start, double own_end, long count, const double *weights, double published);
 
 int nnb_pool_backing_off(void) {
     pthread_once(&pool_once, start_pool);
@@ -540,14 +539,10 @@ static uint32_t publish_job(long count, long participants, nnb_task task, void *
 
 // Waits out a job's items that workers still run (every item is taken), then releases
 // pool_busy. `own_end` is when the caller's own share ended; a wait much longer than the
-// caller's own share (since `start`) is a stall.
-static void finish_job(double start, double own_end, long count) {
-    finish_job_recording(start, own_end, count, NULL, 0);
-}
-
-// finish_job, and with `weights` (a job of one item per seat, published at `published`) a sample
-// of the seats' speeds when each took its own item (learn_speeds).
-static void finish_job_recording(double start, double own_end, long count, const double *weights, double published) {
+// caller's own share (since `start`) is a stall. With `weights` (a job of one item per seat,
+// published at `published`), a sample of the seats' speeds when each took its own item
+// (learn_speeds).
+static void finish_job(double start, double own_end, long count, const double *weights, double published) {
     if (atomic_load_explicit(&job_finished, memory_order_acquire) < count) {
         // Spin about an item's time, then sleep, leaving this core to a worker the scheduler has
         // put off.
@@ -618,11 +613,11 @@ void nnb_parallel_for_weighted(long count, long threads, nnb_task task, void *co
     atomic_store_explicit(&job_recorded, recorded, memory_order_relaxed);
     if (recorded)
         for (long index = 0; index < count; index++) atomic_store_explicit(&item_records[index].seat, -1, memory_order_relaxed);
-    double published = seconds_now();
+    double published = recorded ? seconds_now() : 0;
     uint32_t generation = publish_job(count, participants, task, context);
     int sampled_round_trip = atomic_load_explicit(&ping_generation, memory_order_relaxed) == generation;
     take_items(generation, 0);
-    finish_job_recording(start, seconds_now(), count, recorded && !sampled_round_trip ? weights : NULL, published);
+    finish_job(start, seconds_now(), count, recorded && !sampled_round_trip ? weights : NULL, published);
 }
 
 // The rounds of nnb_parallel_steps. `round_word` holds the round's id (high 32 bits, counting up
@@ -792,6 +787,6 @@ long nnb_parallel_steps(long steps, long parts, long threads, nnb_step_task task
         tuning->team_seconds_per_step = moving(tuning->team_seconds_per_step, (finished_at - joined_at) / (steps - joined_step),
                                                probing ? 0.5 : 0.25);
     }
-    finish_job(start, finished_at, 1);
+    finish_job(start, finished_at, 1, NULL, 0);
     return atomic_load(&team_followed);
 }
