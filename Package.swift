@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "LayerRegistry", targets: ["LayerRegistry"]),
         .library(name: "Builtins", targets: ["Builtins"]),
         .executable(name: "nnbuild", targets: ["nnbuild"]),
+        // `nnbuild --plugin …` runs this executable, built beside nnbuild.
+        .executable(name: "nnbuild-plugins", targets: ["nnbuild-plugins"]),
         // `nnbuild serve` runs this executable, built beside nnbuild.
         .executable(name: "nnbuild-serve", targets: ["nnbuild-serve"]),
     ],
@@ -66,12 +68,20 @@ let package = Package(
             "ModelSpec", "LayerRegistry", "Builtins",
             .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLine"])),
         ]),
-        // The thin command-line front. It links no server package: `nnbuild serve` replaces the
-        // process with nnbuild-serve, so every other command starts without them.
-        .executableTarget(name: "nnbuild", dependencies: [
+        // The command-line front, one file per subcommand. It links no server package: `nnbuild
+        // serve` replaces the process with nnbuild-serve, so every other command starts without them.
+        .target(name: "NNBuildCommands", dependencies: [
             "ModelSpec", "LayerRegistry", "Builtins", "CommandSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CommandLine"])),
         ]),
+        // `nnbuild`: the commands, with the Swift runtime and standard libraries linked statically
+        // in release builds, so that a command starts without relocating a dozen shared libraries
+        // (about 4 ms of a one-sample `nnbuild infer`'s 16-20 here; BENCHMARKS.md).
+        .executableTarget(name: "nnbuild", dependencies: ["NNBuildCommands"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"], .when(configuration: .release))]),
+        // `nnbuild-plugins`: the same commands on the shared Swift runtime, which a layer plugin
+        // (a shared library linking that runtime) needs; `nnbuild` hands a command naming one to it.
+        .executableTarget(name: "nnbuild-plugins", dependencies: ["NNBuildCommands"]),
         // `nnbuild serve`: the server's command over NNServe, in an executable of its own.
         .executableTarget(name: "nnbuild-serve", dependencies: [
             "ModelSpec", "LayerRegistry", "Builtins", "CommandSupport",

@@ -58,7 +58,10 @@ else
 fi
 
 echo "== Keras conformance cases (../shared/conformance, max relative error 1e-5)"
-swift build -c release --product nnbuild 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
+# nnbuild, and beside it nnbuild-plugins, which runs a command that loads a plugin.
+for product in nnbuild nnbuild-plugins; do
+  swift build -c release --product "$product" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
+done
 if [ -d ../shared/conformance ]; then
   python3 ../shared/conformance/check.py .build/release/nnbuild ../shared/conformance --tol 1e-5 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -129,6 +132,26 @@ if [ "$built" -eq 1 ] && [ -x "$demo" ] && [ -f "$plugin" ]; then
 else
   echo "FAIL: Examples/CustomLayer did not build"; failed=$((failed + 1)); status=1
 fi
+
+echo "== the release nnbuild: Swift runtime linked in, plugins handed to nnbuild-plugins"
+# The release nnbuild links the Swift runtime statically (a faster start); a plugin needs the
+# shared one, so nnbuild hands a command naming a plugin to nnbuild-plugins, and says so in one
+# line when that executable is missing.
+if ldd .build/release/nnbuild | grep -q 'libswiftCore'; then
+  echo "FAIL: .build/release/nnbuild links the shared Swift runtime"; failed=$((failed + 1)); status=1
+else
+  passed=$((passed + 1))
+fi
+lonely="$(mktemp -d)"
+cp .build/release/nnbuild "$lonely/"
+if "$lonely/nnbuild" --plugin "$lonely/libx.so" layers > "$log" 2>&1; then
+  echo "FAIL: nnbuild without nnbuild-plugins beside it accepted --plugin"; failed=$((failed + 1)); status=1
+elif [ "$(wc -l < "$log")" -eq 1 ] && grep -q "cannot run the executable that loads plugins $lonely/nnbuild-plugins" "$log"; then
+  passed=$((passed + 1))
+else
+  echo "FAIL: nnbuild without nnbuild-plugins: expected one line naming it, got:"; cat "$log"; failed=$((failed + 1)); status=1
+fi
+rm -rf "$lonely"
 
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a step failed without saying how many
 echo "total: $passed passed, $failed failed, $skipped skipped"

@@ -12,7 +12,11 @@ import Builtins
 import LayerRegistry
 import ModelSpec
 
-@main
+/// The command line of both executables, `nnbuild` and `nnbuild-plugins` (see `PluginRuntime`).
+public enum CommandLineTool {
+    public static func main() { NNBuild.main() }
+}
+
 struct NNBuild: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nnbuild",
@@ -58,9 +62,11 @@ struct NNBuild: ParsableCommand {
         if !leading.isEmpty, !arguments.isEmpty { arguments.insert(contentsOf: leading, at: 1) } else { arguments = leading + arguments }
         #if Serve
         // `serve` is its own executable (see `Serve`): nothing here is parsed for it.
-        if arguments.first == "serve" { ServerExecutable.run(Array(arguments.dropFirst())) }
-        if arguments.count >= 2, arguments[0] == "help", arguments[1] == "serve" { ServerExecutable.run(["--help"]) }
+        if arguments.first == "serve" { serverExecutable.run(Array(arguments.dropFirst()), for: "serve") }
+        if arguments.count >= 2, arguments[0] == "help", arguments[1] == "serve" { serverExecutable.run(["--help"], for: "serve") }
         #endif
+        // A plugin needs the shared Swift runtime, which the release nnbuild does not link.
+        PluginRuntime.handOffIfNeeded(arguments)
         // Packed weights get their own mappings while a model loads; afterwards freed outputs
         // stay in the heap for the next call's (see Allocator).
         Allocator.start(oneArena: true)
