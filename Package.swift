@@ -76,7 +76,9 @@ let package = Package(
         ]),
         // `nnbuild`: the commands, with the Swift runtime and standard libraries linked statically
         // in release builds, so that a command starts without relocating a dozen shared libraries
-        // (about 4 ms of a one-sample `nnbuild infer`'s 16-20 here; BENCHMARKS.md).
+        // (about 4 ms of a one-sample `nnbuild infer`'s 16-20 here; BENCHMARKS.md). The modules are
+        // compiled as for the shared runtime (nnbuild-plugins links them too), so the link names
+        // what static FoundationEssentials needs besides itself; lld takes archives in any order.
         .executableTarget(name: "nnbuild", dependencies: ["NNBuildCommands"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-use-ld=lld", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"], .when(configuration: .release))]),
         // `nnbuild-plugins`: the same commands on the shared Swift runtime, which a layer plugin

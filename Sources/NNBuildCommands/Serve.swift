@@ -1,8 +1,5 @@
 import ArgumentParser
 import CommandSupport
-#if canImport(Glibc)
-import Glibc
-#endif
 
 #if Serve
 /// `nnbuild serve` as `nnbuild --help` lists it. The server is its own executable,

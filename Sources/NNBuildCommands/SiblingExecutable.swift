@@ -36,7 +36,7 @@ struct SiblingExecutable {
 /// runtime (libswiftCore.so), and it must find the very runtime nnbuild's own objects live in. The
 /// release `nnbuild` links the Swift runtime and standard libraries statically, which starts each
 /// command about 4 ms sooner (no relocation of a dozen libraries; `nnbuild infer` on cnn_cifar
-/// 19.9 → 16.1 ms, see BENCHMARKS.md), so a command that names a plugin runs in `nnbuild-plugins`
+/// 19.2 → 15.2 ms, see BENCHMARKS.md), so a command that names a plugin runs in `nnbuild-plugins`
 /// instead: the same commands, built against the shared runtime.
 enum PluginRuntime {
     static let sibling = SiblingExecutable(name: "nnbuild-plugins", role: "the executable that loads plugins")
