@@ -144,20 +144,19 @@ else
 fi
 lonely="$(mktemp -d)"
 cp .build/release/nnbuild "$lonely/"
-for way in "--plugin $lonely/libx.so layers" "NNBUILD_PLUGIN_PATH=$lonely/libx.so"; do
-  if [ "${way%%=*}" = NNBUILD_PLUGIN_PATH ]; then
-    NNBUILD_PLUGIN_PATH="$lonely/libx.so" "$lonely/nnbuild" layers > "$log" 2>&1 && ok=1 || ok=0
-  else
-    "$lonely/nnbuild" --plugin "$lonely/libx.so" layers > "$log" 2>&1 && ok=1 || ok=0
-  fi
-  if [ "$ok" -eq 1 ]; then
+# $1 names the way a plugin is asked for; the rest is the command.
+alone_refuses() {
+  local way="$1"; shift
+  if "$@" > "$log" 2>&1; then
     echo "FAIL: nnbuild without nnbuild-plugins beside it accepted a plugin ($way)"; failed=$((failed + 1)); status=1
   elif [ "$(wc -l < "$log")" -eq 1 ] && grep -q "cannot run the executable that loads plugins $lonely/nnbuild-plugins" "$log"; then
     passed=$((passed + 1))
   else
     echo "FAIL: nnbuild without nnbuild-plugins ($way): expected one line naming it, got:"; cat "$log"; failed=$((failed + 1)); status=1
   fi
-done
+}
+alone_refuses --plugin "$lonely/nnbuild" --plugin "$lonely/libx.so" layers
+alone_refuses NNBUILD_PLUGIN_PATH env NNBUILD_PLUGIN_PATH="$lonely/libx.so" "$lonely/nnbuild" layers
 # Without a plugin it needs no sibling.
 if "$lonely/nnbuild" layers > "$log" 2>&1; then passed=$((passed + 1)); else
   echo "FAIL: nnbuild alone failed 'layers' without a plugin:"; head -3 "$log"; failed=$((failed + 1)); status=1
