@@ -104,7 +104,12 @@ func partRanges(_ count: Int, work: Int, splitWork: Int = Gemm.threadedWork) -> 
     let threads = Gemm.allowedThreads
     let parts = min(threads * partsPerThread, count)
     guard threads > 1, parts > 1 else { return [0..<count] }
-    return (0..<parts).map { ($0 * count / parts)..<(($0 + 1) * count / parts) }
+    return evenRanges(count, parts: parts)
+}
+
+/// 0..<count cut into `parts` contiguous runs, in order, their sizes at most one apart.
+func evenRanges(_ count: Int, parts: Int) -> [Range<Int>] {
+    (0..<parts).map { ($0 * count / parts)..<(($0 + 1) * count / parts) }
 }
 
 /// For step in 0..<steps: `part(step, p)` for every p in 0..<parts, then `end(step)` on this

@@ -180,7 +180,7 @@ struct PointwiseDepthwise: FusesNext, PlansMemory {
             return (0..<parts).map { ($0 * images / parts * rows)..<(($0 + 1) * images / parts * rows) }
         }
         let parts = min(threads, total)
-        guard byShares else { return (0..<parts).map { ($0 * total / parts)..<(($0 + 1) * total / parts) } }
+        guard byShares else { return evenRanges(total, parts: parts) }
         let boundaries = shareBoundaries(units: total, pieces: parts)
         return (0..<parts).map { boundaries[$0]..<boundaries[$0 + 1] }
     }
